@@ -1,0 +1,159 @@
+"""The audit trail (审计留痕): append-only, hash-chained entries for every state change, and their check.
+
+Domain services never import this module: they receive an actor (``AuditActor``) and call
+``await actor.record(...)`` inside their own transaction, so the entry commits or rolls back with
+the change it describes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Iterable
+
+from app.tables import AuditEntry, AuditHead
+
+GENESIS = "0" * 64
+# PostgreSQL advisory lock key that serialises appends to the chain (any constant works).
+_CHAIN_LOCK = 7_261_001
+
+
+def digest(value: Any) -> str:
+    """SHA-256 of a canonical JSON form of ``value`` ("" for None): what an entry stores of a state."""
+    if value is None:
+        return ""
+    return hashlib.sha256(_canonical(value).encode()).hexdigest()
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, (dt.datetime, dt.date)):
+        return o.isoformat()
+    if isinstance(o, Decimal):
+        return str(o)
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    if hasattr(o, "model_dump"):
+        return o.model_dump(mode="json")
+    return str(o)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def entry_hash(e: dict) -> str:
+    at = e["at"]
+    if isinstance(at, dt.datetime):
+        at = at.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+    fields = [
+        str(e["seq"]), at, e["actor"], e["role"], e["action"], e["entity"], str(e["entity_id"]),
+        e["before_digest"], e["after_digest"], e["detail"], e["prev_hash"],
+    ]
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+
+
+@dataclass
+class Change:
+    action: str
+    entity: str
+    entity_id: str
+    before: Any = None
+    after: Any = None
+    detail: dict | None = None
+
+
+async def append(actor: str, role: str, changes: Iterable[Change]) -> None:
+    """Append entries for ``changes`` to the chain, in the caller's transaction if there is one."""
+    changes = list(changes)
+    if not changes:
+        return
+    engine = AuditEntry._meta.db
+    if engine.current_transaction.get() is None:
+        async with engine.transaction():
+            await _append(engine, actor, role, changes)
+    else:
+        await _append(engine, actor, role, changes)
+
+
+async def _append(engine, actor: str, role: str, changes: list[Change]) -> None:
+    if engine.engine_type == "postgres":
+        await AuditEntry.raw("SELECT pg_advisory_xact_lock({})", _CHAIN_LOCK)
+    last = await AuditEntry.select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq, ascending=False).first()
+    seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS)
+    # Stored with microsecond precision and hashed in UTC, so the hash survives the round trip.
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = []
+    for c in changes:
+        seq += 1
+        e = {
+            "seq": seq, "at": now, "actor": actor, "role": role, "action": c.action, "entity": c.entity,
+            "entity_id": str(c.entity_id), "before_digest": digest(c.before), "after_digest": digest(c.after),
+            "detail": _canonical(c.detail) if c.detail else "", "prev_hash": prev,
+        }
+        e["hash"] = prev = entry_hash(e)
+        rows.append(AuditEntry(**e))
+    for i in range(0, len(rows), 500):
+        await AuditEntry.insert(*rows[i:i + 500])
+    updated = await AuditHead.update({AuditHead.seq: seq, AuditHead.hash: prev}, force=True).returning(AuditHead.id)
+    if not updated:
+        await AuditHead.insert(AuditHead(seq=seq, hash=prev))
+
+
+@dataclass
+class AuditActor:
+    """Who is acting (user name and role), handed to services; records what they change."""
+
+    name: str
+    role: str
+    subject_id: str | None = None
+    pending: list[Change] = field(default_factory=list)
+
+    async def record(self, action: str, entity: str, entity_id: Any, before: Any = None, after: Any = None,
+                     detail: dict | None = None) -> None:
+        await append(self.name, self.role, [Change(action, entity, str(entity_id), before, after, detail)])
+
+    async def record_many(self, changes: Iterable[Change]) -> None:
+        await append(self.name, self.role, changes)
+
+
+SYSTEM = AuditActor("system", "system")
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+async def verify(batch: int = 5000) -> VerifyResult:
+    """Walk the chain in order; the first entry whose hash or link does not hold is reported."""
+    prev = GENESIS
+    expected_seq = 1
+    checked = 0
+    after = 0
+    while True:
+        rows = await AuditEntry.select().where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
+        if not rows:
+            head = await AuditHead.select().first()
+            if head and (head["seq"] != expected_seq - 1 or head["hash"] != prev):
+                return VerifyResult(False, checked, expected_seq,
+                                    f"entries after {expected_seq - 1} are missing (the chain head is entry {head['seq']})")
+            if head is None and checked:
+                return VerifyResult(False, checked, None, "the chain head record is missing")
+            return VerifyResult(True, checked)
+        for r in rows:
+            if r["seq"] != expected_seq:
+                return VerifyResult(False, checked, expected_seq,
+                                    f"entry {expected_seq} is missing (next present is {r['seq']})")
+            if r["prev_hash"] != prev:
+                return VerifyResult(False, checked, r["seq"], "its link to the previous entry does not match")
+            if entry_hash(r) != r["hash"]:
+                return VerifyResult(False, checked, r["seq"], "its content does not match its hash (edited)")
+            prev = r["hash"]
+            expected_seq += 1
+            checked += 1
+            after = r["seq"]

@@ -1,0 +1,1 @@
+"""Users, passwords, roles and the guards that check them on the server."""

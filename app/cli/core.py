@@ -1,0 +1,95 @@
+"""Commands of the platform itself: db migrate, serve, worker, users create, audit verify."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from app.cli.common import EXIT_REFUSED, refuse, run
+
+ROLES = ["policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin", "enterprise", "talent"]
+
+
+@click.group("db")
+def db_group() -> None:
+    """The database."""
+
+
+@db_group.command("migrate")
+def db_migrate() -> None:
+    """Apply Piccolo migrations to the configured database."""
+    from app.db import migrate
+
+    report = run(migrate)
+    applied = report.count("forwards]... ok")
+    click.echo(f"migrations applied: {applied}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """The web UI and the JSON API (OpenAPI at /schema)."""
+    import uvicorn
+
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@click.command()
+def worker() -> None:
+    """An arq worker for the configured Redis. Any number may run at once."""
+    from app.config import get_settings
+
+    if not get_settings().redis_url:
+        refuse("ZHIDA_REDIS_URL is not set: in the embedded mode jobs run inside each command, no worker is needed")
+    from arq.worker import run_worker
+
+    from app.worker import WorkerSettings
+
+    run_worker(WorkerSettings)
+
+
+@click.group("users")
+def users_group() -> None:
+    """Users and roles."""
+
+
+@users_group.command("create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--display-name", default="", help="the name shown in the UI")
+def users_create(name: str, role: str, password_stdin: bool, display_name: str) -> None:
+    """Create a user. Enterprise and talent users are named by their subject id."""
+    from app.auth.service import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    user = run(create_user, name, role, password, display_name=display_name)
+    click.echo(f"created {user['username']} ({user['role']})")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain end to end; exit 1 naming the first broken entry."""
+    from app.audit import verify
+
+    result = run(verify)
+    if result.ok:
+        click.echo(f"audit trail intact: {result.checked} entries verified")
+        return
+    click.echo(f"audit trail BROKEN at entry {result.broken_seq}: {result.reason} "
+               f"({result.checked} entries before it verified)", err=True)
+    sys.exit(EXIT_REFUSED)
+
+
+def register(main: click.Group) -> None:
+    for cmd in (db_group, serve, worker, users_group, audit_group):
+        main.add_command(cmd)

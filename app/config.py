@@ -1,0 +1,59 @@
+"""Configuration from ZHIDA_* environment variables (and an optional .env), with the embedded defaults."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZHIDA_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./zhida.db"
+    redis_url: str | None = None
+    bank_url: str | None = None
+    bank_secret: str = "zhida-demo-bank-secret"
+    payer_account: str = "360100000000000001"
+    payer_name: str = "南昌市财政局国库集中支付专户"
+    bank_timeout_seconds: float = 5.0
+    data_dir: Path = Path("./zhida-data")
+    secret_key: str = Field(
+        default="zhida-demo-secret-key-change-me!",
+        description="signs session cookies and CSRF tokens; set a long random value in production",
+    )
+    base_url: str = "http://127.0.0.1:8000"
+    platform_name: str = "政策直达平台 Zhida"
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    second_checker_threshold: str = "1000000.00"
+    application_four_eyes_threshold: str = "50000.00"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "noreply@zhida.local"
+    sms_url: str | None = None
+    sms_secret: str = "zhida-demo-sms-secret"
+    webhook_secret: str = "zhida-demo-webhook-secret"
+    seal_cert_path: Path | None = None
+    seal_key_path: Path | None = None
+    log_level: str = "INFO"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> str:
+        if self.is_postgres:
+            raise ValueError("not a SQLite database URL")
+        url = self.database_url
+        for prefix in ("sqlite:///", "sqlite://"):
+            if url.startswith(prefix):
+                return url[len(prefix):] or "zhida.db"
+        raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

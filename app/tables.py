@@ -1,0 +1,47 @@
+"""Tables of app/: users, login attempts and the audit trail."""
+from piccolo.columns import BigInt, Boolean, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class User(Table, tablename="app_user"):
+    """A person who logs in: staff by user name, enterprises and talents by subject id."""
+
+    username = Varchar(length=64, unique=True, index=True)
+    role = Varchar(length=32)
+    password_hash = Text()
+    display_name = Varchar(length=128, default="")
+    subject_kind = Varchar(length=16, null=True, default=None)  # enterprise | talent for portal users
+    subject_id = Varchar(length=18, null=True, default=None, index=True)
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+
+
+class LoginAttempt(Table, tablename="app_login_attempt"):
+    """Failed logins, to rate-limit guessing across every web process."""
+
+    username = Varchar(length=64, index=True)
+    at = Timestamptz()
+
+
+class AuditEntry(Table, tablename="app_audit_entry"):
+    """审计留痕: one append-only, hash-chained entry per state change."""
+
+    seq = BigInt(unique=True, index=True)
+    at = Timestamptz()
+    actor = Varchar(length=64)
+    role = Varchar(length=32)
+    action = Varchar(length=64, index=True)
+    entity = Varchar(length=64, index=True)
+    entity_id = Varchar(length=128, index=True)
+    before_digest = Varchar(length=64, default="")
+    after_digest = Varchar(length=64, default="")
+    detail = Text(default="")
+    prev_hash = Varchar(length=64)
+    hash = Varchar(length=64)
+
+
+class AuditHead(Table, tablename="app_audit_head"):
+    """The last entry's seq and hash, kept apart so that deleting entries at the end is detected too."""
+
+    seq = BigInt()
+    hash = Varchar(length=64)

@@ -1,0 +1,39 @@
+"""One arq WorkerSettings gathering the job functions of every domain's tasks.py; `zhida worker` runs it."""
+from __future__ import annotations
+
+from arq.connections import RedisSettings
+
+from app.config import get_settings
+from app import tasks as app_tasks
+
+
+def _functions() -> list:
+    from eligibility import tasks as eligibility_tasks
+    from notifications import tasks as notification_tasks
+    from payments import tasks as payment_tasks
+
+    return [*app_tasks.functions, *eligibility_tasks.functions, *notification_tasks.functions, *payment_tasks.functions]
+
+
+async def startup(ctx: dict) -> None:
+    from app.db import open_database
+
+    await open_database()
+    ctx["settings"] = get_settings()
+
+
+async def shutdown(ctx: dict) -> None:
+    from app.db import close_database
+
+    await close_database()
+
+
+class WorkerSettings:
+    functions = _functions()
+    queue_name = "zhida:queue"
+    on_startup = startup
+    on_shutdown = shutdown
+    job_timeout = 600
+    max_tries = 5
+    keep_result = 3600
+    redis_settings = RedisSettings.from_dsn(get_settings().redis_url) if get_settings().redis_url else None

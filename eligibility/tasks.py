@@ -1,0 +1,3 @@
+"""Jobs of eligibility/ (arq job functions named eligibility.verb)."""
+
+functions: list = []

@@ -1,0 +1,3 @@
+"""Jobs of notifications/ (arq job functions named notifications.verb)."""
+
+functions: list = []

@@ -1,0 +1,3 @@
+"""Jobs of payments/ (arq job functions named payments.verb)."""
+
+functions: list = []
