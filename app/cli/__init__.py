@@ -12,9 +12,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from app.cli import core, demo, payments, policies, profiles
+    from app.cli import bank, core, demo, payments, policies, profiles
 
-    for module in (core, policies, profiles, payments, demo):
+    for module in (core, policies, profiles, payments, bank, demo):
         module.register(main)
 
 

@@ -50,16 +50,6 @@ def reconcile(date_) -> None:
     not_built("reconcile")
 
 
-@click.command("bank-sim")
-@click.option("--port", default=8900, show_default=True, type=int)
-@click.option("--fail-rate", default=0.0, type=float)
-@click.option("--timeout-rate", default=0.0, type=float)
-@click.option("--seed", default=None, type=int)
-def bank_sim(port: int, fail_rate: float, timeout_rate: float, seed: int | None) -> None:
-    """The bundled bank gateway simulator."""
-    not_built("bank-sim")
-
-
 def register(main: click.Group) -> None:
-    for cmd in (batch_group, reconcile, bank_sim):
+    for cmd in (batch_group, reconcile):
         main.add_command(cmd)
