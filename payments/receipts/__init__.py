@@ -1,0 +1,1 @@
+"""Receipts (回单) of settled payments: facts, Chinese capital amounts, signed PDFs and their verification."""
