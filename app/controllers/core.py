@@ -1,0 +1,93 @@
+"""Routes of the platform itself: health, login/logout, language switch, each role's home page."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from pydantic import BaseModel
+
+from app.auth.guards import PUBLIC, SESSION_KEY, current_user, requires
+from app.auth.service import LoginRefused, TooManyAttempts, authenticate
+from app.i18n import ROLE_LABELS
+
+# What each role is shown first: (path, zh, en) — pages other modules serve.
+ROLE_LINKS: dict[str, list[tuple[str, str, str]]] = {
+    "policy_officer": [("/policies", "政策管理", "Policies"), ("/policies/new", "新建政策", "New policy")],
+    "policy_reviewer": [("/policies", "政策管理", "Policies"), ("/policies?status=in_review", "待审核", "Awaiting review")],
+    "finance_maker": [("/finance", "资金拨付", "Disbursement"), ("/finance/exceptions", "异常处理", "Exceptions")],
+    "finance_checker": [("/finance", "资金拨付", "Disbursement"), ("/finance/reconciliation", "对账", "Reconciliation")],
+    "auditor": [("/audit", "审计日志", "Audit trail"), ("/finance", "资金拨付", "Disbursement")],
+    "admin": [("/admin/users", "用户管理", "Users"), ("/audit", "审计日志", "Audit trail")],
+    "enterprise": [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
+    "talent": [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
+}
+
+
+class LoginForm(BaseModel):
+    username: str
+    password: str
+    next: str = "/"
+
+
+@get("/healthz", opt={PUBLIC: True}, include_in_schema=False)
+async def healthz() -> dict[str, Any]:
+    from app.tables import User
+
+    await User.count()
+    return {"status": "ok"}
+
+
+@get("/login", opt={PUBLIC: True}, include_in_schema=False)
+async def login_page(request: Request, next: str = "/") -> Template:
+    return Template("login.html", context={"next": next, "error": None})
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@post("/login", opt={PUBLIC: True}, include_in_schema=False)
+async def login(request: Request, data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Any:
+    try:
+        user = await authenticate(data.username.strip(), data.password)
+    except (LoginRefused, TooManyAttempts) as exc:
+        return Template("login.html", context={"next": data.next, "error": exc.message}, status_code=exc.status)
+    request.set_session({SESSION_KEY: {k: user[k] for k in ("username", "role", "display_name", "subject_kind", "subject_id")}})
+    return Redirect(_safe_next(data.next))
+
+
+@post("/logout", guards=[requires()], include_in_schema=False)
+async def logout(request: Request) -> Redirect:
+    request.clear_session()
+    return Redirect("/login")
+
+
+@get("/lang/{lang:str}", opt={PUBLIC: True}, include_in_schema=False)
+async def switch_language(request: Request, lang: str) -> Redirect:
+    response = Redirect(_safe_next(request.headers.get("referer", "/").split(request.base_url.rstrip("/"), 1)[-1] or "/"))
+    response.set_cookie("lang", "en" if lang == "en" else "zh", max_age=365 * 86400, samesite="lax")
+    return response
+
+
+@get("/", guards=[requires()], include_in_schema=False)
+async def home(request: Request) -> Template:
+    user = current_user(request)
+    return Template("home.html", context={"user": user, "links": ROLE_LINKS.get(user["role"], []),
+                                          "role_names": ROLE_LABELS})
+
+
+@get("/api/me", guards=[requires()], tags=["platform"])
+async def me(request: Request) -> dict[str, Any]:
+    """The logged-in user."""
+    return current_user(request)
+
+
+def login_redirect(path: str) -> Redirect:
+    return Redirect(f"/login?next={quote(path)}")
+
+
+route_handlers = [healthz, login_page, login, logout, switch_language, home, me]
