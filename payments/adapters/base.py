@@ -68,6 +68,15 @@ class BankAuthError(BankError):
     """401: signature or clock wrong. A configuration problem, not retried."""
 
 
+class BankBadRequest(BankError):
+    """400/404/405/413/422 to a transfer: the bank refused the request itself, took nothing. A bug or a
+    misconfigured URL, not a fault: never retried automatically."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class BankAdapter(Protocol):
     async def submit(self, request: TransferRequest) -> TransferResult: ...
 

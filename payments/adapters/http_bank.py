@@ -1,0 +1,279 @@
+"""The HTTP client of the bank gateway contract (contracts/bank-gateway.md): signing, and classifying every answer."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import email.utils
+import hashlib
+import hmac
+import io
+import json
+import logging
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Callable
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from payments.adapters.base import (
+    BankAuthError,
+    BankBadRequest,
+    BankConflict,
+    BankOutcomeUnknown,
+    BankRateLimited,
+    BankTransient,
+    StatementLine,
+    TransferRequest,
+    TransferResult,
+)
+
+log = logging.getLogger("zhida.bank")
+
+BANK_TZ = ZoneInfo("Asia/Shanghai")
+TRANSFER_STATUSES = frozenset({"accepted", "settled", "rejected", "reversed"})
+STATEMENT_HEADER = ["transfer_id", "request_id", "payee_account", "amount", "status", "settled_at"]
+TRANSIENT_STATUSES = frozenset({500, 502, 503})
+# A 4xx other than those of the contract means the bank did not process the request at all.
+REFUSED_STATUSES = frozenset({400, 404, 405, 411, 413, 414, 415, 422})
+CENT = Decimal("0.01")
+
+
+def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
+    """Lowercase hex HMAC-SHA256 of ``timestamp\\nMETHOD\\npath\\nbody`` (path without the query string)."""
+    message = b"\n".join([timestamp.encode(), method.upper().encode(), path.encode(), body])
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def format_amount(amount: Decimal) -> str:
+    """Yuan as the contract's decimal string with exactly 2 decimals; refuses what the bank cannot take exactly."""
+    if not isinstance(amount, Decimal):
+        # A float has already lost the fen; an int is fine but must be said explicitly.
+        raise TypeError(f"amount must be a Decimal, not {type(amount).__name__}")
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError("amount must be a finite Decimal > 0")
+    quantized = amount.quantize(CENT)
+    if quantized != amount:
+        raise ValueError("amount has more than 2 decimals")
+    return format(quantized, "f")
+
+
+def transfer_body(request: TransferRequest) -> bytes:
+    payload = {
+        "request_id": request.request_id,
+        "payer_account": request.payer_account,
+        "payee_account": request.payee_account,
+        "payee_name": request.payee_name,
+        "amount": format_amount(request.amount),
+        "currency": request.currency,
+        "memo": request.memo,
+    }
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_retry_after(value: str | None, now: float) -> float:
+    """Retry-After in seconds (delta-seconds or an HTTP date); 1 s when absent or unreadable."""
+    if not value:
+        return 1.0
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 1.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, when.timestamp() - now)
+
+
+def parse_transfer(data: object, request_id: str) -> TransferResult:
+    """The 200 body of POST or GET /transfers; ValueError when it is not what the contract says."""
+    if not isinstance(data, dict):
+        raise ValueError("answer is not a JSON object")
+    status = data.get("status")
+    transfer_id = data.get("transfer_id")
+    if data.get("request_id") != request_id:
+        raise ValueError("answer names another request_id")
+    if status not in TRANSFER_STATUSES:
+        raise ValueError(f"unknown transfer status {status!r}")
+    if not isinstance(transfer_id, str) or not transfer_id:
+        raise ValueError("answer carries no transfer_id")
+    reason = data.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError("reason is not a string")
+    if status == "rejected" and not reason:
+        raise ValueError("rejected without a reason")
+    return TransferResult(request_id=request_id, transfer_id=transfer_id, status=status, reason=reason or None)
+
+
+def parse_statement(text: str) -> list[StatementLine]:
+    """The statement CSV; ValueError on any line that is not exact (amounts stay Decimal, times are Asia/Shanghai)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    rows = list(reader)
+    if not rows:
+        raise ValueError("empty statement (not even a header)")
+    header = [h.strip() for h in rows[0]]
+    if header != STATEMENT_HEADER:
+        raise ValueError(f"unexpected statement header {header}")
+    lines = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(STATEMENT_HEADER):
+            raise ValueError(f"statement line {number}: {len(row)} fields")
+        transfer_id, request_id, payee_account, amount_text, status, settled_text = (c.strip() for c in row)
+        try:
+            amount = Decimal(amount_text)
+        except InvalidOperation:
+            raise ValueError(f"statement line {number}: amount is not a decimal") from None
+        if not amount.is_finite():
+            raise ValueError(f"statement line {number}: amount is not finite")
+        settled_at = dt.datetime.fromisoformat(settled_text.replace("Z", "+00:00"))
+        # A time without offset is bank time, which the contract fixes as Asia/Shanghai.
+        settled_at = settled_at.replace(tzinfo=BANK_TZ) if settled_at.tzinfo is None else settled_at.astimezone(BANK_TZ)
+        lines.append(StatementLine(transfer_id=transfer_id, request_id=request_id, payee_account=payee_account,
+                                   amount=amount, status=status, settled_at=settled_at))
+    return lines
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    return str(data.get("error", "")) if isinstance(data, dict) else ""
+
+
+class HttpBankAdapter:
+    """BankAdapter over HTTP. One call, one classified outcome: retries and backoff belong to the caller.
+
+    ``timeout`` bounds each call as a whole (connect + send + answer), enforced by the adapter itself so
+    it also holds for transports that do not time out (httpx.ASGITransport, used in-process)."""
+
+    def __init__(self, base_url: str, secret: str, *, timeout: float = 5.0, transport: httpx.AsyncBaseTransport | None = None,
+                 clock: Callable[[], float] = time.time, max_connections: int = 200) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._secret = secret
+        self._clock = clock
+        self.simulator = None  # set by get_adapter when the bundled simulator runs in-process
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, transport=transport, timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+        self._closers: list[Callable[[], object]] = []
+
+    def on_close(self, closer: Callable[[], object]) -> None:
+        self._closers.append(closer)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        for closer in self._closers:
+            result = closer()
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def __aenter__(self) -> "HttpBankAdapter":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        timestamp = str(int(self._clock()))
+        headers = {"X-Timestamp": timestamp, "X-Signature": sign(self._secret, timestamp, method, path, body)}
+        if body:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        return headers
+
+    async def _send(self, method: str, path: str, body: bytes = b"", params: dict | None = None) -> httpx.Response:
+        """Send signed; httpx exceptions and asyncio.TimeoutError propagate for the caller to classify."""
+        # The signature covers the path as it goes on the wire, without the query string.
+        url_path = httpx.URL(self.base_url + path).raw_path.split(b"?")[0].decode("ascii")
+        request = self._client.build_request(method, path, content=body, params=params,
+                                             headers=self._headers(method, url_path, body))
+        return await asyncio.wait_for(self._client.send(request), self.timeout)
+
+    async def submit(self, request: TransferRequest) -> TransferResult:
+        body = transfer_body(request)
+        rid = request.request_id
+        started = time.monotonic()
+        try:
+            response = await self._send("POST", "/transfers", body)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+            # Nothing reached the bank: safe to send the same request again.
+            log.warning("bank submit %s: not sent (%s)", rid, type(exc).__name__)
+            raise BankTransient(f"bank unreachable: {type(exc).__name__}") from exc
+        except (asyncio.TimeoutError, httpx.HTTPError) as exc:
+            # Sent (or possibly sent): the bank may have taken the transfer. Only a query can tell.
+            log.warning("bank submit %s: outcome unknown (%s)", rid, type(exc).__name__)
+            raise BankOutcomeUnknown(f"no answer from the bank ({type(exc).__name__}); query before any resend") from exc
+        elapsed = time.monotonic() - started
+        status = response.status_code
+        log.info("bank submit %s: HTTP %s in %.3fs", rid, status, elapsed)
+        if status == 200:
+            try:
+                return parse_transfer(response.json(), rid)
+            except ValueError as exc:
+                raise BankOutcomeUnknown(f"unreadable answer from the bank: {exc}") from exc
+        self._raise_common(response)
+        if status == 409:
+            raise BankConflict(f"request_id {rid} was already used with a different body")
+        if status in REFUSED_STATUSES:
+            raise BankBadRequest(f"the bank refused the request: HTTP {status} {_error_code(response)}".rstrip(), status)
+        # 504 and anything else unexpected: we cannot tell whether the transfer was taken.
+        raise BankOutcomeUnknown(f"unexpected answer from the bank: HTTP {status}")
+
+    def _raise_common(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status == 401:
+            raise BankAuthError("the bank refused our signature (wrong secret, or clock more than 300 s off)")
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+            raise BankRateLimited(f"rate limited by the bank, retry after {retry_after:g} s", retry_after)
+        if status in TRANSIENT_STATUSES:
+            raise BankTransient(f"bank temporarily unavailable: HTTP {status}")
+
+    async def _get(self, what: str, path: str, params: dict | None = None) -> httpx.Response:
+        """A read: it moves no money, so every failure to get an answer is simply transient."""
+        try:
+            response = await self._send("GET", path, params=params)
+        except (asyncio.TimeoutError, httpx.HTTPError) as exc:
+            log.warning("bank %s: no answer (%s)", what, type(exc).__name__)
+            raise BankTransient(f"no answer from the bank to {what} ({type(exc).__name__})") from exc
+        log.info("bank %s: HTTP %s", what, response.status_code)
+        return response
+
+    async def query(self, request_id: str) -> TransferResult | None:
+        response = await self._get(f"query {request_id}", f"/transfers/{quote(request_id, safe='')}")
+        status = response.status_code
+        if status == 200:
+            try:
+                return parse_transfer(response.json(), request_id)
+            except ValueError as exc:
+                raise BankTransient(f"unreadable answer from the bank: {exc}") from exc
+        if status == 404:
+            # Only the contract's own 404 proves the money did not move; a proxy's 404 page proves nothing.
+            if _error_code(response) == "NOT_FOUND":
+                return None
+            raise BankBadRequest("HTTP 404 without the contract's NOT_FOUND body: wrong bank URL?", 404)
+        self._raise_common(response)
+        raise BankTransient(f"unexpected answer from the bank to a query: HTTP {status}")
+
+    async def statement(self, date: dt.date) -> list[StatementLine]:
+        response = await self._get(f"statement {date.isoformat()}", "/statements", params={"date": date.isoformat()})
+        status = response.status_code
+        if status == 200:
+            try:
+                return parse_statement(response.content.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise BankTransient(f"unreadable statement from the bank: {exc}") from exc
+        self._raise_common(response)
+        if status in REFUSED_STATUSES:
+            raise BankBadRequest(f"the bank refused the statement request: HTTP {status}", status)
+        raise BankTransient(f"unexpected answer from the bank to a statement request: HTTP {status}")

@@ -1,0 +1,404 @@
+"""Our simulator of the bank gateway contract: a plain ASGI app over its own SQLite record, with faults to inject.
+
+Served by uvicorn for `zhida bank-sim`, or in-process through httpx.ASGITransport (see in_process_transport)."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from pathlib import Path
+from typing import Callable
+from urllib.parse import parse_qs, quote
+
+import httpx
+
+from payments.adapters import simulator_store as store_mod
+from payments.adapters.simulator_store import SimTransfer, SimulatorStore
+
+log = logging.getLogger("zhida.bank_sim")
+
+REASONS = ("ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "NAME_MISMATCH", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT")
+DEFAULT_ACCOUNT_RULES = {"0004": "ACCOUNT_NOT_FOUND", "0005": "ACCOUNT_CLOSED", "0006": "NAME_MISMATCH"}
+MAX_SKEW_SECONDS = 300
+MAX_BODY = 64 * 1024
+FIELDS = ("request_id", "payer_account", "payee_account", "payee_name", "amount", "currency", "memo")
+
+
+@dataclass
+class SimulatorConfig:
+    """How the simulated bank behaves. Rates are shares of POST /transfers (0..1, summing to at most 1)."""
+
+    secret: str = "zhida-demo-bank-secret"
+    fail_rate: float = 0.0         # 503 before taking anything
+    rate_limit_rate: float = 0.0   # 429 with Retry-After before taking anything
+    timeout_rate: float = 0.0      # taken, then no answer until the client gives up (or hang_seconds)
+    drop_rate: float = 0.0         # taken, then the connection drops in the middle of the answer
+    slow_rate: float = 0.0         # taken and answered, after slow_seconds
+    slow_seconds: float = 1.0
+    hang_seconds: float = 120.0
+    retry_after: int = 1
+    fault_queries: bool = False    # also answer 503/429 to GETs, at fail_rate / rate_limit_rate
+    settle_delay: float = 0.0      # seconds from accepted to settled; 0 settles at once
+    answer_accepted: bool = False  # answer "accepted" even when settle_delay is 0 (settles on the next request)
+    account_rules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ACCOUNT_RULES))  # suffix -> reason
+    payer_balance: Decimal | None = None  # None: unlimited; else INSUFFICIENT_FUNDS beyond it
+    seed: int | None = None        # with a seed, the faults of (request_id, attempt n) are reproducible
+
+    def __post_init__(self) -> None:
+        rates = (self.fail_rate, self.rate_limit_rate, self.timeout_rate, self.drop_rate, self.slow_rate)
+        if any(r < 0 or r > 1 for r in rates) or sum(rates) > 1 + 1e-9:
+            raise ValueError("fault rates must be within 0..1 and sum to at most 1")
+        for suffix, reason in self.account_rules.items():
+            if reason not in REASONS or not suffix:
+                raise ValueError(f"bad account rule {suffix}={reason}; reasons: {', '.join(REASONS)}")
+
+
+def parse_account_rules(text: str) -> dict[str, str]:
+    """`0004=ACCOUNT_NOT_FOUND,0005=ACCOUNT_CLOSED` (suffix=reason); an empty text means no rules."""
+    rules = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        suffix, _, reason = part.partition("=")
+        rules[suffix.strip()] = reason.strip().upper()
+    return rules
+
+
+class ConnectionDropped(Exception):
+    """Raised by the app after a partial answer, to drop the connection (the drop fault)."""
+
+
+def _json(status: int, body: dict, headers: list | None = None) -> tuple[int, list, bytes]:
+    data = json.dumps(body, ensure_ascii=False).encode()
+    return status, [(b"content-type", b"application/json")] + (headers or []), data
+
+
+class Simulator:
+    """The simulated bank. ``await sim(scope, receive, send)`` is the ASGI app; the rest is its record."""
+
+    def __init__(self, db_path: str | Path, config: SimulatorConfig | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db_path = Path(db_path)
+        self.config = config or SimulatorConfig()
+        self.clock = clock
+        # Every database operation runs on this one thread: sqlite3 stays off the event loop and single-threaded.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bank-sim-db")
+        self._store: SimulatorStore | None = None
+        self._random = random.Random(self.config.seed)
+        self._executor.submit(self._open).result()
+
+    def _open(self) -> None:
+        self._store = SimulatorStore(self.db_path)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._executor.submit(self._store.close).result()
+            self._store = None
+        self._executor.shutdown(wait=True)
+
+    async def _db(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+
+    # -- inspection API (tests, chaos checks, demo) ---------------------------------------------------
+
+    def transfers(self) -> list[SimTransfer]:
+        return store_mod.all_transfers(self.db_path)
+
+    def transfer(self, request_id: str) -> SimTransfer | None:
+        return next((t for t in self.transfers() if t.request_id == request_id), None)
+
+    def moves_per_request(self) -> dict[str, int]:
+        """How many times money left the payer for each request_id (must never exceed 1)."""
+        return store_mod.moves_per_request(self.db_path)
+
+    def posts_per_request(self) -> dict[str, int]:
+        """How many POST /transfers the bank received for each request_id (retries included)."""
+        return store_mod.posts_per_request(self.db_path)
+
+    def net_paid_per_payee(self) -> dict[str, Decimal]:
+        return store_mod.net_paid_per_payee(self.db_path)
+
+    def reverse(self, request_id: str, at: float | None = None) -> SimTransfer:
+        """退汇 after settlement. KeyError when never taken, ValueError when not settled."""
+        when = self.clock() if at is None else at
+        return self._executor.submit(self._reverse, request_id, when).result()
+
+    def _reverse(self, request_id: str, when: float) -> SimTransfer:
+        with store_mod.immediate(self._store.conn):
+            self._store.settle_due(when)
+            return self._store.reverse(request_id, when)
+
+    # -- the bank's logic (runs on the database thread) ----------------------------------------------
+
+    def _roll(self, request_id: str, attempt: int) -> float:
+        if self.config.seed is None:
+            return random.random()
+        digest = hashlib.sha256(f"{self.config.seed}:{request_id}:{attempt}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    def _pick_fault(self, roll: float) -> str | None:
+        c = self.config
+        edge = 0.0
+        for name, rate in (("rate_limit", c.rate_limit_rate), ("fail", c.fail_rate), ("timeout", c.timeout_rate),
+                           ("drop", c.drop_rate), ("slow", c.slow_rate)):
+            edge += rate
+            if roll < edge:
+                return name
+        return None
+
+    def _decide(self, fields: dict) -> tuple[str, str | None, int | None]:
+        """(status, reason, amount_fen) for a new transfer: the validation and the account rules."""
+        try:
+            amount = Decimal(fields["amount"])
+        except InvalidOperation:
+            return "rejected", "INVALID_AMOUNT", None
+        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")) or amount >= 10**13:
+            return "rejected", "INVALID_AMOUNT", None
+        fen = int(amount * 100)
+        for suffix, reason in self.config.account_rules.items():
+            if fields["payee_account"].endswith(suffix):
+                return "rejected", reason, fen
+        balance = self.config.payer_balance
+        if balance is not None and self._store.debited_fen(fields["payer_account"]) + fen > int(balance * 100):
+            return "rejected", "INSUFFICIENT_FUNDS", fen
+        if self.config.settle_delay > 0 or self.config.answer_accepted:
+            return "accepted", None, fen
+        return "settled", None, fen
+
+    def _post_transfer(self, fields: dict, now: float) -> tuple[str | None, SimTransfer | None]:
+        """(fault, transfer); transfer is None for 409 (fault "conflict") and for faults before taking."""
+        store = self._store
+        with store_mod.immediate(store.conn):
+            attempt = store.bump_attempt(fields["request_id"])
+            fault = self._pick_fault(self._roll(fields["request_id"], attempt))
+            if fault in ("rate_limit", "fail"):
+                return fault, None
+            store.settle_due(now)
+            fp = store_mod.fingerprint({k: fields[k] for k in FIELDS if k != "amount"} | {"amount": _amount_key(fields["amount"])})
+            existing = store.fingerprint_of(fields["request_id"])
+            if existing is not None:
+                if existing != fp:
+                    return "conflict", None
+                return fault, store.get(fields["request_id"])
+            status, reason, fen = self._decide(fields)
+            due = now + self.config.settle_delay if status == "accepted" else None
+            return fault, store.take(fields, fp, fen, status, reason, now, due)
+
+    def _read(self, request_id: str | None, day: dt.date | None, now: float):
+        with store_mod.immediate(self._store.conn):
+            self._store.settle_due(now)
+            if day is not None:
+                return self._store.statement_rows(day)
+            return self._store.get(request_id)
+
+    # -- ASGI ----------------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        """The app as served by uvicorn: a dropped connection ends the response unfinished (uvicorn closes it)."""
+        try:
+            await self.handle(scope, receive, send)
+        except ConnectionDropped:
+            return
+
+    async def handle(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                return await _respond(send, *_json(413, {"error": "TOO_LARGE"}))
+            if not message.get("more_body"):
+                break
+        await self._route(scope, receive, send, body)
+
+    async def _route(self, scope, receive, send, body: bytes) -> None:
+        method, path = scope["method"], scope["path"]
+        if path == "/_sim/health":
+            return await _respond(send, *_json(200, {"status": "ok"}))
+        if not self._signed(scope, body):
+            return await _respond(send, *_json(401, {"error": "BAD_SIGNATURE"}))
+        now = self.clock()
+        if path == "/transfers":
+            if method != "POST":
+                return await _respond(send, *_json(405, {"error": "METHOD_NOT_ALLOWED"}))
+            return await self._transfer(receive, send, body, now)
+        if path.startswith("/transfers/") and path.count("/") == 2:
+            if method != "GET":
+                return await _respond(send, *_json(405, {"error": "METHOD_NOT_ALLOWED"}))
+            if await self._query_fault(send):
+                return
+            found = await self._db(self._read, path[len("/transfers/"):], None, now)
+            return await _respond(send, *(_json(200, found.answer()) if found else _json(404, {"error": "NOT_FOUND"})))
+        if path == "/statements":
+            if method != "GET":
+                return await _respond(send, *_json(405, {"error": "METHOD_NOT_ALLOWED"}))
+            return await self._statement(scope, send, now)
+        if path.startswith("/_sim/reverse/") and method == "POST":
+            try:
+                done = await self._db(self._reverse, path[len("/_sim/reverse/"):], now)
+            except KeyError:
+                return await _respond(send, *_json(404, {"error": "NOT_FOUND"}))
+            except ValueError as exc:
+                return await _respond(send, *_json(409, {"error": "NOT_SETTLED", "detail": str(exc)}))
+            return await _respond(send, *_json(200, done.answer()))
+        return await _respond(send, *_json(404, {"error": "NO_SUCH_ROUTE"}))
+
+    def _signed(self, scope, body: bytes) -> bool:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        timestamp, signature = headers.get("x-timestamp", ""), headers.get("x-signature", "")
+        try:
+            skew = abs(self.clock() - int(timestamp))
+        except ValueError:
+            return False
+        if skew > MAX_SKEW_SECONDS:
+            return False
+        raw = scope.get("raw_path") or quote(scope["path"]).encode()
+        candidates = {raw.split(b"?")[0].decode("latin-1"), scope["path"]}
+        for path in candidates:
+            message = b"\n".join([timestamp.encode(), scope["method"].encode(), path.encode("utf-8"), body])
+            expected = hmac.new(self.config.secret.encode(), message, hashlib.sha256).hexdigest()
+            if hmac.compare_digest(expected, signature.lower()):
+                return True
+        return False
+
+    async def _query_fault(self, send) -> bool:
+        c = self.config
+        if not c.fault_queries:
+            return False
+        roll = self._random.random()
+        if roll < c.rate_limit_rate:
+            await _respond(send, *_json(429, {"error": "RATE_LIMITED"}, [(b"retry-after", str(c.retry_after).encode())]))
+            return True
+        if roll < c.rate_limit_rate + c.fail_rate:
+            await _respond(send, *_json(503, {"error": "UNAVAILABLE"}))
+            return True
+        return False
+
+    async def _transfer(self, receive, send, body: bytes, now: float) -> None:
+        fields = _parse_transfer(body)
+        if isinstance(fields, str):
+            return await _respond(send, *_json(400, {"error": "INVALID_REQUEST", "detail": fields}))
+        fault, transfer = await self._db(self._post_transfer, fields, now)
+        if fault == "conflict":
+            return await _respond(send, *_json(409, {"error": "IDEMPOTENCY_CONFLICT"}))
+        if fault == "rate_limit":
+            return await _respond(send, *_json(429, {"error": "RATE_LIMITED"},
+                                               [(b"retry-after", str(self.config.retry_after).encode())]))
+        if fault == "fail":
+            return await _respond(send, *_json(503, {"error": "UNAVAILABLE"}))
+        status, headers, data = _json(200, transfer.answer())
+        if fault == "timeout":
+            log.info("bank-sim: %s taken, answer withheld", fields["request_id"])
+            try:  # until the client gives up (it disconnects) or hang_seconds pass
+                await asyncio.wait_for(receive(), self.config.hang_seconds)
+                return
+            except asyncio.TimeoutError:
+                pass
+        elif fault == "drop":
+            log.info("bank-sim: %s taken, connection dropped", fields["request_id"])
+            await send({"type": "http.response.start", "status": status,
+                        "headers": headers + [(b"content-length", str(len(data)).encode())]})
+            await send({"type": "http.response.body", "body": data[: len(data) // 2], "more_body": True})
+            raise ConnectionDropped(fields["request_id"])
+        elif fault == "slow":
+            await asyncio.sleep(self.config.slow_seconds)
+        await _respond(send, status, headers, data)
+
+    async def _statement(self, scope, send, now: float) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        try:
+            day = dt.date.fromisoformat(query.get("date", [""])[0])
+        except ValueError:
+            return await _respond(send, *_json(400, {"error": "INVALID_DATE"}))
+        rows = await self._db(self._read, None, day, now)
+        lines = ["transfer_id,request_id,payee_account,amount,status,settled_at"]
+        lines += [",".join(_csv_cell(v) for v in row) for row in rows]
+        data = ("\r\n".join(lines) + "\r\n").encode()
+        await _respond(send, 200, [(b"content-type", b"text/csv; charset=utf-8")], data)
+
+
+def _amount_key(text: str) -> str:
+    """"100.5" and "100.50" are the same amount for idempotency."""
+    try:
+        return format(Decimal(text).normalize(), "f")
+    except InvalidOperation:
+        return text
+
+
+def _csv_cell(value: str) -> str:
+    value = str(value)
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\r\n') else value
+
+
+def _parse_transfer(body: bytes) -> dict | str:
+    """The POST body's fields, or what is wrong with it (→ 400). Amount problems are not 400: they are rejections."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return "body is not JSON"
+    if not isinstance(data, dict):
+        return "body is not a JSON object"
+    fields = {}
+    for name in FIELDS:
+        value = data.get(name, "" if name == "memo" else None)
+        if name == "currency" and value is None:
+            value = "CNY"
+        if not isinstance(value, str):
+            return f"{name} must be a string"
+        fields[name] = value
+    rid = fields["request_id"]
+    if not rid or len(rid) > 64 or "/" in rid or not rid.isprintable():
+        return "request_id must be 1 to 64 printable characters without '/'"
+    if not fields["payee_account"] or not fields["payer_account"]:
+        return "payer_account and payee_account are required"
+    if fields["currency"] != "CNY":
+        return "only CNY is supported"
+    return fields
+
+
+async def _respond(send, status: int, headers: list, data: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + [(b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class InProcessTransport(httpx.ASGITransport):
+    """httpx.ASGITransport to the simulator in this process, behaving like the wire: a dropped connection
+    arrives as httpx.RemoteProtocolError, as it would from a socket."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        super().__init__(app=simulator.handle)
+        self.simulator = simulator
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except ConnectionDropped as exc:
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body",
+                                            request=request) from exc
+
+
+def in_process_transport(simulator: Simulator) -> InProcessTransport:
+    return InProcessTransport(simulator)
+
+
+__all__ = ["Simulator", "SimulatorConfig", "SimTransfer", "InProcessTransport", "parse_account_rules"]
