@@ -1,1 +1,66 @@
-"""Tables of policies/."""
+"""Tables of policies/: policies, their versions (immutable once published), clauses and own tests."""
+from piccolo.columns import (BigInt, Date, ForeignKey, Integer, Text, Timestamptz, Varchar)
+from piccolo.table import Table
+
+
+class Policy(Table, tablename="policies_policy"):
+    """政策: the stable identity (code) of a policy across its versions."""
+
+    code = Varchar(length=64, unique=True, index=True)
+    subject = Varchar(length=16)  # enterprise | talent; fixed for the life of the code
+    created_by = Varchar(length=64)
+    created_at = Timestamptz()
+
+
+class PolicyVersion(Table, tablename="policies_version"):
+    """One version of a policy. Its content never changes once it leaves draft; a change is a new version."""
+
+    policy = ForeignKey(references=Policy, index=True)
+    code = Varchar(length=64, index=True)
+    number = Integer()
+    # draft | in_review | published | suspended | retired | superseded | rejected
+    status = Varchar(length=16, index=True, default="draft")
+    title = Varchar(length=200)
+    issuer = Varchar(length=200)
+    subject = Varchar(length=16)
+    mode = Varchar(length=8)  # auto (免申即享) | apply (依申请)
+    effective_from = Date()
+    effective_to = Date(null=True, default=None)
+    budget_fen = BigInt()
+    cap_per_subject_fen = BigInt(null=True, default=None)
+    combine = Varchar(length=8, default="first")
+    exclusive_group = Varchar(length=64, null=True, default=None, index=True)
+    when_expr = Text(null=True, default=None)
+    source = Text(default="")  # the document the policy comes from (文件名、文号)
+    summary = Text(default="")
+    content_hash = Varchar(length=64)
+    author = Varchar(length=64)
+    created_at = Timestamptz()
+    submitted_at = Timestamptz(null=True, default=None)
+    reviewer = Varchar(length=64, null=True, default=None)
+    published_at = Timestamptz(null=True, default=None)
+    status_changed_at = Timestamptz(null=True, default=None)
+    status_reason = Text(default="")
+    impact_json = Text(default="")  # the impact preview shown at publication, kept for the auditor
+
+
+class Clause(Table, tablename="policies_clause"):
+    """条款: one condition and amount of a version, in file order."""
+
+    version = ForeignKey(references=PolicyVersion, index=True)
+    position = Integer()
+    code = Varchar(length=64)
+    title = Varchar(length=200, default="")
+    when_expr = Text()
+    amount_expr = Text()
+
+
+class PolicyTest(Table, tablename="policies_test"):
+    """A version's own example: a profile, an evaluation date and the expected outcome."""
+
+    version = ForeignKey(references=PolicyVersion, index=True)
+    position = Integer()
+    name = Varchar(length=200)
+    profile_json = Text()
+    as_of = Date(null=True, default=None)
+    expect_json = Text()

@@ -1,9 +1,35 @@
-"""Commands of policies/: load packs, publish."""
+"""Commands of policies/: load packs, publish, and the rest of the lifecycle (list, export, preview, …)."""
 from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
 
 import click
 
-from app.cli.common import not_built
+from app.cli.common import refuse, run
+
+
+async def _actor(name: str, roles: tuple[str, ...], what: str):
+    """The AuditActor of user NAME, refused unless the user exists and has one of ``roles``."""
+    from app.audit import AuditActor
+    from app.auth.service import get_user
+
+    user = await get_user(name)
+    if user is None:
+        refuse(f"no active user named {name!r} (create one with `zhida users create {name} --role ...`)")
+    if user["role"] not in roles:
+        refuse(f"{what} needs the role {' or '.join(roles)}; {name} is {user['role']}")
+    return AuditActor(user["username"], user["role"])
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from None
 
 
 @click.group("policies")
@@ -15,16 +41,190 @@ def policies_group() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--actor", required=True, help="the policy_officer who authors the drafts")
 def policies_load(files: tuple[str, ...], actor: str) -> None:
-    """Validate and store policy packs as drafts authored by ACTOR."""
-    not_built("policies load")
+    """Validate and store policy packs as drafts authored by ACTOR.
+
+    Each file is checked as a whole: if any policy in it is refused, every problem is printed and
+    nothing from that file is stored (exit 1).
+    """
+    from policies import service
+    from policies.errors import PackRefused
+
+    async def _load():
+        who = await _actor(actor, ("policy_officer",), "loading policy packs")
+        refused = 0
+        for path in files:
+            try:
+                stored = await service.load_pack(path, who)
+            except PackRefused as exc:
+                refused += 1
+                click.echo(exc.message, err=True)
+                continue
+            for version, outcome in stored:
+                click.echo(f"{version.code} version {version.number} {outcome} ({version.status}) from {path}")
+        return refused
+
+    if run(_load):
+        sys.exit(1)
 
 
 @policies_group.command("publish")
 @click.argument("code")
 @click.option("--actor", required=True, help="the policy_reviewer who publishes")
-def policies_publish(code: str, actor: str) -> None:
+@click.option("--as-of", help="evaluation date of the impact preview (default: today, within the effective dates)")
+def policies_publish(code: str, actor: str, as_of: str | None) -> None:
     """Publish the latest draft of CODE (a reviewer other than its author)."""
-    not_built("policies publish")
+    from policies import service
+
+    async def _publish():
+        who = await _actor(actor, ("policy_reviewer",), "publishing a policy")
+        version = await service.publish(code, who, as_of=_date(as_of))
+        impact = await service.stored_impact(version.id)
+        return version, impact
+
+    version, impact = run(_publish)
+    click.echo(f"published {version.code} version {version.number}")
+    if impact is not None:
+        click.echo(f"impact on {impact.as_of}: {impact.matched} subjects, {impact.total_amount} yuan "
+                   f"of a {impact.budget} yuan budget")
+
+
+@policies_group.command("submit")
+@click.argument("code")
+@click.option("--actor", required=True, help="the policy_officer who submits the draft for review")
+def policies_submit(code: str, actor: str) -> None:
+    """Hand the latest draft of CODE to review (its own tests must pass)."""
+    from policies import service
+
+    async def _submit():
+        who = await _actor(actor, ("policy_officer", "admin"), "submitting a policy")
+        latest = await service.publishable_version(code)
+        return await service.submit(latest["id"], who)
+
+    v = run(_submit)
+    click.echo(f"{v.code} version {v.number} is in review")
+
+
+@policies_group.command("list")
+@click.option("--search", default="", help="text in the code, title or issuer")
+@click.option("--status", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def policies_list(search: str, status: str | None, as_json: bool) -> None:
+    """Every policy with its latest version."""
+    from policies import service
+
+    rows = run(service.list_policies, search, status)
+    if as_json:
+        click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        pub = f"published v{r['published_number']}" if r["published_number"] else "not published"
+        click.echo(f"{r['code']:<34} v{r['number']:<3} {r['status']:<10} {r['mode']:<5} {r['subject']:<10} "
+                   f"{pub:<16} {r['title']}")
+
+
+@policies_group.command("export")
+@click.argument("code")
+@click.option("--version", "number", type=int, help="version number (default: the latest)")
+@click.option("--out", type=click.Path(dir_okay=False), help="write to FILE instead of stdout")
+def policies_export(code: str, number: int | None, out: str | None) -> None:
+    """Write a stored version of CODE back as a YAML pack (it loads to the same version)."""
+    from policies import service
+
+    async def _export():
+        rows = await service.versions_of(code)
+        pick = next((r for r in rows if r["number"] == number), None) if number else rows[0]
+        if pick is None:
+            refuse(f"policy {code} has no version {number}")
+        return await service.export_version(pick["id"])
+
+    text = run(_export)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@policies_group.command("preview")
+@click.argument("code")
+@click.option("--as-of", help="evaluation date (default: today, within the effective dates)")
+@click.option("--json", "as_json", is_flag=True)
+def policies_preview(code: str, as_of: str | None, as_json: bool) -> None:
+    """Impact preview (shadow run) of the latest version of CODE against the published one."""
+    from policies import service
+
+    async def _preview():
+        rows = await service.versions_of(code)
+        return await service.impact_preview(rows[0]["id"], _date(as_of))
+
+    p = run(_preview)
+    if as_json:
+        click.echo(p.model_dump_json(indent=2))
+        return
+    click.echo(f"{p.code} version {p.number} on {p.as_of}: {p.matched} subjects, {p.total_amount} yuan; "
+               f"budget {p.budget}, left {p.budget_left}")
+    if p.published_number is not None:
+        click.echo(f"against published version {p.published_number}: {p.published_matched} subjects, "
+                   f"{p.published_total_amount} yuan; added {len(p.added)}, removed {len(p.removed)}, "
+                   f"amount changed {len(p.amount_changed)}, budget delta {p.budget_delta}")
+
+
+@policies_group.command("test")
+@click.argument("code")
+def policies_test(code: str) -> None:
+    """Run the own tests of the latest version of CODE."""
+    from policies import service
+
+    async def _test():
+        rows = await service.versions_of(code)
+        return await service.run_version_tests(rows[0]["id"])
+
+    outcomes = run(_test)
+    for o in outcomes:
+        click.echo(f"{'ok  ' if o.passed else 'FAIL'} {o.name}{': ' + o.message if o.message else ''}")
+    if any(not o.passed for o in outcomes):
+        sys.exit(1)
+
+
+def _lifecycle(name: str, fn_name: str, doc: str, needs_reason: bool) -> None:
+    @click.argument("code")
+    @click.option("--actor", required=True)
+    @click.option("--reason", required=needs_reason, default="")
+    def _cmd(code: str, actor: str, reason: str) -> None:
+        from policies import service
+
+        async def _go():
+            who = await _actor(actor, ("policy_reviewer", "admin"), f"{name} a policy")
+            return await getattr(service, fn_name)(code, who, reason)
+
+        v = run(_go)
+        click.echo(f"{v.code} version {v.number} is {v.status}")
+
+    _cmd.__doc__ = doc
+    policies_group.command(name)(_cmd)
+
+
+_lifecycle("suspend", "suspend", "Suspend the published version of CODE (暂停).", True)
+_lifecycle("resume", "resume", "Resume the suspended version of CODE.", False)
+_lifecycle("retire", "retire", "Retire the published or suspended version of CODE (废止).", True)
+
+
+@policies_group.command("load-bundled")
+@click.option("--actor", required=True, help="the policy_officer who authors the drafts")
+def policies_load_bundled(actor: str) -> None:
+    """Load the realistic packs shipped in policies/packs/."""
+    from policies import service
+    from policies.packs import bundled_pack_paths
+
+    async def _load():
+        who = await _actor(actor, ("policy_officer",), "loading policy packs")
+        out = []
+        for p in bundled_pack_paths():
+            out += await service.load_pack(p, who)
+        return out
+
+    for v, outcome in run(_load):
+        click.echo(f"{v.code} version {v.number} {outcome}")
 
 
 def register(main: click.Group) -> None:

@@ -1,0 +1,61 @@
+"""Errors of policies/: each carries a message for the person who reads it, an HTTP status and detail."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class PolicyError(Exception):
+    """Base of every policies/ error (the CLI turns it into exit 1, the web app into {"error", "detail"})."""
+
+    status: int = 400
+
+    def __init__(self, message: str, status: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.detail = detail
+
+
+class PolicyNotFound(PolicyError):
+    status = 404
+
+
+class NotAllowed(PolicyError):
+    """The actor's role or relation to the version forbids the step (author publishing own draft, …)."""
+
+    status = 403
+
+
+class VersionLocked(PolicyError):
+    """A version that left draft is immutable: a change is a new version."""
+
+    status = 409
+
+
+class LifecycleError(PolicyError):
+    """The step does not apply to the version's current status."""
+
+    status = 409
+
+
+class PackRefused(PolicyError):
+    """A pack (YAML or form) refused as a whole; ``problems`` lists every problem found."""
+
+    status = 422
+
+    def __init__(self, problems: list, source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        head = f"{source}: " if source else ""
+        n = len(problems)
+        lines = [f"{head}refused, {n} problem{'s' if n != 1 else ''} (nothing was stored):"]
+        lines += ["  " + p.describe().replace("\n", "\n  ") for p in problems]
+        super().__init__("\n".join(lines), detail=[p.model_dump(mode="json") for p in problems])
+
+
+class TestsFailed(PolicyError):
+    """A draft whose own tests fail cannot be published."""
+
+    status = 409
+    __test__ = False  # not a pytest class

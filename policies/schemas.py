@@ -1,0 +1,161 @@
+"""Pydantic models of policies/: a policy's content (as in a pack), problems, versions, test results, impact."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["draft", "in_review", "published", "suspended", "retired", "superseded", "rejected"]
+
+
+class PackProblem(BaseModel):
+    """One reason a pack or form is refused, precise enough for an officer to fix it."""
+
+    policy_code: str | None = None
+    clause_code: str | None = None
+    field: str | None = None  # 'when', 'amount', 'budget', 'tests[2].expect', ...
+    expression: str | None = None
+    position: int | None = None
+    line: int | None = None  # line in the YAML file, where known
+    message: str
+    hint: str | None = None
+
+    def describe(self) -> str:
+        where = []
+        if self.policy_code:
+            where.append(f"policy {self.policy_code}")
+        if self.clause_code:
+            where.append(f"clause {self.clause_code}")
+        if self.field:
+            where.append(self.field)
+        head = ", ".join(where) or "pack"
+        if self.line:
+            head = f"line {self.line}: {head}"
+        text = f"{head}: {self.message}"
+        if self.expression is not None:
+            text += f"\n  expression: {self.expression}"
+            if self.position is not None:
+                text += f"\n              {' ' * self.position}^ (position {self.position})"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class TestExpect(BaseModel):
+    eligible: bool
+    clauses: list[str] | None = None
+    amount: Decimal | None = None
+
+
+class PolicyTestCase(BaseModel):
+    __test__ = False
+    name: str
+    profile: dict[str, Any]
+    as_of: dt.date | None = None
+    expect: TestExpect
+
+
+class ClauseContent(BaseModel):
+    code: str
+    title: str = ""
+    when: str
+    amount: str
+
+
+class PolicyContent(BaseModel):
+    """Everything that makes a version what it is; equal content means an identical version."""
+
+    code: str
+    title: str
+    issuer: str
+    subject: Literal["enterprise", "talent"]
+    mode: Literal["auto", "apply"]
+    effective_from: dt.date
+    effective_to: dt.date | None = None
+    budget: Decimal = Field(description="yuan")
+    cap_per_subject: Decimal | None = None
+    combine: Literal["first", "sum"] = "first"
+    exclusive_group: str | None = None
+    when: str | None = None
+    source: str = ""
+    summary: str = ""
+    clauses: list[ClauseContent]
+    tests: list[PolicyTestCase] = []
+
+
+class TestOutcome(BaseModel):
+    __test__ = False
+    name: str
+    passed: bool
+    expected: TestExpect
+    eligible: bool | None = None
+    clauses: list[str] = []
+    amount: Decimal | None = None
+    message: str = ""
+
+
+class VersionRead(BaseModel):
+    id: int
+    code: str
+    number: int
+    status: Status
+    author: str
+    reviewer: str | None = None
+    created_at: dt.datetime
+    submitted_at: dt.datetime | None = None
+    published_at: dt.datetime | None = None
+    status_reason: str = ""
+    content_hash: str
+    content: PolicyContent
+
+
+class PublishedVersion(BaseModel):
+    """What payments and others need of a published version (money in fen)."""
+
+    id: int
+    key: str
+    code: str
+    number: int
+    status: Status
+    title: str
+    issuer: str
+    subject: str
+    mode: Literal["auto", "apply"]
+    exclusive_group: str | None
+    effective_from: dt.date
+    effective_to: dt.date | None
+    budget_fen: int
+    cap_per_subject_fen: int | None
+    combine: str
+    clause_titles: dict[str, str]
+    published_at: dt.datetime | None = None
+
+
+class ImpactChange(BaseModel):
+    subject_id: str
+    before: Decimal
+    after: Decimal
+
+
+class ImpactPreview(BaseModel):
+    """Shadow run of a draft: who matches, how much against the budget, and the diff with the published version."""
+
+    code: str
+    version_id: int
+    number: int
+    as_of: dt.date
+    matched: int
+    total_amount: Decimal
+    budget: Decimal
+    budget_left: Decimal = Field(description="budget - total_amount; negative means the budget cannot cover every match")
+    published_version_id: int | None = None
+    published_number: int | None = None
+    published_matched: int | None = None
+    published_total_amount: Decimal | None = None
+    added: list[str] = []
+    removed: list[str] = []
+    amount_changed: list[ImpactChange] = []
+    budget_delta: Decimal | None = Field(None, description="this draft's budget minus the published version's")
+    total_delta: Decimal | None = None
