@@ -1,0 +1,34 @@
+"""The webhook channel: the notice as signed JSON POSTed to the recipient's own URL.
+
+Signed like the SMS interface (X-Zhida-Timestamp, X-Zhida-Signature), with the recipient's own webhook
+secret when it registered one, else the platform's ``webhook_secret``.
+"""
+from __future__ import annotations
+
+from notifications.channels.base import DeliveryConfig, OutgoingMessage
+from notifications.channels.sms import post_signed
+from notifications.errors import ChannelError
+from notifications.masking import mask_id_number
+
+
+def webhook_payload(msg: OutgoingMessage) -> dict:
+    return {
+        "event": "notice",
+        "notice_id": msg.notice_id,
+        "delivery_id": msg.delivery_id,
+        "kind": msg.kind,
+        "locale": msg.locale,
+        "title": msg.title,
+        "body": msg.body,
+        "link": msg.link,
+        "created_at": msg.created_at.isoformat(),
+        "recipient": {"kind": msg.recipient_kind, "subject_id": mask_id_number(msg.subject_id)},
+    }
+
+
+async def send_webhook(msg: OutgoingMessage, config: DeliveryConfig) -> str:
+    if not msg.address:
+        raise ChannelError("no webhook URL registered", permanent=True)
+    secret = msg.webhook_secret or config.webhook_secret
+    status = await post_signed(msg.address, webhook_payload(msg), secret, config.http_timeout_seconds, "webhook endpoint")
+    return f"HTTP {status}"

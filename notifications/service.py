@@ -1,0 +1,289 @@
+"""Services of notifications/ (通知): recipients and their opt-outs, once-only notices written to the inbox,
+delivery jobs enqueued after commit, and the inbox queries. Delivery itself is in notifications.delivery.
+
+Knows nothing of policies or money: a caller hands over a notice kind, a context (strings, already
+formatted) and a ``key`` it builds so that the same event can never notify twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from notifications.errors import NoticeNotFound, RecipientInvalid
+from notifications.masking import mask_context
+from notifications.rendering import check_kind, normalise_locale, render
+from notifications.schemas import (
+    CHANNELS, ChannelPreferences, DeliveryRead, NoticeRead, NoticeRequest, RecipientRead, RecipientUpsert,
+)
+from notifications.tables import Delivery, Notice, Recipient
+
+DELIVER_JOB = "notifications.deliver"
+_CHUNK = 500
+
+
+@dataclass
+class AuditChange:
+    """The shape ``actor.record_many`` takes (app.audit.Change), without importing app/."""
+
+    action: str
+    entity: str
+    entity_id: str
+    before: Any = None
+    after: Any = None
+    detail: dict | None = None
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(dt.timezone.utc)
+
+
+def recipient_key(kind: str, subject_id: str) -> str:
+    return f"{kind}:{subject_id}"
+
+
+def job_id(notice_id: int, channel: str) -> str:
+    return f"deliver:{notice_id}:{channel}"
+
+
+# ---------------------------------------------------------------------------------------------- recipients
+
+def _recipient_state(row: dict) -> dict:
+    """What the audit digests of a recipient: everything but the secret itself."""
+    return {k: row.get(k) for k in ("display_name", "locale", "email", "phone", "webhook_url",
+                                    "email_enabled", "sms_enabled", "webhook_enabled")} | {
+        "webhook_secret_set": bool(row.get("webhook_secret"))}
+
+
+async def get_recipient(kind: str, subject_id: str) -> RecipientRead | None:
+    row = await Recipient.select().where(Recipient.recipient_key == recipient_key(kind, subject_id)).first()
+    return RecipientRead.from_row(row) if row else None
+
+
+async def upsert_recipient(data: RecipientUpsert, *, actor, now: dt.datetime | None = None) -> RecipientRead:
+    """Create or update a subject's contact points (and preferences when given); audited."""
+    now = _now(now)
+    key = recipient_key(data.kind, data.subject_id)
+    changes: dict[str, Any] = {}
+    for name in ("display_name", "email", "phone", "webhook_url", "webhook_secret"):
+        value = getattr(data, name)
+        if value is not None:
+            changes[name] = value or None if name != "display_name" else value
+    if data.locale is not None:
+        changes["locale"] = normalise_locale(data.locale)
+    if data.preferences is not None:
+        changes.update(email_enabled=data.preferences.email, sms_enabled=data.preferences.sms,
+                       webhook_enabled=data.preferences.webhook)
+    async with Recipient._meta.db.transaction():
+        before = await Recipient.select().where(Recipient.recipient_key == key).first()
+        if before is None:
+            row = {"recipient_key": key, "kind": data.kind, "subject_id": data.subject_id, "display_name": "",
+                   "locale": "zh-CN", "email": None, "phone": None, "webhook_url": None, "webhook_secret": None,
+                   "email_enabled": True, "sms_enabled": True, "webhook_enabled": True} | changes
+            await Recipient.insert(Recipient(**row, updated_at=now)).on_conflict(
+                target=Recipient.recipient_key, action="DO NOTHING")
+        elif changes:
+            await Recipient.update({**{getattr(Recipient, k): v for k, v in changes.items()},
+                                    Recipient.updated_at: now}).where(Recipient.recipient_key == key)
+        after = await Recipient.select().where(Recipient.recipient_key == key).first()
+        await actor.record("recipient.upsert", "recipient", key,
+                           before=_recipient_state(before) if before else None, after=_recipient_state(after),
+                           detail={"kind": data.kind, "changed": sorted(changes)})
+    return RecipientRead.from_row(after)
+
+
+async def set_preferences(kind: str, subject_id: str, preferences: ChannelPreferences, *, actor,
+                          now: dt.datetime | None = None) -> RecipientRead:
+    """Opt in or out of email, SMS and webhook (the inbox cannot be switched off)."""
+    return await upsert_recipient(RecipientUpsert(kind=kind, subject_id=subject_id, preferences=preferences),
+                                  actor=actor, now=now)
+
+
+async def _recipients(keys: Iterable[str]) -> dict[str, dict]:
+    keys = sorted(set(keys))
+    found: dict[str, dict] = {}
+    for i in range(0, len(keys), _CHUNK):
+        for row in await Recipient.select().where(Recipient.recipient_key.is_in(keys[i:i + _CHUNK])):
+            found[row["recipient_key"]] = row
+    return found
+
+
+def _enabled_channels(recipient: dict | None) -> list[str]:
+    if recipient is None:
+        return []
+    address = {"email": recipient["email"], "sms": recipient["phone"], "webhook": recipient["webhook_url"]}
+    return [c for c in CHANNELS if recipient[f"{c}_enabled"] and address[c]]
+
+
+# ---------------------------------------------------------------------------------------------- notify
+
+@dataclass
+class NotifyResult:
+    """What ``notify_many`` did: notices created (with their queued channels) and keys already there."""
+
+    created: list[NoticeRead] = field(default_factory=list)
+    existing_keys: list[str] = field(default_factory=list)
+    deliveries_queued: int = 0
+    jobs_enqueued: int = 0
+
+
+async def notify(recipient_kind: str, subject_id: str, kind: str, key: str, context: dict, *, actor,
+                 queue=None, now: dt.datetime | None = None) -> NoticeRead:
+    """Write one notice to the subject's inbox, once per ``key``, and queue its deliveries after commit.
+
+    Re-running with a key already used is a no-op that returns the existing notice (``existing=True``).
+    """
+    request = NoticeRequest(recipient_kind=recipient_kind, subject_id=subject_id, kind=kind, key=key,
+                            context=context)
+    result = await notify_many([request], actor=actor, queue=queue, now=now)
+    if result.created:
+        return result.created[0]
+    row = await Notice.select().where(Notice.key == key).first()
+    return NoticeRead.from_row(row, existing=True)
+
+
+async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=None,
+                      now: dt.datetime | None = None) -> NotifyResult:
+    """Many notices in batched inserts, one transaction; each key at most once (already-used keys are skipped)."""
+    now = _now(now)
+    reqs: dict[str, NoticeRequest] = {}
+    for r in requests:
+        r = r if isinstance(r, NoticeRequest) else NoticeRequest.model_validate(r)
+        check_kind(r.kind)
+        reqs.setdefault(r.key, r)  # the first request of a key wins, as a second call would find it used
+    if not reqs:
+        return NotifyResult()
+    recipients = await _recipients(recipient_key(r.recipient_kind, r.subject_id) for r in reqs.values())
+    # Render (and so validate) everything before the transaction: a bad context stores nothing.
+    rows: list[Notice] = []
+    for r in reqs.values():
+        rkey = recipient_key(r.recipient_kind, r.subject_id)
+        rec = recipients.get(rkey)
+        locale = normalise_locale(rec["locale"] if rec else None)
+        ctx = mask_context(r.context)
+        ctx.setdefault("recipient_name", rec["display_name"] if rec else "")
+        text = render(r.kind, locale, ctx, masked=True)
+        rows.append(Notice(key=r.key, recipient_key=rkey, recipient_kind=r.recipient_kind, subject_id=r.subject_id,
+                           kind=r.kind, locale=locale, title=text.title, body=text.body,
+                           context=json.dumps(ctx, ensure_ascii=False, default=str), created_at=now, read_at=None))
+
+    result = NotifyResult()
+    to_enqueue: list[tuple[int, str]] = []
+    async with Notice._meta.db.transaction():
+        created: list[dict] = []
+        for i in range(0, len(rows), _CHUNK):
+            created += await Notice.insert(*rows[i:i + _CHUNK]).on_conflict(
+                target=Notice.key, action="DO NOTHING").returning(Notice.id, Notice.key)
+        by_key = {r.key: r for r in rows}
+        created_keys = {c["key"] for c in created}
+        result.existing_keys = [k for k in reqs if k not in created_keys]
+        deliveries: list[Delivery] = []
+        changes: list[AuditChange] = []
+        for c in created:
+            n = by_key[c["key"]]
+            channels = _enabled_channels(recipients.get(n.recipient_key))
+            for ch in channels:
+                deliveries.append(Delivery(notice=c["id"], recipient_key=n.recipient_key, channel=ch, status="queued",
+                                           attempts=0, reason="", due_at=now, sent_at=None, updated_at=now))
+                to_enqueue.append((c["id"], ch))
+            changes.append(AuditChange(
+                "notice.create", "notice", str(c["id"]), before=None,
+                after={"key": n.key, "kind": n.kind, "recipient": n.recipient_key, "title": n.title, "body": n.body},
+                detail={"kind": n.kind, "channels": channels}))
+            result.created.append(NoticeRead(id=c["id"], recipient_kind=n.recipient_kind, subject_id=n.subject_id,
+                                             kind=n.kind, locale=n.locale, title=n.title, body=n.body,
+                                             link=_link(n.context), created_at=now, read_at=None))
+        for i in range(0, len(deliveries), _CHUNK):
+            await Delivery.insert(*deliveries[i:i + _CHUNK])
+        if changes:
+            await actor.record_many(changes)
+    result.deliveries_queued = len(to_enqueue)
+    if queue is not None and to_enqueue:
+        result.jobs_enqueued = await enqueue_deliveries(queue, to_enqueue)
+    return result
+
+
+def _link(context_json: str) -> str | None:
+    ctx = json.loads(context_json)
+    link = ctx.get("link") or ctx.get("receipt_link")
+    return link if isinstance(link, str) else None
+
+
+async def enqueue_deliveries(queue, pairs: list[tuple[int, str]], *, suffix: str = "") -> int:
+    """Enqueue ``notifications.deliver`` for (notice_id, channel) pairs; returns how many were new jobs."""
+    enqueued = 0
+    for i in range(0, len(pairs), 200):  # gathered in batches: ~3× faster than one by one (LIBRARY-FACTS)
+        jobs = await asyncio.gather(*(
+            queue.enqueue_job(DELIVER_JOB, nid, ch, _job_id=job_id(nid, ch) + suffix) for nid, ch in pairs[i:i + 200]))
+        enqueued += sum(1 for j in jobs if j is not None)
+    return enqueued
+
+
+# ---------------------------------------------------------------------------------------------- inbox
+
+def _owned(kind: str, subject_id: str):
+    return Notice.recipient_key == recipient_key(kind, subject_id)
+
+
+async def inbox(kind: str, subject_id: str, limit: int = 50, offset: int = 0) -> list[NoticeRead]:
+    """The subject's notices, newest first."""
+    rows = await (Notice.select().where(_owned(kind, subject_id))
+                  .order_by(Notice.id, ascending=False).limit(max(1, min(limit, 500))).offset(max(0, offset)))
+    return [NoticeRead.from_row(r) for r in rows]
+
+
+async def unread_count(kind: str, subject_id: str) -> int:
+    return await Notice.count().where(_owned(kind, subject_id), Notice.read_at.is_null())
+
+
+async def get_notice(notice_id: int, kind: str, subject_id: str) -> NoticeRead:
+    """One notice of this subject; another subject's notice is reported as not found."""
+    row = await Notice.select().where(Notice.id == notice_id, _owned(kind, subject_id)).first()
+    if row is None:
+        raise NoticeNotFound("no such notice")
+    return NoticeRead.from_row(row)
+
+
+async def mark_read(notice_id: int, kind: str, subject_id: str, *, actor=None,
+                    now: dt.datetime | None = None) -> NoticeRead:
+    """Open a notice: marks it read the first time (ownership checked); returns it."""
+    now = _now(now)
+    async with Notice._meta.db.transaction():
+        row = await Notice.select().where(Notice.id == notice_id, _owned(kind, subject_id)).first()
+        if row is None:
+            raise NoticeNotFound("no such notice")
+        if row["read_at"] is None:
+            await Notice.update({Notice.read_at: now}).where(Notice.id == notice_id)
+            row["read_at"] = now
+            if actor is not None:
+                await actor.record("notice.read", "notice", str(notice_id), before={"read_at": None},
+                                   after={"read_at": now.isoformat()})
+    return NoticeRead.from_row(row)
+
+
+async def deliveries(notice_id: int) -> list[DeliveryRead]:
+    """Status per channel, the inbox first ("sent" while unread, then "read")."""
+    notice = await Notice.select(Notice.created_at, Notice.read_at).where(Notice.id == notice_id).first()
+    if notice is None:
+        raise NoticeNotFound("no such notice")
+    out = [DeliveryRead(channel="inbox", status="read" if notice["read_at"] else "sent", attempts=1,
+                        sent_at=notice["created_at"], updated_at=notice["read_at"] or notice["created_at"])]
+    rows = await Delivery.select().where(Delivery.notice == notice_id).order_by(Delivery.id)
+    out += [DeliveryRead(channel=r["channel"], status=r["status"], attempts=r["attempts"], reason=r["reason"],
+                         due_at=r["due_at"], sent_at=r["sent_at"], updated_at=r["updated_at"]) for r in rows]
+    return out
+
+
+async def delivery_counts() -> dict[str, dict[str, int]]:
+    """{channel: {status: n}} over all deliveries: for operators and the demo summary."""
+    rows = await Delivery.raw(
+        "SELECT channel, status, COUNT(*) AS n FROM notifications_delivery GROUP BY channel, status")
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["channel"], {})[r["status"]] = int(r["n"])
+    return out
