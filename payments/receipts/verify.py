@@ -1,0 +1,95 @@
+"""Checking a receipt PDF: is the seal's signature intact and trusted, and do its facts match the record."""
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from io import BytesIO
+
+from asn1crypto import x509 as asn1_x509
+from pydantic import BaseModel
+
+from payments.receipts.render import DIGEST_MARK
+
+_DIGEST_RE = re.compile(re.escape(DIGEST_MARK) + r"([0-9a-f]{64})")
+_CODE_RE = re.compile(r"Zhida receipt ([0-9A-Z]{16})")
+
+
+class VerifyReport(BaseModel):
+    """What a receipt PDF proves. `ok` is the one answer a verify page shows."""
+
+    readable: bool = False
+    signed: bool = False
+    intact: bool = False  # the signed bytes are unchanged
+    valid: bool = False  # the signature value matches them
+    trusted: bool = False  # signed by the platform's seal certificate
+    covers_whole_file: bool = False  # nothing appended after signing
+    signer: str | None = None
+    signed_at: datetime | None = None
+    code: str | None = None
+    embedded_digest: str | None = None
+    expected_digest: str | None = None
+    digest_matches: bool | None = None  # None when no record digest was given
+    problems: list[str] = []
+
+    @property
+    def ok(self) -> bool:
+        return (self.readable and self.signed and self.intact and self.valid and self.trusted
+                and self.covers_whole_file and self.digest_matches is not False)
+
+
+def verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,
+                       trust_certs: Sequence[asn1_x509.Certificate] = ()) -> VerifyReport:
+    """Check a receipt PDF (sync; runs its own event loop, so call it from a thread inside async code)."""
+    return asyncio.run(async_verify_receipt_pdf(pdf_bytes, expected_digest, trust_certs=trust_certs))
+
+
+async def async_verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,
+                                   trust_certs: Sequence[asn1_x509.Certificate] = ()) -> VerifyReport:
+    """Check a receipt PDF against the seal certificates to trust and the record's facts digest."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    report = VerifyReport(expected_digest=expected_digest)
+    try:
+        reader = PdfFileReader(BytesIO(pdf_bytes), strict=False)
+        signatures = reader.embedded_signatures
+    except Exception as exc:  # a damaged file is an answer, not an error
+        report.problems.append(f"the file is not a readable PDF ({type(exc).__name__})")
+        return report
+    report.readable = True
+    if not signatures:
+        report.problems.append("the PDF carries no signature")
+        return report
+    report.signed = True
+    signature = signatures[-1]
+    try:
+        reason = str(signature.sig_object.get("/Reason", ""))
+        if match := _DIGEST_RE.search(reason):
+            report.embedded_digest = match.group(1)
+        if match := _CODE_RE.search(reason):
+            report.code = match.group(1)
+        context = ValidationContext(trust_roots=list(trust_certs), allow_fetching=False)
+        status = await async_validate_pdf_signature(signature, signer_validation_context=context)
+        report.intact, report.valid, report.trusted = status.intact, status.valid, status.trusted
+        report.covers_whole_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+        report.signer = status.signing_cert.subject.human_friendly
+        report.signed_at = status.signer_reported_dt
+    except Exception as exc:
+        report.problems.append(f"the signature could not be checked ({type(exc).__name__}: {exc})"[:300])
+    if not report.intact:
+        report.problems.append("the signed content was changed after signing")
+    elif not report.valid:
+        report.problems.append("the signature value does not match")
+    elif not report.trusted:
+        report.problems.append("the signer is not this platform's receipt seal")
+    if report.intact and not report.covers_whole_file:
+        report.problems.append("content was appended after the signature")
+    if expected_digest is not None:
+        report.digest_matches = report.embedded_digest == expected_digest
+        if not report.digest_matches:
+            report.problems.append("the receipt's facts differ from the payment record")
+    return report
