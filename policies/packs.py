@@ -168,8 +168,11 @@ def _json_safe(value: Any, raw: dict, path: tuple) -> Any:
     return value
 
 
-def validate_structure(data: Any, loc: _Located | None = None) -> tuple[PolicyContent | None, list[PackProblem]]:
-    """Keys, types and choices of one policy (as parsed from YAML or posted as JSON); rules are not checked here."""
+def validate_structure(data: Any, loc: _Located | None = None, partial: dict | None = None
+                       ) -> tuple[PolicyContent | None, list[PackProblem]]:
+    """Keys, types and choices of one policy (as parsed from YAML or posted as JSON); rules are not checked here.
+
+    ``partial`` (a dict) receives what did parse, so rules can still be checked when other keys are wrong."""
     loc = loc or _Located()
     probs: list[PackProblem] = []
     code = data.get("code") if isinstance(data, dict) else None
@@ -188,7 +191,7 @@ def validate_structure(data: Any, loc: _Located | None = None) -> tuple[PolicyCo
     for k in REQUIRED_POLICY_KEYS:
         if data.get(k) in (None, ""):
             problem(f"'{k}' is required", k)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = partial if partial is not None else {}
     if code is not None:
         if not isinstance(code, str) or not _CODE.match(code):
             problem("a policy code is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -244,7 +247,7 @@ def validate_structure(data: Any, loc: _Located | None = None) -> tuple[PolicyCo
         else:
             out["when"] = expr
     out["clauses"] = _clauses(data.get("clauses"), loc, problem)
-    out["tests"] = _tests(data.get("tests"), loc, problem)
+    out["tests"] = _tests(data.get("tests"), loc, problem, out.get("subject"))
     if probs:
         return None, probs
     try:
@@ -252,6 +255,12 @@ def validate_structure(data: Any, loc: _Located | None = None) -> tuple[PolicyCo
     except Exception as exc:  # noqa: BLE001 - any residual type error becomes a problem, not a traceback
         problem(f"invalid policy: {exc}")
         return None, probs
+
+
+def _profile_keys(subject: str) -> list[str]:
+    from eligibility.fields import FIELDS
+
+    return [f.name for f in FIELDS[subject]]
 
 
 def _path_text(path: tuple) -> str:
@@ -301,7 +310,7 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
     return out
 
 
-def _tests(value: Any, loc: _Located, problem) -> list[PolicyTestCase]:
+def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[PolicyTestCase]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -319,6 +328,12 @@ def _tests(value: Any, loc: _Located, problem) -> list[PolicyTestCase]:
         profile = t.get("profile")
         if not isinstance(profile, dict):
             problem(f"test '{name}' needs a profile (a mapping of profile fields)", "tests", i, "profile")
+            continue
+        unknown = [k for k in profile if subject and k not in _profile_keys(subject)]
+        for k in unknown:
+            problem(f"test '{name}': unknown profile field '{k}'", "tests", i, "profile", k,
+                    hint=_did_you_mean(k, _profile_keys(subject)).replace("allowed keys", "fields"))
+        if unknown:
             continue
         as_of = None
         if t.get("as_of") is not None:
@@ -373,12 +388,15 @@ def check_rules(content: PolicyContent, loc: _Located | None = None) -> list[Pac
     from eligibility.rules import check_ruleset
 
     loc = loc or _Located()
-    index = {c.code: i for i, c in enumerate(content.clauses)}
     out = []
     for rp in check_ruleset(to_ruleset(content)):
         ccode = getattr(rp, "clause_code", None)
         part = getattr(rp, "part", None) or "when"
-        path = ("clauses", index[ccode], part) if ccode in index else (part,)
+        # Clause codes may repeat in a refused pack: find the clause by its code and expression.
+        index = next((i for i, c in enumerate(content.clauses)
+                      if c.code == ccode and getattr(c, part) == rp.expression),
+                     next((i for i, c in enumerate(content.clauses) if c.code == ccode), None))
+        path = ("clauses", index, part) if index is not None else (part,)
         out.append(PackProblem(policy_code=content.code, clause_code=ccode, field=part, expression=rp.expression,
                                position=rp.position, line=loc.line(*path), message=rp.message, hint=rp.hint))
     return out
@@ -434,7 +452,9 @@ def _problems_text(exc) -> str:
     probs = getattr(exc, "problems", None) or []
     parts = []
     for p in probs:
-        if isinstance(p, dict):
+        if isinstance(p, (tuple, list)) and len(p) == 2:
+            parts.append(f"{p[0]}: {p[1]}")
+        elif isinstance(p, dict):
             parts.append(f"{p.get('field', '')}: {p.get('reason') or p.get('message', '')}")
         else:
             parts.append(f"{getattr(p, 'field', '')}: {getattr(p, 'reason', None) or getattr(p, 'message', p)}")
@@ -468,8 +488,20 @@ test_problems.__test__ = False  # a function named test_* that pytest must not c
 def check_policy(data: Any, loc: _Located | None = None, *, require_tests: bool = True
                  ) -> tuple[PolicyContent | None, list[PackProblem]]:
     """Structure, then rules, then own tests (each only when the step before is clean)."""
-    content, probs = validate_structure(data, loc)
+    partial: dict = {}
+    content, probs = validate_structure(data, loc, partial)
     if content is None:
+        # Still check the expressions that did parse, so one refusal lists every problem.
+        if partial.get("subject") and (partial.get("clauses") or partial.get("when")):
+            stand_in = PolicyContent.model_construct(
+                code=partial.get("code") or "?", subject=partial["subject"], when=partial.get("when"),
+                combine=partial.get("combine", "first"), cap_per_subject=None,
+                effective_from=partial.get("effective_from") or dt.date(2000, 1, 1), effective_to=None,
+                clauses=partial.get("clauses") or [ClauseContent(code="_", when="true", amount="0")])
+            try:
+                probs += [p for p in check_rules(stand_in, loc) if p.clause_code != "_"]
+            except Exception:  # noqa: BLE001 - the structural problems already refuse the policy
+                pass
         return None, probs
     probs = check_rules(content, loc)
     if probs:
