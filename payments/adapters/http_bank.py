@@ -54,7 +54,10 @@ def format_amount(amount: Decimal) -> str:
         raise TypeError(f"amount must be a Decimal, not {type(amount).__name__}")
     if not amount.is_finite() or amount <= 0:
         raise ValueError("amount must be a finite Decimal > 0")
-    quantized = amount.quantize(CENT)
+    try:
+        quantized = amount.quantize(CENT)
+    except InvalidOperation:  # more digits than the context holds: no bank amount is that large
+        raise ValueError("amount is too large") from None
     if quantized != amount:
         raise ValueError("amount has more than 2 decimals")
     return format(quantized, "f")

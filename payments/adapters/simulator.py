@@ -112,7 +112,7 @@ class Simulator:
         return store_mod.all_transfers(self.db_path)
 
     def transfer(self, request_id: str) -> SimTransfer | None:
-        return next((t for t in self.transfers() if t.request_id == request_id), None)
+        return store_mod.one_transfer(self.db_path, request_id)
 
     def moves_per_request(self) -> dict[str, int]:
         """How many times money left the payer for each request_id (must never exceed 1)."""
@@ -159,7 +159,7 @@ class Simulator:
             amount = Decimal(fields["amount"])
         except InvalidOperation:
             return "rejected", "INVALID_AMOUNT", None
-        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")) or amount >= 10**13:
+        if not amount.is_finite() or amount <= 0 or amount >= 10**13 or amount != amount.quantize(Decimal("0.01")):
             return "rejected", "INVALID_AMOUNT", None
         fen = int(amount * 100)
         for suffix, reason in self.config.account_rules.items():

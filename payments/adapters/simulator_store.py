@@ -62,7 +62,8 @@ class SimTransfer:
     payer_account: str
     payee_account: str
     payee_name: str
-    amount: Decimal
+    amount: Decimal | None  # None when the amount sent was not a payable amount (rejected INVALID_AMOUNT)
+    amount_text: str        # the amount exactly as sent
     currency: str
     memo: str
     status: str
@@ -86,7 +87,8 @@ def _when(ts: float | None) -> dt.datetime | None:
 def _row_to_transfer(row: sqlite3.Row) -> SimTransfer:
     return SimTransfer(
         request_id=row["request_id"], transfer_id=row["transfer_id"], payer_account=row["payer_account"],
-        payee_account=row["payee_account"], payee_name=row["payee_name"], amount=Decimal(row["amount"]),
+        payee_account=row["payee_account"], payee_name=row["payee_name"], amount=None if row["amount_fen"] is None else Decimal(row["amount_fen"]).scaleb(-2),
+        amount_text=row["amount"],
         currency=row["currency"], memo=row["memo"], status=row["status"], reason=row["reason"],
         taken_at=_when(row["taken_at"]), settled_at=_when(row["settled_at"]), reversed_at=_when(row["reversed_at"]),
     )
@@ -185,7 +187,7 @@ class SimulatorStore:
             raise KeyError(request_id)
         if current.status != "settled":
             raise ValueError(f"transfer {request_id} is {current.status}, only a settled transfer can be reversed")
-        fen = int(current.amount * 100)
+        fen = int(current.amount.scaleb(2))
         self.conn.execute("UPDATE transfers SET status = 'reversed', reversed_at = ? WHERE request_id = ?", (now, request_id))
         self.conn.execute("INSERT INTO moves (request_id, kind, amount_fen, at) VALUES (?, 'reversal', ?, ?)",
                           (request_id, fen, now))
@@ -217,6 +219,12 @@ def reading(path: Path) -> Iterator[sqlite3.Connection]:
 def all_transfers(path: Path) -> list[SimTransfer]:
     with reading(path) as conn:
         return [_row_to_transfer(r) for r in conn.execute("SELECT * FROM transfers ORDER BY taken_at, request_id")]
+
+
+def one_transfer(path: Path, request_id: str) -> SimTransfer | None:
+    with reading(path) as conn:
+        row = conn.execute("SELECT * FROM transfers WHERE request_id = ?", (request_id,)).fetchone()
+        return _row_to_transfer(row) if row else None
 
 
 def moves_per_request(path: Path) -> dict[str, int]:
