@@ -141,11 +141,10 @@ async def attempt(notice_id: int, channel: str, config: DeliveryConfig, *, now: 
         final = e.permanent or attempts >= config.max_attempts
         # The reason is ours or the server's words about the transport: no address or personal data in it.
         reason = e.message if e.permanent else f"attempt {attempts} of {config.max_attempts}: {e.message}"
-        later = _utc(None) if now is None else now
         delay = None if final else config.backoff(attempts)
         await Delivery.update({
             Delivery.status: "failed" if final else "retrying", Delivery.reason: reason,
-            Delivery.due_at: later + dt.timedelta(seconds=delay or 0), Delivery.updated_at: later,
+            Delivery.due_at: now + dt.timedelta(seconds=delay or 0), Delivery.updated_at: now,
         }).where(Delivery.id == msg.delivery_id)
         log.info("notice %s %s %s: %s", notice_id, channel, "failed" if final else "will retry", e.message)
         return Outcome("failed" if final else "retrying", reason, retry_in=delay)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from notifications.errors import NoticeNotFound, RecipientInvalid
+from notifications.errors import NoticeNotFound
 from notifications.masking import mask_context
 from notifications.rendering import check_kind, normalise_locale, render
 from notifications.schemas import (
