@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, MediaType, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.middleware.session.client_side import CookieBackendConfig
@@ -40,7 +40,8 @@ def _wants_html(request: Request) -> bool:
 
 def _error_response(request: Request, status: int, message: str, detail: Any = None) -> Response:
     if _wants_html(request):
-        return Template("error.html", context={"status": status, "message": message, "detail": detail}, status_code=status)
+        return Template("error.html", context={"status": status, "message": message, "detail": detail}, status_code=status,
+                        media_type=MediaType.HTML)
     return Response({"error": message, "detail": detail}, status_code=status)
 
 

@@ -83,9 +83,9 @@ async def truncate_all() -> None:
     """Empty every table of every app (for tests that need a blank platform)."""
     from piccolo.conf.apps import Finder
 
-    tables = Finder().get_table_classes()
     from app.db import engine
 
+    tables = [t for t in Finder().get_table_classes() if await t.table_exists()]
     if engine().engine_type == "postgres":
         names = ", ".join(f'"{t._meta.tablename}"' for t in tables)
         await tables[0].raw(f"TRUNCATE {names} RESTART IDENTITY CASCADE")

@@ -67,7 +67,8 @@ async def authenticate(username: str, password: str) -> dict:
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=settings.login_lockout_minutes)
     failures = await LoginAttempt.count().where((LoginAttempt.username == username) & (LoginAttempt.at > since))
     if failures >= settings.login_max_failures:
-        raise TooManyAttempts(f"too many failed logins for this account; try again in {settings.login_lockout_minutes} minutes")
+        raise TooManyAttempts(f"登录失败次数过多，请 {settings.login_lockout_minutes} 分钟后再试 / too many failed logins; "
+                              f"try again in {settings.login_lockout_minutes} minutes")
     row = await User.select().where(User.username == username).first()
     ok = False
     if row and row["active"]:
@@ -77,7 +78,7 @@ async def authenticate(username: str, password: str) -> dict:
             ok = False
     if not ok:
         await LoginAttempt.insert(LoginAttempt(username=username[:64], at=dt.datetime.now(dt.timezone.utc)))
-        raise LoginRefused("wrong user name or password")
+        raise LoginRefused("用户名或密码错误 / wrong user name or password")
     await LoginAttempt.delete().where(LoginAttempt.username == username)
     await AuditActor(row["username"], row["role"]).record("user.login", "user", username)
     return _public(row)

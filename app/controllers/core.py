@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Request, get, post
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel
@@ -55,7 +55,8 @@ async def login(request: Request, data: Annotated[LoginForm, Body(media_type=Req
     try:
         user = await authenticate(data.username.strip(), data.password)
     except (LoginRefused, TooManyAttempts) as exc:
-        return Template("login.html", context={"next": data.next, "error": exc.message}, status_code=exc.status)
+        return Template("login.html", context={"next": data.next, "error": exc.message}, status_code=exc.status,
+                        media_type=MediaType.HTML)
     request.set_session({SESSION_KEY: {k: user[k] for k in ("username", "role", "display_name", "subject_kind", "subject_id")}})
     return Redirect(_safe_next(data.next))
 

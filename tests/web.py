@@ -1,0 +1,98 @@
+"""Helpers for HTTP and browser tests: an in-process client with login, a live server, and Chromium."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+PASSWORD = "Test-pass-2025"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def csrf_headers(client) -> dict[str, str]:
+    """The CSRF header for an unsafe request (the token cookie is set by any earlier GET)."""
+    token = client.cookies.get("csrftoken")
+    if token is None:
+        client.get("/login")
+        token = client.cookies.get("csrftoken")
+    return {"x-csrftoken": token}
+
+
+def login(client, username: str, password: str = PASSWORD):
+    r = client.post("/login", data={"username": username, "password": password, "next": "/"},
+                    headers=csrf_headers(client), follow_redirects=False)
+    assert r.status_code == 302, f"login as {username} failed: {r.status_code} {r.text[:200]}"
+    return client
+
+
+async def ensure_user(username: str, role: str, password: str = PASSWORD) -> None:
+    from app.auth.service import create_user, get_user
+
+    if await get_user(username) is None:
+        await create_user(username, role, password, display_name=username)
+
+
+@contextlib.contextmanager
+def live_server(extra_env: dict | None = None):
+    """`zhida serve` in a subprocess on a free loopback port, against the test database. Yields its base URL."""
+    port = free_port()
+    env = {**os.environ, **(extra_env or {})}
+    exe = Path(sys.executable).parent / "zhida"
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("zhida serve exited: " + proc.stdout.read().decode(errors="replace")[-2000:])
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("zhida serve did not come up")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def chromium():
+    """Debian's Chromium driven by Playwright (browser downloads are impossible here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=os.environ.get("ZHIDA_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def browser_login(page, base: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
