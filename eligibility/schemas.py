@@ -33,3 +33,105 @@ class RuleSet(BaseModel):
     effective_from: dt.date
     effective_to: dt.date | None = None
     clauses: list[RuleClause]
+
+
+class RuleProblem(BaseModel):
+    """One problem found in a rule set's expressions, written so an officer can act on it."""
+
+    clause_code: str | None = Field(None, description="None for the policy-level `when`")
+    part: Literal["when", "amount"]
+    expression: str
+    position: int | None = None
+    message: str
+    hint: str | None = None
+
+
+class Evaluation(BaseModel):
+    """The result of one rule set for one profile on one date."""
+
+    eligible: bool
+    clauses: list[str] = []
+    amount: Decimal = Decimal("0.00")
+    in_effect: bool = True
+
+
+class MatchResult(BaseModel):
+    subject_id: str
+    clauses: list[str]
+    amount: Decimal
+
+
+class MatchRun(BaseModel):
+    """A match of one rule set against every profile of its kind (stored or as a preview)."""
+
+    key: str
+    code: str
+    as_of: dt.date
+    results: list[MatchResult]
+    matched: int
+    total_amount: Decimal
+    new: int = 0
+    profiles: int = 0
+    path: Literal["sql", "python"]
+    fallback_reason: str | None = None
+
+
+class StoredMatch(BaseModel):
+    """A stored match as payments and the portal read it."""
+
+    id: int
+    ruleset_key: str
+    version_id: int | None
+    code: str
+    subject_kind: SubjectKind
+    subject_id: str
+    clauses: list[str]
+    amount_fen: int
+    as_of: dt.date
+    profile_digest: str
+    rule_digest: str
+    name: str | None = None
+    bank_name: str | None = None
+    bank_account: str | None = None
+
+
+class ConditionExplanation(BaseModel):
+    """One condition (a leaf of the and/or tree) for one subject."""
+
+    expression: str
+    text: str
+    met: bool | None = Field(description="None when a value it needs is missing")
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    distance: str | None = None
+
+
+class ClauseExplanation(BaseModel):
+    code: str | None = Field(description="None for the policy-level `when`")
+    title: str = ""
+    met: bool
+    conditions: list[ConditionExplanation]
+    amount: Decimal | None = None
+
+
+class Explanation(BaseModel):
+    key: str
+    code: str
+    subject_id: str
+    as_of: dt.date
+    in_effect: bool
+    eligible: bool
+    policy: ClauseExplanation | None
+    clauses: list[ClauseExplanation]
+    amount: Decimal
+    summary: str
+
+
+class ImportReport(BaseModel):
+    kind: SubjectKind
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    digest: str = ""
+    rejects: list[tuple[int, str, str]] = Field(default_factory=list, description="(line, field, reason)")

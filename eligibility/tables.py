@@ -1,1 +1,91 @@
-"""Tables of eligibility/."""
+"""Tables of eligibility/: profiles (typed columns per contract field), active rule sets, matches, feeds.
+
+Profile columns are typed so that a compiled rule can filter in SQL: money in integer fen (`*_fen`),
+dates as integers YYYYMMDD (`*_ymd`, so derived years/months are integer arithmetic in both dialects),
+tags as `;a;b;` text (membership is a LIKE), a missing value is NULL.
+"""
+from piccolo.columns import BigInt, Boolean, Date, Integer, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class EnterpriseProfile(Table, tablename="eligibility_enterprise"):
+    """一企一档: one enterprise, keyed by its USCC."""
+
+    subject_id = Varchar(length=18, unique=True, index=True)
+    name = Text()
+    region_code = Varchar(length=6, index=True)
+    industry_code = Varchar(length=5)
+    scale = Varchar(length=8)
+    founded_on_ymd = Integer()
+    employees = BigInt()
+    revenue_fen = BigInt()
+    tax_paid_fen = BigInt()
+    rd_expense_fen = BigInt(null=True, default=None)
+    unemployment_insurance_paid_fen = BigInt(null=True, default=None)
+    new_graduate_hires = BigInt(null=True, default=None)
+    high_tech = Boolean()
+    specialized = Varchar(length=16)
+    credit_rating = Varchar(length=1)
+    blacklisted = Boolean()
+    tags = Text(null=True, default=None)
+    bank_name = Text(null=True, default=None)
+    bank_account = Varchar(length=32, null=True, default=None)
+    digest = Varchar(length=64)
+    updated_at = Timestamptz()
+
+
+class TalentProfile(Table, tablename="eligibility_talent"):
+    """一人一档: one talent, keyed by the ID number; the birth date is kept for the derived age."""
+
+    subject_id = Varchar(length=18, unique=True, index=True)
+    name = Text()
+    region_code = Varchar(length=6, index=True)
+    education = Varchar(length=16)
+    graduated_on_ymd = Integer(null=True, default=None)
+    arrived_on_ymd = Integer()
+    social_insurance_months = BigInt()
+    employer_uscc = Varchar(length=18, null=True, default=None)
+    title = Varchar(length=16, null=True, default=None)
+    tags = Text(null=True, default=None)
+    bank_name = Text(null=True, default=None)
+    bank_account = Varchar(length=32, null=True, default=None)
+    birth_on_ymd = Integer()
+    digest = Varchar(length=64)
+    updated_at = Timestamptz()
+
+
+class ActiveRuleSet(Table, tablename="eligibility_active_ruleset"):
+    """A rule set in force for matching (policies/ activates on publish, deactivates on suspend)."""
+
+    key = Varchar(length=160, unique=True, index=True)
+    code = Varchar(length=128, index=True)
+    subject = Varchar(length=16)
+    ruleset = Text()  # RuleSet as JSON
+    activated_at = Timestamptz()
+
+
+class Match(Table, tablename="eligibility_match"):
+    """A stored match of a rule set (policy version) and a subject. Idempotent through match_digest."""
+
+    ruleset_key = Varchar(length=160, index=True)
+    version_id = BigInt(null=True, default=None, index=True)
+    code = Varchar(length=128, index=True)
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=18, index=True)
+    clauses = Text()  # ';'-joined clause codes, in clause order
+    amount_fen = BigInt()
+    as_of = Date()
+    profile_digest = Varchar(length=64)
+    rule_digest = Varchar(length=64)
+    match_digest = Varchar(length=64, unique=True)
+    created_at = Timestamptz()
+
+
+class Feed(Table, tablename="eligibility_feed"):
+    """A data-exchange feed allowed to upsert profiles through the API, with the SHA-256 of its key."""
+
+    name = Varchar(length=64, unique=True)
+    kind = Varchar(length=16)
+    key_sha256 = Varchar(length=64, unique=True)
+    active = Boolean(default=True)
+    created_at = Timestamptz()

@@ -1,3 +1,17 @@
 """Jobs of eligibility/ (arq job functions named eligibility.verb)."""
+from __future__ import annotations
 
-functions: list = []
+import datetime as dt
+
+from arq.worker import func
+
+
+async def rematch_subject(ctx: dict, kind: str, subject_id: str, as_of: str | None = None) -> int:
+    """A changed profile against every active rule set of its kind; returns how many it matches."""
+    from eligibility.incremental import rematch_subject as rematch
+
+    day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    return len(await rematch(kind, subject_id, day))
+
+
+functions: list = [func(rematch_subject, name="eligibility.rematch_subject")]

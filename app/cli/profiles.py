@@ -1,9 +1,14 @@
-"""Commands of eligibility/: profile import, match, explain."""
+"""Commands of eligibility/: profile import, match, explain, synthetic profiles, feed keys."""
 from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import sys
 
 import click
 
-from app.cli.common import not_built
+from app.cli.common import EXIT_PARTIAL, progress_enabled, refuse, run
 
 
 @click.group("profiles")
@@ -11,23 +16,161 @@ def profiles_group() -> None:
     """Enterprise and talent profiles (一企一档 / 一人一档)."""
 
 
+def _cli_actor():
+    from app.audit import AuditActor
+
+    user = os.environ.get("ZHIDA_ACTOR") or os.environ.get("USER") or "operator"
+    return AuditActor(f"cli:{user}", "operator")
+
+
 @profiles_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--kind", required=True, type=click.Choice(["enterprise", "talent"]))
 @click.option("--rejects", type=click.Path(dir_okay=False), help="write rejected rows (line, field, reason) here")
 @click.option("--progress", is_flag=True, help="show progress even when not on a terminal")
-def profiles_import(file: str, kind: str, rejects: str | None, progress: bool) -> None:
+@click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the extension or content")
+@click.option("--no-rematch", is_flag=True, help="do not queue incremental matching of changed profiles")
+def profiles_import(file: str, kind: str, rejects: str | None, progress: bool, fmt: str | None, no_rematch: bool) -> None:
     """Upsert profiles from a CSV or NDJSON file."""
-    not_built("profiles import")
+    from eligibility.importer import import_file
+
+    rej_file = open(rejects, "w", newline="", encoding="utf-8") if rejects else None
+    writer = csv.writer(rej_file) if rej_file else None
+    if writer:
+        writer.writerow(["line", "field", "reason"])
+    shown = 0
+
+    def reject(line: int, field: str, reason: str) -> None:
+        nonlocal shown
+        if writer:
+            writer.writerow([line, field, reason])
+        elif shown < 20:
+            click.echo(f"line {line}: {field or 'row'}: {reason}", err=True)
+            shown += 1
+
+    async def _run():
+        on_changed = None if no_rematch else _queue_rematch(kind)
+        if not progress_enabled(progress):
+            return await import_file(file, kind, actor=_cli_actor(), reject=reject, fmt=fmt, on_changed=on_changed)
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+        size = os.path.getsize(file)
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      TimeRemainingColumn(), console=_stderr_console(), transient=False) as bar:
+            task = bar.add_task(f"import {os.path.basename(file)}", total=size)
+            return await import_file(file, kind, actor=_cli_actor(), reject=reject, fmt=fmt, on_changed=on_changed,
+                                     progress=lambda done: bar.update(task, completed=done))
+
+    try:
+        report = run(_run)
+    finally:
+        if rej_file:
+            rej_file.close()
+    click.echo(f"inserted {report.inserted}, updated {report.updated}, unchanged {report.unchanged}, "
+               f"rejected {report.rejected}")
+    if report.rejected:
+        if rejects:
+            click.echo(f"rejected rows (line, field, reason) written to {rejects}", err=True)
+        sys.exit(EXIT_PARTIAL)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _queue_rematch(kind: str):
+    """After an import commits: queue incremental matching for the changed profiles (when rule sets are active)."""
+
+    async def on_changed(subject_ids: list[str]) -> None:
+        from eligibility.service import active_rulesets
+
+        if not await active_rulesets(kind):
+            return
+        from app.jobs import embedded, enqueue
+
+        today = dt.date.today().isoformat()
+        for sid in subject_ids:
+            await enqueue("eligibility.rematch_subject", kind, sid, today, _job_id=f"rematch:{kind}:{sid}:{today}")
+        if embedded():
+            from app.jobs import drain
+
+            await drain()
+    return on_changed
+
+
+@profiles_group.command("generate")
+@click.option("--kind", required=True, type=click.Choice(["enterprise", "talent"]))
+@click.option("-n", "count", type=int, default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".csv or .ndjson")
+def profiles_generate(kind: str, count: int, seed: int, out: str) -> None:
+    """Write N seeded synthetic profiles (valid, Nanchang region) to a CSV or NDJSON file."""
+    from eligibility.synthetic import generate, write_csv, write_ndjson
+
+    writer = write_ndjson if out.endswith((".ndjson", ".jsonl")) else write_csv
+    n = writer(kind, generate(kind, count, seed), out)
+    click.echo(f"wrote {n} {kind} profiles to {out}")
+
+
+@profiles_group.command("feed-key")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(["enterprise", "talent"]))
+def profiles_feed_key(name: str, kind: str) -> None:
+    """Create (or rotate) the API key of a data-exchange feed; prints the key once."""
+    from eligibility.feeds import create_feed_key
+
+    key = run(create_feed_key, name, kind, actor=_cli_actor())
+    click.echo(key)
+
+
+def _ruleset(code: str):
+    try:
+        from policies.service import published_ruleset
+    except ImportError:
+        refuse("policies are not available in this build (policies.service.published_ruleset)")
+    return published_ruleset
+
+
+def _day(as_of) -> dt.date:
+    return as_of.date() if as_of else dt.date.today()
 
 
 @click.command("match")
 @click.argument("code")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="evaluation date (default today)")
 @click.option("--out", type=click.Path(dir_okay=False), help="write the CSV here instead of stdout")
-def match(code: str, as_of, out: str | None) -> None:
+@click.option("--preview", is_flag=True, help="do not store the matches")
+@click.option("--python", "force_python", is_flag=True, help="evaluate with rule-engine per profile (no SQL push-down)")
+def match(code: str, as_of, out: str | None, preview: bool, force_python: bool) -> None:
     """Match the published version of CODE against all profiles of its kind."""
-    not_built("match")
+    from eligibility.matcher import match_ruleset
+
+    published_ruleset = _ruleset(code)
+    day = _day(as_of)
+
+    async def _run():
+        import inspect
+
+        rs = published_ruleset(code)
+        if inspect.isawaitable(rs):
+            rs = await rs
+        return await match_ruleset(rs, day, store=not preview, actor=_cli_actor(), force_python=force_python)
+
+    result = run(_run)
+    f = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["subject_id", "clauses", "amount"])
+        for r in result.results:
+            w.writerow([r.subject_id, ";".join(r.clauses), f"{r.amount:.2f}"])
+    finally:
+        if out:
+            f.close()
+    how = "SQL push-down" if result.path == "sql" else f"rule-engine per profile ({result.fallback_reason})"
+    click.echo(f"{result.code}: {result.matched} of {result.profiles} matched, total {result.total_amount:.2f} yuan, "
+               f"{result.new} new stored; {how}", err=True)
 
 
 @click.command("explain")
@@ -35,9 +178,25 @@ def match(code: str, as_of, out: str | None) -> None:
 @click.argument("subject_id")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]))
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-def explain(code: str, subject_id: str, as_of, lang: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="print the explanation as JSON")
+def explain(code: str, subject_id: str, as_of, lang: str, as_json: bool) -> None:
     """Each condition of each clause for one subject: value, met or not, and the amount."""
-    not_built("explain")
+    from eligibility.explain import render_text
+    from eligibility.service import explain as explain_service
+
+    published_ruleset = _ruleset(code)
+    day = _day(as_of)
+
+    async def _run():
+        import inspect
+
+        rs = published_ruleset(code)
+        if inspect.isawaitable(rs):
+            rs = await rs
+        return await explain_service(rs, subject_id, day, lang)
+
+    ex = run(_run)
+    click.echo(ex.model_dump_json(indent=2) if as_json else render_text(ex, lang))
 
 
 def register(main: click.Group) -> None:

@@ -1,0 +1,149 @@
+"""Explanations (为什么符合/不符合): each condition of each clause for one subject, in Chinese or English."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from rule_engine import ast as rast
+
+from eligibility.fields import DATE, MONEY, rule_fields
+from eligibility.rules.evaluate import _bool_type, combine, condition, in_effect, to_fen_amount, truth, value
+from eligibility.rules.language import parse, rule_values, symbols, unparse
+from eligibility.schemas import ClauseExplanation, ConditionExplanation, Explanation, RuleSet
+
+_OP_TEXT = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "ne": "≠"}
+_T = {
+    "zh": {"need": "{label}需 {op} {want}，当前 {have}", "missing": "缺少{label}", "yuan": " 元", "yes": "是", "no": "否",
+           "none": "（空）", "not_in_effect": "政策在 {date} 不在有效期内（{start} 至 {end}）", "open": "长期",
+           "eligible": "符合：{clauses}，金额 {amount} 元", "ineligible": "不符合", "policy": "总体条件"},
+    "en": {"need": "{label} must be {op} {want}; currently {have}", "missing": "{label} is missing", "yuan": " yuan",
+           "yes": "yes", "no": "no", "none": "(empty)",
+           "not_in_effect": "the policy is not in effect on {date} ({start} to {end})", "open": "open-ended",
+           "eligible": "eligible: {clauses}, amount {amount} yuan", "ineligible": "not eligible",
+           "policy": "policy-wide condition"},
+}
+
+
+def money_text(d: Any) -> str:
+    d = Decimal(d)
+    if d == d.to_integral_value():
+        return f"{int(d):,}"
+    return f"{d:,.2f}"
+
+
+def show(kind: str, name: str, v: Any, lang: str) -> str:
+    t = _T[lang]
+    f = rule_fields(kind).get(name)
+    if v is None:
+        return t["none"]
+    if isinstance(v, bool):
+        return t["yes"] if v else t["no"]
+    if isinstance(v, (dt.date, dt.datetime)):
+        return (v.date() if isinstance(v, dt.datetime) else v).isoformat()
+    if isinstance(v, (tuple, list)):
+        return ";".join(v) or t["none"]
+    if f is not None and f.type == MONEY:
+        return money_text(v) + t["yuan"]
+    if isinstance(v, (int, Decimal)):
+        return money_text(v)
+    return str(v)
+
+
+def leaves(node: Any) -> list:
+    """The conditions of a tree split at and/or (a `not` or ternary stays whole)."""
+    if isinstance(node, rast.LogicExpression):
+        return leaves(node.left) + leaves(node.right)
+    return [node]
+
+
+def _label(kind: str, name: str, lang: str) -> str:
+    f = rule_fields(kind).get(name)
+    if f is None:
+        return name
+    return f.label_zh if lang == "zh" else f.label_en
+
+
+def explain_condition(kind: str, node: Any, values: dict, lang: str) -> ConditionExplanation:
+    t = _T[lang]
+    names = sorted(symbols(node))
+    missing = [n for n in names if values.get(n) is None]
+    met = truth(node, values) if (isinstance(node, rast.UnaryExpression) or
+                                  (isinstance(node, rast.TernaryExpression) and _bool_type(node))) else condition(node, values)
+    shown = {n: show(kind, n, values.get(n), lang) for n in names}
+    text = unparse(node)
+    distance = None
+    if isinstance(node, rast.ComparisonExpression) and node.type in _OP_TEXT and \
+            isinstance(node.left, rast.SymbolExpression) and isinstance(node.right, rast.LiteralExpressionBase):
+        name = node.left.name
+        f = rule_fields(kind).get(name)
+        want = node.right.value
+        if f is not None:
+            want_text = show(kind, name, want.date() if isinstance(want, dt.datetime) else want, lang) \
+                if not isinstance(want, str) else want
+            text = f"{_label(kind, name, lang)}（{name}）{_OP_TEXT[node.type]} {want_text}" if lang == "zh" else \
+                f"{_label(kind, name, lang)} ({name}) {_OP_TEXT[node.type]} {want_text}"
+            if met is False or (met is None and not missing):
+                distance = t["need"].format(label=_label(kind, name, lang), op=_OP_TEXT[node.type], want=want_text,
+                                            have=shown.get(name, ""))
+    if missing:
+        distance = "；".join(t["missing"].format(label=f"{_label(kind, n, lang)}（{n}）" if lang == "zh"
+                                              else f"{_label(kind, n, lang)} ({n})") for n in missing)
+    return ConditionExplanation(expression=unparse(node), text=text, met=met, values=shown, missing=missing,
+                                distance=distance)
+
+
+def explain_profile(ruleset: RuleSet, subject_id: str, profile: dict, as_of: dt.date, lang: str = "zh") -> Explanation:
+    lang = "en" if lang == "en" else "zh"
+    t = _T[lang]
+    kind = ruleset.subject
+    values = rule_values(kind, profile, as_of)
+    effective = in_effect(ruleset, as_of)
+    policy = None
+    policy_ok = True
+    if ruleset.when and str(ruleset.when).strip():
+        tree = parse(kind, str(ruleset.when))
+        policy_ok = truth(tree, values) is True
+        policy = ClauseExplanation(code=None, title=t["policy"], met=policy_ok,
+                                   conditions=[explain_condition(kind, n, values, lang) for n in leaves(tree)])
+    clauses = []
+    met_amounts = []
+    for cl in ruleset.clauses:
+        tree = parse(kind, str(cl.when))
+        ok = truth(tree, values) is True
+        amount = to_fen_amount(value(parse(kind, str(cl.amount)), values)) if ok else None
+        clauses.append(ClauseExplanation(code=cl.code, title=cl.title, met=ok, amount=amount,
+                                         conditions=[explain_condition(kind, n, values, lang) for n in leaves(tree)]))
+        if ok:
+            met_amounts.append((cl.code, amount))
+    eligible = effective and policy_ok and bool(met_amounts)
+    codes, total = combine(ruleset, met_amounts) if eligible else ([], Decimal("0.00"))
+    if not effective:
+        summary = t["not_in_effect"].format(date=as_of.isoformat(), start=ruleset.effective_from.isoformat(),
+                                            end=ruleset.effective_to.isoformat() if ruleset.effective_to else t["open"])
+    elif eligible:
+        summary = t["eligible"].format(clauses=", ".join(codes), amount=money_text(total))
+    else:
+        summary = t["ineligible"]
+    return Explanation(key=ruleset.key, code=ruleset.code, subject_id=subject_id, as_of=as_of, in_effect=effective,
+                       eligible=eligible, policy=policy, clauses=clauses, amount=total, summary=summary)
+
+
+def render_text(ex: Explanation, lang: str = "zh") -> str:
+    """The explanation as plain text lines (the `zhida explain` output)."""
+    zh = lang != "en"
+    mark = {True: "✓", False: "✗", None: "?"}
+    lines = [f"{ex.code} {ex.subject_id} {'评估日' if zh else 'as of'} {ex.as_of.isoformat()}: {ex.summary}"]
+    blocks = ([ex.policy] if ex.policy else []) + ex.clauses
+    for b in blocks:
+        head = b.title if b.code is None else f"{'条款' if zh else 'clause'} {b.code}{(' ' + b.title) if b.title else ''}"
+        state = ("满足" if b.met else "不满足") if zh else ("met" if b.met else "not met")
+        amt = f"  {'金额' if zh else 'amount'} {money_text(b.amount)}" if b.amount is not None else ""
+        lines.append(f"[{mark[b.met]}] {head}: {state}{amt}")
+        for c in b.conditions:
+            vals = ", ".join(f"{k} = {v}" for k, v in c.values.items())
+            lines.append(f"    {mark[c.met]} {c.text}    [{c.expression}]{('  ' + vals) if vals else ''}")
+            if c.distance and not c.met:
+                lines.append(f"        → {c.distance}")
+    lines.append(f"{'金额' if zh else 'amount'}: {money_text(ex.amount)}{' 元' if zh else ' yuan'}")
+    return "\n".join(lines)

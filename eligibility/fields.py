@@ -1,0 +1,113 @@
+"""The profile fields of each subject kind (profiles.md): types, labels, enums, and the derived fields."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Field types. "money" is Decimal yuan (fen in storage), "date" a datetime.date, "list" a tuple of str.
+STRING, ENUM, INT, MONEY, BOOL, DATE, LIST = "string", "enum", "int", "money", "bool", "date", "list"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label_zh: str
+    label_en: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    derived: bool = False
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in (INT, MONEY)
+
+
+ENTERPRISE_FIELDS: tuple[Field, ...] = (
+    Field("uscc", STRING, "统一社会信用代码", "unified social credit code"),
+    Field("name", STRING, "企业名称", "name"),
+    Field("region_code", STRING, "注册地行政区划代码", "region code"),
+    Field("industry_code", STRING, "国民经济行业分类", "industry code"),
+    Field("scale", ENUM, "企业规模", "scale", choices=("large", "medium", "small", "micro")),
+    Field("founded_on", DATE, "成立日期", "founded on"),
+    Field("employees", INT, "参保职工人数", "insured employees"),
+    Field("revenue", MONEY, "上年度营业收入", "revenue last year"),
+    Field("tax_paid", MONEY, "上年度纳税总额", "tax paid last year"),
+    Field("rd_expense", MONEY, "上年度研发费用", "R&D expense last year", required=False),
+    Field("unemployment_insurance_paid", MONEY, "上年度实缴失业保险费", "unemployment insurance paid last year",
+          required=False),
+    Field("new_graduate_hires", INT, "上年度新招用高校毕业生人数", "new graduates hired last year", required=False),
+    Field("high_tech", BOOL, "高新技术企业", "high-tech enterprise"),
+    Field("specialized", ENUM, "专精特新", "specialized and sophisticated",
+          choices=("none", "provincial", "little_giant")),
+    Field("credit_rating", ENUM, "纳税信用等级", "tax credit rating", choices=("A", "B", "M", "C", "D")),
+    Field("blacklisted", BOOL, "列入严重失信主体名单", "on the serious dishonesty list"),
+    Field("tags", LIST, "标签", "tags", required=False),
+    Field("bank_name", STRING, "开户行", "bank", required=False),
+    Field("bank_account", STRING, "对公账号", "bank account", required=False),
+)
+
+TALENT_FIELDS: tuple[Field, ...] = (
+    Field("id_number", STRING, "居民身份证号", "ID number"),
+    Field("name", STRING, "姓名", "name"),
+    Field("region_code", STRING, "工作地行政区划代码", "work region code"),
+    Field("education", ENUM, "学历", "education", choices=("doctor", "master", "bachelor", "college", "other")),
+    Field("graduated_on", DATE, "毕业日期", "graduated on", required=False),
+    Field("arrived_on", DATE, "首次在本市参保日期", "arrived on"),
+    Field("social_insurance_months", INT, "本市连续参保月数", "months of social insurance here"),
+    Field("employer_uscc", STRING, "用人单位", "employer", required=False),
+    Field("title", ENUM, "职称", "professional title", required=False,
+          choices=("senior", "deputy_senior", "intermediate", "junior", "none")),
+    Field("tags", LIST, "标签", "tags", required=False),
+    Field("bank_name", STRING, "开户行", "bank", required=False),
+    Field("bank_account", STRING, "个人账户", "bank account", required=False),
+)
+
+DERIVED: dict[str, tuple[Field, ...]] = {
+    "enterprise": (Field("years_since_founded", INT, "成立年限", "years since founded", derived=True),),
+    "talent": (
+        Field("age", INT, "年龄", "age", derived=True),
+        Field("years_since_graduation", INT, "毕业年限", "years since graduation", required=False, derived=True),
+        Field("months_since_arrival", INT, "来本市月数", "months since arrival", derived=True),
+    ),
+}
+
+FIELDS: dict[str, tuple[Field, ...]] = {"enterprise": ENTERPRISE_FIELDS, "talent": TALENT_FIELDS}
+SUBJECT_ID = {"enterprise": "uscc", "talent": "id_number"}
+KINDS = ("enterprise", "talent")
+
+
+def rule_fields(kind: str) -> dict[str, Field]:
+    """Every name a rule of this subject kind may use: the profile fields and the derived ones."""
+    return {f.name: f for f in (*FIELDS[kind], *DERIVED[kind])}
+
+
+def label(kind: str, name: str, lang: str = "zh") -> str:
+    f = rule_fields(kind).get(name)
+    if f is None:
+        return name
+    return f.label_zh if lang == "zh" else f.label_en
+
+
+def whole_years(d1, d2) -> int:
+    """Completed years from d1 to d2 (profiles.md)."""
+    return (d2.year - d1.year) - (1 if (d2.month, d2.day) < (d1.month, d1.day) else 0)
+
+
+def whole_months(d1, d2) -> int:
+    """Completed months from d1 to d2 (profiles.md)."""
+    return 12 * (d2.year - d1.year) + (d2.month - d1.month) - (1 if d2.day < d1.day else 0)
+
+
+def derived_values(kind: str, profile: dict, as_of) -> dict:
+    """The derived fields of a normalized profile as of a date (None where the source date is missing)."""
+    if kind == "enterprise":
+        f = profile.get("founded_on")
+        return {"years_since_founded": whole_years(f, as_of) if f else None}
+    b = profile.get("birth_date")
+    g = profile.get("graduated_on")
+    a = profile.get("arrived_on")
+    return {
+        "age": whole_years(b, as_of) if b else None,
+        "years_since_graduation": whole_years(g, as_of) if g else None,
+        "months_since_arrival": whole_months(a, as_of) if a else None,
+    }

@@ -1,0 +1,71 @@
+"""Incremental matching: one changed profile against every active rule set of its kind, via compiled closures."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from eligibility.rules.closures import CompiledRuleSet
+from eligibility.rules.evaluate import in_effect
+from eligibility.rules.language import rule_values
+from eligibility.schemas import MatchResult, RuleSet
+
+# kind -> compiled active rule sets; rebuilt lazily after activate/deactivate in this process, and
+# checked against the table's fingerprint so other processes' changes are seen too.
+_cache: dict[str, tuple[str, list[CompiledRuleSet]]] = {}
+
+
+def invalidate() -> None:
+    _cache.clear()
+
+
+async def _fingerprint(kind: str) -> str:
+    from eligibility.tables import ActiveRuleSet
+
+    rows = await ActiveRuleSet.raw(
+        "SELECT COUNT(*) AS n, MAX(id) AS m, MAX(activated_at) AS a FROM eligibility_active_ruleset WHERE subject = {}",
+        kind)
+    r = rows[0]
+    return f"{r['n']}:{r['m']}:{r['a']}"
+
+
+async def compiled_rulesets(kind: str) -> list[CompiledRuleSet]:
+    from eligibility.service import active_rulesets
+
+    fp = await _fingerprint(kind)
+    hit = _cache.get(kind)
+    if hit and hit[0] == fp:
+        return hit[1]
+    compiled = [CompiledRuleSet(r) for r in await active_rulesets(kind)]
+    _cache[kind] = (fp, compiled)
+    return compiled
+
+
+def evaluate_all(compiled: list[CompiledRuleSet], kind: str, profile: dict,
+                 as_of: dt.date) -> list[tuple[RuleSet, MatchResult]]:
+    """Every rule set in effect on ``as_of`` that the profile satisfies."""
+    values = rule_values(kind, profile, as_of)
+    sid = profile["uscc" if kind == "enterprise" else "id_number"]
+    out = []
+    for c in compiled:
+        if not in_effect(c.ruleset, as_of):
+            continue
+        clauses, amount = c.evaluate_values(values)
+        if clauses:
+            out.append((c.ruleset, MatchResult(subject_id=sid, clauses=clauses, amount=amount)))
+    return out
+
+
+async def rematch_subject(kind: str, subject_id: str, as_of: dt.date, *, actor: Any = None) -> list[MatchResult]:
+    """Re-evaluate one profile against every active rule set of its kind and store new matches."""
+    from eligibility.matcher import _store
+    from eligibility.profiles import profile_digest
+    from eligibility.service import get_profile
+
+    profile = await get_profile(kind, subject_id)
+    if profile is None:
+        return []
+    digest = profile_digest(kind, profile)
+    found = evaluate_all(await compiled_rulesets(kind), kind, profile, as_of)
+    for ruleset, result in found:
+        await _store(ruleset, as_of, [(result, digest)], actor)
+    return [r for _, r in found]

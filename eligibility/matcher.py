@@ -1,0 +1,137 @@
+"""Matching a rule set against every profile of its kind: SQL push-down, or rule-engine per profile."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from eligibility import store as profile_store
+from eligibility.errors import NotInEffect
+from eligibility.fields import derived_values
+from eligibility.rules.evaluate import ZERO, evaluate_values, in_effect
+from eligibility.schemas import MatchResult, MatchRun, RuleSet
+from eligibility.tables import Match
+
+_CHUNK = 5000
+
+
+def rule_digest(ruleset: RuleSet) -> str:
+    """SHA-256 of the rule set as data: the version of the rule a match came from."""
+    text = json.dumps(ruleset.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def match_digest(key: str, subject_id: str, clauses: list[str], amount_fen: int, profile_digest: str,
+                 rdigest: str) -> str:
+    text = "\x1f".join([key, subject_id, ";".join(clauses), str(amount_fen), profile_digest, rdigest])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def not_in_effect_message(ruleset: RuleSet, as_of: dt.date) -> str:
+    until = ruleset.effective_to.isoformat() if ruleset.effective_to else "open-ended"
+    return (f"policy {ruleset.code} ({ruleset.key}) is not in effect on {as_of.isoformat()}: "
+            f"it is effective from {ruleset.effective_from.isoformat()} to {until}")
+
+
+async def _profile_rows(kind: str, after: str | None, columns: str = "*") -> list[dict]:
+    table = profile_store.TABLES[kind]
+    name = table._meta.tablename
+    if after is None:
+        return await table.raw(f"SELECT {columns} FROM {name} ORDER BY subject_id LIMIT {_CHUNK}")
+    return await table.raw(f"SELECT {columns} FROM {name} WHERE subject_id > {{}} ORDER BY subject_id LIMIT {_CHUNK}", after)
+
+
+async def _python_path(ruleset: RuleSet, as_of: dt.date) -> tuple[list[tuple[MatchResult, str]], int]:
+    """rule-engine per profile: the reference path, and the fallback for what SQL cannot express."""
+    kind = ruleset.subject
+    results: list[tuple[MatchResult, str]] = []
+    total = 0
+    after = None
+    while True:
+        rows = await _profile_rows(kind, after)
+        if not rows:
+            break
+        for row in rows:
+            profile = profile_store.from_row(kind, row)
+            values = {**profile, **derived_values(kind, profile, as_of)}
+            ev = evaluate_values(ruleset, values, as_of)
+            if ev.eligible:
+                results.append((MatchResult(subject_id=row["subject_id"], clauses=ev.clauses, amount=ev.amount),
+                                row["digest"]))
+        total += len(rows)
+        after = rows[-1]["subject_id"]
+    return results, total
+
+
+async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False, actor: Any = None,
+                        force_python: bool = False) -> MatchRun:
+    """Match ``ruleset`` against every profile of its subject kind as of ``as_of``; results sorted by
+    subject id. ``store=True`` stores the matches idempotently (re-running stores nothing new)."""
+    do_store = store
+    if not in_effect(ruleset, as_of):
+        raise NotInEffect(not_in_effect_message(ruleset, as_of))
+    from eligibility.rules import sql as rsql
+
+    reason = "asked for the rule-engine path" if force_python else None
+    found: list[tuple[MatchResult, str]] | None = None
+    total = 0
+    if not force_python:
+        try:
+            found, total = await rsql.sql_path(ruleset, as_of)
+        except rsql.NotCompilable as exc:
+            reason = str(exc)
+    if found is None:
+        found, total = await _python_path(ruleset, as_of)
+    found.sort(key=lambda r: r[0].subject_id)
+    new = await _store(ruleset, as_of, found, actor) if do_store else 0
+    results = [r for r, _ in found]
+    return MatchRun(key=ruleset.key, code=ruleset.code, as_of=as_of, results=results, matched=len(results),
+                    total_amount=sum((r.amount for r in results), ZERO), new=new, profiles=total,
+                    path="python" if reason else "sql", fallback_reason=reason)
+
+
+async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult, str]], actor: Any) -> int:
+    rdigest = rule_digest(ruleset)
+    engine = Match._meta.db
+    pg = engine.engine_type == "postgres"
+    if not found:
+        return 0
+    now = dt.datetime.now(dt.timezone.utc)
+    candidates = []
+    for r, pdigest in found:
+        amount_fen = int(r.amount * 100)
+        md = match_digest(ruleset.key, r.subject_id, r.clauses, amount_fen, pdigest, rdigest)
+        candidates.append((ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, r.subject_id,
+                           ";".join(r.clauses), amount_fen, as_of, pdigest, rdigest, md, now))
+    existing: set[str] = set()
+    if len(candidates) > 2000:
+        existing = {r["match_digest"] for r in await Match.raw(
+            "SELECT match_digest FROM eligibility_match WHERE ruleset_key = {}", ruleset.key)}
+    else:
+        digests = [c[10] for c in candidates]
+        for i in range(0, len(digests), 500):
+            chunk = digests[i:i + 500]
+            marks = ", ".join("{}" for _ in chunk)
+            existing |= {r["match_digest"] for r in await Match.raw(
+                f"SELECT match_digest FROM eligibility_match WHERE match_digest IN ({marks})", *chunk)}
+    rows = []
+    for c in candidates:
+        if c[10] not in existing:
+            existing.add(c[10])
+            rows.append(c)
+    if not rows and actor is None:
+        return 0
+    cols = "ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, " \
+           "rule_digest, match_digest, created_at"
+    sql = (f"INSERT INTO eligibility_match ({cols}) VALUES ({profile_store.placeholders(12, pg)}) "
+           f"ON CONFLICT (match_digest) DO NOTHING")
+    async with engine.transaction() as tx:
+        for i in range(0, len(rows), _CHUNK):
+            await profile_store.executemany(tx.connection, sql, rows[i:i + _CHUNK], pg)
+        if actor is not None:
+            await actor.record("eligibility.match", "ruleset", ruleset.key, after={"new": len(rows)},
+                               detail={"code": ruleset.code, "as_of": as_of.isoformat(), "new": len(rows),
+                                       "matched": len(found)})
+    return len(rows)

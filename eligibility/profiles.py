@@ -1,0 +1,263 @@
+"""Profile validation (profiles.md): identifiers' check characters, types, enums, and the canonical digest."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+
+from eligibility.errors import ProfileInvalid
+from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, STRING, SUBJECT_ID, Field
+
+# GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# GB 11643-1999: ISO 7064 MOD 11-2 over the first 17 digits.
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+_REGION = re.compile(r"^[0-9]{6}$")
+_INDUSTRY = re.compile(r"^[A-T][0-9]{0,4}$")
+_ACCOUNT = re.compile(r"^[0-9]{8,32}$")
+_MONEY = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
+_CENT = Decimal("0.01")
+_TRUE = {"true", "1", "是", "True", "TRUE"}
+_FALSE = {"false", "0", "否", "False", "FALSE"}
+
+
+def uscc_check_char(first17: str) -> str:
+    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, _USCC_WEIGHTS))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def uscc_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid USCC, or None."""
+    if len(value) != 18:
+        return f"must be 18 characters, got {len(value)}"
+    bad = [c for c in value if c not in _USCC_VALUE]
+    if bad:
+        return f"character {bad[0]!r} is not allowed in a USCC (GB 32100-2015)"
+    want = uscc_check_char(value[:17])
+    if value[17] != want:
+        return f"check character is {value[17]!r}, should be {want!r}"
+    return None
+
+
+def id_check_char(first17: str) -> str:
+    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+
+
+def birth_date_of(id_number: str) -> dt.date:
+    return dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+
+
+def id_number_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid resident ID number (GB 11643), or None."""
+    if len(value) != 18:
+        return f"must be 18 characters, got {len(value)}"
+    if not value[:17].isdigit() or not value[:17].isascii() or value[17] not in "0123456789X":
+        return "must be 17 digits and a digit or X"
+    try:
+        born = birth_date_of(value)
+    except ValueError:
+        return f"birth date {value[6:14]} is not a valid date"
+    if born.year < 1900:
+        return f"birth date {born.isoformat()} is before 1900"
+    want = id_check_char(value[:17])
+    if value[17] != want:
+        return f"check character is {value[17]!r}, should be {want!r}"
+    return None
+
+
+class _Bad(Exception):
+    pass
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, str):
+        return v.strip()
+    if isinstance(v, (int, Decimal)) and not isinstance(v, bool):
+        return str(v)
+    raise _Bad(f"must be text, got {type(v).__name__}")
+
+
+def _parse_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise _Bad("must be a whole number")
+    if isinstance(v, int):
+        n = v
+    else:
+        s = _text(v)
+        if not s.lstrip("-").isdigit():
+            raise _Bad(f"must be a whole number, got {s!r}")
+        n = int(s)
+    if n < 0:
+        raise _Bad("must be >= 0")
+    return n
+
+
+def _parse_money(v: Any) -> Decimal:
+    if isinstance(v, bool):
+        raise _Bad("must be an amount in yuan")
+    if isinstance(v, float):
+        v = repr(v)  # YAML/JSON numbers: their shortest text, never the binary value
+    if isinstance(v, int):
+        d = Decimal(v)
+    elif isinstance(v, Decimal):
+        d = v
+        if not d.is_finite() or d != d.quantize(_CENT):
+            raise _Bad("must be decimal yuan with at most 2 decimals")
+    else:
+        s = _text(v)
+        if not _MONEY.match(s):
+            if s.startswith("-"):
+                raise _Bad("must be >= 0")
+            raise _Bad(f"must be decimal yuan with at most 2 decimals, got {s!r}")
+        d = Decimal(s)
+    if d < 0:
+        raise _Bad("must be >= 0")
+    return d.quantize(_CENT)
+
+
+def _parse_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and v in (0, 1):
+        return bool(v)
+    s = _text(v)
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    raise _Bad(f"must be true/false, 1/0 or 是/否, got {s!r}")
+
+
+def _parse_date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    s = _text(v)
+    try:
+        if len(s) != 10:
+            raise ValueError
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise _Bad(f"must be a date YYYY-MM-DD, got {s!r}") from None
+
+
+def _parse_list(v: Any) -> tuple[str, ...] | None:
+    if isinstance(v, (list, tuple)):
+        items = [_text(x) for x in v]
+    else:
+        items = _text(v).split(";")
+    items = [x.strip() for x in items if x.strip()]
+    for x in items:
+        if ";" in x:
+            raise _Bad("a tag cannot contain ';'")
+    return tuple(items) if items else None
+
+
+def _parser(f: Field) -> Callable[[Any], Any]:
+    if f.type == INT:
+        return _parse_int
+    if f.type == MONEY:
+        return _parse_money
+    if f.type == BOOL:
+        return _parse_bool
+    if f.type == DATE:
+        return _parse_date
+    if f.type == LIST:
+        return _parse_list
+    if f.type == ENUM:
+        choices = f.choices
+
+        def enum(v: Any) -> str:
+            s = _text(v)
+            if s not in choices:
+                raise _Bad(f"must be one of {', '.join(choices)}, got {s!r}")
+            return s
+        return enum
+    checks: dict[str, Callable[[str], str | None]] = {
+        "uscc": uscc_problem,
+        "employer_uscc": uscc_problem,
+        "id_number": id_number_problem,
+        "region_code": lambda s: None if _REGION.match(s) else f"must be 6 digits, got {s!r}",
+        "industry_code": lambda s: None if _INDUSTRY.match(s) else f"must be a section letter and 0-4 digits (GB/T 4754), got {s!r}",
+        "bank_account": lambda s: None if _ACCOUNT.match(s) else "must be 8-32 digits",
+    }
+    check = checks.get(f.name)
+
+    def string(v: Any) -> str:
+        s = _text(v)
+        if not s:
+            raise _Bad("must not be empty")
+        if check is not None:
+            problem = check(s)
+            if problem:
+                raise _Bad(problem)
+        return s
+    return string
+
+
+_PARSERS: dict[str, list[tuple[Field, Callable[[Any], Any]]]] = {
+    kind: [(f, _parser(f)) for f in fields] for kind, fields in FIELDS.items()
+}
+
+
+def normalize_profile(kind: str, raw: dict, *, partial: bool = False, today: dt.date | None = None) -> dict:
+    """Validate ``raw`` (CSV strings or JSON/YAML values) and return the stored form: str, int,
+    Decimal yuan, bool, date, tuple of tags, None for a missing value. For talents also ``birth_date``.
+
+    ``partial`` lets required fields be missing (policy test profiles). Raises ProfileInvalid listing
+    every problem."""
+    if kind not in _PARSERS:
+        raise ProfileInvalid([("kind", f"must be enterprise or talent, got {kind!r}")])
+    out: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for f, parse in _PARSERS[kind]:
+        v = raw.get(f.name)
+        if v is None or (isinstance(v, str) and not v.strip()):
+            if f.required and not partial:
+                problems.append((f.name, "required value is missing"))
+            out[f.name] = None
+            continue
+        try:
+            out[f.name] = parse(v)
+        except _Bad as exc:
+            problems.append((f.name, str(exc)))
+            out[f.name] = None
+    if kind == "enterprise":
+        founded = out.get("founded_on")
+        if founded is not None and founded > (today or dt.date.today()):
+            problems.append(("founded_on", f"{founded.isoformat()} is in the future"))
+    else:
+        idn = out.get("id_number")
+        out["birth_date"] = birth_date_of(idn) if idn else None
+    if problems:
+        raise ProfileInvalid(problems)
+    return out
+
+
+def subject_id(kind: str, profile: dict) -> str | None:
+    return profile.get(SUBJECT_ID[kind])
+
+
+def _canon(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, tuple):
+        return ";".join(v)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def profile_digest(kind: str, profile: dict) -> str:
+    """SHA-256 of the profile's contract fields in a canonical form: equal data, equal digest."""
+    text = "\x1f".join(_canon(profile.get(f.name)) for f in FIELDS[kind])
+    return hashlib.sha256(text.encode()).hexdigest()

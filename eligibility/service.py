@@ -1,0 +1,159 @@
+"""Services of eligibility/: active rule sets, profiles, stored matches, explanations, incremental matching."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from eligibility import store
+from eligibility.errors import EligibilityError, ProfileNotFound
+from eligibility.fields import FIELDS, KINDS, SUBJECT_ID
+from eligibility.profiles import normalize_profile, profile_digest
+from eligibility.schemas import Explanation, RuleSet, StoredMatch
+from eligibility.tables import ActiveRuleSet, Match
+
+
+async def activate_ruleset(ruleset: RuleSet) -> None:
+    """Put a rule set in force for matching (policies/ calls this on publish). Idempotent."""
+    from eligibility.rules import check_ruleset
+    from eligibility.errors import RuleInvalid
+
+    problems = check_ruleset(ruleset)
+    if problems:
+        raise RuleInvalid(f"rule set {ruleset.key} has {len(problems)} problem(s): {problems[0].message}",
+                          detail=[p.model_dump() for p in problems])
+    data = ruleset.model_dump_json()
+    now = dt.datetime.now(dt.timezone.utc)
+    updated = await ActiveRuleSet.update({ActiveRuleSet.ruleset: data, ActiveRuleSet.code: ruleset.code,
+                                          ActiveRuleSet.subject: ruleset.subject}).where(
+        ActiveRuleSet.key == ruleset.key).returning(ActiveRuleSet.id)
+    if not updated:
+        await ActiveRuleSet.insert(ActiveRuleSet(key=ruleset.key, code=ruleset.code, subject=ruleset.subject,
+                                                 ruleset=data, activated_at=now))
+    from eligibility import incremental
+    incremental.invalidate()
+
+
+async def deactivate_ruleset(key: str) -> None:
+    """Take a rule set out of matching (policies/ calls this on suspend or supersede)."""
+    await ActiveRuleSet.delete().where(ActiveRuleSet.key == key)
+    from eligibility import incremental
+    incremental.invalidate()
+
+
+async def active_rulesets(kind: str | None = None) -> list[RuleSet]:
+    q = ActiveRuleSet.select(ActiveRuleSet.ruleset).order_by(ActiveRuleSet.key)
+    if kind:
+        q = q.where(ActiveRuleSet.subject == kind)
+    return [RuleSet.model_validate_json(r["ruleset"]) for r in await q]
+
+
+async def get_profile(kind: str, subject_id: str) -> dict | None:
+    """The normalized stored profile (fields of profiles.md; talents also ``birth_date``), or None."""
+    if kind not in KINDS:
+        raise EligibilityError(f"unknown subject kind {kind!r}")
+    table = store.TABLES[kind]
+    rows = await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id = {{}}", subject_id)
+    return store.from_row(kind, rows[0]) if rows else None
+
+
+async def find_profile(subject_id: str) -> tuple[str, dict] | None:
+    """(kind, profile) for a subject id of either kind."""
+    for kind in KINDS:
+        p = await get_profile(kind, subject_id)
+        if p is not None:
+            return kind, p
+    return None
+
+
+async def count_profiles(kind: str) -> int:
+    table = store.TABLES[kind]
+    rows = await table.raw(f"SELECT COUNT(*) AS n FROM {table._meta.tablename}")
+    return int(rows[0]["n"])
+
+
+async def upsert_profile(kind: str, raw: dict, *, actor: Any, feed: str | None = None) -> tuple[str, str]:
+    """Validate and upsert one profile (the data-exchange API). Returns (subject_id, inserted|updated|unchanged)."""
+    profile = normalize_profile(kind, raw)
+    sid = profile[SUBJECT_ID[kind]]
+    digest = profile_digest(kind, profile)
+    table = store.TABLES[kind]
+    engine = table._meta.db
+    pg = engine.engine_type == "postgres"
+    async with engine.transaction() as tx:
+        old = await store.fetch(tx.connection, f"SELECT digest FROM {table._meta.tablename} WHERE subject_id = "
+                                f"{'$1' if pg else '?'}", [sid], pg)
+        if old and old[0]["digest"] == digest:
+            return sid, "unchanged"
+        outcome = "updated" if old else "inserted"
+        now = dt.datetime.now(dt.timezone.utc)
+        await store.executemany(tx.connection, store.upsert_sql(kind, pg), [[*store.to_row(kind, profile), digest, now]], pg)
+        await actor.record(f"eligibility.profile_{outcome}", f"{kind}_profile", sid,
+                           before={"digest": old[0]["digest"]} if old else None, after={"digest": digest},
+                           detail={"feed": feed} if feed else None)
+    return sid, outcome
+
+
+def _stored(row: dict, profile: dict | None = None) -> StoredMatch:
+    clauses = [c for c in (row["clauses"] or "").split(";") if c]
+    as_of = row["as_of"]
+    if isinstance(as_of, str):
+        as_of = dt.date.fromisoformat(as_of[:10])
+    return StoredMatch(id=row["id"], ruleset_key=row["ruleset_key"], version_id=row["version_id"], code=row["code"],
+                       subject_kind=row["subject_kind"], subject_id=row["subject_id"], clauses=clauses,
+                       amount_fen=int(row["amount_fen"]), as_of=as_of, profile_digest=row["profile_digest"],
+                       rule_digest=row["rule_digest"],
+                       name=(profile or {}).get("name"), bank_name=(profile or {}).get("bank_name"),
+                       bank_account=(profile or {}).get("bank_account"))
+
+
+async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
+    out = []
+    by_kind: dict[str, dict[str, dict]] = {}
+    for kind in {r["subject_kind"] for r in rows}:
+        ids = sorted({r["subject_id"] for r in rows if r["subject_kind"] == kind})
+        table = store.TABLES[kind]
+        got: dict[str, dict] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ", ".join("{}" for _ in chunk)
+            for r in await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id IN ({marks})", *chunk):
+                got[r["subject_id"]] = store.from_row(kind, r)
+        by_kind[kind] = got
+    for r in rows:
+        out.append(_stored(r, by_kind.get(r["subject_kind"], {}).get(r["subject_id"])))
+    return out
+
+
+async def matches_for(key_or_version_id: str | int) -> list[StoredMatch]:
+    """Every stored match of a rule set (by key, or by policy version id), sorted by subject then id.
+    A subject may have several rows when its data or outcome changed between runs; the last is current."""
+    if isinstance(key_or_version_id, int):
+        rows = await Match.select().where(Match.version_id == key_or_version_id).order_by(Match.subject_id).order_by(Match.id)
+    else:
+        rows = await Match.select().where(Match.ruleset_key == key_or_version_id).order_by(Match.subject_id).order_by(Match.id)
+    return await _with_profiles(rows)
+
+
+async def matches_of_subject(subject_id: str) -> list[StoredMatch]:
+    rows = await Match.select().where(Match.subject_id == subject_id).order_by(Match.id)
+    return await _with_profiles(rows)
+
+
+async def get_match(match_id: int) -> StoredMatch | None:
+    rows = await Match.select().where(Match.id == match_id)
+    return (await _with_profiles(rows))[0] if rows else None
+
+
+async def explain(ruleset: RuleSet, subject_id: str, as_of: dt.date, lang: str = "zh") -> Explanation:
+    """Why a subject does or does not qualify: every condition with its value, met or not, near misses."""
+    from eligibility.explain import explain_profile
+
+    profile = await get_profile(ruleset.subject, subject_id)
+    if profile is None:
+        kind_zh = "企业" if ruleset.subject == "enterprise" else "人才"
+        raise ProfileNotFound(f"no {ruleset.subject} profile {subject_id} ({kind_zh}档案不存在)")
+    return explain_profile(ruleset, subject_id, profile, as_of, lang)
+
+
+__all__ = ["activate_ruleset", "deactivate_ruleset", "active_rulesets", "get_profile", "find_profile", "upsert_profile",
+           "matches_for", "matches_of_subject", "get_match", "explain", "FIELDS"]

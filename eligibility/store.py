@@ -1,0 +1,129 @@
+"""Profile storage below the ORM: the column of each field, row <-> profile conversion, bulk upsert."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Iterable
+
+from eligibility.fields import BOOL, DATE, FIELDS, LIST, MONEY, SUBJECT_ID
+from eligibility.tables import EnterpriseProfile, TalentProfile
+
+TABLES = {"enterprise": EnterpriseProfile, "talent": TalentProfile}
+
+
+def column_of(kind: str, field: str) -> str:
+    """The typed column holding a contract field (the subject id is `subject_id`)."""
+    if field == SUBJECT_ID[kind]:
+        return "subject_id"
+    if field == "birth_date":
+        return "birth_on_ymd"
+    f = next((f for f in FIELDS[kind] if f.name == field), None)
+    if f is None:
+        raise KeyError(field)
+    if f.type == MONEY:
+        return f"{field}_fen"
+    if f.type == DATE:
+        return f"{field}_ymd"
+    return field
+
+
+def _extra_fields(kind: str) -> list[str]:
+    return ["birth_date"] if kind == "talent" else []
+
+
+def columns(kind: str) -> list[str]:
+    return [column_of(kind, f.name) for f in FIELDS[kind]] + [column_of(kind, x) for x in _extra_fields(kind)]
+
+
+def ymd(d: dt.date | None) -> int | None:
+    return None if d is None else d.year * 10000 + d.month * 100 + d.day
+
+
+def from_ymd(n: int | None) -> dt.date | None:
+    return None if n is None else dt.date(n // 10000, n // 100 % 100, n % 100)
+
+
+def fen(d: Decimal | None) -> int | None:
+    return None if d is None else int(d * 100)
+
+
+def tags_text(tags: tuple[str, ...] | None) -> str | None:
+    return None if not tags else ";" + ";".join(tags) + ";"
+
+
+def _encoders(kind: str):
+    out = []
+    for f in FIELDS[kind]:
+        if f.type == MONEY:
+            out.append((f.name, fen))
+        elif f.type == DATE:
+            out.append((f.name, ymd))
+        elif f.type == LIST:
+            out.append((f.name, tags_text))
+        else:
+            out.append((f.name, None))
+    if kind == "talent":
+        out.append(("birth_date", ymd))
+    return out
+
+
+_ENC = {k: _encoders(k) for k in FIELDS}
+
+
+def to_row(kind: str, profile: dict) -> list[Any]:
+    """Column values (in ``columns(kind)`` order) of a normalized profile."""
+    return [profile.get(name) if enc is None else enc(profile.get(name)) for name, enc in _ENC[kind]]
+
+
+def from_row(kind: str, row: dict) -> dict:
+    """The normalized profile of a stored row (dict keyed by column)."""
+    out: dict[str, Any] = {}
+    for f in FIELDS[kind]:
+        v = row[column_of(kind, f.name)]
+        if v is not None:
+            if f.type == MONEY:
+                v = (Decimal(int(v)) / 100).quantize(Decimal("0.01"))
+            elif f.type == DATE:
+                v = from_ymd(int(v))
+            elif f.type == LIST:
+                v = tuple(t for t in v.split(";") if t) or None
+            elif f.type == BOOL:
+                v = bool(v)
+            elif f.type == "int":
+                v = int(v)
+        out[f.name] = v
+    if kind == "talent":
+        out["birth_date"] = from_ymd(row["birth_on_ymd"])
+    return out
+
+
+def is_postgres(table=EnterpriseProfile) -> bool:
+    return table._meta.db.engine_type == "postgres"
+
+
+def placeholders(n: int, pg: bool, start: int = 1) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + n)) if pg else ", ".join("?" * n)
+
+
+def upsert_sql(kind: str, pg: bool) -> str:
+    cols = columns(kind) + ["digest", "updated_at"]
+    table = TABLES[kind]._meta.tablename
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "subject_id")
+    return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders(len(cols), pg)}) "
+            f"ON CONFLICT (subject_id) DO UPDATE SET {updates}")
+
+
+async def executemany(connection, sql: str, rows: Iterable[Iterable[Any]], pg: bool) -> None:
+    rows = [tuple(r) for r in rows]
+    if not rows:
+        return
+    await connection.executemany(sql, rows)
+
+
+async def fetch(connection, sql: str, args: list, pg: bool) -> list[dict]:
+    if pg:
+        return [dict(r) for r in await connection.fetch(sql, *args)]
+    cursor = await connection.execute(sql, args)
+    rows = await cursor.fetchall()
+    await cursor.close()
+    return [dict(r) for r in rows]
