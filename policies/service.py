@@ -300,6 +300,9 @@ async def update_draft(version_id: int, data: Any, actor) -> VersionRead:
 
 
 def _ensure_draft(row: dict) -> None:
+    if row["status"] == "in_review":
+        raise VersionLocked(f"version {row['number']} of {row['code']} is in review and cannot be changed; "
+                            "the reviewer can reject it back to draft")
     if row["status"] != "draft":
         raise VersionLocked(f"version {row['number']} of {row['code']} is {row['status']} and cannot be changed; "
                             "a change makes a new version (edit the policy to start one)")

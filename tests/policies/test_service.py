@@ -1,0 +1,254 @@
+"""The policy lifecycle through policies.service: roles, own tests, immutability, round trip, impact preview."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from app.audit import AuditActor
+from app.tables import AuditEntry
+from policies import packs, service
+from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyNotFound, TestsFailed, VersionLocked
+
+SAMPLE = Path(__file__).parent / "sample_pack.yaml"  # a copy of the public conformance sample
+ALICE = AuditActor("alice", "policy_officer")
+BOB = AuditActor("bob", "policy_reviewer")
+CAROL = AuditActor("carol", "policy_reviewer")
+
+POLICY = {
+    "code": "T-HOUSING", "title": "测试安家补贴", "issuer": "测试局", "subject": "talent", "mode": "auto",
+    "effective_from": "2025-01-01", "effective_to": "2026-12-31", "budget": "1000000", "combine": "first",
+    "exclusive_group": "T-GROUP", "when": "social_insurance_months >= 6",
+    "clauses": [
+        {"code": "doctor", "title": "博士", "when": 'education == "doctor"', "amount": "100000"},
+        {"code": "master", "title": "硕士", "when": 'education == "master"', "amount": "30000"},
+    ],
+    "tests": [
+        {"name": "博士", "profile": {"id_number": "360102198801011233", "education": "doctor",
+                                     "social_insurance_months": 12},
+         "as_of": "2025-06-30", "expect": {"eligible": True, "clauses": ["doctor"], "amount": 100000}},
+        {"name": "本科不享受", "profile": {"id_number": "360102198801011233", "education": "bachelor",
+                                         "social_insurance_months": 12},
+         "as_of": "2025-06-30", "expect": {"eligible": False}},
+    ],
+}
+
+
+def v2_of(policy: dict) -> dict:
+    return {**policy, "budget": "2000000", "when": "social_insurance_months >= 3", "clauses": [
+        {"code": "doctor", "title": "博士", "when": 'education == "doctor"', "amount": "120000"},
+        {"code": "master", "title": "硕士", "when": 'education == "master" and age <= 40', "amount": "30000"},
+        {"code": "bachelor", "title": "本科", "when": 'education == "bachelor"', "amount": "10000"},
+    ], "tests": [{**policy["tests"][0], "expect": {"eligible": True, "clauses": ["doctor"], "amount": 120000}}]}
+
+
+async def audit_actions(entity_id: str) -> list[str]:
+    rows = await AuditEntry.select(AuditEntry.action).where(AuditEntry.entity_id == entity_id).order_by(AuditEntry.seq)
+    return [r["action"] for r in rows]
+
+
+async def test_load_submit_publish_suspend_resume_retire_each_step_audited(fresh_db):
+    stored = await service.load_pack(SAMPLE, ALICE)
+    assert [(v.code, v.number, v.status, o) for v, o in stored] == [
+        ("SAMPLE-ABOVE-SCALE", 1, "draft", "created"), ("SAMPLE-EXPORT-INSURANCE", 1, "draft", "created"),
+        ("SAMPLE-POSTDOC", 1, "draft", "created")]
+    with pytest.raises(NotAllowed, match="needs the role policy_reviewer"):
+        await service.publish("SAMPLE-POSTDOC", ALICE)
+    with pytest.raises(NotAllowed, match="author cannot publish own draft"):
+        await service.publish("SAMPLE-POSTDOC", AuditActor("alice", "policy_reviewer"))
+    v = await service.latest_version("SAMPLE-POSTDOC")
+    await service.submit(v.id, ALICE)
+    with pytest.raises(NotAllowed):
+        await service.reject(v.id, ALICE, "no")
+    back = await service.reject(v.id, BOB, "请补充测试用例")
+    assert back.status == "draft" and back.status_reason == "请补充测试用例"
+    await service.submit(v.id, ALICE)
+    published = await service.publish("SAMPLE-POSTDOC", BOB)
+    assert published.status == "published" and published.reviewer == "bob"
+    assert (await service.stored_impact(v.id)) is not None
+    with pytest.raises(LifecycleError, match="no draft to publish"):
+        await service.publish("SAMPLE-POSTDOC", CAROL)
+    assert (await service.suspend("SAMPLE-POSTDOC", BOB, "资金未到位")).status == "suspended"
+    with pytest.raises(PolicyNotFound, match="has no published version"):
+        await service.published_ruleset("SAMPLE-POSTDOC")
+    assert (await service.resume("SAMPLE-POSTDOC", BOB)).status == "published"
+    assert (await service.retire("SAMPLE-POSTDOC", BOB, "政策到期")).status == "retired"
+    assert await audit_actions("SAMPLE-POSTDOC@1") == [
+        "policy.draft.create", "policy.submit", "policy.reject", "policy.submit", "policy.publish", "policy.impact",
+        "policy.suspend", "policy.resume", "policy.retire"]
+    from app.audit import verify
+
+    assert (await verify()).ok
+
+
+async def test_role_checks_on_every_step(fresh_db):
+    with pytest.raises(NotAllowed):
+        await service.save_draft(POLICY, BOB)
+    with pytest.raises(NotAllowed):
+        await service.load_pack(SAMPLE, AuditActor("fin", "finance_maker"))
+    v = await service.save_draft(POLICY, ALICE)
+    with pytest.raises(NotAllowed):
+        await service.publish_version(v.id, AuditActor("fin", "finance_checker"))
+    with pytest.raises(NotAllowed):
+        await service.submit(v.id, BOB)
+
+
+async def test_a_draft_whose_own_tests_fail_cannot_be_submitted_or_published(fresh_db):
+    bad = {**POLICY, "tests": [{**POLICY["tests"][0], "expect": {"eligible": True, "amount": 99}}]}
+    v = await service.save_draft(bad, ALICE)  # a form draft may be saved while its tests still fail
+    outcome = (await service.run_version_tests(v.id))[0]
+    assert not outcome.passed and "amount is 100000.00, expected 99.00" in outcome.message
+    with pytest.raises(TestsFailed, match="own tests fail"):
+        await service.submit(v.id, ALICE)
+    with pytest.raises(TestsFailed, match="'博士': amount is 100000.00, expected 99.00"):
+        await service.publish("T-HOUSING", BOB)
+    assert (await service.latest_version("T-HOUSING")).status == "draft"
+    with pytest.raises(PackRefused):  # a YAML pack with a failing test is refused outright
+        await service.load_pack_text(packs.export_yaml(v.content), ALICE)
+
+
+async def test_no_path_changes_a_published_version(fresh_db):
+    v1 = await service.save_draft(POLICY, ALICE)
+    await service.publish_version(v1.id, BOB)
+    before = await service.read_version(v1.id)
+    with pytest.raises(VersionLocked, match="is published and cannot be changed"):
+        await service.update_draft(v1.id, v2_of(POLICY), ALICE)
+    # Saving changed content of the same code makes version 2; version 1 stays exactly as published.
+    v2 = await service.save_draft(v2_of(POLICY), ALICE)
+    assert (v2.number, v2.status) == (2, "draft")
+    # A pack with the same code: version 2 (the draft) changes, version 1 does not.
+    text = packs.export_yaml(packs.check_policy(v2_of(POLICY))[0]).replace("测试安家补贴", "测试安家补贴(修订)")
+    [(v2b, outcome)] = await service.load_pack_text(text, ALICE)
+    assert (v2b.id, v2b.number, outcome) == (v2.id, 2, "updated")
+    after = await service.read_version(v1.id)
+    assert after == before and after.content.title == "测试安家补贴"
+    assert packs.content_hash(after.content) == before.content_hash
+    await service.submit(v2.id, ALICE)
+    with pytest.raises(VersionLocked, match="is in review"):
+        await service.update_draft(v2.id, POLICY, ALICE)
+    await service.publish_version(v2.id, CAROL)
+    assert (await service.read_version(v1.id)).status == "superseded"
+    assert (await service.read_version(v1.id)).content == before.content
+    with pytest.raises(VersionLocked):
+        await service.update_draft(v1.id, POLICY, ALICE)
+
+
+async def test_round_trip_load_export_load_gives_an_identical_version(fresh_db):
+    originals = {}
+    for path in packs.bundled_pack_paths():
+        for v, _ in await service.load_pack(path, ALICE):
+            originals[v.code] = v
+    for code, v in originals.items():
+        text = await service.export_version(v.id)
+        [(again, outcome)] = await service.load_pack_text(text, ALICE)
+        assert outcome == "unchanged" and again.id == v.id
+    # And into an empty database: the same content, hash and clauses.
+    texts = {code: await service.export_version(v.id) for code, v in originals.items()}
+    from tests.conftest import truncate_all
+
+    await truncate_all()
+    for code, text in texts.items():
+        [(again, _)] = await service.load_pack_text(text, ALICE)
+        assert again.content == originals[code].content
+        assert again.content_hash == originals[code].content_hash
+
+
+async def test_payments_facing_reads(fresh_db):
+    for path in packs.bundled_pack_paths():
+        await service.load_pack(path, ALICE)
+    for row in await service.list_policies():
+        await service.publish(row["code"], BOB)
+    pub = await service.list_published()
+    assert len(pub) == len(packs.bundled_pack_paths())
+    talent = await service.list_published("talent")
+    assert talent and all(p.subject == "talent" for p in talent)
+    housing = await service.get_version(next(p.id for p in pub if p.code == "NC-TALENT-HOUSING-2025"))
+    assert housing.budget_fen == 5_000_000_000 and housing.cap_per_subject_fen == 10_000_000
+    assert housing.mode == "auto" and housing.exclusive_group == "NC-HOUSING" and housing.key == "NC-TALENT-HOUSING-2025@1"
+    assert housing.clause_titles == {"doctor": "博士", "master": "硕士", "bachelor": "本科"}
+    assert housing.effective_from == dt.date(2025, 1, 1) and housing.status == "published"
+    group = await service.list_exclusive_group("NC-HOUSING")
+    assert [g.code for g in group] == ["NC-NEWCOMER-RENT-2025", "NC-TALENT-HOUSING-2025"]
+    rs = await service.published_ruleset("NC-TALENT-HOUSING-2025")
+    assert rs.key == "NC-TALENT-HOUSING-2025@1" and rs.version_id == housing.id and len(rs.clauses) == 3
+    with pytest.raises(PolicyNotFound, match="does not exist"):
+        await service.published_ruleset("NO-SUCH")
+    assert {p.mode for p in pub} == {"auto", "apply"}
+
+
+# --------------------------------------------------------------------------- impact preview
+
+
+def _talents(n: int, seed: int = 7) -> list[dict]:
+    from eligibility.profiles import id_check_char
+
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        born = dt.date(1975, 1, 1) + dt.timedelta(days=rnd.randrange(0, 27 * 365))
+        first17 = f"360102{born:%Y%m%d}{i:03d}"
+        out.append({
+            "id_number": first17 + id_check_char(first17), "name": f"人才{i}", "region_code": "360102",
+            "education": rnd.choice(["doctor", "master", "bachelor", "college", "other"]),
+            "arrived_on": "2024-01-15", "social_insurance_months": str(rnd.randrange(0, 12)),
+        })
+    return out
+
+
+def _age(idn: str, on: dt.date) -> int:
+    b = dt.date(int(idn[6:10]), int(idn[10:12]), int(idn[12:14]))
+    return on.year - b.year - ((on.month, on.day) < (b.month, b.day))
+
+
+def _plain_v1(p: dict, on) -> Decimal | None:
+    if int(p["social_insurance_months"]) < 6:
+        return None
+    return {"doctor": Decimal(100000), "master": Decimal(30000)}.get(p["education"])
+
+
+def _plain_v2(p: dict, on) -> Decimal | None:
+    if int(p["social_insurance_months"]) < 3:
+        return None
+    if p["education"] == "doctor":
+        return Decimal(120000)
+    if p["education"] == "master" and _age(p["id_number"], on) <= 40:
+        return Decimal(30000)
+    if p["education"] == "bachelor":
+        return Decimal(10000)
+    return None
+
+
+async def test_impact_preview_equals_an_independent_count(fresh_db):
+    from eligibility.service import upsert_profile
+
+    people = _talents(120)
+    for p in people:
+        await upsert_profile("talent", p, actor=ALICE)
+    on = dt.date(2025, 6, 30)
+    v1 = await service.save_draft(POLICY, ALICE)
+    first = await service.impact_preview(v1.id, on)
+    plain1 = {p["id_number"]: a for p in people if (a := _plain_v1(p, on)) is not None}
+    assert first.matched == len(plain1) and first.total_amount == sum(plain1.values())
+    assert first.budget == Decimal("1000000.00") and first.budget_left == Decimal(1000000) - sum(plain1.values())
+    assert first.published_version_id is None
+    await service.publish_version(v1.id, BOB, as_of=on)
+    stored = await service.stored_impact(v1.id)
+    assert stored.matched == first.matched and stored.total_amount == first.total_amount
+
+    v2 = await service.save_draft(v2_of(POLICY), ALICE)
+    preview = await service.impact_preview(v2.id, on)
+    plain2 = {p["id_number"]: a for p in people if (a := _plain_v2(p, on)) is not None}
+    assert preview.matched == len(plain2) and preview.total_amount == sum(plain2.values())
+    assert preview.published_number == 1 and preview.published_matched == len(plain1)
+    assert preview.added == sorted(set(plain2) - set(plain1))
+    assert preview.removed == sorted(set(plain1) - set(plain2))
+    changed = {s: (plain1[s], plain2[s]) for s in set(plain1) & set(plain2) if plain1[s] != plain2[s]}
+    assert {c.subject_id: (c.before, c.after) for c in preview.amount_changed} == changed
+    assert preview.budget_delta == Decimal("1000000.00")
+    assert preview.total_delta == sum(plain2.values()) - sum(plain1.values())
+    assert preview.added and preview.removed and preview.amount_changed  # the data exercise every kind of change
+    await service.publish_version(v2.id, CAROL, as_of=on)
+    assert (await service.stored_impact(v2.id)).model_dump() == preview.model_dump()
