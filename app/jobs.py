@@ -40,12 +40,12 @@ async def get_queue() -> ArqRedis:
 def _fake_pool() -> ArqRedis:
     global _fake_server
     import fakeredis
-    from fakeredis.aioredis import FakeConnection
+    from fakeredis.aioredis import FakeAsyncRedisConnection
     from redis.asyncio import ConnectionPool
 
     if _fake_server is None:
         _fake_server = fakeredis.FakeServer()
-    pool = ConnectionPool(connection_class=FakeConnection, server=_fake_server)
+    pool = ConnectionPool(connection_class=FakeAsyncRedisConnection, server=_fake_server)
     return ArqRedis(connection_pool=pool, default_queue_name=QUEUE)
 
 
