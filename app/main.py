@@ -26,10 +26,12 @@ log = logging.getLogger("zhida")
 
 
 def _route_handlers() -> list:
-    from app.controllers import admin, audit, core, eligibility, notifications, payments, policies, portal, receipts
+    from app.controllers import (admin, applications, audit, core, eligibility, notifications, payments, policies, portal,
+                                 portal_pages, receipts)
 
     handlers: list = []
-    for module in (core, audit, admin, policies, eligibility, notifications, payments, portal, receipts):
+    for module in (core, audit, admin, policies, eligibility, notifications, payments, portal, portal_pages, applications,
+                   receipts):
         handlers.extend(module.route_handlers)
     return handlers
 

@@ -1,0 +1,4 @@
+"""HTTP routes of applications (JSON API under /api, pages under /)."""
+from __future__ import annotations
+
+route_handlers: list = []
