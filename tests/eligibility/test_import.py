@@ -1,0 +1,80 @@
+"""Bulk import: exact rejects with line numbers, upsert counts, re-import unchanged, cut-off files, audit."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from app.tables import AuditEntry
+from eligibility.importer import import_stream
+from eligibility.service import count_profiles, get_profile
+from eligibility.synthetic import generate, write_csv, write_ndjson
+from tests.conftest import zhida
+from tests.eligibility.helpers import ACTOR, CONFORMANCE
+
+
+async def _import(kind: str, data: bytes, fmt: str = "csv"):
+    rejects = []
+    report = await import_stream(kind, io.BytesIO(data), fmt=fmt, actor=ACTOR,
+                                 reject=lambda line, field, reason: rejects.append((line, field, reason)))
+    return report, rejects
+
+
+async def test_conformance_files_reject_exactly_the_invalid_lines(fresh_db):
+    want = json.loads((CONFORMANCE / "expected_rejected_lines.json").read_text())
+    for kind, key in (("enterprise", "enterprises"), ("talent", "talents")):
+        data = (CONFORMANCE / f"{key}.csv").read_bytes()
+        report, rejects = await _import(kind, data)
+        assert sorted({line for line, _, _ in rejects}) == sorted(want[key])
+        assert report.rejected == len(want[key]) and report.inserted == data.count(b"\n") - 1 - len(want[key])
+        again, _ = await _import(kind, data)
+        assert (again.inserted, again.updated, again.unchanged) == (0, 0, report.inserted)
+
+
+async def test_bom_column_order_update_and_ndjson(fresh_db, tmp_dir):
+    rows = list(generate("enterprise", 20, seed=3))
+    path = tmp_dir / "e.csv"
+    write_csv("enterprise", rows, str(path))
+    text = path.read_text(encoding="utf-8")
+    table = list(csv.reader(io.StringIO(text)))
+    order = list(reversed(range(len(table[0]))))
+    shuffled = io.StringIO()
+    csv.writer(shuffled).writerows([[r[i] for i in order] for r in table])
+    report, rejects = await _import("enterprise", b"\xef\xbb\xbf" + shuffled.getvalue().encode())
+    assert (report.inserted, report.rejected, rejects) == (20, 0, [])
+    rows[0]["employees"] += 1
+    nd = tmp_dir / "e.ndjson"
+    write_ndjson("enterprise", rows, str(nd))
+    report, _ = await _import("enterprise", nd.read_bytes(), fmt="ndjson")
+    assert (report.inserted, report.updated, report.unchanged) == (0, 1, 19)
+    assert (await get_profile("enterprise", rows[0]["uscc"]))["employees"] == rows[0]["employees"]
+
+
+async def test_file_cut_off_mid_row_keeps_data_consistent(fresh_db, tmp_dir):
+    rows = list(generate("talent", 30, seed=5))
+    path = tmp_dir / "t.csv"
+    write_csv("talent", rows, str(path))
+    data = path.read_bytes()
+    cut = data[: data.rindex(b"\n", 0, len(data) - 1) + 20]  # last row broken off after 20 bytes
+    report, rejects = await _import("talent", cut)
+    assert report.inserted == 29 and report.rejected == 1 and rejects[0][0] == 31
+    assert await count_profiles("talent") == 29
+    report, _ = await _import("talent", data)
+    assert (report.inserted, report.unchanged) == (1, 29)
+
+
+async def test_every_import_is_audited_with_digest_and_counts(fresh_db):
+    data = (CONFORMANCE / "talents.csv").read_bytes()
+    report, _ = await _import("talent", data)
+    entry = (await AuditEntry.select().where(AuditEntry.action == "eligibility.profiles_import"))[-1]
+    detail = json.loads(entry["detail"])
+    assert detail["file_sha256"] == report.digest and detail["rejected"] == 2 and entry["actor"] == "tester"
+
+
+def test_cli_import_exit_3_and_rejects_file(tmp_dir):
+    rej = tmp_dir / "rej.csv"
+    proc = zhida("profiles", "import", str(CONFORMANCE / "enterprises.csv"), "--kind", "enterprise", "--rejects", str(rej))
+    assert proc.returncode == 3, proc.stderr
+    assert "rejected 4" in proc.stdout
+    lines = [int(r[0]) for r in list(csv.reader(rej.open(encoding="utf-8")))[1:]]
+    assert lines == [77, 191, 226, 247]

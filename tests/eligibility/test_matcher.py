@@ -1,0 +1,101 @@
+"""Matching: the conformance expectations on both paths, idempotent storage, refusal outside the dates,
+incremental matching of a changed profile, explanations."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from eligibility.errors import NotInEffect
+from eligibility.importer import import_file
+from eligibility.matcher import match_ruleset
+from eligibility.schemas import RuleClause
+from eligibility.service import activate_ruleset, deactivate_ruleset, explain, matches_for, matches_of_subject
+from tests.eligibility.helpers import ACTOR, CONFORMANCE, sample_rulesets
+
+AS_OF = dt.date(2025, 6, 30)
+
+
+@pytest.fixture
+async def conformance_profiles(fresh_db):
+    await import_file(str(CONFORMANCE / "enterprises.csv"), "enterprise", actor=ACTOR)
+    await import_file(str(CONFORMANCE / "talents.csv"), "talent", actor=ACTOR)
+
+
+def _csv(run) -> str:
+    return "subject_id,clauses,amount\n" + "".join(
+        f"{r.subject_id},{';'.join(r.clauses)},{r.amount:.2f}\n" for r in run.results)
+
+
+@pytest.mark.parametrize("code", ["SAMPLE-ABOVE-SCALE", "SAMPLE-EXPORT-INSURANCE", "SAMPLE-POSTDOC"])
+async def test_sample_policies_match_expected_on_both_paths(conformance_profiles, code):
+    rs = sample_rulesets()[code]
+    want = (CONFORMANCE / f"expected_{code}.csv").read_text()
+    sql = await match_ruleset(rs, AS_OF, store=True, actor=ACTOR)
+    assert sql.path == "sql" and _csv(sql) == want
+    python = await match_ruleset(rs, AS_OF, store=True, force_python=True)
+    assert _csv(python) == want
+    assert python.new == 0  # idempotent: same rule, same data
+    stored = await matches_for(rs.key)
+    assert [m.subject_id for m in stored] == [r.subject_id for r in sql.results]
+    assert stored[0].amount_fen == int(sql.results[0].amount * 100) and stored[0].bank_account
+
+
+async def test_preview_stores_nothing_and_division_falls_back_with_reason(conformance_profiles):
+    rs = sample_rulesets()["SAMPLE-EXPORT-INSURANCE"]
+    rs = rs.model_copy(update={"key": "X@1", "clauses": [RuleClause(code="r", when="tax_paid / revenue > 0.05", amount="1")]})
+    run = await match_ruleset(rs, AS_OF, store=False)
+    assert run.path == "python" and "/" in run.fallback_reason
+    assert await matches_for("X@1") == []
+
+
+async def test_not_in_effect_is_refused(conformance_profiles):
+    with pytest.raises(NotInEffect, match="not in effect on 2027-03-01"):
+        await match_ruleset(sample_rulesets()["SAMPLE-EXPORT-INSURANCE"], dt.date(2027, 3, 1), store=True)
+
+
+async def test_incremental_rematch_of_a_changed_profile(conformance_profiles):
+    from eligibility.incremental import rematch_subject
+    from eligibility.service import upsert_profile, get_profile
+
+    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"]
+    await activate_ruleset(rs)
+    run = await match_ruleset(rs, AS_OF, store=False)
+    sid = run.results[0].subject_id
+    profile = await get_profile("enterprise", sid)
+    raw = {k: (";".join(v) if isinstance(v, tuple) else v) for k, v in profile.items()}
+    raw["revenue"] = "250000000.00"
+    assert (await upsert_profile("enterprise", raw, actor=ACTOR))[1] == "updated"
+    got = await rematch_subject("enterprise", sid, AS_OF)
+    assert [(r.clauses, r.amount) for r in got] == [(["big"], Decimal("300000.00"))]
+    assert [m.clauses for m in await matches_of_subject(sid)] == [["big"]]
+    await deactivate_ruleset(rs.key)
+    assert await rematch_subject("enterprise", sid, AS_OF) == []
+
+
+async def test_rematch_job_runs_through_the_queue(conformance_profiles):
+    from app.jobs import drain, enqueue
+
+    rs = sample_rulesets()["SAMPLE-POSTDOC"]
+    await activate_ruleset(rs)
+    sid = (await match_ruleset(rs, AS_OF, store=False)).results[0].subject_id
+    await enqueue("eligibility.rematch_subject", "talent", sid, AS_OF.isoformat())
+    await drain()
+    assert [m.code for m in await matches_of_subject(sid)] == ["SAMPLE-POSTDOC"]
+    await deactivate_ruleset(rs.key)
+
+
+async def test_explanation_names_values_and_near_misses(conformance_profiles):
+    rs = sample_rulesets()["SAMPLE-EXPORT-INSURANCE"]
+    sid = (CONFORMANCE / "expected_SAMPLE-EXPORT-INSURANCE.csv").read_text().splitlines()[1].split(",")[0]
+    ex = await explain(rs, sid, AS_OF)
+    assert ex.eligible and ex.amount > 0
+    premium = ex.clauses[0]
+    assert premium.conditions[0].values["tax_paid"].endswith("元")
+    rs2 = rs.model_copy(update={"clauses": [RuleClause(code="big", when="tax_paid >= 1000000000", amount="1")]})
+    ex2 = await explain(rs2, sid, AS_OF)
+    assert not ex2.eligible
+    assert "纳税总额需 ≥ 1,000,000,000 元，当前" in ex2.clauses[0].conditions[0].distance
+    en = await explain(rs2, sid, AS_OF, lang="en")
+    assert "must be ≥ 1,000,000,000 yuan" in en.clauses[0].conditions[0].distance

@@ -1,0 +1,74 @@
+"""Profile validation per profiles.md: identifiers' check characters, types, enums, derived fields."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from eligibility.errors import ProfileInvalid
+from eligibility.fields import whole_months, whole_years
+from eligibility.profiles import id_check_char, id_number_problem, normalize_profile, uscc_check_char, uscc_problem
+from eligibility.synthetic import generate
+
+ENTERPRISE = {"uscc": "91360100000000000M", "name": "示例一", "region_code": "360111", "industry_code": "C3911",
+              "scale": "medium", "founded_on": "2015-03-01", "employees": "210", "revenue": "300000000.00",
+              "tax_paid": "8000000.00", "high_tech": "否", "specialized": "none", "credit_rating": "A",
+              "blacklisted": "0", "tags": "首次升规;外贸"}
+
+
+def test_uscc_check_character():
+    assert uscc_problem("91360100000000000M") is None
+    assert uscc_check_char("91360100000000000") == "M"
+    assert "check character" in uscc_problem("913601000000000000")
+    assert "not allowed" in uscc_problem("91360100000000000I")
+
+
+def test_id_number_check_character_and_birth_date():
+    body = "36010219900101123"
+    assert id_number_problem(body + id_check_char(body)) is None
+    assert "check character" in id_number_problem(body + ("0" if id_check_char(body) != "0" else "1"))
+    assert "not a valid date" in id_number_problem("360102199013451234")
+
+
+def test_normalize_types():
+    p = normalize_profile("enterprise", ENTERPRISE)
+    assert p["revenue"] == Decimal("300000000.00") and p["employees"] == 210
+    assert p["high_tech"] is False and p["blacklisted"] is False
+    assert p["founded_on"] == dt.date(2015, 3, 1) and p["tags"] == ("首次升规", "外贸")
+    assert p["rd_expense"] is None  # empty = missing, not an error
+
+
+@pytest.mark.parametrize("field,value,reason", [
+    ("scale", "huge", "must be one of"), ("revenue", "1.234", "at most 2 decimals"), ("employees", "-1", ">= 0"),
+    ("founded_on", "2015/03/01", "YYYY-MM-DD"), ("high_tech", "yes", "true/false"), ("region_code", "3601", "6 digits"),
+    ("industry_code", "c39", "section letter"), ("bank_account", "12ab5678", "8-32 digits"),
+    ("founded_on", "2999-01-01", "future"), ("name", "", "missing"),
+])
+def test_each_bad_value_is_named(field, value, reason):
+    with pytest.raises(ProfileInvalid) as exc:
+        normalize_profile("enterprise", {**ENTERPRISE, field: value})
+    assert [f for f, _ in exc.value.problems] == [field]
+    assert reason in exc.value.problems[0][1]
+
+
+def test_partial_profiles_allow_missing_required_fields():
+    p = normalize_profile("talent", {"id_number": "360102199001011237"[:17] + id_check_char("36010219900101123"),
+                                     "education": "bachelor"}, partial=True)
+    assert p["arrived_on"] is None and p["birth_date"] == dt.date(1990, 1, 1)
+
+
+def test_whole_years_and_months_per_contract():
+    assert whole_years(dt.date(2000, 2, 29), dt.date(2001, 2, 28)) == 0
+    assert whole_years(dt.date(2000, 2, 29), dt.date(2001, 3, 1)) == 1
+    assert whole_months(dt.date(2024, 1, 31), dt.date(2024, 2, 29)) == 0
+    assert whole_months(dt.date(2024, 1, 31), dt.date(2024, 3, 1)) == 1
+    assert whole_months(dt.date(2024, 1, 31), dt.date(2024, 3, 31)) == 2
+
+
+@pytest.mark.parametrize("kind", ["enterprise", "talent"])
+def test_synthetic_profiles_are_valid_and_seeded(kind):
+    a = list(generate(kind, 300, seed=7))
+    assert a == list(generate(kind, 300, seed=7))
+    for p in a:
+        normalize_profile(kind, p)
