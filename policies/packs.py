@@ -548,7 +548,24 @@ def read_pack(path: str | Path) -> list[PolicyContent]:
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        # Indent list items under their key, as the contract's examples are written.
+        return super().increase_indent(flow, False)
+
+
+class _Expr(str):
+    """A rule expression: a bare number or boolean is written bare (it means the same expression)."""
+
+
+_BARE = re.compile(r"^(?:-?[0-9]+(?:\.[0-9]+)?|true|false)$")
+
+
+def _repr_expr(dumper, s: "_Expr"):
+    if _BARE.match(s):
+        tag = "tag:yaml.org,2002:bool" if s in ("true", "false") else (
+            "tag:yaml.org,2002:float" if "." in s else "tag:yaml.org,2002:int")
+        return dumper.represent_scalar(tag, str(s))
+    return _repr_str(dumper, str(s))
 
 
 def _repr_decimal(dumper, d: Decimal):
@@ -564,6 +581,7 @@ def _repr_str(dumper, s: str):
 
 _Dumper.add_representer(Decimal, _repr_decimal)
 _Dumper.add_representer(str, _repr_str)
+_Dumper.add_representer(_Expr, _repr_expr)
 
 
 def content_to_dict(content: PolicyContent) -> dict:
@@ -574,8 +592,11 @@ def content_to_dict(content: PolicyContent) -> dict:
         v = getattr(content, k)
         if v is None or v == "":
             continue
-        d[k] = v
-    d["clauses"] = [{k: v for k, v in c.model_dump().items() if not (k == "title" and v == "")} for c in content.clauses]
+        d[k] = _Expr(v) if k == "when" else v
+    d["clauses"] = []
+    for c in content.clauses:
+        item = {"code": c.code, "title": c.title} if c.title else {"code": c.code}
+        d["clauses"].append({**item, "when": _Expr(c.when), "amount": _Expr(c.amount)})
     if content.tests:
         tests = []
         for t in content.tests:
