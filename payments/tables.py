@@ -1,1 +1,159 @@
-"""Tables of payments/."""
+"""Tables of payments/: entitlements, budgets, batches, payments, the ledger, receipts and reconciliation.
+
+Other domains' rows (policy versions, profiles, matches, applications) are referred to by plain ids:
+no foreign key leaves this app. Amounts are integer fen (``*_fen``). Times the runner compares in SQL
+(``due_ms``, ``claimed_until_ms``) are epoch milliseconds so SQLite and PostgreSQL compare them alike.
+"""
+from piccolo.columns import BigInt, Boolean, Integer, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class Entitlement(Table, tablename="pay_entitlement"):
+    """享受资格: what one subject is owed under one policy version (at most one per version and subject)."""
+
+    key = Varchar(length=96, unique=True)  # "{version_id}:{subject_kind}:{subject_id}": paid at most once per version
+    version_id = Integer(index=True)
+    policy_code = Varchar(length=64, index=True)
+    policy_version = Integer()
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=32, index=True)
+    source = Varchar(length=16)  # auto (免申即享 match) | application (依申请)
+    source_ref = Varchar(length=64, default="")  # the match or application id
+    amount_fen = BigInt()
+    clause_codes = Text(default="")  # ';'-joined, in clause order
+    exclusive_group = Varchar(length=64, null=True, default=None)
+    effective_from = Varchar(length=10, default="")  # the version's, for the 就高 tie-break
+    # waiting_account | payable | excluded | batched | paid | abandoned
+    state = Varchar(length=16, index=True)
+    reason = Text(default="")  # why payable / excluded / waiting, shown to the subject
+    payee_name = Varchar(length=128, default="")
+    bank_name = Varchar(length=128, default="")
+    payee_account = Varchar(length=64, default="")
+    batch_id = Integer(null=True, default=None, index=True)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Budget(Table, tablename="pay_budget"):
+    """A policy version's budget, and the lock row that serialises reservations against it.
+
+    What is committed is not stored here: it is the ledger's balance (one source of truth).
+    """
+
+    version_id = Integer(unique=True)
+    policy_code = Varchar(length=64)
+    policy_version = Integer()
+    budget_fen = BigInt()
+    alert_level = Integer(default=0)  # the highest alert raised so far: 0, 80 or 95 (percent used)
+    policy_facts = Text(default="{}")  # title, issuer, clause titles…: what receipts cite, as of the version
+    updated_at = Timestamptz()
+
+
+class Batch(Table, tablename="pay_batch"):
+    """代发批次: payments a finance maker proposes and one or two different checkers approve."""
+
+    policy_code = Varchar(length=64, default="")  # "" for a batch built from a selection
+    title = Varchar(length=200, default="")
+    # created | approved | running | completed | rejected | cancelled
+    status = Varchar(length=16, index=True)
+    maker = Varchar(length=64)
+    total_fen = BigInt(default=0)
+    payment_count = Integer(default=0)
+    needs_second_checker = Boolean(default=False)
+    checker = Varchar(length=64, null=True, default=None)
+    checked_at = Timestamptz(null=True, default=None)
+    second_checker = Varchar(length=64, null=True, default=None)
+    second_checked_at = Timestamptz(null=True, default=None)
+    reissue = Boolean(default=False)  # a batch of re-issues (退汇重发): its budget is already reserved
+    run_count = Integer(default=0)  # how many times `batch run` started it: part of its jobs' ids
+    closed_by = Varchar(length=64, null=True, default=None)  # who rejected or cancelled it
+    close_reason = Text(default="")
+    created_at = Timestamptz()
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+
+
+class Payment(Table, tablename="pay_payment"):
+    """One transfer to one payee; its status follows created → submitted → accepted → settled | rejected | unknown."""
+
+    batch_id = Integer(index=True)
+    entitlement_id = Integer(index=True)
+    attempt = Integer(default=1)  # 1, then 2, 3… for re-issues (退汇重发) of the same entitlement
+    reissue_of = Integer(null=True, default=None)
+    version_id = Integer(index=True)
+    policy_code = Varchar(length=64)
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=32, index=True)
+    payee_name = Varchar(length=128)
+    payee_account = Varchar(length=64)
+    amount_fen = BigInt()
+    request_id = Varchar(length=64, unique=True)  # the bank's idempotency key, the same for every retry
+    status = Varchar(length=16, index=True)
+    tries = Integer(default=0)
+    due_ms = BigInt(default=0)  # not to be worked on before this time (backoff, settlement polling)
+    claimed_by = Varchar(length=48, null=True, default=None)
+    claimed_until_ms = BigInt(default=0)
+    bank_transfer_id = Varchar(length=64, default="")
+    reason = Varchar(length=64, default="")  # the bank's rejection reason, or why it is held
+    # "" | open (in the exceptions queue) | reissued | abandoned | returned (退汇, open)
+    exception = Varchar(length=16, default="", index=True)
+    settled_on = Varchar(length=10, default="", index=True)  # YYYY-MM-DD, bank time (Asia/Shanghai)
+    submitted_at = Timestamptz(null=True, default=None)
+    settled_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class LedgerEntry(Table, tablename="pay_ledger_entry"):
+    """复式记账: one leg of a balanced journal, integer fen, debit positive; append-only, never edited."""
+
+    journal = Varchar(length=64, index=True)
+    entry_type = Varchar(length=16)  # commit | payment | settlement | return | reversal
+    account = Varchar(length=16)  # budget | committed | in_transit | paid
+    version_id = Integer(index=True)
+    batch_id = Integer(null=True, default=None)
+    payment_id = Integer(null=True, default=None, index=True)
+    subject_kind = Varchar(length=16, null=True, default=None)
+    subject_id = Varchar(length=32, null=True, default=None, index=True)
+    amount_fen = BigInt()
+    # "{payment_id}:{entry_type}:{account}" for a payment's legs: the database refuses a second one.
+    unique_key = Varchar(length=96, null=True, default=None, unique=True)
+    created_at = Timestamptz()
+
+
+class Receipt(Table, tablename="pay_receipt"):
+    """回单: the facts of one settled payment, written in the settlement's transaction; the PDF is made later."""
+
+    payment_id = Integer(unique=True)
+    code = Varchar(length=32, unique=True)  # the public verification code
+    batch_id = Integer(index=True)
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=32, index=True)
+    facts = Text()  # ReceiptFacts as JSON
+    content_digest = Varchar(length=64)
+    created_at = Timestamptz()
+
+
+class ReconciliationRun(Table, tablename="pay_reconciliation_run"):
+    """对账: one comparison of the ledger with the bank statement of a date."""
+
+    statement_date = Varchar(length=10, index=True)
+    matched = Integer(default=0)
+    differences = Integer(default=0)
+    bank_lines = Integer(default=0)
+    ledger_lines = Integer(default=0)
+    actor = Varchar(length=64, default="")
+    created_at = Timestamptz()
+
+
+class ReconciliationDifference(Table, tablename="pay_reconciliation_difference"):
+    """One difference found by a reconciliation run; reported to finance, never corrected automatically."""
+
+    run_id = Integer(index=True)
+    kind = Varchar(length=24)  # missing_at_bank | unknown_to_us | amount_differs | status_differs
+    request_id = Varchar(length=64, default="")
+    transfer_id = Varchar(length=64, default="")
+    payment_id = Integer(null=True, default=None)
+    bank_amount_fen = BigInt(null=True, default=None)
+    ledger_amount_fen = BigInt(null=True, default=None)
+    detail = Text(default="")

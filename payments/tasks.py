@@ -1,3 +1,129 @@
-"""Jobs of payments/ (arq job functions named payments.verb)."""
+"""Jobs of payments/: ``payments.pay_chunk`` (pays one chunk of a batch) and ``payments.notify`` (notices after commit).
 
-functions: list = []
+A chunk job's id derives from what it pays (batch, run, first and last payment id), so the same chunk cannot be
+queued twice; running one twice anyway (a worker crash, two runs) pays nothing twice: see service/transfer.py.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from arq.worker import func
+
+from payments.money import fen_to_yuan
+from payments.service.db import in_list, raw
+from payments.service.runs import Chunk
+from payments.service.transfer import RunnerOptions, pay_range
+
+log = logging.getLogger("zhida.payments")
+_ENV = {"concurrency": int, "claim_size": int, "lease_seconds": float, "poll_seconds": float,
+        "time_budget_seconds": float, "max_backoff_seconds": float}
+
+
+def runner_options(settings: Any) -> RunnerOptions:
+    """Runner knobs: the payer from the settings; ZHIDA_PAYMENTS_<KNOB> overrides for operators and tests."""
+    opts = RunnerOptions(payer_account=settings.payer_account, payer_name=settings.payer_name)
+    for name, kind in _ENV.items():
+        value = os.environ.get(f"ZHIDA_PAYMENTS_{name.upper()}")
+        if value:
+            setattr(opts, name, kind(value))
+    return opts
+
+
+def system_actor(ctx: dict):
+    """The actor jobs record as: the platform's system actor, handed over by the worker's start-up."""
+    actor = ctx.get("system_actor")
+    if actor is None:
+        # Fallback until app/worker.py puts it in ctx: the audit module is the platform's, reached by name only.
+        import importlib
+
+        actor = importlib.import_module("app.audit").SYSTEM
+        ctx["system_actor"] = actor
+    return actor
+
+
+def settings_of(ctx: dict):
+    settings = ctx.get("settings")
+    if settings is None:
+        import importlib
+
+        settings = importlib.import_module("app.config").get_settings()
+        ctx["settings"] = settings
+    return settings
+
+
+def bank_of(ctx: dict):
+    """One adapter per worker process (its connection pool is reused across jobs)."""
+    adapter = ctx.get("payments.bank")
+    if adapter is None:
+        from payments.adapters import get_adapter
+
+        adapter = ctx["payments.bank"] = get_adapter(settings_of(ctx))
+    return adapter
+
+
+async def enqueue_chunks(queue, chunks: list[Chunk]) -> int:
+    """Queue the chunk jobs of a run (after the commit that started it); returns how many were new."""
+    n = 0
+    for c in chunks:
+        job = await queue.enqueue_job("payments.pay_chunk", c.batch_id, c.generation, c.first_id, c.last_id, 0,
+                                      _job_id=c.job_id)
+        n += job is not None
+    return n
+
+
+async def pay_chunk(ctx: dict, batch_id: int, generation: int, first_id: int, last_id: int, continuation: int = 0) -> dict:
+    actor = system_actor(ctx)
+    queue = ctx.get("redis")
+
+    async def after_commit(kind: str, ids: list[int]) -> None:
+        if queue is not None:
+            await queue.enqueue_job("payments.notify", kind, ids, _job_id=f"payments.notify:{kind}:{ids[0]}:{ids[-1]}:{len(ids)}")
+
+    result = await pay_range(bank_of(ctx), batch_id, first_id, last_id, opts=runner_options(settings_of(ctx)),
+                             actor=actor, on_committed=after_commit)
+    if result.pending:
+        # The time budget is spent (e.g. waiting for settlements): hand over to a continuation job.
+        nxt = continuation + 1
+        if queue is not None:
+            await queue.enqueue_job("payments.pay_chunk", batch_id, generation, first_id, last_id, nxt,
+                                    _job_id=f"{Chunk(batch_id, generation, first_id, last_id).job_id}:c{nxt}",
+                                    _defer_by=1)
+    return {"processed": result.processed, "settled": result.settled, "rejected": result.rejected,
+            "pending": result.pending}
+
+
+_LINK = "/portal/payments"
+
+
+async def notify(ctx: dict, kind: str, payment_ids: list[int]) -> int:
+    """Notices for payments that changed (payment_sent, money_arrived, payment_returned), keyed per payment and
+    kind so that a re-run never sends one twice."""
+    try:
+        from notifications import service as notifications
+    except ImportError:  # notifications not installed in this build
+        return 0
+    marks, args = in_list(payment_ids)
+    rows = await raw(f"SELECT p.id, p.subject_kind, p.subject_id, p.amount_fen, p.payee_account, p.reason, "
+                     f"p.policy_code, b.policy_facts, r.code FROM pay_payment p "
+                     f"LEFT JOIN pay_budget b ON b.version_id = p.version_id "
+                     f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id IN {marks}", *args)
+    import json
+
+    requests = []
+    for r in rows:
+        title = json.loads(r["policy_facts"] or "{}").get("title") or r["policy_code"]
+        context = {"policy_title": title, "amount": f"{fen_to_yuan(r['amount_fen'])}", "account": r["payee_account"],
+                   "link": _LINK}
+        if kind == "money_arrived":
+            context["receipt_link"] = f"/receipts/{r['code']}" if r["code"] else _LINK
+        if kind == "payment_returned":
+            context["reason"] = r["reason"]
+        requests.append({"recipient_kind": r["subject_kind"], "subject_id": r["subject_id"], "kind": kind,
+                         "key": f"payment:{r['id']}:{kind}", "context": context})
+    result = await notifications.notify_many(requests, actor=system_actor(ctx), queue=ctx.get("redis"))
+    return len(getattr(result, "created", []) or [])
+
+
+functions = [func(pay_chunk, name="payments.pay_chunk", max_tries=20), func(notify, name="payments.notify")]

@@ -1,0 +1,99 @@
+"""Pydantic models of payments/: what other domains hand in, and what the API and UI read."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from payments.money import fen_to_yuan
+
+
+class PolicyFacts(BaseModel):
+    """What payments keeps of a published policy version (from policies/): budget, group, and what receipts cite."""
+
+    version_id: int
+    code: str
+    version: int
+    title: str = ""
+    issuer: str = ""
+    subject: Literal["enterprise", "talent"] = "enterprise"
+    mode: Literal["auto", "apply"] = "auto"
+    budget_fen: int
+    exclusive_group: str | None = None
+    effective_from: dt.date
+    clause_titles: dict[str, str] = Field(default_factory=dict)
+
+
+class EntitlementCreate(BaseModel):
+    """One subject's claim under a version: from a stored match (auto) or an approved application."""
+
+    subject_kind: Literal["enterprise", "talent"]
+    subject_id: str
+    amount_fen: int = Field(gt=0)
+    clause_codes: list[str] = Field(default_factory=list)
+    source: Literal["auto", "application"] = "auto"
+    source_ref: str = ""
+    payee_name: str = ""
+    bank_name: str = ""
+    payee_account: str = ""
+    account_verified: bool = False
+
+
+class EntitlementRead(BaseModel):
+    id: int
+    policy_code: str
+    policy_version: int
+    subject_kind: str
+    subject_id: str
+    amount: Decimal
+    clause_codes: list[str]
+    state: str
+    reason: str
+    batch_id: int | None
+
+
+class BatchRead(BaseModel):
+    id: int
+    policy_code: str
+    title: str
+    status: str
+    maker: str
+    checker: str | None
+    second_checker: str | None
+    needs_second_checker: bool
+    payment_count: int
+    total: Decimal
+    created_at: dt.datetime
+    status_counts: dict[str, int] = Field(default_factory=dict)
+    status_totals: dict[str, Decimal] = Field(default_factory=dict)
+
+
+class PaymentRead(BaseModel):
+    id: int
+    batch_id: int
+    subject_kind: str
+    subject_id: str
+    payee_name: str
+    payee_account_masked: str
+    amount: Decimal
+    status: str
+    reason: str
+    exception: str
+    attempt: int
+    reissue_of: int | None
+    request_id: str
+    bank_transfer_id: str
+    settled_at: dt.datetime | None
+
+
+def yuan(fen: int) -> Decimal:
+    return fen_to_yuan(fen)
+
+
+def mask_account(account: str) -> str:
+    """'6222********1234': enough for the payee to recognise, not enough to use."""
+    if len(account) <= 8:
+        return "*" * len(account)
+    return account[:4] + "*" * (len(account) - 8) + account[-4:]

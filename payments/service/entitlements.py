@@ -1,0 +1,184 @@
+"""Entitlements (享受资格): what each subject is owed per policy version, payable once its account is verified,
+with the exclusive-group rule (同一事项不重复享受, 就高) applied and its reason stored for the subject to see."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from payments.errors import NotFound
+from payments.money import format_yuan
+from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts, yuan
+from payments.service import budget
+from payments.service.audit import AuditChange
+from payments.service.db import bulk_insert, now, raw, transaction
+from payments.tables import Entitlement
+
+OPEN_STATES = ("waiting_account", "payable", "excluded")  # not yet committed to a batch: may still change
+_COLUMNS = ("key", "version_id", "policy_code", "policy_version", "subject_kind", "subject_id", "source", "source_ref",
+            "amount_fen", "clause_codes", "exclusive_group", "effective_from", "state", "reason", "payee_name",
+            "bank_name", "payee_account", "batch_id", "created_at", "updated_at")
+PAYABLE_REASON = "可发放: 账户已核验"
+WAITING_REASON = "待确认账户: 请在门户确认或更正收款账户"
+
+
+def entitlement_key(version_id: int, subject_kind: str, subject_id: str) -> str:
+    return f"{version_id}:{subject_kind}:{subject_id}"
+
+
+def _account_state(verified_account: str) -> tuple[str, str]:
+    return ("payable", PAYABLE_REASON) if verified_account else ("waiting_account", WAITING_REASON)
+
+
+def _public(row: dict) -> dict:
+    """What the audit hashes of an entitlement (no account number)."""
+    return {k: row[k] for k in ("key", "amount_fen", "clause_codes", "state", "source", "source_ref") if k in row}
+
+
+async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCreate], *, actor) -> dict[str, int]:
+    """Store (or refresh) entitlements of one published version; returns counts inserted/updated/unchanged/locked.
+
+    An entitlement already in a batch or paid is never changed: a later re-match cannot alter what was approved.
+    """
+    items = list(items)
+    facts = {"title": policy.title, "issuer": policy.issuer, "clause_titles": policy.clause_titles,
+             "mode": policy.mode, "subject": policy.subject, "effective_from": policy.effective_from.isoformat(),
+             "exclusive_group": policy.exclusive_group}
+    counts = {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0}
+    changes: list[AuditChange] = []
+    at = now()
+    async with transaction():
+        await budget.ensure_budget(policy.version_id, policy.code, policy.version, policy.budget_fen, facts)
+        existing: dict[str, dict] = {}
+        keys = [entitlement_key(policy.version_id, i.subject_kind, i.subject_id) for i in items]
+        for k in range(0, len(keys), 2000):
+            part = keys[k:k + 2000]
+            for r in await Entitlement.select().where(Entitlement.key.is_in(part)):
+                existing[r["key"]] = r
+        new_rows = []
+        for key, item in zip(keys, items):
+            account = item.payee_account if item.account_verified else ""
+            state, reason = _account_state(account)
+            clauses = ";".join(item.clause_codes)
+            old = existing.get(key)
+            if old is None:
+                new_rows.append((key, policy.version_id, policy.code, policy.version, item.subject_kind, item.subject_id,
+                                 item.source, item.source_ref, item.amount_fen, clauses, policy.exclusive_group,
+                                 policy.effective_from.isoformat(), state, reason, item.payee_name, item.bank_name,
+                                 account, None, at, at))
+                changes.append(AuditChange("entitlement.create", "entitlement", key, None,
+                                           {"key": key, "amount_fen": item.amount_fen, "clause_codes": clauses,
+                                            "state": state, "source": item.source, "source_ref": item.source_ref}))
+                continue
+            if old["state"] not in OPEN_STATES:
+                counts["locked"] += 1
+                continue
+            if old["state"] == "excluded":
+                state, reason = old["state"], old["reason"]  # the group decision below re-evaluates it
+            update = {"amount_fen": item.amount_fen, "clause_codes": clauses, "payee_name": item.payee_name,
+                      "bank_name": item.bank_name, "payee_account": account, "state": state, "reason": reason,
+                      "source": item.source, "source_ref": item.source_ref}
+            if all(old[k] == v for k, v in update.items()):
+                counts["unchanged"] += 1
+                continue
+            await Entitlement.update({**{getattr(Entitlement, k): v for k, v in update.items()},
+                                      Entitlement.updated_at: at}).where(Entitlement.id == old["id"])
+            changes.append(AuditChange("entitlement.update", "entitlement", key, _public(old), _public({**old, **update})))
+            counts["updated"] += 1
+        counts["inserted"] = await bulk_insert(Entitlement, _COLUMNS, new_rows)
+        if policy.exclusive_group:
+            changes += await _apply_exclusive_group(policy.exclusive_group,
+                                                    {(i.subject_kind, i.subject_id) for i in items})
+        await actor.record_many(changes)
+    return counts
+
+
+def _rank(row: dict) -> tuple:
+    # 就高: the highest amount; ties go to the earlier effective_from, then the smaller code.
+    return (-row["amount_fen"], row["effective_from"], row["policy_code"])
+
+
+async def _apply_exclusive_group(group: str, subjects: set[tuple[str, str]]) -> list[AuditChange]:
+    """Within an exclusive group a subject keeps one entitlement; the others are excluded, with the reason."""
+    rows = await Entitlement.select().where(Entitlement.exclusive_group == group)
+    by_subject: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        key = (r["subject_kind"], r["subject_id"])
+        if key in subjects:
+            by_subject.setdefault(key, []).append(r)
+    changes = []
+    at = now()
+    for ents in by_subject.values():
+        if len(ents) < 2:
+            continue
+        taken = [e for e in ents if e["state"] not in OPEN_STATES and e["state"] != "abandoned"]
+        winner = taken[0] if taken else sorted(ents, key=_rank)[0]
+        for e in ents:
+            if e["state"] not in OPEN_STATES:
+                continue
+            if e is winner:
+                others = "、".join(f"{o['policy_code']} (¥{format_yuan(o['amount_fen'])})" for o in ents if o is not e)
+                state, base = _account_state(e["payee_account"])
+                reason = f"{base}; 同一事项不重复享受 ({group}) 就高: 本项金额最高, 不另享受 {others}"
+            else:
+                state = "excluded"
+                reason = (f"同一事项不重复享受 ({group}): 已享受 {winner['policy_code']} "
+                          f"(¥{format_yuan(winner['amount_fen'])})" + ("" if taken else ", 按就高原则"))
+            if (state, reason) != (e["state"], e["reason"]):
+                await Entitlement.update({Entitlement.state: state, Entitlement.reason: reason,
+                                          Entitlement.updated_at: at}).where(Entitlement.id == e["id"])
+                changes.append(AuditChange("entitlement.exclusive_group", "entitlement", e["key"],
+                                           {"state": e["state"]}, {"state": state}, {"group": group}))
+    return changes
+
+
+async def account_verified(subject_kind: str, subject_id: str, *, payee_name: str, bank_name: str,
+                           payee_account: str, actor) -> int:
+    """A subject's account was confirmed or corrected and verified: its open entitlements become payable.
+    Returns how many entitlements now carry the account."""
+    at = now()
+    async with transaction():
+        rows = await Entitlement.select().where((Entitlement.subject_kind == subject_kind)
+                                                & (Entitlement.subject_id == subject_id)
+                                                & Entitlement.state.is_in(list(OPEN_STATES)))
+        changes = []
+        for r in rows:
+            state, reason = (r["state"], r["reason"]) if r["state"] == "excluded" else _account_state(payee_account)
+            await Entitlement.update({Entitlement.payee_name: payee_name, Entitlement.bank_name: bank_name,
+                                      Entitlement.payee_account: payee_account, Entitlement.state: state,
+                                      Entitlement.reason: reason, Entitlement.updated_at: at}
+                                     ).where(Entitlement.id == r["id"])
+            changes.append(AuditChange("entitlement.account_verified", "entitlement", r["key"],
+                                       {"state": r["state"]}, {"state": state}))
+        await actor.record_many(changes)
+    return len(rows)
+
+
+def _read(r: dict) -> EntitlementRead:
+    return EntitlementRead(id=r["id"], policy_code=r["policy_code"], policy_version=r["policy_version"],
+                           subject_kind=r["subject_kind"], subject_id=r["subject_id"], amount=yuan(r["amount_fen"]),
+                           clause_codes=[c for c in r["clause_codes"].split(";") if c], state=r["state"],
+                           reason=r["reason"], batch_id=r["batch_id"])
+
+
+async def entitlements_of_subject(subject_kind: str, subject_id: str) -> list[EntitlementRead]:
+    """A subject's entitlements with their state and reason (for the portal)."""
+    rows = await Entitlement.select().where((Entitlement.subject_kind == subject_kind)
+                                            & (Entitlement.subject_id == subject_id)).order_by(Entitlement.id)
+    return [_read(r) for r in rows]
+
+
+async def get_entitlement(entitlement_id: int) -> EntitlementRead:
+    r = await Entitlement.select().where(Entitlement.id == entitlement_id).first()
+    if r is None:
+        raise NotFound(f"entitlement {entitlement_id} does not exist")
+    return _read(r)
+
+
+async def entitlement_counts(policy_code: str | None = None) -> dict[str, int]:
+    """How many entitlements are in each state (optionally for one policy)."""
+    sql = "SELECT state, COUNT(*) AS n FROM pay_entitlement"
+    args = []
+    if policy_code:
+        sql += " WHERE policy_code = {}"
+        args.append(policy_code)
+    rows = await raw(sql + " GROUP BY state", *args)
+    return {r["state"]: int(r["n"]) for r in rows}

@@ -1,0 +1,137 @@
+"""The exceptions queue (异常处理): rejected, returned (退汇) and held payments, and what finance does with them —
+re-issue to a corrected, re-verified account as a new payment linked to the old one, or abandon (final rejection),
+which releases the reservation."""
+from __future__ import annotations
+
+from payments.errors import Forbidden, InvalidState, NotFound, PaymentsError
+from payments.schemas import PaymentRead, mask_account, yuan
+from payments.service import ledger
+from payments.service.audit import AuditChange
+from payments.service.batches import CHECKER_ROLE, MAKER_ROLE, _PAYMENT_COLUMNS, request_id_for
+from payments.service.db import bulk_insert, in_list, is_postgres, now, raw, transaction
+from payments.service.ledger import EntryType, Move
+from payments.tables import Batch, Payment
+
+ACCOUNT_REASONS = ("ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "NAME_MISMATCH")
+
+
+def payment_read(p: dict) -> PaymentRead:
+    return PaymentRead(id=p["id"], batch_id=p["batch_id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"],
+                       payee_name=p["payee_name"], payee_account_masked=mask_account(p["payee_account"]),
+                       amount=yuan(p["amount_fen"]), status=p["status"], reason=p["reason"], exception=p["exception"],
+                       attempt=p["attempt"], reissue_of=p["reissue_of"], request_id=p["request_id"],
+                       bank_transfer_id=p["bank_transfer_id"], settled_at=p["settled_at"])
+
+
+async def exceptions_queue(limit: int = 500) -> list[PaymentRead]:
+    """Payments waiting for a person: rejected by the bank, returned after settlement, or held."""
+    rows = await Payment.select().where(Payment.exception == "open").order_by(Payment.id).limit(limit)
+    return [payment_read(r) for r in rows]
+
+
+async def payments_of_batch(batch_id: int, status: str | None = None, limit: int = 500, offset: int = 0) -> list[PaymentRead]:
+    q = Payment.select().where(Payment.batch_id == batch_id).order_by(Payment.id).limit(limit).offset(offset)
+    if status:
+        q = q.where(Payment.status == status)
+    return [payment_read(r) for r in await q]
+
+
+async def payments_of_subject(subject_kind: str, subject_id: str) -> list[PaymentRead]:
+    rows = await Payment.select().where((Payment.subject_kind == subject_kind) & (Payment.subject_id == subject_id)
+                                        ).order_by(Payment.id)
+    return [payment_read(r) for r in rows]
+
+
+async def _lock_payments(ids: list[int]) -> list[dict]:
+    marks, args = in_list(ids)
+    rows = await raw(f"SELECT * FROM pay_payment WHERE id IN {marks} ORDER BY id" + (" FOR UPDATE" if is_postgres() else ""),
+                     *args)
+    if len(rows) != len(set(ids)):
+        raise NotFound(f"payment(s) {sorted(set(ids) - {r['id'] for r in rows})} do not exist")
+    return rows
+
+
+async def reissue_payments(payment_ids: list[int], *, actor, second_checker_threshold_fen: int) -> int:
+    """退汇重发: a new batch (to approve like any other) with one new payment per rejected or returned payment, to the
+    subject's corrected and re-verified account, linked to the old payment, with a new request_id. Returns the batch id."""
+    if actor.role != MAKER_ROLE:
+        raise Forbidden(f"only a {MAKER_ROLE} may re-issue payments; {actor.name} is {actor.role}")
+    if not payment_ids:
+        raise PaymentsError("say which payments to re-issue")
+    at = now()
+    async with transaction():
+        olds = await _lock_payments(payment_ids)
+        marks, args = in_list([o["entitlement_id"] for o in olds])
+        ents = {r["id"]: r for r in await raw(f"SELECT * FROM pay_entitlement WHERE id IN {marks}", *args)}
+        for o in olds:
+            if o["exception"] != "open" or o["status"] not in ("rejected", "returned"):
+                raise InvalidState(f"payment {o['id']} is {o['status']} ({o['exception'] or 'no exception'}): only a "
+                                   "rejected or returned payment in the exceptions queue can be re-issued")
+            e = ents[o["entitlement_id"]]
+            if not e["payee_account"]:
+                raise InvalidState(f"payment {o['id']}: the subject has no verified account yet")
+            if o["reason"] in ACCOUNT_REASONS and (e["payee_account"], e["payee_name"]) == (o["payee_account"], o["payee_name"]):
+                raise InvalidState(f"payment {o['id']} was refused for {o['reason']}: the account must be corrected and "
+                                   "re-verified before it is re-issued")
+        total = sum(o["amount_fen"] for o in olds)
+        batch = Batch(policy_code="", title="退汇重发 re-issue", status="created", maker=actor.name, total_fen=total,
+                      payment_count=len(olds), needs_second_checker=total > second_checker_threshold_fen,
+                      reissue=True, created_at=at)
+        await batch.save()
+        rows = []
+        for o in olds:
+            e = ents[o["entitlement_id"]]
+            attempt = int((await raw("SELECT MAX(attempt) AS a FROM pay_payment WHERE entitlement_id = {}", e["id"]))[0]["a"]) + 1
+            rows.append((batch.id, e["id"], attempt, o["id"], o["version_id"], o["policy_code"], o["subject_kind"],
+                         o["subject_id"], e["payee_name"], e["payee_account"], o["amount_fen"],
+                         request_id_for(e["policy_code"], e["policy_version"], o["subject_kind"], o["subject_id"], attempt),
+                         "created", 0, 0, None, 0, "", "", "", "", at, at))
+        await bulk_insert(Payment, _PAYMENT_COLUMNS, rows)
+        await raw(f"UPDATE pay_payment SET exception = 'reissued', updated_at = {{}} WHERE id IN {in_list(payment_ids)[0]}",
+                  at, *payment_ids)
+        await raw(f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} WHERE id IN {marks}",
+                  batch.id, at, *args)
+        await actor.record("batch.create", "batch", batch.id, None, {"reissue_of": sorted(payment_ids)},
+                           detail={"reissue": True, "payments": len(olds), "total_fen": total})
+        await actor.record_many([AuditChange("payment.reissue", "payment", o["id"], {"exception": "open"},
+                                             {"exception": "reissued", "batch_id": batch.id}) for o in olds])
+    return batch.id
+
+
+async def abandon_payment(payment_id: int, *, actor, reason: str) -> None:
+    """Final rejection (a checker's decision): the payment will not be re-issued; its reservation is released."""
+    if actor.role != CHECKER_ROLE:
+        raise Forbidden(f"only a {CHECKER_ROLE} may abandon a payment; {actor.name} is {actor.role}")
+    if not reason.strip():
+        raise PaymentsError("say why the payment is abandoned")
+    async with transaction():
+        (p,) = await _lock_payments([payment_id])
+        if p["exception"] != "open" or p["status"] not in ("rejected", "returned"):
+            raise InvalidState(f"payment {payment_id} is {p['status']}: only a rejected or returned payment in the "
+                               "exceptions queue can be abandoned")
+        at = now()
+        await raw("UPDATE pay_payment SET exception = 'abandoned', updated_at = {} WHERE id = {}", at, payment_id)
+        await raw("UPDATE pay_entitlement SET state = 'abandoned', updated_at = {} WHERE id = {}", at, p["entitlement_id"])
+        await ledger.post([Move(EntryType.reversal, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
+                                payment_id=p["id"])])
+        await actor.record("payment.abandon", "payment", payment_id, {"exception": "open"}, {"exception": "abandoned"},
+                           detail={"reason": reason[:200], "released_fen": p["amount_fen"]})
+
+
+async def record_return(payment_id: int, *, actor, reason: str = "RETURNED") -> None:
+    """退汇: the bank sent a settled payment's money back (seen on its statement). Finance records it — never done
+    automatically — and the payment joins the exceptions queue for a re-issue or a final rejection."""
+    if actor.role not in (MAKER_ROLE, CHECKER_ROLE):
+        raise Forbidden(f"only finance staff may record a returned payment; {actor.name} is {actor.role}")
+    async with transaction():
+        (p,) = await _lock_payments([payment_id])
+        if p["status"] != "settled":
+            raise InvalidState(f"payment {payment_id} is {p['status']}: only a settled payment can be returned")
+        at = now()
+        await raw("UPDATE pay_payment SET status = 'returned', exception = 'open', reason = {}, updated_at = {} "
+                  "WHERE id = {}", reason[:64], at, payment_id)
+        await raw("UPDATE pay_entitlement SET state = 'batched', updated_at = {} WHERE id = {}", at, p["entitlement_id"])
+        await ledger.post([Move(EntryType.return_, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
+                                payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"])])
+        await actor.record("payment.return", "payment", payment_id, {"status": "settled"}, {"status": "returned"},
+                           detail={"reason": reason[:64]})

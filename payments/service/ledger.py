@@ -1,0 +1,150 @@
+"""The ledger (复式记账): balanced journals of integer fen, append-only; balances are always derived from it.
+
+Accounts, per policy version (debit positive):
+  budget      minus what has been committed against the version's budget
+  committed   reserved for payments not yet taken by the bank
+  in_transit  taken by the bank, not yet settled
+  paid        settled into the payee's account (legs carry the subject, so per-subject balances derive too)
+
+Entry types: commit (budget → committed), payment (committed → in_transit), settlement (in_transit → paid),
+return (paid → committed: 退汇, reserved again for a re-issue), reversal (committed → budget: a release).
+A payment's legs carry a unique key, so the database itself refuses to post one twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable
+
+from payments.errors import PaymentsError
+from payments.service.db import bulk_insert, now, raw
+from payments.tables import LedgerEntry
+
+
+class EntryType(str, Enum):
+    commit = "commit"
+    payment = "payment"
+    settlement = "settlement"
+    return_ = "return"
+    reversal = "reversal"
+
+
+ACCOUNTS = ("budget", "committed", "in_transit", "paid")
+_MOVES = {  # entry type -> (debited account, credited account)
+    EntryType.commit: ("committed", "budget"),
+    EntryType.payment: ("in_transit", "committed"),
+    EntryType.settlement: ("paid", "in_transit"),
+    EntryType.return_: ("committed", "paid"),
+    EntryType.reversal: ("budget", "committed"),
+}
+_COLUMNS = ("journal", "entry_type", "account", "version_id", "batch_id", "payment_id", "subject_kind", "subject_id",
+            "amount_fen", "unique_key", "created_at")
+
+
+@dataclass(frozen=True)
+class Move:
+    """One balanced journal: ``amount_fen`` moves along ``entry_type``'s accounts for a version."""
+
+    entry_type: EntryType
+    version_id: int
+    amount_fen: int
+    batch_id: int | None = None
+    payment_id: int | None = None
+    subject_kind: str | None = None
+    subject_id: str | None = None
+    credit_account: str | None = None  # a return of a payment the bank took but never settled: from in_transit
+
+    @property
+    def journal(self) -> str:
+        owner = f"p{self.payment_id}" if self.payment_id is not None else f"b{self.batch_id}:v{self.version_id}"
+        return f"{self.entry_type.value}:{owner}"
+
+
+async def post(moves: Iterable[Move]) -> int:
+    """Append the journals (two legs each) in the caller's transaction; returns the number of journals."""
+    rows = []
+    at = now()
+    for m in moves:
+        if not isinstance(m.amount_fen, int) or m.amount_fen <= 0:
+            raise PaymentsError(f"a ledger movement is a positive whole number of fen, not {m.amount_fen!r}")
+        debit, credit = _MOVES[m.entry_type]
+        credit = m.credit_account or credit
+        for account, amount in ((debit, m.amount_fen), (credit, -m.amount_fen)):
+            key = f"{m.journal}:{account}"
+            rows.append((m.journal, m.entry_type.value, account, m.version_id, m.batch_id, m.payment_id,
+                         m.subject_kind, m.subject_id if account == "paid" else None, amount, key, at))
+    await bulk_insert(LedgerEntry, _COLUMNS, rows)
+    return len(rows) // 2
+
+
+async def version_balances(version_id: int) -> dict[str, int]:
+    """Balance of each account of a policy version, in fen."""
+    rows = await raw("SELECT account, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE version_id = {} "
+                     "GROUP BY account", version_id)
+    out = {a: 0 for a in ACCOUNTS}
+    out.update({r["account"]: int(r["total"]) for r in rows})
+    return out
+
+
+async def used_fen(version_id: int) -> int:
+    """What is committed against the version's budget (reserved, in transit or paid)."""
+    rows = await raw("SELECT COALESCE(SUM(amount_fen), 0) AS total FROM pay_ledger_entry "
+                     "WHERE version_id = {} AND account = 'budget'", version_id)
+    return -int(rows[0]["total"])
+
+
+async def subject_paid(subject_kind: str, subject_id: str) -> dict[int, int]:
+    """Net fen paid to one subject, per policy version (settlements less returns)."""
+    rows = await raw("SELECT version_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
+                     "AND subject_kind = {} AND subject_id = {} GROUP BY version_id", subject_kind, subject_id)
+    return {int(r["version_id"]): int(r["total"]) for r in rows}
+
+
+async def payment_paid(payment_ids: list[int]) -> dict[int, int]:
+    """Net fen in the paid account per payment."""
+    if not payment_ids:
+        return {}
+    out: dict[int, int] = {}
+    for i in range(0, len(payment_ids), 5000):
+        part = payment_ids[i:i + 5000]
+        rows = await raw("SELECT payment_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
+                         f"AND payment_id IN ({', '.join('{}' for _ in part)}) GROUP BY payment_id", *part)
+        out.update({int(r["payment_id"]): int(r["total"]) for r in rows})
+    return out
+
+
+@dataclass
+class LedgerCheck:
+    ok: bool
+    journals: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+async def check_balances() -> LedgerCheck:
+    """Every journal sums to zero; per version nothing is negative where it cannot be and the budget holds;
+    every payment's paid balance is 0 or its amount, matching its status."""
+    problems: list[str] = []
+    unbalanced = await raw("SELECT journal, SUM(amount_fen) AS total FROM pay_ledger_entry GROUP BY journal "
+                           "HAVING SUM(amount_fen) <> 0 LIMIT 20")
+    problems += [f"journal {r['journal']} does not balance ({r['total']} fen)" for r in unbalanced]
+    count = await raw("SELECT COUNT(DISTINCT journal) AS n FROM pay_ledger_entry")
+    per_version = await raw(
+        "SELECT l.version_id, l.account, SUM(l.amount_fen) AS total FROM pay_ledger_entry l GROUP BY l.version_id, l.account")
+    balances: dict[int, dict[str, int]] = {}
+    for r in per_version:
+        balances.setdefault(int(r["version_id"]), {})[r["account"]] = int(r["total"])
+    budgets = {int(r["version_id"]): int(r["budget_fen"]) for r in await raw("SELECT version_id, budget_fen FROM pay_budget")}
+    for version_id, b in balances.items():
+        for account in ("committed", "in_transit", "paid"):
+            if b.get(account, 0) < 0:
+                problems.append(f"version {version_id}: account {account} is negative ({b[account]} fen)")
+        used = -b.get("budget", 0)
+        if version_id in budgets and used > budgets[version_id]:
+            problems.append(f"version {version_id}: {used} fen committed exceeds the budget of {budgets[version_id]} fen")
+    wrong = await raw(
+        "SELECT p.id, p.status, p.amount_fen, COALESCE(SUM(l.amount_fen), 0) AS paid FROM pay_payment p "
+        "LEFT JOIN pay_ledger_entry l ON l.payment_id = p.id AND l.account = 'paid' GROUP BY p.id, p.status, p.amount_fen "
+        "HAVING (p.status = 'settled' AND COALESCE(SUM(l.amount_fen), 0) <> p.amount_fen) "
+        "OR (p.status <> 'settled' AND COALESCE(SUM(l.amount_fen), 0) <> 0) LIMIT 20")
+    problems += [f"payment {r['id']} ({r['status']}) has {r['paid']} fen paid for an amount of {r['amount_fen']}" for r in wrong]
+    return LedgerCheck(ok=not problems, journals=int(count[0]["n"]), problems=problems)

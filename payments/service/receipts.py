@@ -1,0 +1,72 @@
+"""Receipt records (回单): written in the settlement's own transaction, no PDF on the payment's path; and lookups."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from payments.money import fen_to_yuan
+from payments.receipts.schemas import (ReceiptFacts, facts_digest, mask_account, mask_id_number, mask_name,
+                                       new_verification_code, canonical_json, normalize_verification_code)
+from payments.service import budget
+from payments.service.db import bulk_insert, in_list, raw
+from payments.tables import Receipt
+
+_COLUMNS = ("payment_id", "code", "batch_id", "subject_kind", "subject_id", "facts", "content_digest", "created_at")
+
+
+async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, opts) -> int:
+    """One receipt record per newly settled payment (``(payment row, bank transfer id)``), in the caller's transaction."""
+    if not items:
+        return 0
+    facts_of: dict[int, dict] = {}
+    for p, _ in items:
+        if p["version_id"] not in facts_of:
+            facts_of[p["version_id"]] = await budget.policy_facts(p["version_id"])
+    marks, args = in_list([p["entitlement_id"] for p, _ in items])
+    ents = {int(r["id"]): r for r in await raw(f"SELECT id, policy_version, clause_codes FROM pay_entitlement "
+                                               f"WHERE id IN {marks}", *args)}
+    rows = []
+    for p, transfer_id in items:
+        pf = facts_of[p["version_id"]]
+        ent = ents.get(p["entitlement_id"], {"policy_version": 0, "clause_codes": ""})
+        clauses = [c for c in ent["clause_codes"].split(";") if c]
+        titles = pf.get("clause_titles", {})
+        facts = ReceiptFacts(
+            code=new_verification_code(), payment_id=p["id"], batch_id=p["batch_id"], policy_code=p["policy_code"],
+            policy_title=pf.get("title", p["policy_code"]) or p["policy_code"], policy_version=ent["policy_version"],
+            clause_codes=clauses, clause_titles=[titles.get(c, c) for c in clauses], issuer=pf.get("issuer", ""),
+            payer_name=opts.payer_name, payer_account_masked=mask_account(opts.payer_account),
+            payee_kind=p["subject_kind"],
+            payee_name=mask_name(p["payee_name"]) if p["subject_kind"] == "talent" else p["payee_name"],
+            payee_id_masked=mask_id_number(p["subject_id"]), payee_account_masked=mask_account(p["payee_account"]),
+            amount=fen_to_yuan(p["amount_fen"]), bank_transfer_id=transfer_id, request_id=p["request_id"],
+            settled_at=at, issued_at=at)
+        rows.append((p["id"], facts.code, p["batch_id"], p["subject_kind"], p["subject_id"],
+                     canonical_json(facts).decode("utf-8"), facts_digest(facts), at))
+    return await bulk_insert(Receipt, _COLUMNS, rows)
+
+
+def _facts(row: dict) -> ReceiptFacts:
+    return ReceiptFacts.model_validate(json.loads(row["facts"]))
+
+
+async def receipt_facts(code: str) -> ReceiptFacts | None:
+    """The facts of the receipt with this verification code (look-alike characters tolerated), or None."""
+    row = await Receipt.select().where(Receipt.code == normalize_verification_code(code)).first()
+    return _facts(row) if row else None
+
+
+async def receipt_of_payment(payment_id: int) -> ReceiptFacts | None:
+    row = await Receipt.select().where(Receipt.payment_id == payment_id).first()
+    return _facts(row) if row else None
+
+
+async def receipts_of_batch(batch_id: int) -> list[ReceiptFacts]:
+    rows = await Receipt.select().where(Receipt.batch_id == batch_id).order_by(Receipt.payment_id)
+    return [_facts(r) for r in rows]
+
+
+async def receipts_of_subject(subject_kind: str, subject_id: str) -> list[ReceiptFacts]:
+    rows = await Receipt.select().where((Receipt.subject_kind == subject_kind) & (Receipt.subject_id == subject_id)
+                                        ).order_by(Receipt.payment_id)
+    return [_facts(r) for r in rows]

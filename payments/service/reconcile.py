@@ -1,0 +1,130 @@
+"""Reconciliation (对账): the bank's statement of a date against our ledger; every difference is stored and shown,
+none is ever "fixed" here (a person decides, e.g. records a return)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from payments.money import fen_to_yuan, yuan_to_fen
+from payments.service.db import in_list, now, raw, transaction
+from payments.tables import ReconciliationDifference, ReconciliationRun
+
+KINDS = ("missing_at_bank", "unknown_to_us", "amount_differs", "status_differs")
+
+
+@dataclass
+class Difference:
+    kind: str
+    request_id: str = ""
+    transfer_id: str = ""
+    payment_id: int | None = None
+    bank_amount_fen: int | None = None
+    ledger_amount_fen: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class ReconciliationResult:
+    run_id: int
+    date: dt.date
+    matched: int
+    bank_lines: int
+    ledger_lines: int
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences
+
+
+async def _payments_by_request(request_ids: list[str]) -> dict[str, dict]:
+    out = {}
+    for i in range(0, len(request_ids), 5000):
+        part = request_ids[i:i + 5000]
+        marks, args = in_list(part)
+        for r in await raw(f"SELECT id, request_id, status, amount_fen, settled_on, bank_transfer_id FROM pay_payment "
+                           f"WHERE request_id IN {marks}", *args):
+            out[r["request_id"]] = r
+    return out
+
+
+async def _paid_in_ledger(payment_ids: list[int]) -> dict[int, int]:
+    """Gross settled fen per payment from the ledger (settlement legs into paid), what we say we paid."""
+    out: dict[int, int] = {}
+    for i in range(0, len(payment_ids), 5000):
+        part = payment_ids[i:i + 5000]
+        marks, args = in_list(part)
+        for r in await raw(f"SELECT payment_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
+                           f"AND entry_type = 'settlement' AND payment_id IN {marks} GROUP BY payment_id", *args):
+            out[int(r["payment_id"])] = int(r["total"])
+    return out
+
+
+async def reconcile(adapter, date: dt.date, *, actor) -> ReconciliationResult:
+    """Compare the statement of ``date`` (bank time) with the ledger; store the run and its differences."""
+    lines = await adapter.statement(date)
+    day = date.isoformat()
+    ours = await raw("SELECT id, request_id, status, amount_fen, bank_transfer_id FROM pay_payment WHERE settled_on = {}", day)
+    ours_by_request = {r["request_id"]: r for r in ours}
+    seen_requests = {line.request_id for line in lines}
+    known = await _payments_by_request(sorted(seen_requests - set(ours_by_request)))
+    known.update(ours_by_request)
+    ledger_paid = await _paid_in_ledger([int(r["id"]) for r in known.values()])
+    diffs: list[Difference] = []
+    matched = 0
+    for line in lines:
+        bank_fen = yuan_to_fen(line.amount)
+        p = known.get(line.request_id)
+        if p is None:
+            diffs.append(Difference("unknown_to_us", line.request_id, line.transfer_id, None, bank_fen, None,
+                                    f"the bank {line.status} a transfer we have no payment for"))
+            continue
+        ours_fen = ledger_paid.get(int(p["id"]))
+        if line.status == "reversed":
+            if p["status"] == "returned":
+                matched += 1
+            else:
+                diffs.append(Difference("status_differs", line.request_id, line.transfer_id, p["id"], bank_fen, ours_fen,
+                                        f"the bank reversed it (退汇); we have it {p['status']}: record the return"))
+            continue
+        if p["status"] not in ("settled", "returned") or ours_fen is None:
+            diffs.append(Difference("status_differs", line.request_id, line.transfer_id, p["id"], bank_fen, ours_fen,
+                                    f"the bank settled it; we have it {p['status']}"))
+        elif ours_fen != bank_fen:
+            diffs.append(Difference("amount_differs", line.request_id, line.transfer_id, p["id"], bank_fen, ours_fen,
+                                    f"bank ¥{fen_to_yuan(bank_fen)} vs ledger ¥{fen_to_yuan(ours_fen)}"))
+        else:
+            matched += 1
+    missing = [r for r in ours if r["request_id"] not in seen_requests]
+    if missing:
+        # Settled near midnight, the bank may book it on the neighbouring day: look there before calling it missing.
+        neighbours = set()
+        for other in (date - dt.timedelta(days=1), date + dt.timedelta(days=1)):
+            neighbours |= {line.request_id for line in await adapter.statement(other)}
+        for r in missing:
+            if r["request_id"] in neighbours:
+                continue
+            diffs.append(Difference("missing_at_bank", r["request_id"], r["bank_transfer_id"], r["id"], None,
+                                    int(r["amount_fen"]), "we recorded it settled; the bank's statement does not show it"))
+    async with transaction():
+        run = ReconciliationRun(statement_date=day, matched=matched, differences=len(diffs), bank_lines=len(lines),
+                                ledger_lines=len(ours), actor=actor.name, created_at=now())
+        await run.save()
+        if diffs:
+            await ReconciliationDifference.insert(*[
+                ReconciliationDifference(run_id=run.id, kind=d.kind, request_id=d.request_id, transfer_id=d.transfer_id,
+                                         payment_id=d.payment_id, bank_amount_fen=d.bank_amount_fen,
+                                         ledger_amount_fen=d.ledger_amount_fen, detail=d.detail) for d in diffs])
+        await actor.record("reconciliation.run", "reconciliation", run.id, None,
+                           {"date": day, "matched": matched, "differences": len(diffs)},
+                           detail={"date": day, "matched": matched, "differences": len(diffs)})
+    return ReconciliationResult(run.id, date, matched, len(lines), len(ours), diffs)
+
+
+async def list_runs(limit: int = 50) -> list[dict]:
+    return await ReconciliationRun.select().order_by(ReconciliationRun.id, ascending=False).limit(limit)
+
+
+async def differences_of(run_id: int) -> list[dict]:
+    return await ReconciliationDifference.select().where(ReconciliationDifference.run_id == run_id
+                                                         ).order_by(ReconciliationDifference.id)

@@ -1,0 +1,86 @@
+"""What payments takes from policies/ and eligibility/ (through their service functions, never their tables)."""
+from __future__ import annotations
+
+from payments.errors import InvalidState, NotFound
+from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts
+from payments.service.entitlements import (account_verified, entitlement_key, get_entitlement, record_entitlements)
+from payments.tables import Entitlement
+
+
+def facts_from_published(v) -> PolicyFacts:
+    """PolicyFacts from policies.schemas.PublishedVersion."""
+    return PolicyFacts(version_id=v.id, code=v.code, version=v.number, title=v.title, issuer=v.issuer,
+                       subject=v.subject, mode=v.mode, budget_fen=v.budget_fen, exclusive_group=v.exclusive_group,
+                       effective_from=v.effective_from, clause_titles=dict(v.clause_titles))
+
+
+async def policy_facts_of(version_id: int) -> PolicyFacts:
+    from policies import service as policies
+
+    return facts_from_published(await policies.get_version(version_id))
+
+
+async def _refresh_version(facts: PolicyFacts, *, actor) -> dict[str, int]:
+    from eligibility import service as eligibility
+
+    if facts.mode != "auto":  # 依申请: entitlements come from approved applications only
+        return {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0}
+    items = [EntitlementCreate(subject_kind=m.subject_kind, subject_id=m.subject_id, amount_fen=m.amount_fen,
+                               clause_codes=list(m.clauses), source="auto", source_ref=str(m.id),
+                               payee_name=m.name or "", bank_name=m.bank_name or "",
+                               # an account that arrived with the profile from the data exchange counts as verified
+                               payee_account=m.bank_account or "", account_verified=bool(m.bank_account))
+             for m in await eligibility.matches_for(facts.version_id) if m.amount_fen > 0]
+    return await record_entitlements(facts, items, actor=actor)
+
+
+async def refresh_entitlements(code: str, *, actor) -> dict[str, int]:
+    """Entitlements of the published version of ``code`` from its stored matches (auto mode), and of the other
+    published policies of its exclusive group, so that 就高 sees every candidate before anything is batched."""
+    from policies import service as policies
+
+    ruleset = await policies.published_ruleset(code)
+    if ruleset is None or ruleset.version_id is None:
+        raise NotFound(f"policy {code} has no published version")
+    facts = await policy_facts_of(ruleset.version_id)
+    versions = [facts]
+    if facts.exclusive_group:
+        versions += [facts_from_published(v) for v in await policies.list_exclusive_group(facts.exclusive_group)
+                     if v.id != facts.version_id]
+    totals: dict[str, int] = {}
+    for f in versions:
+        for k, n in (await _refresh_version(f, actor=actor)).items():
+            totals[k] = totals.get(k, 0) + n
+    return totals
+
+
+async def create_entitlement_from_application(*, version_id: int, subject_kind: str, subject_id: str, amount_fen: int,
+                                              clause_codes: list[str], application_id: str | int, actor) -> EntitlementRead:
+    """An approved application (依申请) becomes an entitlement, payable once the subject's account is verified."""
+    from eligibility import service as eligibility
+
+    facts = await policy_facts_of(version_id)
+    profile = await eligibility.get_profile(subject_kind, subject_id) or {}
+    account = profile.get("bank_account") or ""
+    item = EntitlementCreate(subject_kind=subject_kind, subject_id=subject_id, amount_fen=amount_fen,
+                             clause_codes=clause_codes, source="application", source_ref=str(application_id),
+                             payee_name=profile.get("name") or "", bank_name=profile.get("bank_name") or "",
+                             payee_account=account, account_verified=bool(account))
+    await record_entitlements(facts, [item], actor=actor)
+    row = await Entitlement.select(Entitlement.id).where(
+        Entitlement.key == entitlement_key(version_id, subject_kind, subject_id)).first()
+    if row is None:
+        raise InvalidState("the entitlement could not be recorded")
+    return await get_entitlement(row["id"])
+
+
+async def refresh_account(subject_kind: str, subject_id: str, *, actor) -> int:
+    """Take the subject's (corrected, verified) account from its profile onto its open entitlements."""
+    from eligibility import service as eligibility
+
+    profile = await eligibility.get_profile(subject_kind, subject_id)
+    if not profile or not profile.get("bank_account"):
+        raise InvalidState(f"{subject_kind} {subject_id} has no verified account on its profile")
+    return await account_verified(subject_kind, subject_id, payee_name=profile.get("name") or "",
+                                  bank_name=profile.get("bank_name") or "", payee_account=profile["bank_account"],
+                                  actor=actor)

@@ -1,0 +1,65 @@
+"""The whole way of one batch on the in-process simulator: entitlements → batch → maker-checker → paid → reconciled."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from payments.adapters import get_adapter
+from payments.adapters.simulator import SimulatorConfig
+from payments.errors import Forbidden, InvalidState
+from payments.service import (approve_batch, check_balances, create_batch, pay_range, progress, receipts_of_batch,
+                              reconcile, start_batch, version_balances)
+from payments.service.transfer import RunnerOptions
+from tests.payments.factories import CHECKER, CHECKER2, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, policy
+
+
+async def run_all(adapter, batch_id: int, **kw) -> None:
+    opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", **kw)
+    for chunk in await start_batch(batch_id, actor=SYSTEM, chunk_size=50):
+        await pay_range(adapter, batch_id, chunk.first_id, chunk.last_id, opts=opts, actor=SYSTEM)
+
+
+async def test_batch_pays_everyone_once_and_reconciles(fresh_db, tmp_dir):
+    facts = policy(budget_fen=100_000_000)
+    await entitled(facts, 120, amount_fen=123_45)
+    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    assert created.payment_count == 120 and created.total_fen == 120 * 123_45
+    with pytest.raises(InvalidState):
+        await start_batch(created.batch_id, actor=SYSTEM)
+    assert await approve_batch(created.batch_id, actor=CHECKER) == "approved"
+    adapter = get_adapter(bank_settings(tmp_dir), simulator_config=SimulatorConfig(fail_rate=0.1, timeout_rate=0.05))
+    adapter.timeout = 1.0
+    try:
+        await run_all(adapter, created.batch_id)
+        p = await progress(created.batch_id)
+        assert p.counts == {"settled": 120} and p.status == "completed"
+        moves = adapter.simulator.moves_per_request()
+        assert len(moves) == 120 and set(moves.values()) == {1}
+        assert sum(t.amount for t in adapter.simulator.transfers() if t.status == "settled") == Decimal("14814.00")
+        assert (await check_balances()).ok
+        b = await version_balances(facts.version_id)
+        assert b["paid"] == 120 * 123_45 and b["committed"] == 0 and b["in_transit"] == 0
+        assert len(await receipts_of_batch(created.batch_id)) == 120
+        result = await reconcile(adapter, dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date(), actor=CHECKER)
+        assert result.clean and result.matched == 120
+    finally:
+        await adapter.aclose()
+
+
+async def test_maker_cannot_approve_and_second_checker_must_differ(fresh_db):
+    facts = policy(budget_fen=10**12)
+    await entitled(facts, 3, amount_fen=60_000_000)  # 1.8M yuan: above the 1M threshold
+    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    assert created.needs_second_checker
+    from app.audit import AuditActor
+
+    with pytest.raises(Forbidden):
+        await approve_batch(created.batch_id, actor=AuditActor(MAKER.name, "finance_checker"))
+    with pytest.raises(Forbidden):
+        await approve_batch(created.batch_id, actor=MAKER)
+    assert await approve_batch(created.batch_id, actor=CHECKER) == "checked"
+    with pytest.raises(Forbidden):
+        await approve_batch(created.batch_id, actor=CHECKER)
+    assert await approve_batch(created.batch_id, actor=CHECKER2) == "approved"
