@@ -15,7 +15,7 @@ import qrcode
 
 from payments.receipts.amount_words import amount_in_words
 from payments.receipts.schemas import ReceiptFacts, facts_digest
-from payments.receipts.seal import seal_png
+from payments.receipts.seal import seal_jpeg
 from payments.receipts.signing import SealSigner, sign_pdf_bytes
 
 DEFAULT_PLATFORM_NAME = "政策直达平台 Zhida"
@@ -64,13 +64,14 @@ def qr_png(text: str) -> bytes:
 
 @lru_cache(maxsize=64)
 def _seal_data_uri(issuer: str) -> str:
-    return _data_uri("image/png", seal_png(issuer))
+    return _data_uri("image/jpeg", seal_jpeg(issuer))
 
 
 def receipt_html(facts: ReceiptFacts, *, base_url: str, platform_name: str = DEFAULT_PLATFORM_NAME) -> str:
     """The receipt as a self-contained HTML document (images are data URIs)."""
     url = verify_url(base_url, facts.code)
     talent = facts.payee_kind == "talent"
+    issuer = facts.issuer or platform_name  # a policy without a department is issued by the platform
     return _jinja.get_template("receipt.html").render(
         f=facts,
         title=RECEIPT_TITLE,
@@ -84,7 +85,8 @@ def receipt_html(facts: ReceiptFacts, *, base_url: str, platform_name: str = DEF
         issued_local=facts.issued_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日"),
         verify_url=url,
         qr_data_uri=_data_uri("image/png", qr_png(url)),
-        seal_data_uri=_seal_data_uri(facts.issuer),
+        issuer=issuer,
+        seal_data_uri=_seal_data_uri(issuer),
     )
 
 
@@ -104,7 +106,8 @@ def render_receipt_pdf(facts: ReceiptFacts, *, base_url: str, seal: SealSigner,
                        platform_name: str = DEFAULT_PLATFORM_NAME) -> bytes:
     """The signed receipt PDF. The facts digest is in the keywords and in the signature's reason."""
     pdf = render_unsigned_pdf(facts, base_url=base_url, platform_name=platform_name)
-    return sign_pdf_bytes(pdf, seal, reason=signature_reason(facts), location=facts.issuer, name=facts.issuer)
+    issuer = facts.issuer or platform_name
+    return sign_pdf_bytes(pdf, seal, reason=signature_reason(facts), location=issuer, name=issuer)
 
 
 def cache_key(facts: ReceiptFacts, *, base_url: str, platform_name: str, seal: SealSigner) -> str:

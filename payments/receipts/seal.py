@@ -1,7 +1,8 @@
-"""The issuing department's round red seal (专用章 style), drawn with Pillow as a PNG; nothing is downloaded.
+"""The issuing department's round red seal (专用章 style), drawn with Pillow; nothing is downloaded.
 
-A PNG rather than SVG because WeasyPrint re-draws an SVG's text on every render (~30 ms a receipt),
-whereas a raster image is drawn once per department and embedded as is.
+A JPEG on white rather than SVG or PNG: WeasyPrint re-draws an SVG's text on every render and re-encodes
+a PNG (and its alpha mask) on every render, but embeds a JPEG's bytes as they are. The receipt paints
+the issuer's name over the seal, so the white square does not hide anything.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def _glyph(char: str, font: ImageFont.FreeTypeFont, angle_degrees: float) -> Ima
 
 
 @lru_cache(maxsize=64)
-def seal_png(department: str, purpose: str = "回单专用章", *, size: int = 360) -> bytes:
+def seal_jpeg(department: str, purpose: str = "回单专用章", *, size: int = 360) -> bytes:
     """A round seal: the department's name along the upper rim, a star, the purpose below it."""
     image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
@@ -73,9 +74,11 @@ def seal_png(department: str, purpose: str = "回单专用章", *, size: int = 3
     _star(draw, c, c, size * 0.15)
     purpose_font = ImageFont.truetype(font_file, round(size * 0.085))
     draw.text((c, c + size * 0.29), purpose, font=purpose_font, fill=SEAL_RED, anchor="mm")
-    # a real stamp is never fully opaque: let the text under it show through
+    # ink at 88%: a real stamp is never a flat opaque red
     alpha = image.getchannel("A").point(lambda a: a * 88 // 100)
     image.putalpha(alpha)
+    paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    paper.alpha_composite(image)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    paper.convert("RGB").save(buffer, format="JPEG", quality=88, optimize=True)
     return buffer.getvalue()

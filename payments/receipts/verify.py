@@ -31,12 +31,26 @@ class VerifyReport(BaseModel):
     embedded_digest: str | None = None
     expected_digest: str | None = None
     digest_matches: bool | None = None  # None when no record digest was given
+    padding_clean: bool = True  # the signature container holds nothing after the CMS but zeros
     problems: list[str] = []
 
     @property
     def ok(self) -> bool:
         return (self.readable and self.signed and self.intact and self.valid and self.trusted
-                and self.covers_whole_file and self.digest_matches is not False)
+                and self.covers_whole_file and self.padding_clean and self.digest_matches is not False)
+
+
+def _padding_is_zero(contents) -> bool:
+    """pyHanko ignores what follows the CMS in /Contents; a receipt's must be the zero padding it was signed with."""
+    from asn1crypto import parser
+
+    data = bytes(contents or b"")
+    try:
+        _, _, _, header, content, trailer = parser.parse(data, strict=False)
+    except Exception:
+        return False
+    used = len(header) + len(content) + len(trailer)
+    return not data[used:].strip(b"\x00")
 
 
 def verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,
@@ -72,6 +86,9 @@ async def async_verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None
             report.embedded_digest = match.group(1)
         if match := _CODE_RE.search(reason):
             report.code = match.group(1)
+        if not _padding_is_zero(signature.sig_object.get("/Contents")):
+            report.problems.append("bytes were changed in the signature's padding")
+            report.padding_clean = False
         context = ValidationContext(trust_roots=list(trust_certs), allow_fetching=False)
         status = await async_validate_pdf_signature(signature, signer_validation_context=context)
         report.intact, report.valid, report.trusted = status.intact, status.valid, status.trusted
