@@ -1,4 +1,156 @@
-"""HTTP routes of eligibility (JSON API under /api, pages under /)."""
+"""HTTP routes of eligibility: the data-exchange upsert API (an API key per feed) and JSON profiles/explanations."""
 from __future__ import annotations
 
-route_handlers: list = []
+import datetime as dt
+import inspect
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from app.auth.guards import current_user, requires
+
+STAFF = ("policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin")
+MAX_ROWS = 5000
+
+
+async def feed_key(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """The caller must present the API key of an active data-exchange feed for this subject kind."""
+    from eligibility.errors import FeedRefused
+    from eligibility.feeds import feed_for_key
+
+    try:
+        feed = await feed_for_key(connection.headers.get("x-api-key"))
+    except FeedRefused as exc:
+        raise NotAuthorizedException(exc.message) from None
+    kind = connection.path_params.get("kind")
+    if feed["kind"] != kind:
+        raise PermissionDeniedException(f"feed {feed['name']} may only send {feed['kind']} profiles")
+    connection.scope.setdefault("state", {})["feed"] = feed["name"]
+
+
+feed_key.roles = ("feed",)  # type: ignore[attr-defined]
+
+
+def _mask(value: str | None) -> str | None:
+    if not value:
+        return value
+    return value[:4] + "*" * max(len(value) - 8, 0) + value[-4:] if len(value) > 8 else "*" * len(value)
+
+
+def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> dict:
+    out: dict[str, Any] = {}
+    for k, v in profile.items():
+        if isinstance(v, tuple):
+            v = list(v)
+        elif isinstance(v, (dt.date,)):
+            v = v.isoformat()
+        elif v is not None and not isinstance(v, (bool, int, str)):
+            v = str(v)
+        out[k] = v
+    if not own and role not in ("finance_maker", "finance_checker"):
+        out["bank_account"] = _mask(out.get("bank_account"))
+        if kind == "talent":
+            out["id_number"] = _mask(out.get("id_number"))
+            out["birth_date"] = None
+    return out
+
+
+@post("/api/exchange/{kind:str}/profiles", guards=[feed_key], status_code=200)
+async def exchange_upsert(kind: str, data: list[dict] | dict, request: Request) -> dict:
+    """Upsert profiles (one object or a list) from the data exchange; same validation as the import.
+    Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
+    from app.audit import AuditActor
+    from eligibility.errors import EligibilityError, ProfileInvalid
+    from eligibility.service import upsert_profile
+
+    if kind not in ("enterprise", "talent"):
+        raise EligibilityError("kind must be enterprise or talent", status=404)
+    rows = data if isinstance(data, list) else [data]
+    if len(rows) > MAX_ROWS:
+        raise EligibilityError(f"at most {MAX_ROWS} profiles per request; use the bulk import for more", status=413)
+    feed = (request.scope.get("state") or {}).get("feed", "feed")
+    actor = AuditActor(f"feed:{feed}", "data_exchange")
+    results, rejected = [], []
+    changed = []
+    for i, raw in enumerate(rows):
+        if not isinstance(raw, dict):
+            rejected.append({"index": i, "field": "", "reason": "not a JSON object"})
+            continue
+        try:
+            sid, outcome = await upsert_profile(kind, raw, actor=actor, feed=feed)
+        except ProfileInvalid as exc:
+            rejected += [{"index": i, "field": f, "reason": r} for f, r in exc.problems]
+            continue
+        results.append({"subject_id": sid, "outcome": outcome})
+        if outcome != "unchanged":
+            changed.append(sid)
+    await _queue_rematch(kind, changed)
+    counts = {o: sum(1 for r in results if r["outcome"] == o) for o in ("inserted", "updated", "unchanged")}
+    return {**counts, "rejected": len({r["index"] for r in rejected}), "results": results, "rejects": rejected}
+
+
+async def _queue_rematch(kind: str, subject_ids: list[str]) -> None:
+    if not subject_ids:
+        return
+    from app.jobs import enqueue
+    from eligibility.service import active_rulesets
+
+    if not await active_rulesets(kind):
+        return
+    today = dt.date.today().isoformat()
+    for sid in subject_ids:
+        await enqueue("eligibility.rematch_subject", kind, sid, today, _job_id=f"rematch:{kind}:{sid}:{today}")
+
+
+@get("/api/profiles/{kind:str}/{subject_id:str}", guards=[requires(*STAFF)])
+async def profile_read(kind: str, subject_id: str, request: Request) -> dict:
+    """A stored profile (account and ID numbers masked except for finance staff)."""
+    from eligibility.errors import ProfileNotFound
+    from eligibility.service import get_profile
+
+    if kind not in ("enterprise", "talent"):
+        raise ProfileNotFound("kind must be enterprise or talent")
+    profile = await get_profile(kind, subject_id)
+    if profile is None:
+        raise ProfileNotFound(f"no {kind} profile {subject_id}")
+    user = current_user(request)
+    return _public_profile(kind, profile, (user or {}).get("role"), own=False)
+
+
+@get("/api/my/profile", guards=[requires("enterprise", "talent")])
+async def my_profile(request: Request) -> dict:
+    from app.auth.guards import own_subject
+    from eligibility.errors import ProfileNotFound
+    from eligibility.service import get_profile
+
+    kind, sid = own_subject(request)
+    profile = await get_profile(kind, sid)
+    if profile is None:
+        raise ProfileNotFound("your profile has not arrived from the data exchange yet / 档案尚未归集")
+    return _public_profile(kind, profile, None, own=True)
+
+
+async def _published(code: str):
+    from policies.service import published_ruleset
+
+    rs = published_ruleset(code)
+    return await rs if inspect.isawaitable(rs) else rs
+
+
+@get("/api/explain/{code:str}/{subject_id:str}", guards=[requires(*STAFF, "enterprise", "talent")])
+async def explain_read(code: str, subject_id: str, request: Request,
+                       as_of: dt.date | None = None, lang: str = "zh") -> dict:
+    """Why a subject does or does not qualify for the published version of a policy."""
+    from eligibility.service import explain
+
+    user = current_user(request)
+    if user and user.get("subject_id") and user["subject_id"] != subject_id:
+        raise PermissionDeniedException("you can only see explanations of your own profile")
+    ex = await explain(await _published(code), subject_id, as_of or dt.date.today(), "en" if lang == "en" else "zh")
+    return ex.model_dump(mode="json")
+
+
+route_handlers: list = [exchange_upsert, profile_read, my_profile, explain_read]
