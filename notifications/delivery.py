@@ -15,7 +15,7 @@ from notifications.channels import SENDERS, DeliveryConfig, OutgoingMessage
 from notifications.errors import ChannelError
 from notifications.rendering import render
 from notifications.service import enqueue_deliveries
-from notifications.tables import Delivery, Notice, Recipient
+from notifications.tables import Delivery, Recipient
 
 log = logging.getLogger("zhida.notifications")
 
@@ -64,18 +64,24 @@ def local_day(now: dt.datetime, config: DeliveryConfig) -> tuple[dt.datetime, dt
 async def _lock_recipient(rkey: str) -> None:
     # Counting today's deliveries and claiming one must be atomic per subject. SQLite transactions here
     # are IMMEDIATE (serialised already); PostgreSQL takes a transaction-scoped lock on the subject.
-    if Delivery._meta.db.engine_type == "postgres":
-        await Delivery.raw("SELECT pg_advisory_xact_lock(hashtext({}))", f"zhida-notify:{rkey}")
+    await Delivery.raw("SELECT pg_advisory_xact_lock(hashtext({}))", f"zhida-notify:{rkey}")
 
 
 async def _claim(notice_id: int, channel: str, config: DeliveryConfig, now: dt.datetime):
     """Decide in one transaction whether to send now; returns (Outcome or None, message to send)."""
     async with Delivery._meta.db.transaction():
-        d = await Delivery.select().where(Delivery.notice == notice_id, Delivery.channel == channel).first()
+        # One query for the delivery with its notice (a join); the recipient is a second one.
+        d = await Delivery.select(
+            *Delivery.all_columns(exclude=[Delivery.notice]), Delivery.notice.kind, Delivery.notice.locale,
+            Delivery.notice.title, Delivery.notice.body, Delivery.notice.context, Delivery.notice.created_at,
+            Delivery.notice.recipient_kind, Delivery.notice.subject_id,
+        ).where(Delivery.notice == notice_id, Delivery.channel == channel).first()
         if d is None:
             return Outcome("noop", "no such delivery"), None
-        await _lock_recipient(d["recipient_key"])
-        d = await Delivery.select().where(Delivery.id == d["id"]).first()  # fresh, under the lock
+        if Delivery._meta.db.engine_type == "postgres":
+            await _lock_recipient(d["recipient_key"])
+            d.update(await Delivery.select(Delivery.status, Delivery.attempts, Delivery.due_at, Delivery.updated_at)
+                     .where(Delivery.id == d["id"]).first())  # fresh, under the lock
         status = d["status"]
         if status in FINAL:
             return Outcome("noop", f"already {status}"), None
@@ -116,7 +122,7 @@ async def _claim(notice_id: int, channel: str, config: DeliveryConfig, now: dt.d
         attempts = d["attempts"] + 1
         await Delivery.update({Delivery.status: "sending", Delivery.attempts: attempts, Delivery.updated_at: now}
                               ).where(Delivery.id == d["id"])
-        n = await Notice.select().where(Notice.id == notice_id).first()
+        n = {k.removeprefix("notice."): v for k, v in d.items() if k.startswith("notice.")}
     ctx = json.loads(n["context"])
     sms_text = render(n["kind"], n["locale"], ctx, masked=True).sms if channel == "sms" else ""
     link = ctx.get("link") or ctx.get("receipt_link")
