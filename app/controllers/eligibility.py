@@ -9,6 +9,7 @@ from litestar import Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import JSONBody
 
 from app.auth.guards import current_user, requires
 
@@ -59,7 +60,7 @@ def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> di
 
 
 @post("/api/exchange/{kind:str}/profiles", guards=[feed_key], status_code=200)
-async def exchange_upsert(kind: str, data: list[dict] | dict, request: Request) -> dict:
+async def exchange_upsert(kind: str, data: JSONBody[list[dict] | dict], request: Request) -> dict:
     """Upsert profiles (one object or a list) from the data exchange; same validation as the import.
     Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
     from app.audit import AuditActor
