@@ -86,11 +86,39 @@ def explain_condition(kind: str, node: Any, values: dict, lang: str) -> Conditio
             if met is False or (met is None and not missing):
                 distance = t["need"].format(label=_label(kind, name, lang), op=_OP_TEXT[node.type], want=want_text,
                                             have=shown.get(name, ""))
+    else:
+        text = _phrase(kind, node, lang) or text
     if missing:
         distance = "；".join(t["missing"].format(label=f"{_label(kind, n, lang)}（{n}）" if lang == "zh"
                                               else f"{_label(kind, n, lang)} ({n})") for n in missing)
     return ConditionExplanation(expression=unparse(node), text=text, met=met, values=shown, missing=missing,
                                 distance=distance)
+
+
+def _phrase(kind: str, node: Any, lang: str) -> str | None:
+    """A readable phrase for membership, regex and boolean conditions (None: show the rule text)."""
+    zh = lang == "zh"
+
+    def lab(n: Any) -> str | None:
+        if isinstance(n, rast.SymbolExpression) and n.name in rule_fields(kind):
+            return f"{_label(kind, n.name, lang)}（{n.name}）" if zh else f"{_label(kind, n.name, lang)} ({n.name})"
+        return None
+
+    if isinstance(node, rast.ContainsExpression):
+        if isinstance(node.container, rast.ArrayExpression) and lab(node.member):
+            items = ", ".join(str(getattr(m, "value", "?")) for m in node.container.value)
+            return f"{lab(node.member)}为 {items} 之一" if zh else f"{lab(node.member)} is one of {items}"
+        if lab(node.container) and isinstance(node.member, rast.StringExpression):
+            return f"{lab(node.container)}包含“{node.member.value}”" if zh else \
+                f"{lab(node.container)} include “{node.member.value}”"
+    if isinstance(node, rast.FuzzyComparisonExpression) and lab(node.left) and isinstance(node.right, rast.StringExpression):
+        return f"{lab(node.left)}匹配 {node.right.value}" if zh else f"{lab(node.left)} matches {node.right.value}"
+    if isinstance(node, rast.SymbolExpression) and lab(node):
+        return f"{lab(node)}为“是”" if zh else f"{lab(node)} is yes"
+    if isinstance(node, rast.UnaryExpression) and node.type == "not" and isinstance(node.right, rast.SymbolExpression) \
+            and lab(node.right):
+        return f"{lab(node.right)}为“否”" if zh else f"{lab(node.right)} is no"
+    return None
 
 
 def explain_profile(ruleset: RuleSet, subject_id: str, profile: dict, as_of: dt.date, lang: str = "zh") -> Explanation:
