@@ -159,7 +159,7 @@ class HttpBankAdapter:
     it also holds for transports that do not time out (httpx.ASGITransport, used in-process)."""
 
     def __init__(self, base_url: str, secret: str, *, timeout: float = 5.0, transport: httpx.AsyncBaseTransport | None = None,
-                 clock: Callable[[], float] = time.time, max_connections: int = 200) -> None:
+                 clock: Callable[[], float] = time.time, max_connections: int = 32) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._secret = secret
@@ -170,6 +170,10 @@ class HttpBankAdapter:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
         self._closers: list[Callable[[], object]] = []
+        # Calls beyond max_connections wait here, before their timeout starts: time spent queueing for a
+        # connection must not turn into a false "outcome unknown". (httpx also gets slower per request
+        # with many connections open, so a moderate pool is faster overall.)
+        self._slots = asyncio.Semaphore(max_connections)
 
     def on_close(self, closer: Callable[[], object]) -> None:
         self._closers.append(closer)
@@ -200,7 +204,8 @@ class HttpBankAdapter:
         url_path = httpx.URL(self.base_url + path).raw_path.split(b"?")[0].decode("ascii")
         request = self._client.build_request(method, path, content=body, params=params,
                                              headers=self._headers(method, url_path, body))
-        return await asyncio.wait_for(self._client.send(request), self.timeout)
+        async with self._slots:
+            return await asyncio.wait_for(self._client.send(request), self.timeout)
 
     async def submit(self, request: TransferRequest) -> TransferResult:
         body = transfer_body(request)

@@ -180,7 +180,8 @@ class Simulator:
             fault = self._pick_fault(self._roll(fields["request_id"], attempt))
             if fault in ("rate_limit", "fail"):
                 return fault, None
-            store.settle_due(now)
+            if self._may_accept:
+                store.settle_due(now)
             fp = store_mod.fingerprint({k: fields[k] for k in FIELDS if k != "amount"} | {"amount": _amount_key(fields["amount"])})
             existing = store.fingerprint_of(fields["request_id"])
             if existing is not None:
@@ -191,12 +192,17 @@ class Simulator:
             due = now + self.config.settle_delay if status == "accepted" else None
             return fault, store.take(fields, fp, fen, status, reason, now, due)
 
+    @property
+    def _may_accept(self) -> bool:
+        # Another process on the same file may run with a settle delay; it settles its own on its requests.
+        return self.config.settle_delay > 0 or self.config.answer_accepted
+
     def _read(self, request_id: str | None, day: dt.date | None, now: float):
-        with store_mod.immediate(self._store.conn):
-            self._store.settle_due(now)
-            if day is not None:
-                return self._store.statement_rows(day)
-            return self._store.get(request_id)
+        if self._may_accept or day is not None:
+            with store_mod.immediate(self._store.conn):
+                self._store.settle_due(now)
+                return self._store.statement_rows(day) if day is not None else self._store.get(request_id)
+        return self._store.get(request_id)
 
     # -- ASGI ----------------------------------------------------------------------------------------
 

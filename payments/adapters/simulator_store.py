@@ -104,7 +104,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    # The simulator must survive its process being killed, not the machine losing power: no fsync needed.
+    conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA busy_timeout=60000")
     return conn
 
@@ -178,7 +179,12 @@ class SimulatorStore:
                 "INSERT INTO payers (account, debited_fen) VALUES (?, ?) "
                 "ON CONFLICT (account) DO UPDATE SET debited_fen = debited_fen + excluded.debited_fen",
                 (fields["payer_account"], amount_fen))
-        return self.get(fields["request_id"])
+        return SimTransfer(
+            request_id=fields["request_id"], transfer_id=transfer_id, payer_account=fields["payer_account"],
+            payee_account=fields["payee_account"], payee_name=fields["payee_name"],
+            amount=None if amount_fen is None else Decimal(amount_fen).scaleb(-2), amount_text=fields["amount"],
+            currency=fields["currency"], memo=fields["memo"], status=status, reason=reason, taken_at=_when(now),
+            settled_at=_when(settled_at), reversed_at=None)
 
     def reverse(self, request_id: str, now: float) -> SimTransfer:
         """退汇 after settlement: the money comes back to the payer. KeyError / ValueError when not possible."""
