@@ -1,0 +1,123 @@
+"""Objections (异议) to a decision: a subject contests an application's outcome or an entitlement; officers answer
+before the deadline (15 days by default) and see it counting down; the answer is a notice to the subject."""
+from __future__ import annotations
+
+import datetime as dt
+
+from policies.applications.errors import InvalidState, NotAllowed, NotFound
+from policies.applications.notices import deliver_after_commit, notice
+from policies.applications.schemas import OFFICER_ROLES, ObjectionCreate, ObjectionRead
+from policies.applications.tables import Application, Objection
+
+RESPONSE_DAYS = 15
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _read(r: dict, now: dt.datetime | None = None) -> ObjectionRead:
+    now = now or _now()
+    due = r["due_at"] if r["due_at"].tzinfo else r["due_at"].replace(tzinfo=dt.timezone.utc)
+    return ObjectionRead(**{k: r[k] for k in ObjectionRead.model_fields if k in r and k != "seconds_left"},
+                         seconds_left=int((due - now).total_seconds()))
+
+
+def _link(base_url: str, r: dict) -> str:
+    if r["target"] == "application":
+        return f"{base_url.rstrip('/')}/portal/applications/{r['target_id']}"
+    return f"{base_url.rstrip('/')}/portal"
+
+
+async def raise_objection(subject_kind: str, subject_id: str, data: ObjectionCreate, *, actor, entitlement=None,
+                          now: dt.datetime | None = None, response_days: int = RESPONSE_DAYS) -> ObjectionRead:
+    """Object to one of the subject's own applications (decided) or entitlements. For an entitlement the caller
+    passes it as read from payments (``subject_kind``, ``subject_id``, ``policy_code``); it must be the subject's."""
+    now = now or _now()
+    if data.target == "application":
+        app = await Application.select().where((Application.id == data.target_id)
+                                               & (Application.subject_kind == subject_kind)
+                                               & (Application.subject_id == subject_id)).first()
+        if app is None:
+            raise NotFound("no such application / 没有该申请")
+        if app["status"] not in ("approved", "rejected"):
+            raise InvalidState("an application can be objected to once it is decided / 审核结果作出后方可提出异议")
+        code, title = app["policy_code"], app["policy_title"]
+    else:
+        if entitlement is None or (entitlement.subject_kind, entitlement.subject_id) != (subject_kind, subject_id):
+            raise NotFound("no such entitlement / 没有该享受记录")
+        code, title = entitlement.policy_code, getattr(entitlement, "policy_title", "") or entitlement.policy_code
+    async with Objection._meta.db.transaction():
+        open_one = await Objection.select(Objection.id).where(
+            (Objection.target == data.target) & (Objection.target_id == data.target_id)
+            & (Objection.subject_id == subject_id) & (Objection.status == "open")).first()
+        if open_one is not None:
+            raise InvalidState("an objection to this is already awaiting an answer / 该事项已有待答复的异议",
+                               detail={"objection_id": open_one["id"]})
+        row = {"subject_kind": subject_kind, "subject_id": subject_id, "target": data.target,
+               "target_id": data.target_id, "policy_code": code, "policy_title": title, "text": data.text,
+               "status": "open", "due_at": now + dt.timedelta(days=response_days), "answer": "",
+               "answered_by": None, "answered_at": None, "created_at": now}
+        oid = (await Objection.insert(Objection(**row)).returning(Objection.id))[0]["id"]
+        await actor.record("objection.raise", "objection", str(oid), None,
+                           {"target": data.target, "target_id": data.target_id, "text": data.text},
+                           {"target": data.target, "due_at": row["due_at"].isoformat()})
+    return _read({**row, "id": oid}, now)
+
+
+async def objections_of_subject(subject_kind: str, subject_id: str) -> list[ObjectionRead]:
+    rows = await Objection.select().where((Objection.subject_kind == subject_kind)
+                                          & (Objection.subject_id == subject_id)).order_by(Objection.id)
+    now = _now()
+    return [_read(r, now) for r in rows]
+
+
+async def objection_of_subject(objection_id: int, subject_kind: str, subject_id: str) -> ObjectionRead:
+    r = await Objection.select().where((Objection.id == objection_id) & (Objection.subject_kind == subject_kind)
+                                       & (Objection.subject_id == subject_id)).first()
+    if r is None:
+        raise NotFound("no such objection / 没有该异议")
+    return _read(r)
+
+
+async def get_objection(objection_id: int) -> ObjectionRead:
+    r = await Objection.select().where(Objection.id == objection_id).first()
+    if r is None:
+        raise NotFound(f"objection {objection_id} does not exist")
+    return _read(r)
+
+
+async def list_objections(status: str | None = "open") -> list[ObjectionRead]:
+    """The officers' queue, the nearest deadline first."""
+    q = Objection.select()
+    if status:
+        q = q.where(Objection.status == status)
+    now = _now()
+    return [_read(r, now) for r in await q.order_by(Objection.due_at)]
+
+
+async def answer_objection(objection_id: int, *, actor, answer: str, base_url: str, queue=None) -> ObjectionRead:
+    answer = (answer or "").strip()
+    if not answer:
+        raise InvalidState("write the answer the subject will read / 请填写答复内容")
+    if actor.role not in OFFICER_ROLES:
+        raise NotAllowed(f"answering objections needs the role policy_officer or policy_reviewer; you are {actor.role}")
+    now = _now()
+    async with Objection._meta.db.transaction():
+        if Objection._meta.db.engine_type == "postgres":
+            await Objection.raw("SELECT id FROM policies_objection WHERE id = {} FOR UPDATE", objection_id)
+        r = await Objection.select().where(Objection.id == objection_id).first()
+        if r is None:
+            raise NotFound(f"objection {objection_id} does not exist")
+        if r["status"] != "open":
+            raise InvalidState("this objection has already been answered")
+        await Objection.update({Objection.status: "answered", Objection.answer: answer[:4000],
+                                Objection.answered_by: actor.name, Objection.answered_at: now}).where(
+            Objection.id == objection_id)
+        await actor.record("objection.answer", "objection", str(objection_id), {"status": "open"},
+                           {"status": "answered", "answer": answer}, {"overdue": r["due_at"] < now if r["due_at"].tzinfo else False})
+        n = await notice("objection_answered", r["subject_kind"], r["subject_id"], f"objection:{objection_id}:answered",
+                         {"policy_title": r["policy_title"], "answer": answer[:1000], "link": _link(base_url, r)},
+                         actor=actor)
+    await deliver_after_commit(queue, [n.id])
+    return await get_objection(objection_id)

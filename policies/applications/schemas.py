@@ -1,0 +1,137 @@
+"""Pydantic models of policies.applications: what the portal, the review queue and the API read and send."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+OFFICER_ROLES = ("policy_officer", "policy_reviewer")
+ACCOUNT_VERIFIER_ROLES = ("finance_maker", "finance_checker", "admin")
+
+
+class AttachmentRead(BaseModel):
+    id: int
+    application_id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime
+
+
+class ApplicationRead(BaseModel):
+    id: int
+    application_no: str
+    version_id: int
+    policy_code: str
+    policy_title: str
+    subject_kind: str
+    subject_id: str
+    applicant: str
+    amount: Decimal
+    clause_codes: list[str]
+    statement: str
+    status: Literal["submitted", "first_approved", "approved", "rejected"]
+    needs_two: bool
+    first_approver: str | None
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    reason: str
+    entitlement_id: int | None
+    created_at: dt.datetime
+    attachments: list[AttachmentRead] = Field(default_factory=list)
+
+
+class ApplicationDecision(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+
+
+class ObjectionCreate(BaseModel):
+    target: Literal["application", "entitlement"]
+    target_id: int
+    text: str = Field(min_length=1, max_length=4000)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("say what you object to / 请写明异议理由")
+        return v.strip()
+
+
+class ObjectionAnswer(BaseModel):
+    answer: str = Field(min_length=1, max_length=4000)
+
+
+class ObjectionRead(BaseModel):
+    id: int
+    subject_kind: str
+    subject_id: str
+    target: str
+    target_id: int
+    policy_code: str
+    policy_title: str
+    text: str
+    status: Literal["open", "answered"]
+    due_at: dt.datetime
+    answer: str
+    answered_by: str | None
+    answered_at: dt.datetime | None
+    created_at: dt.datetime
+    seconds_left: int = Field(description="until due_at when read; negative once overdue")
+
+    @property
+    def overdue(self) -> bool:
+        return self.status == "open" and self.seconds_left < 0
+
+    @property
+    def countdown(self) -> str:
+        """'12天3小时' / overdue by …: what officers see."""
+        s = abs(self.seconds_left)
+        days, hours = s // 86400, (s % 86400) // 3600
+        text = f"{days}天{hours}小时" if days else f"{hours}小时{(s % 3600) // 60}分"
+        return ("已超期 " + text) if self.seconds_left < 0 else text
+
+
+class AccountConfirm(BaseModel):
+    """The subject confirms (same account as on file) or corrects its receiving account."""
+
+    bank_name: str = Field(min_length=1, max_length=128)
+    account: str = Field(min_length=8, max_length=32)
+
+    @field_validator("account")
+    @classmethod
+    def _digits(cls, v: str) -> str:
+        v = v.replace(" ", "")
+        if not v.isdigit() or not 8 <= len(v) <= 32:
+            raise ValueError("an account number is 8-32 digits / 账号应为8-32位数字")
+        return v
+
+    @field_validator("bank_name")
+    @classmethod
+    def _bank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("name the bank / 请填写开户行")
+        return v.strip()
+
+
+class AccountRead(BaseModel):
+    """A subject's receiving account as the subject and staff see it: the number masked."""
+
+    subject_kind: str
+    subject_id: str
+    payee_name: str
+    bank_name: str
+    account_masked: str
+    status: Literal["verified", "unverified", "missing"]
+    source: Literal["exchange", "corrected", "none"]
+    confirmed: bool
+    confirmed_at: dt.datetime | None = None
+    verified_by: str | None = None
+
+
+def mask_account(account: str) -> str:
+    """'****1234': the last four digits are enough to recognise one's own account."""
+    return ("****" + account[-4:]) if account else ""
