@@ -271,6 +271,8 @@ class HttpBankAdapter:
                 return None
             raise BankBadRequest("HTTP 404 without the contract's NOT_FOUND body: wrong bank URL?", 404)
         self._raise_common(response)
+        if status in REFUSED_STATUSES:
+            raise BankBadRequest(f"the bank refused the query: HTTP {status}", status)
         raise BankTransient(f"unexpected answer from the bank to a query: HTTP {status}")
 
     async def statement(self, date: dt.date) -> list[StatementLine]:
