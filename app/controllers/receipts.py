@@ -12,10 +12,10 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body
 from litestar.response import File, Template
 
-from app.auth.guards import PUBLIC
+from app.auth.guards import PUBLIC, requires
 from app.config import get_settings
 from payments.receipts.amount_words import amount_in_words
-from payments.receipts.bulk import ReceiptRenderer, receipt_filename
+from payments.receipts.bulk import ReceiptRenderer, receipt_filename, write_batch_receipts_zip
 from payments.receipts.render import SHANGHAI
 from payments.receipts.schemas import ReceiptFacts, facts_digest
 from payments.receipts.verify import VerifyReport, verify_receipt_pdf
@@ -61,7 +61,7 @@ class ReceiptUpload:
     file: UploadFile
 
 
-@post("/verify/{code:str}", opt={PUBLIC: True}, include_in_schema=False)
+@post("/verify/{code:str}", opt={PUBLIC: True}, include_in_schema=False, status_code=200)
 async def verify_upload(request: Request, code: str,
                         data: Annotated[ReceiptUpload, Body(media_type=RequestEncodingType.MULTI_PART)]) -> Template:
     """Check an uploaded PDF: is the seal's signature intact and ours, and does it state this record's facts."""
@@ -88,4 +88,16 @@ async def receipt_pdf(filename: str) -> File:
                 content_disposition_type="inline")
 
 
-route_handlers: list[Any] = [verify_page, verify_upload, receipt_pdf]
+@get("/api/receipts/batches/{batch_id:int}/receipts.zip", guards=[requires("auditor", "finance_maker", "finance_checker")],
+     media_type="application/zip", summary="Every receipt of a batch as one ZIP (PDFs + manifest.csv)")
+async def batch_receipts_zip(batch_id: int) -> File:
+    r = renderer()
+    # one file per batch, rebuilt on each request: PDFs come from the cache, so only new ones are rendered
+    path = await write_batch_receipts_zip(batch_id, r.data_dir / "receipts" / "zips" / f"batch-{batch_id}.zip",
+                                          renderer=r, processes=2)
+    if path is None:
+        raise NotFoundException(f"batch {batch_id} has no settled payment, so no receipt")
+    return File(path=path, filename=f"receipts-batch-{batch_id}.zip", media_type="application/zip")
+
+
+route_handlers: list[Any] = [verify_page, verify_upload, receipt_pdf, batch_receipts_zip]

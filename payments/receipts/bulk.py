@@ -1,12 +1,14 @@
 """Many receipts at once: the renderer's settings, multi-process rendering, a folder of PDFs, an auditor's ZIP."""
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import math
 import multiprocessing
 import os
 import shutil
+import uuid
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -122,7 +124,7 @@ def write_receipts_zip(facts_list: Sequence[ReceiptFacts], zip_path: Path, *, re
     """A ZIP of the receipts' signed PDFs plus manifest.csv, written atomically to zip_path."""
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = zip_path.with_name(f".{zip_path.name}.{os.getpid()}.tmp")
+    tmp = zip_path.with_name(f".{zip_path.name}.{uuid.uuid4().hex}.tmp")  # concurrent builds never share one
     cached = render_many(facts_list, renderer, processes=processes)
     # PDFs are already compressed: store them as they are
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -131,3 +133,23 @@ def write_receipts_zip(facts_list: Sequence[ReceiptFacts], zip_path: Path, *, re
         archive.writestr("manifest.csv", manifest_csv(facts_list), compress_type=zipfile.ZIP_DEFLATED)
     os.replace(tmp, zip_path)
     return zip_path
+
+
+async def write_batch_receipts(batch_id: int, out_dir: Path, *, renderer: ReceiptRenderer,
+                               processes: int = 2) -> list[Path]:
+    """`zhida batch receipts ID --out DIR`: the PDF of every settled payment of the batch, one file each."""
+    from payments.service import receipts_of_batch
+
+    facts_list = await receipts_of_batch(batch_id)
+    return await asyncio.to_thread(write_receipts, facts_list, out_dir, renderer=renderer, processes=processes)
+
+
+async def write_batch_receipts_zip(batch_id: int, zip_path: Path, *, renderer: ReceiptRenderer,
+                                   processes: int = 2) -> Path | None:
+    """The auditor's ZIP of a batch's receipts (None when the batch has no settled payment)."""
+    from payments.service import receipts_of_batch
+
+    facts_list = await receipts_of_batch(batch_id)
+    if not facts_list:
+        return None
+    return await asyncio.to_thread(write_receipts_zip, facts_list, zip_path, renderer=renderer, processes=processes)
