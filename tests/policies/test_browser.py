@@ -1,0 +1,79 @@
+"""Headless Chromium: an officer writes a policy with two clauses, fixes a rule the editor flags, runs the tests
+and submits; a reviewer publishes it."""
+from __future__ import annotations
+
+import pytest
+
+from tests.web import browser_login, chromium, ensure_user, live_server
+
+pytestmark = pytest.mark.browser
+
+TESTS_YAML = """\
+- name: 博士
+  profile: {id_number: "360102198801011233", education: doctor, social_insurance_months: 8}
+  as_of: 2025-06-30
+  expect: {eligible: true, clauses: [doctor], amount: 100000}
+- name: 硕士
+  profile: {id_number: "360102198801011233", education: master, social_insurance_months: 8}
+  as_of: 2025-06-30
+  expect: {eligible: true, clauses: [master], amount: 30000}
+"""
+
+
+@pytest.fixture
+async def people(fresh_db):
+    await ensure_user("web_officer", "policy_officer")
+    await ensure_user("web_reviewer", "policy_reviewer")
+
+
+def test_officer_writes_checks_tests_submits_and_reviewer_publishes(people):
+    with live_server() as base, chromium() as browser:
+        officer = browser.new_context(locale="zh-CN").new_page()
+        browser_login(officer, base, "web_officer")
+        officer.goto(base + "/policies/new")
+        officer.fill("input[name=code]", "WEB-HOUSING-2025")
+        officer.fill("input[name=title]", "网页安家补贴")
+        officer.fill("input[name=issuer]", "测试人社局")
+        officer.select_option("select[name=subject]", "talent")
+        officer.fill("input[name=effective_from]", "2025-01-01")
+        officer.fill("input[name=budget]", "2000000")
+        officer.fill("textarea[name=when]", "social_insurance_months >= 6")
+        clause = officer.locator("[data-testid=clause]")
+        clause.nth(0).locator("input[name=clause_code]").fill("doctor")
+        clause.nth(0).locator("input[name=clause_title]").fill("博士")
+        clause.nth(0).locator("textarea[name=clause_when]").fill('education == "doctor"')
+        clause.nth(0).locator("input[name=clause_amount]").fill("100000")
+        officer.click("#add-clause")
+        second = clause.nth(1)
+        second.locator("input[name=clause_code]").fill("master")
+        second.locator("input[name=clause_title]").fill("硕士")
+        second.locator("textarea[name=clause_when]").fill('educaton == "master"')
+        bad = second.locator("textarea[name=clause_when] + .check.bad")
+        bad.wait_for(timeout=10000)
+        assert "education" in bad.inner_text()  # the did-you-mean hint, as the officer types
+        second.locator("textarea[name=clause_when]").fill('education == "master"')
+        good = second.locator("textarea[name=clause_when] + .check.good")
+        good.wait_for(timeout=10000)
+        assert "规则有效" in good.inner_text() and "当前符合条件的对象" in good.inner_text()
+        second.locator("input[name=clause_amount]").fill("30000")
+        officer.fill("[data-testid=tests-yaml]", TESTS_YAML)
+        officer.click("[data-testid=save]")
+        officer.wait_for_selector("[data-testid=msg]")
+        assert "草稿已保存" in officer.inner_text("[data-testid=msg]")
+        officer.click("[data-testid=run-tests]")
+        officer.wait_for_selector("[data-testid=tests-summary]")
+        assert "通过 2 / 2" in officer.inner_text("[data-testid=tests-summary]")
+        officer.click("[data-testid=submit]")
+        officer.wait_for_selector("[data-testid=msg]")
+        assert officer.inner_text("[data-testid=status]") == "待审核"
+
+        reviewer = browser.new_context(locale="zh-CN").new_page()
+        browser_login(reviewer, base, "web_reviewer")
+        reviewer.goto(base + "/policies?status=in_review")
+        reviewer.click("text=WEB-HOUSING-2025")
+        reviewer.click("[data-testid=preview]")
+        reviewer.wait_for_selector("[data-testid=impact-matched]")
+        reviewer.click("[data-testid=publish]")
+        reviewer.wait_for_selector("[data-testid=msg]")
+        assert reviewer.inner_text("[data-testid=status]") == "已发布"
+        assert "发布时的影响测算" in reviewer.content()
