@@ -19,10 +19,12 @@ THRESHOLD_FEN = 100_000_000  # 1,000,000.00 yuan
 _versions = itertools.count(1000)
 
 
-def policy(code: str = "TEST-SUBSIDY", budget_fen: int = 10_000_000_00, *, version_id: int | None = None,
+def policy(code: str | None = None, budget_fen: int = 10_000_000_00, *, version_id: int | None = None,
            group: str | None = None, effective_from: dt.date = dt.date(2025, 1, 1), mode: str = "auto",
            subject: str = "talent") -> PolicyFacts:
-    return PolicyFacts(version_id=version_id or next(_versions), code=code, version=1, title=f"{code} 补贴",
+    version_id = version_id or next(_versions)
+    code = code or f"TEST-{version_id}"  # (code, version number) names a version, as in policies/
+    return PolicyFacts(version_id=version_id, code=code, version=1, title=f"{code} 补贴",
                        issuer="南昌市人力资源和社会保障局", subject=subject, mode=mode, budget_fen=budget_fen,
                        exclusive_group=group, effective_from=effective_from, clause_titles={"main": "主条款"})
 

@@ -1,0 +1,104 @@
+"""Invariant 4: maker ≠ checker, refused on every path — the CLI, the JSON API and the finance pages — including a
+user whose role changed from maker to checker, and the second checker of a batch above the threshold."""
+from __future__ import annotations
+
+import pytest
+from litestar.testing import TestClient
+
+from app.audit import AuditActor
+from app.main import create_app
+from app.tables import User
+from payments.service import create_batch, get_batch
+from payments.tables import Entitlement
+from tests.conftest import zhida
+from tests.payments.factories import THRESHOLD_FEN, entitled, policy
+from tests.web import csrf_headers, ensure_user, login
+
+
+async def _batch_by(maker: str, amount_fen: int = 100_000, n: int = 2) -> int:
+    facts = policy(budget_fen=10**12)
+    await entitled(facts, n, amount_fen=amount_fen)
+    ids = [r["id"] for r in await Entitlement.select(Entitlement.id).where(Entitlement.version_id == facts.version_id)]
+    made = await create_batch(actor=AuditActor(maker, "finance_maker"), entitlement_ids=ids,
+                              second_checker_threshold_fen=THRESHOLD_FEN)
+    return made.batch_id
+
+
+async def _becomes_checker(name: str) -> None:
+    # A maker later given the checker role must still not approve their own batch.
+    await User.update({User.role: "finance_checker"}).where(User.username == name)
+
+
+@pytest.fixture
+async def setup(fresh_db):
+    for name, role in (("alice", "finance_maker"), ("dave", "finance_maker"), ("bob", "finance_checker"),
+                       ("carol", "finance_checker")):
+        await ensure_user(name, role)
+    batches = {"cli": await _batch_by("alice"), "api": await _batch_by("dave"), "ui": await _batch_by("dave"),
+               "big": await _batch_by("alice", amount_fen=60_000_000)}
+    return batches
+
+
+async def test_cli_refuses_the_maker(setup):
+    batch = setup["cli"]
+    proc = zhida("batch", "approve", str(batch), "--actor", "alice")
+    assert proc.returncode == 1 and "finance_checker" in proc.stderr and "Traceback" not in proc.stderr
+    await _becomes_checker("alice")
+    proc = zhida("batch", "approve", str(batch), "--actor", "alice")
+    assert proc.returncode == 1 and "maker" in proc.stderr
+    assert (await get_batch(batch)).status == "created"
+    proc = zhida("batch", "approve", str(batch), "--actor", "bob")
+    assert proc.returncode == 0, proc.stderr
+    assert (await get_batch(batch)).status == "approved"
+
+
+async def test_cli_second_checker_must_be_another_person(setup):
+    batch = setup["big"]
+    assert zhida("batch", "approve", str(batch), "--actor", "bob").returncode == 0
+    proc = zhida("batch", "approve", str(batch), "--actor", "bob")
+    assert proc.returncode == 1 and "second" in proc.stderr
+    assert (await get_batch(batch)).status == "checked"
+    assert zhida("batch", "approve", str(batch), "--actor", "carol").returncode == 0
+    assert (await get_batch(batch)).status == "approved"
+
+
+@pytest.fixture
+async def dave_is_checker(setup):
+    await _becomes_checker("dave")
+    return setup
+
+
+def test_api_refuses_the_maker(dave_is_checker):
+    batch = dave_is_checker["api"]
+    with TestClient(create_app()) as client:
+        login(client, "dave")
+        r = client.post(f"/api/finance/batches/{batch}/approve", headers=csrf_headers(client))
+        assert r.status_code == 403 and "maker" in r.json()["error"]
+        assert client.get(f"/api/finance/batches/{batch}").json()["status"] == "created"
+    with TestClient(create_app()) as client:
+        login(client, "bob")
+        r = client.post(f"/api/finance/batches/{batch}/approve", headers=csrf_headers(client))
+        assert r.status_code == 200 and r.json()["status"] == "approved"
+
+
+def test_ui_refuses_the_maker(dave_is_checker):
+    batch = dave_is_checker["ui"]
+    with TestClient(create_app()) as client:
+        login(client, "dave")
+        page = client.get(f"/finance/batches/{batch}", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        r = client.post(f"/finance/batches/{batch}/approve", headers={**csrf_headers(client), "accept": "text/html"},
+                        follow_redirects=False)
+        assert r.status_code == 403 and "maker" in r.text
+        assert client.get(f"/api/finance/batches/{batch}").json()["status"] == "created"
+
+
+def test_ui_pages_render_for_finance(setup):
+    with TestClient(create_app()) as client:
+        login(client, "bob")
+        for path in ("/finance", f"/finance/batches/{setup['cli']}", "/finance/exceptions", "/finance/reconciliation"):
+            r = client.get(path, headers={"accept": "text/html"})
+            assert r.status_code == 200, (path, r.text[:300])
+        assert "batches" in client.get("/finance", headers={"accept": "text/html"}).text
+        r = client.get("/api/finance/budgets")
+        assert r.status_code == 200 and r.json()
