@@ -1,6 +1,7 @@
 """Bank adapters: the HTTP client of the bank gateway contract, and the bundled simulator of it."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +23,24 @@ from payments.adapters.http_bank import HttpBankAdapter
 SIMULATOR_FILE = "bank-sim.db"
 
 
-def get_adapter(settings: Any, *, simulator_config: Any = None) -> HttpBankAdapter:
+def get_adapter(settings: Any, *, simulator_config: Any = None, timeout: float | None = None) -> HttpBankAdapter:
     """The bank for these settings (duck-typed: bank_url, bank_secret, bank_timeout_seconds, data_dir).
 
     With ``bank_url`` set: the real gateway over the network. Without: the bundled simulator in this
     process, its record in ``data_dir/bank-sim.db``, reached through the very same HTTP adapter code over
     httpx.ASGITransport. ``adapter.simulator`` is then the Simulator (for inspection), else None.
-    Close the adapter with ``await adapter.aclose()`` (it closes the in-process simulator too)."""
-    timeout = float(getattr(settings, "bank_timeout_seconds", 5.0))
+    ``simulator_config`` (a SimulatorConfig; its secret is replaced by the settings') sets the in-process
+    simulator's faults and rules; ``timeout`` overrides ``bank_timeout_seconds`` (e.g. a short one for a demo
+    with the timeout fault on). Close the adapter with ``await adapter.aclose()`` (it closes the in-process
+    simulator too)."""
+    if timeout is None:
+        timeout = float(getattr(settings, "bank_timeout_seconds", 5.0))
     secret = settings.bank_secret
     if getattr(settings, "bank_url", None):
         return HttpBankAdapter(settings.bank_url, secret, timeout=timeout)
     from payments.adapters.simulator import InProcessTransport, Simulator, SimulatorConfig
 
-    config = simulator_config or SimulatorConfig()
-    config.secret = secret
+    config = dataclasses.replace(simulator_config or SimulatorConfig(), secret=secret)
     simulator = Simulator(Path(settings.data_dir) / SIMULATOR_FILE, config)
     adapter = HttpBankAdapter("http://bank-sim.in-process", secret, timeout=timeout,
                               transport=InProcessTransport(simulator))

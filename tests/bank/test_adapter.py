@@ -286,3 +286,15 @@ async def test_get_adapter_uses_the_network_when_a_url_is_set(tmp_path):
     finally:
         await bank.aclose()
     assert not (tmp_path / "bank-sim.db").exists()
+
+
+async def test_get_adapter_with_faults_and_a_short_timeout(tmp_path):
+    """What the demo does: the in-process simulator with faults on, and a client timeout short enough to wait for."""
+    settings = types.SimpleNamespace(bank_url=None, bank_secret="s", bank_timeout_seconds=5.0, data_dir=tmp_path)
+    bank = get_adapter(settings, simulator_config=SimulatorConfig(timeout_rate=1.0, secret="ignored"), timeout=0.2)
+    try:
+        with pytest.raises(BankOutcomeUnknown):
+            await bank.submit(transfer())
+        assert (await bank.query("pay-1")).status == "settled"
+    finally:
+        await bank.aclose()
