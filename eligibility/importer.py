@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.fields import FIELDS, SUBJECT_ID
-from eligibility.profiles import normalize_profile, profile_digest
+from eligibility.profiles import row_digest, validate_row
 from eligibility.schemas import ImportReport
 
 BATCH = 5000
@@ -103,7 +103,7 @@ def validated(kind: str, records: Iterable[tuple[int, dict | None, str | None]],
             reject(line, "", problem)
             continue
         try:
-            yield line, normalize_profile(kind, raw, today=today)
+            yield line, validate_row(kind, raw, today=today)
         except ProfileInvalid as exc:
             report.rejected += 1
             for field, reason in exc.problems:
@@ -113,11 +113,16 @@ def validated(kind: str, records: Iterable[tuple[int, dict | None, str | None]],
 
 async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport, connection, pg: bool,
                           now: dt.datetime) -> list[str]:
-    """Upsert one batch (later rows of the same subject win); returns the subject ids changed."""
-    id_field = SUBJECT_ID[kind]
-    latest: dict[str, dict] = {}
+    """Upsert normalized profiles (the tests' and API's path)."""
+    return await upsert_rows(kind, [store.to_row(kind, p) for p in profiles], report, connection, pg, now)
+
+
+async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, connection, pg: bool,
+                      now: dt.datetime) -> list[str]:
+    """Upsert one batch of stored rows (later rows of the same subject win); returns the subject ids changed."""
+    latest: dict[str, list] = {}
     for p in profiles:
-        latest[p[id_field]] = p
+        latest[p[0]] = p
     ids = list(latest)
     table = store.TABLES[kind]._meta.tablename
     existing: dict[str, str] = {}
@@ -129,7 +134,8 @@ async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport,
     rows = []
     changed = []
     for sid, p in latest.items():
-        digest = profile_digest(kind, p)
+        row = p
+        digest = row_digest(row)
         old = existing.get(sid)
         if old == digest:
             report.unchanged += 1
@@ -138,7 +144,7 @@ async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport,
             report.inserted += 1
         else:
             report.updated += 1
-        rows.append([*store.to_row(kind, p), digest, now])
+        rows.append([*row, digest, now])
         changed.append(sid)
     # Duplicates of a subject inside one batch count once; the others are unchanged repeats.
     report.unchanged += len(profiles) - len(latest)
@@ -170,12 +176,12 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
         for _line, profile in validated(kind, records, reject, report, today):
             batch.append(profile)
             if len(batch) >= BATCH:
-                changed_all += await upsert_profiles(kind, batch, report, tx.connection, pg, now)
+                changed_all += await upsert_rows(kind, batch, report, tx.connection, pg, now)
                 batch = []
                 if progress:
                     progress(reader.bytes_read)
         if batch:
-            changed_all += await upsert_profiles(kind, batch, report, tx.connection, pg, now)
+            changed_all += await upsert_rows(kind, batch, report, tx.connection, pg, now)
         if progress:
             progress(reader.bytes_read)
         report.digest = reader.sha.hexdigest()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
@@ -13,6 +14,7 @@ from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, STRIN
 # GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
+_USCC_SET = frozenset(USCC_ALPHABET)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 # GB 11643-1999: ISO 7064 MOD 11-2 over the first 17 digits.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -28,7 +30,7 @@ _FALSE = {"false", "0", "否", "False", "FALSE"}
 
 
 def uscc_check_char(first17: str) -> str:
-    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, _USCC_WEIGHTS))
+    total = sum(map(operator.mul, map(_USCC_VALUE.__getitem__, first17[:17]), _USCC_WEIGHTS))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -36,8 +38,8 @@ def uscc_problem(value: str) -> str | None:
     """Why ``value`` is not a valid USCC, or None."""
     if len(value) != 18:
         return f"must be 18 characters, got {len(value)}"
-    bad = [c for c in value if c not in _USCC_VALUE]
-    if bad:
+    if not _USCC_SET.issuperset(value):
+        bad = [c for c in value if c not in _USCC_VALUE]
         return f"character {bad[0]!r} is not allowed in a USCC (GB 32100-2015)"
     want = uscc_check_char(value[:17])
     if value[17] != want:
@@ -84,6 +86,8 @@ def _text(v: Any) -> str:
 
 
 def _parse_int(v: Any) -> int:
+    if type(v) is str and v.isascii() and v.isdigit():
+        return int(v)
     if isinstance(v, bool):
         raise _Bad("must be a whole number")
     if isinstance(v, int):
@@ -99,6 +103,8 @@ def _parse_int(v: Any) -> int:
 
 
 def _parse_money(v: Any) -> Decimal:
+    if type(v) is str and _MONEY.match(v):
+        return Decimal(v).quantize(_CENT)
     if isinstance(v, bool):
         raise _Bad("must be an amount in yuan")
     if isinstance(v, float):
@@ -121,7 +127,12 @@ def _parse_money(v: Any) -> Decimal:
     return d.quantize(_CENT)
 
 
+_BOOLS = {**{t: True for t in _TRUE}, **{f: False for f in _FALSE}}
+
+
 def _parse_bool(v: Any) -> bool:
+    if type(v) is str and v in _BOOLS:
+        return _BOOLS[v]
     if isinstance(v, bool):
         return v
     if isinstance(v, int) and v in (0, 1):
@@ -135,6 +146,11 @@ def _parse_bool(v: Any) -> bool:
 
 
 def _parse_date(v: Any) -> dt.date:
+    if type(v) is str and len(v) == 10 and v[4] == "-" and v[7] == "-":
+        try:
+            return dt.date.fromisoformat(v)
+        except ValueError:
+            pass
     if isinstance(v, dt.datetime):
         return v.date()
     if isinstance(v, dt.date):
@@ -172,12 +188,15 @@ def _parser(f: Field) -> Callable[[Any], Any]:
     if f.type == LIST:
         return _parse_list
     if f.type == ENUM:
-        choices = f.choices
+        choices = frozenset(f.choices)
+        listed = ", ".join(f.choices)
 
         def enum(v: Any) -> str:
+            if type(v) is str and v in choices:
+                return v
             s = _text(v)
             if s not in choices:
-                raise _Bad(f"must be one of {', '.join(choices)}, got {s!r}")
+                raise _Bad(f"must be one of {listed}, got {s!r}")
             return s
         return enum
     checks: dict[str, Callable[[str], str | None]] = {
@@ -202,9 +221,79 @@ def _parser(f: Field) -> Callable[[Any], Any]:
     return string
 
 
-_PARSERS: dict[str, list[tuple[Field, Callable[[Any], Any]]]] = {
-    kind: [(f, _parser(f)) for f in fields] for kind, fields in FIELDS.items()
+def _money_fen(v: Any) -> int:
+    if type(v) is str and _MONEY.match(v):
+        whole, _, frac = v.partition(".")
+        return int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
+    return int(_parse_money(v) * 100)
+
+
+def _date_ymd(v: Any) -> int:
+    d = _parse_date(v)
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+def _tags_text(v: Any) -> str | None:
+    if type(v) is str and " " not in v and ";;" not in v and v[0] != ";" and v[-1] != ";":
+        return ";" + v + ";"
+    tags = _parse_list(v)
+    return ";" + ";".join(tags) + ";" if tags else None
+
+
+def _stored_parser(f: Field) -> Callable[[Any], Any]:
+    """The parser of a field returning its stored form (fen, YYYYMMDD, ';a;b;')."""
+    if f.type == MONEY:
+        return _money_fen
+    if f.type == DATE:
+        return _date_ymd
+    if f.type == LIST:
+        return _tags_text
+    return _parser(f)
+
+
+_PARSERS: dict[str, list[tuple[str, bool, Callable[[Any], Any]]]] = {
+    kind: [(f.name, f.required, _stored_parser(f)) for f in fields] for kind, fields in FIELDS.items()
 }
+
+
+def validate_row(kind: str, raw: dict, *, partial: bool = False, today: dt.date | None = None) -> list:
+    """Validate ``raw`` (CSV strings or JSON/YAML values) into stored column values (the order of
+    ``store.columns(kind)``; talents end with the birth date). Raises ProfileInvalid with every problem."""
+    parsers = _PARSERS.get(kind)
+    if parsers is None:
+        raise ProfileInvalid([("kind", f"must be enterprise or talent, got {kind!r}")])
+    out: list = []
+    append = out.append
+    problems: list[tuple[str, str]] = []
+    get = raw.get
+    for name, required, parse in parsers:
+        v = get(name)
+        if v is not None and v != "":
+            try:
+                append(parse(v))
+                continue
+            except _Bad as exc:
+                if type(v) is not str or v.strip():
+                    problems.append((name, str(exc)))
+                    append(None)
+                    continue
+        # missing: absent, null, or an empty (or blank) cell
+        if required and not partial:
+            problems.append((name, "required value is missing"))
+        append(None)
+    if kind == "enterprise":
+        founded = out[5]
+        if founded is not None:
+            t = today or dt.date.today()
+            if founded > t.year * 10000 + t.month * 100 + t.day:
+                problems.append(("founded_on", f"{founded // 10000:04d}-{founded // 100 % 100:02d}-{founded % 100:02d} "
+                                               f"is in the future"))
+    else:
+        idn = out[0]
+        append(int(idn[6:14]) if idn else None)
+    if problems:
+        raise ProfileInvalid(problems)
+    return out
 
 
 def normalize_profile(kind: str, raw: dict, *, partial: bool = False, today: dt.date | None = None) -> dict:
@@ -213,32 +302,10 @@ def normalize_profile(kind: str, raw: dict, *, partial: bool = False, today: dt.
 
     ``partial`` lets required fields be missing (policy test profiles). Raises ProfileInvalid listing
     every problem."""
-    if kind not in _PARSERS:
-        raise ProfileInvalid([("kind", f"must be enterprise or talent, got {kind!r}")])
-    out: dict[str, Any] = {}
-    problems: list[tuple[str, str]] = []
-    for f, parse in _PARSERS[kind]:
-        v = raw.get(f.name)
-        if v is None or (isinstance(v, str) and not v.strip()):
-            if f.required and not partial:
-                problems.append((f.name, "required value is missing"))
-            out[f.name] = None
-            continue
-        try:
-            out[f.name] = parse(v)
-        except _Bad as exc:
-            problems.append((f.name, str(exc)))
-            out[f.name] = None
-    if kind == "enterprise":
-        founded = out.get("founded_on")
-        if founded is not None and founded > (today or dt.date.today()):
-            problems.append(("founded_on", f"{founded.isoformat()} is in the future"))
-    else:
-        idn = out.get("id_number")
-        out["birth_date"] = birth_date_of(idn) if idn else None
-    if problems:
-        raise ProfileInvalid(problems)
-    return out
+    from eligibility.store import columns, from_row
+
+    row = validate_row(kind, raw, partial=partial, today=today)
+    return from_row(kind, dict(zip(columns(kind), row)))
 
 
 def subject_id(kind: str, profile: dict) -> str | None:
@@ -258,6 +325,12 @@ def _canon(v: Any) -> str:
 
 
 def profile_digest(kind: str, profile: dict) -> str:
-    """SHA-256 of the profile's contract fields in a canonical form: equal data, equal digest."""
-    text = "\x1f".join(_canon(profile.get(f.name)) for f in FIELDS[kind])
-    return hashlib.sha256(text.encode()).hexdigest()
+    """SHA-256 of the profile's contract fields in their stored form: equal data, equal digest."""
+    from eligibility.store import to_row
+
+    return row_digest(to_row(kind, profile))
+
+
+def row_digest(row: list) -> str:
+    """SHA-256 of stored column values (ints, text, bools, None): cheap, and canonical for equal data."""
+    return hashlib.sha256(repr(tuple(row)).encode()).hexdigest()

@@ -53,6 +53,9 @@ def enterprise(rng: random.Random) -> dict:
     tags = [t for t in TAGS if rng.random() < (0.25 if t in ("外贸", "小微企业") else 0.07)]
     if scale in ("micro", "small") and "小微企业" not in tags and rng.random() < 0.3:
         tags.append("小微企业")
+    high_tech = rng.random() < 0.09
+    if high_tech and rng.random() < 0.35:
+        tags.append(rng.choice(["高企首次认定", "高企重新认定"]))
     return {
         "uscc": _uscc(rng, region),
         "name": f"江西{rng.choice(['洪城', '赣江', '豫章', '滕王', '青山', '红谷', '瑶湖', '艾溪'])}"
@@ -67,7 +70,7 @@ def enterprise(rng: random.Random) -> dict:
         "rd_expense": _money(rd) if rd is not None else None,
         "unemployment_insurance_paid": _money(rng.uniform(2000, 400000)) if rng.random() < 0.8 else None,
         "new_graduate_hires": rng.randint(0, 40) if rng.random() < 0.6 else None,
-        "high_tech": rng.random() < 0.09,
+        "high_tech": high_tech,
         "specialized": rng.choices(["none", "provincial", "little_giant"], [88, 10, 2])[0],
         "credit_rating": rng.choices(["A", "B", "M", "C", "D"], [30, 45, 15, 7, 3])[0],
         "blacklisted": rng.random() < 0.01,
@@ -100,7 +103,8 @@ def talent(rng: random.Random) -> dict:
         "social_insurance_months": max(0, months - rng.randint(0, 6)),
         "employer_uscc": _uscc(rng, region) if rng.random() < 0.8 else None,
         "title": rng.choices(["none", "junior", "intermediate", "deputy_senior", "senior", None], [40, 25, 18, 7, 3, 7])[0],
-        "tags": tuple(t for t in TALENT_TAGS if rng.random() < 0.08) or None,
+        "tags": tuple(t for t in TALENT_TAGS if rng.random() < 0.08)
+        + (("博士后",) if education == "doctor" and rng.random() < 0.25 else ()) or None,
         "bank_name": rng.choice(BANKS),
         "bank_account": "62" + "".join(rng.choice("0123456789") for _ in range(17)),
     }
