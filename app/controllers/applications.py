@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from litestar import MediaType, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Template
 
 from app.audit import AuditActor
@@ -99,7 +99,7 @@ async def api_get(application_id: int) -> ApplicationRead:
 
 
 @post("/api/applications/{application_id:int}/approve", guards=[OFFICERS], tags=["applications"], status_code=200)
-async def api_approve(request: Request, application_id: int, data: ApplicationDecision | None = None) -> ApplicationRead:
+async def api_approve(request: Request, application_id: int, data: JSONBody[ApplicationDecision | None] = None) -> ApplicationRead:
     """Approve (a first approval only, above the four-eyes threshold; the second must be another officer)."""
     actor = actor_of(request)
     return await service.approve_application(application_id, actor=actor, entitle=entitle_through_payments(actor),
@@ -108,7 +108,7 @@ async def api_approve(request: Request, application_id: int, data: ApplicationDe
 
 
 @post("/api/applications/{application_id:int}/reject", guards=[OFFICERS], tags=["applications"], status_code=200)
-async def api_reject(request: Request, application_id: int, data: ApplicationDecision) -> ApplicationRead:
+async def api_reject(request: Request, application_id: int, data: JSONBody[ApplicationDecision]) -> ApplicationRead:
     return await service.reject_application(application_id, actor=actor_of(request), reason=data.reason,
                                             base_url=get_settings().base_url, queue=await queue_or_none())
 
@@ -132,7 +132,7 @@ async def api_objections(status: str | None = "open") -> list[ObjectionRead]:
 
 @post("/api/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], tags=["applications"],
       status_code=200)
-async def api_answer(request: Request, objection_id: int, data: ObjectionAnswer) -> ObjectionRead:
+async def api_answer(request: Request, objection_id: int, data: JSONBody[ObjectionAnswer]) -> ObjectionRead:
     return await service.answer_objection(objection_id, actor=actor_of(request), answer=data.answer,
                                           base_url=get_settings().base_url, queue=await queue_or_none())
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import MediaType, Request, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Template
 
 from app.auth.guards import current_user, own_subject, requires
@@ -162,7 +162,7 @@ async def api_account(request: Request) -> AccountRead:
 
 
 @put("/api/portal/account", guards=[SUBJECTS], tags=["portal"])
-async def api_confirm_account(request: Request, data: AccountConfirm) -> AccountRead:
+async def api_confirm_account(request: Request, data: JSONBody[AccountConfirm]) -> AccountRead:
     """Confirm the account on file (stays verified) or correct it (unverified until finance verifies it;
     payment is held meanwhile). Audited."""
     kind, subject_id = own_subject(request)
@@ -233,7 +233,7 @@ async def api_entitlement(request: Request, entitlement_id: int) -> dict[str, An
 
 
 @post("/api/portal/objections", guards=[SUBJECTS], tags=["portal"])
-async def api_object(request: Request, data: ObjectionCreate) -> ObjectionRead:
+async def api_object(request: Request, data: JSONBody[ObjectionCreate]) -> ObjectionRead:
     """Object to a decision on one of my applications or entitlements; officers answer within 15 days."""
     kind, subject_id = own_subject(request)
     ent = await _own_entitlement(data.target_id, kind, subject_id) if data.target == "entitlement" else None
