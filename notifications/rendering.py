@@ -84,8 +84,10 @@ def check_kind(kind: str) -> None:
                                 detail={"kind": kind, "known": list(KINDS)})
 
 
-def render(kind: str, locale: str | None, context: dict[str, Any], *, masked: bool = False) -> Rendered:
-    """The notice's title, body and SMS text in ``locale``; masks ``context`` first unless ``masked``."""
+def render(kind: str, locale: str | None, context: dict[str, Any], *, masked: bool = False,
+           sms: bool = True) -> Rendered:
+    """The notice's title, body and SMS text in ``locale``; masks ``context`` first unless ``masked``.
+    ``sms=False`` leaves the SMS text empty (it is rendered when an SMS is actually sent)."""
     check_kind(kind)
     missing = [f for f in KINDS[kind] if context.get(f) in (None, "")]
     if missing:
@@ -95,9 +97,10 @@ def render(kind: str, locale: str | None, context: dict[str, Any], *, masked: bo
     ctx.setdefault("recipient_name", "")
     tpl = _templates(kind, normalise_locale(locale))
     try:
-        title, body, sms = (tpl[n].render(ctx).strip() for n in ("title", "body", "sms"))
+        title, body = (tpl[n].render(ctx).strip() for n in ("title", "body"))
+        sms_text = tpl["sms"].render(ctx).strip() if sms else ""
     except UndefinedError as e:
         raise ContextIncomplete(f"a {kind} notice's context is incomplete: {e.message}",
                                 detail={"kind": kind}) from e
     body = re.sub(r"\n{3,}", "\n\n", body)
-    return Rendered(title=" ".join(title.split()), body=body, sms=" ".join(sms.split()))
+    return Rendered(title=" ".join(title.split()), body=body, sms=" ".join(sms_text.split()))

@@ -104,6 +104,13 @@ async def set_preferences(kind: str, subject_id: str, preferences: ChannelPrefer
                                   actor=actor, now=now)
 
 
+async def _used_keys(keys: list[str]) -> set[str]:
+    used: set[str] = set()
+    for i in range(0, len(keys), _CHUNK):
+        used.update(r["key"] for r in await Notice.select(Notice.key).where(Notice.key.is_in(keys[i:i + _CHUNK])))
+    return used
+
+
 async def _recipients(keys: Iterable[str]) -> dict[str, dict]:
     keys = sorted(set(keys))
     found: dict[str, dict] = {}
@@ -158,6 +165,14 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
         reqs.setdefault(r.key, r)  # the first request of a key wins, as a second call would find it used
     if not reqs:
         return NotifyResult()
+    # Keys already used are left out before rendering: re-running a whole match is then cheap. The insert
+    # below still ignores a key that another transaction used in between (ON CONFLICT DO NOTHING).
+    used = await _used_keys(list(reqs))
+    result = NotifyResult(existing_keys=[k for k in reqs if k in used])
+    for k in used:
+        del reqs[k]
+    if not reqs:
+        return result
     recipients = await _recipients(recipient_key(r.recipient_kind, r.subject_id) for r in reqs.values())
     # Render (and so validate) everything before the transaction: a bad context stores nothing.
     rows: list[Notice] = []
@@ -167,12 +182,11 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
         locale = normalise_locale(rec["locale"] if rec else None)
         ctx = mask_context(r.context)
         ctx.setdefault("recipient_name", rec["display_name"] if rec else "")
-        text = render(r.kind, locale, ctx, masked=True)
+        text = render(r.kind, locale, ctx, masked=True, sms=False)
         rows.append(Notice(key=r.key, recipient_key=rkey, recipient_kind=r.recipient_kind, subject_id=r.subject_id,
                            kind=r.kind, locale=locale, title=text.title, body=text.body,
                            context=json.dumps(ctx, ensure_ascii=False, default=str), created_at=now, read_at=None))
 
-    result = NotifyResult()
     to_enqueue: list[tuple[int, str]] = []
     async with Notice._meta.db.transaction():
         created: list[dict] = []
@@ -181,7 +195,7 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
                 target=Notice.key, action="DO NOTHING").returning(Notice.id, Notice.key)
         by_key = {r.key: r for r in rows}
         created_keys = {c["key"] for c in created}
-        result.existing_keys = [k for k in reqs if k not in created_keys]
+        result.existing_keys += [k for k in reqs if k not in created_keys]
         deliveries: list[Delivery] = []
         changes: list[AuditChange] = []
         for c in created:
