@@ -27,13 +27,13 @@ def mask_phone(phone: str | None) -> str:
 
 
 def mask_account(account: str | None) -> str:
-    """**** **** **** 0123: only the last four digits of a bank account."""
+    """****0123: only the last four digits of a bank account (as elsewhere on the platform)."""
     if not account:
         return ""
     a = _digits_and_letters(str(account))
     if len(a) <= 4:
         return "*" * len(a)
-    return "**** " + a[-4:]
+    return "****" + a[-4:]
 
 
 def mask_id_number(id_number: str | None) -> str:

@@ -65,6 +65,14 @@ async def get_recipient(kind: str, subject_id: str) -> RecipientRead | None:
     return RecipientRead.from_row(row) if row else None
 
 
+async def preferences_of(kind: str, subject_id: str) -> RecipientRead:
+    """The subject's recipient record, or the defaults (every channel on, no contact points) when none."""
+    found = await get_recipient(kind, subject_id)
+    return found or RecipientRead(kind=kind, subject_id=subject_id, display_name="", locale="zh-CN", email=None,
+                                  phone_masked="", webhook_url=None, has_webhook_secret=False,
+                                  preferences=ChannelPreferences())
+
+
 async def upsert_recipient(data: RecipientUpsert, *, actor, now: dt.datetime | None = None) -> RecipientRead:
     """Create or update a subject's contact points (and preferences when given); audited."""
     now = _now(now)
@@ -244,40 +252,53 @@ def _owned(kind: str, subject_id: str):
     return Notice.recipient_key == recipient_key(kind, subject_id)
 
 
-async def inbox(kind: str, subject_id: str, limit: int = 50, offset: int = 0) -> list[NoticeRead]:
-    """The subject's notices, newest first."""
+def _read(row: dict, locale: str | None) -> NoticeRead:
+    """A stored notice, re-rendered from its (masked) context when the reader wants another language."""
+    notice = NoticeRead.from_row(row)
+    if locale and normalise_locale(locale) != row["locale"]:
+        try:
+            text = render(row["kind"], locale, json.loads(row["context"]), masked=True, sms=False)
+        except Exception:  # noqa: BLE001 — a template changed since: the stored text is still right
+            return notice
+        notice = notice.model_copy(update={"title": text.title, "body": text.body, "locale": normalise_locale(locale)})
+    return notice
+
+
+async def inbox(kind: str, subject_id: str, limit: int = 50, offset: int = 0, *,
+                locale: str | None = None) -> list[NoticeRead]:
+    """The subject's notices, newest first (in ``locale`` when given, else as stored)."""
     rows = await (Notice.select().where(_owned(kind, subject_id))
                   .order_by(Notice.id, ascending=False).limit(max(1, min(limit, 500))).offset(max(0, offset)))
-    return [NoticeRead.from_row(r) for r in rows]
+    return [_read(r, locale) for r in rows]
 
 
 async def unread_count(kind: str, subject_id: str) -> int:
     return await Notice.count().where(_owned(kind, subject_id), Notice.read_at.is_null())
 
 
-async def get_notice(notice_id: int, kind: str, subject_id: str) -> NoticeRead:
+async def get_notice(notice_id: int, kind: str, subject_id: str, *, locale: str | None = None) -> NoticeRead:
     """One notice of this subject; another subject's notice is reported as not found."""
     row = await Notice.select().where(Notice.id == notice_id, _owned(kind, subject_id)).first()
     if row is None:
-        raise NoticeNotFound("no such notice")
-    return NoticeRead.from_row(row)
+        raise NoticeNotFound("no such notice / 没有该消息")
+    return _read(row, locale)
 
 
-async def mark_read(notice_id: int, kind: str, subject_id: str, *, actor=None,
-                    now: dt.datetime | None = None) -> NoticeRead:
+async def mark_read(notice_id: int, kind: str, subject_id: str, *, actor=None, now: dt.datetime | None = None,
+                    locale: str | None = None) -> NoticeRead:
     """Open a notice: marks it read the first time (ownership checked); returns it."""
     now = _now(now)
     async with Notice._meta.db.transaction():
         row = await Notice.select().where(Notice.id == notice_id, _owned(kind, subject_id)).first()
         if row is None:
-            raise NoticeNotFound("no such notice")
+            raise NoticeNotFound("no such notice / 没有该消息")
         if row["read_at"] is None:
             await Notice.update({Notice.read_at: now}).where(Notice.id == notice_id)
             row["read_at"] = now
             if actor is not None:
                 await actor.record("notice.read", "notice", str(notice_id), before={"read_at": None},
                                    after={"read_at": now.isoformat()})
-    return NoticeRead.from_row(row)
+    return _read(row, locale)
 
 
 async def deliveries(notice_id: int) -> list[DeliveryRead]:
