@@ -175,9 +175,7 @@ def _form_values(content) -> dict[str, Any]:
     d = content.model_dump(mode="json")
     out = {**EMPTY, **{k: ("" if v is None else v) for k, v in d.items() if k not in ("clauses", "tests")}}
     out["clauses"] = d["clauses"] or EMPTY["clauses"]
-    tests = packs.content_to_dict(content).get("tests")
-    out["tests_yaml"] = yaml.dump(tests, Dumper=packs._Dumper, allow_unicode=True, sort_keys=False, width=100) \
-        if tests else ""
+    out["tests_yaml"] = packs.tests_yaml(content)
     return out
 
 

@@ -1,24 +1,16 @@
-"""Policy packs (policy-pack.md): YAML in, every problem out, checked content; and a version back to YAML.
-
-Nothing here touches the database: ``read_pack`` turns a file into checked ``PolicyContent`` or raises
-``PackRefused`` listing every problem (YAML, unknown keys, types, rules, the policy's own tests).
-"""
+"""Reading a pack: YAML with line numbers and raw scalar text, then keys, types and choices of each policy."""
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from policies.errors import PackRefused
-from policies.schemas import ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect, TestOutcome
-
-PACKS_DIR = Path(__file__).resolve().parent / "packs"
+from policies.schemas import ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
 
 POLICY_KEYS = ("code", "title", "issuer", "subject", "mode", "effective_from", "effective_to", "budget",
                "cap_per_subject", "combine", "exclusive_group", "when", "source", "summary", "clauses", "tests")
@@ -32,13 +24,6 @@ _FEN = Decimal("0.01")
 QUOTE_HINT = ("an expression that starts with a quote must be quoted whole or written as a block scalar: "
               "`when: >-` and the rule on the next line")
 
-
-def bundled_pack_paths() -> list[Path]:
-    """The realistic policy packs shipped with Zhida (``zhida demo`` loads and publishes them)."""
-    return sorted(PACKS_DIR.glob("*.yaml"))
-
-
-# --------------------------------------------------------------------------- YAML with lines and raw text
 
 
 class _Located:
@@ -103,8 +88,6 @@ def parse_pack_text(text: str) -> list[tuple[Any, _Located]]:
         return [(p, loc.sub(("policies", i))) for i, p in enumerate(data["policies"])]
     return [(data, loc)]
 
-
-# --------------------------------------------------------------------------- structure and types
 
 
 def _did_you_mean(word: str, choices) -> str:
@@ -367,262 +350,3 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
             expect=TestExpect(eligible=expect["eligible"], clauses=[str(c) for c in clauses] if clauses is not None else None,
                               amount=amount)))
     return out
-
-
-# --------------------------------------------------------------------------- rules and own tests
-
-
-def to_ruleset(content: PolicyContent, key: str | None = None, version_id: int | None = None):
-    """The eligibility RuleSet of a policy's content (what the matcher and evaluator take)."""
-    from eligibility.schemas import RuleClause, RuleSet
-
-    return RuleSet(
-        key=key or f"{content.code}@draft", version_id=version_id, code=content.code, subject=content.subject,
-        when=content.when, combine=content.combine, cap_per_subject=content.cap_per_subject,
-        effective_from=content.effective_from, effective_to=content.effective_to,
-        clauses=[RuleClause(code=c.code, title=c.title, when=c.when, amount=c.amount) for c in content.clauses])
-
-
-def check_rules(content: PolicyContent, loc: _Located | None = None) -> list[PackProblem]:
-    """The rule problems (unknown field, type mismatch, amount not a number, …) of every expression."""
-    from eligibility.rules import check_ruleset
-
-    loc = loc or _Located()
-    out = []
-    for rp in check_ruleset(to_ruleset(content)):
-        ccode = getattr(rp, "clause_code", None)
-        part = getattr(rp, "part", None) or "when"
-        # Clause codes may repeat in a refused pack: find the clause by its code and expression.
-        index = next((i for i, c in enumerate(content.clauses)
-                      if c.code == ccode and getattr(c, part) == rp.expression),
-                     next((i for i, c in enumerate(content.clauses) if c.code == ccode), None))
-        path = ("clauses", index, part) if index is not None else (part,)
-        out.append(PackProblem(policy_code=content.code, clause_code=ccode, field=part, expression=rp.expression,
-                               position=rp.position, line=loc.line(*path), message=rp.message, hint=rp.hint))
-    return out
-
-
-def run_tests(content: PolicyContent) -> list[TestOutcome]:
-    """Run the policy's own tests (assumes its rules check clean)."""
-    from eligibility.errors import ProfileInvalid
-    from eligibility.profiles import normalize_profile
-    from eligibility.rules import evaluate
-
-    ruleset = to_ruleset(content)
-    outcomes = []
-    for t in content.tests:
-        try:
-            profile = normalize_profile(content.subject, dict(t.profile), partial=True)
-        except ProfileInvalid as exc:
-            outcomes.append(TestOutcome(name=t.name, passed=False, expected=t.expect,
-                                        message="the test profile is invalid: " + _problems_text(exc)))
-            continue
-        as_of = t.as_of or content.effective_from
-        try:
-            ev = evaluate(ruleset, profile, as_of)
-        except Exception as exc:  # noqa: BLE001 - reported as the test's failure
-            outcomes.append(TestOutcome(name=t.name, passed=False, expected=t.expect,
-                                        message=f"evaluation failed: {getattr(exc, 'message', exc)}"))
-            continue
-        clauses = _met_clause_codes(ev)
-        amount = Decimal(ev.amount).quantize(_FEN, ROUND_HALF_UP) if ev.eligible else Decimal("0.00")
-        wrong = []
-        if ev.eligible != t.expect.eligible:
-            wrong.append(f"eligible is {str(ev.eligible).lower()}, expected {str(t.expect.eligible).lower()}")
-        if t.expect.clauses is not None and clauses != t.expect.clauses:
-            wrong.append(f"clauses are [{', '.join(clauses)}], expected [{', '.join(t.expect.clauses)}]")
-        if t.expect.amount is not None and amount != t.expect.amount:
-            wrong.append(f"amount is {amount}, expected {t.expect.amount}")
-        outcomes.append(TestOutcome(name=t.name, passed=not wrong, expected=t.expect, eligible=ev.eligible,
-                                    clauses=clauses, amount=amount, message="; ".join(wrong)))
-    return outcomes
-
-
-def _met_clause_codes(ev) -> list[str]:
-    out = []
-    for c in ev.clauses or []:
-        if isinstance(c, str):
-            out.append(c)
-        elif getattr(c, "met", True):
-            out.append(getattr(c, "code", None) or getattr(c, "clause_code"))
-    return out
-
-
-def _problems_text(exc) -> str:
-    probs = getattr(exc, "problems", None) or []
-    parts = []
-    for p in probs:
-        if isinstance(p, (tuple, list)) and len(p) == 2:
-            parts.append(f"{p[0]}: {p[1]}")
-        elif isinstance(p, dict):
-            parts.append(f"{p.get('field', '')}: {p.get('reason') or p.get('message', '')}")
-        else:
-            parts.append(f"{getattr(p, 'field', '')}: {getattr(p, 'reason', None) or getattr(p, 'message', p)}")
-    return "; ".join(parts) or str(getattr(exc, "message", exc))
-
-
-def test_problems(content: PolicyContent, loc: _Located | None = None) -> list[PackProblem]:
-    loc = loc or _Located()
-    out = []
-    codes = {c.code for c in content.clauses}
-    for i, t in enumerate(content.tests):
-        unknown = [c for c in (t.expect.clauses or []) if c not in codes]
-        if unknown:
-            out.append(PackProblem(policy_code=content.code, field=f"tests[{i}].expect.clauses",
-                                   line=loc.line("tests", i, "expect", "clauses"),
-                                   message=f"test '{t.name}' expects clause(s) {', '.join(unknown)} that the policy does not have",
-                                   hint="clause codes: " + ", ".join(sorted(codes))))
-    if out:
-        return out
-    for i, o in enumerate(run_tests(content)):
-        if not o.passed:
-            out.append(PackProblem(policy_code=content.code, field=f"tests[{i}]", line=loc.line("tests", i),
-                                   message=f"own test '{o.name}' fails: {o.message}",
-                                   hint="fix the rule or the test's expectation; a policy whose tests fail is not stored"))
-    return out
-
-
-test_problems.__test__ = False  # a function named test_* that pytest must not collect
-
-
-def check_policy(data: Any, loc: _Located | None = None, *, require_tests: bool = True
-                 ) -> tuple[PolicyContent | None, list[PackProblem]]:
-    """Structure, then rules, then own tests (each only when the step before is clean)."""
-    partial: dict = {}
-    content, probs = validate_structure(data, loc, partial)
-    if content is None:
-        # Still check the expressions that did parse, so one refusal lists every problem.
-        if partial.get("subject") and (partial.get("clauses") or partial.get("when")):
-            stand_in = PolicyContent.model_construct(
-                code=partial.get("code") or "?", subject=partial["subject"], when=partial.get("when"),
-                combine=partial.get("combine", "first"), cap_per_subject=None,
-                effective_from=partial.get("effective_from") or dt.date(2000, 1, 1), effective_to=None,
-                clauses=partial.get("clauses") or [ClauseContent(code="_", when="true", amount="0")])
-            try:
-                probs += [p for p in check_rules(stand_in, loc) if p.clause_code != "_"]
-            except Exception:  # noqa: BLE001 - the structural problems already refuse the policy
-                pass
-        return None, probs
-    probs = check_rules(content, loc)
-    if probs:
-        return None, probs
-    if require_tests:
-        probs = test_problems(content, loc)
-        if probs:
-            return None, probs
-    return content, []
-
-
-def read_pack_text(text: str, source: str = "") -> list[PolicyContent]:
-    """Every policy of a pack, checked; ``PackRefused`` lists every problem of the whole file."""
-    try:
-        items = parse_pack_text(text)
-    except PackRefused as exc:
-        exc.source = source
-        raise PackRefused(exc.problems, source) from None
-    contents, problems, seen = [], [], {}
-    for data, loc in items:
-        content, probs = check_policy(data, loc)
-        problems += probs
-        if content is not None:
-            if content.code in seen:
-                problems.append(PackProblem(policy_code=content.code, line=loc.line(),
-                                            message=f"policy {content.code} appears twice in this pack"))
-            seen[content.code] = True
-            contents.append(content)
-    if problems:
-        raise PackRefused(problems, source)
-    return contents
-
-
-def read_pack(path: str | Path) -> list[PolicyContent]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PackRefused([PackProblem(message=f"cannot read the file: {exc}")], str(path)) from None
-    return read_pack_text(text, str(path))
-
-
-# --------------------------------------------------------------------------- export
-
-
-class _Dumper(yaml.SafeDumper):
-    def increase_indent(self, flow: bool = False, indentless: bool = False):
-        # Indent list items under their key, as the contract's examples are written.
-        return super().increase_indent(flow, False)
-
-
-class _Expr(str):
-    """A rule expression: a bare number or boolean is written bare (it means the same expression)."""
-
-
-_BARE = re.compile(r"^(?:-?[0-9]+(?:\.[0-9]+)?|true|false)$")
-
-
-def _repr_expr(dumper, s: "_Expr"):
-    if _BARE.match(s):
-        tag = "tag:yaml.org,2002:bool" if s in ("true", "false") else (
-            "tag:yaml.org,2002:float" if "." in s else "tag:yaml.org,2002:int")
-        return dumper.represent_scalar(tag, str(s))
-    return _repr_str(dumper, str(s))
-
-
-def _repr_decimal(dumper, d: Decimal):
-    return dumper.represent_scalar("tag:yaml.org,2002:float" if d != d.to_integral() else "tag:yaml.org,2002:int",
-                                   str(d) if d != d.to_integral() else str(d.quantize(Decimal(1))))
-
-
-def _repr_str(dumper, s: str):
-    if "\n" in s:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", s, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", s)
-
-
-_Dumper.add_representer(Decimal, _repr_decimal)
-_Dumper.add_representer(str, _repr_str)
-_Dumper.add_representer(_Expr, _repr_expr)
-
-
-def content_to_dict(content: PolicyContent) -> dict:
-    """The pack form of a content, in the contract's key order, without empty optional keys."""
-    d: dict[str, Any] = {}
-    for k in ("code", "title", "issuer", "subject", "mode", "effective_from", "effective_to", "budget",
-              "cap_per_subject", "combine", "exclusive_group", "when", "source", "summary"):
-        v = getattr(content, k)
-        if v is None or v == "":
-            continue
-        d[k] = _Expr(v) if k == "when" else v
-    d["clauses"] = []
-    for c in content.clauses:
-        item = {"code": c.code, "title": c.title} if c.title else {"code": c.code}
-        d["clauses"].append({**item, "when": _Expr(c.when), "amount": _Expr(c.amount)})
-    if content.tests:
-        tests = []
-        for t in content.tests:
-            e: dict[str, Any] = {"eligible": t.expect.eligible}
-            if t.expect.clauses is not None:
-                e["clauses"] = t.expect.clauses
-            if t.expect.amount is not None:
-                e["amount"] = t.expect.amount
-            item: dict[str, Any] = {"name": t.name, "profile": t.profile}
-            if t.as_of:
-                item["as_of"] = t.as_of
-            item["expect"] = e
-            tests.append(item)
-        d["tests"] = tests
-    return d
-
-
-def export_yaml(content: PolicyContent, header: str = "") -> str:
-    """A pack holding this one policy; loading it gives the same content."""
-    body = yaml.dump(content_to_dict(content), Dumper=_Dumper, allow_unicode=True, sort_keys=False,
-                     default_flow_style=False, width=100)
-    return (f"# {header}\n" if header else "") + body
-
-
-def content_hash(content: PolicyContent) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(content.model_dump(mode="json"), sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":")).encode()).hexdigest()

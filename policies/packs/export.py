@@ -1,0 +1,97 @@
+"""Writing a stored version back as a YAML pack that loads to the same content."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from policies.schemas import PolicyContent
+
+class _Dumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        # Indent list items under their key, as the contract's examples are written.
+        return super().increase_indent(flow, False)
+
+
+class _Expr(str):
+    """A rule expression: a bare number or boolean is written bare (it means the same expression)."""
+
+
+_BARE = re.compile(r"^(?:-?[0-9]+(?:\.[0-9]+)?|true|false)$")
+
+
+def _repr_expr(dumper, s: "_Expr"):
+    if _BARE.match(s):
+        tag = "tag:yaml.org,2002:bool" if s in ("true", "false") else (
+            "tag:yaml.org,2002:float" if "." in s else "tag:yaml.org,2002:int")
+        return dumper.represent_scalar(tag, str(s))
+    return _repr_str(dumper, str(s))
+
+
+def _repr_decimal(dumper, d: Decimal):
+    return dumper.represent_scalar("tag:yaml.org,2002:float" if d != d.to_integral() else "tag:yaml.org,2002:int",
+                                   str(d) if d != d.to_integral() else str(d.quantize(Decimal(1))))
+
+
+def _repr_str(dumper, s: str):
+    if "\n" in s:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", s, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", s)
+
+
+_Dumper.add_representer(Decimal, _repr_decimal)
+_Dumper.add_representer(str, _repr_str)
+_Dumper.add_representer(_Expr, _repr_expr)
+
+
+def content_to_dict(content: PolicyContent) -> dict:
+    """The pack form of a content, in the contract's key order, without empty optional keys."""
+    d: dict[str, Any] = {}
+    for k in ("code", "title", "issuer", "subject", "mode", "effective_from", "effective_to", "budget",
+              "cap_per_subject", "combine", "exclusive_group", "when", "source", "summary"):
+        v = getattr(content, k)
+        if v is None or v == "":
+            continue
+        d[k] = _Expr(v) if k == "when" else v
+    d["clauses"] = []
+    for c in content.clauses:
+        item = {"code": c.code, "title": c.title} if c.title else {"code": c.code}
+        d["clauses"].append({**item, "when": _Expr(c.when), "amount": _Expr(c.amount)})
+    if content.tests:
+        tests = []
+        for t in content.tests:
+            e: dict[str, Any] = {"eligible": t.expect.eligible}
+            if t.expect.clauses is not None:
+                e["clauses"] = t.expect.clauses
+            if t.expect.amount is not None:
+                e["amount"] = t.expect.amount
+            item: dict[str, Any] = {"name": t.name, "profile": t.profile}
+            if t.as_of:
+                item["as_of"] = t.as_of
+            item["expect"] = e
+            tests.append(item)
+        d["tests"] = tests
+    return d
+
+
+def export_yaml(content: PolicyContent, header: str = "") -> str:
+    """A pack holding this one policy; loading it gives the same content."""
+    body = yaml.dump(content_to_dict(content), Dumper=_Dumper, allow_unicode=True, sort_keys=False,
+                     default_flow_style=False, width=100)
+    return (f"# {header}\n" if header else "") + body
+
+
+def content_hash(content: PolicyContent) -> str:
+    """What makes two versions identical: the SHA-256 of their canonical content."""
+    return hashlib.sha256(json.dumps(content.model_dump(mode="json"), sort_keys=True, ensure_ascii=False,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+def tests_yaml(content: PolicyContent) -> str:
+    """The tests of a version as the YAML list the officer's form edits."""
+    tests = content_to_dict(content).get("tests")
+    return yaml.dump(tests, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100) if tests else ""

@@ -1,0 +1,70 @@
+"""What the service modules share: money and key helpers, role checks, reading a stored version."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+from policies.errors import NotAllowed, PolicyNotFound
+from policies.schemas import ClauseContent, PolicyContent, PolicyTestCase, TestExpect, VersionRead
+from policies.tables import Clause, PolicyTest, PolicyVersion
+
+OFFICER, REVIEWER = "policy_officer", "policy_reviewer"
+AUTHOR_ROLES = (OFFICER, "admin")
+LIVE = ("published", "suspended")  # statuses whose content others point at
+_FEN = Decimal("0.01")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _fen(yuan: Decimal | None) -> int | None:
+    return None if yuan is None else int((Decimal(yuan) * 100).to_integral_value())
+
+
+def _yuan(fen: int | None) -> Decimal | None:
+    return None if fen is None else (Decimal(fen) / 100).quantize(_FEN)
+
+
+def _db():
+    return PolicyVersion._meta.db
+
+
+def _key(row: dict) -> str:
+    return f"{row['code']}@{row['number']}"
+
+
+def _require_role(actor, roles: tuple[str, ...], what: str) -> None:
+    if getattr(actor, "role", None) not in roles:
+        raise NotAllowed(f"{what} needs the role {' or '.join(roles)}; {actor.name} is {actor.role}")
+
+
+async def _version_row(version_id: int) -> dict:
+    row = await PolicyVersion.select().where(PolicyVersion.id == version_id).first()
+    if row is None:
+        raise PolicyNotFound(f"policy version {version_id} does not exist")
+    return row
+
+
+async def _content(row: dict) -> PolicyContent:
+    clauses = await Clause.select().where(Clause.version == row["id"]).order_by(Clause.position)
+    tests = await PolicyTest.select().where(PolicyTest.version == row["id"]).order_by(PolicyTest.position)
+    return PolicyContent(
+        code=row["code"], title=row["title"], issuer=row["issuer"], subject=row["subject"], mode=row["mode"],
+        effective_from=row["effective_from"], effective_to=row["effective_to"], budget=_yuan(row["budget_fen"]),
+        cap_per_subject=_yuan(row["cap_per_subject_fen"]), combine=row["combine"],
+        exclusive_group=row["exclusive_group"], when=row["when_expr"], source=row["source"] or "",
+        summary=row["summary"] or "",
+        clauses=[ClauseContent(code=c["code"], title=c["title"], when=c["when_expr"], amount=c["amount_expr"])
+                 for c in clauses],
+        tests=[PolicyTestCase(name=t["name"], profile=json.loads(t["profile_json"]), as_of=t["as_of"],
+                              expect=TestExpect(**json.loads(t["expect_json"]))) for t in tests])
+
+
+async def _read(row: dict) -> VersionRead:
+    return VersionRead(
+        id=row["id"], code=row["code"], number=row["number"], status=row["status"], author=row["author"],
+        reviewer=row["reviewer"], created_at=row["created_at"], submitted_at=row["submitted_at"],
+        published_at=row["published_at"], status_reason=row["status_reason"] or "", content_hash=row["content_hash"],
+        content=await _content(row))

@@ -1,0 +1,168 @@
+"""Writing drafts: the only code that stores a version's content, and only while it is a draft."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from policies import packs
+from policies.errors import LifecycleError, PackRefused, VersionLocked
+from policies.schemas import PackProblem, PolicyContent, VersionRead
+from policies.tables import Clause, Policy, PolicyTest, PolicyVersion
+from policies.service.common import _now, _fen, _db, _key, _require_role, _version_row, _content, _read, AUTHOR_ROLES
+from policies.service.reading import read_version
+
+
+async def _write_content(version_id: int, content: PolicyContent) -> None:
+    """The only writer of a version's content; a version that left draft is never passed here."""
+    await PolicyVersion.update({
+        PolicyVersion.title: content.title, PolicyVersion.issuer: content.issuer, PolicyVersion.subject: content.subject,
+        PolicyVersion.mode: content.mode, PolicyVersion.effective_from: content.effective_from,
+        PolicyVersion.effective_to: content.effective_to, PolicyVersion.budget_fen: _fen(content.budget),
+        PolicyVersion.cap_per_subject_fen: _fen(content.cap_per_subject), PolicyVersion.combine: content.combine,
+        PolicyVersion.exclusive_group: content.exclusive_group, PolicyVersion.when_expr: content.when,
+        PolicyVersion.source: content.source, PolicyVersion.summary: content.summary,
+        PolicyVersion.content_hash: packs.content_hash(content),
+    }).where((PolicyVersion.id == version_id) & (PolicyVersion.status == "draft"))
+    await Clause.delete().where(Clause.version == version_id)
+    await PolicyTest.delete().where(PolicyTest.version == version_id)
+    if content.clauses:
+        await Clause.insert(*[Clause(version=version_id, position=i, code=c.code, title=c.title, when_expr=c.when,
+                                     amount_expr=c.amount) for i, c in enumerate(content.clauses)])
+    if content.tests:
+        await PolicyTest.insert(*[PolicyTest(
+            version=version_id, position=i, name=t.name, profile_json=json.dumps(t.profile, ensure_ascii=False),
+            as_of=t.as_of, expect_json=t.expect.model_dump_json()) for i, t in enumerate(content.tests)])
+
+
+async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
+    """Store content as the draft of its code (inside the caller's transaction). Returns (version, outcome)."""
+    policy = await Policy.select().where(Policy.code == content.code).first()
+    if policy is None:
+        policy_id = (await Policy.insert(Policy(code=content.code, subject=content.subject, created_by=actor.name,
+                                                created_at=_now())))[0]["id"]
+        latest = None
+    else:
+        if policy["subject"] != content.subject:
+            raise PackRefused([PackProblem(policy_code=content.code, field="subject",
+                                           message=f"policy {content.code} is for {policy['subject']} subjects; "
+                                                   f"its subject cannot change to {content.subject}",
+                                           hint="use a new policy code for another subject kind")])
+        policy_id = policy["id"]
+        latest = await PolicyVersion.select().where(PolicyVersion.policy == policy_id).order_by(
+            PolicyVersion.number, ascending=False).first()
+    digest = packs.content_hash(content)
+    if latest is not None and latest["content_hash"] == digest and latest["status"] != "retired":
+        return await _read(latest), "unchanged"
+    if latest is not None and latest["status"] == "in_review":
+        raise VersionLocked(f"version {latest['number']} of {content.code} is in review and cannot be changed; "
+                            "the reviewer can reject it back to draft")
+    after = content.model_dump(mode="json")
+    if latest is not None and latest["status"] == "draft":
+        before = (await _content(latest)).model_dump(mode="json")
+        await _write_content(latest["id"], content)
+        await actor.record("policy.draft.update", "policy_version", _key(latest), before, after,
+                           {"content_hash": digest})
+        return await read_version(latest["id"]), "updated"
+    number = 1 if latest is None else latest["number"] + 1
+    vid = (await PolicyVersion.insert(PolicyVersion(
+        policy=policy_id, code=content.code, number=number, status="draft", title=content.title,
+        issuer=content.issuer, subject=content.subject, mode=content.mode, effective_from=content.effective_from,
+        budget_fen=0, content_hash="", author=actor.name, created_at=_now(), status_changed_at=_now(),
+    )))[0]["id"]
+    await _write_content(vid, content)
+    await actor.record("policy.draft.create", "policy_version", f"{content.code}@{number}", None, after,
+                       {"content_hash": digest, "from_version": latest["number"] if latest else None})
+    return await read_version(vid), "created"
+
+
+async def save_draft(data: Any, actor, *, require_tests: bool = False) -> VersionRead:
+    """Check a policy (a pack-shaped dict or PolicyContent) and store it as the draft of its code.
+
+    Refuses with every problem when it does not check; a new version is made when the latest one left draft.
+    """
+    _require_role(actor, AUTHOR_ROLES, "writing a policy draft")
+    if isinstance(data, PolicyContent):
+        data = packs.content_to_dict(data)
+    content, problems = packs.check_policy(data, require_tests=require_tests)
+    if problems:
+        raise PackRefused(problems)
+    async with _db().transaction():
+        version, _ = await _store(content, actor)
+    return version
+
+
+async def update_draft(version_id: int, data: Any, actor) -> VersionRead:
+    """Change the content of draft ``version_id``; refused for any version that left draft."""
+    _require_role(actor, AUTHOR_ROLES, "editing a policy draft")
+    row = await _version_row(version_id)
+    _ensure_draft(row)
+    if isinstance(data, PolicyContent):
+        data = packs.content_to_dict(data)
+    content, problems = packs.check_policy(data, require_tests=False)
+    if problems:
+        raise PackRefused(problems)
+    if content.code != row["code"]:
+        raise PackRefused([PackProblem(policy_code=content.code, field="code",
+                                       message=f"this draft belongs to policy {row['code']}; the code cannot change")])
+    async with _db().transaction():
+        row = await _version_row(version_id)
+        _ensure_draft(row)
+        before = (await _content(row)).model_dump(mode="json")
+        await _write_content(version_id, content)
+        await actor.record("policy.draft.update", "policy_version", _key(row), before, content.model_dump(mode="json"),
+                           {"content_hash": packs.content_hash(content)})
+    return await read_version(version_id)
+
+
+def _ensure_draft(row: dict) -> None:
+    if row["status"] == "in_review":
+        raise VersionLocked(f"version {row['number']} of {row['code']} is in review and cannot be changed; "
+                            "the reviewer can reject it back to draft")
+    if row["status"] != "draft":
+        raise VersionLocked(f"version {row['number']} of {row['code']} is {row['status']} and cannot be changed; "
+                            "a change makes a new version (edit the policy to start one)")
+
+
+async def load_pack(path: str | Path, actor) -> list[tuple[VersionRead, str]]:
+    """`zhida policies load`: check every policy of the file, then store them all as drafts, or nothing."""
+    _require_role(actor, AUTHOR_ROLES, "loading policy packs")
+    contents = packs.read_pack(path)
+    return await store_contents(contents, actor)
+
+
+async def load_pack_text(text: str, actor, source: str = "pack") -> list[tuple[VersionRead, str]]:
+    _require_role(actor, AUTHOR_ROLES, "loading policy packs")
+    return await store_contents(packs.read_pack_text(text, source), actor)
+
+
+async def store_contents(contents: list[PolicyContent], actor) -> list[tuple[VersionRead, str]]:
+    out = []
+    async with _db().transaction():
+        for c in contents:
+            out.append(await _store(c, actor))
+    return out
+
+
+async def new_draft_from(version_id: int, actor) -> VersionRead:
+    """Start a new draft from a version (the way to change a published policy)."""
+    _require_role(actor, AUTHOR_ROLES, "writing a policy draft")
+    row = await _version_row(version_id)
+    if row["status"] == "draft":
+        return await _read(row)
+    latest = await PolicyVersion.select().where(PolicyVersion.code == row["code"]).order_by(
+        PolicyVersion.number, ascending=False).first()
+    if latest["status"] in ("draft", "in_review"):
+        raise LifecycleError(f"policy {row['code']} already has version {latest['number']} in {latest['status']}")
+    content = await _content(row)
+    async with _db().transaction():
+        number = latest["number"] + 1
+        vid = (await PolicyVersion.insert(PolicyVersion(
+            policy=row["policy"], code=row["code"], number=number, status="draft", title=content.title,
+            issuer=content.issuer, subject=content.subject, mode=content.mode, effective_from=content.effective_from,
+            budget_fen=0, content_hash="", author=actor.name, created_at=_now(), status_changed_at=_now(),
+        )))[0]["id"]
+        await _write_content(vid, content)
+        await actor.record("policy.draft.create", "policy_version", f"{row['code']}@{number}", None,
+                           content.model_dump(mode="json"), {"from_version": row["number"]})
+    return await read_version(vid)

@@ -1,0 +1,167 @@
+"""The lifecycle steps: submit, reject, publish (with the stored impact), suspend, resume, retire; export."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from policies import packs
+from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyError, PolicyNotFound, TestsFailed
+from policies.schemas import VersionRead
+from policies.tables import PolicyVersion
+from policies.service.common import (_now, _db, _key, _require_role, _version_row, _content, REVIEWER, AUTHOR_ROLES, LIVE)
+from policies.service.preview import impact_preview
+from policies.service.reading import _published_row, read_version, ruleset_of, versions_of
+
+
+async def _transition(row: dict, status: str, actor, action: str, reason: str = "", **fields) -> None:
+    values = {PolicyVersion.status: status, PolicyVersion.status_changed_at: _now(),
+              PolicyVersion.status_reason: reason}
+    for k, v in fields.items():
+        values[getattr(PolicyVersion, k)] = v
+    await PolicyVersion.update(values).where(
+        (PolicyVersion.id == row["id"]) & (PolicyVersion.status == row["status"]))
+    await actor.record(action, "policy_version", _key(row), {"status": row["status"]}, {"status": status},
+                       {"reason": reason} if reason else None)
+
+
+async def _check_tests_pass(row: dict) -> None:
+    content = await _content(row)
+    problems = packs.check_rules(content)
+    if problems:
+        raise PackRefused(problems)
+    failed = [o for o in packs.run_tests(content) if not o.passed]
+    if failed:
+        raise TestsFailed(f"{row['code']} version {row['number']}: {len(failed)} of its own tests fail, so it cannot "
+                          "be submitted or published: " + "; ".join(f"'{o.name}': {o.message}" for o in failed),
+                          detail=[o.model_dump(mode="json") for o in failed])
+
+
+async def submit(version_id: int, actor) -> VersionRead:
+    """The author hands a draft to review (its own tests must pass)."""
+    _require_role(actor, AUTHOR_ROLES, "submitting a policy for review")
+    row = await _version_row(version_id)
+    if row["status"] != "draft":
+        raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']}; only a draft is submitted")
+    await _check_tests_pass(row)
+    async with _db().transaction():
+        await _transition(row, "in_review", actor, "policy.submit", submitted_at=_now())
+    return await read_version(version_id)
+
+
+async def reject(version_id: int, actor, reason: str) -> VersionRead:
+    """The reviewer sends a version in review back to its author as a draft, with the reason."""
+    _require_role(actor, (REVIEWER,), "rejecting a policy")
+    if not (reason or "").strip():
+        raise PolicyError("a rejection needs a reason the author can act on")
+    row = await _version_row(version_id)
+    if row["status"] != "in_review":
+        raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']}; only a version in review is rejected")
+    async with _db().transaction():
+        await _transition(row, "draft", actor, "policy.reject", reason.strip(), reviewer=actor.name)
+    return await read_version(version_id)
+
+
+async def publishable_version(code: str) -> dict:
+    rows = await versions_of(code)
+    latest = rows[0]
+    if latest["status"] not in ("draft", "in_review"):
+        raise LifecycleError(f"policy {code} has no draft to publish (its latest version {latest['number']} "
+                             f"is {latest['status']})")
+    return latest
+
+
+async def publish(code: str, actor, *, as_of: dt.date | None = None) -> VersionRead:
+    """`zhida policies publish CODE`: publish the latest draft (or version in review) of CODE."""
+    latest = await publishable_version(code)
+    return await publish_version(latest["id"], actor, as_of=as_of)
+
+
+async def publish_version(version_id: int, actor, *, as_of: dt.date | None = None) -> VersionRead:
+    """A policy_reviewer other than the author publishes a version whose own tests pass.
+
+    The impact preview is computed and stored with the publication; the previously published version of the
+    same code is superseded; the matcher is told which rule sets are active.
+    """
+    _require_role(actor, (REVIEWER,), "publishing a policy")
+    row = await _version_row(version_id)
+    if row["status"] not in ("draft", "in_review"):
+        raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']}; "
+                             "only a draft or a version in review is published")
+    if row["author"] == actor.name:
+        raise NotAllowed(f"{actor.name} wrote version {row['number']} of {row['code']}; "
+                         "another policy_reviewer must publish it (author cannot publish own draft)")
+    await _check_tests_pass(row)
+    preview = await impact_preview(version_id, as_of)
+    from eligibility import service as eligibility_service
+
+    async with _db().transaction():
+        row = await _version_row(version_id)
+        if row["status"] not in ("draft", "in_review"):
+            raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']} now")
+        old = await _published_row(row["code"])
+        for prev in await PolicyVersion.select().where(
+                (PolicyVersion.code == row["code"]) & PolicyVersion.status.is_in(list(LIVE))):
+            await _transition(prev, "superseded", actor, "policy.supersede", f"superseded by version {row['number']}")
+        await _transition(row, "published", actor, "policy.publish", reviewer=actor.name, published_at=_now(),
+                          impact_json=preview.model_dump_json())
+        await actor.record("policy.impact", "policy_version", _key(row), None, preview.model_dump(mode="json"), {
+            "matched": preview.matched, "total_amount": str(preview.total_amount), "budget": str(preview.budget),
+            "as_of": preview.as_of.isoformat()})
+        if old is not None:
+            await eligibility_service.deactivate_ruleset(_key(old))
+        await eligibility_service.activate_ruleset(await ruleset_of(version_id))
+    return await read_version(version_id)
+
+
+async def _live_row(code: str, statuses: tuple[str, ...]) -> dict:
+    row = await PolicyVersion.select().where(
+        (PolicyVersion.code == code) & PolicyVersion.status.is_in(list(statuses))).first()
+    if row is None:
+        await versions_of(code)  # PolicyNotFound for an unknown code
+        raise LifecycleError(f"policy {code} has no {' or '.join(statuses)} version")
+    return row
+
+
+async def suspend(code: str, actor, reason: str) -> VersionRead:
+    """Stop the published version of CODE from matching (暂停), keeping it for a later resume."""
+    _require_role(actor, (REVIEWER, "admin"), "suspending a policy")
+    if not (reason or "").strip():
+        raise PolicyError("a suspension needs a reason")
+    row = await _live_row(code, ("published",))
+    from eligibility import service as eligibility_service
+
+    async with _db().transaction():
+        await _transition(row, "suspended", actor, "policy.suspend", reason.strip())
+        await eligibility_service.deactivate_ruleset(_key(row))
+    return await read_version(row["id"])
+
+
+async def resume(code: str, actor, reason: str = "") -> VersionRead:
+    _require_role(actor, (REVIEWER, "admin"), "resuming a policy")
+    row = await _live_row(code, ("suspended",))
+    from eligibility import service as eligibility_service
+
+    async with _db().transaction():
+        await _transition(row, "published", actor, "policy.resume", reason.strip())
+        await eligibility_service.activate_ruleset(await ruleset_of(row["id"]))
+    return await read_version(row["id"])
+
+
+async def retire(code: str, actor, reason: str) -> VersionRead:
+    """End a policy (废止): its published or suspended version is retired for good."""
+    _require_role(actor, (REVIEWER, "admin"), "retiring a policy")
+    if not (reason or "").strip():
+        raise PolicyError("retiring a policy needs a reason")
+    row = await _live_row(code, LIVE)
+    from eligibility import service as eligibility_service
+
+    async with _db().transaction():
+        await _transition(row, "retired", actor, "policy.retire", reason.strip())
+        await eligibility_service.deactivate_ruleset(_key(row))
+    return await read_version(row["id"])
+
+
+async def export_version(version_id: int) -> str:
+    """The YAML pack of a stored version (loading it gives the same content)."""
+    row = await _version_row(version_id)
+    return packs.export_yaml(await _content(row), header=f"{_key(row)} ({row['status']}), exported by Zhida")

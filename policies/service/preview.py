@@ -1,0 +1,107 @@
+"""A version's own tests, the impact preview (shadow run) and the rule editor's live check."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from policies import packs
+from policies.errors import PackRefused
+from policies.schemas import ImpactChange, ImpactPreview, PolicyContent, TestOutcome
+from policies.service.common import _yuan, _key, _version_row, _content, _FEN
+from policies.service.reading import _published_row
+
+
+async def run_version_tests(version_id: int) -> list[TestOutcome]:
+    """Run a version's own tests (rule problems make every test fail with the problem)."""
+    content = await _content(await _version_row(version_id))
+    problems = packs.check_rules(content)
+    if problems:
+        return [TestOutcome(name=t.name, passed=False, expected=t.expect, message=problems[0].describe())
+                for t in content.tests]
+    return packs.run_tests(content)
+
+
+def _default_as_of(content: PolicyContent, as_of: dt.date | None) -> dt.date:
+    d = as_of or dt.date.today()
+    if d < content.effective_from:
+        return content.effective_from
+    if content.effective_to and d > content.effective_to:
+        return content.effective_to
+    return d
+
+
+def _in_effect(content: PolicyContent, d: dt.date) -> bool:
+    return content.effective_from <= d and (content.effective_to is None or d <= content.effective_to)
+
+
+async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
+    from eligibility.matcher import match_ruleset
+
+    run = await match_ruleset(ruleset, as_of, store=False)
+    return {str(r.subject_id): Decimal(r.amount).quantize(_FEN) for r in run.results}
+
+
+async def impact_preview(version_id: int, as_of: dt.date | None = None) -> ImpactPreview:
+    """Shadow run: who the version would match on ``as_of``, for how much, and what changes from the published one."""
+    row = await _version_row(version_id)
+    content = await _content(row)
+    problems = packs.check_rules(content)
+    if problems:
+        raise PackRefused(problems)
+    as_of = _default_as_of(content, as_of)
+    mine = await _match_amounts(packs.to_ruleset(content, key=_key(row) + "~preview", version_id=row["id"]), as_of)
+    total = sum(mine.values(), Decimal("0.00"))
+    budget = _yuan(row["budget_fen"])
+    preview = ImpactPreview(code=row["code"], version_id=row["id"], number=row["number"], as_of=as_of,
+                            matched=len(mine), total_amount=total, budget=budget, budget_left=budget - total)
+    pub = await _published_row(row["code"])
+    if pub is not None and pub["id"] != row["id"]:
+        pub_content = await _content(pub)
+        theirs = await _match_amounts(packs.to_ruleset(pub_content, key=_key(pub), version_id=pub["id"]), as_of) \
+            if _in_effect(pub_content, as_of) else {}
+        ptotal = sum(theirs.values(), Decimal("0.00"))
+        preview.published_version_id = pub["id"]
+        preview.published_number = pub["number"]
+        preview.published_matched = len(theirs)
+        preview.published_total_amount = ptotal
+        preview.added = sorted(set(mine) - set(theirs))
+        preview.removed = sorted(set(theirs) - set(mine))
+        preview.amount_changed = [ImpactChange(subject_id=s, before=theirs[s], after=mine[s])
+                                  for s in sorted(set(mine) & set(theirs)) if mine[s] != theirs[s]]
+        preview.budget_delta = budget - _yuan(pub["budget_fen"])
+        preview.total_delta = total - ptotal
+    return preview
+
+
+async def stored_impact(version_id: int) -> ImpactPreview | None:
+    """The impact preview stored with the publication of a version (for the auditor)."""
+    row = await _version_row(version_id)
+    return ImpactPreview.model_validate_json(row["impact_json"]) if row["impact_json"] else None
+
+
+async def check_expression(subject: str, expression: str, part: str = "when", *, policy_when: str | None = None,
+                           as_of: dt.date | None = None, count: bool = True) -> dict:
+    """The rule editor's live check of one expression: its problems and, for a clean condition, how many match."""
+    from eligibility.rules import check_ruleset
+    from eligibility.schemas import RuleClause, RuleSet
+
+    as_of = as_of or dt.date.today()
+    expression = (expression or "").strip()
+    if not expression:
+        return {"ok": False, "problems": [{"message": "the expression is empty", "hint": None, "position": None}],
+                "matched": None}
+    when, amount = (expression, "0") if part == "when" else ("true", expression)
+    rs = RuleSet(key="editor@check", code="EDITOR", subject=subject, when=policy_when or None, combine="first",
+                 effective_from=as_of, clauses=[RuleClause(code="c", when=when, amount=amount)])
+    problems = [p for p in check_ruleset(rs) if getattr(p, "clause_code", None) == "c"]
+    if problems:
+        return {"ok": False, "matched": None, "problems": [
+            {"message": p.message, "hint": p.hint, "position": p.position, "expression": p.expression}
+            for p in problems]}
+    matched = None
+    if count and part == "when":
+        try:
+            matched = len(await _match_amounts(rs, as_of))
+        except Exception:  # noqa: BLE001 - a count is a convenience; the check result stands without it
+            matched = None
+    return {"ok": True, "problems": [], "matched": matched}
