@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import JSONBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from pydantic import BaseModel, Field
@@ -79,7 +80,7 @@ async def api_batches(status: str | None = None) -> list[BatchRead]:
 
 
 @post("/api/finance/batches", guards=[requires(*STAFF_ACTING)], tags=["finance"], status_code=HTTP_201_CREATED)
-async def api_create(request: Request, data: BatchCreate) -> dict[str, Any]:
+async def api_create(request: Request, data: JSONBody[BatchCreate]) -> dict[str, Any]:
     """A finance_maker's batch of a policy's payable entitlements (or of a selection); reserves the budget."""
     actor = _actor(request)
     if data.policy_code and data.refresh and actor.role == "finance_maker":
@@ -119,14 +120,14 @@ async def api_approve(request: Request, batch_id: int) -> dict[str, Any]:
 
 @post("/api/finance/batches/{batch_id:int}/reject", guards=[requires(*STAFF_ACTING)], tags=["finance"],
       status_code=HTTP_200_OK)
-async def api_reject(request: Request, batch_id: int, data: Reason) -> dict[str, Any]:
+async def api_reject(request: Request, batch_id: int, data: JSONBody[Reason]) -> dict[str, Any]:
     await service.reject_batch(batch_id, actor=_actor(request), reason=data.reason)
     return {"batch_id": batch_id, "status": "rejected"}
 
 
 @post("/api/finance/batches/{batch_id:int}/cancel", guards=[requires(*STAFF_ACTING)], tags=["finance"],
       status_code=HTTP_200_OK)
-async def api_cancel(request: Request, batch_id: int, data: Reason | None = None) -> dict[str, Any]:
+async def api_cancel(request: Request, batch_id: int, data: JSONBody[Reason | None] = None) -> dict[str, Any]:
     await service.cancel_batch(batch_id, actor=_actor(request), reason=(data.reason if data else ""))
     return {"batch_id": batch_id, "status": "cancelled"}
 
@@ -145,7 +146,7 @@ async def api_exceptions() -> list[PaymentRead]:
 
 
 @post("/api/finance/payments/reissue", guards=[requires(*STAFF_ACTING)], tags=["finance"], status_code=HTTP_201_CREATED)
-async def api_reissue(request: Request, data: ReissueRequest) -> dict[str, Any]:
+async def api_reissue(request: Request, data: JSONBody[ReissueRequest]) -> dict[str, Any]:
     """退汇重发 to the corrected, re-verified account: a new batch to approve like any other."""
     batch_id = await service.reissue_payments(data.payment_ids, actor=_actor(request),
                                               second_checker_threshold_fen=_threshold_fen())
@@ -154,7 +155,7 @@ async def api_reissue(request: Request, data: ReissueRequest) -> dict[str, Any]:
 
 @post("/api/finance/payments/{payment_id:int}/abandon", guards=[requires(*STAFF_ACTING)], tags=["finance"],
       status_code=HTTP_200_OK)
-async def api_abandon(request: Request, payment_id: int, data: Reason) -> dict[str, Any]:
+async def api_abandon(request: Request, payment_id: int, data: JSONBody[Reason]) -> dict[str, Any]:
     await service.abandon_payment(payment_id, actor=_actor(request), reason=data.reason)
     return {"payment_id": payment_id, "exception": "abandoned"}
 
@@ -178,7 +179,7 @@ async def api_reconciliation(run_id: int) -> list[dict[str, Any]]:
 
 
 @post("/api/finance/reconciliations", guards=[requires(*STAFF_ACTING)], tags=["finance"], status_code=HTTP_201_CREATED)
-async def api_reconcile(request: Request, data: ReconcileRequest) -> dict[str, Any]:
+async def api_reconcile(request: Request, data: JSONBody[ReconcileRequest]) -> dict[str, Any]:
     """Compare the bank statement of a date with the ledger; differences are stored and returned, never fixed."""
     result = await _reconcile(data.date, _actor(request))
     return {"run_id": result.run_id, "date": data.date.isoformat(), "matched": result.matched,

@@ -3,7 +3,7 @@ user whose role changed from maker to checker, and the second checker of a batch
 from __future__ import annotations
 
 import pytest
-from litestar.testing import TestClient
+from litestar.testing import AsyncTestClient
 
 from app.audit import AuditActor
 from app.main import create_app
@@ -12,7 +12,7 @@ from payments.service import create_batch, get_batch
 from payments.tables import Entitlement
 from tests.conftest import zhida
 from tests.payments.factories import THRESHOLD_FEN, entitled, policy
-from tests.web import csrf_headers, ensure_user, login
+from tests.web import PASSWORD, ensure_user
 
 
 async def _batch_by(maker: str, amount_fen: int = 100_000, n: int = 2) -> int:
@@ -68,37 +68,49 @@ async def dave_is_checker(setup):
     return setup
 
 
-def test_api_refuses_the_maker(dave_is_checker):
+async def _login(client, username: str) -> None:
+    # The async client runs the app on the test's own event loop, where the database pool lives.
+    await client.get("/login")
+    r = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
+                          headers=_csrf(client), follow_redirects=False)
+    assert r.status_code == 302, r.text[:300]
+
+
+def _csrf(client) -> dict[str, str]:
+    return {"x-csrftoken": client.cookies.get("csrftoken")}
+
+
+async def test_api_refuses_the_maker(dave_is_checker):
     batch = dave_is_checker["api"]
-    with TestClient(create_app()) as client:
-        login(client, "dave")
-        r = client.post(f"/api/finance/batches/{batch}/approve", headers=csrf_headers(client))
+    async with AsyncTestClient(create_app()) as client:
+        await _login(client, "dave")
+        r = await client.post(f"/api/finance/batches/{batch}/approve", headers=_csrf(client))
         assert r.status_code == 403 and "maker" in r.json()["error"]
-        assert client.get(f"/api/finance/batches/{batch}").json()["status"] == "created"
-    with TestClient(create_app()) as client:
-        login(client, "bob")
-        r = client.post(f"/api/finance/batches/{batch}/approve", headers=csrf_headers(client))
+        assert (await client.get(f"/api/finance/batches/{batch}")).json()["status"] == "created"
+    async with AsyncTestClient(create_app()) as client:
+        await _login(client, "bob")
+        r = await client.post(f"/api/finance/batches/{batch}/approve", headers=_csrf(client))
         assert r.status_code == 200 and r.json()["status"] == "approved"
 
 
-def test_ui_refuses_the_maker(dave_is_checker):
+async def test_ui_refuses_the_maker(dave_is_checker):
     batch = dave_is_checker["ui"]
-    with TestClient(create_app()) as client:
-        login(client, "dave")
-        page = client.get(f"/finance/batches/{batch}", headers={"accept": "text/html"})
+    async with AsyncTestClient(create_app()) as client:
+        await _login(client, "dave")
+        page = await client.get(f"/finance/batches/{batch}", headers={"accept": "text/html"})
         assert page.status_code == 200
-        r = client.post(f"/finance/batches/{batch}/approve", headers={**csrf_headers(client), "accept": "text/html"},
-                        follow_redirects=False)
+        r = await client.post(f"/finance/batches/{batch}/approve", headers={**_csrf(client), "accept": "text/html"},
+                              follow_redirects=False)
         assert r.status_code == 403 and "maker" in r.text
-        assert client.get(f"/api/finance/batches/{batch}").json()["status"] == "created"
+        assert (await client.get(f"/api/finance/batches/{batch}")).json()["status"] == "created"
 
 
-def test_ui_pages_render_for_finance(setup):
-    with TestClient(create_app()) as client:
-        login(client, "bob")
+async def test_ui_pages_render_for_finance(setup):
+    async with AsyncTestClient(create_app()) as client:
+        await _login(client, "bob")
         for path in ("/finance", f"/finance/batches/{setup['cli']}", "/finance/exceptions", "/finance/reconciliation"):
-            r = client.get(path, headers={"accept": "text/html"})
+            r = await client.get(path, headers={"accept": "text/html"})
             assert r.status_code == 200, (path, r.text[:300])
-        assert "batches" in client.get("/finance", headers={"accept": "text/html"}).text
-        r = client.get("/api/finance/budgets")
+        assert "batches" in (await client.get("/finance", headers={"accept": "text/html"})).text
+        r = await client.get("/api/finance/budgets")
         assert r.status_code == 200 and r.json()

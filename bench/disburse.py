@@ -1,0 +1,204 @@
+"""Disbursement benchmark: N payments end to end on PostgreSQL + Redis with `zhida worker` processes and the bank
+simulator (`zhida bank-sim`, no faults) on loopback; then the approval→settled latency of single auto payments.
+
+    .venv/bin/python bench/disburse.py --payments 260000 --workers 2
+    .venv/bin/python bench/disburse.py --payments 20000 --latency-samples 100
+
+Starts a throw-away PostgreSQL cluster and Redis on free loopback ports (as scripts/test does) unless
+--pg-dsn/--redis-url are given. Prints the figures; nothing is asserted (performance is not a test).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SECRET = "bench-bank-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def as_pg(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.getuid() == 0 else cmd
+
+
+class Services:
+    """A PostgreSQL cluster and a Redis in a temporary directory, loopback only."""
+
+    def __init__(self) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="zhida-bench-"))
+        os.chmod(self.work, 0o755)
+        self.pg_port, self.redis_port = free_port(), free_port()
+        self.pgbin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+
+    def start(self) -> tuple[str, str]:
+        pgdata = self.work / "pg"
+        pgdata.mkdir()
+        if os.getuid() == 0:
+            shutil.chown(pgdata, "postgres")
+        subprocess.run(as_pg([str(self.pgbin / "initdb"), "-D", str(pgdata), "-U", "zhida", "--auth=trust", "-E", "UTF8",
+                              "--locale=C.UTF-8"]), check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(as_pg([str(self.pgbin / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "log"), "-w", "-o",
+                              f"-p {self.pg_port} -k {pgdata} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+                              "-c shared_buffers=512MB -c synchronous_commit=off", "start"]),
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(self.work / "redis.pid"),
+                        "--dir", str(self.work)], check=True, stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        subprocess.run(as_pg([str(self.pgbin / "createdb"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "zhida",
+                              "zhida"]), check=True)
+        return (f"postgresql://zhida@127.0.0.1:{self.pg_port}/zhida", f"redis://127.0.0.1:{self.redis_port}/0")
+
+    def stop(self) -> None:
+        pid = self.work / "redis.pid"
+        if pid.exists():
+            subprocess.run(["kill", pid.read_text().strip()], check=False)
+        subprocess.run(as_pg([str(self.pgbin / "pg_ctl"), "-D", str(self.work / "pg"), "-m", "immediate", "stop"]),
+                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def zhida(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(BIN / "zhida"), *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    if check and proc.returncode not in (0,):
+        raise SystemExit(f"zhida {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+async def seed(n: int, code: str, version_id: int) -> None:
+    """N payable entitlements of one auto policy version (verified accounts), as matching would leave them."""
+    import datetime as dt
+
+    from app.audit import SYSTEM
+    from payments.schemas import EntitlementCreate, PolicyFacts
+    from payments.service import record_entitlements
+
+    facts = PolicyFacts(version_id=version_id, code=code, version=1, title="新南昌人生活补贴 (bench)", issuer="bench",
+                        subject="talent", mode="auto", budget_fen=10**15, effective_from=dt.date(2025, 1, 1),
+                        clause_titles={"main": "主条款"})
+    step = 20000
+    for start in range(0, n, step):
+        items = [EntitlementCreate(subject_kind="talent", subject_id=f"B{version_id:04d}{i:09d}",
+                                   amount_fen=1_000_00 + (i % 1000), clause_codes=["main"], source="auto",
+                                   source_ref=str(i), payee_name=f"人才{i}", bank_name="bench bank",
+                                   payee_account=f"6222{version_id:04d}{i:09d}1", account_verified=True)
+                 for i in range(start, min(n, start + step))]
+        await record_entitlements(facts, items, actor=SYSTEM)
+
+
+async def main_async(args, env: dict) -> None:
+    from app.audit import AuditActor
+    from app.db import open_database
+    from app import jobs
+    from payments import service
+    from payments.tasks import enqueue_chunks
+
+    await open_database(max_size=4)
+    maker, checker = AuditActor("bench-maker", "finance_maker"), AuditActor("bench-checker", "finance_checker")
+
+    t = time.perf_counter()
+    await seed(args.payments, "BENCH-BULK", 1)
+    print(f"seeded {args.payments} entitlements in {time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    made = await service.create_batch(actor=maker, policy_code="BENCH-BULK", second_checker_threshold_fen=10**15)
+    print(f"batch {made.batch_id} created (budget reserved, {made.payment_count} payments) in {time.perf_counter() - t:.1f} s")
+    await service.approve_batch(made.batch_id, actor=checker)
+
+    t0 = time.perf_counter()
+    chunks = await service.start_batch(made.batch_id, actor=checker, chunk_size=args.chunk)
+    await enqueue_chunks(await jobs.get_queue(), chunks)
+    while True:
+        p = await service.progress(made.batch_id)
+        if p.done:
+            break
+        await asyncio.sleep(1)
+    elapsed = time.perf_counter() - t0
+    print(f"BULK: {args.payments} payments approved→settled in {elapsed:.1f} s = {args.payments / elapsed:.0f} payments/s "
+          f"({args.workers} workers, chunks of {args.chunk}); statuses {p.counts}")
+    check = await service.check_balances()
+    print(f"ledger balanced: {check.ok} ({check.journals} journals) {check.problems[:3]}")
+
+    if args.latency_samples:
+        await seed(args.latency_samples, "BENCH-ONE", 2)
+        from payments.tables import Entitlement
+
+        ids = [r["id"] for r in await Entitlement.select(Entitlement.id).where(Entitlement.version_id == 2)
+               .order_by(Entitlement.id)]
+        latencies = []
+        for eid in ids:
+            one = await service.create_batch(actor=maker, entitlement_ids=[eid], second_checker_threshold_fen=10**15)
+            t = time.perf_counter()
+            await service.approve_batch(one.batch_id, actor=checker)
+            await enqueue_chunks(await jobs.get_queue(), await service.start_batch(one.batch_id, actor=checker))
+            while not (await service.progress(one.batch_id)).done:
+                await asyncio.sleep(0.005)
+            latencies.append(time.perf_counter() - t)
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        print(f"LATENCY: one auto payment approval→settled over {len(latencies)} samples: p50 {p50 * 1000:.0f} ms, "
+              f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--payments", type=int, default=260_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=2000)
+    ap.add_argument("--latency-samples", type=int, default=100)
+    ap.add_argument("--pg-dsn")
+    ap.add_argument("--redis-url")
+    args = ap.parse_args()
+    services = None
+    if not (args.pg_dsn and args.redis_url):
+        services = Services()
+        args.pg_dsn, args.redis_url = services.start()
+    data = Path(tempfile.mkdtemp(prefix="zhida-bench-data-"))
+    bank_port = free_port()
+    env = {**os.environ, "ZHIDA_DATABASE_URL": args.pg_dsn, "ZHIDA_REDIS_URL": args.redis_url,
+           "ZHIDA_BANK_URL": f"http://127.0.0.1:{bank_port}", "ZHIDA_BANK_SECRET": SECRET, "ZHIDA_DATA_DIR": str(data)}
+    procs: list[subprocess.Popen] = []
+    try:
+        zhida(env, "db", "migrate")
+        procs.append(subprocess.Popen([str(BIN / "zhida"), "bank-sim", "--port", str(bank_port), "--reject-accounts", "",
+                                       "--db", str(data / "bank.db")], env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _ in range(args.workers):
+            procs.append(subprocess.Popen([str(BIN / "zhida"), "worker"], env=env, cwd=ROOT,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(2)
+        os.environ.update(env)  # this process talks to the same database and queue
+        print(f"machine: {os.cpu_count()} cores; PostgreSQL {args.pg_dsn.rsplit('@', 1)[-1]}, Redis, "
+              f"{args.workers} zhida worker, zhida bank-sim (no faults)")
+        asyncio.run(main_async(args, env))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if services:
+            services.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
