@@ -1,6 +1,7 @@
 """`zhida bank-sim`: the bundled simulator of the bank gateway contract, served by uvicorn on loopback."""
 from __future__ import annotations
 
+import logging
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -68,6 +69,9 @@ def bank_sim(port: int, host: str, fail_rate: float, timeout_rate: float, drop_r
     click.echo(f"bank simulator on http://{host}:{port} (record: {path}; faults: 503 {fail_rate:g}, "
                f"429 {rate_limit_rate:g}, timeout {timeout_rate:g}, drop {drop_rate:g}, slow {slow_rate:g}; "
                f"rules: {config.account_rules or 'none'})", err=True)
+    # The drop fault ends responses half-way on purpose; uvicorn would log each one as an application error.
+    logging.getLogger("uvicorn.error").addFilter(
+        lambda record: not str(record.msg).startswith("ASGI callable returned without completing response"))
     try:
         uvicorn.run(simulator, host=host, port=port, log_level="warning", access_log=False)
     finally:
