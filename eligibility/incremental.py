@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from eligibility.rules.closures import CompiledRuleSet
+from eligibility.rules.closures import MEMO, CompiledRuleSet
 from eligibility.rules.evaluate import in_effect
 from eligibility.rules.language import rule_values
 from eligibility.schemas import MatchResult, RuleSet
@@ -44,6 +44,8 @@ def evaluate_all(compiled: list[CompiledRuleSet], kind: str, profile: dict,
                  as_of: dt.date) -> list[tuple[RuleSet, MatchResult]]:
     """Every rule set in effect on ``as_of`` that the profile satisfies."""
     values = rule_values(kind, profile, as_of)
+    # Conditions shared by many policies (region, blacklist, enums) are evaluated once per profile.
+    values[MEMO] = {}
     sid = profile["uscc" if kind == "enterprise" else "id_number"]
     out = []
     for c in compiled:
@@ -57,7 +59,7 @@ def evaluate_all(compiled: list[CompiledRuleSet], kind: str, profile: dict,
 
 async def rematch_subject(kind: str, subject_id: str, as_of: dt.date, *, actor: Any = None) -> list[MatchResult]:
     """Re-evaluate one profile against every active rule set of its kind and store new matches."""
-    from eligibility.matcher import _store
+    from eligibility.matcher import store_results
     from eligibility.profiles import profile_digest
     from eligibility.service import get_profile
 
@@ -66,6 +68,5 @@ async def rematch_subject(kind: str, subject_id: str, as_of: dt.date, *, actor: 
         return []
     digest = profile_digest(kind, profile)
     found = evaluate_all(await compiled_rulesets(kind), kind, profile, as_of)
-    for ruleset, result in found:
-        await _store(ruleset, as_of, [(result, digest)], actor)
+    await store_results([(ruleset, result, digest) for ruleset, result in found], as_of, actor)
     return [r for _, r in found]

@@ -93,22 +93,32 @@ async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False
 
 
 async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult, str]], actor: Any) -> int:
-    rdigest = rule_digest(ruleset)
+    """Store one rule set's matches that are not stored yet; returns how many were new."""
+    new = await store_results([(ruleset, r, d) for r, d in found], as_of, actor)
+    return new
+
+
+async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt.date, actor: Any) -> int:
+    """Store (rule set, result, profile digest) matches idempotently, in one transaction: a match is
+    identified by its digest (rule set, subject, clauses, amount, profile data, rule version)."""
+    if not items:
+        return 0
     engine = Match._meta.db
     pg = engine.engine_type == "postgres"
-    if not found:
-        return 0
     now = dt.datetime.now(dt.timezone.utc)
+    rdigests: dict[str, str] = {}
     candidates = []
-    for r, pdigest in found:
+    for ruleset, r, pdigest in items:
+        rdigest = rdigests.get(ruleset.key) or rdigests.setdefault(ruleset.key, rule_digest(ruleset))
         amount_fen = int(r.amount * 100)
         md = match_digest(ruleset.key, r.subject_id, r.clauses, amount_fen, pdigest, rdigest)
         candidates.append((ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, r.subject_id,
                            ";".join(r.clauses), amount_fen, as_of, pdigest, rdigest, md, now))
     existing: set[str] = set()
-    if len(candidates) > 2000:
+    keys = list(rdigests)
+    if len(candidates) > 2000 and len(keys) == 1:
         existing = {r["match_digest"] for r in await Match.raw(
-            "SELECT match_digest FROM eligibility_match WHERE ruleset_key = {}", ruleset.key)}
+            "SELECT match_digest FROM eligibility_match WHERE ruleset_key = {}", keys[0])}
     else:
         digests = [c[10] for c in candidates]
         for i in range(0, len(digests), 500):
@@ -131,7 +141,9 @@ async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult
         for i in range(0, len(rows), _CHUNK):
             await profile_store.executemany(tx.connection, sql, rows[i:i + _CHUNK], pg)
         if actor is not None:
-            await actor.record("eligibility.match", "ruleset", ruleset.key, after={"new": len(rows)},
-                               detail={"code": ruleset.code, "as_of": as_of.isoformat(), "new": len(rows),
-                                       "matched": len(found)})
+            for key in keys:
+                n_new = sum(1 for r in rows if r[0] == key)
+                n_found = sum(1 for c in candidates if c[0] == key)
+                await actor.record("eligibility.match", "ruleset", key, after={"new": n_new},
+                                   detail={"as_of": as_of.isoformat(), "new": n_new, "matched": n_found})
     return len(rows)

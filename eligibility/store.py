@@ -75,25 +75,42 @@ def to_row(kind: str, profile: dict) -> list[Any]:
     return [profile.get(name) if enc is None else enc(profile.get(name)) for name, enc in _ENC[kind]]
 
 
+_CENT = Decimal("0.01")
+
+
+def _dec_money(v: Any) -> Decimal:
+    return (Decimal(int(v)) / 100).quantize(_CENT)
+
+
+def _dec_date(v: Any) -> dt.date:
+    v = int(v)
+    return dt.date(v // 10000, v // 100 % 100, v % 100)
+
+
+def _dec_tags(v: str) -> tuple[str, ...] | None:
+    return tuple(t for t in v.split(";") if t) or None
+
+
+def _decoders(kind: str) -> list[tuple[str, str, Any]]:
+    out = []
+    for f in FIELDS[kind]:
+        dec = {MONEY: _dec_money, DATE: _dec_date, LIST: _dec_tags, BOOL: bool, "int": int}.get(f.type)
+        out.append((f.name, column_of(kind, f.name), dec))
+    if kind == "talent":
+        out.append(("birth_date", "birth_on_ymd", _dec_date))
+    return out
+
+
+_DEC: dict[str, list[tuple[str, str, Any]]] = {}
+
+
 def from_row(kind: str, row: dict) -> dict:
     """The normalized profile of a stored row (dict keyed by column)."""
+    decoders = _DEC.get(kind) or _DEC.setdefault(kind, _decoders(kind))
     out: dict[str, Any] = {}
-    for f in FIELDS[kind]:
-        v = row[column_of(kind, f.name)]
-        if v is not None:
-            if f.type == MONEY:
-                v = (Decimal(int(v)) / 100).quantize(Decimal("0.01"))
-            elif f.type == DATE:
-                v = from_ymd(int(v))
-            elif f.type == LIST:
-                v = tuple(t for t in v.split(";") if t) or None
-            elif f.type == BOOL:
-                v = bool(v)
-            elif f.type == "int":
-                v = int(v)
-        out[f.name] = v
-    if kind == "talent":
-        out["birth_date"] = from_ymd(row["birth_on_ymd"])
+    for name, col, dec in decoders:
+        v = row[col]
+        out[name] = v if v is None or dec is None else dec(v)
     return out
 
 

@@ -16,7 +16,7 @@ from rule_engine import DataType
 from rule_engine import ast as rast
 from rule_engine import errors as rerrors
 
-from eligibility.rules.language import parse, symbols
+from eligibility.rules.language import parse, symbols, unparse
 
 Truth = Callable[[dict], "bool | None"]
 Value = Callable[[dict], Any]
@@ -24,6 +24,11 @@ _UTC = dt.timezone.utc
 _CMP = {"eq": operator.eq, "ne": operator.ne, "ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
 _ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "tdiv": operator.truediv,
           "fdiv": operator.floordiv, "mod": operator.mod}
+
+
+# Key of a per-profile memo in the values dict: leaf results keyed by the leaf's rule text.
+MEMO = "\x00memo"
+_MISS = object()
 
 
 class _Unsupported(Exception):
@@ -96,7 +101,20 @@ def _leaf(node: Any, boolean: bool) -> Callable[[dict], Any]:
         except (ArithmeticError, rerrors.EvaluationError, TypeError):
             return None
         return bool(r) if boolean else r
-    return leaf
+
+    if not boolean:
+        return leaf
+    key = unparse(node)
+
+    def memo_leaf(v: dict):
+        memo = v.get(MEMO)
+        if memo is None:
+            return leaf(v)
+        r = memo.get(key, _MISS)
+        if r is _MISS:
+            r = memo[key] = leaf(v)
+        return r
+    return memo_leaf
 
 
 def _literal(node: Any) -> Any:

@@ -93,7 +93,10 @@ def literal_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
     if isinstance(value, dt.datetime):
-        return f'd"{value.date().isoformat()}"'
+        u = value.astimezone(dt.timezone.utc) if value.tzinfo else value
+        if (u.hour, u.minute, u.second, u.microsecond) == (0, 0, 0, 0):
+            return f'd"{u.date().isoformat()}"'
+        return f'd"{u.isoformat()}"'
     return str(value)
 
 

@@ -225,6 +225,11 @@ class Compiler:
         pattern = node.right.value
         anchored = node.type.endswith("fzm")
         positive = node.type.startswith("eq")
+        body = pattern[1:] if pattern.startswith("^") else pattern
+        if (anchored or pattern.startswith("^")) and body and not re.search(r"[.^$*+?{}\[\]\\|()]", body):
+            # A literal prefix (the usual region or industry test): plain string comparison, no regex call.
+            test = f"(substr({left}, 1, {len(body)}) = {_sql_str(body)})"
+            return test if positive else f"(NOT {test})"
         if self.pg:
             if not _SAFE_REGEX.match(pattern.replace("\\d", "")):
                 raise NotCompilable(f"the regular expression {pattern!r} (only a portable subset is pushed down)")
@@ -331,7 +336,8 @@ async def sql_path(ruleset, as_of: dt.date):
     """The database filters; amounts are computed for the matched rows only. Returns (found, total)."""
     from eligibility import store
     from eligibility.fields import derived_values
-    from eligibility.rules.evaluate import combine, to_fen_amount, value
+    from eligibility.rules.closures import compile_value
+    from eligibility.rules.evaluate import combine, to_fen_amount
     from eligibility.schemas import MatchResult
 
     kind = ruleset.subject
@@ -344,7 +350,7 @@ async def sql_path(ruleset, as_of: dt.date):
     cond = f"({where}) AND ({any_clause})" if where else f"({any_clause})"
     name = table._meta.tablename
     sql = f"SELECT *, {flags} FROM {name} WHERE {cond} ORDER BY subject_id"
-    amounts = [parse(kind, str(cl.amount)) for cl in ruleset.clauses]
+    amounts = [compile_value(parse(kind, str(cl.amount))) for cl in ruleset.clauses]
     found = []
     async with read_connection(engine) as conn:
         rows = await store.fetch(conn, sql, [], pg)
@@ -358,7 +364,7 @@ async def sql_path(ruleset, as_of: dt.date):
             if row[f"zc{i}"]:
                 if values is None:
                     values = {**profile, **derived_values(kind, profile, as_of)}
-                met.append((cl.code, to_fen_amount(value(amounts[i], values))))
+                met.append((cl.code, to_fen_amount(amounts[i](values))))
                 if first:
                     break
         codes, amount = combine(ruleset, met)

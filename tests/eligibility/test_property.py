@@ -73,7 +73,8 @@ def atom(draw):
     if k == 5:
         return f'"{draw(st.sampled_from(["外贸", "首次升规"]))}" in tags'
     if k == 6:
-        return draw(st.sampled_from(["high_tech", "not blacklisted", 'region_code =~ "^3601"', 'industry_code =~ "^C"']))
+        return draw(st.sampled_from(["high_tech", "not blacklisted", 'region_code =~ "^3601"', 'industry_code =~ "^C"',
+                                     'region_code =~ "36(01|02)1"', 'name =~~ "E1"', 'industry_code !~ "C"']))
     return f'founded_on {draw(cmp_op)} d"{draw(dates).isoformat()}"'
 
 
