@@ -173,8 +173,7 @@ class HttpBankAdapter:
         self._transfers_url = httpx.URL(self.base_url + "/transfers")
         self._closers: list[Callable[[], object]] = []
         # Calls beyond max_connections wait here, before their timeout starts: time spent queueing for a
-        # connection must not turn into a false "outcome unknown". (httpx also gets slower per request
-        # with many connections open, so a moderate pool is faster overall.)
+        # connection must not turn into a false "outcome unknown".
         self._slots = asyncio.Semaphore(max_connections)
 
     def on_close(self, closer: Callable[[], object]) -> None:
@@ -233,6 +232,10 @@ class HttpBankAdapter:
             # Sent (or possibly sent): the bank may have taken the transfer. Only a query can tell.
             log.warning("bank submit %s: outcome unknown (%s)", rid, type(exc).__name__)
             raise BankOutcomeUnknown(f"no answer from the bank ({type(exc).__name__}); query before any resend") from exc
+        except Exception as exc:
+            # A transport failing in a way it should not (e.g. an in-process bank raising): still possibly taken.
+            log.error("bank submit %s: outcome unknown after an unexpected error", rid, exc_info=True)
+            raise BankOutcomeUnknown(f"unexpected error talking to the bank ({type(exc).__name__}); query before any resend") from exc
         elapsed = time.monotonic() - started
         status = response.status_code
         log.info("bank submit %s: HTTP %s in %.3fs", rid, status, elapsed)
@@ -266,6 +269,9 @@ class HttpBankAdapter:
         except (asyncio.TimeoutError, httpx.HTTPError) as exc:
             log.warning("bank %s: no answer (%s)", what, type(exc).__name__)
             raise BankTransient(f"no answer from the bank to {what} ({type(exc).__name__})") from exc
+        except Exception as exc:
+            log.error("bank %s: unexpected error", what, exc_info=True)
+            raise BankTransient(f"unexpected error talking to the bank ({type(exc).__name__})") from exc
         log.info("bank %s: HTTP %s", what, response.status_code)
         return response
 

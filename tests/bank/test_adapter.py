@@ -17,6 +17,7 @@ from payments.adapters import (
     BankOutcomeUnknown,
     BankRateLimited,
     BankTransient,
+    HttpBankAdapter,
     TransferRequest,
     get_adapter,
 )
@@ -296,5 +297,24 @@ async def test_get_adapter_with_faults_and_a_short_timeout(tmp_path):
         with pytest.raises(BankOutcomeUnknown):
             await bank.submit(transfer())
         assert (await bank.query("pay-1")).status == "settled"
+    finally:
+        await bank.aclose()
+
+
+async def test_an_in_process_bank_failing_after_taking_is_unknown(make_bank, tmp_path):
+    """A bank that breaks while answering (here: its answer cannot be built) leaves the outcome unknown."""
+    _, sim = make_bank()
+
+    async def broken(scope, receive, send):
+        await sim.handle(scope, receive, send)
+        raise RuntimeError("the bank broke after answering")
+
+    bank = HttpBankAdapter("http://bank.test", SECRET, transport=httpx.ASGITransport(app=broken))
+    try:
+        with pytest.raises(BankOutcomeUnknown):
+            await bank.submit(transfer())
+        assert sim.moves_per_request() == {"pay-1": 1}
+        with pytest.raises(BankTransient):
+            await bank.query("pay-1")
     finally:
         await bank.aclose()
