@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +31,22 @@ def get_adapter(settings: Any, *, simulator_config: Any = None, timeout: float |
     process, its record in ``data_dir/bank-sim.db``, reached through the very same HTTP adapter code over
     httpx.ASGITransport. ``adapter.simulator`` is then the Simulator (for inspection), else None.
     ``simulator_config`` (a SimulatorConfig; its secret is replaced by the settings') sets the in-process
-    simulator's faults and rules; ``timeout`` overrides ``bank_timeout_seconds`` (e.g. a short one for a demo
-    with the timeout fault on). Close the adapter with ``await adapter.aclose()`` (it closes the in-process
+    simulator's faults and rules; without it they come from ``settings.bank_sim_options`` or the
+    ZHIDA_BANK_SIM_OPTIONS environment variable (`zhida bank-sim` option names, see config_from_options).
+    ``timeout`` overrides ``bank_timeout_seconds`` (e.g. a short one for a demo with the timeout fault on). Close the adapter with ``await adapter.aclose()`` (it closes the in-process
     simulator too)."""
     if timeout is None:
         timeout = float(getattr(settings, "bank_timeout_seconds", 5.0))
     secret = settings.bank_secret
     if getattr(settings, "bank_url", None):
         return HttpBankAdapter(settings.bank_url, secret, timeout=timeout)
-    from payments.adapters.simulator import InProcessTransport, Simulator, SimulatorConfig
+    from payments.adapters.simulator import InProcessTransport, Simulator, SimulatorConfig, config_from_options
 
-    config = dataclasses.replace(simulator_config or SimulatorConfig(), secret=secret)
+    if simulator_config is None:
+        # The embedded simulator's faults for commands run as subprocesses (demo, chaos tests): ZHIDA_BANK_SIM_OPTIONS.
+        options = getattr(settings, "bank_sim_options", None) or os.environ.get("ZHIDA_BANK_SIM_OPTIONS", "")
+        simulator_config = config_from_options(options) if options else SimulatorConfig()
+    config = dataclasses.replace(simulator_config, secret=secret)
     simulator = Simulator(Path(settings.data_dir) / SIMULATOR_FILE, config)
     adapter = HttpBankAdapter("http://bank-sim.in-process", secret, timeout=timeout,
                               transport=InProcessTransport(simulator))

@@ -62,6 +62,32 @@ class SimulatorConfig:
                 raise ValueError(f"bad account rule {suffix}={reason}; reasons: {', '.join(REASONS)}")
 
 
+OPTION_TYPES = {"fail-rate": float, "rate-limit-rate": float, "timeout-rate": float, "drop-rate": float,
+                "slow-rate": float, "slow-seconds": float, "hang-seconds": float, "retry-after": int,
+                "settle-delay": float, "seed": int, "payer-balance": Decimal}
+OPTION_FLAGS = ("fault-queries", "answer-accepted")
+
+
+def config_from_options(text: str, **overrides) -> SimulatorConfig:
+    """A SimulatorConfig from `zhida bank-sim`'s option names, space-separated, e.g. (ZHIDA_BANK_SIM_OPTIONS)
+    ``fail-rate=0.05 drop-rate=0.05 timeout-rate=0.01 seed=7 reject-accounts=0004=ACCOUNT_NOT_FOUND``."""
+    kwargs: dict = {}
+    for token in text.split():
+        name, _, value = token.lstrip("-").partition("=")
+        if name in OPTION_FLAGS:
+            kwargs[name.replace("-", "_")] = value.lower() not in ("0", "false", "no")
+        elif name == "reject-accounts":
+            kwargs["account_rules"] = parse_account_rules(value)
+        elif name in OPTION_TYPES:
+            try:
+                kwargs[name.replace("-", "_")] = OPTION_TYPES[name](value)
+            except (ValueError, ArithmeticError):
+                raise ValueError(f"bank simulator option {name}: {value!r} is not a number") from None
+        else:
+            raise ValueError(f"unknown bank simulator option {name!r}")
+    return SimulatorConfig(**(kwargs | overrides))
+
+
 def parse_account_rules(text: str) -> dict[str, str]:
     """`0004=ACCOUNT_NOT_FOUND,0005=ACCOUNT_CLOSED` (suffix=reason); an empty text means no rules."""
     rules = {}
@@ -407,4 +433,4 @@ def in_process_transport(simulator: Simulator) -> InProcessTransport:
     return InProcessTransport(simulator)
 
 
-__all__ = ["Simulator", "SimulatorConfig", "SimTransfer", "InProcessTransport", "parse_account_rules"]
+__all__ = ["Simulator", "SimulatorConfig", "SimTransfer", "InProcessTransport", "config_from_options", "parse_account_rules"]

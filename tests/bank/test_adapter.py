@@ -318,3 +318,28 @@ async def test_an_in_process_bank_failing_after_taking_is_unknown(make_bank, tmp
             await bank.query("pay-1")
     finally:
         await bank.aclose()
+
+
+def test_simulator_options_text():
+    from payments.adapters.simulator import config_from_options
+
+    config = config_from_options("fail-rate=0.05 drop-rate=0.05 timeout-rate=0.01 seed=7 --answer-accepted "
+                                 "reject-accounts=0004=ACCOUNT_NOT_FOUND,99=ACCOUNT_CLOSED payer-balance=1000.50")
+    assert (config.fail_rate, config.drop_rate, config.timeout_rate, config.seed) == (0.05, 0.05, 0.01, 7)
+    assert config.answer_accepted and config.payer_balance == Decimal("1000.50")
+    assert config.account_rules == {"0004": "ACCOUNT_NOT_FOUND", "99": "ACCOUNT_CLOSED"}
+    assert config_from_options("reject-accounts=").account_rules == {}
+    for bad in ("fail-rate=x", "flaky=1", "fail-rate=0.8 drop-rate=0.5"):
+        with pytest.raises(ValueError):
+            config_from_options(bad)
+
+
+async def test_embedded_simulator_faults_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZHIDA_BANK_SIM_OPTIONS", "fail-rate=1")
+    settings = types.SimpleNamespace(bank_url=None, bank_secret="s", bank_timeout_seconds=1.0, data_dir=tmp_path)
+    bank = get_adapter(settings)
+    try:
+        with pytest.raises(BankTransient):
+            await bank.submit(transfer())
+    finally:
+        await bank.aclose()
