@@ -29,6 +29,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 _jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                             undefined=jinja2.StrictUndefined)
 _weasy_lock = threading.Lock()
+# One render at a time per process: WeasyPrint's shared font configuration (Pango, fontconfig) is not
+# meant for concurrent threads, and the work is CPU-bound under the GIL anyway. Processes scale it.
+_render_lock = threading.Lock()
 _weasy: dict[str, object] = {}
 
 
@@ -102,7 +105,8 @@ def receipt_html(facts: ReceiptFacts, *, base_url: str, platform_name: str = DEF
 def render_unsigned_pdf(facts: ReceiptFacts, *, base_url: str, platform_name: str = DEFAULT_PLATFORM_NAME) -> bytes:
     font_config, css, html_class = _weasy_objects()
     html = receipt_html(facts, base_url=base_url, platform_name=platform_name)
-    return html_class(string=html).write_pdf(stylesheets=[css], font_config=font_config)
+    with _render_lock:
+        return html_class(string=html).write_pdf(stylesheets=[css], font_config=font_config)
 
 
 def signature_reason(facts: ReceiptFacts) -> str:

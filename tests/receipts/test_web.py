@@ -21,10 +21,23 @@ async def batch_facts(settled_batch):
 
 
 @pytest.fixture
-async def client(batch_facts):
-    # the async client runs the app on the test's own event loop, which owns the database pool
-    async with AsyncTestClient(create_app()) as c:
-        yield c
+async def auditor(fresh_db):
+    await ensure_user("auditor1", "auditor")
+
+
+@pytest.fixture
+async def client(batch_facts, auditor):
+    """The app on the test client's own event loop (a thread). PostgreSQL connections belong to one loop, so
+    the test's pool is closed while the app runs with its own, and reopened after; tests make no database
+    calls of their own while the client is open."""
+    from app.db import close_database, open_database
+
+    await close_database()
+    try:
+        async with AsyncTestClient(create_app()) as c:
+            yield c
+    finally:
+        await open_database()
 
 
 def _csrf(client) -> dict[str, str]:
@@ -85,7 +98,6 @@ async def test_another_receipt_uploaded_to_this_code_says_invalid(client, batch_
 
 
 async def test_auditor_downloads_the_batch_zip(client, batch_facts):
-    await ensure_user("auditor1", "auditor")
     batch_id = batch_facts[0].batch_id
     assert (await client.get(f"/api/receipts/batches/{batch_id}/receipts.zip")).status_code == 401
     await client.get("/login")
