@@ -4,11 +4,11 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from litestar.testing import TestClient
+from litestar.testing import AsyncTestClient
 
 from app.main import create_app
 from tests.policies.test_service import POLICY, v2_of
-from tests.web import csrf_headers, ensure_user, login
+from tests.web import PASSWORD, ensure_user
 
 
 @pytest.fixture
@@ -18,112 +18,121 @@ async def users(fresh_db):
         await ensure_user(name, role)
 
 
+def csrf_headers(client) -> dict[str, str]:
+    return {"x-csrftoken": client.cookies.get("csrftoken")}
+
+
 @pytest.fixture
-def app_(users):
-    """A factory of logged-in clients of one app; closed in reverse order at the end of the test."""
+async def app_(users):
+    """A factory of logged-in clients of one app, in the test's own event loop (the database pool lives there)."""
     app = create_app()
-    with contextlib.ExitStack() as stack:
-        def client_as(name):
-            return login(stack.enter_context(TestClient(app)), name)
+    async with contextlib.AsyncExitStack() as stack:
+        async def client_as(name):
+            c = await stack.enter_async_context(AsyncTestClient(app))
+            await c.get("/login")
+            r = await c.post("/login", data={"username": name, "password": PASSWORD, "next": "/"},
+                             headers=csrf_headers(c), follow_redirects=False)
+            assert r.status_code == 302, r.text
+            return c
 
         yield client_as
 
 
-def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
-    officer, reviewer, maker = app_("officer"), app_("reviewer"), app_("maker")
-    r = officer.post("/api/policies", json=POLICY, headers=csrf_headers(officer))
+async def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
+    officer, reviewer, maker = await app_("officer"), await app_("reviewer"), await app_("maker")
+    r = await officer.post("/api/policies", json=POLICY, headers=csrf_headers(officer))
     assert r.status_code == 201, r.text
     vid = r.json()["id"]
-    assert maker.get("/api/policies").status_code == 403
-    assert maker.post("/api/policies", json=POLICY, headers=csrf_headers(maker)).status_code == 403
-    assert officer.post(f"/api/policies/versions/{vid}/publish", headers=csrf_headers(officer)).status_code == 403
-    r = officer.post(f"/api/policies/versions/{vid}/tests", headers=csrf_headers(officer))
+    assert (await maker.get("/api/policies")).status_code == 403
+    assert (await maker.post("/api/policies", json=POLICY, headers=csrf_headers(maker))).status_code == 403
+    assert (await officer.post(f"/api/policies/versions/{vid}/publish", headers=csrf_headers(officer))).status_code == 403
+    r = await officer.post(f"/api/policies/versions/{vid}/tests", headers=csrf_headers(officer))
     assert [o["passed"] for o in r.json()] == [True, True]
-    assert officer.post(f"/api/policies/versions/{vid}/submit", headers=csrf_headers(officer)).status_code == 200
-    r = reviewer.get(f"/api/policies/versions/{vid}/impact?as_of=2025-06-30")
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit", headers=csrf_headers(officer))).status_code == 200
+    r = await reviewer.get(f"/api/policies/versions/{vid}/impact?as_of=2025-06-30")
     assert r.status_code == 200 and r.json()["budget"] == "1000000.00"
-    r = reviewer.post(f"/api/policies/versions/{vid}/publish", json={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer))
+    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer))
     assert r.status_code == 200 and r.json()["status"] == "published"
-    before = officer.get(f"/api/policies/versions/{vid}").json()
-    r = officer.put(f"/api/policies/versions/{vid}", json=v2_of(POLICY), headers=csrf_headers(officer))
+    before = (await officer.get(f"/api/policies/versions/{vid}")).json()
+    r = await officer.put(f"/api/policies/versions/{vid}", json=v2_of(POLICY), headers=csrf_headers(officer))
     assert r.status_code == 409 and "cannot be changed" in r.json()["error"]
-    assert officer.get(f"/api/policies/versions/{vid}").json() == before
-    r = officer.post("/api/policies", json=v2_of(POLICY), headers=csrf_headers(officer))
+    assert (await officer.get(f"/api/policies/versions/{vid}")).json() == before
+    r = await officer.post("/api/policies", json=v2_of(POLICY), headers=csrf_headers(officer))
     assert r.status_code == 201 and r.json()["number"] == 2
     v2 = r.json()["id"]
-    assert officer.get(f"/api/policies/versions/{vid}").json() == before
-    r = reviewer.get(f"/api/policies/versions/{v2}/impact?as_of=2025-06-30")
+    assert (await officer.get(f"/api/policies/versions/{vid}")).json() == before
+    r = await reviewer.get(f"/api/policies/versions/{v2}/impact?as_of=2025-06-30")
     assert r.json()["published_number"] == 1 and r.json()["budget_delta"] == "1000000.00"
-    r = officer.get(f"/api/policies/versions/{v2}/export")
+    r = await officer.get(f"/api/policies/versions/{v2}/export")
     assert r.status_code == 200 and "code: T-HOUSING" in r.text
-    r = officer.post("/api/policies/packs", content=r.text.encode(), headers=csrf_headers(officer))
+    r = await officer.post("/api/policies/packs", content=r.text.encode(), headers=csrf_headers(officer))
     assert r.status_code == 201 and r.json()[0]["outcome"] == "unchanged"
-    pub = reviewer.get("/api/policies/published?subject=talent").json()
+    pub = (await reviewer.get("/api/policies/published?subject=talent")).json()
     assert [p["code"] for p in pub] == ["T-HOUSING"] and pub[0]["budget_fen"] == 100_000_000
-    r = reviewer.post("/api/policies/T-HOUSING/suspend", json={"reason": "资金调整"}, headers=csrf_headers(reviewer))
+    r = await reviewer.post("/api/policies/T-HOUSING/suspend", json={"reason": "资金调整"}, headers=csrf_headers(reviewer))
     assert r.status_code == 200 and r.json()["status"] == "suspended"
 
 
-def test_api_refusals_carry_every_problem(app_):
-    officer = app_("officer")
+async def test_api_refusals_carry_every_problem(app_):
+    officer = await app_("officer")
     bad = {**POLICY, "budgett": 1, "clauses": [
         {"code": "c1", "when": 'educaton == "doctor"', "amount": "1"},
         {"code": "c1", "when": "true", "amount": '"x"'}]}
-    r = officer.post("/api/policies", json=bad, headers=csrf_headers(officer))
+    r = await officer.post("/api/policies", json=bad, headers=csrf_headers(officer))
     assert r.status_code == 422
     body = r.json()
     assert "nothing was stored" in body["error"]
     fields = {(p["clause_code"], p["field"]) for p in body["detail"]}
     assert (None, "budgett") in fields and ("c1", "when") in fields and ("c1", "clauses[1].code") in fields
     assert any("education" in (p["hint"] or "") for p in body["detail"])
-    assert officer.get("/api/policies").json() == []
-    r = officer.post("/api/policies/check", json={"subject": "talent", "expression": "agee > 3"},
+    assert (await officer.get("/api/policies")).json() == []
+    r = await officer.post("/api/policies/check", json={"subject": "talent", "expression": "agee > 3"},
                      headers=csrf_headers(officer))
     assert r.json()["ok"] is False and "did you mean 'age'" in r.json()["problems"][0]["message"] + str(r.json()["problems"][0]["hint"])
-    r = officer.post("/api/policies/check", json={"subject": "talent", "expression": "age > 3"},
+    r = await officer.post("/api/policies/check", json={"subject": "talent", "expression": "age > 3"},
                      headers=csrf_headers(officer))
     assert r.json() == {"ok": True, "problems": [], "matched": 0}
-    r = officer.post("/api/policies/check", json={"subject": "enterprise", "expression": '"x"', "part": "amount"},
+    r = await officer.post("/api/policies/check", json={"subject": "enterprise", "expression": '"x"', "part": "amount"},
                      headers=csrf_headers(officer))
     assert r.json()["ok"] is False and "not a number" in r.json()["problems"][0]["message"]
 
 
-def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publishes(app_):
-    officer, reviewer = app_("officer"), app_("reviewer")
-    assert "新建政策" in officer.get("/policies/new").text
+async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publishes(app_):
+    officer, reviewer = await app_("officer"), await app_("reviewer")
+    assert "新建政策" in (await officer.get("/policies/new")).text
     form = {"code": "FORM-1", "title": "表单政策", "issuer": "测试局", "subject": "talent", "mode": "apply",
             "effective_from": "2025-01-01", "budget": "50000", "combine": "first",
             "clause_code": ["a", "b"], "clause_title": ["甲", "乙"],
             "clause_when": ['educaton == "doctor"', 'education == "master"'], "clause_amount": ["3000", "1000"],
             "tests_yaml": '- name: 硕士\n  profile: {id_number: "360102198801011233", education: master}\n'
                           '  as_of: 2025-06-30\n  expect: {eligible: true, clauses: [b], amount: 1000}\n'}
-    r = officer.post("/policies/save", data=form, headers=csrf_headers(officer))
+    r = await officer.post("/policies/save", data=form, headers=csrf_headers(officer))
     assert r.status_code == 422 and "did you mean &#39;education&#39;" in r.text
     form["clause_when"] = ['education == "doctor"', 'education == "master"']
-    r = officer.post("/policies/save", data=form, headers=csrf_headers(officer), follow_redirects=False)
+    r = await officer.post("/policies/save", data=form, headers=csrf_headers(officer), follow_redirects=False)
     assert r.status_code in (302, 303), r.text[:500]
-    page = officer.get(r.headers["location"]).text
+    page = (await officer.get(r.headers["location"])).text
     assert "草稿已保存" in page and "表单政策" in page
-    vid = officer.get("/api/policies/FORM-1").json()["latest"]["id"]
-    r = officer.post(f"/policies/versions/{vid}/tests", headers=csrf_headers(officer))
+    vid = (await officer.get("/api/policies/FORM-1")).json()["latest"]["id"]
+    r = await officer.post(f"/policies/versions/{vid}/tests", headers=csrf_headers(officer))
     assert "通过 1 / 1" in r.text
-    r = officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
+    r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
     assert "已提交审核" in r.text
-    assert "FORM-1" in reviewer.get("/policies?status=in_review").text
-    r = reviewer.post(f"/policies/versions/{vid}/impact", data={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer))
+    assert "FORM-1" in (await reviewer.get("/policies?status=in_review")).text
+    r = await reviewer.post(f"/policies/versions/{vid}/impact", data={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer))
     assert 'data-testid="impact-matched">0<' in r.text
-    r = reviewer.post(f"/policies/versions/{vid}/reject", data={"reason": "金额需核实"}, headers=csrf_headers(reviewer),
+    r = await reviewer.post(f"/policies/versions/{vid}/reject", data={"reason": "金额需核实"}, headers=csrf_headers(reviewer),
                       follow_redirects=True)
     assert "金额需核实" in r.text
-    r = officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
-    r = reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": ""}, headers=csrf_headers(reviewer),
+    r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
+    r = await reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": ""}, headers=csrf_headers(reviewer),
                       follow_redirects=True)
     assert 'data-testid="status">已发布' in r.text
     # The edit page of a published version refuses to open; the save route refuses to change it.
-    r = officer.get(f"/policies/versions/{vid}/edit", follow_redirects=True)
+    r = await officer.get(f"/policies/versions/{vid}/edit", follow_redirects=True)
     assert "不能修改" in r.text
     form["version_id"] = str(vid)
-    r = officer.post("/policies/save", data=form, headers=csrf_headers(officer))
+    r = await officer.post("/policies/save", data=form, headers=csrf_headers(officer))
     assert r.status_code == 409
-    assert "FORM-1" in officer.get("/policies?q=表单").text
-    assert "FORM-1" not in officer.get("/policies?q=不存在").text
+    assert "FORM-1" in (await officer.get("/policies?q=表单")).text
+    assert "FORM-1" not in (await officer.get("/policies?q=不存在")).text
