@@ -117,6 +117,12 @@ async def _unread(kind: str, subject_id: str) -> int:
     return await notifications.unread_count(kind, subject_id)
 
 
+async def _unread_notices(kind: str, subject_id: str, limit: int = 5) -> list:
+    from notifications import service as notifications
+
+    return [n for n in await notifications.inbox(kind, subject_id, limit=50) if n.read_at is None][:limit]
+
+
 async def policy_view(version_id: int, kind: str, subject_id: str, lang: str) -> dict[str, Any]:
     """A policy as its subject reads it: text, clauses, why it qualifies (or not), and its own records of it."""
     from eligibility import service as eligibility
@@ -262,6 +268,7 @@ def _html(name: str, **context: Any) -> Template:
 async def home_page(request: Request) -> Template:
     kind, subject_id = own_subject(request)
     return _html("portal/home.html", items=await subject_overview(kind, subject_id), unread=await _unread(kind, subject_id),
+                 notices=await _unread_notices(kind, subject_id),
                  account=await service.account_of(kind, subject_id),
                  objections=await service.objections_of_subject(kind, subject_id))
 
