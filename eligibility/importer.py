@@ -126,30 +126,53 @@ async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, con
     ids = list(latest)
     table = store.TABLES[kind]._meta.tablename
     existing: dict[str, str] = {}
-    for i in range(0, len(ids), 900):
-        chunk = ids[i:i + 900]
-        sql = f"SELECT subject_id, digest FROM {table} WHERE subject_id IN ({store.placeholders(len(chunk), pg)})"
-        for r in await store.fetch(connection, sql, chunk, pg):
+    if pg:
+        for r in await connection.fetch(f"SELECT subject_id, digest FROM {table} WHERE subject_id = ANY($1::text[])", ids):
             existing[r["subject_id"]] = r["digest"]
+    else:
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            sql = f"SELECT subject_id, digest FROM {table} WHERE subject_id IN ({store.placeholders(len(chunk), pg)})"
+            for r in await store.fetch(connection, sql, chunk, pg):
+                existing[r["subject_id"]] = r["digest"]
     rows = []
     changed = []
-    for sid, p in latest.items():
-        row = p
+    inserted = updated = unchanged = 0  # local counters: setting a pydantic field per row is slow
+    for sid, row in latest.items():
         digest = row_digest(row)
         old = existing.get(sid)
         if old == digest:
-            report.unchanged += 1
+            unchanged += 1
             continue
         if old is None:
-            report.inserted += 1
+            inserted += 1
         else:
-            report.updated += 1
+            updated += 1
         rows.append([*row, digest, now])
         changed.append(sid)
+    report.inserted += inserted
+    report.updated += updated
+    report.unchanged += unchanged
     # Duplicates of a subject inside one batch count once; the others are unchanged repeats.
     report.unchanged += len(profiles) - len(latest)
-    await store.executemany(connection, store.upsert_sql(kind, pg), rows, pg)
+    if pg and len(rows) > 50:
+        await _copy_upsert(kind, rows, connection)
+    else:
+        await store.executemany(connection, store.upsert_sql(kind, pg), rows, pg)
     return changed
+
+
+async def _copy_upsert(kind: str, rows: list[list], connection) -> None:
+    """PostgreSQL: COPY the batch into a temporary table, then one INSERT … ON CONFLICT from it."""
+    table = store.TABLES[kind]._meta.tablename
+    cols = store.columns(kind) + ["digest", "updated_at"]
+    temp = f"zhida_import_{kind}"
+    await connection.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(cols)} FROM {table} WITH NO DATA")
+    await connection.execute(f"TRUNCATE {temp}")
+    await connection.copy_records_to_table(temp, records=[tuple(r) for r in rows], columns=cols)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "subject_id")
+    await connection.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {temp} "
+                             f"ON CONFLICT (subject_id) DO UPDATE SET {updates}")
 
 
 async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str = "", reject: Reject | None = None,

@@ -210,7 +210,7 @@ def _parser(f: Field) -> Callable[[Any], Any]:
     check = checks.get(f.name)
 
     def string(v: Any) -> str:
-        s = _text(v)
+        s = v.strip() if type(v) is str else _text(v)
         if not s:
             raise _Bad("must not be empty")
         if check is not None:
