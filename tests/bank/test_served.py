@@ -152,3 +152,48 @@ def test_bank_sim_refuses_fault_rates_above_one(tmp_path):
     assert proc.returncode == 1 and "bad account rule" in proc.stderr
     proc = zhida("bank-sim", "--fail-rate", "2")
     assert proc.returncode == 2
+
+
+async def test_the_bank_killed_mid_load_keeps_an_exact_record(served, tmp_path):
+    """SIGKILL the simulator while transfers are in flight, restart it: every request resolves by query to
+    exactly one movement of money, and what was answered before the kill is still what the bank says."""
+    first = served("--reject-accounts", "")
+    requests = [transfer(f"kill-{i}", account=f"62221111{i:04d}", amount=f"{i + 10}.05") for i in range(300)]
+    answered: dict[str, str] = {}
+    bank = HttpBankAdapter(first.url, SECRET, timeout=2)
+
+    async def send(r):
+        try:
+            answered[r.request_id] = (await bank.submit(r)).transfer_id
+        except (BankTransient, BankOutcomeUnknown):
+            pass
+
+    tasks = [asyncio.create_task(send(r)) for r in requests]
+    for _ in range(3000):
+        if len(answered) >= 50:
+            break
+        await asyncio.sleep(0.01)
+    first.proc.kill()  # mid-load: about 50 answered, the rest in flight or not yet sent
+    await asyncio.gather(*tasks)
+    await bank.aclose()
+    assert len(answered) >= 50
+
+    second = served("--reject-accounts", "", db=first.db)
+    bank = HttpBankAdapter(second.url, SECRET, timeout=2)
+    try:
+        for r in requests:
+            result = await bank.query(r.request_id)
+            if result is None:  # only the bank's 404 allows sending again, with the same request_id
+                assert r.request_id not in answered
+                result = await pay_resolving(bank, r)
+            if r.request_id in answered:
+                assert result.transfer_id == answered[r.request_id]
+            assert result.status == "settled"
+    finally:
+        await bank.aclose()
+    record = Simulator(first.db)
+    try:
+        assert record.moves_per_request() == {r.request_id: 1 for r in requests}
+        assert sum(record.net_paid_per_payee().values()) == sum(r.amount for r in requests)
+    finally:
+        record.close()
