@@ -163,6 +163,17 @@ async def _has_leg(payment_ids: list[int], entry_type: str, account: str) -> set
     return {int(r["payment_id"]) for r in rows}
 
 
+def _group_change(action: str, status: str, items: list[tuple[dict, str]]) -> AuditChange | None:
+    """One audit entry for a group of payments that changed alike in one pass (the chain appends in batches):
+    ``after`` (hashed) binds every payment id, amount and bank reference; ``detail`` names the payments."""
+    if not items:
+        return None
+    ids = [p["id"] for p, _ in items]
+    return AuditChange(action, "batch", items[0][0]["batch_id"], None,
+                       {"status": status, "payments": [[p["id"], p["amount_fen"], p["request_id"], ref] for p, ref in items]},
+                       {"payments": ids, "count": len(ids), "total_fen": sum(p["amount_fen"] for p, _ in items)})
+
+
 async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeResult:
     """Write every outcome of one pass in one transaction: states, ledger, receipts, audit."""
     res = RangeResult(processed=len(outcomes))
@@ -195,14 +206,12 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                                       payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"]))
                 moves.append(Move(EntryType.settlement, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
                                   payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"]))
-                changes.append(AuditChange("payment.settle", "payment", p["id"], {"status": p["status"]},
-                                           {"status": "settled", "amount_fen": p["amount_fen"],
-                                            "transfer_id": o.result.transfer_id}, {"request_id": p["request_id"]}))
             await ledger.post(moves)
             if mine:
                 marks, eargs = in_list([o.payment["entitlement_id"] for o in mine])
                 await raw(f"UPDATE pay_entitlement SET state = 'paid', updated_at = {{}} WHERE id IN {marks}", at, *eargs)
                 await settlement_receipts([(o.payment, o.result.transfer_id) for o in mine], at, opts)
+            changes.append(_group_change("payment.settle", "settled", [(o.payment, o.result.transfer_id) for o in mine]))
             res.settled = len(mine)
             res.notices.append(("money_arrived", [o.payment["id"] for o in mine]))
         accepted = groups.get("accepted", [])
@@ -218,8 +227,8 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             await ledger.post(Move(EntryType.payment, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
                                    payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"])
                               for p in mine if p["id"] not in in_transit)
-            changes += [AuditChange("payment.accept", "payment", p["id"], {"status": p["status"]},
-                                    {"status": "accepted"}, {"request_id": p["request_id"]}) for p in mine]
+            changes.append(_group_change("payment.accept", "accepted",
+                                         [(o.payment, o.result.transfer_id) for o in accepted if o.payment["id"] in done_ids]))
             res.notices.append(("payment_sent", [p["id"] for p in mine]))
         rejected = groups.get("rejected", [])
         if rejected:
@@ -236,9 +245,8 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             await ledger.post(Move(EntryType.return_, o.payment["version_id"], o.payment["amount_fen"],
                                    batch_id=o.payment["batch_id"], payment_id=o.payment["id"], credit_account="in_transit")
                               for o in mine if o.payment["id"] in in_transit)
-            changes += [AuditChange("payment.reject", "payment", o.payment["id"], {"status": o.payment["status"]},
-                                    {"status": "rejected"}, {"reason": o.result.reason or "REJECTED",
-                                                             "request_id": o.payment["request_id"]}) for o in mine]
+            changes.append(_group_change("payment.reject", "rejected",
+                                         [(o.payment, o.result.reason or "REJECTED") for o in mine]))
             res.rejected = len(mine)
             res.notices.append(("payment_returned", [o.payment["id"] for o in mine]))
         for key in ("transient", "unknown", "still_accepted", "auth"):
@@ -255,19 +263,15 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                       f"claimed_until_ms = 0, updated_at = {{}}{status_sql} FROM v WHERE pay_payment.id = v.pid "
                       "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
             if key == "unknown":
-                changes += [AuditChange("payment.outcome_unknown", "payment", o.payment["id"],
-                                        {"status": o.payment["status"]}, {"status": "unknown"},
-                                        {"request_id": o.payment["request_id"]}) for o in group]
+                changes.append(_group_change("payment.outcome_unknown", "unknown", [(o.payment, "") for o in group]))
         held = groups.get("hold", [])
         if held:
             cte, args = _values_cte([(o.payment["id"], o.reason) for o in held], "pid, why")
             await raw(cte + " UPDATE pay_payment SET exception = 'open', reason = v.why, claimed_by = NULL, "
                       "claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
                       "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
-            changes += [AuditChange("payment.hold", "payment", o.payment["id"], {"status": o.payment["status"]},
-                                    {"status": o.payment["status"], "exception": "open"}, {"reason": o.reason})
-                        for o in held]
-        await actor.record_many(changes)
+            changes.append(_group_change("payment.hold", "held", [(o.payment, o.reason) for o in held]))
+        await actor.record_many([c for c in changes if c is not None])
     if "auth" in groups:
         raise RunnerStopped("the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than "
                             "300 s off): payments are paused, nothing was lost")

@@ -41,7 +41,14 @@ async def test_batch_pays_everyone_once_and_reconciles(fresh_db, tmp_dir):
         assert (await check_balances()).ok
         b = await version_balances(facts.version_id)
         assert b["paid"] == 120 * 123_45 and b["committed"] == 0 and b["in_transit"] == 0
-        assert len(await receipts_of_batch(created.batch_id)) == 120
+        receipts = await receipts_of_batch(created.batch_id)
+        assert len(receipts) == 120 and sum(r.amount for r in receipts) == Decimal("14814.00")
+        from payments.receipts.schemas import facts_digest
+        from payments.service import receipt_facts
+        from payments.tables import Receipt
+
+        row = await Receipt.select().where(Receipt.payment_id == receipts[0].payment_id).first()
+        assert row["content_digest"] == facts_digest(await receipt_facts(row["code"].lower()))
         result = await reconcile(adapter, dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date(), actor=CHECKER)
         assert result.clean and result.matched == 120
     finally:
