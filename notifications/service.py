@@ -105,6 +105,36 @@ async def upsert_recipient(data: RecipientUpsert, *, actor, now: dt.datetime | N
     return RecipientRead.from_row(after)
 
 
+async def upsert_recipients(items: Iterable[RecipientUpsert], *, actor, now: dt.datetime | None = None) -> int:
+    """Many recipients at once (the demo, a contact feed): new ones inserted in batches, known ones updated;
+    one audit entry per recipient. Returns how many were written."""
+    now = _now(now)
+    items = list({recipient_key(i.kind, i.subject_id): i for i in items}.values())
+    if not items:
+        return 0
+    async with Recipient._meta.db.transaction():
+        known = await _recipients(recipient_key(i.kind, i.subject_id) for i in items)
+        fresh, changes = [], []
+        for i in items:
+            key = recipient_key(i.kind, i.subject_id)
+            if key in known:
+                await upsert_recipient(i, actor=actor, now=now)
+                continue
+            prefs = i.preferences or ChannelPreferences()
+            row = {"recipient_key": key, "kind": i.kind, "subject_id": i.subject_id, "display_name": i.display_name or "",
+                   "locale": normalise_locale(i.locale), "email": i.email or None, "phone": i.phone or None,
+                   "webhook_url": i.webhook_url or None, "webhook_secret": i.webhook_secret or None,
+                   "email_enabled": prefs.email, "sms_enabled": prefs.sms, "webhook_enabled": prefs.webhook}
+            fresh.append(Recipient(**row, updated_at=now))
+            changes.append(AuditChange("recipient.upsert", "recipient", key, before=None, after=_recipient_state(row),
+                                       detail={"kind": i.kind, "changed": ["created"]}))
+        for j in range(0, len(fresh), _CHUNK):
+            await Recipient.insert(*fresh[j:j + _CHUNK]).on_conflict(target=Recipient.recipient_key, action="DO NOTHING")
+        if changes:
+            await actor.record_many(changes)
+    return len(items)
+
+
 async def set_preferences(kind: str, subject_id: str, preferences: ChannelPreferences, *, actor,
                           now: dt.datetime | None = None) -> RecipientRead:
     """Opt in or out of email, SMS and webhook (the inbox cannot be switched off)."""

@@ -101,3 +101,18 @@ async def test_opted_out_channels_get_no_delivery(fresh_db, actor):
     await make_recipient(actor, ENT, preferences=ChannelPreferences(email=False, sms=True, webhook=True))
     n = await notify("enterprise", ENT, "matched_auto", "k-opt", CTX, actor=actor)
     assert [d.channel for d in await deliveries(n.id)] == ["inbox", "sms"]
+
+
+async def test_upsert_recipients_in_bulk(fresh_db, actor):
+    from notifications.schemas import RecipientUpsert
+    from notifications.service import get_recipient, upsert_recipients
+
+    await make_recipient(actor, ENT, email="old@example.cn")
+    items = [RecipientUpsert(kind="enterprise", subject_id=f"91360100MA35{i:06d}", display_name=f"企业{i}",
+                             email=f"e{i}@example.cn") for i in range(700)]
+    items.append(RecipientUpsert(kind="enterprise", subject_id=ENT, email="new@example.cn"))
+    assert await upsert_recipients(items, actor=actor) == 701
+    assert (await get_recipient("enterprise", ENT)).email == "new@example.cn"
+    r = await get_recipient("enterprise", "91360100MA35000042")
+    assert r.display_name == "企业42" and r.preferences == ChannelPreferences()
+    assert (await verify()).ok
