@@ -124,6 +124,12 @@ async def api_impact(version_id: int, as_of: str | None = None) -> ImpactPreview
     return await service.impact_preview(version_id, _as_of(as_of))
 
 
+@get("/api/policies/versions/{version_id:int}/diff", guards=[requires(*STAFF)], tags=["policies"])
+async def api_diff(version_id: int) -> list[dict[str, Any]]:
+    """What the version changes in the text of the published version (fields and clauses, before and after)."""
+    return await service.diff_with_published(version_id)
+
+
 @get("/api/policies/versions/{version_id:int}/publication-impact", guards=[requires(*STAFF)], tags=["policies"])
 async def api_stored_impact(version_id: int) -> dict[str, Any] | None:
     """The impact preview stored when the version was published."""
@@ -248,16 +254,28 @@ async def detail_page(request: Request, code: str, v: int | None = None, msg: st
     chosen = next((r for r in versions if r["id"] == v), versions[0])
     version = await service.read_version(chosen["id"])
     impact = await service.stored_impact(version.id) if version.status != "draft" else None
+    preview, error = None, ""
+    if version.status == "in_review" and current_user(request)["role"] in REVIEWERS:
+        # The reviewer sees who and how much before deciding, without asking for it.
+        try:
+            preview = await service.impact_preview(version.id, _as_of(as_of))
+        except PolicyError as exc:
+            error = exc.message
     return Template("policies/detail.html", context=_ctx(
-        request, version=version, versions=versions, msg=msg, impact=impact, preview=None, outcomes=None,
-        export=packs.export_yaml(version.content), as_of=as_of))
+        request, version=version, versions=versions, msg=msg, impact=impact, preview=preview, outcomes=None,
+        export=packs.export_yaml(version.content), as_of=as_of, error=error, diff=await _diff(version)))
+
+
+async def _diff(version: VersionRead) -> list[dict]:
+    return await service.diff_with_published(version.id) if version.status in ("draft", "in_review") else []
 
 
 async def _detail_with(request: Request, version_id: int, **extra) -> Template:
     version = await service.read_version(version_id)
     versions = await service.versions_of(version.code)
     ctx = dict(version=version, versions=versions, msg="", impact=await service.stored_impact(version_id),
-               preview=None, outcomes=None, export=packs.export_yaml(version.content), as_of="")
+               preview=None, outcomes=None, export=packs.export_yaml(version.content), as_of="",
+               diff=await _diff(version))
     ctx.update(extra)
     return Template("policies/detail.html", context=_ctx(request, **ctx))
 
@@ -309,6 +327,6 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
 
 route_handlers = [
     api_list, api_published, api_policy, api_save_draft, api_load_pack, api_check, api_version, api_update_draft,
-    api_export, api_new_draft, api_run_tests, api_impact, api_stored_impact, api_submit, api_publish, api_reject,
+    api_export, api_new_draft, api_run_tests, api_impact, api_diff, api_stored_impact, api_submit, api_publish, api_reject,
     api_lifecycle, list_page, new_page, edit_page, save_page, detail_page, tests_page, impact_page, step_page,
 ]

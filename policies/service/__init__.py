@@ -12,7 +12,8 @@ from policies.service.drafts import (load_pack, load_pack_text, new_draft_from, 
                                      update_draft)
 from policies.service.lifecycle import (export_version, publish, publish_version, publishable_version, reject, resume,
                                         retire, submit, suspend)
-from policies.service.preview import check_expression, impact_preview, run_version_tests, stored_impact
+from policies.service.preview import (check_expression, diff_with_published, impact_preview, run_version_tests,
+                                      stored_impact)
 from policies.service.reading import (get_version, latest_version, list_exclusive_group, list_policies, list_published,
                                       published_ruleset, read_version, ruleset_of, versions_of)
 
@@ -34,7 +35,7 @@ async def load_and_publish_bundled(officer, reviewer, *, as_of: dt.date | None =
 
 
 __all__ = [
-    "check_expression", "export_version", "get_version", "impact_preview", "latest_version", "list_exclusive_group",
+    "check_expression", "diff_with_published", "export_version", "get_version", "impact_preview", "latest_version", "list_exclusive_group",
     "list_policies", "list_published", "load_and_publish_bundled", "load_pack", "load_pack_text", "new_draft_from",
     "publish", "publish_version", "publishable_version", "published_ruleset", "read_version", "reject", "resume",
     "retire", "ruleset_of", "run_version_tests", "save_draft", "store_contents", "stored_impact", "submit", "suspend",

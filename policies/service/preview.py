@@ -7,7 +7,7 @@ from decimal import Decimal
 from policies import packs
 from policies.errors import PackRefused
 from policies.schemas import ImpactChange, ImpactPreview, PolicyContent, TestOutcome
-from policies.service.common import _yuan, _key, _version_row, _content, _FEN
+from policies.service.common import _FEN, _content, _key, _version_row, _yuan
 from policies.service.reading import _published_row
 
 
@@ -105,3 +105,36 @@ async def check_expression(subject: str, expression: str, part: str = "when", *,
         except Exception:  # noqa: BLE001 - a count is a convenience; the check result stands without it
             matched = None
     return {"ok": True, "problems": [], "matched": matched}
+
+
+_FIELDS = ("title", "issuer", "mode", "effective_from", "effective_to", "budget", "cap_per_subject", "combine",
+           "exclusive_group", "when", "source", "summary")
+
+
+async def diff_with_published(version_id: int) -> list[dict]:
+    """What the version changes in the text of the published one: fields and clauses (before, after).
+
+    Empty when the code has no published version or the version is the published one."""
+    row = await _version_row(version_id)
+    pub = await _published_row(row["code"])
+    if pub is None or pub["id"] == row["id"]:
+        return []
+    mine, theirs = await _content(row), await _content(pub)
+    out = []
+    for f in _FIELDS:
+        a, b = getattr(theirs, f), getattr(mine, f)
+        if a != b:
+            out.append({"item": f, "before": "" if a is None else str(a), "after": "" if b is None else str(b)})
+    old = {c.code: c for c in theirs.clauses}
+    new = {c.code: c for c in mine.clauses}
+    for code in [*old, *[c for c in new if c not in old]]:
+        a, b = old.get(code), new.get(code)
+        for part in ("title", "when", "amount"):
+            va, vb = getattr(a, part) if a else None, getattr(b, part) if b else None
+            if va != vb:
+                out.append({"item": f"clause {code}.{part}", "before": va or "", "after": vb or ""})
+    if [c.code for c in theirs.clauses if c.code in new] != [c.code for c in mine.clauses if c.code in old]:
+        out.append({"item": "clause order", "before": ", ".join(old), "after": ", ".join(new)})
+    if len(theirs.tests) != len(mine.tests) or theirs.tests != mine.tests:
+        out.append({"item": "tests", "before": f"{len(theirs.tests)}", "after": f"{len(mine.tests)}"})
+    return out

@@ -61,6 +61,11 @@ async def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
     assert r.status_code == 201 and r.json()["number"] == 2
     v2 = r.json()["id"]
     assert (await officer.get(f"/api/policies/versions/{vid}")).json() == before
+    diff = {d["item"]: (d["before"], d["after"]) for d in (await reviewer.get(f"/api/policies/versions/{v2}/diff")).json()}
+    assert diff["budget"] == ("1000000.00", "2000000.00")
+    assert diff["clause bachelor.when"] == ("", 'education == "bachelor"')
+    assert diff["clause doctor.amount"] == ("100000", "120000")
+    assert "title" not in diff
     r = await reviewer.get(f"/api/policies/versions/{v2}/impact?as_of=2025-06-30")
     assert r.json()["published_number"] == 1 and r.json()["budget_delta"] == "1000000.00"
     r = await officer.get(f"/api/policies/versions/{v2}/export")
