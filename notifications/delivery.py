@@ -163,16 +163,21 @@ async def release_due(queue, *, now: dt.datetime | None = None, limit: int = 500
     """Put deliveries whose wait is over back on the queue: deferred ones now due, and queued or retrying
     ones whose job was lost. Returns how many jobs were enqueued. Run every minute (cron) or by hand."""
     now = _utc(now)
-    rows = await Delivery.select(Delivery.id, Delivery.notice, Delivery.channel, Delivery.status).where(
-        ((Delivery.status == "deferred") & (Delivery.due_at <= now))
-        | (Delivery.status.is_in(["queued", "retrying"]) & (Delivery.due_at <= now - STALE_QUEUED))
+    due = await Delivery.select(Delivery.id, Delivery.notice, Delivery.channel).where(
+        (Delivery.status == "deferred") & (Delivery.due_at <= now)).order_by(Delivery.due_at).limit(limit)
+    stale = await Delivery.select(Delivery.id, Delivery.notice, Delivery.channel).where(
+        Delivery.status.is_in(["queued", "retrying"]) & (Delivery.due_at <= now - STALE_QUEUED)
     ).order_by(Delivery.due_at).limit(limit)
-    if not rows:
-        return 0
-    ids = [r["id"] for r in rows]
-    for i in range(0, len(ids), 500):
-        await Delivery.update({Delivery.status: "queued", Delivery.due_at: now, Delivery.updated_at: now}
-                              ).where(Delivery.id.is_in(ids[i:i + 500]))
-    # A new job id per release: the earlier job's result is kept by arq and would block the same id.
-    return await enqueue_deliveries(queue, [(r["notice"], r["channel"]) for r in rows],
-                                    suffix=f"@{int(now.timestamp())}")
+    for rows, values in ((due, {Delivery.status: "queued"}), (stale, {})):
+        ids = [r["id"] for r in rows]
+        for i in range(0, len(ids), 500):
+            await Delivery.update({**values, Delivery.due_at: now, Delivery.updated_at: now}
+                                  ).where(Delivery.id.is_in(ids[i:i + 500]))
+    # A deferred delivery's first job has finished and arq keeps its result under the plain id, so a release
+    # needs a new id. A stale one keeps the plain id: if its job is in fact still queued (a long backlog),
+    # arq refuses the duplicate; if the queue lost it, it is queued again.
+    enqueued = await enqueue_deliveries(queue, [(r["notice"], r["channel"]) for r in due],
+                                        suffix=f"@{int(now.timestamp())}") if due else 0
+    if stale:
+        enqueued += await enqueue_deliveries(queue, [(r["notice"], r["channel"]) for r in stale])
+    return enqueued

@@ -79,3 +79,17 @@ async def test_sms_over_the_limit_late_in_the_day_waits_for_quiet_hours_to_end(q
     assert (await attempt(a.id, "sms", cfg, now=at(21))).status == "sent"
     assert (await attempt(b.id, "sms", cfg, now=at(21, 30))).status == "deferred"
     assert {x.channel: x for x in await deliveries(b.id)}["sms"].due_at == at(8, day=23)
+
+
+async def test_lost_jobs_are_queued_again_but_never_duplicated(queue, actor, channel_settings, smtp_sink):
+    await make_recipient(actor, ENT, phone=None)
+    n = await notify("enterprise", ENT, "matched_auto", "lost:1", CTX, actor=actor, queue=queue,
+                     now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10))
+    # Its job is still queued: the sweep's copy is refused by the job id.
+    assert await release_due(queue) == 0
+    await queue.flushall()  # the queue loses it (an embedded restart)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6)
+    assert await release_due(queue, now=later) == 1
+    await drain()
+    assert {d.channel: d.status for d in await deliveries(n.id)}["email"] == "sent"
+    assert len(smtp_sink.messages) == 1
