@@ -2,20 +2,33 @@
 from __future__ import annotations
 
 import pytest
-from litestar.testing import TestClient
+from litestar.testing import AsyncTestClient
 
 from app.main import create_app
 from eligibility.feeds import create_feed_key
 from eligibility.synthetic import generate
 from tests.eligibility.helpers import ACTOR
-from tests.web import ensure_user, login
+from tests.web import PASSWORD, ensure_user
 
 
 @pytest.fixture
 async def feed(fresh_db):
     await ensure_user("u_officer", "policy_officer")
-    await ensure_user("u_maker", "finance_maker")
     return await create_feed_key("tax-bureau", "enterprise", actor=ACTOR)
+
+
+@pytest.fixture
+async def client(feed):
+    """The app on the client's own loop: PostgreSQL connections belong to one loop, so the test's pool is
+    closed while the app runs with its own (as tests/receipts does); no database calls of our own meanwhile."""
+    from app.db import close_database, open_database
+
+    await close_database()
+    try:
+        async with AsyncTestClient(create_app()) as c:
+            yield c
+    finally:
+        await open_database()
 
 
 def _json_profile(p: dict) -> dict:
@@ -23,25 +36,31 @@ def _json_profile(p: dict) -> dict:
             for k, v in p.items()}
 
 
-def test_exchange_upsert_needs_the_feed_key_and_validates(feed):
+async def _login(client, username: str) -> None:
+    await client.get("/login")
+    r = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
+                          headers={"x-csrftoken": client.cookies.get("csrftoken")}, follow_redirects=False)
+    assert r.status_code == 302, r.text[:200]
+
+
+async def test_exchange_upsert_needs_the_feed_key_and_validates(client, feed):
     good = [_json_profile(p) for p in generate("enterprise", 3, seed=11)]
     bad = {**good[0], "uscc": "913601000000000000"}
-    with TestClient(create_app()) as client:
-        assert client.post("/api/exchange/enterprise/profiles", json=good).status_code == 401
-        assert client.post("/api/exchange/enterprise/profiles", json=good,
-                           headers={"x-api-key": "zfeed_wrong"}).status_code == 401
-        assert client.post("/api/exchange/talent/profiles", json=good, headers={"x-api-key": feed}).status_code == 403
-        r = client.post("/api/exchange/enterprise/profiles", json=good + [bad], headers={"x-api-key": feed})
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert (body["inserted"], body["rejected"]) == (3, 1)
-        assert body["rejects"][0]["index"] == 3 and body["rejects"][0]["field"] == "uscc"
-        again = client.post("/api/exchange/enterprise/profiles", json=good, headers={"x-api-key": feed}).json()
-        assert again["unchanged"] == 3
+    url = "/api/exchange/enterprise/profiles"
+    assert (await client.post(url, json=good)).status_code == 401
+    assert (await client.post(url, json=good, headers={"x-api-key": "zfeed_wrong"})).status_code == 401
+    assert (await client.post("/api/exchange/talent/profiles", json=good, headers={"x-api-key": feed})).status_code == 403
+    r = await client.post(url, json=good + [bad], headers={"x-api-key": feed})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["inserted"], body["rejected"]) == (3, 1)
+    assert body["rejects"][0]["index"] == 3 and body["rejects"][0]["field"] == "uscc"
+    again = (await client.post(url, json=good, headers={"x-api-key": feed})).json()
+    assert again["unchanged"] == 3
 
-        sid = good[0]["uscc"]
-        assert client.get(f"/api/profiles/enterprise/{sid}").status_code == 401
-        login(client, "u_officer")
-        shown = client.get(f"/api/profiles/enterprise/{sid}").json()
-        assert shown["name"] == good[0]["name"] and "*" in shown["bank_account"]
-        assert client.get("/api/profiles/enterprise/91360100000000000M").status_code == 404
+    sid = good[0]["uscc"]
+    assert (await client.get(f"/api/profiles/enterprise/{sid}")).status_code == 401
+    await _login(client, "u_officer")
+    shown = (await client.get(f"/api/profiles/enterprise/{sid}")).json()
+    assert shown["name"] == good[0]["name"] and "*" in shown["bank_account"]
+    assert (await client.get("/api/profiles/enterprise/91360100000000000M")).status_code == 404

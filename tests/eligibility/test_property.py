@@ -143,3 +143,57 @@ async def test_most_random_rules_are_pushed_down(fresh_db):
     collect()
     del find
     assert sum(pushed) >= len(pushed) // 2
+
+
+@st.composite
+def talent(draw, i: int):
+    born = draw(st.dates(min_value=dt.date(1960, 1, 1), max_value=dt.date(2005, 12, 31)))
+    body = f"360111{born:%Y%m%d}{i:03d}"
+    return {
+        "id_number": body + id_check_char(body), "name": f"T{i}",
+        "region_code": draw(st.sampled_from(["360111", "360102", "110105"])),
+        "education": draw(st.sampled_from(["doctor", "master", "bachelor", "college", "other"])),
+        "graduated_on": draw(maybe(dates)), "arrived_on": draw(dates),
+        "social_insurance_months": draw(small_int), "employer_uscc": None,
+        "title": draw(maybe(st.sampled_from(["senior", "deputy_senior", "intermediate", "junior", "none"]))),
+        "tags": draw(maybe(st.lists(st.sampled_from(["博士后", "外贸"]), min_size=1, max_size=2, unique=True).map(tuple))),
+        "bank_name": None, "bank_account": None, "birth_date": born,
+    }
+
+
+@st.composite
+def talent_condition(draw, depth=0):
+    if depth >= 2 or draw(st.booleans()):
+        k = draw(st.integers(0, 5))
+        if k == 0:
+            return f"{draw(st.sampled_from(['age', 'months_since_arrival', 'years_since_graduation', 'social_insurance_months']))} " \
+                   f"{draw(cmp_op)} {draw(st.integers(0, 70))}"
+        if k == 1:
+            return f'education in ["doctor", "{draw(st.sampled_from(["master", "bachelor", "other"]))}"]'
+        if k == 2:
+            return f'title {draw(st.sampled_from(["==", "!="]))} "senior"'
+        if k == 3:
+            return f'"博士后" in tags'
+        if k == 4:
+            return f'{draw(st.sampled_from(["arrived_on", "graduated_on"]))} {draw(cmp_op)} d"{draw(dates).isoformat()}"'
+        return f"$min([social_insurance_months, 24]) * 500 >= {draw(st.integers(0, 15000))}"
+    op = draw(st.sampled_from(["and", "or", "and not"]))
+    return f"({draw(talent_condition(depth + 1))}) {op} ({draw(talent_condition(depth + 1))})"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), as_of=st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2026, 12, 31)))
+async def test_talent_derived_fields_agree_in_sql_and_python(fresh_db, data, as_of):
+    clauses = [RuleClause(code=f"c{i}", when=data.draw(talent_condition()),
+                          amount=data.draw(st.sampled_from(["1000", "$min([social_insurance_months, 24]) * 500.5"])))
+               for i in range(data.draw(st.integers(1, 2)))]
+    rs = RuleSet(key="tprop@1", code="TPROP", subject="talent", effective_from=dt.date(2024, 1, 1), clauses=clauses,
+                 combine=data.draw(st.sampled_from(["first", "sum"])))
+    assert check_ruleset(rs) == []
+    profiles = [data.draw(talent(i)) for i in range(data.draw(st.integers(1, 10)))]
+    await clear_profiles("talent")
+    await put_profiles("talent", profiles)
+    sql = await match_ruleset(rs, as_of, store=False)
+    python = await match_ruleset(rs, as_of, store=False, force_python=True)
+    assert [r.model_dump() for r in sql.results] == [r.model_dump() for r in python.results], \
+        f"{sql.path} {sql.fallback_reason}"
