@@ -66,7 +66,27 @@ async def rematch_subject(kind: str, subject_id: str, as_of: dt.date, *, actor: 
     profile = await get_profile(kind, subject_id)
     if profile is None:
         return []
-    digest = profile_digest(kind, profile)
+    digest = profile_digest(kind, profile)  # equals the stored row digest (same stored form)
     found = evaluate_all(await compiled_rulesets(kind), kind, profile, as_of)
     await store_results([(ruleset, result, digest) for ruleset, result in found], as_of, actor)
     return [r for _, r in found]
+
+
+async def rematch_subjects(kind: str, subject_ids: list[str], as_of: dt.date, *, actor: Any = None) -> int:
+    """The same for a batch of changed profiles (after a bulk import); returns how many matches it found."""
+    from eligibility import store
+    from eligibility.matcher import store_results
+    compiled = await compiled_rulesets(kind)
+    if not compiled or not subject_ids:
+        return 0
+    table = store.TABLES[kind]
+    items = []
+    for i in range(0, len(subject_ids), 500):
+        chunk = subject_ids[i:i + 500]
+        marks = ", ".join("{}" for _ in chunk)
+        for row in await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id IN ({marks})", *chunk):
+            profile = store.from_row(kind, row)
+            digest = row["digest"]
+            items += [(rs, r, digest) for rs, r in evaluate_all(compiled, kind, profile, as_of)]
+    await store_results(items, as_of, actor)
+    return len(items)

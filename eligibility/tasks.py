@@ -14,4 +14,13 @@ async def rematch_subject(ctx: dict, kind: str, subject_id: str, as_of: str | No
     return len(await rematch(kind, subject_id, day))
 
 
-functions: list = [func(rematch_subject, name="eligibility.rematch_subject")]
+async def rematch_subjects(ctx: dict, kind: str, subject_ids: list[str], as_of: str | None = None) -> int:
+    """A batch of changed profiles (after a bulk import) against every active rule set of their kind."""
+    from eligibility.incremental import rematch_subjects as rematch
+
+    day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    return await rematch(kind, subject_ids, day)
+
+
+functions: list = [func(rematch_subject, name="eligibility.rematch_subject"),
+                   func(rematch_subjects, name="eligibility.rematch_subjects")]

@@ -90,9 +90,13 @@ def _queue_rematch(kind: str):
             return
         from app.jobs import embedded, enqueue
 
+        import hashlib
+
         today = dt.date.today().isoformat()
-        for sid in subject_ids:
-            await enqueue("eligibility.rematch_subject", kind, sid, today, _job_id=f"rematch:{kind}:{sid}:{today}")
+        for i in range(0, len(subject_ids), 1000):
+            chunk = subject_ids[i:i + 1000]
+            tag = hashlib.sha256(";".join(chunk).encode()).hexdigest()[:16]
+            await enqueue("eligibility.rematch_subjects", kind, chunk, today, _job_id=f"rematch:{kind}:{today}:{tag}")
         if embedded():
             from app.jobs import drain
 

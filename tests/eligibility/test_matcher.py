@@ -99,3 +99,20 @@ async def test_explanation_names_values_and_near_misses(conformance_profiles):
     assert "纳税总额需 ≥ 1,000,000,000 元，当前" in ex2.clauses[0].conditions[0].distance
     en = await explain(rs2, sid, AS_OF, lang="en")
     assert "must be ≥ 1,000,000,000 yuan" in en.clauses[0].conditions[0].distance
+
+
+async def test_batch_rematch_after_import_stores_what_the_full_match_stores(conformance_profiles):
+    from app.jobs import drain, enqueue
+
+    rs = sample_rulesets()["SAMPLE-EXPORT-INSURANCE"]
+    await activate_ruleset(rs)
+    full = await match_ruleset(rs, AS_OF, store=False)
+    ids = [r.subject_id for r in full.results] + ["91360100000000000M"]  # one unknown id is skipped
+    await enqueue("eligibility.rematch_subjects", "enterprise", ids, AS_OF.isoformat())
+    await drain()
+    stored = await matches_for(rs.key)
+    assert [(m.subject_id, m.clauses, m.amount_fen) for m in stored] == \
+        [(r.subject_id, r.clauses, int(r.amount * 100)) for r in full.results]
+    again = await match_ruleset(rs, AS_OF, store=True)
+    assert again.new == 0  # same digests whichever path stored them
+    await deactivate_ruleset(rs.key)
