@@ -166,7 +166,7 @@ async def test_payments_facing_reads(fresh_db):
     talent = await service.list_published("talent")
     assert talent and all(p.subject == "talent" for p in talent)
     housing = await service.get_version(next(p.id for p in pub if p.code == "NC-TALENT-HOUSING-2025"))
-    assert housing.budget_fen == 5_000_000_000 and housing.cap_per_subject_fen == 10_000_000
+    assert housing.budget_fen == 12_000_000_000 and housing.cap_per_subject_fen == 10_000_000
     assert housing.mode == "auto" and housing.exclusive_group == "NC-HOUSING" and housing.key == "NC-TALENT-HOUSING-2025@1"
     assert housing.clause_titles == {"doctor": "博士", "master": "硕士", "bachelor": "本科"}
     assert housing.effective_from == dt.date(2025, 1, 1) and housing.status == "published"
