@@ -139,9 +139,16 @@ async def account_verified(subject_kind: str, subject_id: str, *, payee_name: st
         rows = await Entitlement.select().where((Entitlement.subject_kind == subject_kind)
                                                 & (Entitlement.subject_id == subject_id)
                                                 & Entitlement.state.is_in(list(OPEN_STATES)))
+        # Also those whose payment the bank refused or returned: their re-issue will pay the corrected account.
+        rows += await raw("SELECT e.* FROM pay_entitlement e WHERE e.subject_kind = {} AND e.subject_id = {} "
+                          "AND e.state = 'batched' AND EXISTS (SELECT 1 FROM pay_payment p WHERE p.entitlement_id = e.id "
+                          "AND p.exception = 'open' AND p.status IN ('rejected', 'returned'))", subject_kind, subject_id)
         changes = []
         for r in rows:
-            state, reason = (r["state"], r["reason"]) if r["state"] == "excluded" else _account_state(payee_account)
+            if r["state"] in ("excluded", "batched"):
+                state, reason = r["state"], r["reason"]
+            else:
+                state, reason = _account_state(payee_account)
             await Entitlement.update({Entitlement.payee_name: payee_name, Entitlement.bank_name: bank_name,
                                       Entitlement.payee_account: payee_account, Entitlement.state: state,
                                       Entitlement.reason: reason, Entitlement.updated_at: at}

@@ -1,0 +1,67 @@
+"""Entitlements: payable only with a verified account; the exclusive group (就高) keeps one per subject with its
+reason; a batched entitlement never changes; several runners on one batch pay each payment once."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from payments.adapters import get_adapter
+from payments.service import (account_verified, approve_batch, check_balances, create_batch, entitlements_of_subject,
+                              pay_range, progress, record_entitlements, start_batch)
+from payments.service.transfer import RunnerOptions
+from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, payee, policy
+
+
+async def test_waiting_for_a_verified_account(fresh_db):
+    facts = policy()
+    await record_entitlements(facts, [payee(1, verified=False), payee(2)], actor=SYSTEM)
+    (one,) = await entitlements_of_subject("talent", payee(1).subject_id)
+    assert one.state == "waiting_account" and "账户" in one.reason
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    assert made.payment_count == 1
+    await account_verified("talent", payee(1).subject_id, payee_name="张1", bank_name="b", payee_account="62221234567",
+                           actor=SYSTEM)
+    assert (await entitlements_of_subject("talent", payee(1).subject_id))[0].state == "payable"
+
+
+async def test_exclusive_group_takes_the_highest_then_earliest_then_smallest_code(fresh_db):
+    a = policy("HOUSING-A", group="NC-HOUSING", effective_from=dt.date(2025, 3, 1))
+    b = policy("HOUSING-B", group="NC-HOUSING", effective_from=dt.date(2025, 1, 1))
+    c = policy("HOUSING-C", group="NC-HOUSING", effective_from=dt.date(2025, 1, 1))
+    await record_entitlements(a, [payee(1, 500_000), payee(2, 300_000)], actor=SYSTEM)
+    await record_entitlements(b, [payee(1, 400_000), payee(2, 300_000)], actor=SYSTEM)
+    await record_entitlements(c, [payee(2, 300_000)], actor=SYSTEM)
+    states = {e.policy_code: e for e in await entitlements_of_subject("talent", payee(1).subject_id)}
+    assert states["HOUSING-A"].state == "payable" and states["HOUSING-B"].state == "excluded"
+    assert "HOUSING-A" in states["HOUSING-B"].reason and "就高" in states["HOUSING-A"].reason
+    # A tie: the earlier effective_from (B, C on 2025-01-01) and then the smaller code (B).
+    states = {e.policy_code: e.state for e in await entitlements_of_subject("talent", payee(2).subject_id)}
+    assert states == {"HOUSING-A": "excluded", "HOUSING-B": "payable", "HOUSING-C": "excluded"}
+    # Once batched, a later (higher) entitlement in the group is excluded: paid at most once per group.
+    await create_batch(actor=MAKER, policy_code="HOUSING-B", second_checker_threshold_fen=THRESHOLD_FEN)
+    d = policy("HOUSING-D", group="NC-HOUSING")
+    await record_entitlements(d, [payee(2, 900_000)], actor=SYSTEM)
+    states = {e.policy_code: e.state for e in await entitlements_of_subject("talent", payee(2).subject_id)}
+    assert states["HOUSING-D"] == "excluded" and states["HOUSING-B"] == "batched"
+    # A re-match does not change what was batched.
+    counts = await record_entitlements(b, [payee(2, 1)], actor=SYSTEM)
+    assert counts["locked"] == 1
+
+
+async def test_two_runners_on_one_batch_pay_each_payment_once(fresh_db, tmp_dir):
+    facts = policy(budget_fen=10**12)
+    await entitled(facts, 300, amount_fen=10_001)
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    adapter = get_adapter(bank_settings(tmp_dir))
+    try:
+        (chunk,) = await start_batch(made.batch_id, actor=SYSTEM)
+        opts = [RunnerOptions(payer_account="360100000000000001", claim_size=37, worker=f"w{i}") for i in range(3)]
+        await asyncio.gather(*(pay_range(adapter, made.batch_id, chunk.first_id, chunk.last_id, opts=o, actor=SYSTEM)
+                               for o in opts))
+        assert (await progress(made.batch_id)).counts == {"settled": 300}
+        assert set(adapter.simulator.moves_per_request().values()) == {1}
+        assert max(adapter.simulator.posts_per_request().values()) == 1
+        assert (await check_balances()).ok
+    finally:
+        await adapter.aclose()

@@ -1,0 +1,115 @@
+"""Rejections go to the exceptions queue with the bank's reason; after the account is corrected and re-verified a
+re-issue pays once, linked to the old payment with a new request_id; abandoning releases the budget; a reversal at the
+bank shows up in reconciliation and is recorded by finance, never fixed silently."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from payments.adapters import get_adapter
+from payments.errors import Forbidden, InvalidState
+from payments.service import (abandon_payment, account_verified, approve_batch, budget_usage, check_balances,
+                              create_batch, exceptions_queue, pay_range, payments_of_subject, record_return,
+                              reconcile, reissue_payments, start_batch, subject_paid)
+from payments.service.transfer import RunnerOptions
+from tests.payments.factories import (CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, payee, policy)
+from payments.service import record_entitlements
+
+BANK_DAY = lambda: dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()  # noqa: E731
+
+
+async def _run(adapter, batch_id):
+    opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局")
+    for c in await start_batch(batch_id, actor=SYSTEM):
+        await pay_range(adapter, batch_id, c.first_id, c.last_id, opts=opts, actor=SYSTEM)
+
+
+async def test_rejection_reissue_after_correction_and_abandon(fresh_db, tmp_dir):
+    facts = policy(budget_fen=10_000_000)
+    # Accounts ending 0004 are unknown to the simulated bank (ACCOUNT_NOT_FOUND).
+    items = [payee(1, 100_000), payee(2, 200_000, account="62220000000000004"),
+             payee(3, 300_000, account="62220000000000005")]
+    await record_entitlements(facts, items, actor=SYSTEM)
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    adapter = get_adapter(bank_settings(tmp_dir))
+    try:
+        await _run(adapter, made.batch_id)
+        queue = await exceptions_queue()
+        assert sorted((p.subject_id[-4:], p.reason) for p in queue) == [("0002", "ACCOUNT_NOT_FOUND"),
+                                                                      ("0003", "ACCOUNT_CLOSED")]
+        assert all("0004" not in p.payee_account_masked[:-4] for p in queue)  # masked
+        rejected = {p.subject_id[-4:]: p for p in queue}
+        # Not before the account is corrected.
+        with pytest.raises(InvalidState):
+            await reissue_payments([rejected["0002"].id], actor=MAKER, second_checker_threshold_fen=THRESHOLD_FEN)
+        await account_verified("talent", items[1].subject_id, payee_name=items[1].payee_name, bank_name="工商银行",
+                               payee_account="62220000000000777", actor=SYSTEM)
+        with pytest.raises(Forbidden):
+            await reissue_payments([rejected["0002"].id], actor=CHECKER, second_checker_threshold_fen=THRESHOLD_FEN)
+        again = await reissue_payments([rejected["0002"].id], actor=MAKER, second_checker_threshold_fen=THRESHOLD_FEN)
+        await approve_batch(again, actor=CHECKER)
+        await _run(adapter, again)
+        paid = await payments_of_subject("talent", items[1].subject_id)
+        assert [(p.status, p.attempt) for p in paid] == [("rejected", 1), ("settled", 2)]
+        assert paid[1].reissue_of == paid[0].id and paid[1].request_id != paid[0].request_id
+        assert sum((await subject_paid("talent", items[1].subject_id)).values()) == 200_000
+        # Final rejection of the other one releases its reservation.
+        with pytest.raises(Forbidden):
+            await abandon_payment(rejected["0003"].id, actor=MAKER, reason="closed for good")
+        await abandon_payment(rejected["0003"].id, actor=CHECKER, reason="closed for good")
+        (usage,) = await budget_usage(facts.version_id)
+        assert (usage.paid_fen, usage.committed_fen, usage.used_fen) == (300_000, 0, 300_000)
+        assert await exceptions_queue() == []
+        assert (await check_balances()).ok
+
+        # 退汇: the bank reverses a settled payment; reconciliation reports it, finance records it.
+        first = (await payments_of_subject("talent", items[0].subject_id))[0]
+        adapter.simulator.reverse(first.request_id)
+        result = await reconcile(adapter, BANK_DAY(), actor=CHECKER)
+        assert [d.kind for d in result.differences] == ["status_differs"]
+        await record_return(first.id, actor=CHECKER)
+        assert [p.id for p in await exceptions_queue()] == [first.id]
+        assert sum((await subject_paid("talent", items[0].subject_id)).values()) == 0
+        assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean
+        assert (await check_balances()).ok
+    finally:
+        await adapter.aclose()
+
+
+class _Bank:
+    """A bank that knows a transfer we never sent, and forgot one we did (for reconciliation's other cases)."""
+
+    def __init__(self, real, extra, drop: str):
+        self.real, self.extra, self.drop = real, extra, drop
+
+    async def statement(self, date):
+        lines = [line for line in await self.real.statement(date) if line.request_id != self.drop]
+        return lines + ([self.extra] if date == BANK_DAY() else [])
+
+
+async def test_reconciliation_reports_every_kind_and_fixes_nothing(fresh_db, tmp_dir):
+    from decimal import Decimal
+
+    from payments.adapters.base import StatementLine
+    from payments.tables import Payment
+
+    facts = policy(budget_fen=10_000_000)
+    await record_entitlements(facts, [payee(i, 100_000) for i in range(3)], actor=SYSTEM)
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    adapter = get_adapter(bank_settings(tmp_dir))
+    try:
+        await _run(adapter, made.batch_id)
+        rows = await Payment.select().order_by(Payment.id)
+        stranger = StatementLine("T-X", "ZD-NOT-OURS", "6222000011112222", Decimal("5.00"), "settled",
+                                 dt.datetime.now(dt.timezone.utc))
+        result = await reconcile(_Bank(adapter, stranger, rows[0]["request_id"]), BANK_DAY(), actor=CHECKER)
+        assert sorted(d.kind for d in result.differences) == ["missing_at_bank", "unknown_to_us"]
+        assert result.matched == 2
+        # Nothing was changed by it.
+        assert [r["status"] for r in await Payment.select().order_by(Payment.id)] == ["settled"] * 3
+        assert (await check_balances()).ok
+    finally:
+        await adapter.aclose()
