@@ -1,8 +1,6 @@
 """The policies JSON API and pages through HTTP: roles, validation messages, immutability, the officer's form."""
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -22,20 +20,55 @@ def csrf_headers(client) -> dict[str, str]:
     return {"x-csrftoken": client.cookies.get("csrftoken")}
 
 
+class As:
+    """One user's view of the shared test client: logs in as that user before each request when needed."""
+
+    def __init__(self, client, state: dict, name: str) -> None:
+        self.client, self.state, self.name = client, state, name
+
+    @property
+    def cookies(self):
+        return self.client.cookies
+
+    async def _ensure(self) -> None:
+        if self.state.get("user") != self.name:
+            await self.client.get("/login")
+            r = await self.client.post("/login", data={"username": self.name, "password": PASSWORD, "next": "/"},
+                                       headers=csrf_headers(self.client), follow_redirects=False)
+            assert r.status_code == 302, r.text
+            self.state["user"] = self.name
+
+    async def get(self, *a, **kw):
+        await self._ensure()
+        return await self.client.get(*a, **kw)
+
+    async def post(self, url, *a, headers=None, **kw):
+        await self._ensure()  # logging in renews the CSRF cookie, so the header is taken afterwards
+        return await self.client.post(url, *a, headers={**(headers or {}), **csrf_headers(self.client)}, **kw)
+
+    async def put(self, url, *a, headers=None, **kw):
+        await self._ensure()
+        return await self.client.put(url, *a, headers={**(headers or {}), **csrf_headers(self.client)}, **kw)
+
+
 @pytest.fixture
 async def app_(users):
-    """A factory of logged-in clients of one app, in the test's own event loop (the database pool lives there)."""
-    app = create_app()
-    async with contextlib.AsyncExitStack() as stack:
-        async def client_as(name):
-            c = await stack.enter_async_context(AsyncTestClient(app))
-            await c.get("/login")
-            r = await c.post("/login", data={"username": name, "password": PASSWORD, "next": "/"},
-                             headers=csrf_headers(c), follow_redirects=False)
-            assert r.status_code == 302, r.text
-            return c
+    """Users of one test client. The app runs on the client's own event loop (a thread) with its own database
+    pool, so the test's pool is closed meanwhile (PostgreSQL connections belong to one loop) and the test makes
+    no database calls of its own while the client is open."""
+    from app.db import close_database, open_database
 
-        yield client_as
+    await close_database()
+    try:
+        async with AsyncTestClient(create_app()) as client:
+            state: dict = {}
+
+            async def client_as(name):
+                return As(client, state, name)
+
+            yield client_as
+    finally:
+        await open_database()
 
 
 async def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
