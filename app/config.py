@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     payer_account: str = "360100000000000001"
     payer_name: str = "南昌市财政局国库集中支付专户"
     bank_timeout_seconds: float = 5.0
+    bank_sim_options: str = ""  # faults of the in-process simulator, as `zhida bank-sim` options: "fail-rate=0.05 seed=1"
     data_dir: Path = Path("./zhida-data")
     secret_key: str = Field(
         default="zhida-demo-secret-key-change-me!",

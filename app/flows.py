@@ -1,0 +1,61 @@
+"""Wiring between domains that no single domain may do itself: stored matches → notices (服务找人).
+
+eligibility/ stores matches and knows nothing of policies; notifications/ delivers messages and knows
+nothing of policies or money. Here a published version's matches become one notice per subject ×
+version (matched_auto: "you will receive X, confirm your account"; matched_apply: "you may apply").
+Notice keys make this idempotent, so it can run after every match, every import and on a schedule.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from app.config import get_settings
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def match_notice_key(version_id: int, subject_id: str) -> str:
+    return f"matched:{version_id}:{subject_id}"
+
+
+async def notify_matches(version_id: int, *, actor: Any, queue: Any = None) -> int:
+    """A notice for every stored match of a published version that has none yet. Returns notices written."""
+    from eligibility import service as eligibility
+    from notifications import service as notifications
+    from notifications.masking import mask_account
+    from notifications.schemas import NoticeRequest
+    from policies import service as policies
+
+    version = await policies.get_version(version_id)
+    base = get_settings().base_url.rstrip("/")
+    requests = []
+    for m in await eligibility.matches_for(version_id):
+        context: dict[str, Any] = {
+            "policy_title": version.title, "policy_code": version.code, "issuer": version.issuer,
+            "amount": _yuan(m.amount_fen), "recipient_name": m.name or "",
+            "clauses": [version.clause_titles.get(c, c) for c in m.clauses],
+            "link": f"{base}/portal/policies/{version_id}",
+        }
+        if version.mode == "auto" and getattr(m, "bank_account", None):
+            context["account"] = mask_account(m.bank_account)
+        requests.append(NoticeRequest(recipient_kind=m.subject_kind, subject_id=m.subject_id,
+                                      kind="matched_auto" if version.mode == "auto" else "matched_apply",
+                                      key=match_notice_key(version_id, m.subject_id), context=context))
+    if not requests:
+        return 0
+    result = await notifications.notify_many(requests, actor=actor, queue=queue)
+    return len(result.created)
+
+
+async def notify_all_published(*, actor: Any, queue: Any = None) -> int:
+    """notify_matches for every published version (the worker runs this on a schedule)."""
+    from policies import service as policies
+
+    total = 0
+    for v in await policies.list_published():
+        total += await notify_matches(v.id, actor=actor, queue=queue)
+    return total
