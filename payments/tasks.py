@@ -11,8 +11,7 @@ from typing import Any
 
 from arq.worker import func
 
-from payments.money import fen_to_yuan
-from payments.service.db import in_list, raw
+from payments.service.notices import notify_payments
 from payments.service.runs import Chunk
 from payments.service.transfer import RunnerOptions, pay_range
 
@@ -94,36 +93,8 @@ async def pay_chunk(ctx: dict, batch_id: int, generation: int, first_id: int, la
             "pending": result.pending}
 
 
-_LINK = "/portal/payments"
-
-
 async def notify(ctx: dict, kind: str, payment_ids: list[int]) -> int:
-    """Notices for payments that changed (payment_sent, money_arrived, payment_returned), keyed per payment and
-    kind so that a re-run never sends one twice."""
-    try:
-        from notifications import service as notifications
-    except ImportError:  # notifications not installed in this build
-        return 0
-    marks, args = in_list(payment_ids)
-    rows = await raw(f"SELECT p.id, p.subject_kind, p.subject_id, p.amount_fen, p.payee_account, p.reason, "
-                     f"p.policy_code, b.policy_facts, r.code FROM pay_payment p "
-                     f"LEFT JOIN pay_budget b ON b.version_id = p.version_id "
-                     f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id IN {marks}", *args)
-    import json
-
-    requests = []
-    for r in rows:
-        title = json.loads(r["policy_facts"] or "{}").get("title") or r["policy_code"]
-        context = {"policy_title": title, "amount": f"{fen_to_yuan(r['amount_fen'])}", "account": r["payee_account"],
-                   "link": _LINK}
-        if kind == "money_arrived":
-            context["receipt_link"] = f"/receipts/{r['code']}" if r["code"] else _LINK
-        if kind == "payment_returned":
-            context["reason"] = r["reason"]
-        requests.append({"recipient_kind": r["subject_kind"], "subject_id": r["subject_id"], "kind": kind,
-                         "key": f"payment:{r['id']}:{kind}", "context": context})
-    result = await notifications.notify_many(requests, actor=system_actor(ctx), queue=ctx.get("redis"))
-    return len(getattr(result, "created", []) or [])
+    return await notify_payments(kind, payment_ids, actor=system_actor(ctx), queue=ctx.get("redis"))
 
 
 functions = [func(pay_chunk, name="payments.pay_chunk", max_tries=20), func(notify, name="payments.notify")]

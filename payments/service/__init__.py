@@ -11,7 +11,8 @@ from payments.service.ledger import check_balances, subject_paid, version_balanc
 from payments.service.receipts import (receipt_facts, receipt_of_payment, receipts_of_batch,  # noqa: F401
                                        receipts_of_subject)
 from payments.service.reconcile import ReconciliationResult, differences_of, list_runs, reconcile  # noqa: F401
-from payments.service.runs import Chunk, Progress, finish_if_done, progress, start_batch  # noqa: F401
+from payments.service.notices import notify_payments  # noqa: F401
+from payments.service.runs import Chunk, Progress, finish_if_done, progress, run_batch, start_batch  # noqa: F401
 from payments.service.sources import (create_entitlement_from_application, policy_facts_of,  # noqa: F401
                                       refresh_account, refresh_entitlements)
 from payments.service.transfer import RunnerOptions, pay_range  # noqa: F401

@@ -95,3 +95,22 @@ async def finish_if_done(batch_id: int, *, actor) -> bool:
             await actor.record("batch.complete", "batch", batch_id, {"status": "running"}, {"status": "completed"},
                                detail={"counts": p.counts, "held": p.held})
     return bool(done)
+
+
+async def run_batch(adapter, batch_id: int, *, actor, opts, notify_queue=None, chunk_size: int = DEFAULT_CHUNK,
+                    notify: bool = True) -> Progress:
+    """Start (or resume) a batch and pay it here, its chunks concurrently, without the queue (the demo, tests,
+    one-off operator runs); notices are written after each commit. Returns the final progress."""
+    import asyncio
+
+    from payments.service.notices import notify_payments
+    from payments.service.transfer import pay_range
+
+    async def after_commit(kind: str, ids: list[int]) -> None:
+        if notify:
+            await notify_payments(kind, ids, actor=actor, queue=notify_queue)
+
+    chunks = await start_batch(batch_id, actor=actor, chunk_size=chunk_size)
+    await asyncio.gather(*(pay_range(adapter, batch_id, c.first_id, c.last_id, opts=opts, actor=actor,
+                                     on_committed=after_commit) for c in chunks))
+    return await progress(batch_id)

@@ -70,3 +70,26 @@ async def test_maker_cannot_approve_and_second_checker_must_differ(fresh_db):
     with pytest.raises(Forbidden):
         await approve_batch(created.batch_id, actor=CHECKER)
     assert await approve_batch(created.batch_id, actor=CHECKER2) == "approved"
+
+
+async def test_run_batch_inline_sends_each_notice_once(fresh_db, tmp_dir):
+    from notifications import service as notifications
+    from payments.service import notify_payments, payments_of_batch, run_batch
+
+    facts = policy(budget_fen=10**9)
+    await entitled(facts, 3, amount_fen=50_000)
+    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(created.batch_id, actor=CHECKER)
+    adapter = get_adapter(bank_settings(tmp_dir))
+    try:
+        opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局")
+        p = await run_batch(adapter, created.batch_id, actor=SYSTEM, opts=opts)
+        assert p.counts == {"settled": 3}
+    finally:
+        await adapter.aclose()
+    pays = await payments_of_batch(created.batch_id)
+    assert await notify_payments("money_arrived", [x.id for x in pays], actor=SYSTEM) == 0  # already sent
+    inbox = await notifications.inbox("talent", pays[0].subject_id)
+    assert [n.kind for n in inbox] == ["money_arrived"]
+    assert "500.00" in inbox[0].body and pays[0].payee_account_masked[-4:] in inbox[0].body
+    assert "622202000000000" not in inbox[0].body  # the account is masked in the notice
