@@ -1,15 +1,20 @@
-"""Fixtures of the portal tests: a blank platform with the portal world built on it, and logged-in clients."""
+"""Fixtures of the portal tests: a blank platform with the portal world built on it, and logged-in clients
+(async, in the test's own event loop, where the PostgreSQL pool lives)."""
 from __future__ import annotations
 
 import contextlib
 
 import pytest
-from litestar.testing import TestClient
+from litestar.testing import AsyncTestClient
 
 from app.main import create_app
 from tests.conftest import truncate_all
 from tests.portal.fixtures import build_world
-from tests.web import ensure_user, login
+from tests.web import PASSWORD, ensure_user
+
+
+def csrf(client) -> dict[str, str]:
+    return {"x-csrftoken": client.cookies.get("csrftoken")}
 
 
 @pytest.fixture
@@ -21,15 +26,20 @@ async def world():
 
 
 @pytest.fixture
-def client_as(world):
-    """A factory of logged-in clients of one app (one client per user, closed at the end of the test)."""
+async def client_as(world):
+    """``await client_as(name)``: a logged-in client of one app per user, closed at the end of the test."""
     app = create_app()
-    with contextlib.ExitStack() as stack:
-        clients: dict[str, TestClient] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str, AsyncTestClient] = {}
 
-        def get(name: str) -> TestClient:
+        async def get(name: str) -> AsyncTestClient:
             if name not in clients:
-                clients[name] = login(stack.enter_context(TestClient(app)), name)
+                c = await stack.enter_async_context(AsyncTestClient(app))
+                await c.get("/login")
+                r = await c.post("/login", data={"username": name, "password": PASSWORD, "next": "/"},
+                                 headers=csrf(c), follow_redirects=False)
+                assert r.status_code == 302, r.text
+                clients[name] = c
             return clients[name]
 
         yield get

@@ -11,7 +11,7 @@ import pytest
 from app.auth.guards import PUBLIC
 from app.main import create_app
 from tests.portal.fixtures import APPLY_ENT, APPLY_TALENT, AUTO_ENT, ENT_A, ENT_B, PDF
-from tests.web import csrf_headers
+from tests.portal.conftest import csrf as csrf_headers
 
 # Public routes that take a path parameter, and why that is not an ownership hole. A new public route with a
 # parameter fails the test until it is argued for here.
@@ -52,33 +52,33 @@ def _routes():
             yield route.path, sorted(methods), handler
 
 
-def _ids_of(client, subject_id, notice_id, world) -> dict[str, str]:
+async def _ids_of(client, subject_id, notice_id, world) -> dict[str, str]:
     """The ids of one enterprise's own records, by the path-parameter names routes use for them."""
     h = csrf_headers(client)
-    app = client.post(f"/api/portal/policies/{world.versions[APPLY_ENT]}/applications", data={"statement": "x"},
-                      files=[("files", ("licence.pdf", PDF, "application/pdf"))], headers=h).json()
-    overview = client.get("/api/portal/overview").json()
+    app = (await client.post(f"/api/portal/policies/{world.versions[APPLY_ENT]}/applications", data={"statement": "x"},
+                      files=[("files", ("licence.pdf", PDF, "application/pdf"))], headers=h)).json()
+    overview = (await client.get("/api/portal/overview")).json()
     ent = next(i["entitlement_id"] for i in overview["policies"] if i["code"] == AUTO_ENT)
-    obj = client.post("/api/portal/objections", json={"target": "entitlement", "target_id": ent, "text": "异议"},
-                      headers=h).json()
+    obj = (await client.post("/api/portal/objections", json={"target": "entitlement", "target_id": ent, "text": "异议"},
+                      headers=h)).json()
     return {"application_id": str(app["id"]), "attachment_id": str(app["attachments"][0]["id"]),
             "objection_id": str(obj["id"]), "entitlement_id": str(ent), "notice_id": str(notice_id),
             "subject_id": subject_id, "kind": "enterprise", "code": AUTO_ENT}
 
 
-def _call(client, method, url):
+async def _call(client, method, url):
     h = csrf_headers(client)
     if method == "GET":
-        return client.get(url)
+        return await client.get(url)
     if url.startswith("/api/"):
-        return client.request(method, url, json={}, headers=h)
-    return client.request(method, url, data={"text": "x", "reason": "x", "answer": "x"}, headers=h)
+        return await client.request(method, url, json={}, headers=h)
+    return await client.request(method, url, data={"text": "x", "reason": "x", "answer": "x"}, headers=h)
 
 
-def test_enterprise_a_gets_403_or_404_on_every_route_with_b_ids(world, client_as):
-    a, b = client_as(ENT_A), client_as(ENT_B)
-    ids_b = _ids_of(b, ENT_B, world.notices[ENT_B], world)
-    ids_a = _ids_of(a, ENT_A, world.notices[ENT_A], world)
+async def test_enterprise_a_gets_403_or_404_on_every_route_with_b_ids(world, client_as):
+    a, b = await client_as(ENT_A), await client_as(ENT_B)
+    ids_b = await _ids_of(b, ENT_B, world.notices[ENT_B], world)
+    ids_a = await _ids_of(a, ENT_A, world.notices[ENT_A], world)
     # A policy version is not owned, but one for the other kind of subject is not A's to see or apply for.
     ids_b["version_id"] = str(world.versions[APPLY_TALENT])
     ids_a["version_id"] = str(world.versions[AUTO_ENT])
@@ -97,12 +97,12 @@ def test_enterprise_a_gets_403_or_404_on_every_route_with_b_ids(world, client_as
             continue
         for method in methods:
             url_b = PARAM.sub(lambda m: ids_b.get(m.group(1), "1"), path)
-            r = _call(a, method, url_b)
+            r = await _call(a, method, url_b)
             walked += 1
             if r.status_code not in _refusals(handler):
                 leaks.append((method, url_b, r.status_code, r.text[:200]))
             if reachable and method == "GET":
-                r = a.get(PARAM.sub(lambda m: ids_a[m.group(1)], path))
+                r = await a.get(PARAM.sub(lambda m: ids_a[m.group(1)], path))
                 assert r.status_code == 200, (path, r.status_code, r.text[:300])
                 own_ok += 1
     assert unmapped == [], f"routes reachable by enterprises with path parameters this test has no B id for: {unmapped}"
@@ -117,10 +117,10 @@ def test_enterprise_a_gets_403_or_404_on_every_route_with_b_ids(world, client_as
 
 
 @pytest.mark.parametrize("target", ["application", "entitlement"])
-def test_an_objection_cannot_name_another_subjects_record(world, client_as, target):
-    a, b = client_as(ENT_A), client_as(ENT_B)
-    ids_b = _ids_of(b, ENT_B, world.notices[ENT_B], world)
-    r = a.post("/api/portal/objections", json={"target": target, "target_id": int(ids_b[f"{target}_id"]), "text": "x"},
+async def test_an_objection_cannot_name_another_subjects_record(world, client_as, target):
+    a, b = await client_as(ENT_A), await client_as(ENT_B)
+    ids_b = await _ids_of(b, ENT_B, world.notices[ENT_B], world)
+    r = await a.post("/api/portal/objections", json={"target": target, "target_id": int(ids_b[f"{target}_id"]), "text": "x"},
                headers=csrf_headers(a))
     assert r.status_code == 404
-    assert a.get("/api/portal/objections").json() == []
+    assert (await a.get("/api/portal/objections")).json() == []

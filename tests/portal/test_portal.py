@@ -6,188 +6,188 @@ import json
 
 from tests.portal.fixtures import (ACCOUNT_A, APPLY_ENT, APPLY_TALENT, AUTO_ENT, ENT_A, EXE, FINANCE, PDF, PNG,
                                    REVIEWER, REVIEWER2, TALENT_A, TALENT_B)
-from tests.web import csrf_headers
+from tests.portal.conftest import csrf as csrf_headers
 
 
-def _item(client, code):
-    r = client.get("/api/portal/overview")
+async def _item(client, code):
+    r = await client.get("/api/portal/overview")
     assert r.status_code == 200, r.text
     return next(i for i in r.json()["policies"] if i["code"] == code), r.json()
 
 
-def _apply(client, version_id, files, statement="我符合条件"):
-    return client.post(f"/api/portal/policies/{version_id}/applications", data={"statement": statement},
+async def _apply(client, version_id, files, statement="我符合条件"):
+    return await client.post(f"/api/portal/policies/{version_id}/applications", data={"statement": statement},
                        files=files, headers=csrf_headers(client))
 
 
-def test_home_shows_each_policy_with_its_stage_and_the_unread_count(world, client_as):
-    a = client_as(ENT_A)
-    item, body = _item(a, AUTO_ENT)
+async def test_home_shows_each_policy_with_its_stage_and_the_unread_count(world, client_as):
+    a = await client_as(ENT_A)
+    item, body = await _item(a, AUTO_ENT)
     assert body["unread"] == 2  # matched_auto and matched_apply
     assert item["stage"] == "payable" and item["amount"] == "20,000.00" and item["mode"] == "auto"
     assert [s["state"] for s in item["steps"]][:3] == ["done", "done", "current"]
-    assert _item(a, APPLY_ENT)[0]["stage"] == "may_apply"
-    page = a.get("/portal")
+    assert (await _item(a, APPLY_ENT))[0]["stage"] == "may_apply"
+    page = await a.get("/portal")
     assert page.status_code == 200 and "测试稳岗返还" in page.text and 'data-testid="unread-count">2<' in page.text
     assert "/portal/inbox" in page.text
     assert ACCOUNT_A not in page.text and "****1234" in page.text
 
 
-def test_policy_page_explains_why_in_chinese_and_english(world, client_as):
-    a = client_as(ENT_A)
+async def test_policy_page_explains_why_in_chinese_and_english(world, client_as):
+    a = await client_as(ENT_A)
     vid = world.versions[AUTO_ENT]
-    r = a.get(f"/api/portal/policies/{vid}")
+    r = await a.get(f"/api/portal/policies/{vid}")
     assert r.status_code == 200
     body = r.json()
     assert body["explanation"]["eligible"] is True and body["content"]["summary"].startswith("参保职工")
     assert body["account"]["account_masked"] == "****1234"
-    page = a.get(f"/portal/policies/{vid}")
+    page = await a.get(f"/portal/policies/{vid}")
     assert "为什么您符合条件" in page.text and "稳岗返还" in page.text
     a.cookies.set("lang", "en")
-    page = a.get(f"/portal/policies/{vid}")
+    page = await a.get(f"/portal/policies/{vid}")
     assert "Why you qualify" in page.text
-    en = a.get(f"/api/portal/policies/{vid}").json()["explanation"]
+    en = (await a.get(f"/api/portal/policies/{vid}")).json()["explanation"]
     assert en["summary"] != body["explanation"]["summary"]
     # a talent policy is not an enterprise's to see
-    assert a.get(f"/api/portal/policies/{world.versions[APPLY_TALENT]}").status_code == 404
+    assert (await a.get(f"/api/portal/policies/{world.versions[APPLY_TALENT]}")).status_code == 404
 
 
-def test_confirming_keeps_the_account_verified_and_a_correction_holds_payment_until_verified(world, client_as):
-    a, finance, auditor = client_as(ENT_A), client_as(FINANCE), client_as("pt_auditor")
-    r = a.put("/api/portal/account", json={"bank_name": "中国银行南昌分行", "account": ACCOUNT_A}, headers=csrf_headers(a))
+async def test_confirming_keeps_the_account_verified_and_a_correction_holds_payment_until_verified(world, client_as):
+    a, finance, auditor = await client_as(ENT_A), await client_as(FINANCE), await client_as("pt_auditor")
+    r = await a.put("/api/portal/account", json={"bank_name": "中国银行南昌分行", "account": ACCOUNT_A}, headers=csrf_headers(a))
     assert r.status_code == 200 and r.json()["status"] == "verified" and r.json()["confirmed"]
-    assert _item(a, AUTO_ENT)[0]["stage"] == "payable"
+    assert (await _item(a, AUTO_ENT))[0]["stage"] == "payable"
 
-    r = a.put("/api/portal/account", json={"bank_name": "工商银行南昌分行", "account": "6212 2602 0000 9999"},
+    r = await a.put("/api/portal/account", json={"bank_name": "工商银行南昌分行", "account": "6212 2602 0000 9999"},
               headers=csrf_headers(a))
     assert r.status_code == 200
     assert r.json()["status"] == "unverified" and r.json()["account_masked"] == "****9999"
-    assert _item(a, AUTO_ENT)[0]["stage"] == "account_unverified"  # no payment to an unverified account
+    assert (await _item(a, AUTO_ENT))[0]["stage"] == "account_unverified"  # no payment to an unverified account
 
-    assert a.get("/api/applications/accounts").status_code == 403
-    queue = finance.get("/api/applications/accounts").json()
+    assert (await a.get("/api/applications/accounts")).status_code == 403
+    queue = (await finance.get("/api/applications/accounts")).json()
     assert [q["account"] for q in queue] == ["6212260200009999"]
-    r = finance.post(f"/api/applications/accounts/enterprise/{ENT_A}/verify", headers=csrf_headers(finance))
+    r = await finance.post(f"/api/applications/accounts/enterprise/{ENT_A}/verify", headers=csrf_headers(finance))
     assert r.status_code == 200 and r.json()["status"] == "verified"
-    assert _item(a, AUTO_ENT)[0]["stage"] == "payable"
-    assert finance.post(f"/api/applications/accounts/enterprise/{ENT_A}/verify",
-                        headers=csrf_headers(finance)).status_code == 409
+    assert (await _item(a, AUTO_ENT))[0]["stage"] == "payable"
+    assert (await finance.post(f"/api/applications/accounts/enterprise/{ENT_A}/verify",
+                        headers=csrf_headers(finance))).status_code == 409
 
-    entries = auditor.get("/api/audit?entity=subject_account").json()
+    entries = (await auditor.get("/api/audit?entity=subject_account")).json()
     assert [e["action"] for e in entries] == ["account.verify", "account.correct", "account.confirm"]
     text = json.dumps(entries, ensure_ascii=False)
     assert "6212260200009999" not in text and ACCOUNT_A not in text
 
-    r = a.put("/api/portal/account", json={"bank_name": "x", "account": "12ab"}, headers=csrf_headers(a))
+    r = await a.put("/api/portal/account", json={"bank_name": "x", "account": "12ab"}, headers=csrf_headers(a))
     assert r.status_code == 400
 
 
-def test_a_talent_applies_with_an_attachment_and_two_officers_approve_it(world, client_as):
-    t, r1, r2 = client_as(TALENT_A), client_as(REVIEWER), client_as(REVIEWER2)
+async def test_a_talent_applies_with_an_attachment_and_two_officers_approve_it(world, client_as):
+    t, r1, r2 = await client_as(TALENT_A), await client_as(REVIEWER), await client_as(REVIEWER2)
     vid = world.versions[APPLY_TALENT]
-    unread_before = _item(t, APPLY_TALENT)[1]["unread"]
-    r = _apply(t, vid, [("files", ("degree.pdf", PDF, "application/pdf")), ("files", ("photo.png", PNG, "image/png"))])
+    unread_before = (await _item(t, APPLY_TALENT))[1]["unread"]
+    r = await _apply(t, vid, [("files", ("degree.pdf", PDF, "application/pdf")), ("files", ("photo.png", PNG, "image/png"))])
     assert r.status_code == 201, r.text
     app = r.json()
     assert app["status"] == "submitted" and app["amount"] == "80000.00" and app["needs_two"] is True
     assert [f["content_type"] for f in app["attachments"]] == ["application/pdf", "image/png"]
-    assert _item(t, APPLY_TALENT)[0]["stage"] == "applied"
-    assert _apply(t, vid, []).status_code == 409  # once
+    assert (await _item(t, APPLY_TALENT))[0]["stage"] == "applied"
+    assert (await _apply(t, vid, [])).status_code == 409  # once
 
     att = app["attachments"][0]["id"]
-    got = t.get(f"/api/portal/attachments/{att}")
+    got = await t.get(f"/api/portal/attachments/{att}")
     assert got.status_code == 200 and got.content == PDF and "attachment" in got.headers["content-disposition"]
-    assert r1.get(f"/api/applications/attachments/{att}").content == PDF
-    queue = r1.get("/api/applications?status=submitted").json()
+    assert (await r1.get(f"/api/applications/attachments/{att}")).content == PDF
+    queue = (await r1.get("/api/applications?status=submitted")).json()
     assert [q["id"] for q in queue] == [app["id"]]
-    assert "degree.pdf" in r1.get(f"/applications/{app['id']}").text
+    assert "degree.pdf" in (await r1.get(f"/applications/{app['id']}")).text
 
-    r = r1.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r1))
+    r = await r1.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r1))
     assert r.status_code == 200 and r.json()["status"] == "first_approved"
-    r = r1.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r1))
+    r = await r1.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r1))
     assert r.status_code == 403 and "another officer" in r.json()["error"]
-    assert t.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(t)).status_code == 403
-    r = r2.post(f"/api/applications/{app['id']}/approve", json={"reason": "材料齐全"}, headers=csrf_headers(r2))
+    assert (await t.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(t))).status_code == 403
+    r = await r2.post(f"/api/applications/{app['id']}/approve", json={"reason": "材料齐全"}, headers=csrf_headers(r2))
     assert r.status_code == 200 and r.json()["status"] == "approved" and r.json()["entitlement_id"]
-    assert r2.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r2)).status_code == 409
+    assert (await r2.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r2))).status_code == 409
 
-    item, body = _item(t, APPLY_TALENT)
+    item, body = await _item(t, APPLY_TALENT)
     # no account came with the talent's profile: the entitlement waits for one, entered and then verified
     assert item["stage"] == "waiting_account" and item["entitlement_id"] == r.json()["entitlement_id"]
     assert body["unread"] == unread_before + 2  # received, approved
-    t.put("/api/portal/account", json={"bank_name": "建设银行", "account": "6217000000001111"}, headers=csrf_headers(t))
-    assert _item(t, APPLY_TALENT)[0]["stage"] == "account_unverified"
-    finance = client_as(FINANCE)
-    assert finance.post(f"/api/applications/accounts/talent/{TALENT_A}/verify", headers=csrf_headers(finance)).status_code == 200
-    assert _item(t, APPLY_TALENT)[0]["stage"] == "payable"
-    assert "已通过" in t.get(f"/portal/applications/{app['id']}").text
+    await t.put("/api/portal/account", json={"bank_name": "建设银行", "account": "6217000000001111"}, headers=csrf_headers(t))
+    assert (await _item(t, APPLY_TALENT))[0]["stage"] == "account_unverified"
+    finance = await client_as(FINANCE)
+    assert (await finance.post(f"/api/applications/accounts/talent/{TALENT_A}/verify", headers=csrf_headers(finance))).status_code == 200
+    assert (await _item(t, APPLY_TALENT))[0]["stage"] == "payable"
+    assert "已通过" in (await t.get(f"/portal/applications/{app['id']}")).text
 
 
-def test_below_the_threshold_one_approval_suffices(world, client_as):
-    t, r1 = client_as(TALENT_B), client_as(REVIEWER)
-    app = _apply(t, world.versions[APPLY_TALENT], [("files", ("d.pdf", PDF, "application/pdf"))]).json()
+async def test_below_the_threshold_one_approval_suffices(world, client_as):
+    t, r1 = await client_as(TALENT_B), await client_as(REVIEWER)
+    app = (await _apply(t, world.versions[APPLY_TALENT], [("files", ("d.pdf", PDF, "application/pdf"))])).json()
     assert app["amount"] == "30000.00" and app["needs_two"] is False
-    r = r1.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r1))
+    r = await r1.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r1))
     assert r.json()["status"] == "approved"
 
 
-def test_bad_attachments_are_refused_and_nothing_is_stored(world, client_as):
-    t = client_as(TALENT_A)
+async def test_bad_attachments_are_refused_and_nothing_is_stored(world, client_as):
+    t = await client_as(TALENT_A)
     vid = world.versions[APPLY_TALENT]
-    r = _apply(t, vid, [("files", ("cv.pdf", EXE, "application/pdf"))])
+    r = await _apply(t, vid, [("files", ("cv.pdf", EXE, "application/pdf"))])
     assert r.status_code == 400 and "PDF" in r.json()["error"]
-    r = _apply(t, vid, [("files", ("big.pdf", PDF + b"0" * (5 * 1024 * 1024), "application/pdf"))])
+    r = await _apply(t, vid, [("files", ("big.pdf", PDF + b"0" * (5 * 1024 * 1024), "application/pdf"))])
     assert r.status_code == 413
-    r = _apply(t, vid, [("files", (f"f{i}.png", PNG, "image/png")) for i in range(6)])
+    r = await _apply(t, vid, [("files", (f"f{i}.png", PNG, "image/png")) for i in range(6)])
     assert r.status_code == 400
-    assert t.get("/api/portal/applications").json() == []
+    assert (await t.get("/api/portal/applications")).json() == []
     # an auto-mode policy takes no application
-    e = client_as(ENT_A)
-    assert _apply(e, world.versions[AUTO_ENT], []).status_code == 409
+    e = await client_as(ENT_A)
+    assert (await _apply(e, world.versions[AUTO_ENT], [])).status_code == 409
 
 
-def test_rejection_with_a_reason_then_an_objection_answered_before_the_deadline(world, client_as):
-    t, r1 = client_as(TALENT_B), client_as(REVIEWER)
-    app = _apply(t, world.versions[APPLY_TALENT], [("files", ("d.pdf", PDF, "application/pdf"))]).json()
-    r = r1.post(f"/api/applications/{app['id']}/reject", json={"reason": ""}, headers=csrf_headers(r1))
+async def test_rejection_with_a_reason_then_an_objection_answered_before_the_deadline(world, client_as):
+    t, r1 = await client_as(TALENT_B), await client_as(REVIEWER)
+    app = (await _apply(t, world.versions[APPLY_TALENT], [("files", ("d.pdf", PDF, "application/pdf"))])).json()
+    r = await r1.post(f"/api/applications/{app['id']}/reject", json={"reason": ""}, headers=csrf_headers(r1))
     assert r.status_code == 409
-    r = r1.post(f"/api/applications/{app['id']}/reject", json={"reason": "学位证书不清晰"}, headers=csrf_headers(r1))
+    r = await r1.post(f"/api/applications/{app['id']}/reject", json={"reason": "学位证书不清晰"}, headers=csrf_headers(r1))
     assert r.status_code == 200 and r.json()["status"] == "rejected"
-    assert _item(t, APPLY_TALENT)[0]["stage"] == "rejected"
-    assert "学位证书不清晰" in t.get(f"/portal/applications/{app['id']}").text
+    assert (await _item(t, APPLY_TALENT))[0]["stage"] == "rejected"
+    assert "学位证书不清晰" in (await t.get(f"/portal/applications/{app['id']}")).text
 
-    r = t.post("/api/portal/objections", json={"target": "application", "target_id": app["id"], "text": "证书已重新上传"},
+    r = await t.post("/api/portal/objections", json={"target": "application", "target_id": app["id"], "text": "证书已重新上传"},
                headers=csrf_headers(t))
     assert r.status_code == 201, r.text
     obj = r.json()
     assert 14 * 86400 < obj["seconds_left"] <= 15 * 86400
-    assert t.post("/api/portal/objections", json={"target": "application", "target_id": app["id"], "text": "again"},
-                  headers=csrf_headers(t)).status_code == 409
-    queue = r1.get("/api/applications/objections").json()
+    assert (await t.post("/api/portal/objections", json={"target": "application", "target_id": app["id"], "text": "again"},
+                  headers=csrf_headers(t))).status_code == 409
+    queue = (await r1.get("/api/applications/objections")).json()
     assert [o["id"] for o in queue] == [obj["id"]] and queue[0]["seconds_left"] > 14 * 86400
-    page = r1.get("/applications/objections")
+    page = await r1.get("/applications/objections")
     assert 'data-testid="countdown"' in page.text and "14天" in page.text
-    unread = _item(t, APPLY_TALENT)[1]["unread"]
-    r = r1.post(f"/api/applications/objections/{obj['id']}/answer", json={"answer": "请重新提交申请"},
+    unread = (await _item(t, APPLY_TALENT))[1]["unread"]
+    r = await r1.post(f"/api/applications/objections/{obj['id']}/answer", json={"answer": "请重新提交申请"},
                 headers=csrf_headers(r1))
     assert r.status_code == 200 and r.json()["status"] == "answered"
-    assert t.get(f"/api/portal/objections/{obj['id']}").json()["answer"] == "请重新提交申请"
-    assert _item(t, APPLY_TALENT)[1]["unread"] == unread + 1
+    assert (await t.get(f"/api/portal/objections/{obj['id']}")).json()["answer"] == "请重新提交申请"
+    assert (await _item(t, APPLY_TALENT))[1]["unread"] == unread + 1
     # after a rejection the subject may apply again
-    assert _apply(t, world.versions[APPLY_TALENT], []).status_code == 201
+    assert (await _apply(t, world.versions[APPLY_TALENT], [])).status_code == 201
 
 
-def test_an_objection_to_an_entitlement(world, client_as):
-    a = client_as(ENT_A)
-    ent = _item(a, AUTO_ENT)[0]["entitlement_id"]
-    r = a.post("/api/portal/objections", json={"target": "entitlement", "target_id": ent, "text": "金额应为三万"},
+async def test_an_objection_to_an_entitlement(world, client_as):
+    a = await client_as(ENT_A)
+    ent = (await _item(a, AUTO_ENT))[0]["entitlement_id"]
+    r = await a.post("/api/portal/objections", json={"target": "entitlement", "target_id": ent, "text": "金额应为三万"},
                headers=csrf_headers(a))
     assert r.status_code == 201 and r.json()["policy_code"] == AUTO_ENT
-    assert a.get(f"/api/portal/entitlements/{ent}").json()["status"]["stage"] == "payable"
+    assert (await a.get(f"/api/portal/entitlements/{ent}")).json()["status"]["stage"] == "payable"
 
 
-def test_staff_have_no_portal_and_subjects_no_review_queue(world, client_as):
-    r1, a = client_as(REVIEWER), client_as(ENT_A)
-    assert r1.get("/api/portal/overview").status_code == 403
-    assert a.get("/api/applications").status_code == 403
-    assert a.get("/applications/objections").status_code == 403
+async def test_staff_have_no_portal_and_subjects_no_review_queue(world, client_as):
+    r1, a = await client_as(REVIEWER), await client_as(ENT_A)
+    assert (await r1.get("/api/portal/overview")).status_code == 403
+    assert (await a.get("/api/applications")).status_code == 403
+    assert (await a.get("/applications/objections")).status_code == 403
