@@ -79,6 +79,14 @@ async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False
     total = 0
     if not force_python:
         try:
+            # Everything in SQL (amounts too, stored with INSERT … SELECT) when the amounts are exact there.
+            results, total, new = await rsql.full_sql_path(ruleset, as_of, do_store=do_store, actor=actor,
+                                                           rdigest=rule_digest(ruleset))
+            return MatchRun(key=ruleset.key, code=ruleset.code, as_of=as_of, results=results, matched=len(results),
+                            total_amount=sum((r.amount for r in results), ZERO), new=new, profiles=total, path="sql")
+        except rsql.NotCompilable:
+            pass
+        try:
             found, total = await rsql.sql_path(ruleset, as_of)
         except rsql.NotCompilable as exc:
             reason = str(exc)

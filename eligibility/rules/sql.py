@@ -371,3 +371,151 @@ async def sql_path(ruleset, as_of: dt.date):
         if codes:
             found.append((MatchResult(subject_id=row["subject_id"], clauses=codes, amount=amount), row["digest"]))
     return found, int(total_rows[0]["n"])
+
+
+# -- amounts in SQL: exact integer arithmetic --------------------------------------------------------------
+
+def _exact(c: Compiler, node: Any) -> tuple[str, int]:
+    """(sql, scale) with sql == amount * scale exactly, in integers (no division, no float)."""
+    if isinstance(node, rast.FloatExpression):
+        d = node.value
+        exp = -d.as_tuple().exponent if d.as_tuple().exponent < 0 else 0
+        if exp > 6:
+            raise NotCompilable(f"the amount literal {d} (too many decimals for exact SQL)")
+        scale = 10 ** exp
+        return str(int(d * scale)), scale
+    if isinstance(node, rast.SymbolExpression):
+        f = c._field(node)
+        if f.type not in (INT, MONEY):
+            raise NotCompilable(f"'{node.name}' in an amount")
+        return c.symbol_sql(node.name), (100 if f.type == MONEY else 1)
+    if isinstance(node, rast.UnaryExpression) and node.type == "uminus":
+        sql, s = _exact(c, node.right)
+        return f"(-{sql})", s
+    if isinstance(node, (rast.AddExpression, rast.SubtractExpression)):
+        (a, b), s = _common_exact([_exact(c, node.left), _exact(c, node.right)])
+        return f"({a} {'+' if node.type == 'add' else '-'} {b})", s
+    if isinstance(node, rast.ArithmeticExpression) and node.type == "mul":
+        (a, sa), (b, sb) = _exact(c, node.left), _exact(c, node.right)
+        return f"({a} * {b})", sa * sb
+    if isinstance(node, rast.FunctionCallExpression):
+        name = getattr(node.function, "name", "")
+        if name in ("min", "max") and len(node.arguments) == 1 and isinstance(node.arguments[0], rast.ArrayExpression) \
+                and node.arguments[0].value:
+            sqls, s = _common_exact([_exact(c, m) for m in node.arguments[0].value])
+            if len(sqls) == 1:
+                return sqls[0], s
+            fn = ({"min": "LEAST", "max": "GREATEST"} if c.pg else {"min": "MIN", "max": "MAX"})[name]
+            return f"{fn}({', '.join(sqls)})", s
+        raise NotCompilable(f"the function ${name} in an amount")
+    if isinstance(node, rast.TernaryExpression):
+        cond = c.boolean(node.condition)
+        (a, b), s = _common_exact([_exact(c, node.case_true), _exact(c, node.case_false)])
+        return f"(CASE WHEN {cond} THEN {a} ELSE {b} END)", s
+    raise NotCompilable(f"the amount {unparse(node)}")
+
+
+def _common_exact(parts: list[tuple[str, int]]) -> tuple[list[str], int]:
+    scale = max(s for _, s in parts)
+    return [sql if s == scale else f"({sql} * {scale // s})" for sql, s in parts], scale
+
+
+def compile_amount_fen(c: Compiler, kind: str, text: str) -> str:
+    """SQL of a clause amount in fen: half-up to the fen, floored at 0, 0 when it needs a missing value."""
+    node = parse(kind, text)
+    sql, scale = _exact(c, node)
+    if scale == 1:
+        fen = f"({sql}) * 100"
+    elif scale == 100:
+        fen = f"({sql})"
+    else:
+        fen = f"((({sql}) * 200 + {scale}) / {2 * scale})"
+    expr = f"(CASE WHEN ({sql}) <= 0 THEN 0 ELSE {fen} END)"
+    names = sorted(n for n in symbols(node) if n in c.nullable)
+    if names:
+        test = " OR ".join(f"{c.symbol_sql(n)} IS NULL" for n in names)
+        expr = f"(CASE WHEN {test} THEN 0 ELSE {expr} END)"
+    return expr
+
+
+def compile_outcome(ruleset, as_of: dt.date, pg: bool) -> tuple[str, str, str]:
+    """(WHERE, clauses text expr, amount_fen expr) of the whole rule set; raises NotCompilable."""
+    c = Compiler(ruleset.subject, as_of, pg)
+    kind = ruleset.subject
+    where, conds = compile_ruleset(ruleset, as_of, pg)
+    amounts = [compile_amount_fen(c, kind, str(cl.amount)) for cl in ruleset.clauses]
+    codes = [_sql_str(cl.code) for cl in ruleset.clauses]
+    if ruleset.combine == "first":
+        clauses = "(CASE " + " ".join(f"WHEN {w} THEN {code}" for w, code in zip(conds, codes)) + " END)"
+        total = "(CASE " + " ".join(f"WHEN {w} THEN {a}" for w, a in zip(conds, amounts)) + " END)"
+    else:
+        clauses = "rtrim(" + " || ".join(f"(CASE WHEN {w} THEN {code[:-1]};' ELSE '' END)"
+                                          for w, code in zip(conds, codes)) + ", ';')"
+        total = "(" + " + ".join(f"(CASE WHEN {w} THEN {a} ELSE 0 END)" for w, a in zip(conds, amounts)) + ")"
+    if ruleset.cap_per_subject is not None:
+        from decimal import ROUND_HALF_UP
+        cap = int((Decimal(ruleset.cap_per_subject) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        total = f"(CASE WHEN {total} > {cap} THEN {cap} ELSE {total} END)"
+    any_clause = " OR ".join(f"({w})" for w in conds) or "1 = 0"
+    cond = f"({where}) AND ({any_clause})" if where else f"({any_clause})"
+    return cond, clauses, total
+
+
+def _sha256_hex(text: str | None):
+    import hashlib
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdigest: str):
+    """Everything in the database: the rows and their amounts, and (when storing) one
+    INSERT … SELECT … ON CONFLICT DO NOTHING. Returns (results, total profiles, new)."""
+    from eligibility import store
+    from eligibility.schemas import MatchResult
+
+    kind = ruleset.subject
+    table = store.TABLES[kind]
+    engine = table._meta.db
+    pg = engine.engine_type == "postgres"
+    cond, clauses_sql, total_sql = compile_outcome(ruleset, as_of, pg)
+    name = table._meta.tablename
+    inner = (f"SELECT subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount "
+             f"FROM {name} WHERE {cond}")
+    async with read_connection(engine) as conn:
+        rows = await store.fetch(conn, f"{inner} ORDER BY subject_id", [], pg)
+        total_rows = await store.fetch(conn, f"SELECT COUNT(*) AS n FROM {name}", [], pg)
+    cent = Decimal("0.01")
+    results = [MatchResult.model_construct(subject_id=r["subject_id"], clauses=r["zclauses"].split(";"),
+                                           amount=(Decimal(int(r["zamount"])) / 100).quantize(cent)) for r in rows]
+    new = 0
+    if do_store and rows:
+        now = dt.datetime.now(dt.timezone.utc)
+        sep = "chr(31)" if pg else "char(31)"
+        text = (f"{{key}} || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
+                f"digest || {sep} || {{rdigest}}")
+        cols = ("ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
+                "rule_digest, match_digest, created_at")
+        if pg:
+            digest = "encode(sha256(convert_to(" + text.format(key="$1::text", rdigest="$6::text") + ", 'UTF8')), 'hex')"
+            sql = (f"INSERT INTO eligibility_match ({cols}) SELECT $1::text, $2::bigint, $3::text, $4::text, subject_id, "
+                   f"zclauses, zamount, $5::date, digest, $6::text, {digest}, $7::timestamptz FROM ({inner}) AS m "
+                   f"ON CONFLICT (match_digest) DO NOTHING")
+        else:
+            digest = "zhida_sha256(" + text.format(key="?1", rdigest="?6") + ")"
+            sql = (f"INSERT INTO eligibility_match ({cols}) SELECT ?1, ?2, ?3, ?4, subject_id, zclauses, zamount, ?5, "
+                   f"digest, ?6, {digest}, ?7 FROM ({inner}) AS m WHERE 1 = 1 ON CONFLICT (match_digest) DO NOTHING")
+        args = [ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, as_of, rdigest, now]
+        async with engine.transaction() as tx:
+            if pg:
+                status = await tx.connection.execute(sql, *args)
+                new = int(status.split()[-1])
+            else:
+                await tx.connection.create_function("zhida_sha256", 1, _sha256_hex, deterministic=True)
+                await tx.connection.create_function("zhida_re_match", 2, _re_match, deterministic=True)
+                await tx.connection.create_function("zhida_re_search", 2, _re_search, deterministic=True)
+                cursor = await tx.connection.execute(sql, args)
+                new = cursor.rowcount
+                await cursor.close()
+            if actor is not None:
+                await actor.record("eligibility.match", "ruleset", ruleset.key, after={"new": new},
+                                   detail={"as_of": as_of.isoformat(), "new": new, "matched": len(rows)})
+    return results, int(total_rows[0]["n"]), new
