@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import zipfile
 
@@ -133,3 +134,10 @@ def test_zip_for_the_auditor(renderer, tmp_path, facts):
         assert archive.read(names[0]).startswith(b"%PDF")
     assert facts_digest(facts) in manifest and "16409.02" in manifest
     assert "张" not in manifest  # no personal data in the index
+
+
+@pytest.mark.skipif(shutil.which("zbarimg") is None, reason="zbarimg (Debian zbar-tools) is not installed")
+def test_qr_code_links_to_the_verify_page(receipt_pdf, facts, tmp_path):
+    subprocess.run(["pdftoppm", "-png", "-r", "150", "-singlefile", str(receipt_pdf), str(tmp_path / "page")], check=True)
+    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "page.png")], capture_output=True, text=True).stdout
+    assert decoded.strip() == f"https://zhida.example.gov.cn/verify/{facts.code}"
