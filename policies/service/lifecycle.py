@@ -18,8 +18,11 @@ async def _transition(row: dict, status: str, actor, action: str, reason: str = 
               PolicyVersion.status_reason: reason}
     for k, v in fields.items():
         values[getattr(PolicyVersion, k)] = v
-    await PolicyVersion.update(values).where(
-        (PolicyVersion.id == row["id"]) & (PolicyVersion.status == row["status"]))
+    # Compare-and-set on the status: of two reviewers acting at once, the second finds it changed.
+    changed = await PolicyVersion.update(values).where(
+        (PolicyVersion.id == row["id"]) & (PolicyVersion.status == row["status"])).returning(PolicyVersion.id)
+    if not changed:
+        raise LifecycleError(f"version {row['number']} of {row['code']} changed meanwhile; reload and try again")
     await actor.record(action, "policy_version", _key(row), {"status": row["status"]}, {"status": status},
                        {"reason": reason} if reason else None)
 

@@ -252,3 +252,15 @@ async def test_impact_preview_equals_an_independent_count(fresh_db):
     assert preview.added and preview.removed and preview.amount_changed  # the data exercise every kind of change
     await service.publish_version(v2.id, CAROL, as_of=on)
     assert (await service.stored_impact(v2.id)).model_dump() == preview.model_dump()
+
+
+async def test_two_reviewers_publishing_at_once_publish_once(fresh_db):
+    import asyncio
+
+    v = await service.save_draft(POLICY, ALICE)
+    results = await asyncio.gather(service.publish_version(v.id, BOB), service.publish_version(v.id, CAROL),
+                                   return_exceptions=True)
+    ok = [r for r in results if not isinstance(r, Exception)]
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert len(ok) == 1 and len(failed) == 1 and isinstance(failed[0], LifecycleError), results
+    assert (await audit_actions("T-HOUSING@1")).count("policy.publish") == 1
