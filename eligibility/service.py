@@ -124,13 +124,20 @@ async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
     return out
 
 
-async def matches_for(key_or_version_id: str | int) -> list[StoredMatch]:
-    """Every stored match of a rule set (by key, or by policy version id), sorted by subject then id.
-    A subject may have several rows when its data or outcome changed between runs; the last is current."""
+async def matches_for(key_or_version_id: str | int, *, history: bool = False) -> list[StoredMatch]:
+    """The stored matches of a rule set (by key, or by policy version id), one per subject (the latest:
+    a subject whose data or outcome changed between runs has a newer row), sorted by subject id.
+    ``history=True`` returns every row."""
     if isinstance(key_or_version_id, int):
-        rows = await Match.select().where(Match.version_id == key_or_version_id).order_by(Match.subject_id).order_by(Match.id)
+        q = Match.select().where(Match.version_id == key_or_version_id)
     else:
-        rows = await Match.select().where(Match.ruleset_key == key_or_version_id).order_by(Match.subject_id).order_by(Match.id)
+        q = Match.select().where(Match.ruleset_key == key_or_version_id)
+    rows = await q.order_by(Match.subject_id).order_by(Match.id)
+    if not history:
+        latest: dict[str, dict] = {}
+        for r in rows:
+            latest[r["subject_id"]] = r
+        rows = list(latest.values())
     return await _with_profiles(rows)
 
 
