@@ -1,10 +1,13 @@
 """The receipt seal's signing identity: a demo EC P-256 key and self-signed certificate, or a configured one."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import fcntl
 import os
 import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -130,11 +133,23 @@ def _load_cert(path: Path) -> asn1_x509.Certificate:
     return load_cert_from_pemder(str(path))
 
 
+def run_blocking(make_coroutine: Callable[[], Awaitable]):
+    """Run pyHanko's coroutine to completion from sync code, also when the caller's thread runs an event loop
+    (a CLI command or job that calls the sync API): then on a short-lived thread with its own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coroutine())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
+
 def sign_pdf_bytes(pdf: bytes, seal: SealSigner, *, reason: str, location: str, name: str | None = None) -> bytes:
     """Append one approval signature covering the whole document."""
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
     meta = signers.PdfSignatureMetadata(field_name=SIGNATURE_FIELD, reason=reason, location=location, name=name,
                                         md_algorithm="sha256")
-    out = signers.sign_pdf(writer, meta, signer=seal.signer, bytes_reserved=seal.bytes_reserved,
-                           new_field_spec=SigFieldSpec(SIGNATURE_FIELD))
+    out = run_blocking(lambda: signers.async_sign_pdf(writer, meta, signer=seal.signer,
+                                                      bytes_reserved=seal.bytes_reserved,
+                                                      new_field_spec=SigFieldSpec(SIGNATURE_FIELD)))
     return out.getvalue()

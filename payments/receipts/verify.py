@@ -1,7 +1,6 @@
 """Checking a receipt PDF: is the seal's signature intact and trusted, and do its facts match the record."""
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -55,8 +54,10 @@ def _padding_is_zero(contents) -> bool:
 
 def verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,
                        trust_certs: Sequence[asn1_x509.Certificate] = ()) -> VerifyReport:
-    """Check a receipt PDF (sync; runs its own event loop, so call it from a thread inside async code)."""
-    return asyncio.run(async_verify_receipt_pdf(pdf_bytes, expected_digest, trust_certs=trust_certs))
+    """Check a receipt PDF (sync; from async code prefer async_verify_receipt_pdf, or this in a thread)."""
+    from payments.receipts.signing import run_blocking
+
+    return run_blocking(lambda: async_verify_receipt_pdf(pdf_bytes, expected_digest, trust_certs=trust_certs))
 
 
 async def async_verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,

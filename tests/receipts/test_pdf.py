@@ -141,3 +141,10 @@ def test_qr_code_links_to_the_verify_page(receipt_pdf, facts, tmp_path):
     subprocess.run(["pdftoppm", "-png", "-r", "150", "-singlefile", str(receipt_pdf), str(tmp_path / "page")], check=True)
     decoded = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "page.png")], capture_output=True, text=True).stdout
     assert decoded.strip() == f"https://zhida.example.gov.cn/verify/{facts.code}"
+
+
+async def test_sync_api_works_inside_a_running_event_loop(renderer, facts):
+    # CLI commands and jobs call the sync API from async code: pyHanko's own loop must not clash with theirs
+    other = facts.model_copy(update={"payment_id": 4242})
+    pdf = renderer.pdf_bytes(other)
+    assert verify_receipt_pdf(pdf, facts_digest(other), trust_certs=[renderer.seal().certificate]).ok
