@@ -317,6 +317,7 @@ async def read_connection(engine):
         return
     conn = await engine.get_connection()
     try:
+        await conn.execute("PRAGMA cache_size = -262144")
         await conn.create_function("zhida_re_match", 2, _re_match, deterministic=True)
         await conn.create_function("zhida_re_search", 2, _re_search, deterministic=True)
         yield conn
