@@ -143,11 +143,9 @@ class Compiler:
             op = "+" if node.type == "add" else "-"
             return f"({a} {op} {b})", scale, None
         if isinstance(node, rast.ArithmeticExpression) and node.type == "mul":
-            a, sa, la = self.number(node.left)
-            b, sb, lb = self.number(node.right)
-            for lit in (la, lb):
-                if lit is not None and lit != lit.to_integral_value() and not self.pg:
-                    raise NotCompilable(f"multiplying by the fraction {lit} (SQLite has no exact decimals)")
+            # A fractional literal becomes an integer with a scale (0.015 -> 15 / 1000): exact in both databases.
+            a, sa, la = self._integral(*self.number(node.left))
+            b, sb, lb = self._integral(*self.number(node.right))
             return f"({a} * {b})", sa * sb, None
         if isinstance(node, rast.ArithmeticExpression):
             raise NotCompilable(f"the arithmetic {unparse(node)} (only + - * are exact in SQL)")
@@ -171,6 +169,15 @@ class Compiler:
             (a, b), scale = self.common(self.number(node.case_true), self.number(node.case_false))
             return f"(CASE WHEN {cond} THEN {a} ELSE {b} END)", scale, None
         raise NotCompilable(f"the value {unparse(node)}")
+
+    @staticmethod
+    def _integral(sql: str, scale: int, lit: Decimal | None) -> tuple[str, int, Decimal | None]:
+        if lit is None or lit == lit.to_integral_value():
+            return sql, scale, lit
+        exp = -lit.as_tuple().exponent
+        if exp > 6:
+            raise NotCompilable(f"the literal {lit} (too many decimals for exact SQL)")
+        return str(int(lit * 10 ** exp)), scale * 10 ** exp, None
 
     def common(self, *parts: tuple[str, int, Decimal | None]) -> tuple[list[str], int]:
         scale = max(p[1] for p in parts)
