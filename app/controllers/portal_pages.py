@@ -5,6 +5,7 @@ why I qualify, my receiving account, applications with attachments, objections. 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, get, post, put
@@ -57,6 +58,7 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
     from eligibility import service as eligibility
     from payments import service as payments
     from policies import service as policies
+    from policies.errors import PolicyNotFound
 
     latest_match: dict[int, Any] = {}
     for m in await eligibility.matches_of_subject(subject_id):
@@ -71,7 +73,7 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
     for version_id in sorted(set(latest_match) | set(apps)):
         try:
             v = await policies.get_version(version_id)
-        except Exception:  # noqa: BLE001 — a version that vanished is simply not shown
+        except PolicyNotFound:  # a version that vanished is simply not shown
             continue
         match, app = latest_match.get(version_id), apps.get(version_id)
         ent = ents.get((v.code, v.number))
@@ -92,7 +94,7 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
         current = steps.index(stage) if stage in steps else (steps.index("waiting_account") if stage == "account_unverified"
                                                               else -1)
         amount = (ent.amount if ent else app.amount if app else
-                  (match.amount_fen / 100 if match else None))
+                  (Decimal(match.amount_fen) / 100 if match else None))
         items.append({
             "version_id": version_id, "code": v.code, "title": v.title, "mode": v.mode, "issuer": v.issuer,
             "amount": f"{amount:,.2f}" if amount is not None else "",
@@ -129,7 +131,7 @@ async def policy_view(version_id: int, kind: str, subject_id: str, lang: str) ->
     from eligibility.errors import EligibilityError
     from policies import service as policies
 
-    version = await service._visible_version(version_id, kind)
+    version = await service.visible_version(version_id, kind)
     content = (await policies.read_version(version_id)).content
     try:
         explanation = await eligibility.explain(await policies.ruleset_of(version_id), subject_id, _today(), lang)
@@ -178,7 +180,7 @@ async def api_confirm_account(request: Request, data: JSONBody[AccountConfirm]) 
 
 async def _apply(request: Request, version_id: int) -> ApplicationRead:
     kind, subject_id = own_subject(request)
-    await service._visible_version(version_id, kind)  # not the subject's kind: 404 before the body is read
+    await service.visible_version(version_id, kind)  # not the subject's kind: 404 before the body is read
     form = await request.form()
     uploads = [f for f in form.getall("files") if isinstance(f, UploadFile)] if "files" in form else []
     files_in = [(f.filename, await f.read(attachment_rules.MAX_BYTES + 1)) for f in uploads]

@@ -115,7 +115,7 @@ async def answer_objection(objection_id: int, *, actor, answer: str, base_url: s
                                 Objection.answered_by: actor.name, Objection.answered_at: now}).where(
             Objection.id == objection_id)
         await actor.record("objection.answer", "objection", str(objection_id), {"status": "open"},
-                           {"status": "answered", "answer": answer}, {"overdue": r["due_at"] < now if r["due_at"].tzinfo else False})
+                           {"status": "answered", "answer": answer}, {"overdue": _read(r, now).seconds_left < 0})
         n = await notice("objection_answered", r["subject_kind"], r["subject_id"], f"objection:{objection_id}:answered",
                          {"policy_title": r["policy_title"], "answer": answer[:1000], "link": _link(base_url, r)},
                          actor=actor)

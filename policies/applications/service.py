@@ -78,7 +78,7 @@ async def submit_application(version_id: int, subject_kind: str, subject_id: str
     from policies import service as policies
 
     checked = files.check_files(files_in)
-    version = await _visible_version(version_id, subject_kind)
+    version = await visible_version(version_id, subject_kind)
     if version.mode != "apply":
         raise InvalidState("this policy needs no application (免申即享): confirm your account instead")
     if version.status != "published":
@@ -126,7 +126,7 @@ async def submit_application(version_id: int, subject_kind: str, subject_id: str
     return await get_application(app_id)
 
 
-async def _visible_version(version_id: int, subject_kind: str):
+async def visible_version(version_id: int, subject_kind: str):
     """A published (or once published) version for this kind of subject; anything else is not found."""
     from policies import service as policies
     from policies.errors import PolicyNotFound
