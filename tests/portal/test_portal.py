@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.portal.fixtures import (ACCOUNT_A, APPLY_ENT, APPLY_TALENT, AUTO_ENT, ENT_A, EXE, FINANCE, PDF, PNG,
+from tests.portal.fixtures import (ACCOUNT_A, APPLY_ENT, APPLY_TALENT, AUTO_ENT, ENT_A, ENT_B, EXE, FINANCE, PDF, PNG,
                                    REVIEWER, REVIEWER2, TALENT_A, TALENT_B)
 from tests.portal.conftest import csrf as csrf_headers
 
@@ -191,3 +191,35 @@ async def test_staff_have_no_portal_and_subjects_no_review_queue(world, client_a
     assert (await r1.get("/api/portal/overview")).status_code == 403
     assert (await a.get("/api/applications")).status_code == 403
     assert (await a.get("/applications/objections")).status_code == 403
+
+
+async def test_a_paid_entitlement_shows_paid_with_its_receipt_and_only_to_its_owner(world, client_as, tmp_path):
+    from types import SimpleNamespace
+
+    from payments.adapters import get_adapter
+    from payments.service import approve_batch, create_batch, pay_range, start_batch
+    from payments.service.transfer import RunnerOptions
+    from app.audit import AuditActor
+
+    created = await create_batch(actor=AuditActor("pt_maker", "finance_maker"), policy_code=AUTO_ENT,
+                                 second_checker_threshold_fen=10**12)
+    assert created.payment_count == 2
+    await approve_batch(created.batch_id, actor=AuditActor(FINANCE, "finance_checker"))
+    adapter = get_adapter(SimpleNamespace(bank_url=None, bank_secret="s", bank_timeout_seconds=5.0, data_dir=tmp_path,
+                                          payer_account="360100000000000001", payer_name="南昌市财政局"))
+    system = AuditActor("system", "system")
+    try:
+        for chunk in await start_batch(created.batch_id, actor=system, chunk_size=50):
+            await pay_range(adapter, created.batch_id, chunk.first_id, chunk.last_id, actor=system,
+                            opts=RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局"))
+    finally:
+        await adapter.aclose()
+    a = await client_as(ENT_A)
+    item, _ = await _item(a, AUTO_ENT)
+    assert item["stage"] == "paid" and [s["state"] for s in item["steps"]][-1] == "current"
+    assert item["payment"]["status"] == "settled" and item["payment"]["account"].endswith("1234")
+    code = item["receipt"]["code"]
+    assert item["receipt"]["url"] == f"/api/receipts/{code}.pdf"
+    assert code in (await a.get("/portal")).text
+    b_item, _ = await _item(await client_as(ENT_B), AUTO_ENT)
+    assert b_item["receipt"]["code"] != code
