@@ -357,11 +357,12 @@ async def sql_path(ruleset, as_of: dt.date):
     any_clause = " OR ".join(f"({c})" for c in clauses) or "1 = 0"
     cond = f"({where}) AND ({any_clause})" if where else f"({any_clause})"
     name = table._meta.tablename
-    sql = f"SELECT *, {flags} FROM {name} WHERE {cond} ORDER BY subject_id"
+    sql = f"SELECT *, {flags} FROM {name} WHERE {cond}"
     amounts = [compile_value(parse(kind, str(cl.amount))) for cl in ruleset.clauses]
     found = []
     async with read_connection(engine) as conn:
         rows = await store.fetch(conn, sql, [], pg)
+        rows.sort(key=lambda r: r["subject_id"])
         total_rows = await store.fetch(conn, f"SELECT COUNT(*) AS n FROM {name}", [], pg)
     first = ruleset.combine == "first"
     for row in rows:
@@ -489,7 +490,10 @@ async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdige
     inner = (f"SELECT subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount "
              f"FROM {name} WHERE {cond}")
     async with read_connection(engine) as conn:
-        rows = await store.fetch(conn, f"{inner} ORDER BY subject_id", [], pg)
+        # No ORDER BY: SQLite would walk the subject_id index and visit every row at random (5x slower
+        # than a scan); the matches are sorted here instead.
+        rows = await store.fetch(conn, inner, [], pg)
+        rows.sort(key=lambda r: r["subject_id"])
         total_rows = await store.fetch(conn, f"SELECT COUNT(*) AS n FROM {name}", [], pg)
     cent = Decimal("0.01")
     results = [MatchResult.model_construct(subject_id=r["subject_id"], clauses=r["zclauses"].split(";"),
