@@ -22,7 +22,7 @@ DEFAULT_PLATFORM_NAME = "政策直达平台 Zhida"
 RECEIPT_TITLE = "政策补贴资金支付回单"
 DIGEST_MARK = "facts-sha256:"  # how the facts digest is written in the PDF keywords and the signature reason
 # Bump when the template or CSS changes, so cached PDFs of the old layout are not served.
-TEMPLATE_VERSION = "4"
+TEMPLATE_VERSION = "5"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -60,11 +60,14 @@ def seal_jpeg(department: str, purpose: str = "回单专用章", *, size: int = 
                   size - stroke / 2 - size * 0.02, size - stroke / 2 - size * 0.02],
                  outline=SEAL_RED, width=round(stroke))
     font_file = cjk_font_file()
-    name_font = ImageFont.truetype(font_file, round(size * (0.105 if len(department) <= 14 else 0.085)))
     radius = size * 0.36  # glyph centres; the glyphs' tops stay inside the rim
     span = min(250.0, 18.0 * max(len(department) - 1, 1))  # at most ~250° of the upper arc
     step = span / max(len(department) - 1, 1)
     start = -90 - span / 2 if len(department) > 1 else -90
+    # long names get smaller glyphs so neighbours on the arc do not touch
+    arc_per_glyph = radius * math.radians(step) if len(department) > 1 else size
+    name_font = ImageFont.truetype(font_file, max(8, round(min(size * 0.105, arc_per_glyph * 0.92))))
+    radius = size * 0.414 - name_font.size / 2  # smaller glyphs sit as close to the rim as large ones
     for i, char in enumerate(department):
         angle = start + i * step
         tile = _glyph(char, name_font, angle + 90)
