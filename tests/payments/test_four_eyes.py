@@ -3,7 +3,7 @@ user whose role changed from maker to checker, and the second checker of a batch
 from __future__ import annotations
 
 import pytest
-from litestar.testing import AsyncTestClient
+import httpx
 
 from app.audit import AuditActor
 from app.main import create_app
@@ -68,8 +68,12 @@ async def dave_is_checker(setup):
     return setup
 
 
+def _client() -> httpx.AsyncClient:
+    # The app runs on the test's own event loop, where the database pool lives (a portal thread would not do).
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app()), base_url="http://testserver")
+
+
 async def _login(client, username: str) -> None:
-    # The async client runs the app on the test's own event loop, where the database pool lives.
     await client.get("/login")
     r = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
                           headers=_csrf(client), follow_redirects=False)
@@ -82,12 +86,12 @@ def _csrf(client) -> dict[str, str]:
 
 async def test_api_refuses_the_maker(dave_is_checker):
     batch = dave_is_checker["api"]
-    async with AsyncTestClient(create_app()) as client:
+    async with _client() as client:
         await _login(client, "dave")
         r = await client.post(f"/api/finance/batches/{batch}/approve", headers=_csrf(client))
         assert r.status_code == 403 and "maker" in r.json()["error"]
         assert (await client.get(f"/api/finance/batches/{batch}")).json()["status"] == "created"
-    async with AsyncTestClient(create_app()) as client:
+    async with _client() as client:
         await _login(client, "bob")
         r = await client.post(f"/api/finance/batches/{batch}/approve", headers=_csrf(client))
         assert r.status_code == 200 and r.json()["status"] == "approved"
@@ -95,7 +99,7 @@ async def test_api_refuses_the_maker(dave_is_checker):
 
 async def test_ui_refuses_the_maker(dave_is_checker):
     batch = dave_is_checker["ui"]
-    async with AsyncTestClient(create_app()) as client:
+    async with _client() as client:
         await _login(client, "dave")
         page = await client.get(f"/finance/batches/{batch}", headers={"accept": "text/html"})
         assert page.status_code == 200
@@ -106,7 +110,7 @@ async def test_ui_refuses_the_maker(dave_is_checker):
 
 
 async def test_ui_pages_render_for_finance(setup):
-    async with AsyncTestClient(create_app()) as client:
+    async with _client() as client:
         await _login(client, "bob")
         for path in ("/finance", f"/finance/batches/{setup['cli']}", "/finance/exceptions", "/finance/reconciliation"):
             r = await client.get(path, headers={"accept": "text/html"})
