@@ -98,7 +98,7 @@ async def finish_if_done(batch_id: int, *, actor) -> bool:
 
 
 async def run_batch(adapter, batch_id: int, *, actor, opts, notify_queue=None, chunk_size: int = DEFAULT_CHUNK,
-                    notify: bool = True) -> Progress:
+                    notify: bool = True, max_rounds: int = 30) -> Progress:
     """Start (or resume) a batch and pay it here, its chunks concurrently, without the queue (the demo, tests,
     one-off operator runs); notices are written after each commit. Returns the final progress."""
     import asyncio
@@ -110,7 +110,11 @@ async def run_batch(adapter, batch_id: int, *, actor, opts, notify_queue=None, c
         if notify:
             await notify_payments(kind, ids, actor=actor, queue=notify_queue)
 
-    chunks = await start_batch(batch_id, actor=actor, chunk_size=chunk_size)
-    await asyncio.gather(*(pay_range(adapter, batch_id, c.first_id, c.last_id, opts=opts, actor=actor,
-                                     on_committed=after_commit) for c in chunks))
-    return await progress(batch_id)
+    for _ in range(max_rounds):
+        chunks = await start_batch(batch_id, actor=actor, chunk_size=chunk_size)
+        await asyncio.gather(*(pay_range(adapter, batch_id, c.first_id, c.last_id, opts=opts, actor=actor,
+                                         on_committed=after_commit) for c in chunks))
+        p = await progress(batch_id)
+        if p.done:  # each pay_range stops after its time budget: go round again until every payment is final
+            break
+    return p
