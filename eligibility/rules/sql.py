@@ -470,14 +470,9 @@ def compile_outcome(ruleset, as_of: dt.date, pg: bool) -> tuple[str, str, str]:
     return cond, clauses, total
 
 
-def _sha256_hex(text: str | None):
-    import hashlib
-    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
-
-
 async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdigest: str):
-    """Everything in the database: the rows and their amounts, and (when storing) one
-    INSERT … SELECT … ON CONFLICT DO NOTHING. Returns (results, total profiles, new)."""
+    """Everything in the database: the rows and their amounts, and (when storing, on PostgreSQL) one
+    INSERT … SELECT … ON CONFLICT DO NOTHING with the digests computed in SQL. Returns (results, total, new)."""
     from eligibility import store
     from eligibility.schemas import MatchResult
 
@@ -499,34 +494,26 @@ async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdige
     results = [MatchResult.model_construct(subject_id=r["subject_id"], clauses=r["zclauses"].split(";"),
                                            amount=(Decimal(int(r["zamount"])) / 100).quantize(cent)) for r in rows]
     new = 0
-    if do_store and rows:
+    if do_store and rows and not pg:
+        # SQLite: inserting the rows already fetched is cheaper than scanning the table a second time.
+        from eligibility.matcher import store_results
+
+        new = await store_results([(ruleset, r, row["digest"]) for r, row in zip(results, rows)], as_of, actor)
+    elif do_store and rows:
         now = dt.datetime.now(dt.timezone.utc)
-        sep = "chr(31)" if pg else "char(31)"
-        text = (f"{{key}} || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
-                f"digest || {sep} || {{rdigest}}")
+        sep = "chr(31)"
+        text = (f"$1::text || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
+                f"digest || {sep} || $6::text")
         cols = ("ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
                 "rule_digest, match_digest, created_at")
-        if pg:
-            digest = "encode(sha256(convert_to(" + text.format(key="$1::text", rdigest="$6::text") + ", 'UTF8')), 'hex')"
-            sql = (f"INSERT INTO eligibility_match ({cols}) SELECT $1::text, $2::bigint, $3::text, $4::text, subject_id, "
-                   f"zclauses, zamount, $5::date, digest, $6::text, {digest}, $7::timestamptz FROM ({inner}) AS m "
-                   f"ON CONFLICT (match_digest) DO NOTHING")
-        else:
-            digest = "zhida_sha256(" + text.format(key="?1", rdigest="?6") + ")"
-            sql = (f"INSERT INTO eligibility_match ({cols}) SELECT ?1, ?2, ?3, ?4, subject_id, zclauses, zamount, ?5, "
-                   f"digest, ?6, {digest}, ?7 FROM ({inner}) AS m WHERE 1 = 1 ON CONFLICT (match_digest) DO NOTHING")
+        digest = f"encode(sha256(convert_to({text}, 'UTF8')), 'hex')"
+        sql = (f"INSERT INTO eligibility_match ({cols}) SELECT $1::text, $2::bigint, $3::text, $4::text, subject_id, "
+               f"zclauses, zamount, $5::date, digest, $6::text, {digest}, $7::timestamptz FROM ({inner}) AS m "
+               f"ON CONFLICT (match_digest) DO NOTHING")
         args = [ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, as_of, rdigest, now]
         async with engine.transaction() as tx:
-            if pg:
-                status = await tx.connection.execute(sql, *args)
-                new = int(status.split()[-1])
-            else:
-                await tx.connection.create_function("zhida_sha256", 1, _sha256_hex, deterministic=True)
-                await tx.connection.create_function("zhida_re_match", 2, _re_match, deterministic=True)
-                await tx.connection.create_function("zhida_re_search", 2, _re_search, deterministic=True)
-                cursor = await tx.connection.execute(sql, args)
-                new = cursor.rowcount
-                await cursor.close()
+            status = await tx.connection.execute(sql, *args)
+            new = int(status.split()[-1])
             if actor is not None:
                 await actor.record("eligibility.match", "ruleset", ruleset.key, after={"new": new},
                                    detail={"as_of": as_of.isoformat(), "new": new, "matched": len(rows)})
