@@ -1,11 +1,12 @@
 """Fixtures of the portal tests: a blank platform with the portal world built on it, and logged-in clients
-(async, in the test's own event loop, where the PostgreSQL pool lives)."""
+(httpx over ASGI in the test's own event loop, where the PostgreSQL pool lives; no lifespan, so no embedded
+worker: deliveries stay queued)."""
 from __future__ import annotations
 
 import contextlib
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from app.main import create_app
 from tests.conftest import truncate_all
@@ -30,11 +31,12 @@ async def client_as(world):
     """``await client_as(name)``: a logged-in client of one app per user, closed at the end of the test."""
     app = create_app()
     async with contextlib.AsyncExitStack() as stack:
-        clients: dict[str, AsyncTestClient] = {}
+        clients: dict[str, httpx.AsyncClient] = {}
 
-        async def get(name: str) -> AsyncTestClient:
+        async def get(name: str) -> httpx.AsyncClient:
             if name not in clients:
-                c = await stack.enter_async_context(AsyncTestClient(app))
+                c = await stack.enter_async_context(
+                    httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver"))
                 await c.get("/login")
                 r = await c.post("/login", data={"username": name, "password": PASSWORD, "next": "/"},
                                  headers=csrf(c), follow_redirects=False)
