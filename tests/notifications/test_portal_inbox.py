@@ -5,79 +5,110 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from litestar.testing import TestClient
+from litestar.testing import AsyncTestClient
 
 from app.main import create_app
-from notifications.service import notify
+from notifications.service import deliveries, notify
 from tests.notifications.conftest import CTX, make_recipient
-from tests.web import csrf_headers, ensure_user, login
+from tests.web import PASSWORD, ensure_user
 
 A = "91360100MA35AAAAA1"
 B = "91360100MA35BBBBB2"
 
 
+def csrf_headers(client) -> dict[str, str]:
+    return {"x-csrftoken": client.cookies.get("csrftoken")}
+
+
 @pytest.fixture
-async def clients(fresh_db):
+async def users(fresh_db):
     await ensure_user(A, "enterprise")
     await ensure_user(B, "enterprise")
-    app = create_app()
-    with contextlib.ExitStack() as stack:
-        yield {name: login(stack.enter_context(TestClient(app)), name) for name in (A, B)}
 
 
-async def test_inbox_unread_open_and_ownership(clients, actor):
+@contextlib.asynccontextmanager
+async def client():
+    """One client of the app; ``await login(c, name)`` switches the session. PostgreSQL connections belong to
+    one event loop, so the test's pool is closed while the app runs with its own (as tests/eligibility does)
+    and the test makes no database calls of its own inside."""
+    from app.db import close_database, open_database
+
+    await close_database()
+    try:
+        async with AsyncTestClient(create_app()) as c:
+            await c.get("/login")
+            yield c
+    finally:
+        await open_database()
+
+
+async def login(c, name: str):
+    r = await c.post("/login", data={"username": name, "password": PASSWORD, "next": "/"},
+                     headers=csrf_headers(c), follow_redirects=False)
+    assert r.status_code == 302, r.text
+    return c
+
+
+async def test_inbox_unread_open_and_ownership(users, actor):
     await make_recipient(actor, A, phone="13812345678")
     first = await notify("enterprise", A, "matched_auto", "m:A:1", CTX, actor=actor)
     second = await notify("enterprise", A, "payment_returned", "r:A:1", CTX, actor=actor)
     other = await notify("enterprise", B, "matched_auto", "m:B:1", CTX, actor=actor)
-    a, b = clients[A], clients[B]
+    async with client() as c:
+        await login(c, A)
+        body = (await c.get("/api/portal/notices")).json()
+        assert body["unread"] == 2 and [n["id"] for n in body["notices"]] == [second.id, first.id]
+        page = await c.get("/portal/inbox")
+        assert page.status_code == 200 and 'data-testid="unread-count">2<' in page.text and second.title in page.text
 
-    body = a.get("/api/portal/notices").json()
-    assert body["unread"] == 2 and [n["id"] for n in body["notices"]] == [second.id, first.id]
-    page = a.get("/portal/inbox")
-    assert page.status_code == 200 and 'data-testid="unread-count">2<' in page.text and second.title in page.text
+        opened = await c.get(f"/portal/inbox/{first.id}")
+        assert opened.status_code == 200 and first.title in opened.text
+        assert "6222021234567890123" not in opened.text and "****0123" in opened.text
+        assert (await c.get("/api/portal/notices")).json()["unread"] == 1
+        ds = (await c.get(f"/api/portal/notices/{first.id}/deliveries")).json()
+        assert {d["channel"]: d["status"] for d in ds} == {"inbox": "read", "email": "queued", "sms": "queued"}
+        assert (await c.get(f"/api/portal/notices/{other.id}")).status_code == 404
 
-    opened = a.get(f"/portal/inbox/{first.id}")
-    assert opened.status_code == 200 and first.title in opened.text
-    assert "6222021234567890123" not in opened.text and "****0123" in opened.text
-    assert a.get("/api/portal/notices").json()["unread"] == 1
-    deliveries = a.get(f"/api/portal/notices/{first.id}/deliveries").json()
-    assert {d["channel"]: d["status"] for d in deliveries} == {"inbox": "read", "email": "queued", "sms": "queued"}
+        # B sees none of A's notices and cannot mark them read.
+        await login(c, B)
+        for url in (f"/api/portal/notices/{first.id}", f"/portal/inbox/{first.id}",
+                    f"/api/portal/notices/{first.id}/deliveries"):
+            assert (await c.get(url)).status_code == 404
+        assert (await c.post(f"/api/portal/notices/{second.id}/read", headers=csrf_headers(c))).status_code == 404
+        assert [n["id"] for n in (await c.get("/api/portal/notices")).json()["notices"]] == [other.id]
 
-    # B sees none of A's notices, and A none of B's.
-    for url in (f"/api/portal/notices/{first.id}", f"/portal/inbox/{first.id}", f"/api/portal/notices/{first.id}/deliveries"):
-        assert b.get(url).status_code == 404
-    assert b.post(f"/api/portal/notices/{second.id}/read", headers=csrf_headers(b)).status_code == 404
-    assert a.get(f"/api/portal/notices/{other.id}").status_code == 404
-    assert a.get("/api/portal/notices").json()["unread"] == 1  # B's attempt changed nothing
-    assert [n["id"] for n in b.get("/api/portal/notices").json()["notices"]] == [other.id]
-
-    r = a.post(f"/api/portal/notices/{second.id}/read", headers=csrf_headers(a))
-    assert r.status_code == 200 and r.json()["read_at"] is not None
-    assert a.get("/api/portal/notices").json()["unread"] == 0
+        await login(c, A)
+        assert (await c.get("/api/portal/notices")).json()["unread"] == 1  # B's attempt changed nothing
+        r = await c.post(f"/api/portal/notices/{second.id}/read", headers=csrf_headers(c))
+        assert r.status_code == 200 and r.json()["read_at"] is not None
+        assert (await c.get("/api/portal/notices")).json()["unread"] == 0
 
 
-async def test_opt_out_form_and_api(clients, actor):
+async def test_opt_out_form_and_api(users, actor):
     await make_recipient(actor, A)
-    a = clients[A]
-    assert a.get("/api/portal/preferences").json()["preferences"] == {"email": True, "sms": True, "webhook": True}
-    r = a.post("/portal/preferences", data={"email": "true"}, headers=csrf_headers(a), follow_redirects=False)
-    assert r.status_code in (302, 303)
-    prefs = a.get("/api/portal/preferences").json()
-    assert prefs["preferences"] == {"email": True, "sms": False, "webhook": False}
-    assert prefs["phone_masked"] == "138****5678"
-    page = a.get("/portal/preferences?saved=1")
-    assert 'data-testid="saved"' in page.text and "13812345678" not in page.text
+    async with client() as c:
+        await login(c, A)
+        prefs = (await c.get("/api/portal/preferences")).json()
+        assert prefs["preferences"] == {"email": True, "sms": True, "webhook": True}
+        r = await c.post("/portal/preferences", data={"email": "true"}, headers=csrf_headers(c), follow_redirects=False)
+        assert r.status_code in (302, 303)
+        prefs = (await c.get("/api/portal/preferences")).json()
+        assert prefs["preferences"] == {"email": True, "sms": False, "webhook": False}
+        assert prefs["phone_masked"] == "138****5678"
+        page = await c.get("/portal/preferences?saved=1")
+        assert 'data-testid="saved"' in page.text and "13812345678" not in page.text
+        r = await c.put("/api/portal/preferences", json={"email": True, "sms": False, "webhook": False},
+                        headers=csrf_headers(c))
+        assert r.status_code == 200 and r.json()["preferences"] == {"email": True, "sms": False, "webhook": False}
     n = await notify("enterprise", A, "application_received", "ar:1", CTX, actor=actor)
-    assert [d["channel"] for d in a.get(f"/api/portal/notices/{n.id}/deliveries").json()] == ["inbox", "email"]
-    r = a.put("/api/portal/preferences", json={"email": False, "sms": True, "webhook": True}, headers=csrf_headers(a))
-    assert r.status_code == 200 and r.json()["preferences"]["email"] is False
+    assert [d.channel for d in await deliveries(n.id)] == ["inbox", "email"]
 
 
-async def test_notice_shown_in_the_readers_language(clients, actor):
+async def test_notice_shown_in_the_readers_language(users, actor):
     n = await notify("enterprise", A, "application_rejected", "rej:1", CTX, actor=actor)
-    a = clients[A]
-    assert "未通过" in a.get(f"/api/portal/notices/{n.id}").json()["title"]
-    a.cookies.set("lang", "en")
-    body = a.get(f"/api/portal/notices/{n.id}").json()
-    assert "was not approved" in body["title"] and "收款账户已销户" in body["body"]
+    async with client() as c:
+        await login(c, A)
+        assert "未通过" in (await c.get(f"/api/portal/notices/{n.id}")).json()["title"]
+        c.cookies.set("lang", "en")
+        body = (await c.get(f"/api/portal/notices/{n.id}")).json()
+        assert "was not approved" in body["title"] and "收款账户已销户" in body["body"]
