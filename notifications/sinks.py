@@ -85,8 +85,9 @@ class HttpSink:
                     payload = None
                 with sink._lock:
                     status = sink.respond_with.pop(0) if sink.respond_with else 200
+                    signed_with = next((s for s in sink.secrets if verify_signature(s, ts, body, sig)), None)
                     entry = {"path": self.path, "json": payload, "status": status,
-                             "signature_ok": any(verify_signature(s, ts, body, sig) for s in sink.secrets)}
+                             "signature_ok": signed_with is not None, "signed_with": signed_with}
                     sink.requests.append(entry)
                     if sink.journal is not None and status < 300:
                         sink.journal.parent.mkdir(parents=True, exist_ok=True)

@@ -32,10 +32,10 @@ async def test_email_sms_and_webhook_delivered(queue, actor, channel_settings, s
     assert "6222021234567890123" not in mail["raw"].decode("utf-8", "replace")
 
     sms = [r for r in http_sink.requests if r["path"] == "/sms"]
-    assert len(sms) == 1 and sms[0]["signature_ok"]
+    assert len(sms) == 1 and sms[0]["signed_with"] == "test-sms-secret"
     assert sms[0]["json"]["to"] == "13812345678" and "回单" in sms[0]["json"]["text"]
     hooks = [r for r in http_sink.requests if r["path"] == "/webhook"]
-    assert len(hooks) == 1 and hooks[0]["signature_ok"]
+    assert len(hooks) == 1 and hooks[0]["signed_with"] == "alice-own-secret"
     assert hooks[0]["json"]["notice_id"] == n.id and hooks[0]["json"]["kind"] == "money_arrived"
     assert hooks[0]["json"]["recipient"]["subject_id"] != ENT  # masked
 
