@@ -9,7 +9,7 @@ from payments.money import format_yuan
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts, yuan
 from payments.service import budget
 from payments.service.audit import AuditChange
-from payments.service.db import bulk_insert, now, raw, transaction
+from payments.service.db import bulk_insert, in_list, now, raw, transaction
 from payments.tables import Entitlement
 
 OPEN_STATES = ("waiting_account", "payable", "excluded")  # not yet committed to a batch: may still change
@@ -44,14 +44,15 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
              "exclusive_group": policy.exclusive_group}
     counts = {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0}
     changes: list[AuditChange] = []
+    created: list[list] = []
     at = now()
     async with transaction():
         await budget.ensure_budget(policy.version_id, policy.code, policy.version, policy.budget_fen, facts)
         existing: dict[str, dict] = {}
         keys = [entitlement_key(policy.version_id, i.subject_kind, i.subject_id) for i in items]
-        for k in range(0, len(keys), 2000):
-            part = keys[k:k + 2000]
-            for r in await Entitlement.select().where(Entitlement.key.is_in(part)):
+        for k in range(0, len(keys), 5000):
+            marks, args = in_list(keys[k:k + 5000])
+            for r in await raw(f"SELECT * FROM pay_entitlement WHERE key IN {marks}", *args):
                 existing[r["key"]] = r
         new_rows = []
         for key, item in zip(keys, items):
@@ -64,9 +65,7 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
                                  item.source, item.source_ref, item.amount_fen, clauses, policy.exclusive_group,
                                  policy.effective_from.isoformat(), state, reason, item.payee_name, item.bank_name,
                                  account, None, at, at))
-                changes.append(AuditChange("entitlement.create", "entitlement", key, None,
-                                           {"key": key, "amount_fen": item.amount_fen, "clause_codes": clauses,
-                                            "state": state, "source": item.source, "source_ref": item.source_ref}))
+                created.append([key, item.amount_fen, clauses, state, item.source, item.source_ref])
                 continue
             if old["state"] not in OPEN_STATES:
                 counts["locked"] += 1
@@ -84,6 +83,12 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
             changes.append(AuditChange("entitlement.update", "entitlement", key, _public(old), _public({**old, **update})))
             counts["updated"] += 1
         counts["inserted"] = await bulk_insert(Entitlement, _COLUMNS, new_rows)
+        if created:
+            # One entry for the lot (the chain appends in batches): its hashed ``after`` binds every new entitlement.
+            changes.append(AuditChange("entitlement.create", "policy_version", policy.version_id, None,
+                                       {"entitlements": created},
+                                       {"policy": policy.code, "version": policy.version, "count": len(created),
+                                        "total_fen": sum(c[1] for c in created)}))
         if policy.exclusive_group:
             changes += await _apply_exclusive_group(policy.exclusive_group,
                                                     {(i.subject_kind, i.subject_id) for i in items})
