@@ -142,7 +142,13 @@ async def attempt(notice_id: int, channel: str, config: DeliveryConfig, *, now: 
         return claimed
     attempts = claimed
     try:
-        await SENDERS[channel](msg, config)
+        try:
+            await SENDERS[channel](msg, config)
+        except ChannelError:
+            raise
+        except Exception as e:  # noqa: BLE001 — never leave a row "sending": record it and retry like any failure
+            log.exception("notice %s %s: unexpected error while sending", notice_id, channel)
+            raise ChannelError(f"unexpected error: {type(e).__name__}") from e
     except ChannelError as e:
         final = e.permanent or attempts >= config.max_attempts
         # The reason is ours or the server's words about the transport: no address or personal data in it.

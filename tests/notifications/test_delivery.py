@@ -126,3 +126,15 @@ def test_signature_is_hmac_sha256_over_timestamp_and_body():
     body = json.dumps({"to": "13800000000", "text": "hi"}).encode()
     expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert sign("s3cret", "1700000000", body) == f"sha256={expected}"
+
+
+async def test_a_malformed_webhook_url_fails_with_a_reason_instead_of_hanging(queue, actor, channel_settings):
+    from notifications.tables import Recipient
+
+    await make_recipient(actor, ENT, email=None, phone=None, webhook_url="http://127.0.0.1:9/hook")
+    # A URL that passed validation once but cannot be used (edited below the service, e.g. by a migration).
+    await Recipient.update({Recipient.webhook_url: "http://[::1"}).where(Recipient.subject_id == ENT)
+    n = await notify("enterprise", ENT, "matched_auto", "bad-url", CTX, actor=actor, queue=queue)
+    await drain()
+    hook = by_channel(await deliveries(n.id))["webhook"]
+    assert hook.status == "failed" and hook.attempts == 3
