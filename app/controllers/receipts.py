@@ -72,7 +72,7 @@ async def verify_upload(request: Request, code: str,
     seal = await asyncio.to_thread(renderer().seal)
     # pyHanko's checks are CPU-bound and run their own event loop: do them off this one
     report = await asyncio.to_thread(verify_receipt_pdf, content, facts_digest(facts),
-                                     trust_certs=[seal.certificate])
+                                     trust_certs=[seal.certificate], expected_code=facts.code)
     return _page(request, facts, report, upload_name=data.file.filename)
 
 

@@ -53,15 +53,18 @@ def _padding_is_zero(contents) -> bool:
 
 
 def verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,
-                       trust_certs: Sequence[asn1_x509.Certificate] = ()) -> VerifyReport:
+                       trust_certs: Sequence[asn1_x509.Certificate] = (), expected_code: str | None = None
+                       ) -> VerifyReport:
     """Check a receipt PDF (sync; from async code prefer async_verify_receipt_pdf, or this in a thread)."""
     from payments.receipts.signing import run_blocking
 
-    return run_blocking(lambda: async_verify_receipt_pdf(pdf_bytes, expected_digest, trust_certs=trust_certs))
+    return run_blocking(lambda: async_verify_receipt_pdf(pdf_bytes, expected_digest, trust_certs=trust_certs,
+                                                         expected_code=expected_code))
 
 
 async def async_verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,
-                                   trust_certs: Sequence[asn1_x509.Certificate] = ()) -> VerifyReport:
+                                   trust_certs: Sequence[asn1_x509.Certificate] = (),
+                                   expected_code: str | None = None) -> VerifyReport:
     """Check a receipt PDF against the seal certificates to trust and the record's facts digest."""
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_signature
@@ -106,6 +109,8 @@ async def async_verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None
         report.problems.append("the signer is not this platform's receipt seal")
     if report.intact and not report.covers_whole_file:
         report.problems.append("content was appended after the signature")
+    if expected_code is not None and report.code is not None and report.code != expected_code:
+        report.problems.append(f"this PDF is the receipt {report.code}, not {expected_code}")
     if expected_digest is not None:
         report.digest_matches = report.embedded_digest == expected_digest
         if not report.digest_matches:

@@ -95,6 +95,7 @@ async def test_another_receipt_uploaded_to_this_code_says_invalid(client, batch_
     r = await _upload(client, batch_facts[0].code, other, "other.pdf")
     assert _verdict(r.text) == "invalid"
     assert "differ from the payment record" in r.text
+    assert f"this PDF is the receipt {batch_facts[2].code}, not {batch_facts[0].code}" in r.text
 
 
 async def test_auditor_downloads_the_batch_zip(client, batch_facts):
