@@ -133,6 +133,12 @@ async def main_async(args, env: dict) -> None:
     check = await service.check_balances()
     print(f"ledger balanced: {check.ok} ({check.journals} journals) {check.problems[:3]}")
 
+    queue = await jobs.get_queue()
+    t = time.perf_counter()
+    while await queue.zcard(jobs.QUEUE):  # the notices of the bulk run are still being delivered
+        await asyncio.sleep(1)
+    print(f"queue drained (notices and their deliveries) {time.perf_counter() - t:.1f} s after the last settlement")
+
     if args.latency_samples:
         await seed(args.latency_samples, "BENCH-ONE", 2)
         from payments.tables import Entitlement
