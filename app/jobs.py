@@ -60,6 +60,8 @@ def make_worker(*, burst: bool, max_jobs: int = 20, pool: ArqRedis | None = None
 
     return Worker(
         functions=WorkerSettings.functions,
+        # Scheduled jobs belong to long-running workers; a burst drain must end when the queue is empty.
+        cron_jobs=None if burst else WorkerSettings.cron_jobs,
         queue_name=QUEUE,
         redis_pool=pool,
         redis_settings=None if pool is not None else RedisSettings.from_dsn(get_settings().redis_url),

@@ -7,12 +7,20 @@ from app.config import get_settings
 from app import tasks as app_tasks
 
 
+def _cron_jobs() -> list:
+    from notifications import tasks as notification_tasks
+
+    return [*app_tasks.cron_jobs, *notification_tasks.cron_jobs]
+
+
 def _functions() -> list:
     from eligibility import tasks as eligibility_tasks
     from notifications import tasks as notification_tasks
     from payments import tasks as payment_tasks
+    from payments.receipts import tasks as receipt_tasks
 
-    return [*app_tasks.functions, *eligibility_tasks.functions, *notification_tasks.functions, *payment_tasks.functions]
+    return [*app_tasks.functions, *eligibility_tasks.functions, *notification_tasks.functions, *payment_tasks.functions,
+            *receipt_tasks.functions]
 
 
 async def startup(ctx: dict) -> None:
@@ -30,6 +38,7 @@ async def shutdown(ctx: dict) -> None:
 
 class WorkerSettings:
     functions = _functions()
+    cron_jobs = _cron_jobs()
     queue_name = "zhida:queue"
     on_startup = startup
     on_shutdown = shutdown
