@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import timezone
 from decimal import Decimal
 from typing import Literal
 
@@ -116,7 +116,3 @@ def mask_name(name: str) -> str:
     if len(s) == 2:
         return s[0] + "*"
     return s[0] + "*" * (len(s) - 2) + s[-1]
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
