@@ -58,7 +58,7 @@ def test_enterprise_notice_explanation_account_then_talent_application_approved(
         assert "学位证书.pdf" in officer.inner_text("[data-testid=attachment-link]")
         officer.click("[data-testid=approve]")
         officer.wait_for_load_state("networkidle")
-        assert officer.inner_text("[data-testid=application-status]") == "approved"
+        assert officer.inner_text("[data-testid=application-status]") == "已通过"
 
         # -- the talent sees the change
         talent.goto(application_url)
