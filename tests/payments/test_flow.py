@@ -93,3 +93,28 @@ async def test_run_batch_inline_sends_each_notice_once(fresh_db, tmp_dir):
     assert [n.kind for n in inbox] == ["money_arrived"]
     assert "500.00" in inbox[0].body and pays[0].payee_account_masked[-4:] in inbox[0].body
     assert "622202000000000" not in inbox[0].body  # the account is masked in the notice
+
+
+async def test_accepted_payments_are_polled_until_settled(fresh_db, tmp_dir):
+    from payments.service import run_batch
+
+    facts = policy(budget_fen=10**9)
+    await entitled(facts, 20, amount_fen=70_000)
+    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(created.batch_id, actor=CHECKER)
+    # The bank answers "accepted" and settles 0.5 s later.
+    adapter = get_adapter(bank_settings(tmp_dir), simulator_config=SimulatorConfig(settle_delay=0.5))
+    try:
+        opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", poll_seconds=0.1)
+        p = await run_batch(adapter, created.batch_id, actor=SYSTEM, opts=opts, notify=False)
+        assert p.counts == {"settled": 20}
+        assert set(adapter.simulator.moves_per_request().values()) == {1}
+        assert max(adapter.simulator.posts_per_request().values()) == 1  # polled by GET, never re-sent
+        from payments.service.db import raw
+
+        legs = await raw("SELECT entry_type, COUNT(*) AS n FROM pay_ledger_entry WHERE payment_id IS NOT NULL "
+                         "GROUP BY entry_type ORDER BY entry_type")
+        assert [(r["entry_type"], r["n"]) for r in legs] == [("payment", 40), ("settlement", 40)]
+        assert (await check_balances()).ok
+    finally:
+        await adapter.aclose()
