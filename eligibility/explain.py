@@ -7,7 +7,7 @@ from typing import Any
 
 from rule_engine import ast as rast
 
-from eligibility.fields import DATE, MONEY, rule_fields
+from eligibility.fields import MONEY, rule_fields
 from eligibility.rules.evaluate import _bool_type, combine, condition, in_effect, to_fen_amount, truth, value
 from eligibility.rules.language import parse, rule_values, symbols, unparse
 from eligibility.schemas import ClauseExplanation, ConditionExplanation, Explanation, RuleSet

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
-from eligibility.fields import FIELDS, SUBJECT_ID
+from eligibility.fields import FIELDS
 from eligibility.profiles import row_digest, validate_row
 from eligibility.schemas import ImportReport
 
@@ -96,7 +96,6 @@ def detect_format(path: str, first_bytes: bytes) -> str:
 
 def validated(kind: str, records: Iterable[tuple[int, dict | None, str | None]], reject: Reject,
               report: ImportReport, today: dt.date) -> Iterator[tuple[int, dict]]:
-    id_field = SUBJECT_ID[kind]
     for line, raw, problem in records:
         if problem is not None:
             report.rejected += 1
@@ -108,7 +107,6 @@ def validated(kind: str, records: Iterable[tuple[int, dict | None, str | None]],
             report.rejected += 1
             for field, reason in exc.problems:
                 reject(line, field, reason)
-    del id_field
 
 
 async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport, connection, pg: bool,

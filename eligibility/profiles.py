@@ -5,11 +5,11 @@ import datetime as dt
 import hashlib
 import operator
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Callable
 
 from eligibility.errors import ProfileInvalid
-from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, STRING, SUBJECT_ID, Field
+from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field
 
 # GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -310,18 +310,6 @@ def normalize_profile(kind: str, raw: dict, *, partial: bool = False, today: dt.
 
 def subject_id(kind: str, profile: dict) -> str | None:
     return profile.get(SUBJECT_ID[kind])
-
-
-def _canon(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    if isinstance(v, tuple):
-        return ";".join(v)
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v)
 
 
 def profile_digest(kind: str, profile: dict) -> str:

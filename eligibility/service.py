@@ -6,7 +6,7 @@ from typing import Any
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileNotFound
-from eligibility.fields import FIELDS, KINDS, SUBJECT_ID
+from eligibility.fields import KINDS, SUBJECT_ID
 from eligibility.profiles import normalize_profile, profile_digest
 from eligibility.schemas import Explanation, RuleSet, StoredMatch
 from eligibility.tables import ActiveRuleSet, Match
@@ -163,4 +163,4 @@ async def explain(ruleset: RuleSet, subject_id: str, as_of: dt.date, lang: str =
 
 
 __all__ = ["activate_ruleset", "deactivate_ruleset", "active_rulesets", "get_profile", "find_profile", "upsert_profile",
-           "matches_for", "matches_of_subject", "get_match", "explain", "FIELDS"]
+           "matches_for", "matches_of_subject", "get_match", "explain"]

@@ -5,7 +5,6 @@ import difflib
 import re
 from typing import Any
 
-import rule_engine
 from rule_engine import ast as rast
 from rule_engine import errors as rerrors
 
@@ -203,7 +202,7 @@ class _Checker:
         if f.type == ENUM:
             return f"'{f.name}' takes one of: {', '.join(f.choices)} (quoted)"
         if f.type == DATE:
-            return f'write a date as d"2025-01-01"'
+            return 'write a date as d"2025-01-01"'
         if f.type in (INT, MONEY):
             return f"'{f.name}' is a number: write it without quotes, e.g. {f.name} >= 100"
         if f.type == BOOL:

@@ -25,17 +25,6 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 
-def is_logic(node: Any) -> bool:
-    """Nodes our three-valued evaluation walks itself (the rest are conditions)."""
-    if isinstance(node, rast.LogicExpression):
-        return True
-    if isinstance(node, rast.UnaryExpression) and node.type == "not":
-        return True
-    if isinstance(node, rast.TernaryExpression):
-        return _bool_type(node)
-    return False
-
-
 def _bool_type(node: Any) -> bool:
     from rule_engine import DataType
     return node.result_type == DataType.BOOLEAN

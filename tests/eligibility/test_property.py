@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eligibility.matcher import match_ruleset
-from eligibility.profiles import USCC_ALPHABET, id_check_char, uscc_check_char
+from eligibility.profiles import id_check_char, uscc_check_char
 from eligibility.rules import check_ruleset, evaluate
 from eligibility.rules.closures import CompiledRuleSet
 from eligibility.rules.language import rule_values
@@ -173,7 +173,7 @@ def talent_condition(draw, depth=0):
         if k == 2:
             return f'title {draw(st.sampled_from(["==", "!="]))} "senior"'
         if k == 3:
-            return f'"博士后" in tags'
+            return '"博士后" in tags'
         if k == 4:
             return f'{draw(st.sampled_from(["arrived_on", "graduated_on"]))} {draw(cmp_op)} d"{draw(dates).isoformat()}"'
         return f"$min([social_insurance_months, 24]) * 500 >= {draw(st.integers(0, 15000))}"
