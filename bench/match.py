@@ -229,7 +229,10 @@ async def child(args) -> None:
 
     log(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes share the CPU)")
     if args.reuse and await count_profiles("enterprise") == n:
-        log(f"import: reusing the {n:,} profiles already stored")
+        from eligibility.tables import Match
+
+        await Match.delete(force=True)  # measure storage into an empty match table, as after a fresh import
+        log(f"import: reusing the {n:,} profiles already stored (matches of earlier runs deleted)")
     else:
         t0 = time.perf_counter()
         c0 = time.process_time()
