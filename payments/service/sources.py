@@ -1,6 +1,8 @@
 """What payments takes from policies/ and eligibility/ (through their service functions, never their tables)."""
 from __future__ import annotations
 
+import asyncio
+
 from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts
 from payments.service.entitlements import (account_verified, entitlement_key, get_entitlement, record_entitlements)
@@ -25,13 +27,39 @@ async def _refresh_version(facts: PolicyFacts, *, actor) -> dict[str, int]:
 
     if facts.mode != "auto":  # 依申请: entitlements come from approved applications only
         return {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0}
-    items = [EntitlementCreate(subject_kind=m.subject_kind, subject_id=m.subject_id, amount_fen=m.amount_fen,
-                               clause_codes=list(m.clauses), source="auto", source_ref=str(m.id),
-                               payee_name=m.name or "", bank_name=m.bank_name or "",
-                               # an account that arrived with the profile from the data exchange counts as verified
-                               payee_account=m.bank_account or "", account_verified=bool(m.bank_account))
-             for m in await eligibility.matches_for(facts.version_id) if m.amount_fen > 0]
+    matches = [m for m in await eligibility.matches_for(facts.version_id) if m.amount_fen > 0]
+    portal = await _portal_accounts([(m.subject_kind, m.subject_id) for m in matches])
+    items = []
+    for m in matches:
+        # An account that arrived with the profile from the data exchange counts as verified; one the subject set in
+        # the portal wins over it, and pays only once verified (a re-match must not bring the old account back).
+        bank_name, account = m.bank_name or "", m.bank_account or ""
+        own = portal.get((m.subject_kind, m.subject_id))
+        if own is not None:
+            status, bank_name, account = own[0], own[1], (own[2] if own[0] == "verified" else "")
+        items.append(EntitlementCreate(subject_kind=m.subject_kind, subject_id=m.subject_id, amount_fen=m.amount_fen,
+                                       clause_codes=list(m.clauses), source="auto", source_ref=str(m.id),
+                                       payee_name=m.name or "", bank_name=bank_name, payee_account=account,
+                                       account_verified=bool(account)))
     return await record_entitlements(facts, items, actor=actor)
+
+
+async def _portal_accounts(subjects: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(status, bank_name, account) of the subjects that set their account in the portal (applications service)."""
+    try:
+        from policies.applications.service import payment_account
+    except ImportError:  # a build without the portal
+        return {}
+    from payments.service.db import engine
+
+    # Concurrent look-ups, unless inside a transaction (one connection cannot run two statements at once).
+    step = 1 if engine().current_transaction.get() is not None else 200
+    out: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for i in range(0, len(subjects), step):
+        part = subjects[i:i + step]
+        found = await asyncio.gather(*(payment_account(kind, sid) for kind, sid in part))
+        out.update({key: acc for key, acc in zip(part, found) if acc is not None})
+    return out
 
 
 async def refresh_entitlements(code: str, *, actor) -> dict[str, int]:
