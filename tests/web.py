@@ -96,3 +96,27 @@ def browser_login(page, base: str, username: str, password: str = PASSWORD) -> N
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+@contextlib.asynccontextmanager
+async def asgi_client(app=None):
+    """httpx over ASGI in the test's own event loop (where the PostgreSQL pool lives). No lifespan, so no
+    embedded worker runs: jobs stay queued until the test drains them."""
+    if app is None:
+        from app.main import create_app
+
+        app = create_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        await client.get("/login")
+        yield client
+
+
+def acsrf(client) -> dict[str, str]:
+    return {"x-csrftoken": client.cookies.get("csrftoken")}
+
+
+async def alogin(client, username: str, password: str = PASSWORD):
+    r = await client.post("/login", data={"username": username, "password": password, "next": "/"},
+                          headers=acsrf(client), follow_redirects=False)
+    assert r.status_code == 302, f"login as {username} failed: {r.status_code} {r.text[:200]}"
+    return client

@@ -16,12 +16,17 @@ from app.i18n import ROLE_LABELS
 
 # What each role is shown first: (path, zh, en) — pages other modules serve.
 ROLE_LINKS: dict[str, list[tuple[str, str, str]]] = {
-    "policy_officer": [("/policies", "政策管理", "Policies"), ("/policies/new", "新建政策", "New policy")],
-    "policy_reviewer": [("/policies", "政策管理", "Policies"), ("/policies?status=in_review", "待审核", "Awaiting review")],
-    "finance_maker": [("/finance", "资金拨付", "Disbursement"), ("/finance/exceptions", "异常处理", "Exceptions")],
-    "finance_checker": [("/finance", "资金拨付", "Disbursement"), ("/finance/reconciliation", "对账", "Reconciliation")],
+    "policy_officer": [("/policies", "政策管理", "Policies"), ("/policies/new", "新建政策", "New policy"),
+                       ("/applications", "申请审核", "Applications"), ("/applications/objections", "异议处理", "Objections")],
+    "policy_reviewer": [("/policies", "政策管理", "Policies"), ("/policies?status=in_review", "待审核", "Awaiting review"),
+                        ("/applications", "申请审核", "Applications"), ("/applications/objections", "异议处理", "Objections")],
+    "finance_maker": [("/finance", "资金拨付", "Disbursement"), ("/finance/exceptions", "异常处理", "Exceptions"),
+                      ("/applications/accounts", "账户核验", "Account verification")],
+    "finance_checker": [("/finance", "资金拨付", "Disbursement"), ("/finance/reconciliation", "对账", "Reconciliation"),
+                        ("/applications/accounts", "账户核验", "Account verification")],
     "auditor": [("/audit", "审计日志", "Audit trail"), ("/finance", "资金拨付", "Disbursement")],
-    "admin": [("/admin/users", "用户管理", "Users"), ("/audit", "审计日志", "Audit trail")],
+    "admin": [("/admin/users", "用户管理", "Users"), ("/audit", "审计日志", "Audit trail"),
+              ("/applications/accounts", "账户核验", "Account verification")],
     "enterprise": [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
     "talent": [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
 }

@@ -1,88 +1,80 @@
 """The web foundation through HTTP: health, login, role guards, CSRF, the error format, route coverage."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from litestar.testing import TestClient
 
 from app.auth.guards import PUBLIC
 from app.main import create_app
-from tests.web import csrf_headers, ensure_user, login
+from tests.web import PASSWORD, acsrf, alogin, asgi_client, ensure_user
 
 ROLES = ["policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin"]
 
 
 @pytest.fixture
-async def users():
+async def client():
     for role in ROLES:
         await ensure_user(f"u_{role}", role)
-
-
-@pytest.fixture
-def client(users):
-    with TestClient(create_app()) as c:
+    async with asgi_client() as c:
         yield c
 
 
-def test_health_and_openapi(client):
-    assert client.get("/healthz").json() == {"status": "ok"}
-    spec = client.get("/schema/openapi.json").json()
+async def test_health_and_openapi(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    spec = (await client.get("/schema/openapi.json")).json()
     assert "/api/audit" in spec["paths"]
 
 
-def test_anonymous_gets_401_on_api_and_redirect_on_pages(client):
-    r = client.get("/api/audit")
+async def test_anonymous_gets_401_on_api_and_redirect_on_pages(client):
+    r = await client.get("/api/audit")
     assert r.status_code == 401
     assert set(r.json()) == {"error", "detail"}
-    r = client.get("/audit", headers={"accept": "text/html"}, follow_redirects=False)
+    r = await client.get("/audit", headers={"accept": "text/html"}, follow_redirects=False)
     assert r.status_code in (302, 303) and r.headers["location"].startswith("/login?next=/audit")
 
 
-def test_role_guard_refuses_user_without_role(client):
-    login(client, "u_policy_officer")
-    r = client.get("/api/audit")
+async def test_role_guard_refuses_user_without_role(client):
+    await alogin(client, "u_policy_officer")
+    r = await client.get("/api/audit")
     assert r.status_code == 403
     assert "auditor" in r.json()["error"]
 
 
-def test_role_guard_admits_user_with_role(client):
-    login(client, "u_auditor")
-    r = client.get("/api/audit")
-    assert r.status_code == 200
+async def test_role_guard_admits_user_with_role(client):
+    await alogin(client, "u_auditor")
+    assert (await client.get("/api/audit")).status_code == 200
 
 
-def test_csrf_enforced_on_form_post(client):
-    client.get("/login")
-    r = client.post("/login", data={"username": "u_admin", "password": "Test-pass-2025"}, follow_redirects=False)
+async def test_csrf_enforced_on_form_post(client):
+    form = {"username": "u_admin", "password": PASSWORD}
+    r = await client.post("/login", data=form, follow_redirects=False)
     assert r.status_code == 403  # no token
-    r = client.post("/login", data={"username": "u_admin", "password": "Test-pass-2025"},
-                    headers={"x-csrftoken": "forged"}, follow_redirects=False)
+    r = await client.post("/login", data=form, headers={"x-csrftoken": "forged"}, follow_redirects=False)
     assert r.status_code == 403
-    r = client.post("/login", data={"username": "u_admin", "password": "Test-pass-2025"},
-                    headers=csrf_headers(client), follow_redirects=False)
+    r = await client.post("/login", data=form, headers=acsrf(client), follow_redirects=False)
     assert r.status_code == 302
 
 
 async def test_wrong_password_refused_then_locked_out(client):
     await ensure_user("u_lockout", "auditor")
     for _ in range(5):
-        r = client.post("/login", data={"username": "u_lockout", "password": "wrong-password"},
-                        headers=csrf_headers(client), follow_redirects=False)
+        r = await client.post("/login", data={"username": "u_lockout", "password": "wrong-password"},
+                              headers=acsrf(client), follow_redirects=False)
         assert r.status_code == 401
-    r = client.post("/login", data={"username": "u_lockout", "password": "Test-pass-2025"},
-                    headers=csrf_headers(client), follow_redirects=False)
+    r = await client.post("/login", data={"username": "u_lockout", "password": PASSWORD},
+                          headers=acsrf(client), follow_redirects=False)
     assert r.status_code == 429  # even the right password, while locked
 
 
 async def test_lockout_is_cleared_after_the_window():
-    import datetime as dt
-
     from app.auth.service import authenticate
     from app.tables import LoginAttempt
 
     await ensure_user("u_window", "auditor")
     old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
     await LoginAttempt.insert(*[LoginAttempt(username="u_window", at=old) for _ in range(10)])
-    user = await authenticate("u_window", "Test-pass-2025")
+    user = await authenticate("u_window", PASSWORD)
     assert user["role"] == "auditor"
 
 
@@ -94,24 +86,33 @@ def test_every_route_is_guarded_or_explicitly_public():
             if set(getattr(handler, "http_methods", ())) <= {"OPTIONS", "HEAD"}:
                 continue  # generated by Litestar, answers no data
             opt = handler.opt or {}
-            guards = handler.resolve_guards()
-            if not guards and not opt.get(PUBLIC) and not route.path.startswith("/schema"):
+            if not handler.resolve_guards() and not opt.get(PUBLIC) and not route.path.startswith("/schema"):
                 unguarded.append(route.path)
     assert unguarded == []
 
 
-def test_home_page_in_chinese_for_each_role(client):
+async def test_home_page_in_chinese_for_each_role():
     for role in ROLES:
-        client.cookies.clear()
-        login(client, f"u_{role}")
-        r = client.get("/")
-        assert r.status_code == 200
-        assert "欢迎" in r.text
-        client.post("/logout", headers=csrf_headers(client))
+        await ensure_user(f"u_{role}", role)
+        async with asgi_client() as c:
+            await alogin(c, f"u_{role}")
+            r = await c.get("/")
+            assert r.status_code == 200
+            assert "欢迎" in r.text
 
 
-def test_english_is_switchable(client):
-    login(client, "u_auditor")
+async def test_english_is_switchable(client):
+    await alogin(client, "u_auditor")
     client.cookies.set("lang", "en")
-    r = client.get("/")
+    r = await client.get("/")
     assert "Welcome" in r.text and "Auditor" in r.text
+
+
+async def test_a_deactivated_user_loses_the_session(client):
+    from app.tables import User
+
+    await ensure_user("u_leaver", "auditor")
+    await alogin(client, "u_leaver")
+    assert (await client.get("/api/me")).status_code == 200
+    await User.update({User.active: False}).where(User.username == "u_leaver")
+    assert (await client.get("/api/me")).status_code == 401
