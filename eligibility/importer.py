@@ -200,12 +200,16 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
         for _line, profile in validated(kind, records, reject, report, today):
             batch.append(profile)
             if len(batch) >= BATCH:
-                changed_all += await upsert_rows(kind, batch, report, tx.connection, pg, now)
+                changed = await upsert_rows(kind, batch, report, tx.connection, pg, now)
+                if on_changed:  # keep the changed ids only when someone will re-match them
+                    changed_all += changed
                 batch = []
                 if progress:
                     progress(reader.bytes_read)
         if batch:
-            changed_all += await upsert_rows(kind, batch, report, tx.connection, pg, now)
+            changed = await upsert_rows(kind, batch, report, tx.connection, pg, now)
+            if on_changed:
+                changed_all += changed
         if progress:
             progress(reader.bytes_read)
         report.digest = reader.sha.hexdigest()

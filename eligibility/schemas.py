@@ -133,5 +133,4 @@ class ImportReport(BaseModel):
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    digest: str = ""
-    rejects: list[tuple[int, str, str]] = Field(default_factory=list, description="(line, field, reason)")
+    digest: str = Field("", description="SHA-256 of the file as read")
