@@ -225,6 +225,32 @@ async def _portal_accounts(versions: list) -> list[tuple[str, str, str]]:
     return accounts
 
 
+async def _pending_application(steps: Steps, versions: list, portal: list, data_dir: Path, as_of: dt.date) -> None:
+    """One talent applies to an apply-mode policy (依申请), so the officers' review queue has work."""
+    from decimal import Decimal
+
+    from app.audit import AuditActor
+    from app.config import get_settings
+    from policies.applications import service as applications
+
+    settings = get_settings()
+    by_title = {v.title: v for v in versions if v.mode == "apply"}
+    for subject_id, kind, title in portal:
+        v = by_title.get(title)
+        if v is None or kind != "talent":
+            continue
+        if any(a.version_id == v.id for a in await applications.applications_of_subject(kind, subject_id)):
+            return
+        await applications.submit_application(
+            v.id, kind, subject_id, applicant=subject_id, statement="演示申请：本人符合条件，附学位证书。",
+            files_in=[("学位证书.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")],
+            attachments_dir=data_dir / "attachments", actor=AuditActor(subject_id, kind), as_of=as_of,
+            four_eyes_threshold_fen=int(Decimal(settings.application_four_eyes_threshold) * 100),
+            base_url=settings.base_url)
+        steps.say(f"applications: one talent applied to 「{v.title}」 with an attachment; officers review it at /applications")
+        return
+
+
 async def _demo(profiles: int, as_of: dt.date, sinks) -> dict:
     from app.audit import verify
     from app.config import get_settings
@@ -248,6 +274,7 @@ async def _demo(profiles: int, as_of: dt.date, sinks) -> dict:
     receipts_dir = await _receipts(steps, batch_ids, data_dir)
     await _reconcile(steps)
     portal = await _portal_accounts(versions)
+    await _pending_application(steps, versions, portal, data_dir, as_of)
     chain = await verify()
     steps.say(f"audit trail: {chain.checked} entries, hash chain {'intact' if chain.ok else 'BROKEN'}")
     return {"users": users, "portal": portal, "receipts": receipts_dir}
