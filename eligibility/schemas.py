@@ -5,9 +5,20 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 SubjectKind = Literal["enterprise", "talent"]
+
+
+def expression_text(v):
+    """A YAML scalar read as a bool or number means the expression of its text (policy-pack.md)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (int, Decimal)):
+        return str(v)
+    return v
 
 
 class RuleClause(BaseModel):
@@ -17,6 +28,8 @@ class RuleClause(BaseModel):
     title: str = ""
     when: str
     amount: str
+
+    _text = field_validator("when", "amount", mode="before")(expression_text)
 
 
 class RuleSet(BaseModel):
@@ -33,6 +46,8 @@ class RuleSet(BaseModel):
     effective_from: dt.date
     effective_to: dt.date | None = None
     clauses: list[RuleClause]
+
+    _text = field_validator("when", mode="before")(expression_text)
 
 
 class RuleProblem(BaseModel):

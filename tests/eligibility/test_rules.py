@@ -86,3 +86,10 @@ def test_amount_is_half_up_to_the_fen(tax):
     exact = tax * Decimal("0.015")
     assert amount == exact.quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
     assert amount.as_tuple().exponent == -2
+
+
+def test_yaml_scalars_mean_the_expression_of_their_text():
+    r = RuleSet(key="k", code="k", subject="enterprise", when=True, effective_from=dt.date(2025, 1, 1),
+                clauses=[RuleClause(code="a", when=True, amount=12000)])
+    assert (r.when, r.clauses[0].when, r.clauses[0].amount) == ("true", "true", "12000")
+    assert check_ruleset(r) == [] and evaluate(r, _profile(), AS_OF).amount == Decimal("12000.00")
