@@ -90,13 +90,10 @@ def _queue_rematch(kind: str):
             return
         from app.jobs import embedded, enqueue
 
-        import hashlib
-
         today = dt.date.today().isoformat()
         for i in range(0, len(subject_ids), 1000):
-            chunk = subject_ids[i:i + 1000]
-            tag = hashlib.sha256(";".join(chunk).encode()).hexdigest()[:16]
-            await enqueue("eligibility.rematch_subjects", kind, chunk, today, _job_id=f"rematch:{kind}:{today}:{tag}")
+            # No job id: re-importing a changed file must re-match again; storing matches is idempotent.
+            await enqueue("eligibility.rematch_subjects", kind, subject_ids[i:i + 1000], today)
         if embedded():
             from app.jobs import drain
 

@@ -103,7 +103,8 @@ async def _queue_rematch(kind: str, subject_ids: list[str]) -> None:
         return
     today = dt.date.today().isoformat()
     for sid in subject_ids:
-        await enqueue("eligibility.rematch_subject", kind, sid, today, _job_id=f"rematch:{kind}:{sid}:{today}")
+        # No job id: a second change of the same profile must be re-matched too, and storage is idempotent.
+        await enqueue("eligibility.rematch_subject", kind, sid, today)
 
 
 @get("/api/profiles/{kind:str}/{subject_id:str}", guards=[requires(*STAFF)])
