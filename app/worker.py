@@ -26,8 +26,11 @@ def _functions() -> list:
 async def startup(ctx: dict) -> None:
     from app.db import open_database
 
+    from app.audit import SYSTEM
+
     await open_database()
     ctx["settings"] = get_settings()
+    ctx["system_actor"] = SYSTEM
 
 
 async def shutdown(ctx: dict) -> None:

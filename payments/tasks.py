@@ -94,7 +94,9 @@ async def pay_chunk(ctx: dict, batch_id: int, generation: int, first_id: int, la
 
 
 async def notify(ctx: dict, kind: str, payment_ids: list[int]) -> int:
-    return await notify_payments(kind, payment_ids, actor=system_actor(ctx), queue=ctx.get("redis"))
+    settings = ctx.get("settings")
+    return await notify_payments(kind, payment_ids, actor=system_actor(ctx), queue=ctx.get("redis"),
+                                 base_url=getattr(settings, "base_url", ""))
 
 
 functions = [func(pay_chunk, name="payments.pay_chunk", max_tries=20), func(notify, name="payments.notify")]

@@ -7,11 +7,13 @@ import json
 from payments.money import fen_to_yuan
 from payments.service.db import in_list, raw
 
-PORTAL_LINK = "/portal/payments"
+PORTAL_LINK = "/portal"
 
 
-async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=None) -> int:
-    """Write the notices of ``kind`` for these payments; returns how many were new."""
+async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=None, base_url: str = "") -> int:
+    """Write the notices of ``kind`` for these payments; returns how many were new. Links are absolute when
+    ``base_url`` (the platform's public address) is given: a notice travels by email and SMS."""
+    base = base_url.rstrip("/")
     try:
         from notifications import service as notifications
     except ImportError:  # a build without notifications/
@@ -28,9 +30,9 @@ async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=Non
         title = json.loads(r["policy_facts"] or "{}").get("title") or r["policy_code"]
         # The account goes in whole: notifications/ masks it (mask_context) before anything is stored or sent.
         context = {"policy_title": title, "amount": f"{fen_to_yuan(r['amount_fen'])}", "account": r["payee_account"],
-                   "link": PORTAL_LINK}
+                   "link": base + PORTAL_LINK}
         if kind == "money_arrived":
-            context["receipt_link"] = f"/receipts/{r['code']}" if r["code"] else PORTAL_LINK
+            context["receipt_link"] = f"{base}/verify/{r['code']}" if r["code"] else base + PORTAL_LINK
         if kind == "payment_returned":
             context["reason"] = r["reason"]
         requests.append({"recipient_kind": r["subject_kind"], "subject_id": r["subject_id"], "kind": kind,
