@@ -94,58 +94,19 @@ def detect_format(path: str, first_bytes: bytes) -> str:
     return "ndjson" if first_bytes.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
-def validate_chunk(kind: str, today: dt.date, records: list) -> tuple[list[list], list[tuple[int, str, str]], int]:
-    """(stored rows, rejects (line, field, reason), rows rejected) of a chunk of records. Runs in the
-    importing process or in a worker process (it only needs its arguments)."""
-    rows: list[list] = []
-    rejects: list[tuple[int, str, str]] = []
-    rejected = 0
+def validated(kind: str, records: Iterable[tuple[int, dict | None, str | None]], reject: Reject,
+              report: ImportReport, today: dt.date) -> Iterator[tuple[int, dict]]:
     for line, raw, problem in records:
         if problem is not None:
-            rejected += 1
-            rejects.append((line, "", problem))
+            report.rejected += 1
+            reject(line, "", problem)
             continue
         try:
-            rows.append(validate_row(kind, raw, today=today))
+            yield line, validate_row(kind, raw, today=today)
         except ProfileInvalid as exc:
-            rejected += 1
-            rejects += [(line, field, reason) for field, reason in exc.problems]
-    return rows, rejects, rejected
-
-
-def _chunks(records: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for r in records:
-        chunk.append(r)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-async def _validated_batches(kind: str, records: Iterable, today: dt.date, workers: int):
-    """Validated batches in file order; with workers > 1 the validation runs in worker processes while
-    this one parses the file and writes to the database."""
-    if workers <= 1:
-        for chunk in _chunks(records, BATCH):
-            yield validate_chunk(kind, today, chunk)
-        return
-    import asyncio
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
-
-    loop = asyncio.get_running_loop()
-    # spawn, not fork: this process has database threads (aiosqlite) whose locks a fork would copy.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque = deque()
-        for chunk in _chunks(records, BATCH):
-            pending.append(loop.run_in_executor(pool, validate_chunk, kind, today, chunk))
-            if len(pending) >= 2 * workers:
-                yield await pending.popleft()
-        while pending:
-            yield await pending.popleft()
+            report.rejected += 1
+            for field, reason in exc.problems:
+                reject(line, field, reason)
 
 
 async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport, connection, pg: bool,
@@ -214,10 +175,9 @@ async def _copy_upsert(kind: str, rows: list[list], connection) -> None:
 
 async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str = "", reject: Reject | None = None,
                         progress: Callable[[int], None] | None = None, today: dt.date | None = None,
-                        on_changed: Callable[[list[str]], Any] | None = None, workers: int = 1) -> ImportReport:
+                        on_changed: Callable[[list[str]], Any] | None = None) -> ImportReport:
     """Import profiles from a binary stream, one batch at a time, all in one transaction: a file that
-    breaks off (or a crash) leaves what was stored before, and the audit entry commits with the data.
-    ``workers`` > 1 validates in that many worker processes."""
+    breaks off (or a crash) leaves what was stored before, and the audit entry commits with the data."""
     if kind not in FIELDS:
         raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
     reader = _HashingReader(binary)
@@ -236,15 +196,20 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
         if not pg:
             # A bigger page cache (256 MiB) for this connection: upserts by subject id touch the index at random.
             await tx.connection.execute("PRAGMA cache_size = -262144")
-        async for rows, rejects, rejected in _validated_batches(kind, records, today, workers):
-            report.rejected += rejected
-            for line, field, reason in rejects:
-                reject(line, field, reason)
-            changed = await upsert_rows(kind, rows, report, tx.connection, pg, now)
-            if on_changed:  # keep the changed ids only when someone will re-match them
+        batch: list[dict] = []
+        for _line, profile in validated(kind, records, reject, report, today):
+            batch.append(profile)
+            if len(batch) >= BATCH:
+                changed = await upsert_rows(kind, batch, report, tx.connection, pg, now)
+                if on_changed:  # keep the changed ids only when someone will re-match them
+                    changed_all += changed
+                batch = []
+                if progress:
+                    progress(reader.bytes_read)
+        if batch:
+            changed = await upsert_rows(kind, batch, report, tx.connection, pg, now)
+            if on_changed:
                 changed_all += changed
-            if progress:
-                progress(reader.bytes_read)
         if progress:
             progress(reader.bytes_read)
         report.digest = reader.sha.hexdigest()
@@ -260,15 +225,10 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
 
 async def import_file(path: str, kind: str, *, actor: Any, reject: Reject | None = None,
                       progress: Callable[[int], None] | None = None, fmt: str | None = None,
-                      today: dt.date | None = None, on_changed=None, workers: int | None = None) -> ImportReport:
-    """Import a CSV or NDJSON file (format from the extension or the first byte). By default a file over
-    32 MiB (~150,000 rows) is validated in one worker process per core."""
-    import os
-
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if os.path.getsize(path) > 32 * 2**20 else 1
+                      today: dt.date | None = None, on_changed=None) -> ImportReport:
+    """Import a CSV or NDJSON file (format from the extension or the first byte)."""
     with open(path, "rb") as f:
         fmt = fmt or detect_format(path, f.read(64))
         f.seek(0)
         return await import_stream(kind, f, fmt=fmt, actor=actor, source=path.rsplit("/", 1)[-1], reject=reject,
-                                   progress=progress, today=today, on_changed=on_changed, workers=workers)
+                                   progress=progress, today=today, on_changed=on_changed)

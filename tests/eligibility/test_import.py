@@ -78,11 +78,3 @@ def test_cli_import_exit_3_and_rejects_file(tmp_dir):
     assert "rejected 4" in proc.stdout
     lines = [int(r[0]) for r in list(csv.reader(rej.open(encoding="utf-8")))[1:]]
     assert lines == [77, 191, 226, 247]
-
-
-async def test_validation_in_worker_processes_gives_the_same_result(fresh_db):
-    want = json.loads((CONFORMANCE / "expected_rejected_lines.json").read_text())["enterprises"]
-    rejects = []
-    report = await import_stream("enterprise", io.BytesIO((CONFORMANCE / "enterprises.csv").read_bytes()), fmt="csv",
-                                 actor=ACTOR, workers=2, reject=lambda line, field, reason: rejects.append(line))
-    assert sorted(rejects) == want and report.inserted == 300 and report.rejected == 4
