@@ -37,7 +37,7 @@ async def users_create(request: Request, data: Annotated[UserCreate, Body(media_
 
 
 @post("/api/users", guards=[requires("admin")], tags=["platform"])
-async def users_create_api(request: Request, data: UserCreate) -> dict[str, Any]:
+async def users_create_api(request: Request, data: Annotated[UserCreate, Body()]) -> dict[str, Any]:
     """Create a user (admin)."""
     me = current_user(request)
     return await create_user(data.username, data.role, data.password, display_name=data.display_name,
