@@ -26,7 +26,36 @@ async def notify_all_matches(ctx: dict) -> int:
     return await notify_all_published(actor=SYSTEM, queue=ctx["redis"])
 
 
-functions = [func(ping, name="app.ping"), func(notify_matches, name="app.notify_matches"),
+async def match_published(ctx: dict, version_id: int, as_of: str | None = None) -> int:
+    """After publication (服务找人): match the version against every profile of its kind, store the matches and
+    write their notices. A version not in effect on the date is left alone (it matches on a later run)."""
+    import datetime as dt
+    import logging
+
+    from app.audit import SYSTEM
+    from app.flows import notify_matches as notify
+    from eligibility.errors import NotInEffect
+    from eligibility.matcher import match_ruleset
+    from policies import service as policies
+
+    day = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    try:
+        await match_ruleset(await policies.ruleset_of(version_id), day, store=True, actor=SYSTEM)
+    except NotInEffect as exc:
+        logging.getLogger("zhida").info("version %s not matched: %s", version_id, exc.message)
+        return 0
+    return await notify(version_id, actor=SYSTEM, queue=ctx["redis"])
+
+
+async def enqueue_match_published(version_id: int, as_of=None) -> None:
+    """Queue the match-and-notify job of a just-published version (once per version and date)."""
+    from app import jobs
+
+    day = as_of.isoformat() if as_of else None
+    await jobs.enqueue("app.match_published", version_id, day, _job_id=f"match-published:{version_id}:{day or 'today'}")
+
+
+functions = [func(ping, name="app.ping"), func(match_published, name="app.match_published"), func(notify_matches, name="app.notify_matches"),
              func(notify_all_matches, name="app.notify_all_matches")]
 cron_jobs = [cron(notify_all_matches, name="app.notify_all_matches.cron", minute={0, 15, 30, 45}, second=30,
                   unique=True, run_at_startup=True)]

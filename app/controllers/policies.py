@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
+from app.tasks import enqueue_match_published
 from policies import packs, service
 from policies.errors import PackRefused, PolicyError
 from policies.schemas import ImpactPreview, PackProblem, TestOutcome, VersionRead
@@ -146,7 +147,10 @@ async def api_submit(request: Request, version_id: int) -> VersionRead:
 @post("/api/policies/versions/{version_id:int}/publish", guards=[requires(*REVIEWERS)], tags=["policies"],
       status_code=HTTP_200_OK)
 async def api_publish(request: Request, version_id: int, data: JSONBody[dict[str, Any] | None] = None) -> VersionRead:
-    return await service.publish_version(version_id, _actor(request), as_of=_as_of((data or {}).get("as_of")))
+    as_of = _as_of((data or {}).get("as_of"))
+    version = await service.publish_version(version_id, _actor(request), as_of=as_of)
+    await enqueue_match_published(version.id, as_of)
+    return version
 
 
 @post("/api/policies/versions/{version_id:int}/reject", guards=[requires(*REVIEWERS)], tags=["policies"],
@@ -309,7 +313,9 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
         if step == "submit":
             v = await service.submit(version_id, actor)
         elif step == "publish":
-            v = await service.publish_version(version_id, actor, as_of=_as_of(form.get("as_of") or None))
+            as_of = _as_of(form.get("as_of") or None)
+            v = await service.publish_version(version_id, actor, as_of=as_of)
+            await enqueue_match_published(v.id, as_of)
         elif step == "reject":
             v = await service.reject(version_id, actor, reason)
         elif step == "new-draft":
