@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable
 
@@ -108,7 +108,6 @@ class AuditActor:
     name: str
     role: str
     subject_id: str | None = None
-    pending: list[Change] = field(default_factory=list)
 
     async def record(self, action: str, entity: str, entity_id: Any, before: Any = None, after: Any = None,
                      detail: dict | None = None) -> None:
