@@ -52,6 +52,20 @@ def run(coro_fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> An
         raise
 
 
+async def actor_of(name: str, roles: tuple[str, ...] = (), what: str = ""):
+    """The AuditActor of user NAME (an --actor option); refused unless the user exists and, when ``roles`` are
+    given, holds one of them."""
+    from app.audit import AuditActor
+    from app.auth.service import get_user
+
+    user = await get_user(name)
+    if user is None:
+        refuse(f"no active user named {name!r} (create one with `zhida users create {name} --role ...`)")
+    if roles and user["role"] not in roles:
+        refuse(f"{what} needs the role {' or '.join(roles)}; {name} is {user['role']}")
+    return AuditActor(user["username"], user["role"])
+
+
 def not_built(what: str) -> NoReturn:
     refuse(f"`zhida {what}` is not built yet in this version")
 

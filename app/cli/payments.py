@@ -8,18 +8,7 @@ import time
 
 import click
 
-from app.cli.common import EXIT_PARTIAL, EXIT_REFUSED, progress_enabled, refuse, run
-
-
-async def _actor(name: str):
-    """The audit actor for a user name; refused when there is no such (active) user."""
-    from app.audit import AuditActor
-    from app.auth.service import get_user
-
-    user = await get_user(name)
-    if user is None:
-        refuse(f"there is no active user {name!r}; create one with `zhida users create`")
-    return AuditActor(user["username"], user["role"])
+from app.cli.common import EXIT_PARTIAL, EXIT_REFUSED, actor_of, progress_enabled, refuse, run
 
 
 def _threshold_fen() -> int:
@@ -48,7 +37,7 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
         raise click.UsageError("give a policy CODE or --entitlement ids")
 
     async def _main():
-        who = await _actor(actor)
+        who = await actor_of(actor)
         if who.role != "finance_maker":
             refuse(f"only a finance_maker may create a disbursement batch; {who.name} is {who.role}")
         refreshed = None
@@ -78,7 +67,7 @@ def batch_approve(batch_id: int, actor: str) -> None:
     from payments import service
 
     async def _main():
-        return await service.approve_batch(batch_id, actor=await _actor(actor))
+        return await service.approve_batch(batch_id, actor=await actor_of(actor))
 
     status = run(_main)
     click.echo(f"batch {batch_id} {'approved' if status == 'approved' else 'approved once: a second checker must approve it'}")
@@ -93,7 +82,7 @@ def batch_reject(batch_id: int, actor: str, reason: str) -> None:
     from payments import service
 
     async def _main():
-        await service.reject_batch(batch_id, actor=await _actor(actor), reason=reason)
+        await service.reject_batch(batch_id, actor=await actor_of(actor), reason=reason)
 
     run(_main)
     click.echo(f"batch {batch_id} rejected")
@@ -108,7 +97,7 @@ def batch_cancel(batch_id: int, actor: str, reason: str) -> None:
     from payments import service
 
     async def _main():
-        await service.cancel_batch(batch_id, actor=await _actor(actor), reason=reason)
+        await service.cancel_batch(batch_id, actor=await actor_of(actor), reason=reason)
 
     run(_main)
     click.echo(f"batch {batch_id} cancelled")
@@ -150,7 +139,7 @@ async def _run_batch(batch_id: int, wait: bool, actor_name: str | None, show: bo
     from payments import service
     from payments.tasks import enqueue_chunks
 
-    actor = await _actor(actor_name) if actor_name else SYSTEM
+    actor = await actor_of(actor_name) if actor_name else SYSTEM
     chunks = await service.start_batch(batch_id, actor=actor)
     queue = await jobs.get_queue()
     queued = await enqueue_chunks(queue, chunks)
@@ -238,7 +227,7 @@ def reconcile(date_, actor: str | None) -> None:
     from payments.adapters import get_adapter
 
     async def _main():
-        who = await _actor(actor) if actor else SYSTEM
+        who = await actor_of(actor) if actor else SYSTEM
         adapter = get_adapter(get_settings())
         try:
             return await service.reconcile(adapter, date_.date(), actor=who)
@@ -282,7 +271,7 @@ def payments_reissue(payment_ids: tuple[int, ...], actor: str) -> None:
     from payments import service
 
     async def _main():
-        return await service.reissue_payments(list(payment_ids), actor=await _actor(actor),
+        return await service.reissue_payments(list(payment_ids), actor=await actor_of(actor),
                                               second_checker_threshold_fen=_threshold_fen())
 
     batch_id = run(_main)
@@ -298,7 +287,7 @@ def payments_abandon(payment_id: int, actor: str, reason: str) -> None:
     from payments import service
 
     async def _main():
-        await service.abandon_payment(payment_id, actor=await _actor(actor), reason=reason)
+        await service.abandon_payment(payment_id, actor=await actor_of(actor), reason=reason)
 
     run(_main)
     click.echo(f"payment {payment_id} abandoned; its reservation is released")
@@ -313,7 +302,7 @@ def payments_return(payment_id: int, actor: str, reason: str) -> None:
     from payments import service
 
     async def _main():
-        await service.record_return(payment_id, actor=await _actor(actor), reason=reason)
+        await service.record_return(payment_id, actor=await actor_of(actor), reason=reason)
 
     run(_main)
     click.echo(f"payment {payment_id} recorded as returned")

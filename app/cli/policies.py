@@ -7,20 +7,7 @@ import sys
 
 import click
 
-from app.cli.common import refuse, run
-
-
-async def _actor(name: str, roles: tuple[str, ...], what: str):
-    """The AuditActor of user NAME, refused unless the user exists and has one of ``roles``."""
-    from app.audit import AuditActor
-    from app.auth.service import get_user
-
-    user = await get_user(name)
-    if user is None:
-        refuse(f"no active user named {name!r} (create one with `zhida users create {name} --role ...`)")
-    if user["role"] not in roles:
-        refuse(f"{what} needs the role {' or '.join(roles)}; {name} is {user['role']}")
-    return AuditActor(user["username"], user["role"])
+from app.cli.common import actor_of, refuse, run
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -50,7 +37,7 @@ def policies_load(files: tuple[str, ...], actor: str) -> None:
     from policies.errors import PackRefused
 
     async def _load():
-        who = await _actor(actor, ("policy_officer",), "loading policy packs")
+        who = await actor_of(actor, ("policy_officer",), "loading policy packs")
         refused = 0
         for path in files:
             try:
@@ -76,7 +63,7 @@ def policies_publish(code: str, actor: str, as_of: str | None) -> None:
     from policies import service
 
     async def _publish():
-        who = await _actor(actor, ("policy_reviewer",), "publishing a policy")
+        who = await actor_of(actor, ("policy_reviewer",), "publishing a policy")
         version = await service.publish(code, who, as_of=_date(as_of))
         impact = await service.stored_impact(version.id)
         return version, impact
@@ -96,7 +83,7 @@ def policies_submit(code: str, actor: str) -> None:
     from policies import service
 
     async def _submit():
-        who = await _actor(actor, ("policy_officer", "admin"), "submitting a policy")
+        who = await actor_of(actor, ("policy_officer", "admin"), "submitting a policy")
         latest = await service.publishable_version(code)
         return await service.submit(latest["id"], who)
 
@@ -194,7 +181,7 @@ def _lifecycle(name: str, fn_name: str, doc: str, needs_reason: bool) -> None:
         from policies import service
 
         async def _go():
-            who = await _actor(actor, ("policy_reviewer", "admin"), f"{name} a policy")
+            who = await actor_of(actor, ("policy_reviewer", "admin"), f"{name} a policy")
             return await getattr(service, fn_name)(code, who, reason)
 
         v = run(_go)
@@ -217,7 +204,7 @@ def policies_load_bundled(actor: str) -> None:
     from policies.packs import bundled_pack_paths
 
     async def _load():
-        who = await _actor(actor, ("policy_officer",), "loading policy packs")
+        who = await actor_of(actor, ("policy_officer",), "loading policy packs")
         out = []
         for p in bundled_pack_paths():
             out += await service.load_pack(p, who)
