@@ -40,7 +40,7 @@ async def match_published(ctx: dict, version_id: int, as_of: str | None = None) 
 
     day = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
     try:
-        await match_ruleset(await policies.ruleset_of(version_id), day, store=True, actor=SYSTEM)
+        await match_ruleset(await policies.ruleset_of(version_id), day, store=True, actor=SYSTEM, collect=False)
     except NotInEffect as exc:
         logging.getLogger("zhida").info("version %s not matched: %s", version_id, exc.message)
         return 0

@@ -116,8 +116,9 @@ async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport,
 
 
 async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, connection, pg: bool,
-                      now: dt.datetime) -> list[str]:
-    """Upsert one batch of stored rows (later rows of the same subject win); returns the subject ids changed."""
+                      now: dt.datetime, digested: bool = False) -> list[str]:
+    """Upsert one batch of stored rows (later rows of the same subject win); returns the subject ids changed.
+    ``digested``: each row already ends with its row_digest (computed by the parsing process)."""
     latest: dict[str, list] = {}
     for p in profiles:
         latest[p[0]] = p
@@ -137,7 +138,10 @@ async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, con
     changed = []
     inserted = updated = unchanged = 0  # local counters: setting a pydantic field per row is slow
     for sid, row in latest.items():
-        digest = row_digest(row)
+        if digested:
+            digest = row.pop()
+        else:
+            digest = row_digest(row)
         old = existing.get(sid)
         if old == digest:
             unchanged += 1
@@ -180,10 +184,7 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
     breaks off (or a crash) leaves what was stored before, and the audit entry commits with the data."""
     if kind not in FIELDS:
         raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
-    reader = _HashingReader(binary)
-    buffered = io.BufferedReader(reader, buffer_size=1 << 20)
-    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="" if fmt == "csv" else None, errors="replace")
-    records = _csv_rows(text) if fmt == "csv" else _ndjson_rows(text)
+    reader, records = _open_records(binary, fmt)
     report = ImportReport(kind=kind)
     reject = reject or (lambda line, field, reason: None)
     today = today or dt.date.today()
@@ -213,22 +214,137 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
         if progress:
             progress(reader.bytes_read)
         report.digest = reader.sha.hexdigest()
-        await actor.record("eligibility.profiles_import", f"{kind}_profiles", source or "stream",
-                           after={"digest": report.digest},
-                           detail={"file_sha256": report.digest, "kind": kind, "inserted": report.inserted,
-                                   "updated": report.updated, "unchanged": report.unchanged,
-                                   "rejected": report.rejected})
+        await _audit_import(actor, kind, source, report)
     if on_changed and changed_all:
         await on_changed(changed_all)
     return report
 
 
+# -- a big file: parsed and validated in a second process while this one writes ------------------------------
+
+PARALLEL_MIN_BYTES = 8 << 20  # below this, starting a process costs more than it saves
+
+
+def _open_records(binary, fmt: str):
+    reader = _HashingReader(binary)
+    buffered = io.BufferedReader(reader, buffer_size=1 << 20)
+    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="" if fmt == "csv" else None, errors="replace")
+    return reader, (_csv_rows(text) if fmt == "csv" else _ndjson_rows(text))
+
+
+def _produce(path: str, kind: str, fmt: str, today: dt.date, out) -> None:
+    """In the parsing process: read, parse, validate and digest the file; send batches of stored rows (each
+    ending with its digest) with the rejects met on the way, then the file's SHA-256. Bounded by ``out``'s size."""
+    try:
+        with open(path, "rb") as f:
+            reader, records = _open_records(f, fmt)
+            report = ImportReport(kind=kind)
+            rejects: list[tuple[int, str, str]] = []
+            batch: list[list] = []
+            for _line, row in validated(kind, records, lambda *r: rejects.append(r), report, today):
+                row.append(row_digest(row))
+                batch.append(row)
+                if len(batch) >= BATCH:
+                    out.put(("rows", batch, rejects, reader.bytes_read))
+                    batch, rejects = [], []
+            out.put(("rows", batch, rejects, reader.bytes_read))
+            out.put(("end", reader.sha.hexdigest(), report.rejected))
+    except EligibilityError as exc:
+        out.put(("error", exc.message))
+    except BaseException as exc:  # noqa: BLE001 - reported to the importing process, which fails the import
+        out.put(("crash", f"{type(exc).__name__}: {exc}"))
+
+
+def _next_message(queue, proc) -> tuple:
+    import queue as queue_mod
+
+    while True:
+        try:
+            return queue.get(timeout=1.0)
+        except queue_mod.Empty:
+            if not proc.is_alive():
+                raise EligibilityError(f"the parsing process ended unexpectedly (exit code {proc.exitcode}): "
+                                       "nothing was imported") from None
+
+
+async def _import_parallel(path: str, kind: str, fmt: str, *, actor: Any, source: str, reject: Reject,
+                           progress, today: dt.date, on_changed) -> ImportReport:
+    """import_stream's work split over two processes: the child parses and validates (the CPU-heavy half), this
+    process upserts batch by batch in ONE transaction, as import_stream does (a failure stores nothing)."""
+    import asyncio
+    import multiprocessing
+
+    mp = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop and DB threads
+    out = mp.Queue(maxsize=8)  # at most 8 batches in flight: memory stays bounded whatever the file's size
+    proc = mp.Process(target=_produce, args=(path, kind, fmt, today, out), name="zhida-import-parse", daemon=True)
+    proc.start()
+    loop = asyncio.get_running_loop()
+    report = ImportReport(kind=kind)
+    table = store.TABLES[kind]
+    engine = table._meta.db
+    pg = engine.engine_type == "postgres"
+    now = dt.datetime.now(dt.timezone.utc)
+    changed_all: list[str] = []
+    try:
+        async with engine.transaction() as tx:
+            if not pg:
+                await tx.connection.execute("PRAGMA cache_size = -262144")
+            while True:
+                msg = await loop.run_in_executor(None, _next_message, out, proc)
+                if msg[0] == "rows":
+                    _, rows, rejects, bytes_read = msg
+                    for r in rejects:
+                        reject(*r)
+                    if rows:
+                        changed = await upsert_rows(kind, rows, report, tx.connection, pg, now, digested=True)
+                        if on_changed:
+                            changed_all += changed
+                    if progress:
+                        progress(bytes_read)
+                    continue
+                if msg[0] == "end":
+                    report.digest, report.rejected = msg[1], msg[2]
+                    break
+                if msg[0] == "error":
+                    raise EligibilityError(msg[1])
+                raise EligibilityError(f"the file could not be parsed ({msg[1]}): nothing was imported")
+            await _audit_import(actor, kind, source, report)
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        await loop.run_in_executor(None, proc.join)
+        out.close()
+    if on_changed and changed_all:
+        await on_changed(changed_all)
+    return report
+
+
+async def _audit_import(actor: Any, kind: str, source: str, report: ImportReport) -> None:
+    await actor.record("eligibility.profiles_import", f"{kind}_profiles", source or "stream",
+                       after={"digest": report.digest},
+                       detail={"file_sha256": report.digest, "kind": kind, "inserted": report.inserted,
+                               "updated": report.updated, "unchanged": report.unchanged,
+                               "rejected": report.rejected})
+
+
 async def import_file(path: str, kind: str, *, actor: Any, reject: Reject | None = None,
                       progress: Callable[[int], None] | None = None, fmt: str | None = None,
-                      today: dt.date | None = None, on_changed=None) -> ImportReport:
-    """Import a CSV or NDJSON file (format from the extension or the first byte)."""
+                      today: dt.date | None = None, on_changed=None, parallel: bool | None = None) -> ImportReport:
+    """Import a CSV or NDJSON file (format from the extension or the first byte). A file of
+    PARALLEL_MIN_BYTES or more is parsed and validated in a second process while this one writes
+    (``parallel`` forces either way); both paths give the same report, rejects, rows and audit entry."""
+    import os
+
+    if kind not in FIELDS:
+        raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
     with open(path, "rb") as f:
         fmt = fmt or detect_format(path, f.read(64))
         f.seek(0)
-        return await import_stream(kind, f, fmt=fmt, actor=actor, source=path.rsplit("/", 1)[-1], reject=reject,
-                                   progress=progress, today=today, on_changed=on_changed)
+        if parallel is None:
+            parallel = os.fstat(f.fileno()).st_size >= PARALLEL_MIN_BYTES
+        if not parallel:
+            return await import_stream(kind, f, fmt=fmt, actor=actor, source=path.rsplit("/", 1)[-1], reject=reject,
+                                       progress=progress, today=today, on_changed=on_changed)
+    return await _import_parallel(path, kind, fmt, actor=actor, source=path.rsplit("/", 1)[-1],
+                                  reject=reject or (lambda line, field, reason: None), progress=progress,
+                                  today=today or dt.date.today(), on_changed=on_changed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from decimal import Decimal
 from typing import Any
 
 from eligibility import store as profile_store
@@ -14,6 +15,7 @@ from eligibility.schemas import MatchResult, MatchRun, RuleSet
 from eligibility.tables import Match
 
 _CHUNK = 5000
+CENT = Decimal("0.01")
 
 
 def rule_digest(ruleset: RuleSet) -> str:
@@ -65,9 +67,11 @@ async def _python_path(ruleset: RuleSet, as_of: dt.date) -> tuple[list[tuple[Mat
 
 
 async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False, actor: Any = None,
-                        force_python: bool = False) -> MatchRun:
+                        force_python: bool = False, collect: bool = True) -> MatchRun:
     """Match ``ruleset`` against every profile of its subject kind as of ``as_of``; results sorted by
-    subject id. ``store=True`` stores the matches idempotently (re-running stores nothing new)."""
+    subject id. ``store=True`` stores the matches idempotently (re-running stores nothing new).
+    ``collect=False``: no per-subject results in the run, only the counts and total (on the SQL path no
+    match row is then read into Python at all: the publish job and the demo need nothing more)."""
     do_store = store
     if not in_effect(ruleset, as_of):
         raise NotInEffect(not_in_effect_message(ruleset, as_of))
@@ -79,10 +83,11 @@ async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False
     if not force_python:
         try:
             # Everything in SQL (amounts too, stored with INSERT … SELECT) when the amounts are exact there.
-            results, total, new = await rsql.full_sql_path(ruleset, as_of, do_store=do_store, actor=actor,
-                                                           rdigest=rule_digest(ruleset))
-            return MatchRun(key=ruleset.key, code=ruleset.code, as_of=as_of, results=results, matched=len(results),
-                            total_amount=sum((r.amount for r in results), ZERO), new=new, profiles=total, path="sql")
+            results, total, new, matched, total_fen = await rsql.full_sql_path(
+                ruleset, as_of, do_store=do_store, actor=actor, rdigest=rule_digest(ruleset), collect=collect)
+            return MatchRun(key=ruleset.key, code=ruleset.code, as_of=as_of, results=results, matched=matched,
+                            total_amount=(Decimal(total_fen) / 100).quantize(CENT), new=new, profiles=total,
+                            path="sql")
         except rsql.NotCompilable:
             pass
         try:
@@ -94,8 +99,8 @@ async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False
     found.sort(key=lambda r: r[0].subject_id)
     new = await _store(ruleset, as_of, found, actor) if do_store else 0
     results = [r for r, _ in found]
-    return MatchRun(key=ruleset.key, code=ruleset.code, as_of=as_of, results=results, matched=len(results),
-                    total_amount=sum((r.amount for r in results), ZERO), new=new, profiles=total,
+    return MatchRun(key=ruleset.key, code=ruleset.code, as_of=as_of, results=results if collect else [],
+                    matched=len(results), total_amount=sum((r.amount for r in results), ZERO), new=new, profiles=total,
                     path="python" if reason else "sql", fallback_reason=reason)
 
 

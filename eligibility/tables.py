@@ -11,7 +11,7 @@ from piccolo.table import Table
 class EnterpriseProfile(Table, tablename="eligibility_enterprise"):
     """一企一档: one enterprise, keyed by its USCC."""
 
-    subject_id = Varchar(length=18, unique=True, index=True)
+    subject_id = Varchar(length=18, unique=True)  # the UNIQUE constraint is its index
     name = Text()
     region_code = Varchar(length=6, index=True)
     industry_code = Varchar(length=5)
@@ -37,7 +37,7 @@ class EnterpriseProfile(Table, tablename="eligibility_enterprise"):
 class TalentProfile(Table, tablename="eligibility_talent"):
     """一人一档: one talent, keyed by the ID number; the birth date is kept for the derived age."""
 
-    subject_id = Varchar(length=18, unique=True, index=True)
+    subject_id = Varchar(length=18, unique=True)  # the UNIQUE constraint is its index
     name = Text()
     region_code = Varchar(length=6, index=True)
     education = Varchar(length=16)
@@ -69,7 +69,7 @@ class Match(Table, tablename="eligibility_match"):
 
     ruleset_key = Varchar(length=160, index=True)
     version_id = BigInt(null=True, default=None, index=True)
-    code = Varchar(length=128, index=True)
+    code = Varchar(length=128)
     subject_kind = Varchar(length=16)
     subject_id = Varchar(length=18, index=True)
     clauses = Text()  # ';'-joined clause codes, in clause order

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import re
 from decimal import Decimal
 from typing import Any
@@ -308,6 +309,16 @@ def _compiled(pattern: str) -> re.Pattern:
     return p
 
 
+SQLITE_CACHE_KIB = -262144  # 256 MiB of page cache for the matcher's connections (negative: KiB, SQLite's way)
+
+
+async def _register_functions(conn) -> None:
+    """SQLite: the functions compiled rules and match storage call (regular expressions, SHA-256)."""
+    await conn.create_function("zhida_re_match", 2, _re_match, deterministic=True)
+    await conn.create_function("zhida_re_search", 2, _re_search, deterministic=True)
+    await conn.create_function("zhida_sha256", 1, _sha256_hex, deterministic=True)
+
+
 @contextlib.asynccontextmanager
 async def read_connection(engine):
     """A connection for the matcher's queries (SQLite gets our regex functions registered on it)."""
@@ -324,9 +335,8 @@ async def read_connection(engine):
         return
     conn = await engine.get_connection()
     try:
-        await conn.execute("PRAGMA cache_size = -262144")
-        await conn.create_function("zhida_re_match", 2, _re_match, deterministic=True)
-        await conn.create_function("zhida_re_search", 2, _re_search, deterministic=True)
+        await conn.execute(f"PRAGMA cache_size = {SQLITE_CACHE_KIB}")
+        await _register_functions(conn)
         yield conn
     finally:
         await conn.close()
@@ -470,9 +480,11 @@ def compile_outcome(ruleset, as_of: dt.date, pg: bool) -> tuple[str, str, str]:
     return cond, clauses, total
 
 
-async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdigest: str):
-    """Everything in the database: the rows and their amounts, and (when storing, on PostgreSQL) one
-    INSERT … SELECT … ON CONFLICT DO NOTHING with the digests computed in SQL. Returns (results, total, new)."""
+async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdigest: str, collect: bool = True):
+    """Everything in the database: the rows and their amounts, and (when storing) one INSERT … SELECT … ON CONFLICT
+    DO NOTHING with the match digests computed in SQL (PostgreSQL's sha256, a registered function on SQLite), so no
+    match row passes through Python. ``collect=False`` returns no results, only their count and total (the job that
+    matches a published version wants nothing else). Returns (results, total profiles, new, matched, total fen)."""
     from eligibility import store
     from eligibility.schemas import MatchResult
 
@@ -484,37 +496,78 @@ async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdige
     name = table._meta.tablename
     inner = (f"SELECT subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount "
              f"FROM {name} WHERE {cond}")
-    async with read_connection(engine) as conn:
-        # No ORDER BY: SQLite would walk the subject_id index and visit every row at random (5x slower
-        # than a scan); the matches are sorted here instead.
-        rows = await store.fetch(conn, inner, [], pg)
-        rows.sort(key=lambda r: r["subject_id"])
-        total_rows = await store.fetch(conn, f"SELECT COUNT(*) AS n FROM {name}", [], pg)
-    cent = Decimal("0.01")
-    results = [MatchResult.model_construct(subject_id=r["subject_id"], clauses=r["zclauses"].split(";"),
-                                           amount=(Decimal(int(r["zamount"])) / 100).quantize(cent)) for r in rows]
-    new = 0
-    if do_store and rows and not pg:
-        # SQLite: inserting the rows already fetched is cheaper than scanning the table a second time.
-        from eligibility.matcher import store_results
+    async def read(conn):
+        results: list = []
+        if collect:
+            # No ORDER BY: SQLite would walk the subject_id index and visit every row at random (5x slower
+            # than a scan); the matches are sorted here instead.
+            rows = await store.fetch(conn, inner, [], pg)
+            rows.sort(key=lambda r: r["subject_id"])
+            cent = Decimal("0.01")
+            results = [MatchResult.model_construct(subject_id=r["subject_id"], clauses=r["zclauses"].split(";"),
+                                                   amount=(Decimal(int(r["zamount"])) / 100).quantize(cent))
+                       for r in rows]
+            matched, total_fen = len(rows), sum(int(r["zamount"]) for r in rows)
+        else:
+            agg = await store.fetch(conn, f"SELECT COUNT(*) AS n, SUM(zamount) AS s FROM ({inner}) AS m", [], pg)
+            matched, total_fen = int(agg[0]["n"]), int(agg[0]["s"] or 0)
+        profiles = await store.fetch(conn, f"SELECT COUNT(*) AS n FROM {name}", [], pg)
+        return results, int(profiles[0]["n"]), matched, total_fen
 
-        new = await store_results([(ruleset, r, row["digest"]) for r, row in zip(results, rows)], as_of, actor)
-    elif do_store and rows:
-        now = dt.datetime.now(dt.timezone.utc)
+    if not do_store:
+        async with read_connection(engine) as conn:
+            results, profiles, matched, total_fen = await read(conn)
+        return results, profiles, 0, matched, total_fen
+    async with contextlib.AsyncExitStack() as stack:
+        if pg:
+            async with read_connection(engine) as conn:
+                results, profiles, matched, total_fen = await read(conn)
+            tx = await stack.enter_async_context(engine.transaction())
+        else:
+            # SQLite: read and insert on the write transaction's connection, so the second scan (the INSERT's)
+            # finds the profile pages in this connection's cache; SQLite has one writer at a time anyway.
+            tx = await stack.enter_async_context(engine.transaction())
+            await tx.connection.execute(f"PRAGMA cache_size = {SQLITE_CACHE_KIB}")
+            await tx.connection.execute("PRAGMA mmap_size = 4294967296")
+            await _register_functions(tx.connection)
+            results, profiles, matched, total_fen = await read(tx.connection)
+        # The matches and their audit entry commit together.
+        new = await _insert_matches(tx.connection, pg, ruleset, as_of, inner, rdigest) if matched else 0
+        if actor is not None:
+            await actor.record("eligibility.match", "ruleset", ruleset.key, after={"new": new},
+                               detail={"as_of": as_of.isoformat(), "new": new, "matched": matched})
+    return results, profiles, new, matched, total_fen
+
+
+def _sha256_hex(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+async def _insert_matches(conn, pg: bool, ruleset, as_of: dt.date, inner: str, rdigest: str) -> int:
+    """INSERT … SELECT the matches of ``inner`` not stored yet; the digest text is the one of
+    eligibility.matcher.match_digest (fields joined by U+001F). Returns how many rows were new."""
+    now = dt.datetime.now(dt.timezone.utc)
+    cols = ("ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
+            "rule_digest, match_digest, created_at")
+    if pg:
         sep = "chr(31)"
         text = (f"$1::text || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
                 f"digest || {sep} || $6::text")
-        cols = ("ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
-                "rule_digest, match_digest, created_at")
         digest = f"encode(sha256(convert_to({text}, 'UTF8')), 'hex')"
         sql = (f"INSERT INTO eligibility_match ({cols}) SELECT $1::text, $2::bigint, $3::text, $4::text, subject_id, "
                f"zclauses, zamount, $5::date, digest, $6::text, {digest}, $7::timestamptz FROM ({inner}) AS m "
                f"ON CONFLICT (match_digest) DO NOTHING")
         args = [ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, as_of, rdigest, now]
-        async with engine.transaction() as tx:
-            status = await tx.connection.execute(sql, *args)
-            new = int(status.split()[-1])
-            if actor is not None:
-                await actor.record("eligibility.match", "ruleset", ruleset.key, after={"new": new},
-                                   detail={"as_of": as_of.isoformat(), "new": new, "matched": len(rows)})
-    return results, int(total_rows[0]["n"]), new
+        status = await conn.execute(sql, *args)
+        return int(status.split()[-1])
+    sep = "char(31)"
+    text = (f"?1 || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
+            f"digest || {sep} || ?6")
+    # "WHERE 1": SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT (a parsing ambiguity otherwise).
+    sql = (f"INSERT INTO eligibility_match ({cols}) SELECT ?1, ?2, ?3, ?4, subject_id, zclauses, zamount, ?5, digest, "
+           f"?6, zhida_sha256({text}), ?7 FROM ({inner}) AS m WHERE 1 ON CONFLICT (match_digest) DO NOTHING")
+    args = [ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, as_of, rdigest, now]
+    cursor = await conn.execute(sql, args)
+    new = cursor.rowcount
+    await cursor.close()
+    return int(new)

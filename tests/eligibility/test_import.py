@@ -78,3 +78,52 @@ def test_cli_import_exit_3_and_rejects_file(tmp_dir):
     assert "rejected 4" in proc.stdout
     lines = [int(r[0]) for r in list(csv.reader(rej.open(encoding="utf-8")))[1:]]
     assert lines == [77, 191, 226, 247]
+
+
+async def _stored(kind: str) -> list[dict]:
+    from eligibility import store
+
+    table = store.TABLES[kind]
+    rows = await table.raw(f"SELECT * FROM {table._meta.tablename} ORDER BY subject_id")
+    return [{k: v for k, v in r.items() if k not in ("id", "updated_at")} for r in rows]
+
+
+async def test_big_file_path_in_a_second_process_equals_the_in_process_path(fresh_db, tmp_dir):
+    """import_file parses a big file in a second process: the same report, rejects (in order), stored rows
+    and audit entry as the in-process path, for CSV with invalid and cut-off rows and for NDJSON."""
+    from eligibility.importer import import_file
+    from tests.conftest import truncate_all
+
+    rows = list(generate("enterprise", 12_000, seed=11))  # more than two batches
+    rows[5]["uscc"] = rows[5]["uscc"][:17] + ("0" if rows[5]["uscc"][17] != "0" else "1")  # bad check character
+    rows[7000]["employees"] = -3
+    rows[9000] = dict(rows[10])  # the same subject twice: the later row wins
+    rows[9000]["employees"] += 5
+    csv_path, nd_path = tmp_dir / "big.csv", tmp_dir / "big.ndjson"
+    write_csv("enterprise", rows, str(csv_path))
+    data = csv_path.read_bytes()
+    csv_path.write_bytes(data[: data.rindex(b"\n", 0, len(data) - 1) + 25])  # the last row cut off
+    write_ndjson("enterprise", rows[:3000], str(nd_path))
+
+    outcomes = []
+    for parallel in (True, False):
+        await truncate_all()
+        got = []
+        for path in (csv_path, nd_path, csv_path):
+            rejects = []
+            report = await import_file(str(path), "enterprise", actor=ACTOR, parallel=parallel,
+                                       reject=lambda line, field, reason: rejects.append((line, field, reason)))
+            got.append((report.model_dump(), rejects))
+        audit = [(e["action"], e["detail"]) for e in await AuditEntry.select(AuditEntry.action, AuditEntry.detail)
+                 .where(AuditEntry.action == "eligibility.profiles_import").order_by(AuditEntry.id)]
+        outcomes.append((got, await _stored("enterprise"), audit))
+    (par, par_rows, par_audit), (seq, seq_rows, seq_audit) = outcomes
+    assert par == seq and par_rows == seq_rows and par_audit == seq_audit
+    first, rejects = par[0]
+    assert first["rejected"] == 3 and [r[0] for r in rejects] == [7, 7002, 12001]
+    # 12,000 - 3 rejected; the repeat (another batch) updates the subject the earlier row inserted
+    assert (first["inserted"], first["updated"], first["unchanged"]) == (11_996, 1, 0)
+    # Again after the NDJSON (which set the subject back to its earlier row): only the repeat changes it.
+    again = par[2][0]
+    assert (again["inserted"], again["updated"], again["unchanged"], again["rejected"]) == (0, 1, 11_996, 3)
+    assert len(par_rows) == 11_996

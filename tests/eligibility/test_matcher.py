@@ -116,3 +116,18 @@ async def test_batch_rematch_after_import_stores_what_the_full_match_stores(conf
     again = await match_ruleset(rs, AS_OF, store=True)
     assert again.new == 0  # same digests whichever path stored them
     await deactivate_ruleset(rs.key)
+
+
+@pytest.mark.parametrize("code", ["SAMPLE-ABOVE-SCALE", "SAMPLE-EXPORT-INSURANCE"])
+async def test_counts_only_run_stores_what_a_full_run_stores(conformance_profiles, code):
+    """collect=False (the publish job): no results in Python, same counts, same stored rows and digests."""
+    rs = sample_rulesets()[code]
+    quiet = await match_ruleset(rs, AS_OF, store=True, actor=ACTOR, collect=False)
+    assert quiet.results == [] and quiet.new == quiet.matched > 0
+    full = await match_ruleset(rs, AS_OF, store=True, actor=ACTOR)
+    assert full.new == 0  # the full path computes the same match digests
+    assert (quiet.matched, quiet.total_amount, quiet.profiles) == (full.matched, full.total_amount, full.profiles)
+    assert quiet.total_amount == sum(r.amount for r in full.results)
+    stored = await matches_for(rs.key)
+    assert [(m.subject_id, m.clauses, m.amount_fen) for m in stored] == \
+        [(r.subject_id, r.clauses, int(r.amount * 100)) for r in full.results]
