@@ -12,6 +12,7 @@ from eligibility.importer import import_file
 from eligibility.matcher import match_ruleset
 from eligibility.schemas import RuleClause
 from eligibility.service import activate_ruleset, deactivate_ruleset, explain, matches_for, matches_of_subject
+from tests.conftest import ON_POSTGRES
 from tests.eligibility.helpers import ACTOR, CONFORMANCE, sample_rulesets
 
 AS_OF = dt.date(2025, 6, 30)
@@ -131,3 +132,51 @@ async def test_counts_only_run_stores_what_a_full_run_stores(conformance_profile
     stored = await matches_for(rs.key)
     assert [(m.subject_id, m.clauses, m.amount_fen) for m in stored] == \
         [(r.subject_id, r.clauses, int(r.amount * 100)) for r in full.results]
+
+
+@pytest.mark.skipif(not ON_POSTGRES,
+                    reason="PostgreSQL only: a second writer holding an uncommitted match (scripts/test runs it)")
+async def test_a_match_committed_meanwhile_by_another_writer_is_skipped_not_an_error(conformance_profiles):
+    """PostgreSQL stores with an anti-join (no ON CONFLICT); when another transaction commits one of the same
+    matches meanwhile, the unique index refuses it and the statement is repeated with ON CONFLICT DO NOTHING."""
+    import asyncio
+
+    import asyncpg
+
+    from app.db import engine
+    from eligibility.matcher import match_digest, rule_digest
+
+    rs = sample_rulesets()["SAMPLE-EXPORT-INSURANCE"]
+    preview = await match_ruleset(rs, AS_OF, store=False)
+    first = preview.results[0]
+    amount_fen = int(first.amount * 100)
+    other = await asyncpg.connect(engine().config["dsn"])
+    try:
+        pdigest = await other.fetchval("SELECT digest FROM eligibility_enterprise WHERE subject_id = $1", first.subject_id)
+        md = match_digest(rs.key, first.subject_id, first.clauses, amount_fen, pdigest, rule_digest(rs))
+        tx = other.transaction()
+        await tx.start()
+        await other.execute(
+            "INSERT INTO eligibility_match (ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, "
+            "as_of, profile_digest, rule_digest, match_digest, created_at) VALUES ($1, NULL, $2, 'enterprise', $3, $4, $5, "
+            "$6, $7, $8, $9, now())", rs.key, rs.code, first.subject_id, ";".join(first.clauses), amount_fen, AS_OF,
+            pdigest, rule_digest(rs), md)
+        run = asyncio.create_task(match_ruleset(rs, AS_OF, store=True, actor=ACTOR, collect=False))
+        for _ in range(200):  # until the run waits on the uncommitted row's index entry
+            if run.done():
+                await run  # it cannot finish before the other writer ends: raise what it raised
+                raise AssertionError("the run finished while the other writer held the same match")
+            await other.execute("SELECT pg_stat_clear_snapshot()")  # a transaction caches the activity view
+            if await other.fetchval("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                    "AND datname = current_database()"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the run never waited on the other writer")
+        await tx.commit()
+        done = await run
+    finally:
+        await other.close()
+    assert done.new == done.matched - 1 == preview.matched - 1
+    stored = await matches_for(rs.key)
+    assert sorted(m.subject_id for m in stored) == sorted(r.subject_id for r in preview.results)
