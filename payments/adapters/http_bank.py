@@ -207,7 +207,9 @@ class HttpBankAdapter:
         request = httpx.Request(method, url, content=body, headers=self._headers(method, signed_path, body),
                                 extensions=self._timeouts)
         async with self._slots:
-            return await asyncio.wait_for(self._exchange(request), self.timeout)
+            # asyncio.timeout rather than wait_for: the same TimeoutError, without a task per call.
+            async with asyncio.timeout(self.timeout):
+                return await self._exchange(request)
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         response = await self._transport.handle_async_request(request)
