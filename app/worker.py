@@ -9,8 +9,9 @@ from app import tasks as app_tasks
 
 def _cron_jobs() -> list:
     from notifications import tasks as notification_tasks
+    from payments import tasks as payment_tasks
 
-    return [*app_tasks.cron_jobs, *notification_tasks.cron_jobs]
+    return [*app_tasks.cron_jobs, *notification_tasks.cron_jobs, *payment_tasks.cron_jobs]
 
 
 def _functions() -> list:

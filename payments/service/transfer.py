@@ -75,7 +75,8 @@ class RangeResult:
     settled: int = 0
     rejected: int = 0
     pending: int = 0  # still active (not final) in the range when the runner stopped
-    notices: list[tuple[str, list[int]]] = field(default_factory=list)  # (kind, payment ids) to notify after commit
+    # (kind, payment ids, outbox row id) to notify after commit; the outbox row was written with the change
+    notices: list[tuple[str, list[int], int]] = field(default_factory=list)
 
 
 def memo_for(p: dict) -> str:
@@ -89,31 +90,54 @@ def transfer_request(p: dict, opts: RunnerOptions) -> TransferRequest:
                            amount=fen_to_yuan(p["amount_fen"]), memo=memo_for(p))
 
 
-async def _claim(batch_id: int, first_id: int, last_id: int, opts: RunnerOptions) -> list[dict]:
+_RETURNED = ("id, batch_id, entitlement_id, version_id, policy_code, subject_kind, subject_id, payee_name, payee_account, "
+             "amount_fen, request_id, status, tries, attempt")
+
+
+async def _claim(batch_id: int, first_id: int, last_id: int, opts: RunnerOptions) -> tuple[list[dict], set[int]]:
+    """Claim up to ``claim_size`` active payments of the range with a lease and, in the same transaction, mark the
+    claimed ``created`` ones "submitted" (the write-ahead that makes crashes safe: it is committed before the first
+    call to the bank). Returns the claimed rows (status as before the claim) and the ids that were just submitted."""
     t = now_ms()
     lease = t + int(opts.lease_seconds * 1000)
-    select = ("SELECT id FROM pay_payment WHERE batch_id = {} AND id BETWEEN {} AND {} "
+    select = ("SELECT id{} FROM pay_payment WHERE batch_id = {{}} AND id BETWEEN {{}} AND {{}} "
               "AND status IN ('created', 'submitted', 'accepted', 'unknown') AND exception = '' "
-              "AND due_ms <= {} AND claimed_until_ms < {} ORDER BY id LIMIT {}")
+              "AND due_ms <= {{}} AND claimed_until_ms < {{}} ORDER BY id LIMIT {{}}")
+    at = now()
     if is_postgres():
-        select += " FOR UPDATE SKIP LOCKED"
-    sql = (f"UPDATE pay_payment SET claimed_by = {{}}, claimed_until_ms = {{}} WHERE id IN ({select}) "
-           "RETURNING id, batch_id, entitlement_id, version_id, policy_code, subject_kind, subject_id, payee_name, "
-           "payee_account, amount_fen, request_id, status, tries, attempt")
-    async with transaction():
-        rows = await raw(sql, opts.worker, lease, batch_id, first_id, last_id, t, t, opts.claim_size)
-    return sorted(rows, key=lambda r: r["id"])
+        # One statement, one new row version: the claim and the write-ahead together. The previous status comes
+        # from the locked rows (FOR UPDATE SKIP LOCKED re-reads a row changed concurrently), and the CASEs only move
+        # a payment that is still 'created'.
+        sql = ("UPDATE pay_payment SET claimed_by = {}, claimed_until_ms = {}, "
+               "status = CASE WHEN c.prev = 'created' THEN 'submitted' ELSE pay_payment.status END, "
+               "submitted_at = CASE WHEN c.prev = 'created' THEN {} ELSE pay_payment.submitted_at END, "
+               "tries = CASE WHEN c.prev = 'created' THEN pay_payment.tries + 1 ELSE pay_payment.tries END, "
+               "updated_at = CASE WHEN c.prev = 'created' THEN {} ELSE pay_payment.updated_at END "
+               f"FROM ({select.format(', status AS prev, tries AS prev_tries')} FOR UPDATE SKIP LOCKED) c "
+               "WHERE pay_payment.id = c.id RETURNING "
+               + ", ".join(f"pay_payment.{c.strip()}" for c in _RETURNED.split(",") if c.strip() not in ("status", "tries"))
+               + ", c.prev AS status, c.prev_tries AS tries")
+        async with transaction():
+            rows = await raw(sql, opts.worker, lease, at, at, batch_id, first_id, last_id, t, t, opts.claim_size)
+        fresh = {int(r["id"]) for r in rows if r["status"] == "created"}
+    else:
+        # SQLite: the IMMEDIATE transaction serialises writers, so the two statements are atomic together.
+        async with transaction():
+            rows = await raw(f"UPDATE pay_payment SET claimed_by = {{}}, claimed_until_ms = {{}} WHERE id IN "
+                             f"({select.format('')}) RETURNING {_RETURNED}",
+                             opts.worker, lease, batch_id, first_id, last_id, t, t, opts.claim_size)
+            fresh = await _mark_submitted([r["id"] for r in rows if r["status"] == "created"], opts, at)
+    return sorted(rows, key=lambda r: r["id"]), fresh
 
 
-async def _mark_submitted(ids: list[int], opts: RunnerOptions) -> set[int]:
-    """Commit "submitted" before the first call to the bank (the write-ahead that makes crashes safe)."""
+async def _mark_submitted(ids: list[int], opts: RunnerOptions, at) -> set[int]:
+    """"submitted" for claimed 'created' payments, in the claim's transaction (SQLite)."""
     if not ids:
         return set()
     marks, args = in_list(ids)
-    async with transaction():
-        rows = await raw(f"UPDATE pay_payment SET status = 'submitted', submitted_at = {{}}, tries = tries + 1, "
-                         f"updated_at = {{}} WHERE id IN {marks} AND status = 'created' AND claimed_by = {{}} RETURNING id",
-                         now(), now(), *args, opts.worker)
+    rows = await raw(f"UPDATE pay_payment SET status = 'submitted', submitted_at = {{}}, tries = tries + 1, "
+                     f"updated_at = {{}} WHERE id IN {marks} AND status = 'created' AND claimed_by = {{}} RETURNING id",
+                     at, at, *args, opts.worker)
     return {int(r["id"]) for r in rows}
 
 
@@ -272,23 +296,36 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                       "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
             changes.append(_group_change("payment.hold", "held", [(o.payment, o.reason) for o in held]))
         await actor.record_many([c for c in changes if c is not None])
+        res.notices = await _owe_notices(res.notices, at)
     if "auth" in groups:
         raise RunnerStopped("the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than "
                             "300 s off): payments are paused, nothing was lost")
     return res
 
 
+async def _owe_notices(notices: list[tuple[str, list[int]]], at) -> list[tuple[str, list[int], int]]:
+    """The notices owed for this pass, as outbox rows in the pass's own transaction (see service/notices.py)."""
+    owed = [(kind, ids) for kind, ids in notices if ids]
+    if not owed:
+        return []
+    rows = await raw("INSERT INTO pay_notice_outbox (kind, payment_ids, created_at) VALUES "
+                     + ", ".join("({}, {}, {})" for _ in owed) + " RETURNING id, kind",
+                     *(v for kind, ids in owed for v in (kind, ",".join(map(str, ids)), at)))
+    ids_of = {r["kind"]: int(r["id"]) for r in rows}  # one row per kind and pass
+    return [(kind, ids, ids_of[kind]) for kind, ids in owed]
+
+
 async def pay_range(adapter, batch_id: int, first_id: int, last_id: int, *, opts: RunnerOptions, actor,
                     on_committed=None) -> RangeResult:
     """Work on the active payments of a batch with ids in [first_id, last_id] until none is left or the time budget
-    is spent. ``on_committed(kind, payment_ids)`` is awaited after each commit (notices)."""
+    is spent. ``on_committed(kind, payment_ids, outbox_id)`` is awaited after each commit (notices owed, see
+    service/notices.py)."""
     total = RangeResult()
     started = time.monotonic()
     sem = asyncio.Semaphore(opts.concurrency)
     while True:
-        claimed = await _claim(batch_id, first_id, last_id, opts)
+        claimed, fresh = await _claim(batch_id, first_id, last_id, opts)
         if claimed:
-            fresh = await _mark_submitted([p["id"] for p in claimed if p["status"] == "created"], opts)
             work = [p for p in claimed if p["status"] != "created" or p["id"] in fresh]
             outcomes = await asyncio.gather(*(_work(adapter, p, p["id"] in fresh, opts, sem) for p in work))
             res = await _record(list(outcomes), opts, actor)
@@ -296,9 +333,8 @@ async def pay_range(adapter, batch_id: int, first_id: int, last_id: int, *, opts
             total.settled += res.settled
             total.rejected += res.rejected
             if on_committed is not None:
-                for kind, ids in res.notices:
-                    if ids:
-                        await on_committed(kind, ids)
+                for kind, ids, outbox_id in res.notices:
+                    await on_committed(kind, ids, outbox_id)
             continue
         pending, next_due = await _pending(batch_id, first_id, last_id)
         total.pending = pending
