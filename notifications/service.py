@@ -233,7 +233,7 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
     async with Notice._meta.db.transaction():
         # Raw multi-row statements: the ORM's query builder and row objects cost more than the notices themselves
         # when a payment batch writes them by the thousand.
-        created = await db.insert("notifications_notice", _NOTICE_COLUMNS, rows,
+        created = await db.insert("notifications_notice", _NOTICE_COLUMNS, _NOTICE_TYPES, rows,
                                   "ON CONFLICT (key) DO NOTHING RETURNING id, key")
         by_key = {r[0]: r for r in rows}
         created_keys = {c["key"] for c in created}
@@ -254,7 +254,7 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
             result.created.append(NoticeRead(id=notice_id, recipient_kind=rkind, subject_id=subject_id,
                                              kind=kind, locale=locale, title=title, body=body,
                                              link=_link(context), created_at=now, read_at=None))
-        await db.insert("notifications_delivery", _DELIVERY_COLUMNS, deliveries)
+        await db.insert("notifications_delivery", _DELIVERY_COLUMNS, _DELIVERY_TYPES, deliveries)
         if changes:
             await actor.record_many(changes)
     result.deliveries_queued = len(to_enqueue)
@@ -265,8 +265,10 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
 
 _NOTICE_COLUMNS = ("key", "recipient_key", "recipient_kind", "subject_id", "kind", "locale", "title", "body", "context",
                    "created_at")
+_NOTICE_TYPES = ("text",) * 9 + ("timestamptz",)
 _DELIVERY_COLUMNS = ("notice", "recipient_key", "channel", "status", "attempts", "reason", "due_at", "sent_at",
                      "updated_at")
+_DELIVERY_TYPES = ("bigint", "text", "text", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz")
 
 
 def _link(context_json: str) -> str | None:

@@ -87,8 +87,8 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
                          request_id_for(e["policy_code"], e["policy_version"], o["subject_kind"], o["subject_id"], attempt),
                          "created", 0, 0, None, 0, "", "", "", "", at, at))
         await bulk_insert(Payment, _PAYMENT_COLUMNS, rows)
-        await raw(f"UPDATE pay_payment SET exception = 'reissued', updated_at = {{}} WHERE id IN {in_list(payment_ids)[0]}",
-                  at, *payment_ids)
+        reissued, rargs = in_list(payment_ids)
+        await raw(f"UPDATE pay_payment SET exception = 'reissued', updated_at = {{}} WHERE id IN {reissued}", at, *rargs)
         await raw(f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} WHERE id IN {marks}",
                   batch.id, at, *args)
         await actor.record("batch.create", "batch", batch.id, None, {"reissue_of": sorted(payment_ids)},

@@ -29,7 +29,7 @@ from payments.errors import PaymentsError
 from payments.money import fen_to_yuan
 from payments.service import ledger
 from payments.service.audit import AuditChange
-from payments.service.db import in_list, is_postgres, now, now_ms, raw, transaction
+from payments.service.db import in_list, is_postgres, now, now_ms, raw, transaction, values_cte
 from payments.service.ledger import EntryType, Move
 from payments.service.receipts import settlement_receipts
 
@@ -171,13 +171,6 @@ def _backoff_ms(tries: int, opts: RunnerOptions, retry_after: float = 0.0) -> in
     return int(max(retry_after, min(opts.max_backoff_seconds, 0.1 * 2 ** min(tries, 10))) * 1000)
 
 
-def _values_cte(rows: list[tuple], names: str) -> tuple[str, list]:
-    """``WITH v(...) AS (VALUES …)`` for per-row values in a set-based UPDATE (SQLite 3.33+ and PostgreSQL).
-    Columns are typed from the first row (int → BIGINT, else TEXT): PostgreSQL would otherwise take text."""
-    one = "(" + ", ".join("CAST({} AS BIGINT)" if isinstance(x, int) else "CAST({} AS TEXT)" for x in rows[0]) + ")"
-    return f"WITH v({names}) AS (VALUES " + ", ".join(one for _ in rows) + ")", [x for r in rows for x in r]
-
-
 async def _has_leg(payment_ids: list[int], entry_type: str, account: str) -> set[int]:
     if not payment_ids:
         return set()
@@ -214,7 +207,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
         settled = groups.get("settled", [])
         if settled:
             day = at.astimezone(BANK_TZ).date().isoformat()
-            cte, args = _values_cte([(o.payment["id"], o.result.transfer_id) for o in settled], "pid, tid")
+            cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in settled], "pid, tid")
             done = await raw(cte + " UPDATE pay_payment SET status = 'settled', bank_transfer_id = v.tid, "
                              "settled_at = {}, settled_on = {}, claimed_by = NULL, claimed_until_ms = 0, updated_at = {} "
                              "FROM v WHERE pay_payment.id = v.pid AND pay_payment.status IN ('submitted', 'accepted', "
@@ -240,7 +233,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             res.notices.append(("money_arrived", [o.payment["id"] for o in mine]))
         accepted = groups.get("accepted", [])
         if accepted:
-            cte, args = _values_cte([(o.payment["id"], o.result.transfer_id) for o in accepted], "pid, tid")
+            cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in accepted], "pid, tid")
             done = await raw(cte + " UPDATE pay_payment SET status = 'accepted', bank_transfer_id = v.tid, due_ms = {}, "
                              "claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
                              "AND pay_payment.status IN ('submitted', 'unknown') RETURNING id",
@@ -256,7 +249,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             res.notices.append(("payment_sent", [p["id"] for p in mine]))
         rejected = groups.get("rejected", [])
         if rejected:
-            cte, args = _values_cte([(o.payment["id"], o.result.transfer_id or "", (o.result.reason or "REJECTED")[:64])
+            cte, args = values_cte([(o.payment["id"], o.result.transfer_id or "", (o.result.reason or "REJECTED")[:64])
                                      for o in rejected], "pid, tid, why")
             done = await raw(cte + " UPDATE pay_payment SET status = 'rejected', bank_transfer_id = v.tid, reason = v.why, "
                              "exception = 'open', claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v "
@@ -282,7 +275,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                                            if key == "still_accepted" else
                                            _backoff_ms(o.payment["tries"], opts, o.retry_after)))
                     for o in group]
-            cte, args = _values_cte(rows, "pid, due")
+            cte, args = values_cte(rows, "pid, due")
             await raw(cte + f" UPDATE pay_payment SET due_ms = v.due, tries = tries + 1, claimed_by = NULL, "
                       f"claimed_until_ms = 0, updated_at = {{}}{status_sql} FROM v WHERE pay_payment.id = v.pid "
                       "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
@@ -290,7 +283,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                 changes.append(_group_change("payment.outcome_unknown", "unknown", [(o.payment, "") for o in group]))
         held = groups.get("hold", [])
         if held:
-            cte, args = _values_cte([(o.payment["id"], o.reason) for o in held], "pid, why")
+            cte, args = values_cte([(o.payment["id"], o.reason) for o in held], "pid, why")
             await raw(cte + " UPDATE pay_payment SET exception = 'open', reason = v.why, claimed_by = NULL, "
                       "claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
                       "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
