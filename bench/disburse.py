@@ -191,8 +191,12 @@ async def main_async(args, env: dict) -> None:
 
     queue = await jobs.get_queue()
     t = time.perf_counter()
+    shown = False
     while await queue.zcard(jobs.QUEUE) and time.perf_counter() - t < args.drain_timeout:
         await asyncio.sleep(1)  # the notices of the bulk run are still being delivered
+        if not shown and time.perf_counter() - t > 5:
+            shown = True
+            print("still queued after 5 s:", await queue.zrange(jobs.QUEUE, 0, 4, withscores=True), time.time() * 1000)
     left = await queue.zcard(jobs.QUEUE)
     if meter:
         CpuMeter.report(cpu0, meter.snapshot(), args.payments, time.perf_counter() - t0)
@@ -228,6 +232,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=2000)
     ap.add_argument("--latency-samples", type=int, default=100)
     ap.add_argument("--drain-timeout", type=float, default=600, help="seconds to wait for the queue before latency")
+    ap.add_argument("--logs", help="a folder for the workers' output (default: discarded)")
     ap.add_argument("--pg-dsn")
     ap.add_argument("--redis-url")
     args = ap.parse_args()
@@ -245,9 +250,10 @@ def main() -> None:
         procs.append(subprocess.Popen([str(BIN / "zhida"), "bank-sim", "--port", str(bank_port), "--reject-accounts", "",
                                        "--db", str(data / "bank.db")], env=env, cwd=ROOT,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for _ in range(args.workers):
+        for i in range(args.workers):
+            log = open(Path(args.logs) / f"worker-{i + 1}.log", "w") if args.logs else subprocess.DEVNULL
             procs.append(subprocess.Popen([str(BIN / "zhida"), "worker"], env=env, cwd=ROOT,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                          stdout=log, stderr=subprocess.STDOUT if args.logs else subprocess.DEVNULL))
         time.sleep(2)
         names = ["bank-sim"] + [f"worker {i + 1}" for i in range(args.workers)]
         postmaster = redis = None

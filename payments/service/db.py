@@ -106,12 +106,13 @@ async def bulk_insert(table: type[Table], columns: Sequence[str], rows: Iterable
 
 
 def in_list(values: Sequence[Any]) -> tuple[str, list[Any]]:
-    """``IN (...)`` placeholders and arguments for a list of values (on PostgreSQL one array argument: the same
-    short statement whatever the length, prepared once)."""
+    """The condition after a column that it is one of ``values``, and its arguments: ``f"WHERE id {marks}"``.
+    On PostgreSQL ``= ANY(array)`` with one argument (the same short statement whatever the length, prepared once,
+    planned as an index scan), elsewhere ``IN (?, ?, …)``."""
     if is_postgres():
         kind = "bigint" if all(isinstance(v, int) for v in values) else "text"
-        return f"(SELECT unnest({{}}::{kind}[]))", [list(values)]
-    return "(" + placeholders(len(values)) + ")", list(values)
+        return f"= ANY({{}}::{kind}[])", [list(values)]
+    return "IN (" + placeholders(len(values)) + ")", list(values)
 
 
 def values_cte(rows: list[tuple], names: str) -> tuple[str, list]:

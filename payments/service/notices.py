@@ -32,7 +32,7 @@ async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=Non
     rows = await raw(f"SELECT p.id, p.subject_kind, p.subject_id, p.amount_fen, p.payee_account, p.reason, "
                      f"p.policy_code, b.policy_facts, r.code FROM pay_payment p "
                      f"LEFT JOIN pay_budget b ON b.version_id = p.version_id "
-                     f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id IN {marks}", *args)
+                     f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id {marks}", *args)
     requests = []
     titles: dict[str, str] = {}  # the policy facts of a version, parsed once per call
     for r in rows:

@@ -136,7 +136,7 @@ async def _mark_submitted(ids: list[int], opts: RunnerOptions, at) -> set[int]:
         return set()
     marks, args = in_list(ids)
     rows = await raw(f"UPDATE pay_payment SET status = 'submitted', submitted_at = {{}}, tries = tries + 1, "
-                     f"updated_at = {{}} WHERE id IN {marks} AND status = 'created' AND claimed_by = {{}} RETURNING id",
+                     f"updated_at = {{}} WHERE id {marks} AND status = 'created' AND claimed_by = {{}} RETURNING id",
                      at, at, *args, opts.worker)
     return {int(r["id"]) for r in rows}
 
@@ -176,7 +176,7 @@ async def _has_leg(payment_ids: list[int], entry_type: str, account: str) -> set
         return set()
     marks, args = in_list(payment_ids)
     rows = await raw(f"SELECT payment_id FROM pay_ledger_entry WHERE entry_type = {{}} AND account = {{}} "
-                     f"AND payment_id IN {marks}", entry_type, account, *args)
+                     f"AND payment_id {marks}", entry_type, account, *args)
     return {int(r["payment_id"]) for r in rows}
 
 
@@ -226,7 +226,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             await ledger.post(moves)
             if mine:
                 marks, eargs = in_list([o.payment["entitlement_id"] for o in mine])
-                await raw(f"UPDATE pay_entitlement SET state = 'paid', updated_at = {{}} WHERE id IN {marks}", at, *eargs)
+                await raw(f"UPDATE pay_entitlement SET state = 'paid', updated_at = {{}} WHERE id {marks}", at, *eargs)
                 await settlement_receipts([(o.payment, o.result.transfer_id) for o in mine], at, opts)
             changes.append(_group_change("payment.settle", "settled", [(o.payment, o.result.transfer_id) for o in mine]))
             res.settled = len(mine)
