@@ -151,25 +151,25 @@ class Simulator:
     def _post_group(self, items: list[tuple[dict, float]]) -> list:
         """Several POSTs in one write transaction (group commit): each is decided exactly as alone, in order, so a
         request_id repeated within the group sees its first occurrence. Returns (fault, transfer) or the exception
-        per item; a failure of one item undoes only that item (savepoint), a failed commit fails them all."""
+        per item. If anything fails, the group is rolled back and its items are written again one transaction each, so a
+        failing item fails alone."""
         self.groups_written += 1
         if len(items) == 1:
             try:
                 return [self._post_transfer(*items[0])]
             except Exception as exc:  # noqa: BLE001 — handed to that request's handler, as without grouping
                 return [exc]
-        conn = self._store.conn
-        out: list = []
-        with store_mod.immediate(conn):
-            for fields, now in items:
-                conn.execute("SAVEPOINT one")
+        try:
+            with store_mod.immediate(self._store.conn):
+                return [self._post_one(fields, now) for fields, now in items]
+        except Exception:  # noqa: BLE001 — the whole group was rolled back: each again on its own, so only the
+            out: list = []  # failing one fails (the others are decided exactly as they would have been)
+            for item in items:
                 try:
-                    out.append(self._post_one(fields, now))
+                    out.append(self._post_transfer(*item))
                 except Exception as exc:  # noqa: BLE001
-                    conn.execute("ROLLBACK TO one")
                     out.append(exc)
-                conn.execute("RELEASE one")
-        return out
+            return out
 
     async def _post(self, fields: dict, now: float) -> tuple[str | None, SimTransfer | None]:
         """Queue one POST for the next group commit; answers once its group is committed. No waiting is added:
