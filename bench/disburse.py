@@ -54,7 +54,7 @@ class Services:
                               "--locale=C.UTF-8"]), check=True, stdout=subprocess.DEVNULL)
         subprocess.run(as_pg([str(self.pgbin / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "log"), "-w", "-o",
                               f"-p {self.pg_port} -k {pgdata} -c listen_addresses=127.0.0.1 -c max_connections=200 "
-                              "-c shared_buffers=512MB -c synchronous_commit=off", "start"]),
+                              "-c shared_buffers=512MB -c synchronous_commit=off " + os.environ.get("ZHIDA_BENCH_PG_OPTIONS", ""), "start"]),
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
                         "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(self.work / "redis.pid"),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from payments.errors import InvalidState, NotFound
 from payments.money import fen_to_yuan
 from payments.service.batches import _lock_batch
-from payments.service.db import now, raw, transaction
+from payments.service.db import is_postgres, now, raw, transaction
 from payments.tables import Batch
 
 DEFAULT_CHUNK = 2000
@@ -41,6 +41,12 @@ async def start_batch(batch_id: int, *, actor, chunk_size: int = DEFAULT_CHUNK) 
             "AND exception = '' ORDER BY id", batch_id)]
         await actor.record("batch.run", "batch", batch_id, {"status": b["status"]}, {"status": "running"},
                            detail={"run": generation, "active_payments": len(ids)})
+    if is_postgres() and len(ids) >= 1000:
+        # Fresh statistics before the runners' statements are planned: right after a batch of many payments is
+        # created they still say the table is nearly empty, and the claim and the per-group UPDATEs are then
+        # planned as scans of the whole batch (a bitmap of every row, a hash of every payment) instead of
+        # index look-ups: the cost of each statement would grow with the batch. Reads and writes go on meanwhile.
+        await raw("ANALYZE pay_payment, pay_entitlement")
     return [Chunk(batch_id, generation, ids[i], ids[min(i + chunk_size, len(ids)) - 1])
             for i in range(0, len(ids), chunk_size)]
 

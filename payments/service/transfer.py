@@ -90,6 +90,11 @@ def transfer_request(p: dict, opts: RunnerOptions) -> TransferRequest:
                            amount=fen_to_yuan(p["amount_fen"]), memo=memo_for(p))
 
 
+# Every statement of the runner finds its rows by primary key (an id range, or the ids it holds: ``_keys``). Its status
+# conditions are written ``(status || '') IN (…)`` so that they can only filter those rows: as plain ``status IN``
+# the planner may drive the statement by the status index instead, whenever the statistics say few rows have that
+# status (they lag behind a batch whose payments all change status within minutes), and then each statement of a
+# 260,000-payment batch visits every payment of that status: its cost grows with the batch, not with its group.
 _RETURNED = ("id, batch_id, entitlement_id, version_id, policy_code, subject_kind, subject_id, payee_name, payee_account, "
              "amount_fen, request_id, status, tries, attempt")
 
@@ -101,7 +106,7 @@ async def _claim(batch_id: int, first_id: int, last_id: int, opts: RunnerOptions
     t = now_ms()
     lease = t + int(opts.lease_seconds * 1000)
     select = ("SELECT id{} FROM pay_payment WHERE batch_id = {{}} AND id BETWEEN {{}} AND {{}} "
-              "AND status IN ('created', 'submitted', 'accepted', 'unknown') AND exception = '' "
+              "AND (status || '') IN ('created', 'submitted', 'accepted', 'unknown') AND exception = '' "
               "AND due_ms <= {{}} AND claimed_until_ms < {{}} ORDER BY id LIMIT {{}}")
     at = now()
     if is_postgres():
@@ -171,6 +176,12 @@ def _backoff_ms(tries: int, opts: RunnerOptions, retry_after: float = 0.0) -> in
     return int(max(retry_after, min(opts.max_backoff_seconds, 0.1 * 2 ** min(tries, 10))) * 1000)
 
 
+def _keys(group: list[Outcome]) -> tuple[str, list]:
+    """The group's payment ids as a condition on the primary key: with it the planner looks the rows up by id
+    whatever its statistics say (joined only through the VALUES/unnest list, it may scan and hash the table)."""
+    return in_list([o.payment["id"] for o in group])
+
+
 async def _has_leg(payment_ids: list[int], entry_type: str, account: str) -> set[int]:
     if not payment_ids:
         return set()
@@ -208,10 +219,11 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
         if settled:
             day = at.astimezone(BANK_TZ).date().isoformat()
             cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in settled], "pid, tid")
+            keys, kargs = _keys(settled)
             done = await raw(cte + " UPDATE pay_payment SET status = 'settled', bank_transfer_id = v.tid, "
                              "settled_at = {}, settled_on = {}, claimed_by = NULL, claimed_until_ms = 0, updated_at = {} "
-                             "FROM v WHERE pay_payment.id = v.pid AND pay_payment.status IN ('submitted', 'accepted', "
-                             "'unknown') RETURNING id", *args, at, day, at)
+                             "FROM v WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN ('submitted', 'accepted', "
+                             f"'unknown') AND pay_payment.id {keys} RETURNING id", *args, at, day, at, *kargs)
             done_ids = {int(r["id"]) for r in done}
             mine = [o for o in settled if o.payment["id"] in done_ids]
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
@@ -234,10 +246,11 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
         accepted = groups.get("accepted", [])
         if accepted:
             cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in accepted], "pid, tid")
+            keys, kargs = _keys(accepted)
             done = await raw(cte + " UPDATE pay_payment SET status = 'accepted', bank_transfer_id = v.tid, due_ms = {}, "
                              "claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
-                             "AND pay_payment.status IN ('submitted', 'unknown') RETURNING id",
-                             *args, t + int(opts.poll_seconds * 1000), at)
+                             f"AND (pay_payment.status || '') IN ('submitted', 'unknown') AND pay_payment.id {keys} RETURNING id",
+                             *args, t + int(opts.poll_seconds * 1000), at, *kargs)
             done_ids = {int(r["id"]) for r in done}
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
             mine = [o.payment for o in accepted if o.payment["id"] in done_ids]
@@ -251,10 +264,11 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
         if rejected:
             cte, args = values_cte([(o.payment["id"], o.result.transfer_id or "", (o.result.reason or "REJECTED")[:64])
                                      for o in rejected], "pid, tid, why")
+            keys, kargs = _keys(rejected)
             done = await raw(cte + " UPDATE pay_payment SET status = 'rejected', bank_transfer_id = v.tid, reason = v.why, "
                              "exception = 'open', claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v "
-                             "WHERE pay_payment.id = v.pid AND pay_payment.status IN ('submitted', 'accepted', 'unknown') "
-                             "RETURNING id", *args, at)
+                             "WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') "
+                             f"AND pay_payment.id {keys} RETURNING id", *args, at, *kargs)
             done_ids = {int(r["id"]) for r in done}
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
             mine = [o for o in rejected if o.payment["id"] in done_ids]
@@ -276,17 +290,21 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                                            _backoff_ms(o.payment["tries"], opts, o.retry_after)))
                     for o in group]
             cte, args = values_cte(rows, "pid, due")
+            keys, kargs = _keys(group)
             await raw(cte + f" UPDATE pay_payment SET due_ms = v.due, tries = tries + 1, claimed_by = NULL, "
                       f"claimed_until_ms = 0, updated_at = {{}}{status_sql} FROM v WHERE pay_payment.id = v.pid "
-                      "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
+                      f"AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') AND pay_payment.id {keys}",
+                      *args, at, *kargs)
             if key == "unknown":
                 changes.append(_group_change("payment.outcome_unknown", "unknown", [(o.payment, "") for o in group]))
         held = groups.get("hold", [])
         if held:
             cte, args = values_cte([(o.payment["id"], o.reason) for o in held], "pid, why")
+            keys, kargs = _keys(held)
             await raw(cte + " UPDATE pay_payment SET exception = 'open', reason = v.why, claimed_by = NULL, "
                       "claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
-                      "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
+                      f"AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') AND pay_payment.id {keys}",
+                      *args, at, *kargs)
             changes.append(_group_change("payment.hold", "held", [(o.payment, o.reason) for o in held]))
         await actor.record_many([c for c in changes if c is not None])
         res.notices = await _owe_notices(res.notices, at)
@@ -346,7 +364,7 @@ async def _pending(batch_id: int, first_id: int, last_id: int) -> tuple[int, int
     """Active payments left in the range (not held), and when the soonest may be worked on again."""
     rows = await raw("SELECT COUNT(*) AS n, MIN(CASE WHEN claimed_until_ms > due_ms THEN claimed_until_ms ELSE due_ms END)"
                      " AS due FROM pay_payment WHERE batch_id = {} AND id BETWEEN {} AND {} "
-                     "AND status IN ('created', 'submitted', 'accepted', 'unknown') AND exception = ''",
+                     "AND (status || '') IN ('created', 'submitted', 'accepted', 'unknown') AND exception = ''",
                      batch_id, first_id, last_id)
     n = int(rows[0]["n"])
     return n, (int(rows[0]["due"]) if rows[0]["due"] is not None else None)
