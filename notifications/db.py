@@ -41,6 +41,14 @@ class _Connection:
         await self.conn.close()
 
 
+def one_of(values: Sequence[str]) -> tuple[str, list]:
+    """The condition after a column that it is one of ``values`` (text), and its arguments: ``= ANY(array)`` on
+    PostgreSQL (one short statement prepared once, an index scan), ``IN (?, …)`` elsewhere."""
+    if Notice._meta.db.engine_type == "postgres":
+        return "= ANY({}::text[])", [list(values)]
+    return "IN (" + ", ".join("{}" for _ in values) + ")", list(values)
+
+
 async def insert(table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]],
                  suffix: str = "") -> list[dict]:
     """Multi-row INSERT; ``suffix`` (ON CONFLICT …, RETURNING …) is added and what it returns is given back.

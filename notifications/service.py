@@ -146,8 +146,8 @@ async def set_preferences(kind: str, subject_id: str, preferences: ChannelPrefer
 async def _used_keys(keys: list[str]) -> set[str]:
     used: set[str] = set()
     for i in range(0, len(keys), _CHUNK):
-        part = keys[i:i + _CHUNK]
-        rows = await db.raw(f"SELECT key FROM notifications_notice WHERE key IN ({', '.join('{}' for _ in part)})", *part)
+        cond, args = db.one_of(keys[i:i + _CHUNK])
+        rows = await db.raw(f"SELECT key FROM notifications_notice WHERE key {cond}", *args)
         used.update(r["key"] for r in rows)
     return used
 
@@ -156,9 +156,8 @@ async def _recipients(keys: Iterable[str]) -> dict[str, dict]:
     keys = sorted(set(keys))
     found: dict[str, dict] = {}
     for i in range(0, len(keys), _CHUNK):
-        part = keys[i:i + _CHUNK]
-        for row in await db.raw(f"SELECT * FROM notifications_recipient WHERE recipient_key IN "
-                                f"({', '.join('{}' for _ in part)})", *part):
+        cond, args = db.one_of(keys[i:i + _CHUNK])
+        for row in await db.raw(f"SELECT * FROM notifications_recipient WHERE recipient_key {cond}", *args):
             found[row["recipient_key"]] = row
     return found
 
