@@ -54,7 +54,7 @@ class Services:
                               "--locale=C.UTF-8"]), check=True, stdout=subprocess.DEVNULL)
         subprocess.run(as_pg([str(self.pgbin / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "log"), "-w", "-o",
                               f"-p {self.pg_port} -k {pgdata} -c listen_addresses=127.0.0.1 -c max_connections=200 "
-                              "-c shared_buffers=512MB -c synchronous_commit=off", "start"]),
+                              "-c shared_buffers=512MB -c synchronous_commit=off " + os.environ.get("ZHIDA_BENCH_PG_OPTIONS", ""), "start"]),
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
                         "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(self.work / "redis.pid"),
@@ -71,6 +71,60 @@ class Services:
         subprocess.run(as_pg([str(self.pgbin / "pg_ctl"), "-D", str(self.work / "pg"), "-m", "immediate", "stop"]),
                        check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds (user + system) of one process from /proc; with ``children``, also its reaped children's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / TICK
+
+
+def _children_of(ppid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == ppid:
+                    out.append(int(d.name))
+            except (OSError, IndexError):
+                pass
+    return out
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the set-up (robust to other load on the machine, unlike wall time)."""
+
+    def __init__(self, procs: dict[str, int], postmaster: int | None, redis: int | None) -> None:
+        self.procs, self.postmaster, self.redis = procs, postmaster, redis
+
+    def snapshot(self) -> dict[str, float]:
+        snap = {name: _proc_cpu(pid) for name, pid in self.procs.items()}
+        if self.postmaster:
+            snap["postgres"] = _proc_cpu(self.postmaster, children=True) + sum(
+                _proc_cpu(c) for c in _children_of(self.postmaster))
+        if self.redis:
+            snap["redis"] = _proc_cpu(self.redis)
+        snap["bench (this process)"] = _proc_cpu(os.getpid())
+        return snap
+
+    @staticmethod
+    def report(before: dict[str, float], after: dict[str, float], n: int, wall: float) -> None:
+        total = 0.0
+        print(f"CPU during the bulk run ({wall:.1f} s wall; load average {os.getloadavg()[0]:.2f} "
+              f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} at the end):")
+        for name in after:
+            used = after[name] - before.get(name, 0.0)
+            total += used
+            print(f"  {name:<24} {used:8.1f} s  {used / n * 1000:6.3f} ms/payment")
+        print(f"  {'total':<24} {total:8.1f} s  {total / n * 1000:6.3f} ms/payment "
+              f"(2 cores for {wall:.0f} s = {2 * wall:.0f} s)")
 
 
 def zhida(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -119,25 +173,33 @@ async def main_async(args, env: dict) -> None:
     print(f"batch {made.batch_id} created (budget reserved, {made.payment_count} payments) in {time.perf_counter() - t:.1f} s")
     await service.approve_batch(made.batch_id, actor=checker)
 
+    meter = args.meter
+    cpu0 = meter.snapshot() if meter else None
     t0 = time.perf_counter()
     chunks = await service.start_batch(made.batch_id, actor=checker, chunk_size=args.chunk)
     await enqueue_chunks(await jobs.get_queue(), chunks)
-    while True:
-        p = await service.progress(made.batch_id)
-        if p.done:
-            break
+    while await service.has_active(made.batch_id):  # the same condition as progress().done, without counting
         await asyncio.sleep(1)
     elapsed = time.perf_counter() - t0
+    p = await service.progress(made.batch_id)
     print(f"BULK: {args.payments} payments approved→settled in {elapsed:.1f} s = {args.payments / elapsed:.0f} payments/s "
           f"({args.workers} workers, chunks of {args.chunk}); statuses {p.counts}")
+    if meter:
+        CpuMeter.report(cpu0, meter.snapshot(), args.payments, elapsed)
     check = await service.check_balances()
     print(f"ledger balanced: {check.ok} ({check.journals} journals) {check.problems[:3]}")
 
     queue = await jobs.get_queue()
     t = time.perf_counter()
+    shown = False
     while await queue.zcard(jobs.QUEUE) and time.perf_counter() - t < args.drain_timeout:
         await asyncio.sleep(1)  # the notices of the bulk run are still being delivered
+        if not shown and time.perf_counter() - t > 5:
+            shown = True
+            print("still queued after 5 s:", await queue.zrange(jobs.QUEUE, 0, 4, withscores=True), time.time() * 1000)
     left = await queue.zcard(jobs.QUEUE)
+    if meter:
+        CpuMeter.report(cpu0, meter.snapshot(), args.payments, time.perf_counter() - t0)
     print(f"queue {'drained' if not left else f'still holds {left} jobs'} (notices and their deliveries) "
           f"{time.perf_counter() - t:.1f} s after the last settlement")
 
@@ -170,6 +232,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=2000)
     ap.add_argument("--latency-samples", type=int, default=100)
     ap.add_argument("--drain-timeout", type=float, default=600, help="seconds to wait for the queue before latency")
+    ap.add_argument("--logs", help="a folder for the workers' output (default: discarded)")
     ap.add_argument("--pg-dsn")
     ap.add_argument("--redis-url")
     args = ap.parse_args()
@@ -187,10 +250,17 @@ def main() -> None:
         procs.append(subprocess.Popen([str(BIN / "zhida"), "bank-sim", "--port", str(bank_port), "--reject-accounts", "",
                                        "--db", str(data / "bank.db")], env=env, cwd=ROOT,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for _ in range(args.workers):
+        for i in range(args.workers):
+            log = open(Path(args.logs) / f"worker-{i + 1}.log", "w") if args.logs else subprocess.DEVNULL
             procs.append(subprocess.Popen([str(BIN / "zhida"), "worker"], env=env, cwd=ROOT,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                          stdout=log, stderr=subprocess.STDOUT if args.logs else subprocess.DEVNULL))
         time.sleep(2)
+        names = ["bank-sim"] + [f"worker {i + 1}" for i in range(args.workers)]
+        postmaster = redis = None
+        if services:
+            postmaster = int((services.work / "pg" / "postmaster.pid").read_text().split()[0])
+            redis = int((services.work / "redis.pid").read_text().strip())
+        args.meter = CpuMeter({n: p.pid for n, p in zip(names, procs)}, postmaster, redis)
         os.environ.update(env)  # this process talks to the same database and queue
         print(f"machine: {os.cpu_count()} cores; PostgreSQL {args.pg_dsn.rsplit('@', 1)[-1]}, Redis, "
               f"{args.workers} zhida worker, zhida bank-sim (no faults)")

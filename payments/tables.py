@@ -157,3 +157,13 @@ class ReconciliationDifference(Table, tablename="pay_reconciliation_difference")
     bank_amount_fen = BigInt(null=True, default=None)
     ledger_amount_fen = BigInt(null=True, default=None)
     detail = Text(default="")
+
+
+class NoticeOutbox(Table, tablename="pay_notice_outbox"):
+    """Notices owed for payments whose state just changed (payment_sent, money_arrived, payment_returned): written in
+    the transaction of the change and removed once the notices are written, so none is lost when a worker dies
+    between the commit and queueing the notice job (a sweep picks up rows left behind)."""
+
+    kind = Varchar(length=32)
+    payment_ids = Text()  # comma-separated payment ids
+    created_at = Timestamptz()

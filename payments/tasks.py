@@ -9,9 +9,10 @@ import logging
 import os
 from typing import Any
 
+from arq.cron import cron
 from arq.worker import func
 
-from payments.service.notices import notify_payments
+from payments.service.notices import notify_owed, notify_payments, sweep_notice_outbox
 from payments.service.runs import Chunk
 from payments.service.transfer import RunnerOptions, pay_range
 
@@ -76,9 +77,9 @@ async def pay_chunk(ctx: dict, batch_id: int, generation: int, first_id: int, la
     actor = system_actor(ctx)
     queue = ctx.get("redis")
 
-    async def after_commit(kind: str, ids: list[int]) -> None:
+    async def after_commit(kind: str, ids: list[int], outbox_id: int) -> None:
         if queue is not None:
-            await queue.enqueue_job("payments.notify", kind, ids, _job_id=f"payments.notify:{kind}:{ids[0]}:{ids[-1]}:{len(ids)}")
+            await queue.enqueue_job("payments.notify", kind, ids, outbox_id, _job_id=f"payments.notify:{kind}:{ids[0]}:{ids[-1]}:{len(ids)}:{outbox_id}")
 
     result = await pay_range(bank_of(ctx), batch_id, first_id, last_id, opts=runner_options(settings_of(ctx)),
                              actor=actor, on_committed=after_commit)
@@ -93,10 +94,23 @@ async def pay_chunk(ctx: dict, batch_id: int, generation: int, first_id: int, la
             "pending": result.pending}
 
 
-async def notify(ctx: dict, kind: str, payment_ids: list[int]) -> int:
+async def notify(ctx: dict, kind: str, payment_ids: list[int], outbox_id: int | None = None) -> int:
+    """The notices owed for one committed pass (its outbox row); without an outbox id (jobs queued before the
+    outbox existed), the given payments."""
     settings = ctx.get("settings")
-    return await notify_payments(kind, payment_ids, actor=system_actor(ctx), queue=ctx.get("redis"),
-                                 base_url=getattr(settings, "base_url", ""))
+    base_url = getattr(settings, "base_url", "")
+    if outbox_id is None:
+        return await notify_payments(kind, payment_ids, actor=system_actor(ctx), queue=ctx.get("redis"), base_url=base_url)
+    return await notify_owed(outbox_id, actor=system_actor(ctx), queue=ctx.get("redis"), base_url=base_url)
 
 
-functions = [func(pay_chunk, name="payments.pay_chunk", max_tries=20), func(notify, name="payments.notify")]
+async def notify_sweep(ctx: dict) -> int:
+    """Notices owed whose job never came (a worker killed between commit and enqueue): written here."""
+    settings = ctx.get("settings")
+    return await sweep_notice_outbox(actor=system_actor(ctx), queue=ctx.get("redis"),
+                                     base_url=getattr(settings, "base_url", ""))
+
+
+functions = [func(pay_chunk, name="payments.pay_chunk", max_tries=20), func(notify, name="payments.notify"),
+             func(notify_sweep, name="payments.notify_sweep")]
+cron_jobs = [cron(notify_sweep, name="payments.notify_sweep.cron", second=30, run_at_startup=True)]

@@ -73,7 +73,9 @@ def bank_sim(port: int, host: str, fail_rate: float, timeout_rate: float, drop_r
     logging.getLogger("uvicorn.error").addFilter(
         lambda record: not str(record.msg).startswith("ASGI callable returned without completing response"))
     try:
-        uvicorn.run(simulator, host=host, port=port, log_level="warning", access_log=False)
+        # No proxy-header rewriting (nothing sits in front of it on loopback): less work per request.
+        uvicorn.run(simulator, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False,
+                    server_header=False)
     finally:
         simulator.close()
 

@@ -44,8 +44,9 @@ def worker() -> None:
         refuse("ZHIDA_REDIS_URL is not set: in the embedded mode jobs run inside each command, no worker is needed")
     from arq.worker import run_worker
 
-    from app.worker import WorkerSettings
+    from app.worker import WorkerSettings, install_fast_loop
 
+    install_fast_loop()
     run_worker(WorkerSettings)
 
 

@@ -58,6 +58,11 @@ class Simulator:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bank-sim-db")
         self._store: SimulatorStore | None = None
         self._random = random.Random(self.config.seed)
+        # Group commit: POST /transfers waiting for the database thread are written together, one transaction per
+        # group (each request still decided on its own, in arrival order). Per event loop: arq/uvicorn use one.
+        self._waiting: dict[int, list[tuple[dict, float, asyncio.Future]]] = {}
+        self._writers: dict[int, asyncio.Task] = {}
+        self.groups_written = 0  # write transactions of POST /transfers (group commit), for tests and figures
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -140,23 +145,87 @@ class Simulator:
 
     def _post_transfer(self, fields: dict, now: float) -> tuple[str | None, SimTransfer | None]:
         """(fault, transfer); transfer is None for 409 (fault "conflict") and for faults before taking."""
+        with store_mod.immediate(self._store.conn):
+            return self._post_one(fields, now)
+
+    def _post_group(self, items: list[tuple[dict, float]]) -> list:
+        """Several POSTs in one write transaction (group commit): each is decided exactly as alone, in order, so a
+        request_id repeated within the group sees its first occurrence. Returns (fault, transfer) or the exception
+        per item. If anything fails, the group is rolled back and its items are written again one transaction each, so a
+        failing item fails alone."""
+        self.groups_written += 1
+        if len(items) == 1:
+            try:
+                return [self._post_transfer(*items[0])]
+            except Exception as exc:  # noqa: BLE001 — handed to that request's handler, as without grouping
+                return [exc]
+        try:
+            with store_mod.immediate(self._store.conn):
+                return [self._post_one(fields, now) for fields, now in items]
+        except Exception:  # noqa: BLE001 — the whole group was rolled back: each again on its own, so only the
+            out: list = []  # failing one fails (the others are decided exactly as they would have been)
+            for item in items:
+                try:
+                    out.append(self._post_transfer(*item))
+                except Exception as exc:  # noqa: BLE001
+                    out.append(exc)
+            return out
+
+    async def _post(self, fields: dict, now: float) -> tuple[str | None, SimTransfer | None]:
+        """Queue one POST for the next group commit; answers once its group is committed. No waiting is added:
+        a group is whatever arrived while the previous one was being written."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        key = id(loop)
+        waiting = self._waiting.setdefault(key, [])
+        waiting.append((fields, now, future))
+        if key not in self._writers:
+            self._writers[key] = loop.create_task(self._write_groups(key))
+        return await future
+
+    async def _write_groups(self, key: int) -> None:
+        """Write what is waiting, group after group, until nothing is."""
+        group: list = []
+        try:
+            while self._waiting.get(key):
+                group, self._waiting[key] = self._waiting[key], []
+                try:
+                    results = await self._db(self._post_group, [(f, n) for f, n, _ in group])
+                except Exception as exc:  # noqa: BLE001 — the transaction failed: nothing of this group was taken
+                    results = [exc] * len(group)
+                for (_, _, future), result in zip(group, results):
+                    if not future.done():
+                        if isinstance(result, Exception):
+                            future.set_exception(result)
+                        else:
+                            future.set_result(result)
+                group = []
+        finally:
+            self._writers.pop(key, None)
+            # Stopped mid-write (shutdown): a group may have been taken without an answer, so its requests end
+            # like a dropped connection (outcome unknown to the client, resolved by a query).
+            for _, _, future in group + self._waiting.pop(key, []):
+                if not future.done():
+                    future.set_exception(ConnectionDropped("the bank simulator stopped while writing"))
+
+    def _post_one(self, fields: dict, now: float) -> tuple[str | None, SimTransfer | None]:
+        """The decision for one POST, inside the caller's write transaction."""
         store = self._store
-        with store_mod.immediate(store.conn):
-            attempt = store.bump_attempt(fields["request_id"])
-            fault = self._pick_fault(self._roll(fields["request_id"], attempt))
-            if fault in ("rate_limit", "fail"):
-                return fault, None
-            if self._may_accept:
-                store.settle_due(now)
-            fp = store_mod.fingerprint({k: fields[k] for k in FIELDS if k != "amount"} | {"amount": _amount_key(fields["amount"])})
-            existing = store.fingerprint_of(fields["request_id"])
-            if existing is not None:
-                if existing != fp:
-                    return "conflict", None
-                return fault, store.get(fields["request_id"])
-            status, reason, fen = self._decide(fields)
-            due = now + self.config.settle_delay if status == "accepted" else None
-            return fault, store.take(fields, fp, fen, status, reason, now, due)
+        attempt = store.bump_attempt(fields["request_id"])
+        fault = self._pick_fault(self._roll(fields["request_id"], attempt))
+        if fault in ("rate_limit", "fail"):
+            return fault, None
+        if self._may_accept:
+            store.settle_due(now)
+        fp = store_mod.fingerprint({k: fields[k] for k in FIELDS if k != "amount"} | {"amount": _amount_key(fields["amount"])})
+        existing = store.fingerprint_of(fields["request_id"])
+        if existing is not None:
+            if existing != fp:
+                return "conflict", None
+            return fault, store.get(fields["request_id"])
+        status, reason, fen = self._decide(fields)
+        due = now + self.config.settle_delay if status == "accepted" else None
+        return fault, store.take(fields, fp, fen, status, reason, now, due)
 
     @property
     def _may_accept(self) -> bool:
@@ -269,7 +338,7 @@ class Simulator:
         fields = _parse_transfer(body)
         if isinstance(fields, str):
             return await _respond(send, *_json(400, {"error": "INVALID_REQUEST", "detail": fields}))
-        fault, transfer = await self._db(self._post_transfer, fields, now)
+        fault, transfer = await self._post(fields, now)
         if fault == "conflict":
             return await _respond(send, *_json(409, {"error": "IDEMPOTENCY_CONFLICT"}))
         if fault == "rate_limit":

@@ -12,7 +12,8 @@ from payments.service.receipts import (receipt_facts, receipt_of_payment, receip
                                        receipts_of_subject)
 from payments.service.reconcile import ReconciliationResult, differences_of, list_runs, reconcile  # noqa: F401
 from payments.service.notices import notify_payments  # noqa: F401
-from payments.service.runs import Chunk, Progress, finish_if_done, progress, run_batch, start_batch  # noqa: F401
+from payments.service.runs import (Chunk, Progress, finish_if_done, has_active, progress, run_batch,  # noqa: F401
+                                   start_batch)  # noqa: F401
 from payments.service.sources import (create_entitlement_from_application, policy_facts_of,  # noqa: F401
                                       refresh_account, refresh_entitlements)
 from payments.service.transfer import RunnerOptions, pay_range  # noqa: F401

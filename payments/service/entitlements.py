@@ -52,7 +52,7 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
         keys = [entitlement_key(policy.version_id, i.subject_kind, i.subject_id) for i in items]
         for k in range(0, len(keys), 5000):
             marks, args = in_list(keys[k:k + 5000])
-            for r in await raw(f"SELECT * FROM pay_entitlement WHERE key IN {marks}", *args):
+            for r in await raw(f"SELECT * FROM pay_entitlement WHERE key {marks}", *args):
                 existing[r["key"]] = r
         new_rows = []
         for key, item in zip(keys, items):

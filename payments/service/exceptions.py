@@ -44,7 +44,7 @@ async def payments_of_subject(subject_kind: str, subject_id: str) -> list[Paymen
 
 async def _lock_payments(ids: list[int]) -> list[dict]:
     marks, args = in_list(ids)
-    rows = await raw(f"SELECT * FROM pay_payment WHERE id IN {marks} ORDER BY id" + (" FOR UPDATE" if is_postgres() else ""),
+    rows = await raw(f"SELECT * FROM pay_payment WHERE id {marks} ORDER BY id" + (" FOR UPDATE" if is_postgres() else ""),
                      *args)
     if len(rows) != len(set(ids)):
         raise NotFound(f"payment(s) {sorted(set(ids) - {r['id'] for r in rows})} do not exist")
@@ -62,7 +62,7 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
     async with transaction():
         olds = await _lock_payments(payment_ids)
         marks, args = in_list([o["entitlement_id"] for o in olds])
-        ents = {r["id"]: r for r in await raw(f"SELECT * FROM pay_entitlement WHERE id IN {marks}", *args)}
+        ents = {r["id"]: r for r in await raw(f"SELECT * FROM pay_entitlement WHERE id {marks}", *args)}
         for o in olds:
             if o["exception"] != "open" or o["status"] not in ("rejected", "returned"):
                 raise InvalidState(f"payment {o['id']} is {o['status']} ({o['exception'] or 'no exception'}): only a "
@@ -87,9 +87,9 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
                          request_id_for(e["policy_code"], e["policy_version"], o["subject_kind"], o["subject_id"], attempt),
                          "created", 0, 0, None, 0, "", "", "", "", at, at))
         await bulk_insert(Payment, _PAYMENT_COLUMNS, rows)
-        await raw(f"UPDATE pay_payment SET exception = 'reissued', updated_at = {{}} WHERE id IN {in_list(payment_ids)[0]}",
-                  at, *payment_ids)
-        await raw(f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} WHERE id IN {marks}",
+        reissued, rargs = in_list(payment_ids)
+        await raw(f"UPDATE pay_payment SET exception = 'reissued', updated_at = {{}} WHERE id {reissued}", at, *rargs)
+        await raw(f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} WHERE id {marks}",
                   batch.id, at, *args)
         await actor.record("batch.create", "batch", batch.id, None, {"reissue_of": sorted(payment_ids)},
                            detail={"reissue": True, "payments": len(olds), "total_fen": total})

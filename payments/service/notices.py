@@ -1,11 +1,19 @@
 """Notices about payments (payment_sent, money_arrived, payment_returned) through notifications/, once per payment
-and kind (the notice key), called after the commit that changed the payments."""
+and kind (the notice key), written after the commit that changed the payments.
+
+None is lost: the runner writes what is owed to ``pay_notice_outbox`` in the same transaction as the payments'
+change; the notice job (``payments.notify``) writes the notices and then removes the row, and
+``sweep_notice_outbox`` (every minute, and at the end of a run) does it for rows whose job never came (a worker
+killed between the commit and the enqueue, Redis unreachable then). Writing twice is harmless: the notice key
+makes the second a no-op."""
 from __future__ import annotations
 
 import json
 
 from payments.money import fen_to_yuan
-from payments.service.db import in_list, raw
+import datetime as dt
+
+from payments.service.db import in_list, now, raw
 
 PORTAL_LINK = "/portal"
 
@@ -24,10 +32,14 @@ async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=Non
     rows = await raw(f"SELECT p.id, p.subject_kind, p.subject_id, p.amount_fen, p.payee_account, p.reason, "
                      f"p.policy_code, b.policy_facts, r.code FROM pay_payment p "
                      f"LEFT JOIN pay_budget b ON b.version_id = p.version_id "
-                     f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id IN {marks}", *args)
+                     f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id {marks}", *args)
     requests = []
+    titles: dict[str, str] = {}  # the policy facts of a version, parsed once per call
     for r in rows:
-        title = json.loads(r["policy_facts"] or "{}").get("title") or r["policy_code"]
+        facts = r["policy_facts"] or "{}"
+        if facts not in titles:
+            titles[facts] = json.loads(facts).get("title") or ""
+        title = titles[facts] or r["policy_code"]
         # The account goes in whole: notifications/ masks it (mask_context) before anything is stored or sent.
         context = {"policy_title": title, "amount": f"{fen_to_yuan(r['amount_fen'])}", "account": r["payee_account"],
                    "link": base + PORTAL_LINK}
@@ -39,3 +51,26 @@ async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=Non
                          "key": f"payment:{r['id']}:{kind}", "context": context})
     result = await notifications.notify_many(requests, actor=actor, queue=queue)
     return len(getattr(result, "created", []) or [])
+
+
+async def notify_owed(outbox_id: int, *, actor, queue=None, base_url: str = "") -> int:
+    """Write the notices of one outbox row, then remove it; returns how many notices were new (0 when the row is
+    already gone: another worker did it)."""
+    rows = await raw("SELECT kind, payment_ids FROM pay_notice_outbox WHERE id = {}", outbox_id)
+    if not rows:
+        return 0
+    ids = [int(x) for x in rows[0]["payment_ids"].split(",") if x]
+    n = await notify_payments(rows[0]["kind"], ids, actor=actor, queue=queue, base_url=base_url)
+    await raw("DELETE FROM pay_notice_outbox WHERE id = {}", outbox_id)
+    return n
+
+
+async def sweep_notice_outbox(*, actor, queue=None, base_url: str = "", older_than_seconds: float = 60.0,
+                              limit: int = 1000) -> int:
+    """Write the notices of outbox rows older than ``older_than_seconds`` (their job was lost or is late); returns
+    how many rows were done."""
+    before = now() - dt.timedelta(seconds=older_than_seconds)
+    rows = await raw("SELECT id FROM pay_notice_outbox WHERE created_at <= {} ORDER BY id LIMIT {}", before, limit)
+    for r in rows:
+        await notify_owed(int(r["id"]), actor=actor, queue=queue, base_url=base_url)
+    return len(rows)

@@ -37,7 +37,7 @@ async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, op
             facts_of[p["version_id"]] = await budget.policy_facts(p["version_id"])
     marks, args = in_list([p["entitlement_id"] for p, _ in items])
     ents = {int(r["id"]): r for r in await raw(f"SELECT id, policy_version, clause_codes FROM pay_entitlement "
-                                               f"WHERE id IN {marks}", *args)}
+                                               f"WHERE id {marks}", *args)}
     rows = []
     for p, transfer_id in items:
         pf = facts_of[p["version_id"]]

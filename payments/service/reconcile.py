@@ -43,7 +43,7 @@ async def _payments_by_request(request_ids: list[str]) -> dict[str, dict]:
         part = request_ids[i:i + 5000]
         marks, args = in_list(part)
         for r in await raw(f"SELECT id, request_id, status, amount_fen, settled_on, bank_transfer_id FROM pay_payment "
-                           f"WHERE request_id IN {marks}", *args):
+                           f"WHERE request_id {marks}", *args):
             out[r["request_id"]] = r
     return out
 
@@ -55,7 +55,7 @@ async def _paid_in_ledger(payment_ids: list[int]) -> dict[int, int]:
         part = payment_ids[i:i + 5000]
         marks, args = in_list(part)
         for r in await raw(f"SELECT payment_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
-                           f"AND entry_type = 'settlement' AND payment_id IN {marks} GROUP BY payment_id", *args):
+                           f"AND entry_type = 'settlement' AND payment_id {marks} GROUP BY payment_id", *args):
             out[int(r["payment_id"])] = int(r["total"])
     return out
 

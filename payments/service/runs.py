@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from payments.errors import InvalidState, NotFound
 from payments.money import fen_to_yuan
 from payments.service.batches import _lock_batch
-from payments.service.db import now, raw, transaction
+from payments.service.db import is_postgres, now, raw, transaction
 from payments.tables import Batch
 
 DEFAULT_CHUNK = 2000
@@ -41,6 +41,12 @@ async def start_batch(batch_id: int, *, actor, chunk_size: int = DEFAULT_CHUNK) 
             "AND exception = '' ORDER BY id", batch_id)]
         await actor.record("batch.run", "batch", batch_id, {"status": b["status"]}, {"status": "running"},
                            detail={"run": generation, "active_payments": len(ids)})
+    if is_postgres() and len(ids) >= 1000:
+        # Fresh statistics before the runners' statements are planned: right after a batch of many payments is
+        # created they still say the table is nearly empty, and the claim and the per-group UPDATEs are then
+        # planned as scans of the whole batch (a bitmap of every row, a hash of every payment) instead of
+        # index look-ups: the cost of each statement would grow with the batch. Reads and writes go on meanwhile.
+        await raw("ANALYZE pay_payment, pay_entitlement")
     return [Chunk(batch_id, generation, ids[i], ids[min(i + chunk_size, len(ids)) - 1])
             for i in range(0, len(ids), chunk_size)]
 
@@ -83,8 +89,18 @@ async def progress(batch_id: int) -> Progress:
     return Progress(batch_id, b["status"], counts, totals, active, held)
 
 
+async def has_active(batch_id: int) -> bool:
+    """Whether any payment of the batch is still being worked on (``not progress(batch_id).done``), without counting
+    them all: cheap enough to poll on a batch of hundreds of thousands."""
+    rows = await raw("SELECT id FROM pay_payment WHERE batch_id = {} AND status IN ('created', 'submitted', 'accepted', "
+                     "'unknown') AND exception = '' LIMIT 1", batch_id)
+    return bool(rows)
+
+
 async def finish_if_done(batch_id: int, *, actor) -> bool:
     """A running batch with no active payment left becomes completed (once, whoever notices first)."""
+    if await has_active(batch_id):  # the usual case for all but the last chunk: no need to count the batch
+        return False
     p = await progress(batch_id)
     if not p.done or p.status != "running":
         return False
@@ -103,12 +119,12 @@ async def run_batch(adapter, batch_id: int, *, actor, opts, notify_queue=None, c
     one-off operator runs); notices are written after each commit. Returns the final progress."""
     import asyncio
 
-    from payments.service.notices import notify_payments
+    from payments.service.notices import notify_owed
     from payments.service.transfer import pay_range
 
-    async def after_commit(kind: str, ids: list[int]) -> None:
+    async def after_commit(kind: str, ids: list[int], outbox_id: int) -> None:
         if notify:
-            await notify_payments(kind, ids, actor=actor, queue=notify_queue)
+            await notify_owed(outbox_id, actor=actor, queue=notify_queue)
 
     for _ in range(max_rounds):
         chunks = await start_batch(batch_id, actor=actor, chunk_size=chunk_size)

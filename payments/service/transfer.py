@@ -29,7 +29,7 @@ from payments.errors import PaymentsError
 from payments.money import fen_to_yuan
 from payments.service import ledger
 from payments.service.audit import AuditChange
-from payments.service.db import in_list, is_postgres, now, now_ms, raw, transaction
+from payments.service.db import in_list, is_postgres, now, now_ms, raw, transaction, values_cte
 from payments.service.ledger import EntryType, Move
 from payments.service.receipts import settlement_receipts
 
@@ -75,7 +75,8 @@ class RangeResult:
     settled: int = 0
     rejected: int = 0
     pending: int = 0  # still active (not final) in the range when the runner stopped
-    notices: list[tuple[str, list[int]]] = field(default_factory=list)  # (kind, payment ids) to notify after commit
+    # (kind, payment ids, outbox row id) to notify after commit; the outbox row was written with the change
+    notices: list[tuple[str, list[int], int]] = field(default_factory=list)
 
 
 def memo_for(p: dict) -> str:
@@ -89,31 +90,59 @@ def transfer_request(p: dict, opts: RunnerOptions) -> TransferRequest:
                            amount=fen_to_yuan(p["amount_fen"]), memo=memo_for(p))
 
 
-async def _claim(batch_id: int, first_id: int, last_id: int, opts: RunnerOptions) -> list[dict]:
+# Every statement of the runner finds its rows by primary key (an id range, or the ids it holds: ``_keys``). Its status
+# conditions are written ``(status || '') IN (…)`` so that they can only filter those rows: as plain ``status IN``
+# the planner may drive the statement by the status index instead, whenever the statistics say few rows have that
+# status (they lag behind a batch whose payments all change status within minutes), and then each statement of a
+# 260,000-payment batch visits every payment of that status: its cost grows with the batch, not with its group.
+_RETURNED = ("id, batch_id, entitlement_id, version_id, policy_code, subject_kind, subject_id, payee_name, payee_account, "
+             "amount_fen, request_id, status, tries, attempt")
+
+
+async def _claim(batch_id: int, first_id: int, last_id: int, opts: RunnerOptions) -> tuple[list[dict], set[int]]:
+    """Claim up to ``claim_size`` active payments of the range with a lease and, in the same transaction, mark the
+    claimed ``created`` ones "submitted" (the write-ahead that makes crashes safe: it is committed before the first
+    call to the bank). Returns the claimed rows (status as before the claim) and the ids that were just submitted."""
     t = now_ms()
     lease = t + int(opts.lease_seconds * 1000)
-    select = ("SELECT id FROM pay_payment WHERE batch_id = {} AND id BETWEEN {} AND {} "
-              "AND status IN ('created', 'submitted', 'accepted', 'unknown') AND exception = '' "
-              "AND due_ms <= {} AND claimed_until_ms < {} ORDER BY id LIMIT {}")
+    select = ("SELECT id{} FROM pay_payment WHERE batch_id = {{}} AND id BETWEEN {{}} AND {{}} "
+              "AND (status || '') IN ('created', 'submitted', 'accepted', 'unknown') AND exception = '' "
+              "AND due_ms <= {{}} AND claimed_until_ms < {{}} ORDER BY id LIMIT {{}}")
+    at = now()
     if is_postgres():
-        select += " FOR UPDATE SKIP LOCKED"
-    sql = (f"UPDATE pay_payment SET claimed_by = {{}}, claimed_until_ms = {{}} WHERE id IN ({select}) "
-           "RETURNING id, batch_id, entitlement_id, version_id, policy_code, subject_kind, subject_id, payee_name, "
-           "payee_account, amount_fen, request_id, status, tries, attempt")
-    async with transaction():
-        rows = await raw(sql, opts.worker, lease, batch_id, first_id, last_id, t, t, opts.claim_size)
-    return sorted(rows, key=lambda r: r["id"])
+        # One statement, one new row version: the claim and the write-ahead together. The previous status comes
+        # from the locked rows (FOR UPDATE SKIP LOCKED re-reads a row changed concurrently), and the CASEs only move
+        # a payment that is still 'created'.
+        sql = ("UPDATE pay_payment SET claimed_by = {}, claimed_until_ms = {}, "
+               "status = CASE WHEN c.prev = 'created' THEN 'submitted' ELSE pay_payment.status END, "
+               "submitted_at = CASE WHEN c.prev = 'created' THEN {} ELSE pay_payment.submitted_at END, "
+               "tries = CASE WHEN c.prev = 'created' THEN pay_payment.tries + 1 ELSE pay_payment.tries END, "
+               "updated_at = CASE WHEN c.prev = 'created' THEN {} ELSE pay_payment.updated_at END "
+               f"FROM ({select.format(', status AS prev, tries AS prev_tries')} FOR UPDATE SKIP LOCKED) c "
+               "WHERE pay_payment.id = c.id RETURNING "
+               + ", ".join(f"pay_payment.{c.strip()}" for c in _RETURNED.split(",") if c.strip() not in ("status", "tries"))
+               + ", c.prev AS status, c.prev_tries AS tries")
+        async with transaction():
+            rows = await raw(sql, opts.worker, lease, at, at, batch_id, first_id, last_id, t, t, opts.claim_size)
+        fresh = {int(r["id"]) for r in rows if r["status"] == "created"}
+    else:
+        # SQLite: the IMMEDIATE transaction serialises writers, so the two statements are atomic together.
+        async with transaction():
+            rows = await raw(f"UPDATE pay_payment SET claimed_by = {{}}, claimed_until_ms = {{}} WHERE id IN "
+                             f"({select.format('')}) RETURNING {_RETURNED}",
+                             opts.worker, lease, batch_id, first_id, last_id, t, t, opts.claim_size)
+            fresh = await _mark_submitted([r["id"] for r in rows if r["status"] == "created"], opts, at)
+    return sorted(rows, key=lambda r: r["id"]), fresh
 
 
-async def _mark_submitted(ids: list[int], opts: RunnerOptions) -> set[int]:
-    """Commit "submitted" before the first call to the bank (the write-ahead that makes crashes safe)."""
+async def _mark_submitted(ids: list[int], opts: RunnerOptions, at) -> set[int]:
+    """"submitted" for claimed 'created' payments, in the claim's transaction (SQLite)."""
     if not ids:
         return set()
     marks, args = in_list(ids)
-    async with transaction():
-        rows = await raw(f"UPDATE pay_payment SET status = 'submitted', submitted_at = {{}}, tries = tries + 1, "
-                         f"updated_at = {{}} WHERE id IN {marks} AND status = 'created' AND claimed_by = {{}} RETURNING id",
-                         now(), now(), *args, opts.worker)
+    rows = await raw(f"UPDATE pay_payment SET status = 'submitted', submitted_at = {{}}, tries = tries + 1, "
+                     f"updated_at = {{}} WHERE id {marks} AND status = 'created' AND claimed_by = {{}} RETURNING id",
+                     at, at, *args, opts.worker)
     return {int(r["id"]) for r in rows}
 
 
@@ -147,11 +176,10 @@ def _backoff_ms(tries: int, opts: RunnerOptions, retry_after: float = 0.0) -> in
     return int(max(retry_after, min(opts.max_backoff_seconds, 0.1 * 2 ** min(tries, 10))) * 1000)
 
 
-def _values_cte(rows: list[tuple], names: str) -> tuple[str, list]:
-    """``WITH v(...) AS (VALUES …)`` for per-row values in a set-based UPDATE (SQLite 3.33+ and PostgreSQL).
-    Columns are typed from the first row (int → BIGINT, else TEXT): PostgreSQL would otherwise take text."""
-    one = "(" + ", ".join("CAST({} AS BIGINT)" if isinstance(x, int) else "CAST({} AS TEXT)" for x in rows[0]) + ")"
-    return f"WITH v({names}) AS (VALUES " + ", ".join(one for _ in rows) + ")", [x for r in rows for x in r]
+def _keys(group: list[Outcome]) -> tuple[str, list]:
+    """The group's payment ids as a condition on the primary key: with it the planner looks the rows up by id
+    whatever its statistics say (joined only through the VALUES/unnest list, it may scan and hash the table)."""
+    return in_list([o.payment["id"] for o in group])
 
 
 async def _has_leg(payment_ids: list[int], entry_type: str, account: str) -> set[int]:
@@ -159,7 +187,7 @@ async def _has_leg(payment_ids: list[int], entry_type: str, account: str) -> set
         return set()
     marks, args = in_list(payment_ids)
     rows = await raw(f"SELECT payment_id FROM pay_ledger_entry WHERE entry_type = {{}} AND account = {{}} "
-                     f"AND payment_id IN {marks}", entry_type, account, *args)
+                     f"AND payment_id {marks}", entry_type, account, *args)
     return {int(r["payment_id"]) for r in rows}
 
 
@@ -190,11 +218,12 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
         settled = groups.get("settled", [])
         if settled:
             day = at.astimezone(BANK_TZ).date().isoformat()
-            cte, args = _values_cte([(o.payment["id"], o.result.transfer_id) for o in settled], "pid, tid")
+            cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in settled], "pid, tid")
+            keys, kargs = _keys(settled)
             done = await raw(cte + " UPDATE pay_payment SET status = 'settled', bank_transfer_id = v.tid, "
                              "settled_at = {}, settled_on = {}, claimed_by = NULL, claimed_until_ms = 0, updated_at = {} "
-                             "FROM v WHERE pay_payment.id = v.pid AND pay_payment.status IN ('submitted', 'accepted', "
-                             "'unknown') RETURNING id", *args, at, day, at)
+                             "FROM v WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN ('submitted', 'accepted', "
+                             f"'unknown') AND pay_payment.id {keys} RETURNING id", *args, at, day, at, *kargs)
             done_ids = {int(r["id"]) for r in done}
             mine = [o for o in settled if o.payment["id"] in done_ids]
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
@@ -209,18 +238,19 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             await ledger.post(moves)
             if mine:
                 marks, eargs = in_list([o.payment["entitlement_id"] for o in mine])
-                await raw(f"UPDATE pay_entitlement SET state = 'paid', updated_at = {{}} WHERE id IN {marks}", at, *eargs)
+                await raw(f"UPDATE pay_entitlement SET state = 'paid', updated_at = {{}} WHERE id {marks}", at, *eargs)
                 await settlement_receipts([(o.payment, o.result.transfer_id) for o in mine], at, opts)
             changes.append(_group_change("payment.settle", "settled", [(o.payment, o.result.transfer_id) for o in mine]))
             res.settled = len(mine)
             res.notices.append(("money_arrived", [o.payment["id"] for o in mine]))
         accepted = groups.get("accepted", [])
         if accepted:
-            cte, args = _values_cte([(o.payment["id"], o.result.transfer_id) for o in accepted], "pid, tid")
+            cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in accepted], "pid, tid")
+            keys, kargs = _keys(accepted)
             done = await raw(cte + " UPDATE pay_payment SET status = 'accepted', bank_transfer_id = v.tid, due_ms = {}, "
                              "claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
-                             "AND pay_payment.status IN ('submitted', 'unknown') RETURNING id",
-                             *args, t + int(opts.poll_seconds * 1000), at)
+                             f"AND (pay_payment.status || '') IN ('submitted', 'unknown') AND pay_payment.id {keys} RETURNING id",
+                             *args, t + int(opts.poll_seconds * 1000), at, *kargs)
             done_ids = {int(r["id"]) for r in done}
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
             mine = [o.payment for o in accepted if o.payment["id"] in done_ids]
@@ -232,12 +262,13 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             res.notices.append(("payment_sent", [p["id"] for p in mine]))
         rejected = groups.get("rejected", [])
         if rejected:
-            cte, args = _values_cte([(o.payment["id"], o.result.transfer_id or "", (o.result.reason or "REJECTED")[:64])
+            cte, args = values_cte([(o.payment["id"], o.result.transfer_id or "", (o.result.reason or "REJECTED")[:64])
                                      for o in rejected], "pid, tid, why")
+            keys, kargs = _keys(rejected)
             done = await raw(cte + " UPDATE pay_payment SET status = 'rejected', bank_transfer_id = v.tid, reason = v.why, "
                              "exception = 'open', claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v "
-                             "WHERE pay_payment.id = v.pid AND pay_payment.status IN ('submitted', 'accepted', 'unknown') "
-                             "RETURNING id", *args, at)
+                             "WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') "
+                             f"AND pay_payment.id {keys} RETURNING id", *args, at, *kargs)
             done_ids = {int(r["id"]) for r in done}
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
             mine = [o for o in rejected if o.payment["id"] in done_ids]
@@ -258,37 +289,54 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                                            if key == "still_accepted" else
                                            _backoff_ms(o.payment["tries"], opts, o.retry_after)))
                     for o in group]
-            cte, args = _values_cte(rows, "pid, due")
+            cte, args = values_cte(rows, "pid, due")
+            keys, kargs = _keys(group)
             await raw(cte + f" UPDATE pay_payment SET due_ms = v.due, tries = tries + 1, claimed_by = NULL, "
                       f"claimed_until_ms = 0, updated_at = {{}}{status_sql} FROM v WHERE pay_payment.id = v.pid "
-                      "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
+                      f"AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') AND pay_payment.id {keys}",
+                      *args, at, *kargs)
             if key == "unknown":
                 changes.append(_group_change("payment.outcome_unknown", "unknown", [(o.payment, "") for o in group]))
         held = groups.get("hold", [])
         if held:
-            cte, args = _values_cte([(o.payment["id"], o.reason) for o in held], "pid, why")
+            cte, args = values_cte([(o.payment["id"], o.reason) for o in held], "pid, why")
+            keys, kargs = _keys(held)
             await raw(cte + " UPDATE pay_payment SET exception = 'open', reason = v.why, claimed_by = NULL, "
                       "claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
-                      "AND pay_payment.status IN ('submitted', 'accepted', 'unknown')", *args, at)
+                      f"AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') AND pay_payment.id {keys}",
+                      *args, at, *kargs)
             changes.append(_group_change("payment.hold", "held", [(o.payment, o.reason) for o in held]))
         await actor.record_many([c for c in changes if c is not None])
+        res.notices = await _owe_notices(res.notices, at)
     if "auth" in groups:
         raise RunnerStopped("the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than "
                             "300 s off): payments are paused, nothing was lost")
     return res
 
 
+async def _owe_notices(notices: list[tuple[str, list[int]]], at) -> list[tuple[str, list[int], int]]:
+    """The notices owed for this pass, as outbox rows in the pass's own transaction (see service/notices.py)."""
+    owed = [(kind, ids) for kind, ids in notices if ids]
+    if not owed:
+        return []
+    rows = await raw("INSERT INTO pay_notice_outbox (kind, payment_ids, created_at) VALUES "
+                     + ", ".join("({}, {}, {})" for _ in owed) + " RETURNING id, kind",
+                     *(v for kind, ids in owed for v in (kind, ",".join(map(str, ids)), at)))
+    ids_of = {r["kind"]: int(r["id"]) for r in rows}  # one row per kind and pass
+    return [(kind, ids, ids_of[kind]) for kind, ids in owed]
+
+
 async def pay_range(adapter, batch_id: int, first_id: int, last_id: int, *, opts: RunnerOptions, actor,
                     on_committed=None) -> RangeResult:
     """Work on the active payments of a batch with ids in [first_id, last_id] until none is left or the time budget
-    is spent. ``on_committed(kind, payment_ids)`` is awaited after each commit (notices)."""
+    is spent. ``on_committed(kind, payment_ids, outbox_id)`` is awaited after each commit (notices owed, see
+    service/notices.py)."""
     total = RangeResult()
     started = time.monotonic()
     sem = asyncio.Semaphore(opts.concurrency)
     while True:
-        claimed = await _claim(batch_id, first_id, last_id, opts)
+        claimed, fresh = await _claim(batch_id, first_id, last_id, opts)
         if claimed:
-            fresh = await _mark_submitted([p["id"] for p in claimed if p["status"] == "created"], opts)
             work = [p for p in claimed if p["status"] != "created" or p["id"] in fresh]
             outcomes = await asyncio.gather(*(_work(adapter, p, p["id"] in fresh, opts, sem) for p in work))
             res = await _record(list(outcomes), opts, actor)
@@ -296,9 +344,8 @@ async def pay_range(adapter, batch_id: int, first_id: int, last_id: int, *, opts
             total.settled += res.settled
             total.rejected += res.rejected
             if on_committed is not None:
-                for kind, ids in res.notices:
-                    if ids:
-                        await on_committed(kind, ids)
+                for kind, ids, outbox_id in res.notices:
+                    await on_committed(kind, ids, outbox_id)
             continue
         pending, next_due = await _pending(batch_id, first_id, last_id)
         total.pending = pending
@@ -317,7 +364,7 @@ async def _pending(batch_id: int, first_id: int, last_id: int) -> tuple[int, int
     """Active payments left in the range (not held), and when the soonest may be worked on again."""
     rows = await raw("SELECT COUNT(*) AS n, MIN(CASE WHEN claimed_until_ms > due_ms THEN claimed_until_ms ELSE due_ms END)"
                      " AS due FROM pay_payment WHERE batch_id = {} AND id BETWEEN {} AND {} "
-                     "AND status IN ('created', 'submitted', 'accepted', 'unknown') AND exception = ''",
+                     "AND (status || '') IN ('created', 'submitted', 'accepted', 'unknown') AND exception = ''",
                      batch_id, first_id, last_id)
     n = int(rows[0]["n"])
     return n, (int(rows[0]["due"]) if rows[0]["due"] is not None else None)
