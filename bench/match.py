@@ -107,7 +107,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--policies", type=int, default=1000, help="active rule sets for the incremental path")
-    ap.add_argument("--match-jobs", type=int, default=2, help="policies matched at once (the worker count)")
+    ap.add_argument("--match-jobs", type=int, default=0,
+                    help="policies matched at once (default: 2 on PostgreSQL, the compose file's worker count; "
+                         "1 on SQLite, whose single writer makes them take turns anyway)")
     ap.add_argument("--naive-sample", type=int, default=20000, help="profiles evaluated by rule-engine (extrapolated)")
     ap.add_argument("--workdir", default=os.environ.get("ZHIDA_BENCH_DIR", "/tmp/zhida-bench"))
     ap.add_argument("--reuse", action="store_true", help="SQLite: keep an earlier bench.db holding the rows (skip import)")
@@ -308,8 +310,9 @@ async def child(args) -> None:
     kinds = [r.model_copy(update={"key": f"{r.key}-{time.time_ns()}"}) for r in bundled_rulesets("enterprise")]
     # As publication runs them: one app.match_published job per version, as many at once as there are workers
     # (--match-jobs; docker/compose.yaml runs 2), each stored and counted with no per-subject results in Python.
-    # On SQLite the stores take turns (one writer); PostgreSQL runs them side by side.
-    gate = asyncio.Semaphore(args.match_jobs)
+    # On SQLite the stores take turns (one writer), so one at a time; PostgreSQL runs them side by side.
+    jobs = args.match_jobs or (2 if pg else 1)
+    gate = asyncio.Semaphore(jobs)
 
     async def one(rs):
         async with gate:
@@ -322,7 +325,7 @@ async def child(args) -> None:
 
     t0 = time.perf_counter()
     total = sum(await asyncio.gather(*(one(rs) for rs in kinds)))
-    log(f"all {len(kinds)} bundled enterprise policies matched and stored, {args.match_jobs} at a time: "
+    log(f"all {len(kinds)} bundled enterprise policies matched and stored, {jobs} at a time: "
         f"{time.perf_counter() - t0:.1f} s ({total:,} matches)")
 
     # The incremental path: one changed profile against 1,000 active policies.
