@@ -8,11 +8,10 @@ killed between the commit and the enqueue, Redis unreachable then). Writing twic
 makes the second a no-op."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from payments.money import fen_to_yuan
-import datetime as dt
-
 from payments.service.db import in_list, now, raw
 
 PORTAL_LINK = "/portal"
