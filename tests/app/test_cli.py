@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import pytest
@@ -58,3 +59,17 @@ def test_migrations_apply_to_an_empty_database_and_are_idempotent(empty_database
     short = zhida("users", "create", "cli_x", "--role", "admin", "--password-stdin", input="short\n", env=env)
     assert short.returncode == 1 and "8 characters" in short.stderr
     assert zhida("audit", "verify", env=env).returncode == 0
+
+
+def test_demo_runs_the_main_job_end_to_end_on_the_embedded_default(tmp_dir):
+    """`zhida demo` as the README's quick start runs it (SQLite, in-process jobs and bank simulator), small."""
+    # Its own SQLite file whichever database this test run uses; no ZHIDA_REDIS_URL: the embedded queue.
+    env = {"ZHIDA_DATA_DIR": str(tmp_dir / "data"), "ZHIDA_DATABASE_URL": f"sqlite:///{tmp_dir / 'zhida.db'}"}
+    run = zhida("demo", "--no-serve", "--profiles", "200", env=env, cwd=tmp_dir)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout
+    settled = re.search(r"(\d+) of (\d+) payments settled", out)
+    assert settled and settled.group(1) == settled.group(2) and int(settled.group(1)) > 0, out
+    assert re.search(r"reconciliation \S+: (\d+) bank statement lines, \1 matched, 0 differences", out), out
+    assert "hash chain intact" in out and "Zhida-demo-2025" in out
+    assert list((tmp_dir / "data" / "demo-receipts").glob("*.pdf"))
