@@ -576,7 +576,7 @@ async def _insert_matches(conn, pg: bool, ruleset, as_of: dt.date, inner: str, r
             f"digest || {sep} || ?6")
     # "WHERE 1": SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT (a parsing ambiguity otherwise).
     # Inserted in subject order (sorted, "+" keeps SQLite from walking the subject index to the rows at random
-    # instead): the subject index then grows at its end, a quarter less time for the biggest policies.
+    # instead): the subject index then grows at its end (measured alone: the 8 bundled policies' inserts 34 s → 26 s).
     sql = (f"INSERT INTO eligibility_match ({cols}) SELECT ?1, ?2, ?3, ?4, subject_id, zclauses, zamount, ?5, digest, "
            f"?6, zhida_sha256({text}), ?7 FROM ({inner}) AS m WHERE 1 ORDER BY +subject_id "
            f"ON CONFLICT (match_digest) DO NOTHING")
