@@ -7,7 +7,7 @@ import hashlib
 import io
 import json
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
@@ -112,13 +112,18 @@ def validated(kind: str, records: Iterable[tuple[int, dict | None, str | None]],
 async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport, connection, pg: bool,
                           now: dt.datetime) -> list[str]:
     """Upsert normalized profiles (the tests' and API's path)."""
-    return await upsert_rows(kind, [store.to_row(kind, p) for p in profiles], report, connection, pg, now)
+    rows = []
+    for p in profiles:
+        row = store.to_row(kind, p)
+        row.append(row_digest(row))
+        rows.append(row)
+    return await upsert_rows(kind, rows, report, connection, pg, now)
 
 
 async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, connection, pg: bool,
-                      now: dt.datetime, digested: bool = False) -> list[str]:
-    """Upsert one batch of stored rows (later rows of the same subject win); returns the subject ids changed.
-    ``digested``: each row already ends with its row_digest (computed by the parsing process)."""
+                      now: dt.datetime) -> list[str]:
+    """Upsert one batch of stored rows, each ending with its row_digest (later rows of the same subject win);
+    returns the subject ids changed."""
     latest: dict[str, list] = {}
     for p in profiles:
         latest[p[0]] = p
@@ -138,10 +143,7 @@ async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, con
     changed = []
     inserted = updated = unchanged = 0  # local counters: setting a pydantic field per row is slow
     for sid, row in latest.items():
-        if digested:
-            digest = row.pop()
-        else:
-            digest = row_digest(row)
+        digest = row.pop()
         old = existing.get(sid)
         if old == digest:
             unchanged += 1
@@ -177,54 +179,6 @@ async def _copy_upsert(kind: str, rows: list[list], connection) -> None:
                              f"ON CONFLICT (subject_id) DO UPDATE SET {updates}")
 
 
-async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str = "", reject: Reject | None = None,
-                        progress: Callable[[int], None] | None = None, today: dt.date | None = None,
-                        on_changed: Callable[[list[str]], Any] | None = None) -> ImportReport:
-    """Import profiles from a binary stream, one batch at a time, all in one transaction: a file that
-    breaks off (or a crash) leaves what was stored before, and the audit entry commits with the data."""
-    if kind not in FIELDS:
-        raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
-    reader, records = _open_records(binary, fmt)
-    report = ImportReport(kind=kind)
-    reject = reject or (lambda line, field, reason: None)
-    today = today or dt.date.today()
-    table = store.TABLES[kind]
-    engine = table._meta.db
-    pg = engine.engine_type == "postgres"
-    now = dt.datetime.now(dt.timezone.utc)
-    changed_all: list[str] = []
-    async with engine.transaction() as tx:
-        if not pg:
-            # A bigger page cache (256 MiB) for this connection: upserts by subject id touch the index at random.
-            await tx.connection.execute("PRAGMA cache_size = -262144")
-        batch: list[dict] = []
-        for _line, profile in validated(kind, records, reject, report, today):
-            batch.append(profile)
-            if len(batch) >= BATCH:
-                changed = await upsert_rows(kind, batch, report, tx.connection, pg, now)
-                if on_changed:  # keep the changed ids only when someone will re-match them
-                    changed_all += changed
-                batch = []
-                if progress:
-                    progress(reader.bytes_read)
-        if batch:
-            changed = await upsert_rows(kind, batch, report, tx.connection, pg, now)
-            if on_changed:
-                changed_all += changed
-        if progress:
-            progress(reader.bytes_read)
-        report.digest = reader.sha.hexdigest()
-        await _audit_import(actor, kind, source, report)
-    if on_changed and changed_all:
-        await on_changed(changed_all)
-    return report
-
-
-# -- a big file: parsed and validated in a second process while this one writes ------------------------------
-
-PARALLEL_MIN_BYTES = 8 << 20  # below this, starting a process costs more than it saves
-
-
 def _open_records(binary, fmt: str):
     reader = _HashingReader(binary)
     buffered = io.BufferedReader(reader, buffer_size=1 << 20)
@@ -232,23 +186,89 @@ def _open_records(binary, fmt: str):
     return reader, (_csv_rows(text) if fmt == "csv" else _ndjson_rows(text))
 
 
+def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
+    """Read, parse, validate and digest a file: ("rows", stored rows each ending with its digest, the rejects met
+    on the way, bytes read) per batch, in file order, then ("end", the file's SHA-256, rows rejected)."""
+    reader, records = _open_records(binary, fmt)
+    report = ImportReport(kind=kind)
+    rejects: list[tuple[int, str, str]] = []
+    batch: list[list] = []
+    for _line, row in validated(kind, records, lambda *r: rejects.append(r), report, today):
+        row.append(row_digest(row))
+        batch.append(row)
+        if len(batch) >= BATCH:
+            yield "rows", batch, rejects, reader.bytes_read
+            batch, rejects = [], []
+    yield "rows", batch, rejects, reader.bytes_read
+    yield "end", reader.sha.hexdigest(), report.rejected
+
+
+async def _write(kind: str, batches: AsyncIterator[tuple], *, actor: Any, source: str, reject: Reject,
+                 progress: Callable[[int], None] | None, on_changed) -> ImportReport:
+    """Upsert the batches of ``_batches`` in one transaction with the audit entry: a file that breaks off (or a
+    crash) leaves what was stored before, and the audit entry commits with the data."""
+    report = ImportReport(kind=kind)
+    engine = store.TABLES[kind]._meta.db
+    pg = engine.engine_type == "postgres"
+    now = dt.datetime.now(dt.timezone.utc)
+    changed_all: list[str] = []
+    async with engine.transaction() as tx:
+        if not pg:
+            # A bigger page cache for this connection: upserts by subject id touch the index at random.
+            await tx.connection.execute(f"PRAGMA cache_size = {store.SQLITE_CACHE_KIB}")
+        async for msg in batches:
+            if msg[0] == "end":
+                report.digest, report.rejected = msg[1], msg[2]
+                continue
+            _, rows, rejects, bytes_read = msg
+            for r in rejects:
+                reject(*r)
+            if rows:
+                changed = await upsert_rows(kind, rows, report, tx.connection, pg, now)
+                if on_changed:  # keep the changed ids only when someone will re-match them
+                    changed_all += changed
+            if progress:
+                progress(bytes_read)
+        await actor.record("eligibility.profiles_import", f"{kind}_profiles", source or "stream",
+                           after={"digest": report.digest},
+                           detail={"file_sha256": report.digest, "kind": kind, "inserted": report.inserted,
+                                   "updated": report.updated, "unchanged": report.unchanged,
+                                   "rejected": report.rejected})
+    if on_changed and changed_all:
+        await on_changed(changed_all)
+    return report
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in FIELDS:
+        raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
+
+
+async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str = "", reject: Reject | None = None,
+                        progress: Callable[[int], None] | None = None, today: dt.date | None = None,
+                        on_changed: Callable[[list[str]], Any] | None = None) -> ImportReport:
+    """Import profiles from a binary stream, one batch at a time, all in one transaction (see ``_write``)."""
+    _check_kind(kind)
+
+    async def batches():
+        for msg in _batches(binary, kind, fmt, today or dt.date.today()):
+            yield msg
+
+    return await _write(kind, batches(), actor=actor, source=source,
+                        reject=reject or (lambda line, field, reason: None), progress=progress, on_changed=on_changed)
+
+
+# -- a big file: parsed and validated in a second process while this one writes ------------------------------
+
+PARALLEL_MIN_BYTES = 8 << 20  # below this, starting a process costs more than it saves
+
+
 def _produce(path: str, kind: str, fmt: str, today: dt.date, out) -> None:
-    """In the parsing process: read, parse, validate and digest the file; send batches of stored rows (each
-    ending with its digest) with the rejects met on the way, then the file's SHA-256. Bounded by ``out``'s size."""
+    """In the parsing process: send the messages of ``_batches`` (bounded by ``out``'s size), or what went wrong."""
     try:
         with open(path, "rb") as f:
-            reader, records = _open_records(f, fmt)
-            report = ImportReport(kind=kind)
-            rejects: list[tuple[int, str, str]] = []
-            batch: list[list] = []
-            for _line, row in validated(kind, records, lambda *r: rejects.append(r), report, today):
-                row.append(row_digest(row))
-                batch.append(row)
-                if len(batch) >= BATCH:
-                    out.put(("rows", batch, rejects, reader.bytes_read))
-                    batch, rejects = [], []
-            out.put(("rows", batch, rejects, reader.bytes_read))
-            out.put(("end", reader.sha.hexdigest(), report.rejected))
+            for msg in _batches(f, kind, fmt, today):
+                out.put(msg)
     except EligibilityError as exc:
         out.put(("error", exc.message))
     except BaseException as exc:  # noqa: BLE001 - reported to the importing process, which fails the import
@@ -270,7 +290,7 @@ def _next_message(queue, proc) -> tuple:
 async def _import_parallel(path: str, kind: str, fmt: str, *, actor: Any, source: str, reject: Reject,
                            progress, today: dt.date, on_changed) -> ImportReport:
     """import_stream's work split over two processes: the child parses and validates (the CPU-heavy half), this
-    process upserts batch by batch in ONE transaction, as import_stream does (a failure stores nothing)."""
+    process writes the same batches in the same single transaction (a failure stores nothing)."""
     import asyncio
     import multiprocessing
 
@@ -279,52 +299,26 @@ async def _import_parallel(path: str, kind: str, fmt: str, *, actor: Any, source
     proc = mp.Process(target=_produce, args=(path, kind, fmt, today, out), name="zhida-import-parse", daemon=True)
     proc.start()
     loop = asyncio.get_running_loop()
-    report = ImportReport(kind=kind)
-    table = store.TABLES[kind]
-    engine = table._meta.db
-    pg = engine.engine_type == "postgres"
-    now = dt.datetime.now(dt.timezone.utc)
-    changed_all: list[str] = []
-    try:
-        async with engine.transaction() as tx:
-            if not pg:
-                await tx.connection.execute("PRAGMA cache_size = -262144")
-            while True:
-                msg = await loop.run_in_executor(None, _next_message, out, proc)
-                if msg[0] == "rows":
-                    _, rows, rejects, bytes_read = msg
-                    for r in rejects:
-                        reject(*r)
-                    if rows:
-                        changed = await upsert_rows(kind, rows, report, tx.connection, pg, now, digested=True)
-                        if on_changed:
-                            changed_all += changed
-                    if progress:
-                        progress(bytes_read)
-                    continue
-                if msg[0] == "end":
-                    report.digest, report.rejected = msg[1], msg[2]
-                    break
-                if msg[0] == "error":
-                    raise EligibilityError(msg[1])
+
+    async def batches():
+        while True:
+            msg = await loop.run_in_executor(None, _next_message, out, proc)
+            if msg[0] == "error":
+                raise EligibilityError(msg[1])
+            if msg[0] == "crash":
                 raise EligibilityError(f"the file could not be parsed ({msg[1]}): nothing was imported")
-            await _audit_import(actor, kind, source, report)
+            yield msg
+            if msg[0] == "end":
+                return
+
+    try:
+        return await _write(kind, batches(), actor=actor, source=source, reject=reject, progress=progress,
+                            on_changed=on_changed)
     finally:
         if proc.is_alive():
             proc.terminate()
         await loop.run_in_executor(None, proc.join)
         out.close()
-    if on_changed and changed_all:
-        await on_changed(changed_all)
-    return report
-
-
-async def _audit_import(actor: Any, kind: str, source: str, report: ImportReport) -> None:
-    await actor.record("eligibility.profiles_import", f"{kind}_profiles", source or "stream",
-                       after={"digest": report.digest},
-                       detail={"file_sha256": report.digest, "kind": kind, "inserted": report.inserted,
-                               "updated": report.updated, "unchanged": report.unchanged,
-                               "rejected": report.rejected})
 
 
 async def import_file(path: str, kind: str, *, actor: Any, reject: Reject | None = None,
@@ -335,8 +329,7 @@ async def import_file(path: str, kind: str, *, actor: Any, reject: Reject | None
     (``parallel`` forces either way); both paths give the same report, rejects, rows and audit entry."""
     import os
 
-    if kind not in FIELDS:
-        raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
+    _check_kind(kind)
     with open(path, "rb") as f:
         fmt = fmt or detect_format(path, f.read(64))
         f.seek(0)
