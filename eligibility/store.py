@@ -9,6 +9,9 @@ from eligibility.fields import BOOL, DATE, FIELDS, LIST, MONEY, SUBJECT_ID
 from eligibility.tables import EnterpriseProfile, TalentProfile
 
 TABLES = {"enterprise": EnterpriseProfile, "talent": TalentProfile}
+# Page cache of the SQLite connections that import or match (they touch every profile): 256 MiB, in SQLite's
+# negative-KiB form.
+SQLITE_CACHE_KIB = -262144
 
 
 def column_of(kind: str, field: str) -> str:

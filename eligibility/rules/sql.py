@@ -19,7 +19,7 @@ from rule_engine import ast as rast
 
 from eligibility.fields import BOOL, DATE, ENUM, INT, LIST, MONEY, STRING, rule_fields
 from eligibility.rules.language import parse, symbols, unparse
-from eligibility.store import column_of
+from eligibility.store import SQLITE_CACHE_KIB, column_of
 
 
 class NotCompilable(Exception):
@@ -309,11 +309,11 @@ def _compiled(pattern: str) -> re.Pattern:
     return p
 
 
-SQLITE_CACHE_KIB = -262144  # 256 MiB of page cache for the matcher's connections (negative: KiB, SQLite's way)
-
-
-async def _register_functions(conn) -> None:
-    """SQLite: the functions compiled rules and match storage call (regular expressions, SHA-256)."""
+async def _prepare_sqlite(conn) -> None:
+    """SQLite: a big page cache and the file mapped (the matcher scans every profile), and the functions compiled
+    rules and match storage call (regular expressions, SHA-256)."""
+    await conn.execute(f"PRAGMA cache_size = {SQLITE_CACHE_KIB}")
+    await conn.execute("PRAGMA mmap_size = 4294967296")
     await conn.create_function("zhida_re_match", 2, _re_match, deterministic=True)
     await conn.create_function("zhida_re_search", 2, _re_search, deterministic=True)
     await conn.create_function("zhida_sha256", 1, _sha256_hex, deterministic=True)
@@ -335,8 +335,7 @@ async def read_connection(engine):
         return
     conn = await engine.get_connection()
     try:
-        await conn.execute(f"PRAGMA cache_size = {SQLITE_CACHE_KIB}")
-        await _register_functions(conn)
+        await _prepare_sqlite(conn)
         yield conn
     finally:
         await conn.close()
@@ -518,18 +517,14 @@ async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdige
         async with read_connection(engine) as conn:
             results, profiles, matched, total_fen = await read(conn)
         return results, profiles, 0, matched, total_fen
-    async with contextlib.AsyncExitStack() as stack:
-        if pg:
-            async with read_connection(engine) as conn:
-                results, profiles, matched, total_fen = await read(conn)
-            tx = await stack.enter_async_context(engine.transaction())
-        else:
+    if pg:
+        async with read_connection(engine) as conn:
+            results, profiles, matched, total_fen = await read(conn)
+    async with engine.transaction() as tx:
+        if not pg:
             # SQLite: read and insert on the write transaction's connection, so the second scan (the INSERT's)
             # finds the profile pages in this connection's cache; SQLite has one writer at a time anyway.
-            tx = await stack.enter_async_context(engine.transaction())
-            await tx.connection.execute(f"PRAGMA cache_size = {SQLITE_CACHE_KIB}")
-            await tx.connection.execute("PRAGMA mmap_size = 4294967296")
-            await _register_functions(tx.connection)
+            await _prepare_sqlite(tx.connection)
             results, profiles, matched, total_fen = await read(tx.connection)
         # The matches and their audit entry commit together.
         new = await _insert_matches(tx.connection, pg, ruleset, as_of, inner, rdigest) if matched else 0
