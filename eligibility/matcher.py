@@ -131,13 +131,13 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
     if len(candidates) > 2000 and len(keys) == 1:
         existing = {r["match_digest"] for r in await Match.raw(
             "SELECT match_digest FROM eligibility_match WHERE ruleset_key = {}", keys[0])}
-    else:
-        digests = [c[10] for c in candidates]
-        for i in range(0, len(digests), 500):
-            chunk = digests[i:i + 500]
+    else:  # the matches stored of these subjects (indexed by subject; the digests are indexed only after rule set)
+        subjects = sorted({c[4] for c in candidates})
+        for i in range(0, len(subjects), 500):
+            chunk = subjects[i:i + 500]
             marks = ", ".join("{}" for _ in chunk)
             existing |= {r["match_digest"] for r in await Match.raw(
-                f"SELECT match_digest FROM eligibility_match WHERE match_digest IN ({marks})", *chunk)}
+                f"SELECT match_digest FROM eligibility_match WHERE subject_id IN ({marks})", *chunk)}
     rows = []
     for c in candidates:
         if c[10] not in existing:
@@ -148,7 +148,7 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
     cols = "ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, " \
            "rule_digest, match_digest, created_at"
     sql = (f"INSERT INTO eligibility_match ({cols}) VALUES ({profile_store.placeholders(12, pg)}) "
-           f"ON CONFLICT (match_digest) DO NOTHING")
+           f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING")
     async with engine.transaction() as tx:
         for i in range(0, len(rows), _CHUNK):
             await profile_store.executemany(tx.connection, sql, rows[i:i + _CHUNK], pg)

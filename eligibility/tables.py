@@ -5,6 +5,7 @@ dates as integers YYYYMMDD (`*_ymd`, so derived years/months are integer arithme
 tags as `;a;b;` text (membership is a LIKE), a missing value is NULL.
 """
 from piccolo.columns import BigInt, Boolean, Date, Integer, Text, Timestamptz, Varchar
+from piccolo.constraints import Unique
 from piccolo.table import Table
 
 
@@ -65,9 +66,11 @@ class ActiveRuleSet(Table, tablename="eligibility_active_ruleset"):
 
 
 class Match(Table, tablename="eligibility_match"):
-    """A stored match of a rule set (policy version) and a subject. Idempotent through match_digest."""
+    """A stored match of a rule set (policy version) and a subject. Idempotent through match_digest, which is unique
+    with the rule set and subject it digests (match_identity): a run's matches, inserted in subject order, then
+    extend that index instead of landing at random in an index of digests."""
 
-    ruleset_key = Varchar(length=160, index=True)
+    ruleset_key = Varchar(length=160)  # match_identity leads with it
     version_id = BigInt(null=True, default=None, index=True)
     code = Varchar(length=128)
     subject_kind = Varchar(length=16)
@@ -77,8 +80,10 @@ class Match(Table, tablename="eligibility_match"):
     as_of = Date()
     profile_digest = Varchar(length=64)
     rule_digest = Varchar(length=64)
-    match_digest = Varchar(length=64, unique=True)
+    match_digest = Varchar(length=64)
     created_at = Timestamptz()
+
+    match_identity = Unique(["ruleset_key", "subject_id", "match_digest"])
 
 
 class Feed(Table, tablename="eligibility_feed"):

@@ -657,10 +657,11 @@ async def _insert_matches(conn, pg: bool, ruleset, as_of: dt.date, inner: str, r
             async with conn.transaction():
                 status = await conn.execute(
                     f"INSERT INTO eligibility_match ({cols}) {select} WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM eligibility_match e WHERE e.match_digest = d.zdigest)", *args)
+                    f"(SELECT 1 FROM eligibility_match e WHERE e.ruleset_key = $1 AND e.subject_id = d.subject_id "
+                    f"AND e.match_digest = d.zdigest)", *args)
         except asyncpg.UniqueViolationError:
             status = await conn.execute(f"INSERT INTO eligibility_match ({cols}) {select} "
-                                        f"ON CONFLICT (match_digest) DO NOTHING", *args)
+                                        f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING", *args)
         return int(status.split()[-1])
     sep = "char(31)"
     text = (f"?1 || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
@@ -670,7 +671,7 @@ async def _insert_matches(conn, pg: bool, ruleset, as_of: dt.date, inner: str, r
     # instead): the subject index then grows at its end (measured alone: the 8 bundled policies' inserts 34 s → 26 s).
     sql = (f"INSERT INTO eligibility_match ({cols}) SELECT ?1, ?2, ?3, ?4, subject_id, zclauses, zamount, ?5, digest, "
            f"?6, zhida_sha256({text}), ?7 FROM ({inner}) AS m WHERE 1 ORDER BY +subject_id "
-           f"ON CONFLICT (match_digest) DO NOTHING")
+           f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING")
     args = [ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, as_of, rdigest, now]
     cursor = await conn.execute(sql, args)
     new = cursor.rowcount
