@@ -409,7 +409,9 @@ async def ordered_filter(conn, kind: str, terms: list[tuple[str, float]], pg: bo
     from eligibility import store
 
     name = store.TABLES[kind]._meta.tablename
-    bounds = (await store.fetch(conn, f"SELECT MIN(id) AS lo, MAX(id) AS hi FROM {name}", [], False))[0]
+    # Two subqueries: SQLite answers a lone MIN or MAX of the rowid from the b-tree's ends, both at once by a scan.
+    bounds = (await store.fetch(conn, f"SELECT (SELECT MIN(id) FROM {name}) AS lo, (SELECT MAX(id) FROM {name}) AS hi",
+                                [], False))[0]
     lo, hi = bounds["lo"], bounds["hi"]
     if lo is None:
         return joined
