@@ -653,6 +653,8 @@ async def _insert_matches(conn, pg: bool, ruleset, as_of: dt.date, inner: str, r
         # An anti-join skips what is stored: about twice as fast as ON CONFLICT, whose speculative insertion
         # costs on every row. A run that commits the same matches meanwhile makes the unique index refuse
         # one: then (inside a savepoint) the statement is repeated with ON CONFLICT DO NOTHING.
+        # Inserted in subject order, the identity and subject indexes grow in order instead of at random
+        # (NC-JOB-STABILIZATION's 682k matches, measured alone: 12.9 s -> 5.8 s).
         import asyncpg
 
         try:
@@ -660,9 +662,9 @@ async def _insert_matches(conn, pg: bool, ruleset, as_of: dt.date, inner: str, r
                 status = await conn.execute(
                     f"INSERT INTO eligibility_match ({cols}) {select} WHERE NOT EXISTS "
                     f"(SELECT 1 FROM eligibility_match e WHERE e.ruleset_key = $1 AND e.subject_id = d.subject_id "
-                    f"AND e.match_digest = d.zdigest)", *args)
+                    f"AND e.match_digest = d.zdigest) ORDER BY d.subject_id", *args)
         except asyncpg.UniqueViolationError:
-            status = await conn.execute(f"INSERT INTO eligibility_match ({cols}) {select} "
+            status = await conn.execute(f"INSERT INTO eligibility_match ({cols}) {select} ORDER BY d.subject_id "
                                         f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING", *args)
         return int(status.split()[-1])
     sep = "char(31)"
