@@ -218,3 +218,13 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
     python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
     assert sql.path == "sql" and 0 < len(sql.results) < 3000
     assert [(r.subject_id, r.amount) for r in sql.results] == [(r.subject_id, r.amount) for r in python.results]
+
+
+def test_sqlite_scans_the_rule_index_only_when_it_holds_every_column_the_filter_reads():
+    from eligibility.rules.sql import rule_source
+
+    assert rule_source("enterprise", "(employees >= 10) AND (instr(tags, ';外贸;') > 0)", False) == \
+        "eligibility_enterprise INDEXED BY eligibility_enterprise_rules"
+    assert rule_source("enterprise", "(employees >= 10) AND (name = 'x')", False) == "eligibility_enterprise"
+    assert rule_source("talent", "(bank_account IS NULL)", False) == "eligibility_talent"
+    assert rule_source("enterprise", "(employees >= 10)", True) == "eligibility_enterprise"  # PostgreSQL: no hint
