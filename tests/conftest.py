@@ -128,3 +128,26 @@ def tmp_dir():
     d = _TMP / uuid.uuid4().hex[:8]
     d.mkdir(parents=True)
     return d
+
+
+@pytest.fixture
+def empty_database_url(tmp_dir):
+    """The URL of a database of its own, empty (a SQLite file, or a PostgreSQL database dropped afterwards)."""
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_dir / 'empty.db'}"
+        return
+    import asyncpg
+
+    name = f"zhida_empty_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql):
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_DSN.rpartition("/")[0]
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

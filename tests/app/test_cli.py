@@ -1,13 +1,9 @@
 """The operator CLI of the platform: migrations on an empty database, users, exit codes, every command listed."""
 from __future__ import annotations
 
-import asyncio
 import re
-import uuid
 
-import pytest
-
-from tests.conftest import ON_POSTGRES, PG_ADMIN_DSN, zhida
+from tests.conftest import zhida
 
 CONTRACT_COMMANDS = ["demo", "db", "serve", "worker", "bank-sim", "users", "policies", "profiles", "match", "explain",
                      "batch", "reconcile", "audit"]
@@ -21,28 +17,6 @@ def test_help_lists_every_contract_command():
 
 def test_unknown_option_is_usage_error():
     assert zhida("users", "create", "--no-such").returncode == 2
-
-
-@pytest.fixture
-def empty_database_url(tmp_dir):
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_dir / 'empty.db'}"
-        return
-    import asyncpg
-
-    name = f"zhida_empty_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql):
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_DSN.rpartition("/")[0]
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_migrations_apply_to_an_empty_database_and_are_idempotent(empty_database_url):

@@ -7,36 +7,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import ON_POSTGRES, PG_ADMIN_DSN, ROOT
+from tests.conftest import ROOT
 
 MIGRATION = "2026-11-22T10:55:00:000000"
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture
-def scratch_url(tmp_dir):
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_dir / 'scratch.db'}"
-        return
-    import asyncpg
-
-    name = f"zhida_scratch_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql):
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"{PG_ADMIN_DSN.rpartition('/')[0]}/{name}"
-    asyncio.run(admin(f'DROP DATABASE "{name}"'))
 
 
 def _run(url: str, *cmd: str) -> None:
@@ -46,7 +22,7 @@ def _run(url: str, *cmd: str) -> None:
 
 
 def _sql(url: str, query: str, *args):
-    """Run one statement on the scratch database; returns the rows, or the error's class name."""
+    """Run one statement on the database at ``url``; returns the rows, or the error's class name."""
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
         try:
@@ -76,16 +52,16 @@ def _insert(url: str, key: str, subject: str, digest: str):
                      "VALUES ($1, $2, $3, '2025-06-30', '2026-01-01T00:00:00+00:00')", key, subject, digest)
 
 
-def test_match_identity_migration_keeps_matches_both_ways(scratch_url):
-    _run(scratch_url, "zhida", "db", "migrate")
-    assert _insert(scratch_url, "K@1", "S1", "d1") == [] and _insert(scratch_url, "K@1", "S2", "d2") == []
+def test_match_identity_migration_keeps_matches_both_ways(empty_database_url):
+    _run(empty_database_url, "zhida", "db", "migrate")
+    assert _insert(empty_database_url, "K@1", "S1", "d1") == [] and _insert(empty_database_url, "K@1", "S2", "d2") == []
     count = "SELECT COUNT(*) FROM eligibility_match"
 
-    _run(scratch_url, "piccolo", "migrations", "backwards", "eligibility", MIGRATION, "--auto_agree")
-    assert _sql(scratch_url, count) == [(2,)]
-    assert _insert(scratch_url, "K@2", "S1", "d1") == "IntegrityError"  # before: the digest alone was unique
+    _run(empty_database_url, "piccolo", "migrations", "backwards", "eligibility", MIGRATION, "--auto_agree")
+    assert _sql(empty_database_url, count) == [(2,)]
+    assert _insert(empty_database_url, "K@2", "S1", "d1") == "IntegrityError"  # before: the digest alone was unique
 
-    _run(scratch_url, "piccolo", "migrations", "forwards", "eligibility")
-    assert _sql(scratch_url, count) == [(2,)]
-    assert _insert(scratch_url, "K@1", "S1", "d1") == "IntegrityError"
-    assert _insert(scratch_url, "K@2", "S1", "d1") == []  # the identity is (rule set, subject, digest)
+    _run(empty_database_url, "piccolo", "migrations", "forwards", "eligibility")
+    assert _sql(empty_database_url, count) == [(2,)]
+    assert _insert(empty_database_url, "K@1", "S1", "d1") == "IntegrityError"
+    assert _insert(empty_database_url, "K@2", "S1", "d1") == []  # the identity is (rule set, subject, digest)
