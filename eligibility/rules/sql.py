@@ -428,14 +428,15 @@ async def ordered_filter(conn, kind: str, terms: list[tuple[str, float]], pg: bo
     return " AND ".join(terms[i][0] for i in sorted(range(len(terms)), key=key))
 
 
-def rule_source(kind: str, cond: str, pg: bool) -> str:
+def rule_source(kind: str, cond: str, pg: bool, has_index: bool = True) -> str:
     """The FROM of a filter over the profiles of ``kind``. SQLite: the table through its rule index (store.RULE_INDEX)
-    when the filter reads no column outside it; the table row is then read only for the rows the filter keeps."""
+    when the index exists and the filter reads no column outside it; the table row is then read only for the rows
+    the filter keeps."""
     from eligibility import store
 
     table = store.TABLES[kind]
     name = table._meta.tablename
-    if pg:
+    if pg or not has_index:
         return name
     index, covered = RULE_INDEX[kind]
     outside = {c._meta.db_column_name for c in table._meta.columns} - set(covered)
@@ -446,8 +447,15 @@ def rule_source(kind: str, cond: str, pg: bool) -> str:
 
 async def filter_query(conn, ruleset, as_of: dt.date, pg: bool, select: str) -> str:
     """``SELECT {select}`` over the profiles the rule set's filter keeps, as the matcher runs it (the bench times it)."""
-    cond = await ordered_filter(conn, ruleset.subject, filter_terms(ruleset, as_of, pg), pg)
-    return f"SELECT {select} FROM {rule_source(ruleset.subject, cond, pg)} WHERE {cond}"
+    from eligibility import store
+
+    kind = ruleset.subject
+    cond = await ordered_filter(conn, kind, filter_terms(ruleset, as_of, pg), pg)
+    has_index = True
+    if not pg:  # INDEXED BY a missing index is an error (a database migrated back, or built without migrations)
+        has_index = bool(await store.fetch(conn, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                                           [RULE_INDEX[kind][0]], False))
+    return f"SELECT {select} FROM {rule_source(kind, cond, pg, has_index)} WHERE {cond}"
 
 
 async def sql_path(ruleset, as_of: dt.date):

@@ -195,7 +195,10 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
         synthetic_enterprises):
     """The order of a filter's terms is SQLite's speed (it stops at the first false term). The term that rejects
     most profiles goes first there, whatever its place in the rule; the results do not depend on the order."""
+    import itertools
+
     from app.db import engine
+    from eligibility import store
     from eligibility.rules.sql import filter_query, filter_terms, ordered_filter, read_connection
 
     rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
@@ -213,7 +216,19 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
     else:
         assert cond.startswith(terms[-1][0])  # the clause rejects nearly all; the gate terms reject few
         assert "eligibility_enterprise_rules" in plan  # the rule index, not the table, is scanned
-    # Same matches whatever the order: the SQL path agrees with rule-engine on every profile.
+    # Same matches whatever the order: the SQL path agrees with rule-engine on every profile, and every order of
+    # the terms of a filter with missing values, a ternary and a regular expression keeps the same profiles.
+    mixed = rs.model_copy(update={"when": 'not blacklisted and industry_code =~ "C[0-9]+3$" and rd_expense >= 0 and '
+                                          '(high_tech ? employees >= 10 : employees >= 50)'})
+    mixed_terms = filter_terms(mixed, AS_OF, ON_POSTGRES)
+    assert len(mixed_terms) == 5
+    async with read_connection(engine()) as conn:
+        kept = set()
+        for order in itertools.permutations(mixed_terms):
+            cond = " AND ".join(sql for sql, _ in order)
+            rows = await store.fetch(conn, f"SELECT subject_id FROM eligibility_enterprise WHERE {cond}", [], ON_POSTGRES)
+            kept.add(tuple(sorted(r["subject_id"] for r in rows)))
+    assert len(kept) == 1 and 0 < len(next(iter(kept))) < 3000
     sql = await match_ruleset(rs, AS_OF, store=False)
     python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
     assert sql.path == "sql" and 0 < len(sql.results) < 3000
@@ -228,3 +243,27 @@ def test_sqlite_scans_the_rule_index_only_when_it_holds_every_column_the_filter_
     assert rule_source("enterprise", "(employees >= 10) AND (name = 'x')", False) == "eligibility_enterprise"
     assert rule_source("talent", "(bank_account IS NULL)", False) == "eligibility_talent"
     assert rule_source("enterprise", "(employees >= 10)", True) == "eligibility_enterprise"  # PostgreSQL: no hint
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite only: PostgreSQL has no rule-column index (the SQLite run covers it)")
+async def test_sqlite_rule_index_is_the_one_the_matcher_names_and_its_absence_is_no_error(synthetic_enterprises):
+    from app.db import engine
+    from eligibility import store
+    from eligibility.rules.sql import filter_query, read_connection
+
+    for kind, (index, columns) in store.RULE_INDEX.items():
+        async with read_connection(engine()) as conn:
+            info = await store.fetch(conn, f"PRAGMA index_info({index})", [], False)
+        assert [r["name"] for r in sorted(info, key=lambda r: r["seqno"])] == columns, kind
+    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"]
+    want = await match_ruleset(rs, AS_OF, store=False)
+    index, columns = store.RULE_INDEX["enterprise"]
+    await engine().run_ddl(f"DROP INDEX {index}")
+    try:  # a database migrated back, or made without the migrations: the matcher scans the table
+        async with read_connection(engine()) as conn:
+            assert "INDEXED BY" not in await filter_query(conn, rs, AS_OF, False, "COUNT(*) AS n")
+        got = await match_ruleset(rs, AS_OF, store=False)
+    finally:
+        await engine().run_ddl(f"CREATE INDEX {index} ON eligibility_enterprise ({', '.join(columns)})")
+    assert [(r.subject_id, r.amount) for r in got.results] == [(r.subject_id, r.amount) for r in want.results]
+    assert len(want.results) > 0

@@ -52,6 +52,14 @@ def _insert(url: str, key: str, subject: str, digest: str):
                      "VALUES ($1, $2, $3, '2025-06-30', '2026-01-01T00:00:00+00:00')", key, subject, digest)
 
 
+def _indexes(url: str) -> set[str]:
+    if url.startswith("sqlite"):
+        rows = _sql(url, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'eligibility_match'")
+    else:
+        rows = _sql(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'eligibility_match'")
+    return {r[0] for r in rows}
+
+
 def test_match_identity_migration_keeps_matches_both_ways(empty_database_url):
     _run(empty_database_url, "zhida", "db", "migrate")
     assert _insert(empty_database_url, "K@1", "S1", "d1") == [] and _insert(empty_database_url, "K@1", "S2", "d2") == []
@@ -60,8 +68,13 @@ def test_match_identity_migration_keeps_matches_both_ways(empty_database_url):
     _run(empty_database_url, "piccolo", "migrations", "backwards", "eligibility", MIGRATION, "--auto_agree")
     assert _sql(empty_database_url, count) == [(2,)]
     assert _insert(empty_database_url, "K@2", "S1", "d1") == "IntegrityError"  # before: the digest alone was unique
+    assert {"eligibility_match_ruleset_key", "eligibility_match_subject_id", "eligibility_match_version_id"} \
+        <= _indexes(empty_database_url)
 
     _run(empty_database_url, "piccolo", "migrations", "forwards", "eligibility")
     assert _sql(empty_database_url, count) == [(2,)]
     assert _insert(empty_database_url, "K@1", "S1", "d1") == "IntegrityError"
     assert _insert(empty_database_url, "K@2", "S1", "d1") == []  # the identity is (rule set, subject, digest)
+    after = _indexes(empty_database_url)
+    assert {"eligibility_match_subject_id", "eligibility_match_version_id"} <= after
+    assert "eligibility_match_ruleset_key" not in after  # the identity index leads with the rule set
