@@ -219,7 +219,7 @@ async def child(args) -> None:
     from eligibility import store
     from eligibility.importer import import_file
     from eligibility.matcher import match_ruleset
-    from eligibility.rules.sql import filter_query, read_connection
+    from eligibility.rules.sql import compile_ruleset, filter_query, read_connection
 
     await migrate()
     await open_database()
@@ -277,7 +277,7 @@ async def child(args) -> None:
         return best, rows
 
     async with read_connection(engine) as conn:
-        sql = await filter_query(conn, typical, AS_OF, pg, "COUNT(*) AS n")
+        sql = await filter_query(conn, "enterprise", compile_ruleset(typical, AS_OF, pg)[0], pg, "COUNT(*) AS n")
         log(f"  the filter: {sql}")
         best, got = await best_of_3(conn, sql)
         # The engine's floor: the simplest scan of the same table, one comparison on one column.

@@ -19,6 +19,7 @@ from rule_engine import ast as rast
 
 from eligibility.fields import BOOL, DATE, ENUM, INT, LIST, MONEY, STRING, rule_fields
 from eligibility.rules.language import parse, symbols, unparse
+from eligibility import store
 from eligibility.store import RULE_INDEX, SQLITE_CACHE_KIB, column_of
 
 
@@ -350,14 +351,6 @@ async def read_connection(engine):
         await conn.close()
 
 
-def compile_ruleset(ruleset, as_of: dt.date, pg: bool) -> tuple[str, list[str]]:
-    """(policy-level WHERE, one SQL boolean per clause). Raises NotCompilable."""
-    c = Compiler(ruleset.subject, as_of, pg)
-    where = c.boolean(parse(ruleset.subject, ruleset.when)) if ruleset.when and str(ruleset.when).strip() else None
-    clauses = [c.boolean(parse(ruleset.subject, str(cl.when))) for cl in ruleset.clauses]
-    return where, clauses
-
-
 def _and_terms(node: Any) -> list:
     if isinstance(node, rast.LogicExpression) and node.type == "and":
         return _and_terms(node.left) + _and_terms(node.right)
@@ -377,18 +370,18 @@ def _cost(node: Any) -> float:
     return own + sum(_cost(c) for c in children(node))
 
 
-def filter_terms(ruleset, as_of: dt.date, pg: bool) -> list[tuple[str, float]]:
-    """The rule set's filter as the terms it is the AND of, each (SQL, cost): the top-level AND terms of the
-    policy-level `when`, and the OR of the clauses. Raises NotCompilable."""
+def compile_ruleset(ruleset, as_of: dt.date, pg: bool) -> tuple[list[tuple[str, float]], list[str]]:
+    """(the filter's terms, one SQL boolean per clause). The filter is the AND of its terms, each (SQL, cost): the
+    top-level AND terms of the policy-level `when`, and the OR of the clauses. Raises NotCompilable."""
     kind = ruleset.subject
     c = Compiler(kind, as_of, pg)
     terms = []
     if ruleset.when and str(ruleset.when).strip():
         terms += [(c.boolean(n), _cost(n)) for n in _and_terms(parse(kind, ruleset.when))]
     nodes = [parse(kind, str(cl.when)) for cl in ruleset.clauses]
-    terms.append(("(" + (" OR ".join(f"({c.boolean(n)})" for n in nodes) or "1 = 0") + ")",
-                  sum(_cost(n) for n in nodes)))
-    return terms
+    clauses = [c.boolean(n) for n in nodes]
+    terms.append(("(" + (" OR ".join(f"({sql})" for sql in clauses) or "1 = 0") + ")", sum(_cost(n) for n in nodes)))
+    return terms, clauses
 
 
 PROBE_CHUNKS, PROBE_ROWS = 16, 128
@@ -406,8 +399,6 @@ async def ordered_filter(conn, kind: str, terms: list[tuple[str, float]], pg: bo
     joined = " AND ".join(sql for sql, _ in terms)
     if pg or len(terms) < 2:
         return joined
-    from eligibility import store
-
     name = store.TABLES[kind]._meta.tablename
     # Two subqueries: SQLite answers a lone MIN or MAX of the rowid from the b-tree's ends, both at once by a scan.
     bounds = (await store.fetch(conn, f"SELECT (SELECT MIN(id) FROM {name}) AS lo, (SELECT MAX(id) FROM {name}) AS hi",
@@ -432,8 +423,6 @@ def rule_source(kind: str, cond: str, pg: bool, has_index: bool = True) -> str:
     """The FROM of a filter over the profiles of ``kind``. SQLite: the table through its rule index (store.RULE_INDEX)
     when the index exists and the filter reads no column outside it; the table row is then read only for the rows
     the filter keeps."""
-    from eligibility import store
-
     table = store.TABLES[kind]
     name = table._meta.tablename
     if pg or not has_index:
@@ -445,12 +434,10 @@ def rule_source(kind: str, cond: str, pg: bool, has_index: bool = True) -> str:
     return f"{name} INDEXED BY {index}"
 
 
-async def filter_query(conn, ruleset, as_of: dt.date, pg: bool, select: str) -> str:
-    """``SELECT {select}`` over the profiles the rule set's filter keeps, as the matcher runs it (the bench times it)."""
-    from eligibility import store
-
-    kind = ruleset.subject
-    cond = await ordered_filter(conn, kind, filter_terms(ruleset, as_of, pg), pg)
+async def filter_query(conn, kind: str, terms: list[tuple[str, float]], pg: bool, select: str) -> str:
+    """``SELECT {select}`` over the profiles of ``kind`` that the filter (``compile_ruleset``'s terms) keeps, as the
+    matcher runs it (the bench times it)."""
+    cond = await ordered_filter(conn, kind, terms, pg)
     has_index = True
     if not pg:  # INDEXED BY a missing index is an error (a database migrated back, or built without migrations)
         has_index = bool(await store.fetch(conn, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
@@ -460,7 +447,6 @@ async def filter_query(conn, ruleset, as_of: dt.date, pg: bool, select: str) -> 
 
 async def sql_path(ruleset, as_of: dt.date):
     """The database filters; amounts are computed for the matched rows only. Returns (found, total)."""
-    from eligibility import store
     from eligibility.fields import derived_values
     from eligibility.rules.closures import compile_value
     from eligibility.rules.evaluate import combine, to_fen_amount
@@ -470,13 +456,13 @@ async def sql_path(ruleset, as_of: dt.date):
     table = store.TABLES[kind]
     engine = table._meta.db
     pg = engine.engine_type == "postgres"
-    _, clauses = compile_ruleset(ruleset, as_of, pg)
+    terms, clauses = compile_ruleset(ruleset, as_of, pg)
     flags = ", ".join(f"(CASE WHEN {c} THEN 1 ELSE 0 END) AS zc{i}" for i, c in enumerate(clauses))
     name = table._meta.tablename
     amounts = [compile_value(parse(kind, str(cl.amount))) for cl in ruleset.clauses]
     found = []
     async with read_connection(engine) as conn:
-        rows = await store.fetch(conn, await filter_query(conn, ruleset, as_of, pg, f"{name}.*, {flags}"), [], pg)
+        rows = await store.fetch(conn, await filter_query(conn, kind, terms, pg, f"{name}.*, {flags}"), [], pg)
         rows.sort(key=lambda r: r["subject_id"])
         total_rows = await store.fetch(conn, f"SELECT COUNT(*) AS n FROM {name}", [], pg)
     first = ruleset.combine == "first"
@@ -562,11 +548,11 @@ def compile_amount_fen(c: Compiler, kind: str, text: str) -> str:
     return expr
 
 
-def compile_outcome(ruleset, as_of: dt.date, pg: bool) -> tuple[str, str]:
-    """(clauses text expr, amount_fen expr) of the whole rule set; raises NotCompilable."""
+def compile_outcome(ruleset, conds: list[str], as_of: dt.date, pg: bool) -> tuple[str, str]:
+    """(clauses text expr, amount_fen expr) of the whole rule set, given its clauses' compiled conditions;
+    raises NotCompilable."""
     c = Compiler(ruleset.subject, as_of, pg)
     kind = ruleset.subject
-    _, conds = compile_ruleset(ruleset, as_of, pg)
     amounts = [compile_amount_fen(c, kind, str(cl.amount)) for cl in ruleset.clauses]
     codes = [_sql_str(cl.code) for cl in ruleset.clauses]
     if ruleset.combine == "first":
@@ -588,19 +574,19 @@ async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdige
     DO NOTHING with the match digests computed in SQL (PostgreSQL's sha256, a registered function on SQLite), so no
     match row passes through Python. ``collect=False`` returns no results, only their count and total (the job that
     matches a published version wants nothing else). Returns (results, total profiles, new, matched, total fen)."""
-    from eligibility import store
     from eligibility.schemas import MatchResult
 
     kind = ruleset.subject
     table = store.TABLES[kind]
     engine = table._meta.db
     pg = engine.engine_type == "postgres"
-    clauses_sql, total_sql = compile_outcome(ruleset, as_of, pg)
+    terms, conds = compile_ruleset(ruleset, as_of, pg)
+    clauses_sql, total_sql = compile_outcome(ruleset, conds, as_of, pg)
     name = table._meta.tablename
     select = f"subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount"
 
     async def read(conn):
-        inner = await filter_query(conn, ruleset, as_of, pg, select)
+        inner = await filter_query(conn, kind, terms, pg, select)
         results: list = []
         if collect:
             # No ORDER BY: SQLite would walk the subject_id index and visit every row at random (5x slower

@@ -199,16 +199,16 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
 
     from app.db import engine
     from eligibility import store
-    from eligibility.rules.sql import filter_query, filter_terms, ordered_filter, read_connection
+    from eligibility.rules.sql import compile_ruleset, filter_query, ordered_filter, read_connection
 
     rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
         "key": "ORDER@1", "when": 'not blacklisted and region_code =~ "^36" and employees >= 0',
         "clauses": [RuleClause(code="rich", when="revenue >= 900000000", amount="1")]})
-    terms = filter_terms(rs, AS_OF, ON_POSTGRES)
+    terms, _ = compile_ruleset(rs, AS_OF, ON_POSTGRES)
     assert len(terms) == 4 and "revenue_fen" in terms[-1][0]
     async with read_connection(engine()) as conn:
         cond = await ordered_filter(conn, "enterprise", terms, ON_POSTGRES)
-        query = await filter_query(conn, rs, AS_OF, ON_POSTGRES, "COUNT(*) AS n")
+        query = await filter_query(conn, "enterprise", terms, ON_POSTGRES, "COUNT(*) AS n")
         if not ON_POSTGRES:
             plan = str([dict(r) for r in await (await conn.execute(f"EXPLAIN QUERY PLAN {query}")).fetchall()])
     if ON_POSTGRES:
@@ -220,7 +220,7 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
     # the terms of a filter with missing values, a ternary and a regular expression keeps the same profiles.
     mixed = rs.model_copy(update={"when": 'not blacklisted and industry_code =~ "C[0-9]+3$" and rd_expense >= 0 and '
                                           '(high_tech ? employees >= 10 : employees >= 50)'})
-    mixed_terms = filter_terms(mixed, AS_OF, ON_POSTGRES)
+    mixed_terms, _ = compile_ruleset(mixed, AS_OF, ON_POSTGRES)
     assert len(mixed_terms) == 5
     async with read_connection(engine()) as conn:
         kept = set()
@@ -249,7 +249,7 @@ def test_sqlite_scans_the_rule_index_only_when_it_holds_every_column_the_filter_
 async def test_sqlite_rule_index_is_the_one_the_matcher_names_and_its_absence_is_no_error(synthetic_enterprises):
     from app.db import engine
     from eligibility import store
-    from eligibility.rules.sql import filter_query, read_connection
+    from eligibility.rules.sql import compile_ruleset, filter_query, read_connection
 
     for kind, (index, columns) in store.RULE_INDEX.items():
         async with read_connection(engine()) as conn:
@@ -261,7 +261,8 @@ async def test_sqlite_rule_index_is_the_one_the_matcher_names_and_its_absence_is
     await engine().run_ddl(f"DROP INDEX {index}")
     try:  # a database migrated back, or made without the migrations: the matcher scans the table
         async with read_connection(engine()) as conn:
-            assert "INDEXED BY" not in await filter_query(conn, rs, AS_OF, False, "COUNT(*) AS n")
+            terms, _ = compile_ruleset(rs, AS_OF, False)
+            assert "INDEXED BY" not in await filter_query(conn, "enterprise", terms, False, "COUNT(*) AS n")
         got = await match_ruleset(rs, AS_OF, store=False)
     finally:
         await engine().run_ddl(f"CREATE INDEX {index} ON eligibility_enterprise ({', '.join(columns)})")
