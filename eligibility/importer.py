@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
@@ -239,6 +240,10 @@ async def _write(kind: str, batches: AsyncIterator[tuple], *, actor: Any, source
     return report
 
 
+def _no_reject(line: int, field: str, reason: str) -> None:
+    """The reject callback when the caller keeps no rejects file (the counts still say how many)."""
+
+
 def _check_kind(kind: str) -> None:
     if kind not in FIELDS:
         raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
@@ -254,8 +259,8 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
         for msg in _batches(binary, kind, fmt, today or dt.date.today()):
             yield msg
 
-    return await _write(kind, batches(), actor=actor, source=source,
-                        reject=reject or (lambda line, field, reason: None), progress=progress, on_changed=on_changed)
+    return await _write(kind, batches(), actor=actor, source=source, reject=reject or _no_reject, progress=progress,
+                        on_changed=on_changed)
 
 
 # -- a big file: parsed and validated in a second process while this one writes ------------------------------
@@ -327,17 +332,15 @@ async def import_file(path: str, kind: str, *, actor: Any, reject: Reject | None
     """Import a CSV or NDJSON file (format from the extension or the first byte). A file of
     PARALLEL_MIN_BYTES or more is parsed and validated in a second process while this one writes
     (``parallel`` forces either way); both paths give the same report, rejects, rows and audit entry."""
-    import os
-
     _check_kind(kind)
+    source = os.path.basename(path)
     with open(path, "rb") as f:
         fmt = fmt or detect_format(path, f.read(64))
         f.seek(0)
         if parallel is None:
             parallel = os.fstat(f.fileno()).st_size >= PARALLEL_MIN_BYTES
         if not parallel:
-            return await import_stream(kind, f, fmt=fmt, actor=actor, source=path.rsplit("/", 1)[-1], reject=reject,
+            return await import_stream(kind, f, fmt=fmt, actor=actor, source=source, reject=reject,
                                        progress=progress, today=today, on_changed=on_changed)
-    return await _import_parallel(path, kind, fmt, actor=actor, source=path.rsplit("/", 1)[-1],
-                                  reject=reject or (lambda line, field, reason: None), progress=progress,
-                                  today=today or dt.date.today(), on_changed=on_changed)
+    return await _import_parallel(path, kind, fmt, actor=actor, source=source, reject=reject or _no_reject,
+                                  progress=progress, today=today or dt.date.today(), on_changed=on_changed)
