@@ -202,10 +202,11 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
     from eligibility.rules.sql import compile_ruleset, filter_query, ordered_filter, read_connection
 
     rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
-        "key": "ORDER@1", "when": 'not blacklisted and region_code =~ "^36" and employees >= 0',
-        "clauses": [RuleClause(code="rich", when="revenue >= 900000000", amount="1")]})
+        "key": "ORDER@1", "when": 'not blacklisted and region_code =~ "^36" and employees >= 0 and revenue >= 900000000',
+        "clauses": [RuleClause(code="any", when="high_tech or employees >= 0", amount="1")]})
     terms, _ = compile_ruleset(rs, AS_OF, ON_POSTGRES)
-    assert len(terms) == 4 and "revenue_fen" in terms[-1][0]
+    # As written: the one clause (it is the whole of the clauses' OR), then the policy's terms, the rich one last.
+    assert len(terms) == 5 and "high_tech" in terms[0][0] and "revenue_fen" in terms[-1][0]
     async with read_connection(engine()) as conn:
         cond = await ordered_filter(conn, "enterprise", terms, ON_POSTGRES)
         query = await filter_query(conn, "enterprise", terms, ON_POSTGRES, "COUNT(*) AS n")
@@ -214,7 +215,7 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
     if ON_POSTGRES:
         assert cond == " AND ".join(sql for sql, _ in terms)
     else:
-        assert cond.startswith(terms[-1][0])  # the clause rejects nearly all; the gate terms reject few
+        assert cond.startswith(terms[-1][0])  # the revenue term rejects nearly all; the others reject few
         assert "eligibility_enterprise_rules" in plan  # the rule index, not the table, is scanned
     # Same matches whatever the order: the SQL path agrees with rule-engine on every profile, and every order of
     # the terms of a filter with missing values, a ternary and a regular expression keeps the same profiles.

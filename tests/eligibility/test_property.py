@@ -124,6 +124,77 @@ async def test_sql_python_and_closures_agree(fresh_db, rs, profiles):
         assert (ev.clauses, ev.amount) == (clauses, total)
 
 
+# Few fields and literals, so clauses often bound the same number at the same value (ties of >= and >).
+bound_atom = st.builds(lambda f, op, v: f"{f} {op} {v}", st.sampled_from(["employees", "rd_expense"]),
+                       st.sampled_from([">=", ">", "<=", "<", "=="]), st.sampled_from(["10", "1000", "1000.01"]))
+
+
+@st.composite
+def bounded_ruleset(draw):
+    """Clauses that are ANDs of bounds on a few numbers (and `high_tech`), so their conditions often imply one
+    another across clauses: the case the filter's implied terms are drawn from."""
+    def clause(i):
+        atoms = draw(st.lists(st.one_of(bound_atom, st.just("high_tech")), min_size=1, max_size=3))
+        return RuleClause(code=f"c{i}", when=" and ".join(atoms), amount="rd_expense * 0.1")
+    return RuleSet(key="bounds@1", code="BOUNDS", subject="enterprise", combine=draw(st.sampled_from(["first", "sum"])),
+                   effective_from=dt.date(2025, 1, 1), clauses=[clause(i) for i in range(draw(st.integers(1, 3)))])
+
+
+@st.composite
+def tied_population(draw):
+    """Profiles whose numbers are often exactly the bounds' literals, so `>=` and `>` tell apart."""
+    out = []
+    for i in range(draw(st.integers(1, 12))):
+        p = draw(enterprise(i))
+        p["employees"] = draw(st.sampled_from([0, 10, 20, 1000]))
+        p["rd_expense"] = draw(st.sampled_from([None, Decimal("10"), Decimal("10.5"), Decimal("1000"),
+                                                Decimal("1000.01")]))
+        out.append(p)
+    return out
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(rs=bounded_ruleset(), profiles=tied_population())
+async def test_implied_filter_terms_keep_every_match(fresh_db, rs, profiles):
+    """The filter's extra terms (conditions every clause implies: the weakest of like bounds, shared terms) never
+    drop a profile the clauses keep, with missing values, ties and strict bounds."""
+    from eligibility.rules.language import parse, unparse
+    from eligibility.rules.sql import compile_ruleset, implied_conditions
+
+    await clear_profiles("enterprise")
+    await put_profiles("enterprise", profiles)
+    sql = await match_ruleset(rs, AS_OF, store=False)
+    python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
+    assert sql.path == "sql"
+    assert [r.model_dump() for r in sql.results] == [r.model_dump() for r in python.results]
+    implied = implied_conditions([parse("enterprise", cl.when) for cl in rs.clauses])
+    terms, _ = compile_ruleset(rs, AS_OF, pg=False)
+    assert len(terms) >= len(implied) >= (1 if len(rs.clauses) == 1 else 0)
+    # Every implied condition holds for every profile some clause keeps (checked by rule-engine, not SQL).
+    for p in profiles:
+        if evaluate(rs, p, AS_OF).clauses:
+            for n in implied:
+                one = rs.model_copy(update={"clauses": [RuleClause(code="i", when=unparse(n), amount="1")]})
+                assert evaluate(one, p, AS_OF).clauses == ["i"], unparse(n)
+
+
+def test_implied_filter_terms_take_the_weakest_like_bound():
+    from eligibility.rules.language import parse, unparse
+    from eligibility.rules.sql import implied_conditions
+
+    def implied(*whens):
+        return sorted(unparse(n) for n in implied_conditions([parse("enterprise", w) for w in whens]))
+
+    assert implied("high_tech and rd_expense >= 1000000", "rd_expense >= 3000000 and employees >= 50") == \
+        [unparse(parse("enterprise", "rd_expense >= 1000000"))]
+    assert implied("rd_expense > 10 and high_tech", "rd_expense >= 10 and high_tech") == \
+        sorted([unparse(parse("enterprise", "rd_expense >= 10")), unparse(parse("enterprise", "high_tech"))])
+    assert implied("employees > 10", "employees >= 10") == [unparse(parse("enterprise", "employees >= 10"))]
+    assert implied("employees == 5", "employees < 7") == [unparse(parse("enterprise", "employees < 7"))]
+    assert implied("employees >= 5", "employees <= 7") == []  # opposite directions bound nothing together
+    assert implied("employees >= 5 or high_tech", "employees >= 5") == []  # an OR inside a clause implies nothing
+
+
 async def test_most_random_rules_are_pushed_down(fresh_db):
     """The property above is only worth something if the SQL path is actually taken."""
     from hypothesis import find
