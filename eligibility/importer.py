@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import operator
 import os
 from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator
@@ -13,7 +14,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.fields import FIELDS
-from eligibility.profiles import row_digest, validate_row
+from eligibility.profiles import field_names, row_digest, validate_row, validate_values
 from eligibility.schemas import ImportReport
 
 BATCH = 5000
@@ -41,9 +42,10 @@ class _HashingReader(io.RawIOBase):
         return n
 
 
-def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line, row, problem) for each record; the header is line 1. A record spanning lines (quoted
-    newlines) is reported at the line it starts on."""
+def _csv_rows(text: io.TextIOBase, names: list[str]) -> Iterator[tuple[int, tuple | None, str | None]]:
+    """(line, the row's cells of the fields ``names`` in that order ("" for a column the file lacks), problem)
+    for each record; the header is line 1. A record spanning lines (quoted newlines) is reported at the line it
+    starts on."""
     reader = csv.reader(text)
     try:
         header = next(reader)
@@ -52,6 +54,9 @@ def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict | None, str | Non
     except csv.Error as exc:
         raise EligibilityError(f"the header row cannot be read: {exc}") from None
     header = [h.strip().lstrip("\ufeff") for h in header]
+    position = {h: i for i, h in enumerate(header)}  # a repeated column: its last cell counts
+    # One more cell, appended to each record, stands for the fields the file has no column of.
+    cells = operator.itemgetter(*[position.get(n, len(header)) for n in names])
     line = reader.line_num + 1
     while True:
         start = line
@@ -69,7 +74,8 @@ def _csv_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict | None, str | Non
         if len(rec) != len(header):
             yield start, None, f"has {len(rec)} cells, the header has {len(header)} (a cut-off or broken row)"
             continue
-        yield start, dict(zip(header, rec)), None
+        rec.append("")
+        yield start, cells(rec), None
 
 
 def _ndjson_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -103,7 +109,7 @@ def validated(kind: str, records: Iterable[tuple[int, dict | None, str | None]],
             reject(line, "", problem)
             continue
         try:
-            yield line, validate_row(kind, raw, today=today)
+            yield line, (validate_values if type(raw) is tuple else validate_row)(kind, raw, today=today)
         except ProfileInvalid as exc:
             report.rejected += 1
             for field, reason in exc.problems:
@@ -180,17 +186,17 @@ async def _copy_upsert(kind: str, rows: list[list], connection) -> None:
                              f"ON CONFLICT (subject_id) DO UPDATE SET {updates}")
 
 
-def _open_records(binary, fmt: str):
+def _open_records(binary, kind: str, fmt: str):
     reader = _HashingReader(binary)
     buffered = io.BufferedReader(reader, buffer_size=1 << 20)
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="" if fmt == "csv" else None, errors="replace")
-    return reader, (_csv_rows(text) if fmt == "csv" else _ndjson_rows(text))
+    return reader, (_csv_rows(text, field_names(kind)) if fmt == "csv" else _ndjson_rows(text))
 
 
 def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
     """Read, parse, validate and digest a file: ("rows", stored rows each ending with its digest, the rejects met
     on the way, bytes read) per batch, in file order, then ("end", the file's SHA-256, rows rejected)."""
-    reader, records = _open_records(binary, fmt)
+    reader, records = _open_records(binary, kind, fmt)
     report = ImportReport(kind=kind)
     rejects: list[tuple[int, str, str]] = []
     batch: list[list] = []

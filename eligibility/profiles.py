@@ -34,8 +34,18 @@ def uscc_check_char(first17: str) -> str:
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
+# The USCC fast path: the alphabet's characters as their values (bytes.translate), and every other byte, to find.
+_USCC_TO_VALUE = bytes.maketrans(USCC_ALPHABET.encode(), bytes(range(31)))
+_NOT_USCC = bytes(b for b in range(128) if chr(b) not in _USCC_SET)
+
+
 def uscc_problem(value: str) -> str | None:
     """Why ``value`` is not a valid USCC, or None."""
+    if len(value) == 18 and value.isascii():  # the usual valid case in C-level byte operations; else the reason below
+        raw = value.encode()
+        if len(raw.translate(None, _NOT_USCC)) == 18 and value[17] == USCC_ALPHABET[
+                (31 - sum(map(operator.mul, raw.translate(_USCC_TO_VALUE), _USCC_WEIGHTS)) % 31) % 31]:
+            return None
     if len(value) != 18:
         return f"must be 18 characters, got {len(value)}"
     if not _USCC_SET.issuperset(value):
@@ -222,9 +232,13 @@ def _parser(f: Field) -> Callable[[Any], Any]:
 
 
 def _money_fen(v: Any) -> int:
-    if type(v) is str and _MONEY.match(v):
-        whole, _, frac = v.partition(".")
-        return int(whole) * 100 + (int(frac) * (10 if len(frac) == 1 else 1) if frac else 0)
+    if type(v) is str:  # _MONEY's test in str methods (a third faster than the regular expression)
+        whole, dot, frac = v.partition(".")
+        if whole.isdigit() and whole.isascii():
+            if not dot:
+                return int(whole) * 100
+            if 0 < len(frac) <= 2 and frac.isdigit() and frac.isascii():
+                return int(whole) * 100 + int(frac) * (10 if len(frac) == 1 else 1)
     return int(_parse_money(v) * 100)
 
 
@@ -256,18 +270,28 @@ _PARSERS: dict[str, list[tuple[str, bool, Callable[[Any], Any]]]] = {
 }
 
 
+def field_names(kind: str) -> list[str]:
+    """The contract fields of ``kind`` in the order validate_values takes them."""
+    return [name for name, _, _ in _PARSERS[kind]]
+
+
 def validate_row(kind: str, raw: dict, *, partial: bool = False, today: dt.date | None = None) -> list:
     """Validate ``raw`` (CSV strings or JSON/YAML values) into stored column values (the order of
     ``store.columns(kind)``; talents end with the birth date). Raises ProfileInvalid with every problem."""
     parsers = _PARSERS.get(kind)
     if parsers is None:
         raise ProfileInvalid([("kind", f"must be enterprise or talent, got {kind!r}")])
+    get = raw.get
+    return validate_values(kind, [get(name) for name, _, _ in parsers], partial=partial, today=today)
+
+
+def validate_values(kind: str, values, *, partial: bool = False, today: dt.date | None = None) -> list:
+    """validate_row for the values of ``field_names(kind)`` in that order (None or "" where missing): the CSV
+    import's path, which reads each row's cells by position instead of building a dict."""
     out: list = []
     append = out.append
     problems: list[tuple[str, str]] = []
-    get = raw.get
-    for name, required, parse in parsers:
-        v = get(name)
+    for (name, required, parse), v in zip(_PARSERS[kind], values):
         if v is not None and v != "":
             try:
                 append(parse(v))

@@ -50,6 +50,27 @@ async def test_bom_column_order_update_and_ndjson(fresh_db, tmp_dir):
     assert (await get_profile("enterprise", rows[0]["uscc"]))["employees"] == rows[0]["employees"]
 
 
+async def test_csv_cells_are_read_by_their_header(fresh_db):
+    """A column the file lacks is a missing value, an unknown column is ignored, a repeated column's last cell
+    counts; a required field without a column rejects every row, naming it."""
+    rows = list(generate("enterprise", 3, seed=4))
+    header = ["note", "employees"] + [f for f in rows[0] if f not in ("rd_expense", "tags")] + ["employees"]
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["x", "999"] + [r[f] if r[f] is not None else "" for f in header[2:-1]] + [r["employees"]])
+    report, rejects = await _import("enterprise", out.getvalue().encode())
+    assert (report.inserted, report.rejected, rejects) == (3, 0, [])
+    for r in rows:
+        stored = await get_profile("enterprise", r["uscc"])
+        assert (stored["employees"], stored["rd_expense"], stored["tags"]) == (r["employees"], None, None)
+    no_name = "\n".join(",".join(str(v) for k, v in r.items() if k == "uscc") for r in rows)
+    report, rejects = await _import("enterprise", ("uscc\n" + no_name + "\n").encode())
+    assert report.rejected == 3 and {field for _, field, _ in rejects} >= {"name", "region_code"}
+    assert all(reason == "required value is missing" for _, field, reason in rejects if field == "name")
+
+
 async def test_file_cut_off_mid_row_keeps_data_consistent(fresh_db, tmp_dir):
     rows = list(generate("talent", 30, seed=5))
     path = tmp_dir / "t.csv"

@@ -5,10 +5,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from eligibility.errors import ProfileInvalid
 from eligibility.fields import whole_months, whole_years
-from eligibility.profiles import id_check_char, id_number_problem, normalize_profile, uscc_check_char, uscc_problem
+from eligibility.profiles import USCC_ALPHABET, id_check_char, id_number_problem, normalize_profile, uscc_check_char, uscc_problem
 from eligibility.synthetic import generate
 
 ENTERPRISE = {"uscc": "91360100000000000M", "name": "示例一", "region_code": "360111", "industry_code": "C3911",
@@ -22,6 +24,57 @@ def test_uscc_check_character():
     assert uscc_check_char("91360100000000000") == "M"
     assert "check character" in uscc_problem("913601000000000000")
     assert "not allowed" in uscc_problem("91360100000000000I")
+
+
+USCC_TEXT = st.text(alphabet=USCC_ALPHABET + "IOSVZiao中１ ", min_size=16, max_size=19)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17), other=USCC_TEXT, valid=st.booleans())
+def test_uscc_check_agrees_with_the_standard(body, other, valid):
+    """GB 32100-2015 computed here independently of the validator's fast path."""
+    value = body + uscc_check_char(body) if valid else other
+    weights = [pow(3, i, 31) for i in range(17)]
+    ok = (len(value) == 18 and all(c in USCC_ALPHABET for c in value)
+          and value[17] == USCC_ALPHABET[-sum(USCC_ALPHABET.index(c) * w for c, w in zip(value, weights)) % 31])
+    assert (uscc_problem(value) is None) == ok
+    if valid:
+        assert ok
+
+
+def test_uscc_with_a_letter_outside_the_alphabet_fails_whatever_its_check_character():
+    body = "91360100000000000"
+    for i in range(17):
+        for bad in "IOSVZa中":
+            wrong = body[:i] + bad + body[i + 1:]
+            assert all(uscc_problem(wrong + last) is not None for last in USCC_ALPHABET), wrong
+
+
+MONEY_TEXT = st.one_of(st.from_regex(r"\A[0-9]{1,12}(\.[0-9]{0,3})?\Z"),
+                       st.text(alphabet="0123456789.-+ e１²", max_size=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=MONEY_TEXT)
+@example("1.１")
+@example("１２")
+@example("1.²")
+@example("0.")
+@example(".5")
+@example("1.234")
+@example(" 12")
+@example("007.5")
+def test_money_text_to_fen_is_the_decimal_parse(text):
+    """The import's fast money path gives the fen of the general Decimal parse, or refuses the same text."""
+    from eligibility.profiles import _Bad, _money_fen, _parse_money
+
+    try:
+        want = int(_parse_money(text) * 100)
+    except _Bad:
+        with pytest.raises(_Bad):
+            _money_fen(text)
+    else:
+        assert _money_fen(text) == want
 
 
 def test_id_number_check_character_and_birth_date():
