@@ -11,6 +11,8 @@ import os
 from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
+from piccolo.engine.sqlite import convert_datetime_in
+
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.fields import FIELDS
@@ -149,6 +151,10 @@ async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, con
     rows = []
     changed = []
     inserted = updated = unchanged = 0  # local counters: setting a pydantic field per row is slow
+    # SQLite: the values its driver binds without an adapter call each (int for a yes/no, the timestamp as the
+    # text Piccolo's adapter would make of it): the same stored values, a fifth less binding work per row.
+    stamp = now if pg else convert_datetime_in(now)
+    bools = [] if pg else store.bool_positions(kind)
     for sid, row in latest.items():
         digest = row.pop()
         old = existing.get(sid)
@@ -159,7 +165,10 @@ async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, con
             inserted += 1
         else:
             updated += 1
-        rows.append([*row, digest, now])
+        for i in bools:
+            if row[i] is not None:
+                row[i] = int(row[i])
+        rows.append((*row, digest, stamp))
         changed.append(sid)
     report.inserted += inserted
     report.updated += updated

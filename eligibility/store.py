@@ -51,6 +51,11 @@ def columns(kind: str) -> list[str]:
     return [column_of(kind, f.name) for f in FIELDS[kind]] + [column_of(kind, x) for x in _extra_fields(kind)]
 
 
+def bool_positions(kind: str) -> list[int]:
+    """Where the yes/no fields are in a stored row (the order of ``columns``)."""
+    return [i for i, f in enumerate(FIELDS[kind]) if f.type == BOOL]
+
+
 def ymd(d: dt.date | None) -> int | None:
     return None if d is None else d.year * 10000 + d.month * 100 + d.day
 
