@@ -381,6 +381,8 @@ def _bounds(node: Any) -> list[tuple[str, str, bool, Decimal]]:
             and isinstance(node.right, rast.FloatExpression)):
         return []
     name, value, op = node.left.name, node.right.value, node.type
+    if not value.is_finite():  # refused by the rule check; never a bound here
+        return []
     if op == "eq":
         return [(name, "lower", False, value), (name, "upper", False, value)]
     if op in _LOWER:

@@ -32,6 +32,8 @@ def rs(when: str, amount: str = "1", subject: str = "enterprise", policy_when: s
     ("enterprise", "revenue >=", "1", "does not parse"),
     ("enterprise", "revenue", "1", "true/false"),
     ("enterprise", "rd_expense == null", "1", "never holds"),
+    ("enterprise", "rd_expense > nan", "1", "'nan' is not a number a rule can use"),
+    ("enterprise", "revenue >= 1", "revenue * inf", "'inf' is not a number a rule can use"),
 ])
 def test_problems_say_what_to_fix(subject, when, amount, needle):
     problems = check_ruleset(rs(when, amount, subject=subject))
