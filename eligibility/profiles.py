@@ -95,8 +95,15 @@ def _text(v: Any) -> str:
     raise _Bad(f"must be text, got {type(v).__name__}")
 
 
+# Whole numbers and fen are stored as 64-bit integers (BIGINT): a larger value is refused here with a reason,
+# instead of failing the whole import when the database cannot store it.
+STORED_MAX = 2 ** 63 - 1
+_TOO_LARGE_INT = f"is too large to store (at most {STORED_MAX:,})"
+_TOO_LARGE_MONEY = f"is too large to store (at most {STORED_MAX // 100:,}.{STORED_MAX % 100:02d} yuan)"
+
+
 def _parse_int(v: Any) -> int:
-    if type(v) is str and v.isascii() and v.isdigit():
+    if type(v) is str and v.isascii() and v.isdigit() and len(v) < 19:
         return int(v)
     if isinstance(v, bool):
         raise _Bad("must be a whole number")
@@ -106,15 +113,27 @@ def _parse_int(v: Any) -> int:
         s = _text(v)
         if not s.lstrip("-").isdigit():
             raise _Bad(f"must be a whole number, got {s!r}")
+        if len(s.lstrip("-").lstrip("0")) > 19:  # beyond any stored value (and Python's int-from-text limit)
+            raise _Bad("must be >= 0" if s.startswith("-") else _TOO_LARGE_INT)
         n = int(s)
     if n < 0:
         raise _Bad("must be >= 0")
+    if n > STORED_MAX:
+        raise _Bad(_TOO_LARGE_INT)
     return n
+
+
+def _storable(d: Decimal) -> Decimal:
+    """``d`` (finite), refused when its fen would not fit the stored BIGINT; checked before any rounding, which
+    fails beyond Decimal's 28-digit precision."""
+    if d and (d.adjusted() > 16 or d * 100 > STORED_MAX):
+        raise _Bad(_TOO_LARGE_MONEY)
+    return d
 
 
 def _parse_money(v: Any) -> Decimal:
     if type(v) is str and _MONEY.match(v):
-        return Decimal(v).quantize(_CENT)
+        return _storable(Decimal(v)).quantize(_CENT)
     if isinstance(v, bool):
         raise _Bad("must be an amount in yuan")
     if isinstance(v, float):
@@ -123,7 +142,7 @@ def _parse_money(v: Any) -> Decimal:
         d = Decimal(v)
     elif isinstance(v, Decimal):
         d = v
-        if not d.is_finite() or d != d.quantize(_CENT):
+        if not d.is_finite() or (d.adjusted() <= 16 and d != d.quantize(_CENT)):
             raise _Bad("must be decimal yuan with at most 2 decimals")
     else:
         s = _text(v)
@@ -134,7 +153,7 @@ def _parse_money(v: Any) -> Decimal:
         d = Decimal(s)
     if d < 0:
         raise _Bad("must be >= 0")
-    return d.quantize(_CENT)
+    return _storable(d).quantize(_CENT)
 
 
 _BOOLS = {**{t: True for t in _TRUE}, **{f: False for f in _FALSE}}
@@ -234,7 +253,7 @@ def _parser(f: Field) -> Callable[[Any], Any]:
 def _money_fen(v: Any) -> int:
     if type(v) is str:  # _MONEY's test in str methods (a third faster than the regular expression)
         whole, dot, frac = v.partition(".")
-        if whole.isdigit() and whole.isascii():
+        if whole.isdigit() and whole.isascii() and len(whole) < 17:  # longer: checked against STORED_MAX below
             if not dot:
                 return int(whole) * 100
             if 0 < len(frac) <= 2 and frac.isdigit() and frac.isascii():

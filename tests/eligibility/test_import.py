@@ -71,6 +71,27 @@ async def test_csv_cells_are_read_by_their_header(fresh_db):
     assert all(reason == "required value is missing" for _, field, reason in rejects if field == "name")
 
 
+async def test_numbers_too_large_to_store_are_rejected_rows_not_a_failed_import(fresh_db, tmp_dir):
+    """A value beyond the 64-bit columns (or Python's 4,300-digit int-from-text limit) is a rejected row with its
+    reason; the other rows are stored, from CSV and from NDJSON."""
+    path = tmp_dir / "big.csv"
+    write_csv("enterprise", generate("enterprise", 4, seed=6), str(path))
+    table = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    table[1]["revenue"] = "9" * 25
+    table[2]["employees"] = "9" * 5000
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(table[0]))
+    w.writeheader()
+    w.writerows(table)
+    report, rejects = await _import("enterprise", out.getvalue().encode())
+    assert (report.inserted, report.rejected) == (2, 2)
+    assert {(line, field) for line, field, _ in rejects} == {(3, "revenue"), (4, "employees")}
+    assert all("too large to store" in reason for _, _, reason in rejects)
+    big = {k: v for k, v in table[3].items() if v != ""} | {"tax_paid": 10 ** 30}
+    report, rejects = await _import("enterprise", (json.dumps(big) + "\n").encode(), fmt="ndjson")
+    assert report.rejected == 1 and rejects[0][1] == "tax_paid" and "too large to store" in rejects[0][2]
+
+
 async def test_file_cut_off_mid_row_keeps_data_consistent(fresh_db, tmp_dir):
     rows = list(generate("talent", 30, seed=5))
     path = tmp_dir / "t.csv"
