@@ -327,6 +327,7 @@ async def _prepare_sqlite(conn) -> None:
     await conn.create_function("zhida_re_match", 2, _re_match, deterministic=True)
     await conn.create_function("zhida_re_search", 2, _re_search, deterministic=True)
     await conn.create_function("zhida_sha256", 1, _sha256_hex, deterministic=True)
+    await conn.create_function("zhida_amount_overflow", 0, _amount_overflow, deterministic=True)
 
 
 @contextlib.asynccontextmanager
@@ -594,12 +595,16 @@ def compile_amount_fen(c: Compiler, kind: str, text: str) -> str:
     """SQL of a clause amount in fen: half-up to the fen, floored at 0, 0 when it needs a missing value."""
     node = parse(kind, text)
     sql, scale = _exact(c, node)
+    # scale is a power of ten. Above 100 the fen are sql / (scale / 100) rounded half up: for sql > 0 (the CASE
+    # below), (sql + half) / (scale / 100) in integer division, with no factor that brings an overflow nearer.
     if scale == 1:
         fen = f"({sql}) * 100"
+    elif scale == 10:
+        fen = f"({sql}) * 10"
     elif scale == 100:
         fen = f"({sql})"
     else:
-        fen = f"((({sql}) * 200 + {scale}) / {2 * scale})"
+        fen = f"((({sql}) + {scale // 200}) / {scale // 100})"
     expr = f"(CASE WHEN ({sql}) <= 0 THEN 0 ELSE {fen} END)"
     names = sorted(n for n in symbols(node) if n in c.nullable)
     if names:
@@ -626,10 +631,26 @@ def compile_outcome(ruleset, conds: list[str], as_of: dt.date, pg: bool) -> tupl
         from decimal import ROUND_HALF_UP
         cap = int((Decimal(ruleset.cap_per_subject) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
         total = f"(CASE WHEN {total} > {cap} THEN {cap} ELSE {total} END)"
+    if not pg:
+        # SQLite turns an integer overflow into a float and carries on; an amount that is not an integer then stops
+        # the statement (zhida_amount_overflow raises), and the matcher computes the amounts in Python instead.
+        # PostgreSQL raises on overflow by itself.
+        total = f"(CASE WHEN typeof({total}) = 'integer' THEN {total} ELSE zhida_amount_overflow() END)"
     return clauses, total
 
 
 async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdigest: str, collect: bool = True):
+    """_full_sql_path; an amount that overflows the database's integers raises NotCompilable (nothing is stored:
+    the write transaction rolls back), so the matcher computes the amounts in Python."""
+    try:
+        return await _full_sql_path(ruleset, as_of, do_store=do_store, actor=actor, rdigest=rdigest, collect=collect)
+    except Exception as exc:
+        if _is_overflow(exc):
+            raise NotCompilable(OVERFLOW) from None
+        raise
+
+
+async def _full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdigest: str, collect: bool = True):
     """Everything in the database: the rows and their amounts, and (when storing) one INSERT … SELECT … ON CONFLICT
     DO NOTHING with the match digests computed in SQL (PostgreSQL's sha256, a registered function on SQLite), so no
     match row passes through Python. ``collect=False`` returns no results, only their count and total (the job that
@@ -683,6 +704,28 @@ async def full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdige
             await actor.record("eligibility.match", "ruleset", ruleset.key, after={"new": new},
                                detail={"as_of": as_of.isoformat(), "new": new, "matched": matched})
     return results, profiles, new, matched, total_fen
+
+
+class AmountOverflow(Exception):
+    pass
+
+
+def _amount_overflow() -> None:
+    raise AmountOverflow
+
+
+OVERFLOW = "an amount beyond the database's 64-bit integers (the amounts are computed in Python)"
+
+
+def _is_overflow(exc: BaseException) -> bool:
+    """An amount that overflowed in SQL: PostgreSQL's numeric_value_out_of_range, or SQLite's
+    zhida_amount_overflow (the driver reports any exception of a registered function the same way; falling back is
+    safe for every one of them)."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return "user-defined function raised exception" in str(exc)
+    return getattr(exc, "sqlstate", None) == "22003"
 
 
 def _sha256_hex(text: str | None) -> str | None:

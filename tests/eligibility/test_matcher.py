@@ -269,3 +269,31 @@ async def test_sqlite_rule_index_is_the_one_the_matcher_names_and_its_absence_is
         await engine().run_ddl(f"CREATE INDEX {index} ON eligibility_enterprise ({', '.join(columns)})")
     assert [(r.subject_id, r.amount) for r in got.results] == [(r.subject_id, r.amount) for r in want.results]
     assert len(want.results) > 0
+
+
+async def test_amounts_beyond_64_bit_integers_in_sql_are_computed_exactly(fresh_db):
+    """`revenue * 0.123456` is computed in SQL as revenue_fen * 123456 (then rounded): for a 10-billion-yuan revenue
+    that fits, for a 10^15-yuan one it overflows the database's integers. Either way the matches, their amounts and
+    what is stored equal rule-engine's, with and without collecting the results."""
+    from eligibility.synthetic import generate
+    from eligibility.tables import Match
+    from tests.eligibility.helpers import clear_profiles, put_profiles
+
+    profiles = list(generate("enterprise", 3, seed=11))
+    for p, revenue in zip(profiles, ["10000000000.00", "1000000000000000.00", "1000.00"]):
+        p["revenue"] = Decimal(revenue)
+    await clear_profiles("enterprise")
+    await put_profiles("enterprise", profiles)
+    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
+        "key": "BIG@1", "when": None, "cap_per_subject": None, "combine": "first",
+        "clauses": [RuleClause(code="rate", when="revenue > 0", amount="revenue * 0.123456")]})
+    python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
+    want = sorted((r.subject_id, r.amount) for r in python.results)
+    assert Decimal("123456000000000.00") in {a for _, a in want}  # 10^15 yuan x 0.123456
+    sql = await match_ruleset(rs, AS_OF, store=True, actor=ACTOR)
+    assert sql.path == "sql" and sorted((r.subject_id, r.amount) for r in sql.results) == want
+    stored = await Match.select(Match.subject_id, Match.amount_fen).where(Match.ruleset_key == "BIG@1")
+    assert sorted((m["subject_id"], Decimal(m["amount_fen"]) / 100) for m in stored) == want
+    assert all(type(m["amount_fen"]) is int for m in stored)
+    quiet = await match_ruleset(rs.model_copy(update={"key": "BIG@2"}), AS_OF, store=True, actor=ACTOR, collect=False)
+    assert (quiet.matched, quiet.total_amount) == (len(want), sum(a for _, a in want))
