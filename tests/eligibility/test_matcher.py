@@ -297,3 +297,25 @@ async def test_amounts_beyond_64_bit_integers_in_sql_are_computed_exactly(fresh_
     assert all(type(m["amount_fen"]) is int for m in stored)
     quiet = await match_ruleset(rs.model_copy(update={"key": "BIG@2"}), AS_OF, store=True, actor=ACTOR, collect=False)
     assert (quiet.matched, quiet.total_amount) == (len(want), sum(a for _, a in want))
+
+
+async def test_conditions_on_the_largest_storable_amounts_agree_with_rule_engine(fresh_db):
+    """A revenue of 5 x 10^16 yuan (5 x 10^18 fen, near the 64-bit limit) against a literal with six decimals:
+    the SQL condition compares the fen column with a decimal literal (nothing is scaled up, nothing overflows),
+    and the matches equal rule-engine's on both databases."""
+    from eligibility.synthetic import generate
+    from tests.eligibility.helpers import clear_profiles, put_profiles
+
+    profiles = list(generate("enterprise", 3, seed=12))
+    for p, revenue in zip(profiles, ["50000000000000000.00", "1000000.00", "2000000.00"]):
+        p["revenue"] = Decimal(revenue)
+    await clear_profiles("enterprise")
+    await put_profiles("enterprise", profiles)
+    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
+        "key": "HUGE@1", "when": None, "cap_per_subject": None,
+        "clauses": [RuleClause(code="big", when="revenue >= 1000000.000001", amount="1000")]})
+    python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
+    assert len(python.results) == 2
+    run = await match_ruleset(rs, AS_OF, store=True, actor=ACTOR)
+    assert run.path == "sql"
+    assert [(r.subject_id, r.amount) for r in run.results] == [(r.subject_id, r.amount) for r in python.results]
