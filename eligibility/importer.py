@@ -16,7 +16,7 @@ from piccolo.engine.sqlite import convert_datetime_in
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.fields import FIELDS
-from eligibility.profiles import field_names, row_digest, validate_row, validate_values
+from eligibility.profiles import field_names, row_digest, validate_values
 from eligibility.schemas import ImportReport
 
 BATCH = 5000
@@ -80,7 +80,8 @@ def _csv_rows(text: io.TextIOBase, names: list[str]) -> Iterator[tuple[int, tupl
         yield start, cells(rec), None
 
 
-def _ndjson_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict | None, str | None]]:
+def _ndjson_rows(text: io.TextIOBase, names: list[str]) -> Iterator[tuple[int, tuple | None, str | None]]:
+    """(line, the object's values of the fields ``names`` in that order (None where absent), problem) per line."""
     for n, line in enumerate(text, 1):
         if not line.strip():
             continue
@@ -92,7 +93,7 @@ def _ndjson_rows(text: io.TextIOBase) -> Iterator[tuple[int, dict | None, str | 
         if not isinstance(obj, dict):
             yield n, None, "not a JSON object"
             continue
-        yield n, obj, None
+        yield n, tuple(obj.get(name) for name in names), None
 
 
 def detect_format(path: str, first_bytes: bytes) -> str:
@@ -103,15 +104,15 @@ def detect_format(path: str, first_bytes: bytes) -> str:
     return "ndjson" if first_bytes.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
-def validated(kind: str, records: Iterable[tuple[int, dict | None, str | None]], reject: Reject,
-              report: ImportReport, today: dt.date) -> Iterator[tuple[int, dict]]:
+def validated(kind: str, records: Iterable[tuple[int, tuple | None, str | None]], reject: Reject,
+              report: ImportReport, today: dt.date) -> Iterator[tuple[int, list]]:
     for line, raw, problem in records:
         if problem is not None:
             report.rejected += 1
             reject(line, "", problem)
             continue
         try:
-            yield line, (validate_values if type(raw) is tuple else validate_row)(kind, raw, today=today)
+            yield line, validate_values(kind, raw, today=today)
         except ProfileInvalid as exc:
             report.rejected += 1
             for field, reason in exc.problems:
@@ -199,7 +200,7 @@ def _open_records(binary, kind: str, fmt: str):
     reader = _HashingReader(binary)
     buffered = io.BufferedReader(reader, buffer_size=1 << 20)
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="" if fmt == "csv" else None, errors="replace")
-    return reader, (_csv_rows(text, field_names(kind)) if fmt == "csv" else _ndjson_rows(text))
+    return reader, (_csv_rows if fmt == "csv" else _ndjson_rows)(text, field_names(kind))
 
 
 def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:

@@ -305,8 +305,8 @@ def validate_row(kind: str, raw: dict, *, partial: bool = False, today: dt.date 
 
 
 def validate_values(kind: str, values, *, partial: bool = False, today: dt.date | None = None) -> list:
-    """validate_row for the values of ``field_names(kind)`` in that order (None or "" where missing): the CSV
-    import's path, which reads each row's cells by position instead of building a dict."""
+    """validate_row for the values of ``field_names(kind)`` in that order (None or "" where missing): the import's
+    path, which reads each CSV row's cells by position instead of building a dict."""
     out: list = []
     append = out.append
     problems: list[tuple[str, str]] = []
