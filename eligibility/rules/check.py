@@ -62,8 +62,8 @@ class _Checker:
             return "list", None, node
         if isinstance(node, rast.FloatExpression):
             if not node.value.is_finite():  # rule-engine reads `nan` and `inf` as numbers; no amount or bound is one
-                self.problem(f"'{'nan' if node.value.is_nan() else 'inf'}' is not a number a rule can use",
-                             "write a finite number", "nan" if node.value.is_nan() else "inf")
+                word = "nan" if node.value.is_nan() else "inf"
+                self.problem(f"'{word}' is not a number a rule can use", "write a finite number", word)
             return "number", None, node.value
         if isinstance(node, rast.StringExpression):
             return "string", None, node.value

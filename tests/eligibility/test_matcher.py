@@ -271,22 +271,32 @@ async def test_sqlite_rule_index_is_the_one_the_matcher_names_and_its_absence_is
     assert len(want.results) > 0
 
 
+async def _only_enterprises_with_revenues(revenues: list[str], *, seed: int, key: str, code: str, when: str,
+                                          amount: str):
+    """Replace the stored enterprises by synthetic ones with these revenues; a one-clause rule set (first match,
+    no policy-level condition, no cap) to match them with."""
+    from eligibility.synthetic import generate
+    from tests.eligibility.helpers import clear_profiles, put_profiles
+
+    profiles = list(generate("enterprise", len(revenues), seed=seed))
+    for p, revenue in zip(profiles, revenues):
+        p["revenue"] = Decimal(revenue)
+    await clear_profiles("enterprise")
+    await put_profiles("enterprise", profiles)
+    return sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
+        "key": key, "when": None, "cap_per_subject": None, "combine": "first",
+        "clauses": [RuleClause(code=code, when=when, amount=amount)]})
+
+
 async def test_amounts_beyond_64_bit_integers_in_sql_are_computed_exactly(fresh_db):
     """`revenue * 0.123456` is computed in SQL as revenue_fen * 123456 (then rounded): for a 10-billion-yuan revenue
     that fits, for a 10^15-yuan one it overflows the database's integers. Either way the matches, their amounts and
     what is stored equal rule-engine's, with and without collecting the results."""
-    from eligibility.synthetic import generate
     from eligibility.tables import Match
-    from tests.eligibility.helpers import clear_profiles, put_profiles
 
-    profiles = list(generate("enterprise", 3, seed=11))
-    for p, revenue in zip(profiles, ["10000000000.00", "1000000000000000.00", "1000.00"]):
-        p["revenue"] = Decimal(revenue)
-    await clear_profiles("enterprise")
-    await put_profiles("enterprise", profiles)
-    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
-        "key": "BIG@1", "when": None, "cap_per_subject": None, "combine": "first",
-        "clauses": [RuleClause(code="rate", when="revenue > 0", amount="revenue * 0.123456")]})
+    rs = await _only_enterprises_with_revenues(["10000000000.00", "1000000000000000.00", "1000.00"], seed=11,
+                                               key="BIG@1", code="rate", when="revenue > 0",
+                                               amount="revenue * 0.123456")
     python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
     want = sorted((r.subject_id, r.amount) for r in python.results)
     assert Decimal("123456000000000.00") in {a for _, a in want}  # 10^15 yuan x 0.123456
@@ -303,17 +313,9 @@ async def test_conditions_on_the_largest_storable_amounts_agree_with_rule_engine
     """A revenue of 5 x 10^16 yuan (5 x 10^18 fen, near the 64-bit limit) against a literal with six decimals:
     the SQL condition compares the fen column with a decimal literal (nothing is scaled up, nothing overflows),
     and the matches equal rule-engine's on both databases."""
-    from eligibility.synthetic import generate
-    from tests.eligibility.helpers import clear_profiles, put_profiles
-
-    profiles = list(generate("enterprise", 3, seed=12))
-    for p, revenue in zip(profiles, ["50000000000000000.00", "1000000.00", "2000000.00"]):
-        p["revenue"] = Decimal(revenue)
-    await clear_profiles("enterprise")
-    await put_profiles("enterprise", profiles)
-    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
-        "key": "HUGE@1", "when": None, "cap_per_subject": None,
-        "clauses": [RuleClause(code="big", when="revenue >= 1000000.000001", amount="1000")]})
+    rs = await _only_enterprises_with_revenues(["50000000000000000.00", "1000000.00", "2000000.00"], seed=12,
+                                               key="HUGE@1", code="big", when="revenue >= 1000000.000001",
+                                               amount="1000")
     python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
     assert len(python.results) == 2
     run = await match_ruleset(rs, AS_OF, store=True, actor=ACTOR)
