@@ -283,13 +283,13 @@ async def child(args) -> None:
     async with read_connection(engine) as conn:
         sql = await filter_query(conn, "enterprise", compile_ruleset(typical, AS_OF, pg)[0], pg, "COUNT(*) AS n")
         log(f"  the filter: {sql}")
-        cols = await store.fetch(conn, "SELECT region_code, blacklisted, credit_rating, high_tech, rd_expense_fen, "
-                                       "employees FROM eligibility_enterprise", [], pg)
         try:
             import numpy as np
         except ImportError:
             np = None
-        if np is not None:
+        if np is not None:  # the same columns in memory, read only for numpy
+            cols = await store.fetch(conn, "SELECT region_code, blacklisted, credit_rating, high_tech, rd_expense_fen, "
+                                           "employees FROM eligibility_enterprise", [], pg)
             region = np.array([r["region_code"] for r in cols])
             black = np.array([bool(r["blacklisted"]) for r in cols])
             credit = np.array([r["credit_rating"] for r in cols])
@@ -297,7 +297,7 @@ async def child(args) -> None:
             rd = np.array([r["rd_expense_fen"] if r["rd_expense_fen"] is not None else -1 for r in cols], dtype=np.int64)
             rd_known = np.array([r["rd_expense_fen"] is not None for r in cols])
             emp = np.array([r["employees"] for r in cols], dtype=np.int64)
-        del cols
+            del cols
         best = floor = nbest = 1e9
         count = None
         for _ in range(FILTER_ROUNDS):
