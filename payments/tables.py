@@ -150,7 +150,7 @@ class ReconciliationDifference(Table, tablename="pay_reconciliation_difference")
     """One difference found by a reconciliation run; reported to finance, never corrected automatically."""
 
     run_id = Integer(index=True)
-    kind = Varchar(length=24)  # missing_at_bank | unknown_to_us | amount_differs | status_differs
+    kind = Varchar(length=24)  # reconcile.KINDS: missing_at_bank, unknown_to_us, amount_differs, status_differs, …
     request_id = Varchar(length=64, default="")
     transfer_id = Varchar(length=64, default="")
     payment_id = Integer(null=True, default=None)

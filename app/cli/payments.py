@@ -298,11 +298,19 @@ def payments_abandon(payment_id: int, actor: str, reason: str) -> None:
 @click.option("--actor", required=True)
 @click.option("--reason", default="RETURNED")
 def payments_return(payment_id: int, actor: str, reason: str) -> None:
-    """Record a 退汇 the bank's statement shows: the settled payment goes to the exceptions queue."""
+    """Record a 退汇 the bank reports: the settled payment goes to the exceptions queue. The bank is asked first; a
+    transfer it does not report reversed is refused."""
+    from app.config import get_settings
     from payments import service
+    from payments.adapters import get_adapter
 
     async def _main():
-        await service.record_return(payment_id, actor=await actor_of(actor), reason=reason)
+        who = await actor_of(actor)
+        adapter = get_adapter(get_settings())
+        try:
+            await service.record_return(payment_id, actor=who, adapter=adapter, reason=reason)
+        finally:
+            await adapter.aclose()
 
     run(_main)
     click.echo(f"payment {payment_id} recorded as returned")

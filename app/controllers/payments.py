@@ -3,6 +3,7 @@ progress of a run, the exceptions queue, budgets and their alerts, reconciliatio
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Request, get, post
@@ -186,14 +187,21 @@ async def api_reconcile(request: Request, data: JSONBody[ReconcileRequest]) -> d
             "differences": [d.__dict__ for d in result.differences]}
 
 
-async def _reconcile(date: dt.date, actor: AuditActor):
+@asynccontextmanager
+async def _bank():
+    """The configured bank adapter for one request (reconciliation, or asking about a transfer)."""
     from payments.adapters import get_adapter
 
     adapter = get_adapter(get_settings())
     try:
-        return await service.reconcile(adapter, date, actor=actor)
+        yield adapter
     finally:
         await adapter.aclose()
+
+
+async def _reconcile(date: dt.date, actor: AuditActor):
+    async with _bank() as adapter:
+        return await service.reconcile(adapter, date, actor=actor)
 
 
 # --------------------------------------------------------------------------- pages
@@ -274,7 +282,9 @@ async def payment_step(request: Request, payment_id: int, step: str) -> Redirect
         await service.abandon_payment(payment_id, actor=actor, reason=(form.get("reason") or "").strip())
         return Redirect("/finance/exceptions?msg=abandoned")
     if step == "return":
-        await service.record_return(payment_id, actor=actor, reason=(form.get("reason") or "RETURNED").strip())
+        async with _bank() as adapter:  # recorded only when the bank reports the transfer reversed
+            await service.record_return(payment_id, actor=actor, adapter=adapter,
+                                        reason=(form.get("reason") or "RETURNED").strip())
         return Redirect("/finance/exceptions?msg=returned")
     raise PaymentsError(f"unknown step {step!r}", status=404)
 

@@ -118,11 +118,26 @@ async def abandon_payment(payment_id: int, *, actor, reason: str) -> None:
                            detail={"reason": reason[:200], "released_fen": p["amount_fen"]})
 
 
-async def record_return(payment_id: int, *, actor, reason: str = "RETURNED") -> None:
+async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETURNED") -> None:
     """退汇: the bank sent a settled payment's money back (seen on its statement). Finance records it — never done
-    automatically — and the payment joins the exceptions queue for a re-issue or a final rejection."""
+    automatically — and the payment joins the exceptions queue for a re-issue or a final rejection. The bank is asked
+    first (``adapter.query``): a return is recorded only for a transfer the bank reports reversed, so a mistaken or
+    dishonest entry cannot free the entitlement for a second payment while the first one stands."""
     if actor.role not in (MAKER_ROLE, CHECKER_ROLE):
         raise Forbidden(f"only finance staff may record a returned payment; {actor.name} is {actor.role}")
+    rows = await raw("SELECT request_id, status, bank_transfer_id FROM pay_payment WHERE id = {}", payment_id)
+    if not rows:
+        raise NotFound(f"payment {payment_id} does not exist")
+    if rows[0]["status"] != "settled":
+        raise InvalidState(f"payment {payment_id} is {rows[0]['status']}: only a settled payment can be returned")
+    answer = await adapter.query(rows[0]["request_id"])
+    bank_status = answer.status if answer is not None else "unknown to the bank"
+    if answer is None or answer.status != "reversed":
+        raise InvalidState(f"payment {payment_id}: the bank reports the transfer {bank_status}, not reversed (退汇); "
+                           "a return is recorded only when the bank has reversed it")
+    if rows[0]["bank_transfer_id"] and answer.transfer_id != rows[0]["bank_transfer_id"]:
+        raise InvalidState(f"payment {payment_id}: the bank reversed transfer {answer.transfer_id}, not ours "
+                           f"({rows[0]['bank_transfer_id']}); reconcile before recording anything")
     async with transaction():
         (p,) = await _lock_payments([payment_id])
         if p["status"] != "settled":
@@ -134,4 +149,5 @@ async def record_return(payment_id: int, *, actor, reason: str = "RETURNED") -> 
         await ledger.post([Move(EntryType.return_, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
                                 payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"])])
         await actor.record("payment.return", "payment", payment_id, {"status": "settled"}, {"status": "returned"},
-                           detail={"reason": reason[:64]})
+                           detail={"reason": reason[:64], "bank_status": answer.status,
+                                   "bank_transfer_id": answer.transfer_id})

@@ -6,10 +6,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from payments.money import fen_to_yuan, yuan_to_fen
+from payments.schemas import mask_account
 from payments.service.db import in_list, now, raw, transaction
 from payments.tables import ReconciliationDifference, ReconciliationRun
 
-KINDS = ("missing_at_bank", "unknown_to_us", "amount_differs", "status_differs")
+KINDS = ("missing_at_bank", "unknown_to_us", "amount_differs", "status_differs", "duplicate_at_bank", "transfer_differs",
+         "account_differs")
+_PAYMENT_SELECT = "SELECT id, request_id, status, amount_fen, bank_transfer_id, payee_account FROM pay_payment"
 
 
 @dataclass
@@ -42,8 +45,7 @@ async def _payments_by_request(request_ids: list[str]) -> dict[str, dict]:
     for i in range(0, len(request_ids), 5000):
         part = request_ids[i:i + 5000]
         marks, args = in_list(part)
-        for r in await raw(f"SELECT id, request_id, status, amount_fen, settled_on, bank_transfer_id FROM pay_payment "
-                           f"WHERE request_id {marks}", *args):
+        for r in await raw(f"{_PAYMENT_SELECT} WHERE request_id {marks}", *args):
             out[r["request_id"]] = r
     return out
 
@@ -60,11 +62,40 @@ async def _paid_in_ledger(payment_ids: list[int]) -> dict[int, int]:
     return out
 
 
+def _line_difference(line, p: dict, bank_fen: int, ours_fen: int | None,
+                     booked: set[tuple[str, str]]) -> tuple[str, int | None, str] | None:
+    """What is wrong with one statement line of a payment of ours, as (kind, our amount, detail); None if it matches.
+    ``ours_fen`` is what the ledger says we paid; ``booked`` the (request, status) pairs seen so far on the statement."""
+    if line.status not in ("settled", "reversed"):
+        return "status_differs", ours_fen, f"the bank's statement says {line.status!r}, neither settled nor reversed"
+    if (line.request_id, line.status) in booked:  # one request is one transfer: a second line moved money twice
+        return ("duplicate_at_bank", ours_fen, f"the bank's statement shows this request {line.status} more than once "
+                f"(transfer {line.transfer_id}): the payee may have been paid twice")
+    booked.add((line.request_id, line.status))
+    if p["bank_transfer_id"] and line.transfer_id != p["bank_transfer_id"]:
+        return "transfer_differs", ours_fen, f"the bank booked transfer {line.transfer_id}; we recorded {p['bank_transfer_id']}"
+    if line.payee_account != p["payee_account"]:
+        return ("account_differs", ours_fen, f"the bank's statement names account {mask_account(line.payee_account)}; "
+                f"we paid {mask_account(p['payee_account'])}")
+    if line.status == "reversed":
+        if p["status"] != "returned":
+            return "status_differs", ours_fen, f"the bank reversed it (退汇); we have it {p['status']}: record the return"
+        if bank_fen != int(p["amount_fen"]):
+            return ("amount_differs", int(p["amount_fen"]), f"the bank reversed ¥{fen_to_yuan(bank_fen)} of a payment "
+                    f"of ¥{fen_to_yuan(int(p['amount_fen']))}")
+        return None
+    if p["status"] not in ("settled", "returned") or ours_fen is None:
+        return "status_differs", ours_fen, f"the bank settled it; we have it {p['status']}"
+    if ours_fen != bank_fen:
+        return "amount_differs", ours_fen, f"bank ¥{fen_to_yuan(bank_fen)} vs ledger ¥{fen_to_yuan(ours_fen)}"
+    return None
+
+
 async def reconcile(adapter, date: dt.date, *, actor) -> ReconciliationResult:
     """Compare the statement of ``date`` (bank time) with the ledger; store the run and its differences."""
     lines = await adapter.statement(date)
     day = date.isoformat()
-    ours = await raw("SELECT id, request_id, status, amount_fen, bank_transfer_id FROM pay_payment WHERE settled_on = {}", day)
+    ours = await raw(_PAYMENT_SELECT + " WHERE settled_on = {}", day)
     ours_by_request = {r["request_id"]: r for r in ours}
     seen_requests = {line.request_id for line in lines}
     known = await _payments_by_request(sorted(seen_requests - set(ours_by_request)))
@@ -72,6 +103,7 @@ async def reconcile(adapter, date: dt.date, *, actor) -> ReconciliationResult:
     ledger_paid = await _paid_in_ledger([int(r["id"]) for r in known.values()])
     diffs: list[Difference] = []
     matched = 0
+    booked: set[tuple[str, str]] = set()  # (request_id, status) already on this statement
     for line in lines:
         bank_fen = yuan_to_fen(line.amount)
         p = known.get(line.request_id)
@@ -79,22 +111,12 @@ async def reconcile(adapter, date: dt.date, *, actor) -> ReconciliationResult:
             diffs.append(Difference("unknown_to_us", line.request_id, line.transfer_id, None, bank_fen, None,
                                     f"the bank {line.status} a transfer we have no payment for"))
             continue
-        ours_fen = ledger_paid.get(int(p["id"]))
-        if line.status == "reversed":
-            if p["status"] == "returned":
-                matched += 1
-            else:
-                diffs.append(Difference("status_differs", line.request_id, line.transfer_id, p["id"], bank_fen, ours_fen,
-                                        f"the bank reversed it (退汇); we have it {p['status']}: record the return"))
-            continue
-        if p["status"] not in ("settled", "returned") or ours_fen is None:
-            diffs.append(Difference("status_differs", line.request_id, line.transfer_id, p["id"], bank_fen, ours_fen,
-                                    f"the bank settled it; we have it {p['status']}"))
-        elif ours_fen != bank_fen:
-            diffs.append(Difference("amount_differs", line.request_id, line.transfer_id, p["id"], bank_fen, ours_fen,
-                                    f"bank ¥{fen_to_yuan(bank_fen)} vs ledger ¥{fen_to_yuan(ours_fen)}"))
-        else:
+        found = _line_difference(line, p, bank_fen, ledger_paid.get(int(p["id"])), booked)
+        if found is None:
             matched += 1
+        else:
+            kind, ledger_fen, detail = found
+            diffs.append(Difference(kind, line.request_id, line.transfer_id, p["id"], bank_fen, ledger_fen, detail))
     missing = [r for r in ours if r["request_id"] not in seen_requests]
     if missing:
         # Settled near midnight, the bank may book it on the neighbouring day: look there before calling it missing.

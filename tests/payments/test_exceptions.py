@@ -66,10 +66,15 @@ async def test_rejection_reissue_after_correction_and_abandon(fresh_db, tmp_dir)
 
         # 退汇: the bank reverses a settled payment; reconciliation reports it, finance records it.
         first = (await payments_of_subject("talent", items[0].subject_id))[0]
+        # Not before the bank has reversed it: the bank is asked, and a settled transfer is refused.
+        with pytest.raises(InvalidState, match="not reversed"):
+            await record_return(first.id, actor=CHECKER, adapter=adapter)
+        assert await exceptions_queue() == []
+        assert sum((await subject_paid("talent", items[0].subject_id)).values()) == 100_000
         adapter.simulator.reverse(first.request_id)
         result = await reconcile(adapter, BANK_DAY(), actor=CHECKER)
         assert [d.kind for d in result.differences] == ["status_differs"]
-        await record_return(first.id, actor=CHECKER)
+        await record_return(first.id, actor=CHECKER, adapter=adapter)
         assert [p.id for p in await exceptions_queue()] == [first.id]
         assert sum((await subject_paid("talent", items[0].subject_id)).values()) == 0
         assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean
@@ -110,6 +115,63 @@ async def test_reconciliation_reports_every_kind_and_fixes_nothing(fresh_db, tmp
         assert result.matched == 2
         # Nothing was changed by it.
         assert [r["status"] for r in await Payment.select().order_by(Payment.id)] == ["settled"] * 3
+        assert (await check_balances()).ok
+    finally:
+        await adapter.aclose()
+
+
+class _Statement:
+    """The real bank's statement of a day, rewritten by ``edit`` (for the differences a bank error would make)."""
+
+    def __init__(self, real, edit):
+        self.real, self.edit = real, edit
+
+    async def statement(self, date):
+        return self.edit(await self.real.statement(date)) if date == BANK_DAY() else await self.real.statement(date)
+
+
+async def test_reconciliation_reports_a_double_payment_a_foreign_transfer_and_another_account(fresh_db, tmp_dir):
+    """A statement line that repeats a request, names a transfer we did not record, or pays another account than ours
+    is a difference, never matched (the contract: every difference is reported)."""
+    from dataclasses import replace
+
+    facts = policy(budget_fen=10_000_000)
+    await record_entitlements(facts, [payee(i, 100_000) for i in range(4)], actor=SYSTEM)
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    adapter = get_adapter(bank_settings(tmp_dir))
+    try:
+        await _run(adapter, made.batch_id)
+        real = sorted(await adapter.statement(BANK_DAY()), key=lambda line: line.request_id)
+        assert len(real) == 4 and (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean
+
+        def edit(lines):
+            by = {line.request_id: line for line in lines}
+            a, b, c, d = (by[line.request_id] for line in real)
+            return [a, replace(a, transfer_id=a.transfer_id + "-2"),  # the same request paid twice
+                    replace(b, transfer_id="T-SOMEONE-ELSE"),  # a transfer we never recorded for that request
+                    replace(c, payee_account="62229999999999999"),  # another account than the one we sent
+                    replace(d, status="pending")]  # neither settled nor reversed
+
+        result = await reconcile(_Statement(adapter, edit), BANK_DAY(), actor=CHECKER)
+        kinds = {d.request_id: d.kind for d in result.differences}
+        assert kinds == {real[0].request_id: "duplicate_at_bank", real[1].request_id: "transfer_differs",
+                         real[2].request_id: "account_differs", real[3].request_id: "status_differs"}
+        assert result.matched == 1 and len(result.differences) == 4
+        shown = next(d for d in result.differences if d.kind == "account_differs").detail
+        assert "62229999999999999" not in shown and "6222*********9999" in shown  # masked, as everywhere
+        # A reversal of another amount than the payment's.
+        rows = sorted(await payments_of_subject("talent", payee(0, 1).subject_id), key=lambda p: p.id)
+        adapter.simulator.reverse(rows[0].request_id)
+        await record_return(rows[0].id, actor=CHECKER, adapter=adapter)
+
+        def short(lines):
+            return [replace(line, amount=line.amount - 1) if line.status == "reversed" else line for line in lines]
+
+        result = await reconcile(_Statement(adapter, short), BANK_DAY(), actor=CHECKER)
+        assert [(d.kind, d.bank_amount_fen, d.ledger_amount_fen) for d in result.differences] == [
+            ("amount_differs", 99_900, 100_000)]
+        assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean
         assert (await check_balances()).ok
     finally:
         await adapter.aclose()
