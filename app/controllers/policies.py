@@ -148,7 +148,9 @@ async def api_submit(request: Request, version_id: int) -> VersionRead:
       status_code=HTTP_200_OK)
 async def api_publish(request: Request, version_id: int, data: JSONBody[dict[str, Any] | None] = None) -> VersionRead:
     as_of = _as_of((data or {}).get("as_of"))
-    version = await service.publish_version(version_id, _actor(request), as_of=as_of)
+    pinned = (data or {}).get("content_hash")  # the content the reviewer saw: refused if the version changed since
+    version = await service.publish_version(version_id, _actor(request), as_of=as_of,
+                                            content_hash=str(pinned) if pinned is not None else None)
     await enqueue_match_published(version.id, as_of)
     return version
 
@@ -314,7 +316,9 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
             v = await service.submit(version_id, actor)
         elif step == "publish":
             as_of = _as_of(form.get("as_of") or None)
-            v = await service.publish_version(version_id, actor, as_of=as_of)
+            # The page's form carries the content the reviewer was shown; an edit since then is refused.
+            v = await service.publish_version(version_id, actor, as_of=as_of,
+                                              content_hash=(form.get("content_hash") or "").strip())
             await enqueue_match_published(v.id, as_of)
         elif step == "reject":
             v = await service.reject(version_id, actor, reason)

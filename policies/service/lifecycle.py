@@ -79,14 +79,21 @@ async def publish(code: str, actor, *, as_of: dt.date | None = None) -> VersionR
     return await publish_version(latest["id"], actor, as_of=as_of)
 
 
-async def publish_version(version_id: int, actor, *, as_of: dt.date | None = None) -> VersionRead:
+async def publish_version(version_id: int, actor, *, as_of: dt.date | None = None,
+                          content_hash: str | None = None) -> VersionRead:
     """A policy_reviewer other than the author publishes a version whose own tests pass.
 
+    ``content_hash``: the content the reviewer saw (the review page sends it); refused when the version has changed
+    since, so a draft edited after review is never published unseen. Whatever is passed, the version is published only
+    with the content its tests and impact preview were computed on.
     The impact preview is computed and stored with the publication; the previously published version of the
     same code is superseded; the matcher is told which rule sets are active.
     """
     _require_role(actor, (REVIEWER,), "publishing a policy")
     row = await _version_row(version_id)
+    if content_hash is not None and row["content_hash"] != content_hash:
+        raise LifecycleError(f"version {row['number']} of {row['code']} has changed since it was reviewed; "
+                             "review it again before publishing")
     if row["status"] not in ("draft", "in_review"):
         raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']}; "
                              "only a draft or a version in review is published")
@@ -98,9 +105,13 @@ async def publish_version(version_id: int, actor, *, as_of: dt.date | None = Non
     from eligibility import service as eligibility_service
 
     async with _db().transaction():
+        reviewed = row["content_hash"]
         row = await _version_row(version_id)
         if row["status"] not in ("draft", "in_review"):
             raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']} now")
+        if row["content_hash"] != reviewed:  # edited while its tests and impact preview ran
+            raise LifecycleError(f"version {row['number']} of {row['code']} changed while it was being published; "
+                                 "review it again")
         old = await _published_row(row["code"])
         for prev in await PolicyVersion.select().where(
                 (PolicyVersion.code == row["code"]) & PolicyVersion.status.is_in(list(LIVE))):

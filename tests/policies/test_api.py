@@ -71,6 +71,33 @@ async def app_(users):
         await open_database()
 
 
+async def test_a_draft_edited_after_review_is_not_published_unseen(app_):
+    """Maker-checker on content: the review page pins the content the reviewer saw; an officer's edit in between makes
+    the publication refused (page and API alike) until the reviewer has looked again."""
+    officer, reviewer = await app_("officer"), await app_("reviewer")
+    vid = (await officer.post("/api/policies", json=POLICY, headers=csrf_headers(officer))).json()["id"]
+    seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
+    page = (await reviewer.get(f"/policies/{POLICY['code']}?v={vid}")).text
+    assert f'name="content_hash" value="{seen}"' in page
+    r = await officer.put(f"/api/policies/versions/{vid}", json=v2_of(POLICY), headers=csrf_headers(officer))
+    assert r.status_code == 200, r.text
+    r = await reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": "", "content_hash": seen},
+                            headers=csrf_headers(reviewer), follow_redirects=True)
+    assert "changed since it was reviewed" in r.text
+    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": seen},
+                            headers=csrf_headers(reviewer))
+    assert r.status_code == 409 and "changed since it was reviewed" in r.json()["error"]
+    now = (await reviewer.get(f"/api/policies/versions/{vid}")).json()
+    assert now["status"] == "draft" and now["content_hash"] != seen
+    # A form without the pin (e.g. a page from before this check) is refused too.
+    r = await reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": ""}, headers=csrf_headers(reviewer),
+                            follow_redirects=True)
+    assert "changed since it was reviewed" in r.text
+    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": now["content_hash"]},
+                            headers=csrf_headers(reviewer))
+    assert r.status_code == 200 and r.json()["status"] == "published"
+
+
 async def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
     officer, reviewer, maker = await app_("officer"), await app_("reviewer"), await app_("maker")
     r = await officer.post("/api/policies", json=POLICY, headers=csrf_headers(officer))
@@ -163,8 +190,9 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
                       follow_redirects=True)
     assert "金额需核实" in r.text
     r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
-    r = await reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": ""}, headers=csrf_headers(reviewer),
-                      follow_redirects=True)
+    seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
+    r = await reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": "", "content_hash": seen},
+                            headers=csrf_headers(reviewer), follow_redirects=True)
     assert 'data-testid="status">已发布' in r.text
     # The edit page of a published version refuses to open; the save route refuses to change it.
     r = await officer.get(f"/policies/versions/{vid}/edit", follow_redirects=True)
