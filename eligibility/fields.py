@@ -74,6 +74,16 @@ DERIVED: dict[str, tuple[Field, ...]] = {
 FIELDS: dict[str, tuple[Field, ...]] = {"enterprise": ENTERPRISE_FIELDS, "talent": TALENT_FIELDS}
 SUBJECT_ID = {"enterprise": "uscc", "talent": "id_number"}
 KINDS = ("enterprise", "talent")
+# Fields that identify a person or an account, shown whole only to the owner and finance (DESIGN invariant 7). A count
+# of the profiles a rule over them matches would give their values away one comparison at a time, so the policy tools
+# (rule editor counts, impact previews) compute none for such a rule.
+PERSONAL: dict[str, frozenset[str]] = {"enterprise": frozenset({"bank_name", "bank_account"}),
+                                       "talent": frozenset({"id_number", "name", "bank_name", "bank_account"})}
+
+
+def mask_middle(value: str) -> str:
+    """'3601**********1230': the first and last four characters of an identifier; all masked when it is short."""
+    return value[:4] + "*" * (len(value) - 8) + value[-4:] if len(value) > 8 else "*" * len(value)
 
 
 def rule_fields(kind: str) -> dict[str, Field]:

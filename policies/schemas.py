@@ -146,16 +146,17 @@ class ImpactPreview(BaseModel):
     version_id: int
     number: int
     as_of: dt.date
-    matched: int
-    total_amount: Decimal
+    matched: int | None = Field(description="None when withheld")
+    total_amount: Decimal | None
     budget: Decimal
-    budget_left: Decimal = Field(description="budget - total_amount; negative means the budget cannot cover every match")
+    budget_left: Decimal | None = Field(description="budget - total_amount; negative means the budget cannot cover every match")
+    withheld: str | None = Field(None, description="why no count was computed: the rules read personal fields")
     published_version_id: int | None = None
     published_number: int | None = None
     published_matched: int | None = None
     published_total_amount: Decimal | None = None
-    added: list[str] = []
-    removed: list[str] = []
+    added: list[str] = Field([], description="subject ids (a talent's ID number masked)")
+    removed: list[str] = Field([], description="subject ids (a talent's ID number masked)")
     amount_changed: list[ImpactChange] = []
     budget_delta: Decimal | None = Field(None, description="this draft's budget minus the published version's")
     total_delta: Decimal | None = None

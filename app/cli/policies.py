@@ -70,7 +70,9 @@ def policies_publish(code: str, actor: str, as_of: str | None) -> None:
 
     version, impact = run(_publish)
     click.echo(f"published {version.code} version {version.number}")
-    if impact is not None:
+    if impact is not None and impact.withheld:
+        click.echo(f"impact on {impact.as_of}: {impact.withheld}")
+    elif impact is not None:
         click.echo(f"impact on {impact.as_of}: {impact.matched} subjects, {impact.total_amount} yuan "
                    f"of a {impact.budget} yuan budget")
 
@@ -147,6 +149,9 @@ def policies_preview(code: str, as_of: str | None, as_json: bool) -> None:
     p = run(_preview)
     if as_json:
         click.echo(p.model_dump_json(indent=2))
+        return
+    if p.withheld:
+        click.echo(f"{p.code} version {p.number} on {p.as_of}: {p.withheld}")
         return
     click.echo(f"{p.code} version {p.number} on {p.as_of}: {p.matched} subjects, {p.total_amount} yuan; "
                f"budget {p.budget}, left {p.budget_left}")

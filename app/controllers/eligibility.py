@@ -12,6 +12,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from app.auth.guards import current_user, requires
+from eligibility.fields import mask_middle
 
 STAFF = ("policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin")
 MAX_ROWS = 5000
@@ -36,9 +37,7 @@ feed_key.roles = ("feed",)  # type: ignore[attr-defined]
 
 
 def _mask(value: str | None) -> str | None:
-    if not value:
-        return value
-    return value[:4] + "*" * max(len(value) - 8, 0) + value[-4:] if len(value) > 8 else "*" * len(value)
+    return mask_middle(value) if value else value
 
 
 def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> dict:

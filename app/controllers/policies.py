@@ -78,7 +78,7 @@ async def api_load_pack(request: Request) -> list[dict[str, Any]]:
     return [{"code": v.code, "number": v.number, "id": v.id, "status": v.status, "outcome": o} for v, o in stored]
 
 
-@post("/api/policies/check", guards=[requires(*STAFF)], tags=["policies"], status_code=HTTP_200_OK)
+@post("/api/policies/check", guards=[requires(*AUTHORS, "policy_reviewer")], tags=["policies"], status_code=HTTP_200_OK)
 async def api_check(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """The rule editor's live check: problems of one expression and, for a condition, the live match count."""
     subject = data.get("subject") if data.get("subject") in ("enterprise", "talent") else "talent"

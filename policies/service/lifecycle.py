@@ -119,8 +119,8 @@ async def publish_version(version_id: int, actor, *, as_of: dt.date | None = Non
         await _transition(row, "published", actor, "policy.publish", reviewer=actor.name, published_at=_now(),
                           impact_json=preview.model_dump_json())
         await actor.record("policy.impact", "policy_version", _key(row), None, preview.model_dump(mode="json"), {
-            "matched": preview.matched, "total_amount": str(preview.total_amount), "budget": str(preview.budget),
-            "as_of": preview.as_of.isoformat()})
+            "matched": preview.matched, "total_amount": None if preview.total_amount is None else str(preview.total_amount),
+            "budget": str(preview.budget), "as_of": preview.as_of.isoformat(), "withheld": preview.withheld})
         if old is not None:
             await eligibility_service.deactivate_ruleset(_key(old))
         await eligibility_service.activate_ruleset(await ruleset_of(version_id))

@@ -34,6 +34,29 @@ def _in_effect(content: PolicyContent, d: dt.date) -> bool:
     return content.effective_from <= d and (content.effective_to is None or d <= content.effective_to)
 
 
+def personal_fields_read(ruleset) -> list[str]:
+    """The personal fields (eligibility.fields.PERSONAL) the rule set's conditions or amounts read."""
+    from eligibility.fields import PERSONAL
+    from eligibility.rules.language import parse, symbols
+
+    read: set[str] = set()
+    for text in [ruleset.when or "true", *(c.when for c in ruleset.clauses), *(str(c.amount) for c in ruleset.clauses)]:
+        read |= symbols(parse(ruleset.subject, text))
+    return sorted(read & PERSONAL[ruleset.subject])
+
+
+def _withheld(read: list[str]) -> str:
+    return (f"no count for rules that read personal fields ({', '.join(read)}): a count would give their values away; "
+            "the version's own tests still run")
+
+
+def _shown(kind: str, subject_id: str) -> str:
+    """A subject id as the policy tools show it: a talent's ID number masked, an enterprise's credit code whole."""
+    from eligibility.fields import mask_middle
+
+    return mask_middle(subject_id) if kind == "talent" else subject_id
+
+
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
     from eligibility.matcher import match_ruleset
 
@@ -49,24 +72,33 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None) -> Impac
     if problems:
         raise PackRefused(problems)
     as_of = _default_as_of(content, as_of)
-    mine = await _match_amounts(packs.to_ruleset(content, key=_key(row) + "~preview", version_id=row["id"]), as_of)
-    total = sum(mine.values(), Decimal("0.00"))
+    ruleset = packs.to_ruleset(content, key=_key(row) + "~preview", version_id=row["id"])
     budget = _yuan(row["budget_fen"])
-    preview = ImpactPreview(code=row["code"], version_id=row["id"], number=row["number"], as_of=as_of,
-                            matched=len(mine), total_amount=total, budget=budget, budget_left=budget - total)
     pub = await _published_row(row["code"])
+    pub_ruleset = None
     if pub is not None and pub["id"] != row["id"]:
         pub_content = await _content(pub)
-        theirs = await _match_amounts(packs.to_ruleset(pub_content, key=_key(pub), version_id=pub["id"]), as_of) \
-            if _in_effect(pub_content, as_of) else {}
+        pub_ruleset = packs.to_ruleset(pub_content, key=_key(pub), version_id=pub["id"]) \
+            if _in_effect(pub_content, as_of) else None
+    read = sorted(set(personal_fields_read(ruleset)) | set(personal_fields_read(pub_ruleset) if pub_ruleset else ()))
+    if read:
+        return ImpactPreview(code=row["code"], version_id=row["id"], number=row["number"], as_of=as_of, matched=None,
+                             total_amount=None, budget=budget, budget_left=None, withheld=_withheld(read))
+    mine = await _match_amounts(ruleset, as_of)
+    total = sum(mine.values(), Decimal("0.00"))
+    preview = ImpactPreview(code=row["code"], version_id=row["id"], number=row["number"], as_of=as_of,
+                            matched=len(mine), total_amount=total, budget=budget, budget_left=budget - total)
+    if pub is not None and pub["id"] != row["id"]:
+        theirs = await _match_amounts(pub_ruleset, as_of) if pub_ruleset is not None else {}
         ptotal = sum(theirs.values(), Decimal("0.00"))
+        kind = content.subject
         preview.published_version_id = pub["id"]
         preview.published_number = pub["number"]
         preview.published_matched = len(theirs)
         preview.published_total_amount = ptotal
-        preview.added = sorted(set(mine) - set(theirs))
-        preview.removed = sorted(set(theirs) - set(mine))
-        preview.amount_changed = [ImpactChange(subject_id=s, before=theirs[s], after=mine[s])
+        preview.added = [_shown(kind, s) for s in sorted(set(mine) - set(theirs))]
+        preview.removed = [_shown(kind, s) for s in sorted(set(theirs) - set(mine))]
+        preview.amount_changed = [ImpactChange(subject_id=_shown(kind, s), before=theirs[s], after=mine[s])
                                   for s in sorted(set(mine) & set(theirs)) if mine[s] != theirs[s]]
         preview.budget_delta = budget - _yuan(pub["budget_fen"])
         preview.total_delta = total - ptotal
@@ -98,6 +130,9 @@ async def check_expression(subject: str, expression: str, part: str = "when", *,
         return {"ok": False, "matched": None, "problems": [
             {"message": p.message, "hint": p.hint, "position": p.position, "expression": p.expression}
             for p in problems]}
+    read = personal_fields_read(rs)
+    if count and part == "when" and read:
+        return {"ok": True, "problems": [], "matched": None, "count_withheld": _withheld(read)}
     matched = None
     if count and part == "when":
         try:

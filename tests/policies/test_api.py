@@ -202,3 +202,48 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
     assert r.status_code == 409
     assert "FORM-1" in (await officer.get("/policies?q=表单")).text
     assert "FORM-1" not in (await officer.get("/policies?q=不存在")).text
+
+
+async def test_rule_tools_give_no_count_over_personal_fields(app_):
+    """A match count answers yes or no: bisecting `bank_account >= "…"` or `id_number >= "…"` would spell a value out
+    that the officer only ever sees masked. The rule editor and the impact preview count nothing for a rule reading a
+    personal field; an ordinary rule is counted as before; the auditor has no rule editor."""
+    from app.audit import AuditActor
+    from eligibility.service import upsert_profile
+    from tests.policies.test_service import _talents
+
+    people = [{**p, "bank_account": f"62220202000{i:05d}"} for i, p in enumerate(_talents(6))]
+    for p in people:
+        await upsert_profile("talent", p, actor=AuditActor("feed", "system"))
+    officer, reviewer, auditor = await app_("officer"), await app_("reviewer"), await app_("auditor")
+
+    async def check(who, expression):
+        r = await who.post("/api/policies/check", json={"subject": "talent", "expression": expression,
+                                                        "as_of": "2025-06-30"}, headers=csrf_headers(who))
+        return r
+
+    assert (await check(officer, "age >= 0")).json() == {"ok": True, "problems": [], "matched": 6}
+    assert (await check(reviewer, "social_insurance_months >= 0")).json()["matched"] == 6
+    for expression in ('bank_account >= "6222020200000003"', f'id_number == "{people[0]["id_number"]}"',
+                       'age >= 0 and name =~ "^人才"', 'bank_name == "工商银行" or age > 200'):
+        body = (await check(officer, expression)).json()
+        assert body["ok"] is True and body["matched"] is None, (expression, body)
+        assert "personal fields" in body["count_withheld"], body
+    assert (await check(auditor, "age >= 0")).status_code == 403
+
+    draft = {**POLICY, "code": "T-PERSONAL", "exclusive_group": None,
+             "clauses": [{**POLICY["clauses"][0], "when": 'education == "doctor" and bank_account >= "6222"'}],
+             "tests": [{**POLICY["tests"][0], "profile": {**POLICY["tests"][0]["profile"],
+                                                          "bank_account": "62220202000123456"}}]}
+    vid = (await officer.post("/api/policies", json=draft, headers=csrf_headers(officer))).json()["id"]
+    impact = (await reviewer.get(f"/api/policies/versions/{vid}/impact?as_of=2025-06-30")).json()
+    assert impact["matched"] is None and impact["total_amount"] is None and "bank_account" in impact["withheld"]
+    r = await reviewer.post(f"/policies/versions/{vid}/impact", data={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer))
+    assert 'data-testid="impact-withheld"' in r.text and 'data-testid="impact-matched"' not in r.text
+    # Published all the same (a rule may read any field); the stored impact says why it has no count.
+    seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
+    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"as_of": "2025-06-30", "content_hash": seen},
+                            headers=csrf_headers(reviewer))
+    assert r.status_code == 200 and r.json()["status"] == "published", r.text
+    stored = (await reviewer.get(f"/api/policies/versions/{vid}/publication-impact")).json()
+    assert stored["matched"] is None and "bank_account" in stored["withheld"]
