@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from payments.errors import NotFound
+from payments.errors import InvalidState, NotFound
 from payments.money import format_yuan
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts, yuan
 from payments.service import budget
@@ -102,14 +102,28 @@ def _rank(row: dict) -> tuple:
 
 
 async def _apply_exclusive_group(group: str, subjects: set[tuple[str, str]]) -> list[AuditChange]:
-    """Within an exclusive group a subject keeps one entitlement; the others are excluded, with the reason."""
+    """Within an exclusive group a subject keeps one entitlement; the others are excluded, with the reason.
+
+    Each change is conditional on the state the decision was made on: a batch may take one of the group's
+    entitlements between the read and the write (PostgreSQL, READ COMMITTED). The decision is then made again on what
+    is there now, so an entitlement already in a batch is never excluded behind its back (and then paid next to the
+    one that replaced it)."""
+    changes: list[AuditChange] = []
+    for _ in range(5):
+        stale = await _decide_group(group, subjects, changes)
+        if not stale:
+            return changes
+    raise InvalidState(f"the entitlements of exclusive group {group} kept changing meanwhile; try again")
+
+
+async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: list[AuditChange]) -> bool:
+    """One pass of the group rule; appends its changes, and returns True when a row had changed under it."""
     rows = await Entitlement.select().where(Entitlement.exclusive_group == group)
     by_subject: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         key = (r["subject_kind"], r["subject_id"])
         if key in subjects:
             by_subject.setdefault(key, []).append(r)
-    changes = []
     at = now()
     for ents in by_subject.values():
         if len(ents) < 2:
@@ -128,11 +142,13 @@ async def _apply_exclusive_group(group: str, subjects: set[tuple[str, str]]) -> 
                 reason = (f"同一事项不重复享受 ({group}): 已享受 {winner['policy_code']} "
                           f"(¥{format_yuan(winner['amount_fen'])})" + ("" if taken else ", 按就高原则"))
             if (state, reason) != (e["state"], e["reason"]):
-                await Entitlement.update({Entitlement.state: state, Entitlement.reason: reason,
-                                          Entitlement.updated_at: at}).where(Entitlement.id == e["id"])
+                done = await raw("UPDATE pay_entitlement SET state = {}, reason = {}, updated_at = {} WHERE id = {} "
+                                 "AND state = {} AND batch_id IS NULL RETURNING id", state, reason, at, e["id"], e["state"])
+                if not done:  # taken by a batch (or changed) since it was read
+                    return True
                 changes.append(AuditChange("entitlement.exclusive_group", "entitlement", e["key"],
                                            {"state": e["state"]}, {"state": state}, {"group": group}))
-    return changes
+    return False
 
 
 async def account_verified(subject_kind: str, subject_id: str, *, payee_name: str, bank_name: str,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
+
 from payments.adapters import get_adapter
 from payments.service import (account_verified, approve_batch, check_balances, create_batch, entitlements_of_subject,
                               pay_range, progress, record_entitlements, start_batch)
 from payments.service.transfer import RunnerOptions
+from tests.conftest import ON_POSTGRES
 from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, payee, policy
 
 
@@ -65,3 +68,35 @@ async def test_two_runners_on_one_batch_pay_each_payment_once(fresh_db, tmp_dir)
         assert (await check_balances()).ok
     finally:
         await adapter.aclose()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: SQLite's one writer cannot interleave these "
+                                           "(scripts/test runs it on PostgreSQL)")
+async def test_an_entitlement_batched_meanwhile_is_not_excluded_behind_the_batch(fresh_db):
+    """同一事项不重复享受 under concurrency: while the group rule is being applied for a higher new entitlement, a batch
+    takes the subject's existing one (its UPDATE … WHERE state = 'payable', committed after the rule read the group).
+    The batched one must win; excluding it behind the batch would pay the subject under both policies."""
+    import asyncpg
+
+    from app.db import engine
+
+    a = policy("HOUSING-A", group="NC-HOUSING")
+    b = policy("HOUSING-B", group="NC-HOUSING")
+    await record_entitlements(b, [payee(1, 300_000)], actor=SYSTEM)
+    (held,) = await entitlements_of_subject("talent", payee(1).subject_id)
+    other = await asyncpg.connect(engine().config["dsn"])
+    try:
+        tx = other.transaction()
+        await tx.start()
+        taken = await other.fetch("UPDATE pay_entitlement SET state = 'batched', batch_id = 4242 WHERE id = $1 "
+                                  "AND state = 'payable' AND batch_id IS NULL RETURNING id", held.id)
+        assert len(taken) == 1
+        rule = asyncio.create_task(record_entitlements(a, [payee(1, 500_000)], actor=SYSTEM))
+        await asyncio.sleep(1.0)
+        assert not rule.done()  # waiting on the batch's row lock: the interleaving under test did happen
+        await tx.commit()
+        await asyncio.wait_for(rule, 30)
+    finally:
+        await other.close()
+    states = {e.policy_code: e.state for e in await entitlements_of_subject("talent", payee(1).subject_id)}
+    assert states == {"HOUSING-B": "batched", "HOUSING-A": "excluded"}
