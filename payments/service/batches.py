@@ -209,6 +209,7 @@ async def _close(b: dict, status: str, actor, reason: str) -> None:
     by_version: dict[int, int] = {}
     for p in payments:
         by_version[int(p["version_id"])] = by_version.get(int(p["version_id"]), 0) + int(p["amount_fen"])
+    released = 0 if b["reissue"] else sum(by_version.values())  # a re-issue's reservation stays (see below)
     if b["reissue"]:
         # The re-issued payments go back to the exceptions queue; their reservation stays until abandoned.
         marks, args = in_list([int(p["id"]) for p in payments] or [0])
@@ -221,7 +222,7 @@ async def _close(b: dict, status: str, actor, reason: str) -> None:
     await Batch.update({Batch.status: status, Batch.closed_by: actor.name, Batch.close_reason: reason,
                         Batch.finished_at: at}).where(Batch.id == batch_id)
     await actor.record(f"batch.{'reject' if status == 'rejected' else 'cancel'}", "batch", batch_id, _summary(b),
-                       {**_summary(b), "status": status}, detail={"reason": reason[:200], "released_fen": sum(by_version.values())})
+                       {**_summary(b), "status": status}, detail={"reason": reason[:200], "released_fen": released})
 
 
 async def get_batch(batch_id: int) -> BatchRead:

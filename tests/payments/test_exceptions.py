@@ -4,14 +4,16 @@ bank shows up in reconciliation and is recorded by finance, never fixed silently
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
+from app.tables import AuditEntry
 from payments.adapters import get_adapter
 from payments.errors import Forbidden, InvalidState
 from payments.service import (abandon_payment, account_verified, approve_batch, budget_usage, check_balances,
                               create_batch, exceptions_queue, pay_range, payments_of_subject, record_return,
-                              reconcile, reissue_payments, start_batch, subject_paid)
+                              reconcile, reissue_payments, reject_batch, start_batch, subject_paid)
 from payments.service.transfer import RunnerOptions
 from tests.payments.factories import (CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, payee, policy)
 from payments.service import record_entitlements
@@ -48,12 +50,20 @@ async def test_rejection_reissue_after_correction_and_abandon(fresh_db, tmp_dir)
                                payee_account="62220000000000777", actor=SYSTEM)
         with pytest.raises(Forbidden):
             await reissue_payments([rejected["0002"].id], actor=CHECKER, second_checker_threshold_fen=THRESHOLD_FEN)
+        # A re-issue batch sent back keeps the reservation, and its audit entry says nothing was released.
+        (used,) = await budget_usage(facts.version_id)
+        sent_back = await reissue_payments([rejected["0002"].id], actor=MAKER, second_checker_threshold_fen=THRESHOLD_FEN)
+        await reject_batch(sent_back, actor=CHECKER, reason="账户待再核")
+        entry = (await AuditEntry.select().where(AuditEntry.action == "batch.reject").order_by(AuditEntry.seq))[-1]
+        assert entry["entity_id"] == str(sent_back) and json.loads(entry["detail"])["released_fen"] == 0
+        assert await budget_usage(facts.version_id) == [used]
+        assert rejected["0002"].id in [p.id for p in await exceptions_queue()]
         again = await reissue_payments([rejected["0002"].id], actor=MAKER, second_checker_threshold_fen=THRESHOLD_FEN)
         await approve_batch(again, actor=CHECKER)
         await _run(adapter, again)
         paid = await payments_of_subject("talent", items[1].subject_id)
-        assert [(p.status, p.attempt) for p in paid] == [("rejected", 1), ("settled", 2)]
-        assert paid[1].reissue_of == paid[0].id and paid[1].request_id != paid[0].request_id
+        assert [(p.status, p.attempt) for p in paid] == [("rejected", 1), ("void", 2), ("settled", 3)]
+        assert paid[2].reissue_of == paid[0].id and paid[2].request_id not in (paid[0].request_id, paid[1].request_id)
         assert sum((await subject_paid("talent", items[1].subject_id)).values()) == 200_000
         # Final rejection of the other one releases its reservation.
         with pytest.raises(Forbidden):
