@@ -280,6 +280,28 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                                          [(o.payment, o.result.reason or "REJECTED") for o in mine]))
             res.rejected = len(mine)
             res.notices.append(("payment_returned", [o.payment["id"] for o in mine]))
+        reversed_ = groups.get("reversed", [])
+        if reversed_:
+            # The bank settled it and sent it back (退汇) before we learnt the outcome (e.g. it was unknown): the money
+            # moved and returned. Recorded as settled then returned, into the exceptions queue like a recorded return.
+            cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in reversed_], "pid, tid")
+            keys, kargs = _keys(reversed_)
+            done = await raw(cte + " UPDATE pay_payment SET status = 'returned', bank_transfer_id = v.tid, "
+                             "reason = 'RETURNED', exception = 'open', claimed_by = NULL, claimed_until_ms = 0, "
+                             "updated_at = {} FROM v WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN "
+                             f"('submitted', 'accepted', 'unknown') AND pay_payment.id {keys} RETURNING id", *args, at, *kargs)
+            done_ids = {int(r["id"]) for r in done}
+            mine = [o.payment for o in reversed_ if o.payment["id"] in done_ids]
+            in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
+            moves = []
+            for p in mine:
+                legs = ([EntryType.payment] if p["id"] not in in_transit else []) + [EntryType.settlement, EntryType.return_]
+                moves += [Move(t, p["version_id"], p["amount_fen"], batch_id=p["batch_id"], payment_id=p["id"],
+                               subject_kind=p["subject_kind"], subject_id=p["subject_id"]) for t in legs]
+            await ledger.post(moves)
+            changes.append(_group_change("payment.return", "returned",
+                                         [(o.payment, o.result.transfer_id) for o in reversed_ if o.payment["id"] in done_ids]))
+            res.notices.append(("payment_returned", [p["id"] for p in mine]))
         for key in ("transient", "unknown", "still_accepted", "auth"):
             group = groups.get(key, [])
             if not group:

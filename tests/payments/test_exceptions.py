@@ -3,6 +3,7 @@ re-issue pays once, linked to the old payment with a new request_id; abandoning 
 bank shows up in reconciliation and is recorded by finance, never fixed silently."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
@@ -183,5 +184,56 @@ async def test_reconciliation_reports_a_double_payment_a_foreign_transfer_and_an
             ("amount_differs", 99_900, 100_000)]
         assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean
         assert (await check_balances()).ok
+    finally:
+        await adapter.aclose()
+
+
+class _AnswerLost:
+    """The bank takes and settles each transfer but the answer never arrives; before we ask, it sends the money
+    back (退汇). Only the bank is stood in for: the runner, ledger and queue are the real ones."""
+
+    def __init__(self, real):
+        self.real = real
+
+    async def submit(self, request):
+        from payments.adapters.base import BankOutcomeUnknown
+
+        await self.real.submit(request)
+        self.real.simulator.reverse(request.request_id)
+        raise BankOutcomeUnknown("the connection dropped after the bank took the transfer")
+
+    async def query(self, request_id):
+        return await self.real.query(request_id)
+
+    async def statement(self, date):
+        return await self.real.statement(date)
+
+
+async def test_a_transfer_reversed_before_its_outcome_was_known_lands_in_the_queue_once(fresh_db, tmp_dir):
+    """Asked about a transfer whose answer was lost, the bank says `reversed`: the runner records it settled then
+    returned (ledger balanced, paid nothing), puts it in the exceptions queue and the batch finishes; before, the
+    answer was dropped and the payment was asked about again and again."""
+    from payments.service import get_batch
+
+    facts = policy(budget_fen=10_000_000)
+    await record_entitlements(facts, [payee(1, 100_000)], actor=SYSTEM)
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    adapter = get_adapter(bank_settings(tmp_dir))
+    try:
+        opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", poll_seconds=0.05,
+                             max_backoff_seconds=0.1, time_budget_seconds=20)
+        for c in await start_batch(made.batch_id, actor=SYSTEM):
+            await asyncio.wait_for(pay_range(_AnswerLost(adapter), made.batch_id, c.first_id, c.last_id, opts=opts,
+                                             actor=SYSTEM), 30)
+        (p,) = await payments_of_subject("talent", payee(1).subject_id)
+        assert (p.status, p.exception, p.reason) == ("returned", "open", "RETURNED") and p.bank_transfer_id
+        assert [q.id for q in await exceptions_queue()] == [p.id]
+        assert (await get_batch(made.batch_id)).status not in ("approved", "running")
+        assert sum((await subject_paid("talent", payee(1).subject_id)).values()) == 0
+        (usage,) = await budget_usage(facts.version_id)
+        assert (usage.paid_fen, usage.committed_fen) == (0, 100_000)  # still reserved, for a re-issue or abandon
+        assert (await check_balances()).ok
+        assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean  # settled and reversed lines both match
     finally:
         await adapter.aclose()
