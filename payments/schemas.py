@@ -86,6 +86,7 @@ class PaymentRead(BaseModel):
     request_id: str
     bank_transfer_id: str
     settled_at: dt.datetime | None
+    entitlement_id: int | None = None
 
 
 def yuan(fen: int) -> Decimal:

@@ -41,6 +41,7 @@ STAGES = {
     "payable": ("待拨付", "Awaiting a payment batch"),
     "excluded": ("不重复享受", "Not paid (exclusive group)"),
     "batched": ("拨付中", "In a payment batch"),
+    "payment_returned": ("款项被退回，待重新发放", "Payment returned; to be paid again"),
     "paid": ("已到账", "Paid"),
     "abandoned": ("已终止", "Stopped"),
 }
@@ -66,8 +67,10 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
             latest_match[m.version_id] = m
     apps = {a.version_id: a for a in await service.applications_of_subject(kind, subject_id)}  # the last per version
     ents = {(e.policy_code, e.policy_version): e for e in await payments.entitlements_of_subject(kind, subject_id)}
-    receipts = {(r.policy_code, r.policy_version): r for r in await payments.receipts_of_subject(kind, subject_id)}
-    pays = {p.batch_id: p for p in await payments.payments_of_subject(kind, subject_id)}
+    receipts = {r.payment_id: r for r in await payments.receipts_of_subject(kind, subject_id)}
+    # An entitlement's latest payment (a re-issue follows a rejected or returned one); one batch may hold several of
+    # the subject's payments, one per entitlement.
+    pays = {p.entitlement_id: p for p in await payments.payments_of_subject(kind, subject_id)}
     own_account = await service.payment_account(kind, subject_id)
     items = []
     for version_id in sorted(set(latest_match) | set(apps)):
@@ -77,8 +80,9 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
             continue
         match, app = latest_match.get(version_id), apps.get(version_id)
         ent = ents.get((v.code, v.number))
-        receipt = receipts.get((v.code, v.number))
-        payment = pays.get(ent.batch_id) if ent and ent.batch_id else None
+        payment = pays.get(ent.id) if ent else None
+        # The receipt of the money that arrived and stayed: none for a payment rejected or sent back (退汇).
+        receipt = receipts.get(payment.id) if payment is not None and payment.status == "settled" else None
         if ent is not None:
             stage = ent.state
             if stage == "waiting_account" and own_account and own_account[0] == "unverified":
@@ -90,9 +94,12 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
             stage = "matched"
         if payment is not None and payment.status == "settled":
             stage = "paid"
+        elif payment is not None and payment.status in ("rejected", "returned") and payment.exception == "open":
+            stage = "payment_returned"
         steps = APPLY_STEPS if v.mode == "apply" else AUTO_STEPS
-        current = steps.index(stage) if stage in steps else (steps.index("waiting_account") if stage == "account_unverified"
-                                                              else -1)
+        current = steps.index(stage) if stage in steps else (
+            steps.index("waiting_account") if stage == "account_unverified" else
+            steps.index("batched") if stage == "payment_returned" else -1)
         amount = (ent.amount if ent else app.amount if app else
                   (Decimal(match.amount_fen) / 100 if match else None))
         items.append({

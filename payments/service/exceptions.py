@@ -20,7 +20,8 @@ def payment_read(p: dict) -> PaymentRead:
                        payee_name=p["payee_name"], payee_account_masked=mask_account(p["payee_account"]),
                        amount=yuan(p["amount_fen"]), status=p["status"], reason=p["reason"], exception=p["exception"],
                        attempt=p["attempt"], reissue_of=p["reissue_of"], request_id=p["request_id"],
-                       bank_transfer_id=p["bank_transfer_id"], settled_at=p["settled_at"])
+                       bank_transfer_id=p["bank_transfer_id"], settled_at=p["settled_at"],
+                       entitlement_id=p["entitlement_id"])
 
 
 async def exceptions_queue(limit: int = 500) -> list[PaymentRead]:

@@ -223,3 +223,52 @@ async def test_a_paid_entitlement_shows_paid_with_its_receipt_and_only_to_its_ow
     assert code in (await a.get("/portal")).text
     b_item, _ = await _item(await client_as(ENT_B), AUTO_ENT)
     assert b_item["receipt"]["code"] != code
+
+
+async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_return_shows_no_receipt(
+        world, client_as, tmp_path):
+    """One batch may pay a subject under two policies: each policy shows its own payment (the bank settled one and
+    refused the other), the refused one is marked returned with no receipt; after a 退汇 is recorded the paid one
+    loses its receipt and says so too."""
+    from types import SimpleNamespace
+
+    from app.audit import AuditActor
+    from payments.adapters import get_adapter
+    from payments.schemas import EntitlementCreate
+    from payments.service import (approve_batch, create_batch, entitlements_of_subject, pay_range, payments_of_subject,
+                                  record_entitlements, record_return, start_batch)
+    from payments.service.sources import policy_facts_of
+    from payments.service.transfer import RunnerOptions
+
+    system, checker = AuditActor("system", "system"), AuditActor(FINANCE, "finance_checker")
+    # A second entitlement of enterprise A, to an account the simulated bank reports closed (suffix 0005).
+    await record_entitlements(await policy_facts_of(world.versions[APPLY_ENT]), [EntitlementCreate(
+        subject_kind="enterprise", subject_id=ENT_A, amount_fen=1_000_000, clause_codes=["trade"], source="application",
+        source_ref="test", payee_name="甲科技有限公司", bank_name="中国银行", payee_account="6222020200000005",
+        account_verified=True)], actor=system)
+    ents = await entitlements_of_subject("enterprise", ENT_A)
+    assert len(ents) == 2
+    created = await create_batch(actor=AuditActor("pt_maker", "finance_maker"), entitlement_ids=[e.id for e in ents],
+                                 second_checker_threshold_fen=10**12)
+    await approve_batch(created.batch_id, actor=checker)
+    adapter = get_adapter(SimpleNamespace(bank_url=None, bank_secret="s", bank_timeout_seconds=5.0, data_dir=tmp_path,
+                                          payer_account="360100000000000001", payer_name="南昌市财政局"))
+    try:
+        for chunk in await start_batch(created.batch_id, actor=system, chunk_size=50):
+            await pay_range(adapter, created.batch_id, chunk.first_id, chunk.last_id, actor=system,
+                            opts=RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局"))
+        a = await client_as(ENT_A)
+        paid, _ = await _item(a, AUTO_ENT)
+        refused, _ = await _item(a, APPLY_ENT)
+        assert (paid["stage"], paid["payment"]["status"], paid["amount"]) == ("paid", "settled", "20,000.00")
+        assert paid["receipt"] is not None and paid["payment"]["account"].endswith("1234")
+        assert (refused["stage"], refused["payment"]["status"], refused["receipt"]) == ("payment_returned", "rejected", None)
+        assert refused["payment"]["account"].endswith("0005") and refused["stage_zh"] == "款项被退回，待重新发放"
+        # The bank sends the paid one back; finance records it: no receipt is offered for money that did not stay.
+        settled = next(p for p in await payments_of_subject("enterprise", ENT_A) if p.status == "settled")
+        adapter.simulator.reverse(settled.request_id)
+        await record_return(settled.id, actor=checker, adapter=adapter)
+        back, _ = await _item(a, AUTO_ENT)
+        assert (back["stage"], back["payment"]["status"], back["receipt"]) == ("payment_returned", "returned", None)
+    finally:
+        await adapter.aclose()
