@@ -36,10 +36,13 @@ async def _receipt_or_404(code: str) -> ReceiptFacts:
     return facts
 
 
-def _page(request: Request, facts: ReceiptFacts, report: VerifyReport | None = None,
-          upload_name: str | None = None, status_code: int = 200) -> Template:
+async def _page(request: Request, facts: ReceiptFacts, report: VerifyReport | None = None,
+                upload_name: str | None = None, status_code: int = 200) -> Template:
+    from payments.service import receipt_standing
+
     return Template("receipts/verify.html", status_code=status_code, context={
         "f": facts,
+        "withdrawn": await receipt_standing(facts),  # e.g. 'returned': the money did not stay, whatever the PDF says
         "amount_figures": f"{facts.amount:,.2f}",
         "amount_words": amount_in_words(facts.amount),
         "settled_local": facts.settled_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
@@ -53,7 +56,7 @@ def _page(request: Request, facts: ReceiptFacts, report: VerifyReport | None = N
 @get("/verify/{code:str}", opt={PUBLIC: True}, include_in_schema=False)
 async def verify_page(request: Request, code: str) -> Template:
     """Anyone holding a receipt's code sees its facts (personal ones masked) and may check a PDF of it."""
-    return _page(request, await _receipt_or_404(code))
+    return await _page(request, await _receipt_or_404(code))
 
 
 @dataclass
@@ -73,7 +76,7 @@ async def verify_upload(request: Request, code: str,
     # pyHanko's checks are CPU-bound and run their own event loop: do them off this one
     report = await asyncio.to_thread(verify_receipt_pdf, content, facts_digest(facts),
                                      trust_certs=[seal.certificate], expected_code=facts.code)
-    return _page(request, facts, report, upload_name=data.file.filename)
+    return await _page(request, facts, report, upload_name=data.file.filename)
 
 
 @get("/api/receipts/{filename:str}", opt={PUBLIC: True}, media_type="application/pdf",

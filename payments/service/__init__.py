@@ -8,8 +8,8 @@ from payments.service.entitlements import (account_verified, entitlement_counts,
 from payments.service.exceptions import (abandon_payment, exceptions_queue, payments_of_batch,  # noqa: F401
                                          payments_of_subject, record_return, reissue_payments)
 from payments.service.ledger import check_balances, subject_paid, version_balances  # noqa: F401
-from payments.service.receipts import (receipt_facts, receipt_of_payment, receipts_of_batch,  # noqa: F401
-                                       receipts_of_subject)
+from payments.service.receipts import (receipt_facts, receipt_of_payment, receipt_standing,  # noqa: F401
+                                       receipts_of_batch, receipts_of_subject)
 from payments.service.reconcile import ReconciliationResult, differences_of, list_runs, reconcile  # noqa: F401
 from payments.service.notices import notify_payments  # noqa: F401
 from payments.service.runs import (Chunk, Progress, finish_if_done, has_active, progress, run_batch,  # noqa: F401

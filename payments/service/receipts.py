@@ -70,6 +70,14 @@ async def receipt_facts(code: str) -> ReceiptFacts | None:
     return _facts(row) if row else None
 
 
+async def receipt_standing(facts: ReceiptFacts) -> str:
+    """Whether the money a receipt records stayed with the payee: '' when it did (the payment is settled), else the
+    payment's status now (e.g. 'returned': the bank sent it back, 退汇, after the receipt was issued)."""
+    rows = await raw("SELECT status FROM pay_payment WHERE id = {}", facts.payment_id)
+    status = rows[0]["status"] if rows else "missing"
+    return "" if status == "settled" else status
+
+
 async def receipt_of_payment(payment_id: int) -> ReceiptFacts | None:
     row = await Receipt.select().where(Receipt.payment_id == payment_id).first()
     return _facts(row) if row else None

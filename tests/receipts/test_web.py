@@ -112,3 +112,35 @@ async def test_auditor_downloads_the_batch_zip(client, batch_facts):
     assert len(names) == 4 and names[-1] == "manifest.csv"
     assert all(n.startswith(f"{batch_id}-") for n in names[:-1])
     assert (await client.get("/api/receipts/batches/999999/receipts.zip")).status_code == 404
+
+
+@pytest.fixture
+async def returned(batch_facts, tmp_dir):
+    """The bank sends the second receipt's payment back (退汇) and finance records it, before the app opens."""
+    from payments.adapters import get_adapter
+    from payments.service import record_return
+    from payments.tables import Payment
+    from tests.payments.factories import CHECKER, bank_settings
+
+    facts = batch_facts[1]
+    adapter = get_adapter(bank_settings(tmp_dir))
+    try:
+        request_id = (await Payment.select(Payment.request_id).where(Payment.id == facts.payment_id).first())["request_id"]
+        adapter.simulator.reverse(request_id)
+        await record_return(facts.payment_id, actor=CHECKER, adapter=adapter)
+    finally:
+        await adapter.aclose()
+    return facts
+
+
+async def test_a_returned_payments_receipt_no_longer_stands(returned, client, batch_facts):
+    """After a 退汇 the receipt's page says the money was sent back, and its own genuine PDF is not 'valid' any more;
+    the other receipts of the batch are untouched."""
+    page = (await client.get(f"/verify/{returned.code}")).text
+    assert 'data-testid="withdrawn" data-standing="returned"' in page and "退汇" in page
+    pdf = (await client.get(f"/api/receipts/{returned.code}.pdf")).content
+    assert _verdict((await _upload(client, returned.code, pdf)).text) == "withdrawn"
+    other = batch_facts[0]
+    assert 'data-testid="withdrawn"' not in (await client.get(f"/verify/{other.code}")).text
+    pdf = (await client.get(f"/api/receipts/{other.code}.pdf")).content
+    assert _verdict((await _upload(client, other.code, pdf)).text) == "valid"
