@@ -3,6 +3,8 @@ re-issue to a corrected, re-verified account as a new payment linked to the old 
 which releases the reservation."""
 from __future__ import annotations
 
+import logging
+
 from payments.errors import Forbidden, InvalidState, NotFound, PaymentsError
 from payments.schemas import PaymentRead, mask_account, yuan
 from payments.service import ledger
@@ -10,7 +12,11 @@ from payments.service.audit import AuditChange
 from payments.service.batches import CHECKER_ROLE, MAKER_ROLE, _PAYMENT_COLUMNS, request_id_for
 from payments.service.db import bulk_insert, in_list, is_postgres, now, raw, transaction
 from payments.service.ledger import EntryType, Move
+from payments.service.notices import notify_owed
+from payments.service.transfer import owe_notices
 from payments.tables import Batch, Payment
+
+log = logging.getLogger(__name__)
 
 ACCOUNT_REASONS = ("ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "NAME_MISMATCH")
 
@@ -152,3 +158,9 @@ async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETUR
         await actor.record("payment.return", "payment", payment_id, {"status": "settled"}, {"status": "returned"},
                            detail={"reason": reason[:64], "bank_status": answer.status,
                                    "bank_transfer_id": answer.transfer_id})
+        # The payee was told the money arrived: tell them it came back (the outbox row commits with the return).
+        (owed,) = await owe_notices([("payment_returned", [payment_id])], at)
+    try:
+        await notify_owed(owed[2], actor=actor)
+    except Exception:  # noqa: BLE001 - the outbox row stays; the sweep (payments.notify_sweep) writes the notice
+        log.warning("payment %s: the return notice is left to the outbox sweep", payment_id, exc_info=True)

@@ -329,14 +329,14 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                       *args, at, *kargs)
             changes.append(_group_change("payment.hold", "held", [(o.payment, o.reason) for o in held]))
         await actor.record_many([c for c in changes if c is not None])
-        res.notices = await _owe_notices(res.notices, at)
+        res.notices = await owe_notices(res.notices, at)
     if "auth" in groups:
         raise RunnerStopped("the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than "
                             "300 s off): payments are paused, nothing was lost")
     return res
 
 
-async def _owe_notices(notices: list[tuple[str, list[int]]], at) -> list[tuple[str, list[int], int]]:
+async def owe_notices(notices: list[tuple[str, list[int]]], at) -> list[tuple[str, list[int], int]]:
     """The notices owed for this pass, as outbox rows in the pass's own transaction (see service/notices.py)."""
     owed = [(kind, ids) for kind, ids in notices if ids]
     if not owed:

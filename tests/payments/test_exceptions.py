@@ -10,11 +10,13 @@ import json
 import pytest
 
 from app.tables import AuditEntry
+from notifications import service as notifications
 from payments.adapters import get_adapter
 from payments.errors import Forbidden, InvalidState
 from payments.service import (abandon_payment, account_verified, approve_batch, budget_usage, check_balances,
                               create_batch, exceptions_queue, pay_range, payments_of_subject, record_return,
                               reconcile, reissue_payments, reject_batch, start_batch, subject_paid)
+from payments.service.db import raw
 from payments.service.transfer import RunnerOptions
 from tests.payments.factories import (CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, payee, policy)
 from payments.service import record_entitlements
@@ -87,6 +89,11 @@ async def test_rejection_reissue_after_correction_and_abandon(fresh_db, tmp_dir)
         assert [d.kind for d in result.differences] == ["status_differs"]
         await record_return(first.id, actor=CHECKER, adapter=adapter)
         assert [p.id for p in await exceptions_queue()] == [first.id]
+        # The payee is told the money came back, at once (no outbox row of it is left for the sweep).
+        kinds = [n.kind for n in await notifications.inbox("talent", items[0].subject_id)]
+        assert kinds.count("payment_returned") == 1
+        assert await raw("SELECT id FROM pay_notice_outbox WHERE kind = 'payment_returned' AND payment_ids = {}",
+                         str(first.id)) == []
         assert sum((await subject_paid("talent", items[0].subject_id)).values()) == 0
         assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean
         assert (await check_balances()).ok
