@@ -52,7 +52,9 @@ class ReceiptFacts(BaseModel):
     payee_account_masked: str
     amount: Decimal
     bank_transfer_id: str
-    request_id: str
+    # Printed on receipts issued before 2026-11-22 only: it is derived from the payee's ID number with no secret, so
+    # with the masked ID beside it the whole number could be found by trying the few million candidates.
+    request_id: str | None = None
     settled_at: AwareDatetime
     issued_at: AwareDatetime
 
@@ -75,6 +77,8 @@ class ReceiptFacts(BaseModel):
 
 def _canonical(facts: ReceiptFacts) -> dict:
     data = facts.model_dump()
+    if data["request_id"] is None:  # receipts issued since it was dropped hash without it; older ones as they were
+        del data["request_id"]
     data["amount"] = f"{facts.amount:.2f}"
     for key in ("settled_at", "issued_at"):
         # UTC with microseconds so the same instant in any zone hashes the same

@@ -52,7 +52,7 @@ async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, op
             payee_kind=p["subject_kind"],
             payee_name=mask_name(p["payee_name"]) if p["subject_kind"] == "talent" else p["payee_name"],
             payee_id_masked=mask_id_number(p["subject_id"]), payee_account_masked=mask_account(p["payee_account"]),
-            amount=fen_to_yuan(p["amount_fen"]), bank_transfer_id=transfer_id, request_id=p["request_id"],
+            amount=fen_to_yuan(p["amount_fen"]), bank_transfer_id=transfer_id,
             settled_at=at, issued_at=at)
         canonical = canonical_json(facts)  # facts_digest() is the sha256 of exactly these bytes
         rows.append((p["id"], facts.code, p["batch_id"], p["subject_kind"], p["subject_id"],

@@ -144,3 +144,22 @@ async def test_a_returned_payments_receipt_no_longer_stands(returned, client, ba
     assert 'data-testid="withdrawn"' not in (await client.get(f"/verify/{other.code}")).text
     pdf = (await client.get(f"/api/receipts/{other.code}.pdf")).content
     assert _verdict((await _upload(client, other.code, pdf)).text) == "valid"
+
+
+async def test_a_receipt_carries_nothing_derived_from_the_payees_id_number(batch_facts):
+    """The payment request id is a hash of the payee's ID number with no secret: beside the masked ID on a receipt it
+    would give the whole number away in a few million guesses. Receipts no longer carry it (nor does their digest);
+    one issued before keeps its request id and its digest, so its PDF still verifies."""
+    import hashlib
+    import json
+
+    from payments.receipts.schemas import canonical_json, facts_digest
+    from payments.tables import Payment, Receipt
+
+    for facts in batch_facts:
+        request_id = (await Payment.select(Payment.request_id).where(Payment.id == facts.payment_id).first())["request_id"]
+        stored = (await Receipt.select(Receipt.facts).where(Receipt.code == facts.code).first())["facts"]
+        assert facts.request_id is None and request_id not in stored and "request_id" not in json.loads(stored)
+        older = facts.model_copy(update={"request_id": request_id})
+        assert json.loads(canonical_json(older))["request_id"] == request_id
+        assert facts_digest(older) == hashlib.sha256(canonical_json(older)).hexdigest() != facts_digest(facts)
