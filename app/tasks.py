@@ -35,10 +35,11 @@ async def match_published(ctx: dict, version_id: int, as_of: str | None = None) 
     from app.audit import SYSTEM
     from app.flows import notify_matches as notify
     from eligibility.errors import NotInEffect
+    from eligibility.fields import china_today
     from eligibility.matcher import match_ruleset
     from policies import service as policies
 
-    day = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    day = dt.date.fromisoformat(as_of) if as_of else china_today()
     try:
         await match_ruleset(await policies.ruleset_of(version_id), day, store=True, actor=SYSTEM, collect=False)
     except NotInEffect as exc:

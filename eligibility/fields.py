@@ -1,6 +1,9 @@
 """The profile fields of each subject kind (profiles.md): types, labels, enums, and the derived fields."""
 from __future__ import annotations
 
+import datetime as _dt
+from zoneinfo import ZoneInfo
+
 from dataclasses import dataclass
 
 # Field types. "money" is Decimal yuan (fen in storage), "date" a datetime.date, "list" a tuple of str.
@@ -72,6 +75,16 @@ DERIVED: dict[str, tuple[Field, ...]] = {
 }
 
 FIELDS: dict[str, tuple[Field, ...]] = {"enterprise": ENTERPRISE_FIELDS, "talent": TALENT_FIELDS}
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def china_today() -> _dt.date:
+    """The date when none is given: today in China (Asia/Shanghai), whatever the server's time zone. Effective dates,
+    ages, "not in the future" and the publish job's matching all mean this date (a UTC server is a day behind from
+    00:00 to 08:00 Beijing time)."""
+    return _dt.datetime.now(CHINA).date()
+
+
 SUBJECT_ID = {"enterprise": "uscc", "talent": "id_number"}
 KINDS = ("enterprise", "talent")
 # Fields that identify a person or an account, shown whole only to the owner and finance (DESIGN invariant 7). A count

@@ -15,7 +15,7 @@ from piccolo.engine.sqlite import convert_datetime_in
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
-from eligibility.fields import FIELDS
+from eligibility.fields import FIELDS, china_today
 from eligibility.profiles import field_names, row_digest, validate_values
 from eligibility.schemas import ImportReport
 
@@ -272,7 +272,7 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
     _check_kind(kind)
 
     async def batches():
-        for msg in _batches(binary, kind, fmt, today or dt.date.today()):
+        for msg in _batches(binary, kind, fmt, today or china_today()):
             yield msg
 
     return await _write(kind, batches(), actor=actor, source=source, reject=reject or _no_reject, progress=progress,
@@ -359,4 +359,4 @@ async def import_file(path: str, kind: str, *, actor: Any, reject: Reject | None
             return await import_stream(kind, f, fmt=fmt, actor=actor, source=source, reject=reject,
                                        progress=progress, today=today, on_changed=on_changed)
     return await _import_parallel(path, kind, fmt, actor=actor, source=source, reject=reject or _no_reject,
-                                  progress=progress, today=today or dt.date.today(), on_changed=on_changed)
+                                  progress=progress, today=today or china_today(), on_changed=on_changed)

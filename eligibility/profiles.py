@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from eligibility.errors import ProfileInvalid
-from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field
+from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field, china_today
 
 # GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -327,7 +327,7 @@ def validate_values(kind: str, values, *, partial: bool = False, today: dt.date 
     if kind == "enterprise":
         founded = out[5]
         if founded is not None:
-            t = today or dt.date.today()
+            t = today or china_today()
             if founded > t.year * 10000 + t.month * 100 + t.day:
                 problems.append(("founded_on", f"{founded // 10000:04d}-{founded // 100 % 100:02d}-{founded % 100:02d} "
                                                f"is in the future"))

@@ -9,6 +9,7 @@ import sys
 import click
 
 from app.cli.common import EXIT_PARTIAL, progress_enabled, refuse, run
+from eligibility.fields import china_today
 
 
 @click.group("profiles")
@@ -90,7 +91,7 @@ def _queue_rematch(kind: str):
             return
         from app.jobs import embedded, enqueue
 
-        today = dt.date.today().isoformat()
+        today = china_today().isoformat()
         for i in range(0, len(subject_ids), 1000):
             # No job id: re-importing a changed file must re-match again; storing matches is idempotent.
             await enqueue("eligibility.rematch_subjects", kind, subject_ids[i:i + 1000], today)
@@ -135,7 +136,7 @@ def _ruleset(code: str):
 
 
 def _day(as_of) -> dt.date:
-    return as_of.date() if as_of else dt.date.today()
+    return as_of.date() if as_of else china_today()
 
 
 @click.command("match")

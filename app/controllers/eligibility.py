@@ -12,7 +12,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from app.auth.guards import current_user, requires
-from eligibility.fields import mask_middle
+from eligibility.fields import china_today, mask_middle
 
 STAFF = ("policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin")
 MAX_ROWS = 5000
@@ -100,7 +100,7 @@ async def _queue_rematch(kind: str, subject_ids: list[str]) -> None:
 
     if not await active_rulesets(kind):
         return
-    today = dt.date.today().isoformat()
+    today = china_today().isoformat()
     for sid in subject_ids:
         # No job id: a second change of the same profile must be re-matched too, and storage is idempotent.
         await enqueue("eligibility.rematch_subject", kind, sid, today)
@@ -150,7 +150,7 @@ async def explain_read(code: str, subject_id: str, request: Request,
     user = current_user(request)
     if user and user.get("subject_id") and user["subject_id"] != subject_id:
         raise PermissionDeniedException("you can only see explanations of your own profile")
-    ex = await explain(await _published(code), subject_id, as_of or dt.date.today(), "en" if lang == "en" else "zh")
+    ex = await explain(await _published(code), subject_id, as_of or china_today(), "en" if lang == "en" else "zh")
     return ex.model_dump(mode="json")
 
 

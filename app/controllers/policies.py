@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.tasks import enqueue_match_published
+from eligibility.fields import china_today
 from policies import packs, service
 from policies.errors import PackRefused, PolicyError
 from policies.schemas import ImpactPreview, PackProblem, TestOutcome, VersionRead
@@ -225,7 +226,7 @@ async def list_page(request: Request, q: str = "", status: str | None = None) ->
 @get("/policies/new", guards=[requires(*AUTHORS)], include_in_schema=False)
 async def new_page(request: Request) -> Template:
     return Template("policies/form.html", context=_ctx(request, values=EMPTY, version=None, problems=[],
-                                                       today=dt.date.today().isoformat()))
+                                                       today=china_today().isoformat()))
 
 
 @get("/policies/versions/{version_id:int}/edit", guards=[requires(*AUTHORS)], include_in_schema=False)
@@ -234,7 +235,7 @@ async def edit_page(request: Request, version_id: int) -> Template | Redirect:
     if v.status != "draft":
         return Redirect(f"/policies/{v.code}?v={v.id}&msg=locked")
     return Template("policies/form.html", context=_ctx(request, values=_form_values(v.content), version=v,
-                                                       problems=[], today=dt.date.today().isoformat()))
+                                                       problems=[], today=china_today().isoformat()))
 
 
 @post("/policies/save", guards=[requires(*AUTHORS)], include_in_schema=False, status_code=HTTP_200_OK)
@@ -251,7 +252,7 @@ async def save_page(request: Request) -> Template | Redirect:
         except PackRefused as exc:
             problems = exc.problems
     return Template("policies/form.html", status_code=422, context=_ctx(
-        request, values=values, version=version, problems=problems, today=dt.date.today().isoformat()))
+        request, values=values, version=version, problems=problems, today=china_today().isoformat()))
 
 
 @get("/policies/{code:str}", guards=[requires(*STAFF)], include_in_schema=False)

@@ -19,6 +19,7 @@ from app.config import get_settings
 from app.controllers.applications import (_file, account_sync, actor_of, attachments_dir, four_eyes_threshold_fen,
                                           queue_or_none)
 from app.i18n import lang_of
+from eligibility.fields import china_today
 from policies.applications import attachments as attachment_rules
 from policies.applications import service
 from policies.applications.errors import NotFound
@@ -50,7 +51,7 @@ APPLY_STEPS = ["may_apply", "applied", "waiting_account", "payable", "batched", 
 
 
 def _today() -> dt.date:
-    return dt.date.today()
+    return china_today()
 
 
 async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from eligibility.fields import china_today
 from policies import packs
 from policies.errors import PackRefused
 from policies.schemas import ImpactChange, ImpactPreview, PolicyContent, TestOutcome
@@ -22,7 +23,7 @@ async def run_version_tests(version_id: int) -> list[TestOutcome]:
 
 
 def _default_as_of(content: PolicyContent, as_of: dt.date | None) -> dt.date:
-    d = as_of or dt.date.today()
+    d = as_of or china_today()
     if d < content.effective_from:
         return content.effective_from
     if content.effective_to and d > content.effective_to:
@@ -117,7 +118,7 @@ async def check_expression(subject: str, expression: str, part: str = "when", *,
     from eligibility.rules import check_ruleset
     from eligibility.schemas import RuleClause, RuleSet
 
-    as_of = as_of or dt.date.today()
+    as_of = as_of or china_today()
     expression = (expression or "").strip()
     if not expression:
         return {"ok": False, "problems": [{"message": "the expression is empty", "hint": None, "position": None}],

@@ -6,6 +6,7 @@ import datetime as dt
 
 from app import jobs
 from app.audit import AuditActor
+from eligibility.fields import china_today
 from tests.web import acsrf, alogin, asgi_client, ensure_user
 
 PACK = """
@@ -67,6 +68,6 @@ async def test_publishing_matches_and_notifies_each_subject_once(fresh_db):
     await jobs.drain()
     from app.tasks import match_published
 
-    await match_published({"redis": queue}, version_id, dt.date.today().isoformat())
+    await match_published({"redis": queue}, version_id, china_today().isoformat())
     for sid in matched:
         assert len(await notifications.inbox("talent", sid)) == 1

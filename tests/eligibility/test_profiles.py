@@ -133,3 +133,21 @@ def test_synthetic_profiles_are_valid_and_seeded(kind):
     assert a == list(generate(kind, 300, seed=7))
     for p in a:
         normalize_profile(kind, p)
+
+
+def test_the_default_date_is_today_in_china_whatever_the_servers_time_zone():
+    """Effective dates, ages and the publish job's matching mean the date in Beijing. Servers 26 hours apart (UTC-12
+    and UTC+14) always disagree on the date, so a server-local 'today' would fail one of them at any hour."""
+    import datetime as dt
+    import os
+    import subprocess
+    import sys
+    from zoneinfo import ZoneInfo
+
+    code = "from eligibility.fields import china_today; print(china_today().isoformat())"
+    for tz in ("Etc/GMT+12", "Pacific/Kiritimati"):
+        before = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TZ": tz}, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        after = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+        assert out in (before, after), (tz, out, before)

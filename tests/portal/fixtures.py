@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from app.audit import AuditActor
+from eligibility.fields import china_today
 from tests.web import ensure_user
 
 OFFICER = "pt_officer"        # loads the pack
@@ -98,7 +99,7 @@ async def build_world(as_of: dt.date | None = None) -> PortalWorld:
     from payments import service as payments
     from policies import service as policies
 
-    as_of = as_of or dt.date.today()
+    as_of = as_of or china_today()
     for name, role in ((OFFICER, "policy_officer"), (REVIEWER, "policy_reviewer"), (REVIEWER2, "policy_reviewer"),
                        (FINANCE, "finance_checker"), (ENT_A, "enterprise"), (ENT_B, "enterprise"),
                        (TALENT_A, "talent"), (TALENT_B, "talent")):

@@ -8,6 +8,7 @@ import pytest
 
 from app.audit import AuditActor
 from app.controllers.applications import entitle_through_payments
+from eligibility.fields import china_today
 from policies.applications import service
 from policies.applications.errors import InvalidState, NotAllowed
 from tests.portal.fixtures import APPLY_TALENT, PDF, REVIEWER, REVIEWER2, TALENT_A, TALENT_B
@@ -18,7 +19,7 @@ R1, R2 = AuditActor(REVIEWER, "policy_reviewer"), AuditActor(REVIEWER2, "policy_
 async def _submit(world, tmp_path, subject_id, threshold_fen=5_000_000):
     return await service.submit_application(
         world.versions[APPLY_TALENT], "talent", subject_id, applicant=subject_id, statement="", files_in=[("d.pdf", PDF)],
-        attachments_dir=tmp_path, actor=AuditActor(subject_id, "talent"), as_of=dt.date.today(),
+        attachments_dir=tmp_path, actor=AuditActor(subject_id, "talent"), as_of=china_today(),
         four_eyes_threshold_fen=threshold_fen, base_url="http://zhida.test")
 
 
