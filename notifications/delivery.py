@@ -166,21 +166,26 @@ async def attempt(notice_id: int, channel: str, config: DeliveryConfig, *, now: 
 
 
 async def release_due(queue, *, now: dt.datetime | None = None, limit: int = 5000) -> int:
-    """Put deliveries whose wait is over back on the queue: deferred ones now due, and queued or retrying
-    ones whose job was lost. Returns how many jobs were enqueued. Run every minute (cron) or by hand."""
+    """Put deliveries whose wait is over back on the queue: deferred ones now due, queued or retrying ones
+    whose job was lost, and "sending" ones left by a worker that died or was stopped mid-send (after
+    STALE_SENDING; the job that found them fresh had finished as a no-op, so nothing else would ever send
+    them). Returns how many jobs were enqueued. Run every minute (cron) or by hand."""
     now = _utc(now)
-    due = await Delivery.select(Delivery.id, Delivery.notice, Delivery.channel).where(
-        (Delivery.status == "deferred") & (Delivery.due_at <= now)).order_by(Delivery.due_at).limit(limit)
-    stale = await Delivery.select(Delivery.id, Delivery.notice, Delivery.channel).where(
-        Delivery.status.is_in(["queued", "retrying"]) & (Delivery.due_at <= now - STALE_QUEUED)
-    ).order_by(Delivery.due_at).limit(limit)
-    for rows, values in ((due, {Delivery.status: "queued"}), (stale, {})):
+    release = (((Delivery.status == "deferred") & (Delivery.due_at <= now))
+               | ((Delivery.status == "sending") & (Delivery.updated_at <= now - STALE_SENDING)))
+    lost = Delivery.status.is_in(["queued", "retrying"]) & (Delivery.due_at <= now - STALE_QUEUED)
+    due = await Delivery.select(Delivery.id, Delivery.notice, Delivery.channel).where(release
+                                                                                      ).order_by(Delivery.due_at).limit(limit)
+    stale = await Delivery.select(Delivery.id, Delivery.notice, Delivery.channel).where(lost
+                                                                                        ).order_by(Delivery.due_at).limit(limit)
+    for rows, values, still in ((due, {Delivery.status: "queued"}, release), (stale, {}, lost)):
         ids = [r["id"] for r in rows]
         for i in range(0, len(ids), 500):
+            # Only rows still as read: a worker may have claimed or settled one meanwhile.
             await Delivery.update({**values, Delivery.due_at: now, Delivery.updated_at: now}
-                                  ).where(Delivery.id.is_in(ids[i:i + 500]))
-    # A deferred delivery's first job has finished and arq keeps its result under the plain id, so a release
-    # needs a new id. A stale one keeps the plain id: if its job is in fact still queued (a long backlog),
+                                  ).where(Delivery.id.is_in(ids[i:i + 500]) & still)
+    # A deferred (or stale sending) delivery's first job has finished and arq keeps its result under the plain
+    # id, so a release needs a new id. A stale one keeps the plain id: if its job is in fact still queued (a long backlog),
     # arq refuses the duplicate; if the queue lost it, it is queued again.
     enqueued = await enqueue_deliveries(queue, [(r["notice"], r["channel"]) for r in due],
                                         suffix=f"@{int(now.timestamp())}") if due else 0

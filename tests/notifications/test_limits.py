@@ -93,3 +93,24 @@ async def test_lost_jobs_are_queued_again_but_never_duplicated(queue, actor, cha
     await drain()
     assert {d.channel: d.status for d in await deliveries(n.id)}["email"] == "sent"
     assert len(smtp_sink.messages) == 1
+
+
+async def test_a_delivery_left_sending_by_a_dead_worker_is_sent_after_the_stale_time(queue, actor, channel_settings,
+                                                                                      smtp_sink):
+    """A worker killed (or its job cancelled) mid-send leaves the row 'sending'. The job that finds it fresh ends as a
+    no-op and nothing else would ever send it: the sweep puts it back on the queue once it is stale, not before."""
+    from notifications.tables import Delivery
+
+    await make_recipient(actor, ENT, phone=None)
+    n = await notify("enterprise", ENT, "matched_auto", "dead:1", CTX, actor=actor, queue=None)
+    left = dt.datetime.now(dt.timezone.utc)
+    # The state a worker that died after claiming the email leaves behind.
+    await Delivery.update({Delivery.status: "sending", Delivery.updated_at: left}).where(
+        (Delivery.notice == n.id) & (Delivery.channel == "email"))
+    assert (await attempt(n.id, "email", config(channel_settings), now=left + dt.timedelta(minutes=11))).status == "noop"
+    assert await release_due(queue, now=left + dt.timedelta(minutes=11)) == 0
+    assert await release_due(queue, now=left + dt.timedelta(minutes=16)) == 1
+    await drain()
+    assert {d.channel: d.status for d in await deliveries(n.id)}["email"] == "sent"
+    assert len(smtp_sink.messages) == 1
+    assert await release_due(queue, now=left + dt.timedelta(minutes=40)) == 0  # sent: never again
