@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable
 
+from app.errors import AppError
 from app.tables import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -100,6 +102,12 @@ async def _append(engine, actor: str, role: str, changes: list[Change]) -> None:
         await _raw(engine, "SELECT pg_advisory_xact_lock({})", _CHAIN_LOCK)
     last = await _raw(engine, "SELECT seq, hash FROM app_audit_entry ORDER BY seq DESC LIMIT 1")
     seq, prev = (int(last[0]["seq"]), last[0]["hash"]) if last else (0, GENESIS)
+    head = await _raw(engine, "SELECT seq, hash, mac FROM app_audit_head LIMIT 1")
+    if (last or head) and not (head and (int(head[0]["seq"]), head[0]["hash"]) == (seq, prev)
+                               and hmac.compare_digest(head[0]["mac"] or "", head_mac(seq, prev))):
+        # Entries cut (or rewritten) behind the head's back: appending would seal the damage into a valid chain.
+        raise AuditTampered("the audit trail's last entry does not match its sealed head: nothing more is recorded, "
+                            "and so nothing is changed, until `zhida audit verify` has been looked into")
     # Stored with microsecond precision and hashed in UTC, so the hash survives the round trip.
     now = dt.datetime.now(dt.timezone.utc)
     rows = []
@@ -121,9 +129,30 @@ async def _append(engine, actor: str, role: str, changes: list[Change]) -> None:
         part = rows[i:i + _ROWS_PER_INSERT]
         await _raw(engine, f"INSERT INTO app_audit_entry ({', '.join(_COLUMNS)}) VALUES " + ", ".join(one for _ in part),
                    *(v for r in part for v in r))
-    updated = await _raw(engine, "UPDATE app_audit_head SET seq = {}, hash = {} RETURNING id", seq, prev)
+    mac = head_mac(seq, prev)
+    updated = await _raw(engine, "UPDATE app_audit_head SET seq = {}, hash = {}, mac = {} RETURNING id", seq, prev, mac)
     if not updated:
-        await _raw(engine, "INSERT INTO app_audit_head (seq, hash) VALUES ({}, {})", seq, prev)
+        await _raw(engine, "INSERT INTO app_audit_head (seq, hash, mac) VALUES ({}, {}, {})", seq, prev, mac)
+
+
+def head_mac(seq: int, last_hash: str) -> str:
+    """The head's seal: HMAC-SHA256 of (seq, last hash) under the audit key (ZHIDA_AUDIT_KEY, or one derived from
+    ZHIDA_SECRET_KEY). Anyone may recompute entry hashes; only the key's holder can seal a different head."""
+    from app.config import get_settings
+
+    settings = get_settings()
+    key = (settings.audit_key or hmac.new(settings.secret_key.encode(), b"zhida audit head", hashlib.sha256).hexdigest())
+    return hmac.new(key.encode(), f"{seq}|{last_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+# Tables whose rows are only ever written with an audit entry: an empty trail beside any of them was wiped.
+_AUDITED_TABLES = ("app_user", "policies_version", "eligibility_enterprise", "eligibility_talent", "pay_payment")
+
+
+class AuditTampered(AppError):
+    """The audit trail no longer ends where its sealed head says: writes stop rather than bury the damage."""
+
+    status = 503
 
 
 @dataclass
@@ -153,6 +182,13 @@ class VerifyResult:
     reason: str = ""
 
 
+async def _has_rows(table: str) -> bool:
+    try:
+        return bool(await AuditEntry.raw(f"SELECT 1 AS x FROM {table} LIMIT 1"))
+    except Exception:  # noqa: BLE001 - a table an older database does not have yet holds nothing
+        return False
+
+
 async def verify(batch: int = 5000) -> VerifyResult:
     """Walk the chain in order; the first entry whose hash or link does not hold is reported."""
     prev = GENESIS
@@ -163,11 +199,19 @@ async def verify(batch: int = 5000) -> VerifyResult:
         rows = await AuditEntry.select().where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
         if not rows:
             head = await AuditHead.select().first()
+            if head and not hmac.compare_digest(head["mac"] or "", head_mac(int(head["seq"]), head["hash"])):
+                return VerifyResult(False, checked, None, "the chain head's seal does not match: the trail was cut or "
+                                    "rewritten (or ZHIDA_AUDIT_KEY / ZHIDA_SECRET_KEY is not the key that sealed it)")
             if head and (head["seq"] != expected_seq - 1 or head["hash"] != prev):
                 return VerifyResult(False, checked, expected_seq,
                                     f"entries after {expected_seq - 1} are missing (the chain head is entry {head['seq']})")
             if head is None and checked:
                 return VerifyResult(False, checked, None, "the chain head record is missing")
+            if head is None:
+                for table in _AUDITED_TABLES:
+                    if await _has_rows(table):
+                        return VerifyResult(False, 0, None, f"the audit trail is empty but {table} holds records: "
+                                                            "the trail was wiped")
             return VerifyResult(True, checked)
         for r in rows:
             if r["seq"] != expected_seq:

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
         default="zhida-demo-secret-key-change-me!",
         description="signs session cookies and CSRF tokens; set a long random value in production",
     )
+    audit_key: str | None = Field(
+        default=None,
+        description="seals the audit trail's head (HMAC), so cutting or rewriting the trail needs a key the database "
+                    "does not hold; default: derived from secret_key. Keep it stable: verifying needs the same key",
+    )
     base_url: str = "http://127.0.0.1:8000"
     platform_name: str = "政策直达平台 Zhida"
     login_max_failures: int = 5

@@ -41,7 +41,10 @@ class AuditEntry(Table, tablename="app_audit_entry"):
 
 
 class AuditHead(Table, tablename="app_audit_head"):
-    """The last entry's seq and hash, kept apart so that deleting entries at the end is detected too."""
+    """The last entry's seq and hash, kept apart so that deleting entries at the end is detected too; ``mac`` seals the
+    two with a key from configuration (ZHIDA_AUDIT_KEY), so that cutting the trail and moving the head back, or
+    rewriting entries and their hashes, needs a key the database does not hold."""
 
     seq = BigInt()
     hash = Varchar(length=64)
+    mac = Varchar(length=64, default="")

@@ -86,8 +86,8 @@ def audit_verify() -> None:
     if result.ok:
         click.echo(f"audit trail intact: {result.checked} entries verified")
         return
-    click.echo(f"audit trail BROKEN at entry {result.broken_seq}: {result.reason} "
-               f"({result.checked} entries before it verified)", err=True)
+    where = f" at entry {result.broken_seq}" if result.broken_seq is not None else ""
+    click.echo(f"audit trail BROKEN{where}: {result.reason} ({result.checked} entries before it verified)", err=True)
     sys.exit(EXIT_REFUSED)
 
 

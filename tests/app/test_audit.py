@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.audit import AuditActor, verify
+from app.audit import AuditActor, AuditTampered, verify
 from app.tables import AuditEntry
 from tests.conftest import zhida
 
@@ -61,3 +61,59 @@ async def test_concurrent_appends_keep_one_chain(fresh_db):
     await asyncio.gather(*(writer(k) for k in range(4)))
     result = await verify()
     assert result.ok and result.checked == 40
+
+
+async def test_cutting_the_trail_and_moving_the_head_back_is_detected(fresh_db):
+    """An insider deletes the last entries and sets the head to the new last entry (two statements, no hashing): the
+    head's seal, keyed outside the database, no longer matches. So does a whole chain rewritten with fresh hashes."""
+    from app.audit import entry_hash
+    from app.tables import AuditHead
+
+    rows = await _chain_of(6)
+    await AuditEntry.delete().where(AuditEntry.seq > 4)
+    await AuditHead.update({AuditHead.seq: 4, AuditHead.hash: rows[3]["hash"]}).where(AuditHead.id > 0)
+    result = await verify()
+    assert not result.ok and "seal" in result.reason
+    proc = zhida("audit", "verify")
+    assert proc.returncode == 1 and "seal does not match" in proc.stderr
+    # The next action is not recorded over the cut (it would seal the damage into a valid chain): it fails.
+    with pytest.raises(AuditTampered):
+        await _chain_of(1)
+    assert await AuditEntry.count() == 4 and not (await verify()).ok
+
+
+async def test_the_head_is_sealed_with_the_configured_key(fresh_db):
+    await _chain_of(3)
+    assert zhida("audit", "verify").returncode == 0
+    proc = zhida("audit", "verify", env={"ZHIDA_AUDIT_KEY": "not-the-key"})
+    assert proc.returncode == 1 and "seal does not match" in proc.stderr
+
+
+async def test_a_rewritten_chain_with_fresh_hashes_is_detected(fresh_db):
+    from app.audit import entry_hash
+
+    rows = await _chain_of(4)
+    prev = rows[1]["hash"]
+    for r in rows[2:]:  # rewrite entries 3 and 4 and recompute every hash after them, as an insider could
+        r = {**r, "actor": "mallory", "prev_hash": prev}
+        r["hash"] = prev = entry_hash(r)
+        await AuditEntry.update({AuditEntry.actor: "mallory", AuditEntry.prev_hash: r["prev_hash"],
+                                 AuditEntry.hash: r["hash"]}).where(AuditEntry.id == r["id"])
+    from app.tables import AuditHead
+
+    await AuditHead.update({AuditHead.hash: prev}).where(AuditHead.id > 0)
+    result = await verify()
+    assert not result.ok and "seal" in result.reason
+
+
+async def test_a_wiped_trail_beside_audited_records_is_detected(fresh_db):
+    from app.tables import AuditHead
+
+    await _chain_of(2)
+    from tests.web import ensure_user
+
+    await ensure_user("someone", "admin")
+    await AuditEntry.delete().where(AuditEntry.id > 0)
+    await AuditHead.delete().where(AuditHead.id > 0)
+    result = await verify()
+    assert not result.ok and "empty" in result.reason and "app_user" in result.reason
