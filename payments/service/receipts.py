@@ -4,14 +4,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import secrets
 
+from payments.errors import InvalidState
 from payments.money import fen_to_yuan
 from payments.receipts.schemas import (CROCKFORD_ALPHABET, VERIFICATION_CODE_LENGTH, ReceiptFacts, canonical_json,
                                        mask_account, mask_id_number, mask_name, normalize_verification_code)
 from payments.service import budget
 from payments.service.db import bulk_insert, in_list, raw
 from payments.tables import Receipt
+
+log = logging.getLogger("zhida.payments")
 
 def _verification_code() -> str:
     """new_verification_code()'s format (16 Crockford base32 characters, 80 random bits), from one urandom call:
@@ -65,9 +69,22 @@ def _facts(row: dict) -> ReceiptFacts:
 
 
 async def receipt_facts(code: str) -> ReceiptFacts | None:
-    """The facts of the receipt with this verification code (look-alike characters tolerated), or None."""
+    """The facts of the receipt with this verification code (look-alike characters tolerated), or None.
+
+    Before anything is shown or signed, the stored facts are held to their stored digest and to the payment they
+    record (amount, batch, bank transfer id): a record edited in the database is refused, not sealed afresh."""
     row = await Receipt.select().where(Receipt.code == normalize_verification_code(code)).first()
-    return _facts(row) if row else None
+    if row is None:
+        return None
+    facts = _facts(row)
+    pay = await raw("SELECT amount_fen, batch_id, bank_transfer_id FROM pay_payment WHERE id = {}", facts.payment_id)
+    if (hashlib.sha256(row["facts"].encode("utf-8")).hexdigest() != row["content_digest"] or not pay
+            or (fen_to_yuan(int(pay[0]["amount_fen"])), int(pay[0]["batch_id"]), pay[0]["bank_transfer_id"])
+            != (facts.amount, facts.batch_id, facts.bank_transfer_id)):
+        log.error("receipt record %s does not match its digest or payment %s: not shown", row["id"], facts.payment_id)
+        raise InvalidState("this receipt's record does not match the payment it records; it is not shown. The "
+                           "platform has logged it for investigation / 回单记录与支付记录不一致，暂不显示", status=409)
+    return facts
 
 
 async def receipt_standing(facts: ReceiptFacts) -> str:

@@ -163,3 +163,29 @@ async def test_a_receipt_carries_nothing_derived_from_the_payees_id_number(batch
         older = facts.model_copy(update={"request_id": request_id})
         assert json.loads(canonical_json(older))["request_id"] == request_id
         assert facts_digest(older) == hashlib.sha256(canonical_json(older)).hexdigest() != facts_digest(facts)
+
+
+@pytest.fixture
+async def edited(batch_facts):
+    """An insider raises the amount in the third receipt's stored facts and recomputes their stored digest."""
+    import hashlib
+    import json
+
+    from payments.tables import Receipt
+
+    facts = batch_facts[2]
+    row = await Receipt.select().where(Receipt.code == facts.code).first()
+    data = json.loads(row["facts"])
+    data["amount"] = "99999.00"
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    await Receipt.update({Receipt.facts: text, Receipt.content_digest: hashlib.sha256(text.encode()).hexdigest()}
+                         ).where(Receipt.id == row["id"])
+    return facts
+
+
+async def test_a_receipt_record_edited_in_the_database_is_neither_shown_nor_signed(edited, client, batch_facts):
+    r = await client.get(f"/verify/{edited.code}")
+    assert r.status_code == 409 and "99999" not in r.text
+    r = await client.get(f"/api/receipts/{edited.code}.pdf")
+    assert r.status_code == 409 and not r.content.startswith(b"%PDF")
+    assert (await client.get(f"/verify/{batch_facts[0].code}")).status_code == 200
