@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import Any, Awaitable, Callable, NoReturn
 
@@ -50,6 +51,15 @@ def run(coro_fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> An
         if exc.__class__.__name__ in {"OperationalError", "ConnectionRefusedError", "InvalidCatalogNameError"} or isinstance(exc, OSError):
             refuse(f"cannot reach the database or a service: {exc}")
         raise
+
+
+def cli_operator():
+    """Who ran a command that names no user (the contract's `profiles import`, `batch run` without --actor): the
+    operating-system account, or ZHIDA_ACTOR when a wrapper sets it; recorded in the audit trail as cli:<name>."""
+    from app.audit import AuditActor
+
+    user = os.environ.get("ZHIDA_ACTOR") or os.environ.get("USER") or "operator"
+    return AuditActor(f"cli:{user}", "operator")
 
 
 async def actor_of(name: str, roles: tuple[str, ...] = (), what: str = ""):

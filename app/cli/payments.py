@@ -8,7 +8,7 @@ import time
 
 import click
 
-from app.cli.common import EXIT_PARTIAL, EXIT_REFUSED, actor_of, progress_enabled, refuse, run
+from app.cli.common import EXIT_PARTIAL, EXIT_REFUSED, actor_of, cli_operator, progress_enabled, refuse, run
 
 
 def _threshold_fen() -> int:
@@ -135,11 +135,10 @@ def batch_show(batch_id: int) -> None:
 
 async def _run_batch(batch_id: int, wait: bool, actor_name: str | None, show: bool):
     from app import jobs
-    from app.audit import SYSTEM
     from payments import service
     from payments.tasks import enqueue_chunks
 
-    actor = await actor_of(actor_name) if actor_name else SYSTEM
+    actor = await actor_of(actor_name) if actor_name else cli_operator()  # who ran it, not "system"
     chunks = await service.start_batch(batch_id, actor=actor)
     queue = await jobs.get_queue()
     queued = await enqueue_chunks(queue, chunks)
@@ -221,13 +220,12 @@ def batch_receipts(batch_id: int, out: str, processes: int) -> None:
 def reconcile(date_, actor: str | None) -> None:
     """Compare the ledger with the bank statement of that date (对账); print and store every difference; exit 3
     when there is one. Nothing is ever corrected automatically."""
-    from app.audit import SYSTEM
     from app.config import get_settings
     from payments import service
     from payments.adapters import get_adapter
 
     async def _main():
-        who = await actor_of(actor) if actor else SYSTEM
+        who = await actor_of(actor) if actor else cli_operator()
         adapter = get_adapter(get_settings())
         try:
             return await service.reconcile(adapter, date_.date(), actor=who)

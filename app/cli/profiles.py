@@ -8,20 +8,13 @@ import sys
 
 import click
 
-from app.cli.common import EXIT_PARTIAL, progress_enabled, refuse, run
+from app.cli.common import EXIT_PARTIAL, cli_operator, progress_enabled, refuse, run
 from eligibility.fields import china_today
 
 
 @click.group("profiles")
 def profiles_group() -> None:
     """Enterprise and talent profiles (一企一档 / 一人一档)."""
-
-
-def _cli_actor():
-    from app.audit import AuditActor
-
-    user = os.environ.get("ZHIDA_ACTOR") or os.environ.get("USER") or "operator"
-    return AuditActor(f"cli:{user}", "operator")
 
 
 @profiles_group.command("import")
@@ -52,14 +45,14 @@ def profiles_import(file: str, kind: str, rejects: str | None, progress: bool, f
     async def _run():
         on_changed = None if no_rematch else _queue_rematch(kind)
         if not progress_enabled(progress):
-            return await import_file(file, kind, actor=_cli_actor(), reject=reject, fmt=fmt, on_changed=on_changed)
+            return await import_file(file, kind, actor=cli_operator(), reject=reject, fmt=fmt, on_changed=on_changed)
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
         size = os.path.getsize(file)
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       TimeRemainingColumn(), console=_stderr_console(), transient=False) as bar:
             task = bar.add_task(f"import {os.path.basename(file)}", total=size)
-            return await import_file(file, kind, actor=_cli_actor(), reject=reject, fmt=fmt, on_changed=on_changed,
+            return await import_file(file, kind, actor=cli_operator(), reject=reject, fmt=fmt, on_changed=on_changed,
                                      progress=lambda done: bar.update(task, completed=done))
 
     try:
@@ -123,7 +116,7 @@ def profiles_feed_key(name: str, kind: str) -> None:
     """Create (or rotate) the API key of a data-exchange feed; prints the key once."""
     from eligibility.feeds import create_feed_key
 
-    key = run(create_feed_key, name, kind, actor=_cli_actor())
+    key = run(create_feed_key, name, kind, actor=cli_operator())
     click.echo(key)
 
 
@@ -158,7 +151,7 @@ def match(code: str, as_of, out: str | None, preview: bool, force_python: bool) 
         rs = published_ruleset(code)
         if inspect.isawaitable(rs):
             rs = await rs
-        return await match_ruleset(rs, day, store=not preview, actor=_cli_actor(), force_python=force_python)
+        return await match_ruleset(rs, day, store=not preview, actor=cli_operator(), force_python=force_python)
 
     result = run(_run)
     f = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout

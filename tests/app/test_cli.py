@@ -50,3 +50,15 @@ def test_demo_runs_the_main_job_end_to_end_on_the_embedded_default(tmp_dir):
     # A 退汇 is recorded only when the bank (here the demo's simulator) reports the transfer reversed.
     refused = zhida("payments", "return", "1", "--actor", "checker", env=env, cwd=tmp_dir)
     assert refused.returncode == 1 and "not reversed" in refused.stderr and "Traceback" not in refused.stderr, refused
+    # A command run without --actor is recorded under the operator who ran it, not as "system".
+    import datetime as dt
+    import sqlite3
+    from zoneinfo import ZoneInfo
+
+    day = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    done = zhida("reconcile", "--date", day, env={**env, "ZHIDA_ACTOR": "ops-anna"}, cwd=tmp_dir)
+    assert done.returncode in (0, 3), done.stderr
+    with sqlite3.connect(tmp_dir / "zhida.db") as db:
+        (who,) = db.execute("SELECT actor FROM app_audit_entry WHERE action = 'reconciliation.run' "
+                            "ORDER BY seq DESC LIMIT 1").fetchone()
+    assert who == "cli:ops-anna"
