@@ -204,10 +204,9 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
     assert "FORM-1" not in (await officer.get("/policies?q=不存在")).text
 
 
-async def test_rule_tools_give_no_count_over_personal_fields(app_):
-    """A match count answers yes or no: bisecting `bank_account >= "…"` or `id_number >= "…"` would spell a value out
-    that the officer only ever sees masked. The rule editor and the impact preview count nothing for a rule reading a
-    personal field; an ordinary rule is counted as before; the auditor has no rule editor."""
+@pytest.fixture
+async def six_talents(users):
+    """Six talents with bank accounts, stored before the test client opens (it then has the database to itself)."""
     from app.audit import AuditActor
     from eligibility.service import upsert_profile
     from tests.policies.test_service import _talents
@@ -215,6 +214,14 @@ async def test_rule_tools_give_no_count_over_personal_fields(app_):
     people = [{**p, "bank_account": f"62220202000{i:05d}"} for i, p in enumerate(_talents(6))]
     for p in people:
         await upsert_profile("talent", p, actor=AuditActor("feed", "system"))
+    return people
+
+
+async def test_rule_tools_give_no_count_over_personal_fields(six_talents, app_):
+    """A match count answers yes or no: bisecting `bank_account >= "…"` or `id_number >= "…"` would spell a value out
+    that the officer only ever sees masked. The rule editor and the impact preview count nothing for a rule reading a
+    personal field; an ordinary rule is counted as before; the auditor has no rule editor."""
+    people = six_talents
     officer, reviewer, auditor = await app_("officer"), await app_("reviewer"), await app_("auditor")
 
     async def check(who, expression):
