@@ -189,8 +189,8 @@ async def _has_rows(table: str) -> bool:
         return False
 
 
-async def verify(batch: int = 5000) -> VerifyResult:
-    """Walk the chain in order; the first entry whose hash or link does not hold is reported."""
+async def _walk(batch: int = 5000) -> tuple[VerifyResult | None, int, str]:
+    """Walk the entries in order: (the first broken link or hash, or None; entries checked; the last hash)."""
     prev = GENESIS
     expected_seq = 1
     checked = 0
@@ -198,30 +198,68 @@ async def verify(batch: int = 5000) -> VerifyResult:
     while True:
         rows = await AuditEntry.select().where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
         if not rows:
-            head = await AuditHead.select().first()
-            if head and not hmac.compare_digest(head["mac"] or "", head_mac(int(head["seq"]), head["hash"])):
-                return VerifyResult(False, checked, None, "the chain head's seal does not match: the trail was cut or "
-                                    "rewritten (or ZHIDA_AUDIT_KEY / ZHIDA_SECRET_KEY is not the key that sealed it)")
-            if head and (head["seq"] != expected_seq - 1 or head["hash"] != prev):
-                return VerifyResult(False, checked, expected_seq,
-                                    f"entries after {expected_seq - 1} are missing (the chain head is entry {head['seq']})")
-            if head is None and checked:
-                return VerifyResult(False, checked, None, "the chain head record is missing")
-            if head is None:
-                for table in _AUDITED_TABLES:
-                    if await _has_rows(table):
-                        return VerifyResult(False, 0, None, f"the audit trail is empty but {table} holds records: "
-                                                            "the trail was wiped")
-            return VerifyResult(True, checked)
+            return None, checked, prev
         for r in rows:
             if r["seq"] != expected_seq:
                 return VerifyResult(False, checked, expected_seq,
-                                    f"entry {expected_seq} is missing (next present is {r['seq']})")
+                                    f"entry {expected_seq} is missing (next present is {r['seq']})"), checked, prev
             if r["prev_hash"] != prev:
-                return VerifyResult(False, checked, r["seq"], "its link to the previous entry does not match")
+                return VerifyResult(False, checked, r["seq"], "its link to the previous entry does not match"), checked, prev
             if entry_hash(r) != r["hash"]:
-                return VerifyResult(False, checked, r["seq"], "its content does not match its hash (edited)")
+                return VerifyResult(False, checked, r["seq"], "its content does not match its hash (edited)"), checked, prev
             prev = r["hash"]
             expected_seq += 1
             checked += 1
             after = r["seq"]
+
+
+async def verify(batch: int = 5000) -> VerifyResult:
+    """Walk the chain in order; the first entry whose hash or link does not hold is reported; then the sealed head."""
+    broken, checked, prev = await _walk(batch)
+    if broken is not None:
+        return broken
+    head = await AuditHead.select().first()
+    if head and not hmac.compare_digest(head["mac"] or "", head_mac(int(head["seq"]), head["hash"])):
+        return VerifyResult(False, checked, None, "the chain head's seal does not match: the trail was cut or "
+                            "rewritten (or ZHIDA_AUDIT_KEY / ZHIDA_SECRET_KEY is not the key that sealed it; after "
+                            "such a change, or an upgrade with old processes still writing, see `zhida audit reseal`)")
+    if head and (head["seq"] != checked or head["hash"] != prev):
+        return VerifyResult(False, checked, checked + 1,
+                            f"entries after {checked} are missing (the chain head is entry {head['seq']})")
+    if head is None and checked:
+        return VerifyResult(False, checked, None, "the chain head record is missing")
+    if head is None:
+        for table in _AUDITED_TABLES:
+            if await _has_rows(table):
+                return VerifyResult(False, 0, None, f"the audit trail is empty but {table} holds records: "
+                                                    "the trail was wiped")
+    return VerifyResult(True, checked)
+
+
+async def reseal(actor: "AuditActor", reason: str) -> dict:
+    """An admin's recovery after the audit key changed (or an upgrade left the head unsealed): when every entry's hash
+    and link hold, the head is sealed afresh at the last entry, and an entry ``audit.reseal`` records who did it, why,
+    and the head found, so a cut the reseal papers over stays on the record. Refused when an entry is broken."""
+    if actor.role != "admin":
+        raise AppError(f"only an admin may reseal the audit trail; {actor.name} is {actor.role}", 403)
+    if not reason.strip():
+        raise AppError("say why the audit trail is resealed")
+    engine = AuditEntry._meta.db
+    async with engine.transaction():
+        if engine.engine_type == "postgres":
+            await _raw(engine, "SELECT pg_advisory_xact_lock({})", _CHAIN_LOCK)
+        broken, checked, prev = await _walk()
+        if broken is not None:
+            raise AppError(f"entry {broken.broken_seq} is broken ({broken.reason}): the trail is not resealed", 409)
+        found = await _raw(engine, "SELECT seq, hash, mac FROM app_audit_head LIMIT 1")
+        mac = head_mac(checked, prev)
+        await _raw(engine, "DELETE FROM app_audit_head")
+        await _raw(engine, "INSERT INTO app_audit_head (seq, hash, mac) VALUES ({}, {}, {})", checked, prev, mac)
+        was = {"seq": int(found[0]["seq"]), "hash": found[0]["hash"],
+               "sealed": hmac.compare_digest(found[0]["mac"] or "", head_mac(int(found[0]["seq"]), found[0]["hash"]))
+               } if found else None
+        await _append(engine, actor.name, actor.role, [Change("audit.reseal", "audit", "head", was,
+                                                              {"seq": checked, "hash": prev},
+                                                              {"reason": reason[:200], "found_head": was,
+                                                               "last_entry": checked})])
+    return {"entries": checked, "found_head": was}

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from app.cli.common import EXIT_REFUSED, refuse, run
+from app.cli.common import EXIT_REFUSED, actor_of, refuse, run
 
 ROLES = ["policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin", "enterprise", "talent"]
 
@@ -89,6 +89,25 @@ def audit_verify() -> None:
     where = f" at entry {result.broken_seq}" if result.broken_seq is not None else ""
     click.echo(f"audit trail BROKEN{where}: {result.reason} ({result.checked} entries before it verified)", err=True)
     sys.exit(EXIT_REFUSED)
+
+
+@audit_group.command("reseal")
+@click.option("--actor", required=True, help="an admin (recorded in the trail)")
+@click.option("--reason", required=True, help="why: e.g. the audit key was changed on purpose")
+def audit_reseal(actor: str, reason: str) -> None:
+    """Seal the trail's head afresh under the configured key, after the key was changed or an upgrade ran with old
+    processes still writing. Refused when any entry's hash or link is broken; recorded as audit.reseal with the head
+    it found."""
+    from app import audit
+
+    async def _main():
+        return await audit.reseal(await actor_of(actor, ("admin",), "reseal the audit trail"), reason)
+
+    done = run(_main)
+    found = done["found_head"]
+    click.echo(f"audit trail resealed at entry {done['entries'] + 1} (audit.reseal); the head found was "
+               + (f"entry {found['seq']}, {'sealed' if found['sealed'] else 'NOT sealed with this key'}" if found
+                  else "missing"))
 
 
 def register(main: click.Group) -> None:

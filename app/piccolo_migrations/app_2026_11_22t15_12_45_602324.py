@@ -12,7 +12,8 @@ class _SealingManager(MigrationManager):
     for Piccolo's schema snapshot) and then seals the head of a trail written before this migration."""
 
     async def _run_add_columns(self, backwards: bool = False):
-        pass
+        if backwards:  # going back, Piccolo drops the column as usual
+            await super()._run_add_columns(backwards=True)
 
 
 async def _add_and_seal():

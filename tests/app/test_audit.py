@@ -117,3 +117,30 @@ async def test_a_wiped_trail_beside_audited_records_is_detected(fresh_db):
     await AuditHead.delete().where(AuditHead.id > 0)
     result = await verify()
     assert not result.ok and "empty" in result.reason and "app_user" in result.reason
+
+
+async def test_after_a_key_change_an_admin_reseals_and_the_record_says_what_was_found(fresh_db):
+    """A changed audit key (or an upgrade run while old processes still wrote) leaves the head unsealed for the new
+    key: every write stops. An admin reseals with a reason; the reseal is refused over a broken entry, and its own
+    entry records the head it found, so nothing it papers over leaves the record."""
+    import json
+
+    from tests.web import ensure_user
+
+    await ensure_user("root_admin", "admin")
+    await ensure_user("plain_maker", "finance_maker")
+    await _chain_of(3)
+    other = {"ZHIDA_AUDIT_KEY": "a-new-key-chosen-on-purpose"}
+    assert zhida("audit", "verify", env=other).returncode == 1
+    refused = zhida("audit", "reseal", "--actor", "plain_maker", "--reason", "x", env=other)
+    assert refused.returncode == 1 and "admin" in refused.stderr
+    done = zhida("audit", "reseal", "--actor", "root_admin", "--reason", "audit key rotated", env=other)
+    assert done.returncode == 0 and "NOT sealed with this key" in done.stdout, done.stderr
+    assert zhida("audit", "verify", env=other).returncode == 0
+    last = (await AuditEntry.select().order_by(AuditEntry.seq, ascending=False).first())
+    assert last["action"] == "audit.reseal" and last["actor"] == "root_admin"
+    assert json.loads(last["detail"])["found_head"]["sealed"] is False
+    # Over an edited entry there is nothing to reseal.
+    await AuditEntry.update({AuditEntry.actor: "mallory"}).where(AuditEntry.seq == 2)
+    broken = zhida("audit", "reseal", "--actor", "root_admin", "--reason", "again", env=other)
+    assert broken.returncode == 1 and "entry 2 is broken" in broken.stderr
