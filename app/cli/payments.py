@@ -220,6 +220,7 @@ def batch_receipts(batch_id: int, out: str, processes: int) -> None:
 def reconcile(date_, actor: str | None) -> None:
     """Compare the ledger with the bank statement of that date (对账); print and store every difference; exit 3
     when there is one. Nothing is ever corrected automatically."""
+    from app import jobs
     from app.config import get_settings
     from payments import service
     from payments.adapters import get_adapter
@@ -298,6 +299,7 @@ def payments_abandon(payment_id: int, actor: str, reason: str) -> None:
 def payments_return(payment_id: int, actor: str, reason: str) -> None:
     """Record a 退汇 the bank reports: the settled payment goes to the exceptions queue. The bank is asked first; a
     transfer it does not report reversed is refused."""
+    from app import jobs
     from app.config import get_settings
     from payments import service
     from payments.adapters import get_adapter
@@ -306,7 +308,8 @@ def payments_return(payment_id: int, actor: str, reason: str) -> None:
         who = await actor_of(actor)
         adapter = get_adapter(get_settings())
         try:
-            await service.record_return(payment_id, actor=who, adapter=adapter, reason=reason)
+            await service.record_return(payment_id, actor=who, adapter=adapter, reason=reason,
+                                        queue=await jobs.get_queue(), base_url=get_settings().base_url)
         finally:
             await adapter.aclose()
 

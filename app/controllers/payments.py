@@ -282,9 +282,12 @@ async def payment_step(request: Request, payment_id: int, step: str) -> Redirect
         await service.abandon_payment(payment_id, actor=actor, reason=(form.get("reason") or "").strip())
         return Redirect("/finance/exceptions?msg=abandoned")
     if step == "return":
+        from app import jobs
+
         async with _bank() as adapter:  # recorded only when the bank reports the transfer reversed
             await service.record_return(payment_id, actor=actor, adapter=adapter,
-                                        reason=(form.get("reason") or "RETURNED").strip())
+                                        reason=(form.get("reason") or "RETURNED").strip(),
+                                        queue=await jobs.get_queue(), base_url=get_settings().base_url)
         return Redirect("/finance/exceptions?msg=returned")
     raise PaymentsError(f"unknown step {step!r}", status=404)
 

@@ -3,9 +3,11 @@ re-issue to a corrected, re-verified account as a new payment linked to the old 
 which releases the reservation."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from payments.errors import Forbidden, InvalidState, NotFound, PaymentsError
+from payments.money import yuan_to_fen
 from payments.schemas import PaymentRead, mask_account, yuan
 from payments.service import ledger
 from payments.service.audit import AuditChange
@@ -13,7 +15,7 @@ from payments.service.batches import CHECKER_ROLE, MAKER_ROLE, _PAYMENT_COLUMNS,
 from payments.service.db import bulk_insert, in_list, is_postgres, now, raw, transaction
 from payments.service.ledger import EntryType, Move
 from payments.service.notices import notify_owed
-from payments.service.transfer import owe_notices
+from payments.service.transfer import BANK_TZ, owe_notices
 from payments.tables import Batch, Payment
 
 log = logging.getLogger(__name__)
@@ -125,26 +127,54 @@ async def abandon_payment(payment_id: int, *, actor, reason: str) -> None:
                            detail={"reason": reason[:200], "released_fen": p["amount_fen"]})
 
 
-async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETURNED") -> None:
+RETURN_LOOKBACK_DAYS = 62  # statements searched for a reversal, back from today (bank time)
+
+
+async def _reversal_on_statements(adapter, p: dict):
+    """The statement line reversing this payment (same request, same amount), from today back to the day it settled
+    (at most RETURN_LOOKBACK_DAYS), or None."""
+    today = dt.datetime.now(BANK_TZ).date()
+    first = dt.date.fromisoformat(p["settled_on"]) if p["settled_on"] else today - dt.timedelta(days=RETURN_LOOKBACK_DAYS)
+    day = today
+    while day >= max(first, today - dt.timedelta(days=RETURN_LOOKBACK_DAYS)):
+        for line in await adapter.statement(day):
+            if (line.request_id == p["request_id"] and line.status == "reversed"
+                    and yuan_to_fen(line.amount) == int(p["amount_fen"])):
+                return line
+        day -= dt.timedelta(days=1)
+    return None
+
+
+async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETURNED", queue=None,
+                        base_url: str = "") -> None:
     """退汇: the bank sent a settled payment's money back (seen on its statement). Finance records it — never done
     automatically — and the payment joins the exceptions queue for a re-issue or a final rejection. The bank is asked
-    first (``adapter.query``): a return is recorded only for a transfer the bank reports reversed, so a mistaken or
-    dishonest entry cannot free the entitlement for a second payment while the first one stands."""
+    first: a return is recorded only for a transfer the bank reports reversed (its answer to ``adapter.query``, or a
+    ``reversed`` line on its statements since the payment settled), so a mistaken or dishonest entry cannot free the
+    entitlement for a second payment while the first one stands."""
     if actor.role not in (MAKER_ROLE, CHECKER_ROLE):
         raise Forbidden(f"only finance staff may record a returned payment; {actor.name} is {actor.role}")
-    rows = await raw("SELECT request_id, status, bank_transfer_id FROM pay_payment WHERE id = {}", payment_id)
+    rows = await raw("SELECT request_id, status, bank_transfer_id, amount_fen, settled_on FROM pay_payment WHERE id = {}",
+                     payment_id)
     if not rows:
         raise NotFound(f"payment {payment_id} does not exist")
-    if rows[0]["status"] != "settled":
-        raise InvalidState(f"payment {payment_id} is {rows[0]['status']}: only a settled payment can be returned")
-    answer = await adapter.query(rows[0]["request_id"])
+    p0 = rows[0]
+    if p0["status"] != "settled":
+        raise InvalidState(f"payment {payment_id} is {p0['status']}: only a settled payment can be returned")
+    answer = await adapter.query(p0["request_id"])
     bank_status = answer.status if answer is not None else "unknown to the bank"
-    if answer is None or answer.status != "reversed":
-        raise InvalidState(f"payment {payment_id}: the bank reports the transfer {bank_status}, not reversed (退汇); "
-                           "a return is recorded only when the bank has reversed it")
-    if rows[0]["bank_transfer_id"] and answer.transfer_id != rows[0]["bank_transfer_id"]:
-        raise InvalidState(f"payment {payment_id}: the bank reversed transfer {answer.transfer_id}, not ours "
-                           f"({rows[0]['bank_transfer_id']}); reconcile before recording anything")
+    if answer is not None and answer.status == "reversed":
+        evidence, transfer_id = "the bank's answer to a query", answer.transfer_id
+    else:  # the contract's query may go on answering 'settled': the statement shows the reversal
+        line = await _reversal_on_statements(adapter, p0)
+        if line is None:
+            raise InvalidState(f"payment {payment_id}: the bank reports the transfer {bank_status}, and no statement since "
+                               f"{p0['settled_on'] or 'it settled'} shows it reversed (退汇); a return is recorded only "
+                               "when the bank has reversed it")
+        evidence, transfer_id = f"the bank's statement of {line.settled_at.astimezone(BANK_TZ).date()}", line.transfer_id
+    if p0["bank_transfer_id"] and transfer_id != p0["bank_transfer_id"]:
+        raise InvalidState(f"payment {payment_id}: the bank reversed transfer {transfer_id}, not ours "
+                           f"({p0['bank_transfer_id']}); reconcile before recording anything")
     async with transaction():
         (p,) = await _lock_payments([payment_id])
         if p["status"] != "settled":
@@ -156,11 +186,10 @@ async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETUR
         await ledger.post([Move(EntryType.return_, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
                                 payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"])])
         await actor.record("payment.return", "payment", payment_id, {"status": "settled"}, {"status": "returned"},
-                           detail={"reason": reason[:64], "bank_status": answer.status,
-                                   "bank_transfer_id": answer.transfer_id})
+                           detail={"reason": reason[:64], "evidence": evidence, "bank_transfer_id": transfer_id})
         # The payee was told the money arrived: tell them it came back (the outbox row commits with the return).
         (owed,) = await owe_notices([("payment_returned", [payment_id])], at)
     try:
-        await notify_owed(owed[2], actor=actor)
+        await notify_owed(owed[2], actor=actor, queue=queue, base_url=base_url)
     except Exception:  # noqa: BLE001 - the outbox row stays; the sweep (payments.notify_sweep) writes the notice
         log.warning("payment %s: the return notice is left to the outbox sweep", payment_id, exc_info=True)

@@ -244,3 +244,43 @@ async def test_a_transfer_reversed_before_its_outcome_was_known_lands_in_the_que
         assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean  # settled and reversed lines both match
     finally:
         await adapter.aclose()
+
+
+class _QueryKeepsSettled:
+    """A bank true to the contract's query statuses: a reversed transfer still answers 'settled' there; only its
+    statement shows the reversal (status=reversed)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    async def query(self, request_id):
+        from dataclasses import replace
+
+        answer = await self.real.query(request_id)
+        return replace(answer, status="settled") if answer is not None and answer.status == "reversed" else answer
+
+    async def statement(self, date):
+        return await self.real.statement(date)
+
+
+async def test_a_return_is_recorded_from_the_statement_when_the_query_keeps_saying_settled(fresh_db, tmp_dir):
+    facts = policy(budget_fen=10_000_000)
+    await record_entitlements(facts, [payee(1, 100_000)], actor=SYSTEM)
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    adapter = get_adapter(bank_settings(tmp_dir))
+    try:
+        await _run(adapter, made.batch_id)
+        (p,) = await payments_of_subject("talent", payee(1).subject_id)
+        bank = _QueryKeepsSettled(adapter)
+        with pytest.raises(InvalidState, match="no statement since"):
+            await record_return(p.id, actor=CHECKER, adapter=bank)
+        adapter.simulator.reverse(p.request_id)
+        await record_return(p.id, actor=CHECKER, adapter=bank)
+        (back,) = await payments_of_subject("talent", payee(1).subject_id)
+        assert back.status == "returned" and [q.id for q in await exceptions_queue()] == [p.id]
+        entry = (await AuditEntry.select().where(AuditEntry.action == "payment.return").order_by(AuditEntry.seq))[-1]
+        assert "statement" in json.loads(entry["detail"])["evidence"]
+        assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean and (await check_balances()).ok
+    finally:
+        await adapter.aclose()
