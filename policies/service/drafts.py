@@ -14,8 +14,9 @@ from policies.service.reading import read_version
 
 
 async def _write_content(version_id: int, content: PolicyContent) -> None:
-    """The only writer of a version's content; a version that left draft is never passed here."""
-    await PolicyVersion.update({
+    """The only writer of a version's content; a version that left draft is never passed here, and one that leaves
+    draft meanwhile (published by a reviewer in another transaction) is refused, its clauses and tests untouched."""
+    changed = await PolicyVersion.update({
         PolicyVersion.title: content.title, PolicyVersion.issuer: content.issuer, PolicyVersion.subject: content.subject,
         PolicyVersion.mode: content.mode, PolicyVersion.effective_from: content.effective_from,
         PolicyVersion.effective_to: content.effective_to, PolicyVersion.budget_fen: _fen(content.budget),
@@ -23,7 +24,9 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
         PolicyVersion.exclusive_group: content.exclusive_group, PolicyVersion.when_expr: content.when,
         PolicyVersion.source: content.source, PolicyVersion.summary: content.summary,
         PolicyVersion.content_hash: packs.content_hash(content),
-    }).where((PolicyVersion.id == version_id) & (PolicyVersion.status == "draft"))
+    }).where((PolicyVersion.id == version_id) & (PolicyVersion.status == "draft")).returning(PolicyVersion.id)
+    if not changed:
+        raise VersionLocked(f"version {version_id} left draft meanwhile and cannot be changed; reload it")
     await Clause.delete().where(Clause.version == version_id)
     await PolicyTest.delete().where(PolicyTest.version == version_id)
     if content.clauses:

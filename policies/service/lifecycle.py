@@ -13,14 +13,18 @@ from policies.service.preview import impact_preview
 from policies.service.reading import _published_row, read_version, ruleset_of, versions_of
 
 
-async def _transition(row: dict, status: str, actor, action: str, reason: str = "", **fields) -> None:
+async def _transition(row: dict, status: str, actor, action: str, reason: str = "", *,
+                      content_hash: str | None = None, **fields) -> None:
     values = {PolicyVersion.status: status, PolicyVersion.status_changed_at: _now(),
               PolicyVersion.status_reason: reason}
     for k, v in fields.items():
         values[getattr(PolicyVersion, k)] = v
-    # Compare-and-set on the status: of two reviewers acting at once, the second finds it changed.
-    changed = await PolicyVersion.update(values).where(
-        (PolicyVersion.id == row["id"]) & (PolicyVersion.status == row["status"])).returning(PolicyVersion.id)
+    # Compare-and-set on the status: of two reviewers acting at once, the second finds it changed. With
+    # ``content_hash``, on the content too: an edit committed since it was checked makes the step fail.
+    where = (PolicyVersion.id == row["id"]) & (PolicyVersion.status == row["status"])
+    if content_hash is not None:
+        where = where & (PolicyVersion.content_hash == content_hash)
+    changed = await PolicyVersion.update(values).where(where).returning(PolicyVersion.id)
     if not changed:
         raise LifecycleError(f"version {row['number']} of {row['code']} changed meanwhile; reload and try again")
     await actor.record(action, "policy_version", _key(row), {"status": row["status"]}, {"status": status},
@@ -116,8 +120,8 @@ async def publish_version(version_id: int, actor, *, as_of: dt.date | None = Non
         for prev in await PolicyVersion.select().where(
                 (PolicyVersion.code == row["code"]) & PolicyVersion.status.is_in(list(LIVE))):
             await _transition(prev, "superseded", actor, "policy.supersede", f"superseded by version {row['number']}")
-        await _transition(row, "published", actor, "policy.publish", reviewer=actor.name, published_at=_now(),
-                          impact_json=preview.model_dump_json())
+        await _transition(row, "published", actor, "policy.publish", content_hash=reviewed, reviewer=actor.name,
+                          published_at=_now(), impact_json=preview.model_dump_json())
         await actor.record("policy.impact", "policy_version", _key(row), None, preview.model_dump(mode="json"), {
             "matched": preview.matched, "total_amount": None if preview.total_amount is None else str(preview.total_amount),
             "budget": str(preview.budget), "as_of": preview.as_of.isoformat(), "withheld": preview.withheld})

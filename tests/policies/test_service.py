@@ -265,3 +265,35 @@ async def test_two_reviewers_publishing_at_once_publish_once(fresh_db):
     failed = [r for r in results if isinstance(r, Exception)]
     assert len(ok) == 1 and len(failed) == 1 and isinstance(failed[0], LifecycleError), results
     assert (await audit_actions("T-HOUSING@1")).count("policy.publish") == 1
+
+
+@pytest.mark.skipif(not __import__("tests.conftest", fromlist=["ON_POSTGRES"]).ON_POSTGRES,
+                    reason="PostgreSQL only: SQLite's one writer cannot interleave these (scripts/test runs it)")
+async def test_an_edit_committed_while_the_version_is_being_published_stops_the_publication(fresh_db):
+    """The reviewer's checks pass on the content they saw; an officer's edit commits before the status changes (a
+    real second connection holds it). The publication must fail rather than publish content nobody reviewed."""
+    import asyncio
+
+    import asyncpg
+
+    from app.db import engine
+
+    v = await service.save_draft(POLICY, ALICE)
+    seen = (await service.read_version(v.id)).content_hash
+    other = await asyncpg.connect(engine().config["dsn"])
+    try:
+        tx = other.transaction()
+        await tx.start()
+        # What update_draft's write does first: the content (here just its hash and a clause's amount) changes.
+        await other.execute("UPDATE policies_version SET content_hash = 'edited-after-review' WHERE id = $1", v.id)
+        publishing = asyncio.create_task(service.publish_version(v.id, BOB, as_of=dt.date(2025, 6, 30),
+                                                                  content_hash=seen))
+        await asyncio.sleep(1.0)
+        assert not publishing.done()  # waiting on the edit's row lock: the interleaving under test did happen
+        await tx.commit()
+        with pytest.raises(LifecycleError):
+            await asyncio.wait_for(publishing, 30)
+    finally:
+        await other.close()
+    after = await service.read_version(v.id)
+    assert after.status == "draft" and after.content_hash == "edited-after-review"
