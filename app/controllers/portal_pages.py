@@ -71,7 +71,8 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
     receipts = {r.payment_id: r for r in await payments.receipts_of_subject(kind, subject_id)}
     # An entitlement's latest payment (a re-issue follows a rejected or returned one); one batch may hold several of
     # the subject's payments, one per entitlement.
-    pays = {p.entitlement_id: p for p in await payments.payments_of_subject(kind, subject_id)}
+    pays = {p.entitlement_id: p for p in await payments.payments_of_subject(kind, subject_id)
+            if p.status != "void"}  # a re-issue's batch sent back voids its payment; the one before it stands
     own_account = await service.payment_account(kind, subject_id)
     items = []
     for version_id in sorted(set(latest_match) | set(apps)):

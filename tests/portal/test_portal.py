@@ -236,7 +236,7 @@ async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_
     from payments.adapters import get_adapter
     from payments.schemas import EntitlementCreate
     from payments.service import (approve_batch, create_batch, entitlements_of_subject, pay_range, payments_of_subject,
-                                  record_entitlements, record_return, start_batch)
+                                  record_entitlements, record_return, reissue_payments, reject_batch, start_batch)
     from payments.service.sources import policy_facts_of
     from payments.service.transfer import RunnerOptions
 
@@ -270,5 +270,11 @@ async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_
         await record_return(settled.id, actor=checker, adapter=adapter)
         back, _ = await _item(a, AUTO_ENT)
         assert (back["stage"], back["payment"]["status"], back["receipt"]) == ("payment_returned", "returned", None)
+        # A re-issue whose batch the checker sends back leaves the returned payment as the one that stands.
+        again = await reissue_payments([settled.id], actor=AuditActor("pt_maker", "finance_maker"),
+                                       second_checker_threshold_fen=10**12)
+        await reject_batch(again, actor=checker, reason="先核实账户")
+        still, _ = await _item(a, AUTO_ENT)
+        assert (still["stage"], still["payment"]["status"]) == ("payment_returned", "returned")
     finally:
         await adapter.aclose()
