@@ -168,9 +168,9 @@ async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETUR
     else:  # the contract's query may go on answering 'settled': the statement shows the reversal
         line = await _reversal_on_statements(adapter, p0)
         if line is None:
-            raise InvalidState(f"payment {payment_id}: the bank reports the transfer {bank_status}, and no statement since "
-                               f"{p0['settled_on'] or 'it settled'} shows it reversed (退汇); a return is recorded only "
-                               "when the bank has reversed it")
+            raise InvalidState(f"payment {payment_id}: the bank reports the transfer {bank_status}, not reversed (退汇), "
+                               f"and no statement since {p0['settled_on'] or 'it settled'} shows a reversal; a return "
+                               "is recorded only when the bank has reversed it")
         evidence, transfer_id = f"the bank's statement of {line.settled_at.astimezone(BANK_TZ).date()}", line.transfer_id
     if p0["bank_transfer_id"] and transfer_id != p0["bank_transfer_id"]:
         raise InvalidState(f"payment {payment_id}: the bank reversed transfer {transfer_id}, not ours "
