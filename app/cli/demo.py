@@ -190,10 +190,11 @@ async def _receipts(steps: Steps, batch_ids: list[int], data_dir: Path) -> Path 
 async def _reconcile(steps: Steps) -> None:
     from app.audit import AuditActor
     from app.config import get_settings
+    from eligibility.fields import china_today
     from payments import service as payments
     from payments.adapters import get_adapter
 
-    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    today = china_today()
     adapter = get_adapter(get_settings())
     try:
         result = await payments.reconcile(adapter, today, actor=AuditActor("checker", "finance_checker"))

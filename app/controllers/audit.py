@@ -9,6 +9,7 @@ from litestar.response import Template
 
 from app.auth.guards import requires
 from app.tables import AuditEntry
+from eligibility.fields import CHINA
 
 PAGE = 50
 
@@ -26,9 +27,9 @@ async def _query(actor: str | None, action: str | None, entity: str | None, enti
     if entity_id:
         where.append(AuditEntry.entity_id == entity_id)
     if since:
-        where.append(AuditEntry.at >= dt.datetime.combine(since, dt.time(), dt.timezone(dt.timedelta(hours=8))))
+        where.append(AuditEntry.at >= dt.datetime.combine(since, dt.time(), CHINA))
     if until:
-        where.append(AuditEntry.at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.timezone(dt.timedelta(hours=8))))
+        where.append(AuditEntry.at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), CHINA))
     if before_seq:
         where.append(AuditEntry.seq < before_seq)
     if where:

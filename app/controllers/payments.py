@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
+from eligibility.fields import china_today
 from payments import service
 from payments.errors import PaymentsError
 from payments.money import format_yuan, yuan_to_fen
@@ -298,7 +299,7 @@ async def reconciliation_page(request: Request, run: int | None = None) -> Templ
     run_id = run or (runs[0]["id"] if runs else None)
     return Template("payments/reconciliation.html", context=_ctx(
         request, runs=runs, run_id=run_id, differences=await service.differences_of(run_id) if run_id else [],
-        today=dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()))
+        today=china_today().isoformat()))
 
 
 @post("/finance/reconciliation", guards=[requires(*STAFF_ACTING)], include_in_schema=False)
