@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from eligibility.fields import mask_middle
 from payments.money import fen_to_yuan
 
 
@@ -95,6 +96,4 @@ def yuan(fen: int) -> Decimal:
 
 def mask_account(account: str) -> str:
     """'6222********1234': enough for the payee to recognise, not enough to use."""
-    if len(account) <= 8:
-        return "*" * len(account)
-    return account[:4] + "*" * (len(account) - 8) + account[-4:]
+    return mask_middle(account)
