@@ -183,8 +183,7 @@ async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETUR
         await raw("UPDATE pay_payment SET status = 'returned', exception = 'open', reason = {}, updated_at = {} "
                   "WHERE id = {}", reason[:64], at, payment_id)
         await raw("UPDATE pay_entitlement SET state = 'batched', updated_at = {} WHERE id = {}", at, p["entitlement_id"])
-        await ledger.post([Move(EntryType.return_, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
-                                payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"])])
+        await ledger.post([Move.of_payment(EntryType.return_, p)])
         await actor.record("payment.return", "payment", payment_id, {"status": "settled"}, {"status": "returned"},
                            detail={"reason": reason[:64], "evidence": evidence, "bank_transfer_id": transfer_id})
         # The payee was told the money arrived: tell them it came back (the outbox row commits with the return).

@@ -54,6 +54,12 @@ class Move:
     subject_id: str | None = None
     credit_account: str | None = None  # a return of a payment the bank took but never settled: from in_transit
 
+    @classmethod
+    def of_payment(cls, entry_type: EntryType, p: dict, **kw) -> "Move":
+        """The journal of one payment row (its version, amount, batch and subject)."""
+        return cls(entry_type, p["version_id"], p["amount_fen"], batch_id=p["batch_id"], payment_id=p["id"],
+                   subject_kind=p["subject_kind"], subject_id=p["subject_id"], **kw)
+
     @property
     def journal(self) -> str:
         owner = f"p{self.payment_id}" if self.payment_id is not None else f"b{self.batch_id}:v{self.version_id}"

@@ -191,6 +191,13 @@ async def _has_leg(payment_ids: list[int], entry_type: str, account: str) -> set
     return {int(r["payment_id"]) for r in rows}
 
 
+def _legs(payments: list[dict], in_transit: set[int], *then: EntryType) -> list[Move]:
+    """Each payment's journals: the payment leg (committed → in transit) unless it is in transit already, then
+    ``then`` in order (settlement; settlement and return for one the bank settled and sent back)."""
+    return [Move.of_payment(t, p) for p in payments
+            for t in ([EntryType.payment] if p["id"] not in in_transit else []) + list(then)]
+
+
 def _group_change(action: str, status: str, items: list[tuple[dict, str]]) -> AuditChange | None:
     """One audit entry for a group of payments that changed alike in one pass (the chain appends in batches):
     ``after`` (hashed) binds every payment id, amount and bank reference; ``detail`` names the payments."""
@@ -227,15 +234,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             done_ids = {int(r["id"]) for r in done}
             mine = [o for o in settled if o.payment["id"] in done_ids]
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
-            moves = []
-            for o in mine:
-                p = o.payment
-                if p["id"] not in in_transit:
-                    moves.append(Move(EntryType.payment, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
-                                      payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"]))
-                moves.append(Move(EntryType.settlement, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
-                                  payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"]))
-            await ledger.post(moves)
+            await ledger.post(_legs([o.payment for o in mine], in_transit, EntryType.settlement))
             if mine:
                 marks, eargs = in_list([o.payment["entitlement_id"] for o in mine])
                 await raw(f"UPDATE pay_entitlement SET state = 'paid', updated_at = {{}} WHERE id {marks}", at, *eargs)
@@ -254,9 +253,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             done_ids = {int(r["id"]) for r in done}
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
             mine = [o.payment for o in accepted if o.payment["id"] in done_ids]
-            await ledger.post(Move(EntryType.payment, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
-                                   payment_id=p["id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"])
-                              for p in mine if p["id"] not in in_transit)
+            await ledger.post(_legs(mine, in_transit))
             changes.append(_group_change("payment.accept", "accepted",
                                          [(o.payment, o.result.transfer_id) for o in accepted if o.payment["id"] in done_ids]))
             res.notices.append(("payment_sent", [p["id"] for p in mine]))
@@ -293,12 +290,7 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             done_ids = {int(r["id"]) for r in done}
             mine = [o.payment for o in reversed_ if o.payment["id"] in done_ids]
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
-            moves = []
-            for p in mine:
-                legs = ([EntryType.payment] if p["id"] not in in_transit else []) + [EntryType.settlement, EntryType.return_]
-                moves += [Move(t, p["version_id"], p["amount_fen"], batch_id=p["batch_id"], payment_id=p["id"],
-                               subject_kind=p["subject_kind"], subject_id=p["subject_id"]) for t in legs]
-            await ledger.post(moves)
+            await ledger.post(_legs(mine, in_transit, EntryType.settlement, EntryType.return_))
             changes.append(_group_change("payment.return", "returned",
                                          [(o.payment, o.result.transfer_id) for o in reversed_ if o.payment["id"] in done_ids]))
             res.notices.append(("payment_returned", [p["id"] for p in mine]))
