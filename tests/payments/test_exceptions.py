@@ -24,6 +24,15 @@ from payments.service import record_entitlements
 BANK_DAY = lambda: dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()  # noqa: E731
 
 
+async def _approved_batch(items):
+    """A policy with 100,000 yuan of budget, these entitlements, and their batch made and approved."""
+    facts = policy(budget_fen=10_000_000)
+    await record_entitlements(facts, items, actor=SYSTEM)
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    return facts, made
+
+
 async def _run(adapter, batch_id):
     opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局")
     for c in await start_batch(batch_id, actor=SYSTEM):
@@ -31,13 +40,10 @@ async def _run(adapter, batch_id):
 
 
 async def test_rejection_reissue_after_correction_and_abandon(fresh_db, tmp_dir):
-    facts = policy(budget_fen=10_000_000)
     # Accounts ending 0004 are unknown to the simulated bank (ACCOUNT_NOT_FOUND).
     items = [payee(1, 100_000), payee(2, 200_000, account="62220000000000004"),
              payee(3, 300_000, account="62220000000000005")]
-    await record_entitlements(facts, items, actor=SYSTEM)
-    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(made.batch_id, actor=CHECKER)
+    facts, made = await _approved_batch(items)
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         await _run(adapter, made.batch_id)
@@ -118,10 +124,7 @@ async def test_reconciliation_reports_every_kind_and_fixes_nothing(fresh_db, tmp
     from payments.adapters.base import StatementLine
     from payments.tables import Payment
 
-    facts = policy(budget_fen=10_000_000)
-    await record_entitlements(facts, [payee(i, 100_000) for i in range(3)], actor=SYSTEM)
-    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(made.batch_id, actor=CHECKER)
+    facts, made = await _approved_batch([payee(i, 100_000) for i in range(3)])
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         await _run(adapter, made.batch_id)
@@ -153,10 +156,7 @@ async def test_reconciliation_reports_a_double_payment_a_foreign_transfer_and_an
     is a difference, never matched (the contract: every difference is reported)."""
     from dataclasses import replace
 
-    facts = policy(budget_fen=10_000_000)
-    await record_entitlements(facts, [payee(i, 100_000) for i in range(4)], actor=SYSTEM)
-    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(made.batch_id, actor=CHECKER)
+    facts, made = await _approved_batch([payee(i, 100_000) for i in range(4)])
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         await _run(adapter, made.batch_id)
@@ -222,10 +222,7 @@ async def test_a_transfer_reversed_before_its_outcome_was_known_lands_in_the_que
     answer was dropped and the payment was asked about again and again."""
     from payments.service import get_batch
 
-    facts = policy(budget_fen=10_000_000)
-    await record_entitlements(facts, [payee(1, 100_000)], actor=SYSTEM)
-    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(made.batch_id, actor=CHECKER)
+    facts, made = await _approved_batch([payee(1, 100_000)])
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", poll_seconds=0.05,
@@ -264,10 +261,7 @@ class _QueryKeepsSettled:
 
 
 async def test_a_return_is_recorded_from_the_statement_when_the_query_keeps_saying_settled(fresh_db, tmp_dir):
-    facts = policy(budget_fen=10_000_000)
-    await record_entitlements(facts, [payee(1, 100_000)], actor=SYSTEM)
-    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(made.batch_id, actor=CHECKER)
+    facts, made = await _approved_batch([payee(1, 100_000)])
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         await _run(adapter, made.batch_id)
