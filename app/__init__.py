@@ -1,4 +1,5 @@
 """The Litestar app, configuration, database, auth and roles, audit trail, CLI, worker and web UI."""
+
 import os
 
 # Piccolo finds its configuration through this module path; set it before any table is imported so the

@@ -1,4 +1,5 @@
 """Configuration from ZHIDA_* environment variables (and an optional .env), with the embedded defaults."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -18,7 +19,9 @@ class Settings(BaseSettings):
     payer_account: str = "360100000000000001"
     payer_name: str = "南昌市财政局国库集中支付专户"
     bank_timeout_seconds: float = 5.0
-    bank_sim_options: str = ""  # faults of the in-process simulator, as `zhida bank-sim` options: "fail-rate=0.05 seed=1"
+    bank_sim_options: str = (
+        ""  # faults of the in-process simulator, as `zhida bank-sim` options: "fail-rate=0.05 seed=1"
+    )
     data_dir: Path = Path("./zhida-data")
     secret_key: str = Field(
         default="zhida-demo-secret-key-change-me!",
@@ -27,7 +30,7 @@ class Settings(BaseSettings):
     audit_key: str | None = Field(
         default=None,
         description="seals the audit trail's head (HMAC), so cutting or rewriting the trail needs a key the database "
-                    "does not hold; default: derived from secret_key. Keep it stable: verifying needs the same key",
+        "does not hold; default: derived from secret_key. Keep it stable: verifying needs the same key",
     )
     base_url: str = "http://127.0.0.1:8000"
     platform_name: str = "政策直达平台 Zhida"
@@ -56,7 +59,7 @@ class Settings(BaseSettings):
         url = self.database_url
         for prefix in ("sqlite:///", "sqlite://"):
             if url.startswith(prefix):
-                return url[len(prefix):] or "zhida.db"
+                return url[len(prefix) :] or "zhida.db"
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 

@@ -1,4 +1,5 @@
 """The database: open and close the engine's pool, apply migrations, and a few dialect facts."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """One error base for the platform and the handler that renders it as {"error", "detail"}."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ nothing of policies or money. Here a published version's matches become one noti
 version (matched_auto: "you will receive X, confirm your account"; matched_apply: "you may apply").
 Notice keys make this idempotent, so it can run after every match, every import and on a schedule.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,16 +36,25 @@ async def notify_matches(version_id: int, *, actor: Any, queue: Any = None) -> i
     requests = []
     for m in await eligibility.matches_for(version_id):
         context: dict[str, Any] = {
-            "policy_title": version.title, "policy_code": version.code, "issuer": version.issuer,
-            "amount": _yuan(m.amount_fen), "recipient_name": m.name or "",
+            "policy_title": version.title,
+            "policy_code": version.code,
+            "issuer": version.issuer,
+            "amount": _yuan(m.amount_fen),
+            "recipient_name": m.name or "",
             "clauses": [version.clause_titles.get(c, c) for c in m.clauses],
             "link": f"{base}/portal/policies/{version_id}",
         }
         if version.mode == "auto" and getattr(m, "bank_account", None):
             context["account"] = mask_account(m.bank_account)
-        requests.append(NoticeRequest(recipient_kind=m.subject_kind, subject_id=m.subject_id,
-                                      kind="matched_auto" if version.mode == "auto" else "matched_apply",
-                                      key=match_notice_key(version_id, m.subject_id), context=context))
+        requests.append(
+            NoticeRequest(
+                recipient_kind=m.subject_kind,
+                subject_id=m.subject_id,
+                kind="matched_auto" if version.mode == "auto" else "matched_apply",
+                key=match_notice_key(version_id, m.subject_id),
+                context=context,
+            )
+        )
     if not requests:
         return 0
     result = await notifications.notify_many(requests, actor=actor, queue=queue)

@@ -1,4 +1,5 @@
 """zh-CN first, English second: the language of a request and the labels shared by the templates."""
+
 from __future__ import annotations
 
 from typing import Any

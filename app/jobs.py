@@ -3,6 +3,7 @@
 Both modes enqueue through ``ArqRedis.enqueue_job`` and run the very same job functions in an arq
 ``Worker``; only the connection differs, so job ids, deduplication and retries behave alike.
 """
+
 from __future__ import annotations
 
 import asyncio

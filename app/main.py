@@ -1,4 +1,5 @@
 """create_app(): the Litestar application — JSON API under /api, OpenAPI at /schema, the web UI under /."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,11 +11,11 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response
 from litestar.config.csrf import CSRFConfig
-from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Redirect, Template
+from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -26,12 +27,34 @@ log = logging.getLogger("zhida")
 
 
 def _route_handlers() -> list:
-    from app.controllers import (admin, applications, audit, core, eligibility, notifications, payments, policies, portal,
-                                 portal_pages, receipts)
+    from app.controllers import (
+        admin,
+        applications,
+        audit,
+        core,
+        eligibility,
+        notifications,
+        payments,
+        policies,
+        portal,
+        portal_pages,
+        receipts,
+    )
 
     handlers: list = []
-    for module in (core, audit, admin, policies, eligibility, notifications, payments, portal, portal_pages, applications,
-                   receipts):
+    for module in (
+        core,
+        audit,
+        admin,
+        policies,
+        eligibility,
+        notifications,
+        payments,
+        portal,
+        portal_pages,
+        applications,
+        receipts,
+    ):
         handlers.extend(module.route_handlers)
     return handlers
 
@@ -42,8 +65,12 @@ def _wants_html(request: Request) -> bool:
 
 def _error_response(request: Request, status: int, message: str, detail: Any = None) -> Response:
     if _wants_html(request):
-        return Template("error.html", context={"status": status, "message": message, "detail": detail}, status_code=status,
-                        media_type=MediaType.HTML)
+        return Template(
+            "error.html",
+            context={"status": status, "message": message, "detail": detail},
+            status_code=status,
+            media_type=MediaType.HTML,
+        )
     return Response({"error": message, "detail": detail}, status_code=status)
 
 
@@ -100,13 +127,24 @@ def create_app() -> Litestar:
         engine.engine.globals["platform_name"] = settings.platform_name
 
     return Litestar(
-        route_handlers=[*_route_handlers(),
-                        create_static_files_router(path="/static", directories=[HERE / "static"], opt={"public": True},
-                                                   include_in_schema=False)],
-        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine,
-                                       engine_callback=_jinja_setup),
-        middleware=[CookieBackendConfig(secret=_session_secret(settings.secret_key), max_age=8 * 3600,
-                                        httponly=True, samesite="lax", key="zhida_session").middleware],
+        route_handlers=[
+            *_route_handlers(),
+            create_static_files_router(
+                path="/static", directories=[HERE / "static"], opt={"public": True}, include_in_schema=False
+            ),
+        ],
+        template_config=TemplateConfig(
+            directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_jinja_setup
+        ),
+        middleware=[
+            CookieBackendConfig(
+                secret=_session_secret(settings.secret_key),
+                max_age=8 * 3600,
+                httponly=True,
+                samesite="lax",
+                key="zhida_session",
+            ).middleware
+        ],
         csrf_config=CSRFConfig(secret=settings.secret_key, cookie_samesite="lax", exclude=["/api/exchange"]),
         exception_handlers={HTTPException: http_error_handler, Exception: domain_error_handler},
         openapi_config=OpenAPIConfig(title="Zhida 政策直达 API", version="0.1.0", path="/schema"),

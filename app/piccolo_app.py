@@ -1,4 +1,5 @@
 """Piccolo app of app/: users, login attempts and the audit trail."""
+
 import os
 
 from piccolo.conf.apps import AppConfig, table_finder

@@ -1,4 +1,5 @@
 """Piccolo configuration: the engine comes from ZHIDA_DATABASE_URL."""
+
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 

@@ -1,4 +1,5 @@
 """Tables of app/: users, login attempts and the audit trail."""
+
 from piccolo.columns import BigInt, Boolean, Text, Timestamptz, Varchar
 from piccolo.table import Table
 

@@ -1,4 +1,5 @@
 """Jobs owned by app/ itself."""
+
 from __future__ import annotations
 
 from arq.cron import cron
@@ -56,7 +57,19 @@ async def enqueue_match_published(version_id: int, as_of=None) -> None:
     await jobs.enqueue("app.match_published", version_id, day, _job_id=f"match-published:{version_id}:{day or 'today'}")
 
 
-functions = [func(ping, name="app.ping"), func(match_published, name="app.match_published"), func(notify_matches, name="app.notify_matches"),
-             func(notify_all_matches, name="app.notify_all_matches")]
-cron_jobs = [cron(notify_all_matches, name="app.notify_all_matches.cron", minute={0, 15, 30, 45}, second=30,
-                  unique=True, run_at_startup=True)]
+functions = [
+    func(ping, name="app.ping"),
+    func(match_published, name="app.match_published"),
+    func(notify_matches, name="app.notify_matches"),
+    func(notify_all_matches, name="app.notify_all_matches"),
+]
+cron_jobs = [
+    cron(
+        notify_all_matches,
+        name="app.notify_all_matches.cron",
+        minute={0, 15, 30, 45},
+        second=30,
+        unique=True,
+        run_at_startup=True,
+    )
+]

@@ -1,10 +1,11 @@
 """One arq WorkerSettings gathering the job functions of every domain's tasks.py; `zhida worker` runs it."""
+
 from __future__ import annotations
 
 from arq.connections import RedisSettings
 
-from app.config import get_settings
 from app import tasks as app_tasks
+from app.config import get_settings
 
 
 def _cron_jobs() -> list:
@@ -20,8 +21,13 @@ def _functions() -> list:
     from payments import tasks as payment_tasks
     from payments.receipts import tasks as receipt_tasks
 
-    return [*app_tasks.functions, *eligibility_tasks.functions, *notification_tasks.functions, *payment_tasks.functions,
-            *receipt_tasks.functions]
+    return [
+        *app_tasks.functions,
+        *eligibility_tasks.functions,
+        *notification_tasks.functions,
+        *payment_tasks.functions,
+        *receipt_tasks.functions,
+    ]
 
 
 def install_fast_loop() -> None:
@@ -38,9 +44,8 @@ def install_fast_loop() -> None:
 
 
 async def startup(ctx: dict) -> None:
-    from app.db import open_database
-
     from app.audit import SYSTEM
+    from app.db import open_database
 
     await open_database()
     ctx["settings"] = get_settings()

@@ -7,6 +7,7 @@ simulator (`zhida bank-sim`, no faults) on loopback; then the approval→settled
 Starts a throw-away PostgreSQL cluster and Redis on free loopback ports (as scripts/test does) unless
 --pg-dsn/--redis-url are given. Prints the figures; nothing is asserted (performance is not a test).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,26 +51,79 @@ class Services:
         pgdata.mkdir()
         if os.getuid() == 0:
             shutil.chown(pgdata, "postgres")
-        subprocess.run(as_pg([str(self.pgbin / "initdb"), "-D", str(pgdata), "-U", "zhida", "--auth=trust", "-E", "UTF8",
-                              "--locale=C.UTF-8"]), check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(as_pg([str(self.pgbin / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "log"), "-w", "-o",
-                              f"-p {self.pg_port} -k {pgdata} -c listen_addresses=127.0.0.1 -c max_connections=200 "
-                              "-c shared_buffers=512MB -c synchronous_commit=off " + os.environ.get("ZHIDA_BENCH_PG_OPTIONS", ""), "start"]),
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "no", "--daemonize", "yes", "--pidfile", str(self.work / "redis.pid"),
-                        "--dir", str(self.work)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            as_pg(
+                [
+                    str(self.pgbin / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "zhida",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            as_pg(
+                [
+                    str(self.pgbin / "pg_ctl"),
+                    "-D",
+                    str(pgdata),
+                    "-l",
+                    str(pgdata / "log"),
+                    "-w",
+                    "-o",
+                    f"-p {self.pg_port} -k {pgdata} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+                    "-c shared_buffers=512MB -c synchronous_commit=off " + os.environ.get("ZHIDA_BENCH_PG_OPTIONS", ""),
+                    "start",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.work / "redis.pid"),
+                "--dir",
+                str(self.work),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         time.sleep(0.5)
-        subprocess.run(as_pg([str(self.pgbin / "createdb"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "zhida",
-                              "zhida"]), check=True)
+        subprocess.run(
+            as_pg([str(self.pgbin / "createdb"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "zhida", "zhida"]),
+            check=True,
+        )
         return (f"postgresql://zhida@127.0.0.1:{self.pg_port}/zhida", f"redis://127.0.0.1:{self.redis_port}/0")
 
     def stop(self) -> None:
         pid = self.work / "redis.pid"
         if pid.exists():
             subprocess.run(["kill", pid.read_text().strip()], check=False)
-        subprocess.run(as_pg([str(self.pgbin / "pg_ctl"), "-D", str(self.work / "pg"), "-m", "immediate", "stop"]),
-                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            as_pg([str(self.pgbin / "pg_ctl"), "-D", str(self.work / "pg"), "-m", "immediate", "stop"]),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         shutil.rmtree(self.work, ignore_errors=True)
 
 
@@ -108,7 +162,8 @@ class CpuMeter:
         snap = {name: _proc_cpu(pid) for name, pid in self.procs.items()}
         if self.postmaster:
             snap["postgres"] = _proc_cpu(self.postmaster, children=True) + sum(
-                _proc_cpu(c) for c in _children_of(self.postmaster))
+                _proc_cpu(c) for c in _children_of(self.postmaster)
+            )
         if self.redis:
             snap["redis"] = _proc_cpu(self.redis)
         snap["bench (this process)"] = _proc_cpu(os.getpid())
@@ -117,14 +172,18 @@ class CpuMeter:
     @staticmethod
     def report(before: dict[str, float], after: dict[str, float], n: int, wall: float) -> None:
         total = 0.0
-        print(f"CPU during the bulk run ({wall:.1f} s wall; load average {os.getloadavg()[0]:.2f} "
-              f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} at the end):")
+        print(
+            f"CPU during the bulk run ({wall:.1f} s wall; load average {os.getloadavg()[0]:.2f} "
+            f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} at the end):"
+        )
         for name in after:
             used = after[name] - before.get(name, 0.0)
             total += used
             print(f"  {name:<24} {used:8.1f} s  {used / n * 1000:6.3f} ms/payment")
-        print(f"  {'total':<24} {total:8.1f} s  {total / n * 1000:6.3f} ms/payment "
-              f"(2 cores for {wall:.0f} s = {2 * wall:.0f} s)")
+        print(
+            f"  {'total':<24} {total:8.1f} s  {total / n * 1000:6.3f} ms/payment "
+            f"(2 cores for {wall:.0f} s = {2 * wall:.0f} s)"
+        )
 
 
 def zhida(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -142,23 +201,42 @@ async def seed(n: int, code: str, version_id: int) -> None:
     from payments.schemas import EntitlementCreate, PolicyFacts
     from payments.service import record_entitlements
 
-    facts = PolicyFacts(version_id=version_id, code=code, version=1, title="新南昌人生活补贴 (bench)", issuer="bench",
-                        subject="talent", mode="auto", budget_fen=10**15, effective_from=dt.date(2025, 1, 1),
-                        clause_titles={"main": "主条款"})
+    facts = PolicyFacts(
+        version_id=version_id,
+        code=code,
+        version=1,
+        title="新南昌人生活补贴 (bench)",
+        issuer="bench",
+        subject="talent",
+        mode="auto",
+        budget_fen=10**15,
+        effective_from=dt.date(2025, 1, 1),
+        clause_titles={"main": "主条款"},
+    )
     step = 20000
     for start in range(0, n, step):
-        items = [EntitlementCreate(subject_kind="talent", subject_id=f"B{version_id:04d}{i:09d}",
-                                   amount_fen=1_000_00 + (i % 1000), clause_codes=["main"], source="auto",
-                                   source_ref=str(i), payee_name=f"人才{i}", bank_name="bench bank",
-                                   payee_account=f"6222{version_id:04d}{i:09d}1", account_verified=True)
-                 for i in range(start, min(n, start + step))]
+        items = [
+            EntitlementCreate(
+                subject_kind="talent",
+                subject_id=f"B{version_id:04d}{i:09d}",
+                amount_fen=1_000_00 + (i % 1000),
+                clause_codes=["main"],
+                source="auto",
+                source_ref=str(i),
+                payee_name=f"人才{i}",
+                bank_name="bench bank",
+                payee_account=f"6222{version_id:04d}{i:09d}1",
+                account_verified=True,
+            )
+            for i in range(start, min(n, start + step))
+        ]
         await record_entitlements(facts, items, actor=SYSTEM)
 
 
 async def main_async(args, env: dict) -> None:
+    from app import jobs
     from app.audit import AuditActor
     from app.db import open_database
-    from app import jobs
     from payments import service
     from payments.tasks import enqueue_chunks
 
@@ -170,7 +248,9 @@ async def main_async(args, env: dict) -> None:
     print(f"seeded {args.payments} entitlements in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     made = await service.create_batch(actor=maker, policy_code="BENCH-BULK", second_checker_threshold_fen=10**15)
-    print(f"batch {made.batch_id} created (budget reserved, {made.payment_count} payments) in {time.perf_counter() - t:.1f} s")
+    print(
+        f"batch {made.batch_id} created (budget reserved, {made.payment_count} payments) in {time.perf_counter() - t:.1f} s"
+    )
     await service.approve_batch(made.batch_id, actor=checker)
 
     meter = args.meter
@@ -182,8 +262,10 @@ async def main_async(args, env: dict) -> None:
         await asyncio.sleep(1)
     elapsed = time.perf_counter() - t0
     p = await service.progress(made.batch_id)
-    print(f"BULK: {args.payments} payments approved→settled in {elapsed:.1f} s = {args.payments / elapsed:.0f} payments/s "
-          f"({args.workers} workers, chunks of {args.chunk}); statuses {p.counts}")
+    print(
+        f"BULK: {args.payments} payments approved→settled in {elapsed:.1f} s = {args.payments / elapsed:.0f} payments/s "
+        f"({args.workers} workers, chunks of {args.chunk}); statuses {p.counts}"
+    )
     if meter:
         CpuMeter.report(cpu0, meter.snapshot(), args.payments, elapsed)
     check = await service.check_balances()
@@ -200,15 +282,21 @@ async def main_async(args, env: dict) -> None:
     left = await queue.zcard(jobs.QUEUE)
     if meter:
         CpuMeter.report(cpu0, meter.snapshot(), args.payments, time.perf_counter() - t0)
-    print(f"queue {'drained' if not left else f'still holds {left} jobs'} (notices and their deliveries) "
-          f"{time.perf_counter() - t:.1f} s after the last settlement")
+    print(
+        f"queue {'drained' if not left else f'still holds {left} jobs'} (notices and their deliveries) "
+        f"{time.perf_counter() - t:.1f} s after the last settlement"
+    )
 
     if args.latency_samples:
         await seed(args.latency_samples, "BENCH-ONE", 2)
         from payments.tables import Entitlement
 
-        ids = [r["id"] for r in await Entitlement.select(Entitlement.id).where(Entitlement.version_id == 2)
-               .order_by(Entitlement.id)]
+        ids = [
+            r["id"]
+            for r in await Entitlement.select(Entitlement.id)
+            .where(Entitlement.version_id == 2)
+            .order_by(Entitlement.id)
+        ]
         latencies = []
         for eid in ids:
             one = await service.create_batch(actor=maker, entitlement_ids=[eid], second_checker_threshold_fen=10**15)
@@ -221,8 +309,10 @@ async def main_async(args, env: dict) -> None:
         latencies.sort()
         p50 = statistics.median(latencies)
         p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-        print(f"LATENCY: one auto payment approval→settled over {len(latencies)} samples: p50 {p50 * 1000:.0f} ms, "
-              f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
+        print(
+            f"LATENCY: one auto payment approval→settled over {len(latencies)} samples: p50 {p50 * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+        )
 
 
 def main() -> None:
@@ -242,18 +332,46 @@ def main() -> None:
         args.pg_dsn, args.redis_url = services.start()
     data = Path(tempfile.mkdtemp(prefix="zhida-bench-data-"))
     bank_port = free_port()
-    env = {**os.environ, "ZHIDA_DATABASE_URL": args.pg_dsn, "ZHIDA_REDIS_URL": args.redis_url,
-           "ZHIDA_BANK_URL": f"http://127.0.0.1:{bank_port}", "ZHIDA_BANK_SECRET": SECRET, "ZHIDA_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "ZHIDA_DATABASE_URL": args.pg_dsn,
+        "ZHIDA_REDIS_URL": args.redis_url,
+        "ZHIDA_BANK_URL": f"http://127.0.0.1:{bank_port}",
+        "ZHIDA_BANK_SECRET": SECRET,
+        "ZHIDA_DATA_DIR": str(data),
+    }
     procs: list[subprocess.Popen] = []
     try:
         zhida(env, "db", "migrate")
-        procs.append(subprocess.Popen([str(BIN / "zhida"), "bank-sim", "--port", str(bank_port), "--reject-accounts", "",
-                                       "--db", str(data / "bank.db")], env=env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "zhida"),
+                    "bank-sim",
+                    "--port",
+                    str(bank_port),
+                    "--reject-accounts",
+                    "",
+                    "--db",
+                    str(data / "bank.db"),
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         for i in range(args.workers):
             log = open(Path(args.logs) / f"worker-{i + 1}.log", "w") if args.logs else subprocess.DEVNULL
-            procs.append(subprocess.Popen([str(BIN / "zhida"), "worker"], env=env, cwd=ROOT,
-                                          stdout=log, stderr=subprocess.STDOUT if args.logs else subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [str(BIN / "zhida"), "worker"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT if args.logs else subprocess.DEVNULL,
+                )
+            )
         time.sleep(2)
         names = ["bank-sim"] + [f"worker {i + 1}" for i in range(args.workers)]
         postmaster = redis = None
@@ -262,8 +380,10 @@ def main() -> None:
             redis = int((services.work / "redis.pid").read_text().strip())
         args.meter = CpuMeter({n: p.pid for n, p in zip(names, procs)}, postmaster, redis)
         os.environ.update(env)  # this process talks to the same database and queue
-        print(f"machine: {os.cpu_count()} cores; PostgreSQL {args.pg_dsn.rsplit('@', 1)[-1]}, Redis, "
-              f"{args.workers} zhida worker, zhida bank-sim (no faults)")
+        print(
+            f"machine: {os.cpu_count()} cores; PostgreSQL {args.pg_dsn.rsplit('@', 1)[-1]}, Redis, "
+            f"{args.workers} zhida worker, zhida bank-sim (no faults)"
+        )
         asyncio.run(main_async(args, env))
     finally:
         for p in procs:

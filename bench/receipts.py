@@ -5,6 +5,7 @@
 Targets (issue 7): on-demand render + sign p95 <= 250 ms; bulk >= 12 signed PDFs/s with 2 processes.
 Prints the machine (CPU, cores, load average) with the figures: on a shared machine the load matters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,10 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="zhida-bench-receipts-"))
     renderer = ReceiptRenderer(data_dir=data_dir, base_url="https://zhida.example.gov.cn")
-    print(f"machine: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.2f} at start")
+    print(
+        f"machine: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.2f} at start"
+    )
 
     for _ in range(3):  # warm: fonts, CSS, the seal image, the signer
         renderer.pdf_bytes(receipt_facts())
@@ -69,12 +72,16 @@ def main() -> None:
         cpu.append(time.process_time() - start_cpu)
         sizes.append(len(pdf))
         pdfs.append((facts, pdf))
-    print(f"on-demand render + sign, {args.on_demand} receipts: p50 {statistics.median(times) * 1000:.0f} ms, "
-          f"p95 {_pct(times, 0.95) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms; "
-          f"{statistics.mean(sizes) / 1024:.0f} KiB a PDF  (target p95 <= 250 ms)")
+    print(
+        f"on-demand render + sign, {args.on_demand} receipts: p50 {statistics.median(times) * 1000:.0f} ms, "
+        f"p95 {_pct(times, 0.95) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms; "
+        f"{statistics.mean(sizes) / 1024:.0f} KiB a PDF  (target p95 <= 250 ms)"
+    )
     # CPU time does not grow with other processes' load: the figure to trust on a busy machine
-    print(f"  CPU time per receipt: p50 {statistics.median(cpu) * 1000:.0f} ms, p95 {_pct(cpu, 0.95) * 1000:.0f} ms "
-          f"-> at most ~{args.processes / statistics.median(cpu):.1f} PDFs/s on {args.processes} idle cores")
+    print(
+        f"  CPU time per receipt: p50 {statistics.median(cpu) * 1000:.0f} ms, p95 {_pct(cpu, 0.95) * 1000:.0f} ms "
+        f"-> at most ~{args.processes / statistics.median(cpu):.1f} PDFs/s on {args.processes} idle cores"
+    )
 
     facts = receipt_facts()
     renderer.pdf_path(facts)
@@ -96,19 +103,23 @@ def main() -> None:
     paths = render_many(bulk, renderer, processes=args.processes)
     elapsed = time.perf_counter() - start
     assert len(paths) == args.bulk and all(p.exists() for p in paths)
-    print(f"bulk, {args.bulk} signed PDFs on {args.processes} processes: {elapsed:.1f} s, "
-          f"{args.bulk / elapsed:.1f} PDFs/s including pool start-up  (target >= 12/s)")
+    print(
+        f"bulk, {args.bulk} signed PDFs on {args.processes} processes: {elapsed:.1f} s, "
+        f"{args.bulk / elapsed:.1f} PDFs/s including pool start-up  (target >= 12/s)"
+    )
 
     # the workers' own CPU time: what the bulk rate would be if the cores were ours alone
     from concurrent.futures import ProcessPoolExecutor
 
     more = [receipt_facts(payment_id=20_000 + i).model_dump_json() for i in range(args.bulk)]
-    chunks = [more[i:i + 20] for i in range(0, len(more), 20)]
+    chunks = [more[i : i + 20] for i in range(0, len(more), 20)]
     with ProcessPoolExecutor(max_workers=args.processes, mp_context=_pool_context()) as pool:
         cpu = sum(pool.map(_timed_chunk, [renderer] * len(chunks), chunks))
     per_pdf = cpu / len(more)
-    print(f"  worker CPU per signed PDF in the pool: {per_pdf * 1000:.0f} ms (incl. each worker's warm-up) "
-          f"-> {args.processes / per_pdf:.1f} PDFs/s on {args.processes} idle cores")
+    print(
+        f"  worker CPU per signed PDF in the pool: {per_pdf * 1000:.0f} ms (incl. each worker's warm-up) "
+        f"-> {args.processes / per_pdf:.1f} PDFs/s on {args.processes} idle cores"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} at end")
 
 

@@ -6,6 +6,7 @@ machine because it counts CPU seconds (this process and PostgreSQL's), not wall 
 
 Starts a throw-away PostgreSQL (as bench/disburse.py does) unless --pg-dsn is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,7 +70,9 @@ async def run(args) -> None:
 
     async def one(c):
         async with sem:
-            await pay_range(bank, made.batch_id, c.first_id, c.last_id, opts=opts, actor=SYSTEM, on_committed=after_commit)
+            await pay_range(
+                bank, made.batch_id, c.first_id, c.last_id, opts=opts, actor=SYSTEM, on_committed=after_commit
+            )
 
     await asyncio.gather(*(one(c) for c in chunks))
     if prof:
@@ -77,8 +80,10 @@ async def run(args) -> None:
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
     after = meter.snapshot()
     pg = after["postgres"] - before["postgres"]
-    print(f"runner: {args.payments} payments in {wall:.1f} s wall; runner CPU {cpu:.1f} s = {cpu / args.payments * 1000:.3f} "
-          f"ms/payment; PostgreSQL {pg:.1f} s = {pg / args.payments * 1000:.3f} ms/payment; load {os.getloadavg()}")
+    print(
+        f"runner: {args.payments} payments in {wall:.1f} s wall; runner CPU {cpu:.1f} s = {cpu / args.payments * 1000:.3f} "
+        f"ms/payment; PostgreSQL {pg:.1f} s = {pg / args.payments * 1000:.3f} ms/payment; load {os.getloadavg()}"
+    )
     p = await service.progress(made.batch_id)
     print("statuses", p.counts)
     if args.notices:
@@ -91,8 +96,10 @@ async def run(args) -> None:
             prof.disable()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
         pg = meter.snapshot()["postgres"] - before["postgres"]
-        print(f"notices: {wall:.1f} s wall; CPU {cpu / args.payments * 1000:.3f} ms/payment; PostgreSQL "
-              f"{pg / args.payments * 1000:.3f} ms/payment")
+        print(
+            f"notices: {wall:.1f} s wall; CPU {cpu / args.payments * 1000:.3f} ms/payment; PostgreSQL "
+            f"{pg / args.payments * 1000:.3f} ms/payment"
+        )
     if prof:
         prof.dump_stats(args.profile)
 

@@ -1,4 +1,5 @@
 """Errors of eligibility/: messages written for the officer or operator who reads them."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Explanations (为什么符合/不符合): each condition of each clause for one subject, in Chinese or English."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,14 +15,32 @@ from eligibility.schemas import ClauseExplanation, ConditionExplanation, Explana
 
 _OP_TEXT = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "ne": "≠"}
 _T = {
-    "zh": {"need": "{label}需 {op} {want}，当前 {have}", "missing": "缺少{label}", "yuan": " 元", "yes": "是", "no": "否",
-           "none": "（空）", "not_in_effect": "政策在 {date} 不在有效期内（{start} 至 {end}）", "open": "长期",
-           "eligible": "符合：{clauses}，金额 {amount} 元", "ineligible": "不符合", "policy": "总体条件"},
-    "en": {"need": "{label} must be {op} {want}; currently {have}", "missing": "{label} is missing", "yuan": " yuan",
-           "yes": "yes", "no": "no", "none": "(empty)",
-           "not_in_effect": "the policy is not in effect on {date} ({start} to {end})", "open": "open-ended",
-           "eligible": "eligible: {clauses}, amount {amount} yuan", "ineligible": "not eligible",
-           "policy": "policy-wide condition"},
+    "zh": {
+        "need": "{label}需 {op} {want}，当前 {have}",
+        "missing": "缺少{label}",
+        "yuan": " 元",
+        "yes": "是",
+        "no": "否",
+        "none": "（空）",
+        "not_in_effect": "政策在 {date} 不在有效期内（{start} 至 {end}）",
+        "open": "长期",
+        "eligible": "符合：{clauses}，金额 {amount} 元",
+        "ineligible": "不符合",
+        "policy": "总体条件",
+    },
+    "en": {
+        "need": "{label} must be {op} {want}; currently {have}",
+        "missing": "{label} is missing",
+        "yuan": " yuan",
+        "yes": "yes",
+        "no": "no",
+        "none": "(empty)",
+        "not_in_effect": "the policy is not in effect on {date} ({start} to {end})",
+        "open": "open-ended",
+        "eligible": "eligible: {clauses}, amount {amount} yuan",
+        "ineligible": "not eligible",
+        "policy": "policy-wide condition",
+    },
 }
 
 
@@ -68,31 +87,50 @@ def explain_condition(kind: str, node: Any, values: dict, lang: str) -> Conditio
     t = _T[lang]
     names = sorted(symbols(node))
     missing = [n for n in names if values.get(n) is None]
-    met = truth(node, values) if (isinstance(node, rast.UnaryExpression) or
-                                  (isinstance(node, rast.TernaryExpression) and _bool_type(node))) else condition(node, values)
+    met = (
+        truth(node, values)
+        if (isinstance(node, rast.UnaryExpression) or (isinstance(node, rast.TernaryExpression) and _bool_type(node)))
+        else condition(node, values)
+    )
     shown = {n: show(kind, n, values.get(n), lang) for n in names}
     text = unparse(node)
     distance = None
-    if isinstance(node, rast.ComparisonExpression) and node.type in _OP_TEXT and \
-            isinstance(node.left, rast.SymbolExpression) and isinstance(node.right, rast.LiteralExpressionBase):
+    if (
+        isinstance(node, rast.ComparisonExpression)
+        and node.type in _OP_TEXT
+        and isinstance(node.left, rast.SymbolExpression)
+        and isinstance(node.right, rast.LiteralExpressionBase)
+    ):
         name = node.left.name
         f = rule_fields(kind).get(name)
         want = node.right.value
         if f is not None:
-            want_text = show(kind, name, want.date() if isinstance(want, dt.datetime) else want, lang) \
-                if not isinstance(want, str) else want
-            text = f"{_label(kind, name, lang)}（{name}）{_OP_TEXT[node.type]} {want_text}" if lang == "zh" else \
-                f"{_label(kind, name, lang)} ({name}) {_OP_TEXT[node.type]} {want_text}"
+            want_text = (
+                show(kind, name, want.date() if isinstance(want, dt.datetime) else want, lang)
+                if not isinstance(want, str)
+                else want
+            )
+            text = (
+                f"{_label(kind, name, lang)}（{name}）{_OP_TEXT[node.type]} {want_text}"
+                if lang == "zh"
+                else f"{_label(kind, name, lang)} ({name}) {_OP_TEXT[node.type]} {want_text}"
+            )
             if met is False or (met is None and not missing):
-                distance = t["need"].format(label=_label(kind, name, lang), op=_OP_TEXT[node.type], want=want_text,
-                                            have=shown.get(name, ""))
+                distance = t["need"].format(
+                    label=_label(kind, name, lang), op=_OP_TEXT[node.type], want=want_text, have=shown.get(name, "")
+                )
     else:
         text = _phrase(kind, node, lang) or text
     if missing:
-        distance = "；".join(t["missing"].format(label=f"{_label(kind, n, lang)}（{n}）" if lang == "zh"
-                                              else f"{_label(kind, n, lang)} ({n})") for n in missing)
-    return ConditionExplanation(expression=unparse(node), text=text, met=met, values=shown, missing=missing,
-                                distance=distance)
+        distance = "；".join(
+            t["missing"].format(
+                label=f"{_label(kind, n, lang)}（{n}）" if lang == "zh" else f"{_label(kind, n, lang)} ({n})"
+            )
+            for n in missing
+        )
+    return ConditionExplanation(
+        expression=unparse(node), text=text, met=met, values=shown, missing=missing, distance=distance
+    )
 
 
 def _phrase(kind: str, node: Any, lang: str) -> str | None:
@@ -109,14 +147,25 @@ def _phrase(kind: str, node: Any, lang: str) -> str | None:
             items = ", ".join(str(getattr(m, "value", "?")) for m in node.container.value)
             return f"{lab(node.member)}为 {items} 之一" if zh else f"{lab(node.member)} is one of {items}"
         if lab(node.container) and isinstance(node.member, rast.StringExpression):
-            return f"{lab(node.container)}包含“{node.member.value}”" if zh else \
-                f"{lab(node.container)} include “{node.member.value}”"
-    if isinstance(node, rast.FuzzyComparisonExpression) and lab(node.left) and isinstance(node.right, rast.StringExpression):
+            return (
+                f"{lab(node.container)}包含“{node.member.value}”"
+                if zh
+                else f"{lab(node.container)} include “{node.member.value}”"
+            )
+    if (
+        isinstance(node, rast.FuzzyComparisonExpression)
+        and lab(node.left)
+        and isinstance(node.right, rast.StringExpression)
+    ):
         return f"{lab(node.left)}匹配 {node.right.value}" if zh else f"{lab(node.left)} matches {node.right.value}"
     if isinstance(node, rast.SymbolExpression) and lab(node):
         return f"{lab(node)}为“是”" if zh else f"{lab(node)} is yes"
-    if isinstance(node, rast.UnaryExpression) and node.type == "not" and isinstance(node.right, rast.SymbolExpression) \
-            and lab(node.right):
+    if (
+        isinstance(node, rast.UnaryExpression)
+        and node.type == "not"
+        and isinstance(node.right, rast.SymbolExpression)
+        and lab(node.right)
+    ):
         return f"{lab(node.right)}为“否”" if zh else f"{lab(node.right)} is no"
     return None
 
@@ -132,29 +181,53 @@ def explain_profile(ruleset: RuleSet, subject_id: str, profile: dict, as_of: dt.
     if ruleset.when and str(ruleset.when).strip():
         tree = parse(kind, str(ruleset.when))
         policy_ok = truth(tree, values) is True
-        policy = ClauseExplanation(code=None, title=t["policy"], met=policy_ok,
-                                   conditions=[explain_condition(kind, n, values, lang) for n in leaves(tree)])
+        policy = ClauseExplanation(
+            code=None,
+            title=t["policy"],
+            met=policy_ok,
+            conditions=[explain_condition(kind, n, values, lang) for n in leaves(tree)],
+        )
     clauses = []
     met_amounts = []
     for cl in ruleset.clauses:
         tree = parse(kind, str(cl.when))
         ok = truth(tree, values) is True
         amount = to_fen_amount(value(parse(kind, str(cl.amount)), values)) if ok else None
-        clauses.append(ClauseExplanation(code=cl.code, title=cl.title, met=ok, amount=amount,
-                                         conditions=[explain_condition(kind, n, values, lang) for n in leaves(tree)]))
+        clauses.append(
+            ClauseExplanation(
+                code=cl.code,
+                title=cl.title,
+                met=ok,
+                amount=amount,
+                conditions=[explain_condition(kind, n, values, lang) for n in leaves(tree)],
+            )
+        )
         if ok:
             met_amounts.append((cl.code, amount))
     eligible = effective and policy_ok and bool(met_amounts)
     codes, total = combine(ruleset, met_amounts) if eligible else ([], Decimal("0.00"))
     if not effective:
-        summary = t["not_in_effect"].format(date=as_of.isoformat(), start=ruleset.effective_from.isoformat(),
-                                            end=ruleset.effective_to.isoformat() if ruleset.effective_to else t["open"])
+        summary = t["not_in_effect"].format(
+            date=as_of.isoformat(),
+            start=ruleset.effective_from.isoformat(),
+            end=ruleset.effective_to.isoformat() if ruleset.effective_to else t["open"],
+        )
     elif eligible:
         summary = t["eligible"].format(clauses=", ".join(codes), amount=money_text(total))
     else:
         summary = t["ineligible"]
-    return Explanation(key=ruleset.key, code=ruleset.code, subject_id=subject_id, as_of=as_of, in_effect=effective,
-                       eligible=eligible, policy=policy, clauses=clauses, amount=total, summary=summary)
+    return Explanation(
+        key=ruleset.key,
+        code=ruleset.code,
+        subject_id=subject_id,
+        as_of=as_of,
+        in_effect=effective,
+        eligible=eligible,
+        policy=policy,
+        clauses=clauses,
+        amount=total,
+        summary=summary,
+    )
 
 
 def render_text(ex: Explanation, lang: str = "zh") -> str:
@@ -164,7 +237,9 @@ def render_text(ex: Explanation, lang: str = "zh") -> str:
     lines = [f"{ex.code} {ex.subject_id} {'评估日' if zh else 'as of'} {ex.as_of.isoformat()}: {ex.summary}"]
     blocks = ([ex.policy] if ex.policy else []) + ex.clauses
     for b in blocks:
-        head = b.title if b.code is None else f"{'条款' if zh else 'clause'} {b.code}{(' ' + b.title) if b.title else ''}"
+        head = (
+            b.title if b.code is None else f"{'条款' if zh else 'clause'} {b.code}{(' ' + b.title) if b.title else ''}"
+        )
         state = ("满足" if b.met else "不满足") if zh else ("met" if b.met else "not met")
         amt = f"  {'金额' if zh else 'amount'} {money_text(b.amount)}" if b.amount is not None else ""
         lines.append(f"[{mark[b.met]}] {head}: {state}{amt}")

@@ -1,4 +1,5 @@
 """Data-exchange feeds: one API key per feed (only its SHA-256 is stored), checked on every upsert."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,8 +24,9 @@ async def create_feed_key(name: str, kind: str, *, actor: Any) -> str:
         if existing:
             await Feed.update({Feed.key_sha256: _sha(key), Feed.kind: kind, Feed.active: True}).where(Feed.name == name)
         else:
-            await Feed.insert(Feed(name=name, kind=kind, key_sha256=_sha(key), active=True,
-                                   created_at=dt.datetime.now(dt.timezone.utc)))
+            await Feed.insert(
+                Feed(name=name, kind=kind, key_sha256=_sha(key), active=True, created_at=dt.datetime.now(dt.UTC))
+            )
         await actor.record("eligibility.feed_key", "feed", name, detail={"kind": kind, "rotated": bool(existing)})
     return key
 

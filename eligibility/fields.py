@@ -1,10 +1,10 @@
 """The profile fields of each subject kind (profiles.md): types, labels, enums, and the derived fields."""
+
 from __future__ import annotations
 
 import datetime as _dt
-from zoneinfo import ZoneInfo
-
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 # Field types. "money" is Decimal yuan (fen in storage), "date" a datetime.date, "list" a tuple of str.
 STRING, ENUM, INT, MONEY, BOOL, DATE, LIST = "string", "enum", "int", "money", "bool", "date", "list"
@@ -36,12 +36,18 @@ ENTERPRISE_FIELDS: tuple[Field, ...] = (
     Field("revenue", MONEY, "上年度营业收入", "revenue last year"),
     Field("tax_paid", MONEY, "上年度纳税总额", "tax paid last year"),
     Field("rd_expense", MONEY, "上年度研发费用", "R&D expense last year", required=False),
-    Field("unemployment_insurance_paid", MONEY, "上年度实缴失业保险费", "unemployment insurance paid last year",
-          required=False),
+    Field(
+        "unemployment_insurance_paid",
+        MONEY,
+        "上年度实缴失业保险费",
+        "unemployment insurance paid last year",
+        required=False,
+    ),
     Field("new_graduate_hires", INT, "上年度新招用高校毕业生人数", "new graduates hired last year", required=False),
     Field("high_tech", BOOL, "高新技术企业", "high-tech enterprise"),
-    Field("specialized", ENUM, "专精特新", "specialized and sophisticated",
-          choices=("none", "provincial", "little_giant")),
+    Field(
+        "specialized", ENUM, "专精特新", "specialized and sophisticated", choices=("none", "provincial", "little_giant")
+    ),
     Field("credit_rating", ENUM, "纳税信用等级", "tax credit rating", choices=("A", "B", "M", "C", "D")),
     Field("blacklisted", BOOL, "列入严重失信主体名单", "on the serious dishonesty list"),
     Field("tags", LIST, "标签", "tags", required=False),
@@ -58,8 +64,14 @@ TALENT_FIELDS: tuple[Field, ...] = (
     Field("arrived_on", DATE, "首次在本市参保日期", "arrived on"),
     Field("social_insurance_months", INT, "本市连续参保月数", "months of social insurance here"),
     Field("employer_uscc", STRING, "用人单位", "employer", required=False),
-    Field("title", ENUM, "职称", "professional title", required=False,
-          choices=("senior", "deputy_senior", "intermediate", "junior", "none")),
+    Field(
+        "title",
+        ENUM,
+        "职称",
+        "professional title",
+        required=False,
+        choices=("senior", "deputy_senior", "intermediate", "junior", "none"),
+    ),
     Field("tags", LIST, "标签", "tags", required=False),
     Field("bank_name", STRING, "开户行", "bank", required=False),
     Field("bank_account", STRING, "个人账户", "bank account", required=False),
@@ -90,8 +102,10 @@ KINDS = ("enterprise", "talent")
 # Fields that identify a person or an account, shown whole only to the owner and finance (DESIGN invariant 7). A count
 # of the profiles a rule over them matches would give their values away one comparison at a time, so the policy tools
 # (rule editor counts, impact previews) compute none for such a rule.
-PERSONAL: dict[str, frozenset[str]] = {"enterprise": frozenset({"bank_name", "bank_account"}),
-                                       "talent": frozenset({"id_number", "name", "bank_name", "bank_account"})}
+PERSONAL: dict[str, frozenset[str]] = {
+    "enterprise": frozenset({"bank_name", "bank_account"}),
+    "talent": frozenset({"id_number", "name", "bank_name", "bank_account"}),
+}
 
 
 def mask_middle(value: str) -> str:

@@ -1,4 +1,5 @@
 """Streaming bulk import of profiles (CSV or NDJSON): validate, upsert by subject id, count, reject, audit."""
+
 from __future__ import annotations
 
 import csv
@@ -8,8 +9,9 @@ import io
 import json
 import operator
 import os
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
 
 from piccolo.engine.sqlite import convert_datetime_in
 
@@ -104,8 +106,13 @@ def detect_format(path: str, first_bytes: bytes) -> str:
     return "ndjson" if first_bytes.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
-def validated(kind: str, records: Iterable[tuple[int, tuple | None, str | None]], reject: Reject,
-              report: ImportReport, today: dt.date) -> Iterator[tuple[int, list]]:
+def validated(
+    kind: str,
+    records: Iterable[tuple[int, tuple | None, str | None]],
+    reject: Reject,
+    report: ImportReport,
+    today: dt.date,
+) -> Iterator[tuple[int, list]]:
     for line, raw, problem in records:
         if problem is not None:
             report.rejected += 1
@@ -119,8 +126,9 @@ def validated(kind: str, records: Iterable[tuple[int, tuple | None, str | None]]
                 reject(line, field, reason)
 
 
-async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport, connection, pg: bool,
-                          now: dt.datetime) -> list[str]:
+async def upsert_profiles(
+    kind: str, profiles: list[dict], report: ImportReport, connection, pg: bool, now: dt.datetime
+) -> list[str]:
     """Upsert normalized profiles (the tests' and API's path)."""
     rows = []
     for p in profiles:
@@ -130,8 +138,9 @@ async def upsert_profiles(kind: str, profiles: list[dict], report: ImportReport,
     return await upsert_rows(kind, rows, report, connection, pg, now)
 
 
-async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, connection, pg: bool,
-                      now: dt.datetime) -> list[str]:
+async def upsert_rows(
+    kind: str, profiles: list[list], report: ImportReport, connection, pg: bool, now: dt.datetime
+) -> list[str]:
     """Upsert one batch of stored rows, each ending with its row_digest (later rows of the same subject win);
     returns the subject ids changed."""
     latest: dict[str, list] = {}
@@ -141,11 +150,13 @@ async def upsert_rows(kind: str, profiles: list[list], report: ImportReport, con
     table = store.TABLES[kind]._meta.tablename
     existing: dict[str, str] = {}
     if pg:
-        for r in await connection.fetch(f"SELECT subject_id, digest FROM {table} WHERE subject_id = ANY($1::text[])", ids):
+        for r in await connection.fetch(
+            f"SELECT subject_id, digest FROM {table} WHERE subject_id = ANY($1::text[])", ids
+        ):
             existing[r["subject_id"]] = r["digest"]
     else:
         for i in range(0, len(ids), 900):
-            chunk = ids[i:i + 900]
+            chunk = ids[i : i + 900]
             sql = f"SELECT subject_id, digest FROM {table} WHERE subject_id IN ({store.placeholders(len(chunk), pg)})"
             for r in await store.fetch(connection, sql, chunk, pg):
                 existing[r["subject_id"]] = r["digest"]
@@ -188,12 +199,16 @@ async def _copy_upsert(kind: str, rows: list[list], connection) -> None:
     table = store.TABLES[kind]._meta.tablename
     cols = store.columns(kind) + ["digest", "updated_at"]
     temp = f"zhida_import_{kind}"
-    await connection.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(cols)} FROM {table} WITH NO DATA")
+    await connection.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(cols)} FROM {table} WITH NO DATA"
+    )
     await connection.execute(f"TRUNCATE {temp}")
     await connection.copy_records_to_table(temp, records=[tuple(r) for r in rows], columns=cols)
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "subject_id")
-    await connection.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {temp} "
-                             f"ON CONFLICT (subject_id) DO UPDATE SET {updates}")
+    await connection.execute(
+        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {temp} "
+        f"ON CONFLICT (subject_id) DO UPDATE SET {updates}"
+    )
 
 
 def _open_records(binary, kind: str, fmt: str):
@@ -210,7 +225,8 @@ def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
     report = ImportReport(kind=kind)
     rejects: list[tuple[int, str, str]] = []
     batch: list[list] = []
-    for _line, row in validated(kind, records, lambda *r: rejects.append(r), report, today):
+    # The lambda reads `rejects` late on purpose: each batch starts a new list.
+    for _line, row in validated(kind, records, lambda *r: rejects.append(r), report, today):  # noqa: B023
         row.append(row_digest(row))
         batch.append(row)
         if len(batch) >= BATCH:
@@ -220,14 +236,22 @@ def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
     yield "end", reader.sha.hexdigest(), report.rejected
 
 
-async def _write(kind: str, batches: AsyncIterator[tuple], *, actor: Any, source: str, reject: Reject,
-                 progress: Callable[[int], None] | None, on_changed) -> ImportReport:
+async def _write(
+    kind: str,
+    batches: AsyncIterator[tuple],
+    *,
+    actor: Any,
+    source: str,
+    reject: Reject,
+    progress: Callable[[int], None] | None,
+    on_changed,
+) -> ImportReport:
     """Upsert the batches of ``_batches`` in one transaction with the audit entry: a file that breaks off (or a
     crash) leaves what was stored before, and the audit entry commits with the data."""
     report = ImportReport(kind=kind)
     engine = store.TABLES[kind]._meta.db
     pg = engine.engine_type == "postgres"
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     changed_all: list[str] = []
     async with engine.transaction() as tx:
         if not pg:
@@ -246,11 +270,20 @@ async def _write(kind: str, batches: AsyncIterator[tuple], *, actor: Any, source
                     changed_all += changed
             if progress:
                 progress(bytes_read)
-        await actor.record("eligibility.profiles_import", f"{kind}_profiles", source or "stream",
-                           after={"digest": report.digest},
-                           detail={"file_sha256": report.digest, "kind": kind, "inserted": report.inserted,
-                                   "updated": report.updated, "unchanged": report.unchanged,
-                                   "rejected": report.rejected})
+        await actor.record(
+            "eligibility.profiles_import",
+            f"{kind}_profiles",
+            source or "stream",
+            after={"digest": report.digest},
+            detail={
+                "file_sha256": report.digest,
+                "kind": kind,
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "rejected": report.rejected,
+            },
+        )
     if on_changed and changed_all:
         await on_changed(changed_all)
     return report
@@ -265,9 +298,18 @@ def _check_kind(kind: str) -> None:
         raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
 
 
-async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str = "", reject: Reject | None = None,
-                        progress: Callable[[int], None] | None = None, today: dt.date | None = None,
-                        on_changed: Callable[[list[str]], Any] | None = None) -> ImportReport:
+async def import_stream(
+    kind: str,
+    binary,
+    *,
+    fmt: str,
+    actor: Any,
+    source: str = "",
+    reject: Reject | None = None,
+    progress: Callable[[int], None] | None = None,
+    today: dt.date | None = None,
+    on_changed: Callable[[list[str]], Any] | None = None,
+) -> ImportReport:
     """Import profiles from a binary stream, one batch at a time, all in one transaction (see ``_write``)."""
     _check_kind(kind)
 
@@ -275,8 +317,15 @@ async def import_stream(kind: str, binary, *, fmt: str, actor: Any, source: str 
         for msg in _batches(binary, kind, fmt, today or china_today()):
             yield msg
 
-    return await _write(kind, batches(), actor=actor, source=source, reject=reject or _no_reject, progress=progress,
-                        on_changed=on_changed)
+    return await _write(
+        kind,
+        batches(),
+        actor=actor,
+        source=source,
+        reject=reject or _no_reject,
+        progress=progress,
+        on_changed=on_changed,
+    )
 
 
 # -- a big file: parsed and validated in a second process while this one writes ------------------------------
@@ -304,12 +353,14 @@ def _next_message(queue, proc) -> tuple:
             return queue.get(timeout=1.0)
         except queue_mod.Empty:
             if not proc.is_alive():
-                raise EligibilityError(f"the parsing process ended unexpectedly (exit code {proc.exitcode}): "
-                                       "nothing was imported") from None
+                raise EligibilityError(
+                    f"the parsing process ended unexpectedly (exit code {proc.exitcode}): nothing was imported"
+                ) from None
 
 
-async def _import_parallel(path: str, kind: str, fmt: str, *, actor: Any, source: str, reject: Reject,
-                           progress, today: dt.date, on_changed) -> ImportReport:
+async def _import_parallel(
+    path: str, kind: str, fmt: str, *, actor: Any, source: str, reject: Reject, progress, today: dt.date, on_changed
+) -> ImportReport:
     """import_stream's work split over two processes: the child parses and validates (the CPU-heavy half), this
     process writes the same batches in the same single transaction (a failure stores nothing)."""
     import asyncio
@@ -333,8 +384,9 @@ async def _import_parallel(path: str, kind: str, fmt: str, *, actor: Any, source
                 return
 
     try:
-        return await _write(kind, batches(), actor=actor, source=source, reject=reject, progress=progress,
-                            on_changed=on_changed)
+        return await _write(
+            kind, batches(), actor=actor, source=source, reject=reject, progress=progress, on_changed=on_changed
+        )
     finally:
         if proc.is_alive():
             proc.terminate()
@@ -342,9 +394,18 @@ async def _import_parallel(path: str, kind: str, fmt: str, *, actor: Any, source
         out.close()
 
 
-async def import_file(path: str, kind: str, *, actor: Any, reject: Reject | None = None,
-                      progress: Callable[[int], None] | None = None, fmt: str | None = None,
-                      today: dt.date | None = None, on_changed=None, parallel: bool | None = None) -> ImportReport:
+async def import_file(
+    path: str,
+    kind: str,
+    *,
+    actor: Any,
+    reject: Reject | None = None,
+    progress: Callable[[int], None] | None = None,
+    fmt: str | None = None,
+    today: dt.date | None = None,
+    on_changed=None,
+    parallel: bool | None = None,
+) -> ImportReport:
     """Import a CSV or NDJSON file (format from the extension or the first byte). A file of
     PARALLEL_MIN_BYTES or more is parsed and validated in a second process while this one writes
     (``parallel`` forces either way); both paths give the same report, rejects, rows and audit entry."""
@@ -356,7 +417,25 @@ async def import_file(path: str, kind: str, *, actor: Any, reject: Reject | None
         if parallel is None:
             parallel = os.fstat(f.fileno()).st_size >= PARALLEL_MIN_BYTES
         if not parallel:
-            return await import_stream(kind, f, fmt=fmt, actor=actor, source=source, reject=reject,
-                                       progress=progress, today=today, on_changed=on_changed)
-    return await _import_parallel(path, kind, fmt, actor=actor, source=source, reject=reject or _no_reject,
-                                  progress=progress, today=today or china_today(), on_changed=on_changed)
+            return await import_stream(
+                kind,
+                f,
+                fmt=fmt,
+                actor=actor,
+                source=source,
+                reject=reject,
+                progress=progress,
+                today=today,
+                on_changed=on_changed,
+            )
+    return await _import_parallel(
+        path,
+        kind,
+        fmt,
+        actor=actor,
+        source=source,
+        reject=reject or _no_reject,
+        progress=progress,
+        today=today or china_today(),
+        on_changed=on_changed,
+    )

@@ -1,4 +1,5 @@
 """Incremental matching: one changed profile against every active rule set of its kind, via compiled closures."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,7 +24,8 @@ async def _fingerprint(kind: str) -> str:
 
     rows = await ActiveRuleSet.raw(
         "SELECT COUNT(*) AS n, MAX(id) AS m, MAX(activated_at) AS a FROM eligibility_active_ruleset WHERE subject = {}",
-        kind)
+        kind,
+    )
     r = rows[0]
     return f"{r['n']}:{r['m']}:{r['a']}"
 
@@ -40,8 +42,9 @@ async def compiled_rulesets(kind: str) -> list[CompiledRuleSet]:
     return compiled
 
 
-def evaluate_all(compiled: list[CompiledRuleSet], kind: str, profile: dict,
-                 as_of: dt.date) -> list[tuple[RuleSet, MatchResult]]:
+def evaluate_all(
+    compiled: list[CompiledRuleSet], kind: str, profile: dict, as_of: dt.date
+) -> list[tuple[RuleSet, MatchResult]]:
     """Every rule set in effect on ``as_of`` that the profile satisfies."""
     values = rule_values(kind, profile, as_of)
     # Conditions shared by many policies (region, blacklist, enums) are evaluated once per profile.
@@ -76,13 +79,14 @@ async def rematch_subjects(kind: str, subject_ids: list[str], as_of: dt.date, *,
     """The same for a batch of changed profiles (after a bulk import); returns how many matches it found."""
     from eligibility import store
     from eligibility.matcher import store_results
+
     compiled = await compiled_rulesets(kind)
     if not compiled or not subject_ids:
         return 0
     table = store.TABLES[kind]
     items = []
     for i in range(0, len(subject_ids), 500):
-        chunk = subject_ids[i:i + 500]
+        chunk = subject_ids[i : i + 500]
         marks = ", ".join("{}" for _ in chunk)
         for row in await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id IN ({marks})", *chunk):
             profile = store.from_row(kind, row)

@@ -1,4 +1,5 @@
 """Matching a rule set against every profile of its kind: SQL push-down, or rule-engine per profile."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,16 +25,19 @@ def rule_digest(ruleset: RuleSet) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def match_digest(key: str, subject_id: str, clauses: list[str], amount_fen: int, profile_digest: str,
-                 rdigest: str) -> str:
+def match_digest(
+    key: str, subject_id: str, clauses: list[str], amount_fen: int, profile_digest: str, rdigest: str
+) -> str:
     text = "\x1f".join([key, subject_id, ";".join(clauses), str(amount_fen), profile_digest, rdigest])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def not_in_effect_message(ruleset: RuleSet, as_of: dt.date) -> str:
     until = ruleset.effective_to.isoformat() if ruleset.effective_to else "open-ended"
-    return (f"policy {ruleset.code} ({ruleset.key}) is not in effect on {as_of.isoformat()}: "
-            f"it is effective from {ruleset.effective_from.isoformat()} to {until}")
+    return (
+        f"policy {ruleset.code} ({ruleset.key}) is not in effect on {as_of.isoformat()}: "
+        f"it is effective from {ruleset.effective_from.isoformat()} to {until}"
+    )
 
 
 async def _profile_rows(kind: str, after: str | None, columns: str = "*") -> list[dict]:
@@ -41,7 +45,9 @@ async def _profile_rows(kind: str, after: str | None, columns: str = "*") -> lis
     name = table._meta.tablename
     if after is None:
         return await table.raw(f"SELECT {columns} FROM {name} ORDER BY subject_id LIMIT {_CHUNK}")
-    return await table.raw(f"SELECT {columns} FROM {name} WHERE subject_id > {{}} ORDER BY subject_id LIMIT {_CHUNK}", after)
+    return await table.raw(
+        f"SELECT {columns} FROM {name} WHERE subject_id > {{}} ORDER BY subject_id LIMIT {_CHUNK}", after
+    )
 
 
 async def _python_path(ruleset: RuleSet, as_of: dt.date) -> tuple[list[tuple[MatchResult, str]], int]:
@@ -59,15 +65,23 @@ async def _python_path(ruleset: RuleSet, as_of: dt.date) -> tuple[list[tuple[Mat
             values = {**profile, **derived_values(kind, profile, as_of)}
             ev = evaluate_values(ruleset, values, as_of)
             if ev.eligible:
-                results.append((MatchResult(subject_id=row["subject_id"], clauses=ev.clauses, amount=ev.amount),
-                                row["digest"]))
+                results.append(
+                    (MatchResult(subject_id=row["subject_id"], clauses=ev.clauses, amount=ev.amount), row["digest"])
+                )
         total += len(rows)
         after = rows[-1]["subject_id"]
     return results, total
 
 
-async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False, actor: Any = None,
-                        force_python: bool = False, collect: bool = True) -> MatchRun:
+async def match_ruleset(
+    ruleset: RuleSet,
+    as_of: dt.date,
+    *,
+    store: bool = False,
+    actor: Any = None,
+    force_python: bool = False,
+    collect: bool = True,
+) -> MatchRun:
     """Match ``ruleset`` against every profile of its subject kind as of ``as_of``; results sorted by
     subject id. ``store=True`` stores the matches idempotently (re-running stores nothing new).
     ``collect=False``: no per-subject results in the run, only the counts and total (on the SQL path no
@@ -84,10 +98,19 @@ async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False
         try:
             # Everything in SQL (amounts too, stored with INSERT … SELECT) when the amounts are exact there.
             results, total, new, matched, total_fen = await rsql.full_sql_path(
-                ruleset, as_of, do_store=do_store, actor=actor, rdigest=rule_digest(ruleset), collect=collect)
-            return MatchRun(key=ruleset.key, code=ruleset.code, as_of=as_of, results=results, matched=matched,
-                            total_amount=(Decimal(total_fen) / 100).quantize(CENT), new=new, profiles=total,
-                            path="sql")
+                ruleset, as_of, do_store=do_store, actor=actor, rdigest=rule_digest(ruleset), collect=collect
+            )
+            return MatchRun(
+                key=ruleset.key,
+                code=ruleset.code,
+                as_of=as_of,
+                results=results,
+                matched=matched,
+                total_amount=(Decimal(total_fen) / 100).quantize(CENT),
+                new=new,
+                profiles=total,
+                path="sql",
+            )
         except rsql.NotCompilable:
             pass
         try:
@@ -99,9 +122,18 @@ async def match_ruleset(ruleset: RuleSet, as_of: dt.date, *, store: bool = False
     found.sort(key=lambda r: r[0].subject_id)
     new = await _store(ruleset, as_of, found, actor) if do_store else 0
     results = [r for r, _ in found]
-    return MatchRun(key=ruleset.key, code=ruleset.code, as_of=as_of, results=results if collect else [],
-                    matched=len(results), total_amount=sum((r.amount for r in results), ZERO), new=new, profiles=total,
-                    path="python" if reason else "sql", fallback_reason=reason)
+    return MatchRun(
+        key=ruleset.key,
+        code=ruleset.code,
+        as_of=as_of,
+        results=results if collect else [],
+        matched=len(results),
+        total_amount=sum((r.amount for r in results), ZERO),
+        new=new,
+        profiles=total,
+        path="python" if reason else "sql",
+        fallback_reason=reason,
+    )
 
 
 async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult, str]], actor: Any) -> int:
@@ -117,27 +149,47 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
         return 0
     engine = Match._meta.db
     pg = engine.engine_type == "postgres"
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     rdigests: dict[str, str] = {}
     candidates = []
     for ruleset, r, pdigest in items:
         rdigest = rdigests.get(ruleset.key) or rdigests.setdefault(ruleset.key, rule_digest(ruleset))
         amount_fen = int(r.amount * 100)
         md = match_digest(ruleset.key, r.subject_id, r.clauses, amount_fen, pdigest, rdigest)
-        candidates.append((ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, r.subject_id,
-                           ";".join(r.clauses), amount_fen, as_of, pdigest, rdigest, md, now))
+        candidates.append(
+            (
+                ruleset.key,
+                ruleset.version_id,
+                ruleset.code,
+                ruleset.subject,
+                r.subject_id,
+                ";".join(r.clauses),
+                amount_fen,
+                as_of,
+                pdigest,
+                rdigest,
+                md,
+                now,
+            )
+        )
     existing: set[str] = set()
     keys = list(rdigests)
     if len(candidates) > 2000 and len(keys) == 1:
-        existing = {r["match_digest"] for r in await Match.raw(
-            "SELECT match_digest FROM eligibility_match WHERE ruleset_key = {}", keys[0])}
+        existing = {
+            r["match_digest"]
+            for r in await Match.raw("SELECT match_digest FROM eligibility_match WHERE ruleset_key = {}", keys[0])
+        }
     else:  # the matches stored of these subjects (indexed by subject; the digests are indexed only after rule set)
         subjects = sorted({c[4] for c in candidates})
         for i in range(0, len(subjects), 500):
-            chunk = subjects[i:i + 500]
+            chunk = subjects[i : i + 500]
             marks = ", ".join("{}" for _ in chunk)
-            existing |= {r["match_digest"] for r in await Match.raw(
-                f"SELECT match_digest FROM eligibility_match WHERE subject_id IN ({marks})", *chunk)}
+            existing |= {
+                r["match_digest"]
+                for r in await Match.raw(
+                    f"SELECT match_digest FROM eligibility_match WHERE subject_id IN ({marks})", *chunk
+                )
+            }
     rows = []
     for c in candidates:
         if c[10] not in existing:
@@ -145,17 +197,26 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
             rows.append(c)
     if not rows and actor is None:
         return 0
-    cols = "ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, " \
-           "rule_digest, match_digest, created_at"
-    sql = (f"INSERT INTO eligibility_match ({cols}) VALUES ({profile_store.placeholders(12, pg)}) "
-           f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING")
+    cols = (
+        "ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
+        "rule_digest, match_digest, created_at"
+    )
+    sql = (
+        f"INSERT INTO eligibility_match ({cols}) VALUES ({profile_store.placeholders(12, pg)}) "
+        f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING"
+    )
     async with engine.transaction() as tx:
         for i in range(0, len(rows), _CHUNK):
-            await profile_store.executemany(tx.connection, sql, rows[i:i + _CHUNK], pg)
+            await profile_store.executemany(tx.connection, sql, rows[i : i + _CHUNK], pg)
         if actor is not None:
             for key in keys:
                 n_new = sum(1 for r in rows if r[0] == key)
                 n_found = sum(1 for c in candidates if c[0] == key)
-                await actor.record("eligibility.match", "ruleset", key, after={"new": n_new},
-                                   detail={"as_of": as_of.isoformat(), "new": n_new, "matched": n_found})
+                await actor.record(
+                    "eligibility.match",
+                    "ruleset",
+                    key,
+                    after={"new": n_new},
+                    detail={"as_of": as_of.isoformat(), "new": n_new, "matched": n_found},
+                )
     return len(rows)

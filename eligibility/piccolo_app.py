@@ -1,4 +1,5 @@
 """Piccolo app of eligibility/: profiles, matches."""
+
 import os
 
 from piccolo.conf.apps import AppConfig, table_finder

@@ -1,12 +1,14 @@
 """Profile validation (profiles.md): identifiers' check characters, types, enums, and the canonical digest."""
+
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import operator
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from eligibility.errors import ProfileInvalid
 from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field, china_today
@@ -43,8 +45,11 @@ def uscc_problem(value: str) -> str | None:
     """Why ``value`` is not a valid USCC, or None."""
     if len(value) == 18 and value.isascii():  # the usual valid case in C-level byte operations; else the reason below
         raw = value.encode()
-        if len(raw.translate(None, _NOT_USCC)) == 18 and value[17] == USCC_ALPHABET[
-                (31 - sum(map(operator.mul, raw.translate(_USCC_TO_VALUE), _USCC_WEIGHTS)) % 31) % 31]:
+        if (
+            len(raw.translate(None, _NOT_USCC)) == 18
+            and value[17]
+            == USCC_ALPHABET[(31 - sum(map(operator.mul, raw.translate(_USCC_TO_VALUE), _USCC_WEIGHTS)) % 31) % 31]
+        ):
             return None
     if len(value) != 18:
         return f"must be 18 characters, got {len(value)}"
@@ -97,7 +102,7 @@ def _text(v: Any) -> str:
 
 # Whole numbers and fen are stored as 64-bit integers (BIGINT): a larger value is refused here with a reason,
 # instead of failing the whole import when the database cannot store it.
-STORED_MAX = 2 ** 63 - 1
+STORED_MAX = 2**63 - 1
 _TOO_LARGE_INT = f"is too large to store (at most {STORED_MAX:,})"
 _TOO_LARGE_MONEY = f"is too large to store (at most {STORED_MAX // 100:,}.{STORED_MAX % 100:02d} yuan)"
 
@@ -227,13 +232,16 @@ def _parser(f: Field) -> Callable[[Any], Any]:
             if s not in choices:
                 raise _Bad(f"must be one of {listed}, got {s!r}")
             return s
+
         return enum
     checks: dict[str, Callable[[str], str | None]] = {
         "uscc": uscc_problem,
         "employer_uscc": uscc_problem,
         "id_number": id_number_problem,
         "region_code": lambda s: None if _REGION.match(s) else f"must be 6 digits, got {s!r}",
-        "industry_code": lambda s: None if _INDUSTRY.match(s) else f"must be a section letter and 0-4 digits (GB/T 4754), got {s!r}",
+        "industry_code": lambda s: (
+            None if _INDUSTRY.match(s) else f"must be a section letter and 0-4 digits (GB/T 4754), got {s!r}"
+        ),
         "bank_account": lambda s: None if _ACCOUNT.match(s) else "must be 8-32 digits",
     }
     check = checks.get(f.name)
@@ -247,6 +255,7 @@ def _parser(f: Field) -> Callable[[Any], Any]:
             if problem:
                 raise _Bad(problem)
         return s
+
     return string
 
 
@@ -329,8 +338,12 @@ def validate_values(kind: str, values, *, partial: bool = False, today: dt.date 
         if founded is not None:
             t = today or china_today()
             if founded > t.year * 10000 + t.month * 100 + t.day:
-                problems.append(("founded_on", f"{founded // 10000:04d}-{founded // 100 % 100:02d}-{founded % 100:02d} "
-                                               f"is in the future"))
+                problems.append(
+                    (
+                        "founded_on",
+                        f"{founded // 10000:04d}-{founded // 100 % 100:02d}-{founded % 100:02d} is in the future",
+                    )
+                )
     else:
         idn = out[0]
         append(int(idn[6:14]) if idn else None)

@@ -1,4 +1,5 @@
 """Pydantic models of eligibility/: the rule set it evaluates (rules as data) and what it returns."""
+
 from __future__ import annotations
 
 import datetime as dt

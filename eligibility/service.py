@@ -1,4 +1,5 @@
 """Services of eligibility/: active rule sets, profiles, stored matches, explanations, incremental matching."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,22 +15,30 @@ from eligibility.tables import ActiveRuleSet, Match
 
 async def activate_ruleset(ruleset: RuleSet) -> None:
     """Put a rule set in force for matching (policies/ calls this on publish). Idempotent."""
-    from eligibility.rules import check_ruleset
     from eligibility.errors import RuleInvalid
+    from eligibility.rules import check_ruleset
 
     problems = check_ruleset(ruleset)
     if problems:
-        raise RuleInvalid(f"rule set {ruleset.key} has {len(problems)} problem(s): {problems[0].message}",
-                          detail=[p.model_dump() for p in problems])
+        raise RuleInvalid(
+            f"rule set {ruleset.key} has {len(problems)} problem(s): {problems[0].message}",
+            detail=[p.model_dump() for p in problems],
+        )
     data = ruleset.model_dump_json()
-    now = dt.datetime.now(dt.timezone.utc)
-    updated = await ActiveRuleSet.update({ActiveRuleSet.ruleset: data, ActiveRuleSet.code: ruleset.code,
-                                          ActiveRuleSet.subject: ruleset.subject}).where(
-        ActiveRuleSet.key == ruleset.key).returning(ActiveRuleSet.id)
+    now = dt.datetime.now(dt.UTC)
+    updated = (
+        await ActiveRuleSet.update(
+            {ActiveRuleSet.ruleset: data, ActiveRuleSet.code: ruleset.code, ActiveRuleSet.subject: ruleset.subject}
+        )
+        .where(ActiveRuleSet.key == ruleset.key)
+        .returning(ActiveRuleSet.id)
+    )
     if not updated:
-        await ActiveRuleSet.insert(ActiveRuleSet(key=ruleset.key, code=ruleset.code, subject=ruleset.subject,
-                                                 ruleset=data, activated_at=now))
+        await ActiveRuleSet.insert(
+            ActiveRuleSet(key=ruleset.key, code=ruleset.code, subject=ruleset.subject, ruleset=data, activated_at=now)
+        )
     from eligibility import incremental
+
     incremental.invalidate()
 
 
@@ -37,6 +46,7 @@ async def deactivate_ruleset(key: str) -> None:
     """Take a rule set out of matching (policies/ calls this on suspend or supersede)."""
     await ActiveRuleSet.delete().where(ActiveRuleSet.key == key)
     from eligibility import incremental
+
     incremental.invalidate()
 
 
@@ -80,16 +90,27 @@ async def upsert_profile(kind: str, raw: dict, *, actor: Any, feed: str | None =
     engine = table._meta.db
     pg = engine.engine_type == "postgres"
     async with engine.transaction() as tx:
-        old = await store.fetch(tx.connection, f"SELECT digest FROM {table._meta.tablename} WHERE subject_id = "
-                                f"{'$1' if pg else '?'}", [sid], pg)
+        old = await store.fetch(
+            tx.connection,
+            f"SELECT digest FROM {table._meta.tablename} WHERE subject_id = {'$1' if pg else '?'}",
+            [sid],
+            pg,
+        )
         if old and old[0]["digest"] == digest:
             return sid, "unchanged"
         outcome = "updated" if old else "inserted"
-        now = dt.datetime.now(dt.timezone.utc)
-        await store.executemany(tx.connection, store.upsert_sql(kind, pg), [[*store.to_row(kind, profile), digest, now]], pg)
-        await actor.record(f"eligibility.profile_{outcome}", f"{kind}_profile", sid,
-                           before={"digest": old[0]["digest"]} if old else None, after={"digest": digest},
-                           detail={"feed": feed} if feed else None)
+        now = dt.datetime.now(dt.UTC)
+        await store.executemany(
+            tx.connection, store.upsert_sql(kind, pg), [[*store.to_row(kind, profile), digest, now]], pg
+        )
+        await actor.record(
+            f"eligibility.profile_{outcome}",
+            f"{kind}_profile",
+            sid,
+            before={"digest": old[0]["digest"]} if old else None,
+            after={"digest": digest},
+            detail={"feed": feed} if feed else None,
+        )
     return sid, outcome
 
 
@@ -98,12 +119,22 @@ def _stored(row: dict, profile: dict | None = None) -> StoredMatch:
     as_of = row["as_of"]
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of[:10])
-    return StoredMatch(id=row["id"], ruleset_key=row["ruleset_key"], version_id=row["version_id"], code=row["code"],
-                       subject_kind=row["subject_kind"], subject_id=row["subject_id"], clauses=clauses,
-                       amount_fen=int(row["amount_fen"]), as_of=as_of, profile_digest=row["profile_digest"],
-                       rule_digest=row["rule_digest"],
-                       name=(profile or {}).get("name"), bank_name=(profile or {}).get("bank_name"),
-                       bank_account=(profile or {}).get("bank_account"))
+    return StoredMatch(
+        id=row["id"],
+        ruleset_key=row["ruleset_key"],
+        version_id=row["version_id"],
+        code=row["code"],
+        subject_kind=row["subject_kind"],
+        subject_id=row["subject_id"],
+        clauses=clauses,
+        amount_fen=int(row["amount_fen"]),
+        as_of=as_of,
+        profile_digest=row["profile_digest"],
+        rule_digest=row["rule_digest"],
+        name=(profile or {}).get("name"),
+        bank_name=(profile or {}).get("bank_name"),
+        bank_account=(profile or {}).get("bank_account"),
+    )
 
 
 async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
@@ -114,7 +145,7 @@ async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
         table = store.TABLES[kind]
         got: dict[str, dict] = {}
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+            chunk = ids[i : i + 500]
             marks = ", ".join("{}" for _ in chunk)
             for r in await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id IN ({marks})", *chunk):
                 got[r["subject_id"]] = store.from_row(kind, r)
@@ -162,5 +193,15 @@ async def explain(ruleset: RuleSet, subject_id: str, as_of: dt.date, lang: str =
     return explain_profile(ruleset, subject_id, profile, as_of, lang)
 
 
-__all__ = ["activate_ruleset", "deactivate_ruleset", "active_rulesets", "get_profile", "find_profile", "upsert_profile",
-           "matches_for", "matches_of_subject", "get_match", "explain"]
+__all__ = [
+    "activate_ruleset",
+    "deactivate_ruleset",
+    "active_rulesets",
+    "get_profile",
+    "find_profile",
+    "upsert_profile",
+    "matches_for",
+    "matches_of_subject",
+    "get_match",
+    "explain",
+]

@@ -1,9 +1,11 @@
 """Profile storage below the ORM: the column of each field, row <-> profile conversion, bulk upsert."""
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from eligibility.fields import BOOL, DATE, FIELDS, LIST, MONEY, SUBJECT_ID
 from eligibility.tables import EnterpriseProfile, TalentProfile
@@ -17,13 +19,42 @@ SQLITE_CACHE_KIB = -262144
 # index instead of the table: a third of the bytes per profile, and the table row is read only for the matches.
 # Kept in step with the table by SQLite itself. The migration that creates it holds its own copy of these lists.
 RULE_INDEX = {
-    "enterprise": ("eligibility_enterprise_rules",
-                   ["id", "blacklisted", "high_tech", "employees", "new_graduate_hires", "founded_on_ymd", "revenue_fen",
-                    "tax_paid_fen", "rd_expense_fen", "unemployment_insurance_paid_fen", "credit_rating", "scale",
-                    "specialized", "region_code", "industry_code", "tags"]),
-    "talent": ("eligibility_talent_rules",
-               ["id", "social_insurance_months", "birth_on_ymd", "graduated_on_ymd", "arrived_on_ymd", "education",
-                "title", "region_code", "employer_uscc", "tags"]),
+    "enterprise": (
+        "eligibility_enterprise_rules",
+        [
+            "id",
+            "blacklisted",
+            "high_tech",
+            "employees",
+            "new_graduate_hires",
+            "founded_on_ymd",
+            "revenue_fen",
+            "tax_paid_fen",
+            "rd_expense_fen",
+            "unemployment_insurance_paid_fen",
+            "credit_rating",
+            "scale",
+            "specialized",
+            "region_code",
+            "industry_code",
+            "tags",
+        ],
+    ),
+    "talent": (
+        "eligibility_talent_rules",
+        [
+            "id",
+            "social_insurance_months",
+            "birth_on_ymd",
+            "graduated_on_ymd",
+            "arrived_on_ymd",
+            "education",
+            "title",
+            "region_code",
+            "employer_uscc",
+            "tags",
+        ],
+    ),
 }
 
 
@@ -147,8 +178,10 @@ def upsert_sql(kind: str, pg: bool) -> str:
     cols = columns(kind) + ["digest", "updated_at"]
     table = TABLES[kind]._meta.tablename
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "subject_id")
-    return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders(len(cols), pg)}) "
-            f"ON CONFLICT (subject_id) DO UPDATE SET {updates}")
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders(len(cols), pg)}) "
+        f"ON CONFLICT (subject_id) DO UPDATE SET {updates}"
+    )
 
 
 async def executemany(connection, sql: str, rows: Iterable[Iterable[Any]], pg: bool) -> None:

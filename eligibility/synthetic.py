@@ -1,25 +1,38 @@
 """Seeded synthetic profiles (Jiangxi / Nanchang): valid identifiers, realistic distributions; CSV/NDJSON writers."""
+
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import json
 import random
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Iterable, Iterator
 
 from eligibility.fields import FIELDS
 from eligibility.profiles import USCC_ALPHABET, id_check_char, uscc_check_char
 
 # 南昌市辖区县 mostly, some other Jiangxi cities (景德镇, 九江, 赣州) and a few from elsewhere.
-REGIONS = (["360102", "360103", "360104", "360105", "360111", "360112", "360113", "360121", "360123", "360124"] * 8
-           + ["360202", "360402", "360403", "360702", "360502"] * 2 + ["110105", "320106", "440305"])
-INDUSTRIES = (["C3911", "C3971", "C2614", "C3562", "C1713", "C3830", "C2710", "C3670"] * 4
-              + ["I6513", "I6410", "I6450", "M7320", "M7520", "F5171", "F5261", "G5181", "E4813", "L7212", "R8710"]
-              + ["A0141", "K7010", "H6110", "S9430"])
+REGIONS = (
+    ["360102", "360103", "360104", "360105", "360111", "360112", "360113", "360121", "360123", "360124"] * 8
+    + ["360202", "360402", "360403", "360702", "360502"] * 2
+    + ["110105", "320106", "440305"]
+)
+INDUSTRIES = (
+    ["C3911", "C3971", "C2614", "C3562", "C1713", "C3830", "C2710", "C3670"] * 4
+    + ["I6513", "I6410", "I6450", "M7320", "M7520", "F5171", "F5261", "G5181", "E4813", "L7212", "R8710"]
+    + ["A0141", "K7010", "H6110", "S9430"]
+)
 TAGS = ["外贸", "首次升规", "科技型中小企业", "绿色工厂", "小微企业", "数字经济", "跨境电商"]
 TALENT_TAGS = ["技能人才", "留学回国", "退役军人", "首次就业", "外贸"]
-BANKS = ["中国工商银行南昌分行", "中国建设银行南昌分行", "中国银行江西省分行", "中国农业银行南昌分行", "江西银行", "九江银行南昌分行"]
+BANKS = [
+    "中国工商银行南昌分行",
+    "中国建设银行南昌分行",
+    "中国银行江西省分行",
+    "中国农业银行南昌分行",
+    "江西银行",
+    "九江银行南昌分行",
+]
 REFERENCE = dt.date(2025, 12, 31)
 
 
@@ -59,7 +72,7 @@ def enterprise(rng: random.Random) -> dict:
     return {
         "uscc": _uscc(rng, region),
         "name": f"江西{rng.choice(['洪城', '赣江', '豫章', '滕王', '青山', '红谷', '瑶湖', '艾溪'])}"
-                f"{rng.choice(['科技', '实业', '电子', '医药', '食品', '新材料', '物流', '软件'])}{rng.randint(1, 99999):05d}有限公司",
+        f"{rng.choice(['科技', '实业', '电子', '医药', '食品', '新材料', '物流', '软件'])}{rng.randint(1, 99999):05d}有限公司",
         "region_code": region,
         "industry_code": rng.choice(INDUSTRIES),
         "scale": scale,
@@ -94,7 +107,8 @@ def talent(rng: random.Random) -> dict:
     months = 12 * (REFERENCE.year - arrived.year) + REFERENCE.month - arrived.month
     return {
         "id_number": _id_number(rng, region, born),
-        "name": rng.choice("王李张刘陈杨黄赵吴周徐孙胡朱高林何郭马罗") + rng.choice(["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "涛", "明"])
+        "name": rng.choice("王李张刘陈杨黄赵吴周徐孙胡朱高林何郭马罗")
+        + rng.choice(["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰", "涛", "明"])
         + rng.choice(["", "华", "玲", "军", "平", "超"]),
         "region_code": region,
         "education": education,
@@ -102,9 +116,12 @@ def talent(rng: random.Random) -> dict:
         "arrived_on": arrived,
         "social_insurance_months": max(0, months - rng.randint(0, 6)),
         "employer_uscc": _uscc(rng, region) if rng.random() < 0.8 else None,
-        "title": rng.choices(["none", "junior", "intermediate", "deputy_senior", "senior", None], [40, 25, 18, 7, 3, 7])[0],
+        "title": rng.choices(
+            ["none", "junior", "intermediate", "deputy_senior", "senior", None], [40, 25, 18, 7, 3, 7]
+        )[0],
         "tags": tuple(t for t in TALENT_TAGS if rng.random() < 0.08)
-        + (("博士后",) if education == "doctor" and rng.random() < 0.25 else ()) or None,
+        + (("博士后",) if education == "doctor" and rng.random() < 0.25 else ())
+        or None,
         "bank_name": rng.choice(BANKS),
         "bank_account": "62" + "".join(rng.choice("0123456789") for _ in range(17)),
     }

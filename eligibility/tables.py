@@ -4,6 +4,7 @@ Profile columns are typed so that a compiled rule can filter in SQL: money in in
 dates as integers YYYYMMDD (`*_ymd`, so derived years/months are integer arithmetic in both dialects),
 tags as `;a;b;` text (membership is a LIKE), a missing value is NULL.
 """
+
 from piccolo.columns import BigInt, Boolean, Date, Integer, Text, Timestamptz, Varchar
 from piccolo.constraints import Unique
 from piccolo.table import Table

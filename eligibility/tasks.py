@@ -1,4 +1,5 @@
 """Jobs of eligibility/ (arq job functions named eligibility.verb)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,5 +25,7 @@ async def rematch_subjects(ctx: dict, kind: str, subject_ids: list[str], as_of: 
     return await rematch(kind, subject_ids, day)
 
 
-functions: list = [func(rematch_subject, name="eligibility.rematch_subject"),
-                   func(rematch_subjects, name="eligibility.rematch_subjects")]
+functions: list = [
+    func(rematch_subject, name="eligibility.rematch_subject"),
+    func(rematch_subjects, name="eligibility.rematch_subjects"),
+]

@@ -1,8 +1,10 @@
 """Statements of notifications/ that go below the ORM: notices are written by the thousand (payment notices of a
 large batch), where Piccolo's query builder and row objects cost more than the notices themselves."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from notifications.tables import Notice
 
@@ -49,8 +51,9 @@ def one_of(values: Sequence[str]) -> tuple[str, list]:
     return "IN (" + ", ".join("{}" for _ in values) + ")", list(values)
 
 
-async def insert(table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]],
-                 suffix: str = "") -> list[dict]:
+async def insert(
+    table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]], suffix: str = ""
+) -> list[dict]:
     """Multi-row INSERT; ``suffix`` (ON CONFLICT …, RETURNING …) is added and what it returns is given back.
     On PostgreSQL one array per column (``types``: the columns' SQL types) through unnest: a short statement
     prepared once; elsewhere multi-row VALUES in slices below the parameter limit."""
@@ -59,12 +62,19 @@ async def insert(table: str, columns: Sequence[str], types: Sequence[str], rows:
         return out
     if Notice._meta.db.engine_type == "postgres":
         arrays = ", ".join(f"{{}}::{t}[]" for t in types)
-        return await raw(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-                         + (" " + suffix if suffix else ""), *(list(c) for c in zip(*rows)))
+        return await raw(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+            + (" " + suffix if suffix else ""),
+            *(list(c) for c in zip(*rows)),
+        )
     per = max(1, _MAX_PARAMS // len(columns))
     one = "(" + ", ".join("{}" for _ in columns) + ")"
     for i in range(0, len(rows), per):
-        part = rows[i:i + per]
-        out += await raw(f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join(one for _ in part)
-                         + (" " + suffix if suffix else ""), *(v for r in part for v in r))
+        part = rows[i : i + per]
+        out += await raw(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            + ", ".join(one for _ in part)
+            + (" " + suffix if suffix else ""),
+            *(v for r in part for v in r),
+        )
     return out

@@ -1,4 +1,5 @@
 """Errors of notifications/: messages written for the person or caller who reads them."""
+
 from __future__ import annotations
 
 from typing import Any

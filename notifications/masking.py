@@ -2,6 +2,7 @@
 
 Each helper keeps just enough for the owner to recognise the value and returns "" for an empty value.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Piccolo app of notifications/: notices and deliveries."""
+
 import os
 
 from piccolo.conf.apps import AppConfig, table_finder

@@ -5,6 +5,7 @@ Templates are ours and trusted; the context is data (it is never evaluated), ren
 Jinja environment with StrictUndefined so a missing field is refused up front instead of showing blank.
 Personal data in the context is masked before rendering (masking.mask_context).
 """
+
 from __future__ import annotations
 
 import re
@@ -49,8 +50,9 @@ class Rendered:
 
 @lru_cache(maxsize=1)
 def _env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
-                               trim_blocks=True, lstrip_blocks=True)
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True
+    )
     env.filters.update(mask_phone=mask_phone, mask_account=mask_account, mask_id_number=mask_id_number)
     return env
 
@@ -80,19 +82,23 @@ def normalise_locale(locale: str | None) -> str:
 
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
-        raise UnknownNoticeKind(f"unknown notice kind {kind!r}; known kinds: {', '.join(KINDS)}",
-                                detail={"kind": kind, "known": list(KINDS)})
+        raise UnknownNoticeKind(
+            f"unknown notice kind {kind!r}; known kinds: {', '.join(KINDS)}",
+            detail={"kind": kind, "known": list(KINDS)},
+        )
 
 
-def render(kind: str, locale: str | None, context: dict[str, Any], *, masked: bool = False,
-           sms: bool = True) -> Rendered:
+def render(
+    kind: str, locale: str | None, context: dict[str, Any], *, masked: bool = False, sms: bool = True
+) -> Rendered:
     """The notice's title, body and SMS text in ``locale``; masks ``context`` first unless ``masked``.
     ``sms=False`` leaves the SMS text empty (it is rendered when an SMS is actually sent)."""
     check_kind(kind)
     missing = [f for f in KINDS[kind] if context.get(f) in (None, "")]
     if missing:
-        raise ContextIncomplete(f"a {kind} notice needs {', '.join(missing)} in its context",
-                                detail={"kind": kind, "missing": missing})
+        raise ContextIncomplete(
+            f"a {kind} notice needs {', '.join(missing)} in its context", detail={"kind": kind, "missing": missing}
+        )
     ctx = dict(context if masked else mask_context(context))
     ctx.setdefault("recipient_name", "")
     tpl = _templates(kind, normalise_locale(locale))
@@ -100,7 +106,6 @@ def render(kind: str, locale: str | None, context: dict[str, Any], *, masked: bo
         title, body = (tpl[n].render(ctx).strip() for n in ("title", "body"))
         sms_text = tpl["sms"].render(ctx).strip() if sms else ""
     except UndefinedError as e:
-        raise ContextIncomplete(f"a {kind} notice's context is incomplete: {e.message}",
-                                detail={"kind": kind}) from e
+        raise ContextIncomplete(f"a {kind} notice's context is incomplete: {e.message}", detail={"kind": kind}) from e
     body = re.sub(r"\n{3,}", "\n\n", body)
     return Rendered(title=" ".join(title.split()), body=body, sms=" ".join(sms_text.split()))

@@ -1,4 +1,5 @@
 """Pydantic models of notifications/: recipients, preferences, notices and deliveries as others see them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -81,13 +82,19 @@ class RecipientRead(BaseModel):
     preferences: ChannelPreferences
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "RecipientRead":
+    def from_row(cls, row: dict[str, Any]) -> RecipientRead:
         return cls(
-            kind=row["kind"], subject_id=row["subject_id"], display_name=row["display_name"] or "",
-            locale=row["locale"], email=row["email"], phone_masked=mask_phone(row["phone"]),
-            webhook_url=row["webhook_url"], has_webhook_secret=bool(row["webhook_secret"]),
-            preferences=ChannelPreferences(email=row["email_enabled"], sms=row["sms_enabled"],
-                                           webhook=row["webhook_enabled"]),
+            kind=row["kind"],
+            subject_id=row["subject_id"],
+            display_name=row["display_name"] or "",
+            locale=row["locale"],
+            email=row["email"],
+            phone_masked=mask_phone(row["phone"]),
+            webhook_url=row["webhook_url"],
+            has_webhook_secret=bool(row["webhook_secret"]),
+            preferences=ChannelPreferences(
+                email=row["email_enabled"], sms=row["sms_enabled"], webhook=row["webhook_enabled"]
+            ),
         )
 
 
@@ -120,20 +127,29 @@ class NoticeRead(BaseModel):
         return self.read_at is None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], existing: bool = False) -> "NoticeRead":
+    def from_row(cls, row: dict[str, Any], existing: bool = False) -> NoticeRead:
         import json
 
         ctx = json.loads(row["context"] or "{}")
         link = ctx.get("link") or ctx.get("receipt_link")
-        return cls(id=row["id"], recipient_kind=row["recipient_kind"], subject_id=row["subject_id"],
-                   kind=row["kind"], locale=row["locale"], title=row["title"], body=row["body"],
-                   link=link if isinstance(link, str) else None, created_at=row["created_at"],
-                   read_at=row["read_at"], existing=existing)
+        return cls(
+            id=row["id"],
+            recipient_kind=row["recipient_kind"],
+            subject_id=row["subject_id"],
+            kind=row["kind"],
+            locale=row["locale"],
+            title=row["title"],
+            body=row["body"],
+            link=link if isinstance(link, str) else None,
+            created_at=row["created_at"],
+            read_at=row["read_at"],
+            existing=existing,
+        )
 
 
 class DeliveryRead(BaseModel):
     channel: str  # email, sms, webhook, or inbox
-    status: str   # a DeliveryStatus; for the inbox "sent" (unread) or "read"
+    status: str  # a DeliveryStatus; for the inbox "sent" (unread) or "read"
     attempts: int = 0
     reason: str = ""
     due_at: dt.datetime | None = None

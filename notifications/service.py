@@ -4,20 +4,28 @@ delivery jobs enqueued after commit, and the inbox queries. Delivery itself is i
 Knows nothing of policies or money: a caller hands over a notice kind, a context (strings, already
 formatted) and a ``key`` it builds so that the same event can never notify twice.
 """
+
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from notifications import db
 from notifications.errors import NoticeNotFound
 from notifications.masking import mask_context
 from notifications.rendering import check_kind, normalise_locale, render
 from notifications.schemas import (
-    CHANNELS, ChannelPreferences, DeliveryRead, NoticeRead, NoticeRequest, RecipientRead, RecipientUpsert,
+    CHANNELS,
+    ChannelPreferences,
+    DeliveryRead,
+    NoticeRead,
+    NoticeRequest,
+    RecipientRead,
+    RecipientUpsert,
 )
 from notifications.tables import Delivery, Notice, Recipient
 
@@ -38,10 +46,10 @@ class AuditChange:
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    return now.astimezone(dt.timezone.utc)
+    return now.astimezone(dt.UTC)
 
 
 def recipient_key(kind: str, subject_id: str) -> str:
@@ -54,11 +62,22 @@ def job_id(notice_id: int, channel: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- recipients
 
+
 def _recipient_state(row: dict) -> dict:
     """What the audit digests of a recipient: everything but the secret itself."""
-    return {k: row.get(k) for k in ("display_name", "locale", "email", "phone", "webhook_url",
-                                    "email_enabled", "sms_enabled", "webhook_enabled")} | {
-        "webhook_secret_set": bool(row.get("webhook_secret"))}
+    return {
+        k: row.get(k)
+        for k in (
+            "display_name",
+            "locale",
+            "email",
+            "phone",
+            "webhook_url",
+            "email_enabled",
+            "sms_enabled",
+            "webhook_enabled",
+        )
+    } | {"webhook_secret_set": bool(row.get("webhook_secret"))}
 
 
 async def get_recipient(kind: str, subject_id: str) -> RecipientRead | None:
@@ -69,9 +88,17 @@ async def get_recipient(kind: str, subject_id: str) -> RecipientRead | None:
 async def preferences_of(kind: str, subject_id: str) -> RecipientRead:
     """The subject's recipient record, or the defaults (every channel on, no contact points) when none."""
     found = await get_recipient(kind, subject_id)
-    return found or RecipientRead(kind=kind, subject_id=subject_id, display_name="", locale="zh-CN", email=None,
-                                  phone_masked="", webhook_url=None, has_webhook_secret=False,
-                                  preferences=ChannelPreferences())
+    return found or RecipientRead(
+        kind=kind,
+        subject_id=subject_id,
+        display_name="",
+        locale="zh-CN",
+        email=None,
+        phone_masked="",
+        webhook_url=None,
+        has_webhook_secret=False,
+        preferences=ChannelPreferences(),
+    )
 
 
 async def upsert_recipient(data: RecipientUpsert, *, actor, now: dt.datetime | None = None) -> RecipientRead:
@@ -86,23 +113,44 @@ async def upsert_recipient(data: RecipientUpsert, *, actor, now: dt.datetime | N
     if data.locale is not None:
         changes["locale"] = normalise_locale(data.locale)
     if data.preferences is not None:
-        changes.update(email_enabled=data.preferences.email, sms_enabled=data.preferences.sms,
-                       webhook_enabled=data.preferences.webhook)
+        changes.update(
+            email_enabled=data.preferences.email,
+            sms_enabled=data.preferences.sms,
+            webhook_enabled=data.preferences.webhook,
+        )
     async with Recipient._meta.db.transaction():
         before = await Recipient.select().where(Recipient.recipient_key == key).first()
         if before is None:
-            row = {"recipient_key": key, "kind": data.kind, "subject_id": data.subject_id, "display_name": "",
-                   "locale": "zh-CN", "email": None, "phone": None, "webhook_url": None, "webhook_secret": None,
-                   "email_enabled": True, "sms_enabled": True, "webhook_enabled": True} | changes
+            row = {
+                "recipient_key": key,
+                "kind": data.kind,
+                "subject_id": data.subject_id,
+                "display_name": "",
+                "locale": "zh-CN",
+                "email": None,
+                "phone": None,
+                "webhook_url": None,
+                "webhook_secret": None,
+                "email_enabled": True,
+                "sms_enabled": True,
+                "webhook_enabled": True,
+            } | changes
             await Recipient.insert(Recipient(**row, updated_at=now)).on_conflict(
-                target=Recipient.recipient_key, action="DO NOTHING")
+                target=Recipient.recipient_key, action="DO NOTHING"
+            )
         elif changes:
-            await Recipient.update({**{getattr(Recipient, k): v for k, v in changes.items()},
-                                    Recipient.updated_at: now}).where(Recipient.recipient_key == key)
+            await Recipient.update(
+                {**{getattr(Recipient, k): v for k, v in changes.items()}, Recipient.updated_at: now}
+            ).where(Recipient.recipient_key == key)
         after = await Recipient.select().where(Recipient.recipient_key == key).first()
-        await actor.record("recipient.upsert", "recipient", key,
-                           before=_recipient_state(before) if before else None, after=_recipient_state(after),
-                           detail={"kind": data.kind, "changed": sorted(changes)})
+        await actor.record(
+            "recipient.upsert",
+            "recipient",
+            key,
+            before=_recipient_state(before) if before else None,
+            after=_recipient_state(after),
+            detail={"kind": data.kind, "changed": sorted(changes)},
+        )
     return RecipientRead.from_row(after)
 
 
@@ -122,31 +170,53 @@ async def upsert_recipients(items: Iterable[RecipientUpsert], *, actor, now: dt.
                 await upsert_recipient(i, actor=actor, now=now)
                 continue
             prefs = i.preferences or ChannelPreferences()
-            row = {"recipient_key": key, "kind": i.kind, "subject_id": i.subject_id, "display_name": i.display_name or "",
-                   "locale": normalise_locale(i.locale), "email": i.email or None, "phone": i.phone or None,
-                   "webhook_url": i.webhook_url or None, "webhook_secret": i.webhook_secret or None,
-                   "email_enabled": prefs.email, "sms_enabled": prefs.sms, "webhook_enabled": prefs.webhook}
+            row = {
+                "recipient_key": key,
+                "kind": i.kind,
+                "subject_id": i.subject_id,
+                "display_name": i.display_name or "",
+                "locale": normalise_locale(i.locale),
+                "email": i.email or None,
+                "phone": i.phone or None,
+                "webhook_url": i.webhook_url or None,
+                "webhook_secret": i.webhook_secret or None,
+                "email_enabled": prefs.email,
+                "sms_enabled": prefs.sms,
+                "webhook_enabled": prefs.webhook,
+            }
             fresh.append(Recipient(**row, updated_at=now))
-            changes.append(AuditChange("recipient.upsert", "recipient", key, before=None, after=_recipient_state(row),
-                                       detail={"kind": i.kind, "changed": ["created"]}))
+            changes.append(
+                AuditChange(
+                    "recipient.upsert",
+                    "recipient",
+                    key,
+                    before=None,
+                    after=_recipient_state(row),
+                    detail={"kind": i.kind, "changed": ["created"]},
+                )
+            )
         for j in range(0, len(fresh), _CHUNK):
-            await Recipient.insert(*fresh[j:j + _CHUNK]).on_conflict(target=Recipient.recipient_key, action="DO NOTHING")
+            await Recipient.insert(*fresh[j : j + _CHUNK]).on_conflict(
+                target=Recipient.recipient_key, action="DO NOTHING"
+            )
         if changes:
             await actor.record_many(changes)
     return len(items)
 
 
-async def set_preferences(kind: str, subject_id: str, preferences: ChannelPreferences, *, actor,
-                          now: dt.datetime | None = None) -> RecipientRead:
+async def set_preferences(
+    kind: str, subject_id: str, preferences: ChannelPreferences, *, actor, now: dt.datetime | None = None
+) -> RecipientRead:
     """Opt in or out of email, SMS and webhook (the inbox cannot be switched off)."""
-    return await upsert_recipient(RecipientUpsert(kind=kind, subject_id=subject_id, preferences=preferences),
-                                  actor=actor, now=now)
+    return await upsert_recipient(
+        RecipientUpsert(kind=kind, subject_id=subject_id, preferences=preferences), actor=actor, now=now
+    )
 
 
 async def _used_keys(keys: list[str]) -> set[str]:
     used: set[str] = set()
     for i in range(0, len(keys), _CHUNK):
-        cond, args = db.one_of(keys[i:i + _CHUNK])
+        cond, args = db.one_of(keys[i : i + _CHUNK])
         rows = await db.raw(f"SELECT key FROM notifications_notice WHERE key {cond}", *args)
         used.update(r["key"] for r in rows)
     return used
@@ -156,7 +226,7 @@ async def _recipients(keys: Iterable[str]) -> dict[str, dict]:
     keys = sorted(set(keys))
     found: dict[str, dict] = {}
     for i in range(0, len(keys), _CHUNK):
-        cond, args = db.one_of(keys[i:i + _CHUNK])
+        cond, args = db.one_of(keys[i : i + _CHUNK])
         for row in await db.raw(f"SELECT * FROM notifications_recipient WHERE recipient_key {cond}", *args):
             found[row["recipient_key"]] = row
     return found
@@ -171,6 +241,7 @@ def _enabled_channels(recipient: dict | None) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- notify
 
+
 @dataclass
 class NotifyResult:
     """What ``notify_many`` did: notices created (with their queued channels) and keys already there."""
@@ -181,14 +252,22 @@ class NotifyResult:
     jobs_enqueued: int = 0
 
 
-async def notify(recipient_kind: str, subject_id: str, kind: str, key: str, context: dict, *, actor,
-                 queue=None, now: dt.datetime | None = None) -> NoticeRead:
+async def notify(
+    recipient_kind: str,
+    subject_id: str,
+    kind: str,
+    key: str,
+    context: dict,
+    *,
+    actor,
+    queue=None,
+    now: dt.datetime | None = None,
+) -> NoticeRead:
     """Write one notice to the subject's inbox, once per ``key``, and queue its deliveries after commit.
 
     Re-running with a key already used is a no-op that returns the existing notice (``existing=True``).
     """
-    request = NoticeRequest(recipient_kind=recipient_kind, subject_id=subject_id, kind=kind, key=key,
-                            context=context)
+    request = NoticeRequest(recipient_kind=recipient_kind, subject_id=subject_id, kind=kind, key=key, context=context)
     result = await notify_many([request], actor=actor, queue=queue, now=now)
     if result.created:
         return result.created[0]
@@ -196,8 +275,9 @@ async def notify(recipient_kind: str, subject_id: str, kind: str, key: str, cont
     return NoticeRead.from_row(row, existing=True)
 
 
-async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=None,
-                      now: dt.datetime | None = None) -> NotifyResult:
+async def notify_many(
+    requests: Iterable[NoticeRequest | dict], *, actor, queue=None, now: dt.datetime | None = None
+) -> NotifyResult:
     """Many notices in batched inserts, one transaction; each key at most once (already-used keys are skipped)."""
     now = _now(now)
     reqs: dict[str, NoticeRequest] = {}
@@ -225,15 +305,32 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
         ctx = mask_context(r.context)
         ctx.setdefault("recipient_name", rec["display_name"] if rec else "")
         text = render(r.kind, locale, ctx, masked=True, sms=False)
-        rows.append((r.key, rkey, r.recipient_kind, r.subject_id, r.kind, locale, text.title, text.body,
-                     json.dumps(ctx, ensure_ascii=False, default=str), now))
+        rows.append(
+            (
+                r.key,
+                rkey,
+                r.recipient_kind,
+                r.subject_id,
+                r.kind,
+                locale,
+                text.title,
+                text.body,
+                json.dumps(ctx, ensure_ascii=False, default=str),
+                now,
+            )
+        )
 
     to_enqueue: list[tuple[int, str]] = []
     async with Notice._meta.db.transaction():
         # Raw multi-row statements: the ORM's query builder and row objects cost more than the notices themselves
         # when a payment batch writes them by the thousand.
-        created = await db.insert("notifications_notice", _NOTICE_COLUMNS, _NOTICE_TYPES, rows,
-                                  "ON CONFLICT (key) DO NOTHING RETURNING id, key")
+        created = await db.insert(
+            "notifications_notice",
+            _NOTICE_COLUMNS,
+            _NOTICE_TYPES,
+            rows,
+            "ON CONFLICT (key) DO NOTHING RETURNING id, key",
+        )
         by_key = {r[0]: r for r in rows}
         created_keys = {c["key"] for c in created}
         result.existing_keys += [k for k in reqs if k not in created_keys]
@@ -246,13 +343,30 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
             for ch in channels:
                 deliveries.append((notice_id, rkey, ch, "queued", 0, "", now, None, now))
                 to_enqueue.append((notice_id, ch))
-            changes.append(AuditChange(
-                "notice.create", "notice", str(notice_id), before=None,
-                after={"key": key, "kind": kind, "recipient": rkey, "title": title, "body": body},
-                detail={"kind": kind, "channels": channels}))
-            result.created.append(NoticeRead(id=notice_id, recipient_kind=rkind, subject_id=subject_id,
-                                             kind=kind, locale=locale, title=title, body=body,
-                                             link=_link(context), created_at=now, read_at=None))
+            changes.append(
+                AuditChange(
+                    "notice.create",
+                    "notice",
+                    str(notice_id),
+                    before=None,
+                    after={"key": key, "kind": kind, "recipient": rkey, "title": title, "body": body},
+                    detail={"kind": kind, "channels": channels},
+                )
+            )
+            result.created.append(
+                NoticeRead(
+                    id=notice_id,
+                    recipient_kind=rkind,
+                    subject_id=subject_id,
+                    kind=kind,
+                    locale=locale,
+                    title=title,
+                    body=body,
+                    link=_link(context),
+                    created_at=now,
+                    read_at=None,
+                )
+            )
         await db.insert("notifications_delivery", _DELIVERY_COLUMNS, _DELIVERY_TYPES, deliveries)
         if changes:
             await actor.record_many(changes)
@@ -262,11 +376,30 @@ async def notify_many(requests: Iterable[NoticeRequest | dict], *, actor, queue=
     return result
 
 
-_NOTICE_COLUMNS = ("key", "recipient_key", "recipient_kind", "subject_id", "kind", "locale", "title", "body", "context",
-                   "created_at")
+_NOTICE_COLUMNS = (
+    "key",
+    "recipient_key",
+    "recipient_kind",
+    "subject_id",
+    "kind",
+    "locale",
+    "title",
+    "body",
+    "context",
+    "created_at",
+)
 _NOTICE_TYPES = ("text",) * 9 + ("timestamptz",)
-_DELIVERY_COLUMNS = ("notice", "recipient_key", "channel", "status", "attempts", "reason", "due_at", "sent_at",
-                     "updated_at")
+_DELIVERY_COLUMNS = (
+    "notice",
+    "recipient_key",
+    "channel",
+    "status",
+    "attempts",
+    "reason",
+    "due_at",
+    "sent_at",
+    "updated_at",
+)
 _DELIVERY_TYPES = ("bigint", "text", "text", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz")
 
 
@@ -280,13 +413,18 @@ async def enqueue_deliveries(queue, pairs: list[tuple[int, str]], *, suffix: str
     """Enqueue ``notifications.deliver`` for (notice_id, channel) pairs; returns how many were new jobs."""
     enqueued = 0
     for i in range(0, len(pairs), 200):  # gathered in batches: ~3× faster than one by one (LIBRARY-FACTS)
-        jobs = await asyncio.gather(*(
-            queue.enqueue_job(DELIVER_JOB, nid, ch, _job_id=job_id(nid, ch) + suffix) for nid, ch in pairs[i:i + 200]))
+        jobs = await asyncio.gather(
+            *(
+                queue.enqueue_job(DELIVER_JOB, nid, ch, _job_id=job_id(nid, ch) + suffix)
+                for nid, ch in pairs[i : i + 200]
+            )
+        )
         enqueued += sum(1 for j in jobs if j is not None)
     return enqueued
 
 
 # ---------------------------------------------------------------------------------------------- inbox
+
 
 def _owned(kind: str, subject_id: str):
     return Notice.recipient_key == recipient_key(kind, subject_id)
@@ -304,11 +442,17 @@ def _read(row: dict, locale: str | None) -> NoticeRead:
     return notice
 
 
-async def inbox(kind: str, subject_id: str, limit: int = 50, offset: int = 0, *,
-                locale: str | None = None) -> list[NoticeRead]:
+async def inbox(
+    kind: str, subject_id: str, limit: int = 50, offset: int = 0, *, locale: str | None = None
+) -> list[NoticeRead]:
     """The subject's notices, newest first (in ``locale`` when given, else as stored)."""
-    rows = await (Notice.select().where(_owned(kind, subject_id))
-                  .order_by(Notice.id, ascending=False).limit(max(1, min(limit, 500))).offset(max(0, offset)))
+    rows = await (
+        Notice.select()
+        .where(_owned(kind, subject_id))
+        .order_by(Notice.id, ascending=False)
+        .limit(max(1, min(limit, 500)))
+        .offset(max(0, offset))
+    )
     return [_read(r, locale) for r in rows]
 
 
@@ -324,8 +468,9 @@ async def get_notice(notice_id: int, kind: str, subject_id: str, *, locale: str 
     return _read(row, locale)
 
 
-async def mark_read(notice_id: int, kind: str, subject_id: str, *, actor=None, now: dt.datetime | None = None,
-                    locale: str | None = None) -> NoticeRead:
+async def mark_read(
+    notice_id: int, kind: str, subject_id: str, *, actor=None, now: dt.datetime | None = None, locale: str | None = None
+) -> NoticeRead:
     """Open a notice: marks it read the first time (ownership checked); returns it."""
     now = _now(now)
     async with Notice._meta.db.transaction():
@@ -336,8 +481,13 @@ async def mark_read(notice_id: int, kind: str, subject_id: str, *, actor=None, n
             await Notice.update({Notice.read_at: now}).where(Notice.id == notice_id)
             row["read_at"] = now
             if actor is not None:
-                await actor.record("notice.read", "notice", str(notice_id), before={"read_at": None},
-                                   after={"read_at": now.isoformat()})
+                await actor.record(
+                    "notice.read",
+                    "notice",
+                    str(notice_id),
+                    before={"read_at": None},
+                    after={"read_at": now.isoformat()},
+                )
     return _read(row, locale)
 
 
@@ -346,18 +496,36 @@ async def deliveries(notice_id: int) -> list[DeliveryRead]:
     notice = await Notice.select(Notice.created_at, Notice.read_at).where(Notice.id == notice_id).first()
     if notice is None:
         raise NoticeNotFound("no such notice")
-    out = [DeliveryRead(channel="inbox", status="read" if notice["read_at"] else "sent", attempts=1,
-                        sent_at=notice["created_at"], updated_at=notice["read_at"] or notice["created_at"])]
+    out = [
+        DeliveryRead(
+            channel="inbox",
+            status="read" if notice["read_at"] else "sent",
+            attempts=1,
+            sent_at=notice["created_at"],
+            updated_at=notice["read_at"] or notice["created_at"],
+        )
+    ]
     rows = await Delivery.select().where(Delivery.notice == notice_id).order_by(Delivery.id)
-    out += [DeliveryRead(channel=r["channel"], status=r["status"], attempts=r["attempts"], reason=r["reason"],
-                         due_at=r["due_at"], sent_at=r["sent_at"], updated_at=r["updated_at"]) for r in rows]
+    out += [
+        DeliveryRead(
+            channel=r["channel"],
+            status=r["status"],
+            attempts=r["attempts"],
+            reason=r["reason"],
+            due_at=r["due_at"],
+            sent_at=r["sent_at"],
+            updated_at=r["updated_at"],
+        )
+        for r in rows
+    ]
     return out
 
 
 async def delivery_counts() -> dict[str, dict[str, int]]:
     """{channel: {status: n}} over all deliveries: for operators and the demo summary."""
     rows = await Delivery.raw(
-        "SELECT channel, status, COUNT(*) AS n FROM notifications_delivery GROUP BY channel, status")
+        "SELECT channel, status, COUNT(*) AS n FROM notifications_delivery GROUP BY channel, status"
+    )
     out: dict[str, dict[str, int]] = {}
     for r in rows:
         out.setdefault(r["channel"], {})[r["status"]] = int(r["n"])

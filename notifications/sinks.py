@@ -4,6 +4,7 @@ SMS gateway interface and webhooks, all on free loopback ports in background thr
 ``zhida demo`` starts them with ``start_demo_sinks(data_dir)`` so notices really leave through SMTP and
 HTTP without any network; tests use the same classes as the mail server and the SMS gateway.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,15 +46,20 @@ class SmtpSink:
             if self.refuse:
                 return self.refuse.pop(0)
             msg = message_from_bytes(envelope.content, policy=policy.default)
-            item = {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "subject": str(msg["Subject"]),
-                    "body": msg.get_body(preferencelist=("plain",)).get_content(), "raw": envelope.content}
+            item = {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "subject": str(msg["Subject"]),
+                "body": msg.get_body(preferencelist=("plain",)).get_content(),
+                "raw": envelope.content,
+            }
             self.messages.append(item)
             if self.outbox is not None:
                 self.outbox.mkdir(parents=True, exist_ok=True)
                 (self.outbox / f"mail-{len(self.messages):06d}.eml").write_bytes(envelope.content)
         return "250 Message accepted for delivery"
 
-    def start(self) -> "SmtpSink":
+    def start(self) -> SmtpSink:
         self._controller.start()
         return self
 
@@ -86,14 +92,21 @@ class HttpSink:
                 with sink._lock:
                     status = sink.respond_with.pop(0) if sink.respond_with else 200
                     signed_with = next((s for s in sink.secrets if verify_signature(s, ts, body, sig)), None)
-                    entry = {"path": self.path, "json": payload, "status": status,
-                             "signature_ok": signed_with is not None, "signed_with": signed_with}
+                    entry = {
+                        "path": self.path,
+                        "json": payload,
+                        "status": status,
+                        "signature_ok": signed_with is not None,
+                        "signed_with": signed_with,
+                    }
                     sink.requests.append(entry)
                     if sink.journal is not None and status < 300:
                         sink.journal.parent.mkdir(parents=True, exist_ok=True)
                         with sink.journal.open("a", encoding="utf-8") as f:
-                            f.write(json.dumps({k: entry[k] for k in ("path", "json", "signature_ok")},
-                                               ensure_ascii=False) + "\n")
+                            f.write(
+                                json.dumps({k: entry[k] for k in ("path", "json", "signature_ok")}, ensure_ascii=False)
+                                + "\n"
+                            )
                 out = b'{"accepted": true}' if status < 300 else b'{"accepted": false}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -110,7 +123,7 @@ class HttpSink:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="zhida-http-sink", daemon=True)
 
-    def start(self) -> "HttpSink":
+    def start(self) -> HttpSink:
         self._thread.start()
         return self
 
@@ -150,14 +163,23 @@ class DemoSinks:
         self.smtp.stop()
 
 
-def start_demo_sinks(data_dir: Path | str, *, sms_secret: str = "zhida-demo-sms-secret",
-                     webhook_secret: str = "zhida-demo-webhook-secret") -> DemoSinks:
+def start_demo_sinks(
+    data_dir: Path | str,
+    *,
+    sms_secret: str = "zhida-demo-sms-secret",
+    webhook_secret: str = "zhida-demo-webhook-secret",
+) -> DemoSinks:
     """Start an SMTP sink (mail written to data_dir/outbox/*.eml) and an HTTP sink for SMS and webhooks
     (data_dir/outbox/http.jsonl). Apply ``.settings_overrides`` to the settings the worker uses."""
     outbox = Path(data_dir) / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
     smtp = SmtpSink(outbox=outbox).start()
     http = HttpSink(secrets=[sms_secret, webhook_secret], journal=outbox / "http.jsonl").start()
-    overrides = {"smtp_host": smtp.host, "smtp_port": smtp.port, "sms_url": f"{http.url}/sms",
-                 "sms_secret": sms_secret, "webhook_secret": webhook_secret}
+    overrides = {
+        "smtp_host": smtp.host,
+        "smtp_port": smtp.port,
+        "sms_url": f"{http.url}/sms",
+        "sms_secret": sms_secret,
+        "webhook_secret": webhook_secret,
+    }
     return DemoSinks(smtp=smtp, http=http, outbox=outbox, settings_overrides=overrides)

@@ -5,6 +5,7 @@ A recipient is keyed by ``recipient_key`` = "<kind>:<subject_id>" (kind is enter
 than a two-column constraint, so the same unique index works on SQLite and PostgreSQL. Nothing here
 refers to another domain's tables: subject ids are plain text.
 """
+
 from piccolo.columns import Boolean, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 

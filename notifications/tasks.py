@@ -1,5 +1,6 @@
 """Jobs of notifications/: ``notifications.deliver`` (one notice on one channel, retried with backoff)
 and ``notifications.release_due`` (deferred deliveries back on the queue; run it every minute)."""
+
 from __future__ import annotations
 
 from arq.cron import cron
@@ -22,5 +23,8 @@ async def release_due(ctx: dict) -> int:
 
 
 # Attempts are counted on the delivery row (DeliveryConfig.max_attempts); arq's own bound is only a backstop.
-functions = [func(deliver, name="notifications.deliver", max_tries=100), func(release_due, name="notifications.release_due")]
+functions = [
+    func(deliver, name="notifications.deliver", max_tries=100),
+    func(release_due, name="notifications.release_due"),
+]
 cron_jobs = [cron(release_due, name="notifications.release_due.cron", second=0, run_at_startup=True)]

@@ -1,4 +1,5 @@
 """Errors of payments/: each carries a message for the person who reads it and an HTTP status."""
+
 from __future__ import annotations
 
 from typing import Any

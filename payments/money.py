@@ -1,4 +1,5 @@
 """Money conversions: integer fen in storage, Decimal yuan at the edges, never a float."""
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -37,5 +38,5 @@ def fen_to_yuan(fen: int) -> Decimal:
 
 
 def format_yuan(fen: int) -> str:
-    """"1,234.56" for display."""
+    """ "1,234.56" for display."""
     return f"{fen_to_yuan(fen):,.2f}"

@@ -1,4 +1,5 @@
 """Piccolo app of payments/: entitlements, batches, payments, ledger, receipts, reconciliation."""
+
 import os
 
 from piccolo.conf.apps import AppConfig, table_finder

@@ -1,4 +1,5 @@
 """Pydantic models of payments/: what other domains hand in, and what the API and UI read."""
+
 from __future__ import annotations
 
 import datetime as dt

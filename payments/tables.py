@@ -4,6 +4,7 @@ Other domains' rows (policy versions, profiles, matches, applications) are refer
 no foreign key leaves this app. Amounts are integer fen (``*_fen``). Times the runner compares in SQL
 (``due_ms``, ``claimed_until_ms``) are epoch milliseconds so SQLite and PostgreSQL compare them alike.
 """
+
 from piccolo.columns import BigInt, Boolean, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 

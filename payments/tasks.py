@@ -3,6 +3,7 @@
 A chunk job's id derives from what it pays (batch, run, first and last payment id), so the same chunk cannot be
 queued twice; running one twice anyway (a worker crash, two runs) pays nothing twice: see service/transfer.py.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,14 @@ from payments.service.runs import Chunk
 from payments.service.transfer import RunnerOptions, pay_range
 
 log = logging.getLogger("zhida.payments")
-_ENV = {"concurrency": int, "claim_size": int, "lease_seconds": float, "poll_seconds": float,
-        "time_budget_seconds": float, "max_backoff_seconds": float}
+_ENV = {
+    "concurrency": int,
+    "claim_size": int,
+    "lease_seconds": float,
+    "poll_seconds": float,
+    "time_budget_seconds": float,
+    "max_backoff_seconds": float,
+}
 
 
 def runner_options(settings: Any) -> RunnerOptions:
@@ -67,31 +74,58 @@ async def enqueue_chunks(queue, chunks: list[Chunk]) -> int:
     """Queue the chunk jobs of a run (after the commit that started it); returns how many were new."""
     n = 0
     for c in chunks:
-        job = await queue.enqueue_job("payments.pay_chunk", c.batch_id, c.generation, c.first_id, c.last_id, 0,
-                                      _job_id=c.job_id)
+        job = await queue.enqueue_job(
+            "payments.pay_chunk", c.batch_id, c.generation, c.first_id, c.last_id, 0, _job_id=c.job_id
+        )
         n += job is not None
     return n
 
 
-async def pay_chunk(ctx: dict, batch_id: int, generation: int, first_id: int, last_id: int, continuation: int = 0) -> dict:
+async def pay_chunk(
+    ctx: dict, batch_id: int, generation: int, first_id: int, last_id: int, continuation: int = 0
+) -> dict:
     actor = system_actor(ctx)
     queue = ctx.get("redis")
 
     async def after_commit(kind: str, ids: list[int], outbox_id: int) -> None:
         if queue is not None:
-            await queue.enqueue_job("payments.notify", kind, ids, outbox_id, _job_id=f"payments.notify:{kind}:{ids[0]}:{ids[-1]}:{len(ids)}:{outbox_id}")
+            await queue.enqueue_job(
+                "payments.notify",
+                kind,
+                ids,
+                outbox_id,
+                _job_id=f"payments.notify:{kind}:{ids[0]}:{ids[-1]}:{len(ids)}:{outbox_id}",
+            )
 
-    result = await pay_range(bank_of(ctx), batch_id, first_id, last_id, opts=runner_options(settings_of(ctx)),
-                             actor=actor, on_committed=after_commit)
+    result = await pay_range(
+        bank_of(ctx),
+        batch_id,
+        first_id,
+        last_id,
+        opts=runner_options(settings_of(ctx)),
+        actor=actor,
+        on_committed=after_commit,
+    )
     if result.pending:
         # The time budget is spent (e.g. waiting for settlements): hand over to a continuation job.
         nxt = continuation + 1
         if queue is not None:
-            await queue.enqueue_job("payments.pay_chunk", batch_id, generation, first_id, last_id, nxt,
-                                    _job_id=f"{Chunk(batch_id, generation, first_id, last_id).job_id}:c{nxt}",
-                                    _defer_by=1)
-    return {"processed": result.processed, "settled": result.settled, "rejected": result.rejected,
-            "pending": result.pending}
+            await queue.enqueue_job(
+                "payments.pay_chunk",
+                batch_id,
+                generation,
+                first_id,
+                last_id,
+                nxt,
+                _job_id=f"{Chunk(batch_id, generation, first_id, last_id).job_id}:c{nxt}",
+                _defer_by=1,
+            )
+    return {
+        "processed": result.processed,
+        "settled": result.settled,
+        "rejected": result.rejected,
+        "pending": result.pending,
+    }
 
 
 async def notify(ctx: dict, kind: str, payment_ids: list[int], outbox_id: int | None = None) -> int:
@@ -100,17 +134,23 @@ async def notify(ctx: dict, kind: str, payment_ids: list[int], outbox_id: int | 
     settings = ctx.get("settings")
     base_url = getattr(settings, "base_url", "")
     if outbox_id is None:
-        return await notify_payments(kind, payment_ids, actor=system_actor(ctx), queue=ctx.get("redis"), base_url=base_url)
+        return await notify_payments(
+            kind, payment_ids, actor=system_actor(ctx), queue=ctx.get("redis"), base_url=base_url
+        )
     return await notify_owed(outbox_id, actor=system_actor(ctx), queue=ctx.get("redis"), base_url=base_url)
 
 
 async def notify_sweep(ctx: dict) -> int:
     """Notices owed whose job never came (a worker killed between commit and enqueue): written here."""
     settings = ctx.get("settings")
-    return await sweep_notice_outbox(actor=system_actor(ctx), queue=ctx.get("redis"),
-                                     base_url=getattr(settings, "base_url", ""))
+    return await sweep_notice_outbox(
+        actor=system_actor(ctx), queue=ctx.get("redis"), base_url=getattr(settings, "base_url", "")
+    )
 
 
-functions = [func(pay_chunk, name="payments.pay_chunk", max_tries=20), func(notify, name="payments.notify"),
-             func(notify_sweep, name="payments.notify_sweep")]
+functions = [
+    func(pay_chunk, name="payments.pay_chunk", max_tries=20),
+    func(notify, name="payments.notify"),
+    func(notify_sweep, name="payments.notify_sweep"),
+]
 cron_jobs = [cron(notify_sweep, name="payments.notify_sweep.cron", second=30, run_at_startup=True)]

@@ -1,4 +1,5 @@
 """Errors of policies/: each carries a message for the person who reads it, an HTTP status and detail."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Piccolo app of policies/: policies, versions, clauses, tests, budgets."""
+
 import os
 
 from piccolo.conf.apps import AppConfig, table_finder

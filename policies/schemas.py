@@ -1,4 +1,5 @@
 """Pydantic models of policies/: a policy's content (as in a pack), problems, versions, test results, impact."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -149,7 +150,9 @@ class ImpactPreview(BaseModel):
     matched: int | None = Field(description="None when withheld")
     total_amount: Decimal | None
     budget: Decimal
-    budget_left: Decimal | None = Field(description="budget - total_amount; negative means the budget cannot cover every match")
+    budget_left: Decimal | None = Field(
+        description="budget - total_amount; negative means the budget cannot cover every match"
+    )
     withheld: str | None = Field(None, description="why no count was computed: the rules read personal fields")
     published_version_id: int | None = None
     published_number: int | None = None

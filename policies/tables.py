@@ -1,5 +1,6 @@
 """Tables of policies/: policies, their versions (immutable once published), clauses and own tests."""
-from piccolo.columns import (BigInt, Date, ForeignKey, Integer, Text, Timestamptz, Varchar)
+
+from piccolo.columns import BigInt, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 

@@ -1,5 +1,6 @@
 """Test set-up: a fresh database per test run (PostgreSQL when ZHIDA_TEST_POSTGRES_DSN is set, else SQLite),
 migrated with the committed migrations, and the real Redis when ZHIDA_TEST_REDIS_URL is set."""
+
 from __future__ import annotations
 
 import asyncio
@@ -116,8 +117,9 @@ def zhida(*args: str, input: str | None = None, env: dict | None = None, check: 
     """Run the installed `zhida` command against the test database; returns CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     exe = Path(sys.executable).parent / "zhida"
-    proc = subprocess.run([str(exe), *args], input=input, capture_output=True, text=True, env=full_env,
-                          cwd=cwd or _TMP, timeout=600)
+    proc = subprocess.run(
+        [str(exe), *args], input=input, capture_output=True, text=True, env=full_env, cwd=cwd or _TMP, timeout=600
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"zhida {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc

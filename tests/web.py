@@ -1,4 +1,5 @@
 """Helpers for HTTP and browser tests: an in-process client with login, a live server, and Chromium."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,8 +31,12 @@ def csrf_headers(client) -> dict[str, str]:
 
 
 def login(client, username: str, password: str = PASSWORD):
-    r = client.post("/login", data={"username": username, "password": password, "next": "/"},
-                    headers=csrf_headers(client), follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": password, "next": "/"},
+        headers=csrf_headers(client),
+        follow_redirects=False,
+    )
     assert r.status_code == 302, f"login as {username} failed: {r.status_code} {r.text[:200]}"
     return client
 
@@ -49,8 +54,9 @@ def live_server(extra_env: dict | None = None):
     port = free_port()
     env = {**os.environ, **(extra_env or {})}
     exe = Path(sys.executable).parent / "zhida"
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -73,8 +79,16 @@ def live_server(extra_env: dict | None = None):
             proc.kill()
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextlib.contextmanager
@@ -83,7 +97,9 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=os.environ.get("ZHIDA_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("ZHIDA_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
+        )
         try:
             yield browser
         finally:
@@ -116,7 +132,11 @@ def acsrf(client) -> dict[str, str]:
 
 
 async def alogin(client, username: str, password: str = PASSWORD):
-    r = await client.post("/login", data={"username": username, "password": password, "next": "/"},
-                          headers=acsrf(client), follow_redirects=False)
+    r = await client.post(
+        "/login",
+        data={"username": username, "password": password, "next": "/"},
+        headers=acsrf(client),
+        follow_redirects=False,
+    )
     assert r.status_code == 302, f"login as {username} failed: {r.status_code} {r.text[:200]}"
     return client

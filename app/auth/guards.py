@@ -10,6 +10,7 @@ Usage in a controller module:
 A request without a session gets 401 (pages: a redirect to /login); a user without the role gets 403.
 Enterprise and talent users carry their subject id: use ``own_subject(request)`` to scope every query.
 """
+
 from __future__ import annotations
 
 from typing import Any

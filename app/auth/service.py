@@ -1,4 +1,5 @@
 """Users and login: argon2 password hashes, a database-backed limit on failed logins."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +8,7 @@ import re
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.audit import AuditActor, SYSTEM
+from app.audit import SYSTEM, AuditActor
 from app.config import get_settings
 from app.errors import AppError, Conflict
 from app.tables import LoginAttempt, User
@@ -31,8 +32,9 @@ def _public(row: dict) -> dict:
     return {k: row[k] for k in ("id", "username", "role", "display_name", "subject_kind", "subject_id", "active")}
 
 
-async def create_user(username: str, role: str, password: str, *, display_name: str = "",
-                      actor: AuditActor = SYSTEM) -> dict:
+async def create_user(
+    username: str, role: str, password: str, *, display_name: str = "", actor: AuditActor = SYSTEM
+) -> dict:
     """A staff user by name, or an enterprise/talent user named by its subject id."""
     if role not in ROLES:
         raise AppError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
@@ -45,10 +47,13 @@ async def create_user(username: str, role: str, password: str, *, display_name: 
         if await User.exists().where(User.username == username):
             raise Conflict(f"user {username!r} exists already")
         user = User(
-            username=username, role=role, password_hash=_hasher.hash(password), display_name=display_name or username,
+            username=username,
+            role=role,
+            password_hash=_hasher.hash(password),
+            display_name=display_name or username,
             subject_kind=role if role in SUBJECT_ROLES else None,
             subject_id=username if role in SUBJECT_ROLES else None,
-            created_at=dt.datetime.now(dt.timezone.utc),
+            created_at=dt.datetime.now(dt.UTC),
         )
         await user.save()
         row = _public(user.to_dict())
@@ -64,11 +69,13 @@ async def get_user(username: str) -> dict | None:
 async def authenticate(username: str, password: str) -> dict:
     """The user whose password this is; refused after too many recent failures for that name."""
     settings = get_settings()
-    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=settings.login_lockout_minutes)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=settings.login_lockout_minutes)
     failures = await LoginAttempt.count().where((LoginAttempt.username == username) & (LoginAttempt.at > since))
     if failures >= settings.login_max_failures:
-        raise TooManyAttempts(f"登录失败次数过多，请 {settings.login_lockout_minutes} 分钟后再试 / too many failed logins; "
-                              f"try again in {settings.login_lockout_minutes} minutes")
+        raise TooManyAttempts(
+            f"登录失败次数过多，请 {settings.login_lockout_minutes} 分钟后再试 / too many failed logins; "
+            f"try again in {settings.login_lockout_minutes} minutes"
+        )
     row = await User.select().where(User.username == username).first()
     ok = False
     if row and row["active"]:
@@ -77,7 +84,7 @@ async def authenticate(username: str, password: str) -> dict:
         except (VerificationError, InvalidHashError):
             ok = False
     if not ok:
-        await LoginAttempt.insert(LoginAttempt(username=username[:64], at=dt.datetime.now(dt.timezone.utc)))
+        await LoginAttempt.insert(LoginAttempt(username=username[:64], at=dt.datetime.now(dt.UTC)))
         raise LoginRefused("用户名或密码错误 / wrong user name or password")
     await LoginAttempt.delete().where(LoginAttempt.username == username)
     await AuditActor(row["username"], row["role"]).record("user.login", "user", username)

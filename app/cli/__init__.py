@@ -1,4 +1,5 @@
 """`zhida`, the operator command line (contracts/cli.md): one module per domain registers its commands."""
+
 from __future__ import annotations
 
 import click

@@ -1,10 +1,12 @@
 """What every command shares: running a coroutine against the database, refusing in words, exit codes."""
+
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
-from typing import Any, Awaitable, Callable, NoReturn
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
 
 import click
 
@@ -48,7 +50,11 @@ def run(coro_fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> An
     except Exception as exc:  # noqa: BLE001 - the operator gets words, not a traceback
         if _is_domain_error(exc):
             refuse(exc.message)
-        if exc.__class__.__name__ in {"OperationalError", "ConnectionRefusedError", "InvalidCatalogNameError"} or isinstance(exc, OSError):
+        if exc.__class__.__name__ in {
+            "OperationalError",
+            "ConnectionRefusedError",
+            "InvalidCatalogNameError",
+        } or isinstance(exc, OSError):
             refuse(f"cannot reach the database or a service: {exc}")
         raise
 

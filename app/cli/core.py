@@ -1,4 +1,5 @@
 """Commands of the platform itself: db migrate, serve, worker, users create, audit verify."""
+
 from __future__ import annotations
 
 import sys
@@ -7,7 +8,16 @@ import click
 
 from app.cli.common import EXIT_REFUSED, actor_of, refuse, run
 
-ROLES = ["policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin", "enterprise", "talent"]
+ROLES = [
+    "policy_officer",
+    "policy_reviewer",
+    "finance_maker",
+    "finance_checker",
+    "auditor",
+    "admin",
+    "enterprise",
+    "talent",
+]
 
 
 @click.group("db")
@@ -105,9 +115,14 @@ def audit_reseal(actor: str, reason: str) -> None:
 
     done = run(_main)
     found = done["found_head"]
-    click.echo(f"audit trail resealed at entry {done['entries'] + 1} (audit.reseal); the head found was "
-               + (f"entry {found['seq']}, {'sealed' if found['sealed'] else 'NOT sealed with this key'}" if found
-                  else "missing"))
+    click.echo(
+        f"audit trail resealed at entry {done['entries'] + 1} (audit.reseal); the head found was "
+        + (
+            f"entry {found['seq']}, {'sealed' if found['sealed'] else 'NOT sealed with this key'}"
+            if found
+            else "missing"
+        )
+    )
 
 
 def register(main: click.Group) -> None:

@@ -3,6 +3,7 @@
 Each step calls the same services as the CLI and the web UI; every step is idempotent, so running the demo
 again on the same database adds what is missing and pays nothing twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -80,8 +81,10 @@ async def _profiles(steps: Steps, n: int, data_dir: Path) -> None:
         path = data_dir / f"demo-{kind}s.csv"
         synthetic.write_csv(kind, synthetic.generate(kind, count, seed=2025), str(path))
         r = await import_file(str(path), kind, actor=feed)
-        steps.say(f"profiles: {count} synthetic {kind} profiles from the data exchange: {r.inserted} inserted, "
-                  f"{r.updated} updated, {r.unchanged} unchanged, {r.rejected} rejected")
+        steps.say(
+            f"profiles: {count} synthetic {kind} profiles from the data exchange: {r.inserted} inserted, "
+            f"{r.updated} updated, {r.unchanged} unchanged, {r.rejected} rejected"
+        )
 
 
 async def _match(steps: Steps, versions: list, as_of: dt.date) -> None:
@@ -121,10 +124,17 @@ async def _contacts(versions: list, sinks) -> int:
         for m in (await eligibility.matches_for(v.id))[:3]:
             chosen.append(m)
     for i, m in enumerate(chosen):
-        await notifications.upsert_recipient(RecipientUpsert(
-            kind=m.subject_kind, subject_id=m.subject_id, display_name=m.name or m.subject_id,
-            email=f"demo{i}@example.gov.cn", phone=f"1380000{i:04d}", webhook_url=sinks.webhook_url,
-        ), actor=SYSTEM)
+        await notifications.upsert_recipient(
+            RecipientUpsert(
+                kind=m.subject_kind,
+                subject_id=m.subject_id,
+                display_name=m.name or m.subject_id,
+                email=f"demo{i}@example.gov.cn",
+                phone=f"1380000{i:04d}",
+                webhook_url=sinks.webhook_url,
+            ),
+            actor=SYSTEM,
+        )
     return len(chosen)
 
 
@@ -136,16 +146,20 @@ async def _pay(steps: Steps, versions: list) -> list[int]:
     from payments.errors import PaymentsError
     from payments.tasks import enqueue_chunks
 
-    maker, checker, checker2 = (AuditActor("maker", "finance_maker"), AuditActor("checker", "finance_checker"),
-                                AuditActor("checker2", "finance_checker"))
+    maker, checker, checker2 = (
+        AuditActor("maker", "finance_maker"),
+        AuditActor("checker", "finance_checker"),
+        AuditActor("checker2", "finance_checker"),
+    )
     batch_ids = []
     for v in versions:
         if v.mode != "auto":
             continue
         await payments.refresh_entitlements(v.code, actor=maker)
         try:
-            created = await payments.create_batch(actor=maker, policy_code=v.code,
-                                                  second_checker_threshold_fen=_threshold_fen())
+            created = await payments.create_batch(
+                actor=maker, policy_code=v.code, second_checker_threshold_fen=_threshold_fen()
+            )
         except PaymentsError:
             continue  # nothing payable left (already batched on an earlier run, or no verified account)
         status = await payments.approve_batch(created.batch_id, actor=checker)
@@ -164,9 +178,11 @@ async def _pay(steps: Steps, versions: list) -> list[int]:
     settled = sum(p.counts.get("settled", 0) for p in progress)
     total = sum(sum(p.counts.values()) for p in progress)
     paid_fen = sum(p.totals_fen.get("settled", 0) for p in progress)
-    steps.say(f"payments: {len(batch_ids)} batches made by maker, approved by checker (two checkers above the "
-              f"threshold), {settled} of {total} payments settled through the bank simulator, "
-              f"¥{paid_fen / 100:,.2f} paid (秒到账)")
+    steps.say(
+        f"payments: {len(batch_ids)} batches made by maker, approved by checker (two checkers above the "
+        f"threshold), {settled} of {total} payments settled through the bank simulator, "
+        f"¥{paid_fen / 100:,.2f} paid (秒到账)"
+    )
     return batch_ids
 
 
@@ -181,9 +197,13 @@ async def _receipts(steps: Steps, batch_ids: list[int], data_dir: Path) -> Path 
     if not facts:
         return None
     out = data_dir / "demo-receipts"
-    paths = write_receipts(facts[:DEMO_RECEIPTS], out, renderer=ReceiptRenderer.from_settings(get_settings()), processes=2)
-    steps.say(f"receipts: {len(facts)} receipt records; {len(paths)} signed PDFs rendered into {out} "
-              f"(the rest render on demand)")
+    paths = write_receipts(
+        facts[:DEMO_RECEIPTS], out, renderer=ReceiptRenderer.from_settings(get_settings()), processes=2
+    )
+    steps.say(
+        f"receipts: {len(facts)} receipt records; {len(paths)} signed PDFs rendered into {out} "
+        f"(the rest render on demand)"
+    )
     return out
 
 
@@ -200,8 +220,10 @@ async def _reconcile(steps: Steps) -> None:
         result = await payments.reconcile(adapter, today, actor=AuditActor("checker", "finance_checker"))
     finally:
         await adapter.aclose()
-    steps.say(f"reconciliation {today}: {result.bank_lines} bank statement lines, {result.matched} matched, "
-              f"{len(result.differences)} differences")
+    steps.say(
+        f"reconciliation {today}: {result.bank_lines} bank statement lines, {result.matched} matched, "
+        f"{len(result.differences)} differences"
+    )
 
 
 async def _portal_accounts(versions: list) -> list[tuple[str, str, str]]:
@@ -243,12 +265,21 @@ async def _pending_application(steps: Steps, versions: list, portal: list, data_
         if any(a.version_id == v.id for a in await applications.applications_of_subject(kind, subject_id)):
             return
         await applications.submit_application(
-            v.id, kind, subject_id, applicant=subject_id, statement="演示申请：本人符合条件，附学位证书。",
+            v.id,
+            kind,
+            subject_id,
+            applicant=subject_id,
+            statement="演示申请：本人符合条件，附学位证书。",
             files_in=[("学位证书.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")],
-            attachments_dir=data_dir / "attachments", actor=AuditActor(subject_id, kind), as_of=as_of,
+            attachments_dir=data_dir / "attachments",
+            actor=AuditActor(subject_id, kind),
+            as_of=as_of,
             four_eyes_threshold_fen=int(Decimal(settings.application_four_eyes_threshold) * 100),
-            base_url=settings.base_url)
-        steps.say(f"applications: one talent applied to 「{v.title}」 with an attachment; officers review it at /applications")
+            base_url=settings.base_url,
+        )
+        steps.say(
+            f"applications: one talent applied to 「{v.title}」 with an attachment; officers review it at /applications"
+        )
         return
 
 
@@ -269,8 +300,10 @@ async def _demo(profiles: int, as_of: dt.date, sinks) -> dict:
     contacts = await _contacts(versions, sinks) if sinks else 0
     await _notify(steps, versions)
     if contacts:
-        steps.say(f"notices: {contacts} demo subjects also got email (SMTP sink), SMS and webhook copies in "
-                  f"{data_dir / 'outbox'}")
+        steps.say(
+            f"notices: {contacts} demo subjects also got email (SMTP sink), SMS and webhook copies in "
+            f"{data_dir / 'outbox'}"
+        )
     batch_ids = await _pay(steps, versions)
     receipts_dir = await _receipts(steps, batch_ids, data_dir)
     await _reconcile(steps)
@@ -285,8 +318,14 @@ async def _demo(profiles: int, as_of: dt.date, sinks) -> dict:
 @click.option("--profiles", default=10000, show_default=True, type=int, help="synthetic profiles to generate")
 @click.option("--no-serve", is_flag=True, help="print the summary and stop instead of serving the web UI")
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=DEMO_AS_OF.isoformat(),
-              show_default=True, help="evaluation date for matching (inside the bundled policies' effective dates)")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=DEMO_AS_OF.isoformat(),
+    show_default=True,
+    help="evaluation date for matching (inside the bundled policies' effective dates)",
+)
 def demo(profiles: int, no_serve: bool, port: int, as_of) -> None:
     """The main job on the embedded default: database, policies, profiles, matches, notices, payments, receipts."""
     import os
@@ -300,7 +339,9 @@ def demo(profiles: int, no_serve: bool, port: int, as_of) -> None:
     if not settings.smtp_host and not settings.sms_url:
         from notifications.sinks import start_demo_sinks
 
-        sinks = start_demo_sinks(settings.data_dir, sms_secret=settings.sms_secret, webhook_secret=settings.webhook_secret)
+        sinks = start_demo_sinks(
+            settings.data_dir, sms_secret=settings.sms_secret, webhook_secret=settings.webhook_secret
+        )
         for key, value in sinks.settings_overrides.items():
             os.environ[f"ZHIDA_{key.upper()}"] = str(value)
         get_settings.cache_clear()

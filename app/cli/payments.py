@@ -1,5 +1,6 @@
 """Commands of payments/: batches (create, approve, reject, cancel, run, receipts, list, show), the exceptions
 queue (payments exceptions, reissue, abandon, return) and reconciliation."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,13 @@ def batch_group() -> None:
 @batch_group.command("create")
 @click.argument("code", required=False)
 @click.option("--actor", required=True, help="the finance_maker making the batch")
-@click.option("--entitlement", "entitlements", multiple=True, type=int,
-              help="make the batch from these entitlement ids instead of a whole policy (repeat the option)")
+@click.option(
+    "--entitlement",
+    "entitlements",
+    multiple=True,
+    type=int,
+    help="make the batch from these entitlement ids instead of a whole policy (repeat the option)",
+)
 @click.option("--no-refresh", is_flag=True, help="do not take new matches of the policy before making the batch")
 def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no_refresh: bool) -> None:
     """A batch of the policy's payable entitlements not yet in a batch. Prints the batch id."""
@@ -43,8 +49,12 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
         refreshed = None
         if code and not no_refresh:
             refreshed = await service.refresh_entitlements(code, actor=who)
-        created = await service.create_batch(actor=who, policy_code=code, entitlement_ids=list(entitlements) or None,
-                                             second_checker_threshold_fen=_threshold_fen())
+        created = await service.create_batch(
+            actor=who,
+            policy_code=code,
+            entitlement_ids=list(entitlements) or None,
+            second_checker_threshold_fen=_threshold_fen(),
+        )
         return refreshed, created
 
     refreshed, created = run(_main)
@@ -52,8 +62,11 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
 
     if refreshed:
         click.echo(f"entitlements: {refreshed.get('inserted', 0)} new, {refreshed.get('updated', 0)} updated", err=True)
-    click.echo(f"batch {created.batch_id}: {created.payment_count} payments, ¥{format_yuan(created.total_fen)}"
-               + ("; needs two checkers" if created.needs_second_checker else ""), err=True)
+    click.echo(
+        f"batch {created.batch_id}: {created.payment_count} payments, ¥{format_yuan(created.total_fen)}"
+        + ("; needs two checkers" if created.needs_second_checker else ""),
+        err=True,
+    )
     if created.left_for_budget:
         click.echo(f"warning: {created.left_for_budget} payable entitlements left out: the budget is used up", err=True)
     click.echo(created.batch_id)
@@ -70,7 +83,9 @@ def batch_approve(batch_id: int, actor: str) -> None:
         return await service.approve_batch(batch_id, actor=await actor_of(actor))
 
     status = run(_main)
-    click.echo(f"batch {batch_id} {'approved' if status == 'approved' else 'approved once: a second checker must approve it'}")
+    click.echo(
+        f"batch {batch_id} {'approved' if status == 'approved' else 'approved once: a second checker must approve it'}"
+    )
 
 
 @batch_group.command("reject")
@@ -111,9 +126,11 @@ def batch_list(status: str | None) -> None:
 
     for b in run(service.list_batches, status):
         counts = ", ".join(f"{k} {v}" for k, v in sorted(b.status_counts.items()))
-        click.echo(f"{b.id}\t{b.status}\t{b.policy_code or b.title}\t{b.payment_count}\t{b.total:.2f}\t"
-                   f"maker {b.maker}\tchecker {b.checker or '-'}{(' + ' + b.second_checker) if b.second_checker else ''}"
-                   f"\t{counts}")
+        click.echo(
+            f"{b.id}\t{b.status}\t{b.policy_code or b.title}\t{b.payment_count}\t{b.total:.2f}\t"
+            f"maker {b.maker}\tchecker {b.checker or '-'}{(' + ' + b.second_checker) if b.second_checker else ''}"
+            f"\t{counts}"
+        )
 
 
 @batch_group.command("show")
@@ -126,8 +143,10 @@ def batch_show(batch_id: int) -> None:
         return await service.get_batch(batch_id), await service.progress(batch_id)
 
     b, p = run(_main)
-    click.echo(f"batch {b.id} {b.status}: {b.payment_count} payments, ¥{b.total:,.2f}; maker {b.maker}, "
-               f"checker {b.checker or '-'}{', second checker ' + b.second_checker if b.second_checker else ''}")
+    click.echo(
+        f"batch {b.id} {b.status}: {b.payment_count} payments, ¥{b.total:,.2f}; maker {b.maker}, "
+        f"checker {b.checker or '-'}{', second checker ' + b.second_checker if b.second_checker else ''}"
+    )
     click.echo(p.summary() or "no payments")
     if p.held:
         click.echo(f"{p.held} payments held in the exceptions queue (`zhida payments exceptions`)")
@@ -161,8 +180,10 @@ async def _run_batch(batch_id: int, wait: bool, actor_name: str | None, show: bo
         if snapshot != last:
             last, stalled_since = snapshot, time.monotonic()
         elif time.monotonic() - stalled_since > 300:
-            refuse(f"batch {batch_id}: {p.active} payments made no progress for 5 minutes "
-                   "(is the bank reachable, are workers running?); run `zhida batch run` again to resume")
+            refuse(
+                f"batch {batch_id}: {p.active} payments made no progress for 5 minutes "
+                "(is the bank reachable, are workers running?); run `zhida batch run` again to resume"
+            )
         if jobs.embedded():
             # Leftovers: claims of a killed run whose lease has not expired yet. Wait a little, plan again.
             await asyncio.sleep(1)
@@ -210,7 +231,9 @@ def batch_receipts(batch_id: int, out: str, processes: int) -> None:
         return await service.receipts_of_batch(batch_id)
 
     facts = run(_main)
-    paths = write_receipts(facts, Path(out), renderer=ReceiptRenderer.from_settings(get_settings()), processes=processes)
+    paths = write_receipts(
+        facts, Path(out), renderer=ReceiptRenderer.from_settings(get_settings()), processes=processes
+    )
     click.echo(f"{len(paths)} receipts written to {out}")
 
 
@@ -220,7 +243,6 @@ def batch_receipts(batch_id: int, out: str, processes: int) -> None:
 def reconcile(date_, actor: str | None) -> None:
     """Compare the ledger with the bank statement of that date (对账); print and store every difference; exit 3
     when there is one. Nothing is ever corrected automatically."""
-    from app import jobs
     from app.config import get_settings
     from payments import service
     from payments.adapters import get_adapter
@@ -234,15 +256,19 @@ def reconcile(date_, actor: str | None) -> None:
             await adapter.aclose()
 
     result = run(_main)
-    click.echo(f"reconciliation {result.date}: {result.bank_lines} bank lines, {result.ledger_lines} ledger lines, "
-               f"{result.matched} matched, {len(result.differences)} differences (run {result.run_id})")
+    click.echo(
+        f"reconciliation {result.date}: {result.bank_lines} bank lines, {result.ledger_lines} ledger lines, "
+        f"{result.matched} matched, {len(result.differences)} differences (run {result.run_id})"
+    )
     from payments.money import fen_to_yuan
 
     for d in result.differences:
         bank = f"{fen_to_yuan(d.bank_amount_fen)}" if d.bank_amount_fen is not None else "-"
         ours = f"{fen_to_yuan(d.ledger_amount_fen)}" if d.ledger_amount_fen is not None else "-"
-        click.echo(f"{d.kind}\t{d.request_id}\t{d.transfer_id or '-'}\tpayment {d.payment_id or '-'}\tbank {bank}\t"
-                   f"ledger {ours}\t{d.detail}")
+        click.echo(
+            f"{d.kind}\t{d.request_id}\t{d.transfer_id or '-'}\tpayment {d.payment_id or '-'}\tbank {bank}\t"
+            f"ledger {ours}\t{d.detail}"
+        )
     if result.differences:
         sys.exit(EXIT_PARTIAL)
 
@@ -258,8 +284,10 @@ def payments_exceptions() -> None:
     from payments import service
 
     for p in run(service.exceptions_queue):
-        click.echo(f"{p.id}\tbatch {p.batch_id}\t{p.status}\t{p.reason}\t{p.subject_kind} {p.subject_id}\t"
-                   f"{p.payee_account_masked}\t{p.amount:.2f}")
+        click.echo(
+            f"{p.id}\tbatch {p.batch_id}\t{p.status}\t{p.reason}\t{p.subject_kind} {p.subject_id}\t"
+            f"{p.payee_account_masked}\t{p.amount:.2f}"
+        )
 
 
 @payments_group.command("reissue")
@@ -270,8 +298,9 @@ def payments_reissue(payment_ids: tuple[int, ...], actor: str) -> None:
     from payments import service
 
     async def _main():
-        return await service.reissue_payments(list(payment_ids), actor=await actor_of(actor),
-                                              second_checker_threshold_fen=_threshold_fen())
+        return await service.reissue_payments(
+            list(payment_ids), actor=await actor_of(actor), second_checker_threshold_fen=_threshold_fen()
+        )
 
     batch_id = run(_main)
     click.echo(batch_id)
@@ -308,8 +337,14 @@ def payments_return(payment_id: int, actor: str, reason: str) -> None:
         who = await actor_of(actor)
         adapter = get_adapter(get_settings())
         try:
-            await service.record_return(payment_id, actor=who, adapter=adapter, reason=reason,
-                                        queue=await jobs.get_queue(), base_url=get_settings().base_url)
+            await service.record_return(
+                payment_id,
+                actor=who,
+                adapter=adapter,
+                reason=reason,
+                queue=await jobs.get_queue(),
+                base_url=get_settings().base_url,
+            )
         finally:
             await adapter.aclose()
 

@@ -1,4 +1,5 @@
 """Commands of policies/: load packs, publish, and the rest of the lifecycle (list, export, preview, …)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -73,8 +74,10 @@ def policies_publish(code: str, actor: str, as_of: str | None) -> None:
     if impact is not None and impact.withheld:
         click.echo(f"impact on {impact.as_of}: {impact.withheld}")
     elif impact is not None:
-        click.echo(f"impact on {impact.as_of}: {impact.matched} subjects, {impact.total_amount} yuan "
-                   f"of a {impact.budget} yuan budget")
+        click.echo(
+            f"impact on {impact.as_of}: {impact.matched} subjects, {impact.total_amount} yuan "
+            f"of a {impact.budget} yuan budget"
+        )
 
 
 @policies_group.command("submit")
@@ -107,8 +110,10 @@ def policies_list(search: str, status: str | None, as_json: bool) -> None:
         return
     for r in rows:
         pub = f"published v{r['published_number']}" if r["published_number"] else "not published"
-        click.echo(f"{r['code']:<34} v{r['number']:<3} {r['status']:<10} {r['mode']:<5} {r['subject']:<10} "
-                   f"{pub:<16} {r['title']}")
+        click.echo(
+            f"{r['code']:<34} v{r['number']:<3} {r['status']:<10} {r['mode']:<5} {r['subject']:<10} "
+            f"{pub:<16} {r['title']}"
+        )
 
 
 @policies_group.command("export")
@@ -153,12 +158,16 @@ def policies_preview(code: str, as_of: str | None, as_json: bool) -> None:
     if p.withheld:
         click.echo(f"{p.code} version {p.number} on {p.as_of}: {p.withheld}")
         return
-    click.echo(f"{p.code} version {p.number} on {p.as_of}: {p.matched} subjects, {p.total_amount} yuan; "
-               f"budget {p.budget}, left {p.budget_left}")
+    click.echo(
+        f"{p.code} version {p.number} on {p.as_of}: {p.matched} subjects, {p.total_amount} yuan; "
+        f"budget {p.budget}, left {p.budget_left}"
+    )
     if p.published_number is not None:
-        click.echo(f"against published version {p.published_number}: {p.published_matched} subjects, "
-                   f"{p.published_total_amount} yuan; added {len(p.added)}, removed {len(p.removed)}, "
-                   f"amount changed {len(p.amount_changed)}, budget delta {p.budget_delta}")
+        click.echo(
+            f"against published version {p.published_number}: {p.published_matched} subjects, "
+            f"{p.published_total_amount} yuan; added {len(p.added)}, removed {len(p.removed)}, "
+            f"amount changed {len(p.amount_changed)}, budget delta {p.budget_delta}"
+        )
 
 
 @policies_group.command("test")

@@ -1,4 +1,5 @@
 """Commands of eligibility/: profile import, match, explain, synthetic profiles, feed keys."""
+
 from __future__ import annotations
 
 import csv
@@ -24,7 +25,9 @@ def profiles_group() -> None:
 @click.option("--progress", is_flag=True, help="show progress even when not on a terminal")
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the extension or content")
 @click.option("--no-rematch", is_flag=True, help="do not queue incremental matching of changed profiles")
-def profiles_import(file: str, kind: str, rejects: str | None, progress: bool, fmt: str | None, no_rematch: bool) -> None:
+def profiles_import(
+    file: str, kind: str, rejects: str | None, progress: bool, fmt: str | None, no_rematch: bool
+) -> None:
     """Upsert profiles from a CSV or NDJSON file."""
     from eligibility.importer import import_file
 
@@ -49,19 +52,35 @@ def profiles_import(file: str, kind: str, rejects: str | None, progress: bool, f
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
         size = os.path.getsize(file)
-        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                      TimeRemainingColumn(), console=_stderr_console(), transient=False) as bar:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=_stderr_console(),
+            transient=False,
+        ) as bar:
             task = bar.add_task(f"import {os.path.basename(file)}", total=size)
-            return await import_file(file, kind, actor=cli_operator(), reject=reject, fmt=fmt, on_changed=on_changed,
-                                     progress=lambda done: bar.update(task, completed=done))
+            return await import_file(
+                file,
+                kind,
+                actor=cli_operator(),
+                reject=reject,
+                fmt=fmt,
+                on_changed=on_changed,
+                progress=lambda done: bar.update(task, completed=done),
+            )
 
     try:
         report = run(_run)
     finally:
         if rej_file:
             rej_file.close()
-    click.echo(f"inserted {report.inserted}, updated {report.updated}, unchanged {report.unchanged}, "
-               f"rejected {report.rejected}")
+    click.echo(
+        f"inserted {report.inserted}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"rejected {report.rejected}"
+    )
     if report.rejected:
         if rejects:
             click.echo(f"rejected rows (line, field, reason) written to {rejects}", err=True)
@@ -87,11 +106,12 @@ def _queue_rematch(kind: str):
         today = china_today().isoformat()
         for i in range(0, len(subject_ids), 1000):
             # No job id: re-importing a changed file must re-match again; storing matches is idempotent.
-            await enqueue("eligibility.rematch_subjects", kind, subject_ids[i:i + 1000], today)
+            await enqueue("eligibility.rematch_subjects", kind, subject_ids[i : i + 1000], today)
         if embedded():
             from app.jobs import drain
 
             await drain()
+
     return on_changed
 
 
@@ -164,8 +184,11 @@ def match(code: str, as_of, out: str | None, preview: bool, force_python: bool) 
         if out:
             f.close()
     how = "SQL push-down" if result.path == "sql" else f"rule-engine per profile ({result.fallback_reason})"
-    click.echo(f"{result.code}: {result.matched} of {result.profiles} matched, total {result.total_amount:.2f} yuan, "
-               f"{result.new} new stored; {how}", err=True)
+    click.echo(
+        f"{result.code}: {result.matched} of {result.profiles} matched, total {result.total_amount:.2f} yuan, "
+        f"{result.new} new stored; {how}",
+        err=True,
+    )
 
 
 @click.command("explain")

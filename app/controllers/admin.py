@@ -1,4 +1,5 @@
 """The administrator's user management."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -24,15 +25,24 @@ class UserCreate(BaseModel):
 
 @get("/admin/users", guards=[requires("admin")], include_in_schema=False)
 async def users_page(request: Request) -> Template:
-    users = await User.select(User.username, User.role, User.display_name, User.active, User.created_at).order_by(User.username)
+    users = await User.select(User.username, User.role, User.display_name, User.active, User.created_at).order_by(
+        User.username
+    )
     return Template("admin_users.html", context={"users": users, "roles": ROLES, "error": None})
 
 
 @post("/admin/users", guards=[requires("admin")], include_in_schema=False)
-async def users_create(request: Request, data: Annotated[UserCreate, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Any:
+async def users_create(
+    request: Request, data: Annotated[UserCreate, Body(media_type=RequestEncodingType.URL_ENCODED)]
+) -> Any:
     me = current_user(request)
-    await create_user(data.username, data.role, data.password, display_name=data.display_name,
-                      actor=AuditActor(me["username"], me["role"]))
+    await create_user(
+        data.username,
+        data.role,
+        data.password,
+        display_name=data.display_name,
+        actor=AuditActor(me["username"], me["role"]),
+    )
     return Redirect("/admin/users")
 
 
@@ -40,8 +50,13 @@ async def users_create(request: Request, data: Annotated[UserCreate, Body(media_
 async def users_create_api(request: Request, data: Annotated[UserCreate, Body()]) -> dict[str, Any]:
     """Create a user (admin)."""
     me = current_user(request)
-    return await create_user(data.username, data.role, data.password, display_name=data.display_name,
-                             actor=AuditActor(me["username"], me["role"]))
+    return await create_user(
+        data.username,
+        data.role,
+        data.password,
+        display_name=data.display_name,
+        actor=AuditActor(me["username"], me["role"]),
+    )
 
 
 route_handlers = [users_page, users_create, users_create_api]

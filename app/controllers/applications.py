@@ -1,6 +1,7 @@
 """HTTP routes of the review side of 依申请: the officers' application queue (approve with four eyes above the
 threshold, reject with a reason), attachments, the objections queue with its countdown, and finance's
 verification of corrected receiving accounts. JSON under /api/applications, pages under /applications."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -16,8 +17,15 @@ from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
 from policies.applications import service
-from policies.applications.schemas import (ACCOUNT_VERIFIER_ROLES, OFFICER_ROLES, AccountRead, ApplicationDecision,
-                                           ApplicationRead, ObjectionAnswer, ObjectionRead)
+from policies.applications.schemas import (
+    ACCOUNT_VERIFIER_ROLES,
+    OFFICER_ROLES,
+    AccountRead,
+    ApplicationDecision,
+    ApplicationRead,
+    ObjectionAnswer,
+    ObjectionRead,
+)
 
 OFFICERS = requires(*OFFICER_ROLES)
 VERIFIERS = requires(*ACCOUNT_VERIFIER_ROLES)
@@ -25,6 +33,7 @@ FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 # ---------------------------------------------------------------------------------- collaborators (adapters)
+
 
 def attachments_dir() -> Path:
     """Outside the web root (static files are app/static): data_dir/attachments."""
@@ -46,17 +55,21 @@ async def queue_or_none():
     return await jobs.get_queue()
 
 
-async def sync_payment_account(kind: str, subject_id: str, payee_name: str, bank_name: str, account: str, *, actor) -> None:
+async def sync_payment_account(
+    kind: str, subject_id: str, payee_name: str, bank_name: str, account: str, *, actor
+) -> None:
     """Adapter to payments: put the subject's portal account on its open entitlements ("" holds payment)."""
     from payments import service as payments
 
-    await payments.account_verified(kind, subject_id, payee_name=payee_name, bank_name=bank_name,
-                                    payee_account=account, actor=actor)
+    await payments.account_verified(
+        kind, subject_id, payee_name=payee_name, bank_name=bank_name, payee_account=account, actor=actor
+    )
 
 
 def account_sync(actor):
     async def sync(kind: str, subject_id: str, payee_name: str, bank_name: str, account: str) -> None:
         await sync_payment_account(kind, subject_id, payee_name, bank_name, account, actor=actor)
+
     return sync
 
 
@@ -68,14 +81,26 @@ def entitle_through_payments(actor):
         from payments import service as payments
 
         ent = await payments.create_entitlement_from_application(
-            version_id=app.version_id, subject_kind=app.subject_kind, subject_id=app.subject_id,
-            amount_fen=int(app.amount * 100), clause_codes=app.clause_codes, application_id=app.id, actor=actor)
+            version_id=app.version_id,
+            subject_kind=app.subject_kind,
+            subject_id=app.subject_id,
+            amount_fen=int(app.amount * 100),
+            clause_codes=app.clause_codes,
+            application_id=app.id,
+            actor=actor,
+        )
         own = await service.payment_account(app.subject_kind, app.subject_id)
         if own is not None:
             status, bank_name, account = own
             profile_name = (await service.account_of(app.subject_kind, app.subject_id)).payee_name
-            await sync_payment_account(app.subject_kind, app.subject_id, profile_name, bank_name,
-                                       account if status == "verified" else "", actor=actor)
+            await sync_payment_account(
+                app.subject_kind,
+                app.subject_id,
+                profile_name,
+                bank_name,
+                account if status == "verified" else "",
+                actor=actor,
+            )
         return ent.id
 
     return entitle
@@ -86,6 +111,7 @@ def _html(name: str, **context: Any) -> Template:
 
 
 # ---------------------------------------------------------------------------------- JSON API
+
 
 @get("/api/applications", guards=[OFFICERS], tags=["applications"])
 async def api_list(status: str | None = None, policy: str | None = None) -> list[ApplicationRead]:
@@ -99,23 +125,40 @@ async def api_get(application_id: int) -> ApplicationRead:
 
 
 @post("/api/applications/{application_id:int}/approve", guards=[OFFICERS], tags=["applications"], status_code=200)
-async def api_approve(request: Request, application_id: int, data: JSONBody[ApplicationDecision | None] = None) -> ApplicationRead:
+async def api_approve(
+    request: Request, application_id: int, data: JSONBody[ApplicationDecision | None] = None
+) -> ApplicationRead:
     """Approve (a first approval only, above the four-eyes threshold; the second must be another officer)."""
     actor = actor_of(request)
-    return await service.approve_application(application_id, actor=actor, entitle=entitle_through_payments(actor),
-                                             base_url=get_settings().base_url, note=(data.reason if data else ""),
-                                             queue=await queue_or_none())
+    return await service.approve_application(
+        application_id,
+        actor=actor,
+        entitle=entitle_through_payments(actor),
+        base_url=get_settings().base_url,
+        note=(data.reason if data else ""),
+        queue=await queue_or_none(),
+    )
 
 
 @post("/api/applications/{application_id:int}/reject", guards=[OFFICERS], tags=["applications"], status_code=200)
 async def api_reject(request: Request, application_id: int, data: JSONBody[ApplicationDecision]) -> ApplicationRead:
-    return await service.reject_application(application_id, actor=actor_of(request), reason=data.reason,
-                                            base_url=get_settings().base_url, queue=await queue_or_none())
+    return await service.reject_application(
+        application_id,
+        actor=actor_of(request),
+        reason=data.reason,
+        base_url=get_settings().base_url,
+        queue=await queue_or_none(),
+    )
 
 
 def _file(path: Path, filename: str, content_type: str) -> File:
-    return File(path=path, filename=filename, media_type=content_type, content_disposition_type="attachment",
-                headers={"x-content-type-options": "nosniff", "cache-control": "private, no-store"})
+    return File(
+        path=path,
+        filename=filename,
+        media_type=content_type,
+        content_disposition_type="attachment",
+        headers={"x-content-type-options": "nosniff", "cache-control": "private, no-store"},
+    )
 
 
 @get("/api/applications/attachments/{attachment_id:int}", guards=[OFFICERS], tags=["applications"])
@@ -130,11 +173,17 @@ async def api_objections(status: str | None = "open") -> list[ObjectionRead]:
     return await service.list_objections(status or None)
 
 
-@post("/api/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], tags=["applications"],
-      status_code=200)
+@post(
+    "/api/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], tags=["applications"], status_code=200
+)
 async def api_answer(request: Request, objection_id: int, data: JSONBody[ObjectionAnswer]) -> ObjectionRead:
-    return await service.answer_objection(objection_id, actor=actor_of(request), answer=data.answer,
-                                          base_url=get_settings().base_url, queue=await queue_or_none())
+    return await service.answer_objection(
+        objection_id,
+        actor=actor_of(request),
+        answer=data.answer,
+        base_url=get_settings().base_url,
+        queue=await queue_or_none(),
+    )
 
 
 @get("/api/applications/accounts", guards=[VERIFIERS], tags=["applications"])
@@ -143,8 +192,12 @@ async def api_accounts() -> list[dict[str, Any]]:
     return [{**a.model_dump(mode="json"), "account": full} for a, full in await service.unverified_accounts()]
 
 
-@post("/api/applications/accounts/{kind:str}/{subject_id:str}/verify", guards=[VERIFIERS], tags=["applications"],
-      status_code=200)
+@post(
+    "/api/applications/accounts/{kind:str}/{subject_id:str}/verify",
+    guards=[VERIFIERS],
+    tags=["applications"],
+    status_code=200,
+)
 async def api_verify_account(request: Request, kind: str, subject_id: str) -> AccountRead:
     actor = actor_of(request)
     return await service.verify_account(kind, subject_id, actor=actor, sync=account_sync(actor))
@@ -159,9 +212,14 @@ STATUSES = ("submitted", "first_approved", "approved", "rejected")
 async def queue_page(request: Request, status: str | None = None, policy: str | None = None) -> Template:
     rows = await service.list_applications(status or None, policy or None)
     open_objections = await service.list_objections("open")
-    return _html("applications/list.html", rows=rows, statuses=STATUSES, filters={"status": status or "",
-                 "policy": policy or ""}, open_objections=len(open_objections),
-                 threshold=get_settings().application_four_eyes_threshold)
+    return _html(
+        "applications/list.html",
+        rows=rows,
+        statuses=STATUSES,
+        filters={"status": status or "", "policy": policy or ""},
+        open_objections=len(open_objections),
+        threshold=get_settings().application_four_eyes_threshold,
+    )
 
 
 @get("/applications/{application_id:int}", guards=[OFFICERS], include_in_schema=False)
@@ -173,8 +231,7 @@ async def detail_page(request: Request, application_id: int) -> Template:
 
 
 @post("/applications/{application_id:int}/approve", guards=[OFFICERS], include_in_schema=False)
-async def approve_form(request: Request, application_id: int,
-                       data: Annotated[ApplicationDecision, FORM]) -> Redirect:
+async def approve_form(request: Request, application_id: int, data: Annotated[ApplicationDecision, FORM]) -> Redirect:
     await api_approve.fn(request, application_id, data)
     return Redirect(f"/applications/{application_id}")
 
@@ -192,8 +249,9 @@ async def attachment_page(attachment_id: int) -> File:
 
 @get("/applications/objections", guards=[OFFICERS], include_in_schema=False)
 async def objections_page(request: Request, status: str | None = "open") -> Template:
-    return _html("applications/objections.html", rows=await service.list_objections(status or None),
-                 status=status or "")
+    return _html(
+        "applications/objections.html", rows=await service.list_objections(status or None), status=status or ""
+    )
 
 
 @post("/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], include_in_schema=False)
@@ -213,6 +271,23 @@ async def verify_form(request: Request, kind: str, subject_id: str) -> Redirect:
     return Redirect("/applications/accounts")
 
 
-route_handlers = [api_list, api_get, api_approve, api_reject, api_attachment, api_objections, api_answer, api_accounts,
-                  api_verify_account, queue_page, detail_page, approve_form, reject_form, attachment_page,
-                  objections_page, answer_form, accounts_page, verify_form]
+route_handlers = [
+    api_list,
+    api_get,
+    api_approve,
+    api_reject,
+    api_attachment,
+    api_objections,
+    api_answer,
+    api_accounts,
+    api_verify_account,
+    queue_page,
+    detail_page,
+    approve_form,
+    reject_form,
+    attachment_page,
+    objections_page,
+    answer_form,
+    accounts_page,
+    verify_form,
+]

@@ -1,4 +1,5 @@
 """The auditor's view of the audit trail: browse, filter, verify."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,15 @@ from eligibility.fields import CHINA
 PAGE = 50
 
 
-async def _query(actor: str | None, action: str | None, entity: str | None, entity_id: str | None,
-                 since: dt.date | None, until: dt.date | None, before_seq: int | None) -> list[dict]:
+async def _query(
+    actor: str | None,
+    action: str | None,
+    entity: str | None,
+    entity_id: str | None,
+    since: dt.date | None,
+    until: dt.date | None,
+    before_seq: int | None,
+) -> list[dict]:
     q = AuditEntry.select().order_by(AuditEntry.seq, ascending=False).limit(PAGE)
     where = []
     if actor:
@@ -38,9 +46,15 @@ async def _query(actor: str | None, action: str | None, entity: str | None, enti
 
 
 @get("/api/audit", guards=[requires("auditor", "admin")], tags=["audit"])
-async def audit_api(actor: str | None = None, action: str | None = None, entity: str | None = None,
-                    entity_id: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
-                    before_seq: int | None = None) -> list[dict[str, Any]]:
+async def audit_api(
+    actor: str | None = None,
+    action: str | None = None,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    before_seq: int | None = None,
+) -> list[dict[str, Any]]:
     """Audit entries, newest first, 50 a page (page on with before_seq)."""
     return await _query(actor, action, entity, entity_id, since, until, before_seq)
 
@@ -55,14 +69,29 @@ async def audit_verify_api() -> dict[str, Any]:
 
 
 @get("/audit", guards=[requires("auditor", "admin")], include_in_schema=False)
-async def audit_page(request: Request, actor: str | None = None, action: str | None = None, entity: str | None = None,
-                     entity_id: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
-                     before_seq: int | None = None) -> Template:
+async def audit_page(
+    request: Request,
+    actor: str | None = None,
+    action: str | None = None,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    before_seq: int | None = None,
+) -> Template:
     rows = await _query(actor, action, entity, entity_id, since, until, before_seq)
-    filters = {"actor": actor or "", "action": action or "", "entity": entity or "", "entity_id": entity_id or "",
-               "since": since.isoformat() if since else "", "until": until.isoformat() if until else ""}
-    return Template("audit.html", context={"rows": rows, "filters": filters,
-                                           "next_seq": rows[-1]["seq"] if len(rows) == PAGE else None})
+    filters = {
+        "actor": actor or "",
+        "action": action or "",
+        "entity": entity or "",
+        "entity_id": entity_id or "",
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
+    return Template(
+        "audit.html",
+        context={"rows": rows, "filters": filters, "next_seq": rows[-1]["seq"] if len(rows) == PAGE else None},
+    )
 
 
 route_handlers = [audit_api, audit_verify_api, audit_page]

@@ -1,4 +1,5 @@
 """Routes of the platform itself: health, login/logout, language switch, each role's home page."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -16,17 +17,34 @@ from app.i18n import ROLE_LABELS
 
 # What each role is shown first: (path, zh, en) — pages other modules serve.
 ROLE_LINKS: dict[str, list[tuple[str, str, str]]] = {
-    "policy_officer": [("/policies", "政策管理", "Policies"), ("/policies/new", "新建政策", "New policy"),
-                       ("/applications", "申请审核", "Applications"), ("/applications/objections", "异议处理", "Objections")],
-    "policy_reviewer": [("/policies", "政策管理", "Policies"), ("/policies?status=in_review", "待审核", "Awaiting review"),
-                        ("/applications", "申请审核", "Applications"), ("/applications/objections", "异议处理", "Objections")],
-    "finance_maker": [("/finance", "资金拨付", "Disbursement"), ("/finance/exceptions", "异常处理", "Exceptions"),
-                      ("/applications/accounts", "账户核验", "Account verification")],
-    "finance_checker": [("/finance", "资金拨付", "Disbursement"), ("/finance/reconciliation", "对账", "Reconciliation"),
-                        ("/applications/accounts", "账户核验", "Account verification")],
+    "policy_officer": [
+        ("/policies", "政策管理", "Policies"),
+        ("/policies/new", "新建政策", "New policy"),
+        ("/applications", "申请审核", "Applications"),
+        ("/applications/objections", "异议处理", "Objections"),
+    ],
+    "policy_reviewer": [
+        ("/policies", "政策管理", "Policies"),
+        ("/policies?status=in_review", "待审核", "Awaiting review"),
+        ("/applications", "申请审核", "Applications"),
+        ("/applications/objections", "异议处理", "Objections"),
+    ],
+    "finance_maker": [
+        ("/finance", "资金拨付", "Disbursement"),
+        ("/finance/exceptions", "异常处理", "Exceptions"),
+        ("/applications/accounts", "账户核验", "Account verification"),
+    ],
+    "finance_checker": [
+        ("/finance", "资金拨付", "Disbursement"),
+        ("/finance/reconciliation", "对账", "Reconciliation"),
+        ("/applications/accounts", "账户核验", "Account verification"),
+    ],
     "auditor": [("/audit", "审计日志", "Audit trail"), ("/finance", "资金拨付", "Disbursement")],
-    "admin": [("/admin/users", "用户管理", "Users"), ("/audit", "审计日志", "Audit trail"),
-              ("/applications/accounts", "账户核验", "Account verification")],
+    "admin": [
+        ("/admin/users", "用户管理", "Users"),
+        ("/audit", "审计日志", "Audit trail"),
+        ("/applications/accounts", "账户核验", "Account verification"),
+    ],
     "enterprise": [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
     "talent": [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
 }
@@ -60,9 +78,15 @@ async def login(request: Request, data: Annotated[LoginForm, Body(media_type=Req
     try:
         user = await authenticate(data.username.strip(), data.password)
     except (LoginRefused, TooManyAttempts) as exc:
-        return Template("login.html", context={"next": data.next, "error": exc.message}, status_code=exc.status,
-                        media_type=MediaType.HTML)
-    request.set_session({SESSION_KEY: {k: user[k] for k in ("username", "role", "display_name", "subject_kind", "subject_id")}})
+        return Template(
+            "login.html",
+            context={"next": data.next, "error": exc.message},
+            status_code=exc.status,
+            media_type=MediaType.HTML,
+        )
+    request.set_session(
+        {SESSION_KEY: {k: user[k] for k in ("username", "role", "display_name", "subject_kind", "subject_id")}}
+    )
     return Redirect(_safe_next(data.next))
 
 
@@ -74,7 +98,9 @@ async def logout(request: Request) -> Redirect:
 
 @get("/lang/{lang:str}", opt={PUBLIC: True}, include_in_schema=False)
 async def switch_language(request: Request, lang: str) -> Redirect:
-    response = Redirect(_safe_next(request.headers.get("referer", "/").split(request.base_url.rstrip("/"), 1)[-1] or "/"))
+    response = Redirect(
+        _safe_next(request.headers.get("referer", "/").split(request.base_url.rstrip("/"), 1)[-1] or "/")
+    )
     response.set_cookie("lang", "en" if lang == "en" else "zh", max_age=365 * 86400, samesite="lax")
     return response
 
@@ -82,8 +108,9 @@ async def switch_language(request: Request, lang: str) -> Redirect:
 @get("/", guards=[requires()], include_in_schema=False)
 async def home(request: Request) -> Template:
     user = current_user(request)
-    return Template("home.html", context={"user": user, "links": ROLE_LINKS.get(user["role"], []),
-                                          "role_names": ROLE_LABELS})
+    return Template(
+        "home.html", context={"user": user, "links": ROLE_LINKS.get(user["role"], []), "role_names": ROLE_LABELS}
+    )
 
 
 @get("/api/me", guards=[requires()], tags=["platform"])

@@ -1,4 +1,5 @@
 """HTTP routes of eligibility: the data-exchange upsert API (an API key per feed) and JSON profiles/explanations."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -142,8 +143,9 @@ async def _published(code: str):
 
 
 @get("/api/explain/{code:str}/{subject_id:str}", guards=[requires(*STAFF, "enterprise", "talent")])
-async def explain_read(code: str, subject_id: str, request: Request,
-                       as_of: dt.date | None = None, lang: str = "zh") -> dict:
+async def explain_read(
+    code: str, subject_id: str, request: Request, as_of: dt.date | None = None, lang: str = "zh"
+) -> dict:
     """Why a subject does or does not qualify for the published version of a policy."""
     from eligibility.service import explain
 

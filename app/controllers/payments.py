@@ -1,5 +1,6 @@
 """HTTP routes of payments: the JSON API under /api/finance and the finance pages under /finance (batches, approval,
 progress of a run, the exceptions queue, budgets and their alerts, reconciliation)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -69,10 +70,18 @@ def _plain(fen: int) -> str:
 
 
 def _usage(u) -> dict[str, Any]:
-    return {"version_id": u.version_id, "policy_code": u.policy_code, "policy_version": u.policy_version,
-            "budget": _plain(u.budget_fen), "committed": _plain(u.committed_fen), "in_transit": _plain(u.in_transit_fen),
-            "paid": _plain(u.paid_fen), "used": _plain(u.used_fen), "used_percent": str(u.used_percent),
-            "alert_level": u.alert_level}
+    return {
+        "version_id": u.version_id,
+        "policy_code": u.policy_code,
+        "policy_version": u.policy_version,
+        "budget": _plain(u.budget_fen),
+        "committed": _plain(u.committed_fen),
+        "in_transit": _plain(u.in_transit_fen),
+        "paid": _plain(u.paid_fen),
+        "used": _plain(u.used_fen),
+        "used_percent": str(u.used_percent),
+        "alert_level": u.alert_level,
+    }
 
 
 @get("/api/finance/batches", guards=[requires(*FINANCE)], tags=["finance"])
@@ -87,11 +96,19 @@ async def api_create(request: Request, data: JSONBody[BatchCreate]) -> dict[str,
     actor = _actor(request)
     if data.policy_code and data.refresh and actor.role == "finance_maker":
         await service.refresh_entitlements(data.policy_code, actor=actor)
-    made = await service.create_batch(actor=actor, policy_code=data.policy_code,
-                                      entitlement_ids=data.entitlement_ids or None,
-                                      second_checker_threshold_fen=_threshold_fen())
-    return {"batch_id": made.batch_id, "payments": made.payment_count, "total": format_yuan(made.total_fen),
-            "left_for_budget": made.left_for_budget, "needs_second_checker": made.needs_second_checker}
+    made = await service.create_batch(
+        actor=actor,
+        policy_code=data.policy_code,
+        entitlement_ids=data.entitlement_ids or None,
+        second_checker_threshold_fen=_threshold_fen(),
+    )
+    return {
+        "batch_id": made.batch_id,
+        "payments": made.payment_count,
+        "total": format_yuan(made.total_fen),
+        "left_for_budget": made.left_for_budget,
+        "needs_second_checker": made.needs_second_checker,
+    }
 
 
 @get("/api/finance/batches/{batch_id:int}", guards=[requires(*FINANCE)], tags=["finance"])
@@ -103,39 +120,63 @@ async def api_batch(batch_id: int) -> BatchRead:
 async def api_progress(batch_id: int) -> dict[str, Any]:
     """Where a running batch is: payments and totals per status, how many still active, how many held."""
     p = await service.progress(batch_id)
-    return {"batch_id": batch_id, "status": p.status, "counts": p.counts,
-            "totals": {k: _plain(v) for k, v in p.totals_fen.items()},
-            "active": p.active, "held": p.held, "done": p.done}
+    return {
+        "batch_id": batch_id,
+        "status": p.status,
+        "counts": p.counts,
+        "totals": {k: _plain(v) for k, v in p.totals_fen.items()},
+        "active": p.active,
+        "held": p.held,
+        "done": p.done,
+    }
 
 
 @get("/api/finance/batches/{batch_id:int}/payments", guards=[requires(*FINANCE)], tags=["finance"])
-async def api_payments(batch_id: int, status: str | None = None, limit: int = 200, offset: int = 0) -> list[PaymentRead]:
+async def api_payments(
+    batch_id: int, status: str | None = None, limit: int = 200, offset: int = 0
+) -> list[PaymentRead]:
     return await service.payments_of_batch(batch_id, status, min(limit, 1000), offset)
 
 
-@post("/api/finance/batches/{batch_id:int}/approve", guards=[requires(*STAFF_ACTING)], tags=["finance"],
-      status_code=HTTP_200_OK)
+@post(
+    "/api/finance/batches/{batch_id:int}/approve",
+    guards=[requires(*STAFF_ACTING)],
+    tags=["finance"],
+    status_code=HTTP_200_OK,
+)
 async def api_approve(request: Request, batch_id: int) -> dict[str, Any]:
     """A checker's approval; 403 for the batch's maker (and for the first checker at the second step)."""
     return {"batch_id": batch_id, "status": await service.approve_batch(batch_id, actor=_actor(request))}
 
 
-@post("/api/finance/batches/{batch_id:int}/reject", guards=[requires(*STAFF_ACTING)], tags=["finance"],
-      status_code=HTTP_200_OK)
+@post(
+    "/api/finance/batches/{batch_id:int}/reject",
+    guards=[requires(*STAFF_ACTING)],
+    tags=["finance"],
+    status_code=HTTP_200_OK,
+)
 async def api_reject(request: Request, batch_id: int, data: JSONBody[Reason]) -> dict[str, Any]:
     await service.reject_batch(batch_id, actor=_actor(request), reason=data.reason)
     return {"batch_id": batch_id, "status": "rejected"}
 
 
-@post("/api/finance/batches/{batch_id:int}/cancel", guards=[requires(*STAFF_ACTING)], tags=["finance"],
-      status_code=HTTP_200_OK)
+@post(
+    "/api/finance/batches/{batch_id:int}/cancel",
+    guards=[requires(*STAFF_ACTING)],
+    tags=["finance"],
+    status_code=HTTP_200_OK,
+)
 async def api_cancel(request: Request, batch_id: int, data: JSONBody[Reason | None] = None) -> dict[str, Any]:
     await service.cancel_batch(batch_id, actor=_actor(request), reason=(data.reason if data else ""))
     return {"batch_id": batch_id, "status": "cancelled"}
 
 
-@post("/api/finance/batches/{batch_id:int}/run", guards=[requires(*STAFF_ACTING)], tags=["finance"],
-      status_code=HTTP_200_OK)
+@post(
+    "/api/finance/batches/{batch_id:int}/run",
+    guards=[requires(*STAFF_ACTING)],
+    tags=["finance"],
+    status_code=HTTP_200_OK,
+)
 async def api_run(request: Request, batch_id: int) -> dict[str, Any]:
     """Start (or resume) an approved batch: its payment jobs are queued; follow it with /progress."""
     return {"batch_id": batch_id, "jobs_queued": await _run(batch_id, _actor(request))}
@@ -150,13 +191,18 @@ async def api_exceptions() -> list[PaymentRead]:
 @post("/api/finance/payments/reissue", guards=[requires(*STAFF_ACTING)], tags=["finance"], status_code=HTTP_201_CREATED)
 async def api_reissue(request: Request, data: JSONBody[ReissueRequest]) -> dict[str, Any]:
     """退汇重发 to the corrected, re-verified account: a new batch to approve like any other."""
-    batch_id = await service.reissue_payments(data.payment_ids, actor=_actor(request),
-                                              second_checker_threshold_fen=_threshold_fen())
+    batch_id = await service.reissue_payments(
+        data.payment_ids, actor=_actor(request), second_checker_threshold_fen=_threshold_fen()
+    )
     return {"batch_id": batch_id}
 
 
-@post("/api/finance/payments/{payment_id:int}/abandon", guards=[requires(*STAFF_ACTING)], tags=["finance"],
-      status_code=HTTP_200_OK)
+@post(
+    "/api/finance/payments/{payment_id:int}/abandon",
+    guards=[requires(*STAFF_ACTING)],
+    tags=["finance"],
+    status_code=HTTP_200_OK,
+)
 async def api_abandon(request: Request, payment_id: int, data: JSONBody[Reason]) -> dict[str, Any]:
     await service.abandon_payment(payment_id, actor=_actor(request), reason=data.reason)
     return {"payment_id": payment_id, "exception": "abandoned"}
@@ -171,8 +217,10 @@ async def api_budgets(alerts_only: bool = False) -> list[dict[str, Any]]:
 
 @get("/api/finance/reconciliations", guards=[requires(*FINANCE)], tags=["finance"])
 async def api_reconciliations() -> list[dict[str, Any]]:
-    return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
-            for r in await service.list_runs()]
+    return [
+        {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
+        for r in await service.list_runs()
+    ]
 
 
 @get("/api/finance/reconciliations/{run_id:int}", guards=[requires(*FINANCE)], tags=["finance"])
@@ -184,8 +232,12 @@ async def api_reconciliation(run_id: int) -> list[dict[str, Any]]:
 async def api_reconcile(request: Request, data: JSONBody[ReconcileRequest]) -> dict[str, Any]:
     """Compare the bank statement of a date with the ledger; differences are stored and returned, never fixed."""
     result = await _reconcile(data.date, _actor(request))
-    return {"run_id": result.run_id, "date": data.date.isoformat(), "matched": result.matched,
-            "differences": [d.__dict__ for d in result.differences]}
+    return {
+        "run_id": result.run_id,
+        "date": data.date.isoformat(),
+        "matched": result.matched,
+        "differences": [d.__dict__ for d in result.differences],
+    }
 
 
 @asynccontextmanager
@@ -208,11 +260,19 @@ async def _reconcile(date: dt.date, actor: AuditActor):
 # --------------------------------------------------------------------------- pages
 
 STATUS_LABELS = {
-    "created": ("待审核", "waiting for approval"), "checked": ("待二次审核", "waiting for a second checker"),
-    "approved": ("已审核", "approved"), "running": ("发放中", "running"), "completed": ("已完成", "completed"),
-    "rejected": ("已退回", "rejected"), "cancelled": ("已取消", "cancelled"),
-    "submitted": ("已提交", "submitted"), "accepted": ("银行已受理", "accepted"), "settled": ("已到账", "settled"),
-    "unknown": ("结果待查", "outcome unknown"), "returned": ("已退汇", "returned"), "void": ("作废", "void"),
+    "created": ("待审核", "waiting for approval"),
+    "checked": ("待二次审核", "waiting for a second checker"),
+    "approved": ("已审核", "approved"),
+    "running": ("发放中", "running"),
+    "completed": ("已完成", "completed"),
+    "rejected": ("已退回", "rejected"),
+    "cancelled": ("已取消", "cancelled"),
+    "submitted": ("已提交", "submitted"),
+    "accepted": ("银行已受理", "accepted"),
+    "settled": ("已到账", "settled"),
+    "unknown": ("结果待查", "outcome unknown"),
+    "returned": ("已退汇", "returned"),
+    "void": ("作废", "void"),
 }
 
 
@@ -223,9 +283,17 @@ def _ctx(request: Request, **extra) -> dict[str, Any]:
 
 @get("/finance", guards=[requires(*FINANCE)], include_in_schema=False)
 async def finance_page(request: Request, msg: str = "") -> Template:
-    return Template("payments/list.html", context=_ctx(
-        request, batches=await service.list_batches(), budgets=await service.budget_usage(),
-        alerts=await service.budget_alerts(), exceptions=len(await service.exceptions_queue()), msg=msg))
+    return Template(
+        "payments/list.html",
+        context=_ctx(
+            request,
+            batches=await service.list_batches(),
+            budgets=await service.budget_usage(),
+            alerts=await service.budget_alerts(),
+            exceptions=len(await service.exceptions_queue()),
+            msg=msg,
+        ),
+    )
 
 
 @post("/finance/batches", guards=[requires(*STAFF_ACTING)], include_in_schema=False)
@@ -243,9 +311,17 @@ async def create_page(request: Request) -> Redirect:
 
 @get("/finance/batches/{batch_id:int}", guards=[requires(*FINANCE)], include_in_schema=False)
 async def batch_page(request: Request, batch_id: int, msg: str = "", status: str | None = None) -> Template:
-    return Template("payments/detail.html", context=_ctx(
-        request, batch=await service.get_batch(batch_id), progress=await service.progress(batch_id),
-        payments=await service.payments_of_batch(batch_id, status or None, 200), msg=msg, filter=status or ""))
+    return Template(
+        "payments/detail.html",
+        context=_ctx(
+            request,
+            batch=await service.get_batch(batch_id),
+            progress=await service.progress(batch_id),
+            payments=await service.payments_of_batch(batch_id, status or None, 200),
+            msg=msg,
+            filter=status or "",
+        ),
+    )
 
 
 @post("/finance/batches/{batch_id:int}/{step:str}", guards=[requires(*STAFF_ACTING)], include_in_schema=False)
@@ -276,8 +352,9 @@ async def payment_step(request: Request, payment_id: int, step: str) -> Redirect
     form = await request.form()
     actor = _actor(request)
     if step == "reissue":
-        batch_id = await service.reissue_payments([payment_id], actor=actor,
-                                                  second_checker_threshold_fen=_threshold_fen())
+        batch_id = await service.reissue_payments(
+            [payment_id], actor=actor, second_checker_threshold_fen=_threshold_fen()
+        )
         return Redirect(f"/finance/batches/{batch_id}?msg=created")
     if step == "abandon":
         await service.abandon_payment(payment_id, actor=actor, reason=(form.get("reason") or "").strip())
@@ -286,9 +363,14 @@ async def payment_step(request: Request, payment_id: int, step: str) -> Redirect
         from app import jobs
 
         async with _bank() as adapter:  # recorded only when the bank reports the transfer reversed
-            await service.record_return(payment_id, actor=actor, adapter=adapter,
-                                        reason=(form.get("reason") or "RETURNED").strip(),
-                                        queue=await jobs.get_queue(), base_url=get_settings().base_url)
+            await service.record_return(
+                payment_id,
+                actor=actor,
+                adapter=adapter,
+                reason=(form.get("reason") or "RETURNED").strip(),
+                queue=await jobs.get_queue(),
+                base_url=get_settings().base_url,
+            )
         return Redirect("/finance/exceptions?msg=returned")
     raise PaymentsError(f"unknown step {step!r}", status=404)
 
@@ -297,9 +379,16 @@ async def payment_step(request: Request, payment_id: int, step: str) -> Redirect
 async def reconciliation_page(request: Request, run: int | None = None) -> Template:
     runs = await service.list_runs()
     run_id = run or (runs[0]["id"] if runs else None)
-    return Template("payments/reconciliation.html", context=_ctx(
-        request, runs=runs, run_id=run_id, differences=await service.differences_of(run_id) if run_id else [],
-        today=china_today().isoformat()))
+    return Template(
+        "payments/reconciliation.html",
+        context=_ctx(
+            request,
+            runs=runs,
+            run_id=run_id,
+            differences=await service.differences_of(run_id) if run_id else [],
+            today=china_today().isoformat(),
+        ),
+    )
 
 
 @post("/finance/reconciliation", guards=[requires(*STAFF_ACTING)], include_in_schema=False)
@@ -314,7 +403,28 @@ async def reconcile_page(request: Request) -> Redirect:
 
 
 route_handlers = [
-    api_batches, api_create, api_batch, api_progress, api_payments, api_approve, api_reject, api_cancel, api_run,
-    api_exceptions, api_reissue, api_abandon, api_budgets, api_reconciliations, api_reconciliation, api_reconcile,
-    finance_page, create_page, batch_page, batch_step, exceptions_page, payment_step, reconciliation_page, reconcile_page,
+    api_batches,
+    api_create,
+    api_batch,
+    api_progress,
+    api_payments,
+    api_approve,
+    api_reject,
+    api_cancel,
+    api_run,
+    api_exceptions,
+    api_reissue,
+    api_abandon,
+    api_budgets,
+    api_reconciliations,
+    api_reconciliation,
+    api_reconcile,
+    finance_page,
+    create_page,
+    batch_page,
+    batch_step,
+    exceptions_page,
+    payment_step,
+    reconciliation_page,
+    reconcile_page,
 ]

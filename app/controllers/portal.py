@@ -3,6 +3,7 @@ notice (marks it read), its delivery status per channel, and the channel opt-out
 /api/portal/notices and /api/portal/preferences, pages under /portal/inbox and /portal/preferences.
 Every query is scoped by ``own_subject(request)``; another subject's notice is "not found".
 (The other portal pages are in portal_pages.py.)"""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -35,13 +36,16 @@ def _html(name: str, **context: Any) -> Template:
 
 # ---------------------------------------------------------------------------------- JSON API
 
+
 @get("/api/portal/notices", guards=[SUBJECTS], tags=["portal"])
 async def api_notices(request: Request, limit: int = PAGE_SIZE, offset: int = 0) -> dict[str, Any]:
     """My notices, newest first, in my interface language, with the unread count."""
     kind, subject_id = own_subject(request)
     items = await notifications.inbox(kind, subject_id, limit=limit, offset=offset, locale=lang_of(request))
-    return {"unread": await notifications.unread_count(kind, subject_id),
-            "notices": [n.model_dump(mode="json") for n in items]}
+    return {
+        "unread": await notifications.unread_count(kind, subject_id),
+        "notices": [n.model_dump(mode="json") for n in items],
+    }
 
 
 @get("/api/portal/notices/{notice_id:int}", guards=[SUBJECTS], tags=["portal"])
@@ -80,14 +84,21 @@ async def api_set_preferences(request: Request, data: JSONBody[ChannelPreference
 
 # ---------------------------------------------------------------------------------- pages
 
+
 @get("/portal/inbox", guards=[SUBJECTS], include_in_schema=False)
 async def inbox_page(request: Request, page: int = 1) -> Template:
     kind, subject_id = own_subject(request)
     page = max(1, page)
-    items = await notifications.inbox(kind, subject_id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
-                                      locale=lang_of(request))
-    return _html("portal/inbox.html", notices=items[:PAGE_SIZE], page=page, more=len(items) > PAGE_SIZE,
-                 unread=await notifications.unread_count(kind, subject_id))
+    items = await notifications.inbox(
+        kind, subject_id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, locale=lang_of(request)
+    )
+    return _html(
+        "portal/inbox.html",
+        notices=items[:PAGE_SIZE],
+        page=page,
+        more=len(items) > PAGE_SIZE,
+        unread=await notifications.unread_count(kind, subject_id),
+    )
 
 
 @get("/portal/inbox/{notice_id:int}", guards=[SUBJECTS], include_in_schema=False)
@@ -95,8 +106,12 @@ async def notice_page(request: Request, notice_id: int) -> Template:
     """Opening a notice marks it read."""
     kind, subject_id = own_subject(request)
     notice = await notifications.mark_read(notice_id, kind, subject_id, actor=_actor(request), locale=lang_of(request))
-    return _html("portal/notice.html", n=notice, deliveries=await notifications.deliveries(notice_id),
-                 unread=await notifications.unread_count(kind, subject_id))
+    return _html(
+        "portal/notice.html",
+        n=notice,
+        deliveries=await notifications.deliveries(notice_id),
+        unread=await notifications.unread_count(kind, subject_id),
+    )
 
 
 @get("/portal/preferences", guards=[SUBJECTS], include_in_schema=False)
@@ -118,5 +133,15 @@ async def preferences_form(request: Request, data: Annotated[_PreferencesForm, F
     return Redirect("/portal/preferences?saved=1")
 
 
-route_handlers = [api_notices, api_notice, api_mark_read, api_notice_deliveries, api_preferences, api_set_preferences,
-                  inbox_page, notice_page, preferences_page, preferences_form]
+route_handlers = [
+    api_notices,
+    api_notice,
+    api_mark_read,
+    api_notice_deliveries,
+    api_preferences,
+    api_set_preferences,
+    inbox_page,
+    notice_page,
+    preferences_page,
+    preferences_form,
+]

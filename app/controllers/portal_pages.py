@@ -2,6 +2,7 @@
 why I qualify, my receiving account, applications with attachments, objections. Every query is scoped by
 ``own_subject(request)``; another subject's record is "not found". JSON under /api/portal, pages under /portal.
 (The inbox pages are the notifications module's, in portal.py.)"""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,15 +17,20 @@ from litestar.response import File, Redirect, Template
 
 from app.auth.guards import current_user, own_subject, requires
 from app.config import get_settings
-from app.controllers.applications import (_file, account_sync, actor_of, attachments_dir, four_eyes_threshold_fen,
-                                          queue_or_none)
+from app.controllers.applications import (
+    _file,
+    account_sync,
+    actor_of,
+    attachments_dir,
+    four_eyes_threshold_fen,
+    queue_or_none,
+)
 from app.i18n import lang_of
 from eligibility.fields import china_today
 from policies.applications import attachments as attachment_rules
 from policies.applications import service
 from policies.applications.errors import NotFound
-from policies.applications.schemas import (AccountConfirm, AccountRead, ApplicationRead, ObjectionCreate,
-                                           ObjectionRead)
+from policies.applications.schemas import AccountConfirm, AccountRead, ApplicationRead, ObjectionCreate, ObjectionRead
 
 SUBJECTS = requires("enterprise", "talent")
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -71,8 +77,9 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
     receipts = {r.payment_id: r for r in await payments.receipts_of_subject(kind, subject_id)}
     # An entitlement's latest payment (a re-issue follows a rejected or returned one); one batch may hold several of
     # the subject's payments, one per entitlement.
-    pays = {p.entitlement_id: p for p in await payments.payments_of_subject(kind, subject_id)
-            if p.status != "void"}  # a re-issue's batch sent back voids its payment; the one before it stands
+    pays = {
+        p.entitlement_id: p for p in await payments.payments_of_subject(kind, subject_id) if p.status != "void"
+    }  # a re-issue's batch sent back voids its payment; the one before it stands
     own_account = await service.payment_account(kind, subject_id)
     items = []
     for version_id in sorted(set(latest_match) | set(apps)):
@@ -90,8 +97,16 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
             if stage == "waiting_account" and own_account and own_account[0] == "unverified":
                 stage = "account_unverified"
         elif v.mode == "apply":
-            stage = {"submitted": "applied", "first_approved": "first_approved", "rejected": "rejected",
-                     "approved": "payable"}.get(app.status, "applied") if app else "may_apply"
+            stage = (
+                {
+                    "submitted": "applied",
+                    "first_approved": "first_approved",
+                    "rejected": "rejected",
+                    "approved": "payable",
+                }.get(app.status, "applied")
+                if app
+                else "may_apply"
+            )
         else:
             stage = "matched"
         if payment is not None and payment.status == "settled":
@@ -99,26 +114,57 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
         elif payment is not None and payment.status in ("rejected", "returned") and payment.exception == "open":
             stage = "payment_returned"
         steps = APPLY_STEPS if v.mode == "apply" else AUTO_STEPS
-        current = steps.index(stage) if stage in steps else (
-            steps.index("waiting_account") if stage == "account_unverified" else
-            steps.index("batched") if stage == "payment_returned" else -1)
-        amount = (ent.amount if ent else app.amount if app else
-                  (Decimal(match.amount_fen) / 100 if match else None))
-        items.append({
-            "version_id": version_id, "code": v.code, "title": v.title, "mode": v.mode, "issuer": v.issuer,
-            "amount": f"{amount:,.2f}" if amount is not None else "",
-            "stage": stage, "stage_zh": STAGES.get(stage, (stage, stage))[0], "stage_en": STAGES.get(stage, (stage, stage))[1],
-            "steps": [{"code": s, "zh": STAGES[s][0], "en": STAGES[s][1],
-                       "state": "done" if i < current else "current" if i == current else "todo"}
-                      for i, s in enumerate(steps)],
-            "reason": ent.reason if ent else (app.reason if app else ""),
-            "entitlement_id": ent.id if ent else None,
-            "application": {"id": app.id, "no": app.application_no, "status": app.status} if app else None,
-            "payment": {"status": payment.status, "settled_at": payment.settled_at,
-                        "account": payment.payee_account_masked} if payment else None,
-            "receipt": {"code": receipt.code, "url": f"/api/receipts/{receipt.code}.pdf",
-                        "verify_url": f"/verify/{receipt.code}"} if receipt else None,
-        })
+        current = (
+            steps.index(stage)
+            if stage in steps
+            else (
+                steps.index("waiting_account")
+                if stage == "account_unverified"
+                else steps.index("batched")
+                if stage == "payment_returned"
+                else -1
+            )
+        )
+        amount = ent.amount if ent else app.amount if app else (Decimal(match.amount_fen) / 100 if match else None)
+        items.append(
+            {
+                "version_id": version_id,
+                "code": v.code,
+                "title": v.title,
+                "mode": v.mode,
+                "issuer": v.issuer,
+                "amount": f"{amount:,.2f}" if amount is not None else "",
+                "stage": stage,
+                "stage_zh": STAGES.get(stage, (stage, stage))[0],
+                "stage_en": STAGES.get(stage, (stage, stage))[1],
+                "steps": [
+                    {
+                        "code": s,
+                        "zh": STAGES[s][0],
+                        "en": STAGES[s][1],
+                        "state": "done" if i < current else "current" if i == current else "todo",
+                    }
+                    for i, s in enumerate(steps)
+                ],
+                "reason": ent.reason if ent else (app.reason if app else ""),
+                "entitlement_id": ent.id if ent else None,
+                "application": {"id": app.id, "no": app.application_no, "status": app.status} if app else None,
+                "payment": {
+                    "status": payment.status,
+                    "settled_at": payment.settled_at,
+                    "account": payment.payee_account_masked,
+                }
+                if payment
+                else None,
+                "receipt": {
+                    "code": receipt.code,
+                    "url": f"/api/receipts/{receipt.code}.pdf",
+                    "verify_url": f"/verify/{receipt.code}",
+                }
+                if receipt
+                else None,
+            }
+        )
     return items
 
 
@@ -150,20 +196,30 @@ async def policy_view(version_id: int, kind: str, subject_id: str, lang: str) ->
         problem = None
     items = [i for i in await subject_overview(kind, subject_id) if i["version_id"] == version_id]
     apps = [a for a in await service.applications_of_subject(kind, subject_id) if a.version_id == version_id]
-    return {"version": version.model_dump(mode="json"), "content": content.model_dump(mode="json"),
-            "explanation": explanation.model_dump(mode="json") if explanation else None, "explanation_problem": problem,
-            "status": items[0] if items else None, "applications": [a.model_dump(mode="json") for a in apps],
-            "account": (await service.account_of(kind, subject_id)).model_dump(mode="json")}
+    return {
+        "version": version.model_dump(mode="json"),
+        "content": content.model_dump(mode="json"),
+        "explanation": explanation.model_dump(mode="json") if explanation else None,
+        "explanation_problem": problem,
+        "status": items[0] if items else None,
+        "applications": [a.model_dump(mode="json") for a in apps],
+        "account": (await service.account_of(kind, subject_id)).model_dump(mode="json"),
+    }
 
 
 # ---------------------------------------------------------------------------------- JSON API
+
 
 @get("/api/portal/overview", guards=[SUBJECTS], tags=["portal"])
 async def api_overview(request: Request) -> dict[str, Any]:
     """My policies, each with its status on the way to the money, and my unread notice count."""
     kind, subject_id = own_subject(request)
-    return {"subject_kind": kind, "subject_id": subject_id, "unread": await _unread(kind, subject_id),
-            "policies": await subject_overview(kind, subject_id)}
+    return {
+        "subject_kind": kind,
+        "subject_id": subject_id,
+        "unread": await _unread(kind, subject_id),
+        "policies": await subject_overview(kind, subject_id),
+    }
 
 
 @get("/api/portal/policies/{version_id:int}", guards=[SUBJECTS], tags=["portal"])
@@ -195,14 +251,27 @@ async def _apply(request: Request, version_id: int) -> ApplicationRead:
     files_in = [(f.filename, await f.read(attachment_rules.MAX_BYTES + 1)) for f in uploads]
     settings = get_settings()
     return await service.submit_application(
-        version_id, kind, subject_id, applicant=current_user(request)["username"],
-        statement=str(form.get("statement") or ""), files_in=files_in, attachments_dir=attachments_dir(),
-        actor=actor_of(request), as_of=_today(), four_eyes_threshold_fen=four_eyes_threshold_fen(),
-        base_url=settings.base_url, queue=await queue_or_none())
+        version_id,
+        kind,
+        subject_id,
+        applicant=current_user(request)["username"],
+        statement=str(form.get("statement") or ""),
+        files_in=files_in,
+        attachments_dir=attachments_dir(),
+        actor=actor_of(request),
+        as_of=_today(),
+        four_eyes_threshold_fen=four_eyes_threshold_fen(),
+        base_url=settings.base_url,
+        queue=await queue_or_none(),
+    )
 
 
-@post("/api/portal/policies/{version_id:int}/applications", guards=[SUBJECTS], tags=["portal"],
-      request_max_body_size=MAX_REQUEST)
+@post(
+    "/api/portal/policies/{version_id:int}/applications",
+    guards=[SUBJECTS],
+    tags=["portal"],
+    request_max_body_size=MAX_REQUEST,
+)
 async def api_apply(request: Request, version_id: int) -> ApplicationRead:
     """Apply (multipart: ``statement`` and up to 5 ``files``, PDF/JPG/PNG, 5 MB each)."""
     return await _apply(request, version_id)
@@ -271,6 +340,7 @@ async def api_objection(request: Request, objection_id: int) -> ObjectionRead:
 
 # ---------------------------------------------------------------------------------- pages
 
+
 def _html(name: str, **context: Any) -> Template:
     return Template(name, context=context, media_type=MediaType.HTML)
 
@@ -278,18 +348,27 @@ def _html(name: str, **context: Any) -> Template:
 @get("/portal", guards=[SUBJECTS], include_in_schema=False)
 async def home_page(request: Request) -> Template:
     kind, subject_id = own_subject(request)
-    return _html("portal/home.html", items=await subject_overview(kind, subject_id), unread=await _unread(kind, subject_id),
-                 notices=await _unread_notices(kind, subject_id),
-                 account=await service.account_of(kind, subject_id),
-                 objections=await service.objections_of_subject(kind, subject_id))
+    return _html(
+        "portal/home.html",
+        items=await subject_overview(kind, subject_id),
+        unread=await _unread(kind, subject_id),
+        notices=await _unread_notices(kind, subject_id),
+        account=await service.account_of(kind, subject_id),
+        objections=await service.objections_of_subject(kind, subject_id),
+    )
 
 
 @get("/portal/policies/{version_id:int}", guards=[SUBJECTS], include_in_schema=False)
 async def policy_page(request: Request, version_id: int, saved: str | None = None) -> Template:
     kind, subject_id = own_subject(request)
     view = await policy_view(version_id, kind, subject_id, lang_of(request))
-    return _html("portal/policy.html", v=view, saved=saved, max_mb=attachment_rules.MAX_BYTES // (1024 * 1024),
-                 max_files=attachment_rules.MAX_FILES)
+    return _html(
+        "portal/policy.html",
+        v=view,
+        saved=saved,
+        max_mb=attachment_rules.MAX_BYTES // (1024 * 1024),
+        max_files=attachment_rules.MAX_FILES,
+    )
 
 
 class _AccountForm(AccountConfirm):
@@ -303,8 +382,12 @@ async def account_form(request: Request, data: Annotated[_AccountForm, FORM]) ->
     return Redirect(target + ("&" if "?" in target else "?") + "saved=account")
 
 
-@post("/portal/policies/{version_id:int}/apply", guards=[SUBJECTS], include_in_schema=False,
-      request_max_body_size=MAX_REQUEST)
+@post(
+    "/portal/policies/{version_id:int}/apply",
+    guards=[SUBJECTS],
+    include_in_schema=False,
+    request_max_body_size=MAX_REQUEST,
+)
 async def apply_form(request: Request, version_id: int) -> Redirect:
     app = await _apply(request, version_id)
     return Redirect(f"/portal/applications/{app.id}")
@@ -314,8 +397,11 @@ async def apply_form(request: Request, version_id: int) -> Redirect:
 async def application_page(request: Request, application_id: int) -> Template:
     kind, subject_id = own_subject(request)
     app = await service.application_of_subject(application_id, kind, subject_id)
-    objections = [o for o in await service.objections_of_subject(kind, subject_id)
-                  if o.target == "application" and o.target_id == app.id]
+    objections = [
+        o
+        for o in await service.objections_of_subject(kind, subject_id)
+        if o.target == "application" and o.target_id == app.id
+    ]
     status = next((i for i in await subject_overview(kind, subject_id) if i["version_id"] == app.version_id), None)
     return _html("portal/application.html", a=app, objections=objections, status=status)
 
@@ -336,6 +422,24 @@ async def objection_form(request: Request, data: Annotated[_ObjectionForm, FORM]
     return Redirect(target)
 
 
-route_handlers = [api_overview, api_policy, api_account, api_confirm_account, api_apply, api_applications,
-                  api_application, api_attachment, api_entitlement, api_object, api_objections, api_objection,
-                  home_page, policy_page, account_form, apply_form, application_page, attachment_page, objection_form]
+route_handlers = [
+    api_overview,
+    api_policy,
+    api_account,
+    api_confirm_account,
+    api_apply,
+    api_applications,
+    api_application,
+    api_attachment,
+    api_entitlement,
+    api_object,
+    api_objections,
+    api_objection,
+    home_page,
+    policy_page,
+    account_form,
+    apply_form,
+    application_page,
+    attachment_page,
+    objection_form,
+]

@@ -1,4 +1,5 @@
 """HTTP routes of receipts: the public verify page (/verify/<code>, upload a PDF to check it) and the PDF download."""
+
 from __future__ import annotations
 
 import asyncio
@@ -36,21 +37,32 @@ async def _receipt_or_404(code: str) -> ReceiptFacts:
     return facts
 
 
-async def _page(request: Request, facts: ReceiptFacts, report: VerifyReport | None = None,
-                upload_name: str | None = None, status_code: int = 200) -> Template:
+async def _page(
+    request: Request,
+    facts: ReceiptFacts,
+    report: VerifyReport | None = None,
+    upload_name: str | None = None,
+    status_code: int = 200,
+) -> Template:
     from payments.service import receipt_standing
 
-    return Template("receipts/verify.html", status_code=status_code, context={
-        "f": facts,
-        "withdrawn": await receipt_standing(facts),  # e.g. 'returned': the money did not stay, whatever the PDF says
-        "amount_figures": f"{facts.amount:,.2f}",
-        "amount_words": amount_in_words(facts.amount),
-        "settled_local": facts.settled_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
-        "digest": facts_digest(facts),
-        "pdf_url": f"/api/receipts/{facts.code}.pdf",
-        "report": report,
-        "upload_name": upload_name,
-    })
+    return Template(
+        "receipts/verify.html",
+        status_code=status_code,
+        context={
+            "f": facts,
+            "withdrawn": await receipt_standing(
+                facts
+            ),  # e.g. 'returned': the money did not stay, whatever the PDF says
+            "amount_figures": f"{facts.amount:,.2f}",
+            "amount_words": amount_in_words(facts.amount),
+            "settled_local": facts.settled_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            "digest": facts_digest(facts),
+            "pdf_url": f"/api/receipts/{facts.code}.pdf",
+            "report": report,
+            "upload_name": upload_name,
+        },
+    )
 
 
 @get("/verify/{code:str}", opt={PUBLIC: True}, include_in_schema=False)
@@ -65,8 +77,9 @@ class ReceiptUpload:
 
 
 @post("/verify/{code:str}", opt={PUBLIC: True}, include_in_schema=False, status_code=200)
-async def verify_upload(request: Request, code: str,
-                        data: Annotated[ReceiptUpload, Body(media_type=RequestEncodingType.MULTI_PART)]) -> Template:
+async def verify_upload(
+    request: Request, code: str, data: Annotated[ReceiptUpload, Body(media_type=RequestEncodingType.MULTI_PART)]
+) -> Template:
     """Check an uploaded PDF: is the seal's signature intact and ours, and does it state this record's facts."""
     facts = await _receipt_or_404(code)
     content = await data.file.read(MAX_UPLOAD_BYTES + 1)
@@ -74,30 +87,41 @@ async def verify_upload(request: Request, code: str,
         raise ValidationException("the file is larger than any receipt / 文件过大，不是回单")
     seal = await asyncio.to_thread(renderer().seal)
     # pyHanko's checks are CPU-bound and run their own event loop: do them off this one
-    report = await asyncio.to_thread(verify_receipt_pdf, content, facts_digest(facts),
-                                     trust_certs=[seal.certificate], expected_code=facts.code)
+    report = await asyncio.to_thread(
+        verify_receipt_pdf, content, facts_digest(facts), trust_certs=[seal.certificate], expected_code=facts.code
+    )
     return await _page(request, facts, report, upload_name=data.file.filename)
 
 
-@get("/api/receipts/{filename:str}", opt={PUBLIC: True}, media_type="application/pdf",
-     summary="A receipt's signed PDF by its verification code: /api/receipts/<code>.pdf")
+@get(
+    "/api/receipts/{filename:str}",
+    opt={PUBLIC: True},
+    media_type="application/pdf",
+    summary="A receipt's signed PDF by its verification code: /api/receipts/<code>.pdf",
+)
 async def receipt_pdf(filename: str) -> File:
     """The signed PDF receipt (回单); the 80-bit verification code is the key, as on the paper copy."""
     if not filename.lower().endswith(".pdf"):
         raise NotFoundException("receipts are served as /api/receipts/<code>.pdf")
     facts = await _receipt_or_404(filename[:-4])
     path = await asyncio.to_thread(renderer().pdf_path, facts)
-    return File(path=path, filename=receipt_filename(facts), media_type="application/pdf",
-                content_disposition_type="inline")
+    return File(
+        path=path, filename=receipt_filename(facts), media_type="application/pdf", content_disposition_type="inline"
+    )
 
 
-@get("/api/receipts/batches/{batch_id:int}/receipts.zip", guards=[requires("auditor", "finance_maker", "finance_checker")],
-     media_type="application/zip", summary="Every receipt of a batch as one ZIP (PDFs + manifest.csv)")
+@get(
+    "/api/receipts/batches/{batch_id:int}/receipts.zip",
+    guards=[requires("auditor", "finance_maker", "finance_checker")],
+    media_type="application/zip",
+    summary="Every receipt of a batch as one ZIP (PDFs + manifest.csv)",
+)
 async def batch_receipts_zip(batch_id: int) -> File:
     r = renderer()
     # one file per batch, rebuilt on each request: PDFs come from the cache, so only new ones are rendered
-    path = await write_batch_receipts_zip(batch_id, r.data_dir / "receipts" / "zips" / f"batch-{batch_id}.zip",
-                                          renderer=r, processes=2)
+    path = await write_batch_receipts_zip(
+        batch_id, r.data_dir / "receipts" / "zips" / f"batch-{batch_id}.zip", renderer=r, processes=2
+    )
     if path is None:
         raise NotFoundException(f"batch {batch_id} has no settled payment, so no receipt")
     return File(path=path, filename=f"receipts-batch-{batch_id}.zip", media_type="application/zip")

@@ -1,4 +1,5 @@
 """Checking a rule set against the typed profile schema of its subject: every problem, with a hint."""
+
 from __future__ import annotations
 
 import difflib
@@ -13,10 +14,24 @@ from eligibility.rules.language import literal_text, parse, parse_untyped
 from eligibility.schemas import RuleProblem, RuleSet
 
 # Types our checker reasons with: number, string, bool, date, list, null, any.
-_FIELD_TYPE = {STRING: "string", ENUM: "string", INT: "number", MONEY: "number", BOOL: "bool", DATE: "date",
-               LIST: "list"}
-_TYPE_WORDS = {"number": "a number", "string": "text", "bool": "true/false", "date": 'a date (d"YYYY-MM-DD")',
-               "list": "a list", "null": "null", "any": "a value"}
+_FIELD_TYPE = {
+    STRING: "string",
+    ENUM: "string",
+    INT: "number",
+    MONEY: "number",
+    BOOL: "bool",
+    DATE: "date",
+    LIST: "list",
+}
+_TYPE_WORDS = {
+    "number": "a number",
+    "string": "text",
+    "bool": "true/false",
+    "date": 'a date (d"YYYY-MM-DD")',
+    "list": "a list",
+    "null": "null",
+    "any": "a value",
+}
 _FUNCTIONS = {"min", "max", "abs", "sum", "round", "floor", "ceiling"}
 _ORDERED = {"ge", "gt", "le", "lt"}
 
@@ -33,20 +48,34 @@ class _Checker:
     def problem(self, message: str, hint: str | None = None, needle: str | None = None) -> None:
         position = None
         if needle:
-            m = re.search(r"(?<![\w$])" + re.escape(needle) + r"(?!\w)", self.text) if needle[:1].isalnum() or needle[:1] == "_" \
+            m = (
+                re.search(r"(?<![\w$])" + re.escape(needle) + r"(?!\w)", self.text)
+                if needle[:1].isalnum() or needle[:1] == "_"
                 else None
+            )
             idx = m.start() if m else self.text.find(needle)
             position = idx if idx >= 0 else None
-        self.problems.append(RuleProblem(clause_code=self.clause, part=self.part, expression=self.text,
-                                         position=position, message=message, hint=hint))
+        self.problems.append(
+            RuleProblem(
+                clause_code=self.clause,
+                part=self.part,
+                expression=self.text,
+                position=position,
+                message=message,
+                hint=hint,
+            )
+        )
 
     # type inference: returns (type, field or None, literal value or None)
     def infer(self, node: Any) -> tuple[str, Field | None, Any]:
         if isinstance(node, rast.SymbolExpression):
             if node.scope is not None:
                 if node.name not in _FUNCTIONS:
-                    self.problem(f"unknown function '${node.name}'", f"use one of {', '.join('$' + f for f in sorted(_FUNCTIONS))}",
-                                 "$" + node.name)
+                    self.problem(
+                        f"unknown function '${node.name}'",
+                        f"use one of {', '.join('$' + f for f in sorted(_FUNCTIONS))}",
+                        "$" + node.name,
+                    )
                 return "function", None, None
             f = self.fields.get(node.name)
             if f is None:
@@ -90,10 +119,14 @@ class _Checker:
             lt, lf, _ = self.infer(node.left)
             rt, _, rv = self.infer(node.right)
             if lt not in ("string", "any"):
-                self.problem(f"a regular expression match (=~) needs text on the left, "
-                             f"{self.describe(lf, lt)} is {_TYPE_WORDS.get(lt, lt)}", None, lf.name if lf else None)
+                self.problem(
+                    f"a regular expression match (=~) needs text on the left, "
+                    f"{self.describe(lf, lt)} is {_TYPE_WORDS.get(lt, lt)}",
+                    None,
+                    lf.name if lf else None,
+                )
             if rt not in ("string", "any"):
-                self.problem("the pattern of =~ must be text, e.g. \"^3601\"")
+                self.problem('the pattern of =~ must be text, e.g. "^3601"')
             return "bool", None, None
         if isinstance(node, rast.ComparisonExpression):
             return self.comparison(node)
@@ -106,8 +139,11 @@ class _Checker:
                 return "timedelta", None, None
             for t, f, side in ((lt, lf, node.left), (rt, rf, node.right)):
                 if t not in ("number", "any"):
-                    self.problem(f"arithmetic needs numbers: {self.describe(f, t, side)} is {_TYPE_WORDS.get(t, t)}",
-                                 None, f.name if f else None)
+                    self.problem(
+                        f"arithmetic needs numbers: {self.describe(f, t, side)} is {_TYPE_WORDS.get(t, t)}",
+                        None,
+                        f.name if f else None,
+                    )
             return "number", None, None
         if isinstance(node, rast.TernaryExpression):
             ct, cf, _ = self.infer(node.condition)
@@ -117,21 +153,28 @@ class _Checker:
             if "any" in (at, bt):
                 return "any", None, None
             if at != bt:
-                self.problem(f"both branches of ? : must have the same type ({_TYPE_WORDS.get(at, at)} vs {_TYPE_WORDS.get(bt, bt)})")
+                self.problem(
+                    f"both branches of ? : must have the same type ({_TYPE_WORDS.get(at, at)} vs {_TYPE_WORDS.get(bt, bt)})"
+                )
             return at, None, None
         if isinstance(node, rast.FunctionCallExpression):
             self.infer(node.function)
             for a in node.arguments:
                 t, _, lit = self.infer(a)
                 if t != "list":
-                    self.problem(f"{node.function.name if hasattr(node.function, 'name') else 'a function'} takes a list: "
-                                 f"write $min([a, b])")
+                    self.problem(
+                        f"{node.function.name if hasattr(node.function, 'name') else 'a function'} takes a list: "
+                        f"write $min([a, b])"
+                    )
                 elif lit is not None:
                     for m in lit.value:
                         mt, mf, _ = self.infer(m)
                         if mt not in ("number", "any"):
-                            self.problem(f"{self.describe(mf, mt, m)} is {_TYPE_WORDS.get(mt, mt)}, a number is needed here",
-                                         None, mf.name if mf else None)
+                            self.problem(
+                                f"{self.describe(mf, mt, m)} is {_TYPE_WORDS.get(mt, mt)}, a number is needed here",
+                                None,
+                                mf.name if mf else None,
+                            )
             return "number", None, None
         self.problem(f"this construct is not supported in a policy rule: {type(node).__name__}")
         return "any", None, None
@@ -145,25 +188,35 @@ class _Checker:
 
     def expect_bool(self, t: str, f: Field | None, node: Any) -> None:
         if t not in ("bool", "any"):
-            what = f"'{f.name}' is {_TYPE_WORDS.get(t, t)}" if f else f"{self.describe(f, t, node)} is {_TYPE_WORDS.get(t, t)}"
-            self.problem(f"a condition must be true/false, but {what}", "compare it, e.g. employees >= 10",
-                         f.name if f else None)
+            what = (
+                f"'{f.name}' is {_TYPE_WORDS.get(t, t)}"
+                if f
+                else f"{self.describe(f, t, node)} is {_TYPE_WORDS.get(t, t)}"
+            )
+            self.problem(
+                f"a condition must be true/false, but {what}", "compare it, e.g. employees >= 10", f.name if f else None
+            )
 
     def comparison(self, node: Any) -> tuple[str, None, None]:
         lt, lf, lv = self.infer(node.left)
         rt, rf, rv = self.infer(node.right)
         if "null" in (lt, rt):
-            self.problem("comparing with null never holds: a missing value never satisfies a comparison",
-                         "leave the condition out, or compare with a real value")
+            self.problem(
+                "comparing with null never holds: a missing value never satisfies a comparison",
+                "leave the condition out, or compare with a real value",
+            )
             return "bool", None, None
         if "any" not in (lt, rt) and lt != rt:
             f = lf or rf
             other_t = rt if lf else lt
             other_node = node.right if lf else node.left
             if f is not None:
-                self.problem(f"'{f.name}' is {_TYPE_WORDS[lt if lf else rt]} and cannot be compared with "
-                             f"{self.describe(None, other_t, other_node)} ({_TYPE_WORDS.get(other_t, other_t)})",
-                             self.type_hint(f), f.name)
+                self.problem(
+                    f"'{f.name}' is {_TYPE_WORDS[lt if lf else rt]} and cannot be compared with "
+                    f"{self.describe(None, other_t, other_node)} ({_TYPE_WORDS.get(other_t, other_t)})",
+                    self.type_hint(f),
+                    f.name,
+                )
             else:
                 self.problem(f"cannot compare {_TYPE_WORDS.get(lt, lt)} with {_TYPE_WORDS.get(rt, rt)}")
             return "bool", None, None
@@ -181,23 +234,43 @@ class _Checker:
             for m in cv.value:
                 t = _literal_type(m)
                 if mt not in ("any",) and t not in ("any", mt):
-                    self.problem(f"{self.describe(mf, mt, node.member)} is {_TYPE_WORDS.get(mt, mt)} but the list holds "
-                                 f"{literal_text(getattr(m, 'value', None))} ({_TYPE_WORDS.get(t, t)})", None,
-                                 mf.name if mf else None)
-                if mf is not None and mf.type == ENUM and isinstance(getattr(m, "value", None), str) \
-                        and m.value not in mf.choices:
-                    self.problem(f"'{m.value}' is not a value of '{mf.name}'", f"allowed values: {', '.join(mf.choices)}",
-                                 f'"{m.value}"')
+                    self.problem(
+                        f"{self.describe(mf, mt, node.member)} is {_TYPE_WORDS.get(mt, mt)} but the list holds "
+                        f"{literal_text(getattr(m, 'value', None))} ({_TYPE_WORDS.get(t, t)})",
+                        None,
+                        mf.name if mf else None,
+                    )
+                if (
+                    mf is not None
+                    and mf.type == ENUM
+                    and isinstance(getattr(m, "value", None), str)
+                    and m.value not in mf.choices
+                ):
+                    self.problem(
+                        f"'{m.value}' is not a value of '{mf.name}'",
+                        f"allowed values: {', '.join(mf.choices)}",
+                        f'"{m.value}"',
+                    )
         elif ct == "list":
             if mt not in ("string", "any"):
-                self.problem(f"'{cf.name if cf else 'the list'}' holds text; {self.describe(mf, mt, node.member)} is "
-                             f"{_TYPE_WORDS.get(mt, mt)}", 'e.g. "外贸" in tags', mf.name if mf else None)
+                self.problem(
+                    f"'{cf.name if cf else 'the list'}' holds text; {self.describe(mf, mt, node.member)} is "
+                    f"{_TYPE_WORDS.get(mt, mt)}",
+                    'e.g. "外贸" in tags',
+                    mf.name if mf else None,
+                )
         elif ct == "string":
             if mt not in ("string", "any"):
-                self.problem(f"only text can be found in text; {self.describe(mf, mt, node.member)} is {_TYPE_WORDS.get(mt, mt)}")
+                self.problem(
+                    f"only text can be found in text; {self.describe(mf, mt, node.member)} is {_TYPE_WORDS.get(mt, mt)}"
+                )
         elif ct != "any":
-            self.problem(f"'in' needs a list or text on the right, {self.describe(cf, ct, node.container)} is "
-                         f"{_TYPE_WORDS.get(ct, ct)}", None, cf.name if cf else None)
+            self.problem(
+                f"'in' needs a list or text on the right, {self.describe(cf, ct, node.container)} is "
+                f"{_TYPE_WORDS.get(ct, ct)}",
+                None,
+                cf.name if cf else None,
+            )
         return "bool", None, None
 
     @staticmethod
@@ -242,7 +315,7 @@ def check_expression(kind: str, text: str, clause: str | None, part: str) -> lis
             pos = exc.token.lexpos
         elif "EOF" in (exc.message or ""):
             pos = len(text)
-        hint = "a date is written d\"2025-01-01\"; lists as [\"a\", \"b\"]; functions as $min([a, b])"
+        hint = 'a date is written d"2025-01-01"; lists as ["a", "b"]; functions as $min([a, b])'
         return [RuleProblem(**base, position=pos, message=f"the rule does not parse ({exc.message})", hint=hint)]
     except rerrors.RegexSyntaxError as exc:
         return [RuleProblem(**base, message=f"invalid regular expression: {exc.error}")]
@@ -251,19 +324,28 @@ def check_expression(kind: str, text: str, clause: str | None, part: str) -> lis
     checker = _Checker(kind, text, clause, part)
     t, f, _ = checker.infer(tree)
     if part == "when" and t not in ("bool", "any"):
-        checker.problem(f"a condition must be true/false, but this is {_TYPE_WORDS.get(t, t)}",
-                        "compare it, e.g. revenue >= 20000000")
+        checker.problem(
+            f"a condition must be true/false, but this is {_TYPE_WORDS.get(t, t)}",
+            "compare it, e.g. revenue >= 20000000",
+        )
     if part == "amount" and t not in ("number", "any"):
-        checker.problem(f"the amount is not a number (it is {_TYPE_WORDS.get(t, t)})",
-                        "an amount is yuan, e.g. 10000 or tax_paid * 0.015")
+        checker.problem(
+            f"the amount is not a number (it is {_TYPE_WORDS.get(t, t)})",
+            "an amount is yuan, e.g. 10000 or tax_paid * 0.015",
+        )
     if checker.problems:
         return checker.problems
     # Our checker found nothing: rule-engine's own typed parse is the final word.
     try:
         parse(kind, text)
     except rerrors.SymbolResolutionError as exc:
-        return [RuleProblem(**base, message=f"unknown field '{exc.symbol_name}'",
-                            hint=f"did you mean '{exc.suggestion}'?" if exc.suggestion else None)]
+        return [
+            RuleProblem(
+                **base,
+                message=f"unknown field '{exc.symbol_name}'",
+                hint=f"did you mean '{exc.suggestion}'?" if exc.suggestion else None,
+            )
+        ]
     except rerrors.EngineError as exc:
         return [RuleProblem(**base, message=f"the rule is not valid for a {kind}: {exc.message}")]
     return []

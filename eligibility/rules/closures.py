@@ -4,13 +4,15 @@ Used by the incremental matcher (one changed profile against every active rule s
 of the rows the SQL path matched. A construct not translated here is evaluated by its rule-engine
 node inside the closure, so every rule compiles.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import operator
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from rule_engine import DataType
 from rule_engine import ast as rast
@@ -20,10 +22,23 @@ from eligibility.rules.language import parse, symbols, unparse
 
 Truth = Callable[[dict], "bool | None"]
 Value = Callable[[dict], Any]
-_UTC = dt.timezone.utc
-_CMP = {"eq": operator.eq, "ne": operator.ne, "ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
-_ARITH = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "tdiv": operator.truediv,
-          "fdiv": operator.floordiv, "mod": operator.mod}
+_UTC = dt.UTC
+_CMP = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "ge": operator.ge,
+    "gt": operator.gt,
+    "le": operator.le,
+    "lt": operator.lt,
+}
+_ARITH = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "tdiv": operator.truediv,
+    "fdiv": operator.floordiv,
+    "mod": operator.mod,
+}
 
 
 # Key of a per-profile memo in the values dict: leaf results keyed by the leaf's rule text.
@@ -44,6 +59,7 @@ def compile_truth(node: Any) -> Truth:
     if isinstance(node, rast.LogicExpression):
         left, right = compile_truth(node.left), compile_truth(node.right)
         if node.type == "and":
+
             def f_and(v: dict):
                 a = left(v)
                 if a is False:
@@ -52,6 +68,7 @@ def compile_truth(node: Any) -> Truth:
                 if b is False:
                     return False
                 return None if a is None or b is None else True
+
             return f_and
 
         def f_or(v: dict):
@@ -62,6 +79,7 @@ def compile_truth(node: Any) -> Truth:
             if b is True:
                 return True
             return None if a is None or b is None else False
+
         return f_or
     if isinstance(node, rast.UnaryExpression) and node.type == "not":
         inner = compile_truth(node.right)
@@ -69,6 +87,7 @@ def compile_truth(node: Any) -> Truth:
         def f_not(v: dict):
             r = inner(v)
             return None if r is None else not r
+
         return f_not
     if isinstance(node, rast.TernaryExpression) and node.result_type == DataType.BOOLEAN:
         c, a, b = compile_truth(node.condition), compile_truth(node.case_true), compile_truth(node.case_false)
@@ -86,8 +105,10 @@ def _leaf(node: Any, boolean: bool) -> Callable[[dict], Any]:
     try:
         fn = _value(node)
     except _Unsupported:
+
         def fn(v: dict, _node=node):
             return _node.evaluate(v)
+
     if isinstance(node, rast.BooleanExpression):
         const = bool(node.value)
         return lambda v: const
@@ -114,6 +135,7 @@ def _leaf(node: Any, boolean: bool) -> Callable[[dict], Any]:
         if r is _MISS:
             r = memo[key] = leaf(v)
         return r
+
     return memo_leaf
 
 
@@ -201,8 +223,10 @@ class CompiledRuleSet:
         kind = ruleset.subject
         self.ruleset = ruleset
         self.when = compile_truth(parse(kind, ruleset.when)) if ruleset.when and str(ruleset.when).strip() else None
-        self.clauses = [(c.code, compile_truth(parse(kind, str(c.when))), compile_value(parse(kind, str(c.amount))))
-                        for c in ruleset.clauses]
+        self.clauses = [
+            (c.code, compile_truth(parse(kind, str(c.when))), compile_value(parse(kind, str(c.amount))))
+            for c in ruleset.clauses
+        ]
         self.first = ruleset.combine == "first"
 
     def evaluate_values(self, values: dict):

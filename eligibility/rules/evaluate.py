@@ -9,6 +9,7 @@ Semantics shared with the SQL and closure compilers (the property tests pin them
   rounded half-up to the fen and floored at 0; `first` takes the first met clause, `sum` adds all,
   then `cap_per_subject` applies.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,6 +28,7 @@ ZERO = Decimal("0.00")
 
 def _bool_type(node: Any) -> bool:
     from rule_engine import DataType
+
     return node.result_type == DataType.BOOLEAN
 
 

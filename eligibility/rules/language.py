@@ -1,24 +1,31 @@
 """The rule language: typed rule-engine contexts per subject kind, parsing, AST walking and unparsing."""
+
 from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import rule_engine
-from rule_engine import ast as rast
 from rule_engine import DataType
+from rule_engine import ast as rast
 
 from eligibility.fields import BOOL, DATE, ENUM, INT, LIST, MONEY, STRING, derived_values, rule_fields
 
 _TYPES = {
-    STRING: DataType.STRING, ENUM: DataType.STRING, INT: DataType.FLOAT, MONEY: DataType.FLOAT,
-    BOOL: DataType.BOOLEAN, DATE: DataType.DATETIME, LIST: DataType.ARRAY(DataType.STRING),
+    STRING: DataType.STRING,
+    ENUM: DataType.STRING,
+    INT: DataType.FLOAT,
+    MONEY: DataType.FLOAT,
+    BOOL: DataType.BOOLEAN,
+    DATE: DataType.DATETIME,
+    LIST: DataType.ARRAY(DataType.STRING),
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def typed_context(kind: str) -> rule_engine.Context:
     """The rule-engine context of a subject kind. Types are declared non-nullable on purpose: a missing
     value is handled by our three-valued evaluation (never satisfies a comparison), not by rule-engine."""
@@ -27,7 +34,7 @@ def typed_context(kind: str) -> rule_engine.Context:
     return rule_engine.Context(type_resolver=types, default_timezone="utc")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def untyped_context() -> rule_engine.Context:
     return rule_engine.Context(default_timezone="utc")
 
@@ -77,9 +84,25 @@ def children(node: Any) -> list:
 
 
 _OPS = {
-    "eq": "==", "ne": "!=", "ge": ">=", "gt": ">", "le": "<=", "lt": "<", "and": "and", "or": "or",
-    "add": "+", "sub": "-", "mul": "*", "tdiv": "/", "fdiv": "//", "mod": "%", "pow": "**",
-    "eq_fzm": "=~", "eq_fzs": "=~~", "ne_fzm": "!~", "ne_fzs": "!~~",
+    "eq": "==",
+    "ne": "!=",
+    "ge": ">=",
+    "gt": ">",
+    "le": "<=",
+    "lt": "<",
+    "and": "and",
+    "or": "or",
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "tdiv": "/",
+    "fdiv": "//",
+    "mod": "%",
+    "pow": "**",
+    "eq_fzm": "=~",
+    "eq_fzs": "=~~",
+    "ne_fzm": "!~",
+    "ne_fzs": "!~~",
 }
 
 
@@ -93,7 +116,7 @@ def literal_text(value: Any) -> str:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
     if isinstance(value, dt.datetime):
-        u = value.astimezone(dt.timezone.utc) if value.tzinfo else value
+        u = value.astimezone(dt.UTC) if value.tzinfo else value
         if (u.hour, u.minute, u.second, u.microsecond) == (0, 0, 0, 0):
             return f'd"{u.date().isoformat()}"'
         return f'd"{u.isoformat()}"'

@@ -5,6 +5,7 @@ hold fen, scale 100) so comparisons and + - stay exact integer arithmetic in bot
 Anything that would not be exact or identical in SQL raises NotCompilable with the construct, and
 the matcher falls back to rule-engine per profile.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,9 +18,9 @@ from typing import Any
 from rule_engine import DataType
 from rule_engine import ast as rast
 
+from eligibility import store
 from eligibility.fields import BOOL, DATE, ENUM, INT, LIST, MONEY, STRING, rule_fields
 from eligibility.rules.language import parse, symbols, unparse
-from eligibility import store
 from eligibility.store import RULE_INDEX, SQLITE_CACHE_KIB, column_of
 
 
@@ -48,7 +49,8 @@ class Compiler:
         self.as_of = as_of
         self.pg = pg
         self.nullable = {n for n, f in self.fields.items() if not f.required} | (
-            {"years_since_graduation"} if kind == "talent" else set())
+            {"years_since_graduation"} if kind == "talent" else set()
+        )
 
     # -- booleans (three-valued) -------------------------------------------------------------
     def boolean(self, node: Any) -> str:
@@ -59,8 +61,10 @@ class Compiler:
             return f"(NOT {self.boolean(node.right)})"
         if isinstance(node, rast.TernaryExpression) and node.result_type == DataType.BOOLEAN:
             # unknown condition -> false branch, exactly like evaluate.truth
-            return (f"(CASE WHEN {self.boolean(node.condition)} THEN {self.boolean(node.case_true)} "
-                    f"ELSE {self.boolean(node.case_false)} END)")
+            return (
+                f"(CASE WHEN {self.boolean(node.condition)} THEN {self.boolean(node.case_true)} "
+                f"ELSE {self.boolean(node.case_false)} END)"
+            )
         return self.condition(node)
 
     def condition(self, node: Any) -> str:
@@ -119,13 +123,18 @@ class Compiler:
         y, m, d = self.as_of.year, self.as_of.month, self.as_of.day
         md = m * 100 + d
         if name in ("age", "years_since_founded", "years_since_graduation"):
-            col = {"age": "birth_on_ymd", "years_since_founded": "founded_on_ymd",
-                   "years_since_graduation": "graduated_on_ymd"}[name]
+            col = {
+                "age": "birth_on_ymd",
+                "years_since_founded": "founded_on_ymd",
+                "years_since_graduation": "graduated_on_ymd",
+            }[name]
             return f"(({y} - {col} / 10000) - (CASE WHEN {col} % 10000 > {md} THEN 1 ELSE 0 END))"
         if name == "months_since_arrival":
             col = "arrived_on_ymd"
-            return (f"((12 * ({y} - {col} / 10000) + ({m} - {col} / 100 % 100)) - "
-                    f"(CASE WHEN {col} % 100 > {d} THEN 1 ELSE 0 END))")
+            return (
+                f"((12 * ({y} - {col} / 10000) + ({m} - {col} / 100 % 100)) - "
+                f"(CASE WHEN {col} % 100 > {d} THEN 1 ELSE 0 END))"
+            )
         return column_of(self.kind, name)
 
     def number(self, node: Any) -> tuple[str, int, Decimal | None]:
@@ -153,7 +162,11 @@ class Compiler:
             raise NotCompilable(f"the arithmetic {unparse(node)} (only + - * are exact in SQL)")
         if isinstance(node, rast.FunctionCallExpression):
             name = getattr(node.function, "name", "")
-            if name in ("min", "max") and len(node.arguments) == 1 and isinstance(node.arguments[0], rast.ArrayExpression):
+            if (
+                name in ("min", "max")
+                and len(node.arguments) == 1
+                and isinstance(node.arguments[0], rast.ArrayExpression)
+            ):
                 parts = [self.number(m) for m in node.arguments[0].value]
                 if not parts:
                     raise NotCompilable("an empty list")
@@ -179,7 +192,7 @@ class Compiler:
         exp = -lit.as_tuple().exponent
         if exp > 6:
             raise NotCompilable(f"the literal {lit} (too many decimals for exact SQL)")
-        return str(int(lit * 10 ** exp)), scale * 10 ** exp, None
+        return str(int(lit * 10**exp)), scale * 10**exp, None
 
     def common(self, *parts: tuple[str, int, Decimal | None]) -> tuple[list[str], int]:
         scale = max(p[1] for p in parts)
@@ -201,14 +214,17 @@ class Compiler:
         if isinstance(node, rast.BooleanExpression):
             return self.bool_literal(node.value)
         if isinstance(node, rast.DatetimeExpression):
-            v = node.value.astimezone(dt.timezone.utc)
+            v = node.value.astimezone(dt.UTC)
             if (v.hour, v.minute, v.second, v.microsecond) != (0, 0, 0, 0):
                 raise NotCompilable(f"the date-time {v.isoformat()} (dates are whole days)")
             return str(v.year * 10000 + v.month * 100 + v.day)
         if isinstance(node, rast.SymbolExpression):
             f = self._field(node)
-            if (kind == "string" and f.type in (STRING, ENUM)) or (kind == "bool" and f.type == BOOL) or \
-                    (kind == "date" and f.type == DATE):
+            if (
+                (kind == "string" and f.type in (STRING, ENUM))
+                or (kind == "bool" and f.type == BOOL)
+                or (kind == "date" and f.type == DATE)
+            ):
                 return self.symbol_sql(node.name)
         raise NotCompilable(f"the {kind} value {unparse(node)}")
 
@@ -223,7 +239,7 @@ class Compiler:
         if kl in ("string", "date") or (kl == "bool" and op in ("=", "<>")):
             a, b = self.scalar(node.left, kl), self.scalar(node.right, kl)
             if kl == "string" and self.pg and op not in ("=", "<>"):
-                return f"({a} COLLATE \"C\" {op} {b} COLLATE \"C\")"
+                return f'({a} COLLATE "C" {op} {b} COLLATE "C")'
             return f"({a} {op} {b})"
         raise NotCompilable(f"the comparison {unparse(node)}")
 
@@ -266,8 +282,11 @@ class Compiler:
             raise NotCompilable(f"membership {unparse(node)}")
         if isinstance(container, rast.SymbolExpression) and self._field(container).type == LIST:
             m = self.scalar(member, "string")
-            needle = _sql_str(";" + member.value + ";") if isinstance(member, rast.StringExpression) \
+            needle = (
+                _sql_str(";" + member.value + ";")
+                if isinstance(member, rast.StringExpression)
                 else f"(';' || {m} || ';')"
+            )
             col = self.symbol_sql(container.name)
             return f"({'strpos' if self.pg else 'instr'}({col}, {needle}) > 0)"
         if self.kind_of(container) == "string":
@@ -287,6 +306,7 @@ def _literal_prefix(node: Any) -> str | None:
 
 def _has(node: Any, types: tuple) -> bool:
     from eligibility.rules.language import children
+
     if isinstance(node, types):
         return True
     return any(_has(c, types) for c in children(node))
@@ -361,6 +381,7 @@ def _and_terms(node: Any) -> list:
 def _cost(node: Any) -> float:
     """A rough per-row cost of a condition, in comparisons, to order a filter's terms."""
     from eligibility.rules.language import children
+
     own = 1.0
     if isinstance(node, rast.FuzzyComparisonExpression):
         own = 4 if isinstance(node.right, rast.StringExpression) and _literal_prefix(node) is not None else 30
@@ -378,8 +399,11 @@ _LOWER, _UPPER = {"ge": False, "gt": True}, {"le": False, "lt": True}
 
 def _bounds(node: Any) -> list[tuple[str, str, bool, Decimal]]:
     """The bounds a condition `symbol <op> number` puts on its symbol (none for any other condition)."""
-    if not (isinstance(node, rast.ComparisonExpression) and isinstance(node.left, rast.SymbolExpression)
-            and isinstance(node.right, rast.FloatExpression)):
+    if not (
+        isinstance(node, rast.ComparisonExpression)
+        and isinstance(node.left, rast.SymbolExpression)
+        and isinstance(node.right, rast.FloatExpression)
+    ):
         return []
     name, value, op = node.left.name, node.right.value, node.type
     if not value.is_finite():  # refused by the rule check; never a bound here
@@ -420,8 +444,9 @@ def implied_conditions(nodes: list) -> list:
     conjuncts = [_and_terms(n) for n in nodes]
     found: list = []
     for cand in (t for terms in conjuncts for t in terms):
-        if all(any(_implies(t, cand) for t in terms) for terms in conjuncts) \
-                and not any(_implies(f, cand) for f in found):
+        if all(any(_implies(t, cand) for t in terms) for terms in conjuncts) and not any(
+            _implies(f, cand) for f in found
+        ):
             found = [f for f in found if not _implies(cand, f)] + [cand]
     return found
 
@@ -440,8 +465,9 @@ def compile_ruleset(ruleset, as_of: dt.date, pg: bool) -> tuple[list[tuple[str, 
         terms += [(c.boolean(n), _cost(n)) for n in _and_terms(parse(kind, ruleset.when))]
     clauses = [c.boolean(n) for n in nodes]
     if not (len(nodes) == 1 and len(implied) == len(_and_terms(nodes[0]))):
-        terms.append(("(" + (" OR ".join(f"({sql})" for sql in clauses) or "1 = 0") + ")",
-                      sum(_cost(n) for n in nodes)))
+        terms.append(
+            ("(" + (" OR ".join(f"({sql})" for sql in clauses) or "1 = 0") + ")", sum(_cost(n) for n in nodes))
+        )
     return terms, clauses
 
 
@@ -462,14 +488,18 @@ async def ordered_filter(conn, kind: str, terms: list[tuple[str, float]], pg: bo
         return joined
     name = store.TABLES[kind]._meta.tablename
     # Two subqueries: SQLite answers a lone MIN or MAX of the rowid from the b-tree's ends, both at once by a scan.
-    bounds = (await store.fetch(conn, f"SELECT (SELECT MIN(id) FROM {name}) AS lo, (SELECT MAX(id) FROM {name}) AS hi",
-                                [], False))[0]
+    bounds = (
+        await store.fetch(
+            conn, f"SELECT (SELECT MIN(id) FROM {name}) AS lo, (SELECT MAX(id) FROM {name}) AS hi", [], False
+        )
+    )[0]
     lo, hi = bounds["lo"], bounds["hi"]
     if lo is None:
         return joined
     starts = sorted({lo + (hi - lo) * i // PROBE_CHUNKS for i in range(PROBE_CHUNKS)})
-    sample = " UNION ALL ".join(f"SELECT * FROM (SELECT * FROM {name} WHERE id >= {s} ORDER BY id LIMIT {PROBE_ROWS})"
-                                for s in starts)
+    sample = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT * FROM {name} WHERE id >= {s} ORDER BY id LIMIT {PROBE_ROWS})" for s in starts
+    )
     sums = ", ".join(f"SUM(CASE WHEN {sql} THEN 1 ELSE 0 END) AS t{i}" for i, (sql, _) in enumerate(terms))
     got = (await store.fetch(conn, f"SELECT COUNT(*) AS n, {sums} FROM ({sample}) AS s", [], False))[0]
     n = got["n"] or 1
@@ -501,8 +531,11 @@ async def filter_query(conn, kind: str, terms: list[tuple[str, float]], pg: bool
     cond = await ordered_filter(conn, kind, terms, pg)
     has_index = True
     if not pg:  # INDEXED BY a missing index is an error (a database migrated back, or built without migrations)
-        has_index = bool(await store.fetch(conn, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
-                                           [RULE_INDEX[kind][0]], False))
+        has_index = bool(
+            await store.fetch(
+                conn, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", [RULE_INDEX[kind][0]], False
+            )
+        )
     return f"SELECT {select} FROM {rule_source(kind, cond, pg, has_index)} WHERE {cond}"
 
 
@@ -546,6 +579,7 @@ async def sql_path(ruleset, as_of: dt.date):
 
 # -- amounts in SQL: exact integer arithmetic --------------------------------------------------------------
 
+
 def _exact(c: Compiler, node: Any) -> tuple[str, int]:
     """(sql, scale) with sql == amount * scale exactly, in integers (no division, no float)."""
     if isinstance(node, rast.FloatExpression):
@@ -553,7 +587,7 @@ def _exact(c: Compiler, node: Any) -> tuple[str, int]:
         exp = -d.as_tuple().exponent if d.as_tuple().exponent < 0 else 0
         if exp > 6:
             raise NotCompilable(f"the amount literal {d} (too many decimals for exact SQL)")
-        scale = 10 ** exp
+        scale = 10**exp
         return str(int(d * scale)), scale
     if isinstance(node, rast.SymbolExpression):
         f = c._field(node)
@@ -571,8 +605,12 @@ def _exact(c: Compiler, node: Any) -> tuple[str, int]:
         return f"({a} * {b})", sa * sb
     if isinstance(node, rast.FunctionCallExpression):
         name = getattr(node.function, "name", "")
-        if name in ("min", "max") and len(node.arguments) == 1 and isinstance(node.arguments[0], rast.ArrayExpression) \
-                and node.arguments[0].value:
+        if (
+            name in ("min", "max")
+            and len(node.arguments) == 1
+            and isinstance(node.arguments[0], rast.ArrayExpression)
+            and node.arguments[0].value
+        ):
             sqls, s = _common_exact([_exact(c, m) for m in node.arguments[0].value])
             if len(sqls) == 1:
                 return sqls[0], s
@@ -624,11 +662,15 @@ def compile_outcome(ruleset, conds: list[str], as_of: dt.date, pg: bool) -> tupl
         clauses = "(CASE " + " ".join(f"WHEN {w} THEN {code}" for w, code in zip(conds, codes)) + " END)"
         total = "(CASE " + " ".join(f"WHEN {w} THEN {a}" for w, a in zip(conds, amounts)) + " END)"
     else:
-        clauses = "rtrim(" + " || ".join(f"(CASE WHEN {w} THEN {code[:-1]};' ELSE '' END)"
-                                          for w, code in zip(conds, codes)) + ", ';')"
+        clauses = (
+            "rtrim("
+            + " || ".join(f"(CASE WHEN {w} THEN {code[:-1]};' ELSE '' END)" for w, code in zip(conds, codes))
+            + ", ';')"
+        )
         total = "(" + " + ".join(f"(CASE WHEN {w} THEN {a} ELSE 0 END)" for w, a in zip(conds, amounts)) + ")"
     if ruleset.cap_per_subject is not None:
         from decimal import ROUND_HALF_UP
+
         cap = int((Decimal(ruleset.cap_per_subject) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
         total = f"(CASE WHEN {total} > {cap} THEN {cap} ELSE {total} END)"
     if not pg:
@@ -675,9 +717,14 @@ async def _full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdig
             rows = await store.fetch(conn, inner, [], pg)
             rows.sort(key=lambda r: r["subject_id"])
             cent = Decimal("0.01")
-            results = [MatchResult.model_construct(subject_id=r["subject_id"], clauses=r["zclauses"].split(";"),
-                                                   amount=(Decimal(int(r["zamount"])) / 100).quantize(cent))
-                       for r in rows]
+            results = [
+                MatchResult.model_construct(
+                    subject_id=r["subject_id"],
+                    clauses=r["zclauses"].split(";"),
+                    amount=(Decimal(int(r["zamount"])) / 100).quantize(cent),
+                )
+                for r in rows
+            ]
             matched, total_fen = len(rows), sum(int(r["zamount"]) for r in rows)
         else:
             agg = await store.fetch(conn, f"SELECT COUNT(*) AS n, SUM(zamount) AS s FROM ({inner}) AS m", [], pg)
@@ -701,8 +748,13 @@ async def _full_sql_path(ruleset, as_of: dt.date, *, do_store: bool, actor, rdig
         # The matches and their audit entry commit together.
         new = await _insert_matches(tx.connection, pg, ruleset, as_of, inner, rdigest) if matched else 0
         if actor is not None:
-            await actor.record("eligibility.match", "ruleset", ruleset.key, after={"new": new},
-                               detail={"as_of": as_of.isoformat(), "new": new, "matched": matched})
+            await actor.record(
+                "eligibility.match",
+                "ruleset",
+                ruleset.key,
+                after={"new": new},
+                detail={"as_of": as_of.isoformat(), "new": new, "matched": matched},
+            )
     return results, profiles, new, matched, total_fen
 
 
@@ -735,16 +787,22 @@ def _sha256_hex(text: str | None) -> str | None:
 async def _insert_matches(conn, pg: bool, ruleset, as_of: dt.date, inner: str, rdigest: str) -> int:
     """INSERT … SELECT the matches of ``inner`` not stored yet; the digest text is the one of
     eligibility.matcher.match_digest (fields joined by U+001F). Returns how many rows were new."""
-    now = dt.datetime.now(dt.timezone.utc)
-    cols = ("ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
-            "rule_digest, match_digest, created_at")
+    now = dt.datetime.now(dt.UTC)
+    cols = (
+        "ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
+        "rule_digest, match_digest, created_at"
+    )
     if pg:
         sep = "chr(31)"
-        text = (f"$1::text || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
-                f"digest || {sep} || $6::text")
+        text = (
+            f"$1::text || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
+            f"digest || {sep} || $6::text"
+        )
         digest = f"encode(sha256(convert_to({text}, 'UTF8')), 'hex')"
-        select = (f"SELECT $1::text, $2::bigint, $3::text, $4::text, subject_id, zclauses, zamount, $5::date, digest, "
-                  f"$6::text, zdigest, $7::timestamptz FROM (SELECT m.*, {digest} AS zdigest FROM ({inner}) AS m) AS d")
+        select = (
+            f"SELECT $1::text, $2::bigint, $3::text, $4::text, subject_id, zclauses, zamount, $5::date, digest, "
+            f"$6::text, zdigest, $7::timestamptz FROM (SELECT m.*, {digest} AS zdigest FROM ({inner}) AS m) AS d"
+        )
         args = [ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, as_of, rdigest, now]
         # An anti-join skips what is stored: about twice as fast as ON CONFLICT, whose speculative insertion
         # costs on every row. A run that commits the same matches meanwhile makes the unique index refuse
@@ -758,20 +816,29 @@ async def _insert_matches(conn, pg: bool, ruleset, as_of: dt.date, inner: str, r
                 status = await conn.execute(
                     f"INSERT INTO eligibility_match ({cols}) {select} WHERE NOT EXISTS "
                     f"(SELECT 1 FROM eligibility_match e WHERE e.ruleset_key = $1 AND e.subject_id = d.subject_id "
-                    f"AND e.match_digest = d.zdigest) ORDER BY d.subject_id", *args)
+                    f"AND e.match_digest = d.zdigest) ORDER BY d.subject_id",
+                    *args,
+                )
         except asyncpg.UniqueViolationError:
-            status = await conn.execute(f"INSERT INTO eligibility_match ({cols}) {select} ORDER BY d.subject_id "
-                                        f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING", *args)
+            status = await conn.execute(
+                f"INSERT INTO eligibility_match ({cols}) {select} ORDER BY d.subject_id "
+                f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING",
+                *args,
+            )
         return int(status.split()[-1])
     sep = "char(31)"
-    text = (f"?1 || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
-            f"digest || {sep} || ?6")
+    text = (
+        f"?1 || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
+        f"digest || {sep} || ?6"
+    )
     # "WHERE 1": SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT (a parsing ambiguity otherwise).
     # Inserted in subject order (sorted, "+" keeps SQLite from walking the subject index to the rows at random
     # instead): the subject index then grows at its end (measured alone: the 8 bundled policies' inserts 34 s → 26 s).
-    sql = (f"INSERT INTO eligibility_match ({cols}) SELECT ?1, ?2, ?3, ?4, subject_id, zclauses, zamount, ?5, digest, "
-           f"?6, zhida_sha256({text}), ?7 FROM ({inner}) AS m WHERE 1 ORDER BY +subject_id "
-           f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING")
+    sql = (
+        f"INSERT INTO eligibility_match ({cols}) SELECT ?1, ?2, ?3, ?4, subject_id, zclauses, zamount, ?5, digest, "
+        f"?6, zhida_sha256({text}), ?7 FROM ({inner}) AS m WHERE 1 ORDER BY +subject_id "
+        f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING"
+    )
     args = [ruleset.key, ruleset.version_id, ruleset.code, ruleset.subject, as_of, rdigest, now]
     cursor = await conn.execute(sql, args)
     new = cursor.rowcount

@@ -1,4 +1,5 @@
 """The outside channels a notice is delivered through: email (SMTP), SMS (HTTP gateway), webhook (HTTP)."""
+
 from __future__ import annotations
 
 from notifications.channels.base import DeliveryConfig, OutgoingMessage, sign

@@ -1,5 +1,6 @@
 """What every channel shares: the delivery configuration (duck-typed from settings), the message handed to
 a channel, and the HMAC signature used by the SMS and webhook HTTP interfaces."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,7 +25,7 @@ def verify_signature(secret: str, timestamp: str, body: bytes, signature: str) -
 
 
 def _parse_hours(text: str | None) -> tuple[dt.time, dt.time] | None:
-    """"22:00-08:00" → (22:00, 08:00); "" or None → no quiet hours."""
+    """ "22:00-08:00" → (22:00, 08:00); "" or None → no quiet hours."""
     if not text:
         return None
     start, _, end = str(text).partition("-")
@@ -56,7 +57,7 @@ class DeliveryConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "DeliveryConfig":
+    def from_settings(cls, settings: Any) -> DeliveryConfig:
         def get(name: str, default: Any) -> Any:
             value = getattr(settings, name, None)
             return default if value is None else value

@@ -1,4 +1,5 @@
 """The email channel: a plain-text message (title as the subject) sent over SMTP with aiosmtplib."""
+
 from __future__ import annotations
 
 from email.message import EmailMessage
@@ -16,7 +17,9 @@ def build_email(msg: OutgoingMessage, config: DeliveryConfig) -> EmailMessage:
     email["From"] = config.smtp_sender
     email["To"] = msg.address
     email["Date"] = formatdate(msg.created_at.timestamp(), localtime=False)
-    email["Message-ID"] = make_msgid(idstring=f"notice-{msg.notice_id}", domain=config.smtp_sender.partition("@")[2] or None)
+    email["Message-ID"] = make_msgid(
+        idstring=f"notice-{msg.notice_id}", domain=config.smtp_sender.partition("@")[2] or None
+    )
     email["X-Zhida-Notice"] = str(msg.notice_id)
     email.set_content(msg.body + (f"\n\n{msg.link}" if msg.link and msg.link not in msg.body else ""))
     return email
@@ -28,9 +31,13 @@ async def send_email(msg: OutgoingMessage, config: DeliveryConfig) -> str:
         raise ChannelError("email is not configured (ZHIDA_SMTP_HOST is unset)", permanent=True)
     try:
         _, reply = await aiosmtplib.send(
-            build_email(msg, config), hostname=config.smtp_host, port=config.smtp_port,
-            username=config.smtp_username, password=config.smtp_password,
-            start_tls=True if config.smtp_starttls else False, timeout=config.http_timeout_seconds,
+            build_email(msg, config),
+            hostname=config.smtp_host,
+            port=config.smtp_port,
+            username=config.smtp_username,
+            password=config.smtp_password,
+            start_tls=True if config.smtp_starttls else False,
+            timeout=config.http_timeout_seconds,
         )
     except aiosmtplib.SMTPRecipientsRefused as e:
         raise ChannelError(f"the mail server refused the recipient: {_code_of(e)}", permanent=True) from e

@@ -4,6 +4,7 @@ POST ``sms_url`` with JSON ``{"id", "to", "text"}``, headers X-Zhida-Timestamp a
 X-Zhida-Signature = ``sha256=`` HMAC-SHA256(sms_secret, timestamp + "." + body). 2xx = accepted;
 4xx (but 408/429) = refused for good; anything else (5xx, timeouts, connection errors) is retried.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,11 @@ from notifications.errors import ChannelError
 async def post_signed(url: str, payload: dict, secret: str, timeout: float, what: str) -> int:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     ts = str(int(time.time()))
-    headers = {"Content-Type": "application/json; charset=utf-8", TIMESTAMP_HEADER: ts,
-               SIGNATURE_HEADER: sign(secret, ts, body)}
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        TIMESTAMP_HEADER: ts,
+        SIGNATURE_HEADER: sign(secret, ts, body),
+    }
     try:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             resp = await client.post(url, content=body, headers=headers)

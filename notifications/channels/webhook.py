@@ -3,6 +3,7 @@
 Signed like the SMS interface (X-Zhida-Timestamp, X-Zhida-Signature), with the recipient's own webhook
 secret when it registered one, else the platform's ``webhook_secret``.
 """
+
 from __future__ import annotations
 
 from notifications.channels.base import DeliveryConfig, OutgoingMessage
@@ -30,5 +31,7 @@ async def send_webhook(msg: OutgoingMessage, config: DeliveryConfig) -> str:
     if not msg.address:
         raise ChannelError("no webhook URL registered", permanent=True)
     secret = msg.webhook_secret or config.webhook_secret
-    status = await post_signed(msg.address, webhook_payload(msg), secret, config.http_timeout_seconds, "webhook endpoint")
+    status = await post_signed(
+        msg.address, webhook_payload(msg), secret, config.http_timeout_seconds, "webhook endpoint"
+    )
     return f"HTTP {status}"

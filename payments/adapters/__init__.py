@@ -1,4 +1,5 @@
 """Bank adapters: the HTTP client of the bank gateway contract, and the bundled simulator of it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,8 +49,9 @@ def get_adapter(settings: Any, *, simulator_config: Any = None, timeout: float |
         simulator_config = config_from_options(options) if options else SimulatorConfig()
     config = dataclasses.replace(simulator_config, secret=secret)
     simulator = Simulator(Path(settings.data_dir) / SIMULATOR_FILE, config)
-    adapter = HttpBankAdapter("http://bank-sim.in-process", secret, timeout=timeout,
-                              transport=InProcessTransport(simulator))
+    adapter = HttpBankAdapter(
+        "http://bank-sim.in-process", secret, timeout=timeout, transport=InProcessTransport(simulator)
+    )
     adapter.simulator = simulator
     adapter.on_close(simulator.close)
     return adapter

@@ -1,4 +1,5 @@
 """What the payment service needs from a bank (contracts/bank-gateway.md), independent of transport."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,8 +1,9 @@
 """Throughput of the bank adapter against the simulator (in-process, or served at --url): prints transfers/s.
 
-    .venv/bin/python -m payments.adapters.bench --n 5000 --concurrency 32
-    .venv/bin/zhida bank-sim --port 8900 --reject-accounts '' &  .venv/bin/python -m payments.adapters.bench --url http://127.0.0.1:8900
+.venv/bin/python -m payments.adapters.bench --n 5000 --concurrency 32
+.venv/bin/zhida bank-sim --port 8900 --reject-accounts '' &  .venv/bin/python -m payments.adapters.bench --url http://127.0.0.1:8900
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ async def measure(bank: HttpBankAdapter, n: int, concurrency: int) -> tuple[floa
 
     async def one(i: int) -> None:
         async with gate:
-            await bank.submit(TransferRequest(f"bench-{run}-{i}", "360100000000000001", f"6222{i:012d}", "收款人",
-                                              Decimal("1234.56")))
+            await bank.submit(
+                TransferRequest(f"bench-{run}-{i}", "360100000000000001", f"6222{i:012d}", "收款人", Decimal("1234.56"))
+            )
 
     wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -43,7 +45,9 @@ async def main() -> None:
     if args.url:
         bank = HttpBankAdapter(args.url, args.secret)
     else:
-        simulator = Simulator(Path(tempfile.mkdtemp()) / "bank-sim.db", SimulatorConfig(secret=args.secret, account_rules={}))
+        simulator = Simulator(
+            Path(tempfile.mkdtemp()) / "bank-sim.db", SimulatorConfig(secret=args.secret, account_rules={})
+        )
         bank = HttpBankAdapter("http://bank-sim.in-process", args.secret, transport=InProcessTransport(simulator))
     try:
         rate, cpu_ms = await measure(bank, args.n, args.concurrency)
@@ -52,8 +56,10 @@ async def main() -> None:
         if simulator:
             simulator.close()
     where = args.url or "in-process"
-    print(f"{args.n} transfers to {where}, {args.concurrency} concurrent: {rate:.0f} transfers/s, "
-          f"{cpu_ms:.2f} ms CPU per transfer in this process")
+    print(
+        f"{args.n} transfers to {where}, {args.concurrency} concurrent: {rate:.0f} transfers/s, "
+        f"{cpu_ms:.2f} ms CPU per transfer in this process"
+    )
 
 
 if __name__ == "__main__":

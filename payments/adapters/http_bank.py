@@ -1,4 +1,5 @@
 """The HTTP client of the bank gateway contract (contracts/bank-gateway.md): signing, and classifying every answer."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,8 +12,8 @@ import io
 import json
 import logging
 import time
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Callable
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -91,7 +92,7 @@ def parse_retry_after(value: str | None, now: float) -> float:
     except (TypeError, ValueError):
         return 1.0
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     return max(0.0, when.timestamp() - now)
 
 
@@ -140,8 +141,16 @@ def parse_statement(text: str) -> list[StatementLine]:
         settled_at = dt.datetime.fromisoformat(settled_text.replace("Z", "+00:00"))
         # A time without offset is bank time, which the contract fixes as Asia/Shanghai.
         settled_at = settled_at.replace(tzinfo=BANK_TZ) if settled_at.tzinfo is None else settled_at.astimezone(BANK_TZ)
-        lines.append(StatementLine(transfer_id=transfer_id, request_id=request_id, payee_account=payee_account,
-                                   amount=amount, status=status, settled_at=settled_at))
+        lines.append(
+            StatementLine(
+                transfer_id=transfer_id,
+                request_id=request_id,
+                payee_account=payee_account,
+                amount=amount,
+                status=status,
+                settled_at=settled_at,
+            )
+        )
     return lines
 
 
@@ -179,8 +188,16 @@ class HttpBankAdapter:
     ``timeout`` bounds each call as a whole (connect + send + answer), enforced by the adapter itself so
     it also holds for transports that do not time out (httpx.ASGITransport, used in-process)."""
 
-    def __init__(self, base_url: str, secret: str, *, timeout: float = 5.0, transport: httpx.AsyncBaseTransport | None = None,
-                 clock: Callable[[], float] = time.time, max_connections: int = 32) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        secret: str,
+        *,
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        max_connections: int = 32,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._secret = secret
@@ -206,7 +223,7 @@ class HttpBankAdapter:
             if asyncio.iscoroutine(result):
                 await result
 
-    async def __aenter__(self) -> "HttpBankAdapter":
+    async def __aenter__(self) -> HttpBankAdapter:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -226,18 +243,22 @@ class HttpBankAdapter:
         # The signature covers the path as it goes on the wire, without the query string.
         signed_path = url.raw_path.split(b"?")[0].decode("ascii")
         if isinstance(self._transport, KeepAliveTransport):
-            headers = [(b"Host", url.netloc), *((k.encode(), v.encode())
-                                                for k, v in self._headers(method, signed_path, body).items())]
+            headers = [
+                (b"Host", url.netloc),
+                *((k.encode(), v.encode()) for k, v in self._headers(method, signed_path, body).items()),
+            ]
             if body:
                 headers.append((b"Content-Length", str(len(body)).encode()))
             key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
             async with self._slots:
                 async with asyncio.timeout(self.timeout):
                     status, answer_headers, content = await self._transport.exchange(
-                        key, method.encode(), url.raw_path, headers, body)
+                        key, method.encode(), url.raw_path, headers, body
+                    )
             return _Answer(status, answer_headers, content)
-        request = httpx.Request(method, url, content=body, headers=self._headers(method, signed_path, body),
-                                extensions=self._timeouts)
+        request = httpx.Request(
+            method, url, content=body, headers=self._headers(method, signed_path, body), extensions=self._timeouts
+        )
         async with self._slots:
             # asyncio.timeout rather than wait_for: the same TimeoutError, without a task per call.
             async with asyncio.timeout(self.timeout):
@@ -262,14 +283,18 @@ class HttpBankAdapter:
             # Nothing reached the bank: safe to send the same request again.
             log.warning("bank submit %s: not sent (%s)", rid, type(exc).__name__)
             raise BankTransient(f"bank unreachable: {type(exc).__name__}") from exc
-        except (asyncio.TimeoutError, httpx.HTTPError) as exc:
+        except (TimeoutError, httpx.HTTPError) as exc:
             # Sent (or possibly sent): the bank may have taken the transfer. Only a query can tell.
             log.warning("bank submit %s: outcome unknown (%s)", rid, type(exc).__name__)
-            raise BankOutcomeUnknown(f"no answer from the bank ({type(exc).__name__}); query before any resend") from exc
+            raise BankOutcomeUnknown(
+                f"no answer from the bank ({type(exc).__name__}); query before any resend"
+            ) from exc
         except Exception as exc:
             # A transport failing in a way it should not (e.g. an in-process bank raising): still possibly taken.
             log.error("bank submit %s: outcome unknown after an unexpected error", rid, exc_info=True)
-            raise BankOutcomeUnknown(f"unexpected error talking to the bank ({type(exc).__name__}); query before any resend") from exc
+            raise BankOutcomeUnknown(
+                f"unexpected error talking to the bank ({type(exc).__name__}); query before any resend"
+            ) from exc
         elapsed = time.monotonic() - started
         status = response.status_code
         log.info("bank submit %s: HTTP %s in %.3fs", rid, status, elapsed)
@@ -282,7 +307,9 @@ class HttpBankAdapter:
         if status == 409:
             raise BankConflict(f"request_id {rid} was already used with a different body")
         if status in REFUSED_STATUSES:
-            raise BankBadRequest(f"the bank refused the request: HTTP {status} {_error_code(response)}".rstrip(), status)
+            raise BankBadRequest(
+                f"the bank refused the request: HTTP {status} {_error_code(response)}".rstrip(), status
+            )
         # 504 and anything else unexpected: we cannot tell whether the transfer was taken.
         raise BankOutcomeUnknown(f"unexpected answer from the bank: HTTP {status}")
 
@@ -300,7 +327,7 @@ class HttpBankAdapter:
         """A read: it moves no money, so every failure to get an answer is simply transient."""
         try:
             response = await self._send("GET", path, params=params)
-        except (asyncio.TimeoutError, httpx.HTTPError) as exc:
+        except (TimeoutError, httpx.HTTPError) as exc:
             log.warning("bank %s: no answer (%s)", what, type(exc).__name__)
             raise BankTransient(f"no answer from the bank to {what} ({type(exc).__name__})") from exc
         except Exception as exc:

@@ -1,6 +1,7 @@
 """Our simulator of the bank gateway contract: a plain ASGI app over its own SQLite record, with faults to inject.
 
 Served by uvicorn for `zhida bank-sim`, or in-process through httpx.ASGITransport (see in_process_transport)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,11 +12,11 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qs, quote
 
 import httpx
@@ -49,8 +50,9 @@ def _json(status: int, body: dict, headers: list | None = None) -> tuple[int, li
 class Simulator:
     """The simulated bank. ``await sim(scope, receive, send)`` is the ASGI app; the rest is its record."""
 
-    def __init__(self, db_path: str | Path, config: SimulatorConfig | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, db_path: str | Path, config: SimulatorConfig | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db_path = Path(db_path)
         self.config = config or SimulatorConfig()
         self.clock = clock
@@ -117,8 +119,13 @@ class Simulator:
     def _pick_fault(self, roll: float) -> str | None:
         c = self.config
         edge = 0.0
-        for name, rate in (("rate_limit", c.rate_limit_rate), ("fail", c.fail_rate), ("timeout", c.timeout_rate),
-                           ("drop", c.drop_rate), ("slow", c.slow_rate)):
+        for name, rate in (
+            ("rate_limit", c.rate_limit_rate),
+            ("fail", c.fail_rate),
+            ("timeout", c.timeout_rate),
+            ("drop", c.drop_rate),
+            ("slow", c.slow_rate),
+        ):
             edge += rate
             if roll < edge:
                 return name
@@ -217,7 +224,9 @@ class Simulator:
             return fault, None
         if self._may_accept:
             store.settle_due(now)
-        fp = store_mod.fingerprint({k: fields[k] for k in FIELDS if k != "amount"} | {"amount": _amount_key(fields["amount"])})
+        fp = store_mod.fingerprint(
+            {k: fields[k] for k in FIELDS if k != "amount"} | {"amount": _amount_key(fields["amount"])}
+        )
         existing = store.fingerprint_of(fields["request_id"])
         if existing is not None:
             if existing != fp:
@@ -287,7 +296,7 @@ class Simulator:
                 return await _respond(send, *_json(405, {"error": "METHOD_NOT_ALLOWED"}))
             if await self._query_fault(send):
                 return
-            found = await self._db(self._read, path[len("/transfers/"):], None, now)
+            found = await self._db(self._read, path[len("/transfers/") :], None, now)
             return await _respond(send, *(_json(200, found.answer()) if found else _json(404, {"error": "NOT_FOUND"})))
         if path == "/statements":
             if method != "GET":
@@ -295,7 +304,7 @@ class Simulator:
             return await self._statement(scope, send, now)
         if path.startswith("/_sim/reverse/") and method == "POST":
             try:
-                done = await self._db(self._reverse, path[len("/_sim/reverse/"):], now)
+                done = await self._db(self._reverse, path[len("/_sim/reverse/") :], now)
             except KeyError:
                 return await _respond(send, *_json(404, {"error": "NOT_FOUND"}))
             except ValueError as exc:
@@ -327,7 +336,9 @@ class Simulator:
             return False
         roll = self._random.random()
         if roll < c.rate_limit_rate:
-            await _respond(send, *_json(429, {"error": "RATE_LIMITED"}, [(b"retry-after", str(c.retry_after).encode())]))
+            await _respond(
+                send, *_json(429, {"error": "RATE_LIMITED"}, [(b"retry-after", str(c.retry_after).encode())])
+            )
             return True
         if roll < c.rate_limit_rate + c.fail_rate:
             await _respond(send, *_json(503, {"error": "UNAVAILABLE"}))
@@ -342,8 +353,9 @@ class Simulator:
         if fault == "conflict":
             return await _respond(send, *_json(409, {"error": "IDEMPOTENCY_CONFLICT"}))
         if fault == "rate_limit":
-            return await _respond(send, *_json(429, {"error": "RATE_LIMITED"},
-                                               [(b"retry-after", str(self.config.retry_after).encode())]))
+            return await _respond(
+                send, *_json(429, {"error": "RATE_LIMITED"}, [(b"retry-after", str(self.config.retry_after).encode())])
+            )
         if fault == "fail":
             return await _respond(send, *_json(503, {"error": "UNAVAILABLE"}))
         status, headers, data = _json(200, transfer.answer())
@@ -352,12 +364,17 @@ class Simulator:
             try:  # until the client gives up (it disconnects) or hang_seconds pass
                 await asyncio.wait_for(receive(), self.config.hang_seconds)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         elif fault == "drop":
             log.info("bank-sim: %s taken, connection dropped", fields["request_id"])
-            await send({"type": "http.response.start", "status": status,
-                        "headers": headers + [(b"content-length", str(len(data)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": headers + [(b"content-length", str(len(data)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": data[: len(data) // 2], "more_body": True})
             raise ConnectionDropped(fields["request_id"])
         elif fault == "slow":
@@ -378,7 +395,7 @@ class Simulator:
 
 
 def _amount_key(text: str) -> str:
-    """"100.5" and "100.50" are the same amount for idempotency."""
+    """ "100.5" and "100.50" are the same amount for idempotency."""
     try:
         return format(Decimal(text).normalize(), "f")
     except InvalidOperation:
@@ -417,8 +434,13 @@ def _parse_transfer(body: bytes) -> dict | str:
 
 
 async def _respond(send, status: int, headers: list, data: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": headers + [(b"content-length", str(len(data)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": headers + [(b"content-length", str(len(data)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -434,12 +456,20 @@ class InProcessTransport(httpx.ASGITransport):
         try:
             return await super().handle_async_request(request)
         except ConnectionDropped as exc:
-            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body",
-                                            request=request) from exc
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=request
+            ) from exc
 
 
 def in_process_transport(simulator: Simulator) -> InProcessTransport:
     return InProcessTransport(simulator)
 
 
-__all__ = ["Simulator", "SimulatorConfig", "SimTransfer", "InProcessTransport", "config_from_options", "parse_account_rules"]
+__all__ = [
+    "Simulator",
+    "SimulatorConfig",
+    "SimTransfer",
+    "InProcessTransport",
+    "config_from_options",
+    "parse_account_rules",
+]

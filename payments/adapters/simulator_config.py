@@ -1,4 +1,5 @@
 """How the bank simulator behaves: fault rates, settlement, account rules; from Python or from option text."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,20 +14,20 @@ class SimulatorConfig:
     """How the simulated bank behaves. Rates are shares of POST /transfers (0..1, summing to at most 1)."""
 
     secret: str = "zhida-demo-bank-secret"
-    fail_rate: float = 0.0         # 503 before taking anything
-    rate_limit_rate: float = 0.0   # 429 with Retry-After before taking anything
-    timeout_rate: float = 0.0      # taken, then no answer until the client gives up (or hang_seconds)
-    drop_rate: float = 0.0         # taken, then the connection drops in the middle of the answer
-    slow_rate: float = 0.0         # taken and answered, after slow_seconds
+    fail_rate: float = 0.0  # 503 before taking anything
+    rate_limit_rate: float = 0.0  # 429 with Retry-After before taking anything
+    timeout_rate: float = 0.0  # taken, then no answer until the client gives up (or hang_seconds)
+    drop_rate: float = 0.0  # taken, then the connection drops in the middle of the answer
+    slow_rate: float = 0.0  # taken and answered, after slow_seconds
     slow_seconds: float = 1.0
     hang_seconds: float = 120.0
     retry_after: int = 1
-    fault_queries: bool = False    # also answer 503/429 to GETs, at fail_rate / rate_limit_rate
-    settle_delay: float = 0.0      # seconds from accepted to settled; 0 settles at once
+    fault_queries: bool = False  # also answer 503/429 to GETs, at fail_rate / rate_limit_rate
+    settle_delay: float = 0.0  # seconds from accepted to settled; 0 settles at once
     answer_accepted: bool = False  # answer "accepted" even when settle_delay is 0 (settles on the next request)
     account_rules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ACCOUNT_RULES))  # suffix -> reason
     payer_balance: Decimal | None = None  # None: unlimited; else INSUFFICIENT_FUNDS beyond it
-    seed: int | None = None        # with a seed, the faults of (request_id, attempt n) are reproducible
+    seed: int | None = None  # with a seed, the faults of (request_id, attempt n) are reproducible
 
     def __post_init__(self) -> None:
         rates = (self.fail_rate, self.rate_limit_rate, self.timeout_rate, self.drop_rate, self.slow_rate)
@@ -37,9 +38,19 @@ class SimulatorConfig:
                 raise ValueError(f"bad account rule {suffix}={reason}; reasons: {', '.join(REASONS)}")
 
 
-OPTION_TYPES = {"fail-rate": float, "rate-limit-rate": float, "timeout-rate": float, "drop-rate": float,
-                "slow-rate": float, "slow-seconds": float, "hang-seconds": float, "retry-after": int,
-                "settle-delay": float, "seed": int, "payer-balance": Decimal}
+OPTION_TYPES = {
+    "fail-rate": float,
+    "rate-limit-rate": float,
+    "timeout-rate": float,
+    "drop-rate": float,
+    "slow-rate": float,
+    "slow-seconds": float,
+    "hang-seconds": float,
+    "retry-after": int,
+    "settle-delay": float,
+    "seed": int,
+    "payer-balance": Decimal,
+}
 OPTION_FLAGS = ("fault-queries", "answer-accepted")
 
 

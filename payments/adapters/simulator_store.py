@@ -2,6 +2,7 @@
 
 Safe across threads and processes: WAL, a busy timeout, and every change in a BEGIN IMMEDIATE transaction.
 This is what tests and chaos checks compare the platform against ("the bank's own record")."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,11 +10,11 @@ import hashlib
 import json
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 BANK_TZ = ZoneInfo("Asia/Shanghai")
@@ -63,7 +64,7 @@ class SimTransfer:
     payee_account: str
     payee_name: str
     amount: Decimal | None  # None when the amount sent was not a payable amount (rejected INVALID_AMOUNT)
-    amount_text: str        # the amount exactly as sent
+    amount_text: str  # the amount exactly as sent
     currency: str
     memo: str
     status: str
@@ -86,11 +87,20 @@ def _when(ts: float | None) -> dt.datetime | None:
 
 def _row_to_transfer(row: sqlite3.Row) -> SimTransfer:
     return SimTransfer(
-        request_id=row["request_id"], transfer_id=row["transfer_id"], payer_account=row["payer_account"],
-        payee_account=row["payee_account"], payee_name=row["payee_name"], amount=None if row["amount_fen"] is None else Decimal(row["amount_fen"]).scaleb(-2),
+        request_id=row["request_id"],
+        transfer_id=row["transfer_id"],
+        payer_account=row["payer_account"],
+        payee_account=row["payee_account"],
+        payee_name=row["payee_name"],
+        amount=None if row["amount_fen"] is None else Decimal(row["amount_fen"]).scaleb(-2),
         amount_text=row["amount"],
-        currency=row["currency"], memo=row["memo"], status=row["status"], reason=row["reason"],
-        taken_at=_when(row["taken_at"]), settled_at=_when(row["settled_at"]), reversed_at=_when(row["reversed_at"]),
+        currency=row["currency"],
+        memo=row["memo"],
+        status=row["status"],
+        reason=row["reason"],
+        taken_at=_when(row["taken_at"]),
+        settled_at=_when(row["settled_at"]),
+        reversed_at=_when(row["reversed_at"]),
     )
 
 
@@ -139,13 +149,17 @@ class SimulatorStore:
     def bump_attempt(self, request_id: str) -> int:
         row = self.conn.execute(
             "INSERT INTO attempts (request_id, posts) VALUES (?, 1) "
-            "ON CONFLICT (request_id) DO UPDATE SET posts = posts + 1 RETURNING posts", (request_id,)).fetchone()
+            "ON CONFLICT (request_id) DO UPDATE SET posts = posts + 1 RETURNING posts",
+            (request_id,),
+        ).fetchone()
         return int(row[0])
 
     def settle_due(self, now: float) -> int:
         cur = self.conn.execute(
             "UPDATE transfers SET status = 'settled', settled_at = settle_due_at "
-            "WHERE status = 'accepted' AND settle_due_at <= ?", (now,))
+            "WHERE status = 'accepted' AND settle_due_at <= ?",
+            (now,),
+        )
         return cur.rowcount
 
     def get(self, request_id: str) -> SimTransfer | None:
@@ -160,8 +174,16 @@ class SimulatorStore:
         row = self.conn.execute("SELECT debited_fen FROM payers WHERE account = ?", (payer_account,)).fetchone()
         return int(row[0]) if row else 0
 
-    def take(self, fields: dict, fp: str, amount_fen: int | None, status: str, reason: str | None,
-             now: float, settle_due_at: float | None) -> SimTransfer:
+    def take(
+        self,
+        fields: dict,
+        fp: str,
+        amount_fen: int | None,
+        status: str,
+        reason: str | None,
+        now: float,
+        settle_due_at: float | None,
+    ) -> SimTransfer:
         """Record a new transfer; money moves (one debit) unless it is rejected."""
         transfer_id = "T" + uuid.uuid4().hex[:20].upper()
         settled_at = now if status == "settled" else None
@@ -169,22 +191,50 @@ class SimulatorStore:
             "INSERT INTO transfers (request_id, transfer_id, fingerprint, payer_account, payee_account, payee_name, "
             "amount, amount_fen, currency, memo, status, reason, taken_at, settle_due_at, settled_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (fields["request_id"], transfer_id, fp, fields["payer_account"], fields["payee_account"],
-             fields["payee_name"], fields["amount"], amount_fen, fields["currency"], fields["memo"], status, reason,
-             now, settle_due_at, settled_at))
+            (
+                fields["request_id"],
+                transfer_id,
+                fp,
+                fields["payer_account"],
+                fields["payee_account"],
+                fields["payee_name"],
+                fields["amount"],
+                amount_fen,
+                fields["currency"],
+                fields["memo"],
+                status,
+                reason,
+                now,
+                settle_due_at,
+                settled_at,
+            ),
+        )
         if status != "rejected":
-            self.conn.execute("INSERT INTO moves (request_id, kind, amount_fen, at) VALUES (?, 'debit', ?, ?)",
-                              (fields["request_id"], amount_fen, now))
+            self.conn.execute(
+                "INSERT INTO moves (request_id, kind, amount_fen, at) VALUES (?, 'debit', ?, ?)",
+                (fields["request_id"], amount_fen, now),
+            )
             self.conn.execute(
                 "INSERT INTO payers (account, debited_fen) VALUES (?, ?) "
                 "ON CONFLICT (account) DO UPDATE SET debited_fen = debited_fen + excluded.debited_fen",
-                (fields["payer_account"], amount_fen))
+                (fields["payer_account"], amount_fen),
+            )
         return SimTransfer(
-            request_id=fields["request_id"], transfer_id=transfer_id, payer_account=fields["payer_account"],
-            payee_account=fields["payee_account"], payee_name=fields["payee_name"],
-            amount=None if amount_fen is None else Decimal(amount_fen).scaleb(-2), amount_text=fields["amount"],
-            currency=fields["currency"], memo=fields["memo"], status=status, reason=reason, taken_at=_when(now),
-            settled_at=_when(settled_at), reversed_at=None)
+            request_id=fields["request_id"],
+            transfer_id=transfer_id,
+            payer_account=fields["payer_account"],
+            payee_account=fields["payee_account"],
+            payee_name=fields["payee_name"],
+            amount=None if amount_fen is None else Decimal(amount_fen).scaleb(-2),
+            amount_text=fields["amount"],
+            currency=fields["currency"],
+            memo=fields["memo"],
+            status=status,
+            reason=reason,
+            taken_at=_when(now),
+            settled_at=_when(settled_at),
+            reversed_at=None,
+        )
 
     def reverse(self, request_id: str, now: float) -> SimTransfer:
         """退汇 after settlement: the money comes back to the payer. KeyError / ValueError when not possible."""
@@ -194,10 +244,15 @@ class SimulatorStore:
         if current.status != "settled":
             raise ValueError(f"transfer {request_id} is {current.status}, only a settled transfer can be reversed")
         fen = int(current.amount.scaleb(2))
-        self.conn.execute("UPDATE transfers SET status = 'reversed', reversed_at = ? WHERE request_id = ?", (now, request_id))
-        self.conn.execute("INSERT INTO moves (request_id, kind, amount_fen, at) VALUES (?, 'reversal', ?, ?)",
-                          (request_id, fen, now))
-        self.conn.execute("UPDATE payers SET debited_fen = debited_fen - ? WHERE account = ?", (fen, current.payer_account))
+        self.conn.execute(
+            "UPDATE transfers SET status = 'reversed', reversed_at = ? WHERE request_id = ?", (now, request_id)
+        )
+        self.conn.execute(
+            "INSERT INTO moves (request_id, kind, amount_fen, at) VALUES (?, 'reversal', ?, ?)", (request_id, fen, now)
+        )
+        self.conn.execute(
+            "UPDATE payers SET debited_fen = debited_fen - ? WHERE account = ?", (fen, current.payer_account)
+        )
         return self.get(request_id)
 
     def statement_rows(self, day: dt.date) -> list[tuple]:
@@ -210,11 +265,13 @@ class SimulatorStore:
             "UNION ALL "
             "SELECT transfer_id, request_id, payee_account, amount, 'reversed', reversed_at FROM transfers "
             "WHERE reversed_at >= ? AND reversed_at < ? ORDER BY at, transfer_id",
-            (start, end, start, end)).fetchall()
+            (start, end, start, end),
+        ).fetchall()
         return [(r[0], r[1], r[2], r[3], r[4], _when(r[5]).isoformat(timespec="seconds")) for r in rows]
 
 
 # -- inspection, for tests and chaos checks (each call opens its own connection) ---------------------------
+
 
 @contextmanager
 def reading(path: Path) -> Iterator[sqlite3.Connection]:
@@ -249,5 +306,6 @@ def net_paid_per_payee(path: Path) -> dict[str, Decimal]:
     with reading(path) as conn:
         rows = conn.execute(
             "SELECT t.payee_account, SUM(CASE m.kind WHEN 'debit' THEN m.amount_fen ELSE -m.amount_fen END) "
-            "FROM moves m JOIN transfers t ON t.request_id = m.request_id GROUP BY t.payee_account")
+            "FROM moves m JOIN transfers t ON t.request_id = m.request_id GROUP BY t.payee_account"
+        )
         return {r[0]: Decimal(r[1]) / 100 for r in rows}

@@ -7,6 +7,7 @@ connections reused last-in first-out, Content-Length or chunked answers (h11 par
 
 Errors keep httpx's meaning, which the adapter's classification relies on: httpx.ConnectError /
 ConnectTimeout when nothing was sent, httpx.RemoteProtocolError / ReadError once the request left."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,15 +25,21 @@ class _Connection:
         self.h11 = h11.Connection(our_role=h11.CLIENT)
 
     def reusable(self) -> bool:
-        return (self.h11.our_state is h11.IDLE and self.h11.their_state is h11.IDLE
-                and not self.reader.at_eof() and not self.writer.is_closing())
+        return (
+            self.h11.our_state is h11.IDLE
+            and self.h11.their_state is h11.IDLE
+            and not self.reader.at_eof()
+            and not self.writer.is_closing()
+        )
 
     def close(self) -> None:
         self.writer.close()
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
-    def __init__(self, *, max_idle: int = 32, connect_timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, max_idle: int = 32, connect_timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.max_idle = max_idle
         self.connect_timeout = connect_timeout
         self._ssl = ssl_context
@@ -53,8 +60,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             context = self._ssl or ssl.create_default_context()
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=context, limit=READ_CHUNK), self.connect_timeout)
-        except asyncio.TimeoutError as exc:
+                asyncio.open_connection(host, port, ssl=context, limit=READ_CHUNK), self.connect_timeout
+            )
+        except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out", request=request) from exc
         except OSError as exc:
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}", request=request) from exc
@@ -71,12 +79,20 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         url = request.url
         key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        status, headers, content = await self.exchange(key, request.method.encode(), url.raw_path,
-                                                       list(request.headers.raw), body, request)
+        status, headers, content = await self.exchange(
+            key, request.method.encode(), url.raw_path, list(request.headers.raw), body, request
+        )
         return httpx.Response(status, headers=headers, content=content, request=request)
 
-    async def exchange(self, key: tuple[str, str, int], method: bytes, target: bytes, headers: list, body: bytes,
-                       request: httpx.Request | None = None) -> tuple[int, list, bytes]:
+    async def exchange(
+        self,
+        key: tuple[str, str, int],
+        method: bytes,
+        target: bytes,
+        headers: list,
+        body: bytes,
+        request: httpx.Request | None = None,
+    ) -> tuple[int, list, bytes]:
         """One request on a kept-alive connection to ``key`` = (scheme, host, port): (status, headers, body).
         ``headers`` must carry Host, and Content-Length when there is a body. The bank adapter calls this directly
         (no httpx.Request/Response objects on the way: CPU per call on large batches)."""
@@ -116,8 +132,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 elif isinstance(event, h11.EndOfMessage):
                     break
                 elif isinstance(event, h11.ConnectionClosed):
-                    raise httpx.RemoteProtocolError("peer closed connection without sending complete message body",
-                                                    request=request)
+                    raise httpx.RemoteProtocolError(
+                        "peer closed connection without sending complete message body", request=request
+                    )
             try:
                 conn.h11.start_next_cycle()
             except h11.LocalProtocolError:

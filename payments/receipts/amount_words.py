@@ -11,6 +11,7 @@ The rules (《正确书写票据和结算凭证的基本规定》) and the forms
   the 元 digit is 0 and 角 is not → 零 after 元 (1,680.32 → 壹仟陆佰捌拾元零叁角贰分); zeros that only
   end the 万 (or 亿) group before a non-zero 仟 get no 零 (107,000.53 → 壹拾万柒仟元零伍角叁分).
 """
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation

@@ -1,4 +1,5 @@
 """Many receipts at once: the renderer's settings, multi-process rendering, a folder of PDFs, an auditor's ZIP."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,9 +34,13 @@ class ReceiptRenderer:
     @classmethod
     def from_settings(cls, settings) -> ReceiptRenderer:
         """From anything with the platform settings' attribute names (app.config.Settings)."""
-        return cls(data_dir=Path(settings.data_dir), base_url=settings.base_url, platform_name=settings.platform_name,
-                   seal_cert_path=getattr(settings, "seal_cert_path", None),
-                   seal_key_path=getattr(settings, "seal_key_path", None))
+        return cls(
+            data_dir=Path(settings.data_dir),
+            base_url=settings.base_url,
+            platform_name=settings.platform_name,
+            seal_cert_path=getattr(settings, "seal_cert_path", None),
+            seal_key_path=getattr(settings, "seal_key_path", None),
+        )
 
     @property
     def cache_dir(self) -> Path:
@@ -46,8 +51,9 @@ class ReceiptRenderer:
 
     def pdf_path(self, facts: ReceiptFacts) -> Path:
         """The cached signed PDF of these facts, rendered on first use."""
-        return get_or_render(facts, self.cache_dir, base_url=self.base_url, seal=self.seal(),
-                             platform_name=self.platform_name)
+        return get_or_render(
+            facts, self.cache_dir, base_url=self.base_url, seal=self.seal(), platform_name=self.platform_name
+        )
 
     def pdf_bytes(self, facts: ReceiptFacts) -> bytes:
         """A freshly rendered signed PDF, not cached."""
@@ -79,7 +85,7 @@ def render_many(facts_list: Sequence[ReceiptFacts], renderer: ReceiptRenderer, *
         return [renderer.pdf_path(facts) for facts in facts_list]
     # several chunks per process so a slow chunk does not leave a core idle at the end
     size = max(1, min(50, math.ceil(len(facts_list) / (processes * 4))))
-    chunks = [[f.model_dump_json() for f in facts_list[i:i + size]] for i in range(0, len(facts_list), size)]
+    chunks = [[f.model_dump_json() for f in facts_list[i : i + size]] for i in range(0, len(facts_list), size)]
     with ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context()) as pool:
         results = pool.map(_render_chunk, [renderer] * len(chunks), chunks)
         return [Path(p) for chunk in results for p in chunk]
@@ -93,8 +99,9 @@ def _place(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def write_receipts(facts_list: Sequence[ReceiptFacts], out_dir: Path, *, renderer: ReceiptRenderer,
-                   processes: int = 2) -> list[Path]:
+def write_receipts(
+    facts_list: Sequence[ReceiptFacts], out_dir: Path, *, renderer: ReceiptRenderer, processes: int = 2
+) -> list[Path]:
     """One signed PDF per payment in out_dir, named <batch>-<payment_id>-<code>.pdf; returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -110,17 +117,39 @@ def manifest_csv(facts_list: Sequence[ReceiptFacts]) -> str:
     """The ZIP's index for an auditor: one line per receipt, amounts with 2 decimals, no personal data."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "code", "batch_id", "payment_id", "policy_code", "amount", "bank_transfer_id",
-                     "settled_at", "facts_sha256"])
+    writer.writerow(
+        [
+            "file",
+            "code",
+            "batch_id",
+            "payment_id",
+            "policy_code",
+            "amount",
+            "bank_transfer_id",
+            "settled_at",
+            "facts_sha256",
+        ]
+    )
     for facts in facts_list:
-        writer.writerow([receipt_filename(facts), facts.code, facts.batch_id, facts.payment_id, facts.policy_code,
-                         f"{facts.amount:.2f}", facts.bank_transfer_id, facts.settled_at.isoformat(),
-                         facts_digest(facts)])
+        writer.writerow(
+            [
+                receipt_filename(facts),
+                facts.code,
+                facts.batch_id,
+                facts.payment_id,
+                facts.policy_code,
+                f"{facts.amount:.2f}",
+                facts.bank_transfer_id,
+                facts.settled_at.isoformat(),
+                facts_digest(facts),
+            ]
+        )
     return buffer.getvalue()
 
 
-def write_receipts_zip(facts_list: Sequence[ReceiptFacts], zip_path: Path, *, renderer: ReceiptRenderer,
-                       processes: int = 2) -> Path:
+def write_receipts_zip(
+    facts_list: Sequence[ReceiptFacts], zip_path: Path, *, renderer: ReceiptRenderer, processes: int = 2
+) -> Path:
     """A ZIP of the receipts' signed PDFs plus manifest.csv, written atomically to zip_path."""
     zip_path = Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,8 +164,9 @@ def write_receipts_zip(facts_list: Sequence[ReceiptFacts], zip_path: Path, *, re
     return zip_path
 
 
-async def write_batch_receipts(batch_id: int, out_dir: Path, *, renderer: ReceiptRenderer,
-                               processes: int = 2) -> list[Path]:
+async def write_batch_receipts(
+    batch_id: int, out_dir: Path, *, renderer: ReceiptRenderer, processes: int = 2
+) -> list[Path]:
     """`zhida batch receipts ID --out DIR`: the PDF of every settled payment of the batch, one file each."""
     from payments.service import receipts_of_batch
 
@@ -144,8 +174,9 @@ async def write_batch_receipts(batch_id: int, out_dir: Path, *, renderer: Receip
     return await asyncio.to_thread(write_receipts, facts_list, out_dir, renderer=renderer, processes=processes)
 
 
-async def write_batch_receipts_zip(batch_id: int, zip_path: Path, *, renderer: ReceiptRenderer,
-                                   processes: int = 2) -> Path | None:
+async def write_batch_receipts_zip(
+    batch_id: int, zip_path: Path, *, renderer: ReceiptRenderer, processes: int = 2
+) -> Path | None:
     """The auditor's ZIP of a batch's receipts (None when the batch has no settled payment)."""
     from payments.service import receipts_of_batch
 

@@ -1,4 +1,5 @@
 """Receipt PDFs: facts → HTML (Jinja) → PDF (WeasyPrint) → signed PDF (pyHanko), cached by content digest."""
+
 from __future__ import annotations
 
 import base64
@@ -26,8 +27,9 @@ TEMPLATE_VERSION = "5"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TEMPLATES = Path(__file__).parent / "templates"
 
-_jinja = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                            undefined=jinja2.StrictUndefined)
+_jinja = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+)
 _weasy_lock = threading.Lock()
 # One render at a time per process: WeasyPrint's shared font configuration (Pango, fontconfig) is not
 # meant for concurrent threads, and the work is CPU-bound under the GIL anyway. Processes scale it.
@@ -117,8 +119,9 @@ def signature_reason(facts: ReceiptFacts) -> str:
     return f"Zhida receipt {facts.code}; {DIGEST_MARK}{facts_digest(facts)}"
 
 
-def render_receipt_pdf(facts: ReceiptFacts, *, base_url: str, seal: SealSigner,
-                       platform_name: str = DEFAULT_PLATFORM_NAME) -> bytes:
+def render_receipt_pdf(
+    facts: ReceiptFacts, *, base_url: str, seal: SealSigner, platform_name: str = DEFAULT_PLATFORM_NAME
+) -> bytes:
     """The signed receipt PDF. The facts digest is in the keywords and in the signature's reason."""
     pdf = render_unsigned_pdf(facts, base_url=base_url, platform_name=platform_name)
     issuer = facts.issuer or platform_name
@@ -131,8 +134,9 @@ def cache_key(facts: ReceiptFacts, *, base_url: str, platform_name: str, seal: S
     return f"{facts_digest(facts)}-{hashlib.sha256(extras.encode('utf-8')).hexdigest()[:8]}"
 
 
-def get_or_render(facts: ReceiptFacts, cache_dir: Path, *, base_url: str, seal: SealSigner,
-                  platform_name: str = DEFAULT_PLATFORM_NAME) -> Path:
+def get_or_render(
+    facts: ReceiptFacts, cache_dir: Path, *, base_url: str, seal: SealSigner, platform_name: str = DEFAULT_PLATFORM_NAME
+) -> Path:
     """The cached signed PDF of these facts (cache_dir/<key>.pdf), rendering it on the first request."""
     cache_dir = Path(cache_dir)
     path = cache_dir / f"{cache_key(facts, base_url=base_url, platform_name=platform_name, seal=seal)}.pdf"

@@ -1,10 +1,11 @@
 """The facts a receipt (回单) states, their canonical digest, verification codes and masking helpers."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import secrets
-from datetime import timezone
+from datetime import UTC
 from decimal import Decimal
 from typing import Literal
 
@@ -82,7 +83,7 @@ def _canonical(facts: ReceiptFacts) -> dict:
     data["amount"] = f"{facts.amount:.2f}"
     for key in ("settled_at", "issued_at"):
         # UTC with microseconds so the same instant in any zone hashes the same
-        data[key] = getattr(facts, key).astimezone(timezone.utc).isoformat(timespec="microseconds")
+        data[key] = getattr(facts, key).astimezone(UTC).isoformat(timespec="microseconds")
     return data
 
 

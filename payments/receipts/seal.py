@@ -4,6 +4,7 @@ A JPEG on white rather than SVG or PNG: WeasyPrint re-draws an SVG's text on eve
 a PNG (and its alpha mask) on every render, but embeds a JPEG's bytes as they are. The receipt paints
 the issuer's name over the seal, so the white square does not hide anything.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 SEAL_RED = (208, 2, 27)
 _FONT_FAMILIES = ("WenQuanYi Micro Hei", "Noto Sans CJK SC")
-_FALLBACK_FONT_FILES = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-                        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+_FALLBACK_FONT_FILES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+)
 
 
 @lru_cache(maxsize=1)
@@ -25,8 +28,9 @@ def cjk_font_file() -> str:
     """The file of the CJK face the receipt uses, found through fontconfig."""
     if shutil.which("fc-match"):
         for family in _FONT_FAMILIES:
-            found = subprocess.run(["fc-match", "-f", "%{file}", f"{family}:lang=zh-cn"],
-                                   capture_output=True, text=True, check=False).stdout.strip()
+            found = subprocess.run(
+                ["fc-match", "-f", "%{file}", f"{family}:lang=zh-cn"], capture_output=True, text=True, check=False
+            ).stdout.strip()
             if found and found.endswith((".ttc", ".ttf", ".otf")):
                 return found
     return _FALLBACK_FONT_FILES[0]
@@ -56,9 +60,16 @@ def seal_jpeg(department: str, purpose: str = "回单专用章", *, size: int = 
     draw = ImageDraw.Draw(image)
     c = size / 2
     stroke = size * 0.03
-    draw.ellipse([stroke / 2 + size * 0.02, stroke / 2 + size * 0.02,
-                  size - stroke / 2 - size * 0.02, size - stroke / 2 - size * 0.02],
-                 outline=SEAL_RED, width=round(stroke))
+    draw.ellipse(
+        [
+            stroke / 2 + size * 0.02,
+            stroke / 2 + size * 0.02,
+            size - stroke / 2 - size * 0.02,
+            size - stroke / 2 - size * 0.02,
+        ],
+        outline=SEAL_RED,
+        width=round(stroke),
+    )
     font_file = cjk_font_file()
     radius = size * 0.36  # glyph centres; the glyphs' tops stay inside the rim
     span = min(250.0, 18.0 * max(len(department) - 1, 1))  # at most ~250° of the upper arc

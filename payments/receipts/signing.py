@@ -1,4 +1,5 @@
 """The receipt seal's signing identity: a demo EC P-256 key and self-signed certificate, or a configured one."""
+
 from __future__ import annotations
 
 import asyncio
@@ -52,12 +53,14 @@ def signing_dir(data_dir: Path) -> Path:
 
 def _generate_demo_pair(directory: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Zhida 政策直达 (demo)"),
-        x509.NameAttribute(NameOID.COMMON_NAME, DEMO_SUBJECT),
-    ])
-    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Zhida 政策直达 (demo)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, DEMO_SUBJECT),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -68,19 +71,30 @@ def _generate_demo_pair(directory: Path) -> None:
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
-                          encipher_only=False, decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     # key first, then certificate, each written whole and renamed into place
-    for filename, content, mode in ((DEMO_KEY_NAME, key_pem, 0o600),
-                                    (DEMO_CERT_NAME, cert.public_bytes(serialization.Encoding.PEM), 0o644)):
+    for filename, content, mode in (
+        (DEMO_KEY_NAME, key_pem, 0o600),
+        (DEMO_CERT_NAME, cert.public_bytes(serialization.Encoding.PEM), 0o644),
+    ):
         tmp = directory / (filename + f".tmp{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -102,8 +116,9 @@ def ensure_demo_signer(data_dir: Path) -> SealSigner:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (key_path.exists() and cert_path.exists()):
                 _generate_demo_pair(directory)
-        seal = SealSigner(signers.SimpleSigner.load(str(key_path), str(cert_path)), _load_cert(cert_path),
-                          _DEMO_BYTES_RESERVED)
+        seal = SealSigner(
+            signers.SimpleSigner.load(str(key_path), str(cert_path)), _load_cert(cert_path), _DEMO_BYTES_RESERVED
+        )
         _cache[cache_key] = seal
         return seal
 
@@ -147,9 +162,16 @@ def run_blocking(make_coroutine: Callable[[], Awaitable]):
 def sign_pdf_bytes(pdf: bytes, seal: SealSigner, *, reason: str, location: str, name: str | None = None) -> bytes:
     """Append one approval signature covering the whole document."""
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
-    meta = signers.PdfSignatureMetadata(field_name=SIGNATURE_FIELD, reason=reason, location=location, name=name,
-                                        md_algorithm="sha256")
-    out = run_blocking(lambda: signers.async_sign_pdf(writer, meta, signer=seal.signer,
-                                                      bytes_reserved=seal.bytes_reserved,
-                                                      new_field_spec=SigFieldSpec(SIGNATURE_FIELD)))
+    meta = signers.PdfSignatureMetadata(
+        field_name=SIGNATURE_FIELD, reason=reason, location=location, name=name, md_algorithm="sha256"
+    )
+    out = run_blocking(
+        lambda: signers.async_sign_pdf(
+            writer,
+            meta,
+            signer=seal.signer,
+            bytes_reserved=seal.bytes_reserved,
+            new_field_spec=SigFieldSpec(SIGNATURE_FIELD),
+        )
+    )
     return out.getvalue()

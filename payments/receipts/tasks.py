@@ -1,4 +1,5 @@
 """Jobs of receipts: render and cache the signed PDFs of a chunk of receipt codes, within a time limit."""
+
 from __future__ import annotations
 
 import asyncio
@@ -46,7 +47,7 @@ async def enqueue_receipt_renders(queue, codes: Sequence[str], *, chunk_size: in
     """
     queued = 0
     for start in range(0, len(codes), chunk_size):
-        chunk = list(codes[start:start + chunk_size])
+        chunk = list(codes[start : start + chunk_size])
         job_id = "receipts:" + hashlib.sha256(",".join(chunk).encode()).hexdigest()[:24]
         if await queue.enqueue_job("payments.render_receipts", chunk, _job_id=job_id) is not None:
             queued += 1

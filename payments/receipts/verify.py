@@ -1,4 +1,5 @@
 """Checking a receipt PDF: is the seal's signature intact and trusted, and do its facts match the record."""
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,16 @@ class VerifyReport(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return (self.readable and self.signed and self.intact and self.valid and self.trusted
-                and self.covers_whole_file and self.padding_clean and self.digest_matches is not False)
+        return (
+            self.readable
+            and self.signed
+            and self.intact
+            and self.valid
+            and self.trusted
+            and self.covers_whole_file
+            and self.padding_clean
+            and self.digest_matches is not False
+        )
 
 
 def _padding_is_zero(contents) -> bool:
@@ -52,19 +61,30 @@ def _padding_is_zero(contents) -> bool:
     return not data[used:].strip(b"\x00")
 
 
-def verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,
-                       trust_certs: Sequence[asn1_x509.Certificate] = (), expected_code: str | None = None
-                       ) -> VerifyReport:
+def verify_receipt_pdf(
+    pdf_bytes: bytes,
+    expected_digest: str | None,
+    *,
+    trust_certs: Sequence[asn1_x509.Certificate] = (),
+    expected_code: str | None = None,
+) -> VerifyReport:
     """Check a receipt PDF (sync; from async code prefer async_verify_receipt_pdf, or this in a thread)."""
     from payments.receipts.signing import run_blocking
 
-    return run_blocking(lambda: async_verify_receipt_pdf(pdf_bytes, expected_digest, trust_certs=trust_certs,
-                                                         expected_code=expected_code))
+    return run_blocking(
+        lambda: async_verify_receipt_pdf(
+            pdf_bytes, expected_digest, trust_certs=trust_certs, expected_code=expected_code
+        )
+    )
 
 
-async def async_verify_receipt_pdf(pdf_bytes: bytes, expected_digest: str | None, *,
-                                   trust_certs: Sequence[asn1_x509.Certificate] = (),
-                                   expected_code: str | None = None) -> VerifyReport:
+async def async_verify_receipt_pdf(
+    pdf_bytes: bytes,
+    expected_digest: str | None,
+    *,
+    trust_certs: Sequence[asn1_x509.Certificate] = (),
+    expected_code: str | None = None,
+) -> VerifyReport:
     """Check a receipt PDF against the seal certificates to trust and the record's facts digest."""
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_signature

@@ -1,4 +1,5 @@
 """The shape of an audit change that ``actor.record_many`` takes (payments/ never imports app/)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """Disbursement batches (代发批次): a finance maker proposes, one or two different checkers approve (四眼原则),
 the budget is reserved when the batch is made and released when it is rejected or cancelled."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,6 @@ from dataclasses import dataclass
 from payments.errors import BudgetExceeded, Forbidden, InvalidState, NotFound, PaymentsError
 from payments.schemas import BatchRead, yuan
 from payments.service import budget, ledger
-from payments.service.audit import AuditChange
 from payments.service.db import bulk_insert, in_list, is_postgres, now, raw, transaction
 from payments.service.ledger import EntryType, Move
 from payments.tables import Batch, Entitlement, Payment
@@ -18,16 +18,39 @@ CHECKER_ROLE = "finance_checker"
 PENDING_APPROVAL = ("created", "checked")  # checked: approved once, waiting for the second checker
 CANCELLABLE = ("created", "checked", "approved")
 ACTIVE_PAYMENT_STATES = ("created", "submitted", "accepted", "unknown")
-_PAYMENT_COLUMNS = ("batch_id", "entitlement_id", "attempt", "reissue_of", "version_id", "policy_code", "subject_kind",
-                    "subject_id", "payee_name", "payee_account", "amount_fen", "request_id", "status", "tries", "due_ms",
-                    "claimed_by", "claimed_until_ms", "bank_transfer_id", "reason", "exception", "settled_on",
-                    "created_at", "updated_at")
+_PAYMENT_COLUMNS = (
+    "batch_id",
+    "entitlement_id",
+    "attempt",
+    "reissue_of",
+    "version_id",
+    "policy_code",
+    "subject_kind",
+    "subject_id",
+    "payee_name",
+    "payee_account",
+    "amount_fen",
+    "request_id",
+    "status",
+    "tries",
+    "due_ms",
+    "claimed_by",
+    "claimed_until_ms",
+    "bank_transfer_id",
+    "reason",
+    "exception",
+    "settled_on",
+    "created_at",
+    "updated_at",
+)
 
 
 def request_id_for(policy_code: str, policy_version: int, subject_kind: str, subject_id: str, attempt: int) -> str:
     """The bank's idempotency key, derived from what is paid: the same for every retry of this payment, even
     from a restored database, and a new one only for a re-issue (a new attempt)."""
-    digest = hashlib.sha256(f"{policy_code}@{policy_version}|{subject_kind}|{subject_id}|{attempt}".encode()).hexdigest()
+    digest = hashlib.sha256(
+        f"{policy_code}@{policy_version}|{subject_kind}|{subject_id}|{attempt}".encode()
+    ).hexdigest()
     return f"ZD{digest[:40]}"
 
 
@@ -45,8 +68,14 @@ class BatchCreated:
     needs_second_checker: bool
 
 
-async def create_batch(*, actor, second_checker_threshold_fen: int, policy_code: str | None = None,
-                       entitlement_ids: list[int] | None = None, title: str = "") -> BatchCreated:
+async def create_batch(
+    *,
+    actor,
+    second_checker_threshold_fen: int,
+    policy_code: str | None = None,
+    entitlement_ids: list[int] | None = None,
+    title: str = "",
+) -> BatchCreated:
     """A batch of payable entitlements not yet in a batch (of a policy, or a selection), reserving their amounts
     against each version's budget; entitlements beyond what the budget has left stay out and are counted."""
     _require_role(actor, MAKER_ROLE, "create a disbursement batch")
@@ -68,37 +97,94 @@ async def create_batch(*, actor, second_checker_threshold_fen: int, policy_code:
             chosen += rows[:n]
         left = len(candidates) - len(chosen)
         if not chosen:
-            raise BudgetExceeded(f"the budget of {policy_code or 'these policies'} is used up: "
-                                 f"none of the {len(candidates)} payable entitlements fits")
+            raise BudgetExceeded(
+                f"the budget of {policy_code or 'these policies'} is used up: "
+                f"none of the {len(candidates)} payable entitlements fits"
+            )
         total = sum(c["amount_fen"] for c in chosen)
-        batch = Batch(policy_code=policy_code or "", title=title or (f"{policy_code} 代发" if policy_code else "代发"),
-                      status="created", maker=actor.name, total_fen=total, payment_count=len(chosen),
-                      needs_second_checker=total > second_checker_threshold_fen, created_at=at)
+        batch = Batch(
+            policy_code=policy_code or "",
+            title=title or (f"{policy_code} 代发" if policy_code else "代发"),
+            status="created",
+            maker=actor.name,
+            total_fen=total,
+            payment_count=len(chosen),
+            needs_second_checker=total > second_checker_threshold_fen,
+            created_at=at,
+        )
         await batch.save()
         await _take_entitlements(batch.id, [c["id"] for c in chosen])
         attempts = await _next_attempts([c["id"] for c in chosen])
-        await bulk_insert(Payment, _PAYMENT_COLUMNS, (
-            (batch.id, c["id"], attempts[c["id"]], None, c["version_id"], c["policy_code"], c["subject_kind"],
-             c["subject_id"], c["payee_name"], c["payee_account"], c["amount_fen"],
-             request_id_for(c["policy_code"], c["policy_version"], c["subject_kind"], c["subject_id"], attempts[c["id"]]),
-             "created", 0, 0, None, 0, "", "", "", "", at, at) for c in chosen))
+        await bulk_insert(
+            Payment,
+            _PAYMENT_COLUMNS,
+            (
+                (
+                    batch.id,
+                    c["id"],
+                    attempts[c["id"]],
+                    None,
+                    c["version_id"],
+                    c["policy_code"],
+                    c["subject_kind"],
+                    c["subject_id"],
+                    c["payee_name"],
+                    c["payee_account"],
+                    c["amount_fen"],
+                    request_id_for(
+                        c["policy_code"], c["policy_version"], c["subject_kind"], c["subject_id"], attempts[c["id"]]
+                    ),
+                    "created",
+                    0,
+                    0,
+                    None,
+                    0,
+                    "",
+                    "",
+                    "",
+                    "",
+                    at,
+                    at,
+                )
+                for c in chosen
+            ),
+        )
         committed: dict[int, int] = {}
         for c in chosen:
             committed[c["version_id"]] = committed.get(c["version_id"], 0) + c["amount_fen"]
-        await ledger.post(Move(EntryType.commit, v, amount, batch_id=batch.id) for v, amount in sorted(committed.items()))
-        await actor.record("batch.create", "batch", batch.id, None,
-                           {"entitlements": [[c["id"], c["amount_fen"]] for c in chosen]},
-                           detail={"policy": policy_code or "", "payments": len(chosen), "total_fen": total,
-                                   "left_for_budget": left, "needs_second_checker": batch.needs_second_checker})
+        await ledger.post(
+            Move(EntryType.commit, v, amount, batch_id=batch.id) for v, amount in sorted(committed.items())
+        )
+        await actor.record(
+            "batch.create",
+            "batch",
+            batch.id,
+            None,
+            {"entitlements": [[c["id"], c["amount_fen"]] for c in chosen]},
+            detail={
+                "policy": policy_code or "",
+                "payments": len(chosen),
+                "total_fen": total,
+                "left_for_budget": left,
+                "needs_second_checker": batch.needs_second_checker,
+            },
+        )
         await budget.raise_alerts(list(by_version), actor)
     return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker)
 
 
 async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict]:
-    q = Entitlement.select(Entitlement.id, Entitlement.version_id, Entitlement.policy_code, Entitlement.policy_version,
-                           Entitlement.subject_kind, Entitlement.subject_id, Entitlement.payee_name,
-                           Entitlement.payee_account, Entitlement.amount_fen
-                           ).where((Entitlement.state == "payable") & Entitlement.batch_id.is_null())
+    q = Entitlement.select(
+        Entitlement.id,
+        Entitlement.version_id,
+        Entitlement.policy_code,
+        Entitlement.policy_version,
+        Entitlement.subject_kind,
+        Entitlement.subject_id,
+        Entitlement.payee_name,
+        Entitlement.payee_account,
+        Entitlement.amount_fen,
+    ).where((Entitlement.state == "payable") & Entitlement.batch_id.is_null())
     if policy_code:
         q = q.where(Entitlement.policy_code == policy_code)
     if ids:
@@ -113,11 +199,15 @@ async def _take_entitlements(batch_id: int, ids: list[int]) -> None:
         # answers each slice below by scanning every payable entitlement (a 260,000-payment batch took minutes).
         await raw("ANALYZE pay_entitlement")
     for i in range(0, len(ids), 5000):
-        part = ids[i:i + 5000]
+        part = ids[i : i + 5000]
         marks, args = in_list(part)
-        rows = await raw(f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} "
-                         f"WHERE id {marks} AND state = 'payable' AND batch_id IS NULL RETURNING id",
-                         batch_id, at, *args)
+        rows = await raw(
+            f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} "
+            f"WHERE id {marks} AND state = 'payable' AND batch_id IS NULL RETURNING id",
+            batch_id,
+            at,
+            *args,
+        )
         if len(rows) != len(part):  # someone else took some meanwhile: refuse the whole batch
             raise InvalidState("some entitlements were put in another batch at the same moment; make the batch again")
 
@@ -125,10 +215,13 @@ async def _take_entitlements(batch_id: int, ids: list[int]) -> None:
 async def _next_attempts(entitlement_ids: list[int]) -> dict[int, int]:
     out = {i: 1 for i in entitlement_ids}
     for i in range(0, len(entitlement_ids), 5000):
-        part = entitlement_ids[i:i + 5000]
+        part = entitlement_ids[i : i + 5000]
         marks, args = in_list(part)
-        for r in await raw(f"SELECT entitlement_id, MAX(attempt) AS a FROM pay_payment WHERE entitlement_id {marks} "
-                           "GROUP BY entitlement_id", *args):
+        for r in await raw(
+            f"SELECT entitlement_id, MAX(attempt) AS a FROM pay_payment WHERE entitlement_id {marks} "
+            "GROUP BY entitlement_id",
+            *args,
+        ):
             out[int(r["entitlement_id"])] = int(r["a"]) + 1
     return out
 
@@ -158,19 +251,29 @@ async def approve_batch(batch_id: int, *, actor) -> str:
         at = now()
         if b["status"] == "created":
             status = "checked" if b["needs_second_checker"] else "approved"
-            await Batch.update({Batch.checker: actor.name, Batch.checked_at: at, Batch.status: status}
-                               ).where(Batch.id == batch_id)
+            await Batch.update({Batch.checker: actor.name, Batch.checked_at: at, Batch.status: status}).where(
+                Batch.id == batch_id
+            )
             after = {**_summary(b), "checker": actor.name, "status": status}
         else:
             if actor.name == b["checker"]:
-                raise Forbidden(f"{actor.name} approved batch {batch_id} already; a second, different checker must "
-                                "approve a batch above the threshold")
+                raise Forbidden(
+                    f"{actor.name} approved batch {batch_id} already; a second, different checker must "
+                    "approve a batch above the threshold"
+                )
             status = "approved"
-            await Batch.update({Batch.second_checker: actor.name, Batch.second_checked_at: at, Batch.status: status}
-                               ).where(Batch.id == batch_id)
+            await Batch.update(
+                {Batch.second_checker: actor.name, Batch.second_checked_at: at, Batch.status: status}
+            ).where(Batch.id == batch_id)
             after = {**_summary(b), "second_checker": actor.name, "status": status}
-        await actor.record("batch.approve", "batch", batch_id, _summary(b), after,
-                           detail={"step": "second" if b["status"] == "checked" else "first", "status": status})
+        await actor.record(
+            "batch.approve",
+            "batch",
+            batch_id,
+            _summary(b),
+            after,
+            detail={"step": "second" if b["status"] == "checked" else "first", "status": status},
+        )
     return status
 
 
@@ -204,8 +307,12 @@ async def cancel_batch(batch_id: int, *, actor, reason: str = "") -> None:
 async def _close(b: dict, status: str, actor, reason: str) -> None:
     batch_id = b["id"]
     at = now()
-    payments = await raw("UPDATE pay_payment SET status = 'void', updated_at = {} WHERE batch_id = {} "
-                         "AND status = 'created' RETURNING id, version_id, amount_fen, entitlement_id", at, batch_id)
+    payments = await raw(
+        "UPDATE pay_payment SET status = 'void', updated_at = {} WHERE batch_id = {} "
+        "AND status = 'created' RETURNING id, version_id, amount_fen, entitlement_id",
+        at,
+        batch_id,
+    )
     by_version: dict[int, int] = {}
     for p in payments:
         by_version[int(p["version_id"])] = by_version.get(int(p["version_id"]), 0) + int(p["amount_fen"])
@@ -213,16 +320,33 @@ async def _close(b: dict, status: str, actor, reason: str) -> None:
     if b["reissue"]:
         # The re-issued payments go back to the exceptions queue; their reservation stays until abandoned.
         marks, args = in_list([int(p["id"]) for p in payments] or [0])
-        await raw(f"UPDATE pay_payment SET exception = 'open', updated_at = {{}} WHERE exception = 'reissued' AND id IN "
-                  f"(SELECT reissue_of FROM pay_payment WHERE id {marks})", at, *args)
+        await raw(
+            f"UPDATE pay_payment SET exception = 'open', updated_at = {{}} WHERE exception = 'reissued' AND id IN "
+            f"(SELECT reissue_of FROM pay_payment WHERE id {marks})",
+            at,
+            *args,
+        )
     else:
-        await raw("UPDATE pay_entitlement SET state = 'payable', batch_id = NULL, updated_at = {} "
-                  "WHERE batch_id = {} AND state = 'batched'", at, batch_id)
-        await ledger.post(Move(EntryType.reversal, v, amount, batch_id=batch_id) for v, amount in sorted(by_version.items()))
-    await Batch.update({Batch.status: status, Batch.closed_by: actor.name, Batch.close_reason: reason,
-                        Batch.finished_at: at}).where(Batch.id == batch_id)
-    await actor.record(f"batch.{'reject' if status == 'rejected' else 'cancel'}", "batch", batch_id, _summary(b),
-                       {**_summary(b), "status": status}, detail={"reason": reason[:200], "released_fen": released})
+        await raw(
+            "UPDATE pay_entitlement SET state = 'payable', batch_id = NULL, updated_at = {} "
+            "WHERE batch_id = {} AND state = 'batched'",
+            at,
+            batch_id,
+        )
+        await ledger.post(
+            Move(EntryType.reversal, v, amount, batch_id=batch_id) for v, amount in sorted(by_version.items())
+        )
+    await Batch.update(
+        {Batch.status: status, Batch.closed_by: actor.name, Batch.close_reason: reason, Batch.finished_at: at}
+    ).where(Batch.id == batch_id)
+    await actor.record(
+        f"batch.{'reject' if status == 'rejected' else 'cancel'}",
+        "batch",
+        batch_id,
+        _summary(b),
+        {**_summary(b), "status": status},
+        detail={"reason": reason[:200], "released_fen": released},
+    )
 
 
 async def get_batch(batch_id: int) -> BatchRead:
@@ -243,15 +367,31 @@ async def _reads(rows: list[dict]) -> list[BatchRead]:
     if not rows:
         return []
     marks, args = in_list([r["id"] for r in rows])
-    stats = await raw(f"SELECT batch_id, status, COUNT(*) AS n, SUM(amount_fen) AS total FROM pay_payment "
-                      f"WHERE batch_id {marks} GROUP BY batch_id, status", *args)
+    stats = await raw(
+        f"SELECT batch_id, status, COUNT(*) AS n, SUM(amount_fen) AS total FROM pay_payment "
+        f"WHERE batch_id {marks} GROUP BY batch_id, status",
+        *args,
+    )
     counts: dict[int, dict[str, int]] = {}
     totals: dict[int, dict[str, int]] = {}
     for s in stats:
         counts.setdefault(int(s["batch_id"]), {})[s["status"]] = int(s["n"])
         totals.setdefault(int(s["batch_id"]), {})[s["status"]] = int(s["total"])
-    return [BatchRead(id=b["id"], policy_code=b["policy_code"], title=b["title"], status=b["status"], maker=b["maker"],
-                      checker=b["checker"], second_checker=b["second_checker"],
-                      needs_second_checker=bool(b["needs_second_checker"]), payment_count=b["payment_count"],
-                      total=yuan(b["total_fen"]), created_at=b["created_at"], status_counts=counts.get(b["id"], {}),
-                      status_totals={k: yuan(v) for k, v in totals.get(b["id"], {}).items()}) for b in rows]
+    return [
+        BatchRead(
+            id=b["id"],
+            policy_code=b["policy_code"],
+            title=b["title"],
+            status=b["status"],
+            maker=b["maker"],
+            checker=b["checker"],
+            second_checker=b["second_checker"],
+            needs_second_checker=bool(b["needs_second_checker"]),
+            payment_count=b["payment_count"],
+            total=yuan(b["total_fen"]),
+            created_at=b["created_at"],
+            status_counts=counts.get(b["id"], {}),
+            status_totals={k: yuan(v) for k, v in totals.get(b["id"], {}).items()},
+        )
+        for b in rows
+    ]

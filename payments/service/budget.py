@@ -4,6 +4,7 @@ A reservation locks the version's budget row (PostgreSQL ``SELECT … FOR UPDATE
 write transaction already serialises writers), reads what is used from the ledger and posts the commit
 journal in the same transaction, so two reservations can never both see the same headroom.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,14 +43,23 @@ class BudgetUsage:
         return round(100 * self.used_fen / self.budget_fen, 1) if self.budget_fen else 0.0
 
 
-async def ensure_budget(version_id: int, policy_code: str, policy_version: int, budget_fen: int,
-                        policy_facts: dict[str, Any]) -> None:
+async def ensure_budget(
+    version_id: int, policy_code: str, policy_version: int, budget_fen: int, policy_facts: dict[str, Any]
+) -> None:
     """Record a version's budget once (a published version is immutable, so is its budget)."""
     if await Budget.exists().where(Budget.version_id == version_id):
         return
-    await Budget.insert(Budget(version_id=version_id, policy_code=policy_code, policy_version=policy_version,
-                               budget_fen=budget_fen, alert_level=0, updated_at=now(),
-                               policy_facts=json.dumps(policy_facts, ensure_ascii=False, default=str)))
+    await Budget.insert(
+        Budget(
+            version_id=version_id,
+            policy_code=policy_code,
+            policy_version=policy_version,
+            budget_fen=budget_fen,
+            alert_level=0,
+            updated_at=now(),
+            policy_facts=json.dumps(policy_facts, ensure_ascii=False, default=str),
+        )
+    )
 
 
 async def policy_facts(version_id: int) -> dict[str, Any]:
@@ -97,11 +107,22 @@ async def raise_alerts(version_ids: list[int], actor) -> list[tuple[int, int]]:
         used = await ledger.used_fen(version_id)
         level = max([lv for lv in ALERT_LEVELS if used * 100 >= lv * row["budget_fen"]], default=0)
         if level > row["alert_level"]:
-            await Budget.update({Budget.alert_level: level, Budget.updated_at: now()}).where(Budget.version_id == version_id)
-            await actor.record("budget.alert", "policy_version", version_id, {"alert_level": row["alert_level"]},
-                               {"alert_level": level},
-                               detail={"policy": row["policy_code"], "level": level, "used_fen": used,
-                                       "budget_fen": row["budget_fen"]})
+            await Budget.update({Budget.alert_level: level, Budget.updated_at: now()}).where(
+                Budget.version_id == version_id
+            )
+            await actor.record(
+                "budget.alert",
+                "policy_version",
+                version_id,
+                {"alert_level": row["alert_level"]},
+                {"alert_level": level},
+                detail={
+                    "policy": row["policy_code"],
+                    "level": level,
+                    "used_fen": used,
+                    "budget_fen": row["budget_fen"],
+                },
+            )
             raised.append((version_id, level))
     return raised
 
@@ -114,8 +135,18 @@ async def usage(version_id: int | None = None) -> list[BudgetUsage]:
     out = []
     for row in await q:
         b = await ledger.version_balances(row["version_id"])
-        out.append(BudgetUsage(row["version_id"], row["policy_code"], row["policy_version"], row["budget_fen"],
-                               b["committed"], b["in_transit"], b["paid"], row["alert_level"]))
+        out.append(
+            BudgetUsage(
+                row["version_id"],
+                row["policy_code"],
+                row["policy_version"],
+                row["budget_fen"],
+                b["committed"],
+                b["in_transit"],
+                b["paid"],
+                row["alert_level"],
+            )
+        )
     return out
 
 

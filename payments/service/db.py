@@ -1,9 +1,11 @@
 """Database helpers of payments/: the dialect, transactions, and bulk writes below the ORM."""
+
 from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from piccolo.table import Table
 
@@ -27,7 +29,7 @@ def transaction():
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def now_ms() -> int:
@@ -73,8 +75,17 @@ def placeholders(n: int) -> str:
     return ", ".join("{}" for _ in range(n))
 
 
-_PG_TYPES = {"Varchar": "text", "Text": "text", "Integer": "bigint", "BigInt": "bigint", "Serial": "bigint",
-             "Timestamptz": "timestamptz", "Boolean": "boolean", "Real": "float8", "DoublePrecision": "float8"}
+_PG_TYPES = {
+    "Varchar": "text",
+    "Text": "text",
+    "Integer": "bigint",
+    "BigInt": "bigint",
+    "Serial": "bigint",
+    "Timestamptz": "timestamptz",
+    "Boolean": "boolean",
+    "Real": "float8",
+    "DoublePrecision": "float8",
+}
 
 
 def _pg_type(table: type[Table], column: str) -> str:
@@ -98,7 +109,7 @@ async def bulk_insert(table: type[Table], columns: Sequence[str], rows: Iterable
     per = max(1, _MAX_PARAMS // len(columns))
     one = "(" + placeholders(len(columns)) + ")"
     for i in range(0, len(rows), per):
-        chunk = rows[i:i + per]
+        chunk = rows[i : i + per]
         sql = f"INSERT INTO {name} ({cols}) VALUES " + ", ".join(one for _ in chunk)
         args = [v for row in chunk for v in row]
         await raw(sql, *args)

@@ -1,8 +1,9 @@
 """Entitlements (享受资格): what each subject is owed per policy version, payable once its account is verified,
 with the exclusive-group rule (同一事项不重复享受, 就高) applied and its reason stored for the subject to see."""
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from payments.errors import InvalidState, NotFound
 from payments.money import format_yuan
@@ -13,9 +14,28 @@ from payments.service.db import bulk_insert, in_list, now, raw, transaction
 from payments.tables import Entitlement
 
 OPEN_STATES = ("waiting_account", "payable", "excluded")  # not yet committed to a batch: may still change
-_COLUMNS = ("key", "version_id", "policy_code", "policy_version", "subject_kind", "subject_id", "source", "source_ref",
-            "amount_fen", "clause_codes", "exclusive_group", "effective_from", "state", "reason", "payee_name",
-            "bank_name", "payee_account", "batch_id", "created_at", "updated_at")
+_COLUMNS = (
+    "key",
+    "version_id",
+    "policy_code",
+    "policy_version",
+    "subject_kind",
+    "subject_id",
+    "source",
+    "source_ref",
+    "amount_fen",
+    "clause_codes",
+    "exclusive_group",
+    "effective_from",
+    "state",
+    "reason",
+    "payee_name",
+    "bank_name",
+    "payee_account",
+    "batch_id",
+    "created_at",
+    "updated_at",
+)
 PAYABLE_REASON = "可发放: 账户已核验"
 WAITING_REASON = "待确认账户: 请在门户确认或更正收款账户"
 
@@ -39,9 +59,15 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
     An entitlement already in a batch or paid is never changed: a later re-match cannot alter what was approved.
     """
     items = list(items)
-    facts = {"title": policy.title, "issuer": policy.issuer, "clause_titles": policy.clause_titles,
-             "mode": policy.mode, "subject": policy.subject, "effective_from": policy.effective_from.isoformat(),
-             "exclusive_group": policy.exclusive_group}
+    facts = {
+        "title": policy.title,
+        "issuer": policy.issuer,
+        "clause_titles": policy.clause_titles,
+        "mode": policy.mode,
+        "subject": policy.subject,
+        "effective_from": policy.effective_from.isoformat(),
+        "exclusive_group": policy.exclusive_group,
+    }
     counts = {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0}
     changes: list[AuditChange] = []
     created: list[list] = []
@@ -51,7 +77,7 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
         existing: dict[str, dict] = {}
         keys = [entitlement_key(policy.version_id, i.subject_kind, i.subject_id) for i in items]
         for k in range(0, len(keys), 5000):
-            marks, args = in_list(keys[k:k + 5000])
+            marks, args = in_list(keys[k : k + 5000])
             for r in await raw(f"SELECT * FROM pay_entitlement WHERE key {marks}", *args):
                 existing[r["key"]] = r
         new_rows = []
@@ -61,10 +87,30 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
             clauses = ";".join(item.clause_codes)
             old = existing.get(key)
             if old is None:
-                new_rows.append((key, policy.version_id, policy.code, policy.version, item.subject_kind, item.subject_id,
-                                 item.source, item.source_ref, item.amount_fen, clauses, policy.exclusive_group,
-                                 policy.effective_from.isoformat(), state, reason, item.payee_name, item.bank_name,
-                                 account, None, at, at))
+                new_rows.append(
+                    (
+                        key,
+                        policy.version_id,
+                        policy.code,
+                        policy.version,
+                        item.subject_kind,
+                        item.subject_id,
+                        item.source,
+                        item.source_ref,
+                        item.amount_fen,
+                        clauses,
+                        policy.exclusive_group,
+                        policy.effective_from.isoformat(),
+                        state,
+                        reason,
+                        item.payee_name,
+                        item.bank_name,
+                        account,
+                        None,
+                        at,
+                        at,
+                    )
+                )
                 created.append([key, item.amount_fen, clauses, state, item.source, item.source_ref])
                 continue
             if old["state"] not in OPEN_STATES:
@@ -72,26 +118,49 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
                 continue
             if old["state"] == "excluded":
                 state, reason = old["state"], old["reason"]  # the group decision below re-evaluates it
-            update = {"amount_fen": item.amount_fen, "clause_codes": clauses, "payee_name": item.payee_name,
-                      "bank_name": item.bank_name, "payee_account": account, "state": state, "reason": reason,
-                      "source": item.source, "source_ref": item.source_ref}
+            update = {
+                "amount_fen": item.amount_fen,
+                "clause_codes": clauses,
+                "payee_name": item.payee_name,
+                "bank_name": item.bank_name,
+                "payee_account": account,
+                "state": state,
+                "reason": reason,
+                "source": item.source,
+                "source_ref": item.source_ref,
+            }
             if all(old[k] == v for k, v in update.items()):
                 counts["unchanged"] += 1
                 continue
-            await Entitlement.update({**{getattr(Entitlement, k): v for k, v in update.items()},
-                                      Entitlement.updated_at: at}).where(Entitlement.id == old["id"])
-            changes.append(AuditChange("entitlement.update", "entitlement", key, _public(old), _public({**old, **update})))
+            await Entitlement.update(
+                {**{getattr(Entitlement, k): v for k, v in update.items()}, Entitlement.updated_at: at}
+            ).where(Entitlement.id == old["id"])
+            changes.append(
+                AuditChange("entitlement.update", "entitlement", key, _public(old), _public({**old, **update}))
+            )
             counts["updated"] += 1
         counts["inserted"] = await bulk_insert(Entitlement, _COLUMNS, new_rows)
         if created:
             # One entry for the lot (the chain appends in batches): its hashed ``after`` binds every new entitlement.
-            changes.append(AuditChange("entitlement.create", "policy_version", policy.version_id, None,
-                                       {"entitlements": created},
-                                       {"policy": policy.code, "version": policy.version, "count": len(created),
-                                        "total_fen": sum(c[1] for c in created)}))
+            changes.append(
+                AuditChange(
+                    "entitlement.create",
+                    "policy_version",
+                    policy.version_id,
+                    None,
+                    {"entitlements": created},
+                    {
+                        "policy": policy.code,
+                        "version": policy.version,
+                        "count": len(created),
+                        "total_fen": sum(c[1] for c in created),
+                    },
+                )
+            )
         if policy.exclusive_group:
-            changes += await _apply_exclusive_group(policy.exclusive_group,
-                                                    {(i.subject_kind, i.subject_id) for i in items})
+            changes += await _apply_exclusive_group(
+                policy.exclusive_group, {(i.subject_kind, i.subject_id) for i in items}
+            )
         await actor.record_many(changes)
     return counts
 
@@ -139,58 +208,102 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
                 reason = f"{base}; 同一事项不重复享受 ({group}) 就高: 本项金额最高, 不另享受 {others}"
             else:
                 state = "excluded"
-                reason = (f"同一事项不重复享受 ({group}): 已享受 {winner['policy_code']} "
-                          f"(¥{format_yuan(winner['amount_fen'])})" + ("" if taken else ", 按就高原则"))
+                reason = (
+                    f"同一事项不重复享受 ({group}): 已享受 {winner['policy_code']} "
+                    f"(¥{format_yuan(winner['amount_fen'])})" + ("" if taken else ", 按就高原则")
+                )
             if (state, reason) != (e["state"], e["reason"]):
-                done = await raw("UPDATE pay_entitlement SET state = {}, reason = {}, updated_at = {} WHERE id = {} "
-                                 "AND state = {} AND batch_id IS NULL RETURNING id", state, reason, at, e["id"], e["state"])
+                done = await raw(
+                    "UPDATE pay_entitlement SET state = {}, reason = {}, updated_at = {} WHERE id = {} "
+                    "AND state = {} AND batch_id IS NULL RETURNING id",
+                    state,
+                    reason,
+                    at,
+                    e["id"],
+                    e["state"],
+                )
                 if not done:  # taken by a batch (or changed) since it was read
                     return True
-                changes.append(AuditChange("entitlement.exclusive_group", "entitlement", e["key"],
-                                           {"state": e["state"]}, {"state": state}, {"group": group}))
+                changes.append(
+                    AuditChange(
+                        "entitlement.exclusive_group",
+                        "entitlement",
+                        e["key"],
+                        {"state": e["state"]},
+                        {"state": state},
+                        {"group": group},
+                    )
+                )
     return False
 
 
-async def account_verified(subject_kind: str, subject_id: str, *, payee_name: str, bank_name: str,
-                           payee_account: str, actor) -> int:
+async def account_verified(
+    subject_kind: str, subject_id: str, *, payee_name: str, bank_name: str, payee_account: str, actor
+) -> int:
     """A subject's account was confirmed or corrected and verified: its open entitlements become payable.
     Returns how many entitlements now carry the account."""
     at = now()
     async with transaction():
-        rows = await Entitlement.select().where((Entitlement.subject_kind == subject_kind)
-                                                & (Entitlement.subject_id == subject_id)
-                                                & Entitlement.state.is_in(list(OPEN_STATES)))
+        rows = await Entitlement.select().where(
+            (Entitlement.subject_kind == subject_kind)
+            & (Entitlement.subject_id == subject_id)
+            & Entitlement.state.is_in(list(OPEN_STATES))
+        )
         # Also those whose payment the bank refused or returned: their re-issue will pay the corrected account.
-        rows += await raw("SELECT e.* FROM pay_entitlement e WHERE e.subject_kind = {} AND e.subject_id = {} "
-                          "AND e.state = 'batched' AND EXISTS (SELECT 1 FROM pay_payment p WHERE p.entitlement_id = e.id "
-                          "AND p.exception = 'open' AND p.status IN ('rejected', 'returned'))", subject_kind, subject_id)
+        rows += await raw(
+            "SELECT e.* FROM pay_entitlement e WHERE e.subject_kind = {} AND e.subject_id = {} "
+            "AND e.state = 'batched' AND EXISTS (SELECT 1 FROM pay_payment p WHERE p.entitlement_id = e.id "
+            "AND p.exception = 'open' AND p.status IN ('rejected', 'returned'))",
+            subject_kind,
+            subject_id,
+        )
         changes = []
         for r in rows:
             if r["state"] in ("excluded", "batched"):
                 state, reason = r["state"], r["reason"]
             else:
                 state, reason = _account_state(payee_account)
-            await Entitlement.update({Entitlement.payee_name: payee_name, Entitlement.bank_name: bank_name,
-                                      Entitlement.payee_account: payee_account, Entitlement.state: state,
-                                      Entitlement.reason: reason, Entitlement.updated_at: at}
-                                     ).where(Entitlement.id == r["id"])
-            changes.append(AuditChange("entitlement.account_verified", "entitlement", r["key"],
-                                       {"state": r["state"]}, {"state": state}))
+            await Entitlement.update(
+                {
+                    Entitlement.payee_name: payee_name,
+                    Entitlement.bank_name: bank_name,
+                    Entitlement.payee_account: payee_account,
+                    Entitlement.state: state,
+                    Entitlement.reason: reason,
+                    Entitlement.updated_at: at,
+                }
+            ).where(Entitlement.id == r["id"])
+            changes.append(
+                AuditChange(
+                    "entitlement.account_verified", "entitlement", r["key"], {"state": r["state"]}, {"state": state}
+                )
+            )
         await actor.record_many(changes)
     return len(rows)
 
 
 def _read(r: dict) -> EntitlementRead:
-    return EntitlementRead(id=r["id"], policy_code=r["policy_code"], policy_version=r["policy_version"],
-                           subject_kind=r["subject_kind"], subject_id=r["subject_id"], amount=yuan(r["amount_fen"]),
-                           clause_codes=[c for c in r["clause_codes"].split(";") if c], state=r["state"],
-                           reason=r["reason"], batch_id=r["batch_id"])
+    return EntitlementRead(
+        id=r["id"],
+        policy_code=r["policy_code"],
+        policy_version=r["policy_version"],
+        subject_kind=r["subject_kind"],
+        subject_id=r["subject_id"],
+        amount=yuan(r["amount_fen"]),
+        clause_codes=[c for c in r["clause_codes"].split(";") if c],
+        state=r["state"],
+        reason=r["reason"],
+        batch_id=r["batch_id"],
+    )
 
 
 async def entitlements_of_subject(subject_kind: str, subject_id: str) -> list[EntitlementRead]:
     """A subject's entitlements with their state and reason (for the portal)."""
-    rows = await Entitlement.select().where((Entitlement.subject_kind == subject_kind)
-                                            & (Entitlement.subject_id == subject_id)).order_by(Entitlement.id)
+    rows = (
+        await Entitlement.select()
+        .where((Entitlement.subject_kind == subject_kind) & (Entitlement.subject_id == subject_id))
+        .order_by(Entitlement.id)
+    )
     return [_read(r) for r in rows]
 
 

@@ -1,6 +1,7 @@
 """The exceptions queue (异常处理): rejected, returned (退汇) and held payments, and what finance does with them —
 re-issue to a corrected, re-verified account as a new payment linked to the old one, or abandon (final rejection),
 which releases the reservation."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +12,7 @@ from payments.money import yuan_to_fen
 from payments.schemas import PaymentRead, mask_account, yuan
 from payments.service import ledger
 from payments.service.audit import AuditChange
-from payments.service.batches import CHECKER_ROLE, MAKER_ROLE, _PAYMENT_COLUMNS, request_id_for
+from payments.service.batches import _PAYMENT_COLUMNS, CHECKER_ROLE, MAKER_ROLE, request_id_for
 from payments.service.db import bulk_insert, in_list, is_postgres, now, raw, transaction
 from payments.service.ledger import EntryType, Move
 from payments.service.notices import notify_owed
@@ -24,12 +25,24 @@ ACCOUNT_REASONS = ("ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "NAME_MISMATCH")
 
 
 def payment_read(p: dict) -> PaymentRead:
-    return PaymentRead(id=p["id"], batch_id=p["batch_id"], subject_kind=p["subject_kind"], subject_id=p["subject_id"],
-                       payee_name=p["payee_name"], payee_account_masked=mask_account(p["payee_account"]),
-                       amount=yuan(p["amount_fen"]), status=p["status"], reason=p["reason"], exception=p["exception"],
-                       attempt=p["attempt"], reissue_of=p["reissue_of"], request_id=p["request_id"],
-                       bank_transfer_id=p["bank_transfer_id"], settled_at=p["settled_at"],
-                       entitlement_id=p["entitlement_id"])
+    return PaymentRead(
+        id=p["id"],
+        batch_id=p["batch_id"],
+        subject_kind=p["subject_kind"],
+        subject_id=p["subject_id"],
+        payee_name=p["payee_name"],
+        payee_account_masked=mask_account(p["payee_account"]),
+        amount=yuan(p["amount_fen"]),
+        status=p["status"],
+        reason=p["reason"],
+        exception=p["exception"],
+        attempt=p["attempt"],
+        reissue_of=p["reissue_of"],
+        request_id=p["request_id"],
+        bank_transfer_id=p["bank_transfer_id"],
+        settled_at=p["settled_at"],
+        entitlement_id=p["entitlement_id"],
+    )
 
 
 async def exceptions_queue(limit: int = 500) -> list[PaymentRead]:
@@ -38,7 +51,9 @@ async def exceptions_queue(limit: int = 500) -> list[PaymentRead]:
     return [payment_read(r) for r in rows]
 
 
-async def payments_of_batch(batch_id: int, status: str | None = None, limit: int = 500, offset: int = 0) -> list[PaymentRead]:
+async def payments_of_batch(
+    batch_id: int, status: str | None = None, limit: int = 500, offset: int = 0
+) -> list[PaymentRead]:
     q = Payment.select().where(Payment.batch_id == batch_id).order_by(Payment.id).limit(limit).offset(offset)
     if status:
         q = q.where(Payment.status == status)
@@ -46,15 +61,19 @@ async def payments_of_batch(batch_id: int, status: str | None = None, limit: int
 
 
 async def payments_of_subject(subject_kind: str, subject_id: str) -> list[PaymentRead]:
-    rows = await Payment.select().where((Payment.subject_kind == subject_kind) & (Payment.subject_id == subject_id)
-                                        ).order_by(Payment.id)
+    rows = (
+        await Payment.select()
+        .where((Payment.subject_kind == subject_kind) & (Payment.subject_id == subject_id))
+        .order_by(Payment.id)
+    )
     return [payment_read(r) for r in rows]
 
 
 async def _lock_payments(ids: list[int]) -> list[dict]:
     marks, args = in_list(ids)
-    rows = await raw(f"SELECT * FROM pay_payment WHERE id {marks} ORDER BY id" + (" FOR UPDATE" if is_postgres() else ""),
-                     *args)
+    rows = await raw(
+        f"SELECT * FROM pay_payment WHERE id {marks} ORDER BY id" + (" FOR UPDATE" if is_postgres() else ""), *args
+    )
     if len(rows) != len(set(ids)):
         raise NotFound(f"payment(s) {sorted(set(ids) - {r['id'] for r in rows})} do not exist")
     return rows
@@ -74,36 +93,97 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
         ents = {r["id"]: r for r in await raw(f"SELECT * FROM pay_entitlement WHERE id {marks}", *args)}
         for o in olds:
             if o["exception"] != "open" or o["status"] not in ("rejected", "returned"):
-                raise InvalidState(f"payment {o['id']} is {o['status']} ({o['exception'] or 'no exception'}): only a "
-                                   "rejected or returned payment in the exceptions queue can be re-issued")
+                raise InvalidState(
+                    f"payment {o['id']} is {o['status']} ({o['exception'] or 'no exception'}): only a "
+                    "rejected or returned payment in the exceptions queue can be re-issued"
+                )
             e = ents[o["entitlement_id"]]
             if not e["payee_account"]:
                 raise InvalidState(f"payment {o['id']}: the subject has no verified account yet")
-            if o["reason"] in ACCOUNT_REASONS and (e["payee_account"], e["payee_name"]) == (o["payee_account"], o["payee_name"]):
-                raise InvalidState(f"payment {o['id']} was refused for {o['reason']}: the account must be corrected and "
-                                   "re-verified before it is re-issued")
+            if o["reason"] in ACCOUNT_REASONS and (e["payee_account"], e["payee_name"]) == (
+                o["payee_account"],
+                o["payee_name"],
+            ):
+                raise InvalidState(
+                    f"payment {o['id']} was refused for {o['reason']}: the account must be corrected and "
+                    "re-verified before it is re-issued"
+                )
         total = sum(o["amount_fen"] for o in olds)
-        batch = Batch(policy_code="", title="退汇重发 re-issue", status="created", maker=actor.name, total_fen=total,
-                      payment_count=len(olds), needs_second_checker=total > second_checker_threshold_fen,
-                      reissue=True, created_at=at)
+        batch = Batch(
+            policy_code="",
+            title="退汇重发 re-issue",
+            status="created",
+            maker=actor.name,
+            total_fen=total,
+            payment_count=len(olds),
+            needs_second_checker=total > second_checker_threshold_fen,
+            reissue=True,
+            created_at=at,
+        )
         await batch.save()
         rows = []
         for o in olds:
             e = ents[o["entitlement_id"]]
-            attempt = int((await raw("SELECT MAX(attempt) AS a FROM pay_payment WHERE entitlement_id = {}", e["id"]))[0]["a"]) + 1
-            rows.append((batch.id, e["id"], attempt, o["id"], o["version_id"], o["policy_code"], o["subject_kind"],
-                         o["subject_id"], e["payee_name"], e["payee_account"], o["amount_fen"],
-                         request_id_for(e["policy_code"], e["policy_version"], o["subject_kind"], o["subject_id"], attempt),
-                         "created", 0, 0, None, 0, "", "", "", "", at, at))
+            attempt = (
+                int((await raw("SELECT MAX(attempt) AS a FROM pay_payment WHERE entitlement_id = {}", e["id"]))[0]["a"])
+                + 1
+            )
+            rows.append(
+                (
+                    batch.id,
+                    e["id"],
+                    attempt,
+                    o["id"],
+                    o["version_id"],
+                    o["policy_code"],
+                    o["subject_kind"],
+                    o["subject_id"],
+                    e["payee_name"],
+                    e["payee_account"],
+                    o["amount_fen"],
+                    request_id_for(e["policy_code"], e["policy_version"], o["subject_kind"], o["subject_id"], attempt),
+                    "created",
+                    0,
+                    0,
+                    None,
+                    0,
+                    "",
+                    "",
+                    "",
+                    "",
+                    at,
+                    at,
+                )
+            )
         await bulk_insert(Payment, _PAYMENT_COLUMNS, rows)
         reissued, rargs = in_list(payment_ids)
         await raw(f"UPDATE pay_payment SET exception = 'reissued', updated_at = {{}} WHERE id {reissued}", at, *rargs)
-        await raw(f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} WHERE id {marks}",
-                  batch.id, at, *args)
-        await actor.record("batch.create", "batch", batch.id, None, {"reissue_of": sorted(payment_ids)},
-                           detail={"reissue": True, "payments": len(olds), "total_fen": total})
-        await actor.record_many([AuditChange("payment.reissue", "payment", o["id"], {"exception": "open"},
-                                             {"exception": "reissued", "batch_id": batch.id}) for o in olds])
+        await raw(
+            f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} WHERE id {marks}",
+            batch.id,
+            at,
+            *args,
+        )
+        await actor.record(
+            "batch.create",
+            "batch",
+            batch.id,
+            None,
+            {"reissue_of": sorted(payment_ids)},
+            detail={"reissue": True, "payments": len(olds), "total_fen": total},
+        )
+        await actor.record_many(
+            [
+                AuditChange(
+                    "payment.reissue",
+                    "payment",
+                    o["id"],
+                    {"exception": "open"},
+                    {"exception": "reissued", "batch_id": batch.id},
+                )
+                for o in olds
+            ]
+        )
     return batch.id
 
 
@@ -116,15 +196,26 @@ async def abandon_payment(payment_id: int, *, actor, reason: str) -> None:
     async with transaction():
         (p,) = await _lock_payments([payment_id])
         if p["exception"] != "open" or p["status"] not in ("rejected", "returned"):
-            raise InvalidState(f"payment {payment_id} is {p['status']}: only a rejected or returned payment in the "
-                               "exceptions queue can be abandoned")
+            raise InvalidState(
+                f"payment {payment_id} is {p['status']}: only a rejected or returned payment in the "
+                "exceptions queue can be abandoned"
+            )
         at = now()
         await raw("UPDATE pay_payment SET exception = 'abandoned', updated_at = {} WHERE id = {}", at, payment_id)
-        await raw("UPDATE pay_entitlement SET state = 'abandoned', updated_at = {} WHERE id = {}", at, p["entitlement_id"])
-        await ledger.post([Move(EntryType.reversal, p["version_id"], p["amount_fen"], batch_id=p["batch_id"],
-                                payment_id=p["id"])])
-        await actor.record("payment.abandon", "payment", payment_id, {"exception": "open"}, {"exception": "abandoned"},
-                           detail={"reason": reason[:200], "released_fen": p["amount_fen"]})
+        await raw(
+            "UPDATE pay_entitlement SET state = 'abandoned', updated_at = {} WHERE id = {}", at, p["entitlement_id"]
+        )
+        await ledger.post(
+            [Move(EntryType.reversal, p["version_id"], p["amount_fen"], batch_id=p["batch_id"], payment_id=p["id"])]
+        )
+        await actor.record(
+            "payment.abandon",
+            "payment",
+            payment_id,
+            {"exception": "open"},
+            {"exception": "abandoned"},
+            detail={"reason": reason[:200], "released_fen": p["amount_fen"]},
+        )
 
 
 RETURN_LOOKBACK_DAYS = 62  # statements searched for a reversal, back from today (bank time)
@@ -134,19 +225,25 @@ async def _reversal_on_statements(adapter, p: dict):
     """The statement line reversing this payment (same request, same amount), from today back to the day it settled
     (at most RETURN_LOOKBACK_DAYS), or None."""
     today = dt.datetime.now(BANK_TZ).date()
-    first = dt.date.fromisoformat(p["settled_on"]) if p["settled_on"] else today - dt.timedelta(days=RETURN_LOOKBACK_DAYS)
+    first = (
+        dt.date.fromisoformat(p["settled_on"]) if p["settled_on"] else today - dt.timedelta(days=RETURN_LOOKBACK_DAYS)
+    )
     day = today
     while day >= max(first, today - dt.timedelta(days=RETURN_LOOKBACK_DAYS)):
         for line in await adapter.statement(day):
-            if (line.request_id == p["request_id"] and line.status == "reversed"
-                    and yuan_to_fen(line.amount) == int(p["amount_fen"])):
+            if (
+                line.request_id == p["request_id"]
+                and line.status == "reversed"
+                and yuan_to_fen(line.amount) == int(p["amount_fen"])
+            ):
                 return line
         day -= dt.timedelta(days=1)
     return None
 
 
-async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETURNED", queue=None,
-                        base_url: str = "") -> None:
+async def record_return(
+    payment_id: int, *, actor, adapter, reason: str = "RETURNED", queue=None, base_url: str = ""
+) -> None:
     """退汇: the bank sent a settled payment's money back (seen on its statement). Finance records it — never done
     automatically — and the payment joins the exceptions queue for a re-issue or a final rejection. The bank is asked
     first: a return is recorded only for a transfer the bank reports reversed (its answer to ``adapter.query``, or a
@@ -154,8 +251,9 @@ async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETUR
     entitlement for a second payment while the first one stands."""
     if actor.role not in (MAKER_ROLE, CHECKER_ROLE):
         raise Forbidden(f"only finance staff may record a returned payment; {actor.name} is {actor.role}")
-    rows = await raw("SELECT request_id, status, bank_transfer_id, amount_fen, settled_on FROM pay_payment WHERE id = {}",
-                     payment_id)
+    rows = await raw(
+        "SELECT request_id, status, bank_transfer_id, amount_fen, settled_on FROM pay_payment WHERE id = {}", payment_id
+    )
     if not rows:
         raise NotFound(f"payment {payment_id} does not exist")
     p0 = rows[0]
@@ -168,24 +266,44 @@ async def record_return(payment_id: int, *, actor, adapter, reason: str = "RETUR
     else:  # the contract's query may go on answering 'settled': the statement shows the reversal
         line = await _reversal_on_statements(adapter, p0)
         if line is None:
-            raise InvalidState(f"payment {payment_id}: the bank reports the transfer {bank_status}, not reversed (退汇), "
-                               f"and no statement since {p0['settled_on'] or 'it settled'} shows a reversal; a return "
-                               "is recorded only when the bank has reversed it")
-        evidence, transfer_id = f"the bank's statement of {line.settled_at.astimezone(BANK_TZ).date()}", line.transfer_id
+            raise InvalidState(
+                f"payment {payment_id}: the bank reports the transfer {bank_status}, not reversed (退汇), "
+                f"and no statement since {p0['settled_on'] or 'it settled'} shows a reversal; a return "
+                "is recorded only when the bank has reversed it"
+            )
+        evidence, transfer_id = (
+            f"the bank's statement of {line.settled_at.astimezone(BANK_TZ).date()}",
+            line.transfer_id,
+        )
     if p0["bank_transfer_id"] and transfer_id != p0["bank_transfer_id"]:
-        raise InvalidState(f"payment {payment_id}: the bank reversed transfer {transfer_id}, not ours "
-                           f"({p0['bank_transfer_id']}); reconcile before recording anything")
+        raise InvalidState(
+            f"payment {payment_id}: the bank reversed transfer {transfer_id}, not ours "
+            f"({p0['bank_transfer_id']}); reconcile before recording anything"
+        )
     async with transaction():
         (p,) = await _lock_payments([payment_id])
         if p["status"] != "settled":
             raise InvalidState(f"payment {payment_id} is {p['status']}: only a settled payment can be returned")
         at = now()
-        await raw("UPDATE pay_payment SET status = 'returned', exception = 'open', reason = {}, updated_at = {} "
-                  "WHERE id = {}", reason[:64], at, payment_id)
-        await raw("UPDATE pay_entitlement SET state = 'batched', updated_at = {} WHERE id = {}", at, p["entitlement_id"])
+        await raw(
+            "UPDATE pay_payment SET status = 'returned', exception = 'open', reason = {}, updated_at = {} "
+            "WHERE id = {}",
+            reason[:64],
+            at,
+            payment_id,
+        )
+        await raw(
+            "UPDATE pay_entitlement SET state = 'batched', updated_at = {} WHERE id = {}", at, p["entitlement_id"]
+        )
         await ledger.post([Move.of_payment(EntryType.return_, p)])
-        await actor.record("payment.return", "payment", payment_id, {"status": "settled"}, {"status": "returned"},
-                           detail={"reason": reason[:64], "evidence": evidence, "bank_transfer_id": transfer_id})
+        await actor.record(
+            "payment.return",
+            "payment",
+            payment_id,
+            {"status": "settled"},
+            {"status": "returned"},
+            detail={"reason": reason[:64], "evidence": evidence, "bank_transfer_id": transfer_id},
+        )
         # The payee was told the money arrived: tell them it came back (the outbox row commits with the return).
         (owed,) = await owe_notices([("payment_returned", [payment_id])], at)
     try:

@@ -10,18 +10,19 @@ Entry types: commit (budget → committed), payment (committed → in_transit), 
 return (paid → committed: 退汇, reserved again for a re-issue), reversal (committed → budget: a release).
 A payment's legs carry a unique key, so the database itself refuses to post one twice.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable
 
 from payments.errors import PaymentsError
 from payments.service.db import bulk_insert, now, raw
 from payments.tables import LedgerEntry
 
 
-class EntryType(str, Enum):
+class EntryType(str, Enum):  # noqa: UP042 - str() of a member is what older rows store
     commit = "commit"
     payment = "payment"
     settlement = "settlement"
@@ -37,8 +38,19 @@ _MOVES = {  # entry type -> (debited account, credited account)
     EntryType.return_: ("committed", "paid"),
     EntryType.reversal: ("budget", "committed"),
 }
-_COLUMNS = ("journal", "entry_type", "account", "version_id", "batch_id", "payment_id", "subject_kind", "subject_id",
-            "amount_fen", "unique_key", "created_at")
+_COLUMNS = (
+    "journal",
+    "entry_type",
+    "account",
+    "version_id",
+    "batch_id",
+    "payment_id",
+    "subject_kind",
+    "subject_id",
+    "amount_fen",
+    "unique_key",
+    "created_at",
+)
 
 
 @dataclass(frozen=True)
@@ -55,10 +67,18 @@ class Move:
     credit_account: str | None = None  # a return of a payment the bank took but never settled: from in_transit
 
     @classmethod
-    def of_payment(cls, entry_type: EntryType, p: dict, **kw) -> "Move":
+    def of_payment(cls, entry_type: EntryType, p: dict, **kw) -> Move:
         """The journal of one payment row (its version, amount, batch and subject)."""
-        return cls(entry_type, p["version_id"], p["amount_fen"], batch_id=p["batch_id"], payment_id=p["id"],
-                   subject_kind=p["subject_kind"], subject_id=p["subject_id"], **kw)
+        return cls(
+            entry_type,
+            p["version_id"],
+            p["amount_fen"],
+            batch_id=p["batch_id"],
+            payment_id=p["id"],
+            subject_kind=p["subject_kind"],
+            subject_id=p["subject_id"],
+            **kw,
+        )
 
     @property
     def journal(self) -> str:
@@ -77,16 +97,31 @@ async def post(moves: Iterable[Move]) -> int:
         credit = m.credit_account or credit
         for account, amount in ((debit, m.amount_fen), (credit, -m.amount_fen)):
             key = f"{m.journal}:{account}"
-            rows.append((m.journal, m.entry_type.value, account, m.version_id, m.batch_id, m.payment_id,
-                         m.subject_kind, m.subject_id if account == "paid" else None, amount, key, at))
+            rows.append(
+                (
+                    m.journal,
+                    m.entry_type.value,
+                    account,
+                    m.version_id,
+                    m.batch_id,
+                    m.payment_id,
+                    m.subject_kind,
+                    m.subject_id if account == "paid" else None,
+                    amount,
+                    key,
+                    at,
+                )
+            )
     await bulk_insert(LedgerEntry, _COLUMNS, rows)
     return len(rows) // 2
 
 
 async def version_balances(version_id: int) -> dict[str, int]:
     """Balance of each account of a policy version, in fen."""
-    rows = await raw("SELECT account, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE version_id = {} "
-                     "GROUP BY account", version_id)
+    rows = await raw(
+        "SELECT account, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE version_id = {} GROUP BY account",
+        version_id,
+    )
     out = {a: 0 for a in ACCOUNTS}
     out.update({r["account"]: int(r["total"]) for r in rows})
     return out
@@ -94,15 +129,22 @@ async def version_balances(version_id: int) -> dict[str, int]:
 
 async def used_fen(version_id: int) -> int:
     """What is committed against the version's budget (reserved, in transit or paid)."""
-    rows = await raw("SELECT COALESCE(SUM(amount_fen), 0) AS total FROM pay_ledger_entry "
-                     "WHERE version_id = {} AND account = 'budget'", version_id)
+    rows = await raw(
+        "SELECT COALESCE(SUM(amount_fen), 0) AS total FROM pay_ledger_entry "
+        "WHERE version_id = {} AND account = 'budget'",
+        version_id,
+    )
     return -int(rows[0]["total"])
 
 
 async def subject_paid(subject_kind: str, subject_id: str) -> dict[int, int]:
     """Net fen paid to one subject, per policy version (settlements less returns)."""
-    rows = await raw("SELECT version_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
-                     "AND subject_kind = {} AND subject_id = {} GROUP BY version_id", subject_kind, subject_id)
+    rows = await raw(
+        "SELECT version_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
+        "AND subject_kind = {} AND subject_id = {} GROUP BY version_id",
+        subject_kind,
+        subject_id,
+    )
     return {int(r["version_id"]): int(r["total"]) for r in rows}
 
 
@@ -112,9 +154,12 @@ async def payment_paid(payment_ids: list[int]) -> dict[int, int]:
         return {}
     out: dict[int, int] = {}
     for i in range(0, len(payment_ids), 5000):
-        part = payment_ids[i:i + 5000]
-        rows = await raw("SELECT payment_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
-                         f"AND payment_id IN ({', '.join('{}' for _ in part)}) GROUP BY payment_id", *part)
+        part = payment_ids[i : i + 5000]
+        rows = await raw(
+            "SELECT payment_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
+            f"AND payment_id IN ({', '.join('{}' for _ in part)}) GROUP BY payment_id",
+            *part,
+        )
         out.update({int(r["payment_id"]): int(r["total"]) for r in rows})
     return out
 
@@ -130,27 +175,37 @@ async def check_balances() -> LedgerCheck:
     """Every journal sums to zero; per version nothing is negative where it cannot be and the budget holds;
     every payment's paid balance is 0 or its amount, matching its status."""
     problems: list[str] = []
-    unbalanced = await raw("SELECT journal, SUM(amount_fen) AS total FROM pay_ledger_entry GROUP BY journal "
-                           "HAVING SUM(amount_fen) <> 0 LIMIT 20")
+    unbalanced = await raw(
+        "SELECT journal, SUM(amount_fen) AS total FROM pay_ledger_entry GROUP BY journal "
+        "HAVING SUM(amount_fen) <> 0 LIMIT 20"
+    )
     problems += [f"journal {r['journal']} does not balance ({r['total']} fen)" for r in unbalanced]
     count = await raw("SELECT COUNT(DISTINCT journal) AS n FROM pay_ledger_entry")
     per_version = await raw(
-        "SELECT l.version_id, l.account, SUM(l.amount_fen) AS total FROM pay_ledger_entry l GROUP BY l.version_id, l.account")
+        "SELECT l.version_id, l.account, SUM(l.amount_fen) AS total FROM pay_ledger_entry l GROUP BY l.version_id, l.account"
+    )
     balances: dict[int, dict[str, int]] = {}
     for r in per_version:
         balances.setdefault(int(r["version_id"]), {})[r["account"]] = int(r["total"])
-    budgets = {int(r["version_id"]): int(r["budget_fen"]) for r in await raw("SELECT version_id, budget_fen FROM pay_budget")}
+    budgets = {
+        int(r["version_id"]): int(r["budget_fen"]) for r in await raw("SELECT version_id, budget_fen FROM pay_budget")
+    }
     for version_id, b in balances.items():
         for account in ("committed", "in_transit", "paid"):
             if b.get(account, 0) < 0:
                 problems.append(f"version {version_id}: account {account} is negative ({b[account]} fen)")
         used = -b.get("budget", 0)
         if version_id in budgets and used > budgets[version_id]:
-            problems.append(f"version {version_id}: {used} fen committed exceeds the budget of {budgets[version_id]} fen")
+            problems.append(
+                f"version {version_id}: {used} fen committed exceeds the budget of {budgets[version_id]} fen"
+            )
     wrong = await raw(
         "SELECT p.id, p.status, p.amount_fen, COALESCE(SUM(l.amount_fen), 0) AS paid FROM pay_payment p "
         "LEFT JOIN pay_ledger_entry l ON l.payment_id = p.id AND l.account = 'paid' GROUP BY p.id, p.status, p.amount_fen "
         "HAVING (p.status = 'settled' AND COALESCE(SUM(l.amount_fen), 0) <> p.amount_fen) "
-        "OR (p.status <> 'settled' AND COALESCE(SUM(l.amount_fen), 0) <> 0) LIMIT 20")
-    problems += [f"payment {r['id']} ({r['status']}) has {r['paid']} fen paid for an amount of {r['amount_fen']}" for r in wrong]
+        "OR (p.status <> 'settled' AND COALESCE(SUM(l.amount_fen), 0) <> 0) LIMIT 20"
+    )
+    problems += [
+        f"payment {r['id']} ({r['status']}) has {r['paid']} fen paid for an amount of {r['amount_fen']}" for r in wrong
+    ]
     return LedgerCheck(ok=not problems, journals=int(count[0]["n"]), problems=problems)

@@ -6,6 +6,7 @@ change; the notice job (``payments.notify``) writes the notices and then removes
 ``sweep_notice_outbox`` (every minute, and at the end of a run) does it for rows whose job never came (a worker
 killed between the commit and the enqueue, Redis unreachable then). Writing twice is harmless: the notice key
 makes the second a no-op."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,10 +29,13 @@ async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=Non
     if not payment_ids:
         return 0
     marks, args = in_list(payment_ids)
-    rows = await raw(f"SELECT p.id, p.subject_kind, p.subject_id, p.amount_fen, p.payee_account, p.reason, "
-                     f"p.policy_code, b.policy_facts, r.code FROM pay_payment p "
-                     f"LEFT JOIN pay_budget b ON b.version_id = p.version_id "
-                     f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id {marks}", *args)
+    rows = await raw(
+        f"SELECT p.id, p.subject_kind, p.subject_id, p.amount_fen, p.payee_account, p.reason, "
+        f"p.policy_code, b.policy_facts, r.code FROM pay_payment p "
+        f"LEFT JOIN pay_budget b ON b.version_id = p.version_id "
+        f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id {marks}",
+        *args,
+    )
     requests = []
     titles: dict[str, str] = {}  # the policy facts of a version, parsed once per call
     for r in rows:
@@ -40,14 +44,25 @@ async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=Non
             titles[facts] = json.loads(facts).get("title") or ""
         title = titles[facts] or r["policy_code"]
         # The account goes in whole: notifications/ masks it (mask_context) before anything is stored or sent.
-        context = {"policy_title": title, "amount": f"{fen_to_yuan(r['amount_fen'])}", "account": r["payee_account"],
-                   "link": base + PORTAL_LINK}
+        context = {
+            "policy_title": title,
+            "amount": f"{fen_to_yuan(r['amount_fen'])}",
+            "account": r["payee_account"],
+            "link": base + PORTAL_LINK,
+        }
         if kind == "money_arrived":
             context["receipt_link"] = f"{base}/verify/{r['code']}" if r["code"] else base + PORTAL_LINK
         if kind == "payment_returned":
             context["reason"] = r["reason"]
-        requests.append({"recipient_kind": r["subject_kind"], "subject_id": r["subject_id"], "kind": kind,
-                         "key": f"payment:{r['id']}:{kind}", "context": context})
+        requests.append(
+            {
+                "recipient_kind": r["subject_kind"],
+                "subject_id": r["subject_id"],
+                "kind": kind,
+                "key": f"payment:{r['id']}:{kind}",
+                "context": context,
+            }
+        )
     result = await notifications.notify_many(requests, actor=actor, queue=queue)
     return len(getattr(result, "created", []) or [])
 
@@ -64,8 +79,9 @@ async def notify_owed(outbox_id: int, *, actor, queue=None, base_url: str = "") 
     return n
 
 
-async def sweep_notice_outbox(*, actor, queue=None, base_url: str = "", older_than_seconds: float = 60.0,
-                              limit: int = 1000) -> int:
+async def sweep_notice_outbox(
+    *, actor, queue=None, base_url: str = "", older_than_seconds: float = 60.0, limit: int = 1000
+) -> int:
     """Write the notices of outbox rows older than ``older_than_seconds`` (their job was lost or is late); returns
     how many rows were done."""
     before = now() - dt.timedelta(seconds=older_than_seconds)

@@ -1,4 +1,5 @@
 """Receipt records (回单): written in the settlement's own transaction, no PDF on the payment's path; and lookups."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,13 +10,22 @@ import secrets
 
 from payments.errors import InvalidState
 from payments.money import fen_to_yuan
-from payments.receipts.schemas import (CROCKFORD_ALPHABET, VERIFICATION_CODE_LENGTH, ReceiptFacts, canonical_json,
-                                       mask_account, mask_id_number, mask_name, normalize_verification_code)
+from payments.receipts.schemas import (
+    CROCKFORD_ALPHABET,
+    VERIFICATION_CODE_LENGTH,
+    ReceiptFacts,
+    canonical_json,
+    mask_account,
+    mask_id_number,
+    mask_name,
+    normalize_verification_code,
+)
 from payments.service import budget
 from payments.service.db import bulk_insert, in_list, raw
 from payments.tables import Receipt
 
 log = logging.getLogger("zhida.payments")
+
 
 def _verification_code() -> str:
     """new_verification_code()'s format (16 Crockford base32 characters, 80 random bits), from one urandom call:
@@ -40,8 +50,10 @@ async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, op
         if p["version_id"] not in facts_of:
             facts_of[p["version_id"]] = await budget.policy_facts(p["version_id"])
     marks, args = in_list([p["entitlement_id"] for p, _ in items])
-    ents = {int(r["id"]): r for r in await raw(f"SELECT id, policy_version, clause_codes FROM pay_entitlement "
-                                               f"WHERE id {marks}", *args)}
+    ents = {
+        int(r["id"]): r
+        for r in await raw(f"SELECT id, policy_version, clause_codes FROM pay_entitlement WHERE id {marks}", *args)
+    }
     rows = []
     for p, transfer_id in items:
         pf = facts_of[p["version_id"]]
@@ -49,18 +61,39 @@ async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, op
         clauses = [c for c in ent["clause_codes"].split(";") if c]
         titles = pf.get("clause_titles", {})
         facts = ReceiptFacts(
-            code=_verification_code(), payment_id=p["id"], batch_id=p["batch_id"], policy_code=p["policy_code"],
-            policy_title=pf.get("title", p["policy_code"]) or p["policy_code"], policy_version=ent["policy_version"],
-            clause_codes=clauses, clause_titles=[titles.get(c, c) for c in clauses], issuer=pf.get("issuer", ""),
-            payer_name=opts.payer_name, payer_account_masked=mask_account(opts.payer_account),
+            code=_verification_code(),
+            payment_id=p["id"],
+            batch_id=p["batch_id"],
+            policy_code=p["policy_code"],
+            policy_title=pf.get("title", p["policy_code"]) or p["policy_code"],
+            policy_version=ent["policy_version"],
+            clause_codes=clauses,
+            clause_titles=[titles.get(c, c) for c in clauses],
+            issuer=pf.get("issuer", ""),
+            payer_name=opts.payer_name,
+            payer_account_masked=mask_account(opts.payer_account),
             payee_kind=p["subject_kind"],
             payee_name=mask_name(p["payee_name"]) if p["subject_kind"] == "talent" else p["payee_name"],
-            payee_id_masked=mask_id_number(p["subject_id"]), payee_account_masked=mask_account(p["payee_account"]),
-            amount=fen_to_yuan(p["amount_fen"]), bank_transfer_id=transfer_id,
-            settled_at=at, issued_at=at)
+            payee_id_masked=mask_id_number(p["subject_id"]),
+            payee_account_masked=mask_account(p["payee_account"]),
+            amount=fen_to_yuan(p["amount_fen"]),
+            bank_transfer_id=transfer_id,
+            settled_at=at,
+            issued_at=at,
+        )
         canonical = canonical_json(facts)  # facts_digest() is the sha256 of exactly these bytes
-        rows.append((p["id"], facts.code, p["batch_id"], p["subject_kind"], p["subject_id"],
-                     canonical.decode("utf-8"), hashlib.sha256(canonical).hexdigest(), at))
+        rows.append(
+            (
+                p["id"],
+                facts.code,
+                p["batch_id"],
+                p["subject_kind"],
+                p["subject_id"],
+                canonical.decode("utf-8"),
+                hashlib.sha256(canonical).hexdigest(),
+                at,
+            )
+        )
     return await bulk_insert(Receipt, _COLUMNS, rows)
 
 
@@ -78,12 +111,18 @@ async def receipt_facts(code: str) -> ReceiptFacts | None:
         return None
     facts = _facts(row)
     pay = await raw("SELECT amount_fen, batch_id, bank_transfer_id FROM pay_payment WHERE id = {}", facts.payment_id)
-    if (hashlib.sha256(row["facts"].encode("utf-8")).hexdigest() != row["content_digest"] or not pay
-            or (fen_to_yuan(int(pay[0]["amount_fen"])), int(pay[0]["batch_id"]), pay[0]["bank_transfer_id"])
-            != (facts.amount, facts.batch_id, facts.bank_transfer_id)):
+    if (
+        hashlib.sha256(row["facts"].encode("utf-8")).hexdigest() != row["content_digest"]
+        or not pay
+        or (fen_to_yuan(int(pay[0]["amount_fen"])), int(pay[0]["batch_id"]), pay[0]["bank_transfer_id"])
+        != (facts.amount, facts.batch_id, facts.bank_transfer_id)
+    ):
         log.error("receipt record %s does not match its digest or payment %s: not shown", row["id"], facts.payment_id)
-        raise InvalidState("this receipt's record does not match the payment it records; it is not shown. The "
-                           "platform has logged it for investigation / 回单记录与支付记录不一致，暂不显示", status=409)
+        raise InvalidState(
+            "this receipt's record does not match the payment it records; it is not shown. The "
+            "platform has logged it for investigation / 回单记录与支付记录不一致，暂不显示",
+            status=409,
+        )
     return facts
 
 
@@ -106,6 +145,9 @@ async def receipts_of_batch(batch_id: int) -> list[ReceiptFacts]:
 
 
 async def receipts_of_subject(subject_kind: str, subject_id: str) -> list[ReceiptFacts]:
-    rows = await Receipt.select().where((Receipt.subject_kind == subject_kind) & (Receipt.subject_id == subject_id)
-                                        ).order_by(Receipt.payment_id)
+    rows = (
+        await Receipt.select()
+        .where((Receipt.subject_kind == subject_kind) & (Receipt.subject_id == subject_id))
+        .order_by(Receipt.payment_id)
+    )
     return [_facts(r) for r in rows]

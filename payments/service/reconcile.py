@@ -1,5 +1,6 @@
 """Reconciliation (对账): the bank's statement of a date against our ledger; every difference is stored and shown,
 none is ever "fixed" here (a person decides, e.g. records a return)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,8 +11,15 @@ from payments.schemas import mask_account
 from payments.service.db import in_list, now, raw, transaction
 from payments.tables import ReconciliationDifference, ReconciliationRun
 
-KINDS = ("missing_at_bank", "unknown_to_us", "amount_differs", "status_differs", "duplicate_at_bank", "transfer_differs",
-         "account_differs")
+KINDS = (
+    "missing_at_bank",
+    "unknown_to_us",
+    "amount_differs",
+    "status_differs",
+    "duplicate_at_bank",
+    "transfer_differs",
+    "account_differs",
+)
 _PAYMENT_SELECT = "SELECT id, request_id, status, amount_fen, bank_transfer_id, payee_account FROM pay_payment"
 
 
@@ -43,7 +51,7 @@ class ReconciliationResult:
 async def _payments_by_request(request_ids: list[str]) -> dict[str, dict]:
     out = {}
     for i in range(0, len(request_ids), 5000):
-        part = request_ids[i:i + 5000]
+        part = request_ids[i : i + 5000]
         marks, args = in_list(part)
         for r in await raw(f"{_PAYMENT_SELECT} WHERE request_id {marks}", *args):
             out[r["request_id"]] = r
@@ -54,35 +62,58 @@ async def _paid_in_ledger(payment_ids: list[int]) -> dict[int, int]:
     """Gross settled fen per payment from the ledger (settlement legs into paid), what we say we paid."""
     out: dict[int, int] = {}
     for i in range(0, len(payment_ids), 5000):
-        part = payment_ids[i:i + 5000]
+        part = payment_ids[i : i + 5000]
         marks, args = in_list(part)
-        for r in await raw(f"SELECT payment_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
-                           f"AND entry_type = 'settlement' AND payment_id {marks} GROUP BY payment_id", *args):
+        for r in await raw(
+            f"SELECT payment_id, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE account = 'paid' "
+            f"AND entry_type = 'settlement' AND payment_id {marks} GROUP BY payment_id",
+            *args,
+        ):
             out[int(r["payment_id"])] = int(r["total"])
     return out
 
 
-def _line_difference(line, p: dict, bank_fen: int, ours_fen: int | None,
-                     booked: set[tuple[str, str]]) -> tuple[str, int | None, str] | None:
+def _line_difference(
+    line, p: dict, bank_fen: int, ours_fen: int | None, booked: set[tuple[str, str]]
+) -> tuple[str, int | None, str] | None:
     """What is wrong with one statement line of a payment of ours, as (kind, our amount, detail); None if it matches.
     ``ours_fen`` is what the ledger says we paid; ``booked`` the (request, status) pairs seen so far on the statement."""
     if line.status not in ("settled", "reversed"):
         return "status_differs", ours_fen, f"the bank's statement says {line.status!r}, neither settled nor reversed"
     if (line.request_id, line.status) in booked:  # one request is one transfer: a second line moved money twice
-        return ("duplicate_at_bank", ours_fen, f"the bank's statement shows this request {line.status} more than once "
-                f"(transfer {line.transfer_id}): the payee may have been paid twice")
+        return (
+            "duplicate_at_bank",
+            ours_fen,
+            f"the bank's statement shows this request {line.status} more than once "
+            f"(transfer {line.transfer_id}): the payee may have been paid twice",
+        )
     booked.add((line.request_id, line.status))
     if p["bank_transfer_id"] and line.transfer_id != p["bank_transfer_id"]:
-        return "transfer_differs", ours_fen, f"the bank booked transfer {line.transfer_id}; we recorded {p['bank_transfer_id']}"
+        return (
+            "transfer_differs",
+            ours_fen,
+            f"the bank booked transfer {line.transfer_id}; we recorded {p['bank_transfer_id']}",
+        )
     if line.payee_account != p["payee_account"]:
-        return ("account_differs", ours_fen, f"the bank's statement names account {mask_account(line.payee_account)}; "
-                f"we paid {mask_account(p['payee_account'])}")
+        return (
+            "account_differs",
+            ours_fen,
+            f"the bank's statement names account {mask_account(line.payee_account)}; "
+            f"we paid {mask_account(p['payee_account'])}",
+        )
     if line.status == "reversed":
         if p["status"] != "returned":
-            return "status_differs", ours_fen, f"the bank reversed it (退汇); we have it {p['status']}: record the return"
+            return (
+                "status_differs",
+                ours_fen,
+                f"the bank reversed it (退汇); we have it {p['status']}: record the return",
+            )
         if bank_fen != int(p["amount_fen"]):
-            return ("amount_differs", int(p["amount_fen"]), f"the bank reversed ¥{fen_to_yuan(bank_fen)} of a payment "
-                    f"of ¥{fen_to_yuan(int(p['amount_fen']))}")
+            return (
+                "amount_differs",
+                int(p["amount_fen"]),
+                f"the bank reversed ¥{fen_to_yuan(bank_fen)} of a payment of ¥{fen_to_yuan(int(p['amount_fen']))}",
+            )
         return None
     if p["status"] not in ("settled", "returned") or ours_fen is None:
         return "status_differs", ours_fen, f"the bank settled it; we have it {p['status']}"
@@ -108,8 +139,17 @@ async def reconcile(adapter, date: dt.date, *, actor) -> ReconciliationResult:
         bank_fen = yuan_to_fen(line.amount)
         p = known.get(line.request_id)
         if p is None:
-            diffs.append(Difference("unknown_to_us", line.request_id, line.transfer_id, None, bank_fen, None,
-                                    f"the bank {line.status} a transfer we have no payment for"))
+            diffs.append(
+                Difference(
+                    "unknown_to_us",
+                    line.request_id,
+                    line.transfer_id,
+                    None,
+                    bank_fen,
+                    None,
+                    f"the bank {line.status} a transfer we have no payment for",
+                )
+            )
             continue
         found = _line_difference(line, p, bank_fen, ledger_paid.get(int(p["id"])), booked)
         if found is None:
@@ -126,20 +166,52 @@ async def reconcile(adapter, date: dt.date, *, actor) -> ReconciliationResult:
         for r in missing:
             if r["request_id"] in neighbours:
                 continue
-            diffs.append(Difference("missing_at_bank", r["request_id"], r["bank_transfer_id"], r["id"], None,
-                                    int(r["amount_fen"]), "we recorded it settled; the bank's statement does not show it"))
+            diffs.append(
+                Difference(
+                    "missing_at_bank",
+                    r["request_id"],
+                    r["bank_transfer_id"],
+                    r["id"],
+                    None,
+                    int(r["amount_fen"]),
+                    "we recorded it settled; the bank's statement does not show it",
+                )
+            )
     async with transaction():
-        run = ReconciliationRun(statement_date=day, matched=matched, differences=len(diffs), bank_lines=len(lines),
-                                ledger_lines=len(ours), actor=actor.name, created_at=now())
+        run = ReconciliationRun(
+            statement_date=day,
+            matched=matched,
+            differences=len(diffs),
+            bank_lines=len(lines),
+            ledger_lines=len(ours),
+            actor=actor.name,
+            created_at=now(),
+        )
         await run.save()
         if diffs:
-            await ReconciliationDifference.insert(*[
-                ReconciliationDifference(run_id=run.id, kind=d.kind, request_id=d.request_id, transfer_id=d.transfer_id,
-                                         payment_id=d.payment_id, bank_amount_fen=d.bank_amount_fen,
-                                         ledger_amount_fen=d.ledger_amount_fen, detail=d.detail) for d in diffs])
-        await actor.record("reconciliation.run", "reconciliation", run.id, None,
-                           {"date": day, "matched": matched, "differences": len(diffs)},
-                           detail={"date": day, "matched": matched, "differences": len(diffs)})
+            await ReconciliationDifference.insert(
+                *[
+                    ReconciliationDifference(
+                        run_id=run.id,
+                        kind=d.kind,
+                        request_id=d.request_id,
+                        transfer_id=d.transfer_id,
+                        payment_id=d.payment_id,
+                        bank_amount_fen=d.bank_amount_fen,
+                        ledger_amount_fen=d.ledger_amount_fen,
+                        detail=d.detail,
+                    )
+                    for d in diffs
+                ]
+            )
+        await actor.record(
+            "reconciliation.run",
+            "reconciliation",
+            run.id,
+            None,
+            {"date": day, "matched": matched, "differences": len(diffs)},
+            detail={"date": day, "matched": matched, "differences": len(diffs)},
+        )
     return ReconciliationResult(run.id, date, matched, len(lines), len(ours), diffs)
 
 
@@ -148,5 +220,8 @@ async def list_runs(limit: int = 50) -> list[dict]:
 
 
 async def differences_of(run_id: int) -> list[dict]:
-    return await ReconciliationDifference.select().where(ReconciliationDifference.run_id == run_id
-                                                         ).order_by(ReconciliationDifference.id)
+    return (
+        await ReconciliationDifference.select()
+        .where(ReconciliationDifference.run_id == run_id)
+        .order_by(ReconciliationDifference.id)
+    )

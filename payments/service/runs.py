@@ -1,4 +1,5 @@
 """Running an approved batch: the plan of chunk jobs (ids derived from what they pay), progress, completion."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,25 +31,46 @@ async def start_batch(batch_id: int, *, actor, chunk_size: int = DEFAULT_CHUNK) 
     async with transaction():
         b = await _lock_batch(batch_id)
         if b["status"] not in ("approved", "running", "completed"):
-            raise InvalidState(f"batch {batch_id} is {b['status']}: only an approved batch can run"
-                               + (" (it needs a second checker's approval)" if b["status"] == "checked" else ""))
+            raise InvalidState(
+                f"batch {batch_id} is {b['status']}: only an approved batch can run"
+                + (" (it needs a second checker's approval)" if b["status"] == "checked" else "")
+            )
         generation = int(b["run_count"]) + 1
         at = now()
-        await Batch.update({Batch.status: "running", Batch.run_count: generation,
-                            Batch.started_at: b["started_at"] or at, Batch.finished_at: None}).where(Batch.id == batch_id)
-        ids = [int(r["id"]) for r in await raw(
-            "SELECT id FROM pay_payment WHERE batch_id = {} AND status IN ('created', 'submitted', 'accepted', 'unknown') "
-            "AND exception = '' ORDER BY id", batch_id)]
-        await actor.record("batch.run", "batch", batch_id, {"status": b["status"]}, {"status": "running"},
-                           detail={"run": generation, "active_payments": len(ids)})
+        await Batch.update(
+            {
+                Batch.status: "running",
+                Batch.run_count: generation,
+                Batch.started_at: b["started_at"] or at,
+                Batch.finished_at: None,
+            }
+        ).where(Batch.id == batch_id)
+        ids = [
+            int(r["id"])
+            for r in await raw(
+                "SELECT id FROM pay_payment WHERE batch_id = {} AND status IN ('created', 'submitted', 'accepted', 'unknown') "
+                "AND exception = '' ORDER BY id",
+                batch_id,
+            )
+        ]
+        await actor.record(
+            "batch.run",
+            "batch",
+            batch_id,
+            {"status": b["status"]},
+            {"status": "running"},
+            detail={"run": generation, "active_payments": len(ids)},
+        )
     if is_postgres() and len(ids) >= 1000:
         # Fresh statistics before the runners' statements are planned: right after a batch of many payments is
         # created they still say the table is nearly empty, and the claim and the per-group UPDATEs are then
         # planned as scans of the whole batch (a bitmap of every row, a hash of every payment) instead of
         # index look-ups: the cost of each statement would grow with the batch. Reads and writes go on meanwhile.
         await raw("ANALYZE pay_payment, pay_entitlement")
-    return [Chunk(batch_id, generation, ids[i], ids[min(i + chunk_size, len(ids)) - 1])
-            for i in range(0, len(ids), chunk_size)]
+    return [
+        Chunk(batch_id, generation, ids[i], ids[min(i + chunk_size, len(ids)) - 1])
+        for i in range(0, len(ids), chunk_size)
+    ]
 
 
 @dataclass(frozen=True)
@@ -73,8 +95,11 @@ async def progress(batch_id: int) -> Progress:
     b = await Batch.select(Batch.status).where(Batch.id == batch_id).first()
     if b is None:
         raise NotFound(f"batch {batch_id} does not exist")
-    rows = await raw("SELECT status, exception, COUNT(*) AS n, SUM(amount_fen) AS total FROM pay_payment "
-                     "WHERE batch_id = {} GROUP BY status, exception", batch_id)
+    rows = await raw(
+        "SELECT status, exception, COUNT(*) AS n, SUM(amount_fen) AS total FROM pay_payment "
+        "WHERE batch_id = {} GROUP BY status, exception",
+        batch_id,
+    )
     counts: dict[str, int] = {}
     totals: dict[str, int] = {}
     active = held = 0
@@ -92,8 +117,11 @@ async def progress(batch_id: int) -> Progress:
 async def has_active(batch_id: int) -> bool:
     """Whether any payment of the batch is still being worked on (``not progress(batch_id).done``), without counting
     them all: cheap enough to poll on a batch of hundreds of thousands."""
-    rows = await raw("SELECT id FROM pay_payment WHERE batch_id = {} AND status IN ('created', 'submitted', 'accepted', "
-                     "'unknown') AND exception = '' LIMIT 1", batch_id)
+    rows = await raw(
+        "SELECT id FROM pay_payment WHERE batch_id = {} AND status IN ('created', 'submitted', 'accepted', "
+        "'unknown') AND exception = '' LIMIT 1",
+        batch_id,
+    )
     return bool(rows)
 
 
@@ -105,16 +133,35 @@ async def finish_if_done(batch_id: int, *, actor) -> bool:
     if not p.done or p.status != "running":
         return False
     async with transaction():
-        done = await raw("UPDATE pay_batch SET status = 'completed', finished_at = {} WHERE id = {} AND status = 'running' "
-                         "RETURNING id", now(), batch_id)
+        done = await raw(
+            "UPDATE pay_batch SET status = 'completed', finished_at = {} WHERE id = {} AND status = 'running' "
+            "RETURNING id",
+            now(),
+            batch_id,
+        )
         if done:
-            await actor.record("batch.complete", "batch", batch_id, {"status": "running"}, {"status": "completed"},
-                               detail={"counts": p.counts, "held": p.held})
+            await actor.record(
+                "batch.complete",
+                "batch",
+                batch_id,
+                {"status": "running"},
+                {"status": "completed"},
+                detail={"counts": p.counts, "held": p.held},
+            )
     return bool(done)
 
 
-async def run_batch(adapter, batch_id: int, *, actor, opts, notify_queue=None, chunk_size: int = DEFAULT_CHUNK,
-                    notify: bool = True, max_rounds: int = 30) -> Progress:
+async def run_batch(
+    adapter,
+    batch_id: int,
+    *,
+    actor,
+    opts,
+    notify_queue=None,
+    chunk_size: int = DEFAULT_CHUNK,
+    notify: bool = True,
+    max_rounds: int = 30,
+) -> Progress:
     """Start (or resume) a batch and pay it here, its chunks concurrently, without the queue (the demo, tests,
     one-off operator runs); notices are written after each commit. Returns the final progress."""
     import asyncio
@@ -128,8 +175,12 @@ async def run_batch(adapter, batch_id: int, *, actor, opts, notify_queue=None, c
 
     for _ in range(max_rounds):
         chunks = await start_batch(batch_id, actor=actor, chunk_size=chunk_size)
-        await asyncio.gather(*(pay_range(adapter, batch_id, c.first_id, c.last_id, opts=opts, actor=actor,
-                                         on_committed=after_commit) for c in chunks))
+        await asyncio.gather(
+            *(
+                pay_range(adapter, batch_id, c.first_id, c.last_id, opts=opts, actor=actor, on_committed=after_commit)
+                for c in chunks
+            )
+        )
         p = await progress(batch_id)
         if p.done:  # each pay_range stops after its time budget: go round again until every payment is final
             break

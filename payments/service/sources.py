@@ -1,19 +1,30 @@
 """What payments takes from policies/ and eligibility/ (through their service functions, never their tables)."""
+
 from __future__ import annotations
 
 import asyncio
 
 from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts
-from payments.service.entitlements import (account_verified, entitlement_key, get_entitlement, record_entitlements)
+from payments.service.entitlements import account_verified, entitlement_key, get_entitlement, record_entitlements
 from payments.tables import Entitlement
 
 
 def facts_from_published(v) -> PolicyFacts:
     """PolicyFacts from policies.schemas.PublishedVersion."""
-    return PolicyFacts(version_id=v.id, code=v.code, version=v.number, title=v.title, issuer=v.issuer,
-                       subject=v.subject, mode=v.mode, budget_fen=v.budget_fen, exclusive_group=v.exclusive_group,
-                       effective_from=v.effective_from, clause_titles=dict(v.clause_titles))
+    return PolicyFacts(
+        version_id=v.id,
+        code=v.code,
+        version=v.number,
+        title=v.title,
+        issuer=v.issuer,
+        subject=v.subject,
+        mode=v.mode,
+        budget_fen=v.budget_fen,
+        exclusive_group=v.exclusive_group,
+        effective_from=v.effective_from,
+        clause_titles=dict(v.clause_titles),
+    )
 
 
 async def policy_facts_of(version_id: int) -> PolicyFacts:
@@ -36,11 +47,21 @@ async def _refresh_version(facts: PolicyFacts, *, actor) -> dict[str, int]:
         bank_name, account = m.bank_name or "", m.bank_account or ""
         own = portal.get((m.subject_kind, m.subject_id))
         if own is not None:
-            status, bank_name, account = own[0], own[1], (own[2] if own[0] == "verified" else "")
-        items.append(EntitlementCreate(subject_kind=m.subject_kind, subject_id=m.subject_id, amount_fen=m.amount_fen,
-                                       clause_codes=list(m.clauses), source="auto", source_ref=str(m.id),
-                                       payee_name=m.name or "", bank_name=bank_name, payee_account=account,
-                                       account_verified=bool(account)))
+            bank_name, account = own[1], (own[2] if own[0] == "verified" else "")
+        items.append(
+            EntitlementCreate(
+                subject_kind=m.subject_kind,
+                subject_id=m.subject_id,
+                amount_fen=m.amount_fen,
+                clause_codes=list(m.clauses),
+                source="auto",
+                source_ref=str(m.id),
+                payee_name=m.name or "",
+                bank_name=bank_name,
+                payee_account=account,
+                account_verified=bool(account),
+            )
+        )
     return await record_entitlements(facts, items, actor=actor)
 
 
@@ -56,7 +77,7 @@ async def _portal_accounts(subjects: list[tuple[str, str]]) -> dict[tuple[str, s
     step = 1 if engine().current_transaction.get() is not None else 200
     out: dict[tuple[str, str], tuple[str, str, str]] = {}
     for i in range(0, len(subjects), step):
-        part = subjects[i:i + step]
+        part = subjects[i : i + step]
         found = await asyncio.gather(*(payment_account(kind, sid) for kind, sid in part))
         out.update({key: acc for key, acc in zip(part, found) if acc is not None})
     return out
@@ -73,8 +94,11 @@ async def refresh_entitlements(code: str, *, actor) -> dict[str, int]:
     facts = await policy_facts_of(ruleset.version_id)
     versions = [facts]
     if facts.exclusive_group:
-        versions += [facts_from_published(v) for v in await policies.list_exclusive_group(facts.exclusive_group)
-                     if v.id != facts.version_id]
+        versions += [
+            facts_from_published(v)
+            for v in await policies.list_exclusive_group(facts.exclusive_group)
+            if v.id != facts.version_id
+        ]
     totals: dict[str, int] = {}
     for f in versions:
         for k, n in (await _refresh_version(f, actor=actor)).items():
@@ -82,21 +106,40 @@ async def refresh_entitlements(code: str, *, actor) -> dict[str, int]:
     return totals
 
 
-async def create_entitlement_from_application(*, version_id: int, subject_kind: str, subject_id: str, amount_fen: int,
-                                              clause_codes: list[str], application_id: str | int, actor) -> EntitlementRead:
+async def create_entitlement_from_application(
+    *,
+    version_id: int,
+    subject_kind: str,
+    subject_id: str,
+    amount_fen: int,
+    clause_codes: list[str],
+    application_id: str | int,
+    actor,
+) -> EntitlementRead:
     """An approved application (依申请) becomes an entitlement, payable once the subject's account is verified."""
     from eligibility import service as eligibility
 
     facts = await policy_facts_of(version_id)
     profile = await eligibility.get_profile(subject_kind, subject_id) or {}
     account = profile.get("bank_account") or ""
-    item = EntitlementCreate(subject_kind=subject_kind, subject_id=subject_id, amount_fen=amount_fen,
-                             clause_codes=clause_codes, source="application", source_ref=str(application_id),
-                             payee_name=profile.get("name") or "", bank_name=profile.get("bank_name") or "",
-                             payee_account=account, account_verified=bool(account))
+    item = EntitlementCreate(
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        amount_fen=amount_fen,
+        clause_codes=clause_codes,
+        source="application",
+        source_ref=str(application_id),
+        payee_name=profile.get("name") or "",
+        bank_name=profile.get("bank_name") or "",
+        payee_account=account,
+        account_verified=bool(account),
+    )
     await record_entitlements(facts, [item], actor=actor)
-    row = await Entitlement.select(Entitlement.id).where(
-        Entitlement.key == entitlement_key(version_id, subject_kind, subject_id)).first()
+    row = (
+        await Entitlement.select(Entitlement.id)
+        .where(Entitlement.key == entitlement_key(version_id, subject_kind, subject_id))
+        .first()
+    )
     if row is None:
         raise InvalidState("the entitlement could not be recorded")
     return await get_entitlement(row["id"])
@@ -109,6 +152,11 @@ async def refresh_account(subject_kind: str, subject_id: str, *, actor) -> int:
     profile = await eligibility.get_profile(subject_kind, subject_id)
     if not profile or not profile.get("bank_account"):
         raise InvalidState(f"{subject_kind} {subject_id} has no verified account on its profile")
-    return await account_verified(subject_kind, subject_id, payee_name=profile.get("name") or "",
-                                  bank_name=profile.get("bank_name") or "", payee_account=profile["bank_account"],
-                                  actor=actor)
+    return await account_verified(
+        subject_kind,
+        subject_id,
+        payee_name=profile.get("name") or "",
+        bank_name=profile.get("bank_name") or "",
+        payee_account=profile["bank_account"],
+        actor=actor,
+    )

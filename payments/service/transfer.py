@@ -11,11 +11,10 @@ Why it is safe under retries, crashes and several workers at once:
 Throughput comes from chunks: one claim takes hundreds of payments, the bank calls run concurrently, and each
 outcome group is written with a few set-based statements (ledger, receipts, audit) in one transaction.
 """
+
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 import logging
 import os
 import time
@@ -23,8 +22,16 @@ import uuid
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from payments.adapters.base import (BankAuthError, BankConflict, BankError, BankOutcomeUnknown, BankRateLimited,
-                                    BankTransient, TransferRequest, TransferResult)
+from payments.adapters.base import (
+    BankAuthError,
+    BankConflict,
+    BankError,
+    BankOutcomeUnknown,
+    BankRateLimited,
+    BankTransient,
+    TransferRequest,
+    TransferResult,
+)
 from payments.errors import PaymentsError
 from payments.money import fen_to_yuan
 from payments.service import ledger
@@ -85,9 +92,14 @@ def memo_for(p: dict) -> str:
 
 
 def transfer_request(p: dict, opts: RunnerOptions) -> TransferRequest:
-    return TransferRequest(request_id=p["request_id"], payer_account=opts.payer_account,
-                           payee_account=p["payee_account"], payee_name=p["payee_name"],
-                           amount=fen_to_yuan(p["amount_fen"]), memo=memo_for(p))
+    return TransferRequest(
+        request_id=p["request_id"],
+        payer_account=opts.payer_account,
+        payee_account=p["payee_account"],
+        payee_name=p["payee_name"],
+        amount=fen_to_yuan(p["amount_fen"]),
+        memo=memo_for(p),
+    )
 
 
 # Every statement of the runner finds its rows by primary key (an id range, or the ids it holds: ``_keys``). Its status
@@ -95,8 +107,10 @@ def transfer_request(p: dict, opts: RunnerOptions) -> TransferRequest:
 # the planner may drive the statement by the status index instead, whenever the statistics say few rows have that
 # status (they lag behind a batch whose payments all change status within minutes), and then each statement of a
 # 260,000-payment batch visits every payment of that status: its cost grows with the batch, not with its group.
-_RETURNED = ("id, batch_id, entitlement_id, version_id, policy_code, subject_kind, subject_id, payee_name, payee_account, "
-             "amount_fen, request_id, status, tries, attempt")
+_RETURNED = (
+    "id, batch_id, entitlement_id, version_id, policy_code, subject_kind, subject_id, payee_name, payee_account, "
+    "amount_fen, request_id, status, tries, attempt"
+)
 
 
 async def _claim(batch_id: int, first_id: int, last_id: int, opts: RunnerOptions) -> tuple[list[dict], set[int]]:
@@ -105,44 +119,64 @@ async def _claim(batch_id: int, first_id: int, last_id: int, opts: RunnerOptions
     call to the bank). Returns the claimed rows (status as before the claim) and the ids that were just submitted."""
     t = now_ms()
     lease = t + int(opts.lease_seconds * 1000)
-    select = ("SELECT id{} FROM pay_payment WHERE batch_id = {{}} AND id BETWEEN {{}} AND {{}} "
-              "AND (status || '') IN ('created', 'submitted', 'accepted', 'unknown') AND exception = '' "
-              "AND due_ms <= {{}} AND claimed_until_ms < {{}} ORDER BY id LIMIT {{}}")
+    select = (
+        "SELECT id{} FROM pay_payment WHERE batch_id = {{}} AND id BETWEEN {{}} AND {{}} "
+        "AND (status || '') IN ('created', 'submitted', 'accepted', 'unknown') AND exception = '' "
+        "AND due_ms <= {{}} AND claimed_until_ms < {{}} ORDER BY id LIMIT {{}}"
+    )
     at = now()
     if is_postgres():
         # One statement, one new row version: the claim and the write-ahead together. The previous status comes
         # from the locked rows (FOR UPDATE SKIP LOCKED re-reads a row changed concurrently), and the CASEs only move
         # a payment that is still 'created'.
-        sql = ("UPDATE pay_payment SET claimed_by = {}, claimed_until_ms = {}, "
-               "status = CASE WHEN c.prev = 'created' THEN 'submitted' ELSE pay_payment.status END, "
-               "submitted_at = CASE WHEN c.prev = 'created' THEN {} ELSE pay_payment.submitted_at END, "
-               "tries = CASE WHEN c.prev = 'created' THEN pay_payment.tries + 1 ELSE pay_payment.tries END, "
-               "updated_at = CASE WHEN c.prev = 'created' THEN {} ELSE pay_payment.updated_at END "
-               f"FROM ({select.format(', status AS prev, tries AS prev_tries')} FOR UPDATE SKIP LOCKED) c "
-               "WHERE pay_payment.id = c.id RETURNING "
-               + ", ".join(f"pay_payment.{c.strip()}" for c in _RETURNED.split(",") if c.strip() not in ("status", "tries"))
-               + ", c.prev AS status, c.prev_tries AS tries")
+        sql = (
+            "UPDATE pay_payment SET claimed_by = {}, claimed_until_ms = {}, "
+            "status = CASE WHEN c.prev = 'created' THEN 'submitted' ELSE pay_payment.status END, "
+            "submitted_at = CASE WHEN c.prev = 'created' THEN {} ELSE pay_payment.submitted_at END, "
+            "tries = CASE WHEN c.prev = 'created' THEN pay_payment.tries + 1 ELSE pay_payment.tries END, "
+            "updated_at = CASE WHEN c.prev = 'created' THEN {} ELSE pay_payment.updated_at END "
+            f"FROM ({select.format(', status AS prev, tries AS prev_tries')} FOR UPDATE SKIP LOCKED) c "
+            "WHERE pay_payment.id = c.id RETURNING "
+            + ", ".join(
+                f"pay_payment.{c.strip()}" for c in _RETURNED.split(",") if c.strip() not in ("status", "tries")
+            )
+            + ", c.prev AS status, c.prev_tries AS tries"
+        )
         async with transaction():
             rows = await raw(sql, opts.worker, lease, at, at, batch_id, first_id, last_id, t, t, opts.claim_size)
         fresh = {int(r["id"]) for r in rows if r["status"] == "created"}
     else:
         # SQLite: the IMMEDIATE transaction serialises writers, so the two statements are atomic together.
         async with transaction():
-            rows = await raw(f"UPDATE pay_payment SET claimed_by = {{}}, claimed_until_ms = {{}} WHERE id IN "
-                             f"({select.format('')}) RETURNING {_RETURNED}",
-                             opts.worker, lease, batch_id, first_id, last_id, t, t, opts.claim_size)
+            rows = await raw(
+                f"UPDATE pay_payment SET claimed_by = {{}}, claimed_until_ms = {{}} WHERE id IN "
+                f"({select.format('')}) RETURNING {_RETURNED}",
+                opts.worker,
+                lease,
+                batch_id,
+                first_id,
+                last_id,
+                t,
+                t,
+                opts.claim_size,
+            )
             fresh = await _mark_submitted([r["id"] for r in rows if r["status"] == "created"], opts, at)
     return sorted(rows, key=lambda r: r["id"]), fresh
 
 
 async def _mark_submitted(ids: list[int], opts: RunnerOptions, at) -> set[int]:
-    """"submitted" for claimed 'created' payments, in the claim's transaction (SQLite)."""
+    """ "submitted" for claimed 'created' payments, in the claim's transaction (SQLite)."""
     if not ids:
         return set()
     marks, args = in_list(ids)
-    rows = await raw(f"UPDATE pay_payment SET status = 'submitted', submitted_at = {{}}, tries = tries + 1, "
-                     f"updated_at = {{}} WHERE id {marks} AND status = 'created' AND claimed_by = {{}} RETURNING id",
-                     at, at, *args, opts.worker)
+    rows = await raw(
+        f"UPDATE pay_payment SET status = 'submitted', submitted_at = {{}}, tries = tries + 1, "
+        f"updated_at = {{}} WHERE id {marks} AND status = 'created' AND claimed_by = {{}} RETURNING id",
+        at,
+        at,
+        *args,
+        opts.worker,
+    )
     return {int(r["id"]) for r in rows}
 
 
@@ -186,16 +220,23 @@ async def _has_leg(payment_ids: list[int], entry_type: str, account: str) -> set
     if not payment_ids:
         return set()
     marks, args = in_list(payment_ids)
-    rows = await raw(f"SELECT payment_id FROM pay_ledger_entry WHERE entry_type = {{}} AND account = {{}} "
-                     f"AND payment_id {marks}", entry_type, account, *args)
+    rows = await raw(
+        f"SELECT payment_id FROM pay_ledger_entry WHERE entry_type = {{}} AND account = {{}} AND payment_id {marks}",
+        entry_type,
+        account,
+        *args,
+    )
     return {int(r["payment_id"]) for r in rows}
 
 
 def _legs(payments: list[dict], in_transit: set[int], *then: EntryType) -> list[Move]:
     """Each payment's journals: the payment leg (committed → in transit) unless it is in transit already, then
     ``then`` in order (settlement; settlement and return for one the bank settled and sent back)."""
-    return [Move.of_payment(t, p) for p in payments
-            for t in ([EntryType.payment] if p["id"] not in in_transit else []) + list(then)]
+    return [
+        Move.of_payment(t, p)
+        for p in payments
+        for t in ([EntryType.payment] if p["id"] not in in_transit else []) + list(then)
+    ]
 
 
 def _group_change(action: str, status: str, items: list[tuple[dict, str]]) -> AuditChange | None:
@@ -204,9 +245,14 @@ def _group_change(action: str, status: str, items: list[tuple[dict, str]]) -> Au
     if not items:
         return None
     ids = [p["id"] for p, _ in items]
-    return AuditChange(action, "batch", items[0][0]["batch_id"], None,
-                       {"status": status, "payments": [[p["id"], p["amount_fen"], p["request_id"], ref] for p, ref in items]},
-                       {"payments": ids, "count": len(ids), "total_fen": sum(p["amount_fen"] for p, _ in items)})
+    return AuditChange(
+        action,
+        "batch",
+        items[0][0]["batch_id"],
+        None,
+        {"status": status, "payments": [[p["id"], p["amount_fen"], p["request_id"], ref] for p, ref in items]},
+        {"payments": ids, "count": len(ids), "total_fen": sum(p["amount_fen"] for p, _ in items)},
+    )
 
 
 async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeResult:
@@ -227,10 +273,17 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             day = at.astimezone(BANK_TZ).date().isoformat()
             cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in settled], "pid, tid")
             keys, kargs = _keys(settled)
-            done = await raw(cte + " UPDATE pay_payment SET status = 'settled', bank_transfer_id = v.tid, "
-                             "settled_at = {}, settled_on = {}, claimed_by = NULL, claimed_until_ms = 0, updated_at = {} "
-                             "FROM v WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN ('submitted', 'accepted', "
-                             f"'unknown') AND pay_payment.id {keys} RETURNING id", *args, at, day, at, *kargs)
+            done = await raw(
+                cte + " UPDATE pay_payment SET status = 'settled', bank_transfer_id = v.tid, "
+                "settled_at = {}, settled_on = {}, claimed_by = NULL, claimed_until_ms = 0, updated_at = {} "
+                "FROM v WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN ('submitted', 'accepted', "
+                f"'unknown') AND pay_payment.id {keys} RETURNING id",
+                *args,
+                at,
+                day,
+                at,
+                *kargs,
+            )
             done_ids = {int(r["id"]) for r in done}
             mine = [o for o in settled if o.payment["id"] in done_ids]
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
@@ -239,42 +292,71 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
                 marks, eargs = in_list([o.payment["entitlement_id"] for o in mine])
                 await raw(f"UPDATE pay_entitlement SET state = 'paid', updated_at = {{}} WHERE id {marks}", at, *eargs)
                 await settlement_receipts([(o.payment, o.result.transfer_id) for o in mine], at, opts)
-            changes.append(_group_change("payment.settle", "settled", [(o.payment, o.result.transfer_id) for o in mine]))
+            changes.append(
+                _group_change("payment.settle", "settled", [(o.payment, o.result.transfer_id) for o in mine])
+            )
             res.settled = len(mine)
             res.notices.append(("money_arrived", [o.payment["id"] for o in mine]))
         accepted = groups.get("accepted", [])
         if accepted:
             cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in accepted], "pid, tid")
             keys, kargs = _keys(accepted)
-            done = await raw(cte + " UPDATE pay_payment SET status = 'accepted', bank_transfer_id = v.tid, due_ms = {}, "
-                             "claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
-                             f"AND (pay_payment.status || '') IN ('submitted', 'unknown') AND pay_payment.id {keys} RETURNING id",
-                             *args, t + int(opts.poll_seconds * 1000), at, *kargs)
+            done = await raw(
+                cte + " UPDATE pay_payment SET status = 'accepted', bank_transfer_id = v.tid, due_ms = {}, "
+                "claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
+                f"AND (pay_payment.status || '') IN ('submitted', 'unknown') AND pay_payment.id {keys} RETURNING id",
+                *args,
+                t + int(opts.poll_seconds * 1000),
+                at,
+                *kargs,
+            )
             done_ids = {int(r["id"]) for r in done}
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
             mine = [o.payment for o in accepted if o.payment["id"] in done_ids]
             await ledger.post(_legs(mine, in_transit))
-            changes.append(_group_change("payment.accept", "accepted",
-                                         [(o.payment, o.result.transfer_id) for o in accepted if o.payment["id"] in done_ids]))
+            changes.append(
+                _group_change(
+                    "payment.accept",
+                    "accepted",
+                    [(o.payment, o.result.transfer_id) for o in accepted if o.payment["id"] in done_ids],
+                )
+            )
             res.notices.append(("payment_sent", [p["id"] for p in mine]))
         rejected = groups.get("rejected", [])
         if rejected:
-            cte, args = values_cte([(o.payment["id"], o.result.transfer_id or "", (o.result.reason or "REJECTED")[:64])
-                                     for o in rejected], "pid, tid, why")
+            cte, args = values_cte(
+                [(o.payment["id"], o.result.transfer_id or "", (o.result.reason or "REJECTED")[:64]) for o in rejected],
+                "pid, tid, why",
+            )
             keys, kargs = _keys(rejected)
-            done = await raw(cte + " UPDATE pay_payment SET status = 'rejected', bank_transfer_id = v.tid, reason = v.why, "
-                             "exception = 'open', claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v "
-                             "WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') "
-                             f"AND pay_payment.id {keys} RETURNING id", *args, at, *kargs)
+            done = await raw(
+                cte + " UPDATE pay_payment SET status = 'rejected', bank_transfer_id = v.tid, reason = v.why, "
+                "exception = 'open', claimed_by = NULL, claimed_until_ms = 0, updated_at = {} FROM v "
+                "WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') "
+                f"AND pay_payment.id {keys} RETURNING id",
+                *args,
+                at,
+                *kargs,
+            )
             done_ids = {int(r["id"]) for r in done}
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
             mine = [o for o in rejected if o.payment["id"] in done_ids]
             # Taken then refused: the money comes back from the bank to the reservation, kept for a re-issue.
-            await ledger.post(Move(EntryType.return_, o.payment["version_id"], o.payment["amount_fen"],
-                                   batch_id=o.payment["batch_id"], payment_id=o.payment["id"], credit_account="in_transit")
-                              for o in mine if o.payment["id"] in in_transit)
-            changes.append(_group_change("payment.reject", "rejected",
-                                         [(o.payment, o.result.reason or "REJECTED") for o in mine]))
+            await ledger.post(
+                Move(
+                    EntryType.return_,
+                    o.payment["version_id"],
+                    o.payment["amount_fen"],
+                    batch_id=o.payment["batch_id"],
+                    payment_id=o.payment["id"],
+                    credit_account="in_transit",
+                )
+                for o in mine
+                if o.payment["id"] in in_transit
+            )
+            changes.append(
+                _group_change("payment.reject", "rejected", [(o.payment, o.result.reason or "REJECTED") for o in mine])
+            )
             res.rejected = len(mine)
             res.notices.append(("payment_returned", [o.payment["id"] for o in mine]))
         reversed_ = groups.get("reversed", [])
@@ -283,48 +365,76 @@ async def _record(outcomes: list[Outcome], opts: RunnerOptions, actor) -> RangeR
             # moved and returned. Recorded as settled then returned, into the exceptions queue like a recorded return.
             cte, args = values_cte([(o.payment["id"], o.result.transfer_id) for o in reversed_], "pid, tid")
             keys, kargs = _keys(reversed_)
-            done = await raw(cte + " UPDATE pay_payment SET status = 'returned', bank_transfer_id = v.tid, "
-                             "reason = 'RETURNED', exception = 'open', claimed_by = NULL, claimed_until_ms = 0, "
-                             "updated_at = {} FROM v WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN "
-                             f"('submitted', 'accepted', 'unknown') AND pay_payment.id {keys} RETURNING id", *args, at, *kargs)
+            done = await raw(
+                cte + " UPDATE pay_payment SET status = 'returned', bank_transfer_id = v.tid, "
+                "reason = 'RETURNED', exception = 'open', claimed_by = NULL, claimed_until_ms = 0, "
+                "updated_at = {} FROM v WHERE pay_payment.id = v.pid AND (pay_payment.status || '') IN "
+                f"('submitted', 'accepted', 'unknown') AND pay_payment.id {keys} RETURNING id",
+                *args,
+                at,
+                *kargs,
+            )
             done_ids = {int(r["id"]) for r in done}
             mine = [o.payment for o in reversed_ if o.payment["id"] in done_ids]
             in_transit = await _has_leg(list(done_ids), "payment", "in_transit")
             await ledger.post(_legs(mine, in_transit, EntryType.settlement, EntryType.return_))
-            changes.append(_group_change("payment.return", "returned",
-                                         [(o.payment, o.result.transfer_id) for o in reversed_ if o.payment["id"] in done_ids]))
+            changes.append(
+                _group_change(
+                    "payment.return",
+                    "returned",
+                    [(o.payment, o.result.transfer_id) for o in reversed_ if o.payment["id"] in done_ids],
+                )
+            )
             res.notices.append(("payment_returned", [p["id"] for p in mine]))
         for key in ("transient", "unknown", "still_accepted", "auth"):
             group = groups.get(key, [])
             if not group:
                 continue
             status_sql = ", status = 'unknown'" if key == "unknown" else ""
-            rows = [(o.payment["id"], t + (int(opts.poll_seconds * 1000 * min(2 ** min(o.payment["tries"], 5), 25))
-                                           if key == "still_accepted" else
-                                           _backoff_ms(o.payment["tries"], opts, o.retry_after)))
-                    for o in group]
+            rows = [
+                (
+                    o.payment["id"],
+                    t
+                    + (
+                        int(opts.poll_seconds * 1000 * min(2 ** min(o.payment["tries"], 5), 25))
+                        if key == "still_accepted"
+                        else _backoff_ms(o.payment["tries"], opts, o.retry_after)
+                    ),
+                )
+                for o in group
+            ]
             cte, args = values_cte(rows, "pid, due")
             keys, kargs = _keys(group)
-            await raw(cte + f" UPDATE pay_payment SET due_ms = v.due, tries = tries + 1, claimed_by = NULL, "
-                      f"claimed_until_ms = 0, updated_at = {{}}{status_sql} FROM v WHERE pay_payment.id = v.pid "
-                      f"AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') AND pay_payment.id {keys}",
-                      *args, at, *kargs)
+            await raw(
+                cte + f" UPDATE pay_payment SET due_ms = v.due, tries = tries + 1, claimed_by = NULL, "
+                f"claimed_until_ms = 0, updated_at = {{}}{status_sql} FROM v WHERE pay_payment.id = v.pid "
+                f"AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') AND pay_payment.id {keys}",
+                *args,
+                at,
+                *kargs,
+            )
             if key == "unknown":
                 changes.append(_group_change("payment.outcome_unknown", "unknown", [(o.payment, "") for o in group]))
         held = groups.get("hold", [])
         if held:
             cte, args = values_cte([(o.payment["id"], o.reason) for o in held], "pid, why")
             keys, kargs = _keys(held)
-            await raw(cte + " UPDATE pay_payment SET exception = 'open', reason = v.why, claimed_by = NULL, "
-                      "claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
-                      f"AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') AND pay_payment.id {keys}",
-                      *args, at, *kargs)
+            await raw(
+                cte + " UPDATE pay_payment SET exception = 'open', reason = v.why, claimed_by = NULL, "
+                "claimed_until_ms = 0, updated_at = {} FROM v WHERE pay_payment.id = v.pid "
+                f"AND (pay_payment.status || '') IN ('submitted', 'accepted', 'unknown') AND pay_payment.id {keys}",
+                *args,
+                at,
+                *kargs,
+            )
             changes.append(_group_change("payment.hold", "held", [(o.payment, o.reason) for o in held]))
         await actor.record_many([c for c in changes if c is not None])
         res.notices = await owe_notices(res.notices, at)
     if "auth" in groups:
-        raise RunnerStopped("the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than "
-                            "300 s off): payments are paused, nothing was lost")
+        raise RunnerStopped(
+            "the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than "
+            "300 s off): payments are paused, nothing was lost"
+        )
     return res
 
 
@@ -333,15 +443,19 @@ async def owe_notices(notices: list[tuple[str, list[int]]], at) -> list[tuple[st
     owed = [(kind, ids) for kind, ids in notices if ids]
     if not owed:
         return []
-    rows = await raw("INSERT INTO pay_notice_outbox (kind, payment_ids, created_at) VALUES "
-                     + ", ".join("({}, {}, {})" for _ in owed) + " RETURNING id, kind",
-                     *(v for kind, ids in owed for v in (kind, ",".join(map(str, ids)), at)))
+    rows = await raw(
+        "INSERT INTO pay_notice_outbox (kind, payment_ids, created_at) VALUES "
+        + ", ".join("({}, {}, {})" for _ in owed)
+        + " RETURNING id, kind",
+        *(v for kind, ids in owed for v in (kind, ",".join(map(str, ids)), at)),
+    )
     ids_of = {r["kind"]: int(r["id"]) for r in rows}  # one row per kind and pass
     return [(kind, ids, ids_of[kind]) for kind, ids in owed]
 
 
-async def pay_range(adapter, batch_id: int, first_id: int, last_id: int, *, opts: RunnerOptions, actor,
-                    on_committed=None) -> RangeResult:
+async def pay_range(
+    adapter, batch_id: int, first_id: int, last_id: int, *, opts: RunnerOptions, actor, on_committed=None
+) -> RangeResult:
     """Work on the active payments of a batch with ids in [first_id, last_id] until none is left or the time budget
     is spent. ``on_committed(kind, payment_ids, outbox_id)`` is awaited after each commit (notices owed, see
     service/notices.py)."""
@@ -376,9 +490,13 @@ async def pay_range(adapter, batch_id: int, first_id: int, last_id: int, *, opts
 
 async def _pending(batch_id: int, first_id: int, last_id: int) -> tuple[int, int | None]:
     """Active payments left in the range (not held), and when the soonest may be worked on again."""
-    rows = await raw("SELECT COUNT(*) AS n, MIN(CASE WHEN claimed_until_ms > due_ms THEN claimed_until_ms ELSE due_ms END)"
-                     " AS due FROM pay_payment WHERE batch_id = {} AND id BETWEEN {} AND {} "
-                     "AND (status || '') IN ('created', 'submitted', 'accepted', 'unknown') AND exception = ''",
-                     batch_id, first_id, last_id)
+    rows = await raw(
+        "SELECT COUNT(*) AS n, MIN(CASE WHEN claimed_until_ms > due_ms THEN claimed_until_ms ELSE due_ms END)"
+        " AS due FROM pay_payment WHERE batch_id = {} AND id BETWEEN {} AND {} "
+        "AND (status || '') IN ('created', 'submitted', 'accepted', 'unknown') AND exception = ''",
+        batch_id,
+        first_id,
+        last_id,
+    )
     n = int(rows[0]["n"])
     return n, (int(rows[0]["due"]) if rows[0]["due"] is not None else None)

@@ -5,10 +5,11 @@ payments/ holds the account its entitlements pay to; the caller passes ``sync(ki
 bank_name, account)`` which puts the account (or "" to hold payment) on the subject's open entitlements, in
 the same transaction as the change here.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
 from policies.applications.schemas import ACCOUNT_VERIFIER_ROLES, AccountConfirm, AccountRead, mask_account
@@ -22,7 +23,7 @@ def _key(kind: str, subject_id: str) -> str:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _digestable(row: dict | None) -> dict | None:
@@ -32,16 +33,30 @@ def _digestable(row: dict | None) -> dict | None:
 
 def _read(kind: str, subject_id: str, row: dict | None, profile: dict | None) -> AccountRead:
     if row is not None:
-        return AccountRead(subject_kind=kind, subject_id=subject_id, payee_name=row["payee_name"],
-                           bank_name=row["bank_name"], account_masked=mask_account(row["account"]),
-                           status=row["status"], source=row["source"], confirmed=True,
-                           confirmed_at=row["confirmed_at"], verified_by=row["verified_by"])
+        return AccountRead(
+            subject_kind=kind,
+            subject_id=subject_id,
+            payee_name=row["payee_name"],
+            bank_name=row["bank_name"],
+            account_masked=mask_account(row["account"]),
+            status=row["status"],
+            source=row["source"],
+            confirmed=True,
+            confirmed_at=row["confirmed_at"],
+            verified_by=row["verified_by"],
+        )
     profile = profile or {}
     account = profile.get("bank_account") or ""
-    return AccountRead(subject_kind=kind, subject_id=subject_id, payee_name=profile.get("name") or "",
-                       bank_name=profile.get("bank_name") or "", account_masked=mask_account(account),
-                       status="verified" if account else "missing", source="exchange" if account else "none",
-                       confirmed=False)
+    return AccountRead(
+        subject_kind=kind,
+        subject_id=subject_id,
+        payee_name=profile.get("name") or "",
+        bank_name=profile.get("bank_name") or "",
+        account_masked=mask_account(account),
+        status="verified" if account else "missing",
+        source="exchange" if account else "none",
+        confirmed=False,
+    )
 
 
 async def _profile(kind: str, subject_id: str) -> dict | None:
@@ -75,20 +90,34 @@ async def confirm_account(kind: str, subject_id: str, data: AccountConfirm, *, a
         before = await SubjectAccount.select().where(SubjectAccount.subject_key == _key(kind, subject_id)).first()
         unchanged = before is not None and before["account"] == data.account and before["bank_name"] == data.bank_name
         status = before["status"] if unchanged else ("verified" if same else "unverified")
-        row = {"subject_key": _key(kind, subject_id), "subject_kind": kind, "subject_id": subject_id,
-               "payee_name": profile.get("name") or "", "bank_name": data.bank_name, "account": data.account,
-               "status": status, "source": "exchange" if same else "corrected", "confirmed_by": actor.name,
-               "confirmed_at": now,
-               "verified_by": (before or {}).get("verified_by") if unchanged else ("data-exchange" if same else None),
-               "verified_at": (before or {}).get("verified_at") if unchanged else (now if same else None)}
+        row = {
+            "subject_key": _key(kind, subject_id),
+            "subject_kind": kind,
+            "subject_id": subject_id,
+            "payee_name": profile.get("name") or "",
+            "bank_name": data.bank_name,
+            "account": data.account,
+            "status": status,
+            "source": "exchange" if same else "corrected",
+            "confirmed_by": actor.name,
+            "confirmed_at": now,
+            "verified_by": (before or {}).get("verified_by") if unchanged else ("data-exchange" if same else None),
+            "verified_at": (before or {}).get("verified_at") if unchanged else (now if same else None),
+        }
         if before is None:
             await SubjectAccount.insert(SubjectAccount(**row))
         else:
             await SubjectAccount.update({getattr(SubjectAccount, k): v for k, v in row.items()}).where(
-                SubjectAccount.id == before["id"])
-        await actor.record("account.confirm" if same or unchanged else "account.correct", "subject_account",
-                           row["subject_key"], _digestable(before), _digestable(row),
-                           {"status": status, "changed": not unchanged})
+                SubjectAccount.id == before["id"]
+            )
+        await actor.record(
+            "account.confirm" if same or unchanged else "account.correct",
+            "subject_account",
+            row["subject_key"],
+            _digestable(before),
+            _digestable(row),
+            {"status": status, "changed": not unchanged},
+        )
         # A corrected account holds payment ("" puts the open entitlements back to waiting for an account).
         await sync(kind, subject_id, row["payee_name"], data.bank_name, data.account if status == "verified" else "")
     return _read(kind, subject_id, row, None)
@@ -107,16 +136,25 @@ async def verify_account(kind: str, subject_id: str, *, actor, sync: SyncAccount
             raise InvalidState("this account is already verified")
         if before["confirmed_by"] == actor.name:
             raise NotAllowed("the person who entered an account cannot verify it")
-        await SubjectAccount.update({SubjectAccount.status: "verified", SubjectAccount.verified_by: actor.name,
-                                     SubjectAccount.verified_at: now}).where(SubjectAccount.id == before["id"])
+        await SubjectAccount.update(
+            {SubjectAccount.status: "verified", SubjectAccount.verified_by: actor.name, SubjectAccount.verified_at: now}
+        ).where(SubjectAccount.id == before["id"])
         after = {**before, "status": "verified", "verified_by": actor.name, "verified_at": now}
-        await actor.record("account.verify", "subject_account", before["subject_key"], _digestable(before),
-                           _digestable(after), {"status": "verified"})
+        await actor.record(
+            "account.verify",
+            "subject_account",
+            before["subject_key"],
+            _digestable(before),
+            _digestable(after),
+            {"status": "verified"},
+        )
         await sync(kind, subject_id, before["payee_name"], before["bank_name"], before["account"])
     return _read(kind, subject_id, after, None)
 
 
 async def unverified_accounts() -> list[tuple[AccountRead, str]]:
     """Corrections awaiting verification, oldest first, each with the whole number (the verifier needs it)."""
-    rows = await SubjectAccount.select().where(SubjectAccount.status == "unverified").order_by(SubjectAccount.confirmed_at)
+    rows = (
+        await SubjectAccount.select().where(SubjectAccount.status == "unverified").order_by(SubjectAccount.confirmed_at)
+    )
     return [(_read(r["subject_kind"], r["subject_id"], r, None), r["account"]) for r in rows]

@@ -1,5 +1,6 @@
 """Attachment files of applications: size and type limits (by magic bytes, not by name), random stored names
 under the attachments directory, and the path of a stored file for an ownership-checked download."""
+
 from __future__ import annotations
 
 import hashlib
@@ -60,10 +61,12 @@ def check_files(files: list[tuple[str | None, bytes]]) -> list[CheckedFile]:
             raise BadAttachment(f"{shown}: the file is empty / 文件为空")
         content_type = sniff(content)
         if content_type is None:
-            raise BadAttachment(f"{shown}: only PDF, JPG and PNG files are accepted / 仅接受PDF、JPG、PNG文件",
-                                detail={"file": shown})
-        out.append(CheckedFile(clean_filename(name, content_type), content, content_type,
-                               hashlib.sha256(content).hexdigest()))
+            raise BadAttachment(
+                f"{shown}: only PDF, JPG and PNG files are accepted / 仅接受PDF、JPG、PNG文件", detail={"file": shown}
+            )
+        out.append(
+            CheckedFile(clean_filename(name, content_type), content, content_type, hashlib.sha256(content).hexdigest())
+        )
     return out
 
 

@@ -1,5 +1,6 @@
 """Notices of the review flow through notifications/: written in the caller's transaction (so a decision and its
 notice commit together), their deliveries enqueued after the commit."""
+
 from __future__ import annotations
 
 from notifications import service as notifications
@@ -15,6 +16,9 @@ async def deliver_after_commit(queue, notice_ids: list[int]) -> int:
         return 0
     pairs = []
     for nid in notice_ids:
-        pairs += [(nid, d.channel) for d in await notifications.deliveries(nid)
-                  if d.channel != "inbox" and d.status == "queued"]
+        pairs += [
+            (nid, d.channel)
+            for d in await notifications.deliveries(nid)
+            if d.channel != "inbox" and d.status == "queued"
+        ]
     return await notifications.enqueue_deliveries(queue, pairs) if pairs else 0

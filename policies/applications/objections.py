@@ -1,5 +1,6 @@
 """Objections (异议) to a decision: a subject contests an application's outcome or an entitlement; officers answer
 before the deadline (15 days by default) and see it counting down; the answer is a notice to the subject."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,14 +14,16 @@ RESPONSE_DAYS = 15
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _read(r: dict, now: dt.datetime | None = None) -> ObjectionRead:
     now = now or _now()
-    due = r["due_at"] if r["due_at"].tzinfo else r["due_at"].replace(tzinfo=dt.timezone.utc)
-    return ObjectionRead(**{k: r[k] for k in ObjectionRead.model_fields if k in r and k != "seconds_left"},
-                         seconds_left=int((due - now).total_seconds()))
+    due = r["due_at"] if r["due_at"].tzinfo else r["due_at"].replace(tzinfo=dt.UTC)
+    return ObjectionRead(
+        **{k: r[k] for k in ObjectionRead.model_fields if k in r and k != "seconds_left"},
+        seconds_left=int((due - now).total_seconds()),
+    )
 
 
 def _link(base_url: str, r: dict) -> str:
@@ -29,15 +32,29 @@ def _link(base_url: str, r: dict) -> str:
     return f"{base_url.rstrip('/')}/portal"
 
 
-async def raise_objection(subject_kind: str, subject_id: str, data: ObjectionCreate, *, actor, entitlement=None,
-                          now: dt.datetime | None = None, response_days: int = RESPONSE_DAYS) -> ObjectionRead:
+async def raise_objection(
+    subject_kind: str,
+    subject_id: str,
+    data: ObjectionCreate,
+    *,
+    actor,
+    entitlement=None,
+    now: dt.datetime | None = None,
+    response_days: int = RESPONSE_DAYS,
+) -> ObjectionRead:
     """Object to one of the subject's own applications (decided) or entitlements. For an entitlement the caller
     passes it as read from payments (``subject_kind``, ``subject_id``, ``policy_code``); it must be the subject's."""
     now = now or _now()
     if data.target == "application":
-        app = await Application.select().where((Application.id == data.target_id)
-                                               & (Application.subject_kind == subject_kind)
-                                               & (Application.subject_id == subject_id)).first()
+        app = (
+            await Application.select()
+            .where(
+                (Application.id == data.target_id)
+                & (Application.subject_kind == subject_kind)
+                & (Application.subject_id == subject_id)
+            )
+            .first()
+        )
         if app is None:
             raise NotFound("no such application / 没有该申请")
         if app["status"] not in ("approved", "rejected"):
@@ -48,33 +65,68 @@ async def raise_objection(subject_kind: str, subject_id: str, data: ObjectionCre
             raise NotFound("no such entitlement / 没有该享受记录")
         code, title = entitlement.policy_code, getattr(entitlement, "policy_title", "") or entitlement.policy_code
     async with Objection._meta.db.transaction():
-        open_one = await Objection.select(Objection.id).where(
-            (Objection.target == data.target) & (Objection.target_id == data.target_id)
-            & (Objection.subject_id == subject_id) & (Objection.status == "open")).first()
+        open_one = (
+            await Objection.select(Objection.id)
+            .where(
+                (Objection.target == data.target)
+                & (Objection.target_id == data.target_id)
+                & (Objection.subject_id == subject_id)
+                & (Objection.status == "open")
+            )
+            .first()
+        )
         if open_one is not None:
-            raise InvalidState("an objection to this is already awaiting an answer / 该事项已有待答复的异议",
-                               detail={"objection_id": open_one["id"]})
-        row = {"subject_kind": subject_kind, "subject_id": subject_id, "target": data.target,
-               "target_id": data.target_id, "policy_code": code, "policy_title": title, "text": data.text,
-               "status": "open", "due_at": now + dt.timedelta(days=response_days), "answer": "",
-               "answered_by": None, "answered_at": None, "created_at": now}
+            raise InvalidState(
+                "an objection to this is already awaiting an answer / 该事项已有待答复的异议",
+                detail={"objection_id": open_one["id"]},
+            )
+        row = {
+            "subject_kind": subject_kind,
+            "subject_id": subject_id,
+            "target": data.target,
+            "target_id": data.target_id,
+            "policy_code": code,
+            "policy_title": title,
+            "text": data.text,
+            "status": "open",
+            "due_at": now + dt.timedelta(days=response_days),
+            "answer": "",
+            "answered_by": None,
+            "answered_at": None,
+            "created_at": now,
+        }
         oid = (await Objection.insert(Objection(**row)).returning(Objection.id))[0]["id"]
-        await actor.record("objection.raise", "objection", str(oid), None,
-                           {"target": data.target, "target_id": data.target_id, "text": data.text},
-                           {"target": data.target, "due_at": row["due_at"].isoformat()})
+        await actor.record(
+            "objection.raise",
+            "objection",
+            str(oid),
+            None,
+            {"target": data.target, "target_id": data.target_id, "text": data.text},
+            {"target": data.target, "due_at": row["due_at"].isoformat()},
+        )
     return _read({**row, "id": oid}, now)
 
 
 async def objections_of_subject(subject_kind: str, subject_id: str) -> list[ObjectionRead]:
-    rows = await Objection.select().where((Objection.subject_kind == subject_kind)
-                                          & (Objection.subject_id == subject_id)).order_by(Objection.id)
+    rows = (
+        await Objection.select()
+        .where((Objection.subject_kind == subject_kind) & (Objection.subject_id == subject_id))
+        .order_by(Objection.id)
+    )
     now = _now()
     return [_read(r, now) for r in rows]
 
 
 async def objection_of_subject(objection_id: int, subject_kind: str, subject_id: str) -> ObjectionRead:
-    r = await Objection.select().where((Objection.id == objection_id) & (Objection.subject_kind == subject_kind)
-                                       & (Objection.subject_id == subject_id)).first()
+    r = (
+        await Objection.select()
+        .where(
+            (Objection.id == objection_id)
+            & (Objection.subject_kind == subject_kind)
+            & (Objection.subject_id == subject_id)
+        )
+        .first()
+    )
     if r is None:
         raise NotFound("no such objection / 没有该异议")
     return _read(r)
@@ -111,13 +163,29 @@ async def answer_objection(objection_id: int, *, actor, answer: str, base_url: s
             raise NotFound(f"objection {objection_id} does not exist")
         if r["status"] != "open":
             raise InvalidState("this objection has already been answered")
-        await Objection.update({Objection.status: "answered", Objection.answer: answer[:4000],
-                                Objection.answered_by: actor.name, Objection.answered_at: now}).where(
-            Objection.id == objection_id)
-        await actor.record("objection.answer", "objection", str(objection_id), {"status": "open"},
-                           {"status": "answered", "answer": answer}, {"overdue": _read(r, now).seconds_left < 0})
-        n = await notice("objection_answered", r["subject_kind"], r["subject_id"], f"objection:{objection_id}:answered",
-                         {"policy_title": r["policy_title"], "answer": answer[:1000], "link": _link(base_url, r)},
-                         actor=actor)
+        await Objection.update(
+            {
+                Objection.status: "answered",
+                Objection.answer: answer[:4000],
+                Objection.answered_by: actor.name,
+                Objection.answered_at: now,
+            }
+        ).where(Objection.id == objection_id)
+        await actor.record(
+            "objection.answer",
+            "objection",
+            str(objection_id),
+            {"status": "open"},
+            {"status": "answered", "answer": answer},
+            {"overdue": _read(r, now).seconds_left < 0},
+        )
+        n = await notice(
+            "objection_answered",
+            r["subject_kind"],
+            r["subject_id"],
+            f"objection:{objection_id}:answered",
+            {"policy_title": r["policy_title"], "answer": answer[:1000], "link": _link(base_url, r)},
+            actor=actor,
+        )
     await deliver_after_commit(queue, [n.id])
     return await get_objection(objection_id)

@@ -1,4 +1,5 @@
 """Pydantic models of policies.applications: what the portal, the review queue and the API read and send."""
+
 from __future__ import annotations
 
 import datetime as dt

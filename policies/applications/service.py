@@ -5,21 +5,33 @@ passes, since policies/ never imports payments/), and the notices of each decisi
 Accounts and objections live in ``accounts`` and ``objections``; their functions are re-exported here so other
 parts call ``policies.applications.service.<name>``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from policies.applications import attachments as files
-from policies.applications.accounts import (account_of, confirm_account, payment_account,  # noqa: F401
-                                            unverified_accounts, verify_account)
+from policies.applications.accounts import (  # noqa: F401
+    account_of,
+    confirm_account,
+    payment_account,
+    unverified_accounts,
+    verify_account,
+)
 from policies.applications.errors import InvalidState, NotAllowed, NotEligible, NotFound
 from policies.applications.notices import deliver_after_commit, notice
-from policies.applications.objections import (answer_objection, get_objection, list_objections,  # noqa: F401
-                                              objection_of_subject, objections_of_subject, raise_objection)
+from policies.applications.objections import (  # noqa: F401
+    answer_objection,
+    get_objection,
+    list_objections,
+    objection_of_subject,
+    objections_of_subject,
+    raise_objection,
+)
 from policies.applications.schemas import OFFICER_ROLES, ApplicationRead, AttachmentRead
 from policies.applications.tables import Application, Attachment
 
@@ -28,7 +40,7 @@ Entitle = Callable[[ApplicationRead], Awaitable[int | None]]
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _db():
@@ -40,25 +52,58 @@ def _yuan(fen: int) -> Decimal:
 
 
 def _attachment(r: dict) -> AttachmentRead:
-    return AttachmentRead(id=r["id"], application_id=r["application"], filename=r["filename"],
-                          content_type=r["content_type"], size=r["size"], sha256=r["sha256"],
-                          uploaded_at=r["uploaded_at"])
+    return AttachmentRead(
+        id=r["id"],
+        application_id=r["application"],
+        filename=r["filename"],
+        content_type=r["content_type"],
+        size=r["size"],
+        sha256=r["sha256"],
+        uploaded_at=r["uploaded_at"],
+    )
 
 
 def _read(r: dict, atts: list[dict] | None = None) -> ApplicationRead:
     return ApplicationRead(
-        id=r["id"], application_no=r["application_no"], version_id=r["version_id"], policy_code=r["policy_code"],
-        policy_title=r["policy_title"], subject_kind=r["subject_kind"], subject_id=r["subject_id"],
-        applicant=r["applicant"], amount=_yuan(r["amount_fen"]), clause_codes=[c for c in r["clause_codes"].split(";") if c],
-        statement=r["statement"], status=r["status"], needs_two=bool(r["needs_two"]), first_approver=r["first_approver"],
-        decided_by=r["decided_by"], decided_at=r["decided_at"], reason=r["reason"], entitlement_id=r["entitlement_id"],
-        created_at=r["created_at"], attachments=[_attachment(a) for a in atts or []])
+        id=r["id"],
+        application_no=r["application_no"],
+        version_id=r["version_id"],
+        policy_code=r["policy_code"],
+        policy_title=r["policy_title"],
+        subject_kind=r["subject_kind"],
+        subject_id=r["subject_id"],
+        applicant=r["applicant"],
+        amount=_yuan(r["amount_fen"]),
+        clause_codes=[c for c in r["clause_codes"].split(";") if c],
+        statement=r["statement"],
+        status=r["status"],
+        needs_two=bool(r["needs_two"]),
+        first_approver=r["first_approver"],
+        decided_by=r["decided_by"],
+        decided_at=r["decided_at"],
+        reason=r["reason"],
+        entitlement_id=r["entitlement_id"],
+        created_at=r["created_at"],
+        attachments=[_attachment(a) for a in atts or []],
+    )
 
 
 def _public(r: dict) -> dict:
     """What the audit digests of an application: no statement text, no subject id."""
-    return {k: r.get(k) for k in ("application_no", "version_id", "amount_fen", "clause_codes", "status",
-                                  "first_approver", "decided_by", "reason", "entitlement_id")}
+    return {
+        k: r.get(k)
+        for k in (
+            "application_no",
+            "version_id",
+            "amount_fen",
+            "clause_codes",
+            "status",
+            "first_approver",
+            "decided_by",
+            "reason",
+            "entitlement_id",
+        )
+    }
 
 
 def link(base_url: str, application_id: int) -> str:
@@ -67,9 +112,22 @@ def link(base_url: str, application_id: int) -> str:
 
 # ------------------------------------------------------------------------------------------- submission
 
-async def submit_application(version_id: int, subject_kind: str, subject_id: str, *, applicant: str, statement: str,
-                             files_in: list[tuple[str | None, bytes]], attachments_dir: Path, actor, as_of: dt.date,
-                             four_eyes_threshold_fen: int, base_url: str, queue=None) -> ApplicationRead:
+
+async def submit_application(
+    version_id: int,
+    subject_kind: str,
+    subject_id: str,
+    *,
+    applicant: str,
+    statement: str,
+    files_in: list[tuple[str | None, bytes]],
+    attachments_dir: Path,
+    actor,
+    as_of: dt.date,
+    four_eyes_threshold_fen: int,
+    base_url: str,
+    queue=None,
+) -> ApplicationRead:
     """A subject applies for an apply-mode version it qualifies for (by the rules, as of ``as_of``).
 
     The amount and clauses come from the rules, not from the applicant. One open or approved application per
@@ -85,8 +143,9 @@ async def submit_application(version_id: int, subject_kind: str, subject_id: str
         raise InvalidState("this policy is not open for applications now / 该政策当前不受理申请")
     explanation = await eligibility.explain(await policies.ruleset_of(version_id), subject_id, as_of)
     if not explanation.eligible or explanation.amount <= 0:
-        raise NotEligible("by the data on file you do not qualify: " + explanation.summary,
-                          detail={"summary": explanation.summary})
+        raise NotEligible(
+            "by the data on file you do not qualify: " + explanation.summary, detail={"summary": explanation.summary}
+        )
     amount_fen = int((explanation.amount * 100).to_integral_value())
     clauses = [c.code for c in explanation.clauses if c.met and c.code]
     stored: list[str] = []
@@ -95,30 +154,73 @@ async def submit_application(version_id: int, subject_kind: str, subject_id: str
             stored.append(files.store(attachments_dir, f))
         now = _now()
         async with _db().transaction():
-            taken = await Application.select(Application.id).where(
-                (Application.version_id == version_id) & (Application.subject_kind == subject_kind)
-                & (Application.subject_id == subject_id) & (Application.status != "rejected")).first()
+            taken = (
+                await Application.select(Application.id)
+                .where(
+                    (Application.version_id == version_id)
+                    & (Application.subject_kind == subject_kind)
+                    & (Application.subject_id == subject_id)
+                    & (Application.status != "rejected")
+                )
+                .first()
+            )
             if taken is not None:
-                raise InvalidState("you have already applied for this policy / 您已申请过该政策",
-                                   detail={"application_id": taken["id"]})
+                raise InvalidState(
+                    "you have already applied for this policy / 您已申请过该政策",
+                    detail={"application_id": taken["id"]},
+                )
             number = f"SQ{now:%Y%m%d}{secrets.token_hex(3).upper()}"
-            row = {"application_no": number, "version_id": version_id, "policy_code": version.code,
-                   "policy_title": version.title, "subject_kind": subject_kind, "subject_id": subject_id,
-                   "applicant": applicant, "amount_fen": amount_fen, "clause_codes": ";".join(clauses),
-                   "statement": statement.strip()[:4000], "status": "submitted",
-                   "needs_two": int(amount_fen > four_eyes_threshold_fen), "first_approver": None,
-                   "first_approved_at": None, "decided_by": None, "decided_at": None, "reason": "",
-                   "entitlement_id": None, "created_at": now, "updated_at": now}
+            row = {
+                "application_no": number,
+                "version_id": version_id,
+                "policy_code": version.code,
+                "policy_title": version.title,
+                "subject_kind": subject_kind,
+                "subject_id": subject_id,
+                "applicant": applicant,
+                "amount_fen": amount_fen,
+                "clause_codes": ";".join(clauses),
+                "statement": statement.strip()[:4000],
+                "status": "submitted",
+                "needs_two": int(amount_fen > four_eyes_threshold_fen),
+                "first_approver": None,
+                "first_approved_at": None,
+                "decided_by": None,
+                "decided_at": None,
+                "reason": "",
+                "entitlement_id": None,
+                "created_at": now,
+                "updated_at": now,
+            }
             app_id = (await Application.insert(Application(**row)).returning(Application.id))[0]["id"]
             for f, name in zip(checked, stored):
-                await Attachment.insert(Attachment(application=app_id, filename=f.filename, stored_name=name,
-                                                   content_type=f.content_type, size=len(f.content), sha256=f.sha256,
-                                                   uploaded_at=now))
-            await actor.record("application.submit", "application", str(app_id), None, _public(row),
-                               {"version_id": version_id, "attachments": len(checked)})
-            n = await notice("application_received", subject_kind, subject_id, f"application:{app_id}:received",
-                             {"policy_title": version.title, "application_no": number,
-                              "link": link(base_url, app_id)}, actor=actor)
+                await Attachment.insert(
+                    Attachment(
+                        application=app_id,
+                        filename=f.filename,
+                        stored_name=name,
+                        content_type=f.content_type,
+                        size=len(f.content),
+                        sha256=f.sha256,
+                        uploaded_at=now,
+                    )
+                )
+            await actor.record(
+                "application.submit",
+                "application",
+                str(app_id),
+                None,
+                _public(row),
+                {"version_id": version_id, "attachments": len(checked)},
+            )
+            n = await notice(
+                "application_received",
+                subject_kind,
+                subject_id,
+                f"application:{app_id}:received",
+                {"policy_title": version.title, "application_no": number, "link": link(base_url, app_id)},
+                actor=actor,
+            )
     except BaseException:
         files.remove(attachments_dir, stored)
         raise
@@ -142,6 +244,7 @@ async def visible_version(version_id: int, subject_kind: str):
 
 # ------------------------------------------------------------------------------------------- reading
 
+
 async def _with_attachments(rows: list[dict]) -> list[ApplicationRead]:
     ids = [r["id"] for r in rows]
     by_app: dict[int, list[dict]] = {i: [] for i in ids}
@@ -161,22 +264,28 @@ async def get_application(application_id: int) -> ApplicationRead:
 
 async def application_of_subject(application_id: int, subject_kind: str, subject_id: str) -> ApplicationRead:
     """One of this subject's applications; another subject's is reported as not found."""
-    rows = await Application.select().where((Application.id == application_id)
-                                            & (Application.subject_kind == subject_kind)
-                                            & (Application.subject_id == subject_id))
+    rows = await Application.select().where(
+        (Application.id == application_id)
+        & (Application.subject_kind == subject_kind)
+        & (Application.subject_id == subject_id)
+    )
     if not rows:
         raise NotFound("no such application / 没有该申请")
     return (await _with_attachments(rows))[0]
 
 
 async def applications_of_subject(subject_kind: str, subject_id: str) -> list[ApplicationRead]:
-    rows = await Application.select().where((Application.subject_kind == subject_kind)
-                                            & (Application.subject_id == subject_id)).order_by(Application.id)
+    rows = (
+        await Application.select()
+        .where((Application.subject_kind == subject_kind) & (Application.subject_id == subject_id))
+        .order_by(Application.id)
+    )
     return await _with_attachments(rows)
 
 
-async def list_applications(status: str | None = None, policy_code: str | None = None,
-                            limit: int = 200) -> list[ApplicationRead]:
+async def list_applications(
+    status: str | None = None, policy_code: str | None = None, limit: int = 200
+) -> list[ApplicationRead]:
     """The review queue, oldest first (first come, first reviewed)."""
     q = Application.select()
     if status:
@@ -193,8 +302,9 @@ async def attachment_for_officer(attachment_id: int, attachments_dir: Path) -> t
     return _attachment(row), files.path_of(attachments_dir, row["stored_name"])
 
 
-async def attachment_of_subject(attachment_id: int, subject_kind: str, subject_id: str,
-                                attachments_dir: Path) -> tuple[AttachmentRead, Path]:
+async def attachment_of_subject(
+    attachment_id: int, subject_kind: str, subject_id: str, attachments_dir: Path
+) -> tuple[AttachmentRead, Path]:
     """An attachment of one of this subject's own applications; any other is not found."""
     row = await Attachment.select().where(Attachment.id == attachment_id).first()
     if row is None:
@@ -204,6 +314,7 @@ async def attachment_of_subject(attachment_id: int, subject_kind: str, subject_i
 
 
 # ------------------------------------------------------------------------------------------- review
+
 
 async def _lock(application_id: int) -> dict:
     if _db().engine_type == "postgres":
@@ -216,13 +327,16 @@ async def _lock(application_id: int) -> dict:
 
 def _check_reviewer(actor, row: dict) -> None:
     if actor.role not in OFFICER_ROLES:
-        raise NotAllowed(f"reviewing applications needs the role policy_officer or policy_reviewer; you are {actor.role}")
+        raise NotAllowed(
+            f"reviewing applications needs the role policy_officer or policy_reviewer; you are {actor.role}"
+        )
     if actor.name == row["applicant"]:
         raise NotAllowed("nobody reviews their own application")
 
 
-async def approve_application(application_id: int, *, actor, entitle: Entitle, base_url: str, note: str = "",
-                             queue=None) -> ApplicationRead:
+async def approve_application(
+    application_id: int, *, actor, entitle: Entitle, base_url: str, note: str = "", queue=None
+) -> ApplicationRead:
     """Approve. Above the four-eyes threshold the first approval only records the approver and a different
     officer gives the second; the final approval creates the entitlement (through ``entitle``, in the same
     transaction) and notifies the subject."""
@@ -232,30 +346,62 @@ async def approve_application(application_id: int, *, actor, entitle: Entitle, b
         _check_reviewer(actor, row)
         now = _now()
         if row["status"] == "submitted" and row["needs_two"]:
-            update = {"status": "first_approved", "first_approver": actor.name, "first_approved_at": now,
-                      "updated_at": now}
+            update = {
+                "status": "first_approved",
+                "first_approver": actor.name,
+                "first_approved_at": now,
+                "updated_at": now,
+            }
             await Application.update({getattr(Application, k): v for k, v in update.items()}).where(
-                Application.id == application_id)
-            await actor.record("application.first_approve", "application", str(application_id), _public(row),
-                               _public({**row, **update}), {"four_eyes": True})
+                Application.id == application_id
+            )
+            await actor.record(
+                "application.first_approve",
+                "application",
+                str(application_id),
+                _public(row),
+                _public({**row, **update}),
+                {"four_eyes": True},
+            )
         elif row["status"] in ("submitted", "first_approved"):
             if row["status"] == "first_approved" and row["first_approver"] == actor.name:
                 raise NotAllowed("the second approval must come from another officer (四眼原则)")
-            update = {"status": "approved", "decided_by": actor.name, "decided_at": now, "reason": note.strip()[:2000],
-                      "updated_at": now}
+            update = {
+                "status": "approved",
+                "decided_by": actor.name,
+                "decided_at": now,
+                "reason": note.strip()[:2000],
+                "updated_at": now,
+            }
             await Application.update({getattr(Application, k): v for k, v in update.items()}).where(
-                Application.id == application_id)
+                Application.id == application_id
+            )
             entitlement_id = await entitle(_read({**row, **update}))
             if entitlement_id is not None:
                 await Application.update({Application.entitlement_id: entitlement_id}).where(
-                    Application.id == application_id)
+                    Application.id == application_id
+                )
                 update["entitlement_id"] = entitlement_id
-            await actor.record("application.approve", "application", str(application_id), _public(row),
-                               _public({**row, **update}), {"second_of_two": bool(row["needs_two"])})
-            n = await notice("application_approved", row["subject_kind"], row["subject_id"],
-                             f"application:{application_id}:approved",
-                             {"policy_title": row["policy_title"], "amount": f"{_yuan(row['amount_fen']):,.2f}",
-                              "link": link(base_url, application_id)}, actor=actor)
+            await actor.record(
+                "application.approve",
+                "application",
+                str(application_id),
+                _public(row),
+                _public({**row, **update}),
+                {"second_of_two": bool(row["needs_two"])},
+            )
+            n = await notice(
+                "application_approved",
+                row["subject_kind"],
+                row["subject_id"],
+                f"application:{application_id}:approved",
+                {
+                    "policy_title": row["policy_title"],
+                    "amount": f"{_yuan(row['amount_fen']):,.2f}",
+                    "link": link(base_url, application_id),
+                },
+                actor=actor,
+            )
             notice_ids.append(n.id)
         else:
             raise InvalidState(f"application {row['application_no']} is already {row['status']}")
@@ -274,15 +420,26 @@ async def reject_application(application_id: int, *, actor, reason: str, base_ur
         if row["status"] not in ("submitted", "first_approved"):
             raise InvalidState(f"application {row['application_no']} is already {row['status']}")
         now = _now()
-        update = {"status": "rejected", "decided_by": actor.name, "decided_at": now, "reason": reason[:2000],
-                  "updated_at": now}
+        update = {
+            "status": "rejected",
+            "decided_by": actor.name,
+            "decided_at": now,
+            "reason": reason[:2000],
+            "updated_at": now,
+        }
         await Application.update({getattr(Application, k): v for k, v in update.items()}).where(
-            Application.id == application_id)
-        await actor.record("application.reject", "application", str(application_id), _public(row),
-                           _public({**row, **update}), None)
-        n = await notice("application_rejected", row["subject_kind"], row["subject_id"],
-                         f"application:{application_id}:rejected",
-                         {"policy_title": row["policy_title"], "reason": reason[:500],
-                          "link": link(base_url, application_id)}, actor=actor)
+            Application.id == application_id
+        )
+        await actor.record(
+            "application.reject", "application", str(application_id), _public(row), _public({**row, **update}), None
+        )
+        n = await notice(
+            "application_rejected",
+            row["subject_kind"],
+            row["subject_id"],
+            f"application:{application_id}:rejected",
+            {"policy_title": row["policy_title"], "reason": reason[:500], "link": link(base_url, application_id)},
+            actor=actor,
+        )
     await deliver_after_commit(queue, [n.id])
     return await get_application(application_id)

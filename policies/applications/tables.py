@@ -1,4 +1,5 @@
 """Tables of policies.applications: applications, attachments, objections and subjects' receiving accounts."""
+
 from piccolo.columns import BigInt, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 

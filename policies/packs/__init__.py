@@ -4,12 +4,20 @@ Nothing here touches the database: ``read_pack`` turns a file into checked ``Pol
 ``PackRefused`` listing every problem (YAML, unknown keys, types, rules, the policy's own tests). The bundled
 packs (``*.yaml`` in this folder) are realistic policies that ``zhida demo`` loads and publishes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from policies.packs.checking import (check_policy, check_rules, read_pack, read_pack_text, run_tests, test_problems,
-                                     to_ruleset)
+from policies.packs.checking import (
+    check_policy,
+    check_rules,
+    read_pack,
+    read_pack_text,
+    run_tests,
+    test_problems,
+    to_ruleset,
+)
 from policies.packs.export import content_hash, content_to_dict, export_yaml, tests_yaml
 from policies.packs.reading import parse_pack_text, validate_structure
 
@@ -21,6 +29,20 @@ def bundled_pack_paths() -> list[Path]:
     return sorted(PACKS_DIR.glob("*.yaml"))
 
 
-__all__ = ["bundled_pack_paths", "check_policy", "check_rules", "content_hash", "content_to_dict", "export_yaml",
-           "parse_pack_text", "read_pack", "read_pack_text", "run_tests", "test_problems", "tests_yaml", "to_ruleset",
-           "validate_structure", "PACKS_DIR"]
+__all__ = [
+    "bundled_pack_paths",
+    "check_policy",
+    "check_rules",
+    "content_hash",
+    "content_to_dict",
+    "export_yaml",
+    "parse_pack_text",
+    "read_pack",
+    "read_pack_text",
+    "run_tests",
+    "test_problems",
+    "tests_yaml",
+    "to_ruleset",
+    "validate_structure",
+    "PACKS_DIR",
+]

@@ -1,4 +1,5 @@
 """Checking a policy's rules (through eligibility/) and running its own tests; a whole pack in, checked content out."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from policies.errors import PackRefused
-from policies.schemas import ClauseContent, PackProblem, PolicyContent, TestOutcome
 from policies.packs.reading import _FEN, _Located, parse_pack_text, validate_structure
+from policies.schemas import ClauseContent, PackProblem, PolicyContent, TestOutcome
 
 
 def to_ruleset(content: PolicyContent, key: str | None = None, version_id: int | None = None):
@@ -16,10 +17,17 @@ def to_ruleset(content: PolicyContent, key: str | None = None, version_id: int |
     from eligibility.schemas import RuleClause, RuleSet
 
     return RuleSet(
-        key=key or f"{content.code}@draft", version_id=version_id, code=content.code, subject=content.subject,
-        when=content.when, combine=content.combine, cap_per_subject=content.cap_per_subject,
-        effective_from=content.effective_from, effective_to=content.effective_to,
-        clauses=[RuleClause(code=c.code, title=c.title, when=c.when, amount=c.amount) for c in content.clauses])
+        key=key or f"{content.code}@draft",
+        version_id=version_id,
+        code=content.code,
+        subject=content.subject,
+        when=content.when,
+        combine=content.combine,
+        cap_per_subject=content.cap_per_subject,
+        effective_from=content.effective_from,
+        effective_to=content.effective_to,
+        clauses=[RuleClause(code=c.code, title=c.title, when=c.when, amount=c.amount) for c in content.clauses],
+    )
 
 
 def check_rules(content: PolicyContent, loc: _Located | None = None) -> list[PackProblem]:
@@ -32,12 +40,23 @@ def check_rules(content: PolicyContent, loc: _Located | None = None) -> list[Pac
         ccode = getattr(rp, "clause_code", None)
         part = getattr(rp, "part", None) or "when"
         # Clause codes may repeat in a refused pack: find the clause by its code and expression.
-        index = next((i for i, c in enumerate(content.clauses)
-                      if c.code == ccode and getattr(c, part) == rp.expression),
-                     next((i for i, c in enumerate(content.clauses) if c.code == ccode), None))
+        index = next(
+            (i for i, c in enumerate(content.clauses) if c.code == ccode and getattr(c, part) == rp.expression),
+            next((i for i, c in enumerate(content.clauses) if c.code == ccode), None),
+        )
         path = ("clauses", index, part) if index is not None else (part,)
-        out.append(PackProblem(policy_code=content.code, clause_code=ccode, field=part, expression=rp.expression,
-                               position=rp.position, line=loc.line(*path), message=rp.message, hint=rp.hint))
+        out.append(
+            PackProblem(
+                policy_code=content.code,
+                clause_code=ccode,
+                field=part,
+                expression=rp.expression,
+                position=rp.position,
+                line=loc.line(*path),
+                message=rp.message,
+                hint=rp.hint,
+            )
+        )
     return out
 
 
@@ -53,15 +72,27 @@ def run_tests(content: PolicyContent) -> list[TestOutcome]:
         try:
             profile = normalize_profile(content.subject, dict(t.profile), partial=True)
         except ProfileInvalid as exc:
-            outcomes.append(TestOutcome(name=t.name, passed=False, expected=t.expect,
-                                        message="the test profile is invalid: " + _problems_text(exc)))
+            outcomes.append(
+                TestOutcome(
+                    name=t.name,
+                    passed=False,
+                    expected=t.expect,
+                    message="the test profile is invalid: " + _problems_text(exc),
+                )
+            )
             continue
         as_of = t.as_of or content.effective_from
         try:
             ev = evaluate(ruleset, profile, as_of)
         except Exception as exc:  # noqa: BLE001 - reported as the test's failure
-            outcomes.append(TestOutcome(name=t.name, passed=False, expected=t.expect,
-                                        message=f"evaluation failed: {getattr(exc, 'message', exc)}"))
+            outcomes.append(
+                TestOutcome(
+                    name=t.name,
+                    passed=False,
+                    expected=t.expect,
+                    message=f"evaluation failed: {getattr(exc, 'message', exc)}",
+                )
+            )
             continue
         clauses = _met_clause_codes(ev)
         amount = Decimal(ev.amount).quantize(_FEN, ROUND_HALF_UP) if ev.eligible else Decimal("0.00")
@@ -72,8 +103,17 @@ def run_tests(content: PolicyContent) -> list[TestOutcome]:
             wrong.append(f"clauses are [{', '.join(clauses)}], expected [{', '.join(t.expect.clauses)}]")
         if t.expect.amount is not None and amount != t.expect.amount:
             wrong.append(f"amount is {amount}, expected {t.expect.amount}")
-        outcomes.append(TestOutcome(name=t.name, passed=not wrong, expected=t.expect, eligible=ev.eligible,
-                                    clauses=clauses, amount=amount, message="; ".join(wrong)))
+        outcomes.append(
+            TestOutcome(
+                name=t.name,
+                passed=not wrong,
+                expected=t.expect,
+                eligible=ev.eligible,
+                clauses=clauses,
+                amount=amount,
+                message="; ".join(wrong),
+            )
+        )
     return outcomes
 
 
@@ -83,7 +123,7 @@ def _met_clause_codes(ev) -> list[str]:
         if isinstance(c, str):
             out.append(c)
         elif getattr(c, "met", True):
-            out.append(getattr(c, "code", None) or getattr(c, "clause_code"))
+            out.append(getattr(c, "code", None) or c.clause_code)
     return out
 
 
@@ -107,25 +147,37 @@ def test_problems(content: PolicyContent, loc: _Located | None = None) -> list[P
     for i, t in enumerate(content.tests):
         unknown = [c for c in (t.expect.clauses or []) if c not in codes]
         if unknown:
-            out.append(PackProblem(policy_code=content.code, field=f"tests[{i}].expect.clauses",
-                                   line=loc.line("tests", i, "expect", "clauses"),
-                                   message=f"test '{t.name}' expects clause(s) {', '.join(unknown)} that the policy does not have",
-                                   hint="clause codes: " + ", ".join(sorted(codes))))
+            out.append(
+                PackProblem(
+                    policy_code=content.code,
+                    field=f"tests[{i}].expect.clauses",
+                    line=loc.line("tests", i, "expect", "clauses"),
+                    message=f"test '{t.name}' expects clause(s) {', '.join(unknown)} that the policy does not have",
+                    hint="clause codes: " + ", ".join(sorted(codes)),
+                )
+            )
     if out:
         return out
     for i, o in enumerate(run_tests(content)):
         if not o.passed:
-            out.append(PackProblem(policy_code=content.code, field=f"tests[{i}]", line=loc.line("tests", i),
-                                   message=f"own test '{o.name}' fails: {o.message}",
-                                   hint="fix the rule or the test's expectation; a policy whose tests fail is not stored"))
+            out.append(
+                PackProblem(
+                    policy_code=content.code,
+                    field=f"tests[{i}]",
+                    line=loc.line("tests", i),
+                    message=f"own test '{o.name}' fails: {o.message}",
+                    hint="fix the rule or the test's expectation; a policy whose tests fail is not stored",
+                )
+            )
     return out
 
 
 test_problems.__test__ = False  # a function named test_* that pytest must not collect
 
 
-def check_policy(data: Any, loc: _Located | None = None, *, require_tests: bool = True
-                 ) -> tuple[PolicyContent | None, list[PackProblem]]:
+def check_policy(
+    data: Any, loc: _Located | None = None, *, require_tests: bool = True
+) -> tuple[PolicyContent | None, list[PackProblem]]:
     """Structure, then rules, then own tests (each only when the step before is clean)."""
     partial: dict = {}
     content, probs = validate_structure(data, loc, partial)
@@ -133,10 +185,15 @@ def check_policy(data: Any, loc: _Located | None = None, *, require_tests: bool 
         # Still check the expressions that did parse, so one refusal lists every problem.
         if partial.get("subject") and (partial.get("clauses") or partial.get("when")):
             stand_in = PolicyContent.model_construct(
-                code=partial.get("code") or "?", subject=partial["subject"], when=partial.get("when"),
-                combine=partial.get("combine", "first"), cap_per_subject=None,
-                effective_from=partial.get("effective_from") or dt.date(2000, 1, 1), effective_to=None,
-                clauses=partial.get("clauses") or [ClauseContent(code="_", when="true", amount="0")])
+                code=partial.get("code") or "?",
+                subject=partial["subject"],
+                when=partial.get("when"),
+                combine=partial.get("combine", "first"),
+                cap_per_subject=None,
+                effective_from=partial.get("effective_from") or dt.date(2000, 1, 1),
+                effective_to=None,
+                clauses=partial.get("clauses") or [ClauseContent(code="_", when="true", amount="0")],
+            )
             try:
                 probs += [p for p in check_rules(stand_in, loc) if p.clause_code != "_"]
             except Exception:  # noqa: BLE001 - the structural problems already refuse the policy
@@ -165,8 +222,13 @@ def read_pack_text(text: str, source: str = "") -> list[PolicyContent]:
         problems += probs
         if content is not None:
             if content.code in seen:
-                problems.append(PackProblem(policy_code=content.code, line=loc.line(),
-                                            message=f"policy {content.code} appears twice in this pack"))
+                problems.append(
+                    PackProblem(
+                        policy_code=content.code,
+                        line=loc.line(),
+                        message=f"policy {content.code} appears twice in this pack",
+                    )
+                )
             seen[content.code] = True
             contents.append(content)
     if problems:

@@ -1,4 +1,5 @@
 """Writing a stored version back as a YAML pack that loads to the same content."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from policies.schemas import PolicyContent
+
 
 class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False):
@@ -24,17 +26,22 @@ class _Expr(str):
 _BARE = re.compile(r"^(?:-?[0-9]+(?:\.[0-9]+)?|true|false)$")
 
 
-def _repr_expr(dumper, s: "_Expr"):
+def _repr_expr(dumper, s: _Expr):
     if _BARE.match(s):
-        tag = "tag:yaml.org,2002:bool" if s in ("true", "false") else (
-            "tag:yaml.org,2002:float" if "." in s else "tag:yaml.org,2002:int")
+        tag = (
+            "tag:yaml.org,2002:bool"
+            if s in ("true", "false")
+            else ("tag:yaml.org,2002:float" if "." in s else "tag:yaml.org,2002:int")
+        )
         return dumper.represent_scalar(tag, str(s))
     return _repr_str(dumper, str(s))
 
 
 def _repr_decimal(dumper, d: Decimal):
-    return dumper.represent_scalar("tag:yaml.org,2002:float" if d != d.to_integral() else "tag:yaml.org,2002:int",
-                                   str(d) if d != d.to_integral() else str(d.quantize(Decimal(1))))
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:float" if d != d.to_integral() else "tag:yaml.org,2002:int",
+        str(d) if d != d.to_integral() else str(d.quantize(Decimal(1))),
+    )
 
 
 def _repr_str(dumper, s: str):
@@ -51,8 +58,22 @@ _Dumper.add_representer(_Expr, _repr_expr)
 def content_to_dict(content: PolicyContent) -> dict:
     """The pack form of a content, in the contract's key order, without empty optional keys."""
     d: dict[str, Any] = {}
-    for k in ("code", "title", "issuer", "subject", "mode", "effective_from", "effective_to", "budget",
-              "cap_per_subject", "combine", "exclusive_group", "when", "source", "summary"):
+    for k in (
+        "code",
+        "title",
+        "issuer",
+        "subject",
+        "mode",
+        "effective_from",
+        "effective_to",
+        "budget",
+        "cap_per_subject",
+        "combine",
+        "exclusive_group",
+        "when",
+        "source",
+        "summary",
+    ):
         v = getattr(content, k)
         if v is None or v == "":
             continue
@@ -80,15 +101,22 @@ def content_to_dict(content: PolicyContent) -> dict:
 
 def export_yaml(content: PolicyContent, header: str = "") -> str:
     """A pack holding this one policy; loading it gives the same content."""
-    body = yaml.dump(content_to_dict(content), Dumper=_Dumper, allow_unicode=True, sort_keys=False,
-                     default_flow_style=False, width=100)
+    body = yaml.dump(
+        content_to_dict(content),
+        Dumper=_Dumper,
+        allow_unicode=True,
+        sort_keys=False,
+        default_flow_style=False,
+        width=100,
+    )
     return (f"# {header}\n" if header else "") + body
 
 
 def content_hash(content: PolicyContent) -> str:
     """What makes two versions identical: the SHA-256 of their canonical content."""
-    return hashlib.sha256(json.dumps(content.model_dump(mode="json"), sort_keys=True, ensure_ascii=False,
-                                     separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(content.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def tests_yaml(content: PolicyContent) -> str:

@@ -1,4 +1,5 @@
 """Reading a pack: YAML with line numbers and raw scalar text, then keys, types and choices of each policy."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -12,8 +13,24 @@ import yaml
 from policies.errors import PackRefused
 from policies.schemas import ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
 
-POLICY_KEYS = ("code", "title", "issuer", "subject", "mode", "effective_from", "effective_to", "budget",
-               "cap_per_subject", "combine", "exclusive_group", "when", "source", "summary", "clauses", "tests")
+POLICY_KEYS = (
+    "code",
+    "title",
+    "issuer",
+    "subject",
+    "mode",
+    "effective_from",
+    "effective_to",
+    "budget",
+    "cap_per_subject",
+    "combine",
+    "exclusive_group",
+    "when",
+    "source",
+    "summary",
+    "clauses",
+    "tests",
+)
 REQUIRED_POLICY_KEYS = ("code", "title", "issuer", "subject", "mode", "effective_from", "budget", "clauses")
 CLAUSE_KEYS = ("code", "title", "when", "amount")
 TEST_KEYS = ("name", "profile", "as_of", "expect")
@@ -21,9 +38,10 @@ EXPECT_KEYS = ("eligible", "clauses", "amount")
 CHOICES = {"subject": ("talent", "enterprise"), "mode": ("auto", "apply"), "combine": ("first", "sum")}
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _FEN = Decimal("0.01")
-QUOTE_HINT = ("an expression that starts with a quote must be quoted whole or written as a block scalar: "
-              "`when: >-` and the rule on the next line")
-
+QUOTE_HINT = (
+    "an expression that starts with a quote must be quoted whole or written as a block scalar: "
+    "`when: >-` and the rule on the next line"
+)
 
 
 class _Located:
@@ -45,7 +63,7 @@ class _Located:
                 if isinstance(k, yaml.ScalarNode):
                     self.walk(v, path + (k.value,))
 
-    def sub(self, prefix: tuple) -> "_Located":
+    def sub(self, prefix: tuple) -> _Located:
         out = _Located()
         n = len(prefix)
         out.lines = {p[n:]: line for p, line in self.lines.items() if p[:n] == prefix}
@@ -70,24 +88,42 @@ def parse_pack_text(text: str) -> list[tuple[Any, _Located]]:
         context = getattr(exc, "context", None)
         message = f"YAML error: {problem}" + (f" ({context})" if context else "")
         bad_line = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
-        hint = QUOTE_HINT if re.search(r":\s*[\"'][^\"']*[\"']\s+\S", bad_line) else \
-            "check the indentation and the quoting on this line and the one before"
-        raise PackRefused([PackProblem(line=line, message=message, hint=hint,
-                                       expression=bad_line.strip() or None)]) from None
+        hint = (
+            QUOTE_HINT
+            if re.search(r":\s*[\"'][^\"']*[\"']\s+\S", bad_line)
+            else "check the indentation and the quoting on this line and the one before"
+        )
+        raise PackRefused(
+            [PackProblem(line=line, message=message, hint=hint, expression=bad_line.strip() or None)]
+        ) from None
     if node is None:
-        raise PackRefused([PackProblem(line=1, message="the file is empty", hint="a pack holds one policy "
-                                       "(code, title, …) or a list of them under `policies:`")])
+        raise PackRefused(
+            [
+                PackProblem(
+                    line=1,
+                    message="the file is empty",
+                    hint="a pack holds one policy (code, title, …) or a list of them under `policies:`",
+                )
+            ]
+        )
     loc = _Located()
     loc.walk(node)
     if isinstance(data, dict) and "policies" in data:
         extra = [k for k in data if k != "policies"]
         if extra or not isinstance(data["policies"], list):
-            raise PackRefused([PackProblem(line=loc.line(), message="a pack with `policies:` holds only that list",
-                                           hint=f"move {', '.join(map(str, extra))} into a policy" if extra else
-                                           "write `policies:` followed by `- code: …` entries")])
+            raise PackRefused(
+                [
+                    PackProblem(
+                        line=loc.line(),
+                        message="a pack with `policies:` holds only that list",
+                        hint=f"move {', '.join(map(str, extra))} into a policy"
+                        if extra
+                        else "write `policies:` followed by `- code: …` entries",
+                    )
+                ]
+            )
         return [(p, loc.sub(("policies", i))) for i, p in enumerate(data["policies"])]
     return [(data, loc)]
-
 
 
 def _did_you_mean(word: str, choices) -> str:
@@ -151,8 +187,9 @@ def _json_safe(value: Any, raw: dict, path: tuple) -> Any:
     return value
 
 
-def validate_structure(data: Any, loc: _Located | None = None, partial: dict | None = None
-                       ) -> tuple[PolicyContent | None, list[PackProblem]]:
+def validate_structure(
+    data: Any, loc: _Located | None = None, partial: dict | None = None
+) -> tuple[PolicyContent | None, list[PackProblem]]:
     """Keys, types and choices of one policy (as parsed from YAML or posted as JSON); rules are not checked here.
 
     ``partial`` (a dict) receives what did parse, so rules can still be checked when other keys are wrong."""
@@ -162,8 +199,17 @@ def validate_structure(data: Any, loc: _Located | None = None, partial: dict | N
     pcode = str(code) if code is not None else None
 
     def problem(message: str, *path, clause: str | None = None, hint: str | None = None, expression=None):
-        probs.append(PackProblem(policy_code=pcode, clause_code=clause, field=_path_text(path) or None,
-                                 line=loc.line(*path), message=message, hint=hint, expression=expression))
+        probs.append(
+            PackProblem(
+                policy_code=pcode,
+                clause_code=clause,
+                field=_path_text(path) or None,
+                line=loc.line(*path),
+                message=message,
+                hint=hint,
+                expression=expression,
+            )
+        )
 
     if not isinstance(data, dict):
         problem("a policy is a mapping of keys (code, title, issuer, …)")
@@ -177,8 +223,11 @@ def validate_structure(data: Any, loc: _Located | None = None, partial: dict | N
     out: dict[str, Any] = partial if partial is not None else {}
     if code is not None:
         if not isinstance(code, str) or not _CODE.match(code):
-            problem("a policy code is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                    "code", hint="e.g. NC-TALENT-HOUSING-2025")
+            problem(
+                "a policy code is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                "code",
+                hint="e.g. NC-TALENT-HOUSING-2025",
+            )
         out["code"] = str(code)
     for k in ("title", "issuer", "source", "summary", "exclusive_group"):
         v = data.get(k)
@@ -195,8 +244,13 @@ def validate_structure(data: Any, loc: _Located | None = None, partial: dict | N
         if v is None:
             continue
         if v not in choices:
-            problem(f"'{k}' must be one of {', '.join(choices)}, not {v!r}", k, hint=_did_you_mean(v, choices)
-                    if difflib.get_close_matches(str(v), choices, n=1, cutoff=0.6) else f"allowed: {', '.join(choices)}")
+            problem(
+                f"'{k}' must be one of {', '.join(choices)}, not {v!r}",
+                k,
+                hint=_did_you_mean(v, choices)
+                if difflib.get_close_matches(str(v), choices, n=1, cutoff=0.6)
+                else f"allowed: {', '.join(choices)}",
+            )
         else:
             out[k] = v
     for k in ("effective_from", "effective_to"):
@@ -268,15 +322,23 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
         cc = str(ccode) if ccode is not None else None
         for k in c:
             if k not in CLAUSE_KEYS:
-                problem(f"unknown key '{k}' in a clause", "clauses", i, k, clause=cc, hint=_did_you_mean(k, CLAUSE_KEYS))
+                problem(
+                    f"unknown key '{k}' in a clause", "clauses", i, k, clause=cc, hint=_did_you_mean(k, CLAUSE_KEYS)
+                )
         if ccode is None or not isinstance(ccode, (str, int)) or not _CODE.match(str(ccode)):
             problem("a clause needs a code (letters, digits, '.', '_' or '-')", "clauses", i, "code", clause=cc)
             ok = False
         else:
             ok = True
             if cc in seen:
-                problem(f"duplicate clause code '{cc}' (clause {seen[cc] + 1} and clause {i + 1})", "clauses", i, "code",
-                        clause=cc, hint="every clause of a policy needs its own code")
+                problem(
+                    f"duplicate clause code '{cc}' (clause {seen[cc] + 1} and clause {i + 1})",
+                    "clauses",
+                    i,
+                    "code",
+                    clause=cc,
+                    hint="every clause of a policy needs its own code",
+                )
             seen.setdefault(cc, i)
         exprs = {}
         for part in ("when", "amount"):
@@ -289,7 +351,9 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
             exprs[part] = e
         title = c.get("title", "")
         if ok and len(exprs) == 2 and all(exprs.values()):
-            out.append(ClauseContent(code=cc, title=str(title or "").strip(), when=exprs["when"], amount=exprs["amount"]))
+            out.append(
+                ClauseContent(code=cc, title=str(title or "").strip(), when=exprs["when"], amount=exprs["amount"])
+            )
     return out
 
 
@@ -314,8 +378,14 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
             continue
         unknown = [k for k in profile if subject and k not in _profile_keys(subject)]
         for k in unknown:
-            problem(f"test '{name}': unknown profile field '{k}'", "tests", i, "profile", k,
-                    hint=_did_you_mean(k, _profile_keys(subject)).replace("allowed keys", "fields"))
+            problem(
+                f"test '{name}': unknown profile field '{k}'",
+                "tests",
+                i,
+                "profile",
+                k,
+                hint=_did_you_mean(k, _profile_keys(subject)).replace("allowed keys", "fields"),
+            )
         if unknown:
             continue
         as_of = None
@@ -330,8 +400,14 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
             continue
         bad = [k for k in expect if k not in EXPECT_KEYS]
         for k in bad:
-            problem(f"unknown key '{k}' in the expectation of test '{name}'", "tests", i, "expect", k,
-                    hint=_did_you_mean(k, EXPECT_KEYS))
+            problem(
+                f"unknown key '{k}' in the expectation of test '{name}'",
+                "tests",
+                i,
+                "expect",
+                k,
+                hint=_did_you_mean(k, EXPECT_KEYS),
+            )
         amount = None
         if expect.get("amount") is not None:
             amount = _money(expect["amount"], loc.raw.get(("tests", i, "expect", "amount")))
@@ -340,13 +416,23 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
                 continue
             amount = amount.quantize(_FEN, ROUND_HALF_UP)
         clauses = expect.get("clauses")
-        if clauses is not None and (not isinstance(clauses, list) or not all(isinstance(c, (str, int)) for c in clauses)):
+        if clauses is not None and (
+            not isinstance(clauses, list) or not all(isinstance(c, (str, int)) for c in clauses)
+        ):
             problem(f"test '{name}': expected clauses must be a list of clause codes", "tests", i, "expect", "clauses")
             continue
         if bad:
             continue
-        out.append(PolicyTestCase(
-            name=name, profile=_json_safe(profile, loc.raw, ("tests", i, "profile")), as_of=as_of,
-            expect=TestExpect(eligible=expect["eligible"], clauses=[str(c) for c in clauses] if clauses is not None else None,
-                              amount=amount)))
+        out.append(
+            PolicyTestCase(
+                name=name,
+                profile=_json_safe(profile, loc.raw, ("tests", i, "profile")),
+                as_of=as_of,
+                expect=TestExpect(
+                    eligible=expect["eligible"],
+                    clauses=[str(c) for c in clauses] if clauses is not None else None,
+                    amount=amount,
+                ),
+            )
+        )
     return out

@@ -4,18 +4,41 @@ A version's content is written only while it is a draft; every other step change
 Services take the acting user as ``actor`` (``.name``, ``.role``, ``await actor.record(...)``) and record
 each step in the audit trail inside the same transaction as the change.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 
-from policies.service.drafts import (load_pack, load_pack_text, new_draft_from, save_draft, store_contents,
-                                     update_draft)
-from policies.service.lifecycle import (export_version, publish, publish_version, publishable_version, reject, resume,
-                                        retire, submit, suspend)
-from policies.service.preview import (check_expression, diff_with_published, impact_preview, run_version_tests,
-                                      stored_impact)
-from policies.service.reading import (get_version, latest_version, list_exclusive_group, list_policies, list_published,
-                                      published_ruleset, read_version, ruleset_of, versions_of)
+from policies.service.drafts import load_pack, load_pack_text, new_draft_from, save_draft, store_contents, update_draft
+from policies.service.lifecycle import (
+    export_version,
+    publish,
+    publish_version,
+    publishable_version,
+    reject,
+    resume,
+    retire,
+    submit,
+    suspend,
+)
+from policies.service.preview import (
+    check_expression,
+    diff_with_published,
+    impact_preview,
+    run_version_tests,
+    stored_impact,
+)
+from policies.service.reading import (
+    get_version,
+    latest_version,
+    list_exclusive_group,
+    list_policies,
+    list_published,
+    published_ruleset,
+    read_version,
+    ruleset_of,
+    versions_of,
+)
 
 
 async def load_and_publish_bundled(officer, reviewer, *, as_of: dt.date | None = None) -> list[str]:
@@ -35,9 +58,34 @@ async def load_and_publish_bundled(officer, reviewer, *, as_of: dt.date | None =
 
 
 __all__ = [
-    "check_expression", "diff_with_published", "export_version", "get_version", "impact_preview", "latest_version", "list_exclusive_group",
-    "list_policies", "list_published", "load_and_publish_bundled", "load_pack", "load_pack_text", "new_draft_from",
-    "publish", "publish_version", "publishable_version", "published_ruleset", "read_version", "reject", "resume",
-    "retire", "ruleset_of", "run_version_tests", "save_draft", "store_contents", "stored_impact", "submit", "suspend",
-    "update_draft", "versions_of",
+    "check_expression",
+    "diff_with_published",
+    "export_version",
+    "get_version",
+    "impact_preview",
+    "latest_version",
+    "list_exclusive_group",
+    "list_policies",
+    "list_published",
+    "load_and_publish_bundled",
+    "load_pack",
+    "load_pack_text",
+    "new_draft_from",
+    "publish",
+    "publish_version",
+    "publishable_version",
+    "published_ruleset",
+    "read_version",
+    "reject",
+    "resume",
+    "retire",
+    "ruleset_of",
+    "run_version_tests",
+    "save_draft",
+    "store_contents",
+    "stored_impact",
+    "submit",
+    "suspend",
+    "update_draft",
+    "versions_of",
 ]

@@ -1,4 +1,5 @@
 """What the service modules share: money and key helpers, role checks, reading a stored version."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +17,7 @@ _FEN = Decimal("0.01")
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _fen(yuan: Decimal | None) -> int | None:
@@ -51,20 +52,48 @@ async def _content(row: dict) -> PolicyContent:
     clauses = await Clause.select().where(Clause.version == row["id"]).order_by(Clause.position)
     tests = await PolicyTest.select().where(PolicyTest.version == row["id"]).order_by(PolicyTest.position)
     return PolicyContent(
-        code=row["code"], title=row["title"], issuer=row["issuer"], subject=row["subject"], mode=row["mode"],
-        effective_from=row["effective_from"], effective_to=row["effective_to"], budget=_yuan(row["budget_fen"]),
-        cap_per_subject=_yuan(row["cap_per_subject_fen"]), combine=row["combine"],
-        exclusive_group=row["exclusive_group"], when=row["when_expr"], source=row["source"] or "",
+        code=row["code"],
+        title=row["title"],
+        issuer=row["issuer"],
+        subject=row["subject"],
+        mode=row["mode"],
+        effective_from=row["effective_from"],
+        effective_to=row["effective_to"],
+        budget=_yuan(row["budget_fen"]),
+        cap_per_subject=_yuan(row["cap_per_subject_fen"]),
+        combine=row["combine"],
+        exclusive_group=row["exclusive_group"],
+        when=row["when_expr"],
+        source=row["source"] or "",
         summary=row["summary"] or "",
-        clauses=[ClauseContent(code=c["code"], title=c["title"], when=c["when_expr"], amount=c["amount_expr"])
-                 for c in clauses],
-        tests=[PolicyTestCase(name=t["name"], profile=json.loads(t["profile_json"]), as_of=t["as_of"],
-                              expect=TestExpect(**json.loads(t["expect_json"]))) for t in tests])
+        clauses=[
+            ClauseContent(code=c["code"], title=c["title"], when=c["when_expr"], amount=c["amount_expr"])
+            for c in clauses
+        ],
+        tests=[
+            PolicyTestCase(
+                name=t["name"],
+                profile=json.loads(t["profile_json"]),
+                as_of=t["as_of"],
+                expect=TestExpect(**json.loads(t["expect_json"])),
+            )
+            for t in tests
+        ],
+    )
 
 
 async def _read(row: dict) -> VersionRead:
     return VersionRead(
-        id=row["id"], code=row["code"], number=row["number"], status=row["status"], author=row["author"],
-        reviewer=row["reviewer"], created_at=row["created_at"], submitted_at=row["submitted_at"],
-        published_at=row["published_at"], status_reason=row["status_reason"] or "", content_hash=row["content_hash"],
-        content=await _content(row))
+        id=row["id"],
+        code=row["code"],
+        number=row["number"],
+        status=row["status"],
+        author=row["author"],
+        reviewer=row["reviewer"],
+        created_at=row["created_at"],
+        submitted_at=row["submitted_at"],
+        published_at=row["published_at"],
+        status_reason=row["status_reason"] or "",
+        content_hash=row["content_hash"],
+        content=await _content(row),
+    )

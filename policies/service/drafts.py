@@ -1,4 +1,5 @@
 """Writing drafts: the only code that stores a version's content, and only while it is a draft."""
+
 from __future__ import annotations
 
 import json
@@ -8,74 +9,141 @@ from typing import Any
 from policies import packs
 from policies.errors import LifecycleError, PackRefused, VersionLocked
 from policies.schemas import PackProblem, PolicyContent, VersionRead
-from policies.tables import Clause, Policy, PolicyTest, PolicyVersion
-from policies.service.common import _now, _fen, _db, _key, _require_role, _version_row, _content, _read, AUTHOR_ROLES
+from policies.service.common import AUTHOR_ROLES, _content, _db, _fen, _key, _now, _read, _require_role, _version_row
 from policies.service.reading import read_version
+from policies.tables import Clause, Policy, PolicyTest, PolicyVersion
 
 
 async def _write_content(version_id: int, content: PolicyContent) -> None:
     """The only writer of a version's content; a version that left draft is never passed here, and one that leaves
     draft meanwhile (published by a reviewer in another transaction) is refused, its clauses and tests untouched."""
-    changed = await PolicyVersion.update({
-        PolicyVersion.title: content.title, PolicyVersion.issuer: content.issuer, PolicyVersion.subject: content.subject,
-        PolicyVersion.mode: content.mode, PolicyVersion.effective_from: content.effective_from,
-        PolicyVersion.effective_to: content.effective_to, PolicyVersion.budget_fen: _fen(content.budget),
-        PolicyVersion.cap_per_subject_fen: _fen(content.cap_per_subject), PolicyVersion.combine: content.combine,
-        PolicyVersion.exclusive_group: content.exclusive_group, PolicyVersion.when_expr: content.when,
-        PolicyVersion.source: content.source, PolicyVersion.summary: content.summary,
-        PolicyVersion.content_hash: packs.content_hash(content),
-    }).where((PolicyVersion.id == version_id) & (PolicyVersion.status == "draft")).returning(PolicyVersion.id)
+    changed = (
+        await PolicyVersion.update(
+            {
+                PolicyVersion.title: content.title,
+                PolicyVersion.issuer: content.issuer,
+                PolicyVersion.subject: content.subject,
+                PolicyVersion.mode: content.mode,
+                PolicyVersion.effective_from: content.effective_from,
+                PolicyVersion.effective_to: content.effective_to,
+                PolicyVersion.budget_fen: _fen(content.budget),
+                PolicyVersion.cap_per_subject_fen: _fen(content.cap_per_subject),
+                PolicyVersion.combine: content.combine,
+                PolicyVersion.exclusive_group: content.exclusive_group,
+                PolicyVersion.when_expr: content.when,
+                PolicyVersion.source: content.source,
+                PolicyVersion.summary: content.summary,
+                PolicyVersion.content_hash: packs.content_hash(content),
+            }
+        )
+        .where((PolicyVersion.id == version_id) & (PolicyVersion.status == "draft"))
+        .returning(PolicyVersion.id)
+    )
     if not changed:
         raise VersionLocked(f"version {version_id} left draft meanwhile and cannot be changed; reload it")
     await Clause.delete().where(Clause.version == version_id)
     await PolicyTest.delete().where(PolicyTest.version == version_id)
     if content.clauses:
-        await Clause.insert(*[Clause(version=version_id, position=i, code=c.code, title=c.title, when_expr=c.when,
-                                     amount_expr=c.amount) for i, c in enumerate(content.clauses)])
+        await Clause.insert(
+            *[
+                Clause(
+                    version=version_id, position=i, code=c.code, title=c.title, when_expr=c.when, amount_expr=c.amount
+                )
+                for i, c in enumerate(content.clauses)
+            ]
+        )
     if content.tests:
-        await PolicyTest.insert(*[PolicyTest(
-            version=version_id, position=i, name=t.name, profile_json=json.dumps(t.profile, ensure_ascii=False),
-            as_of=t.as_of, expect_json=t.expect.model_dump_json()) for i, t in enumerate(content.tests)])
+        await PolicyTest.insert(
+            *[
+                PolicyTest(
+                    version=version_id,
+                    position=i,
+                    name=t.name,
+                    profile_json=json.dumps(t.profile, ensure_ascii=False),
+                    as_of=t.as_of,
+                    expect_json=t.expect.model_dump_json(),
+                )
+                for i, t in enumerate(content.tests)
+            ]
+        )
 
 
 async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
     """Store content as the draft of its code (inside the caller's transaction). Returns (version, outcome)."""
     policy = await Policy.select().where(Policy.code == content.code).first()
     if policy is None:
-        policy_id = (await Policy.insert(Policy(code=content.code, subject=content.subject, created_by=actor.name,
-                                                created_at=_now())))[0]["id"]
+        policy_id = (
+            await Policy.insert(
+                Policy(code=content.code, subject=content.subject, created_by=actor.name, created_at=_now())
+            )
+        )[0]["id"]
         latest = None
     else:
         if policy["subject"] != content.subject:
-            raise PackRefused([PackProblem(policy_code=content.code, field="subject",
-                                           message=f"policy {content.code} is for {policy['subject']} subjects; "
-                                                   f"its subject cannot change to {content.subject}",
-                                           hint="use a new policy code for another subject kind")])
+            raise PackRefused(
+                [
+                    PackProblem(
+                        policy_code=content.code,
+                        field="subject",
+                        message=f"policy {content.code} is for {policy['subject']} subjects; "
+                        f"its subject cannot change to {content.subject}",
+                        hint="use a new policy code for another subject kind",
+                    )
+                ]
+            )
         policy_id = policy["id"]
-        latest = await PolicyVersion.select().where(PolicyVersion.policy == policy_id).order_by(
-            PolicyVersion.number, ascending=False).first()
+        latest = (
+            await PolicyVersion.select()
+            .where(PolicyVersion.policy == policy_id)
+            .order_by(PolicyVersion.number, ascending=False)
+            .first()
+        )
     digest = packs.content_hash(content)
     if latest is not None and latest["content_hash"] == digest and latest["status"] != "retired":
         return await _read(latest), "unchanged"
     if latest is not None and latest["status"] == "in_review":
-        raise VersionLocked(f"version {latest['number']} of {content.code} is in review and cannot be changed; "
-                            "the reviewer can reject it back to draft")
+        raise VersionLocked(
+            f"version {latest['number']} of {content.code} is in review and cannot be changed; "
+            "the reviewer can reject it back to draft"
+        )
     after = content.model_dump(mode="json")
     if latest is not None and latest["status"] == "draft":
         before = (await _content(latest)).model_dump(mode="json")
         await _write_content(latest["id"], content)
-        await actor.record("policy.draft.update", "policy_version", _key(latest), before, after,
-                           {"content_hash": digest})
+        await actor.record(
+            "policy.draft.update", "policy_version", _key(latest), before, after, {"content_hash": digest}
+        )
         return await read_version(latest["id"]), "updated"
     number = 1 if latest is None else latest["number"] + 1
-    vid = (await PolicyVersion.insert(PolicyVersion(
-        policy=policy_id, code=content.code, number=number, status="draft", title=content.title,
-        issuer=content.issuer, subject=content.subject, mode=content.mode, effective_from=content.effective_from,
-        budget_fen=0, content_hash="", author=actor.name, created_at=_now(), status_changed_at=_now(),
-    )))[0]["id"]
+    vid = (
+        await PolicyVersion.insert(
+            PolicyVersion(
+                policy=policy_id,
+                code=content.code,
+                number=number,
+                status="draft",
+                title=content.title,
+                issuer=content.issuer,
+                subject=content.subject,
+                mode=content.mode,
+                effective_from=content.effective_from,
+                budget_fen=0,
+                content_hash="",
+                author=actor.name,
+                created_at=_now(),
+                status_changed_at=_now(),
+            )
+        )
+    )[0]["id"]
     await _write_content(vid, content)
-    await actor.record("policy.draft.create", "policy_version", f"{content.code}@{number}", None, after,
-                       {"content_hash": digest, "from_version": latest["number"] if latest else None})
+    await actor.record(
+        "policy.draft.create",
+        "policy_version",
+        f"{content.code}@{number}",
+        None,
+        after,
+        {"content_hash": digest, "from_version": latest["number"] if latest else None},
+    )
     return await read_version(vid), "created"
 
 
@@ -106,25 +174,42 @@ async def update_draft(version_id: int, data: Any, actor) -> VersionRead:
     if problems:
         raise PackRefused(problems)
     if content.code != row["code"]:
-        raise PackRefused([PackProblem(policy_code=content.code, field="code",
-                                       message=f"this draft belongs to policy {row['code']}; the code cannot change")])
+        raise PackRefused(
+            [
+                PackProblem(
+                    policy_code=content.code,
+                    field="code",
+                    message=f"this draft belongs to policy {row['code']}; the code cannot change",
+                )
+            ]
+        )
     async with _db().transaction():
         row = await _version_row(version_id)
         _ensure_draft(row)
         before = (await _content(row)).model_dump(mode="json")
         await _write_content(version_id, content)
-        await actor.record("policy.draft.update", "policy_version", _key(row), before, content.model_dump(mode="json"),
-                           {"content_hash": packs.content_hash(content)})
+        await actor.record(
+            "policy.draft.update",
+            "policy_version",
+            _key(row),
+            before,
+            content.model_dump(mode="json"),
+            {"content_hash": packs.content_hash(content)},
+        )
     return await read_version(version_id)
 
 
 def _ensure_draft(row: dict) -> None:
     if row["status"] == "in_review":
-        raise VersionLocked(f"version {row['number']} of {row['code']} is in review and cannot be changed; "
-                            "the reviewer can reject it back to draft")
+        raise VersionLocked(
+            f"version {row['number']} of {row['code']} is in review and cannot be changed; "
+            "the reviewer can reject it back to draft"
+        )
     if row["status"] != "draft":
-        raise VersionLocked(f"version {row['number']} of {row['code']} is {row['status']} and cannot be changed; "
-                            "a change makes a new version (edit the policy to start one)")
+        raise VersionLocked(
+            f"version {row['number']} of {row['code']} is {row['status']} and cannot be changed; "
+            "a change makes a new version (edit the policy to start one)"
+        )
 
 
 async def load_pack(path: str | Path, actor) -> list[tuple[VersionRead, str]]:
@@ -153,19 +238,44 @@ async def new_draft_from(version_id: int, actor) -> VersionRead:
     row = await _version_row(version_id)
     if row["status"] == "draft":
         return await _read(row)
-    latest = await PolicyVersion.select().where(PolicyVersion.code == row["code"]).order_by(
-        PolicyVersion.number, ascending=False).first()
+    latest = (
+        await PolicyVersion.select()
+        .where(PolicyVersion.code == row["code"])
+        .order_by(PolicyVersion.number, ascending=False)
+        .first()
+    )
     if latest["status"] in ("draft", "in_review"):
         raise LifecycleError(f"policy {row['code']} already has version {latest['number']} in {latest['status']}")
     content = await _content(row)
     async with _db().transaction():
         number = latest["number"] + 1
-        vid = (await PolicyVersion.insert(PolicyVersion(
-            policy=row["policy"], code=row["code"], number=number, status="draft", title=content.title,
-            issuer=content.issuer, subject=content.subject, mode=content.mode, effective_from=content.effective_from,
-            budget_fen=0, content_hash="", author=actor.name, created_at=_now(), status_changed_at=_now(),
-        )))[0]["id"]
+        vid = (
+            await PolicyVersion.insert(
+                PolicyVersion(
+                    policy=row["policy"],
+                    code=row["code"],
+                    number=number,
+                    status="draft",
+                    title=content.title,
+                    issuer=content.issuer,
+                    subject=content.subject,
+                    mode=content.mode,
+                    effective_from=content.effective_from,
+                    budget_fen=0,
+                    content_hash="",
+                    author=actor.name,
+                    created_at=_now(),
+                    status_changed_at=_now(),
+                )
+            )
+        )[0]["id"]
         await _write_content(vid, content)
-        await actor.record("policy.draft.create", "policy_version", f"{row['code']}@{number}", None,
-                           content.model_dump(mode="json"), {"from_version": row["number"]})
+        await actor.record(
+            "policy.draft.create",
+            "policy_version",
+            f"{row['code']}@{number}",
+            None,
+            content.model_dump(mode="json"),
+            {"from_version": row["number"]},
+        )
     return await read_version(vid)

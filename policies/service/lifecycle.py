@@ -1,22 +1,26 @@
 """The lifecycle steps: submit, reject, publish (with the stored impact), suspend, resume, retire; export."""
+
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from policies import packs
-from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyError, PolicyNotFound, TestsFailed
+from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyError, TestsFailed
 from policies.schemas import VersionRead
-from policies.tables import PolicyVersion
-from policies.service.common import (_now, _db, _key, _require_role, _version_row, _content, REVIEWER, AUTHOR_ROLES, LIVE)
+from policies.service.common import AUTHOR_ROLES, LIVE, REVIEWER, _content, _db, _key, _now, _require_role, _version_row
 from policies.service.preview import impact_preview
 from policies.service.reading import _published_row, read_version, ruleset_of, versions_of
+from policies.tables import PolicyVersion
 
 
-async def _transition(row: dict, status: str, actor, action: str, reason: str = "", *,
-                      content_hash: str | None = None, **fields) -> None:
-    values = {PolicyVersion.status: status, PolicyVersion.status_changed_at: _now(),
-              PolicyVersion.status_reason: reason}
+async def _transition(
+    row: dict, status: str, actor, action: str, reason: str = "", *, content_hash: str | None = None, **fields
+) -> None:
+    values = {
+        PolicyVersion.status: status,
+        PolicyVersion.status_changed_at: _now(),
+        PolicyVersion.status_reason: reason,
+    }
     for k, v in fields.items():
         values[getattr(PolicyVersion, k)] = v
     # Compare-and-set on the status: of two reviewers acting at once, the second finds it changed. With
@@ -27,8 +31,14 @@ async def _transition(row: dict, status: str, actor, action: str, reason: str = 
     changed = await PolicyVersion.update(values).where(where).returning(PolicyVersion.id)
     if not changed:
         raise LifecycleError(f"version {row['number']} of {row['code']} changed meanwhile; reload and try again")
-    await actor.record(action, "policy_version", _key(row), {"status": row["status"]}, {"status": status},
-                       {"reason": reason} if reason else None)
+    await actor.record(
+        action,
+        "policy_version",
+        _key(row),
+        {"status": row["status"]},
+        {"status": status},
+        {"reason": reason} if reason else None,
+    )
 
 
 async def _check_tests_pass(row: dict) -> None:
@@ -38,9 +48,11 @@ async def _check_tests_pass(row: dict) -> None:
         raise PackRefused(problems)
     failed = [o for o in packs.run_tests(content) if not o.passed]
     if failed:
-        raise TestsFailed(f"{row['code']} version {row['number']}: {len(failed)} of its own tests fail, so it cannot "
-                          "be submitted or published: " + "; ".join(f"'{o.name}': {o.message}" for o in failed),
-                          detail=[o.model_dump(mode="json") for o in failed])
+        raise TestsFailed(
+            f"{row['code']} version {row['number']}: {len(failed)} of its own tests fail, so it cannot "
+            "be submitted or published: " + "; ".join(f"'{o.name}': {o.message}" for o in failed),
+            detail=[o.model_dump(mode="json") for o in failed],
+        )
 
 
 async def submit(version_id: int, actor) -> VersionRead:
@@ -62,7 +74,9 @@ async def reject(version_id: int, actor, reason: str) -> VersionRead:
         raise PolicyError("a rejection needs a reason the author can act on")
     row = await _version_row(version_id)
     if row["status"] != "in_review":
-        raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']}; only a version in review is rejected")
+        raise LifecycleError(
+            f"version {row['number']} of {row['code']} is {row['status']}; only a version in review is rejected"
+        )
     async with _db().transaction():
         await _transition(row, "draft", actor, "policy.reject", reason.strip(), reviewer=actor.name)
     return await read_version(version_id)
@@ -72,8 +86,9 @@ async def publishable_version(code: str) -> dict:
     rows = await versions_of(code)
     latest = rows[0]
     if latest["status"] not in ("draft", "in_review"):
-        raise LifecycleError(f"policy {code} has no draft to publish (its latest version {latest['number']} "
-                             f"is {latest['status']})")
+        raise LifecycleError(
+            f"policy {code} has no draft to publish (its latest version {latest['number']} is {latest['status']})"
+        )
     return latest
 
 
@@ -83,8 +98,9 @@ async def publish(code: str, actor, *, as_of: dt.date | None = None) -> VersionR
     return await publish_version(latest["id"], actor, as_of=as_of)
 
 
-async def publish_version(version_id: int, actor, *, as_of: dt.date | None = None,
-                          content_hash: str | None = None) -> VersionRead:
+async def publish_version(
+    version_id: int, actor, *, as_of: dt.date | None = None, content_hash: str | None = None
+) -> VersionRead:
     """A policy_reviewer other than the author publishes a version whose own tests pass.
 
     ``content_hash``: the content the reviewer saw (the review page sends it); refused when the version has changed
@@ -96,14 +112,20 @@ async def publish_version(version_id: int, actor, *, as_of: dt.date | None = Non
     _require_role(actor, (REVIEWER,), "publishing a policy")
     row = await _version_row(version_id)
     if content_hash is not None and row["content_hash"] != content_hash:
-        raise LifecycleError(f"version {row['number']} of {row['code']} has changed since it was reviewed; "
-                             "review it again before publishing")
+        raise LifecycleError(
+            f"version {row['number']} of {row['code']} has changed since it was reviewed; "
+            "review it again before publishing"
+        )
     if row["status"] not in ("draft", "in_review"):
-        raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']}; "
-                             "only a draft or a version in review is published")
+        raise LifecycleError(
+            f"version {row['number']} of {row['code']} is {row['status']}; "
+            "only a draft or a version in review is published"
+        )
     if row["author"] == actor.name:
-        raise NotAllowed(f"{actor.name} wrote version {row['number']} of {row['code']}; "
-                         "another policy_reviewer must publish it (author cannot publish own draft)")
+        raise NotAllowed(
+            f"{actor.name} wrote version {row['number']} of {row['code']}; "
+            "another policy_reviewer must publish it (author cannot publish own draft)"
+        )
     await _check_tests_pass(row)
     preview = await impact_preview(version_id, as_of)
     from eligibility import service as eligibility_service
@@ -114,17 +136,38 @@ async def publish_version(version_id: int, actor, *, as_of: dt.date | None = Non
         if row["status"] not in ("draft", "in_review"):
             raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']} now")
         if row["content_hash"] != reviewed:  # edited while its tests and impact preview ran
-            raise LifecycleError(f"version {row['number']} of {row['code']} changed while it was being published; "
-                                 "review it again")
+            raise LifecycleError(
+                f"version {row['number']} of {row['code']} changed while it was being published; review it again"
+            )
         old = await _published_row(row["code"])
         for prev in await PolicyVersion.select().where(
-                (PolicyVersion.code == row["code"]) & PolicyVersion.status.is_in(list(LIVE))):
+            (PolicyVersion.code == row["code"]) & PolicyVersion.status.is_in(list(LIVE))
+        ):
             await _transition(prev, "superseded", actor, "policy.supersede", f"superseded by version {row['number']}")
-        await _transition(row, "published", actor, "policy.publish", content_hash=reviewed, reviewer=actor.name,
-                          published_at=_now(), impact_json=preview.model_dump_json())
-        await actor.record("policy.impact", "policy_version", _key(row), None, preview.model_dump(mode="json"), {
-            "matched": preview.matched, "total_amount": None if preview.total_amount is None else str(preview.total_amount),
-            "budget": str(preview.budget), "as_of": preview.as_of.isoformat(), "withheld": preview.withheld})
+        await _transition(
+            row,
+            "published",
+            actor,
+            "policy.publish",
+            content_hash=reviewed,
+            reviewer=actor.name,
+            published_at=_now(),
+            impact_json=preview.model_dump_json(),
+        )
+        await actor.record(
+            "policy.impact",
+            "policy_version",
+            _key(row),
+            None,
+            preview.model_dump(mode="json"),
+            {
+                "matched": preview.matched,
+                "total_amount": None if preview.total_amount is None else str(preview.total_amount),
+                "budget": str(preview.budget),
+                "as_of": preview.as_of.isoformat(),
+                "withheld": preview.withheld,
+            },
+        )
         if old is not None:
             await eligibility_service.deactivate_ruleset(_key(old))
         await eligibility_service.activate_ruleset(await ruleset_of(version_id))
@@ -132,8 +175,11 @@ async def publish_version(version_id: int, actor, *, as_of: dt.date | None = Non
 
 
 async def _live_row(code: str, statuses: tuple[str, ...]) -> dict:
-    row = await PolicyVersion.select().where(
-        (PolicyVersion.code == code) & PolicyVersion.status.is_in(list(statuses))).first()
+    row = (
+        await PolicyVersion.select()
+        .where((PolicyVersion.code == code) & PolicyVersion.status.is_in(list(statuses)))
+        .first()
+    )
     if row is None:
         await versions_of(code)  # PolicyNotFound for an unknown code
         raise LifecycleError(f"policy {code} has no {' or '.join(statuses)} version")

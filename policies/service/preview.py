@@ -1,4 +1,5 @@
 """A version's own tests, the impact preview (shadow run) and the rule editor's live check."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,10 @@ async def run_version_tests(version_id: int) -> list[TestOutcome]:
     content = await _content(await _version_row(version_id))
     problems = packs.check_rules(content)
     if problems:
-        return [TestOutcome(name=t.name, passed=False, expected=t.expect, message=problems[0].describe())
-                for t in content.tests]
+        return [
+            TestOutcome(name=t.name, passed=False, expected=t.expect, message=problems[0].describe())
+            for t in content.tests
+        ]
     return packs.run_tests(content)
 
 
@@ -47,8 +50,10 @@ def personal_fields_read(ruleset) -> list[str]:
 
 
 def _withheld(read: list[str]) -> str:
-    return (f"no count for rules that read personal fields ({', '.join(read)}): a count would give their values away; "
-            "the version's own tests still run")
+    return (
+        f"no count for rules that read personal fields ({', '.join(read)}): a count would give their values away; "
+        "the version's own tests still run"
+    )
 
 
 def _shown(kind: str, subject_id: str) -> str:
@@ -79,16 +84,36 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None) -> Impac
     pub_ruleset = None
     if pub is not None and pub["id"] != row["id"]:
         pub_content = await _content(pub)
-        pub_ruleset = packs.to_ruleset(pub_content, key=_key(pub), version_id=pub["id"]) \
-            if _in_effect(pub_content, as_of) else None
+        pub_ruleset = (
+            packs.to_ruleset(pub_content, key=_key(pub), version_id=pub["id"])
+            if _in_effect(pub_content, as_of)
+            else None
+        )
     read = sorted(set(personal_fields_read(ruleset)) | set(personal_fields_read(pub_ruleset) if pub_ruleset else ()))
     if read:
-        return ImpactPreview(code=row["code"], version_id=row["id"], number=row["number"], as_of=as_of, matched=None,
-                             total_amount=None, budget=budget, budget_left=None, withheld=_withheld(read))
+        return ImpactPreview(
+            code=row["code"],
+            version_id=row["id"],
+            number=row["number"],
+            as_of=as_of,
+            matched=None,
+            total_amount=None,
+            budget=budget,
+            budget_left=None,
+            withheld=_withheld(read),
+        )
     mine = await _match_amounts(ruleset, as_of)
     total = sum(mine.values(), Decimal("0.00"))
-    preview = ImpactPreview(code=row["code"], version_id=row["id"], number=row["number"], as_of=as_of,
-                            matched=len(mine), total_amount=total, budget=budget, budget_left=budget - total)
+    preview = ImpactPreview(
+        code=row["code"],
+        version_id=row["id"],
+        number=row["number"],
+        as_of=as_of,
+        matched=len(mine),
+        total_amount=total,
+        budget=budget,
+        budget_left=budget - total,
+    )
     if pub is not None and pub["id"] != row["id"]:
         theirs = await _match_amounts(pub_ruleset, as_of) if pub_ruleset is not None else {}
         ptotal = sum(theirs.values(), Decimal("0.00"))
@@ -99,8 +124,11 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None) -> Impac
         preview.published_total_amount = ptotal
         preview.added = [_shown(kind, s) for s in sorted(set(mine) - set(theirs))]
         preview.removed = [_shown(kind, s) for s in sorted(set(theirs) - set(mine))]
-        preview.amount_changed = [ImpactChange(subject_id=_shown(kind, s), before=theirs[s], after=mine[s])
-                                  for s in sorted(set(mine) & set(theirs)) if mine[s] != theirs[s]]
+        preview.amount_changed = [
+            ImpactChange(subject_id=_shown(kind, s), before=theirs[s], after=mine[s])
+            for s in sorted(set(mine) & set(theirs))
+            if mine[s] != theirs[s]
+        ]
         preview.budget_delta = budget - _yuan(pub["budget_fen"])
         preview.total_delta = total - ptotal
     return preview
@@ -112,8 +140,15 @@ async def stored_impact(version_id: int) -> ImpactPreview | None:
     return ImpactPreview.model_validate_json(row["impact_json"]) if row["impact_json"] else None
 
 
-async def check_expression(subject: str, expression: str, part: str = "when", *, policy_when: str | None = None,
-                           as_of: dt.date | None = None, count: bool = True) -> dict:
+async def check_expression(
+    subject: str,
+    expression: str,
+    part: str = "when",
+    *,
+    policy_when: str | None = None,
+    as_of: dt.date | None = None,
+    count: bool = True,
+) -> dict:
     """The rule editor's live check of one expression: its problems and, for a clean condition, how many match."""
     from eligibility.rules import check_ruleset
     from eligibility.schemas import RuleClause, RuleSet
@@ -121,16 +156,31 @@ async def check_expression(subject: str, expression: str, part: str = "when", *,
     as_of = as_of or china_today()
     expression = (expression or "").strip()
     if not expression:
-        return {"ok": False, "problems": [{"message": "the expression is empty", "hint": None, "position": None}],
-                "matched": None}
+        return {
+            "ok": False,
+            "problems": [{"message": "the expression is empty", "hint": None, "position": None}],
+            "matched": None,
+        }
     when, amount = (expression, "0") if part == "when" else ("true", expression)
-    rs = RuleSet(key="editor@check", code="EDITOR", subject=subject, when=policy_when or None, combine="first",
-                 effective_from=as_of, clauses=[RuleClause(code="c", when=when, amount=amount)])
+    rs = RuleSet(
+        key="editor@check",
+        code="EDITOR",
+        subject=subject,
+        when=policy_when or None,
+        combine="first",
+        effective_from=as_of,
+        clauses=[RuleClause(code="c", when=when, amount=amount)],
+    )
     problems = [p for p in check_ruleset(rs) if getattr(p, "clause_code", None) == "c"]
     if problems:
-        return {"ok": False, "matched": None, "problems": [
-            {"message": p.message, "hint": p.hint, "position": p.position, "expression": p.expression}
-            for p in problems]}
+        return {
+            "ok": False,
+            "matched": None,
+            "problems": [
+                {"message": p.message, "hint": p.hint, "position": p.position, "expression": p.expression}
+                for p in problems
+            ],
+        }
     read = personal_fields_read(rs)
     if count and part == "when" and read:
         return {"ok": True, "problems": [], "matched": None, "count_withheld": _withheld(read)}
@@ -143,8 +193,20 @@ async def check_expression(subject: str, expression: str, part: str = "when", *,
     return {"ok": True, "problems": [], "matched": matched}
 
 
-_FIELDS = ("title", "issuer", "mode", "effective_from", "effective_to", "budget", "cap_per_subject", "combine",
-           "exclusive_group", "when", "source", "summary")
+_FIELDS = (
+    "title",
+    "issuer",
+    "mode",
+    "effective_from",
+    "effective_to",
+    "budget",
+    "cap_per_subject",
+    "combine",
+    "exclusive_group",
+    "when",
+    "source",
+    "summary",
+)
 
 
 async def diff_with_published(version_id: int) -> list[dict]:

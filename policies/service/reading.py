@@ -1,11 +1,12 @@
 """Reading versions: full content, lists, and what the matcher and payments need of a published version."""
+
 from __future__ import annotations
 
 from policies import packs
 from policies.errors import PolicyNotFound
 from policies.schemas import PublishedVersion, VersionRead
+from policies.service.common import _content, _key, _read, _version_row, _yuan
 from policies.tables import Clause, Policy, PolicyVersion
-from policies.service.common import _yuan, _key, _version_row, _content, _read
 
 
 async def read_version(version_id: int) -> VersionRead:
@@ -15,10 +16,21 @@ async def read_version(version_id: int) -> VersionRead:
 
 async def versions_of(code: str) -> list[dict]:
     """Every version of CODE, newest first (without content)."""
-    rows = await PolicyVersion.select(
-        PolicyVersion.id, PolicyVersion.code, PolicyVersion.number, PolicyVersion.status, PolicyVersion.author,
-        PolicyVersion.reviewer, PolicyVersion.created_at, PolicyVersion.published_at, PolicyVersion.status_reason,
-    ).where(PolicyVersion.code == code).order_by(PolicyVersion.number, ascending=False)
+    rows = (
+        await PolicyVersion.select(
+            PolicyVersion.id,
+            PolicyVersion.code,
+            PolicyVersion.number,
+            PolicyVersion.status,
+            PolicyVersion.author,
+            PolicyVersion.reviewer,
+            PolicyVersion.created_at,
+            PolicyVersion.published_at,
+            PolicyVersion.status_reason,
+        )
+        .where(PolicyVersion.code == code)
+        .order_by(PolicyVersion.number, ascending=False)
+    )
     if not rows:
         raise PolicyNotFound(f"policy {code} does not exist")
     return rows
@@ -30,24 +42,41 @@ async def latest_version(code: str) -> VersionRead:
 
 
 async def _published_row(code: str) -> dict | None:
-    return await PolicyVersion.select().where(
-        (PolicyVersion.code == code) & (PolicyVersion.status == "published")).first()
+    return (
+        await PolicyVersion.select().where((PolicyVersion.code == code) & (PolicyVersion.status == "published")).first()
+    )
 
 
 def _published_view(row: dict, clause_titles: dict[str, str]) -> PublishedVersion:
     return PublishedVersion(
-        id=row["id"], key=_key(row), code=row["code"], number=row["number"], status=row["status"], title=row["title"],
-        issuer=row["issuer"], subject=row["subject"], mode=row["mode"], exclusive_group=row["exclusive_group"],
-        effective_from=row["effective_from"], effective_to=row["effective_to"], budget_fen=row["budget_fen"],
-        cap_per_subject_fen=row["cap_per_subject_fen"], combine=row["combine"], clause_titles=clause_titles,
-        published_at=row["published_at"])
+        id=row["id"],
+        key=_key(row),
+        code=row["code"],
+        number=row["number"],
+        status=row["status"],
+        title=row["title"],
+        issuer=row["issuer"],
+        subject=row["subject"],
+        mode=row["mode"],
+        exclusive_group=row["exclusive_group"],
+        effective_from=row["effective_from"],
+        effective_to=row["effective_to"],
+        budget_fen=row["budget_fen"],
+        cap_per_subject_fen=row["cap_per_subject_fen"],
+        combine=row["combine"],
+        clause_titles=clause_titles,
+        published_at=row["published_at"],
+    )
 
 
 async def _clause_titles(version_ids: list[int]) -> dict[int, dict[str, str]]:
     out: dict[int, dict[str, str]] = {v: {} for v in version_ids}
     if version_ids:
-        for c in await Clause.select(Clause.version, Clause.code, Clause.title).where(
-                Clause.version.is_in(version_ids)).order_by(Clause.position):
+        for c in (
+            await Clause.select(Clause.version, Clause.code, Clause.title)
+            .where(Clause.version.is_in(version_ids))
+            .order_by(Clause.position)
+        ):
             out[c["version"]][c["code"]] = c["title"] or c["code"]
     return out
 
@@ -73,8 +102,11 @@ async def list_published(subject: str | None = None) -> list[PublishedVersion]:
 
 async def list_exclusive_group(group: str) -> list[PublishedVersion]:
     """The published versions sharing an exclusive group (同一事项不重复享受), by code."""
-    rows = await PolicyVersion.select().where(
-        (PolicyVersion.status == "published") & (PolicyVersion.exclusive_group == group)).order_by(PolicyVersion.code)
+    rows = (
+        await PolicyVersion.select()
+        .where((PolicyVersion.status == "published") & (PolicyVersion.exclusive_group == group))
+        .order_by(PolicyVersion.code)
+    )
     return await _views(rows)
 
 
@@ -95,17 +127,34 @@ async def ruleset_of(version_id: int):
 
 async def list_policies(query: str = "", status: str | None = None, subject: str | None = None) -> list[dict]:
     """One line per policy: its latest version and the published one, for the officer's list and search."""
-    rows = await PolicyVersion.select(
-        PolicyVersion.id, PolicyVersion.code, PolicyVersion.number, PolicyVersion.status, PolicyVersion.title,
-        PolicyVersion.issuer, PolicyVersion.subject, PolicyVersion.mode, PolicyVersion.budget_fen,
-        PolicyVersion.author, PolicyVersion.created_at, PolicyVersion.exclusive_group,
-    ).order_by(PolicyVersion.code).order_by(PolicyVersion.number, ascending=False)
+    rows = (
+        await PolicyVersion.select(
+            PolicyVersion.id,
+            PolicyVersion.code,
+            PolicyVersion.number,
+            PolicyVersion.status,
+            PolicyVersion.title,
+            PolicyVersion.issuer,
+            PolicyVersion.subject,
+            PolicyVersion.mode,
+            PolicyVersion.budget_fen,
+            PolicyVersion.author,
+            PolicyVersion.created_at,
+            PolicyVersion.exclusive_group,
+        )
+        .order_by(PolicyVersion.code)
+        .order_by(PolicyVersion.number, ascending=False)
+    )
     by_code: dict[str, dict] = {}
     for r in rows:
         item = by_code.get(r["code"])
         if item is None:
-            item = by_code[r["code"]] = {**r, "latest_version_id": r["id"], "published_number": None,
-                                         "budget": str(_yuan(r["budget_fen"]))}
+            item = by_code[r["code"]] = {
+                **r,
+                "latest_version_id": r["id"],
+                "published_number": None,
+                "budget": str(_yuan(r["budget_fen"])),
+            }
         if r["status"] == "published" and item["published_number"] is None:
             item["published_number"] = r["number"]
     out = list(by_code.values())

@@ -1,4 +1,5 @@
 """Invariant 5: the audit trail is append-only and hash-chained; `zhida audit verify` detects any edit."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,9 @@ async def test_intact_chain_verifies(fresh_db):
     assert "5 entries" in proc.stdout
 
 
-@pytest.mark.parametrize("column,value", [("actor", "mallory"), ("action", "test.other"), ("after_digest", "0" * 64),
-                                          ("detail", "{}")])
+@pytest.mark.parametrize(
+    "column,value", [("actor", "mallory"), ("action", "test.other"), ("after_digest", "0" * 64), ("detail", "{}")]
+)
 async def test_editing_any_entry_is_detected_by_cli(fresh_db, column, value):
     rows = await _chain_of(6)
     target = rows[3]
@@ -66,7 +68,6 @@ async def test_concurrent_appends_keep_one_chain(fresh_db):
 async def test_cutting_the_trail_and_moving_the_head_back_is_detected(fresh_db):
     """An insider deletes the last entries and sets the head to the new last entry (two statements, no hashing): the
     head's seal, keyed outside the database, no longer matches. So does a whole chain rewritten with fresh hashes."""
-    from app.audit import entry_hash
     from app.tables import AuditHead
 
     rows = await _chain_of(6)
@@ -97,8 +98,9 @@ async def test_a_rewritten_chain_with_fresh_hashes_is_detected(fresh_db):
     for r in rows[2:]:  # rewrite entries 3 and 4 and recompute every hash after them, as an insider could
         r = {**r, "actor": "mallory", "prev_hash": prev}
         r["hash"] = prev = entry_hash(r)
-        await AuditEntry.update({AuditEntry.actor: "mallory", AuditEntry.prev_hash: r["prev_hash"],
-                                 AuditEntry.hash: r["hash"]}).where(AuditEntry.id == r["id"])
+        await AuditEntry.update(
+            {AuditEntry.actor: "mallory", AuditEntry.prev_hash: r["prev_hash"], AuditEntry.hash: r["hash"]}
+        ).where(AuditEntry.id == r["id"])
     from app.tables import AuditHead
 
     await AuditHead.update({AuditHead.hash: prev}).where(AuditHead.id > 0)
@@ -137,7 +139,7 @@ async def test_after_a_key_change_an_admin_reseals_and_the_record_says_what_was_
     done = zhida("audit", "reseal", "--actor", "root_admin", "--reason", "audit key rotated", env=other)
     assert done.returncode == 0 and "NOT sealed with this key" in done.stdout, done.stderr
     assert zhida("audit", "verify", env=other).returncode == 0
-    last = (await AuditEntry.select().order_by(AuditEntry.seq, ascending=False).first())
+    last = await AuditEntry.select().order_by(AuditEntry.seq, ascending=False).first()
     assert last["action"] == "audit.reseal" and last["actor"] == "root_admin"
     assert json.loads(last["detail"])["found_head"]["sealed"] is False
     # Over an edited entry there is nothing to reseal.

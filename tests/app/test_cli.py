@@ -1,12 +1,26 @@
 """The operator CLI of the platform: migrations on an empty database, users, exit codes, every command listed."""
+
 from __future__ import annotations
 
 import re
 
 from tests.conftest import zhida
 
-CONTRACT_COMMANDS = ["demo", "db", "serve", "worker", "bank-sim", "users", "policies", "profiles", "match", "explain",
-                     "batch", "reconcile", "audit"]
+CONTRACT_COMMANDS = [
+    "demo",
+    "db",
+    "serve",
+    "worker",
+    "bank-sim",
+    "users",
+    "policies",
+    "profiles",
+    "match",
+    "explain",
+    "batch",
+    "reconcile",
+    "audit",
+]
 
 
 def test_help_lists_every_contract_command():
@@ -26,7 +40,9 @@ def test_migrations_apply_to_an_empty_database_and_are_idempotent(empty_database
     assert "migrations applied" in first.stdout
     again = zhida("db", "migrate", env=env)
     assert again.returncode == 0 and "migrations applied: 0" in again.stdout
-    made = zhida("users", "create", "cli_admin", "--role", "admin", "--password-stdin", input="Long-enough-1\n", env=env)
+    made = zhida(
+        "users", "create", "cli_admin", "--role", "admin", "--password-stdin", input="Long-enough-1\n", env=env
+    )
     assert made.returncode == 0, made.stderr
     dup = zhida("users", "create", "cli_admin", "--role", "admin", "--password-stdin", input="Long-enough-1\n", env=env)
     assert dup.returncode == 1 and "exists already" in dup.stderr and "Traceback" not in dup.stderr
@@ -59,6 +75,7 @@ def test_demo_runs_the_main_job_end_to_end_on_the_embedded_default(tmp_dir):
     done = zhida("reconcile", "--date", day, env={**env, "ZHIDA_ACTOR": "ops-anna"}, cwd=tmp_dir)
     assert done.returncode in (0, 3), done.stderr
     with sqlite3.connect(tmp_dir / "zhida.db") as db:
-        (who,) = db.execute("SELECT actor FROM app_audit_entry WHERE action = 'reconciliation.run' "
-                            "ORDER BY seq DESC LIMIT 1").fetchone()
+        (who,) = db.execute(
+            "SELECT actor FROM app_audit_entry WHERE action = 'reconciliation.run' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
     assert who == "cli:ops-anna"

@@ -1,8 +1,7 @@
 """服务找人 end to end through the platform's wiring: a reviewer publishes, the version is matched and every
 matched subject gets one notice, however often the flow runs."""
-from __future__ import annotations
 
-import datetime as dt
+from __future__ import annotations
 
 from app import jobs
 from app.audit import AuditActor

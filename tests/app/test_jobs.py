@@ -1,4 +1,5 @@
 """The job queue: one arq code path, embedded (in-process fake Redis) or on the real Redis."""
+
 from __future__ import annotations
 
 import uuid

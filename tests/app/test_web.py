@@ -1,4 +1,5 @@
 """The web foundation through HTTP: health, login, role guards, CSRF, the error format, route coverage."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,11 +60,16 @@ async def test_csrf_enforced_on_form_post(client):
 async def test_wrong_password_refused_then_locked_out(client):
     await ensure_user("u_lockout", "auditor")
     for _ in range(5):
-        r = await client.post("/login", data={"username": "u_lockout", "password": "wrong-password"},
-                              headers=acsrf(client), follow_redirects=False)
+        r = await client.post(
+            "/login",
+            data={"username": "u_lockout", "password": "wrong-password"},
+            headers=acsrf(client),
+            follow_redirects=False,
+        )
         assert r.status_code == 401
-    r = await client.post("/login", data={"username": "u_lockout", "password": PASSWORD},
-                          headers=acsrf(client), follow_redirects=False)
+    r = await client.post(
+        "/login", data={"username": "u_lockout", "password": PASSWORD}, headers=acsrf(client), follow_redirects=False
+    )
     assert r.status_code == 429  # even the right password, while locked
 
 
@@ -72,7 +78,7 @@ async def test_lockout_is_cleared_after_the_window():
     from app.tables import LoginAttempt
 
     await ensure_user("u_window", "auditor")
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     await LoginAttempt.insert(*[LoginAttempt(username="u_window", at=old) for _ in range(10)])
     user = await authenticate("u_window", PASSWORD)
     assert user["role"] == "auditor"
@@ -122,19 +128,24 @@ async def test_admin_creates_a_user_through_the_api_and_it_is_audited(client):
     from app.tables import AuditEntry
 
     await alogin(client, "u_admin")
-    r = await client.post("/api/users", json={"username": "u_made_by_api", "role": "auditor", "password": "Long-enough-9"},
-                          headers=acsrf(client))
+    r = await client.post(
+        "/api/users",
+        json={"username": "u_made_by_api", "role": "auditor", "password": "Long-enough-9"},
+        headers=acsrf(client),
+    )
     assert r.status_code == 201, r.text
     assert r.json()["role"] == "auditor"
     entry = await AuditEntry.select().where(AuditEntry.entity_id == "u_made_by_api").first()
     assert entry["actor"] == "u_admin" and entry["action"] == "user.create"
-    r = await client.post("/api/users", json={"username": "x", "role": "auditor", "password": "Long-enough-9"},
-                          headers=acsrf(client))
+    r = await client.post(
+        "/api/users", json={"username": "x", "role": "auditor", "password": "Long-enough-9"}, headers=acsrf(client)
+    )
     assert r.status_code == 400 and "user name" in r.json()["error"]
 
 
 async def test_non_admin_cannot_create_users(client):
     await alogin(client, "u_auditor")
-    r = await client.post("/api/users", json={"username": "u_sneaky", "role": "admin", "password": "Long-enough-9"},
-                          headers=acsrf(client))
+    r = await client.post(
+        "/api/users", json={"username": "u_sneaky", "role": "admin", "password": "Long-enough-9"}, headers=acsrf(client)
+    )
     assert r.status_code == 403

@@ -1,4 +1,5 @@
 """Fixtures of the bank tests: the simulator in-process (its own SQLite file per test) and a settable clock."""
+
 from __future__ import annotations
 
 import time
@@ -27,14 +28,22 @@ async def make_bank(tmp_path):
     """make_bank(config=None, *, clock=None, timeout=2.0, client_clock=None) -> (adapter, simulator)."""
     opened: list[tuple[HttpBankAdapter, Simulator]] = []
 
-    def make(config: SimulatorConfig | None = None, *, clock=None, timeout: float = 2.0, client_clock=None,
-             secret: str = SECRET, path=None):
+    def make(
+        config: SimulatorConfig | None = None,
+        *,
+        clock=None,
+        timeout: float = 2.0,
+        client_clock=None,
+        secret: str = SECRET,
+        path=None,
+    ):
         config = config or SimulatorConfig()
         config.secret = SECRET
         clock = clock or time.time
         sim = Simulator(path or tmp_path / f"bank-{len(opened)}.db", config, clock=clock)
-        adapter = HttpBankAdapter("http://bank.test", secret, timeout=timeout, transport=InProcessTransport(sim),
-                                  clock=client_clock or clock)
+        adapter = HttpBankAdapter(
+            "http://bank.test", secret, timeout=timeout, transport=InProcessTransport(sim), clock=client_clock or clock
+        )
         opened.append((adapter, sim))
         return adapter, sim
 

@@ -1,4 +1,5 @@
 """The HTTP adapter against the in-process simulator: signing, idempotency, and every outcome classified."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +28,15 @@ from tests.bank.conftest import PAYER, SECRET, Clock
 
 
 def transfer(rid: str = "pay-1", account: str = "6222020200112233", amount: str = "1234.56", **kw) -> TransferRequest:
-    return TransferRequest(request_id=rid, payer_account=PAYER, payee_account=account, payee_name="张三",
-                           amount=Decimal(amount), memo="政策直达 测试", **kw)
+    return TransferRequest(
+        request_id=rid,
+        payer_account=PAYER,
+        payee_account=account,
+        payee_name="张三",
+        amount=Decimal(amount),
+        memo="政策直达 测试",
+        **kw,
+    )
 
 
 async def test_a_transfer_settles_and_moves_money_once(make_bank):
@@ -65,12 +73,23 @@ async def test_clock_skew_beyond_300_seconds_is_refused(make_bank, skew, accepte
 async def test_signature_covers_the_body_exactly(make_bank):
     """A body altered after signing (here: the amount) is refused."""
     _, sim = make_bank()
-    body = json.dumps({"request_id": "x", "payer_account": PAYER, "payee_account": "1", "payee_name": "n",
-                       "amount": "1.00", "currency": "CNY", "memo": ""}).encode()
+    body = json.dumps(
+        {
+            "request_id": "x",
+            "payer_account": PAYER,
+            "payee_account": "1",
+            "payee_name": "n",
+            "amount": "1.00",
+            "currency": "CNY",
+            "memo": "",
+        }
+    ).encode()
     ts = str(int(sim.clock()))
     headers = {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "POST", "/transfers", body)}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://bank.test") as client:
-        assert (await client.post("/transfers", content=body.replace(b"1.00", b"9.00"), headers=headers)).status_code == 401
+        assert (
+            await client.post("/transfers", content=body.replace(b"1.00", b"9.00"), headers=headers)
+        ).status_code == 401
         assert (await client.post("/transfers", content=body, headers=headers)).status_code == 200
 
 
@@ -169,8 +188,11 @@ async def test_faults_with_a_seed_are_reproducible(make_bank):
 
 
 async def test_unreachable_bank_is_transient():
-    bank = get_adapter(types.SimpleNamespace(bank_url="http://127.0.0.1:9", bank_secret=SECRET,
-                                             bank_timeout_seconds=2.0, data_dir="/nonexistent"))
+    bank = get_adapter(
+        types.SimpleNamespace(
+            bank_url="http://127.0.0.1:9", bank_secret=SECRET, bank_timeout_seconds=2.0, data_dir="/nonexistent"
+        )
+    )
     try:
         with pytest.raises(BankTransient):
             await bank.submit(transfer())
@@ -178,9 +200,14 @@ async def test_unreachable_bank_is_transient():
         await bank.aclose()
 
 
-@pytest.mark.parametrize("account, reason", [("6222000000000004", "ACCOUNT_NOT_FOUND"),
-                                             ("6222000000000005", "ACCOUNT_CLOSED"),
-                                             ("6222000000000006", "NAME_MISMATCH")])
+@pytest.mark.parametrize(
+    "account, reason",
+    [
+        ("6222000000000004", "ACCOUNT_NOT_FOUND"),
+        ("6222000000000005", "ACCOUNT_CLOSED"),
+        ("6222000000000006", "NAME_MISMATCH"),
+    ],
+)
 async def test_default_account_rules_reject(make_bank, account, reason):
     bank, sim = make_bank()
     result = await bank.submit(transfer(account=account))
@@ -206,8 +233,16 @@ async def test_insufficient_funds_beyond_the_payer_balance(make_bank):
 @pytest.mark.parametrize("amount", ["1.234", "0", "0.00", "-5", "abc", "1e400"])
 async def test_amounts_the_bank_cannot_pay_are_rejected_invalid_amount(make_bank, amount):
     _, sim = make_bank()
-    body = json.dumps({"request_id": "x", "payer_account": PAYER, "payee_account": "1", "payee_name": "n",
-                       "amount": amount, "currency": "CNY"}).encode()
+    body = json.dumps(
+        {
+            "request_id": "x",
+            "payer_account": PAYER,
+            "payee_account": "1",
+            "payee_name": "n",
+            "amount": amount,
+            "currency": "CNY",
+        }
+    ).encode()
     ts = str(int(sim.clock()))
     headers = {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "POST", "/transfers", body)}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://bank.test") as client:
@@ -279,8 +314,9 @@ async def test_get_adapter_runs_the_simulator_in_process_when_no_url(tmp_path):
 
 
 async def test_get_adapter_uses_the_network_when_a_url_is_set(tmp_path):
-    settings = types.SimpleNamespace(bank_url="http://127.0.0.1:9/api", bank_secret="s", bank_timeout_seconds=1.0,
-                                     data_dir=tmp_path)
+    settings = types.SimpleNamespace(
+        bank_url="http://127.0.0.1:9/api", bank_secret="s", bank_timeout_seconds=1.0, data_dir=tmp_path
+    )
     bank = get_adapter(settings)
     try:
         assert bank.simulator is None and bank.base_url == "http://127.0.0.1:9/api"
@@ -323,8 +359,10 @@ async def test_an_in_process_bank_failing_after_taking_is_unknown(make_bank, tmp
 def test_simulator_options_text():
     from payments.adapters.simulator import config_from_options
 
-    config = config_from_options("fail-rate=0.05 drop-rate=0.05 timeout-rate=0.01 seed=7 --answer-accepted "
-                                 "reject-accounts=0004=ACCOUNT_NOT_FOUND,99=ACCOUNT_CLOSED payer-balance=1000.50")
+    config = config_from_options(
+        "fail-rate=0.05 drop-rate=0.05 timeout-rate=0.01 seed=7 --answer-accepted "
+        "reject-accounts=0004=ACCOUNT_NOT_FOUND,99=ACCOUNT_CLOSED payer-balance=1000.50"
+    )
     assert (config.fail_rate, config.drop_rate, config.timeout_rate, config.seed) == (0.05, 0.05, 0.01, 7)
     assert config.answer_accepted and config.payer_balance == Decimal("1000.50")
     assert config.account_rules == {"0004": "ACCOUNT_NOT_FOUND", "99": "ACCOUNT_CLOSED"}

@@ -1,4 +1,5 @@
 """Money crosses the bank boundary as exact decimal strings, never floats (property tests)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,17 +1,23 @@
 """The simulator's group commit: concurrent POST /transfers share one write transaction, each still decided alone."""
+
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
 
-from payments.adapters import BankOutcomeUnknown, BankTransient, TransferRequest
-from payments.adapters import simulator_store
+from payments.adapters import BankOutcomeUnknown, BankTransient, TransferRequest, simulator_store
 from tests.bank.conftest import PAYER
 
 
 def transfer(rid: str, amount: str = "100.00") -> TransferRequest:
-    return TransferRequest(request_id=rid, payer_account=PAYER, payee_account="622202000000001",
-                           payee_name="李四", amount=Decimal(amount), memo="group commit")
+    return TransferRequest(
+        request_id=rid,
+        payer_account=PAYER,
+        payee_account="622202000000001",
+        payee_name="李四",
+        amount=Decimal(amount),
+        memo="group commit",
+    )
 
 
 async def test_concurrent_transfers_are_written_in_groups_and_each_moves_money_once(make_bank):

@@ -1,4 +1,5 @@
 """`zhida bank-sim` served by uvicorn on a loopback port: the adapter over a real socket, faults and restarts."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,11 +33,14 @@ class ServedBank:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "ServedBank":
+    def start(self) -> ServedBank:
         exe = Path(sys.executable).parent / "zhida"
         self.proc = subprocess.Popen(
             [str(exe), "bank-sim", "--port", str(self.port), "--db", str(self.db), "--secret", SECRET, *self.options],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ},
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -91,11 +95,29 @@ async def pay_resolving(bank: HttpBankAdapter, request):
 
 
 async def test_faults_over_a_real_socket_resolve_to_exactly_once(served, tmp_path):
-    sim = served("--fail-rate", "0.2", "--drop-rate", "0.2", "--timeout-rate", "0.1", "--rate-limit-rate", "0.1",
-                 "--retry-after", "0", "--hang-seconds", "5", "--seed", "7", "--reject-accounts", "")
+    sim = served(
+        "--fail-rate",
+        "0.2",
+        "--drop-rate",
+        "0.2",
+        "--timeout-rate",
+        "0.1",
+        "--rate-limit-rate",
+        "0.1",
+        "--retry-after",
+        "0",
+        "--hang-seconds",
+        "5",
+        "--seed",
+        "7",
+        "--reject-accounts",
+        "",
+    )
     bank = HttpBankAdapter(sim.url, SECRET, timeout=0.5)
     try:
-        requests = [transfer(f"served-{i}", account=f"62220000{i:04d}", amount=f"{i + 1}.{i % 100:02d}") for i in range(40)]
+        requests = [
+            transfer(f"served-{i}", account=f"62220000{i:04d}", amount=f"{i + 1}.{i % 100:02d}") for i in range(40)
+        ]
         results = await asyncio.gather(*(pay_resolving(bank, r) for r in requests))
     finally:
         await bank.aclose()

@@ -1,4 +1,5 @@
 """Settlement over time, reversals (退汇 after settlement) and the statement of a bank day (Asia/Shanghai)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,8 +47,12 @@ async def test_statement_holds_the_day_in_bank_time(make_bank):
     await bank.submit(transfer("refused", account="6222000000000004"))
     day21 = await bank.statement(dt.date(2026, 11, 21))
     day22 = await bank.statement(dt.date(2026, 11, 22))
-    assert [(l.request_id, l.transfer_id, l.amount, l.status) for l in day21] == [("late", late.transfer_id, Decimal("0.01"), "settled")]
-    assert [(l.request_id, l.transfer_id, l.amount, l.status) for l in day22] == [("early", early.transfer_id, Decimal("99999999.99"), "settled")]
+    assert [(s.request_id, s.transfer_id, s.amount, s.status) for s in day21] == [
+        ("late", late.transfer_id, Decimal("0.01"), "settled")
+    ]
+    assert [(s.request_id, s.transfer_id, s.amount, s.status) for s in day22] == [
+        ("early", early.transfer_id, Decimal("99999999.99"), "settled")
+    ]
     assert day22[0].payee_account == "6222020200112233"
     assert day22[0].settled_at.utcoffset() == dt.timedelta(hours=8)
     assert await bank.statement(dt.date(2026, 11, 23)) == []

@@ -1,6 +1,7 @@
 """The adapter against a second, independent and stricter server of the contract written here (not our
 simulator): it answers "accepted" and settles only when asked, insists on exact amounts and signatures,
 adds fields of its own, writes naive bank times with a BOM, and sends Retry-After as an HTTP date."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,7 +46,9 @@ class StrictBank:
         headers = dict((k.decode(), v.decode()) for k, v in scope["headers"])
         ts = headers.get("x-timestamp", "")
         path = scope["raw_path"].decode()  # exactly as on the wire, never re-encoded
-        expected = hmac.new(SECRET.encode(), f"{ts}\n{scope['method']}\n{path}\n".encode() + body, hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            SECRET.encode(), f"{ts}\n{scope['method']}\n{path}\n".encode() + body, hashlib.sha256
+        ).hexdigest()
         if not ts.isdigit() or abs(time.time() - int(ts)) > 300 or headers.get("x-signature") != expected:
             return self.json(401, {"error": "UNAUTHORIZED"})
         if scope["method"] == "POST" and path == "/v2/transfers":
@@ -56,17 +59,21 @@ class StrictBank:
             rid = data["request_id"]
             if rid.startswith("rl-") and rid not in self.throttled:
                 self.throttled.add(rid)
-                later = email.utils.format_datetime(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30), usegmt=True)
+                later = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30), usegmt=True)
                 return self.json(429, {"error": "SLOW_DOWN"}, [(b"retry-after", later.encode())])
             known = self.transfers.get(rid)
             if known and known["body"] != data:
                 return self.json(409, {"error": "CONFLICT"})
             if not known:
-                known = self.transfers[rid] = {"body": data, "transfer_id": f"BANK-{len(self.transfers) + 1:06d}",
-                                               "status": "accepted", "settled_at": None}
+                known = self.transfers[rid] = {
+                    "body": data,
+                    "transfer_id": f"BANK-{len(self.transfers) + 1:06d}",
+                    "status": "accepted",
+                    "settled_at": None,
+                }
             return self.json(200, self.view(rid))
         if scope["method"] == "GET" and path.startswith("/v2/transfers/"):
-            rid = scope["path"][len("/v2/transfers/"):]
+            rid = scope["path"][len("/v2/transfers/") :]
             known = self.transfers.get(rid)
             if not known:
                 return self.json(404, {"error": "NOT_FOUND"})
@@ -78,15 +85,22 @@ class StrictBank:
             lines = ["\ufefftransfer_id,request_id,payee_account,amount,status,settled_at"]
             for rid, t in self.transfers.items():
                 if t["settled_at"] and t["settled_at"].date() == day:
-                    lines.append(f"{t['transfer_id']},{rid},{t['body']['payee_account']},{t['body']['amount']},"
-                                 f"settled,{t['settled_at'].strftime('%Y-%m-%d %H:%M:%S')}")
+                    lines.append(
+                        f"{t['transfer_id']},{rid},{t['body']['payee_account']},{t['body']['amount']},"
+                        f"settled,{t['settled_at'].strftime('%Y-%m-%d %H:%M:%S')}"
+                    )
             return 200, [(b"content-type", b"text/csv")], "\n".join(lines).encode()
         return self.json(404, {"error": "NO_ROUTE"})
 
     def view(self, rid: str) -> dict:
         t = self.transfers[rid]
-        return {"request_id": rid, "transfer_id": t["transfer_id"], "status": t["status"],
-                "bank_ref": "extra-field-the-adapter-ignores", "accepted_at": "2026-11-22T10:00:00+08:00"}
+        return {
+            "request_id": rid,
+            "transfer_id": t["transfer_id"],
+            "status": t["status"],
+            "bank_ref": "extra-field-the-adapter-ignores",
+            "accepted_at": "2026-11-22T10:00:00+08:00",
+        }
 
     @staticmethod
     def json(status: int, body: dict, headers: list | None = None):

@@ -1,5 +1,6 @@
 """The adapter's own HTTP/1.1 transport against raw socket servers: chunked and closing answers, keep-alive,
 and each way a connection can fail mapped to the outcome the payment service relies on."""
+
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +20,9 @@ def request() -> TransferRequest:
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
     head = await reader.readuntil(b"\r\n\r\n")
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0)
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0
+    )
     return head + await reader.readexactly(length)
 
 
@@ -52,8 +55,10 @@ async def chunked_keepalive(server, reader, writer):
         server.requests.append(await read_request(reader))
         body = json.dumps(ANSWER).encode()
         half = len(body) // 2
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     + b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:]))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
+        )
         await writer.drain()
 
 
@@ -66,7 +71,7 @@ async def close_after_answer(server, reader, writer):
 
 async def drop_mid_answer(server, reader, writer):
     server.requests.append(await read_request(reader))
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 80\r\n\r\n{\"request_id\": ")
+    writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 80\r\n\r\n{"request_id": ')
     await writer.drain()
 
 

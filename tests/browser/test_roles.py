@@ -1,4 +1,5 @@
 """Headless Chromium: each role logs in and sees its home page, in Chinese."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,16 @@ import pytest
 from tests.web import browser_login, chromium, ensure_user, live_server
 
 pytestmark = pytest.mark.browser
-ROLES = ["policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin", "enterprise", "talent"]
+ROLES = [
+    "policy_officer",
+    "policy_reviewer",
+    "finance_maker",
+    "finance_checker",
+    "auditor",
+    "admin",
+    "enterprise",
+    "talent",
+]
 SUBJECT_IDS = {"enterprise": "91360100MA35XXXX1A", "talent": "360102199001011234"}
 
 

@@ -1,4 +1,5 @@
 """Helpers of the eligibility tests: rule sets from the sample pack, storing profiles, the test actor."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,12 +18,21 @@ ACTOR = AuditActor("tester", "admin")
 
 def ruleset_of(p: dict, version: int = 1) -> RuleSet:
     """A RuleSet from a policy of a pack (the way policies/ builds it)."""
-    return RuleSet(key=f"{p['code']}@{version}", version_id=None, code=p["code"], subject=p["subject"],
-                   when=None if p.get("when") is None else str(p["when"]), combine=p.get("combine", "first"),
-                   cap_per_subject=p.get("cap_per_subject"), effective_from=p["effective_from"],
-                   effective_to=p.get("effective_to"),
-                   clauses=[RuleClause(code=c["code"], title=c.get("title", ""), when=str(c["when"]),
-                                       amount=str(c["amount"])) for c in p["clauses"]])
+    return RuleSet(
+        key=f"{p['code']}@{version}",
+        version_id=None,
+        code=p["code"],
+        subject=p["subject"],
+        when=None if p.get("when") is None else str(p["when"]),
+        combine=p.get("combine", "first"),
+        cap_per_subject=p.get("cap_per_subject"),
+        effective_from=p["effective_from"],
+        effective_to=p.get("effective_to"),
+        clauses=[
+            RuleClause(code=c["code"], title=c.get("title", ""), when=str(c["when"]), amount=str(c["amount"]))
+            for c in p["clauses"]
+        ],
+    )
 
 
 def sample_rulesets() -> dict[str, RuleSet]:
@@ -35,8 +45,14 @@ async def put_profiles(kind: str, profiles: list[dict]) -> None:
     table = store.TABLES[kind]
     engine = table._meta.db
     async with engine.transaction() as tx:
-        await upsert_profiles(kind, profiles, ImportReport(kind=kind), tx.connection,
-                              engine.engine_type == "postgres", dt.datetime.now(dt.timezone.utc))
+        await upsert_profiles(
+            kind,
+            profiles,
+            ImportReport(kind=kind),
+            tx.connection,
+            engine.engine_type == "postgres",
+            dt.datetime.now(dt.UTC),
+        )
 
 
 async def clear_profiles(kind: str) -> None:

@@ -1,4 +1,5 @@
 """The data-exchange upsert API (an API key per feed) and the JSON profile endpoint, through HTTP."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,14 +33,20 @@ async def client(feed):
 
 
 def _json_profile(p: dict) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v if v is None or isinstance(v, (bool, int)) else str(v))
-            for k, v in p.items()}
+    return {
+        k: (list(v) if isinstance(v, tuple) else v if v is None or isinstance(v, (bool, int)) else str(v))
+        for k, v in p.items()
+    }
 
 
 async def _login(client, username: str) -> None:
     await client.get("/login")
-    r = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
-                          headers={"x-csrftoken": client.cookies.get("csrftoken")}, follow_redirects=False)
+    r = await client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "next": "/"},
+        headers={"x-csrftoken": client.cookies.get("csrftoken")},
+        follow_redirects=False,
+    )
     assert r.status_code == 302, r.text[:200]
 
 
@@ -49,7 +56,9 @@ async def test_exchange_upsert_needs_the_feed_key_and_validates(client, feed):
     url = "/api/exchange/enterprise/profiles"
     assert (await client.post(url, json=good)).status_code == 401
     assert (await client.post(url, json=good, headers={"x-api-key": "zfeed_wrong"})).status_code == 401
-    assert (await client.post("/api/exchange/talent/profiles", json=good, headers={"x-api-key": feed})).status_code == 403
+    assert (
+        await client.post("/api/exchange/talent/profiles", json=good, headers={"x-api-key": feed})
+    ).status_code == 403
     r = await client.post(url, json=good + [bad], headers={"x-api-key": feed})
     assert r.status_code == 200, r.text
     body = r.json()

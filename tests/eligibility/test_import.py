@@ -1,4 +1,5 @@
 """Bulk import: exact rejects with line numbers, upsert counts, re-import unchanged, cut-off files, audit."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,13 @@ from tests.eligibility.helpers import ACTOR, CONFORMANCE
 
 async def _import(kind: str, data: bytes, fmt: str = "csv"):
     rejects = []
-    report = await import_stream(kind, io.BytesIO(data), fmt=fmt, actor=ACTOR,
-                                 reject=lambda line, field, reason: rejects.append((line, field, reason)))
+    report = await import_stream(
+        kind,
+        io.BytesIO(data),
+        fmt=fmt,
+        actor=ACTOR,
+        reject=lambda line, field, reason: rejects.append((line, field, reason)),
+    )  # noqa: B023
     return report, rejects
 
 
@@ -87,7 +93,7 @@ async def test_numbers_too_large_to_store_are_rejected_rows_not_a_failed_import(
     assert (report.inserted, report.rejected) == (2, 2)
     assert {(line, field) for line, field, _ in rejects} == {(3, "revenue"), (4, "employees")}
     assert all("too large to store" in reason for _, _, reason in rejects)
-    big = {k: v for k, v in table[3].items() if v != ""} | {"tax_paid": 10 ** 30}
+    big = {k: v for k, v in table[3].items() if v != ""} | {"tax_paid": 10**30}
     report, rejects = await _import("enterprise", (json.dumps(big) + "\n").encode(), fmt="ndjson")
     assert report.rejected == 1 and rejects[0][1] == "tax_paid" and "too large to store" in rejects[0][2]
 
@@ -115,7 +121,9 @@ async def test_every_import_is_audited_with_digest_and_counts(fresh_db):
 
 def test_cli_import_exit_3_and_rejects_file(tmp_dir):
     rej = tmp_dir / "rej.csv"
-    proc = zhida("profiles", "import", str(CONFORMANCE / "enterprises.csv"), "--kind", "enterprise", "--rejects", str(rej))
+    proc = zhida(
+        "profiles", "import", str(CONFORMANCE / "enterprises.csv"), "--kind", "enterprise", "--rejects", str(rej)
+    )
     assert proc.returncode == 3, proc.stderr
     assert "rejected 4" in proc.stdout
     lines = [int(r[0]) for r in list(csv.reader(rej.open(encoding="utf-8")))[1:]]
@@ -153,11 +161,20 @@ async def test_big_file_path_in_a_second_process_equals_the_in_process_path(fres
         got = []
         for path in (csv_path, nd_path, csv_path):
             rejects = []
-            report = await import_file(str(path), "enterprise", actor=ACTOR, parallel=parallel,
-                                       reject=lambda line, field, reason: rejects.append((line, field, reason)))
+            report = await import_file(
+                str(path),
+                "enterprise",
+                actor=ACTOR,
+                parallel=parallel,
+                reject=lambda line, field, reason: rejects.append((line, field, reason)),
+            )  # noqa: B023
             got.append((report.model_dump(), rejects))
-        audit = [(e["action"], e["detail"]) for e in await AuditEntry.select(AuditEntry.action, AuditEntry.detail)
-                 .where(AuditEntry.action == "eligibility.profiles_import").order_by(AuditEntry.id)]
+        audit = [
+            (e["action"], e["detail"])
+            for e in await AuditEntry.select(AuditEntry.action, AuditEntry.detail)
+            .where(AuditEntry.action == "eligibility.profiles_import")
+            .order_by(AuditEntry.id)
+        ]
         outcomes.append((got, await _stored("enterprise"), audit))
     (par, par_rows, par_audit), (seq, seq_rows, seq_audit) = outcomes
     assert par == seq and par_rows == seq_rows and par_audit == seq_audit

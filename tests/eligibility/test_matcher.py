@@ -1,5 +1,6 @@
 """Matching: the conformance expectations on both paths, idempotent storage, refusal outside the dates,
 incremental matching of a changed profile, explanations."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,7 +27,8 @@ async def conformance_profiles(fresh_db):
 
 def _csv(run) -> str:
     return "subject_id,clauses,amount\n" + "".join(
-        f"{r.subject_id},{';'.join(r.clauses)},{r.amount:.2f}\n" for r in run.results)
+        f"{r.subject_id},{';'.join(r.clauses)},{r.amount:.2f}\n" for r in run.results
+    )
 
 
 @pytest.mark.parametrize("code", ["SAMPLE-ABOVE-SCALE", "SAMPLE-EXPORT-INSURANCE", "SAMPLE-POSTDOC"])
@@ -45,7 +47,9 @@ async def test_sample_policies_match_expected_on_both_paths(conformance_profiles
 
 async def test_preview_stores_nothing_and_division_falls_back_with_reason(conformance_profiles):
     rs = sample_rulesets()["SAMPLE-EXPORT-INSURANCE"]
-    rs = rs.model_copy(update={"key": "X@1", "clauses": [RuleClause(code="r", when="tax_paid / revenue > 0.05", amount="1")]})
+    rs = rs.model_copy(
+        update={"key": "X@1", "clauses": [RuleClause(code="r", when="tax_paid / revenue > 0.05", amount="1")]}
+    )
     run = await match_ruleset(rs, AS_OF, store=False)
     assert run.path == "python" and "/" in run.fallback_reason
     assert await matches_for("X@1") == []
@@ -58,7 +62,7 @@ async def test_not_in_effect_is_refused(conformance_profiles):
 
 async def test_incremental_rematch_of_a_changed_profile(conformance_profiles):
     from eligibility.incremental import rematch_subject
-    from eligibility.service import upsert_profile, get_profile
+    from eligibility.service import get_profile, upsert_profile
 
     rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"]
     await activate_ruleset(rs)
@@ -112,8 +116,9 @@ async def test_batch_rematch_after_import_stores_what_the_full_match_stores(conf
     await enqueue("eligibility.rematch_subjects", "enterprise", ids, AS_OF.isoformat())
     await drain()
     stored = await matches_for(rs.key)
-    assert [(m.subject_id, m.clauses, m.amount_fen) for m in stored] == \
-        [(r.subject_id, r.clauses, int(r.amount * 100)) for r in full.results]
+    assert [(m.subject_id, m.clauses, m.amount_fen) for m in stored] == [
+        (r.subject_id, r.clauses, int(r.amount * 100)) for r in full.results
+    ]
     again = await match_ruleset(rs, AS_OF, store=True)
     assert again.new == 0  # same digests whichever path stored them
     await deactivate_ruleset(rs.key)
@@ -130,12 +135,14 @@ async def test_counts_only_run_stores_what_a_full_run_stores(conformance_profile
     assert (quiet.matched, quiet.total_amount, quiet.profiles) == (full.matched, full.total_amount, full.profiles)
     assert quiet.total_amount == sum(r.amount for r in full.results)
     stored = await matches_for(rs.key)
-    assert [(m.subject_id, m.clauses, m.amount_fen) for m in stored] == \
-        [(r.subject_id, r.clauses, int(r.amount * 100)) for r in full.results]
+    assert [(m.subject_id, m.clauses, m.amount_fen) for m in stored] == [
+        (r.subject_id, r.clauses, int(r.amount * 100)) for r in full.results
+    ]
 
 
-@pytest.mark.skipif(not ON_POSTGRES,
-                    reason="PostgreSQL only: a second writer holding an uncommitted match (scripts/test runs it)")
+@pytest.mark.skipif(
+    not ON_POSTGRES, reason="PostgreSQL only: a second writer holding an uncommitted match (scripts/test runs it)"
+)
 async def test_a_match_committed_meanwhile_by_another_writer_is_skipped_not_an_error(conformance_profiles):
     """PostgreSQL stores with an anti-join (no ON CONFLICT); when another transaction commits one of the same
     matches meanwhile, the unique index refuses it and the statement is repeated with ON CONFLICT DO NOTHING."""
@@ -152,23 +159,35 @@ async def test_a_match_committed_meanwhile_by_another_writer_is_skipped_not_an_e
     amount_fen = int(first.amount * 100)
     other = await asyncpg.connect(engine().config["dsn"])
     try:
-        pdigest = await other.fetchval("SELECT digest FROM eligibility_enterprise WHERE subject_id = $1", first.subject_id)
+        pdigest = await other.fetchval(
+            "SELECT digest FROM eligibility_enterprise WHERE subject_id = $1", first.subject_id
+        )
         md = match_digest(rs.key, first.subject_id, first.clauses, amount_fen, pdigest, rule_digest(rs))
         tx = other.transaction()
         await tx.start()
         await other.execute(
             "INSERT INTO eligibility_match (ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, "
             "as_of, profile_digest, rule_digest, match_digest, created_at) VALUES ($1, NULL, $2, 'enterprise', $3, $4, $5, "
-            "$6, $7, $8, $9, now())", rs.key, rs.code, first.subject_id, ";".join(first.clauses), amount_fen, AS_OF,
-            pdigest, rule_digest(rs), md)
+            "$6, $7, $8, $9, now())",
+            rs.key,
+            rs.code,
+            first.subject_id,
+            ";".join(first.clauses),
+            amount_fen,
+            AS_OF,
+            pdigest,
+            rule_digest(rs),
+            md,
+        )
         run = asyncio.create_task(match_ruleset(rs, AS_OF, store=True, actor=ACTOR, collect=False))
         for _ in range(200):  # until the run waits on the uncommitted row's index entry
             if run.done():
                 await run  # it cannot finish before the other writer ends: raise what it raised
                 raise AssertionError("the run finished while the other writer held the same match")
             await other.execute("SELECT pg_stat_clear_snapshot()")  # a transaction caches the activity view
-            if await other.fetchval("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                    "AND datname = current_database()"):
+            if await other.fetchval(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ):
                 break
             await asyncio.sleep(0.05)
         else:
@@ -192,7 +211,8 @@ async def synthetic_enterprises(fresh_db, tmp_path):
 
 
 async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_written_on_postgresql(
-        synthetic_enterprises):
+    synthetic_enterprises,
+):
     """The order of a filter's terms is SQLite's speed (it stops at the first false term). The term that rejects
     most profiles goes first there, whatever its place in the rule; the results do not depend on the order."""
     import itertools
@@ -201,9 +221,13 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
     from eligibility import store
     from eligibility.rules.sql import compile_ruleset, filter_query, ordered_filter, read_connection
 
-    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
-        "key": "ORDER@1", "when": 'not blacklisted and region_code =~ "^36" and employees >= 0 and revenue >= 900000000',
-        "clauses": [RuleClause(code="any", when="high_tech or employees >= 0", amount="1")]})
+    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(
+        update={
+            "key": "ORDER@1",
+            "when": 'not blacklisted and region_code =~ "^36" and employees >= 0 and revenue >= 900000000',
+            "clauses": [RuleClause(code="any", when="high_tech or employees >= 0", amount="1")],
+        }
+    )
     terms, _ = compile_ruleset(rs, AS_OF, ON_POSTGRES)
     # As written: the one clause (it is the whole of the clauses' OR), then the policy's terms, the rich one last.
     assert len(terms) == 5 and "high_tech" in terms[0][0] and "revenue_fen" in terms[-1][0]
@@ -219,15 +243,21 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
         assert "eligibility_enterprise_rules" in plan  # the rule index, not the table, is scanned
     # Same matches whatever the order: the SQL path agrees with rule-engine on every profile, and every order of
     # the terms of a filter with missing values, a ternary and a regular expression keeps the same profiles.
-    mixed = rs.model_copy(update={"when": 'not blacklisted and industry_code =~ "C[0-9]+3$" and rd_expense >= 0 and '
-                                          '(high_tech ? employees >= 10 : employees >= 50)'})
+    mixed = rs.model_copy(
+        update={
+            "when": 'not blacklisted and industry_code =~ "C[0-9]+3$" and rd_expense >= 0 and '
+            "(high_tech ? employees >= 10 : employees >= 50)"
+        }
+    )
     mixed_terms, _ = compile_ruleset(mixed, AS_OF, ON_POSTGRES)
     assert len(mixed_terms) == 5
     async with read_connection(engine()) as conn:
         kept = set()
         for order in itertools.permutations(mixed_terms):
             cond = " AND ".join(sql for sql, _ in order)
-            rows = await store.fetch(conn, f"SELECT subject_id FROM eligibility_enterprise WHERE {cond}", [], ON_POSTGRES)
+            rows = await store.fetch(
+                conn, f"SELECT subject_id FROM eligibility_enterprise WHERE {cond}", [], ON_POSTGRES
+            )
             kept.add(tuple(sorted(r["subject_id"] for r in rows)))
     assert len(kept) == 1 and 0 < len(next(iter(kept))) < 3000
     sql = await match_ruleset(rs, AS_OF, store=False)
@@ -239,8 +269,10 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
 def test_sqlite_scans_the_rule_index_only_when_it_holds_every_column_the_filter_reads():
     from eligibility.rules.sql import rule_source
 
-    assert rule_source("enterprise", "(employees >= 10) AND (instr(tags, ';外贸;') > 0)", False) == \
-        "eligibility_enterprise INDEXED BY eligibility_enterprise_rules"
+    assert (
+        rule_source("enterprise", "(employees >= 10) AND (instr(tags, ';外贸;') > 0)", False)
+        == "eligibility_enterprise INDEXED BY eligibility_enterprise_rules"
+    )
     assert rule_source("enterprise", "(employees >= 10) AND (name = 'x')", False) == "eligibility_enterprise"
     assert rule_source("talent", "(bank_account IS NULL)", False) == "eligibility_talent"
     assert rule_source("enterprise", "(employees >= 10)", True) == "eligibility_enterprise"  # PostgreSQL: no hint
@@ -271,8 +303,9 @@ async def test_sqlite_rule_index_is_the_one_the_matcher_names_and_its_absence_is
     assert len(want.results) > 0
 
 
-async def _only_enterprises_with_revenues(revenues: list[str], *, seed: int, key: str, code: str, when: str,
-                                          amount: str):
+async def _only_enterprises_with_revenues(
+    revenues: list[str], *, seed: int, key: str, code: str, when: str, amount: str
+):
     """Replace the stored enterprises by synthetic ones with these revenues; a one-clause rule set (first match,
     no policy-level condition, no cap) to match them with."""
     from eligibility.synthetic import generate
@@ -283,9 +316,15 @@ async def _only_enterprises_with_revenues(revenues: list[str], *, seed: int, key
         p["revenue"] = Decimal(revenue)
     await clear_profiles("enterprise")
     await put_profiles("enterprise", profiles)
-    return sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(update={
-        "key": key, "when": None, "cap_per_subject": None, "combine": "first",
-        "clauses": [RuleClause(code=code, when=when, amount=amount)]})
+    return sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(
+        update={
+            "key": key,
+            "when": None,
+            "cap_per_subject": None,
+            "combine": "first",
+            "clauses": [RuleClause(code=code, when=when, amount=amount)],
+        }
+    )
 
 
 async def test_amounts_beyond_64_bit_integers_in_sql_are_computed_exactly(fresh_db):
@@ -294,9 +333,14 @@ async def test_amounts_beyond_64_bit_integers_in_sql_are_computed_exactly(fresh_
     what is stored equal rule-engine's, with and without collecting the results."""
     from eligibility.tables import Match
 
-    rs = await _only_enterprises_with_revenues(["10000000000.00", "1000000000000000.00", "1000.00"], seed=11,
-                                               key="BIG@1", code="rate", when="revenue > 0",
-                                               amount="revenue * 0.123456")
+    rs = await _only_enterprises_with_revenues(
+        ["10000000000.00", "1000000000000000.00", "1000.00"],
+        seed=11,
+        key="BIG@1",
+        code="rate",
+        when="revenue > 0",
+        amount="revenue * 0.123456",
+    )
     python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
     want = sorted((r.subject_id, r.amount) for r in python.results)
     assert Decimal("123456000000000.00") in {a for _, a in want}  # 10^15 yuan x 0.123456
@@ -313,9 +357,14 @@ async def test_conditions_on_the_largest_storable_amounts_agree_with_rule_engine
     """A revenue of 5 x 10^16 yuan (5 x 10^18 fen, near the 64-bit limit) against a literal with six decimals:
     the SQL condition compares the fen column with a decimal literal (nothing is scaled up, nothing overflows),
     and the matches equal rule-engine's on both databases."""
-    rs = await _only_enterprises_with_revenues(["50000000000000000.00", "1000000.00", "2000000.00"], seed=12,
-                                               key="HUGE@1", code="big", when="revenue >= 1000000.000001",
-                                               amount="1000")
+    rs = await _only_enterprises_with_revenues(
+        ["50000000000000000.00", "1000000.00", "2000000.00"],
+        seed=12,
+        key="HUGE@1",
+        code="big",
+        when="revenue >= 1000000.000001",
+        amount="1000",
+    )
     python = await match_ruleset(rs, AS_OF, store=False, force_python=True)
     assert len(python.results) == 2
     run = await match_ruleset(rs, AS_OF, store=True, actor=ACTOR)

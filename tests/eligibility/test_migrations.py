@@ -1,5 +1,6 @@
 """The migration that made a match unique by (rule set, subject, digest) keeps the stored matches, forwards and
 backwards, on the database the suite runs on (SQLite rebuilds the table; PostgreSQL alters it)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,14 @@ BIN = Path(sys.executable).parent
 
 
 def _run(url: str, *cmd: str) -> None:
-    proc = subprocess.run([str(BIN / cmd[0]), *cmd[1:]], env={**os.environ, "ZHIDA_DATABASE_URL": url}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(BIN / cmd[0]), *cmd[1:]],
+        env={**os.environ, "ZHIDA_DATABASE_URL": url},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -48,8 +55,14 @@ def _sql(url: str, query: str, *args):
 
 
 def _insert(url: str, key: str, subject: str, digest: str):
-    return _sql(url, "INSERT INTO eligibility_match (ruleset_key, subject_id, match_digest, as_of, created_at) "
-                     "VALUES ($1, $2, $3, '2025-06-30', '2026-01-01T00:00:00+00:00')", key, subject, digest)
+    return _sql(
+        url,
+        "INSERT INTO eligibility_match (ruleset_key, subject_id, match_digest, as_of, created_at) "
+        "VALUES ($1, $2, $3, '2025-06-30', '2026-01-01T00:00:00+00:00')",
+        key,
+        subject,
+        digest,
+    )
 
 
 def _indexes(url: str) -> set[str]:
@@ -68,8 +81,11 @@ def test_match_identity_migration_keeps_matches_both_ways(empty_database_url):
     _run(empty_database_url, "piccolo", "migrations", "backwards", "eligibility", MIGRATION, "--auto_agree")
     assert _sql(empty_database_url, count) == [(2,)]
     assert _insert(empty_database_url, "K@2", "S1", "d1") == "IntegrityError"  # before: the digest alone was unique
-    assert {"eligibility_match_ruleset_key", "eligibility_match_subject_id", "eligibility_match_version_id"} \
-        <= _indexes(empty_database_url)
+    assert {
+        "eligibility_match_ruleset_key",
+        "eligibility_match_subject_id",
+        "eligibility_match_version_id",
+    } <= _indexes(empty_database_url)
 
     _run(empty_database_url, "piccolo", "migrations", "forwards", "eligibility")
     assert _sql(empty_database_url, count) == [(2,)]

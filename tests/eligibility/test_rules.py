@@ -1,4 +1,5 @@
 """Rule checking (problems an officer can act on) and evaluation semantics (missing values, combine, rounding)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,33 +9,43 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from eligibility.profiles import normalize_profile
 from eligibility.rules import check_ruleset, evaluate
 from eligibility.schemas import RuleClause, RuleSet
 from tests.eligibility.test_profiles import ENTERPRISE
-from eligibility.profiles import normalize_profile
 
 AS_OF = dt.date(2025, 6, 30)
 
 
 def rs(when: str, amount: str = "1", subject: str = "enterprise", policy_when: str | None = None, **kw) -> RuleSet:
-    return RuleSet(key="T@1", code="T", subject=subject, when=policy_when, effective_from=dt.date(2025, 1, 1),
-                   clauses=[RuleClause(code="c1", when=when, amount=amount)], **kw)
+    return RuleSet(
+        key="T@1",
+        code="T",
+        subject=subject,
+        when=policy_when,
+        effective_from=dt.date(2025, 1, 1),
+        clauses=[RuleClause(code="c1", when=when, amount=amount)],
+        **kw,
+    )
 
 
-@pytest.mark.parametrize("subject,when,amount,needle", [
-    ("talent", "agee <= 45", "1", "did you mean 'age'?"),
-    ("talent", 'educaton == "doctor"', "1", "education"),
-    ("talent", 'education == "phd"', "1", "allowed values: doctor, master"),
-    ("enterprise", 'scale in ["small", "tiny"]', "1", "'tiny' is not a value of 'scale'"),
-    ("enterprise", 'revenue >= "100"', "1", "number"),
-    ("enterprise", "name > 3", "1", "text"),
-    ("enterprise", "revenue >= 1", '"many"', "not a number"),
-    ("enterprise", "revenue >=", "1", "does not parse"),
-    ("enterprise", "revenue", "1", "true/false"),
-    ("enterprise", "rd_expense == null", "1", "never holds"),
-    ("enterprise", "rd_expense > nan", "1", "'nan' is not a number a rule can use"),
-    ("enterprise", "revenue >= 1", "revenue * inf", "'inf' is not a number a rule can use"),
-])
+@pytest.mark.parametrize(
+    "subject,when,amount,needle",
+    [
+        ("talent", "agee <= 45", "1", "did you mean 'age'?"),
+        ("talent", 'educaton == "doctor"', "1", "education"),
+        ("talent", 'education == "phd"', "1", "allowed values: doctor, master"),
+        ("enterprise", 'scale in ["small", "tiny"]', "1", "'tiny' is not a value of 'scale'"),
+        ("enterprise", 'revenue >= "100"', "1", "number"),
+        ("enterprise", "name > 3", "1", "text"),
+        ("enterprise", "revenue >= 1", '"many"', "not a number"),
+        ("enterprise", "revenue >=", "1", "does not parse"),
+        ("enterprise", "revenue", "1", "true/false"),
+        ("enterprise", "rd_expense == null", "1", "never holds"),
+        ("enterprise", "rd_expense > nan", "1", "'nan' is not a number a rule can use"),
+        ("enterprise", "revenue >= 1", "revenue * inf", "'inf' is not a number a rule can use"),
+    ],
+)
 def test_problems_say_what_to_fix(subject, when, amount, needle):
     problems = check_ruleset(rs(when, amount, subject=subject))
     assert problems, "expected a problem"
@@ -50,8 +61,15 @@ def test_unknown_field_position_and_policy_level_when():
 
 
 def test_valid_rules_have_no_problems():
-    assert check_ruleset(rs('"外贸" in tags and credit_rating in ["A", "B"] and founded_on < d"2020-01-01"',
-                            "$min([tax_paid * 0.015, 200000])")) == []
+    assert (
+        check_ruleset(
+            rs(
+                '"外贸" in tags and credit_rating in ["A", "B"] and founded_on < d"2020-01-01"',
+                "$min([tax_paid * 0.015, 200000])",
+            )
+        )
+        == []
+    )
 
 
 def _profile(**over):
@@ -70,7 +88,10 @@ def test_first_sum_cap_rounding_and_floor():
     p = _profile(tax_paid="1000.30")
     two = [RuleClause(code="a", when="true", amount="tax_paid * 0.005"), RuleClause(code="b", when="true", amount="-5")]
     first = RuleSet(key="k", code="k", subject="enterprise", effective_from=dt.date(2025, 1, 1), clauses=two)
-    assert evaluate(first, p, AS_OF).model_dump(include={"clauses", "amount"}) == {"clauses": ["a"], "amount": Decimal("5.00")}
+    assert evaluate(first, p, AS_OF).model_dump(include={"clauses", "amount"}) == {
+        "clauses": ["a"],
+        "amount": Decimal("5.00"),
+    }
     summed = first.model_copy(update={"combine": "sum", "cap_per_subject": Decimal("3")})
     ev = evaluate(summed, p, AS_OF)
     assert ev.clauses == ["a", "b"] and ev.amount == Decimal("3.00")  # 5.0015 -> 5.00, -5 -> 0, cap 3
@@ -91,7 +112,13 @@ def test_amount_is_half_up_to_the_fen(tax):
 
 
 def test_yaml_scalars_mean_the_expression_of_their_text():
-    r = RuleSet(key="k", code="k", subject="enterprise", when=True, effective_from=dt.date(2025, 1, 1),
-                clauses=[RuleClause(code="a", when=True, amount=12000)])
+    r = RuleSet(
+        key="k",
+        code="k",
+        subject="enterprise",
+        when=True,
+        effective_from=dt.date(2025, 1, 1),
+        clauses=[RuleClause(code="a", when=True, amount=12000)],
+    )
     assert (r.when, r.clauses[0].when, r.clauses[0].amount) == ("true", "true", "12000")
     assert check_ruleset(r) == [] and evaluate(r, _profile(), AS_OF).amount == Decimal("12000.00")

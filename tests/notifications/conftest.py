@@ -1,5 +1,6 @@
 """Fixtures for notifications/: a real SMTP server, an HTTP SMS gateway / webhook receiver, recipients, and the
 settings the in-process arq worker sees (app.jobs.drain runs the real job functions)."""
+
 from __future__ import annotations
 
 import pytest
@@ -52,10 +53,18 @@ def channel_settings(monkeypatch, smtp_sink, http_sink):
     import app.worker
     from app.config import get_settings
 
-    values = dict(smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, sms_url=f"{http_sink.url}/sms",
-                  sms_secret=SMS_SECRET, webhook_secret=PLATFORM_WEBHOOK_SECRET, notify_retry_base_seconds=0.02,
-                  notify_max_attempts=3, notify_sms_quiet_hours="", notify_daily_limit=20,
-                  notify_http_timeout_seconds=5)
+    values = dict(
+        smtp_host=smtp_sink.host,
+        smtp_port=smtp_sink.port,
+        sms_url=f"{http_sink.url}/sms",
+        sms_secret=SMS_SECRET,
+        webhook_secret=PLATFORM_WEBHOOK_SECRET,
+        notify_retry_base_seconds=0.02,
+        notify_max_attempts=3,
+        notify_sms_quiet_hours="",
+        notify_daily_limit=20,
+        notify_http_timeout_seconds=5,
+    )
     view = SettingsView(get_settings(), **values)
     monkeypatch.setattr(app.worker, "get_settings", lambda: view)
 
@@ -68,13 +77,33 @@ def channel_settings(monkeypatch, smtp_sink, http_sink):
     return configure
 
 
-async def make_recipient(actor, subject_id="91360100MA35ABCDE1", kind="enterprise", *, email="finance@example.cn",
-                         phone="13812345678", webhook_url=None, webhook_secret=None, locale="zh-CN",
-                         preferences: ChannelPreferences | None = None, display_name="南昌示例科技有限公司"):
-    return await upsert_recipient(RecipientUpsert(kind=kind, subject_id=subject_id, display_name=display_name,
-                                                  email=email, phone=phone, webhook_url=webhook_url,
-                                                  webhook_secret=webhook_secret, locale=locale,
-                                                  preferences=preferences), actor=actor)
+async def make_recipient(
+    actor,
+    subject_id="91360100MA35ABCDE1",
+    kind="enterprise",
+    *,
+    email="finance@example.cn",
+    phone="13812345678",
+    webhook_url=None,
+    webhook_secret=None,
+    locale="zh-CN",
+    preferences: ChannelPreferences | None = None,
+    display_name="南昌示例科技有限公司",
+):
+    return await upsert_recipient(
+        RecipientUpsert(
+            kind=kind,
+            subject_id=subject_id,
+            display_name=display_name,
+            email=email,
+            phone=phone,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            locale=locale,
+            preferences=preferences,
+        ),
+        actor=actor,
+    )
 
 
 def closed_port() -> int:

@@ -1,5 +1,6 @@
 """Delivery through the real arq machinery (app.jobs.drain): email to a real SMTP server, SMS to an HTTP
 gateway, signed webhooks, retries with backoff ending in `failed` with the reason while the inbox keeps the notice."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ async def test_concurrent_notifies_send_one_email(queue, actor, channel_settings
     import asyncio
 
     await make_recipient(actor, TALENT, kind="talent", phone=None, email="zhang@example.cn")
-    await asyncio.gather(*(notify("talent", TALENT, "matched_apply", f"matched:NC-TALENT@3:{TALENT}", CTX,
-                                  actor=actor, queue=queue) for _ in range(5)))
+    await asyncio.gather(
+        *(
+            notify("talent", TALENT, "matched_apply", f"matched:NC-TALENT@3:{TALENT}", CTX, actor=actor, queue=queue)
+            for _ in range(5)
+        )
+    )
     await drain()
     assert len(smtp_sink.messages) == 1
 

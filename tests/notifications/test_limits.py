@@ -1,5 +1,6 @@
 """Quiet hours for SMS and the daily limit per subject, with a fixed clock (delivery.attempt takes `now`);
 deferred deliveries leave the queue and come back through release_due."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,8 +55,10 @@ async def test_sms_in_quiet_hours_waits_until_morning(queue, actor, channel_sett
 async def test_daily_limit_defers_the_excess_to_the_next_day(queue, actor, channel_settings, smtp_sink):
     cfg = config(channel_settings, notify_daily_limit=2)
     await make_recipient(actor, ENT, phone=None)
-    notices = [await notify("enterprise", ENT, "application_received", f"r:{i}", CTX, actor=actor, now=at(10))
-               for i in range(3)]
+    notices = [
+        await notify("enterprise", ENT, "application_received", f"r:{i}", CTX, actor=actor, now=at(10))
+        for i in range(3)
+    ]
     outcomes = [await attempt(n.id, "email", cfg, now=at(10, i)) for i, n in enumerate(notices)]
     assert [o.status for o in outcomes] == ["sent", "sent", "deferred"]
     assert outcomes[2].reason == "daily limit of 2 reached"
@@ -83,31 +86,43 @@ async def test_sms_over_the_limit_late_in_the_day_waits_for_quiet_hours_to_end(q
 
 async def test_lost_jobs_are_queued_again_but_never_duplicated(queue, actor, channel_settings, smtp_sink):
     await make_recipient(actor, ENT, phone=None)
-    n = await notify("enterprise", ENT, "matched_auto", "lost:1", CTX, actor=actor, queue=queue,
-                     now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10))
+    n = await notify(
+        "enterprise",
+        ENT,
+        "matched_auto",
+        "lost:1",
+        CTX,
+        actor=actor,
+        queue=queue,
+        now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10),
+    )
     # Its job is still queued: the sweep's copy is refused by the job id.
     assert await release_due(queue) == 0
     await queue.flushall()  # the queue loses it (an embedded restart)
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
     assert await release_due(queue, now=later) == 1
     await drain()
     assert {d.channel: d.status for d in await deliveries(n.id)}["email"] == "sent"
     assert len(smtp_sink.messages) == 1
 
 
-async def test_a_delivery_left_sending_by_a_dead_worker_is_sent_after_the_stale_time(queue, actor, channel_settings,
-                                                                                      smtp_sink):
+async def test_a_delivery_left_sending_by_a_dead_worker_is_sent_after_the_stale_time(
+    queue, actor, channel_settings, smtp_sink
+):
     """A worker killed (or its job cancelled) mid-send leaves the row 'sending'. The job that finds it fresh ends as a
     no-op and nothing else would ever send it: the sweep puts it back on the queue once it is stale, not before."""
     from notifications.tables import Delivery
 
     await make_recipient(actor, ENT, phone=None)
     n = await notify("enterprise", ENT, "matched_auto", "dead:1", CTX, actor=actor, queue=None)
-    left = dt.datetime.now(dt.timezone.utc)
+    left = dt.datetime.now(dt.UTC)
     # The state a worker that died after claiming the email leaves behind.
     await Delivery.update({Delivery.status: "sending", Delivery.updated_at: left}).where(
-        (Delivery.notice == n.id) & (Delivery.channel == "email"))
-    assert (await attempt(n.id, "email", config(channel_settings), now=left + dt.timedelta(minutes=11))).status == "noop"
+        (Delivery.notice == n.id) & (Delivery.channel == "email")
+    )
+    assert (
+        await attempt(n.id, "email", config(channel_settings), now=left + dt.timedelta(minutes=11))
+    ).status == "noop"
     assert await release_due(queue, now=left + dt.timedelta(minutes=11)) == 0
     assert await release_due(queue, now=left + dt.timedelta(minutes=16)) == 1
     await drain()

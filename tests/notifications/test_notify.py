@@ -1,4 +1,5 @@
 """notify / notify_many: one notice per key (also concurrently), the inbox, ownership, audit, bad input."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,9 @@ async def test_same_key_twice_gives_one_notice_and_one_delivery_per_channel(fres
 
 async def test_concurrent_notifies_with_one_key_store_one_notice(fresh_db, actor):
     await make_recipient(actor, ENT)
-    results = await asyncio.gather(*(
-        notify("enterprise", ENT, "matched_auto", f"matched:HQ-2@1:{ENT}", CTX, actor=actor) for _ in range(6)))
+    results = await asyncio.gather(
+        *(notify("enterprise", ENT, "matched_auto", f"matched:HQ-2@1:{ENT}", CTX, actor=actor) for _ in range(6))
+    )
     assert len({r.id for r in results}) == 1
     assert sum(1 for r in results if not r.existing) == 1
     assert await Notice.count() == 1
@@ -39,14 +41,31 @@ async def test_concurrent_notifies_with_one_key_store_one_notice(fresh_db, actor
 
 
 async def test_notify_many_batches_and_skips_used_keys(fresh_db, actor):
-    reqs = [NoticeRequest(recipient_kind="talent", subject_id=f"3601021990010{i:05d}", kind="matched_apply",
-                          key=f"matched:NC-TALENT@3:{i}", context={"policy_title": "人才补贴", "link": "http://x/p/3"})
-            for i in range(1200)]
+    reqs = [
+        NoticeRequest(
+            recipient_kind="talent",
+            subject_id=f"3601021990010{i:05d}",
+            kind="matched_apply",
+            key=f"matched:NC-TALENT@3:{i}",
+            context={"policy_title": "人才补贴", "link": "http://x/p/3"},
+        )
+        for i in range(1200)
+    ]
     res = await notify_many(reqs, actor=actor)
     assert len(res.created) == 1200 and res.existing_keys == []
-    again = await notify_many(reqs[:600] + [NoticeRequest(recipient_kind="talent", subject_id="X1", kind="matched_apply",
-                                                          key="new-one", context={"policy_title": "p", "link": "l"})],
-                              actor=actor)
+    again = await notify_many(
+        reqs[:600]
+        + [
+            NoticeRequest(
+                recipient_kind="talent",
+                subject_id="X1",
+                kind="matched_apply",
+                key="new-one",
+                context={"policy_title": "p", "link": "l"},
+            )
+        ],
+        actor=actor,
+    )
     assert [n.subject_id for n in again.created] == ["X1"]
     assert len(again.existing_keys) == 600
     assert await Notice.count() == 1201
@@ -70,7 +89,10 @@ async def test_inbox_unread_and_ownership(fresh_db, actor):
     again = await mark_read(n1.id, "enterprise", ENT, actor=actor)
     assert again.read_at == opened.read_at
     assert await unread_count("enterprise", ENT) == 1
-    assert (await deliveries(n1.id))[0].model_dump(include={"channel", "status"}) == {"channel": "inbox", "status": "read"}
+    assert (await deliveries(n1.id))[0].model_dump(include={"channel", "status"}) == {
+        "channel": "inbox",
+        "status": "read",
+    }
     assert [n.id for n in await inbox("enterprise", ENT, limit=1, offset=1)] == [n1.id]
 
 
@@ -108,8 +130,12 @@ async def test_upsert_recipients_in_bulk(fresh_db, actor):
     from notifications.service import get_recipient, upsert_recipients
 
     await make_recipient(actor, ENT, email="old@example.cn")
-    items = [RecipientUpsert(kind="enterprise", subject_id=f"91360100MA35{i:06d}", display_name=f"企业{i}",
-                             email=f"e{i}@example.cn") for i in range(700)]
+    items = [
+        RecipientUpsert(
+            kind="enterprise", subject_id=f"91360100MA35{i:06d}", display_name=f"企业{i}", email=f"e{i}@example.cn"
+        )
+        for i in range(700)
+    ]
     items.append(RecipientUpsert(kind="enterprise", subject_id=ENT, email="new@example.cn"))
     assert await upsert_recipients(items, actor=actor) == 701
     assert (await get_recipient("enterprise", ENT)).email == "new@example.cn"

@@ -1,5 +1,6 @@
 """The portal inbox over HTTP: list with the unread count, opening a notice marks it read, another subject's
 notice is not found, the opt-out form, and notices in the reader's language."""
+
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +44,12 @@ async def client():
 
 
 async def login(c, name: str):
-    r = await c.post("/login", data={"username": name, "password": PASSWORD, "next": "/"},
-                     headers=csrf_headers(c), follow_redirects=False)
+    r = await c.post(
+        "/login",
+        data={"username": name, "password": PASSWORD, "next": "/"},
+        headers=csrf_headers(c),
+        follow_redirects=False,
+    )
     assert r.status_code == 302, r.text
     return c
 
@@ -71,8 +76,11 @@ async def test_inbox_unread_open_and_ownership(users, actor):
 
         # B sees none of A's notices and cannot mark them read.
         await login(c, B)
-        for url in (f"/api/portal/notices/{first.id}", f"/portal/inbox/{first.id}",
-                    f"/api/portal/notices/{first.id}/deliveries"):
+        for url in (
+            f"/api/portal/notices/{first.id}",
+            f"/portal/inbox/{first.id}",
+            f"/api/portal/notices/{first.id}/deliveries",
+        ):
             assert (await c.get(url)).status_code == 404
         assert (await c.post(f"/api/portal/notices/{second.id}/read", headers=csrf_headers(c))).status_code == 404
         assert [n["id"] for n in (await c.get("/api/portal/notices")).json()["notices"]] == [other.id]
@@ -97,8 +105,9 @@ async def test_opt_out_form_and_api(users, actor):
         assert prefs["phone_masked"] == "138****5678"
         page = await c.get("/portal/preferences?saved=1")
         assert 'data-testid="saved"' in page.text and "13812345678" not in page.text
-        r = await c.put("/api/portal/preferences", json={"email": True, "sms": False, "webhook": False},
-                        headers=csrf_headers(c))
+        r = await c.put(
+            "/api/portal/preferences", json={"email": True, "sms": False, "webhook": False}, headers=csrf_headers(c)
+        )
         assert r.status_code == 200 and r.json()["preferences"] == {"email": True, "sms": False, "webhook": False}
     n = await notify("enterprise", A, "application_received", "ar:1", CTX, actor=actor)
     assert [d.channel for d in await deliveries(n.id)] == ["inbox", "email"]

@@ -1,5 +1,6 @@
 """The same delivery job on the real Redis of the CI run (scripts/test), with an arq Worker as `zhida worker`
 runs it; the job id keeps a delivery from being queued twice."""
+
 from __future__ import annotations
 
 import uuid
@@ -29,8 +30,15 @@ async def test_delivery_on_real_redis(fresh_db, redis_url, actor, channel_settin
         async def startup(ctx):
             ctx["settings"] = channel_settings.view
 
-        worker = Worker(functions=tasks.functions, redis_pool=pool, queue_name=queue_name, burst=True,
-                        poll_delay=0.05, handle_signals=False, on_startup=startup)
+        worker = Worker(
+            functions=tasks.functions,
+            redis_pool=pool,
+            queue_name=queue_name,
+            burst=True,
+            poll_delay=0.05,
+            handle_signals=False,
+            on_startup=startup,
+        )
         await worker.main()
         await worker.close()
         assert {d.channel: d.status for d in await deliveries(n.id)} == {"inbox": "sent", "email": "sent"}

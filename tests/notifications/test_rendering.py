@@ -1,4 +1,5 @@
 """Templates in zh-CN and English for every notice kind; personal data masked in what is rendered and stored."""
+
 from __future__ import annotations
 
 import json
@@ -46,10 +47,20 @@ def test_masking_helpers():
     assert mask_id_number("360102199001011234") == "3601**********1234"
     assert mask_id_number("91360100MA35ABCDE1") == "9136**********CDE1"
     assert mask_phone(None) == mask_account("") == mask_id_number(None) == ""
-    masked = mask_context({"payee_account": "6222021234567890123", "contact": {"mobile": "13912345678"},
-                           "bank_name": "中国银行", "amount": "1.00"})
-    assert masked == {"payee_account": "****0123", "contact": {"mobile": "139****5678"}, "bank_name": "中国银行",
-                      "amount": "1.00"}
+    masked = mask_context(
+        {
+            "payee_account": "6222021234567890123",
+            "contact": {"mobile": "13912345678"},
+            "bank_name": "中国银行",
+            "amount": "1.00",
+        }
+    )
+    assert masked == {
+        "payee_account": "****0123",
+        "contact": {"mobile": "139****5678"},
+        "bank_name": "中国银行",
+        "amount": "1.00",
+    }
 
 
 async def test_stored_notice_and_context_are_masked(fresh_db, actor):

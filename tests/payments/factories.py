@@ -1,4 +1,5 @@
 """Test data of payments: published-version facts, entitlements, finance actors, an in-process bank."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,14 +20,31 @@ THRESHOLD_FEN = 100_000_000  # 1,000,000.00 yuan
 _versions = itertools.count(1000)
 
 
-def policy(code: str | None = None, budget_fen: int = 10_000_000_00, *, version_id: int | None = None,
-           group: str | None = None, effective_from: dt.date = dt.date(2025, 1, 1), mode: str = "auto",
-           subject: str = "talent") -> PolicyFacts:
+def policy(
+    code: str | None = None,
+    budget_fen: int = 10_000_000_00,
+    *,
+    version_id: int | None = None,
+    group: str | None = None,
+    effective_from: dt.date = dt.date(2025, 1, 1),
+    mode: str = "auto",
+    subject: str = "talent",
+) -> PolicyFacts:
     version_id = version_id or next(_versions)
     code = code or f"TEST-{version_id}"  # (code, version number) names a version, as in policies/
-    return PolicyFacts(version_id=version_id, code=code, version=1, title=f"{code} 补贴",
-                       issuer="南昌市人力资源和社会保障局", subject=subject, mode=mode, budget_fen=budget_fen,
-                       exclusive_group=group, effective_from=effective_from, clause_titles={"main": "主条款"})
+    return PolicyFacts(
+        version_id=version_id,
+        code=code,
+        version=1,
+        title=f"{code} 补贴",
+        issuer="南昌市人力资源和社会保障局",
+        subject=subject,
+        mode=mode,
+        budget_fen=budget_fen,
+        exclusive_group=group,
+        effective_from=effective_from,
+        clause_titles={"main": "主条款"},
+    )
 
 
 def account_of(i: int) -> str:
@@ -34,12 +52,21 @@ def account_of(i: int) -> str:
     return f"62220200{i:08d}1"
 
 
-def payee(i: int, amount_fen: int = 100_000, *, kind: str = "talent", account: str | None = None,
-          verified: bool = True) -> EntitlementCreate:
-    return EntitlementCreate(subject_kind=kind, subject_id=f"36010219900101{i:04d}", amount_fen=amount_fen,
-                             clause_codes=["main"], source="auto", source_ref=f"m{i}", payee_name=f"张{i}",
-                             bank_name="中国银行南昌分行", payee_account=account or account_of(i),
-                             account_verified=verified)
+def payee(
+    i: int, amount_fen: int = 100_000, *, kind: str = "talent", account: str | None = None, verified: bool = True
+) -> EntitlementCreate:
+    return EntitlementCreate(
+        subject_kind=kind,
+        subject_id=f"36010219900101{i:04d}",
+        amount_fen=amount_fen,
+        clause_codes=["main"],
+        source="auto",
+        source_ref=f"m{i}",
+        payee_name=f"张{i}",
+        bank_name="中国银行南昌分行",
+        payee_account=account or account_of(i),
+        account_verified=verified,
+    )
 
 
 async def entitled(facts: PolicyFacts, n: int, amount_fen: int = 100_000, start: int = 0) -> None:
@@ -47,5 +74,11 @@ async def entitled(facts: PolicyFacts, n: int, amount_fen: int = 100_000, start:
 
 
 def bank_settings(data_dir: Path, timeout: float = 5.0):
-    return SimpleNamespace(bank_url=None, bank_secret="test-bank-secret", bank_timeout_seconds=timeout,
-                           data_dir=data_dir, payer_account="360100000000000001", payer_name="南昌市财政局")
+    return SimpleNamespace(
+        bank_url=None,
+        bank_secret="test-bank-secret",
+        bank_timeout_seconds=timeout,
+        data_dir=data_dir,
+        payer_account="360100000000000001",
+        payer_name="南昌市财政局",
+    )

@@ -1,5 +1,6 @@
 """Invariant 3: a version's committed total never exceeds its budget, whatever runs at the same time — asyncio tasks
 in one process and several OS processes creating batches whose sum exceeds the budget; releases and alerts."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +13,15 @@ import pytest
 
 from app.auth.service import create_user
 from payments.errors import BudgetExceeded
-from payments.service import (approve_batch, budget_alerts, budget_usage, cancel_batch, check_balances, create_batch,
-                              reject_batch)
+from payments.service import (
+    approve_batch,
+    budget_alerts,
+    budget_usage,
+    cancel_batch,
+    check_balances,
+    create_batch,
+    reject_batch,
+)
 from payments.service.db import raw
 from payments.tables import Entitlement
 from tests.payments.factories import CHECKER, MAKER, MAKER2, THRESHOLD_FEN, entitled, policy
@@ -61,8 +69,11 @@ async def test_concurrent_processes_never_commit_more_than_the_budget(fresh_db, 
         args = [exe, "batch", "create", "--actor", f"maker-p{i}"]
         for e in ids[i::4]:
             args += ["--entitlement", str(e)]
-        procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_dir,
-                                      env=dict(os.environ)))
+        procs.append(
+            subprocess.Popen(
+                args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_dir, env=dict(os.environ)
+            )
+        )
     outs = [p.communicate(timeout=300) for p in procs]
     codes = [p.returncode for p in procs]
     assert set(codes) <= {0, 1}, outs
@@ -77,8 +88,9 @@ async def test_concurrent_processes_never_commit_more_than_the_budget(fresh_db, 
 async def test_reject_and_cancel_release_the_reservation_and_alerts_are_raised(fresh_db):
     facts = policy(budget_fen=1_000_000)
     await entitled(facts, 10, amount_fen=100_000)
-    first = await create_batch(actor=MAKER, entitlement_ids=(await _ids(facts.version_id))[:9],
-                               second_checker_threshold_fen=THRESHOLD_FEN)
+    first = await create_batch(
+        actor=MAKER, entitlement_ids=(await _ids(facts.version_id))[:9], second_checker_threshold_fen=THRESHOLD_FEN
+    )
     assert await _used(facts.version_id) == 900_000
     alerts = await budget_alerts()
     assert [a.alert_level for a in alerts] == [80]

@@ -1,6 +1,7 @@
 """Acceptance: a few thousand payments against the simulator with 503s, lost answers after the transfer was taken and
 answers slower than the client timeout, the runner SIGKILLed mid-batch and restarted: every entitled payee paid exactly
 once with the exact amount (by the simulator's own record), the ledger balanced, reconciliation clean."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,7 +18,7 @@ from payments.adapters import simulator_store
 from payments.adapters.http_bank import HttpBankAdapter
 from payments.service import approve_batch, check_balances, create_batch, progress, reconcile
 from payments.service.db import raw
-from tests.payments.factories import CHECKER, MAKER, THRESHOLD_FEN, entitled, policy
+from tests.payments.factories import CHECKER, MAKER, entitled, policy
 
 N = 2000
 SECRET = "chaos-bank-secret"
@@ -50,13 +51,46 @@ async def _settled() -> int:
 async def test_chaos_sigkill_and_restart_pays_everyone_exactly_once(fresh_db, tmp_dir):
     port = _free_port()
     bank_db = tmp_dir / "bank.db"
-    env = {**os.environ, "ZHIDA_BANK_URL": f"http://127.0.0.1:{port}", "ZHIDA_BANK_SECRET": SECRET,
-           "ZHIDA_BANK_TIMEOUT_SECONDS": "1", "ZHIDA_PAYMENTS_CLAIM_SIZE": "100", "ZHIDA_PAYMENTS_LEASE_SECONDS": "4",
-           "ZHIDA_PAYMENTS_CONCURRENCY": "32"}
-    sim = subprocess.Popen([_zhida(), "bank-sim", "--port", str(port), "--db", str(bank_db), "--secret", SECRET,
-                            "--fail-rate", "0.05", "--timeout-rate", "0.025", "--drop-rate", "0.025",
-                            "--slow-rate", "0.01", "--slow-seconds", "1.5", "--hang-seconds", "3", "--seed", "7",
-                            "--reject-accounts", ""], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "ZHIDA_BANK_URL": f"http://127.0.0.1:{port}",
+        "ZHIDA_BANK_SECRET": SECRET,
+        "ZHIDA_BANK_TIMEOUT_SECONDS": "1",
+        "ZHIDA_PAYMENTS_CLAIM_SIZE": "100",
+        "ZHIDA_PAYMENTS_LEASE_SECONDS": "4",
+        "ZHIDA_PAYMENTS_CONCURRENCY": "32",
+    }
+    sim = subprocess.Popen(
+        [
+            _zhida(),
+            "bank-sim",
+            "--port",
+            str(port),
+            "--db",
+            str(bank_db),
+            "--secret",
+            SECRET,
+            "--fail-rate",
+            "0.05",
+            "--timeout-rate",
+            "0.025",
+            "--drop-rate",
+            "0.025",
+            "--slow-rate",
+            "0.01",
+            "--slow-seconds",
+            "1.5",
+            "--hang-seconds",
+            "3",
+            "--seed",
+            "7",
+            "--reject-accounts",
+            "",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_port(port)
         facts = policy(budget_fen=10**12)
@@ -67,8 +101,14 @@ async def test_chaos_sigkill_and_restart_pays_everyone_exactly_once(fresh_db, tm
         assert created.payment_count == N
         await approve_batch(created.batch_id, actor=CHECKER)
 
-        runner = subprocess.Popen([_zhida(), "batch", "run", str(created.batch_id), "--wait"], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_dir)
+        runner = subprocess.Popen(
+            [_zhida(), "batch", "run", str(created.batch_id), "--wait"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_dir,
+        )
         deadline = time.monotonic() + 300
         while await _settled() < N // 4:
             assert runner.poll() is None, f"the runner ended before it was killed: {runner.stderr.read()}"
@@ -79,8 +119,14 @@ async def test_chaos_sigkill_and_restart_pays_everyone_exactly_once(fresh_db, tm
         killed_at = await _settled()
         assert killed_at < N, "the runner finished before the kill: not a mid-batch kill"
 
-        again = subprocess.run([_zhida(), "batch", "run", str(created.batch_id), "--wait"], env=env,
-                               capture_output=True, text=True, cwd=tmp_dir, timeout=600)
+        again = subprocess.run(
+            [_zhida(), "batch", "run", str(created.batch_id), "--wait"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_dir,
+            timeout=600,
+        )
         assert again.returncode == 0, again.stderr
         assert f"settled\t{N}\t" in again.stdout
 

@@ -1,5 +1,6 @@
 """Entitlements: payable only with a verified account; the exclusive group (就高) keeps one per subject with its
 reason; a batched entitlement never changes; several runners on one batch pay each payment once."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +9,17 @@ import datetime as dt
 import pytest
 
 from payments.adapters import get_adapter
-from payments.service import (account_verified, approve_batch, check_balances, create_batch, entitlements_of_subject,
-                              pay_range, progress, record_entitlements, start_batch)
+from payments.service import (
+    account_verified,
+    approve_batch,
+    check_balances,
+    create_batch,
+    entitlements_of_subject,
+    pay_range,
+    progress,
+    record_entitlements,
+    start_batch,
+)
 from payments.service.transfer import RunnerOptions
 from tests.conftest import ON_POSTGRES
 from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, payee, policy
@@ -22,8 +32,9 @@ async def test_waiting_for_a_verified_account(fresh_db):
     assert one.state == "waiting_account" and "账户" in one.reason
     made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
     assert made.payment_count == 1
-    await account_verified("talent", payee(1).subject_id, payee_name="张1", bank_name="b", payee_account="62221234567",
-                           actor=SYSTEM)
+    await account_verified(
+        "talent", payee(1).subject_id, payee_name="张1", bank_name="b", payee_account="62221234567", actor=SYSTEM
+    )
     assert (await entitlements_of_subject("talent", payee(1).subject_id))[0].state == "payable"
 
 
@@ -60,8 +71,9 @@ async def test_two_runners_on_one_batch_pay_each_payment_once(fresh_db, tmp_dir)
     try:
         (chunk,) = await start_batch(made.batch_id, actor=SYSTEM)
         opts = [RunnerOptions(payer_account="360100000000000001", claim_size=37, worker=f"w{i}") for i in range(3)]
-        await asyncio.gather(*(pay_range(adapter, made.batch_id, chunk.first_id, chunk.last_id, opts=o, actor=SYSTEM)
-                               for o in opts))
+        await asyncio.gather(
+            *(pay_range(adapter, made.batch_id, chunk.first_id, chunk.last_id, opts=o, actor=SYSTEM) for o in opts)
+        )
         assert (await progress(made.batch_id)).counts == {"settled": 300}
         assert set(adapter.simulator.moves_per_request().values()) == {1}
         assert max(adapter.simulator.posts_per_request().values()) == 1
@@ -70,8 +82,10 @@ async def test_two_runners_on_one_batch_pay_each_payment_once(fresh_db, tmp_dir)
         await adapter.aclose()
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: SQLite's one writer cannot interleave these "
-                                           "(scripts/test runs it on PostgreSQL)")
+@pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="PostgreSQL only: SQLite's one writer cannot interleave these (scripts/test runs it on PostgreSQL)",
+)
 async def test_an_entitlement_batched_meanwhile_is_not_excluded_behind_the_batch(fresh_db):
     """同一事项不重复享受 under concurrency: while the group rule is being applied for a higher new entitlement, a batch
     takes the subject's existing one (its UPDATE … WHERE state = 'payable', committed after the rule read the group).
@@ -88,8 +102,11 @@ async def test_an_entitlement_batched_meanwhile_is_not_excluded_behind_the_batch
     try:
         tx = other.transaction()
         await tx.start()
-        taken = await other.fetch("UPDATE pay_entitlement SET state = 'batched', batch_id = 4242 WHERE id = $1 "
-                                  "AND state = 'payable' AND batch_id IS NULL RETURNING id", held.id)
+        taken = await other.fetch(
+            "UPDATE pay_entitlement SET state = 'batched', batch_id = 4242 WHERE id = $1 "
+            "AND state = 'payable' AND batch_id IS NULL RETURNING id",
+            held.id,
+        )
         assert len(taken) == 1
         rule = asyncio.create_task(record_entitlements(a, [payee(1, 500_000)], actor=SYSTEM))
         await asyncio.sleep(1.0)

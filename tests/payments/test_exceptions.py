@@ -1,6 +1,7 @@
 """Rejections go to the exceptions queue with the bank's reason; after the account is corrected and re-verified a
 re-issue pays once, linked to the old payment with a new request_id; abandoning releases the budget; a reversal at the
 bank shows up in reconciliation and is recorded by finance, never fixed silently."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,13 +14,27 @@ from app.tables import AuditEntry
 from notifications import service as notifications
 from payments.adapters import get_adapter
 from payments.errors import Forbidden, InvalidState
-from payments.service import (abandon_payment, account_verified, approve_batch, budget_usage, check_balances,
-                              create_batch, exceptions_queue, pay_range, payments_of_subject, record_return,
-                              reconcile, reissue_payments, reject_batch, start_batch, subject_paid)
+from payments.service import (
+    abandon_payment,
+    account_verified,
+    approve_batch,
+    budget_usage,
+    check_balances,
+    create_batch,
+    exceptions_queue,
+    pay_range,
+    payments_of_subject,
+    reconcile,
+    record_entitlements,
+    record_return,
+    reissue_payments,
+    reject_batch,
+    start_batch,
+    subject_paid,
+)
 from payments.service.db import raw
 from payments.service.transfer import RunnerOptions
-from tests.payments.factories import (CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, payee, policy)
-from payments.service import record_entitlements
+from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, payee, policy
 
 BANK_DAY = lambda: dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()  # noqa: E731
 
@@ -41,27 +56,40 @@ async def _run(adapter, batch_id):
 
 async def test_rejection_reissue_after_correction_and_abandon(fresh_db, tmp_dir):
     # Accounts ending 0004 are unknown to the simulated bank (ACCOUNT_NOT_FOUND).
-    items = [payee(1, 100_000), payee(2, 200_000, account="62220000000000004"),
-             payee(3, 300_000, account="62220000000000005")]
+    items = [
+        payee(1, 100_000),
+        payee(2, 200_000, account="62220000000000004"),
+        payee(3, 300_000, account="62220000000000005"),
+    ]
     facts, made = await _approved_batch(items)
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         await _run(adapter, made.batch_id)
         queue = await exceptions_queue()
-        assert sorted((p.subject_id[-4:], p.reason) for p in queue) == [("0002", "ACCOUNT_NOT_FOUND"),
-                                                                      ("0003", "ACCOUNT_CLOSED")]
+        assert sorted((p.subject_id[-4:], p.reason) for p in queue) == [
+            ("0002", "ACCOUNT_NOT_FOUND"),
+            ("0003", "ACCOUNT_CLOSED"),
+        ]
         assert all("0004" not in p.payee_account_masked[:-4] for p in queue)  # masked
         rejected = {p.subject_id[-4:]: p for p in queue}
         # Not before the account is corrected.
         with pytest.raises(InvalidState):
             await reissue_payments([rejected["0002"].id], actor=MAKER, second_checker_threshold_fen=THRESHOLD_FEN)
-        await account_verified("talent", items[1].subject_id, payee_name=items[1].payee_name, bank_name="工商银行",
-                               payee_account="62220000000000777", actor=SYSTEM)
+        await account_verified(
+            "talent",
+            items[1].subject_id,
+            payee_name=items[1].payee_name,
+            bank_name="工商银行",
+            payee_account="62220000000000777",
+            actor=SYSTEM,
+        )
         with pytest.raises(Forbidden):
             await reissue_payments([rejected["0002"].id], actor=CHECKER, second_checker_threshold_fen=THRESHOLD_FEN)
         # A re-issue batch sent back keeps the reservation, and its audit entry says nothing was released.
         (used,) = await budget_usage(facts.version_id)
-        sent_back = await reissue_payments([rejected["0002"].id], actor=MAKER, second_checker_threshold_fen=THRESHOLD_FEN)
+        sent_back = await reissue_payments(
+            [rejected["0002"].id], actor=MAKER, second_checker_threshold_fen=THRESHOLD_FEN
+        )
         await reject_batch(sent_back, actor=CHECKER, reason="账户待再核")
         entry = (await AuditEntry.select().where(AuditEntry.action == "batch.reject").order_by(AuditEntry.seq))[-1]
         assert entry["entity_id"] == str(sent_back) and json.loads(entry["detail"])["released_fen"] == 0
@@ -98,8 +126,12 @@ async def test_rejection_reissue_after_correction_and_abandon(fresh_db, tmp_dir)
         # The payee is told the money came back, at once (no outbox row of it is left for the sweep).
         kinds = [n.kind for n in await notifications.inbox("talent", items[0].subject_id)]
         assert kinds.count("payment_returned") == 1
-        assert await raw("SELECT id FROM pay_notice_outbox WHERE kind = 'payment_returned' AND payment_ids = {}",
-                         str(first.id)) == []
+        assert (
+            await raw(
+                "SELECT id FROM pay_notice_outbox WHERE kind = 'payment_returned' AND payment_ids = {}", str(first.id)
+            )
+            == []
+        )
         assert sum((await subject_paid("talent", items[0].subject_id)).values()) == 0
         assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean
         assert (await check_balances()).ok
@@ -129,8 +161,9 @@ async def test_reconciliation_reports_every_kind_and_fixes_nothing(fresh_db, tmp
     try:
         await _run(adapter, made.batch_id)
         rows = await Payment.select().order_by(Payment.id)
-        stranger = StatementLine("T-X", "ZD-NOT-OURS", "6222000011112222", Decimal("5.00"), "settled",
-                                 dt.datetime.now(dt.timezone.utc))
+        stranger = StatementLine(
+            "T-X", "ZD-NOT-OURS", "6222000011112222", Decimal("5.00"), "settled", dt.datetime.now(dt.UTC)
+        )
         result = await reconcile(_Bank(adapter, stranger, rows[0]["request_id"]), BANK_DAY(), actor=CHECKER)
         assert sorted(d.kind for d in result.differences) == ["missing_at_bank", "unknown_to_us"]
         assert result.matched == 2
@@ -166,15 +199,22 @@ async def test_reconciliation_reports_a_double_payment_a_foreign_transfer_and_an
         def edit(lines):
             by = {line.request_id: line for line in lines}
             a, b, c, d = (by[line.request_id] for line in real)
-            return [a, replace(a, transfer_id=a.transfer_id + "-2"),  # the same request paid twice
-                    replace(b, transfer_id="T-SOMEONE-ELSE"),  # a transfer we never recorded for that request
-                    replace(c, payee_account="62229999999999999"),  # another account than the one we sent
-                    replace(d, status="pending")]  # neither settled nor reversed
+            return [
+                a,
+                replace(a, transfer_id=a.transfer_id + "-2"),  # the same request paid twice
+                replace(b, transfer_id="T-SOMEONE-ELSE"),  # a transfer we never recorded for that request
+                replace(c, payee_account="62229999999999999"),  # another account than the one we sent
+                replace(d, status="pending"),
+            ]  # neither settled nor reversed
 
         result = await reconcile(_Statement(adapter, edit), BANK_DAY(), actor=CHECKER)
         kinds = {d.request_id: d.kind for d in result.differences}
-        assert kinds == {real[0].request_id: "duplicate_at_bank", real[1].request_id: "transfer_differs",
-                         real[2].request_id: "account_differs", real[3].request_id: "status_differs"}
+        assert kinds == {
+            real[0].request_id: "duplicate_at_bank",
+            real[1].request_id: "transfer_differs",
+            real[2].request_id: "account_differs",
+            real[3].request_id: "status_differs",
+        }
         assert result.matched == 1 and len(result.differences) == 4
         shown = next(d for d in result.differences if d.kind == "account_differs").detail
         assert "62229999999999999" not in shown and "6222*********9999" in shown  # masked, as everywhere
@@ -188,7 +228,8 @@ async def test_reconciliation_reports_a_double_payment_a_foreign_transfer_and_an
 
         result = await reconcile(_Statement(adapter, short), BANK_DAY(), actor=CHECKER)
         assert [(d.kind, d.bank_amount_fen, d.ledger_amount_fen) for d in result.differences] == [
-            ("amount_differs", 99_900, 100_000)]
+            ("amount_differs", 99_900, 100_000)
+        ]
         assert (await reconcile(adapter, BANK_DAY(), actor=CHECKER)).clean
         assert (await check_balances()).ok
     finally:
@@ -225,11 +266,17 @@ async def test_a_transfer_reversed_before_its_outcome_was_known_lands_in_the_que
     facts, made = await _approved_batch([payee(1, 100_000)])
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
-        opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", poll_seconds=0.05,
-                             max_backoff_seconds=0.1, time_budget_seconds=20)
+        opts = RunnerOptions(
+            payer_account="360100000000000001",
+            payer_name="南昌市财政局",
+            poll_seconds=0.05,
+            max_backoff_seconds=0.1,
+            time_budget_seconds=20,
+        )
         for c in await start_batch(made.batch_id, actor=SYSTEM):
-            await asyncio.wait_for(pay_range(_AnswerLost(adapter), made.batch_id, c.first_id, c.last_id, opts=opts,
-                                             actor=SYSTEM), 30)
+            await asyncio.wait_for(
+                pay_range(_AnswerLost(adapter), made.batch_id, c.first_id, c.last_id, opts=opts, actor=SYSTEM), 30
+            )
         (p,) = await payments_of_subject("talent", payee(1).subject_id)
         assert (p.status, p.exception, p.reason) == ("returned", "open", "RETURNED") and p.bank_transfer_id
         assert [q.id for q in await exceptions_queue()] == [p.id]

@@ -1,4 +1,5 @@
 """The whole way of one batch on the in-process simulator: entitlements → batch → maker-checker → paid → reconciled."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +10,17 @@ import pytest
 from payments.adapters import get_adapter
 from payments.adapters.simulator import SimulatorConfig
 from payments.errors import Forbidden, InvalidState
-from payments.service import (approve_batch, check_balances, create_batch, pay_range, progress, receipts_of_batch,
-                              reconcile, start_batch, version_balances)
+from payments.service import (
+    approve_batch,
+    check_balances,
+    create_batch,
+    pay_range,
+    progress,
+    receipts_of_batch,
+    reconcile,
+    start_batch,
+    version_balances,
+)
 from payments.service.transfer import RunnerOptions
 from tests.payments.factories import CHECKER, CHECKER2, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, policy
 
@@ -112,8 +122,10 @@ async def test_accepted_payments_are_polled_until_settled(fresh_db, tmp_dir):
         assert max(adapter.simulator.posts_per_request().values()) == 1  # polled by GET, never re-sent
         from payments.service.db import raw
 
-        legs = await raw("SELECT entry_type, COUNT(*) AS n FROM pay_ledger_entry WHERE payment_id IS NOT NULL "
-                         "GROUP BY entry_type ORDER BY entry_type")
+        legs = await raw(
+            "SELECT entry_type, COUNT(*) AS n FROM pay_ledger_entry WHERE payment_id IS NOT NULL "
+            "GROUP BY entry_type ORDER BY entry_type"
+        )
         assert [(r["entry_type"], r["n"]) for r in legs] == [("payment", 40), ("settlement", 40)]
         assert (await check_balances()).ok
     finally:

@@ -1,9 +1,10 @@
 """Invariant 4: maker ≠ checker, refused on every path — the CLI, the JSON API and the finance pages — including a
 user whose role changed from maker to checker, and the second checker of a batch above the threshold."""
+
 from __future__ import annotations
 
-import pytest
 import httpx
+import pytest
 
 from app.audit import AuditActor
 from app.main import create_app
@@ -19,8 +20,9 @@ async def _batch_by(maker: str, amount_fen: int = 100_000, n: int = 2) -> int:
     facts = policy(budget_fen=10**12)
     await entitled(facts, n, amount_fen=amount_fen)
     ids = [r["id"] for r in await Entitlement.select(Entitlement.id).where(Entitlement.version_id == facts.version_id)]
-    made = await create_batch(actor=AuditActor(maker, "finance_maker"), entitlement_ids=ids,
-                              second_checker_threshold_fen=THRESHOLD_FEN)
+    made = await create_batch(
+        actor=AuditActor(maker, "finance_maker"), entitlement_ids=ids, second_checker_threshold_fen=THRESHOLD_FEN
+    )
     return made.batch_id
 
 
@@ -31,11 +33,19 @@ async def _becomes_checker(name: str) -> None:
 
 @pytest.fixture
 async def setup(fresh_db):
-    for name, role in (("alice", "finance_maker"), ("dave", "finance_maker"), ("bob", "finance_checker"),
-                       ("carol", "finance_checker")):
+    for name, role in (
+        ("alice", "finance_maker"),
+        ("dave", "finance_maker"),
+        ("bob", "finance_checker"),
+        ("carol", "finance_checker"),
+    ):
         await ensure_user(name, role)
-    batches = {"cli": await _batch_by("alice"), "api": await _batch_by("dave"), "ui": await _batch_by("dave"),
-               "big": await _batch_by("alice", amount_fen=60_000_000)}
+    batches = {
+        "cli": await _batch_by("alice"),
+        "api": await _batch_by("dave"),
+        "ui": await _batch_by("dave"),
+        "big": await _batch_by("alice", amount_fen=60_000_000),
+    }
     return batches
 
 
@@ -75,8 +85,12 @@ def _client() -> httpx.AsyncClient:
 
 async def _login(client, username: str) -> None:
     await client.get("/login")
-    r = await client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"},
-                          headers=_csrf(client), follow_redirects=False)
+    r = await client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "next": "/"},
+        headers=_csrf(client),
+        follow_redirects=False,
+    )
     assert r.status_code == 302, r.text[:300]
 
 
@@ -103,8 +117,11 @@ async def test_ui_refuses_the_maker(dave_is_checker):
         await _login(client, "dave")
         page = await client.get(f"/finance/batches/{batch}", headers={"accept": "text/html"})
         assert page.status_code == 200
-        r = await client.post(f"/finance/batches/{batch}/approve", headers={**_csrf(client), "accept": "text/html"},
-                              follow_redirects=False)
+        r = await client.post(
+            f"/finance/batches/{batch}/approve",
+            headers={**_csrf(client), "accept": "text/html"},
+            follow_redirects=False,
+        )
         assert r.status_code == 403 and "maker" in r.text
         assert (await client.get(f"/api/finance/batches/{batch}")).json()["status"] == "created"
 

@@ -1,4 +1,5 @@
 """Money is exact: fen/yuan conversions and the ledger's sums, as properties (hypothesis)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -39,8 +40,11 @@ def test_bad_amounts_are_refused_not_rounded(bad):
         yuan_to_fen(bad)
 
 
-_move = st.tuples(st.sampled_from([EntryType.commit, EntryType.payment, EntryType.settlement]),
-                  st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=3))
+_move = st.tuples(
+    st.sampled_from([EntryType.commit, EntryType.payment, EntryType.settlement]),
+    st.integers(min_value=1, max_value=10**9),
+    st.integers(min_value=0, max_value=3),
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -50,11 +54,22 @@ async def test_ledger_journals_balance_and_balances_derive(moves):
     expected = {"budget": 0, "committed": 0, "in_transit": 0, "paid": 0}
     to_post = []
     for i, (kind, amount, subject) in enumerate(moves):
-        to_post.append(Move(kind, 1, amount, batch_id=i if kind == EntryType.commit else None,
-                            payment_id=None if kind == EntryType.commit else i, subject_kind="talent",
-                            subject_id=f"s{subject}"))
-        debit, credit = {"commit": ("committed", "budget"), "payment": ("in_transit", "committed"),
-                         "settlement": ("paid", "in_transit")}[kind.value]
+        to_post.append(
+            Move(
+                kind,
+                1,
+                amount,
+                batch_id=i if kind == EntryType.commit else None,
+                payment_id=None if kind == EntryType.commit else i,
+                subject_kind="talent",
+                subject_id=f"s{subject}",
+            )
+        )
+        debit, credit = {
+            "commit": ("committed", "budget"),
+            "payment": ("in_transit", "committed"),
+            "settlement": ("paid", "in_transit"),
+        }[kind.value]
         expected[debit] += amount
         expected[credit] -= amount
     await post(to_post)

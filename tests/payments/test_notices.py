@@ -1,5 +1,6 @@
 """Every payment gets its notice, exactly once, even when the notice job is lost after the payments' commit: what is
 owed is written to the outbox in the same transaction, and the sweep writes what no job did."""
+
 from __future__ import annotations
 
 from payments.adapters import get_adapter
@@ -30,8 +31,9 @@ async def _pay(batch_id: int, tmp_dir, on_committed) -> None:
     try:
         opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", claim_size=20)
         for chunk in await start_batch(batch_id, actor=SYSTEM, chunk_size=30):
-            await pay_range(adapter, batch_id, chunk.first_id, chunk.last_id, opts=opts, actor=SYSTEM,
-                            on_committed=on_committed)
+            await pay_range(
+                adapter, batch_id, chunk.first_id, chunk.last_id, opts=opts, actor=SYSTEM, on_committed=on_committed
+            )
     finally:
         await adapter.aclose()
 
@@ -50,8 +52,10 @@ async def test_notice_jobs_lost_after_the_commit_are_written_by_the_sweep(fresh_
             await notify_owed(outbox_id, actor=SYSTEM)
 
     await _pay(batch_id, tmp_dir, some_jobs_lost)
-    paid = [int(r["id"]) for r in await raw("SELECT id FROM pay_payment WHERE batch_id = {} AND status = 'settled'",
-                                            batch_id)]
+    paid = [
+        int(r["id"])
+        for r in await raw("SELECT id FROM pay_payment WHERE batch_id = {} AND status = 'settled'", batch_id)
+    ]
     assert len(paid) == N
     keys = await _notice_keys()
     missing = [p for p in paid if f"payment:{p}:money_arrived" not in keys]
@@ -74,8 +78,10 @@ async def test_each_settled_payment_gets_one_money_arrived_notice_through_the_jo
     batch_id = await _batch(N)
     await enqueue_chunks(await jobs.get_queue(), await start_batch(batch_id, actor=SYSTEM, chunk_size=40))
     await jobs.drain()
-    paid = [int(r["id"]) for r in await raw("SELECT id FROM pay_payment WHERE batch_id = {} AND status = 'settled'",
-                                            batch_id)]
+    paid = [
+        int(r["id"])
+        for r in await raw("SELECT id FROM pay_payment WHERE batch_id = {} AND status = 'settled'", batch_id)
+    ]
     assert len(paid) == N
     keys = await _notice_keys()
     assert {p: keys.get(f"payment:{p}:money_arrived") for p in paid} == {p: 1 for p in paid}

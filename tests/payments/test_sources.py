@@ -1,5 +1,6 @@
 """Entitlements from the real upstream: published policy, stored matches, profile accounts — and the account a subject
 corrected in the portal wins over the data exchange's, paying only once verified (a re-match never restores it)."""
+
 from __future__ import annotations
 
 from app.audit import AuditActor
@@ -19,8 +20,13 @@ async def test_refresh_takes_matches_and_prefers_the_portal_account(fresh_db):
     async def no_sync(*_args):
         return None
 
-    await confirm_account("enterprise", ENT_A, AccountConfirm(bank_name="工商银行", account="6222999988887777"),
-                          actor=AuditActor(ENT_A, "enterprise"), sync=no_sync)
+    await confirm_account(
+        "enterprise",
+        ENT_A,
+        AccountConfirm(bank_name="工商银行", account="6222999988887777"),
+        actor=AuditActor(ENT_A, "enterprise"),
+        sync=no_sync,
+    )
     counts = await refresh_entitlements(AUTO_ENT, actor=system)
     assert counts["updated"] == 1
     (a,) = await entitlements_of_subject("enterprise", ENT_A)

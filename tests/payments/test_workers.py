@@ -1,5 +1,6 @@
 """Production shape: Redis, two `zhida worker` processes and `zhida bank-sim`; `zhida batch run --wait` enqueues the
 chunk jobs and waits until every payment is final. Each payment moves money once."""
+
 from __future__ import annotations
 
 import os
@@ -18,20 +19,50 @@ pytestmark = pytest.mark.redis
 async def test_two_workers_on_redis_pay_a_batch_once(fresh_db, tmp_dir, redis_url):
     port = _free_port()
     bank_db = tmp_dir / "bank.db"
-    env = {**os.environ, "ZHIDA_REDIS_URL": redis_url, "ZHIDA_BANK_URL": f"http://127.0.0.1:{port}",
-           "ZHIDA_BANK_SECRET": "workers-secret", "ZHIDA_PAYMENTS_CLAIM_SIZE": "50"}
-    procs = [subprocess.Popen([_zhida(), "bank-sim", "--port", str(port), "--db", str(bank_db), "--fail-rate", "0.05",
-                               "--reject-accounts", ""], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    env = {
+        **os.environ,
+        "ZHIDA_REDIS_URL": redis_url,
+        "ZHIDA_BANK_URL": f"http://127.0.0.1:{port}",
+        "ZHIDA_BANK_SECRET": "workers-secret",
+        "ZHIDA_PAYMENTS_CLAIM_SIZE": "50",
+    }
+    procs = [
+        subprocess.Popen(
+            [
+                _zhida(),
+                "bank-sim",
+                "--port",
+                str(port),
+                "--db",
+                str(bank_db),
+                "--fail-rate",
+                "0.05",
+                "--reject-accounts",
+                "",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         _wait_for_port(port)
-        procs += [subprocess.Popen([_zhida(), "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                  for _ in range(2)]
+        procs += [
+            subprocess.Popen([_zhida(), "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(2)
+        ]
         facts = policy(budget_fen=10**12)
         await entitled(facts, 400, amount_fen=12_345)
         made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=10**15)
         await approve_batch(made.batch_id, actor=CHECKER)
-        run = subprocess.run([_zhida(), "batch", "run", str(made.batch_id), "--wait"], env=env, capture_output=True,
-                             text=True, timeout=300, cwd=tmp_dir)
+        run = subprocess.run(
+            [_zhida(), "batch", "run", str(made.batch_id), "--wait"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_dir,
+        )
         assert run.returncode == 0, run.stderr
         assert "settled\t400\t49,380.00" in run.stdout
         assert (await progress(made.batch_id)).counts == {"settled": 400}

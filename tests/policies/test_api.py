@@ -1,4 +1,5 @@
 """The policies JSON API and pages through HTTP: roles, validation messages, immutability, the officer's form."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,13 @@ from tests.web import PASSWORD, ensure_user
 
 @pytest.fixture
 async def users(fresh_db):
-    for name, role in (("officer", "policy_officer"), ("officer2", "policy_officer"), ("reviewer", "policy_reviewer"),
-                       ("maker", "finance_maker"), ("auditor", "auditor")):
+    for name, role in (
+        ("officer", "policy_officer"),
+        ("officer2", "policy_officer"),
+        ("reviewer", "policy_reviewer"),
+        ("maker", "finance_maker"),
+        ("auditor", "auditor"),
+    ):
         await ensure_user(name, role)
 
 
@@ -33,8 +39,12 @@ class As:
     async def _ensure(self) -> None:
         if self.state.get("user") != self.name:
             await self.client.get("/login")
-            r = await self.client.post("/login", data={"username": self.name, "password": PASSWORD, "next": "/"},
-                                       headers=csrf_headers(self.client), follow_redirects=False)
+            r = await self.client.post(
+                "/login",
+                data={"username": self.name, "password": PASSWORD, "next": "/"},
+                headers=csrf_headers(self.client),
+                follow_redirects=False,
+            )
             assert r.status_code == 302, r.text
             self.state["user"] = self.name
 
@@ -81,20 +91,29 @@ async def test_a_draft_edited_after_review_is_not_published_unseen(app_):
     assert f'name="content_hash" value="{seen}"' in page
     r = await officer.put(f"/api/policies/versions/{vid}", json=v2_of(POLICY), headers=csrf_headers(officer))
     assert r.status_code == 200, r.text
-    r = await reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": "", "content_hash": seen},
-                            headers=csrf_headers(reviewer), follow_redirects=True)
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/publish",
+        data={"as_of": "", "content_hash": seen},
+        headers=csrf_headers(reviewer),
+        follow_redirects=True,
+    )
     assert "changed since it was reviewed" in r.text
-    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": seen},
-                            headers=csrf_headers(reviewer))
+    r = await reviewer.post(
+        f"/api/policies/versions/{vid}/publish", json={"content_hash": seen}, headers=csrf_headers(reviewer)
+    )
     assert r.status_code == 409 and "changed since it was reviewed" in r.json()["error"]
     now = (await reviewer.get(f"/api/policies/versions/{vid}")).json()
     assert now["status"] == "draft" and now["content_hash"] != seen
     # A form without the pin (e.g. a page from before this check) is refused too.
-    r = await reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": ""}, headers=csrf_headers(reviewer),
-                            follow_redirects=True)
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/publish", data={"as_of": ""}, headers=csrf_headers(reviewer), follow_redirects=True
+    )
     assert "changed since it was reviewed" in r.text
-    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": now["content_hash"]},
-                            headers=csrf_headers(reviewer))
+    r = await reviewer.post(
+        f"/api/policies/versions/{vid}/publish",
+        json={"content_hash": now["content_hash"]},
+        headers=csrf_headers(reviewer),
+    )
     assert r.status_code == 200 and r.json()["status"] == "published"
 
 
@@ -105,13 +124,19 @@ async def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
     vid = r.json()["id"]
     assert (await maker.get("/api/policies")).status_code == 403
     assert (await maker.post("/api/policies", json=POLICY, headers=csrf_headers(maker))).status_code == 403
-    assert (await officer.post(f"/api/policies/versions/{vid}/publish", headers=csrf_headers(officer))).status_code == 403
+    assert (
+        await officer.post(f"/api/policies/versions/{vid}/publish", headers=csrf_headers(officer))
+    ).status_code == 403
     r = await officer.post(f"/api/policies/versions/{vid}/tests", headers=csrf_headers(officer))
     assert [o["passed"] for o in r.json()] == [True, True]
-    assert (await officer.post(f"/api/policies/versions/{vid}/submit", headers=csrf_headers(officer))).status_code == 200
+    assert (
+        await officer.post(f"/api/policies/versions/{vid}/submit", headers=csrf_headers(officer))
+    ).status_code == 200
     r = await reviewer.get(f"/api/policies/versions/{vid}/impact?as_of=2025-06-30")
     assert r.status_code == 200 and r.json()["budget"] == "1000000.00"
-    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer))
+    r = await reviewer.post(
+        f"/api/policies/versions/{vid}/publish", json={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer)
+    )
     assert r.status_code == 200 and r.json()["status"] == "published"
     before = (await officer.get(f"/api/policies/versions/{vid}")).json()
     r = await officer.put(f"/api/policies/versions/{vid}", json=v2_of(POLICY), headers=csrf_headers(officer))
@@ -121,7 +146,9 @@ async def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
     assert r.status_code == 201 and r.json()["number"] == 2
     v2 = r.json()["id"]
     assert (await officer.get(f"/api/policies/versions/{vid}")).json() == before
-    diff = {d["item"]: (d["before"], d["after"]) for d in (await reviewer.get(f"/api/policies/versions/{v2}/diff")).json()}
+    diff = {
+        d["item"]: (d["before"], d["after"]) for d in (await reviewer.get(f"/api/policies/versions/{v2}/diff")).json()
+    }
     assert diff["budget"] == ("1000000.00", "2000000.00")
     assert diff["clause bachelor.when"] == ("", 'education == "bachelor"')
     assert diff["clause doctor.amount"] == ("100000", "120000")
@@ -134,15 +161,22 @@ async def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
     assert r.status_code == 201 and r.json()[0]["outcome"] == "unchanged"
     pub = (await reviewer.get("/api/policies/published?subject=talent")).json()
     assert [p["code"] for p in pub] == ["T-HOUSING"] and pub[0]["budget_fen"] == 100_000_000
-    r = await reviewer.post("/api/policies/T-HOUSING/suspend", json={"reason": "资金调整"}, headers=csrf_headers(reviewer))
+    r = await reviewer.post(
+        "/api/policies/T-HOUSING/suspend", json={"reason": "资金调整"}, headers=csrf_headers(reviewer)
+    )
     assert r.status_code == 200 and r.json()["status"] == "suspended"
 
 
 async def test_api_refusals_carry_every_problem(app_):
     officer = await app_("officer")
-    bad = {**POLICY, "budgett": 1, "clauses": [
-        {"code": "c1", "when": 'educaton == "doctor"', "amount": "1"},
-        {"code": "c1", "when": "true", "amount": '"x"'}]}
+    bad = {
+        **POLICY,
+        "budgett": 1,
+        "clauses": [
+            {"code": "c1", "when": 'educaton == "doctor"', "amount": "1"},
+            {"code": "c1", "when": "true", "amount": '"x"'},
+        ],
+    }
     r = await officer.post("/api/policies", json=bad, headers=csrf_headers(officer))
     assert r.status_code == 422
     body = r.json()
@@ -151,26 +185,43 @@ async def test_api_refusals_carry_every_problem(app_):
     assert (None, "budgett") in fields and ("c1", "when") in fields and ("c1", "clauses[1].code") in fields
     assert any("education" in (p["hint"] or "") for p in body["detail"])
     assert (await officer.get("/api/policies")).json() == []
-    r = await officer.post("/api/policies/check", json={"subject": "talent", "expression": "agee > 3"},
-                     headers=csrf_headers(officer))
-    assert r.json()["ok"] is False and "did you mean 'age'" in r.json()["problems"][0]["message"] + str(r.json()["problems"][0]["hint"])
-    r = await officer.post("/api/policies/check", json={"subject": "talent", "expression": "age > 3"},
-                     headers=csrf_headers(officer))
+    r = await officer.post(
+        "/api/policies/check", json={"subject": "talent", "expression": "agee > 3"}, headers=csrf_headers(officer)
+    )
+    assert r.json()["ok"] is False and "did you mean 'age'" in r.json()["problems"][0]["message"] + str(
+        r.json()["problems"][0]["hint"]
+    )
+    r = await officer.post(
+        "/api/policies/check", json={"subject": "talent", "expression": "age > 3"}, headers=csrf_headers(officer)
+    )
     assert r.json() == {"ok": True, "problems": [], "matched": 0}
-    r = await officer.post("/api/policies/check", json={"subject": "enterprise", "expression": '"x"', "part": "amount"},
-                     headers=csrf_headers(officer))
+    r = await officer.post(
+        "/api/policies/check",
+        json={"subject": "enterprise", "expression": '"x"', "part": "amount"},
+        headers=csrf_headers(officer),
+    )
     assert r.json()["ok"] is False and "not a number" in r.json()["problems"][0]["message"]
 
 
 async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publishes(app_):
     officer, reviewer = await app_("officer"), await app_("reviewer")
     assert "新建政策" in (await officer.get("/policies/new")).text
-    form = {"code": "FORM-1", "title": "表单政策", "issuer": "测试局", "subject": "talent", "mode": "apply",
-            "effective_from": "2025-01-01", "budget": "50000", "combine": "first",
-            "clause_code": ["a", "b"], "clause_title": ["甲", "乙"],
-            "clause_when": ['educaton == "doctor"', 'education == "master"'], "clause_amount": ["3000", "1000"],
-            "tests_yaml": '- name: 硕士\n  profile: {id_number: "360102198801011233", education: master}\n'
-                          '  as_of: 2025-06-30\n  expect: {eligible: true, clauses: [b], amount: 1000}\n'}
+    form = {
+        "code": "FORM-1",
+        "title": "表单政策",
+        "issuer": "测试局",
+        "subject": "talent",
+        "mode": "apply",
+        "effective_from": "2025-01-01",
+        "budget": "50000",
+        "combine": "first",
+        "clause_code": ["a", "b"],
+        "clause_title": ["甲", "乙"],
+        "clause_when": ['educaton == "doctor"', 'education == "master"'],
+        "clause_amount": ["3000", "1000"],
+        "tests_yaml": '- name: 硕士\n  profile: {id_number: "360102198801011233", education: master}\n'
+        "  as_of: 2025-06-30\n  expect: {eligible: true, clauses: [b], amount: 1000}\n",
+    }
     r = await officer.post("/policies/save", data=form, headers=csrf_headers(officer))
     assert r.status_code == 422 and "did you mean &#39;education&#39;" in r.text
     form["clause_when"] = ['education == "doctor"', 'education == "master"']
@@ -184,15 +235,25 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
     r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
     assert "已提交审核" in r.text
     assert "FORM-1" in (await reviewer.get("/policies?status=in_review")).text
-    r = await reviewer.post(f"/policies/versions/{vid}/impact", data={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer))
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/impact", data={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer)
+    )
     assert 'data-testid="impact-matched">0<' in r.text
-    r = await reviewer.post(f"/policies/versions/{vid}/reject", data={"reason": "金额需核实"}, headers=csrf_headers(reviewer),
-                      follow_redirects=True)
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/reject",
+        data={"reason": "金额需核实"},
+        headers=csrf_headers(reviewer),
+        follow_redirects=True,
+    )
     assert "金额需核实" in r.text
     r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
     seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
-    r = await reviewer.post(f"/policies/versions/{vid}/publish", data={"as_of": "", "content_hash": seen},
-                            headers=csrf_headers(reviewer), follow_redirects=True)
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/publish",
+        data={"as_of": "", "content_hash": seen},
+        headers=csrf_headers(reviewer),
+        follow_redirects=True,
+    )
     assert 'data-testid="status">已发布' in r.text
     # The edit page of a published version refuses to open; the save route refuses to change it.
     r = await officer.get(f"/policies/versions/{vid}/edit", follow_redirects=True)
@@ -225,32 +286,49 @@ async def test_rule_tools_give_no_count_over_personal_fields(six_talents, app_):
     officer, reviewer, auditor = await app_("officer"), await app_("reviewer"), await app_("auditor")
 
     async def check(who, expression):
-        r = await who.post("/api/policies/check", json={"subject": "talent", "expression": expression,
-                                                        "as_of": "2025-06-30"}, headers=csrf_headers(who))
+        r = await who.post(
+            "/api/policies/check",
+            json={"subject": "talent", "expression": expression, "as_of": "2025-06-30"},
+            headers=csrf_headers(who),
+        )
         return r
 
     assert (await check(officer, "age >= 0")).json() == {"ok": True, "problems": [], "matched": 6}
     assert (await check(reviewer, "social_insurance_months >= 0")).json()["matched"] == 6
-    for expression in ('bank_account >= "6222020200000003"', f'id_number == "{people[0]["id_number"]}"',
-                       'age >= 0 and name =~ "^人才"', 'bank_name == "工商银行" or age > 200'):
+    for expression in (
+        'bank_account >= "6222020200000003"',
+        f'id_number == "{people[0]["id_number"]}"',
+        'age >= 0 and name =~ "^人才"',
+        'bank_name == "工商银行" or age > 200',
+    ):
         body = (await check(officer, expression)).json()
         assert body["ok"] is True and body["matched"] is None, (expression, body)
         assert "personal fields" in body["count_withheld"], body
     assert (await check(auditor, "age >= 0")).status_code == 403
 
-    draft = {**POLICY, "code": "T-PERSONAL", "exclusive_group": None,
-             "clauses": [{**POLICY["clauses"][0], "when": 'education == "doctor" and bank_account >= "6222"'}],
-             "tests": [{**POLICY["tests"][0], "profile": {**POLICY["tests"][0]["profile"],
-                                                          "bank_account": "62220202000123456"}}]}
+    draft = {
+        **POLICY,
+        "code": "T-PERSONAL",
+        "exclusive_group": None,
+        "clauses": [{**POLICY["clauses"][0], "when": 'education == "doctor" and bank_account >= "6222"'}],
+        "tests": [
+            {**POLICY["tests"][0], "profile": {**POLICY["tests"][0]["profile"], "bank_account": "62220202000123456"}}
+        ],
+    }
     vid = (await officer.post("/api/policies", json=draft, headers=csrf_headers(officer))).json()["id"]
     impact = (await reviewer.get(f"/api/policies/versions/{vid}/impact?as_of=2025-06-30")).json()
     assert impact["matched"] is None and impact["total_amount"] is None and "bank_account" in impact["withheld"]
-    r = await reviewer.post(f"/policies/versions/{vid}/impact", data={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer))
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/impact", data={"as_of": "2025-06-30"}, headers=csrf_headers(reviewer)
+    )
     assert 'data-testid="impact-withheld"' in r.text and 'data-testid="impact-matched"' not in r.text
     # Published all the same (a rule may read any field); the stored impact says why it has no count.
     seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
-    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"as_of": "2025-06-30", "content_hash": seen},
-                            headers=csrf_headers(reviewer))
+    r = await reviewer.post(
+        f"/api/policies/versions/{vid}/publish",
+        json={"as_of": "2025-06-30", "content_hash": seen},
+        headers=csrf_headers(reviewer),
+    )
     assert r.status_code == 200 and r.json()["status"] == "published", r.text
     stored = (await reviewer.get(f"/api/policies/versions/{vid}/publication-impact")).json()
     assert stored["matched"] is None and "bank_account" in stored["withheld"]

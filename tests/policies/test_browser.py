@@ -1,5 +1,6 @@
 """Headless Chromium: an officer writes a policy with two clauses, fixes a rule the editor flags, runs the tests
 and submits; a reviewer publishes it."""
+
 from __future__ import annotations
 
 import pytest

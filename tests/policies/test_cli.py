@@ -1,4 +1,5 @@
 """`zhida policies ...` (cli.md): roles, exit codes, refusals in words, export that loads back unchanged."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,11 @@ clauses:
 
 
 def _users():
-    for name, role in (("cli_officer", "policy_officer"), ("cli_reviewer", "policy_reviewer"),
-                       ("cli_maker", "finance_maker")):
+    for name, role in (
+        ("cli_officer", "policy_officer"),
+        ("cli_reviewer", "policy_reviewer"),
+        ("cli_maker", "finance_maker"),
+    ):
         zhida("users", "create", name, "--role", role, "--password-stdin", input="Cli-pass-2025\n")
 
 
@@ -53,16 +57,23 @@ def test_load_publish_export_through_the_cli(fresh_db, tmp_dir):
     assert "SAMPLE-POSTDOC" in r.stdout and "published v1" in r.stdout
 
 
-
-
 def test_refused_pack_lists_problems_stores_nothing(fresh_db, tmp_dir):
     _users()
     bad = tmp_dir / "bad.yaml"
     bad.write_text(BAD, encoding="utf-8")
     good_and_bad = tmp_dir / "mixed.yaml"
-    good_and_bad.write_text("policies:\n" + "".join("  " + line + "\n" for line in (
-        SAMPLE.read_text(encoding="utf-8").split("policies:\n", 1)[1] + BAD.replace("code: CONF-BAD", "- code: CONF-BAD")
-    ).splitlines() if line.strip()).replace("    - code: CONF-BAD", "  - code: CONF-BAD"), encoding="utf-8")
+    good_and_bad.write_text(
+        "policies:\n"
+        + "".join(
+            "  " + line + "\n"
+            for line in (
+                SAMPLE.read_text(encoding="utf-8").split("policies:\n", 1)[1]
+                + BAD.replace("code: CONF-BAD", "- code: CONF-BAD")
+            ).splitlines()
+            if line.strip()
+        ).replace("    - code: CONF-BAD", "  - code: CONF-BAD"),
+        encoding="utf-8",
+    )
     r = zhida("policies", "load", str(bad), "--actor", "cli_officer")
     assert r.returncode == 1
     assert "education" in r.stderr and "CONF-BAD" in r.stderr and "c1" in r.stderr and "Traceback" not in r.stderr

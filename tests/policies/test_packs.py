@@ -1,4 +1,5 @@
 """Pack reading (policy-pack.md): every bad case refused with a message naming code, clause, expression, hint."""
+
 from __future__ import annotations
 
 import textwrap
@@ -32,12 +33,15 @@ def one(text: str):
 
 
 def test_unknown_field_names_clause_expression_position_and_suggestion():
-    exc = refused(HEAD + """\
+    exc = refused(
+        HEAD
+        + """\
 clauses:
   - code: c1
     when: educaton == "doctor"
     amount: 1
-""")
+"""
+    )
     (p,) = exc.problems
     assert (p.policy_code, p.clause_code, p.field) == ("T-1", "c1", "when")
     assert p.expression == 'educaton == "doctor"'
@@ -48,40 +52,51 @@ clauses:
 
 
 def test_type_mismatch_gives_expected_type():
-    (p,) = refused(HEAD + """\
+    (p,) = refused(
+        HEAD
+        + """\
 clauses:
   - code: c1
     when: age >= "30"
     amount: 1
-""").problems
+"""
+    ).problems
     assert p.clause_code == "c1" and p.expression == 'age >= "30"'
     assert "age" in p.message and "number" in (p.message + (p.hint or ""))
 
 
 def test_enum_value_outside_lists_allowed_values():
-    (p,) = refused(HEAD + """\
+    (p,) = refused(
+        HEAD
+        + """\
 clauses:
   - code: c1
     when: education == "phd"
     amount: 1
-""").problems
+"""
+    ).problems
     assert "phd" in p.message
     assert "doctor" in p.hint and "bachelor" in p.hint
 
 
 def test_amount_that_is_not_a_number():
-    (p,) = refused(HEAD + """\
+    (p,) = refused(
+        HEAD
+        + """\
 clauses:
   - code: c1
     when: "true"
     amount: '"ten thousand"'
-""").problems
+"""
+    ).problems
     assert (p.clause_code, p.field) == ("c1", "amount")
     assert "not a number" in p.message
 
 
 def test_duplicate_clause_code():
-    (p,) = refused(HEAD + """\
+    (p,) = refused(
+        HEAD
+        + """\
 clauses:
   - code: c1
     when: age < 30
@@ -89,23 +104,29 @@ clauses:
   - code: c1
     when: age < 40
     amount: 2
-""").problems
+"""
+    ).problems
     assert p.clause_code == "c1" and "duplicate clause code 'c1'" in p.message and p.line == 12
 
 
 def test_unknown_key_suggests_the_right_one():
-    (p,) = refused(HEAD + """\
+    (p,) = refused(
+        HEAD
+        + """\
 budgett: 3
 clauses:
   - code: c1
     when: age < 30
     amount: 1
-""").problems
+"""
+    ).problems
     assert "unknown key 'budgett'" in p.message and p.hint == "did you mean 'budget'?" and p.line == 8
 
 
 def test_failing_own_test_is_refused_with_what_differs():
-    (p,) = refused(HEAD + """\
+    (p,) = refused(
+        HEAD
+        + """\
 clauses:
   - code: c1
     when: education == "doctor"
@@ -115,7 +136,8 @@ tests:
     profile: {id_number: "360102198801011233", education: doctor}
     as_of: 2025-06-30
     expect: {eligible: true, clauses: [c1], amount: 6000}
-""").problems
+"""
+    ).problems
     assert p.policy_code == "T-1" and "own test '博士' fails" in p.message
     assert "amount is 5000.00, expected 6000.00" in p.message
 
@@ -158,45 +180,59 @@ policies:
 
 
 def test_yaml_error_reported_with_line_and_quote_hint():
-    (p,) = refused(HEAD + """\
+    (p,) = refused(
+        HEAD
+        + """\
 when: "外贸" in tags
 clauses: []
-""").problems
+"""
+    ).problems
     assert p.line == 8 and "YAML error" in p.message and "block scalar" in p.hint
 
 
 def test_block_scalar_and_quoted_forms_and_bare_scalars_are_the_same_expressions():
-    block = one(HEAD + """\
+    block = one(
+        HEAD
+        + """\
 when: >-
   "外贸" in tags and age < 40
 clauses:
   - code: c1
     when: true
     amount: 12000
-""")
-    quoted = one(HEAD + """\
+"""
+    )
+    quoted = one(
+        HEAD
+        + """\
 when: '"外贸" in tags and age < 40'
 clauses:
   - code: c1
     when: "true"
     amount: "12000"
-""")
+"""
+    )
     assert block == quoted
     assert block.when == '"外贸" in tags and age < 40'
     assert block.clauses[0].when == "true" and block.clauses[0].amount == "12000"
 
 
 def test_money_is_exact_decimal_yuan():
-    c = one(HEAD.replace("budget: 100000", "budget: 50000000.10") + """\
+    c = one(
+        HEAD.replace("budget: 100000", "budget: 50000000.10")
+        + """\
 cap_per_subject: 1234.5
 clauses:
   - code: c1
     when: "true"
     amount: 0.1
-""")
+"""
+    )
     assert c.budget == Decimal("50000000.10") and c.cap_per_subject == Decimal("1234.50")
     assert c.clauses[0].amount == "0.1"
-    (p,) = refused(HEAD.replace("budget: 100000", "budget: 1.234") + "clauses:\n  - {code: c, when: 'true', amount: 1}\n").problems
+    (p,) = refused(
+        HEAD.replace("budget: 100000", "budget: 1.234") + "clauses:\n  - {code: c, when: 'true', amount: 1}\n"
+    ).problems
     assert p.field == "budget" and "2 decimals" in p.message
 
 

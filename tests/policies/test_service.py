@@ -1,4 +1,5 @@
 """The policy lifecycle through policies.service: roles, own tests, immutability, round trip, impact preview."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,30 +20,50 @@ BOB = AuditActor("bob", "policy_reviewer")
 CAROL = AuditActor("carol", "policy_reviewer")
 
 POLICY = {
-    "code": "T-HOUSING", "title": "测试安家补贴", "issuer": "测试局", "subject": "talent", "mode": "auto",
-    "effective_from": "2025-01-01", "effective_to": "2026-12-31", "budget": "1000000", "combine": "first",
-    "exclusive_group": "T-GROUP", "when": "social_insurance_months >= 6",
+    "code": "T-HOUSING",
+    "title": "测试安家补贴",
+    "issuer": "测试局",
+    "subject": "talent",
+    "mode": "auto",
+    "effective_from": "2025-01-01",
+    "effective_to": "2026-12-31",
+    "budget": "1000000",
+    "combine": "first",
+    "exclusive_group": "T-GROUP",
+    "when": "social_insurance_months >= 6",
     "clauses": [
         {"code": "doctor", "title": "博士", "when": 'education == "doctor"', "amount": "100000"},
         {"code": "master", "title": "硕士", "when": 'education == "master"', "amount": "30000"},
     ],
     "tests": [
-        {"name": "博士", "profile": {"id_number": "360102198801011233", "education": "doctor",
-                                     "social_insurance_months": 12},
-         "as_of": "2025-06-30", "expect": {"eligible": True, "clauses": ["doctor"], "amount": 100000}},
-        {"name": "本科不享受", "profile": {"id_number": "360102198801011233", "education": "bachelor",
-                                         "social_insurance_months": 12},
-         "as_of": "2025-06-30", "expect": {"eligible": False}},
+        {
+            "name": "博士",
+            "profile": {"id_number": "360102198801011233", "education": "doctor", "social_insurance_months": 12},
+            "as_of": "2025-06-30",
+            "expect": {"eligible": True, "clauses": ["doctor"], "amount": 100000},
+        },
+        {
+            "name": "本科不享受",
+            "profile": {"id_number": "360102198801011233", "education": "bachelor", "social_insurance_months": 12},
+            "as_of": "2025-06-30",
+            "expect": {"eligible": False},
+        },
     ],
 }
 
 
 def v2_of(policy: dict) -> dict:
-    return {**policy, "budget": "2000000", "when": "social_insurance_months >= 3", "clauses": [
-        {"code": "doctor", "title": "博士", "when": 'education == "doctor"', "amount": "120000"},
-        {"code": "master", "title": "硕士", "when": 'education == "master" and age <= 40', "amount": "30000"},
-        {"code": "bachelor", "title": "本科", "when": 'education == "bachelor"', "amount": "10000"},
-    ], "tests": [{**policy["tests"][0], "expect": {"eligible": True, "clauses": ["doctor"], "amount": 120000}}]}
+    return {
+        **policy,
+        "budget": "2000000",
+        "when": "social_insurance_months >= 3",
+        "clauses": [
+            {"code": "doctor", "title": "博士", "when": 'education == "doctor"', "amount": "120000"},
+            {"code": "master", "title": "硕士", "when": 'education == "master" and age <= 40', "amount": "30000"},
+            {"code": "bachelor", "title": "本科", "when": 'education == "bachelor"', "amount": "10000"},
+        ],
+        "tests": [{**policy["tests"][0], "expect": {"eligible": True, "clauses": ["doctor"], "amount": 120000}}],
+    }
 
 
 async def audit_actions(entity_id: str) -> list[str]:
@@ -53,8 +74,10 @@ async def audit_actions(entity_id: str) -> list[str]:
 async def test_load_submit_publish_suspend_resume_retire_each_step_audited(fresh_db):
     stored = await service.load_pack(SAMPLE, ALICE)
     assert [(v.code, v.number, v.status, o) for v, o in stored] == [
-        ("SAMPLE-ABOVE-SCALE", 1, "draft", "created"), ("SAMPLE-EXPORT-INSURANCE", 1, "draft", "created"),
-        ("SAMPLE-POSTDOC", 1, "draft", "created")]
+        ("SAMPLE-ABOVE-SCALE", 1, "draft", "created"),
+        ("SAMPLE-EXPORT-INSURANCE", 1, "draft", "created"),
+        ("SAMPLE-POSTDOC", 1, "draft", "created"),
+    ]
     with pytest.raises(NotAllowed, match="needs the role policy_reviewer"):
         await service.publish("SAMPLE-POSTDOC", ALICE)
     with pytest.raises(NotAllowed, match="author cannot publish own draft"):
@@ -77,8 +100,16 @@ async def test_load_submit_publish_suspend_resume_retire_each_step_audited(fresh
     assert (await service.resume("SAMPLE-POSTDOC", BOB)).status == "published"
     assert (await service.retire("SAMPLE-POSTDOC", BOB, "政策到期")).status == "retired"
     assert await audit_actions("SAMPLE-POSTDOC@1") == [
-        "policy.draft.create", "policy.submit", "policy.reject", "policy.submit", "policy.publish", "policy.impact",
-        "policy.suspend", "policy.resume", "policy.retire"]
+        "policy.draft.create",
+        "policy.submit",
+        "policy.reject",
+        "policy.submit",
+        "policy.publish",
+        "policy.impact",
+        "policy.suspend",
+        "policy.resume",
+        "policy.retire",
+    ]
     from app.audit import verify
 
     assert (await verify()).ok
@@ -141,7 +172,7 @@ async def test_round_trip_load_export_load_gives_an_identical_version(fresh_db):
     for path in packs.bundled_pack_paths():
         for v, _ in await service.load_pack(path, ALICE):
             originals[v.code] = v
-    for code, v in originals.items():
+    for v in originals.values():
         text = await service.export_version(v.id)
         [(again, outcome)] = await service.load_pack_text(text, ALICE)
         assert outcome == "unchanged" and again.id == v.id
@@ -167,7 +198,9 @@ async def test_payments_facing_reads(fresh_db):
     assert talent and all(p.subject == "talent" for p in talent)
     housing = await service.get_version(next(p.id for p in pub if p.code == "NC-TALENT-HOUSING-2025"))
     assert housing.budget_fen == 12_000_000_000 and housing.cap_per_subject_fen == 10_000_000
-    assert housing.mode == "auto" and housing.exclusive_group == "NC-HOUSING" and housing.key == "NC-TALENT-HOUSING-2025@1"
+    assert (
+        housing.mode == "auto" and housing.exclusive_group == "NC-HOUSING" and housing.key == "NC-TALENT-HOUSING-2025@1"
+    )
     assert housing.clause_titles == {"doctor": "博士", "master": "硕士", "bachelor": "本科"}
     assert housing.effective_from == dt.date(2025, 1, 1) and housing.status == "published"
     group = await service.list_exclusive_group("NC-HOUSING")
@@ -190,11 +223,16 @@ def _talents(n: int, seed: int = 7) -> list[dict]:
     for i in range(n):
         born = dt.date(1975, 1, 1) + dt.timedelta(days=rnd.randrange(0, 27 * 365))
         first17 = f"360102{born:%Y%m%d}{i:03d}"
-        out.append({
-            "id_number": first17 + id_check_char(first17), "name": f"人才{i}", "region_code": "360102",
-            "education": rnd.choice(["doctor", "master", "bachelor", "college", "other"]),
-            "arrived_on": "2024-01-15", "social_insurance_months": str(rnd.randrange(0, 12)),
-        })
+        out.append(
+            {
+                "id_number": first17 + id_check_char(first17),
+                "name": f"人才{i}",
+                "region_code": "360102",
+                "education": rnd.choice(["doctor", "master", "bachelor", "college", "other"]),
+                "arrived_on": "2024-01-15",
+                "social_insurance_months": str(rnd.randrange(0, 12)),
+            }
+        )
     return out
 
 
@@ -259,16 +297,19 @@ async def test_two_reviewers_publishing_at_once_publish_once(fresh_db):
     import asyncio
 
     v = await service.save_draft(POLICY, ALICE)
-    results = await asyncio.gather(service.publish_version(v.id, BOB), service.publish_version(v.id, CAROL),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        service.publish_version(v.id, BOB), service.publish_version(v.id, CAROL), return_exceptions=True
+    )
     ok = [r for r in results if not isinstance(r, Exception)]
     failed = [r for r in results if isinstance(r, Exception)]
     assert len(ok) == 1 and len(failed) == 1 and isinstance(failed[0], LifecycleError), results
     assert (await audit_actions("T-HOUSING@1")).count("policy.publish") == 1
 
 
-@pytest.mark.skipif(not __import__("tests.conftest", fromlist=["ON_POSTGRES"]).ON_POSTGRES,
-                    reason="PostgreSQL only: SQLite's one writer cannot interleave these (scripts/test runs it)")
+@pytest.mark.skipif(
+    not __import__("tests.conftest", fromlist=["ON_POSTGRES"]).ON_POSTGRES,
+    reason="PostgreSQL only: SQLite's one writer cannot interleave these (scripts/test runs it)",
+)
 async def test_an_edit_committed_while_the_version_is_being_published_stops_the_publication(fresh_db):
     """The reviewer's checks pass on the content they saw; an officer's edit commits before the status changes (a
     real second connection holds it). The publication must fail rather than publish content nobody reviewed."""
@@ -286,8 +327,9 @@ async def test_an_edit_committed_while_the_version_is_being_published_stops_the_
         await tx.start()
         # What update_draft's write does first: the content (here just its hash and a clause's amount) changes.
         await other.execute("UPDATE policies_version SET content_hash = 'edited-after-review' WHERE id = $1", v.id)
-        publishing = asyncio.create_task(service.publish_version(v.id, BOB, as_of=dt.date(2025, 6, 30),
-                                                                  content_hash=seen))
+        publishing = asyncio.create_task(
+            service.publish_version(v.id, BOB, as_of=dt.date(2025, 6, 30), content_hash=seen)
+        )
         await asyncio.sleep(1.0)
         assert not publishing.done()  # waiting on the edit's row lock: the interleaving under test did happen
         await tx.commit()

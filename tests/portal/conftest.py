@@ -1,6 +1,7 @@
 """Fixtures of the portal tests: a blank platform with the portal world built on it, and logged-in clients
 (httpx over ASGI in the test's own event loop, where the PostgreSQL pool lives; no lifespan, so no embedded
 worker: deliveries stay queued)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -36,10 +37,15 @@ async def client_as(world):
         async def get(name: str) -> httpx.AsyncClient:
             if name not in clients:
                 c = await stack.enter_async_context(
-                    httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver"))
+                    httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+                )
                 await c.get("/login")
-                r = await c.post("/login", data={"username": name, "password": PASSWORD, "next": "/"},
-                                 headers=csrf(c), follow_redirects=False)
+                r = await c.post(
+                    "/login",
+                    data={"username": name, "password": PASSWORD, "next": "/"},
+                    headers=csrf(c),
+                    follow_redirects=False,
+                )
                 assert r.status_code == 302, r.text
                 clients[name] = c
             return clients[name]

@@ -1,6 +1,7 @@
 """A small portal world built through the public services only: a pack of three policies loaded and published,
 two enterprises and two talents imported from the data exchange, matching stored, entitlements recorded,
 match notices sent, and the users who log in to see them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,14 +11,14 @@ from app.audit import AuditActor
 from eligibility.fields import china_today
 from tests.web import ensure_user
 
-OFFICER = "pt_officer"        # loads the pack
-REVIEWER = "pt_reviewer"      # publishes it, reviews applications
-REVIEWER2 = "pt_reviewer2"    # the second pair of eyes
-FINANCE = "pt_finance"        # verifies corrected accounts
+OFFICER = "pt_officer"  # loads the pack
+REVIEWER = "pt_reviewer"  # publishes it, reviews applications
+REVIEWER2 = "pt_reviewer2"  # the second pair of eyes
+FINANCE = "pt_finance"  # verifies corrected accounts
 
 ENT_A, ENT_B = "91360100000000001Q", "91360100000000002U"
 TALENT_A, TALENT_B = "360102199207081233", "360102197911031230"
-ACCOUNT_A = "6222020200001234"   # enterprise A's account as the data exchange delivered it
+ACCOUNT_A = "6222020200001234"  # enterprise A's account as the data exchange delivered it
 ACCOUNT_B = "6222020200005678"
 
 AUTO_ENT, APPLY_TALENT, APPLY_ENT = "PT-STABLE-JOBS", "PT-YOUNG-DOCTOR", "PT-EXPORT-HELP"
@@ -74,21 +75,42 @@ policies:
 
 
 def _enterprise(uscc: str, name: str, account: str, tags: str) -> dict:
-    return {"uscc": uscc, "name": name, "region_code": "360106", "industry_code": "I6513", "scale": "small",
-            "founded_on": "2019-05-01", "employees": "60", "revenue": "30000000.00", "tax_paid": "900000.00",
-            "high_tech": "true", "specialized": "none", "credit_rating": "A", "blacklisted": "false", "tags": tags,
-            "bank_name": "中国银行南昌分行", "bank_account": account}
+    return {
+        "uscc": uscc,
+        "name": name,
+        "region_code": "360106",
+        "industry_code": "I6513",
+        "scale": "small",
+        "founded_on": "2019-05-01",
+        "employees": "60",
+        "revenue": "30000000.00",
+        "tax_paid": "900000.00",
+        "high_tech": "true",
+        "specialized": "none",
+        "credit_rating": "A",
+        "blacklisted": "false",
+        "tags": tags,
+        "bank_name": "中国银行南昌分行",
+        "bank_account": account,
+    }
 
 
 def _talent(id_number: str, name: str, title: str) -> dict:
-    return {"id_number": id_number, "name": name, "region_code": "360102", "education": "doctor",
-            "arrived_on": "2024-09-01", "social_insurance_months": "10", "title": title}
+    return {
+        "id_number": id_number,
+        "name": name,
+        "region_code": "360102",
+        "education": "doctor",
+        "arrived_on": "2024-09-01",
+        "social_insurance_months": "10",
+        "title": title,
+    }
 
 
 @dataclass
 class PortalWorld:
-    versions: dict[str, int] = field(default_factory=dict)   # code -> published version id
-    notices: dict[str, int] = field(default_factory=dict)    # subject id -> its match notice id
+    versions: dict[str, int] = field(default_factory=dict)  # code -> published version id
+    notices: dict[str, int] = field(default_factory=dict)  # subject id -> its match notice id
 
 
 async def build_world(as_of: dt.date | None = None) -> PortalWorld:
@@ -100,15 +122,26 @@ async def build_world(as_of: dt.date | None = None) -> PortalWorld:
     from policies import service as policies
 
     as_of = as_of or china_today()
-    for name, role in ((OFFICER, "policy_officer"), (REVIEWER, "policy_reviewer"), (REVIEWER2, "policy_reviewer"),
-                       (FINANCE, "finance_checker"), (ENT_A, "enterprise"), (ENT_B, "enterprise"),
-                       (TALENT_A, "talent"), (TALENT_B, "talent")):
+    for name, role in (
+        (OFFICER, "policy_officer"),
+        (REVIEWER, "policy_reviewer"),
+        (REVIEWER2, "policy_reviewer"),
+        (FINANCE, "finance_checker"),
+        (ENT_A, "enterprise"),
+        (ENT_B, "enterprise"),
+        (TALENT_A, "talent"),
+        (TALENT_B, "talent"),
+    ):
         await ensure_user(name, role)
     officer, reviewer = AuditActor(OFFICER, "policy_officer"), AuditActor(REVIEWER, "policy_reviewer")
     system = AuditActor("system", "system")
 
-    await eligibility.upsert_profile("enterprise", _enterprise(ENT_A, "甲科技有限公司", ACCOUNT_A, "外贸"), actor=system)
-    await eligibility.upsert_profile("enterprise", _enterprise(ENT_B, "乙科技有限公司", ACCOUNT_B, "外贸"), actor=system)
+    await eligibility.upsert_profile(
+        "enterprise", _enterprise(ENT_A, "甲科技有限公司", ACCOUNT_A, "外贸"), actor=system
+    )
+    await eligibility.upsert_profile(
+        "enterprise", _enterprise(ENT_B, "乙科技有限公司", ACCOUNT_B, "外贸"), actor=system
+    )
     await eligibility.upsert_profile("talent", _talent(TALENT_A, "张博士", "senior"), actor=system)
     await eligibility.upsert_profile("talent", _talent(TALENT_B, "李博士", "intermediate"), actor=system)
 
@@ -122,16 +155,30 @@ async def build_world(as_of: dt.date | None = None) -> PortalWorld:
 
     base = "http://127.0.0.1"
     for m in await eligibility.matches_for(world.versions[AUTO_ENT]):
-        n = await notifications.notify("enterprise", m.subject_id, "matched_auto", f"matched:{m.version_id}:{m.subject_id}",
-                                       {"policy_title": "测试稳岗返还", "amount": f"{m.amount_fen / 100:,.2f}",
-                                        "account": m.bank_account or "",
-                                        "link": f"{base}/portal/policies/{m.version_id}"}, actor=system)
+        n = await notifications.notify(
+            "enterprise",
+            m.subject_id,
+            "matched_auto",
+            f"matched:{m.version_id}:{m.subject_id}",
+            {
+                "policy_title": "测试稳岗返还",
+                "amount": f"{m.amount_fen / 100:,.2f}",
+                "account": m.bank_account or "",
+                "link": f"{base}/portal/policies/{m.version_id}",
+            },
+            actor=system,
+        )
         world.notices[m.subject_id] = n.id
     for code, kind in ((APPLY_TALENT, "talent"), (APPLY_ENT, "enterprise")):
         for m in await eligibility.matches_for(world.versions[code]):
-            await notifications.notify(kind, m.subject_id, "matched_apply", f"matched:{m.version_id}:{m.subject_id}",
-                                       {"policy_title": code, "link": f"{base}/portal/policies/{m.version_id}"},
-                                       actor=system)
+            await notifications.notify(
+                kind,
+                m.subject_id,
+                "matched_apply",
+                f"matched:{m.version_id}:{m.subject_id}",
+                {"policy_title": code, "link": f"{base}/portal/policies/{m.version_id}"},
+                actor=system,
+            )
     return world
 
 

@@ -1,4 +1,5 @@
 """Attachment rules as properties: the type comes from the bytes, never the name; a stored name is never a path."""
+
 from __future__ import annotations
 
 import pytest

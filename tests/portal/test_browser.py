@@ -1,5 +1,6 @@
 """Acceptance in headless Chromium: an enterprise opens its unread notice, reads why it qualifies and confirms its
 account; a talent applies with an attachment; an officer approves; the talent sees the status change."""
+
 from __future__ import annotations
 
 import pytest

@@ -2,6 +2,7 @@
 walked with enterprise A's session against enterprise B's ids and must answer 403 or 404; the routes are
 enumerated from the app itself, so a route added later cannot escape this test. The same walk with A's own ids
 answers 200 on every subject-reachable GET, which shows the ids used are real ones."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,8 @@ import pytest
 
 from app.auth.guards import PUBLIC
 from app.main import create_app
-from tests.portal.fixtures import APPLY_ENT, APPLY_TALENT, AUTO_ENT, ENT_A, ENT_B, PDF
 from tests.portal.conftest import csrf as csrf_headers
+from tests.portal.fixtures import APPLY_ENT, APPLY_TALENT, AUTO_ENT, ENT_A, ENT_B, PDF
 
 # Public routes that take a path parameter, and why that is not an ownership hole. A new public route with a
 # parameter fails the test until it is argued for here.
@@ -22,8 +23,16 @@ PUBLIC_WITH_PARAMS = {
     "/static/{file_path:path}": "stylesheets",
 }
 PARAM = re.compile(r"\{(\w+):\w+\}")
-USER_ROLES = {"policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin", "enterprise",
-              "talent"}
+USER_ROLES = {
+    "policy_officer",
+    "policy_reviewer",
+    "finance_maker",
+    "finance_checker",
+    "auditor",
+    "admin",
+    "enterprise",
+    "talent",
+}
 
 
 def _refusals(handler) -> set[int]:
@@ -55,15 +64,31 @@ def _routes():
 async def _ids_of(client, subject_id, notice_id, world) -> dict[str, str]:
     """The ids of one enterprise's own records, by the path-parameter names routes use for them."""
     h = csrf_headers(client)
-    app = (await client.post(f"/api/portal/policies/{world.versions[APPLY_ENT]}/applications", data={"statement": "x"},
-                      files=[("files", ("licence.pdf", PDF, "application/pdf"))], headers=h)).json()
+    app = (
+        await client.post(
+            f"/api/portal/policies/{world.versions[APPLY_ENT]}/applications",
+            data={"statement": "x"},
+            files=[("files", ("licence.pdf", PDF, "application/pdf"))],
+            headers=h,
+        )
+    ).json()
     overview = (await client.get("/api/portal/overview")).json()
     ent = next(i["entitlement_id"] for i in overview["policies"] if i["code"] == AUTO_ENT)
-    obj = (await client.post("/api/portal/objections", json={"target": "entitlement", "target_id": ent, "text": "异议"},
-                      headers=h)).json()
-    return {"application_id": str(app["id"]), "attachment_id": str(app["attachments"][0]["id"]),
-            "objection_id": str(obj["id"]), "entitlement_id": str(ent), "notice_id": str(notice_id),
-            "subject_id": subject_id, "kind": "enterprise", "code": AUTO_ENT}
+    obj = (
+        await client.post(
+            "/api/portal/objections", json={"target": "entitlement", "target_id": ent, "text": "异议"}, headers=h
+        )
+    ).json()
+    return {
+        "application_id": str(app["id"]),
+        "attachment_id": str(app["attachments"][0]["id"]),
+        "objection_id": str(obj["id"]),
+        "entitlement_id": str(ent),
+        "notice_id": str(notice_id),
+        "subject_id": subject_id,
+        "kind": "enterprise",
+        "code": AUTO_ENT,
+    }
 
 
 async def _call(client, method, url):
@@ -107,12 +132,18 @@ async def test_enterprise_a_gets_403_or_404_on_every_route_with_b_ids(world, cli
                 own_ok += 1
     assert unmapped == [], f"routes reachable by enterprises with path parameters this test has no B id for: {unmapped}"
     assert leaks == []
-    assert set(public) <= set(PUBLIC_WITH_PARAMS), f"public routes with parameters not argued for: {set(public) - set(PUBLIC_WITH_PARAMS)}"
+    assert set(public) <= set(PUBLIC_WITH_PARAMS), (
+        f"public routes with parameters not argued for: {set(public) - set(PUBLIC_WITH_PARAMS)}"
+    )
     assert walked > 40 and own_ok >= 6
     # portal routes of mine are among those walked (the walk is not vacuous)
     paths = {p for p, _, _ in _routes()}
-    for p in ("/portal/applications/{application_id:int}", "/api/portal/attachments/{attachment_id:int}",
-              "/api/portal/objections/{objection_id:int}", "/api/portal/entitlements/{entitlement_id:int}"):
+    for p in (
+        "/portal/applications/{application_id:int}",
+        "/api/portal/attachments/{attachment_id:int}",
+        "/api/portal/objections/{objection_id:int}",
+        "/api/portal/entitlements/{entitlement_id:int}",
+    ):
         assert p in paths
 
 
@@ -120,7 +151,10 @@ async def test_enterprise_a_gets_403_or_404_on_every_route_with_b_ids(world, cli
 async def test_an_objection_cannot_name_another_subjects_record(world, client_as, target):
     a, b = await client_as(ENT_A), await client_as(ENT_B)
     ids_b = await _ids_of(b, ENT_B, world.notices[ENT_B], world)
-    r = await a.post("/api/portal/objections", json={"target": target, "target_id": int(ids_b[f"{target}_id"]), "text": "x"},
-               headers=csrf_headers(a))
+    r = await a.post(
+        "/api/portal/objections",
+        json={"target": target, "target_id": int(ids_b[f"{target}_id"]), "text": "x"},
+        headers=csrf_headers(a),
+    )
     assert r.status_code == 404
     assert (await a.get("/api/portal/objections")).json() == []

@@ -1,12 +1,27 @@
 """The portal and the review flow through HTTP: status to the money, explanation, account confirmation and
 verification, applications with attachments, four eyes, rejection, objections, audit without personal data."""
+
 from __future__ import annotations
 
 import json
 
-from tests.portal.fixtures import (ACCOUNT_A, APPLY_ENT, APPLY_TALENT, AUTO_ENT, ENT_A, ENT_B, EXE, FINANCE, PDF, PNG,
-                                   REVIEWER, REVIEWER2, TALENT_A, TALENT_B)
 from tests.portal.conftest import csrf as csrf_headers
+from tests.portal.fixtures import (
+    ACCOUNT_A,
+    APPLY_ENT,
+    APPLY_TALENT,
+    AUTO_ENT,
+    ENT_A,
+    ENT_B,
+    EXE,
+    FINANCE,
+    PDF,
+    PNG,
+    REVIEWER,
+    REVIEWER2,
+    TALENT_A,
+    TALENT_B,
+)
 
 
 async def _item(client, code):
@@ -16,8 +31,12 @@ async def _item(client, code):
 
 
 async def _apply(client, version_id, files, statement="我符合条件"):
-    return await client.post(f"/api/portal/policies/{version_id}/applications", data={"statement": statement},
-                       files=files, headers=csrf_headers(client))
+    return await client.post(
+        f"/api/portal/policies/{version_id}/applications",
+        data={"statement": statement},
+        files=files,
+        headers=csrf_headers(client),
+    )
 
 
 async def test_home_shows_each_policy_with_its_stage_and_the_unread_count(world, client_as):
@@ -54,12 +73,17 @@ async def test_policy_page_explains_why_in_chinese_and_english(world, client_as)
 
 async def test_confirming_keeps_the_account_verified_and_a_correction_holds_payment_until_verified(world, client_as):
     a, finance, auditor = await client_as(ENT_A), await client_as(FINANCE), await client_as("pt_auditor")
-    r = await a.put("/api/portal/account", json={"bank_name": "中国银行南昌分行", "account": ACCOUNT_A}, headers=csrf_headers(a))
+    r = await a.put(
+        "/api/portal/account", json={"bank_name": "中国银行南昌分行", "account": ACCOUNT_A}, headers=csrf_headers(a)
+    )
     assert r.status_code == 200 and r.json()["status"] == "verified" and r.json()["confirmed"]
     assert (await _item(a, AUTO_ENT))[0]["stage"] == "payable"
 
-    r = await a.put("/api/portal/account", json={"bank_name": "工商银行南昌分行", "account": "6212 2602 0000 9999"},
-              headers=csrf_headers(a))
+    r = await a.put(
+        "/api/portal/account",
+        json={"bank_name": "工商银行南昌分行", "account": "6212 2602 0000 9999"},
+        headers=csrf_headers(a),
+    )
     assert r.status_code == 200
     assert r.json()["status"] == "unverified" and r.json()["account_masked"] == "****9999"
     assert (await _item(a, AUTO_ENT))[0]["stage"] == "account_unverified"  # no payment to an unverified account
@@ -70,8 +94,9 @@ async def test_confirming_keeps_the_account_verified_and_a_correction_holds_paym
     r = await finance.post(f"/api/applications/accounts/enterprise/{ENT_A}/verify", headers=csrf_headers(finance))
     assert r.status_code == 200 and r.json()["status"] == "verified"
     assert (await _item(a, AUTO_ENT))[0]["stage"] == "payable"
-    assert (await finance.post(f"/api/applications/accounts/enterprise/{ENT_A}/verify",
-                        headers=csrf_headers(finance))).status_code == 409
+    assert (
+        await finance.post(f"/api/applications/accounts/enterprise/{ENT_A}/verify", headers=csrf_headers(finance))
+    ).status_code == 409
 
     entries = (await auditor.get("/api/audit?entity=subject_account")).json()
     assert [e["action"] for e in entries] == ["account.verify", "account.correct", "account.confirm"]
@@ -86,7 +111,9 @@ async def test_a_talent_applies_with_an_attachment_and_two_officers_approve_it(w
     t, r1, r2 = await client_as(TALENT_A), await client_as(REVIEWER), await client_as(REVIEWER2)
     vid = world.versions[APPLY_TALENT]
     unread_before = (await _item(t, APPLY_TALENT))[1]["unread"]
-    r = await _apply(t, vid, [("files", ("degree.pdf", PDF, "application/pdf")), ("files", ("photo.png", PNG, "image/png"))])
+    r = await _apply(
+        t, vid, [("files", ("degree.pdf", PDF, "application/pdf")), ("files", ("photo.png", PNG, "image/png"))]
+    )
     assert r.status_code == 201, r.text
     app = r.json()
     assert app["status"] == "submitted" and app["amount"] == "80000.00" and app["needs_two"] is True
@@ -109,16 +136,22 @@ async def test_a_talent_applies_with_an_attachment_and_two_officers_approve_it(w
     assert (await t.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(t))).status_code == 403
     r = await r2.post(f"/api/applications/{app['id']}/approve", json={"reason": "材料齐全"}, headers=csrf_headers(r2))
     assert r.status_code == 200 and r.json()["status"] == "approved" and r.json()["entitlement_id"]
-    assert (await r2.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r2))).status_code == 409
+    assert (
+        await r2.post(f"/api/applications/{app['id']}/approve", json={}, headers=csrf_headers(r2))
+    ).status_code == 409
 
     item, body = await _item(t, APPLY_TALENT)
     # no account came with the talent's profile: the entitlement waits for one, entered and then verified
     assert item["stage"] == "waiting_account" and item["entitlement_id"] == r.json()["entitlement_id"]
     assert body["unread"] == unread_before + 2  # received, approved
-    await t.put("/api/portal/account", json={"bank_name": "建设银行", "account": "6217000000001111"}, headers=csrf_headers(t))
+    await t.put(
+        "/api/portal/account", json={"bank_name": "建设银行", "account": "6217000000001111"}, headers=csrf_headers(t)
+    )
     assert (await _item(t, APPLY_TALENT))[0]["stage"] == "account_unverified"
     finance = await client_as(FINANCE)
-    assert (await finance.post(f"/api/applications/accounts/talent/{TALENT_A}/verify", headers=csrf_headers(finance))).status_code == 200
+    assert (
+        await finance.post(f"/api/applications/accounts/talent/{TALENT_A}/verify", headers=csrf_headers(finance))
+    ).status_code == 200
     assert (await _item(t, APPLY_TALENT))[0]["stage"] == "payable"
     assert "已通过" in (await t.get(f"/portal/applications/{app['id']}")).text
 
@@ -151,25 +184,36 @@ async def test_rejection_with_a_reason_then_an_objection_answered_before_the_dea
     app = (await _apply(t, world.versions[APPLY_TALENT], [("files", ("d.pdf", PDF, "application/pdf"))])).json()
     r = await r1.post(f"/api/applications/{app['id']}/reject", json={"reason": ""}, headers=csrf_headers(r1))
     assert r.status_code == 409
-    r = await r1.post(f"/api/applications/{app['id']}/reject", json={"reason": "学位证书不清晰"}, headers=csrf_headers(r1))
+    r = await r1.post(
+        f"/api/applications/{app['id']}/reject", json={"reason": "学位证书不清晰"}, headers=csrf_headers(r1)
+    )
     assert r.status_code == 200 and r.json()["status"] == "rejected"
     assert (await _item(t, APPLY_TALENT))[0]["stage"] == "rejected"
     assert "学位证书不清晰" in (await t.get(f"/portal/applications/{app['id']}")).text
 
-    r = await t.post("/api/portal/objections", json={"target": "application", "target_id": app["id"], "text": "证书已重新上传"},
-               headers=csrf_headers(t))
+    r = await t.post(
+        "/api/portal/objections",
+        json={"target": "application", "target_id": app["id"], "text": "证书已重新上传"},
+        headers=csrf_headers(t),
+    )
     assert r.status_code == 201, r.text
     obj = r.json()
     assert 14 * 86400 < obj["seconds_left"] <= 15 * 86400
-    assert (await t.post("/api/portal/objections", json={"target": "application", "target_id": app["id"], "text": "again"},
-                  headers=csrf_headers(t))).status_code == 409
+    assert (
+        await t.post(
+            "/api/portal/objections",
+            json={"target": "application", "target_id": app["id"], "text": "again"},
+            headers=csrf_headers(t),
+        )
+    ).status_code == 409
     queue = (await r1.get("/api/applications/objections")).json()
     assert [o["id"] for o in queue] == [obj["id"]] and queue[0]["seconds_left"] > 14 * 86400
     page = await r1.get("/applications/objections")
     assert 'data-testid="countdown"' in page.text and "14天" in page.text
     unread = (await _item(t, APPLY_TALENT))[1]["unread"]
-    r = await r1.post(f"/api/applications/objections/{obj['id']}/answer", json={"answer": "请重新提交申请"},
-                headers=csrf_headers(r1))
+    r = await r1.post(
+        f"/api/applications/objections/{obj['id']}/answer", json={"answer": "请重新提交申请"}, headers=csrf_headers(r1)
+    )
     assert r.status_code == 200 and r.json()["status"] == "answered"
     assert (await t.get(f"/api/portal/objections/{obj['id']}")).json()["answer"] == "请重新提交申请"
     assert (await _item(t, APPLY_TALENT))[1]["unread"] == unread + 1
@@ -180,8 +224,11 @@ async def test_rejection_with_a_reason_then_an_objection_answered_before_the_dea
 async def test_an_objection_to_an_entitlement(world, client_as):
     a = await client_as(ENT_A)
     ent = (await _item(a, AUTO_ENT))[0]["entitlement_id"]
-    r = await a.post("/api/portal/objections", json={"target": "entitlement", "target_id": ent, "text": "金额应为三万"},
-               headers=csrf_headers(a))
+    r = await a.post(
+        "/api/portal/objections",
+        json={"target": "entitlement", "target_id": ent, "text": "金额应为三万"},
+        headers=csrf_headers(a),
+    )
     assert r.status_code == 201 and r.json()["policy_code"] == AUTO_ENT
     assert (await a.get(f"/api/portal/entitlements/{ent}")).json()["status"]["stage"] == "payable"
 
@@ -196,22 +243,37 @@ async def test_staff_have_no_portal_and_subjects_no_review_queue(world, client_a
 async def test_a_paid_entitlement_shows_paid_with_its_receipt_and_only_to_its_owner(world, client_as, tmp_path):
     from types import SimpleNamespace
 
+    from app.audit import AuditActor
     from payments.adapters import get_adapter
     from payments.service import approve_batch, create_batch, pay_range, start_batch
     from payments.service.transfer import RunnerOptions
-    from app.audit import AuditActor
 
-    created = await create_batch(actor=AuditActor("pt_maker", "finance_maker"), policy_code=AUTO_ENT,
-                                 second_checker_threshold_fen=10**12)
+    created = await create_batch(
+        actor=AuditActor("pt_maker", "finance_maker"), policy_code=AUTO_ENT, second_checker_threshold_fen=10**12
+    )
     assert created.payment_count == 2
     await approve_batch(created.batch_id, actor=AuditActor(FINANCE, "finance_checker"))
-    adapter = get_adapter(SimpleNamespace(bank_url=None, bank_secret="s", bank_timeout_seconds=5.0, data_dir=tmp_path,
-                                          payer_account="360100000000000001", payer_name="南昌市财政局"))
+    adapter = get_adapter(
+        SimpleNamespace(
+            bank_url=None,
+            bank_secret="s",
+            bank_timeout_seconds=5.0,
+            data_dir=tmp_path,
+            payer_account="360100000000000001",
+            payer_name="南昌市财政局",
+        )
+    )
     system = AuditActor("system", "system")
     try:
         for chunk in await start_batch(created.batch_id, actor=system, chunk_size=50):
-            await pay_range(adapter, created.batch_id, chunk.first_id, chunk.last_id, actor=system,
-                            opts=RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局"))
+            await pay_range(
+                adapter,
+                created.batch_id,
+                chunk.first_id,
+                chunk.last_id,
+                actor=system,
+                opts=RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局"),
+            )
     finally:
         await adapter.aclose()
     a = await client_as(ENT_A)
@@ -226,7 +288,8 @@ async def test_a_paid_entitlement_shows_paid_with_its_receipt_and_only_to_its_ow
 
 
 async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_return_shows_no_receipt(
-        world, client_as, tmp_path):
+    world, client_as, tmp_path
+):
     """One batch may pay a subject under two policies: each policy shows its own payment (the bank settled one and
     refused the other), the refused one is marked returned with no receipt; after a 退汇 is recorded the paid one
     loses its receipt and says so too."""
@@ -235,34 +298,79 @@ async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_
     from app.audit import AuditActor
     from payments.adapters import get_adapter
     from payments.schemas import EntitlementCreate
-    from payments.service import (approve_batch, create_batch, entitlements_of_subject, pay_range, payments_of_subject,
-                                  record_entitlements, record_return, reissue_payments, reject_batch, start_batch)
+    from payments.service import (
+        approve_batch,
+        create_batch,
+        entitlements_of_subject,
+        pay_range,
+        payments_of_subject,
+        record_entitlements,
+        record_return,
+        reissue_payments,
+        reject_batch,
+        start_batch,
+    )
     from payments.service.sources import policy_facts_of
     from payments.service.transfer import RunnerOptions
 
     system, checker = AuditActor("system", "system"), AuditActor(FINANCE, "finance_checker")
     # A second entitlement of enterprise A, to an account the simulated bank reports closed (suffix 0005).
-    await record_entitlements(await policy_facts_of(world.versions[APPLY_ENT]), [EntitlementCreate(
-        subject_kind="enterprise", subject_id=ENT_A, amount_fen=1_000_000, clause_codes=["trade"], source="application",
-        source_ref="test", payee_name="甲科技有限公司", bank_name="中国银行", payee_account="6222020200000005",
-        account_verified=True)], actor=system)
+    await record_entitlements(
+        await policy_facts_of(world.versions[APPLY_ENT]),
+        [
+            EntitlementCreate(
+                subject_kind="enterprise",
+                subject_id=ENT_A,
+                amount_fen=1_000_000,
+                clause_codes=["trade"],
+                source="application",
+                source_ref="test",
+                payee_name="甲科技有限公司",
+                bank_name="中国银行",
+                payee_account="6222020200000005",
+                account_verified=True,
+            )
+        ],
+        actor=system,
+    )
     ents = await entitlements_of_subject("enterprise", ENT_A)
     assert len(ents) == 2
-    created = await create_batch(actor=AuditActor("pt_maker", "finance_maker"), entitlement_ids=[e.id for e in ents],
-                                 second_checker_threshold_fen=10**12)
+    created = await create_batch(
+        actor=AuditActor("pt_maker", "finance_maker"),
+        entitlement_ids=[e.id for e in ents],
+        second_checker_threshold_fen=10**12,
+    )
     await approve_batch(created.batch_id, actor=checker)
-    adapter = get_adapter(SimpleNamespace(bank_url=None, bank_secret="s", bank_timeout_seconds=5.0, data_dir=tmp_path,
-                                          payer_account="360100000000000001", payer_name="南昌市财政局"))
+    adapter = get_adapter(
+        SimpleNamespace(
+            bank_url=None,
+            bank_secret="s",
+            bank_timeout_seconds=5.0,
+            data_dir=tmp_path,
+            payer_account="360100000000000001",
+            payer_name="南昌市财政局",
+        )
+    )
     try:
         for chunk in await start_batch(created.batch_id, actor=system, chunk_size=50):
-            await pay_range(adapter, created.batch_id, chunk.first_id, chunk.last_id, actor=system,
-                            opts=RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局"))
+            await pay_range(
+                adapter,
+                created.batch_id,
+                chunk.first_id,
+                chunk.last_id,
+                actor=system,
+                opts=RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局"),
+            )
         a = await client_as(ENT_A)
         paid, _ = await _item(a, AUTO_ENT)
         refused, _ = await _item(a, APPLY_ENT)
         assert (paid["stage"], paid["payment"]["status"], paid["amount"]) == ("paid", "settled", "20,000.00")
         assert paid["receipt"] is not None and paid["payment"]["account"].endswith("1234")
-        assert (refused["stage"], refused["payment"]["status"], refused["receipt"]) == ("payment_returned", "rejected", None)
+        assert (refused["stage"], refused["payment"]["status"], refused["receipt"]) == (
+            "payment_returned",
+            "rejected",
+            None,
+        )
         assert refused["payment"]["account"].endswith("0005") and refused["stage_zh"] == "款项被退回，待重新发放"
         # The bank sends the paid one back; finance records it: no receipt is offered for money that did not stay.
         settled = next(p for p in await payments_of_subject("enterprise", ENT_A) if p.status == "settled")
@@ -271,8 +379,9 @@ async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_
         back, _ = await _item(a, AUTO_ENT)
         assert (back["stage"], back["payment"]["status"], back["receipt"]) == ("payment_returned", "returned", None)
         # A re-issue whose batch the checker sends back leaves the returned payment as the one that stands.
-        again = await reissue_payments([settled.id], actor=AuditActor("pt_maker", "finance_maker"),
-                                       second_checker_threshold_fen=10**12)
+        again = await reissue_payments(
+            [settled.id], actor=AuditActor("pt_maker", "finance_maker"), second_checker_threshold_fen=10**12
+        )
         await reject_batch(again, actor=checker, reason="先核实账户")
         still, _ = await _item(a, AUTO_ENT)
         assert (still["stage"], still["payment"]["status"]) == ("payment_returned", "returned")

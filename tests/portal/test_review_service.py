@@ -1,8 +1,8 @@
 """The review service called as the web app calls it: concurrent final approvals pay once; the four-eyes rules."""
+
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import pytest
 
@@ -18,14 +18,24 @@ R1, R2 = AuditActor(REVIEWER, "policy_reviewer"), AuditActor(REVIEWER2, "policy_
 
 async def _submit(world, tmp_path, subject_id, threshold_fen=5_000_000):
     return await service.submit_application(
-        world.versions[APPLY_TALENT], "talent", subject_id, applicant=subject_id, statement="", files_in=[("d.pdf", PDF)],
-        attachments_dir=tmp_path, actor=AuditActor(subject_id, "talent"), as_of=china_today(),
-        four_eyes_threshold_fen=threshold_fen, base_url="http://zhida.test")
+        world.versions[APPLY_TALENT],
+        "talent",
+        subject_id,
+        applicant=subject_id,
+        statement="",
+        files_in=[("d.pdf", PDF)],
+        attachments_dir=tmp_path,
+        actor=AuditActor(subject_id, "talent"),
+        as_of=china_today(),
+        four_eyes_threshold_fen=threshold_fen,
+        base_url="http://zhida.test",
+    )
 
 
 async def _approve(app_id, actor):
-    return await service.approve_application(app_id, actor=actor, entitle=entitle_through_payments(actor),
-                                             base_url="http://zhida.test")
+    return await service.approve_application(
+        app_id, actor=actor, entitle=entitle_through_payments(actor), base_url="http://zhida.test"
+    )
 
 
 async def test_two_officers_approving_at_once_create_one_entitlement(world, tmp_path):

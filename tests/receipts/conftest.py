@@ -1,4 +1,5 @@
 """Fixtures of receipts: a signed receipt PDF, a renderer on a temporary data directory, a settled batch."""
+
 from __future__ import annotations
 
 import tempfile

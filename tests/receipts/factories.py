@@ -1,14 +1,15 @@
 """Receipt facts for tests and benchmarks (a settled talent payment and an enterprise one)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from payments.receipts.schemas import ReceiptFacts, mask_account, mask_id_number, mask_name, new_verification_code
 
 
 def receipt_facts(**overrides) -> ReceiptFacts:
-    settled = datetime(2026, 11, 20, 2, 15, 30, tzinfo=timezone.utc)
+    settled = datetime(2026, 11, 20, 2, 15, 30, tzinfo=UTC)
     values = dict(
         code=new_verification_code(),
         payment_id=1042,

@@ -1,4 +1,5 @@
 """大写 amounts: the PBOC bill-writing rule's own examples, refusals, and a property test against an oracle."""
+
 from __future__ import annotations
 
 import re
@@ -75,7 +76,7 @@ def oracle(amount: Decimal) -> str:
         text = re.sub("零+", "零", text).rstrip("零")
         head = text + "元"
     needs_zero = yuan > 0 and ((jiao == 0 and fen > 0) or (jiao > 0 and yuan % 10 == 0))
-    tail = ("零" if needs_zero else "")
+    tail = "零" if needs_zero else ""
     tail += (_D[jiao] + "角") if jiao else ""
     tail += (_D[fen] + "分") if fen else "整"
     return "人民币" + head + tail
@@ -88,8 +89,11 @@ def test_oracle_agrees_with_the_table():
 
 fen_amounts = st.integers(min_value=1, max_value=int(MAX_AMOUNT * 100)).map(lambda n: Decimal(n) / 100)
 # amounts with many zeros are where the rules bite: build them from sparse digits too
-sparse_amounts = st.lists(st.sampled_from("0000000123456789"), min_size=14, max_size=14).map(
-    lambda ds: Decimal(int("".join(ds))) / 100).filter(lambda d: d > 0)
+sparse_amounts = (
+    st.lists(st.sampled_from("0000000123456789"), min_size=14, max_size=14)
+    .map(lambda ds: Decimal(int("".join(ds))) / 100)
+    .filter(lambda d: d > 0)
+)
 
 
 @settings(max_examples=3000, deadline=None)

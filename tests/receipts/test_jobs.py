@@ -1,4 +1,5 @@
 """Bulk rendering of a settled batch: the render job over receipt codes, and `batch receipts`' writer."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -10,8 +11,13 @@ from payments.receipts.verify import async_verify_receipt_pdf
 
 
 def _settings(data_dir):
-    return SimpleNamespace(data_dir=data_dir, base_url="https://zhida.example.gov.cn", platform_name="政策直达平台 Zhida",
-                           seal_cert_path=None, seal_key_path=None)
+    return SimpleNamespace(
+        data_dir=data_dir,
+        base_url="https://zhida.example.gov.cn",
+        platform_name="政策直达平台 Zhida",
+        seal_cert_path=None,
+        seal_key_path=None,
+    )
 
 
 async def test_render_job_renders_and_caches_each_code(settled_batch, tmp_dir):
@@ -41,6 +47,7 @@ async def test_batch_receipts_writes_one_verified_pdf_per_payment(settled_batch,
     facts_list = await receipts_of_batch(settled_batch)
     assert [p.name for p in paths] == [f"{f.batch_id}-{f.payment_id}-{f.code}.pdf" for f in facts_list]
     for facts, path in zip(facts_list, paths):
-        report = await async_verify_receipt_pdf(path.read_bytes(), facts_digest(facts),
-                                                trust_certs=[renderer.seal().certificate])
+        report = await async_verify_receipt_pdf(
+            path.read_bytes(), facts_digest(facts), trust_certs=[renderer.seal().certificate]
+        )
         assert report.ok, report.problems

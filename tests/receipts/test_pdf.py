@@ -1,4 +1,5 @@
 """The signed receipt PDF: its text, embedded CJK font, signature, tamper detection, cache, bulk files and ZIP."""
+
 from __future__ import annotations
 
 import re
@@ -50,7 +51,9 @@ def test_pdf_is_a4_single_page(receipt_pdf):
 
 
 def test_signature_validates_and_names_the_facts(receipt_pdf, renderer, facts):
-    report = verify_receipt_pdf(receipt_pdf.read_bytes(), facts_digest(facts), trust_certs=[renderer.seal().certificate])
+    report = verify_receipt_pdf(
+        receipt_pdf.read_bytes(), facts_digest(facts), trust_certs=[renderer.seal().certificate]
+    )
     assert report.ok, report.problems
     assert report.intact and report.valid and report.trusted and report.covers_whole_file
     assert report.code == facts.code and report.embedded_digest == facts_digest(facts)
@@ -114,8 +117,15 @@ def test_cache_renders_once_per_content(renderer, facts, receipt_pdf):
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_write_receipts_one_file_per_payment(renderer, tmp_path, processes):
-    facts_list = [receipt_facts(payment_id=100 + i, payee_kind="enterprise", payee_name="南昌市某某科技有限公司",
-                                payee_id_masked="91360100MA35XXXX0X") for i in range(5)]
+    facts_list = [
+        receipt_facts(
+            payment_id=100 + i,
+            payee_kind="enterprise",
+            payee_name="南昌市某某科技有限公司",
+            payee_id_masked="91360100MA35XXXX0X",
+        )
+        for i in range(5)
+    ]
     paths = write_receipts(facts_list, tmp_path / "out", renderer=renderer, processes=processes)
     assert [p.name for p in paths] == [receipt_filename(f) for f in facts_list]
     assert paths[0].name == f"7-100-{facts_list[0].code}.pdf"
@@ -138,8 +148,12 @@ def test_zip_for_the_auditor(renderer, tmp_path, facts):
 
 @pytest.mark.skipif(shutil.which("zbarimg") is None, reason="zbarimg (Debian zbar-tools) is not installed")
 def test_qr_code_links_to_the_verify_page(receipt_pdf, facts, tmp_path):
-    subprocess.run(["pdftoppm", "-png", "-r", "150", "-singlefile", str(receipt_pdf), str(tmp_path / "page")], check=True)
-    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "page.png")], capture_output=True, text=True).stdout
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "150", "-singlefile", str(receipt_pdf), str(tmp_path / "page")], check=True
+    )
+    decoded = subprocess.run(
+        ["zbarimg", "-q", "--raw", str(tmp_path / "page.png")], capture_output=True, text=True
+    ).stdout
     assert decoded.strip() == f"https://zhida.example.gov.cn/verify/{facts.code}"
 
 

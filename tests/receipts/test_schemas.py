@@ -1,4 +1,5 @@
 """Receipt facts: verification codes, the canonical digest, masking of personal data."""
+
 from __future__ import annotations
 
 from datetime import timedelta, timezone
@@ -7,9 +8,18 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from payments.receipts.schemas import (CROCKFORD_ALPHABET, ReceiptFacts, canonical_json, facts_digest,
-                                       is_verification_code, mask_account, mask_id_number, mask_name,
-                                       new_verification_code, normalize_verification_code)
+from payments.receipts.schemas import (
+    CROCKFORD_ALPHABET,
+    ReceiptFacts,
+    canonical_json,
+    facts_digest,
+    is_verification_code,
+    mask_account,
+    mask_id_number,
+    mask_name,
+    new_verification_code,
+    normalize_verification_code,
+)
 from tests.receipts.factories import receipt_facts
 
 
@@ -21,8 +31,12 @@ def test_codes_are_16_crockford_characters_and_distinct():
 
 def test_code_normalisation_accepts_look_alikes():
     code = "AB01CD1EFG0HJK1M"
-    assert normalize_verification_code("ab-oi-cd-le-fg-oh-jk-lm".replace("oi", "0I").replace("le", "1E")
-                                       .replace("oh", "OH").replace("lm", "LM")) == code
+    assert (
+        normalize_verification_code(
+            "ab-oi-cd-le-fg-oh-jk-lm".replace("oi", "0I").replace("le", "1E").replace("oh", "OH").replace("lm", "LM")
+        )
+        == code
+    )
     assert is_verification_code(code)
     assert not is_verification_code("ABCDEFGHIJKLMNOU")
 

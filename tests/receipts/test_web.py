@@ -1,4 +1,5 @@
 """The public verify page and the PDF download, over HTTP, for receipts of a batch paid through payments' flow."""
+
 from __future__ import annotations
 
 import io
@@ -46,13 +47,15 @@ def _csrf(client) -> dict[str, str]:
 
 async def _upload(client, code: str, content: bytes, name: str = "receipt.pdf"):
     await client.get(f"/verify/{code}")  # sets the CSRF cookie, as a browser visiting the page would
-    return await client.post(f"/verify/{code}", files={"file": (name, content, "application/pdf")}, headers=_csrf(client))
+    return await client.post(
+        f"/verify/{code}", files={"file": (name, content, "application/pdf")}, headers=_csrf(client)
+    )
 
 
 def _verdict(html: str) -> str:
     marker = 'data-verdict="'
     start = html.index(marker) + len(marker)
-    return html[start:html.index('"', start)]
+    return html[start : html.index('"', start)]
 
 
 async def test_verify_page_shows_the_facts_masked(client, batch_facts):
@@ -102,8 +105,12 @@ async def test_auditor_downloads_the_batch_zip(client, batch_facts):
     batch_id = batch_facts[0].batch_id
     assert (await client.get(f"/api/receipts/batches/{batch_id}/receipts.zip")).status_code == 401
     await client.get("/login")
-    r = await client.post("/login", data={"username": "auditor1", "password": PASSWORD, "next": "/"},
-                          headers=_csrf(client), follow_redirects=False)
+    r = await client.post(
+        "/login",
+        data={"username": "auditor1", "password": PASSWORD, "next": "/"},
+        headers=_csrf(client),
+        follow_redirects=False,
+    )
     assert r.status_code == 302
     r = await client.get(f"/api/receipts/batches/{batch_id}/receipts.zip")
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
@@ -125,7 +132,9 @@ async def returned(batch_facts, tmp_dir):
     facts = batch_facts[1]
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
-        request_id = (await Payment.select(Payment.request_id).where(Payment.id == facts.payment_id).first())["request_id"]
+        request_id = (await Payment.select(Payment.request_id).where(Payment.id == facts.payment_id).first())[
+            "request_id"
+        ]
         adapter.simulator.reverse(request_id)
         await record_return(facts.payment_id, actor=CHECKER, adapter=adapter)
     finally:
@@ -157,7 +166,9 @@ async def test_a_receipt_carries_nothing_derived_from_the_payees_id_number(batch
     from payments.tables import Payment, Receipt
 
     for facts in batch_facts:
-        request_id = (await Payment.select(Payment.request_id).where(Payment.id == facts.payment_id).first())["request_id"]
+        request_id = (await Payment.select(Payment.request_id).where(Payment.id == facts.payment_id).first())[
+            "request_id"
+        ]
         stored = (await Receipt.select(Receipt.facts).where(Receipt.code == facts.code).first())["facts"]
         assert facts.request_id is None and request_id not in stored and "request_id" not in json.loads(stored)
         older = facts.model_copy(update={"request_id": request_id})
@@ -178,8 +189,9 @@ async def edited(batch_facts):
     data = json.loads(row["facts"])
     data["amount"] = "99999.00"
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    await Receipt.update({Receipt.facts: text, Receipt.content_digest: hashlib.sha256(text.encode()).hexdigest()}
-                         ).where(Receipt.id == row["id"])
+    await Receipt.update(
+        {Receipt.facts: text, Receipt.content_digest: hashlib.sha256(text.encode()).hexdigest()}
+    ).where(Receipt.id == row["id"])
     return facts
 
 

@@ -1,0 +1,157 @@
+"""The one raw/bulk/transaction helper: statements below the ORM where rows go by the thousand.
+
+Piccolo's query builder costs about 1 ms per hundred parameters and builds a row object per row; the set-based
+statements of the payment runner, the notice writer and the audit chain cannot afford that. Statements use ``{}``
+placeholders (Piccolo's own convention) and run in the caller's transaction when there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from piccolo.engine.base import Engine
+from piccolo.engine.finder import engine_finder
+from piccolo.querystring import QueryString
+from piccolo.table import Table
+
+# SQLite allows 32766 bound parameters per statement (3.32+); asyncpg 32767. Stay well below both.
+MAX_PARAMS = 30000
+
+_PG_TYPES = {
+    "Varchar": "text",
+    "Text": "text",
+    "Integer": "bigint",
+    "BigInt": "bigint",
+    "Serial": "bigint",
+    "Timestamptz": "timestamptz",
+    "Boolean": "boolean",
+    "Real": "float8",
+    "DoublePrecision": "float8",
+}
+
+
+def engine() -> Engine:
+    """The configured engine (piccolo_conf's DB): every table of the platform lives in one database."""
+    eng = engine_finder()
+    if eng is None:
+        raise RuntimeError("no Piccolo engine is configured (PICCOLO_CONF)")
+    return eng
+
+
+def is_postgres() -> bool:
+    return engine().engine_type == "postgres"
+
+
+def transaction() -> Any:
+    """A write transaction: IMMEDIATE on SQLite (serialises writers), READ COMMITTED on PostgreSQL."""
+    return engine().transaction()
+
+
+def in_transaction() -> bool:
+    return engine().current_transaction.get() is not None
+
+
+def _native(sql: str, pg: bool) -> str:
+    """``{}`` placeholders to the driver's own ($1… for asyncpg, ? for sqlite3)."""
+    if not pg:
+        return sql.replace("{}", "?")
+    parts = sql.split("{}")
+    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+
+async def raw(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """A statement with ``{}`` placeholders, straight to the driver, in the caller's transaction if any."""
+    eng = engine()
+    pg = eng.engine_type == "postgres"
+    txn = eng.current_transaction.get()
+    if pg:
+        native = _native(sql, True)
+        if txn is not None:
+            return [dict(r) for r in await txn.connection.fetch(native, *args)]
+        pool = getattr(eng, "pool", None)
+        if pool is not None:
+            async with pool.acquire() as conn:
+                return [dict(r) for r in await conn.fetch(native, *args)]
+        conn = await eng.get_new_connection()  # type: ignore[attr-defined]
+        try:
+            return [dict(r) for r in await conn.fetch(native, *args)]
+        finally:
+            await conn.close()
+    if txn is not None:
+        async with txn.connection.execute(_native(sql, False), args) as cursor:
+            return list(await cursor.fetchall())
+    return list(await eng.run_querystring(QueryString(sql, *args)) or [])
+
+
+def placeholders(n: int) -> str:
+    return ", ".join("{}" for _ in range(n))
+
+
+def sql_types(table: type[Table], columns: Sequence[str]) -> list[str]:
+    """PostgreSQL array element types of ``columns`` (for ``unnest``)."""
+    return [_PG_TYPES[type(table._meta.get_column_by_name(c)).__name__] for c in columns]
+
+
+async def bulk_insert(
+    table: type[Table] | str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    types: Sequence[str] | None = None,
+    suffix: str = "",
+) -> list[dict[str, Any]]:
+    """INSERT many rows; ``suffix`` (ON CONFLICT …, RETURNING …) is added and what it returns is given back.
+
+    On PostgreSQL the rows go as one array per column (``INSERT … SELECT * FROM unnest(…)``): a short statement that
+    asyncpg prepares once. Elsewhere multi-row VALUES in slices below the parameter limit. ``types`` (the columns'
+    PostgreSQL types) is needed only when ``table`` is given by name."""
+    rows = list(rows)
+    if not rows:
+        return []
+    if isinstance(table, str):
+        name = table
+        if types is None and is_postgres():
+            raise ValueError("bulk_insert by table name needs the columns' types")
+    else:
+        name = table._meta.tablename
+        types = types or sql_types(table, columns)
+    cols = ", ".join(columns)
+    tail = (" " + suffix) if suffix else ""
+    if is_postgres():
+        assert types is not None
+        arrays = ", ".join(f"{{}}::{t}[]" for t in types)
+        return await raw(
+            f"INSERT INTO {name} ({cols}) SELECT * FROM unnest({arrays}){tail}", *(list(c) for c in zip(*rows))
+        )
+    out: list[dict[str, Any]] = []
+    per = max(1, MAX_PARAMS // len(columns))
+    one = "(" + placeholders(len(columns)) + ")"
+    for i in range(0, len(rows), per):
+        chunk = rows[i : i + per]
+        sql = f"INSERT INTO {name} ({cols}) VALUES " + ", ".join(one for _ in chunk) + tail
+        out += await raw(sql, *(v for row in chunk for v in row))
+    return out
+
+
+def in_list(values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """The condition after a column that it is one of ``values``, and its arguments: ``f"WHERE id {marks}"``.
+
+    On PostgreSQL ``= ANY(array)`` with one argument (the same short statement whatever the length, prepared once,
+    planned as an index scan), elsewhere ``IN (?, ?, …)``."""
+    if is_postgres():
+        kind = "bigint" if all(isinstance(v, int) for v in values) else "text"
+        return f"= ANY({{}}::{kind}[])", [list(values)]
+    return "IN (" + placeholders(len(values)) + ")", list(values)
+
+
+def values_cte(rows: list[tuple[Any, ...]], names: str) -> tuple[str, list[Any]]:
+    """``WITH v(...) AS (…)`` for per-row values in a set-based UPDATE (SQLite 3.33+ and PostgreSQL).
+
+    On PostgreSQL one array per column through unnest, elsewhere a VALUES list. Columns are typed from the first
+    row (int → BIGINT, else TEXT)."""
+    if is_postgres():
+        arrays = ", ".join("{}::bigint[]" if isinstance(x, int) else "{}::text[]" for x in rows[0])
+        return f"WITH v({names}) AS (SELECT * FROM unnest({arrays}))", [list(c) for c in zip(*rows)]
+    one = "(" + ", ".join("CAST({} AS BIGINT)" if isinstance(x, int) else "CAST({} AS TEXT)" for x in rows[0]) + ")"
+    return f"WITH v({names}) AS (VALUES " + ", ".join(one for _ in rows) + ")", [x for r in rows for x in r]

@@ -1,0 +1,101 @@
+"""Masking of personal data (DESIGN invariant 7): one rule per kind of datum, used by receipts, notices, pages,
+exports and logs alike, so the same account or ID number looks the same wherever a person meets it.
+
+- bank account: first four and last four, four stars between, whatever the length (6222****0011);
+- ID number (and a USCC where one is masked): first three and last four (360***********1234);
+- mobile number: first three and last four (138****5678);
+- a person's name: the first and last character (张*明, 张*).
+
+Each returns "" for an empty value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+
+def _compact(value: str) -> str:
+    return re.sub(r"[\s-]", "", value)
+
+
+def mask_account(account: str | None) -> str:
+    """6222****0011: enough for the payee to recognise the account, not its length or enough to use it."""
+    if not account:
+        return ""
+    s = _compact(str(account))
+    if len(s) <= 8:
+        return "****" + s[-2:] if len(s) > 4 else "****"
+    return f"{s[:4]}****{s[-4:]}"
+
+
+def mask_id_number(id_number: str | None) -> str:
+    """360***********1234: the first three and last four characters of an ID number; all starred when short."""
+    if not id_number:
+        return ""
+    s = _compact(str(id_number))
+    if len(s) <= 7:
+        return "*" * len(s)
+    return s[:3] + "*" * (len(s) - 7) + s[-4:]
+
+
+def mask_phone(phone: str | None) -> str:
+    """138****5678: the first three and last four digits of a mobile number."""
+    if not phone:
+        return ""
+    p = _compact(str(phone))
+    if p.startswith("+86"):
+        p = p[3:]
+    if len(p) <= 4:
+        return "*" * len(p)
+    if len(p) < 8:
+        return "*" * (len(p) - 4) + p[-4:]
+    return p[:3] + "*" * (len(p) - 7) + p[-4:]
+
+
+def mask_name(name: str | None) -> str:
+    """A person's name with the middle hidden: 张三明 → 张*明, 张三 → 张*, 欧阳小明 → 欧**明."""
+    if not name:
+        return ""
+    s = name.strip()
+    if len(s) <= 1:
+        return s
+    if len(s) == 2:
+        return s[0] + "*"
+    return s[0] + "*" * (len(s) - 2) + s[-1]
+
+
+# Context keys whose values are personal data, and how each is masked before a notice is rendered or a log line is
+# written. Matching is on the key name (lower-case, containing the fragment), so callers need no flag.
+_SENSITIVE: tuple[tuple[str, Callable[[str | None], str]], ...] = (
+    ("id_number", mask_id_number),
+    ("id_no", mask_id_number),
+    ("idcard", mask_id_number),
+    ("account", mask_account),
+    ("phone", mask_phone),
+    ("mobile", mask_phone),
+)
+
+
+def masker_for(key: str) -> Callable[[str | None], str] | None:
+    """The masking rule for a value stored under ``key``, or None when the key names no personal datum."""
+    k = key.lower()
+    if k.endswith(("_masked", "_name", "account_name", "account_bank")) or k in ("bank_name",):
+        return None
+    for fragment, fn in _SENSITIVE:
+        if fragment in k:
+            return fn
+    return None
+
+
+def mask_context(context: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``context`` with every personal-data value masked (nested dicts too)."""
+    out: dict[str, Any] = {}
+    for key, value in context.items():
+        if isinstance(value, dict):
+            out[key] = mask_context(value)
+            continue
+        fn = masker_for(str(key))
+        out[key] = fn(str(value)) if fn is not None and isinstance(value, (str, int)) and value != "" else value
+    return out

@@ -1,0 +1,101 @@
+"""The platform's vocabulary: roles and the statuses of payments, batches, entitlements and policy versions.
+
+Each is a ``StrEnum``, so a member is the very string stored in the database and compared in SQL
+(``PaymentStatus.SETTLED == "settled"``); tables pass ``choices=`` so Piccolo knows the allowed values.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    POLICY_OFFICER = "policy_officer"
+    POLICY_REVIEWER = "policy_reviewer"
+    FINANCE_MAKER = "finance_maker"
+    FINANCE_CHECKER = "finance_checker"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    ENTERPRISE = "enterprise"
+    TALENT = "talent"
+
+
+STAFF_ROLES: tuple[Role, ...] = (
+    Role.POLICY_OFFICER,
+    Role.POLICY_REVIEWER,
+    Role.FINANCE_MAKER,
+    Role.FINANCE_CHECKER,
+    Role.AUDITOR,
+    Role.ADMIN,
+)
+SUBJECT_ROLES: tuple[Role, ...] = (Role.ENTERPRISE, Role.TALENT)
+
+
+class SubjectKind(StrEnum):
+    ENTERPRISE = "enterprise"
+    TALENT = "talent"
+
+
+class PaymentStatus(StrEnum):
+    """created → submitted → accepted → settled | rejected | unknown; then returned (退汇) or void (re-issue sent back)."""
+
+    CREATED = "created"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    SETTLED = "settled"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    RETURNED = "returned"
+    VOID = "void"
+
+
+# A payment still on its way: the runner works on it, and its money is neither paid nor free.
+ACTIVE_PAYMENT_STATUSES: tuple[PaymentStatus, ...] = (
+    PaymentStatus.CREATED,
+    PaymentStatus.SUBMITTED,
+    PaymentStatus.ACCEPTED,
+    PaymentStatus.UNKNOWN,
+)
+
+
+class PaymentException(StrEnum):
+    """Where a payment stands in the exceptions queue ("" when it is in none)."""
+
+    NONE = ""
+    OPEN = "open"
+    REISSUED = "reissued"
+    ABANDONED = "abandoned"
+    RETURNED = "returned"
+
+
+class BatchStatus(StrEnum):
+    CREATED = "created"
+    APPROVED = "approved"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class EntitlementState(StrEnum):
+    WAITING_ACCOUNT = "waiting_account"
+    PAYABLE = "payable"
+    EXCLUDED = "excluded"
+    BATCHED = "batched"
+    PAID = "paid"
+    ABANDONED = "abandoned"
+
+
+class VersionStatus(StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    PUBLISHED = "published"
+    SUSPENDED = "suspended"
+    RETIRED = "retired"
+    SUPERSEDED = "superseded"
+    REJECTED = "rejected"
+
+
+def choices_of(enum: type[StrEnum]) -> tuple[str, ...]:
+    """The stored values of an enum, in order."""
+    return tuple(m.value for m in enum)
