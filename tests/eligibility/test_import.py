@@ -166,8 +166,8 @@ async def test_big_file_path_in_a_second_process_equals_the_in_process_path(fres
                 "enterprise",
                 actor=ACTOR,
                 parallel=parallel,
-                reject=lambda line, field, reason: rejects.append((line, field, reason)),
-            )  # noqa: B023
+                reject=lambda line, field, reason: rejects.append((line, field, reason)),  # noqa: B023
+            )
             got.append((report.model_dump(), rejects))
         audit = [
             (e["action"], e["detail"])
