@@ -26,8 +26,8 @@ def match_notice_key(version_id: int, subject_id: str) -> str:
 async def notify_matches(version_id: int, *, actor: Any, queue: Any = None) -> int:
     """A notice for every stored match of a published version that has none yet. Returns notices written."""
     from eligibility import service as eligibility
+    from kit.masking import mask_account
     from notifications import service as notifications
-    from notifications.masking import mask_account
     from notifications.schemas import NoticeRequest
     from policies import service as policies
 

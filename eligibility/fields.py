@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+
+from kit.time import CHINA, china_today  # noqa: F401 - the platform's date, re-exported for eligibility's callers
 
 # Field types. "money" is Decimal yuan (fen in storage), "date" a datetime.date, "list" a tuple of str.
 STRING, ENUM, INT, MONEY, BOOL, DATE, LIST = "string", "enum", "int", "money", "bool", "date", "list"
@@ -87,14 +87,6 @@ DERIVED: dict[str, tuple[Field, ...]] = {
 }
 
 FIELDS: dict[str, tuple[Field, ...]] = {"enterprise": ENTERPRISE_FIELDS, "talent": TALENT_FIELDS}
-CHINA = ZoneInfo("Asia/Shanghai")
-
-
-def china_today() -> _dt.date:
-    """The date when none is given: today in China (Asia/Shanghai), whatever the server's time zone. Effective dates,
-    ages, "not in the future" and the publish job's matching all mean this date (a UTC server is a day behind from
-    00:00 to 08:00 Beijing time)."""
-    return _dt.datetime.now(CHINA).date()
 
 
 SUBJECT_ID = {"enterprise": "uscc", "talent": "id_number"}
@@ -106,11 +98,6 @@ PERSONAL: dict[str, frozenset[str]] = {
     "enterprise": frozenset({"bank_name", "bank_account"}),
     "talent": frozenset({"id_number", "name", "bank_name", "bank_account"}),
 }
-
-
-def mask_middle(value: str) -> str:
-    """'3601**********1230': the first and last four characters of an identifier; all masked when it is short."""
-    return value[:4] + "*" * (len(value) - 8) + value[-4:] if len(value) > 8 else "*" * len(value)
 
 
 def rule_fields(kind: str) -> dict[str, Field]:

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from kit.errors import AppError
 
 
-class NotificationError(Exception):
+class NotificationError(AppError):
     """Base: ``message`` for a person, ``status`` for HTTP, ``detail`` structured and optional."""
-
-    status: int = 400
-
-    def __init__(self, message: str, status: int | None = None, detail: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-        self.detail = detail
 
 
 class UnknownNoticeKind(NotificationError):

@@ -17,8 +17,8 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
+from kit.masking import mask_account, mask_context, mask_id_number, mask_phone
 from notifications.errors import ContextIncomplete, UnknownNoticeKind
-from notifications.masking import mask_account, mask_context, mask_id_number, mask_phone
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 LOCALES = ("zh-CN", "en")

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from notifications.masking import mask_phone
+from kit.masking import mask_phone
 
 RecipientKind = Literal["enterprise", "talent"]
 Channel = Literal["email", "sms", "webhook"]

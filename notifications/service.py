@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kit.masking import mask_context
 from notifications import db
 from notifications.errors import NoticeNotFound
-from notifications.masking import mask_context
 from notifications.rendering import check_kind, normalise_locale, render
 from notifications.schemas import (
     CHANNELS,

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from kit.errors import AppError
+from kit.money import InvalidAmount  # noqa: F401 - the money rule's own error, raised by payments too
 
 
-class PaymentsError(Exception):
+class PaymentsError(AppError):
     """Base of every refusal in payments/."""
-
-    status: int = 400
-
-    def __init__(self, message: str, status: int | None = None, detail: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-        self.detail = detail
 
 
 class NotFound(PaymentsError):
@@ -36,7 +28,3 @@ class InvalidState(PaymentsError):
 
 class BudgetExceeded(PaymentsError):
     status = 409
-
-
-class InvalidAmount(PaymentsError):
-    status = 422

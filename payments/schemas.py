@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from eligibility.fields import mask_middle
+from kit.masking import mask_account  # noqa: F401 - payments' pages and messages mask with the one rule
 from payments.money import fen_to_yuan
 
 
@@ -93,8 +93,3 @@ class PaymentRead(BaseModel):
 
 def yuan(fen: int) -> Decimal:
     return fen_to_yuan(fen)
-
-
-def mask_account(account: str) -> str:
-    """'6222********1234': enough for the payee to recognise, not enough to use."""
-    return mask_middle(account)

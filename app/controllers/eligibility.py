@@ -13,7 +13,8 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from app.auth.guards import current_user, requires
-from eligibility.fields import china_today, mask_middle
+from eligibility.fields import china_today
+from kit.masking import mask_account, mask_id_number
 
 STAFF = ("policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin")
 MAX_ROWS = 5000
@@ -37,10 +38,6 @@ async def feed_key(connection: ASGIConnection, handler: BaseRouteHandler) -> Non
 feed_key.roles = ("feed",)  # type: ignore[attr-defined]
 
 
-def _mask(value: str | None) -> str | None:
-    return mask_middle(value) if value else value
-
-
 def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> dict:
     out: dict[str, Any] = {}
     for k, v in profile.items():
@@ -52,9 +49,9 @@ def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> di
             v = str(v)
         out[k] = v
     if not own and role not in ("finance_maker", "finance_checker"):
-        out["bank_account"] = _mask(out.get("bank_account"))
+        out["bank_account"] = mask_account(out.get("bank_account")) or out.get("bank_account")
         if kind == "talent":
-            out["id_number"] = _mask(out.get("id_number"))
+            out["id_number"] = mask_id_number(out.get("id_number")) or out.get("id_number")
             out["birth_date"] = None
     return out
 

@@ -6,10 +6,10 @@ secret when it registered one, else the platform's ``webhook_secret``.
 
 from __future__ import annotations
 
+from kit.masking import mask_id_number
 from notifications.channels.base import DeliveryConfig, OutgoingMessage
 from notifications.channels.sms import post_signed
 from notifications.errors import ChannelError
-from notifications.masking import mask_id_number
 
 
 def webhook_payload(msg: OutgoingMessage) -> dict:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from kit.errors import AppError
+
 TransferStatus = Literal["accepted", "settled", "rejected", "reversed"]
 
 
@@ -39,16 +41,20 @@ class StatementLine:
     settled_at: dt.datetime
 
 
-class BankError(Exception):
-    """Base of what a bank call can end in other than an answer."""
+class BankError(AppError):
+    """Base of what a bank call can end in other than an answer. To our own users a failed bank call is a bad
+    gateway (502) or, when trying later may work, unavailable (503): never the bank's own HTTP status."""
+
+    status = 502
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
 
 class BankTransient(BankError):
     """500/502/503 or a refused connection before the request was sent: nothing was taken; retry the same request_id."""
+
+    status = 503
 
 
 class BankRateLimited(BankTransient):
@@ -75,7 +81,7 @@ class BankBadRequest(BankError):
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
-        self.status = status
+        self.bank_status = status  # the bank's HTTP status, for the log and the operator; ours stays 502
 
 
 class BankAdapter(Protocol):

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import httpx
 
+from kit.time import CHINA
 from payments.adapters.base import (
     BankAuthError,
     BankBadRequest,
@@ -34,7 +34,7 @@ from payments.adapters.wire import KeepAliveTransport
 
 log = logging.getLogger("zhida.bank")
 
-BANK_TZ = ZoneInfo("Asia/Shanghai")
+BANK_TZ = CHINA  # the bank's and the receipts' time: China's
 TRANSFER_STATUSES = frozenset({"accepted", "settled", "rejected", "reversed"})
 STATEMENT_HEADER = ["transfer_id", "request_id", "payee_account", "amount", "status", "settled_at"]
 TRANSIENT_STATUSES = frozenset({500, 502, 503})

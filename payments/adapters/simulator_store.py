@@ -15,9 +15,10 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-BANK_TZ = ZoneInfo("Asia/Shanghai")
+from kit.time import CHINA
+
+BANK_TZ = CHINA  # the bank's and the receipts' time: China's
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transfers (

@@ -9,11 +9,11 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import jinja2
 import qrcode
 
+from kit.time import CHINA
 from payments.receipts.amount_words import amount_in_words
 from payments.receipts.schemas import ReceiptFacts, facts_digest
 from payments.receipts.seal import seal_jpeg
@@ -24,7 +24,7 @@ RECEIPT_TITLE = "政策补贴资金支付回单"
 DIGEST_MARK = "facts-sha256:"  # how the facts digest is written in the PDF keywords and the signature reason
 # Bump when the template or CSS changes, so cached PDFs of the old layout are not served.
 TEMPLATE_VERSION = "5"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = CHINA  # the bank's and the receipts' time: China's
 TEMPLATES = Path(__file__).parent / "templates"
 
 _jinja = jinja2.Environment(

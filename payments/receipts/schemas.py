@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 
+from kit.masking import mask_account, mask_id_number, mask_name  # noqa: F401 - receipts mask with the one rule
+
 # Crockford base32: no I, L, O, U, so a code read aloud or typed from paper is unambiguous.
 CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 VERIFICATION_CODE_LENGTH = 16  # 80 bits: not guessable, short enough to type
@@ -95,29 +97,3 @@ def canonical_json(facts: ReceiptFacts) -> bytes:
 def facts_digest(facts: ReceiptFacts) -> str:
     """sha256 (hex) of the canonical JSON of the facts: the receipt's content identity."""
     return hashlib.sha256(canonical_json(facts)).hexdigest()
-
-
-def mask_account(account: str) -> str:
-    """A bank account as first 4 and last 4 digits (6222****0123); the length is not revealed."""
-    s = "".join(account.split())
-    if len(s) <= 8:
-        return "****" + s[-2:] if len(s) > 4 else "****"
-    return f"{s[:4]}****{s[-4:]}"
-
-
-def mask_id_number(id_number: str) -> str:
-    """A personal ID number as first 3 and last 4 characters, the rest starred (360***********123X)."""
-    s = id_number.strip()
-    if len(s) <= 7:
-        return "*" * len(s)
-    return s[:3] + "*" * (len(s) - 7) + s[-4:]
-
-
-def mask_name(name: str) -> str:
-    """A person's name with the middle hidden: 张三明 → 张*明, 张三 → 张*, 欧阳小明 → 欧**明."""
-    s = name.strip()
-    if len(s) <= 1:
-        return s
-    if len(s) == 2:
-        return s[0] + "*"
-    return s[0] + "*" * (len(s) - 2) + s[-1]

@@ -20,8 +20,8 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
+from kit.time import CHINA
 from payments.adapters.base import (
     BankAuthError,
     BankConflict,
@@ -41,7 +41,7 @@ from payments.service.ledger import EntryType, Move
 from payments.service.receipts import settlement_receipts
 
 log = logging.getLogger("zhida.payments")
-BANK_TZ = ZoneInfo("Asia/Shanghai")
+BANK_TZ = CHINA  # the bank's and the receipts' time: China's
 ACTIVE = ("created", "submitted", "accepted", "unknown")
 FINAL = ("settled", "rejected", "returned", "void")
 

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from eligibility.fields import china_today
+from kit.masking import mask_id_number
 from policies import packs
 from policies.errors import PackRefused
 from policies.schemas import ImpactChange, ImpactPreview, PolicyContent, TestOutcome
@@ -58,9 +59,7 @@ def _withheld(read: list[str]) -> str:
 
 def _shown(kind: str, subject_id: str) -> str:
     """A subject id as the policy tools show it: a talent's ID number masked, an enterprise's credit code whole."""
-    from eligibility.fields import mask_middle
-
-    return mask_middle(subject_id) if kind == "talent" else subject_id
+    return mask_id_number(subject_id) if kind == "talent" else subject_id
 
 
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:

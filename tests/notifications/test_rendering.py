@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from notifications.masking import mask_account, mask_context, mask_id_number, mask_phone
+from kit.masking import mask_account, mask_context, mask_id_number, mask_phone
 from notifications.rendering import KINDS, LOCALES, render
 from notifications.service import notify
 from notifications.tables import Notice
@@ -43,9 +43,9 @@ def test_specific_content():
 def test_masking_helpers():
     assert mask_phone("13812345678") == "138****5678"
     assert mask_phone("+86 138-1234-5678") == "138****5678"
-    assert mask_account("6222 0212 3456 7890 123") == "****0123"
-    assert mask_id_number("360102199001011234") == "3601**********1234"
-    assert mask_id_number("91360100MA35ABCDE1") == "9136**********CDE1"
+    assert mask_account("6222 0212 3456 7890 123") == "6222****0123"
+    assert mask_id_number("360102199001011234") == "360***********1234"
+    assert mask_id_number("91360100MA35ABCDE1") == "913***********CDE1"
     assert mask_phone(None) == mask_account("") == mask_id_number(None) == ""
     masked = mask_context(
         {
@@ -56,7 +56,7 @@ def test_masking_helpers():
         }
     )
     assert masked == {
-        "payee_account": "****0123",
+        "payee_account": "6222****0123",
         "contact": {"mobile": "139****5678"},
         "bank_name": "中国银行",
         "amount": "1.00",
@@ -69,4 +69,4 @@ async def test_stored_notice_and_context_are_masked(fresh_db, actor):
     stored = row["title"] + row["body"] + row["context"]
     for value in FULL:
         assert value not in stored
-    assert json.loads(row["context"])["account"] == "****0123"
+    assert json.loads(row["context"])["account"] == "6222****0123"

@@ -281,7 +281,7 @@ async def test_impact_preview_equals_an_independent_count(fresh_db):
     plain2 = {p["id_number"]: a for p in people if (a := _plain_v2(p, on)) is not None}
     assert preview.matched == len(plain2) and preview.total_amount == sum(plain2.values())
     assert preview.published_number == 1 and preview.published_matched == len(plain1)
-    shown = lambda s: s[:4] + "*" * 10 + s[-4:]  # noqa: E731 - a talent's ID number is masked in the preview
+    shown = lambda s: s[:3] + "*" * 11 + s[-4:]  # noqa: E731 - a talent's ID number is masked in the preview
     assert preview.added == [shown(s) for s in sorted(set(plain2) - set(plain1))]
     assert preview.removed == [shown(s) for s in sorted(set(plain1) - set(plain2))]
     changed = sorted((shown(s), plain1[s], plain2[s]) for s in set(plain1) & set(plain2) if plain1[s] != plain2[s])

@@ -29,7 +29,7 @@ def test_enterprise_notice_explanation_account_then_talent_application_approved(
         assert "稳岗返还" in page.inner_text("[data-testid=policy-title]")
         explanation = page.inner_text("[data-testid=explanation]")
         assert "为什么您符合条件" in explanation and "✔" in explanation
-        assert page.inner_text("[data-testid=account-masked]") == "****1234"
+        assert page.inner_text("[data-testid=account-masked]") == "6222****1234"
         page.fill("[data-testid=account-form] input[name=account]", ACCOUNT_A)
         page.click("[data-testid=account-form] button[type=submit]")
         page.wait_for_selector("[data-testid=account-saved]")

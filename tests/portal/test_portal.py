@@ -49,7 +49,7 @@ async def test_home_shows_each_policy_with_its_stage_and_the_unread_count(world,
     page = await a.get("/portal")
     assert page.status_code == 200 and "测试稳岗返还" in page.text and 'data-testid="unread-count">2<' in page.text
     assert "/portal/inbox" in page.text
-    assert ACCOUNT_A not in page.text and "****1234" in page.text
+    assert ACCOUNT_A not in page.text and "6222****1234" in page.text
 
 
 async def test_policy_page_explains_why_in_chinese_and_english(world, client_as):
@@ -59,7 +59,7 @@ async def test_policy_page_explains_why_in_chinese_and_english(world, client_as)
     assert r.status_code == 200
     body = r.json()
     assert body["explanation"]["eligible"] is True and body["content"]["summary"].startswith("参保职工")
-    assert body["account"]["account_masked"] == "****1234"
+    assert body["account"]["account_masked"] == "6222****1234"
     page = await a.get(f"/portal/policies/{vid}")
     assert "为什么您符合条件" in page.text and "稳岗返还" in page.text
     a.cookies.set("lang", "en")
@@ -85,7 +85,7 @@ async def test_confirming_keeps_the_account_verified_and_a_correction_holds_paym
         headers=csrf_headers(a),
     )
     assert r.status_code == 200
-    assert r.json()["status"] == "unverified" and r.json()["account_masked"] == "****9999"
+    assert r.json()["status"] == "unverified" and r.json()["account_masked"] == "6212****9999"
     assert (await _item(a, AUTO_ENT))[0]["stage"] == "account_unverified"  # no payment to an unverified account
 
     assert (await a.get("/api/applications/accounts")).status_code == 403
