@@ -88,6 +88,14 @@ def placeholders(n: int) -> str:
     return ", ".join("{}" for _ in range(n))
 
 
+def sql_literals(values: Iterable[str]) -> str:
+    """Constants as SQL string literals for an ``IN (…)`` written into the statement: ``'created', 'submitted'``.
+
+    For fixed vocabularies (kit.vocab) only, never for input: a literal list keeps the statement text the same on
+    every call, and the planner sees the values (a bound array hides them)."""
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
 def sql_types(table: type[Table], columns: Sequence[str]) -> list[str]:
     """PostgreSQL array element types of ``columns`` (for ``unnest``)."""
     return [_PG_TYPES[type(table._meta.get_column_by_name(c)).__name__] for c in columns]
