@@ -30,6 +30,7 @@ from payments.service.exceptions import (  # noqa: F401
     reissue_payments,
 )
 from payments.service.ledger import check_balances, subject_paid, version_balances  # noqa: F401
+from payments.service.local_run import run_batch  # noqa: F401
 from payments.service.notices import notify_payments  # noqa: F401
 from payments.service.receipts import (  # noqa: F401
     receipt_facts,
@@ -45,8 +46,7 @@ from payments.service.runs import (  # noqa: F401
     finish_if_done,
     has_active,
     progress,
-    run_batch,
-    start_batch,  # noqa: F401
+    start_batch,
 )
 from payments.service.sources import (  # noqa: F401
     create_entitlement_from_application,
