@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote
 
 import httpx
 
+from kit.money import yuan_to_fen
 from payments.adapters import simulator_store as store_mod
 from payments.adapters.simulator_config import (  # noqa: F401  (re-exported: the simulator's public names)
     DEFAULT_ACCOUNT_RULES,
@@ -139,7 +140,7 @@ class Simulator:
             return "rejected", "INVALID_AMOUNT", None
         if not amount.is_finite() or amount <= 0 or amount >= 10**13 or amount != amount.quantize(Decimal("0.01")):
             return "rejected", "INVALID_AMOUNT", None
-        fen = int(amount * 100)
+        fen = yuan_to_fen(amount)  # exact: at most 2 decimals was checked just above
         for suffix, reason in self.config.account_rules.items():
             if fields["payee_account"].endswith(suffix):
                 return "rejected", reason, fen

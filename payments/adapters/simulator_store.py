@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from kit.money import fen_to_yuan, yuan_to_fen
 from kit.time import CHINA
 
 BANK_TZ = CHINA  # the bank's and the receipts' time: China's
@@ -93,7 +94,7 @@ def _row_to_transfer(row: sqlite3.Row) -> SimTransfer:
         payer_account=row["payer_account"],
         payee_account=row["payee_account"],
         payee_name=row["payee_name"],
-        amount=None if row["amount_fen"] is None else Decimal(row["amount_fen"]).scaleb(-2),
+        amount=None if row["amount_fen"] is None else fen_to_yuan(row["amount_fen"]),
         amount_text=row["amount"],
         currency=row["currency"],
         memo=row["memo"],
@@ -226,7 +227,7 @@ class SimulatorStore:
             payer_account=fields["payer_account"],
             payee_account=fields["payee_account"],
             payee_name=fields["payee_name"],
-            amount=None if amount_fen is None else Decimal(amount_fen).scaleb(-2),
+            amount=None if amount_fen is None else fen_to_yuan(amount_fen),
             amount_text=fields["amount"],
             currency=fields["currency"],
             memo=fields["memo"],
@@ -242,9 +243,9 @@ class SimulatorStore:
         current = self.get(request_id)
         if current is None:
             raise KeyError(request_id)
-        if current.status != "settled":
+        if current.status != "settled" or current.amount is None:
             raise ValueError(f"transfer {request_id} is {current.status}, only a settled transfer can be reversed")
-        fen = int(current.amount.scaleb(2))
+        fen = yuan_to_fen(current.amount)
         self.conn.execute(
             "UPDATE transfers SET status = 'reversed', reversed_at = ? WHERE request_id = ?", (now, request_id)
         )
@@ -309,4 +310,4 @@ def net_paid_per_payee(path: Path) -> dict[str, Decimal]:
             "SELECT t.payee_account, SUM(CASE m.kind WHEN 'debit' THEN m.amount_fen ELSE -m.amount_fen END) "
             "FROM moves m JOIN transfers t ON t.request_id = m.request_id GROUP BY t.payee_account"
         )
-        return {r[0]: Decimal(r[1]) / 100 for r in rows}
+        return {r[0]: fen_to_yuan(r[1]) for r in rows}

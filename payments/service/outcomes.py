@@ -178,7 +178,7 @@ TRANSITIONS: dict[str, Transition] = {
         answer=True,
         legs=_legs(EntryType.settlement),
         then=_paid,
-        audit=("payment.settle", "settled"),
+        audit=("payment.settle", PaymentStatus.SETTLED),
         ref=lambda o: o.answer.transfer_id,
         notice="money_arrived",
         counts="settled",
@@ -190,7 +190,7 @@ TRANSITIONS: dict[str, Transition] = {
         moves_from=(PaymentStatus.SUBMITTED, PaymentStatus.UNKNOWN),
         answer=True,
         legs=_legs(),
-        audit=("payment.accept", "accepted"),
+        audit=("payment.accept", PaymentStatus.ACCEPTED),
         ref=lambda o: o.answer.transfer_id,
         notice="payment_sent",
     ),
@@ -200,7 +200,7 @@ TRANSITIONS: dict[str, Transition] = {
         sql=(_OPEN,),
         answer=True,
         legs=_back_from_bank,
-        audit=("payment.reject", "rejected"),
+        audit=("payment.reject", PaymentStatus.REJECTED),
         ref=lambda o: o.answer.reason or "REJECTED",
         notice="payment_returned",
         counts="rejected",
@@ -213,19 +213,26 @@ TRANSITIONS: dict[str, Transition] = {
         sql=("reason = 'RETURNED'", _OPEN),
         answer=True,
         legs=_legs(EntryType.settlement, EntryType.return_),
-        audit=("payment.return", "returned"),
+        audit=("payment.return", PaymentStatus.RETURNED),
         ref=lambda o: o.answer.transfer_id,
         notice="payment_returned",
     ),
     "transient": Transition(None, _retry, sql=("tries = tries + 1",)),
     "unknown": Transition(
-        PaymentStatus.UNKNOWN, _retry, sql=("tries = tries + 1",), audit=("payment.outcome_unknown", "unknown")
+        PaymentStatus.UNKNOWN,
+        _retry,
+        sql=("tries = tries + 1",),
+        audit=("payment.outcome_unknown", PaymentStatus.UNKNOWN),
     ),
     "still_accepted": Transition(None, _poll_again, sql=("tries = tries + 1",)),
     "auth": Transition(None, _retry, sql=("tries = tries + 1",)),
     # A person must look at it (the bank refused the request itself, or lost a payment it had accepted).
     "hold": Transition(
-        None, lambda o, c: {"reason": o.reason}, sql=(_OPEN,), audit=("payment.hold", "held"), ref=lambda o: o.reason
+        None,
+        lambda o, c: {"reason": o.reason},
+        sql=(_OPEN,),
+        audit=("payment.hold", "held"),  # not a status: the payment stays where it was
+        ref=lambda o: o.reason,
     ),
 }
 
