@@ -73,7 +73,7 @@ async def raw(sql: str, *args: Any) -> list[dict[str, Any]]:
         if pool is not None:
             async with pool.acquire() as conn:
                 return [dict(r) for r in await conn.fetch(native, *args)]
-        conn = await eng.get_new_connection()  # type: ignore[attr-defined]
+        conn = await eng.get_new_connection()  # type: ignore[attr-defined]  # PostgresEngine has it, the Engine base does not
         try:
             return [dict(r) for r in await conn.fetch(native, *args)]
         finally:

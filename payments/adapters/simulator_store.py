@@ -83,8 +83,12 @@ class SimTransfer:
         return body
 
 
+def _at(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, BANK_TZ)
+
+
 def _when(ts: float | None) -> dt.datetime | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts, BANK_TZ)
+    return None if ts is None else _at(ts)
 
 
 def _row_to_transfer(row: sqlite3.Row) -> SimTransfer:
@@ -100,7 +104,7 @@ def _row_to_transfer(row: sqlite3.Row) -> SimTransfer:
         memo=row["memo"],
         status=row["status"],
         reason=row["reason"],
-        taken_at=_when(row["taken_at"]),
+        taken_at=_at(row["taken_at"]),
         settled_at=_when(row["settled_at"]),
         reversed_at=_when(row["reversed_at"]),
     )
@@ -233,7 +237,7 @@ class SimulatorStore:
             memo=fields["memo"],
             status=status,
             reason=reason,
-            taken_at=_when(now),
+            taken_at=_at(now),
             settled_at=_when(settled_at),
             reversed_at=None,
         )
@@ -255,7 +259,10 @@ class SimulatorStore:
         self.conn.execute(
             "UPDATE payers SET debited_fen = debited_fen - ? WHERE account = ?", (fen, current.payer_account)
         )
-        return self.get(request_id)
+        done = self.get(request_id)
+        if done is None:  # it was there a moment ago, in this same transaction
+            raise KeyError(request_id)
+        return done
 
     def statement_rows(self, day: dt.date) -> list[tuple]:
         """Settlement and reversal events of one bank day, in time order."""
@@ -269,7 +276,7 @@ class SimulatorStore:
             "WHERE reversed_at >= ? AND reversed_at < ? ORDER BY at, transfer_id",
             (start, end, start, end),
         ).fetchall()
-        return [(r[0], r[1], r[2], r[3], r[4], _when(r[5]).isoformat(timespec="seconds")) for r in rows]
+        return [(r[0], r[1], r[2], r[3], r[4], _at(r[5]).isoformat(timespec="seconds")) for r in rows]
 
 
 # -- inspection, for tests and chaos checks (each call opens its own connection) ---------------------------

@@ -7,6 +7,7 @@ import asyncio
 from eligibility import service as eligibility
 from kit.audit import Actor
 from kit.db import in_transaction
+from kit.vocab import SubjectKind
 from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts
 from payments.service.entitlements import account_verified, entitlement_key, get_entitlement, record_entitlements
@@ -24,7 +25,7 @@ def facts_from_published(v: PublishedVersion) -> PolicyFacts:
         version=v.number,
         title=v.title,
         issuer=v.issuer,
-        subject=v.subject,
+        subject=SubjectKind(v.subject),
         mode=v.mode,
         budget_fen=v.budget_fen,
         exclusive_group=v.exclusive_group,
@@ -52,7 +53,7 @@ async def _refresh_version(facts: PolicyFacts, *, actor: Actor) -> dict[str, int
             bank_name, account = own[1], (own[2] if own[0] == "verified" else "")
         items.append(
             EntitlementCreate(
-                subject_kind=m.subject_kind,
+                subject_kind=SubjectKind(m.subject_kind),
                 subject_id=m.subject_id,
                 amount_fen=m.amount_fen,
                 clause_codes=list(m.clauses),
@@ -115,7 +116,7 @@ async def create_entitlement_from_application(
     profile = await eligibility.get_profile(subject_kind, subject_id) or {}
     account = profile.get("bank_account") or ""
     item = EntitlementCreate(
-        subject_kind=subject_kind,
+        subject_kind=SubjectKind(subject_kind),
         subject_id=subject_id,
         amount_fen=amount_fen,
         clause_codes=clause_codes,
