@@ -9,7 +9,6 @@ from payments.service.batches import (  # noqa: F401
     get_batch,
     list_batches,
     reject_batch,
-    request_id_for,
 )
 from payments.service.budget import BudgetUsage  # noqa: F401
 from payments.service.budget import alerts as budget_alerts  # noqa: F401
@@ -32,6 +31,7 @@ from payments.service.exceptions import (  # noqa: F401
 from payments.service.ledger import check_balances, subject_paid, version_balances  # noqa: F401
 from payments.service.local_run import run_batch  # noqa: F401
 from payments.service.notices import notify_payments  # noqa: F401
+from payments.service.payment_rows import request_id_for  # noqa: F401
 from payments.service.receipts import (  # noqa: F401
     receipt_facts,
     receipt_of_payment,

@@ -19,9 +19,9 @@ from payments.adapters.base import BankAdapter, StatementLine
 from payments.errors import Forbidden, InvalidState, NotFound, PaymentsError
 from payments.schemas import PaymentRead, mask_account, yuan
 from payments.service import ledger
-from payments.service.batches import PAYMENT_COLUMNS, new_payment_row, request_id_for
 from payments.service.ledger import EntryType, Move
 from payments.service.notices import notify_owed, owe_notices
+from payments.service.payment_rows import PAYMENT_COLUMNS, new_payment_row, request_id_for
 from payments.tables import Batch, Payment
 
 log = logging.getLogger(__name__)
