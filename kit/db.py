@@ -73,7 +73,7 @@ async def raw(sql: str, *args: Any) -> list[dict[str, Any]]:
         if pool is not None:
             async with pool.acquire() as conn:
                 return [dict(r) for r in await conn.fetch(native, *args)]
-        conn = await eng.get_new_connection()  # type: ignore[attr-defined]
+        conn = await eng.get_new_connection()  # type: ignore[attr-defined]  # PostgresEngine has it, the Engine base does not
         try:
             return [dict(r) for r in await conn.fetch(native, *args)]
         finally:
@@ -86,6 +86,14 @@ async def raw(sql: str, *args: Any) -> list[dict[str, Any]]:
 
 def placeholders(n: int) -> str:
     return ", ".join("{}" for _ in range(n))
+
+
+def sql_literals(values: Iterable[str]) -> str:
+    """Constants as SQL string literals for an ``IN (…)`` written into the statement: ``'created', 'submitted'``.
+
+    For fixed vocabularies (kit.vocab) only, never for input: a literal list keeps the statement text the same on
+    every call, and the planner sees the values (a bound array hides them)."""
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
 
 
 def sql_types(table: type[Table], columns: Sequence[str]) -> list[str]:

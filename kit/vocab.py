@@ -69,7 +69,11 @@ class PaymentException(StrEnum):
 
 
 class BatchStatus(StrEnum):
+    """created → (checked: approved once, waiting for a second checker) → approved → running → completed; or
+    rejected / cancelled before it runs."""
+
     CREATED = "created"
+    CHECKED = "checked"
     APPROVED = "approved"
     RUNNING = "running"
     COMPLETED = "completed"

@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from kit.masking import mask_account  # noqa: F401 - payments' pages and messages mask with the one rule
-from payments.money import fen_to_yuan
+from kit.money import fen_to_yuan
+from kit.vocab import SubjectKind
 
 
 class PolicyFacts(BaseModel):
@@ -20,7 +21,7 @@ class PolicyFacts(BaseModel):
     version: int
     title: str = ""
     issuer: str = ""
-    subject: Literal["enterprise", "talent"] = "enterprise"
+    subject: SubjectKind = SubjectKind.ENTERPRISE
     mode: Literal["auto", "apply"] = "auto"
     budget_fen: int
     exclusive_group: str | None = None
@@ -31,7 +32,7 @@ class PolicyFacts(BaseModel):
 class EntitlementCreate(BaseModel):
     """One subject's claim under a version: from a stored match (auto) or an approved application."""
 
-    subject_kind: Literal["enterprise", "talent"]
+    subject_kind: SubjectKind
     subject_id: str
     amount_fen: int = Field(gt=0)
     clause_codes: list[str] = Field(default_factory=list)

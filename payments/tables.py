@@ -2,15 +2,21 @@
 
 Other domains' rows (policy versions, profiles, matches, applications) are referred to by plain ids:
 no foreign key leaves this app. Amounts are integer fen (``*_fen``). Times the runner compares in SQL
-(``due_ms``, ``claimed_until_ms``) are epoch milliseconds so SQLite and PostgreSQL compare them alike.
+(``due_ms``, ``claimed_until_ms``) are epoch milliseconds so SQLite and PostgreSQL compare them alike. Statuses and
+states take their values from kit.vocab (``choices=``). ``id: Serial`` declares Piccolo's implicit primary key for the
+type checker only: an assigned column would be a new column.
 """
 
-from piccolo.columns import BigInt, Boolean, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
+
+from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus
 
 
 class Entitlement(Table, tablename="pay_entitlement"):
     """享受资格: what one subject is owed under one policy version (at most one per version and subject)."""
+
+    id: Serial
 
     key = Varchar(length=96, unique=True)  # "{version_id}:{subject_kind}:{subject_id}": paid at most once per version
     version_id = Integer(index=True)
@@ -24,8 +30,7 @@ class Entitlement(Table, tablename="pay_entitlement"):
     clause_codes = Text(default="")  # ';'-joined, in clause order
     exclusive_group = Varchar(length=64, null=True, default=None)
     effective_from = Varchar(length=10, default="")  # the version's, for the 就高 tie-break
-    # waiting_account | payable | excluded | batched | paid | abandoned
-    state = Varchar(length=16, index=True)
+    state = Varchar(length=16, index=True, choices=EntitlementState)
     reason = Text(default="")  # why payable / excluded / waiting, shown to the subject
     payee_name = Varchar(length=128, default="")
     bank_name = Varchar(length=128, default="")
@@ -41,6 +46,8 @@ class Budget(Table, tablename="pay_budget"):
     What is committed is not stored here: it is the ledger's balance (one source of truth).
     """
 
+    id: Serial
+
     version_id = Integer(unique=True)
     policy_code = Varchar(length=64)
     policy_version = Integer()
@@ -53,10 +60,11 @@ class Budget(Table, tablename="pay_budget"):
 class Batch(Table, tablename="pay_batch"):
     """代发批次: payments a finance maker proposes and one or two different checkers approve."""
 
+    id: Serial
+
     policy_code = Varchar(length=64, default="")  # "" for a batch built from a selection
     title = Varchar(length=200, default="")
-    # created | approved | running | completed | rejected | cancelled
-    status = Varchar(length=16, index=True)
+    status = Varchar(length=16, index=True, choices=BatchStatus)
     maker = Varchar(length=64)
     total_fen = BigInt(default=0)
     payment_count = Integer(default=0)
@@ -77,6 +85,8 @@ class Batch(Table, tablename="pay_batch"):
 class Payment(Table, tablename="pay_payment"):
     """One transfer to one payee; its status follows created → submitted → accepted → settled | rejected | unknown."""
 
+    id: Serial
+
     batch_id = Integer(index=True)
     entitlement_id = Integer(index=True)
     attempt = Integer(default=1)  # 1, then 2, 3… for re-issues (退汇重发) of the same entitlement
@@ -89,15 +99,15 @@ class Payment(Table, tablename="pay_payment"):
     payee_account = Varchar(length=64)
     amount_fen = BigInt()
     request_id = Varchar(length=64, unique=True)  # the bank's idempotency key, the same for every retry
-    status = Varchar(length=16, index=True)
+    status = Varchar(length=16, index=True, choices=PaymentStatus)
     tries = Integer(default=0)
     due_ms = BigInt(default=0)  # not to be worked on before this time (backoff, settlement polling)
     claimed_by = Varchar(length=48, null=True, default=None)
     claimed_until_ms = BigInt(default=0)
     bank_transfer_id = Varchar(length=64, default="")
     reason = Varchar(length=64, default="")  # the bank's rejection reason, or why it is held
-    # "" | open (in the exceptions queue) | reissued | abandoned | returned (退汇, open)
-    exception = Varchar(length=16, default="", index=True)
+    # where the payment stands in the exceptions queue ("" when in none)
+    exception = Varchar(length=16, default="", index=True, choices=PaymentException)
     settled_on = Varchar(length=10, default="", index=True)  # YYYY-MM-DD, bank time (Asia/Shanghai)
     submitted_at = Timestamptz(null=True, default=None)
     settled_at = Timestamptz(null=True, default=None)
@@ -107,6 +117,8 @@ class Payment(Table, tablename="pay_payment"):
 
 class LedgerEntry(Table, tablename="pay_ledger_entry"):
     """复式记账: one leg of a balanced journal, integer fen, debit positive; append-only, never edited."""
+
+    id: Serial
 
     journal = Varchar(length=64, index=True)
     entry_type = Varchar(length=16)  # commit | payment | settlement | return | reversal
@@ -125,6 +137,8 @@ class LedgerEntry(Table, tablename="pay_ledger_entry"):
 class Receipt(Table, tablename="pay_receipt"):
     """回单: the facts of one settled payment, written in the settlement's transaction; the PDF is made later."""
 
+    id: Serial
+
     payment_id = Integer(unique=True)
     code = Varchar(length=32, unique=True)  # the public verification code
     batch_id = Integer(index=True)
@@ -138,6 +152,8 @@ class Receipt(Table, tablename="pay_receipt"):
 class ReconciliationRun(Table, tablename="pay_reconciliation_run"):
     """对账: one comparison of the ledger with the bank statement of a date."""
 
+    id: Serial
+
     statement_date = Varchar(length=10, index=True)
     matched = Integer(default=0)
     differences = Integer(default=0)
@@ -149,6 +165,8 @@ class ReconciliationRun(Table, tablename="pay_reconciliation_run"):
 
 class ReconciliationDifference(Table, tablename="pay_reconciliation_difference"):
     """One difference found by a reconciliation run; reported to finance, never corrected automatically."""
+
+    id: Serial
 
     run_id = Integer(index=True)
     kind = Varchar(length=24)  # reconcile.KINDS: missing_at_bank, unknown_to_us, amount_differs, status_differs, …
@@ -164,6 +182,8 @@ class NoticeOutbox(Table, tablename="pay_notice_outbox"):
     """Notices owed for payments whose state just changed (payment_sent, money_arrived, payment_returned): written in
     the transaction of the change and removed once the notices are written, so none is lost when a worker dies
     between the commit and queueing the notice job (a sweep picks up rows left behind)."""
+
+    id: Serial
 
     kind = Varchar(length=32)
     payment_ids = Text()  # comma-separated payment ids

@@ -21,11 +21,14 @@ from payments.adapters.base import (  # noqa: F401  (the interface, re-exported)
     TransferResult,
 )
 from payments.adapters.http_bank import HttpBankAdapter
+from payments.adapters.simulator import InProcessTransport, Simulator, SimulatorConfig, config_from_options
 
 SIMULATOR_FILE = "bank-sim.db"
 
 
-def get_adapter(settings: Any, *, simulator_config: Any = None, timeout: float | None = None) -> HttpBankAdapter:
+def get_adapter(
+    settings: Any, *, simulator_config: SimulatorConfig | None = None, timeout: float | None = None
+) -> HttpBankAdapter:
     """The bank for these settings (duck-typed: bank_url, bank_secret, bank_timeout_seconds, data_dir).
 
     With ``bank_url`` set: the real gateway over the network. Without: the bundled simulator in this
@@ -41,8 +44,6 @@ def get_adapter(settings: Any, *, simulator_config: Any = None, timeout: float |
     secret = settings.bank_secret
     if getattr(settings, "bank_url", None):
         return HttpBankAdapter(settings.bank_url, secret, timeout=timeout)
-    from payments.adapters.simulator import InProcessTransport, Simulator, SimulatorConfig, config_from_options
-
     if simulator_config is None:
         # The embedded simulator's faults for commands run as subprocesses (demo, chaos tests): ZHIDA_BANK_SIM_OPTIONS.
         options = getattr(settings, "bank_sim_options", None) or os.environ.get("ZHIDA_BANK_SIM_OPTIONS", "")

@@ -30,6 +30,7 @@ from payments.adapters.base import (
     TransferRequest,
     TransferResult,
 )
+from payments.adapters.simulator import Simulator
 from payments.adapters.wire import KeepAliveTransport
 
 log = logging.getLogger("zhida.bank")
@@ -202,7 +203,7 @@ class HttpBankAdapter:
         self.timeout = timeout
         self._secret = secret
         self._clock = clock
-        self.simulator = None  # set by get_adapter when the bundled simulator runs in-process
+        self.simulator: Simulator | None = None  # set by get_adapter when the bundled simulator runs in-process
         # The transport is used directly, without httpx.AsyncClient (no cookies, redirects or auth hooks), and on
         # the network it is our lean keep-alive transport (wire.py): both for CPU per call on large batches.
         self._transport = transport or KeepAliveTransport(max_idle=max_connections, connect_timeout=timeout)

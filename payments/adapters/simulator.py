@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, quote
 
 import httpx
 
+from kit.money import yuan_to_fen
 from payments.adapters import simulator_store as store_mod
 from payments.adapters.simulator_config import (  # noqa: F401  (re-exported: the simulator's public names)
     DEFAULT_ACCOUNT_RULES,
@@ -70,6 +71,13 @@ class Simulator:
     def _open(self) -> None:
         self._store = SimulatorStore(self.db_path)
 
+    @property
+    def store(self) -> SimulatorStore:
+        """The open record (used on the database thread only)."""
+        if self._store is None:
+            raise RuntimeError("the bank simulator is closed")
+        return self._store
+
     def close(self) -> None:
         if self._store is not None:
             self._executor.submit(self._store.close).result()
@@ -104,9 +112,9 @@ class Simulator:
         return self._executor.submit(self._reverse, request_id, when).result()
 
     def _reverse(self, request_id: str, when: float) -> SimTransfer:
-        with store_mod.immediate(self._store.conn):
-            self._store.settle_due(when)
-            return self._store.reverse(request_id, when)
+        with store_mod.immediate(self.store.conn):
+            self.store.settle_due(when)
+            return self.store.reverse(request_id, when)
 
     # -- the bank's logic (runs on the database thread) ----------------------------------------------
 
@@ -139,12 +147,12 @@ class Simulator:
             return "rejected", "INVALID_AMOUNT", None
         if not amount.is_finite() or amount <= 0 or amount >= 10**13 or amount != amount.quantize(Decimal("0.01")):
             return "rejected", "INVALID_AMOUNT", None
-        fen = int(amount * 100)
+        fen = yuan_to_fen(amount)  # exact: at most 2 decimals was checked just above
         for suffix, reason in self.config.account_rules.items():
             if fields["payee_account"].endswith(suffix):
                 return "rejected", reason, fen
         balance = self.config.payer_balance
-        if balance is not None and self._store.debited_fen(fields["payer_account"]) + fen > int(balance * 100):
+        if balance is not None and self.store.debited_fen(fields["payer_account"]) + fen > int(balance * 100):
             return "rejected", "INSUFFICIENT_FUNDS", fen
         if self.config.settle_delay > 0 or self.config.answer_accepted:
             return "accepted", None, fen
@@ -152,7 +160,7 @@ class Simulator:
 
     def _post_transfer(self, fields: dict, now: float) -> tuple[str | None, SimTransfer | None]:
         """(fault, transfer); transfer is None for 409 (fault "conflict") and for faults before taking."""
-        with store_mod.immediate(self._store.conn):
+        with store_mod.immediate(self.store.conn):
             return self._post_one(fields, now)
 
     def _post_group(self, items: list[tuple[dict, float]]) -> list:
@@ -167,7 +175,7 @@ class Simulator:
             except Exception as exc:  # noqa: BLE001 — handed to that request's handler, as without grouping
                 return [exc]
         try:
-            with store_mod.immediate(self._store.conn):
+            with store_mod.immediate(self.store.conn):
                 return [self._post_one(fields, now) for fields, now in items]
         except Exception:  # noqa: BLE001 — the whole group was rolled back: each again on its own, so only the
             out: list = []  # failing one fails (the others are decided exactly as they would have been)
@@ -217,7 +225,7 @@ class Simulator:
 
     def _post_one(self, fields: dict, now: float) -> tuple[str | None, SimTransfer | None]:
         """The decision for one POST, inside the caller's write transaction."""
-        store = self._store
+        store = self.store
         attempt = store.bump_attempt(fields["request_id"])
         fault = self._pick_fault(self._roll(fields["request_id"], attempt))
         if fault in ("rate_limit", "fail"):
@@ -241,12 +249,19 @@ class Simulator:
         # Another process on the same file may run with a settle delay; it settles its own on its requests.
         return self.config.settle_delay > 0 or self.config.answer_accepted
 
-    def _read(self, request_id: str | None, day: dt.date | None, now: float):
-        if self._may_accept or day is not None:
-            with store_mod.immediate(self._store.conn):
-                self._store.settle_due(now)
-                return self._store.statement_rows(day) if day is not None else self._store.get(request_id)
-        return self._store.get(request_id)
+    def _query(self, request_id: str, now: float) -> SimTransfer | None:
+        store = self.store
+        if not self._may_accept:
+            return store.get(request_id)
+        with store_mod.immediate(store.conn):
+            store.settle_due(now)
+            return store.get(request_id)
+
+    def _statement_rows(self, day: dt.date, now: float) -> list[tuple]:
+        store = self.store
+        with store_mod.immediate(store.conn):
+            store.settle_due(now)
+            return store.statement_rows(day)
 
     # -- ASGI ----------------------------------------------------------------------------------------
 
@@ -296,7 +311,7 @@ class Simulator:
                 return await _respond(send, *_json(405, {"error": "METHOD_NOT_ALLOWED"}))
             if await self._query_fault(send):
                 return
-            found = await self._db(self._read, path[len("/transfers/") :], None, now)
+            found = await self._db(self._query, path[len("/transfers/") :], now)
             return await _respond(send, *(_json(200, found.answer()) if found else _json(404, {"error": "NOT_FOUND"})))
         if path == "/statements":
             if method != "GET":
@@ -358,6 +373,8 @@ class Simulator:
             )
         if fault == "fail":
             return await _respond(send, *_json(503, {"error": "UNAVAILABLE"}))
+        if transfer is None:  # only a conflict or a fault before taking comes without one: both answered above
+            raise RuntimeError(f"the simulator took {fields['request_id']} without a record of it")
         status, headers, data = _json(200, transfer.answer())
         if fault == "timeout":
             log.info("bank-sim: %s taken, answer withheld", fields["request_id"])
@@ -387,7 +404,7 @@ class Simulator:
             day = dt.date.fromisoformat(query.get("date", [""])[0])
         except ValueError:
             return await _respond(send, *_json(400, {"error": "INVALID_DATE"}))
-        rows = await self._db(self._read, None, day, now)
+        rows = await self._db(self._statement_rows, day, now)
         lines = ["transfer_id,request_id,payee_account,amount,status,settled_at"]
         lines += [",".join(_csv_cell(v) for v in row) for row in rows]
         data = ("\r\n".join(lines) + "\r\n").encode()

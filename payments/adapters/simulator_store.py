@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from kit.money import fen_to_yuan, yuan_to_fen
 from kit.time import CHINA
 
 BANK_TZ = CHINA  # the bank's and the receipts' time: China's
@@ -82,8 +83,12 @@ class SimTransfer:
         return body
 
 
+def _at(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, BANK_TZ)
+
+
 def _when(ts: float | None) -> dt.datetime | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts, BANK_TZ)
+    return None if ts is None else _at(ts)
 
 
 def _row_to_transfer(row: sqlite3.Row) -> SimTransfer:
@@ -93,13 +98,13 @@ def _row_to_transfer(row: sqlite3.Row) -> SimTransfer:
         payer_account=row["payer_account"],
         payee_account=row["payee_account"],
         payee_name=row["payee_name"],
-        amount=None if row["amount_fen"] is None else Decimal(row["amount_fen"]).scaleb(-2),
+        amount=None if row["amount_fen"] is None else fen_to_yuan(row["amount_fen"]),
         amount_text=row["amount"],
         currency=row["currency"],
         memo=row["memo"],
         status=row["status"],
         reason=row["reason"],
-        taken_at=_when(row["taken_at"]),
+        taken_at=_at(row["taken_at"]),
         settled_at=_when(row["settled_at"]),
         reversed_at=_when(row["reversed_at"]),
     )
@@ -226,13 +231,13 @@ class SimulatorStore:
             payer_account=fields["payer_account"],
             payee_account=fields["payee_account"],
             payee_name=fields["payee_name"],
-            amount=None if amount_fen is None else Decimal(amount_fen).scaleb(-2),
+            amount=None if amount_fen is None else fen_to_yuan(amount_fen),
             amount_text=fields["amount"],
             currency=fields["currency"],
             memo=fields["memo"],
             status=status,
             reason=reason,
-            taken_at=_when(now),
+            taken_at=_at(now),
             settled_at=_when(settled_at),
             reversed_at=None,
         )
@@ -242,9 +247,9 @@ class SimulatorStore:
         current = self.get(request_id)
         if current is None:
             raise KeyError(request_id)
-        if current.status != "settled":
+        if current.status != "settled" or current.amount is None:
             raise ValueError(f"transfer {request_id} is {current.status}, only a settled transfer can be reversed")
-        fen = int(current.amount.scaleb(2))
+        fen = yuan_to_fen(current.amount)
         self.conn.execute(
             "UPDATE transfers SET status = 'reversed', reversed_at = ? WHERE request_id = ?", (now, request_id)
         )
@@ -254,7 +259,10 @@ class SimulatorStore:
         self.conn.execute(
             "UPDATE payers SET debited_fen = debited_fen - ? WHERE account = ?", (fen, current.payer_account)
         )
-        return self.get(request_id)
+        done = self.get(request_id)
+        if done is None:  # it was there a moment ago, in this same transaction
+            raise KeyError(request_id)
+        return done
 
     def statement_rows(self, day: dt.date) -> list[tuple]:
         """Settlement and reversal events of one bank day, in time order."""
@@ -268,7 +276,7 @@ class SimulatorStore:
             "WHERE reversed_at >= ? AND reversed_at < ? ORDER BY at, transfer_id",
             (start, end, start, end),
         ).fetchall()
-        return [(r[0], r[1], r[2], r[3], r[4], _when(r[5]).isoformat(timespec="seconds")) for r in rows]
+        return [(r[0], r[1], r[2], r[3], r[4], _at(r[5]).isoformat(timespec="seconds")) for r in rows]
 
 
 # -- inspection, for tests and chaos checks (each call opens its own connection) ---------------------------
@@ -309,4 +317,4 @@ def net_paid_per_payee(path: Path) -> dict[str, Decimal]:
             "SELECT t.payee_account, SUM(CASE m.kind WHEN 'debit' THEN m.amount_fen ELSE -m.amount_fen END) "
             "FROM moves m JOIN transfers t ON t.request_id = m.request_id GROUP BY t.payee_account"
         )
-        return {r[0]: Decimal(r[1]) / 100 for r in rows}
+        return {r[0]: fen_to_yuan(r[1]) for r in rows}

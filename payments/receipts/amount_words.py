@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from kit.money import yuan_to_fen
+
 DIGITS = "零壹贰叁肆伍陆柒捌玖"
 PLACE_UNITS = ("", "拾", "佰", "仟")  # within a group of four digits
 GROUP_UNITS = ("", "万", "亿")  # groups, least significant first
@@ -39,7 +41,7 @@ def amount_in_words(amount: Decimal) -> str:
     if amount < MIN_AMOUNT or amount > MAX_AMOUNT:
         raise ValueError(f"amount must be between {MIN_AMOUNT} and {MAX_AMOUNT:,} yuan")
 
-    fen_count = int(fen_total * 100)
+    fen_count = yuan_to_fen(fen_total)
     yuan, jiao, fen = fen_count // 100, fen_count // 10 % 10, fen_count % 10
     words = ["人民币"]
     if yuan:

@@ -14,6 +14,7 @@ import jinja2
 import qrcode
 
 from kit.time import CHINA
+from kit.vocab import SubjectKind
 from payments.receipts.amount_words import amount_in_words
 from payments.receipts.schemas import ReceiptFacts, facts_digest
 from payments.receipts.seal import seal_jpeg
@@ -88,7 +89,7 @@ def _seal_data_uri(issuer: str) -> str:
 def receipt_html(facts: ReceiptFacts, *, base_url: str, platform_name: str = DEFAULT_PLATFORM_NAME) -> str:
     """The receipt as a self-contained HTML document (images are data URIs)."""
     url = verify_url(base_url, facts.code)
-    talent = facts.payee_kind == "talent"
+    talent = facts.payee_kind == SubjectKind.TALENT
     issuer = facts.issuer or platform_name  # a policy without a department is issued by the platform
     return _jinja.get_template("receipt.html").render(
         f=facts,

@@ -23,10 +23,13 @@ def new_verification_code() -> str:
     return "".join(secrets.choice(CROCKFORD_ALPHABET) for _ in range(VERIFICATION_CODE_LENGTH))
 
 
+_LOOK_ALIKES = str.maketrans("OIL", "011")
+
+
 def normalize_verification_code(code: str) -> str:
     """Uppercase and map the look-alikes Crockford allows (O→0, I/L→1); strips spaces and dashes."""
     code = code.strip().upper().replace("-", "").replace(" ", "")
-    return code.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return code.translate(_LOOK_ALIKES)
 
 
 def is_verification_code(code: str) -> bool:

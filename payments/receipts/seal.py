@@ -47,10 +47,10 @@ def _star(draw: ImageDraw.ImageDraw, cx: float, cy: float, outer: float) -> None
 
 
 def _glyph(char: str, font: ImageFont.FreeTypeFont, angle_degrees: float) -> Image.Image:
-    box = font.size * 3 // 2
+    box = int(font.size) * 3 // 2  # the size is a whole number of pixels (truetype() was given an int)
     tile = Image.new("RGBA", (box, box), (0, 0, 0, 0))
     ImageDraw.Draw(tile).text((box / 2, box / 2), char, font=font, fill=SEAL_RED, anchor="mm")
-    return tile.rotate(-angle_degrees, resample=Image.BICUBIC, center=(box / 2, box / 2))
+    return tile.rotate(-angle_degrees, resample=Image.Resampling.BICUBIC, center=(box / 2, box / 2))
 
 
 @lru_cache(maxsize=64)

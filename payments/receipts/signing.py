@@ -7,11 +7,12 @@ import datetime as dt
 import fcntl
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any, TypeVar
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -148,7 +149,10 @@ def _load_cert(path: Path) -> asn1_x509.Certificate:
     return load_cert_from_pemder(str(path))
 
 
-def run_blocking(make_coroutine: Callable[[], Awaitable]):
+T = TypeVar("T")
+
+
+def run_blocking(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run pyHanko's coroutine to completion from sync code, also when the caller's thread runs an event loop
     (a CLI command or job that calls the sync API): then on a short-lived thread with its own loop."""
     try:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 
+from arq.connections import ArqRedis
 from arq.worker import func
 
 from payments.receipts.bulk import ReceiptRenderer
@@ -40,7 +41,7 @@ async def render_receipts_chunk(ctx: dict, codes: list[str]) -> dict:
     return {"rendered": len(paths), "missing": [c for c in codes if c not in found]}
 
 
-async def enqueue_receipt_renders(queue, codes: Sequence[str], *, chunk_size: int = CHUNK_SIZE) -> int:
+async def enqueue_receipt_renders(queue: ArqRedis, codes: Sequence[str], *, chunk_size: int = CHUNK_SIZE) -> int:
     """Queue render jobs for these codes in chunks (after the settling transaction commits); returns the count.
 
     Each job's id is derived from its codes, so queuing the same chunk twice runs it once.

@@ -9,7 +9,6 @@ from payments.service.batches import (  # noqa: F401
     get_batch,
     list_batches,
     reject_batch,
-    request_id_for,
 )
 from payments.service.budget import BudgetUsage  # noqa: F401
 from payments.service.budget import alerts as budget_alerts  # noqa: F401
@@ -30,7 +29,9 @@ from payments.service.exceptions import (  # noqa: F401
     reissue_payments,
 )
 from payments.service.ledger import check_balances, subject_paid, version_balances  # noqa: F401
+from payments.service.local_run import run_batch  # noqa: F401
 from payments.service.notices import notify_payments  # noqa: F401
+from payments.service.payment_rows import request_id_for  # noqa: F401
 from payments.service.receipts import (  # noqa: F401
     receipt_facts,
     receipt_of_payment,
@@ -45,8 +46,7 @@ from payments.service.runs import (  # noqa: F401
     finish_if_done,
     has_active,
     progress,
-    run_batch,
-    start_batch,  # noqa: F401
+    start_batch,
 )
 from payments.service.sources import (  # noqa: F401
     create_entitlement_from_application,

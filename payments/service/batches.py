@@ -3,58 +3,27 @@ the budget is reserved when the batch is made and released when it is rejected o
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from typing import Any
 
+from kit.audit import Actor
+from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.time import now
+from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
 from payments.errors import BudgetExceeded, Forbidden, InvalidState, NotFound, PaymentsError
 from payments.schemas import BatchRead, yuan
 from payments.service import budget, ledger
-from payments.service.db import bulk_insert, in_list, is_postgres, now, raw, transaction
 from payments.service.ledger import EntryType, Move
+from payments.service.payment_rows import PAYMENT_COLUMNS, new_payment_row, request_id_for
 from payments.tables import Batch, Entitlement, Payment
 
-MAKER_ROLE = "finance_maker"
-CHECKER_ROLE = "finance_checker"
-PENDING_APPROVAL = ("created", "checked")  # checked: approved once, waiting for the second checker
-CANCELLABLE = ("created", "checked", "approved")
-ACTIVE_PAYMENT_STATES = ("created", "submitted", "accepted", "unknown")
-_PAYMENT_COLUMNS = (
-    "batch_id",
-    "entitlement_id",
-    "attempt",
-    "reissue_of",
-    "version_id",
-    "policy_code",
-    "subject_kind",
-    "subject_id",
-    "payee_name",
-    "payee_account",
-    "amount_fen",
-    "request_id",
-    "status",
-    "tries",
-    "due_ms",
-    "claimed_by",
-    "claimed_until_ms",
-    "bank_transfer_id",
-    "reason",
-    "exception",
-    "settled_on",
-    "created_at",
-    "updated_at",
-)
+PENDING_APPROVAL = (BatchStatus.CREATED, BatchStatus.CHECKED)  # checked: approved once, waiting for the second checker
+CANCELLABLE = (BatchStatus.CREATED, BatchStatus.CHECKED, BatchStatus.APPROVED)
+_PAYABLE = sql_literals([EntitlementState.PAYABLE])
+_BATCHED = sql_literals([EntitlementState.BATCHED])
 
 
-def request_id_for(policy_code: str, policy_version: int, subject_kind: str, subject_id: str, attempt: int) -> str:
-    """The bank's idempotency key, derived from what is paid: the same for every retry of this payment, even
-    from a restored database, and a new one only for a re-issue (a new attempt)."""
-    digest = hashlib.sha256(
-        f"{policy_code}@{policy_version}|{subject_kind}|{subject_id}|{attempt}".encode()
-    ).hexdigest()
-    return f"ZD{digest[:40]}"
-
-
-def _require_role(actor, role: str, what: str) -> None:
+def _require_role(actor: Actor, role: Role, what: str) -> None:
     if actor.role != role:
         raise Forbidden(f"only a {role} may {what}; {actor.name} is {actor.role}")
 
@@ -70,7 +39,7 @@ class BatchCreated:
 
 async def create_batch(
     *,
-    actor,
+    actor: Actor,
     second_checker_threshold_fen: int,
     policy_code: str | None = None,
     entitlement_ids: list[int] | None = None,
@@ -78,7 +47,7 @@ async def create_batch(
 ) -> BatchCreated:
     """A batch of payable entitlements not yet in a batch (of a policy, or a selection), reserving their amounts
     against each version's budget; entitlements beyond what the budget has left stay out and are counted."""
-    _require_role(actor, MAKER_ROLE, "create a disbursement batch")
+    _require_role(actor, Role.FINANCE_MAKER, "create a disbursement batch")
     if not policy_code and not entitlement_ids:
         raise PaymentsError("say which policy (or which entitlements) the batch pays")
     at = now()
@@ -105,7 +74,7 @@ async def create_batch(
         batch = Batch(
             policy_code=policy_code or "",
             title=title or (f"{policy_code} 代发" if policy_code else "代发"),
-            status="created",
+            status=BatchStatus.CREATED,
             maker=actor.name,
             total_fen=total,
             payment_count=len(chosen),
@@ -117,9 +86,9 @@ async def create_batch(
         attempts = await _next_attempts([c["id"] for c in chosen])
         await bulk_insert(
             Payment,
-            _PAYMENT_COLUMNS,
+            PAYMENT_COLUMNS,
             (
-                (
+                new_payment_row(
                     batch.id,
                     c["id"],
                     attempts[c["id"]],
@@ -134,16 +103,6 @@ async def create_batch(
                     request_id_for(
                         c["policy_code"], c["policy_version"], c["subject_kind"], c["subject_id"], attempts[c["id"]]
                     ),
-                    "created",
-                    0,
-                    0,
-                    None,
-                    0,
-                    "",
-                    "",
-                    "",
-                    "",
-                    at,
                     at,
                 )
                 for c in chosen
@@ -173,7 +132,7 @@ async def create_batch(
     return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker)
 
 
-async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict]:
+async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict[str, Any]]:
     q = Entitlement.select(
         Entitlement.id,
         Entitlement.version_id,
@@ -184,7 +143,7 @@ async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict]
         Entitlement.payee_name,
         Entitlement.payee_account,
         Entitlement.amount_fen,
-    ).where((Entitlement.state == "payable") & Entitlement.batch_id.is_null())
+    ).where((Entitlement.state == EntitlementState.PAYABLE) & Entitlement.batch_id.is_null())
     if policy_code:
         q = q.where(Entitlement.policy_code == policy_code)
     if ids:
@@ -202,8 +161,8 @@ async def _take_entitlements(batch_id: int, ids: list[int]) -> None:
         part = ids[i : i + 5000]
         marks, args = in_list(part)
         rows = await raw(
-            f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} "
-            f"WHERE id {marks} AND state = 'payable' AND batch_id IS NULL RETURNING id",
+            f"UPDATE pay_entitlement SET state = {_BATCHED}, batch_id = {{}}, updated_at = {{}} "
+            f"WHERE id {marks} AND state = {_PAYABLE} AND batch_id IS NULL RETURNING id",
             batch_id,
             at,
             *args,
@@ -226,7 +185,8 @@ async def _next_attempts(entitlement_ids: list[int]) -> dict[int, int]:
     return out
 
 
-async def _lock_batch(batch_id: int) -> dict:
+async def lock_batch(batch_id: int) -> dict[str, Any]:
+    """The batch's row, locked until the transaction ends (PostgreSQL; SQLite's write transaction serialises)."""
     sql = "SELECT * FROM pay_batch WHERE id = {}" + (" FOR UPDATE" if is_postgres() else "")
     rows = await raw(sql, batch_id)
     if not rows:
@@ -234,23 +194,23 @@ async def _lock_batch(batch_id: int) -> dict:
     return rows[0]
 
 
-def _summary(b: dict) -> dict:
+def _summary(b: dict[str, Any]) -> dict[str, Any]:
     return {k: b[k] for k in ("status", "maker", "checker", "second_checker", "total_fen", "payment_count")}
 
 
-async def approve_batch(batch_id: int, *, actor) -> str:
+async def approve_batch(batch_id: int, *, actor: Actor) -> BatchStatus:
     """A checker's approval; refused to the batch's maker, and the second approval (above the threshold) to the
     first checker. Returns the batch's new status (checked: waiting for a second checker; approved)."""
-    _require_role(actor, CHECKER_ROLE, "approve a disbursement batch")
+    _require_role(actor, Role.FINANCE_CHECKER, "approve a disbursement batch")
     async with transaction():
-        b = await _lock_batch(batch_id)
+        b = await lock_batch(batch_id)
         if b["status"] not in PENDING_APPROVAL:
             raise InvalidState(f"batch {batch_id} is {b['status']}: only a batch waiting for approval can be approved")
         if actor.name == b["maker"]:
             raise Forbidden(f"{actor.name} made batch {batch_id} and cannot also approve it (maker ≠ checker)")
         at = now()
-        if b["status"] == "created":
-            status = "checked" if b["needs_second_checker"] else "approved"
+        if b["status"] == BatchStatus.CREATED:
+            status = BatchStatus.CHECKED if b["needs_second_checker"] else BatchStatus.APPROVED
             await Batch.update({Batch.checker: actor.name, Batch.checked_at: at, Batch.status: status}).where(
                 Batch.id == batch_id
             )
@@ -261,7 +221,7 @@ async def approve_batch(batch_id: int, *, actor) -> str:
                     f"{actor.name} approved batch {batch_id} already; a second, different checker must "
                     "approve a batch above the threshold"
                 )
-            status = "approved"
+            status = BatchStatus.APPROVED
             await Batch.update(
                 {Batch.second_checker: actor.name, Batch.second_checked_at: at, Batch.status: status}
             ).where(Batch.id == batch_id)
@@ -272,44 +232,44 @@ async def approve_batch(batch_id: int, *, actor) -> str:
             batch_id,
             _summary(b),
             after,
-            detail={"step": "second" if b["status"] == "checked" else "first", "status": status},
+            detail={"step": "second" if b["status"] == BatchStatus.CHECKED else "first", "status": status},
         )
     return status
 
 
-async def reject_batch(batch_id: int, *, actor, reason: str) -> None:
+async def reject_batch(batch_id: int, *, actor: Actor, reason: str) -> None:
     """A checker sends the batch back: its reservations are released, its entitlements payable again."""
-    _require_role(actor, CHECKER_ROLE, "reject a disbursement batch")
+    _require_role(actor, Role.FINANCE_CHECKER, "reject a disbursement batch")
     if not reason.strip():
         raise PaymentsError("say why the batch is rejected")
     async with transaction():
-        b = await _lock_batch(batch_id)
+        b = await lock_batch(batch_id)
         if b["status"] not in PENDING_APPROVAL:
             raise InvalidState(f"batch {batch_id} is {b['status']}: only a batch waiting for approval can be rejected")
         if actor.name == b["maker"]:
             raise Forbidden(f"{actor.name} made batch {batch_id} and cannot also decide on it (maker ≠ checker)")
-        await _close(b, "rejected", actor, reason)
+        await _close(b, BatchStatus.REJECTED, actor, reason)
 
 
-async def cancel_batch(batch_id: int, *, actor, reason: str = "") -> None:
+async def cancel_batch(batch_id: int, *, actor: Actor, reason: str = "") -> None:
     """Cancel a batch before it runs (its maker, or a checker): reservations released, entitlements payable again."""
-    if actor.role not in (MAKER_ROLE, CHECKER_ROLE):
+    if actor.role not in (Role.FINANCE_MAKER, Role.FINANCE_CHECKER):
         raise Forbidden(f"only finance staff may cancel a batch; {actor.name} is {actor.role}")
     async with transaction():
-        b = await _lock_batch(batch_id)
+        b = await lock_batch(batch_id)
         if b["status"] not in CANCELLABLE:
             raise InvalidState(f"batch {batch_id} is {b['status']}: only a batch that has not started can be cancelled")
-        if actor.role == MAKER_ROLE and actor.name != b["maker"]:
+        if actor.role == Role.FINANCE_MAKER and actor.name != b["maker"]:
             raise Forbidden(f"only the batch's maker ({b['maker']}) or a checker may cancel batch {batch_id}")
-        await _close(b, "cancelled", actor, reason)
+        await _close(b, BatchStatus.CANCELLED, actor, reason)
 
 
-async def _close(b: dict, status: str, actor, reason: str) -> None:
+async def _close(b: dict[str, Any], status: BatchStatus, actor: Actor, reason: str) -> None:
     batch_id = b["id"]
     at = now()
     payments = await raw(
-        "UPDATE pay_payment SET status = 'void', updated_at = {} WHERE batch_id = {} "
-        "AND status = 'created' RETURNING id, version_id, amount_fen, entitlement_id",
+        f"UPDATE pay_payment SET status = {sql_literals([PaymentStatus.VOID])}, updated_at = {{}} WHERE batch_id = {{}} "
+        f"AND status = {sql_literals([PaymentStatus.CREATED])} RETURNING id, version_id, amount_fen, entitlement_id",
         at,
         batch_id,
     )
@@ -321,15 +281,16 @@ async def _close(b: dict, status: str, actor, reason: str) -> None:
         # The re-issued payments go back to the exceptions queue; their reservation stays until abandoned.
         marks, args = in_list([int(p["id"]) for p in payments] or [0])
         await raw(
-            f"UPDATE pay_payment SET exception = 'open', updated_at = {{}} WHERE exception = 'reissued' AND id IN "
+            f"UPDATE pay_payment SET exception = {sql_literals([PaymentException.OPEN])}, updated_at = {{}} "
+            f"WHERE exception = {sql_literals([PaymentException.REISSUED])} AND id IN "
             f"(SELECT reissue_of FROM pay_payment WHERE id {marks})",
             at,
             *args,
         )
     else:
         await raw(
-            "UPDATE pay_entitlement SET state = 'payable', batch_id = NULL, updated_at = {} "
-            "WHERE batch_id = {} AND state = 'batched'",
+            f"UPDATE pay_entitlement SET state = {_PAYABLE}, batch_id = NULL, updated_at = {{}} "
+            f"WHERE batch_id = {{}} AND state = {_BATCHED}",
             at,
             batch_id,
         )
@@ -340,7 +301,7 @@ async def _close(b: dict, status: str, actor, reason: str) -> None:
         {Batch.status: status, Batch.closed_by: actor.name, Batch.close_reason: reason, Batch.finished_at: at}
     ).where(Batch.id == batch_id)
     await actor.record(
-        f"batch.{'reject' if status == 'rejected' else 'cancel'}",
+        f"batch.{'reject' if status == BatchStatus.REJECTED else 'cancel'}",
         "batch",
         batch_id,
         _summary(b),
@@ -356,14 +317,14 @@ async def get_batch(batch_id: int) -> BatchRead:
     return (await _reads([b]))[0]
 
 
-async def list_batches(status: str | None = None, limit: int = 200) -> list[BatchRead]:
+async def list_batches(status: BatchStatus | str | None = None, limit: int = 200) -> list[BatchRead]:
     q = Batch.select().order_by(Batch.id, ascending=False).limit(limit)
     if status:
         q = q.where(Batch.status == status)
     return await _reads(await q)
 
 
-async def _reads(rows: list[dict]) -> list[BatchRead]:
+async def _reads(rows: list[dict[str, Any]]) -> list[BatchRead]:
     if not rows:
         return []
     marks, args = in_list([r["id"] for r in rows])

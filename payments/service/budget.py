@@ -11,9 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kit.audit import Actor
+from kit.db import is_postgres, raw
+from kit.time import now
 from payments.errors import NotFound
 from payments.service import ledger
-from payments.service.db import is_postgres, now, raw
 from payments.tables import Budget
 
 ALERT_LEVELS = (80, 95)
@@ -97,9 +99,9 @@ async def fit(version_id: int, budget_fen: int, amounts: list[int]) -> int:
     return n
 
 
-async def raise_alerts(version_ids: list[int], actor) -> list[tuple[int, int]]:
+async def raise_alerts(version_ids: list[int], actor: Actor) -> list[tuple[int, int]]:
     """Audit an alert the first time a version's use crosses 80% and 95% of its budget. Call in the transaction."""
-    raised = []
+    raised: list[tuple[int, int]] = []
     for version_id in sorted(set(version_ids)):
         row = await Budget.select().where(Budget.version_id == version_id).first()
         if not row or not row["budget_fen"]:
@@ -132,7 +134,7 @@ async def usage(version_id: int | None = None) -> list[BudgetUsage]:
     q = Budget.select().order_by(Budget.version_id)
     if version_id is not None:
         q = q.where(Budget.version_id == version_id)
-    out = []
+    out: list[BudgetUsage] = []
     for row in await q:
         b = await ledger.version_balances(row["version_id"])
         out.append(

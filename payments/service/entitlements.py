@@ -4,16 +4,20 @@ with the exclusive-group rule (同一事项不重复享受, 就高) applied and 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from kit.audit import Actor, Change
+from kit.db import bulk_insert, in_list, raw, sql_literals, transaction
+from kit.money import format_yuan
+from kit.time import now
+from kit.vocab import EntitlementState, PaymentException, PaymentStatus
 from payments.errors import InvalidState, NotFound
-from payments.money import format_yuan
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts, yuan
 from payments.service import budget
-from payments.service.audit import AuditChange
-from payments.service.db import bulk_insert, in_list, now, raw, transaction
 from payments.tables import Entitlement
 
-OPEN_STATES = ("waiting_account", "payable", "excluded")  # not yet committed to a batch: may still change
+# Not yet committed to a batch: may still change.
+OPEN_STATES = (EntitlementState.WAITING_ACCOUNT, EntitlementState.PAYABLE, EntitlementState.EXCLUDED)
 _COLUMNS = (
     "key",
     "version_id",
@@ -44,16 +48,20 @@ def entitlement_key(version_id: int, subject_kind: str, subject_id: str) -> str:
     return f"{version_id}:{subject_kind}:{subject_id}"
 
 
-def _account_state(verified_account: str) -> tuple[str, str]:
-    return ("payable", PAYABLE_REASON) if verified_account else ("waiting_account", WAITING_REASON)
+def _account_state(verified_account: str) -> tuple[EntitlementState, str]:
+    if verified_account:
+        return EntitlementState.PAYABLE, PAYABLE_REASON
+    return EntitlementState.WAITING_ACCOUNT, WAITING_REASON
 
 
-def _public(row: dict) -> dict:
+def _public(row: dict[str, Any]) -> dict[str, Any]:
     """What the audit hashes of an entitlement (no account number)."""
     return {k: row[k] for k in ("key", "amount_fen", "clause_codes", "state", "source", "source_ref") if k in row}
 
 
-async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCreate], *, actor) -> dict[str, int]:
+async def record_entitlements(
+    policy: PolicyFacts, items: Iterable[EntitlementCreate], *, actor: Actor
+) -> dict[str, int]:
     """Store (or refresh) entitlements of one published version; returns counts inserted/updated/unchanged/locked.
 
     An entitlement already in a batch or paid is never changed: a later re-match cannot alter what was approved.
@@ -69,12 +77,12 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
         "exclusive_group": policy.exclusive_group,
     }
     counts = {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0}
-    changes: list[AuditChange] = []
-    created: list[list] = []
+    changes: list[Change] = []
+    created: list[list[Any]] = []
     at = now()
     async with transaction():
         await budget.ensure_budget(policy.version_id, policy.code, policy.version, policy.budget_fen, facts)
-        existing: dict[str, dict] = {}
+        existing: dict[str, dict[str, Any]] = {}
         keys = [entitlement_key(policy.version_id, i.subject_kind, i.subject_id) for i in items]
         for k in range(0, len(keys), 5000):
             marks, args = in_list(keys[k : k + 5000])
@@ -116,9 +124,9 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
             if old["state"] not in OPEN_STATES:
                 counts["locked"] += 1
                 continue
-            if old["state"] == "excluded":
-                state, reason = old["state"], old["reason"]  # the group decision below re-evaluates it
-            update = {
+            if old["state"] == EntitlementState.EXCLUDED:
+                state, reason = EntitlementState.EXCLUDED, old["reason"]  # the group decision below re-evaluates it
+            update: dict[str, Any] = {
                 "amount_fen": item.amount_fen,
                 "clause_codes": clauses,
                 "payee_name": item.payee_name,
@@ -135,18 +143,17 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
             await Entitlement.update(
                 {**{getattr(Entitlement, k): v for k, v in update.items()}, Entitlement.updated_at: at}
             ).where(Entitlement.id == old["id"])
-            changes.append(
-                AuditChange("entitlement.update", "entitlement", key, _public(old), _public({**old, **update}))
-            )
+            changes.append(Change("entitlement.update", "entitlement", key, _public(old), _public({**old, **update})))
             counts["updated"] += 1
-        counts["inserted"] = await bulk_insert(Entitlement, _COLUMNS, new_rows)
+        await bulk_insert(Entitlement, _COLUMNS, new_rows)
+        counts["inserted"] = len(new_rows)
         if created:
             # One entry for the lot (the chain appends in batches): its hashed ``after`` binds every new entitlement.
             changes.append(
-                AuditChange(
+                Change(
                     "entitlement.create",
                     "policy_version",
-                    policy.version_id,
+                    str(policy.version_id),
                     None,
                     {"entitlements": created},
                     {
@@ -165,19 +172,19 @@ async def record_entitlements(policy: PolicyFacts, items: Iterable[EntitlementCr
     return counts
 
 
-def _rank(row: dict) -> tuple:
+def _rank(row: dict[str, Any]) -> tuple[int, str, str]:
     # 就高: the highest amount; ties go to the earlier effective_from, then the smaller code.
     return (-row["amount_fen"], row["effective_from"], row["policy_code"])
 
 
-async def _apply_exclusive_group(group: str, subjects: set[tuple[str, str]]) -> list[AuditChange]:
+async def _apply_exclusive_group(group: str, subjects: set[tuple[str, str]]) -> list[Change]:
     """Within an exclusive group a subject keeps one entitlement; the others are excluded, with the reason.
 
     Each change is conditional on the state the decision was made on: a batch may take one of the group's
     entitlements between the read and the write (PostgreSQL, READ COMMITTED). The decision is then made again on what
     is there now, so an entitlement already in a batch is never excluded behind its back (and then paid next to the
     one that replaced it)."""
-    changes: list[AuditChange] = []
+    changes: list[Change] = []
     for _ in range(5):
         stale = await _decide_group(group, subjects, changes)
         if not stale:
@@ -185,10 +192,10 @@ async def _apply_exclusive_group(group: str, subjects: set[tuple[str, str]]) -> 
     raise InvalidState(f"the entitlements of exclusive group {group} kept changing meanwhile; try again")
 
 
-async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: list[AuditChange]) -> bool:
+async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: list[Change]) -> bool:
     """One pass of the group rule; appends its changes, and returns True when a row had changed under it."""
     rows = await Entitlement.select().where(Entitlement.exclusive_group == group)
-    by_subject: dict[tuple[str, str], list[dict]] = {}
+    by_subject: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         key = (r["subject_kind"], r["subject_id"])
         if key in subjects:
@@ -197,7 +204,7 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
     for ents in by_subject.values():
         if len(ents) < 2:
             continue
-        taken = [e for e in ents if e["state"] not in OPEN_STATES and e["state"] != "abandoned"]
+        taken = [e for e in ents if e["state"] not in OPEN_STATES and e["state"] != EntitlementState.ABANDONED]
         winner = taken[0] if taken else sorted(ents, key=_rank)[0]
         for e in ents:
             if e["state"] not in OPEN_STATES:
@@ -207,7 +214,7 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
                 state, base = _account_state(e["payee_account"])
                 reason = f"{base}; 同一事项不重复享受 ({group}) 就高: 本项金额最高, 不另享受 {others}"
             else:
-                state = "excluded"
+                state = EntitlementState.EXCLUDED
                 reason = (
                     f"同一事项不重复享受 ({group}): 已享受 {winner['policy_code']} "
                     f"(¥{format_yuan(winner['amount_fen'])})" + ("" if taken else ", 按就高原则")
@@ -216,7 +223,7 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
                 done = await raw(
                     "UPDATE pay_entitlement SET state = {}, reason = {}, updated_at = {} WHERE id = {} "
                     "AND state = {} AND batch_id IS NULL RETURNING id",
-                    state,
+                    state.value,
                     reason,
                     at,
                     e["id"],
@@ -225,7 +232,7 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
                 if not done:  # taken by a batch (or changed) since it was read
                     return True
                 changes.append(
-                    AuditChange(
+                    Change(
                         "entitlement.exclusive_group",
                         "entitlement",
                         e["key"],
@@ -238,7 +245,7 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
 
 
 async def account_verified(
-    subject_kind: str, subject_id: str, *, payee_name: str, bank_name: str, payee_account: str, actor
+    subject_kind: str, subject_id: str, *, payee_name: str, bank_name: str, payee_account: str, actor: Actor
 ) -> int:
     """A subject's account was confirmed or corrected and verified: its open entitlements become payable.
     Returns how many entitlements now carry the account."""
@@ -252,14 +259,15 @@ async def account_verified(
         # Also those whose payment the bank refused or returned: their re-issue will pay the corrected account.
         rows += await raw(
             "SELECT e.* FROM pay_entitlement e WHERE e.subject_kind = {} AND e.subject_id = {} "
-            "AND e.state = 'batched' AND EXISTS (SELECT 1 FROM pay_payment p WHERE p.entitlement_id = e.id "
-            "AND p.exception = 'open' AND p.status IN ('rejected', 'returned'))",
+            f"AND e.state = {sql_literals([EntitlementState.BATCHED])} AND EXISTS (SELECT 1 FROM pay_payment p "
+            f"WHERE p.entitlement_id = e.id AND p.exception = {sql_literals([PaymentException.OPEN])} "
+            f"AND p.status IN ({sql_literals([PaymentStatus.REJECTED, PaymentStatus.RETURNED])}))",
             subject_kind,
             subject_id,
         )
-        changes = []
+        changes: list[Change] = []
         for r in rows:
-            if r["state"] in ("excluded", "batched"):
+            if r["state"] in (EntitlementState.EXCLUDED, EntitlementState.BATCHED):
                 state, reason = r["state"], r["reason"]
             else:
                 state, reason = _account_state(payee_account)
@@ -274,15 +282,13 @@ async def account_verified(
                 }
             ).where(Entitlement.id == r["id"])
             changes.append(
-                AuditChange(
-                    "entitlement.account_verified", "entitlement", r["key"], {"state": r["state"]}, {"state": state}
-                )
+                Change("entitlement.account_verified", "entitlement", r["key"], {"state": r["state"]}, {"state": state})
             )
         await actor.record_many(changes)
     return len(rows)
 
 
-def _read(r: dict) -> EntitlementRead:
+def _read(r: dict[str, Any]) -> EntitlementRead:
     return EntitlementRead(
         id=r["id"],
         policy_code=r["policy_code"],
@@ -317,7 +323,7 @@ async def get_entitlement(entitlement_id: int) -> EntitlementRead:
 async def entitlement_counts(policy_code: str | None = None) -> dict[str, int]:
     """How many entitlements are in each state (optionally for one policy)."""
     sql = "SELECT state, COUNT(*) AS n FROM pay_entitlement"
-    args = []
+    args: list[Any] = []
     if policy_code:
         sql += " WHERE policy_code = {}"
         args.append(policy_code)

@@ -6,25 +6,32 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
+from arq.connections import ArqRedis
+
+from kit.audit import Actor, Change
+from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.money import yuan_to_fen
+from kit.time import china_today, in_china, now
+from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
+from payments.adapters.base import BankAdapter, StatementLine
 from payments.errors import Forbidden, InvalidState, NotFound, PaymentsError
-from payments.money import yuan_to_fen
 from payments.schemas import PaymentRead, mask_account, yuan
 from payments.service import ledger
-from payments.service.audit import AuditChange
-from payments.service.batches import _PAYMENT_COLUMNS, CHECKER_ROLE, MAKER_ROLE, request_id_for
-from payments.service.db import bulk_insert, in_list, is_postgres, now, raw, transaction
 from payments.service.ledger import EntryType, Move
-from payments.service.notices import notify_owed
-from payments.service.transfer import BANK_TZ, owe_notices
+from payments.service.notices import notify_owed, owe_notices
+from payments.service.payment_rows import PAYMENT_COLUMNS, new_payment_row, request_id_for
 from payments.tables import Batch, Payment
 
 log = logging.getLogger(__name__)
 
 ACCOUNT_REASONS = ("ACCOUNT_NOT_FOUND", "ACCOUNT_CLOSED", "NAME_MISMATCH")
+# What finance may re-issue or abandon: refused by the bank, or sent back after settling (退汇).
+REISSUABLE = (PaymentStatus.REJECTED, PaymentStatus.RETURNED)
 
 
-def payment_read(p: dict) -> PaymentRead:
+def payment_read(p: dict[str, Any]) -> PaymentRead:
     return PaymentRead(
         id=p["id"],
         batch_id=p["batch_id"],
@@ -47,12 +54,12 @@ def payment_read(p: dict) -> PaymentRead:
 
 async def exceptions_queue(limit: int = 500) -> list[PaymentRead]:
     """Payments waiting for a person: rejected by the bank, returned after settlement, or held."""
-    rows = await Payment.select().where(Payment.exception == "open").order_by(Payment.id).limit(limit)
+    rows = await Payment.select().where(Payment.exception == PaymentException.OPEN).order_by(Payment.id).limit(limit)
     return [payment_read(r) for r in rows]
 
 
 async def payments_of_batch(
-    batch_id: int, status: str | None = None, limit: int = 500, offset: int = 0
+    batch_id: int, status: PaymentStatus | str | None = None, limit: int = 500, offset: int = 0
 ) -> list[PaymentRead]:
     q = Payment.select().where(Payment.batch_id == batch_id).order_by(Payment.id).limit(limit).offset(offset)
     if status:
@@ -69,7 +76,7 @@ async def payments_of_subject(subject_kind: str, subject_id: str) -> list[Paymen
     return [payment_read(r) for r in rows]
 
 
-async def _lock_payments(ids: list[int]) -> list[dict]:
+async def _lock_payments(ids: list[int]) -> list[dict[str, Any]]:
     marks, args = in_list(ids)
     rows = await raw(
         f"SELECT * FROM pay_payment WHERE id {marks} ORDER BY id" + (" FOR UPDATE" if is_postgres() else ""), *args
@@ -79,11 +86,11 @@ async def _lock_payments(ids: list[int]) -> list[dict]:
     return rows
 
 
-async def reissue_payments(payment_ids: list[int], *, actor, second_checker_threshold_fen: int) -> int:
+async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_checker_threshold_fen: int) -> int:
     """退汇重发: a new batch (to approve like any other) with one new payment per rejected or returned payment, to the
     subject's corrected and re-verified account, linked to the old payment, with a new request_id. Returns the batch id."""
-    if actor.role != MAKER_ROLE:
-        raise Forbidden(f"only a {MAKER_ROLE} may re-issue payments; {actor.name} is {actor.role}")
+    if actor.role != Role.FINANCE_MAKER:
+        raise Forbidden(f"only a {Role.FINANCE_MAKER} may re-issue payments; {actor.name} is {actor.role}")
     if not payment_ids:
         raise PaymentsError("say which payments to re-issue")
     at = now()
@@ -92,7 +99,7 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
         marks, args = in_list([o["entitlement_id"] for o in olds])
         ents = {r["id"]: r for r in await raw(f"SELECT * FROM pay_entitlement WHERE id {marks}", *args)}
         for o in olds:
-            if o["exception"] != "open" or o["status"] not in ("rejected", "returned"):
+            if o["exception"] != PaymentException.OPEN or o["status"] not in REISSUABLE:
                 raise InvalidState(
                     f"payment {o['id']} is {o['status']} ({o['exception'] or 'no exception'}): only a "
                     "rejected or returned payment in the exceptions queue can be re-issued"
@@ -112,7 +119,7 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
         batch = Batch(
             policy_code="",
             title="退汇重发 re-issue",
-            status="created",
+            status=BatchStatus.CREATED,
             maker=actor.name,
             total_fen=total,
             payment_count=len(olds),
@@ -121,7 +128,7 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
             created_at=at,
         )
         await batch.save()
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for o in olds:
             e = ents[o["entitlement_id"]]
             attempt = (
@@ -129,7 +136,7 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
                 + 1
             )
             rows.append(
-                (
+                new_payment_row(
                     batch.id,
                     e["id"],
                     attempt,
@@ -142,24 +149,20 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
                     e["payee_account"],
                     o["amount_fen"],
                     request_id_for(e["policy_code"], e["policy_version"], o["subject_kind"], o["subject_id"], attempt),
-                    "created",
-                    0,
-                    0,
-                    None,
-                    0,
-                    "",
-                    "",
-                    "",
-                    "",
-                    at,
                     at,
                 )
             )
-        await bulk_insert(Payment, _PAYMENT_COLUMNS, rows)
+        await bulk_insert(Payment, PAYMENT_COLUMNS, rows)
         reissued, rargs = in_list(payment_ids)
-        await raw(f"UPDATE pay_payment SET exception = 'reissued', updated_at = {{}} WHERE id {reissued}", at, *rargs)
         await raw(
-            f"UPDATE pay_entitlement SET state = 'batched', batch_id = {{}}, updated_at = {{}} WHERE id {marks}",
+            f"UPDATE pay_payment SET exception = {sql_literals([PaymentException.REISSUED])}, updated_at = {{}} "
+            f"WHERE id {reissued}",
+            at,
+            *rargs,
+        )
+        await raw(
+            f"UPDATE pay_entitlement SET state = {sql_literals([EntitlementState.BATCHED])}, batch_id = {{}}, "
+            f"updated_at = {{}} WHERE id {marks}",
             batch.id,
             at,
             *args,
@@ -174,12 +177,12 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
         )
         await actor.record_many(
             [
-                AuditChange(
+                Change(
                     "payment.reissue",
                     "payment",
-                    o["id"],
-                    {"exception": "open"},
-                    {"exception": "reissued", "batch_id": batch.id},
+                    str(o["id"]),
+                    {"exception": PaymentException.OPEN},
+                    {"exception": PaymentException.REISSUED, "batch_id": batch.id},
                 )
                 for o in olds
             ]
@@ -187,23 +190,31 @@ async def reissue_payments(payment_ids: list[int], *, actor, second_checker_thre
     return batch.id
 
 
-async def abandon_payment(payment_id: int, *, actor, reason: str) -> None:
+async def abandon_payment(payment_id: int, *, actor: Actor, reason: str) -> None:
     """Final rejection (a checker's decision): the payment will not be re-issued; its reservation is released."""
-    if actor.role != CHECKER_ROLE:
-        raise Forbidden(f"only a {CHECKER_ROLE} may abandon a payment; {actor.name} is {actor.role}")
+    if actor.role != Role.FINANCE_CHECKER:
+        raise Forbidden(f"only a {Role.FINANCE_CHECKER} may abandon a payment; {actor.name} is {actor.role}")
     if not reason.strip():
         raise PaymentsError("say why the payment is abandoned")
     async with transaction():
         (p,) = await _lock_payments([payment_id])
-        if p["exception"] != "open" or p["status"] not in ("rejected", "returned"):
+        if p["exception"] != PaymentException.OPEN or p["status"] not in REISSUABLE:
             raise InvalidState(
                 f"payment {payment_id} is {p['status']}: only a rejected or returned payment in the "
                 "exceptions queue can be abandoned"
             )
         at = now()
-        await raw("UPDATE pay_payment SET exception = 'abandoned', updated_at = {} WHERE id = {}", at, payment_id)
         await raw(
-            "UPDATE pay_entitlement SET state = 'abandoned', updated_at = {} WHERE id = {}", at, p["entitlement_id"]
+            f"UPDATE pay_payment SET exception = {sql_literals([PaymentException.ABANDONED])}, updated_at = {{}} "
+            "WHERE id = {}",
+            at,
+            payment_id,
+        )
+        await raw(
+            f"UPDATE pay_entitlement SET state = {sql_literals([EntitlementState.ABANDONED])}, updated_at = {{}} "
+            "WHERE id = {}",
+            at,
+            p["entitlement_id"],
         )
         await ledger.post(
             [Move(EntryType.reversal, p["version_id"], p["amount_fen"], batch_id=p["batch_id"], payment_id=p["id"])]
@@ -212,8 +223,8 @@ async def abandon_payment(payment_id: int, *, actor, reason: str) -> None:
             "payment.abandon",
             "payment",
             payment_id,
-            {"exception": "open"},
-            {"exception": "abandoned"},
+            {"exception": PaymentException.OPEN},
+            {"exception": PaymentException.ABANDONED},
             detail={"reason": reason[:200], "released_fen": p["amount_fen"]},
         )
 
@@ -221,10 +232,10 @@ async def abandon_payment(payment_id: int, *, actor, reason: str) -> None:
 RETURN_LOOKBACK_DAYS = 62  # statements searched for a reversal, back from today (bank time)
 
 
-async def _reversal_on_statements(adapter, p: dict):
+async def _reversal_on_statements(adapter: BankAdapter, p: dict[str, Any]) -> StatementLine | None:
     """The statement line reversing this payment (same request, same amount), from today back to the day it settled
     (at most RETURN_LOOKBACK_DAYS), or None."""
-    today = dt.datetime.now(BANK_TZ).date()
+    today = china_today()  # the bank's day
     first = (
         dt.date.fromisoformat(p["settled_on"]) if p["settled_on"] else today - dt.timedelta(days=RETURN_LOOKBACK_DAYS)
     )
@@ -242,14 +253,20 @@ async def _reversal_on_statements(adapter, p: dict):
 
 
 async def record_return(
-    payment_id: int, *, actor, adapter, reason: str = "RETURNED", queue=None, base_url: str = ""
+    payment_id: int,
+    *,
+    actor: Actor,
+    adapter: BankAdapter,
+    reason: str = "RETURNED",
+    queue: ArqRedis | None = None,
+    base_url: str = "",
 ) -> None:
     """退汇: the bank sent a settled payment's money back (seen on its statement). Finance records it — never done
     automatically — and the payment joins the exceptions queue for a re-issue or a final rejection. The bank is asked
     first: a return is recorded only for a transfer the bank reports reversed (its answer to ``adapter.query``, or a
     ``reversed`` line on its statements since the payment settled), so a mistaken or dishonest entry cannot free the
     entitlement for a second payment while the first one stands."""
-    if actor.role not in (MAKER_ROLE, CHECKER_ROLE):
+    if actor.role not in (Role.FINANCE_MAKER, Role.FINANCE_CHECKER):
         raise Forbidden(f"only finance staff may record a returned payment; {actor.name} is {actor.role}")
     rows = await raw(
         "SELECT request_id, status, bank_transfer_id, amount_fen, settled_on FROM pay_payment WHERE id = {}", payment_id
@@ -257,7 +274,7 @@ async def record_return(
     if not rows:
         raise NotFound(f"payment {payment_id} does not exist")
     p0 = rows[0]
-    if p0["status"] != "settled":
+    if p0["status"] != PaymentStatus.SETTLED:
         raise InvalidState(f"payment {payment_id} is {p0['status']}: only a settled payment can be returned")
     answer = await adapter.query(p0["request_id"])
     bank_status = answer.status if answer is not None else "unknown to the bank"
@@ -272,7 +289,7 @@ async def record_return(
                 "is recorded only when the bank has reversed it"
             )
         evidence, transfer_id = (
-            f"the bank's statement of {line.settled_at.astimezone(BANK_TZ).date()}",
+            f"the bank's statement of {in_china(line.settled_at).date()}",
             line.transfer_id,
         )
     if p0["bank_transfer_id"] and transfer_id != p0["bank_transfer_id"]:
@@ -282,26 +299,29 @@ async def record_return(
         )
     async with transaction():
         (p,) = await _lock_payments([payment_id])
-        if p["status"] != "settled":
+        if p["status"] != PaymentStatus.SETTLED:
             raise InvalidState(f"payment {payment_id} is {p['status']}: only a settled payment can be returned")
         at = now()
         await raw(
-            "UPDATE pay_payment SET status = 'returned', exception = 'open', reason = {}, updated_at = {} "
-            "WHERE id = {}",
+            f"UPDATE pay_payment SET status = {sql_literals([PaymentStatus.RETURNED])}, "
+            f"exception = {sql_literals([PaymentException.OPEN])}, reason = {{}}, updated_at = {{}} WHERE id = {{}}",
             reason[:64],
             at,
             payment_id,
         )
         await raw(
-            "UPDATE pay_entitlement SET state = 'batched', updated_at = {} WHERE id = {}", at, p["entitlement_id"]
+            f"UPDATE pay_entitlement SET state = {sql_literals([EntitlementState.BATCHED])}, updated_at = {{}} "
+            "WHERE id = {}",
+            at,
+            p["entitlement_id"],
         )
         await ledger.post([Move.of_payment(EntryType.return_, p)])
         await actor.record(
             "payment.return",
             "payment",
             payment_id,
-            {"status": "settled"},
-            {"status": "returned"},
+            {"status": PaymentStatus.SETTLED},
+            {"status": PaymentStatus.RETURNED},
             detail={"reason": reason[:64], "evidence": evidence, "bank_transfer_id": transfer_id},
         )
         # The payee was told the money arrived: tell them it came back (the outbox row commits with the return).

@@ -16,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
+from kit.db import bulk_insert, raw, sql_literals
+from kit.time import now
+from kit.vocab import PaymentStatus
 from payments.errors import PaymentsError
-from payments.service.db import bulk_insert, now, raw
 from payments.tables import LedgerEntry
 
 
@@ -31,6 +34,7 @@ class EntryType(str, Enum):  # noqa: UP042 - str() of a member is what older row
 
 
 ACCOUNTS = ("budget", "committed", "in_transit", "paid")
+_SETTLED = sql_literals([PaymentStatus.SETTLED])
 _MOVES = {  # entry type -> (debited account, credited account)
     EntryType.commit: ("committed", "budget"),
     EntryType.payment: ("in_transit", "committed"),
@@ -67,7 +71,7 @@ class Move:
     credit_account: str | None = None  # a return of a payment the bank took but never settled: from in_transit
 
     @classmethod
-    def of_payment(cls, entry_type: EntryType, p: dict, **kw) -> Move:
+    def of_payment(cls, entry_type: EntryType, p: dict[str, Any]) -> Move:
         """The journal of one payment row (its version, amount, batch and subject)."""
         return cls(
             entry_type,
@@ -77,7 +81,6 @@ class Move:
             payment_id=p["id"],
             subject_kind=p["subject_kind"],
             subject_id=p["subject_id"],
-            **kw,
         )
 
     @property
@@ -88,7 +91,7 @@ class Move:
 
 async def post(moves: Iterable[Move]) -> int:
     """Append the journals (two legs each) in the caller's transaction; returns the number of journals."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     at = now()
     for m in moves:
         if not isinstance(m.amount_fen, int) or m.amount_fen <= 0:
@@ -202,8 +205,8 @@ async def check_balances() -> LedgerCheck:
     wrong = await raw(
         "SELECT p.id, p.status, p.amount_fen, COALESCE(SUM(l.amount_fen), 0) AS paid FROM pay_payment p "
         "LEFT JOIN pay_ledger_entry l ON l.payment_id = p.id AND l.account = 'paid' GROUP BY p.id, p.status, p.amount_fen "
-        "HAVING (p.status = 'settled' AND COALESCE(SUM(l.amount_fen), 0) <> p.amount_fen) "
-        "OR (p.status <> 'settled' AND COALESCE(SUM(l.amount_fen), 0) <> 0) LIMIT 20"
+        f"HAVING (p.status = {_SETTLED} AND COALESCE(SUM(l.amount_fen), 0) <> p.amount_fen) "
+        f"OR (p.status <> {_SETTLED} AND COALESCE(SUM(l.amount_fen), 0) <> 0) LIMIT 20"
     )
     problems += [
         f"payment {r['id']} ({r['status']}) has {r['paid']} fen paid for an amount of {r['amount_fen']}" for r in wrong

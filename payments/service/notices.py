@@ -11,21 +11,46 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
-from payments.money import fen_to_yuan
-from payments.service.db import in_list, now, raw
+from arq.connections import ArqRedis
+
+from kit.audit import Actor
+from kit.db import in_list, raw
+from kit.money import fen_to_yuan
+from kit.time import now
+from notifications import service as notifications
 
 PORTAL_LINK = "/portal"
 
 
-async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=None, base_url: str = "") -> int:
+async def owe_notices(notices: list[tuple[str, list[int]]], at: dt.datetime) -> list[tuple[str, list[int], int]]:
+    """The notices owed for a change, as outbox rows in the change's own transaction: one row per kind, its
+    payments in order. Returns (kind, payment ids, outbox row id) to notify once the transaction has committed."""
+    by_kind: dict[str, list[int]] = {}
+    for kind, ids in notices:
+        if ids:
+            # Two groups may owe the same kind (rejected and reversed both owe payment_returned): one row for both,
+            # else both would be told the same row's id and the other row would wait for the sweep.
+            by_kind.setdefault(kind, []).extend(ids)
+    if not by_kind:
+        return []
+    rows = await raw(
+        "INSERT INTO pay_notice_outbox (kind, payment_ids, created_at) VALUES "
+        + ", ".join("({}, {}, {})" for _ in by_kind)
+        + " RETURNING id, kind",
+        *(v for kind, ids in by_kind.items() for v in (kind, ",".join(map(str, ids)), at)),
+    )
+    ids_of = {r["kind"]: int(r["id"]) for r in rows}
+    return [(kind, ids, ids_of[kind]) for kind, ids in by_kind.items()]
+
+
+async def notify_payments(
+    kind: str, payment_ids: list[int], *, actor: Actor, queue: ArqRedis | None = None, base_url: str = ""
+) -> int:
     """Write the notices of ``kind`` for these payments; returns how many were new. Links are absolute when
     ``base_url`` (the platform's public address) is given: a notice travels by email and SMS."""
     base = base_url.rstrip("/")
-    try:
-        from notifications import service as notifications
-    except ImportError:  # a build without notifications/
-        return 0
     if not payment_ids:
         return 0
     marks, args = in_list(payment_ids)
@@ -36,7 +61,7 @@ async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=Non
         f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id {marks}",
         *args,
     )
-    requests = []
+    requests: list[dict[str, Any]] = []
     titles: dict[str, str] = {}  # the policy facts of a version, parsed once per call
     for r in rows:
         facts = r["policy_facts"] or "{}"
@@ -67,7 +92,7 @@ async def notify_payments(kind: str, payment_ids: list[int], *, actor, queue=Non
     return len(getattr(result, "created", []) or [])
 
 
-async def notify_owed(outbox_id: int, *, actor, queue=None, base_url: str = "") -> int:
+async def notify_owed(outbox_id: int, *, actor: Actor, queue: ArqRedis | None = None, base_url: str = "") -> int:
     """Write the notices of one outbox row, then remove it; returns how many notices were new (0 when the row is
     already gone: another worker did it)."""
     rows = await raw("SELECT kind, payment_ids FROM pay_notice_outbox WHERE id = {}", outbox_id)
@@ -80,7 +105,12 @@ async def notify_owed(outbox_id: int, *, actor, queue=None, base_url: str = "") 
 
 
 async def sweep_notice_outbox(
-    *, actor, queue=None, base_url: str = "", older_than_seconds: float = 60.0, limit: int = 1000
+    *,
+    actor: Actor,
+    queue: ArqRedis | None = None,
+    base_url: str = "",
+    older_than_seconds: float = 60.0,
+    limit: int = 1000,
 ) -> int:
     """Write the notices of outbox rows older than ``older_than_seconds`` (their job was lost or is late); returns
     how many rows were done."""

@@ -7,9 +7,12 @@ import hashlib
 import json
 import logging
 import secrets
+from typing import Any
 
+from kit.db import bulk_insert, in_list, raw
+from kit.money import fen_to_yuan
+from kit.vocab import PaymentStatus, SubjectKind
 from payments.errors import InvalidState
-from payments.money import fen_to_yuan
 from payments.receipts.schemas import (
     CROCKFORD_ALPHABET,
     VERIFICATION_CODE_LENGTH,
@@ -21,7 +24,7 @@ from payments.receipts.schemas import (
     normalize_verification_code,
 )
 from payments.service import budget
-from payments.service.db import bulk_insert, in_list, raw
+from payments.service.options import RunnerOptions
 from payments.tables import Receipt
 
 log = logging.getLogger("zhida.payments")
@@ -41,11 +44,11 @@ def _verification_code() -> str:
 _COLUMNS = ("payment_id", "code", "batch_id", "subject_kind", "subject_id", "facts", "content_digest", "created_at")
 
 
-async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, opts) -> int:
+async def settlement_receipts(items: list[tuple[dict[str, Any], str]], at: dt.datetime, opts: RunnerOptions) -> int:
     """One receipt record per newly settled payment (``(payment row, bank transfer id)``), in the caller's transaction."""
     if not items:
         return 0
-    facts_of: dict[int, dict] = {}
+    facts_of: dict[int, dict[str, Any]] = {}
     for p, _ in items:
         if p["version_id"] not in facts_of:
             facts_of[p["version_id"]] = await budget.policy_facts(p["version_id"])
@@ -54,7 +57,7 @@ async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, op
         int(r["id"]): r
         for r in await raw(f"SELECT id, policy_version, clause_codes FROM pay_entitlement WHERE id {marks}", *args)
     }
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for p, transfer_id in items:
         pf = facts_of[p["version_id"]]
         ent = ents.get(p["entitlement_id"], {"policy_version": 0, "clause_codes": ""})
@@ -73,7 +76,7 @@ async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, op
             payer_name=opts.payer_name,
             payer_account_masked=mask_account(opts.payer_account),
             payee_kind=p["subject_kind"],
-            payee_name=mask_name(p["payee_name"]) if p["subject_kind"] == "talent" else p["payee_name"],
+            payee_name=mask_name(p["payee_name"]) if p["subject_kind"] == SubjectKind.TALENT else p["payee_name"],
             payee_id_masked=mask_id_number(p["subject_id"]),
             payee_account_masked=mask_account(p["payee_account"]),
             amount=fen_to_yuan(p["amount_fen"]),
@@ -94,10 +97,11 @@ async def settlement_receipts(items: list[tuple[dict, str]], at: dt.datetime, op
                 at,
             )
         )
-    return await bulk_insert(Receipt, _COLUMNS, rows)
+    await bulk_insert(Receipt, _COLUMNS, rows)
+    return len(rows)
 
 
-def _facts(row: dict) -> ReceiptFacts:
+def _facts(row: dict[str, Any]) -> ReceiptFacts:
     return ReceiptFacts.model_validate(json.loads(row["facts"]))
 
 
@@ -131,7 +135,7 @@ async def receipt_standing(facts: ReceiptFacts) -> str:
     payment's status now (e.g. 'returned': the bank sent it back, 退汇, after the receipt was issued)."""
     rows = await raw("SELECT status FROM pay_payment WHERE id = {}", facts.payment_id)
     status = rows[0]["status"] if rows else "missing"
-    return "" if status == "settled" else status
+    return "" if status == PaymentStatus.SETTLED else status
 
 
 async def receipt_of_payment(payment_id: int) -> ReceiptFacts | None:

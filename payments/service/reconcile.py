@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
-from payments.money import fen_to_yuan, yuan_to_fen
+from kit.audit import Actor
+from kit.db import in_list, raw, transaction
+from kit.money import fen_to_yuan, yuan_to_fen
+from kit.time import now
+from kit.vocab import PaymentStatus
+from payments.adapters.base import BankAdapter, StatementLine
 from payments.schemas import mask_account
-from payments.service.db import in_list, now, raw, transaction
 from payments.tables import ReconciliationDifference, ReconciliationRun
 
 KINDS = (
@@ -48,8 +53,8 @@ class ReconciliationResult:
         return not self.differences
 
 
-async def _payments_by_request(request_ids: list[str]) -> dict[str, dict]:
-    out = {}
+async def _payments_by_request(request_ids: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(request_ids), 5000):
         part = request_ids[i : i + 5000]
         marks, args = in_list(part)
@@ -74,7 +79,7 @@ async def _paid_in_ledger(payment_ids: list[int]) -> dict[int, int]:
 
 
 def _line_difference(
-    line, p: dict, bank_fen: int, ours_fen: int | None, booked: set[tuple[str, str]]
+    line: StatementLine, p: dict[str, Any], bank_fen: int, ours_fen: int | None, booked: set[tuple[str, str]]
 ) -> tuple[str, int | None, str] | None:
     """What is wrong with one statement line of a payment of ours, as (kind, our amount, detail); None if it matches.
     ``ours_fen`` is what the ledger says we paid; ``booked`` the (request, status) pairs seen so far on the statement."""
@@ -102,7 +107,7 @@ def _line_difference(
             f"we paid {mask_account(p['payee_account'])}",
         )
     if line.status == "reversed":
-        if p["status"] != "returned":
+        if p["status"] != PaymentStatus.RETURNED:
             return (
                 "status_differs",
                 ours_fen,
@@ -115,14 +120,14 @@ def _line_difference(
                 f"the bank reversed ¥{fen_to_yuan(bank_fen)} of a payment of ¥{fen_to_yuan(int(p['amount_fen']))}",
             )
         return None
-    if p["status"] not in ("settled", "returned") or ours_fen is None:
+    if p["status"] not in (PaymentStatus.SETTLED, PaymentStatus.RETURNED) or ours_fen is None:
         return "status_differs", ours_fen, f"the bank settled it; we have it {p['status']}"
     if ours_fen != bank_fen:
         return "amount_differs", ours_fen, f"bank ¥{fen_to_yuan(bank_fen)} vs ledger ¥{fen_to_yuan(ours_fen)}"
     return None
 
 
-async def reconcile(adapter, date: dt.date, *, actor) -> ReconciliationResult:
+async def reconcile(adapter: BankAdapter, date: dt.date, *, actor: Actor) -> ReconciliationResult:
     """Compare the statement of ``date`` (bank time) with the ledger; store the run and its differences."""
     lines = await adapter.statement(date)
     day = date.isoformat()
@@ -215,11 +220,11 @@ async def reconcile(adapter, date: dt.date, *, actor) -> ReconciliationResult:
     return ReconciliationResult(run.id, date, matched, len(lines), len(ours), diffs)
 
 
-async def list_runs(limit: int = 50) -> list[dict]:
+async def list_runs(limit: int = 50) -> list[dict[str, Any]]:
     return await ReconciliationRun.select().order_by(ReconciliationRun.id, ascending=False).limit(limit)
 
 
-async def differences_of(run_id: int) -> list[dict]:
+async def differences_of(run_id: int) -> list[dict[str, Any]]:
     return (
         await ReconciliationDifference.select()
         .where(ReconciliationDifference.run_id == run_id)

@@ -1,16 +1,24 @@
-"""Running an approved batch: the plan of chunk jobs (ids derived from what they pay), progress, completion."""
+"""Running an approved batch: the plan of chunk jobs (ids derived from what they pay), progress, completion.
+
+The runner (service/transfer.py) calls ``finish_if_done`` here; paying a batch in this process without the queue is
+service/local_run.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kit.audit import Actor
+from kit.db import is_postgres, raw, sql_literals, transaction
+from kit.money import fen_to_yuan
+from kit.time import now
+from kit.vocab import ACTIVE_PAYMENT_STATUSES, BatchStatus
 from payments.errors import InvalidState, NotFound
-from payments.money import fen_to_yuan
-from payments.service.batches import _lock_batch
-from payments.service.db import is_postgres, now, raw, transaction
+from payments.service.batches import lock_batch
 from payments.tables import Batch
 
 DEFAULT_CHUNK = 2000
+_ACTIVE = sql_literals(ACTIVE_PAYMENT_STATUSES)
+RUNNABLE = (BatchStatus.APPROVED, BatchStatus.RUNNING, BatchStatus.COMPLETED)  # `batch run` again resumes a batch
 
 
 @dataclass(frozen=True)
@@ -26,20 +34,20 @@ class Chunk:
         return f"payments.pay_chunk:{self.batch_id}:{self.generation}:{self.first_id}-{self.last_id}"
 
 
-async def start_batch(batch_id: int, *, actor, chunk_size: int = DEFAULT_CHUNK) -> list[Chunk]:
+async def start_batch(batch_id: int, *, actor: Actor, chunk_size: int = DEFAULT_CHUNK) -> list[Chunk]:
     """Mark an approved batch running (or resume a running one) and plan chunks of its active payments."""
     async with transaction():
-        b = await _lock_batch(batch_id)
-        if b["status"] not in ("approved", "running", "completed"):
+        b = await lock_batch(batch_id)
+        if b["status"] not in RUNNABLE:
             raise InvalidState(
                 f"batch {batch_id} is {b['status']}: only an approved batch can run"
-                + (" (it needs a second checker's approval)" if b["status"] == "checked" else "")
+                + (" (it needs a second checker's approval)" if b["status"] == BatchStatus.CHECKED else "")
             )
         generation = int(b["run_count"]) + 1
         at = now()
         await Batch.update(
             {
-                Batch.status: "running",
+                Batch.status: BatchStatus.RUNNING,
                 Batch.run_count: generation,
                 Batch.started_at: b["started_at"] or at,
                 Batch.finished_at: None,
@@ -48,7 +56,7 @@ async def start_batch(batch_id: int, *, actor, chunk_size: int = DEFAULT_CHUNK) 
         ids = [
             int(r["id"])
             for r in await raw(
-                "SELECT id FROM pay_payment WHERE batch_id = {} AND status IN ('created', 'submitted', 'accepted', 'unknown') "
+                f"SELECT id FROM pay_payment WHERE batch_id = {{}} AND status IN ({_ACTIVE}) "
                 "AND exception = '' ORDER BY id",
                 batch_id,
             )
@@ -58,7 +66,7 @@ async def start_batch(batch_id: int, *, actor, chunk_size: int = DEFAULT_CHUNK) 
             "batch",
             batch_id,
             {"status": b["status"]},
-            {"status": "running"},
+            {"status": BatchStatus.RUNNING},
             detail={"run": generation, "active_payments": len(ids)},
         )
     if is_postgres() and len(ids) >= 1000:
@@ -106,7 +114,7 @@ async def progress(batch_id: int) -> Progress:
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + int(r["n"])
         totals[r["status"]] = totals.get(r["status"], 0) + int(r["total"])
-        if r["status"] in ("created", "submitted", "accepted", "unknown"):
+        if r["status"] in ACTIVE_PAYMENT_STATUSES:
             if r["exception"]:
                 held += int(r["n"])
             else:
@@ -118,24 +126,23 @@ async def has_active(batch_id: int) -> bool:
     """Whether any payment of the batch is still being worked on (``not progress(batch_id).done``), without counting
     them all: cheap enough to poll on a batch of hundreds of thousands."""
     rows = await raw(
-        "SELECT id FROM pay_payment WHERE batch_id = {} AND status IN ('created', 'submitted', 'accepted', "
-        "'unknown') AND exception = '' LIMIT 1",
+        f"SELECT id FROM pay_payment WHERE batch_id = {{}} AND status IN ({_ACTIVE}) AND exception = '' LIMIT 1",
         batch_id,
     )
     return bool(rows)
 
 
-async def finish_if_done(batch_id: int, *, actor) -> bool:
+async def finish_if_done(batch_id: int, *, actor: Actor) -> bool:
     """A running batch with no active payment left becomes completed (once, whoever notices first)."""
     if await has_active(batch_id):  # the usual case for all but the last chunk: no need to count the batch
         return False
     p = await progress(batch_id)
-    if not p.done or p.status != "running":
+    if not p.done or p.status != BatchStatus.RUNNING:
         return False
     async with transaction():
         done = await raw(
-            "UPDATE pay_batch SET status = 'completed', finished_at = {} WHERE id = {} AND status = 'running' "
-            "RETURNING id",
+            f"UPDATE pay_batch SET status = {sql_literals([BatchStatus.COMPLETED])}, finished_at = {{}} "
+            f"WHERE id = {{}} AND status = {sql_literals([BatchStatus.RUNNING])} RETURNING id",
             now(),
             batch_id,
         )
@@ -144,44 +151,8 @@ async def finish_if_done(batch_id: int, *, actor) -> bool:
                 "batch.complete",
                 "batch",
                 batch_id,
-                {"status": "running"},
-                {"status": "completed"},
+                {"status": BatchStatus.RUNNING},
+                {"status": BatchStatus.COMPLETED},
                 detail={"counts": p.counts, "held": p.held},
             )
     return bool(done)
-
-
-async def run_batch(
-    adapter,
-    batch_id: int,
-    *,
-    actor,
-    opts,
-    notify_queue=None,
-    chunk_size: int = DEFAULT_CHUNK,
-    notify: bool = True,
-    max_rounds: int = 30,
-) -> Progress:
-    """Start (or resume) a batch and pay it here, its chunks concurrently, without the queue (the demo, tests,
-    one-off operator runs); notices are written after each commit. Returns the final progress."""
-    import asyncio
-
-    from payments.service.notices import notify_owed
-    from payments.service.transfer import pay_range
-
-    async def after_commit(kind: str, ids: list[int], outbox_id: int) -> None:
-        if notify:
-            await notify_owed(outbox_id, actor=actor, queue=notify_queue)
-
-    for _ in range(max_rounds):
-        chunks = await start_batch(batch_id, actor=actor, chunk_size=chunk_size)
-        await asyncio.gather(
-            *(
-                pay_range(adapter, batch_id, c.first_id, c.last_id, opts=opts, actor=actor, on_committed=after_commit)
-                for c in chunks
-            )
-        )
-        p = await progress(batch_id)
-        if p.done:  # each pay_range stops after its time budget: go round again until every payment is final
-            break
-    return p

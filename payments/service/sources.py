@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
+from eligibility import service as eligibility
+from kit.audit import Actor
+from kit.db import in_transaction
+from kit.vocab import SubjectKind
 from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts
 from payments.service.entitlements import account_verified, entitlement_key, get_entitlement, record_entitlements
 from payments.tables import Entitlement
+from policies import service as policies
+from policies.applications.service import payment_account
+from policies.schemas import PublishedVersion
 
 
-def facts_from_published(v) -> PolicyFacts:
+def facts_from_published(v: PublishedVersion) -> PolicyFacts:
     """PolicyFacts from policies.schemas.PublishedVersion."""
     return PolicyFacts(
         version_id=v.id,
@@ -18,7 +25,7 @@ def facts_from_published(v) -> PolicyFacts:
         version=v.number,
         title=v.title,
         issuer=v.issuer,
-        subject=v.subject,
+        subject=SubjectKind(v.subject),
         mode=v.mode,
         budget_fen=v.budget_fen,
         exclusive_group=v.exclusive_group,
@@ -28,14 +35,10 @@ def facts_from_published(v) -> PolicyFacts:
 
 
 async def policy_facts_of(version_id: int) -> PolicyFacts:
-    from policies import service as policies
-
     return facts_from_published(await policies.get_version(version_id))
 
 
-async def _refresh_version(facts: PolicyFacts, *, actor) -> dict[str, int]:
-    from eligibility import service as eligibility
-
+async def _refresh_version(facts: PolicyFacts, *, actor: Actor) -> dict[str, int]:
     if facts.mode != "auto":  # 依申请: entitlements come from approved applications only
         return {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0}
     matches = [m for m in await eligibility.matches_for(facts.version_id) if m.amount_fen > 0]
@@ -50,7 +53,7 @@ async def _refresh_version(facts: PolicyFacts, *, actor) -> dict[str, int]:
             bank_name, account = own[1], (own[2] if own[0] == "verified" else "")
         items.append(
             EntitlementCreate(
-                subject_kind=m.subject_kind,
+                subject_kind=SubjectKind(m.subject_kind),
                 subject_id=m.subject_id,
                 amount_fen=m.amount_fen,
                 clause_codes=list(m.clauses),
@@ -67,14 +70,8 @@ async def _refresh_version(facts: PolicyFacts, *, actor) -> dict[str, int]:
 
 async def _portal_accounts(subjects: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str, str]]:
     """(status, bank_name, account) of the subjects that set their account in the portal (applications service)."""
-    try:
-        from policies.applications.service import payment_account
-    except ImportError:  # a build without the portal
-        return {}
-    from payments.service.db import engine
-
     # Concurrent look-ups, unless inside a transaction (one connection cannot run two statements at once).
-    step = 1 if engine().current_transaction.get() is not None else 200
+    step = 1 if in_transaction() else 200
     out: dict[tuple[str, str], tuple[str, str, str]] = {}
     for i in range(0, len(subjects), step):
         part = subjects[i : i + step]
@@ -83,11 +80,9 @@ async def _portal_accounts(subjects: list[tuple[str, str]]) -> dict[tuple[str, s
     return out
 
 
-async def refresh_entitlements(code: str, *, actor) -> dict[str, int]:
+async def refresh_entitlements(code: str, *, actor: Actor) -> dict[str, int]:
     """Entitlements of the published version of ``code`` from its stored matches (auto mode), and of the other
     published policies of its exclusive group, so that 就高 sees every candidate before anything is batched."""
-    from policies import service as policies
-
     ruleset = await policies.published_ruleset(code)
     if ruleset is None or ruleset.version_id is None:
         raise NotFound(f"policy {code} has no published version")
@@ -114,16 +109,14 @@ async def create_entitlement_from_application(
     amount_fen: int,
     clause_codes: list[str],
     application_id: str | int,
-    actor,
+    actor: Actor,
 ) -> EntitlementRead:
     """An approved application (依申请) becomes an entitlement, payable once the subject's account is verified."""
-    from eligibility import service as eligibility
-
     facts = await policy_facts_of(version_id)
     profile = await eligibility.get_profile(subject_kind, subject_id) or {}
     account = profile.get("bank_account") or ""
     item = EntitlementCreate(
-        subject_kind=subject_kind,
+        subject_kind=SubjectKind(subject_kind),
         subject_id=subject_id,
         amount_fen=amount_fen,
         clause_codes=clause_codes,
@@ -145,10 +138,8 @@ async def create_entitlement_from_application(
     return await get_entitlement(row["id"])
 
 
-async def refresh_account(subject_kind: str, subject_id: str, *, actor) -> int:
+async def refresh_account(subject_kind: str, subject_id: str, *, actor: Actor) -> int:
     """Take the subject's (corrected, verified) account from its profile onto its open entitlements."""
-    from eligibility import service as eligibility
-
     profile = await eligibility.get_profile(subject_kind, subject_id)
     if not profile or not profile.get("bank_account"):
         raise InvalidState(f"{subject_kind} {subject_id} has no verified account on its profile")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.auth.service import create_user
+from kit.db import raw
 from payments.errors import BudgetExceeded
 from payments.service import (
     approve_batch,
@@ -22,7 +23,6 @@ from payments.service import (
     create_batch,
     reject_batch,
 )
-from payments.service.db import raw
 from payments.tables import Entitlement
 from tests.payments.factories import CHECKER, MAKER, MAKER2, THRESHOLD_FEN, entitled, policy
 

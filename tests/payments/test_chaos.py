@@ -14,10 +14,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from kit.db import raw
 from payments.adapters import simulator_store
 from payments.adapters.http_bank import HttpBankAdapter
 from payments.service import approve_batch, check_balances, create_batch, progress, reconcile
-from payments.service.db import raw
 from tests.payments.factories import CHECKER, MAKER, entitled, policy
 
 N = 2000

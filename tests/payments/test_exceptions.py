@@ -11,6 +11,7 @@ import json
 import pytest
 
 from app.tables import AuditEntry
+from kit.db import raw
 from notifications import service as notifications
 from payments.adapters import get_adapter
 from payments.errors import Forbidden, InvalidState
@@ -32,7 +33,6 @@ from payments.service import (
     start_batch,
     subject_paid,
 )
-from payments.service.db import raw
 from payments.service.transfer import RunnerOptions
 from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, payee, policy
 
@@ -217,7 +217,7 @@ async def test_reconciliation_reports_a_double_payment_a_foreign_transfer_and_an
         }
         assert result.matched == 1 and len(result.differences) == 4
         shown = next(d for d in result.differences if d.kind == "account_differs").detail
-        assert "62229999999999999" not in shown and "6222*********9999" in shown  # masked, as everywhere
+        assert "62229999999999999" not in shown and "6222****9999" in shown  # masked, as everywhere (kit.masking)
         # A reversal of another amount than the payment's.
         rows = sorted(await payments_of_subject("talent", payee(0, 1).subject_id), key=lambda p: p.id)
         adapter.simulator.reverse(rows[0].request_id)

@@ -120,7 +120,7 @@ async def test_accepted_payments_are_polled_until_settled(fresh_db, tmp_dir):
         assert p.counts == {"settled": 20}
         assert set(adapter.simulator.moves_per_request().values()) == {1}
         assert max(adapter.simulator.posts_per_request().values()) == 1  # polled by GET, never re-sent
-        from payments.service.db import raw
+        from kit.db import raw
 
         legs = await raw(
             "SELECT entry_type, COUNT(*) AS n FROM pay_ledger_entry WHERE payment_id IS NOT NULL "

@@ -3,9 +3,9 @@ owed is written to the outbox in the same transaction, and the sweep writes what
 
 from __future__ import annotations
 
+from kit.db import raw
 from payments.adapters import get_adapter
 from payments.service import approve_batch, create_batch, start_batch
-from payments.service.db import raw
 from payments.service.notices import notify_owed, sweep_notice_outbox
 from payments.service.transfer import RunnerOptions, pay_range
 from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, policy

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import pytest
+import redis.asyncio as aioredis
 
 from payments.adapters import simulator_store
 from payments.service import approve_batch, check_balances, create_batch, progress
@@ -17,6 +18,11 @@ pytestmark = pytest.mark.redis
 
 
 async def test_two_workers_on_redis_pay_a_batch_once(fresh_db, tmp_dir, redis_url):
+    # A fresh database numbers its batches from 1 again, and a chunk job's id derives from its batch: the result of an
+    # earlier run's job (arq keeps it an hour) would make this run's job a duplicate, never queued.
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
     port = _free_port()
     bank_db = tmp_dir / "bank.db"
     env = {

@@ -1,18 +1,21 @@
 """Throughput of the bank adapter against the simulator (in-process, or served at --url): prints transfers/s.
 
-.venv/bin/python -m payments.adapters.bench --n 5000 --concurrency 32
-.venv/bin/zhida bank-sim --port 8900 --reject-accounts '' &  .venv/bin/python -m payments.adapters.bench --url http://127.0.0.1:8900
+.venv/bin/python bench/bank_adapter.py --n 5000 --concurrency 32
+.venv/bin/zhida bank-sim --port 8900 --reject-accounts '' &  .venv/bin/python bench/bank_adapter.py --url http://127.0.0.1:8900
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from payments.adapters.base import TransferRequest
 from payments.adapters.http_bank import HttpBankAdapter

@@ -1,0 +1,87 @@
+"""A new payment's row: its columns for the bulk insert, its starting values, and its idempotency key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from kit.vocab import PaymentException, PaymentStatus
+
+PAYMENT_COLUMNS = (
+    "batch_id",
+    "entitlement_id",
+    "attempt",
+    "reissue_of",
+    "version_id",
+    "policy_code",
+    "subject_kind",
+    "subject_id",
+    "payee_name",
+    "payee_account",
+    "amount_fen",
+    "request_id",
+    "status",
+    "tries",
+    "due_ms",
+    "claimed_by",
+    "claimed_until_ms",
+    "bank_transfer_id",
+    "reason",
+    "exception",
+    "settled_on",
+    "created_at",
+    "updated_at",
+)
+
+
+def new_payment_row(
+    batch_id: int,
+    entitlement_id: int,
+    attempt: int,
+    reissue_of: int | None,
+    version_id: int,
+    policy_code: str,
+    subject_kind: str,
+    subject_id: str,
+    payee_name: str,
+    payee_account: str,
+    amount_fen: int,
+    request_id: str,
+    at: dt.datetime,
+) -> tuple[Any, ...]:
+    """A new payment's row in PAYMENT_COLUMNS order: created, never tried, in no exception."""
+    return (
+        batch_id,
+        entitlement_id,
+        attempt,
+        reissue_of,
+        version_id,
+        policy_code,
+        subject_kind,
+        subject_id,
+        payee_name,
+        payee_account,
+        amount_fen,
+        request_id,
+        PaymentStatus.CREATED.value,
+        0,
+        0,
+        None,
+        0,
+        "",
+        "",
+        PaymentException.NONE.value,
+        "",
+        at,
+        at,
+    )
+
+
+def request_id_for(policy_code: str, policy_version: int, subject_kind: str, subject_id: str, attempt: int) -> str:
+    """The bank's idempotency key, derived from what is paid: the same for every retry of this payment, even
+    from a restored database, and a new one only for a re-issue (a new attempt)."""
+    digest = hashlib.sha256(
+        f"{policy_code}@{policy_version}|{subject_kind}|{subject_id}|{attempt}".encode()
+    ).hexdigest()
+    return f"ZD{digest[:40]}"
