@@ -8,10 +8,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from eligibility import match_sql
 from eligibility import store as profile_store
 from eligibility.errors import NotInEffect
 from eligibility.fields import derived_values
 from eligibility.rules.evaluate import ZERO, evaluate_values, in_effect
+from eligibility.rules.sql import NotCompilable
 from eligibility.schemas import MatchResult, MatchRun, RuleSet
 from eligibility.tables import Match
 
@@ -89,15 +91,13 @@ async def match_ruleset(
     do_store = store
     if not in_effect(ruleset, as_of):
         raise NotInEffect(not_in_effect_message(ruleset, as_of))
-    from eligibility.rules import sql as rsql
-
     reason = "asked for the rule-engine path" if force_python else None
     found: list[tuple[MatchResult, str]] | None = None
     total = 0
     if not force_python:
         try:
             # Everything in SQL (amounts too, stored with INSERT … SELECT) when the amounts are exact there.
-            results, total, new, matched, total_fen = await rsql.full_sql_path(
+            results, total, new, matched, total_fen = await match_sql.full_sql_path(
                 ruleset, as_of, do_store=do_store, actor=actor, rdigest=rule_digest(ruleset), collect=collect
             )
             return MatchRun(
@@ -111,11 +111,11 @@ async def match_ruleset(
                 profiles=total,
                 path="sql",
             )
-        except rsql.NotCompilable:
+        except NotCompilable:
             pass
         try:
-            found, total = await rsql.sql_path(ruleset, as_of)
-        except rsql.NotCompilable as exc:
+            found, total = await match_sql.sql_path(ruleset, as_of)
+        except NotCompilable as exc:
             reason = str(exc)
     if found is None:
         found, total = await _python_path(ruleset, as_of)
