@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import hashlib
 import io
 import json
+import multiprocessing
 import operator
 import os
+import queue as queue_mod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -346,8 +349,6 @@ def _produce(path: str, kind: str, fmt: str, today: dt.date, out) -> None:
 
 
 def _next_message(queue, proc) -> tuple:
-    import queue as queue_mod
-
     while True:
         try:
             return queue.get(timeout=1.0)
@@ -363,9 +364,6 @@ async def _import_parallel(
 ) -> ImportReport:
     """import_stream's work split over two processes: the child parses and validates (the CPU-heavy half), this
     process writes the same batches in the same single transaction (a failure stores nothing)."""
-    import asyncio
-    import multiprocessing
-
     mp = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop and DB threads
     out = mp.Queue(maxsize=8)  # at most 8 batches in flight: memory stays bounded whatever the file's size
     proc = mp.Process(target=_produce, args=(path, kind, fmt, today, out), name="zhida-import-parse", daemon=True)

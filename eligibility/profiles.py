@@ -12,6 +12,7 @@ from typing import Any
 
 from eligibility.errors import ProfileInvalid
 from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field, china_today
+from eligibility.store import columns, from_row, to_row
 
 # GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -358,8 +359,6 @@ def normalize_profile(kind: str, raw: dict, *, partial: bool = False, today: dt.
 
     ``partial`` lets required fields be missing (policy test profiles). Raises ProfileInvalid listing
     every problem."""
-    from eligibility.store import columns, from_row
-
     row = validate_row(kind, raw, partial=partial, today=today)
     return from_row(kind, dict(zip(columns(kind), row)))
 
@@ -370,8 +369,6 @@ def subject_id(kind: str, profile: dict) -> str | None:
 
 def profile_digest(kind: str, profile: dict) -> str:
     """SHA-256 of the profile's contract fields in their stored form: equal data, equal digest."""
-    from eligibility.store import to_row
-
     return row_digest(to_row(kind, profile))
 
 

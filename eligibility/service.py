@@ -1,4 +1,4 @@
-"""Services of eligibility/: active rule sets, profiles, stored matches, explanations, incremental matching."""
+"""Services of eligibility/: profiles, stored matches, explanations; the active rule sets (rulesets.py) re-exported."""
 
 from __future__ import annotations
 
@@ -7,54 +7,12 @@ from typing import Any
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileNotFound
+from eligibility.explain import explain_profile
 from eligibility.fields import KINDS, SUBJECT_ID
 from eligibility.profiles import normalize_profile, profile_digest
+from eligibility.rulesets import activate_ruleset, active_rulesets, deactivate_ruleset
 from eligibility.schemas import Explanation, RuleSet, StoredMatch
-from eligibility.tables import ActiveRuleSet, Match
-
-
-async def activate_ruleset(ruleset: RuleSet) -> None:
-    """Put a rule set in force for matching (policies/ calls this on publish). Idempotent."""
-    from eligibility.errors import RuleInvalid
-    from eligibility.rules import check_ruleset
-
-    problems = check_ruleset(ruleset)
-    if problems:
-        raise RuleInvalid(
-            f"rule set {ruleset.key} has {len(problems)} problem(s): {problems[0].message}",
-            detail=[p.model_dump() for p in problems],
-        )
-    data = ruleset.model_dump_json()
-    now = dt.datetime.now(dt.UTC)
-    updated = (
-        await ActiveRuleSet.update(
-            {ActiveRuleSet.ruleset: data, ActiveRuleSet.code: ruleset.code, ActiveRuleSet.subject: ruleset.subject}
-        )
-        .where(ActiveRuleSet.key == ruleset.key)
-        .returning(ActiveRuleSet.id)
-    )
-    if not updated:
-        await ActiveRuleSet.insert(
-            ActiveRuleSet(key=ruleset.key, code=ruleset.code, subject=ruleset.subject, ruleset=data, activated_at=now)
-        )
-    from eligibility import incremental
-
-    incremental.invalidate()
-
-
-async def deactivate_ruleset(key: str) -> None:
-    """Take a rule set out of matching (policies/ calls this on suspend or supersede)."""
-    await ActiveRuleSet.delete().where(ActiveRuleSet.key == key)
-    from eligibility import incremental
-
-    incremental.invalidate()
-
-
-async def active_rulesets(kind: str | None = None) -> list[RuleSet]:
-    q = ActiveRuleSet.select(ActiveRuleSet.ruleset).order_by(ActiveRuleSet.key)
-    if kind:
-        q = q.where(ActiveRuleSet.subject == kind)
-    return [RuleSet.model_validate_json(r["ruleset"]) for r in await q]
+from eligibility.tables import Match
 
 
 async def get_profile(kind: str, subject_id: str) -> dict | None:
@@ -184,8 +142,6 @@ async def get_match(match_id: int) -> StoredMatch | None:
 
 async def explain(ruleset: RuleSet, subject_id: str, as_of: dt.date, lang: str = "zh") -> Explanation:
     """Why a subject does or does not qualify: every condition with its value, met or not, near misses."""
-    from eligibility.explain import explain_profile
-
     profile = await get_profile(ruleset.subject, subject_id)
     if profile is None:
         kind_zh = "企业" if ruleset.subject == "enterprise" else "人才"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
+from eligibility import service as eligibility
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
 from policies.applications.schemas import ACCOUNT_VERIFIER_ROLES, AccountConfirm, AccountRead, mask_account
 from policies.applications.tables import SubjectAccount
@@ -60,8 +61,6 @@ def _read(kind: str, subject_id: str, row: dict | None, profile: dict | None) ->
 
 
 async def _profile(kind: str, subject_id: str) -> dict | None:
-    from eligibility import service as eligibility
-
     return await eligibility.get_profile(kind, subject_id)
 
 

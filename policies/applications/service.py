@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
+from eligibility import service as eligibility
+from policies import service as policies
 from policies.applications import attachments as files
 from policies.applications.accounts import (  # noqa: F401
     account_of,
@@ -34,6 +36,7 @@ from policies.applications.objections import (  # noqa: F401
 )
 from policies.applications.schemas import OFFICER_ROLES, ApplicationRead, AttachmentRead
 from policies.applications.tables import Application, Attachment
+from policies.errors import PolicyNotFound
 
 # approve() hands an approved application to payments through this: returns the entitlement id.
 Entitle = Callable[[ApplicationRead], Awaitable[int | None]]
@@ -132,9 +135,6 @@ async def submit_application(
 
     The amount and clauses come from the rules, not from the applicant. One open or approved application per
     subject and version; after a rejection the subject may apply again (or object)."""
-    from eligibility import service as eligibility
-    from policies import service as policies
-
     checked = files.check_files(files_in)
     version = await visible_version(version_id, subject_kind)
     if version.mode != "apply":
@@ -230,9 +230,6 @@ async def submit_application(
 
 async def visible_version(version_id: int, subject_kind: str):
     """A published (or once published) version for this kind of subject; anything else is not found."""
-    from policies import service as policies
-    from policies.errors import PolicyNotFound
-
     try:
         version = await policies.get_version(version_id)
     except PolicyNotFound:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from policies.packs import bundled_pack_paths
 from policies.service.drafts import load_pack, load_pack_text, new_draft_from, save_draft, store_contents, update_draft
 from policies.service.lifecycle import (
     export_version,
@@ -46,8 +47,6 @@ async def load_and_publish_bundled(officer, reviewer, *, as_of: dt.date | None =
 
     Idempotent: a pack already published with the same content is left alone. Returns 'CODE@N' keys.
     """
-    from policies.packs import bundled_pack_paths
-
     keys = []
     for path in bundled_pack_paths():
         for version, _ in await load_pack(path, officer):

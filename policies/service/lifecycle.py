@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from eligibility import service as eligibility_service
 from policies import packs
 from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyError, TestsFailed
 from policies.schemas import VersionRead
@@ -128,8 +129,6 @@ async def publish_version(
         )
     await _check_tests_pass(row)
     preview = await impact_preview(version_id, as_of)
-    from eligibility import service as eligibility_service
-
     async with _db().transaction():
         reviewed = row["content_hash"]
         row = await _version_row(version_id)
@@ -192,8 +191,6 @@ async def suspend(code: str, actor, reason: str) -> VersionRead:
     if not (reason or "").strip():
         raise PolicyError("a suspension needs a reason")
     row = await _live_row(code, ("published",))
-    from eligibility import service as eligibility_service
-
     async with _db().transaction():
         await _transition(row, "suspended", actor, "policy.suspend", reason.strip())
         await eligibility_service.deactivate_ruleset(_key(row))
@@ -203,8 +200,6 @@ async def suspend(code: str, actor, reason: str) -> VersionRead:
 async def resume(code: str, actor, reason: str = "") -> VersionRead:
     _require_role(actor, (REVIEWER, "admin"), "resuming a policy")
     row = await _live_row(code, ("suspended",))
-    from eligibility import service as eligibility_service
-
     async with _db().transaction():
         await _transition(row, "published", actor, "policy.resume", reason.strip())
         await eligibility_service.activate_ruleset(await ruleset_of(row["id"]))
@@ -217,8 +212,6 @@ async def retire(code: str, actor, reason: str) -> VersionRead:
     if not (reason or "").strip():
         raise PolicyError("retiring a policy needs a reason")
     row = await _live_row(code, LIVE)
-    from eligibility import service as eligibility_service
-
     async with _db().transaction():
         await _transition(row, "retired", actor, "policy.retire", reason.strip())
         await eligibility_service.deactivate_ruleset(_key(row))

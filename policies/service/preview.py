@@ -5,7 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from eligibility.fields import china_today
+from eligibility.fields import PERSONAL, china_today
+from eligibility.matcher import match_ruleset
+from eligibility.rules import check_ruleset
+from eligibility.rules.language import parse, symbols
+from eligibility.schemas import RuleClause, RuleSet
 from kit.masking import mask_id_number
 from policies import packs
 from policies.errors import PackRefused
@@ -41,9 +45,6 @@ def _in_effect(content: PolicyContent, d: dt.date) -> bool:
 
 def personal_fields_read(ruleset) -> list[str]:
     """The personal fields (eligibility.fields.PERSONAL) the rule set's conditions or amounts read."""
-    from eligibility.fields import PERSONAL
-    from eligibility.rules.language import parse, symbols
-
     read: set[str] = set()
     for text in [ruleset.when or "true", *(c.when for c in ruleset.clauses), *(str(c.amount) for c in ruleset.clauses)]:
         read |= symbols(parse(ruleset.subject, text))
@@ -63,8 +64,6 @@ def _shown(kind: str, subject_id: str) -> str:
 
 
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
-    from eligibility.matcher import match_ruleset
-
     run = await match_ruleset(ruleset, as_of, store=False)
     return {str(r.subject_id): Decimal(r.amount).quantize(_FEN) for r in run.results}
 
@@ -149,9 +148,6 @@ async def check_expression(
     count: bool = True,
 ) -> dict:
     """The rule editor's live check of one expression: its problems and, for a clean condition, how many match."""
-    from eligibility.rules import check_ruleset
-    from eligibility.schemas import RuleClause, RuleSet
-
     as_of = as_of or china_today()
     expression = (expression or "").strip()
     if not expression:
