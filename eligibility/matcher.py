@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from decimal import Decimal
 from typing import Any
 
 from eligibility import match_sql
@@ -16,9 +15,9 @@ from eligibility.rules.evaluate import ZERO, evaluate_values, in_effect
 from eligibility.rules.sql import NotCompilable
 from eligibility.schemas import MatchResult, MatchRun, RuleSet
 from eligibility.tables import Match
+from kit.money import fen_to_yuan, yuan_to_fen
 
 _CHUNK = 5000
-CENT = Decimal("0.01")
 
 
 def rule_digest(ruleset: RuleSet) -> str:
@@ -106,7 +105,7 @@ async def match_ruleset(
                 as_of=as_of,
                 results=results,
                 matched=matched,
-                total_amount=(Decimal(total_fen) / 100).quantize(CENT),
+                total_amount=fen_to_yuan(total_fen),
                 new=new,
                 profiles=total,
                 path="sql",
@@ -154,7 +153,7 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
     candidates = []
     for ruleset, r, pdigest in items:
         rdigest = rdigests.get(ruleset.key) or rdigests.setdefault(ruleset.key, rule_digest(ruleset))
-        amount_fen = int(r.amount * 100)
+        amount_fen = yuan_to_fen(r.amount)
         md = match_digest(ruleset.key, r.subject_id, r.clauses, amount_fen, pdigest, rdigest)
         candidates.append(
             (

@@ -13,6 +13,7 @@ from typing import Any
 from eligibility.errors import ProfileInvalid
 from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field, china_today
 from eligibility.store import columns, from_row, to_row
+from kit.money import yuan_to_fen
 
 # GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -268,7 +269,7 @@ def _money_fen(v: Any) -> int:
                 return int(whole) * 100
             if 0 < len(frac) <= 2 and frac.isdigit() and frac.isascii():
                 return int(whole) * 100 + int(frac) * (10 if len(frac) == 1 else 1)
-    return int(_parse_money(v) * 100)
+    return yuan_to_fen(_parse_money(v))
 
 
 def _date_ymd(v: Any) -> int:

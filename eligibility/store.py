@@ -9,6 +9,7 @@ from typing import Any
 
 from eligibility.fields import BOOL, DATE, FIELDS, LIST, MONEY, SUBJECT_ID
 from eligibility.tables import EnterpriseProfile, TalentProfile
+from kit.money import fen_to_yuan, yuan_to_fen
 
 TABLES = {"enterprise": EnterpriseProfile, "talent": TalentProfile}
 # Page cache of the SQLite connections that import or match (they touch every profile): 256 MiB, in SQLite's
@@ -96,7 +97,9 @@ def from_ymd(n: int | None) -> dt.date | None:
 
 
 def fen(d: Decimal | None) -> int | None:
-    return None if d is None else int(d * 100)
+    # A profile's money was validated to at most 2 decimals: converted exactly, and anything else (a float, a
+    # third decimal) refused rather than truncated.
+    return None if d is None else yuan_to_fen(d)
 
 
 def tags_text(tags: tuple[str, ...] | None) -> str | None:
@@ -127,13 +130,6 @@ def to_row(kind: str, profile: dict) -> list[Any]:
     return [profile.get(name) if enc is None else enc(profile.get(name)) for name, enc in _ENC[kind]]
 
 
-_CENT = Decimal("0.01")
-
-
-def _dec_money(v: Any) -> Decimal:
-    return (Decimal(int(v)) / 100).quantize(_CENT)
-
-
 def _dec_date(v: Any) -> dt.date:
     v = int(v)
     return dt.date(v // 10000, v // 100 % 100, v % 100)
@@ -146,7 +142,7 @@ def _dec_tags(v: str) -> tuple[str, ...] | None:
 def _decoders(kind: str) -> list[tuple[str, str, Any]]:
     out = []
     for f in FIELDS[kind]:
-        dec = {MONEY: _dec_money, DATE: _dec_date, LIST: _dec_tags, BOOL: bool, "int": int}.get(f.type)
+        dec = {MONEY: fen_to_yuan, DATE: _dec_date, LIST: _dec_tags, BOOL: bool, "int": int}.get(f.type)
         out.append((f.name, column_of(kind, f.name), dec))
     if kind == "talent":
         out.append(("birth_date", "birth_on_ymd", _dec_date))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from pathlib import Path
 
 from eligibility import service as eligibility
+from kit.money import fen_to_yuan, format_yuan, round_yuan_to_fen
 from policies import service as policies
 from policies.applications import attachments as files
 from policies.applications.accounts import (  # noqa: F401
@@ -50,10 +50,6 @@ def _db():
     return Application._meta.db
 
 
-def _yuan(fen: int) -> Decimal:
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
-
-
 def _attachment(r: dict) -> AttachmentRead:
     return AttachmentRead(
         id=r["id"],
@@ -76,7 +72,7 @@ def _read(r: dict, atts: list[dict] | None = None) -> ApplicationRead:
         subject_kind=r["subject_kind"],
         subject_id=r["subject_id"],
         applicant=r["applicant"],
-        amount=_yuan(r["amount_fen"]),
+        amount=fen_to_yuan(r["amount_fen"]),
         clause_codes=[c for c in r["clause_codes"].split(";") if c],
         statement=r["statement"],
         status=r["status"],
@@ -146,7 +142,7 @@ async def submit_application(
         raise NotEligible(
             "by the data on file you do not qualify: " + explanation.summary, detail={"summary": explanation.summary}
         )
-    amount_fen = int((explanation.amount * 100).to_integral_value())
+    amount_fen = round_yuan_to_fen(explanation.amount)
     clauses = [c.code for c in explanation.clauses if c.met and c.code]
     stored: list[str] = []
     try:
@@ -394,7 +390,7 @@ async def approve_application(
                 f"application:{application_id}:approved",
                 {
                     "policy_title": row["policy_title"],
-                    "amount": f"{_yuan(row['amount_fen']):,.2f}",
+                    "amount": format_yuan(row["amount_fen"]),
                     "link": link(base_url, application_id),
                 },
                 actor=actor,

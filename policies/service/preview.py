@@ -11,10 +11,11 @@ from eligibility.rules import check_ruleset
 from eligibility.rules.language import parse, symbols
 from eligibility.schemas import RuleClause, RuleSet
 from kit.masking import mask_id_number
+from kit.money import FEN
 from policies import packs
 from policies.errors import PackRefused
 from policies.schemas import ImpactChange, ImpactPreview, PolicyContent, TestOutcome
-from policies.service.common import _FEN, _content, _key, _version_row, _yuan
+from policies.service.common import _content, _key, _version_row, _yuan
 from policies.service.reading import _published_row
 
 
@@ -65,7 +66,7 @@ def _shown(kind: str, subject_id: str) -> str:
 
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
     run = await match_ruleset(ruleset, as_of, store=False)
-    return {str(r.subject_id): Decimal(r.amount).quantize(_FEN) for r in run.results}
+    return {str(r.subject_id): Decimal(r.amount).quantize(FEN) for r in run.results}
 
 
 async def impact_preview(version_id: int, as_of: dt.date | None = None) -> ImpactPreview:
