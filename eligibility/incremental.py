@@ -14,6 +14,7 @@ from eligibility.rulesets import compiled_rulesets, invalidate
 from eligibility.schemas import MatchResult, RuleSet
 from eligibility.service import get_profile
 from kit.audit import Actor
+from kit.db import in_list, raw
 
 __all__ = ["compiled_rulesets", "evaluate_all", "invalidate", "rematch_subject", "rematch_subjects"]
 
@@ -58,8 +59,8 @@ async def rematch_subjects(kind: str, subject_ids: list[str], as_of: dt.date, *,
     items = []
     for i in range(0, len(subject_ids), 500):
         chunk = subject_ids[i : i + 500]
-        marks = ", ".join("{}" for _ in chunk)
-        for row in await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id IN ({marks})", *chunk):
+        cond, args = in_list(chunk)
+        for row in await raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args):
             profile = store.from_row(kind, row)
             digest = row["digest"]
             items += [(rs, r, digest) for rs, r in evaluate_all(compiled, kind, profile, as_of)]

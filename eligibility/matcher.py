@@ -15,9 +15,39 @@ from eligibility.rules.evaluate import ZERO, evaluate_values, in_effect
 from eligibility.rules.sql import NotCompilable
 from eligibility.schemas import MatchResult, MatchRun, RuleSet
 from eligibility.tables import Match
+from kit.db import bulk_insert, in_list, raw, transaction
 from kit.money import fen_to_yuan, yuan_to_fen
 
 _CHUNK = 5000
+_MATCH_COLUMNS = (
+    "ruleset_key",
+    "version_id",
+    "code",
+    "subject_kind",
+    "subject_id",
+    "clauses",
+    "amount_fen",
+    "as_of",
+    "profile_digest",
+    "rule_digest",
+    "match_digest",
+    "created_at",
+)
+# Given, not read off the table: kit.db knows no array type of a Date column (as_of).
+_MATCH_TYPES = (
+    "text",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "date",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+)
 
 
 def rule_digest(ruleset: RuleSet) -> str:
@@ -146,8 +176,6 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
     identified by its digest (rule set, subject, clauses, amount, profile data, rule version)."""
     if not items:
         return 0
-    engine = Match._meta.db
-    pg = engine.engine_type == "postgres"
     now = dt.datetime.now(dt.UTC)
     rdigests: dict[str, str] = {}
     candidates = []
@@ -181,13 +209,10 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
     else:  # the matches stored of these subjects (indexed by subject; the digests are indexed only after rule set)
         subjects = sorted({c[4] for c in candidates})
         for i in range(0, len(subjects), 500):
-            chunk = subjects[i : i + 500]
-            marks = ", ".join("{}" for _ in chunk)
+            cond, args = in_list(subjects[i : i + 500])
             existing |= {
                 r["match_digest"]
-                for r in await Match.raw(
-                    f"SELECT match_digest FROM eligibility_match WHERE subject_id IN ({marks})", *chunk
-                )
+                for r in await raw(f"SELECT match_digest FROM eligibility_match WHERE subject_id {cond}", *args)
             }
     rows = []
     for c in candidates:
@@ -196,17 +221,14 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
             rows.append(c)
     if not rows and actor is None:
         return 0
-    cols = (
-        "ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
-        "rule_digest, match_digest, created_at"
-    )
-    sql = (
-        f"INSERT INTO eligibility_match ({cols}) VALUES ({profile_store.placeholders(12, pg)}) "
-        f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING"
-    )
-    async with engine.transaction() as tx:
-        for i in range(0, len(rows), _CHUNK):
-            await profile_store.executemany(tx.connection, sql, rows[i : i + _CHUNK], pg)
+    async with transaction():
+        await bulk_insert(
+            Match,
+            _MATCH_COLUMNS,
+            rows,
+            types=_MATCH_TYPES,
+            suffix="ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING",
+        )
         if actor is not None:
             for key in keys:
                 n_new = sum(1 for r in rows if r[0] == key)

@@ -13,6 +13,7 @@ from eligibility.profiles import normalize_profile, profile_digest
 from eligibility.rulesets import activate_ruleset, active_rulesets, deactivate_ruleset
 from eligibility.schemas import Explanation, RuleSet, StoredMatch
 from eligibility.tables import Match
+from kit import db
 
 
 async def get_profile(kind: str, subject_id: str) -> dict | None:
@@ -48,12 +49,7 @@ async def upsert_profile(kind: str, raw: dict, *, actor: Any, feed: str | None =
     engine = table._meta.db
     pg = engine.engine_type == "postgres"
     async with engine.transaction() as tx:
-        old = await store.fetch(
-            tx.connection,
-            f"SELECT digest FROM {table._meta.tablename} WHERE subject_id = {'$1' if pg else '?'}",
-            [sid],
-            pg,
-        )
+        old = await db.raw(f"SELECT digest FROM {table._meta.tablename} WHERE subject_id = {{}}", sid)
         if old and old[0]["digest"] == digest:
             return sid, "unchanged"
         outcome = "updated" if old else "inserted"
@@ -104,8 +100,8 @@ async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
         got: dict[str, dict] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            marks = ", ".join("{}" for _ in chunk)
-            for r in await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id IN ({marks})", *chunk):
+            cond, args = db.in_list(chunk)
+            for r in await db.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args):
                 got[r["subject_id"]] = store.from_row(kind, r)
         by_kind[kind] = got
     for r in rows:

@@ -162,10 +162,6 @@ def from_row(kind: str, row: dict) -> dict:
     return out
 
 
-def is_postgres(table=EnterpriseProfile) -> bool:
-    return table._meta.db.engine_type == "postgres"
-
-
 def placeholders(n: int, pg: bool, start: int = 1) -> str:
     return ", ".join(f"${i}" for i in range(start, start + n)) if pg else ", ".join("?" * n)
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kit.db import bulk_insert, in_list, raw
 from kit.masking import mask_context
-from notifications import db
 from notifications.errors import NoticeNotFound
 from notifications.rendering import check_kind, normalise_locale, render
 from notifications.schemas import (
@@ -216,8 +216,8 @@ async def set_preferences(
 async def _used_keys(keys: list[str]) -> set[str]:
     used: set[str] = set()
     for i in range(0, len(keys), _CHUNK):
-        cond, args = db.one_of(keys[i : i + _CHUNK])
-        rows = await db.raw(f"SELECT key FROM notifications_notice WHERE key {cond}", *args)
+        cond, args = in_list(keys[i : i + _CHUNK])
+        rows = await raw(f"SELECT key FROM notifications_notice WHERE key {cond}", *args)
         used.update(r["key"] for r in rows)
     return used
 
@@ -226,8 +226,8 @@ async def _recipients(keys: Iterable[str]) -> dict[str, dict]:
     keys = sorted(set(keys))
     found: dict[str, dict] = {}
     for i in range(0, len(keys), _CHUNK):
-        cond, args = db.one_of(keys[i : i + _CHUNK])
-        for row in await db.raw(f"SELECT * FROM notifications_recipient WHERE recipient_key {cond}", *args):
+        cond, args = in_list(keys[i : i + _CHUNK])
+        for row in await raw(f"SELECT * FROM notifications_recipient WHERE recipient_key {cond}", *args):
             found[row["recipient_key"]] = row
     return found
 
@@ -324,12 +324,8 @@ async def notify_many(
     async with Notice._meta.db.transaction():
         # Raw multi-row statements: the ORM's query builder and row objects cost more than the notices themselves
         # when a payment batch writes them by the thousand.
-        created = await db.insert(
-            "notifications_notice",
-            _NOTICE_COLUMNS,
-            _NOTICE_TYPES,
-            rows,
-            "ON CONFLICT (key) DO NOTHING RETURNING id, key",
+        created = await bulk_insert(
+            Notice, _NOTICE_COLUMNS, rows, suffix="ON CONFLICT (key) DO NOTHING RETURNING id, key"
         )
         by_key = {r[0]: r for r in rows}
         created_keys = {c["key"] for c in created}
@@ -367,7 +363,7 @@ async def notify_many(
                     read_at=None,
                 )
             )
-        await db.insert("notifications_delivery", _DELIVERY_COLUMNS, _DELIVERY_TYPES, deliveries)
+        await bulk_insert(Delivery, _DELIVERY_COLUMNS, deliveries, types=_DELIVERY_TYPES)
         if changes:
             await actor.record_many(changes)
     result.deliveries_queued = len(to_enqueue)
@@ -388,7 +384,6 @@ _NOTICE_COLUMNS = (
     "context",
     "created_at",
 )
-_NOTICE_TYPES = ("text",) * 9 + ("timestamptz",)
 _DELIVERY_COLUMNS = (
     "notice",
     "recipient_key",
@@ -400,6 +395,7 @@ _DELIVERY_COLUMNS = (
     "sent_at",
     "updated_at",
 )
+# Given, not read off the table: kit.db knows no array type of a ForeignKey column (notice).
 _DELIVERY_TYPES = ("bigint", "text", "text", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz")
 
 
