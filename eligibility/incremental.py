@@ -15,6 +15,7 @@ from eligibility.schemas import MatchResult, RuleSet
 from eligibility.service import get_profile
 from kit.audit import Actor
 from kit.db import in_list, raw
+from kit.vocab import SubjectKind
 
 __all__ = ["compiled_rulesets", "evaluate_all", "invalidate", "rematch_subject", "rematch_subjects"]
 
@@ -26,7 +27,7 @@ def evaluate_all(
     values = rule_values(kind, profile, as_of)
     # Conditions shared by many policies (region, blacklist, enums) are evaluated once per profile.
     values[MEMO] = {}
-    sid = profile["uscc" if kind == "enterprise" else "id_number"]
+    sid = profile["uscc" if kind == SubjectKind.ENTERPRISE else "id_number"]
     out = []
     for c in compiled:
         if not in_effect(c.ruleset, as_of):

@@ -14,6 +14,7 @@ from eligibility.errors import ProfileInvalid
 from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field, china_today
 from eligibility.store import columns, from_row, to_row
 from kit.money import yuan_to_fen
+from kit.vocab import SubjectKind
 
 # GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -335,7 +336,7 @@ def validate_values(kind: str, values, *, partial: bool = False, today: dt.date 
         if required and not partial:
             problems.append((name, "required value is missing"))
         append(None)
-    if kind == "enterprise":
+    if kind == SubjectKind.ENTERPRISE:
         founded = out[5]
         if founded is not None:
             t = today or china_today()

@@ -14,6 +14,7 @@ from eligibility.rulesets import activate_ruleset, active_rulesets, deactivate_r
 from eligibility.schemas import Explanation, RuleSet, StoredMatch
 from eligibility.tables import Match
 from kit import db
+from kit.vocab import SubjectKind
 
 
 async def get_profile(kind: str, subject_id: str) -> dict | None:
@@ -140,7 +141,7 @@ async def explain(ruleset: RuleSet, subject_id: str, as_of: dt.date, lang: str =
     """Why a subject does or does not qualify: every condition with its value, met or not, near misses."""
     profile = await get_profile(ruleset.subject, subject_id)
     if profile is None:
-        kind_zh = "企业" if ruleset.subject == "enterprise" else "人才"
+        kind_zh = "企业" if ruleset.subject == SubjectKind.ENTERPRISE else "人才"
         raise ProfileNotFound(f"no {ruleset.subject} profile {subject_id} ({kind_zh}档案不存在)")
     return explain_profile(ruleset, subject_id, profile, as_of, lang)
 

@@ -10,8 +10,9 @@ from typing import Any
 from eligibility.fields import BOOL, DATE, FIELDS, LIST, MONEY, SUBJECT_ID
 from eligibility.tables import EnterpriseProfile, TalentProfile
 from kit.money import fen_to_yuan, yuan_to_fen
+from kit.vocab import SubjectKind
 
-TABLES = {"enterprise": EnterpriseProfile, "talent": TalentProfile}
+TABLES = {SubjectKind.ENTERPRISE: EnterpriseProfile, SubjectKind.TALENT: TalentProfile}
 # Page cache of the SQLite connections that import or match (they touch every profile): 256 MiB, in SQLite's
 # negative-KiB form.
 SQLITE_CACHE_KIB = -262144
@@ -20,7 +21,7 @@ SQLITE_CACHE_KIB = -262144
 # index instead of the table: a third of the bytes per profile, and the table row is read only for the matches.
 # Kept in step with the table by SQLite itself. The migration that creates it holds its own copy of these lists.
 RULE_INDEX = {
-    "enterprise": (
+    SubjectKind.ENTERPRISE: (
         "eligibility_enterprise_rules",
         [
             "id",
@@ -41,7 +42,7 @@ RULE_INDEX = {
             "tags",
         ],
     ),
-    "talent": (
+    SubjectKind.TALENT: (
         "eligibility_talent_rules",
         [
             "id",
@@ -76,7 +77,7 @@ def column_of(kind: str, field: str) -> str:
 
 
 def _extra_fields(kind: str) -> list[str]:
-    return ["birth_date"] if kind == "talent" else []
+    return ["birth_date"] if kind == SubjectKind.TALENT else []
 
 
 def columns(kind: str) -> list[str]:
@@ -117,7 +118,7 @@ def _encoders(kind: str):
             out.append((f.name, tags_text))
         else:
             out.append((f.name, None))
-    if kind == "talent":
+    if kind == SubjectKind.TALENT:
         out.append(("birth_date", ymd))
     return out
 
@@ -144,7 +145,7 @@ def _decoders(kind: str) -> list[tuple[str, str, Any]]:
     for f in FIELDS[kind]:
         dec = {MONEY: fen_to_yuan, DATE: _dec_date, LIST: _dec_tags, BOOL: bool, "int": int}.get(f.type)
         out.append((f.name, column_of(kind, f.name), dec))
-    if kind == "talent":
+    if kind == SubjectKind.TALENT:
         out.append(("birth_date", "birth_on_ymd", _dec_date))
     return out
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from eligibility import service as eligibility
 from kit.money import fen_to_yuan, format_yuan, round_yuan_to_fen
+from kit.vocab import VersionStatus
 from policies import service as policies
 from policies.applications import attachments as files
 from policies.applications.accounts import (  # noqa: F401
@@ -135,7 +136,7 @@ async def submit_application(
     version = await visible_version(version_id, subject_kind)
     if version.mode != "apply":
         raise InvalidState("this policy needs no application (免申即享): confirm your account instead")
-    if version.status != "published":
+    if version.status != VersionStatus.PUBLISHED:
         raise InvalidState("this policy is not open for applications now / 该政策当前不受理申请")
     explanation = await eligibility.explain(await policies.ruleset_of(version_id), subject_id, as_of)
     if not explanation.eligible or explanation.amount <= 0:
@@ -230,7 +231,12 @@ async def visible_version(version_id: int, subject_kind: str):
         version = await policies.get_version(version_id)
     except PolicyNotFound:
         raise NotFound("no such policy / 没有该政策") from None
-    if version.subject != subject_kind or version.status not in ("published", "suspended", "retired", "superseded"):
+    if version.subject != subject_kind or version.status not in (
+        VersionStatus.PUBLISHED,
+        VersionStatus.SUSPENDED,
+        VersionStatus.RETIRED,
+        VersionStatus.SUPERSEDED,
+    ):
         raise NotFound("no such policy / 没有该政策")
     return version
 

@@ -7,13 +7,14 @@ import json
 from decimal import Decimal
 
 from kit.money import fen_to_yuan, yuan_to_fen
+from kit.vocab import Role, VersionStatus
 from policies.errors import NotAllowed, PolicyNotFound
 from policies.schemas import ClauseContent, PolicyContent, PolicyTestCase, TestExpect, VersionRead
 from policies.tables import Clause, PolicyTest, PolicyVersion
 
-OFFICER, REVIEWER = "policy_officer", "policy_reviewer"
-AUTHOR_ROLES = (OFFICER, "admin")
-LIVE = ("published", "suspended")  # statuses whose content others point at
+OFFICER, REVIEWER = Role.POLICY_OFFICER, Role.POLICY_REVIEWER
+AUTHOR_ROLES = (OFFICER, Role.ADMIN)
+LIVE = (VersionStatus.PUBLISHED, VersionStatus.SUSPENDED)  # statuses whose content others point at
 
 
 def _now() -> dt.datetime:

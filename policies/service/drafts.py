@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import LifecycleError, PackRefused, VersionLocked
 from policies.schemas import PackProblem, PolicyContent, VersionRead
@@ -36,7 +37,7 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
                 PolicyVersion.content_hash: packs.content_hash(content),
             }
         )
-        .where((PolicyVersion.id == version_id) & (PolicyVersion.status == "draft"))
+        .where((PolicyVersion.id == version_id) & (PolicyVersion.status == VersionStatus.DRAFT))
         .returning(PolicyVersion.id)
     )
     if not changed:
@@ -99,15 +100,15 @@ async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
             .first()
         )
     digest = packs.content_hash(content)
-    if latest is not None and latest["content_hash"] == digest and latest["status"] != "retired":
+    if latest is not None and latest["content_hash"] == digest and latest["status"] != VersionStatus.RETIRED:
         return await _read(latest), "unchanged"
-    if latest is not None and latest["status"] == "in_review":
+    if latest is not None and latest["status"] == VersionStatus.IN_REVIEW:
         raise VersionLocked(
             f"version {latest['number']} of {content.code} is in review and cannot be changed; "
             "the reviewer can reject it back to draft"
         )
     after = content.model_dump(mode="json")
-    if latest is not None and latest["status"] == "draft":
+    if latest is not None and latest["status"] == VersionStatus.DRAFT:
         before = (await _content(latest)).model_dump(mode="json")
         await _write_content(latest["id"], content)
         await actor.record(
@@ -121,7 +122,7 @@ async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
                 policy=policy_id,
                 code=content.code,
                 number=number,
-                status="draft",
+                status=VersionStatus.DRAFT,
                 title=content.title,
                 issuer=content.issuer,
                 subject=content.subject,
@@ -200,12 +201,12 @@ async def update_draft(version_id: int, data: Any, actor) -> VersionRead:
 
 
 def _ensure_draft(row: dict) -> None:
-    if row["status"] == "in_review":
+    if row["status"] == VersionStatus.IN_REVIEW:
         raise VersionLocked(
             f"version {row['number']} of {row['code']} is in review and cannot be changed; "
             "the reviewer can reject it back to draft"
         )
-    if row["status"] != "draft":
+    if row["status"] != VersionStatus.DRAFT:
         raise VersionLocked(
             f"version {row['number']} of {row['code']} is {row['status']} and cannot be changed; "
             "a change makes a new version (edit the policy to start one)"
@@ -236,7 +237,7 @@ async def new_draft_from(version_id: int, actor) -> VersionRead:
     """Start a new draft from a version (the way to change a published policy)."""
     _require_role(actor, AUTHOR_ROLES, "writing a policy draft")
     row = await _version_row(version_id)
-    if row["status"] == "draft":
+    if row["status"] == VersionStatus.DRAFT:
         return await _read(row)
     latest = (
         await PolicyVersion.select()
@@ -244,7 +245,7 @@ async def new_draft_from(version_id: int, actor) -> VersionRead:
         .order_by(PolicyVersion.number, ascending=False)
         .first()
     )
-    if latest["status"] in ("draft", "in_review"):
+    if latest["status"] in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
         raise LifecycleError(f"policy {row['code']} already has version {latest['number']} in {latest['status']}")
     content = await _content(row)
     async with _db().transaction():
@@ -255,7 +256,7 @@ async def new_draft_from(version_id: int, actor) -> VersionRead:
                     policy=row["policy"],
                     code=row["code"],
                     number=number,
-                    status="draft",
+                    status=VersionStatus.DRAFT,
                     title=content.title,
                     issuer=content.issuer,
                     subject=content.subject,

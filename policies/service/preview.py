@@ -12,6 +12,7 @@ from eligibility.rules.language import parse, symbols
 from eligibility.schemas import RuleClause, RuleSet
 from kit.masking import mask_id_number
 from kit.money import FEN
+from kit.vocab import SubjectKind
 from policies import packs
 from policies.errors import PackRefused
 from policies.schemas import ImpactChange, ImpactPreview, PolicyContent, TestOutcome
@@ -61,7 +62,7 @@ def _withheld(read: list[str]) -> str:
 
 def _shown(kind: str, subject_id: str) -> str:
     """A subject id as the policy tools show it: a talent's ID number masked, an enterprise's credit code whole."""
-    return mask_id_number(subject_id) if kind == "talent" else subject_id
+    return mask_id_number(subject_id) if kind == SubjectKind.TALENT else subject_id
 
 
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:

@@ -19,6 +19,7 @@ from rule_engine import ast as rast
 from eligibility.fields import BOOL, DATE, ENUM, INT, LIST, MONEY, STRING, Field, rule_fields
 from eligibility.rules.language import children, parse, symbols, unparse
 from eligibility.store import column_of
+from kit.vocab import SubjectKind
 
 
 class NotCompilable(Exception):
@@ -46,7 +47,7 @@ class Compiler:
         self.as_of = as_of
         self.pg = pg
         self.nullable = {n for n, f in self.fields.items() if not f.required} | (
-            {"years_since_graduation"} if kind == "talent" else set()
+            {"years_since_graduation"} if kind == SubjectKind.TALENT else set()
         )
 
     # -- booleans (three-valued) -------------------------------------------------------------
