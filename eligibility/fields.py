@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kit.time import CHINA, china_today  # noqa: F401 - the platform's date, re-exported for eligibility's callers
+# Re-exported only for app/, which still imports them from here; the domains import kit.time directly.
+from kit.time import CHINA, china_today  # noqa: F401
 from kit.vocab import SubjectKind
 
 # Field types. "money" is Decimal yuan (fen in storage), "date" a datetime.date, "list" a tuple of str.

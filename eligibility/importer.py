@@ -20,9 +20,10 @@ from piccolo.engine.sqlite import convert_datetime_in
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
-from eligibility.fields import FIELDS, china_today
+from eligibility.fields import FIELDS
 from eligibility.profiles import field_names, row_digest, validate_values
 from eligibility.schemas import ImportReport
+from kit.time import china_today
 
 BATCH = 5000
 

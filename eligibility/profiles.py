@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 from eligibility.errors import ProfileInvalid
-from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field, china_today
+from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field
 from eligibility.store import columns, from_row, to_row
 from kit.money import yuan_to_fen
+from kit.time import china_today
 from kit.vocab import SubjectKind
 
 # GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.

@@ -7,7 +7,7 @@ import datetime as dt
 from arq.worker import func
 
 from eligibility import incremental
-from eligibility.fields import china_today
+from kit.time import china_today
 
 
 async def rematch_subject(ctx: dict, kind: str, subject_id: str, as_of: str | None = None) -> int:

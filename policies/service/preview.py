@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from eligibility.fields import PERSONAL, china_today
+from eligibility.fields import PERSONAL
 from eligibility.matcher import match_ruleset
 from eligibility.rules import check_ruleset
 from eligibility.rules.language import parse, symbols
 from eligibility.schemas import RuleClause, RuleSet
 from kit.masking import mask_id_number
 from kit.money import FEN
+from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs
 from policies.errors import PackRefused
