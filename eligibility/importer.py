@@ -14,6 +14,8 @@ import os
 import queue as queue_mod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue as ProcessQueue
 from typing import Any
 
 from piccolo.engine.sqlite import convert_datetime_in
@@ -23,6 +25,7 @@ from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.fields import FIELDS
 from eligibility.profiles import field_names, row_digest, validate_values
 from eligibility.schemas import ImportReport
+from kit.audit import Actor
 from kit.time import china_today
 
 BATCH = 5000
@@ -244,7 +247,7 @@ async def _write(
     kind: str,
     batches: AsyncIterator[tuple],
     *,
-    actor: Any,
+    actor: Actor,
     source: str,
     reject: Reject,
     progress: Callable[[int], None] | None,
@@ -307,7 +310,7 @@ async def import_stream(
     binary,
     *,
     fmt: str,
-    actor: Any,
+    actor: Actor,
     source: str = "",
     reject: Reject | None = None,
     progress: Callable[[int], None] | None = None,
@@ -349,7 +352,7 @@ def _produce(path: str, kind: str, fmt: str, today: dt.date, out) -> None:
         out.put(("crash", f"{type(exc).__name__}: {exc}"))
 
 
-def _next_message(queue, proc) -> tuple:
+def _next_message(queue: ProcessQueue, proc: BaseProcess) -> tuple:
     while True:
         try:
             return queue.get(timeout=1.0)
@@ -361,7 +364,7 @@ def _next_message(queue, proc) -> tuple:
 
 
 async def _import_parallel(
-    path: str, kind: str, fmt: str, *, actor: Any, source: str, reject: Reject, progress, today: dt.date, on_changed
+    path: str, kind: str, fmt: str, *, actor: Actor, source: str, reject: Reject, progress, today: dt.date, on_changed
 ) -> ImportReport:
     """import_stream's work split over two processes: the child parses and validates (the CPU-heavy half), this
     process writes the same batches in the same single transaction (a failure stores nothing)."""
@@ -397,7 +400,7 @@ async def import_file(
     path: str,
     kind: str,
     *,
-    actor: Any,
+    actor: Actor,
     reject: Reject | None = None,
     progress: Callable[[int], None] | None = None,
     fmt: str | None = None,

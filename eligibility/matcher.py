@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
 
 from eligibility import match_sql
 from eligibility import store as profile_store
@@ -15,6 +14,7 @@ from eligibility.rules.evaluate import ZERO, evaluate_values, in_effect
 from eligibility.rules.sql import NotCompilable
 from eligibility.schemas import MatchResult, MatchRun, RuleSet
 from eligibility.tables import Match
+from kit.audit import Actor
 from kit.db import bulk_insert, in_list, raw, transaction
 from kit.money import fen_to_yuan, yuan_to_fen
 
@@ -109,7 +109,7 @@ async def match_ruleset(
     as_of: dt.date,
     *,
     store: bool = False,
-    actor: Any = None,
+    actor: Actor | None = None,
     force_python: bool = False,
     collect: bool = True,
 ) -> MatchRun:
@@ -165,13 +165,13 @@ async def match_ruleset(
     )
 
 
-async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult, str]], actor: Any) -> int:
+async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult, str]], actor: Actor | None) -> int:
     """Store one rule set's matches that are not stored yet; returns how many were new."""
     new = await store_results([(ruleset, r, d) for r, d in found], as_of, actor)
     return new
 
 
-async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt.date, actor: Any) -> int:
+async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt.date, actor: Actor | None) -> int:
     """Store (rule set, result, profile digest) matches idempotently, in one transaction: a match is
     identified by its digest (rule set, subject, clauses, amount, profile data, rule version)."""
     if not items:

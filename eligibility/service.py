@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileNotFound
@@ -14,6 +13,7 @@ from eligibility.rulesets import activate_ruleset, active_rulesets, deactivate_r
 from eligibility.schemas import Explanation, RuleSet, StoredMatch
 from eligibility.tables import Match
 from kit import db
+from kit.audit import Actor
 from kit.vocab import SubjectKind
 
 
@@ -41,7 +41,7 @@ async def count_profiles(kind: str) -> int:
     return int(rows[0]["n"])
 
 
-async def upsert_profile(kind: str, raw: dict, *, actor: Any, feed: str | None = None) -> tuple[str, str]:
+async def upsert_profile(kind: str, raw: dict, *, actor: Actor, feed: str | None = None) -> tuple[str, str]:
     """Validate and upsert one profile (the data-exchange API). Returns (subject_id, inserted|updated|unchanged)."""
     profile = normalize_profile(kind, raw)
     sid = profile[SUBJECT_ID[kind]]

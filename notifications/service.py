@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kit.audit import Actor, Change
 from kit.db import bulk_insert, in_list, raw
+from kit.jobs import JobQueue
 from kit.masking import mask_context
 from notifications.errors import NoticeNotFound
 from notifications.rendering import check_kind, normalise_locale, render
@@ -31,18 +33,6 @@ from notifications.tables import Delivery, Notice, Recipient
 
 DELIVER_JOB = "notifications.deliver"
 _CHUNK = 500
-
-
-@dataclass
-class AuditChange:
-    """The shape ``actor.record_many`` takes (app.audit.Change), without importing app/."""
-
-    action: str
-    entity: str
-    entity_id: str
-    before: Any = None
-    after: Any = None
-    detail: dict | None = None
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -101,7 +91,7 @@ async def preferences_of(kind: str, subject_id: str) -> RecipientRead:
     )
 
 
-async def upsert_recipient(data: RecipientUpsert, *, actor, now: dt.datetime | None = None) -> RecipientRead:
+async def upsert_recipient(data: RecipientUpsert, *, actor: Actor, now: dt.datetime | None = None) -> RecipientRead:
     """Create or update a subject's contact points (and preferences when given); audited."""
     now = _now(now)
     key = recipient_key(data.kind, data.subject_id)
@@ -154,7 +144,7 @@ async def upsert_recipient(data: RecipientUpsert, *, actor, now: dt.datetime | N
     return RecipientRead.from_row(after)
 
 
-async def upsert_recipients(items: Iterable[RecipientUpsert], *, actor, now: dt.datetime | None = None) -> int:
+async def upsert_recipients(items: Iterable[RecipientUpsert], *, actor: Actor, now: dt.datetime | None = None) -> int:
     """Many recipients at once (the demo, a contact feed): new ones inserted in batches, known ones updated;
     one audit entry per recipient. Returns how many were written."""
     now = _now(now)
@@ -186,7 +176,7 @@ async def upsert_recipients(items: Iterable[RecipientUpsert], *, actor, now: dt.
             }
             fresh.append(Recipient(**row, updated_at=now))
             changes.append(
-                AuditChange(
+                Change(
                     "recipient.upsert",
                     "recipient",
                     key,
@@ -205,7 +195,7 @@ async def upsert_recipients(items: Iterable[RecipientUpsert], *, actor, now: dt.
 
 
 async def set_preferences(
-    kind: str, subject_id: str, preferences: ChannelPreferences, *, actor, now: dt.datetime | None = None
+    kind: str, subject_id: str, preferences: ChannelPreferences, *, actor: Actor, now: dt.datetime | None = None
 ) -> RecipientRead:
     """Opt in or out of email, SMS and webhook (the inbox cannot be switched off)."""
     return await upsert_recipient(
@@ -259,8 +249,8 @@ async def notify(
     key: str,
     context: dict,
     *,
-    actor,
-    queue=None,
+    actor: Actor,
+    queue: JobQueue | None = None,
     now: dt.datetime | None = None,
 ) -> NoticeRead:
     """Write one notice to the subject's inbox, once per ``key``, and queue its deliveries after commit.
@@ -276,7 +266,11 @@ async def notify(
 
 
 async def notify_many(
-    requests: Iterable[NoticeRequest | dict], *, actor, queue=None, now: dt.datetime | None = None
+    requests: Iterable[NoticeRequest | dict],
+    *,
+    actor: Actor,
+    queue: JobQueue | None = None,
+    now: dt.datetime | None = None,
 ) -> NotifyResult:
     """Many notices in batched inserts, one transaction; each key at most once (already-used keys are skipped)."""
     now = _now(now)
@@ -331,7 +325,7 @@ async def notify_many(
         created_keys = {c["key"] for c in created}
         result.existing_keys += [k for k in reqs if k not in created_keys]
         deliveries: list[tuple] = []
-        changes: list[AuditChange] = []
+        changes: list[Change] = []
         for c in created:
             key, rkey, rkind, subject_id, kind, locale, title, body, context, _ = by_key[c["key"]]
             notice_id = int(c["id"])
@@ -340,7 +334,7 @@ async def notify_many(
                 deliveries.append((notice_id, rkey, ch, "queued", 0, "", now, None, now))
                 to_enqueue.append((notice_id, ch))
             changes.append(
-                AuditChange(
+                Change(
                     "notice.create",
                     "notice",
                     str(notice_id),
@@ -405,7 +399,7 @@ def _link(context_json: str) -> str | None:
     return link if isinstance(link, str) else None
 
 
-async def enqueue_deliveries(queue, pairs: list[tuple[int, str]], *, suffix: str = "") -> int:
+async def enqueue_deliveries(queue: JobQueue, pairs: list[tuple[int, str]], *, suffix: str = "") -> int:
     """Enqueue ``notifications.deliver`` for (notice_id, channel) pairs; returns how many were new jobs."""
     enqueued = 0
     for i in range(0, len(pairs), 200):  # gathered in batches: ~3× faster than one by one (LIBRARY-FACTS)
@@ -465,7 +459,13 @@ async def get_notice(notice_id: int, kind: str, subject_id: str, *, locale: str 
 
 
 async def mark_read(
-    notice_id: int, kind: str, subject_id: str, *, actor=None, now: dt.datetime | None = None, locale: str | None = None
+    notice_id: int,
+    kind: str,
+    subject_id: str,
+    *,
+    actor: Actor | None = None,
+    now: dt.datetime | None = None,
+    locale: str | None = None,
 ) -> NoticeRead:
     """Open a notice: marks it read the first time (ownership checked); returns it."""
     now = _now(now)

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from eligibility import service as eligibility
+from kit.audit import Actor
+from kit.jobs import JobQueue
 from kit.money import fen_to_yuan, format_yuan, round_yuan_to_fen
 from kit.vocab import VersionStatus
 from policies import service as policies
@@ -122,11 +124,11 @@ async def submit_application(
     statement: str,
     files_in: list[tuple[str | None, bytes]],
     attachments_dir: Path,
-    actor,
+    actor: Actor,
     as_of: dt.date,
     four_eyes_threshold_fen: int,
     base_url: str,
-    queue=None,
+    queue: JobQueue | None = None,
 ) -> ApplicationRead:
     """A subject applies for an apply-mode version it qualifies for (by the rules, as of ``as_of``).
 
@@ -324,7 +326,7 @@ async def _lock(application_id: int) -> dict:
     return row
 
 
-def _check_reviewer(actor, row: dict) -> None:
+def _check_reviewer(actor: Actor, row: dict) -> None:
     if actor.role not in OFFICER_ROLES:
         raise NotAllowed(
             f"reviewing applications needs the role policy_officer or policy_reviewer; you are {actor.role}"
@@ -334,7 +336,7 @@ def _check_reviewer(actor, row: dict) -> None:
 
 
 async def approve_application(
-    application_id: int, *, actor, entitle: Entitle, base_url: str, note: str = "", queue=None
+    application_id: int, *, actor: Actor, entitle: Entitle, base_url: str, note: str = "", queue: JobQueue | None = None
 ) -> ApplicationRead:
     """Approve. Above the four-eyes threshold the first approval only records the approver and a different
     officer gives the second; the final approval creates the entitlement (through ``entitle``, in the same
@@ -408,7 +410,9 @@ async def approve_application(
     return await get_application(application_id)
 
 
-async def reject_application(application_id: int, *, actor, reason: str, base_url: str, queue=None) -> ApplicationRead:
+async def reject_application(
+    application_id: int, *, actor: Actor, reason: str, base_url: str, queue: JobQueue | None = None
+) -> ApplicationRead:
     """Reject with a reason the subject reads (and may object to)."""
     reason = (reason or "").strip()
     if not reason:

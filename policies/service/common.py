@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
+from kit.audit import Actor
 from kit.money import fen_to_yuan, yuan_to_fen
 from kit.vocab import Role, VersionStatus
 from policies.errors import NotAllowed, PolicyNotFound
@@ -38,7 +39,7 @@ def _key(row: dict) -> str:
     return f"{row['code']}@{row['number']}"
 
 
-def _require_role(actor, roles: tuple[str, ...], what: str) -> None:
+def _require_role(actor: Actor, roles: tuple[str, ...], what: str) -> None:
     if getattr(actor, "role", None) not in roles:
         raise NotAllowed(f"{what} needs the role {' or '.join(roles)}; {actor.name} is {actor.role}")
 

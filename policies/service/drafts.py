@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kit.audit import Actor
 from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import LifecycleError, PackRefused, VersionLocked
@@ -69,7 +70,7 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
         )
 
 
-async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
+async def _store(content: PolicyContent, actor: Actor) -> tuple[VersionRead, str]:
     """Store content as the draft of its code (inside the caller's transaction). Returns (version, outcome)."""
     policy = await Policy.select().where(Policy.code == content.code).first()
     if policy is None:
@@ -148,7 +149,7 @@ async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
     return await read_version(vid), "created"
 
 
-async def save_draft(data: Any, actor, *, require_tests: bool = False) -> VersionRead:
+async def save_draft(data: Any, actor: Actor, *, require_tests: bool = False) -> VersionRead:
     """Check a policy (a pack-shaped dict or PolicyContent) and store it as the draft of its code.
 
     Refuses with every problem when it does not check; a new version is made when the latest one left draft.
@@ -164,7 +165,7 @@ async def save_draft(data: Any, actor, *, require_tests: bool = False) -> Versio
     return version
 
 
-async def update_draft(version_id: int, data: Any, actor) -> VersionRead:
+async def update_draft(version_id: int, data: Any, actor: Actor) -> VersionRead:
     """Change the content of draft ``version_id``; refused for any version that left draft."""
     _require_role(actor, AUTHOR_ROLES, "editing a policy draft")
     row = await _version_row(version_id)
@@ -213,19 +214,19 @@ def _ensure_draft(row: dict) -> None:
         )
 
 
-async def load_pack(path: str | Path, actor) -> list[tuple[VersionRead, str]]:
+async def load_pack(path: str | Path, actor: Actor) -> list[tuple[VersionRead, str]]:
     """`zhida policies load`: check every policy of the file, then store them all as drafts, or nothing."""
     _require_role(actor, AUTHOR_ROLES, "loading policy packs")
     contents = packs.read_pack(path)
     return await store_contents(contents, actor)
 
 
-async def load_pack_text(text: str, actor, source: str = "pack") -> list[tuple[VersionRead, str]]:
+async def load_pack_text(text: str, actor: Actor, source: str = "pack") -> list[tuple[VersionRead, str]]:
     _require_role(actor, AUTHOR_ROLES, "loading policy packs")
     return await store_contents(packs.read_pack_text(text, source), actor)
 
 
-async def store_contents(contents: list[PolicyContent], actor) -> list[tuple[VersionRead, str]]:
+async def store_contents(contents: list[PolicyContent], actor: Actor) -> list[tuple[VersionRead, str]]:
     out = []
     async with _db().transaction():
         for c in contents:
@@ -233,7 +234,7 @@ async def store_contents(contents: list[PolicyContent], actor) -> list[tuple[Ver
     return out
 
 
-async def new_draft_from(version_id: int, actor) -> VersionRead:
+async def new_draft_from(version_id: int, actor: Actor) -> VersionRead:
     """Start a new draft from a version (the way to change a published policy)."""
     _require_role(actor, AUTHOR_ROLES, "writing a policy draft")
     row = await _version_row(version_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from eligibility import service as eligibility_service
+from kit.audit import Actor
 from kit.vocab import Role, VersionStatus
 from policies import packs
 from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyError, TestsFailed
@@ -16,7 +17,7 @@ from policies.tables import PolicyVersion
 
 
 async def _transition(
-    row: dict, status: str, actor, action: str, reason: str = "", *, content_hash: str | None = None, **fields
+    row: dict, status: str, actor: Actor, action: str, reason: str = "", *, content_hash: str | None = None, **fields
 ) -> None:
     values = {
         PolicyVersion.status: status,
@@ -57,7 +58,7 @@ async def _check_tests_pass(row: dict) -> None:
         )
 
 
-async def submit(version_id: int, actor) -> VersionRead:
+async def submit(version_id: int, actor: Actor) -> VersionRead:
     """The author hands a draft to review (its own tests must pass)."""
     _require_role(actor, AUTHOR_ROLES, "submitting a policy for review")
     row = await _version_row(version_id)
@@ -69,7 +70,7 @@ async def submit(version_id: int, actor) -> VersionRead:
     return await read_version(version_id)
 
 
-async def reject(version_id: int, actor, reason: str) -> VersionRead:
+async def reject(version_id: int, actor: Actor, reason: str) -> VersionRead:
     """The reviewer sends a version in review back to its author as a draft, with the reason."""
     _require_role(actor, (REVIEWER,), "rejecting a policy")
     if not (reason or "").strip():
@@ -94,14 +95,14 @@ async def publishable_version(code: str) -> dict:
     return latest
 
 
-async def publish(code: str, actor, *, as_of: dt.date | None = None) -> VersionRead:
+async def publish(code: str, actor: Actor, *, as_of: dt.date | None = None) -> VersionRead:
     """`zhida policies publish CODE`: publish the latest draft (or version in review) of CODE."""
     latest = await publishable_version(code)
     return await publish_version(latest["id"], actor, as_of=as_of)
 
 
 async def publish_version(
-    version_id: int, actor, *, as_of: dt.date | None = None, content_hash: str | None = None
+    version_id: int, actor: Actor, *, as_of: dt.date | None = None, content_hash: str | None = None
 ) -> VersionRead:
     """A policy_reviewer other than the author publishes a version whose own tests pass.
 
@@ -188,7 +189,7 @@ async def _live_row(code: str, statuses: tuple[str, ...]) -> dict:
     return row
 
 
-async def suspend(code: str, actor, reason: str) -> VersionRead:
+async def suspend(code: str, actor: Actor, reason: str) -> VersionRead:
     """Stop the published version of CODE from matching (暂停), keeping it for a later resume."""
     _require_role(actor, (REVIEWER, Role.ADMIN), "suspending a policy")
     if not (reason or "").strip():
@@ -200,7 +201,7 @@ async def suspend(code: str, actor, reason: str) -> VersionRead:
     return await read_version(row["id"])
 
 
-async def resume(code: str, actor, reason: str = "") -> VersionRead:
+async def resume(code: str, actor: Actor, reason: str = "") -> VersionRead:
     _require_role(actor, (REVIEWER, Role.ADMIN), "resuming a policy")
     row = await _live_row(code, (VersionStatus.SUSPENDED,))
     async with _db().transaction():
@@ -209,7 +210,7 @@ async def resume(code: str, actor, reason: str = "") -> VersionRead:
     return await read_version(row["id"])
 
 
-async def retire(code: str, actor, reason: str) -> VersionRead:
+async def retire(code: str, actor: Actor, reason: str) -> VersionRead:
     """End a policy (废止): its published or suspended version is retired for good."""
     _require_role(actor, (REVIEWER, Role.ADMIN), "retiring a policy")
     if not (reason or "").strip():
