@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from piccolo.table import Table
+
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileNotFound
 from eligibility.explain import explain_profile
@@ -17,11 +19,16 @@ from kit.audit import Actor
 from kit.vocab import SubjectKind
 
 
-async def get_profile(kind: str, subject_id: str) -> dict | None:
-    """The normalized stored profile (fields of profiles.md; talents also ``birth_date``), or None."""
+def _table(kind: str) -> type[Table]:
+    """The profile table of ``kind``; an unknown kind is refused with a reason (not a KeyError)."""
     if kind not in KINDS:
         raise EligibilityError(f"unknown subject kind {kind!r}")
-    table = store.TABLES[kind]
+    return store.TABLES[kind]
+
+
+async def get_profile(kind: str, subject_id: str) -> dict | None:
+    """The normalized stored profile (fields of profiles.md; talents also ``birth_date``), or None."""
+    table = _table(kind)
     rows = await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id = {{}}", subject_id)
     return store.from_row(kind, rows[0]) if rows else None
 
@@ -36,7 +43,7 @@ async def find_profile(subject_id: str) -> tuple[str, dict] | None:
 
 
 async def count_profiles(kind: str) -> int:
-    table = store.TABLES[kind]
+    table = _table(kind)
     rows = await table.raw(f"SELECT COUNT(*) AS n FROM {table._meta.tablename}")
     return int(rows[0]["n"])
 
