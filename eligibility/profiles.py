@@ -13,7 +13,7 @@ from typing import Any
 from eligibility.errors import ProfileInvalid
 from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field
 from eligibility.store import columns, from_row, to_row
-from kit.money import yuan_to_fen
+from kit.money import format_yuan, yuan_to_fen
 from kit.time import china_today
 from kit.vocab import SubjectKind
 
@@ -108,7 +108,7 @@ def _text(v: Any) -> str:
 # instead of failing the whole import when the database cannot store it.
 STORED_MAX = 2**63 - 1
 _TOO_LARGE_INT = f"is too large to store (at most {STORED_MAX:,})"
-_TOO_LARGE_MONEY = f"is too large to store (at most {STORED_MAX // 100:,}.{STORED_MAX % 100:02d} yuan)"
+_TOO_LARGE_MONEY = f"is too large to store (at most {format_yuan(STORED_MAX)} yuan)"
 
 
 def _parse_int(v: Any) -> int:
