@@ -292,8 +292,9 @@ async def child(args) -> None:
     from app.db import migrate, open_database
     from eligibility import store
     from eligibility.importer import import_file
+    from eligibility.match_sql import filter_query, read_connection
     from eligibility.matcher import match_ruleset
-    from eligibility.rules.sql import compile_ruleset, filter_query, read_connection
+    from eligibility.rules.sql import compile_ruleset
 
     await migrate()
     await open_database()

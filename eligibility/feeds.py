@@ -6,17 +6,17 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from typing import Any
 
 from eligibility.errors import FeedRefused
 from eligibility.tables import Feed
+from kit.audit import Actor
 
 
 def _sha(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_feed_key(name: str, kind: str, *, actor: Any) -> str:
+async def create_feed_key(name: str, kind: str, *, actor: Actor) -> str:
     """Create the feed or rotate its key; returns the new key (shown once, never stored)."""
     key = f"zfeed_{secrets.token_urlsafe(32)}"
     async with Feed._meta.db.transaction():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kit.time import CHINA, china_today  # noqa: F401 - the platform's date, re-exported for eligibility's callers
+# Re-exported only for app/, which still imports them from here; the domains import kit.time directly.
+from kit.time import CHINA, china_today  # noqa: F401
+from kit.vocab import SubjectKind
 
 # Field types. "money" is Decimal yuan (fen in storage), "date" a datetime.date, "list" a tuple of str.
 STRING, ENUM, INT, MONEY, BOOL, DATE, LIST = "string", "enum", "int", "money", "bool", "date", "list"
@@ -78,25 +80,25 @@ TALENT_FIELDS: tuple[Field, ...] = (
 )
 
 DERIVED: dict[str, tuple[Field, ...]] = {
-    "enterprise": (Field("years_since_founded", INT, "成立年限", "years since founded", derived=True),),
-    "talent": (
+    SubjectKind.ENTERPRISE: (Field("years_since_founded", INT, "成立年限", "years since founded", derived=True),),
+    SubjectKind.TALENT: (
         Field("age", INT, "年龄", "age", derived=True),
         Field("years_since_graduation", INT, "毕业年限", "years since graduation", required=False, derived=True),
         Field("months_since_arrival", INT, "来本市月数", "months since arrival", derived=True),
     ),
 }
 
-FIELDS: dict[str, tuple[Field, ...]] = {"enterprise": ENTERPRISE_FIELDS, "talent": TALENT_FIELDS}
+FIELDS: dict[str, tuple[Field, ...]] = {SubjectKind.ENTERPRISE: ENTERPRISE_FIELDS, SubjectKind.TALENT: TALENT_FIELDS}
 
 
-SUBJECT_ID = {"enterprise": "uscc", "talent": "id_number"}
-KINDS = ("enterprise", "talent")
+SUBJECT_ID = {SubjectKind.ENTERPRISE: "uscc", SubjectKind.TALENT: "id_number"}
+KINDS: tuple[SubjectKind, ...] = tuple(SubjectKind)
 # Fields that identify a person or an account, shown whole only to the owner and finance (DESIGN invariant 7). A count
 # of the profiles a rule over them matches would give their values away one comparison at a time, so the policy tools
 # (rule editor counts, impact previews) compute none for such a rule.
 PERSONAL: dict[str, frozenset[str]] = {
-    "enterprise": frozenset({"bank_name", "bank_account"}),
-    "talent": frozenset({"id_number", "name", "bank_name", "bank_account"}),
+    SubjectKind.ENTERPRISE: frozenset({"bank_name", "bank_account"}),
+    SubjectKind.TALENT: frozenset({"id_number", "name", "bank_name", "bank_account"}),
 }
 
 
@@ -124,7 +126,7 @@ def whole_months(d1, d2) -> int:
 
 def derived_values(kind: str, profile: dict, as_of) -> dict:
     """The derived fields of a normalized profile as of a date (None where the source date is missing)."""
-    if kind == "enterprise":
+    if kind == SubjectKind.ENTERPRISE:
         f = profile.get("founded_on")
         return {"years_since_founded": whole_years(f, as_of) if f else None}
     b = profile.get("birth_date")

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import hashlib
 import io
 import json
+import multiprocessing
 import operator
 import os
+import queue as queue_mod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue as ProcessQueue
 from typing import Any
 
 from piccolo.engine.sqlite import convert_datetime_in
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
-from eligibility.fields import FIELDS, china_today
+from eligibility.fields import FIELDS
 from eligibility.profiles import field_names, row_digest, validate_values
 from eligibility.schemas import ImportReport
+from kit.audit import Actor
+from kit.time import china_today
 
 BATCH = 5000
 
@@ -240,7 +247,7 @@ async def _write(
     kind: str,
     batches: AsyncIterator[tuple],
     *,
-    actor: Any,
+    actor: Actor,
     source: str,
     reject: Reject,
     progress: Callable[[int], None] | None,
@@ -303,7 +310,7 @@ async def import_stream(
     binary,
     *,
     fmt: str,
-    actor: Any,
+    actor: Actor,
     source: str = "",
     reject: Reject | None = None,
     progress: Callable[[int], None] | None = None,
@@ -345,9 +352,7 @@ def _produce(path: str, kind: str, fmt: str, today: dt.date, out) -> None:
         out.put(("crash", f"{type(exc).__name__}: {exc}"))
 
 
-def _next_message(queue, proc) -> tuple:
-    import queue as queue_mod
-
+def _next_message(queue: ProcessQueue, proc: BaseProcess) -> tuple:
     while True:
         try:
             return queue.get(timeout=1.0)
@@ -359,13 +364,10 @@ def _next_message(queue, proc) -> tuple:
 
 
 async def _import_parallel(
-    path: str, kind: str, fmt: str, *, actor: Any, source: str, reject: Reject, progress, today: dt.date, on_changed
+    path: str, kind: str, fmt: str, *, actor: Actor, source: str, reject: Reject, progress, today: dt.date, on_changed
 ) -> ImportReport:
     """import_stream's work split over two processes: the child parses and validates (the CPU-heavy half), this
     process writes the same batches in the same single transaction (a failure stores nothing)."""
-    import asyncio
-    import multiprocessing
-
     mp = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop and DB threads
     out = mp.Queue(maxsize=8)  # at most 8 batches in flight: memory stays bounded whatever the file's size
     proc = mp.Process(target=_produce, args=(path, kind, fmt, today, out), name="zhida-import-parse", daemon=True)
@@ -398,7 +400,7 @@ async def import_file(
     path: str,
     kind: str,
     *,
-    actor: Any,
+    actor: Actor,
     reject: Reject | None = None,
     progress: Callable[[int], None] | None = None,
     fmt: str | None = None,

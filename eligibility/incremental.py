@@ -3,43 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
+from eligibility import store
+from eligibility.matcher import store_results
+from eligibility.profiles import profile_digest
 from eligibility.rules.closures import MEMO, CompiledRuleSet
 from eligibility.rules.evaluate import in_effect
 from eligibility.rules.language import rule_values
+from eligibility.rulesets import compiled_rulesets, invalidate
 from eligibility.schemas import MatchResult, RuleSet
+from eligibility.service import get_profile
+from kit.audit import Actor
+from kit.db import in_list, raw
+from kit.vocab import SubjectKind
 
-# kind -> compiled active rule sets; rebuilt lazily after activate/deactivate in this process, and
-# checked against the table's fingerprint so other processes' changes are seen too.
-_cache: dict[str, tuple[str, list[CompiledRuleSet]]] = {}
-
-
-def invalidate() -> None:
-    _cache.clear()
-
-
-async def _fingerprint(kind: str) -> str:
-    from eligibility.tables import ActiveRuleSet
-
-    rows = await ActiveRuleSet.raw(
-        "SELECT COUNT(*) AS n, MAX(id) AS m, MAX(activated_at) AS a FROM eligibility_active_ruleset WHERE subject = {}",
-        kind,
-    )
-    r = rows[0]
-    return f"{r['n']}:{r['m']}:{r['a']}"
-
-
-async def compiled_rulesets(kind: str) -> list[CompiledRuleSet]:
-    from eligibility.service import active_rulesets
-
-    fp = await _fingerprint(kind)
-    hit = _cache.get(kind)
-    if hit and hit[0] == fp:
-        return hit[1]
-    compiled = [CompiledRuleSet(r) for r in await active_rulesets(kind)]
-    _cache[kind] = (fp, compiled)
-    return compiled
+__all__ = ["compiled_rulesets", "evaluate_all", "invalidate", "rematch_subject", "rematch_subjects"]
 
 
 def evaluate_all(
@@ -49,7 +27,7 @@ def evaluate_all(
     values = rule_values(kind, profile, as_of)
     # Conditions shared by many policies (region, blacklist, enums) are evaluated once per profile.
     values[MEMO] = {}
-    sid = profile["uscc" if kind == "enterprise" else "id_number"]
+    sid = profile["uscc" if kind == SubjectKind.ENTERPRISE else "id_number"]
     out = []
     for c in compiled:
         if not in_effect(c.ruleset, as_of):
@@ -60,12 +38,10 @@ def evaluate_all(
     return out
 
 
-async def rematch_subject(kind: str, subject_id: str, as_of: dt.date, *, actor: Any = None) -> list[MatchResult]:
+async def rematch_subject(
+    kind: str, subject_id: str, as_of: dt.date, *, actor: Actor | None = None
+) -> list[MatchResult]:
     """Re-evaluate one profile against every active rule set of its kind and store new matches."""
-    from eligibility.matcher import store_results
-    from eligibility.profiles import profile_digest
-    from eligibility.service import get_profile
-
     profile = await get_profile(kind, subject_id)
     if profile is None:
         return []
@@ -75,11 +51,8 @@ async def rematch_subject(kind: str, subject_id: str, as_of: dt.date, *, actor: 
     return [r for _, r in found]
 
 
-async def rematch_subjects(kind: str, subject_ids: list[str], as_of: dt.date, *, actor: Any = None) -> int:
+async def rematch_subjects(kind: str, subject_ids: list[str], as_of: dt.date, *, actor: Actor | None = None) -> int:
     """The same for a batch of changed profiles (after a bulk import); returns how many matches it found."""
-    from eligibility import store
-    from eligibility.matcher import store_results
-
     compiled = await compiled_rulesets(kind)
     if not compiled or not subject_ids:
         return 0
@@ -87,8 +60,8 @@ async def rematch_subjects(kind: str, subject_ids: list[str], as_of: dt.date, *,
     items = []
     for i in range(0, len(subject_ids), 500):
         chunk = subject_ids[i : i + 500]
-        marks = ", ".join("{}" for _ in chunk)
-        for row in await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id IN ({marks})", *chunk):
+        cond, args = in_list(chunk)
+        for row in await raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args):
             profile = store.from_row(kind, row)
             digest = row["digest"]
             items += [(rs, r, digest) for rs, r in evaluate_all(compiled, kind, profile, as_of)]

@@ -5,18 +5,49 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from decimal import Decimal
-from typing import Any
 
+from eligibility import match_sql
 from eligibility import store as profile_store
 from eligibility.errors import NotInEffect
 from eligibility.fields import derived_values
 from eligibility.rules.evaluate import ZERO, evaluate_values, in_effect
+from eligibility.rules.sql import NotCompilable
 from eligibility.schemas import MatchResult, MatchRun, RuleSet
 from eligibility.tables import Match
+from kit.audit import Actor
+from kit.db import bulk_insert, in_list, raw, transaction
+from kit.money import fen_to_yuan, yuan_to_fen
 
 _CHUNK = 5000
-CENT = Decimal("0.01")
+_MATCH_COLUMNS = (
+    "ruleset_key",
+    "version_id",
+    "code",
+    "subject_kind",
+    "subject_id",
+    "clauses",
+    "amount_fen",
+    "as_of",
+    "profile_digest",
+    "rule_digest",
+    "match_digest",
+    "created_at",
+)
+# Given, not read off the table: kit.db knows no array type of a Date column (as_of).
+_MATCH_TYPES = (
+    "text",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "date",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+)
 
 
 def rule_digest(ruleset: RuleSet) -> str:
@@ -78,7 +109,7 @@ async def match_ruleset(
     as_of: dt.date,
     *,
     store: bool = False,
-    actor: Any = None,
+    actor: Actor | None = None,
     force_python: bool = False,
     collect: bool = True,
 ) -> MatchRun:
@@ -89,15 +120,13 @@ async def match_ruleset(
     do_store = store
     if not in_effect(ruleset, as_of):
         raise NotInEffect(not_in_effect_message(ruleset, as_of))
-    from eligibility.rules import sql as rsql
-
     reason = "asked for the rule-engine path" if force_python else None
     found: list[tuple[MatchResult, str]] | None = None
     total = 0
     if not force_python:
         try:
             # Everything in SQL (amounts too, stored with INSERT … SELECT) when the amounts are exact there.
-            results, total, new, matched, total_fen = await rsql.full_sql_path(
+            results, total, new, matched, total_fen = await match_sql.full_sql_path(
                 ruleset, as_of, do_store=do_store, actor=actor, rdigest=rule_digest(ruleset), collect=collect
             )
             return MatchRun(
@@ -106,16 +135,16 @@ async def match_ruleset(
                 as_of=as_of,
                 results=results,
                 matched=matched,
-                total_amount=(Decimal(total_fen) / 100).quantize(CENT),
+                total_amount=fen_to_yuan(total_fen),
                 new=new,
                 profiles=total,
                 path="sql",
             )
-        except rsql.NotCompilable:
+        except NotCompilable:
             pass
         try:
-            found, total = await rsql.sql_path(ruleset, as_of)
-        except rsql.NotCompilable as exc:
+            found, total = await match_sql.sql_path(ruleset, as_of)
+        except NotCompilable as exc:
             reason = str(exc)
     if found is None:
         found, total = await _python_path(ruleset, as_of)
@@ -136,25 +165,23 @@ async def match_ruleset(
     )
 
 
-async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult, str]], actor: Any) -> int:
+async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult, str]], actor: Actor | None) -> int:
     """Store one rule set's matches that are not stored yet; returns how many were new."""
     new = await store_results([(ruleset, r, d) for r, d in found], as_of, actor)
     return new
 
 
-async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt.date, actor: Any) -> int:
+async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt.date, actor: Actor | None) -> int:
     """Store (rule set, result, profile digest) matches idempotently, in one transaction: a match is
     identified by its digest (rule set, subject, clauses, amount, profile data, rule version)."""
     if not items:
         return 0
-    engine = Match._meta.db
-    pg = engine.engine_type == "postgres"
     now = dt.datetime.now(dt.UTC)
     rdigests: dict[str, str] = {}
     candidates = []
     for ruleset, r, pdigest in items:
         rdigest = rdigests.get(ruleset.key) or rdigests.setdefault(ruleset.key, rule_digest(ruleset))
-        amount_fen = int(r.amount * 100)
+        amount_fen = yuan_to_fen(r.amount)
         md = match_digest(ruleset.key, r.subject_id, r.clauses, amount_fen, pdigest, rdigest)
         candidates.append(
             (
@@ -182,13 +209,10 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
     else:  # the matches stored of these subjects (indexed by subject; the digests are indexed only after rule set)
         subjects = sorted({c[4] for c in candidates})
         for i in range(0, len(subjects), 500):
-            chunk = subjects[i : i + 500]
-            marks = ", ".join("{}" for _ in chunk)
+            cond, args = in_list(subjects[i : i + 500])
             existing |= {
                 r["match_digest"]
-                for r in await Match.raw(
-                    f"SELECT match_digest FROM eligibility_match WHERE subject_id IN ({marks})", *chunk
-                )
+                for r in await raw(f"SELECT match_digest FROM eligibility_match WHERE subject_id {cond}", *args)
             }
     rows = []
     for c in candidates:
@@ -197,17 +221,14 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
             rows.append(c)
     if not rows and actor is None:
         return 0
-    cols = (
-        "ruleset_key, version_id, code, subject_kind, subject_id, clauses, amount_fen, as_of, profile_digest, "
-        "rule_digest, match_digest, created_at"
-    )
-    sql = (
-        f"INSERT INTO eligibility_match ({cols}) VALUES ({profile_store.placeholders(12, pg)}) "
-        f"ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING"
-    )
-    async with engine.transaction() as tx:
-        for i in range(0, len(rows), _CHUNK):
-            await profile_store.executemany(tx.connection, sql, rows[i : i + _CHUNK], pg)
+    async with transaction():
+        await bulk_insert(
+            Match,
+            _MATCH_COLUMNS,
+            rows,
+            types=_MATCH_TYPES,
+            suffix="ON CONFLICT (ruleset_key, subject_id, match_digest) DO NOTHING",
+        )
         if actor is not None:
             for key in keys:
                 n_new = sum(1 for r in rows if r[0] == key)

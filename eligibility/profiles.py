@@ -11,7 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from eligibility.errors import ProfileInvalid
-from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field, china_today
+from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field
+from eligibility.store import columns, from_row, to_row
+from kit.money import format_yuan, yuan_to_fen
+from kit.time import china_today
+from kit.vocab import SubjectKind
 
 # GB 32100-2015: 18 characters from this 31-letter alphabet; the last one is a MOD 31 check character.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -104,7 +108,7 @@ def _text(v: Any) -> str:
 # instead of failing the whole import when the database cannot store it.
 STORED_MAX = 2**63 - 1
 _TOO_LARGE_INT = f"is too large to store (at most {STORED_MAX:,})"
-_TOO_LARGE_MONEY = f"is too large to store (at most {STORED_MAX // 100:,}.{STORED_MAX % 100:02d} yuan)"
+_TOO_LARGE_MONEY = f"is too large to store (at most {format_yuan(STORED_MAX)} yuan)"
 
 
 def _parse_int(v: Any) -> int:
@@ -267,7 +271,7 @@ def _money_fen(v: Any) -> int:
                 return int(whole) * 100
             if 0 < len(frac) <= 2 and frac.isdigit() and frac.isascii():
                 return int(whole) * 100 + int(frac) * (10 if len(frac) == 1 else 1)
-    return int(_parse_money(v) * 100)
+    return yuan_to_fen(_parse_money(v))
 
 
 def _date_ymd(v: Any) -> int:
@@ -333,7 +337,7 @@ def validate_values(kind: str, values, *, partial: bool = False, today: dt.date 
         if required and not partial:
             problems.append((name, "required value is missing"))
         append(None)
-    if kind == "enterprise":
+    if kind == SubjectKind.ENTERPRISE:
         founded = out[5]
         if founded is not None:
             t = today or china_today()
@@ -358,8 +362,6 @@ def normalize_profile(kind: str, raw: dict, *, partial: bool = False, today: dt.
 
     ``partial`` lets required fields be missing (policy test profiles). Raises ProfileInvalid listing
     every problem."""
-    from eligibility.store import columns, from_row
-
     row = validate_row(kind, raw, partial=partial, today=today)
     return from_row(kind, dict(zip(columns(kind), row)))
 
@@ -370,8 +372,6 @@ def subject_id(kind: str, profile: dict) -> str | None:
 
 def profile_digest(kind: str, profile: dict) -> str:
     """SHA-256 of the profile's contract fields in their stored form: equal data, equal digest."""
-    from eligibility.store import to_row
-
     return row_digest(to_row(kind, profile))
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+# The wire form of kit.vocab.SubjectKind: pydantic keeps a plain str, which every serialiser (YAML too) writes as is.
 SubjectKind = Literal["enterprise", "talent"]
 
 

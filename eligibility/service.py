@@ -1,67 +1,34 @@
-"""Services of eligibility/: active rule sets, profiles, stored matches, explanations, incremental matching."""
+"""Services of eligibility/: profiles, stored matches, explanations; the active rule sets (rulesets.py) re-exported."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+
+from piccolo.table import Table
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileNotFound
+from eligibility.explain import explain_profile
 from eligibility.fields import KINDS, SUBJECT_ID
 from eligibility.profiles import normalize_profile, profile_digest
+from eligibility.rulesets import activate_ruleset, active_rulesets, deactivate_ruleset
 from eligibility.schemas import Explanation, RuleSet, StoredMatch
-from eligibility.tables import ActiveRuleSet, Match
+from eligibility.tables import Match
+from kit import db
+from kit.audit import Actor
+from kit.vocab import SubjectKind
 
 
-async def activate_ruleset(ruleset: RuleSet) -> None:
-    """Put a rule set in force for matching (policies/ calls this on publish). Idempotent."""
-    from eligibility.errors import RuleInvalid
-    from eligibility.rules import check_ruleset
-
-    problems = check_ruleset(ruleset)
-    if problems:
-        raise RuleInvalid(
-            f"rule set {ruleset.key} has {len(problems)} problem(s): {problems[0].message}",
-            detail=[p.model_dump() for p in problems],
-        )
-    data = ruleset.model_dump_json()
-    now = dt.datetime.now(dt.UTC)
-    updated = (
-        await ActiveRuleSet.update(
-            {ActiveRuleSet.ruleset: data, ActiveRuleSet.code: ruleset.code, ActiveRuleSet.subject: ruleset.subject}
-        )
-        .where(ActiveRuleSet.key == ruleset.key)
-        .returning(ActiveRuleSet.id)
-    )
-    if not updated:
-        await ActiveRuleSet.insert(
-            ActiveRuleSet(key=ruleset.key, code=ruleset.code, subject=ruleset.subject, ruleset=data, activated_at=now)
-        )
-    from eligibility import incremental
-
-    incremental.invalidate()
-
-
-async def deactivate_ruleset(key: str) -> None:
-    """Take a rule set out of matching (policies/ calls this on suspend or supersede)."""
-    await ActiveRuleSet.delete().where(ActiveRuleSet.key == key)
-    from eligibility import incremental
-
-    incremental.invalidate()
-
-
-async def active_rulesets(kind: str | None = None) -> list[RuleSet]:
-    q = ActiveRuleSet.select(ActiveRuleSet.ruleset).order_by(ActiveRuleSet.key)
-    if kind:
-        q = q.where(ActiveRuleSet.subject == kind)
-    return [RuleSet.model_validate_json(r["ruleset"]) for r in await q]
+def _table(kind: str) -> type[Table]:
+    """The profile table of ``kind``; an unknown kind is refused with a reason (not a KeyError)."""
+    if kind not in KINDS:
+        raise EligibilityError(f"unknown subject kind {kind!r}")
+    return store.TABLES[kind]
 
 
 async def get_profile(kind: str, subject_id: str) -> dict | None:
     """The normalized stored profile (fields of profiles.md; talents also ``birth_date``), or None."""
-    if kind not in KINDS:
-        raise EligibilityError(f"unknown subject kind {kind!r}")
-    table = store.TABLES[kind]
+    table = _table(kind)
     rows = await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id = {{}}", subject_id)
     return store.from_row(kind, rows[0]) if rows else None
 
@@ -76,12 +43,12 @@ async def find_profile(subject_id: str) -> tuple[str, dict] | None:
 
 
 async def count_profiles(kind: str) -> int:
-    table = store.TABLES[kind]
+    table = _table(kind)
     rows = await table.raw(f"SELECT COUNT(*) AS n FROM {table._meta.tablename}")
     return int(rows[0]["n"])
 
 
-async def upsert_profile(kind: str, raw: dict, *, actor: Any, feed: str | None = None) -> tuple[str, str]:
+async def upsert_profile(kind: str, raw: dict, *, actor: Actor, feed: str | None = None) -> tuple[str, str]:
     """Validate and upsert one profile (the data-exchange API). Returns (subject_id, inserted|updated|unchanged)."""
     profile = normalize_profile(kind, raw)
     sid = profile[SUBJECT_ID[kind]]
@@ -90,12 +57,7 @@ async def upsert_profile(kind: str, raw: dict, *, actor: Any, feed: str | None =
     engine = table._meta.db
     pg = engine.engine_type == "postgres"
     async with engine.transaction() as tx:
-        old = await store.fetch(
-            tx.connection,
-            f"SELECT digest FROM {table._meta.tablename} WHERE subject_id = {'$1' if pg else '?'}",
-            [sid],
-            pg,
-        )
+        old = await db.raw(f"SELECT digest FROM {table._meta.tablename} WHERE subject_id = {{}}", sid)
         if old and old[0]["digest"] == digest:
             return sid, "unchanged"
         outcome = "updated" if old else "inserted"
@@ -146,8 +108,8 @@ async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
         got: dict[str, dict] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            marks = ", ".join("{}" for _ in chunk)
-            for r in await table.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id IN ({marks})", *chunk):
+            cond, args = db.in_list(chunk)
+            for r in await db.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args):
                 got[r["subject_id"]] = store.from_row(kind, r)
         by_kind[kind] = got
     for r in rows:
@@ -184,11 +146,9 @@ async def get_match(match_id: int) -> StoredMatch | None:
 
 async def explain(ruleset: RuleSet, subject_id: str, as_of: dt.date, lang: str = "zh") -> Explanation:
     """Why a subject does or does not qualify: every condition with its value, met or not, near misses."""
-    from eligibility.explain import explain_profile
-
     profile = await get_profile(ruleset.subject, subject_id)
     if profile is None:
-        kind_zh = "企业" if ruleset.subject == "enterprise" else "人才"
+        kind_zh = "企业" if ruleset.subject == SubjectKind.ENTERPRISE else "人才"
         raise ProfileNotFound(f"no {ruleset.subject} profile {subject_id} ({kind_zh}档案不存在)")
     return explain_profile(ruleset, subject_id, profile, as_of, lang)
 

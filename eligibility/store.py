@@ -9,8 +9,10 @@ from typing import Any
 
 from eligibility.fields import BOOL, DATE, FIELDS, LIST, MONEY, SUBJECT_ID
 from eligibility.tables import EnterpriseProfile, TalentProfile
+from kit.money import fen_to_yuan, yuan_to_fen
+from kit.vocab import SubjectKind
 
-TABLES = {"enterprise": EnterpriseProfile, "talent": TalentProfile}
+TABLES = {SubjectKind.ENTERPRISE: EnterpriseProfile, SubjectKind.TALENT: TalentProfile}
 # Page cache of the SQLite connections that import or match (they touch every profile): 256 MiB, in SQLite's
 # negative-KiB form.
 SQLITE_CACHE_KIB = -262144
@@ -19,7 +21,7 @@ SQLITE_CACHE_KIB = -262144
 # index instead of the table: a third of the bytes per profile, and the table row is read only for the matches.
 # Kept in step with the table by SQLite itself. The migration that creates it holds its own copy of these lists.
 RULE_INDEX = {
-    "enterprise": (
+    SubjectKind.ENTERPRISE: (
         "eligibility_enterprise_rules",
         [
             "id",
@@ -40,7 +42,7 @@ RULE_INDEX = {
             "tags",
         ],
     ),
-    "talent": (
+    SubjectKind.TALENT: (
         "eligibility_talent_rules",
         [
             "id",
@@ -75,7 +77,7 @@ def column_of(kind: str, field: str) -> str:
 
 
 def _extra_fields(kind: str) -> list[str]:
-    return ["birth_date"] if kind == "talent" else []
+    return ["birth_date"] if kind == SubjectKind.TALENT else []
 
 
 def columns(kind: str) -> list[str]:
@@ -96,7 +98,9 @@ def from_ymd(n: int | None) -> dt.date | None:
 
 
 def fen(d: Decimal | None) -> int | None:
-    return None if d is None else int(d * 100)
+    # A profile's money was validated to at most 2 decimals: converted exactly, and anything else (a float, a
+    # third decimal) refused rather than truncated.
+    return None if d is None else yuan_to_fen(d)
 
 
 def tags_text(tags: tuple[str, ...] | None) -> str | None:
@@ -114,7 +118,7 @@ def _encoders(kind: str):
             out.append((f.name, tags_text))
         else:
             out.append((f.name, None))
-    if kind == "talent":
+    if kind == SubjectKind.TALENT:
         out.append(("birth_date", ymd))
     return out
 
@@ -125,13 +129,6 @@ _ENC = {k: _encoders(k) for k in FIELDS}
 def to_row(kind: str, profile: dict) -> list[Any]:
     """Column values (in ``columns(kind)`` order) of a normalized profile."""
     return [profile.get(name) if enc is None else enc(profile.get(name)) for name, enc in _ENC[kind]]
-
-
-_CENT = Decimal("0.01")
-
-
-def _dec_money(v: Any) -> Decimal:
-    return (Decimal(int(v)) / 100).quantize(_CENT)
 
 
 def _dec_date(v: Any) -> dt.date:
@@ -146,9 +143,9 @@ def _dec_tags(v: str) -> tuple[str, ...] | None:
 def _decoders(kind: str) -> list[tuple[str, str, Any]]:
     out = []
     for f in FIELDS[kind]:
-        dec = {MONEY: _dec_money, DATE: _dec_date, LIST: _dec_tags, BOOL: bool, "int": int}.get(f.type)
+        dec = {MONEY: fen_to_yuan, DATE: _dec_date, LIST: _dec_tags, BOOL: bool, "int": int}.get(f.type)
         out.append((f.name, column_of(kind, f.name), dec))
-    if kind == "talent":
+    if kind == SubjectKind.TALENT:
         out.append(("birth_date", "birth_on_ymd", _dec_date))
     return out
 
@@ -164,10 +161,6 @@ def from_row(kind: str, row: dict) -> dict:
         v = row[col]
         out[name] = v if v is None or dec is None else dec(v)
     return out
-
-
-def is_postgres(table=EnterpriseProfile) -> bool:
-    return table._meta.db.engine_type == "postgres"
 
 
 def placeholders(n: int, pg: bool, start: int = 1) -> str:

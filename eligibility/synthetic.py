@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from eligibility.fields import FIELDS
 from eligibility.profiles import USCC_ALPHABET, id_check_char, uscc_check_char
+from kit.vocab import SubjectKind
 
 # 南昌市辖区县 mostly, some other Jiangxi cities (景德镇, 九江, 赣州) and a few from elsewhere.
 REGIONS = (
@@ -130,8 +131,8 @@ def talent(rng: random.Random) -> dict:
 def generate(kind: str, n: int, seed: int = 0) -> Iterator[dict]:
     """``n`` valid synthetic profiles of ``kind``, the same for the same seed, with unique subject ids."""
     rng = random.Random(f"{kind}:{seed}")
-    make = enterprise if kind == "enterprise" else talent
-    key = "uscc" if kind == "enterprise" else "id_number"
+    make = enterprise if kind == SubjectKind.ENTERPRISE else talent
+    key = "uscc" if kind == SubjectKind.ENTERPRISE else "id_number"
     seen: set[str] = set()
     made = 0
     while made < n:

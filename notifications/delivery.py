@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 
+from kit.jobs import JobQueue
 from notifications.channels import SENDERS, DeliveryConfig, OutgoingMessage
 from notifications.errors import ChannelError
 from notifications.rendering import render
@@ -206,7 +207,7 @@ async def attempt(notice_id: int, channel: str, config: DeliveryConfig, *, now: 
     return Outcome("sent")
 
 
-async def release_due(queue, *, now: dt.datetime | None = None, limit: int = 5000) -> int:
+async def release_due(queue: JobQueue, *, now: dt.datetime | None = None, limit: int = 5000) -> int:
     """Put deliveries whose wait is over back on the queue: deferred ones now due, queued or retrying ones
     whose job was lost, and "sending" ones left by a worker that died or was stopped mid-send (after
     STALE_SENDING; the job that found them fresh had finished as a no-op, so nothing else would ever send

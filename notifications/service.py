@@ -1,5 +1,5 @@
-"""Services of notifications/ (通知): recipients and their opt-outs, once-only notices written to the inbox,
-delivery jobs enqueued after commit, and the inbox queries. Delivery itself is in notifications.delivery.
+"""Services of notifications/ (通知): once-only notices written to the inbox, delivery jobs enqueued after commit,
+and the inbox queries; recipients (notifications.recipients) are re-exported. Delivery is in notifications.delivery.
 
 Knows nothing of policies or money: a caller hands over a notice kind, a context (strings, already
 formatted) and a ``key`` it builds so that the same event can never notify twice.
@@ -12,231 +12,46 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from kit.audit import Actor, Change
+from kit.db import bulk_insert, in_list, raw
+from kit.jobs import JobQueue
 from kit.masking import mask_context
-from notifications import db
 from notifications.errors import NoticeNotFound
+from notifications.recipients import (  # noqa: F401 - the recipients' services, re-exported
+    as_utc,
+    enabled_channels,
+    get_recipient,
+    preferences_of,
+    recipient_key,
+    recipients_by_key,
+    set_preferences,
+    upsert_recipient,
+    upsert_recipients,
+)
 from notifications.rendering import check_kind, normalise_locale, render
 from notifications.schemas import (
-    CHANNELS,
-    ChannelPreferences,
     DeliveryRead,
     NoticeRead,
     NoticeRequest,
-    RecipientRead,
-    RecipientUpsert,
 )
-from notifications.tables import Delivery, Notice, Recipient
+from notifications.tables import Delivery, Notice
 
 DELIVER_JOB = "notifications.deliver"
 _CHUNK = 500
-
-
-@dataclass
-class AuditChange:
-    """The shape ``actor.record_many`` takes (app.audit.Change), without importing app/."""
-
-    action: str
-    entity: str
-    entity_id: str
-    before: Any = None
-    after: Any = None
-    detail: dict | None = None
-
-
-def _now(now: dt.datetime | None) -> dt.datetime:
-    now = now or dt.datetime.now(dt.UTC)
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(dt.UTC)
-
-
-def recipient_key(kind: str, subject_id: str) -> str:
-    return f"{kind}:{subject_id}"
 
 
 def job_id(notice_id: int, channel: str) -> str:
     return f"deliver:{notice_id}:{channel}"
 
 
-# ---------------------------------------------------------------------------------------------- recipients
-
-
-def _recipient_state(row: dict) -> dict:
-    """What the audit digests of a recipient: everything but the secret itself."""
-    return {
-        k: row.get(k)
-        for k in (
-            "display_name",
-            "locale",
-            "email",
-            "phone",
-            "webhook_url",
-            "email_enabled",
-            "sms_enabled",
-            "webhook_enabled",
-        )
-    } | {"webhook_secret_set": bool(row.get("webhook_secret"))}
-
-
-async def get_recipient(kind: str, subject_id: str) -> RecipientRead | None:
-    row = await Recipient.select().where(Recipient.recipient_key == recipient_key(kind, subject_id)).first()
-    return RecipientRead.from_row(row) if row else None
-
-
-async def preferences_of(kind: str, subject_id: str) -> RecipientRead:
-    """The subject's recipient record, or the defaults (every channel on, no contact points) when none."""
-    found = await get_recipient(kind, subject_id)
-    return found or RecipientRead(
-        kind=kind,
-        subject_id=subject_id,
-        display_name="",
-        locale="zh-CN",
-        email=None,
-        phone_masked="",
-        webhook_url=None,
-        has_webhook_secret=False,
-        preferences=ChannelPreferences(),
-    )
-
-
-async def upsert_recipient(data: RecipientUpsert, *, actor, now: dt.datetime | None = None) -> RecipientRead:
-    """Create or update a subject's contact points (and preferences when given); audited."""
-    now = _now(now)
-    key = recipient_key(data.kind, data.subject_id)
-    changes: dict[str, Any] = {}
-    for name in ("display_name", "email", "phone", "webhook_url", "webhook_secret"):
-        value = getattr(data, name)
-        if value is not None:
-            changes[name] = value or None if name != "display_name" else value
-    if data.locale is not None:
-        changes["locale"] = normalise_locale(data.locale)
-    if data.preferences is not None:
-        changes.update(
-            email_enabled=data.preferences.email,
-            sms_enabled=data.preferences.sms,
-            webhook_enabled=data.preferences.webhook,
-        )
-    async with Recipient._meta.db.transaction():
-        before = await Recipient.select().where(Recipient.recipient_key == key).first()
-        if before is None:
-            row = {
-                "recipient_key": key,
-                "kind": data.kind,
-                "subject_id": data.subject_id,
-                "display_name": "",
-                "locale": "zh-CN",
-                "email": None,
-                "phone": None,
-                "webhook_url": None,
-                "webhook_secret": None,
-                "email_enabled": True,
-                "sms_enabled": True,
-                "webhook_enabled": True,
-            } | changes
-            await Recipient.insert(Recipient(**row, updated_at=now)).on_conflict(
-                target=Recipient.recipient_key, action="DO NOTHING"
-            )
-        elif changes:
-            await Recipient.update(
-                {**{getattr(Recipient, k): v for k, v in changes.items()}, Recipient.updated_at: now}
-            ).where(Recipient.recipient_key == key)
-        after = await Recipient.select().where(Recipient.recipient_key == key).first()
-        await actor.record(
-            "recipient.upsert",
-            "recipient",
-            key,
-            before=_recipient_state(before) if before else None,
-            after=_recipient_state(after),
-            detail={"kind": data.kind, "changed": sorted(changes)},
-        )
-    return RecipientRead.from_row(after)
-
-
-async def upsert_recipients(items: Iterable[RecipientUpsert], *, actor, now: dt.datetime | None = None) -> int:
-    """Many recipients at once (the demo, a contact feed): new ones inserted in batches, known ones updated;
-    one audit entry per recipient. Returns how many were written."""
-    now = _now(now)
-    items = list({recipient_key(i.kind, i.subject_id): i for i in items}.values())
-    if not items:
-        return 0
-    async with Recipient._meta.db.transaction():
-        known = await _recipients(recipient_key(i.kind, i.subject_id) for i in items)
-        fresh, changes = [], []
-        for i in items:
-            key = recipient_key(i.kind, i.subject_id)
-            if key in known:
-                await upsert_recipient(i, actor=actor, now=now)
-                continue
-            prefs = i.preferences or ChannelPreferences()
-            row = {
-                "recipient_key": key,
-                "kind": i.kind,
-                "subject_id": i.subject_id,
-                "display_name": i.display_name or "",
-                "locale": normalise_locale(i.locale),
-                "email": i.email or None,
-                "phone": i.phone or None,
-                "webhook_url": i.webhook_url or None,
-                "webhook_secret": i.webhook_secret or None,
-                "email_enabled": prefs.email,
-                "sms_enabled": prefs.sms,
-                "webhook_enabled": prefs.webhook,
-            }
-            fresh.append(Recipient(**row, updated_at=now))
-            changes.append(
-                AuditChange(
-                    "recipient.upsert",
-                    "recipient",
-                    key,
-                    before=None,
-                    after=_recipient_state(row),
-                    detail={"kind": i.kind, "changed": ["created"]},
-                )
-            )
-        for j in range(0, len(fresh), _CHUNK):
-            await Recipient.insert(*fresh[j : j + _CHUNK]).on_conflict(
-                target=Recipient.recipient_key, action="DO NOTHING"
-            )
-        if changes:
-            await actor.record_many(changes)
-    return len(items)
-
-
-async def set_preferences(
-    kind: str, subject_id: str, preferences: ChannelPreferences, *, actor, now: dt.datetime | None = None
-) -> RecipientRead:
-    """Opt in or out of email, SMS and webhook (the inbox cannot be switched off)."""
-    return await upsert_recipient(
-        RecipientUpsert(kind=kind, subject_id=subject_id, preferences=preferences), actor=actor, now=now
-    )
-
-
 async def _used_keys(keys: list[str]) -> set[str]:
     used: set[str] = set()
     for i in range(0, len(keys), _CHUNK):
-        cond, args = db.one_of(keys[i : i + _CHUNK])
-        rows = await db.raw(f"SELECT key FROM notifications_notice WHERE key {cond}", *args)
+        cond, args = in_list(keys[i : i + _CHUNK])
+        rows = await raw(f"SELECT key FROM notifications_notice WHERE key {cond}", *args)
         used.update(r["key"] for r in rows)
     return used
-
-
-async def _recipients(keys: Iterable[str]) -> dict[str, dict]:
-    keys = sorted(set(keys))
-    found: dict[str, dict] = {}
-    for i in range(0, len(keys), _CHUNK):
-        cond, args = db.one_of(keys[i : i + _CHUNK])
-        for row in await db.raw(f"SELECT * FROM notifications_recipient WHERE recipient_key {cond}", *args):
-            found[row["recipient_key"]] = row
-    return found
-
-
-def _enabled_channels(recipient: dict | None) -> list[str]:
-    if recipient is None:
-        return []
-    address = {"email": recipient["email"], "sms": recipient["phone"], "webhook": recipient["webhook_url"]}
-    return [c for c in CHANNELS if recipient[f"{c}_enabled"] and address[c]]
 
 
 # ---------------------------------------------------------------------------------------------- notify
@@ -259,8 +74,8 @@ async def notify(
     key: str,
     context: dict,
     *,
-    actor,
-    queue=None,
+    actor: Actor,
+    queue: JobQueue | None = None,
     now: dt.datetime | None = None,
 ) -> NoticeRead:
     """Write one notice to the subject's inbox, once per ``key``, and queue its deliveries after commit.
@@ -276,10 +91,14 @@ async def notify(
 
 
 async def notify_many(
-    requests: Iterable[NoticeRequest | dict], *, actor, queue=None, now: dt.datetime | None = None
+    requests: Iterable[NoticeRequest | dict],
+    *,
+    actor: Actor,
+    queue: JobQueue | None = None,
+    now: dt.datetime | None = None,
 ) -> NotifyResult:
     """Many notices in batched inserts, one transaction; each key at most once (already-used keys are skipped)."""
-    now = _now(now)
+    now = as_utc(now)
     reqs: dict[str, NoticeRequest] = {}
     for r in requests:
         r = r if isinstance(r, NoticeRequest) else NoticeRequest.model_validate(r)
@@ -295,7 +114,7 @@ async def notify_many(
         del reqs[k]
     if not reqs:
         return result
-    recipients = await _recipients(recipient_key(r.recipient_kind, r.subject_id) for r in reqs.values())
+    recipients = await recipients_by_key(recipient_key(r.recipient_kind, r.subject_id) for r in reqs.values())
     # Render (and so validate) everything before the transaction: a bad context stores nothing.
     rows: list[tuple] = []
     for r in reqs.values():
@@ -324,27 +143,23 @@ async def notify_many(
     async with Notice._meta.db.transaction():
         # Raw multi-row statements: the ORM's query builder and row objects cost more than the notices themselves
         # when a payment batch writes them by the thousand.
-        created = await db.insert(
-            "notifications_notice",
-            _NOTICE_COLUMNS,
-            _NOTICE_TYPES,
-            rows,
-            "ON CONFLICT (key) DO NOTHING RETURNING id, key",
+        created = await bulk_insert(
+            Notice, _NOTICE_COLUMNS, rows, suffix="ON CONFLICT (key) DO NOTHING RETURNING id, key"
         )
         by_key = {r[0]: r for r in rows}
         created_keys = {c["key"] for c in created}
         result.existing_keys += [k for k in reqs if k not in created_keys]
         deliveries: list[tuple] = []
-        changes: list[AuditChange] = []
+        changes: list[Change] = []
         for c in created:
             key, rkey, rkind, subject_id, kind, locale, title, body, context, _ = by_key[c["key"]]
             notice_id = int(c["id"])
-            channels = _enabled_channels(recipients.get(rkey))
+            channels = enabled_channels(recipients.get(rkey))
             for ch in channels:
                 deliveries.append((notice_id, rkey, ch, "queued", 0, "", now, None, now))
                 to_enqueue.append((notice_id, ch))
             changes.append(
-                AuditChange(
+                Change(
                     "notice.create",
                     "notice",
                     str(notice_id),
@@ -367,7 +182,7 @@ async def notify_many(
                     read_at=None,
                 )
             )
-        await db.insert("notifications_delivery", _DELIVERY_COLUMNS, _DELIVERY_TYPES, deliveries)
+        await bulk_insert(Delivery, _DELIVERY_COLUMNS, deliveries, types=_DELIVERY_TYPES)
         if changes:
             await actor.record_many(changes)
     result.deliveries_queued = len(to_enqueue)
@@ -388,7 +203,6 @@ _NOTICE_COLUMNS = (
     "context",
     "created_at",
 )
-_NOTICE_TYPES = ("text",) * 9 + ("timestamptz",)
 _DELIVERY_COLUMNS = (
     "notice",
     "recipient_key",
@@ -400,6 +214,7 @@ _DELIVERY_COLUMNS = (
     "sent_at",
     "updated_at",
 )
+# Given, not read off the table: kit.db knows no array type of a ForeignKey column (notice).
 _DELIVERY_TYPES = ("bigint", "text", "text", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz")
 
 
@@ -409,7 +224,7 @@ def _link(context_json: str) -> str | None:
     return link if isinstance(link, str) else None
 
 
-async def enqueue_deliveries(queue, pairs: list[tuple[int, str]], *, suffix: str = "") -> int:
+async def enqueue_deliveries(queue: JobQueue, pairs: list[tuple[int, str]], *, suffix: str = "") -> int:
     """Enqueue ``notifications.deliver`` for (notice_id, channel) pairs; returns how many were new jobs."""
     enqueued = 0
     for i in range(0, len(pairs), 200):  # gathered in batches: ~3× faster than one by one (LIBRARY-FACTS)
@@ -469,10 +284,16 @@ async def get_notice(notice_id: int, kind: str, subject_id: str, *, locale: str 
 
 
 async def mark_read(
-    notice_id: int, kind: str, subject_id: str, *, actor=None, now: dt.datetime | None = None, locale: str | None = None
+    notice_id: int,
+    kind: str,
+    subject_id: str,
+    *,
+    actor: Actor | None = None,
+    now: dt.datetime | None = None,
+    locale: str | None = None,
 ) -> NoticeRead:
     """Open a notice: marks it read the first time (ownership checked); returns it."""
-    now = _now(now)
+    now = as_utc(now)
     async with Notice._meta.db.transaction():
         row = await Notice.select().where(Notice.id == notice_id, _owned(kind, subject_id)).first()
         if row is None:

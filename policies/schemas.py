@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["draft", "in_review", "published", "suspended", "retired", "superseded", "rejected"]
+from kit.vocab import VersionStatus
 
 
 class PackProblem(BaseModel):
@@ -101,7 +101,7 @@ class VersionRead(BaseModel):
     id: int
     code: str
     number: int
-    status: Status
+    status: VersionStatus  # draft → in_review → published → suspended | superseded | retired
     author: str
     reviewer: str | None = None
     created_at: dt.datetime
@@ -119,7 +119,7 @@ class PublishedVersion(BaseModel):
     key: str
     code: str
     number: int
-    status: Status
+    status: VersionStatus  # draft → in_review → published → suspended | superseded | retired
     title: str
     issuer: str
     subject: str

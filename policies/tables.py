@@ -3,6 +3,8 @@
 from piccolo.columns import BigInt, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
+from kit.vocab import VersionStatus
+
 
 class Policy(Table, tablename="policies_policy"):
     """政策: the stable identity (code) of a policy across its versions."""
@@ -19,8 +21,7 @@ class PolicyVersion(Table, tablename="policies_version"):
     policy = ForeignKey(references=Policy, index=True)
     code = Varchar(length=64, index=True)
     number = Integer()
-    # draft | in_review | published | suspended | retired | superseded | rejected
-    status = Varchar(length=16, index=True, default="draft")
+    status = Varchar(length=16, index=True, default=VersionStatus.DRAFT, choices=VersionStatus)
     title = Varchar(length=200)
     issuer = Varchar(length=200)
     subject = Varchar(length=16)

@@ -18,6 +18,7 @@ from rule_engine import DataType
 from rule_engine import ast as rast
 from rule_engine import errors as rerrors
 
+from eligibility.rules.evaluate import combine, to_fen_amount
 from eligibility.rules.language import parse, symbols, unparse
 
 Truth = Callable[[dict], "bool | None"]
@@ -231,8 +232,6 @@ class CompiledRuleSet:
 
     def evaluate_values(self, values: dict):
         """(clauses, amount) for rule values (profile + derived), ignoring the effective dates."""
-        from eligibility.rules.evaluate import combine, to_fen_amount
-
         if self.when is not None and self.when(values) is not True:
             return [], Decimal("0.00")
         met = []

@@ -16,6 +16,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from rule_engine import DataType
 from rule_engine import ast as rast
 from rule_engine import errors as rerrors
 
@@ -27,8 +28,6 @@ ZERO = Decimal("0.00")
 
 
 def _bool_type(node: Any) -> bool:
-    from rule_engine import DataType
-
     return node.result_type == DataType.BOOLEAN
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kit.time import CHINA
+
 SIGNATURE_HEADER = "X-Zhida-Signature"
 TIMESTAMP_HEADER = "X-Zhida-Timestamp"
 
@@ -53,7 +55,7 @@ class DeliveryConfig:
     # Deliveries on outside channels per subject per local day; the excess waits for the next day.
     daily_limit: int = 20
     sms_quiet_hours: tuple[dt.time, dt.time] | None = (dt.time(22, 0), dt.time(8, 0))
-    timezone: str = "Asia/Shanghai"
+    timezone: str = CHINA.key  # the platform's zone; a deployment may set another (notify_timezone)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

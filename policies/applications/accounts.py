@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
+from eligibility import service as eligibility
+from kit.audit import Actor
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
 from policies.applications.schemas import ACCOUNT_VERIFIER_ROLES, AccountConfirm, AccountRead, mask_account
 from policies.applications.tables import SubjectAccount
@@ -60,8 +62,6 @@ def _read(kind: str, subject_id: str, row: dict | None, profile: dict | None) ->
 
 
 async def _profile(kind: str, subject_id: str) -> dict | None:
-    from eligibility import service as eligibility
-
     return await eligibility.get_profile(kind, subject_id)
 
 
@@ -78,7 +78,9 @@ async def payment_account(kind: str, subject_id: str) -> tuple[str, str, str] | 
     return None if row is None else (row["status"], row["bank_name"], row["account"])
 
 
-async def confirm_account(kind: str, subject_id: str, data: AccountConfirm, *, actor, sync: SyncAccount) -> AccountRead:
+async def confirm_account(
+    kind: str, subject_id: str, data: AccountConfirm, *, actor: Actor, sync: SyncAccount
+) -> AccountRead:
     """The subject confirms its account (as on file: stays verified) or corrects it (unverified, payment held)."""
     profile = await _profile(kind, subject_id)
     if profile is None:
@@ -123,7 +125,7 @@ async def confirm_account(kind: str, subject_id: str, data: AccountConfirm, *, a
     return _read(kind, subject_id, row, None)
 
 
-async def verify_account(kind: str, subject_id: str, *, actor, sync: SyncAccount) -> AccountRead:
+async def verify_account(kind: str, subject_id: str, *, actor: Actor, sync: SyncAccount) -> AccountRead:
     """Finance (or an administrator) verified a corrected account with the bank: payments may use it."""
     if actor.role not in ACCOUNT_VERIFIER_ROLES:
         raise NotAllowed(f"verifying an account needs a finance or admin role; you are {actor.role}")

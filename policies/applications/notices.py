@@ -3,15 +3,17 @@ notice commit together), their deliveries enqueued after the commit."""
 
 from __future__ import annotations
 
+from kit.audit import Actor
+from kit.jobs import JobQueue
 from notifications import service as notifications
 
 
-async def notice(kind: str, subject_kind: str, subject_id: str, key: str, context: dict, *, actor):
+async def notice(kind: str, subject_kind: str, subject_id: str, key: str, context: dict, *, actor: Actor):
     """The notice, once per key; no queue here: ``deliver_after_commit`` enqueues its channels."""
     return await notifications.notify(subject_kind, subject_id, kind, key, context, actor=actor, queue=None)
 
 
-async def deliver_after_commit(queue, notice_ids: list[int]) -> int:
+async def deliver_after_commit(queue: JobQueue | None, notice_ids: list[int]) -> int:
     if queue is None or not notice_ids:
         return 0
     pairs = []

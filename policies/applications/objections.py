@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from kit.audit import Actor
+from kit.jobs import JobQueue
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
 from policies.applications.notices import deliver_after_commit, notice
 from policies.applications.schemas import OFFICER_ROLES, ObjectionCreate, ObjectionRead
@@ -37,7 +39,7 @@ async def raise_objection(
     subject_id: str,
     data: ObjectionCreate,
     *,
-    actor,
+    actor: Actor,
     entitlement=None,
     now: dt.datetime | None = None,
     response_days: int = RESPONSE_DAYS,
@@ -148,7 +150,9 @@ async def list_objections(status: str | None = "open") -> list[ObjectionRead]:
     return [_read(r, now) for r in await q.order_by(Objection.due_at)]
 
 
-async def answer_objection(objection_id: int, *, actor, answer: str, base_url: str, queue=None) -> ObjectionRead:
+async def answer_objection(
+    objection_id: int, *, actor: Actor, answer: str, base_url: str, queue: JobQueue | None = None
+) -> ObjectionRead:
     answer = (answer or "").strip()
     if not answer:
         raise InvalidState("write the answer the subject will read / 请填写答复内容")

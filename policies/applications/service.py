@@ -11,9 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from pathlib import Path
 
+from eligibility import service as eligibility
+from kit.audit import Actor
+from kit.jobs import JobQueue
+from kit.money import fen_to_yuan, format_yuan, round_yuan_to_fen
+from kit.vocab import VersionStatus
+from policies import service as policies
 from policies.applications import attachments as files
 from policies.applications.accounts import (  # noqa: F401
     account_of,
@@ -34,6 +39,7 @@ from policies.applications.objections import (  # noqa: F401
 )
 from policies.applications.schemas import OFFICER_ROLES, ApplicationRead, AttachmentRead
 from policies.applications.tables import Application, Attachment
+from policies.errors import PolicyNotFound
 
 # approve() hands an approved application to payments through this: returns the entitlement id.
 Entitle = Callable[[ApplicationRead], Awaitable[int | None]]
@@ -45,10 +51,6 @@ def _now() -> dt.datetime:
 
 def _db():
     return Application._meta.db
-
-
-def _yuan(fen: int) -> Decimal:
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
 def _attachment(r: dict) -> AttachmentRead:
@@ -73,7 +75,7 @@ def _read(r: dict, atts: list[dict] | None = None) -> ApplicationRead:
         subject_kind=r["subject_kind"],
         subject_id=r["subject_id"],
         applicant=r["applicant"],
-        amount=_yuan(r["amount_fen"]),
+        amount=fen_to_yuan(r["amount_fen"]),
         clause_codes=[c for c in r["clause_codes"].split(";") if c],
         statement=r["statement"],
         status=r["status"],
@@ -122,31 +124,28 @@ async def submit_application(
     statement: str,
     files_in: list[tuple[str | None, bytes]],
     attachments_dir: Path,
-    actor,
+    actor: Actor,
     as_of: dt.date,
     four_eyes_threshold_fen: int,
     base_url: str,
-    queue=None,
+    queue: JobQueue | None = None,
 ) -> ApplicationRead:
     """A subject applies for an apply-mode version it qualifies for (by the rules, as of ``as_of``).
 
     The amount and clauses come from the rules, not from the applicant. One open or approved application per
     subject and version; after a rejection the subject may apply again (or object)."""
-    from eligibility import service as eligibility
-    from policies import service as policies
-
     checked = files.check_files(files_in)
     version = await visible_version(version_id, subject_kind)
     if version.mode != "apply":
         raise InvalidState("this policy needs no application (免申即享): confirm your account instead")
-    if version.status != "published":
+    if version.status != VersionStatus.PUBLISHED:
         raise InvalidState("this policy is not open for applications now / 该政策当前不受理申请")
     explanation = await eligibility.explain(await policies.ruleset_of(version_id), subject_id, as_of)
     if not explanation.eligible or explanation.amount <= 0:
         raise NotEligible(
             "by the data on file you do not qualify: " + explanation.summary, detail={"summary": explanation.summary}
         )
-    amount_fen = int((explanation.amount * 100).to_integral_value())
+    amount_fen = round_yuan_to_fen(explanation.amount)
     clauses = [c.code for c in explanation.clauses if c.met and c.code]
     stored: list[str] = []
     try:
@@ -230,14 +229,16 @@ async def submit_application(
 
 async def visible_version(version_id: int, subject_kind: str):
     """A published (or once published) version for this kind of subject; anything else is not found."""
-    from policies import service as policies
-    from policies.errors import PolicyNotFound
-
     try:
         version = await policies.get_version(version_id)
     except PolicyNotFound:
         raise NotFound("no such policy / 没有该政策") from None
-    if version.subject != subject_kind or version.status not in ("published", "suspended", "retired", "superseded"):
+    if version.subject != subject_kind or version.status not in (
+        VersionStatus.PUBLISHED,
+        VersionStatus.SUSPENDED,
+        VersionStatus.RETIRED,
+        VersionStatus.SUPERSEDED,
+    ):
         raise NotFound("no such policy / 没有该政策")
     return version
 
@@ -325,7 +326,7 @@ async def _lock(application_id: int) -> dict:
     return row
 
 
-def _check_reviewer(actor, row: dict) -> None:
+def _check_reviewer(actor: Actor, row: dict) -> None:
     if actor.role not in OFFICER_ROLES:
         raise NotAllowed(
             f"reviewing applications needs the role policy_officer or policy_reviewer; you are {actor.role}"
@@ -335,7 +336,7 @@ def _check_reviewer(actor, row: dict) -> None:
 
 
 async def approve_application(
-    application_id: int, *, actor, entitle: Entitle, base_url: str, note: str = "", queue=None
+    application_id: int, *, actor: Actor, entitle: Entitle, base_url: str, note: str = "", queue: JobQueue | None = None
 ) -> ApplicationRead:
     """Approve. Above the four-eyes threshold the first approval only records the approver and a different
     officer gives the second; the final approval creates the entitlement (through ``entitle``, in the same
@@ -397,7 +398,7 @@ async def approve_application(
                 f"application:{application_id}:approved",
                 {
                     "policy_title": row["policy_title"],
-                    "amount": f"{_yuan(row['amount_fen']):,.2f}",
+                    "amount": format_yuan(row["amount_fen"]),
                     "link": link(base_url, application_id),
                 },
                 actor=actor,
@@ -409,7 +410,9 @@ async def approve_application(
     return await get_application(application_id)
 
 
-async def reject_application(application_id: int, *, actor, reason: str, base_url: str, queue=None) -> ApplicationRead:
+async def reject_application(
+    application_id: int, *, actor: Actor, reason: str, base_url: str, queue: JobQueue | None = None
+) -> ApplicationRead:
     """Reject with a reason the subject reads (and may object to)."""
     reason = (reason or "").strip()
     if not reason:

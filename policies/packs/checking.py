@@ -7,15 +7,17 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from eligibility.errors import ProfileInvalid
+from eligibility.profiles import normalize_profile
+from eligibility.rules import check_ruleset, evaluate
+from eligibility.schemas import RuleClause, RuleSet
 from policies.errors import PackRefused
 from policies.packs.reading import _FEN, _Located, parse_pack_text, validate_structure
 from policies.schemas import ClauseContent, PackProblem, PolicyContent, TestOutcome
 
 
-def to_ruleset(content: PolicyContent, key: str | None = None, version_id: int | None = None):
+def to_ruleset(content: PolicyContent, key: str | None = None, version_id: int | None = None) -> RuleSet:
     """The eligibility RuleSet of a policy's content (what the matcher and evaluator take)."""
-    from eligibility.schemas import RuleClause, RuleSet
-
     return RuleSet(
         key=key or f"{content.code}@draft",
         version_id=version_id,
@@ -32,8 +34,6 @@ def to_ruleset(content: PolicyContent, key: str | None = None, version_id: int |
 
 def check_rules(content: PolicyContent, loc: _Located | None = None) -> list[PackProblem]:
     """The rule problems (unknown field, type mismatch, amount not a number, …) of every expression."""
-    from eligibility.rules import check_ruleset
-
     loc = loc or _Located()
     out = []
     for rp in check_ruleset(to_ruleset(content)):
@@ -62,10 +62,6 @@ def check_rules(content: PolicyContent, loc: _Located | None = None) -> list[Pac
 
 def run_tests(content: PolicyContent) -> list[TestOutcome]:
     """Run the policy's own tests (assumes its rules check clean)."""
-    from eligibility.errors import ProfileInvalid
-    from eligibility.profiles import normalize_profile
-    from eligibility.rules import evaluate
-
     ruleset = to_ruleset(content)
     outcomes = []
     for t in content.tests:

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from eligibility.fields import FIELDS
 from policies.errors import PackRefused
 from policies.schemas import ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
 
@@ -295,8 +296,6 @@ def validate_structure(
 
 
 def _profile_keys(subject: str) -> list[str]:
-    from eligibility.fields import FIELDS
-
     return [f.name for f in FIELDS[subject]]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from kit.vocab import VersionStatus
+from policies.packs import bundled_pack_paths
 from policies.service.drafts import load_pack, load_pack_text, new_draft_from, save_draft, store_contents, update_draft
 from policies.service.lifecycle import (
     export_version,
@@ -46,12 +48,10 @@ async def load_and_publish_bundled(officer, reviewer, *, as_of: dt.date | None =
 
     Idempotent: a pack already published with the same content is left alone. Returns 'CODE@N' keys.
     """
-    from policies.packs import bundled_pack_paths
-
     keys = []
     for path in bundled_pack_paths():
         for version, _ in await load_pack(path, officer):
-            if version.status in ("draft", "in_review"):
+            if version.status in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
                 version = await publish_version(version.id, reviewer, as_of=as_of)
             keys.append(f"{version.code}@{version.number}")
     return keys

@@ -6,14 +6,16 @@ import datetime as dt
 import json
 from decimal import Decimal
 
+from kit.audit import Actor
+from kit.money import fen_to_yuan, yuan_to_fen
+from kit.vocab import Role, VersionStatus
 from policies.errors import NotAllowed, PolicyNotFound
 from policies.schemas import ClauseContent, PolicyContent, PolicyTestCase, TestExpect, VersionRead
 from policies.tables import Clause, PolicyTest, PolicyVersion
 
-OFFICER, REVIEWER = "policy_officer", "policy_reviewer"
-AUTHOR_ROLES = (OFFICER, "admin")
-LIVE = ("published", "suspended")  # statuses whose content others point at
-_FEN = Decimal("0.01")
+OFFICER, REVIEWER = Role.POLICY_OFFICER, Role.POLICY_REVIEWER
+AUTHOR_ROLES = (OFFICER, Role.ADMIN)
+LIVE = (VersionStatus.PUBLISHED, VersionStatus.SUSPENDED)  # statuses whose content others point at
 
 
 def _now() -> dt.datetime:
@@ -21,11 +23,12 @@ def _now() -> dt.datetime:
 
 
 def _fen(yuan: Decimal | None) -> int | None:
-    return None if yuan is None else int((Decimal(yuan) * 100).to_integral_value())
+    # A stored budget or cap was checked to at most 2 decimals (packs.check_policy): exact, never rounded.
+    return None if yuan is None else yuan_to_fen(yuan)
 
 
 def _yuan(fen: int | None) -> Decimal | None:
-    return None if fen is None else (Decimal(fen) / 100).quantize(_FEN)
+    return None if fen is None else fen_to_yuan(fen)
 
 
 def _db():
@@ -36,7 +39,7 @@ def _key(row: dict) -> str:
     return f"{row['code']}@{row['number']}"
 
 
-def _require_role(actor, roles: tuple[str, ...], what: str) -> None:
+def _require_role(actor: Actor, roles: tuple[str, ...], what: str) -> None:
     if getattr(actor, "role", None) not in roles:
         raise NotAllowed(f"{what} needs the role {' or '.join(roles)}; {actor.name} is {actor.role}")
 

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kit.audit import Actor
+from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import LifecycleError, PackRefused, VersionLocked
 from policies.schemas import PackProblem, PolicyContent, VersionRead
@@ -36,7 +38,7 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
                 PolicyVersion.content_hash: packs.content_hash(content),
             }
         )
-        .where((PolicyVersion.id == version_id) & (PolicyVersion.status == "draft"))
+        .where((PolicyVersion.id == version_id) & (PolicyVersion.status == VersionStatus.DRAFT))
         .returning(PolicyVersion.id)
     )
     if not changed:
@@ -68,7 +70,7 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
         )
 
 
-async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
+async def _store(content: PolicyContent, actor: Actor) -> tuple[VersionRead, str]:
     """Store content as the draft of its code (inside the caller's transaction). Returns (version, outcome)."""
     policy = await Policy.select().where(Policy.code == content.code).first()
     if policy is None:
@@ -99,15 +101,15 @@ async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
             .first()
         )
     digest = packs.content_hash(content)
-    if latest is not None and latest["content_hash"] == digest and latest["status"] != "retired":
+    if latest is not None and latest["content_hash"] == digest and latest["status"] != VersionStatus.RETIRED:
         return await _read(latest), "unchanged"
-    if latest is not None and latest["status"] == "in_review":
+    if latest is not None and latest["status"] == VersionStatus.IN_REVIEW:
         raise VersionLocked(
             f"version {latest['number']} of {content.code} is in review and cannot be changed; "
             "the reviewer can reject it back to draft"
         )
     after = content.model_dump(mode="json")
-    if latest is not None and latest["status"] == "draft":
+    if latest is not None and latest["status"] == VersionStatus.DRAFT:
         before = (await _content(latest)).model_dump(mode="json")
         await _write_content(latest["id"], content)
         await actor.record(
@@ -121,7 +123,7 @@ async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
                 policy=policy_id,
                 code=content.code,
                 number=number,
-                status="draft",
+                status=VersionStatus.DRAFT,
                 title=content.title,
                 issuer=content.issuer,
                 subject=content.subject,
@@ -147,7 +149,7 @@ async def _store(content: PolicyContent, actor) -> tuple[VersionRead, str]:
     return await read_version(vid), "created"
 
 
-async def save_draft(data: Any, actor, *, require_tests: bool = False) -> VersionRead:
+async def save_draft(data: Any, actor: Actor, *, require_tests: bool = False) -> VersionRead:
     """Check a policy (a pack-shaped dict or PolicyContent) and store it as the draft of its code.
 
     Refuses with every problem when it does not check; a new version is made when the latest one left draft.
@@ -163,7 +165,7 @@ async def save_draft(data: Any, actor, *, require_tests: bool = False) -> Versio
     return version
 
 
-async def update_draft(version_id: int, data: Any, actor) -> VersionRead:
+async def update_draft(version_id: int, data: Any, actor: Actor) -> VersionRead:
     """Change the content of draft ``version_id``; refused for any version that left draft."""
     _require_role(actor, AUTHOR_ROLES, "editing a policy draft")
     row = await _version_row(version_id)
@@ -200,31 +202,31 @@ async def update_draft(version_id: int, data: Any, actor) -> VersionRead:
 
 
 def _ensure_draft(row: dict) -> None:
-    if row["status"] == "in_review":
+    if row["status"] == VersionStatus.IN_REVIEW:
         raise VersionLocked(
             f"version {row['number']} of {row['code']} is in review and cannot be changed; "
             "the reviewer can reject it back to draft"
         )
-    if row["status"] != "draft":
+    if row["status"] != VersionStatus.DRAFT:
         raise VersionLocked(
             f"version {row['number']} of {row['code']} is {row['status']} and cannot be changed; "
             "a change makes a new version (edit the policy to start one)"
         )
 
 
-async def load_pack(path: str | Path, actor) -> list[tuple[VersionRead, str]]:
+async def load_pack(path: str | Path, actor: Actor) -> list[tuple[VersionRead, str]]:
     """`zhida policies load`: check every policy of the file, then store them all as drafts, or nothing."""
     _require_role(actor, AUTHOR_ROLES, "loading policy packs")
     contents = packs.read_pack(path)
     return await store_contents(contents, actor)
 
 
-async def load_pack_text(text: str, actor, source: str = "pack") -> list[tuple[VersionRead, str]]:
+async def load_pack_text(text: str, actor: Actor, source: str = "pack") -> list[tuple[VersionRead, str]]:
     _require_role(actor, AUTHOR_ROLES, "loading policy packs")
     return await store_contents(packs.read_pack_text(text, source), actor)
 
 
-async def store_contents(contents: list[PolicyContent], actor) -> list[tuple[VersionRead, str]]:
+async def store_contents(contents: list[PolicyContent], actor: Actor) -> list[tuple[VersionRead, str]]:
     out = []
     async with _db().transaction():
         for c in contents:
@@ -232,11 +234,11 @@ async def store_contents(contents: list[PolicyContent], actor) -> list[tuple[Ver
     return out
 
 
-async def new_draft_from(version_id: int, actor) -> VersionRead:
+async def new_draft_from(version_id: int, actor: Actor) -> VersionRead:
     """Start a new draft from a version (the way to change a published policy)."""
     _require_role(actor, AUTHOR_ROLES, "writing a policy draft")
     row = await _version_row(version_id)
-    if row["status"] == "draft":
+    if row["status"] == VersionStatus.DRAFT:
         return await _read(row)
     latest = (
         await PolicyVersion.select()
@@ -244,7 +246,7 @@ async def new_draft_from(version_id: int, actor) -> VersionRead:
         .order_by(PolicyVersion.number, ascending=False)
         .first()
     )
-    if latest["status"] in ("draft", "in_review"):
+    if latest["status"] in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
         raise LifecycleError(f"policy {row['code']} already has version {latest['number']} in {latest['status']}")
     content = await _content(row)
     async with _db().transaction():
@@ -255,7 +257,7 @@ async def new_draft_from(version_id: int, actor) -> VersionRead:
                     policy=row["policy"],
                     code=row["code"],
                     number=number,
-                    status="draft",
+                    status=VersionStatus.DRAFT,
                     title=content.title,
                     issuer=content.issuer,
                     subject=content.subject,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from eligibility import service as eligibility_service
+from kit.audit import Actor
+from kit.vocab import Role, VersionStatus
 from policies import packs
 from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyError, TestsFailed
 from policies.schemas import VersionRead
@@ -14,7 +17,7 @@ from policies.tables import PolicyVersion
 
 
 async def _transition(
-    row: dict, status: str, actor, action: str, reason: str = "", *, content_hash: str | None = None, **fields
+    row: dict, status: str, actor: Actor, action: str, reason: str = "", *, content_hash: str | None = None, **fields
 ) -> None:
     values = {
         PolicyVersion.status: status,
@@ -55,51 +58,51 @@ async def _check_tests_pass(row: dict) -> None:
         )
 
 
-async def submit(version_id: int, actor) -> VersionRead:
+async def submit(version_id: int, actor: Actor) -> VersionRead:
     """The author hands a draft to review (its own tests must pass)."""
     _require_role(actor, AUTHOR_ROLES, "submitting a policy for review")
     row = await _version_row(version_id)
-    if row["status"] != "draft":
+    if row["status"] != VersionStatus.DRAFT:
         raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']}; only a draft is submitted")
     await _check_tests_pass(row)
     async with _db().transaction():
-        await _transition(row, "in_review", actor, "policy.submit", submitted_at=_now())
+        await _transition(row, VersionStatus.IN_REVIEW, actor, "policy.submit", submitted_at=_now())
     return await read_version(version_id)
 
 
-async def reject(version_id: int, actor, reason: str) -> VersionRead:
+async def reject(version_id: int, actor: Actor, reason: str) -> VersionRead:
     """The reviewer sends a version in review back to its author as a draft, with the reason."""
     _require_role(actor, (REVIEWER,), "rejecting a policy")
     if not (reason or "").strip():
         raise PolicyError("a rejection needs a reason the author can act on")
     row = await _version_row(version_id)
-    if row["status"] != "in_review":
+    if row["status"] != VersionStatus.IN_REVIEW:
         raise LifecycleError(
             f"version {row['number']} of {row['code']} is {row['status']}; only a version in review is rejected"
         )
     async with _db().transaction():
-        await _transition(row, "draft", actor, "policy.reject", reason.strip(), reviewer=actor.name)
+        await _transition(row, VersionStatus.DRAFT, actor, "policy.reject", reason.strip(), reviewer=actor.name)
     return await read_version(version_id)
 
 
 async def publishable_version(code: str) -> dict:
     rows = await versions_of(code)
     latest = rows[0]
-    if latest["status"] not in ("draft", "in_review"):
+    if latest["status"] not in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
         raise LifecycleError(
             f"policy {code} has no draft to publish (its latest version {latest['number']} is {latest['status']})"
         )
     return latest
 
 
-async def publish(code: str, actor, *, as_of: dt.date | None = None) -> VersionRead:
+async def publish(code: str, actor: Actor, *, as_of: dt.date | None = None) -> VersionRead:
     """`zhida policies publish CODE`: publish the latest draft (or version in review) of CODE."""
     latest = await publishable_version(code)
     return await publish_version(latest["id"], actor, as_of=as_of)
 
 
 async def publish_version(
-    version_id: int, actor, *, as_of: dt.date | None = None, content_hash: str | None = None
+    version_id: int, actor: Actor, *, as_of: dt.date | None = None, content_hash: str | None = None
 ) -> VersionRead:
     """A policy_reviewer other than the author publishes a version whose own tests pass.
 
@@ -116,7 +119,7 @@ async def publish_version(
             f"version {row['number']} of {row['code']} has changed since it was reviewed; "
             "review it again before publishing"
         )
-    if row["status"] not in ("draft", "in_review"):
+    if row["status"] not in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
         raise LifecycleError(
             f"version {row['number']} of {row['code']} is {row['status']}; "
             "only a draft or a version in review is published"
@@ -128,12 +131,10 @@ async def publish_version(
         )
     await _check_tests_pass(row)
     preview = await impact_preview(version_id, as_of)
-    from eligibility import service as eligibility_service
-
     async with _db().transaction():
         reviewed = row["content_hash"]
         row = await _version_row(version_id)
-        if row["status"] not in ("draft", "in_review"):
+        if row["status"] not in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
             raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']} now")
         if row["content_hash"] != reviewed:  # edited while its tests and impact preview ran
             raise LifecycleError(
@@ -143,10 +144,12 @@ async def publish_version(
         for prev in await PolicyVersion.select().where(
             (PolicyVersion.code == row["code"]) & PolicyVersion.status.is_in(list(LIVE))
         ):
-            await _transition(prev, "superseded", actor, "policy.supersede", f"superseded by version {row['number']}")
+            await _transition(
+                prev, VersionStatus.SUPERSEDED, actor, "policy.supersede", f"superseded by version {row['number']}"
+            )
         await _transition(
             row,
-            "published",
+            VersionStatus.PUBLISHED,
             actor,
             "policy.publish",
             content_hash=reviewed,
@@ -186,41 +189,35 @@ async def _live_row(code: str, statuses: tuple[str, ...]) -> dict:
     return row
 
 
-async def suspend(code: str, actor, reason: str) -> VersionRead:
+async def suspend(code: str, actor: Actor, reason: str) -> VersionRead:
     """Stop the published version of CODE from matching (暂停), keeping it for a later resume."""
-    _require_role(actor, (REVIEWER, "admin"), "suspending a policy")
+    _require_role(actor, (REVIEWER, Role.ADMIN), "suspending a policy")
     if not (reason or "").strip():
         raise PolicyError("a suspension needs a reason")
-    row = await _live_row(code, ("published",))
-    from eligibility import service as eligibility_service
-
+    row = await _live_row(code, (VersionStatus.PUBLISHED,))
     async with _db().transaction():
-        await _transition(row, "suspended", actor, "policy.suspend", reason.strip())
+        await _transition(row, VersionStatus.SUSPENDED, actor, "policy.suspend", reason.strip())
         await eligibility_service.deactivate_ruleset(_key(row))
     return await read_version(row["id"])
 
 
-async def resume(code: str, actor, reason: str = "") -> VersionRead:
-    _require_role(actor, (REVIEWER, "admin"), "resuming a policy")
-    row = await _live_row(code, ("suspended",))
-    from eligibility import service as eligibility_service
-
+async def resume(code: str, actor: Actor, reason: str = "") -> VersionRead:
+    _require_role(actor, (REVIEWER, Role.ADMIN), "resuming a policy")
+    row = await _live_row(code, (VersionStatus.SUSPENDED,))
     async with _db().transaction():
-        await _transition(row, "published", actor, "policy.resume", reason.strip())
+        await _transition(row, VersionStatus.PUBLISHED, actor, "policy.resume", reason.strip())
         await eligibility_service.activate_ruleset(await ruleset_of(row["id"]))
     return await read_version(row["id"])
 
 
-async def retire(code: str, actor, reason: str) -> VersionRead:
+async def retire(code: str, actor: Actor, reason: str) -> VersionRead:
     """End a policy (废止): its published or suspended version is retired for good."""
-    _require_role(actor, (REVIEWER, "admin"), "retiring a policy")
+    _require_role(actor, (REVIEWER, Role.ADMIN), "retiring a policy")
     if not (reason or "").strip():
         raise PolicyError("retiring a policy needs a reason")
     row = await _live_row(code, LIVE)
-    from eligibility import service as eligibility_service
-
     async with _db().transaction():
-        await _transition(row, "retired", actor, "policy.retire", reason.strip())
+        await _transition(row, VersionStatus.RETIRED, actor, "policy.retire", reason.strip())
         await eligibility_service.deactivate_ruleset(_key(row))
     return await read_version(row["id"])
 

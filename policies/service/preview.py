@@ -5,12 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from eligibility.fields import china_today
+from eligibility.fields import PERSONAL
+from eligibility.matcher import match_ruleset
+from eligibility.rules import check_ruleset
+from eligibility.rules.language import parse, symbols
+from eligibility.schemas import RuleClause, RuleSet
 from kit.masking import mask_id_number
+from kit.money import FEN
+from kit.time import china_today
+from kit.vocab import SubjectKind
 from policies import packs
 from policies.errors import PackRefused
 from policies.schemas import ImpactChange, ImpactPreview, PolicyContent, TestOutcome
-from policies.service.common import _FEN, _content, _key, _version_row, _yuan
+from policies.service.common import _content, _key, _version_row, _yuan
 from policies.service.reading import _published_row
 
 
@@ -41,9 +48,6 @@ def _in_effect(content: PolicyContent, d: dt.date) -> bool:
 
 def personal_fields_read(ruleset) -> list[str]:
     """The personal fields (eligibility.fields.PERSONAL) the rule set's conditions or amounts read."""
-    from eligibility.fields import PERSONAL
-    from eligibility.rules.language import parse, symbols
-
     read: set[str] = set()
     for text in [ruleset.when or "true", *(c.when for c in ruleset.clauses), *(str(c.amount) for c in ruleset.clauses)]:
         read |= symbols(parse(ruleset.subject, text))
@@ -59,14 +63,12 @@ def _withheld(read: list[str]) -> str:
 
 def _shown(kind: str, subject_id: str) -> str:
     """A subject id as the policy tools show it: a talent's ID number masked, an enterprise's credit code whole."""
-    return mask_id_number(subject_id) if kind == "talent" else subject_id
+    return mask_id_number(subject_id) if kind == SubjectKind.TALENT else subject_id
 
 
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
-    from eligibility.matcher import match_ruleset
-
     run = await match_ruleset(ruleset, as_of, store=False)
-    return {str(r.subject_id): Decimal(r.amount).quantize(_FEN) for r in run.results}
+    return {str(r.subject_id): Decimal(r.amount).quantize(FEN) for r in run.results}
 
 
 async def impact_preview(version_id: int, as_of: dt.date | None = None) -> ImpactPreview:
@@ -149,9 +151,6 @@ async def check_expression(
     count: bool = True,
 ) -> dict:
     """The rule editor's live check of one expression: its problems and, for a clean condition, how many match."""
-    from eligibility.rules import check_ruleset
-    from eligibility.schemas import RuleClause, RuleSet
-
     as_of = as_of or china_today()
     expression = (expression or "").strip()
     if not expression:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import PolicyNotFound
 from policies.schemas import PublishedVersion, VersionRead
@@ -43,7 +44,9 @@ async def latest_version(code: str) -> VersionRead:
 
 async def _published_row(code: str) -> dict | None:
     return (
-        await PolicyVersion.select().where((PolicyVersion.code == code) & (PolicyVersion.status == "published")).first()
+        await PolicyVersion.select()
+        .where((PolicyVersion.code == code) & (PolicyVersion.status == VersionStatus.PUBLISHED))
+        .first()
     )
 
 
@@ -94,7 +97,7 @@ async def _views(rows: list[dict]) -> list[PublishedVersion]:
 
 async def list_published(subject: str | None = None) -> list[PublishedVersion]:
     """Every currently published version (one per code), optionally of one subject kind, by code."""
-    q = PolicyVersion.select().where(PolicyVersion.status == "published")
+    q = PolicyVersion.select().where(PolicyVersion.status == VersionStatus.PUBLISHED)
     if subject:
         q = q.where(PolicyVersion.subject == subject)
     return await _views(await q.order_by(PolicyVersion.code))
@@ -104,7 +107,7 @@ async def list_exclusive_group(group: str) -> list[PublishedVersion]:
     """The published versions sharing an exclusive group (同一事项不重复享受), by code."""
     rows = (
         await PolicyVersion.select()
-        .where((PolicyVersion.status == "published") & (PolicyVersion.exclusive_group == group))
+        .where((PolicyVersion.status == VersionStatus.PUBLISHED) & (PolicyVersion.exclusive_group == group))
         .order_by(PolicyVersion.code)
     )
     return await _views(rows)
@@ -155,7 +158,7 @@ async def list_policies(query: str = "", status: str | None = None, subject: str
                 "published_number": None,
                 "budget": str(_yuan(r["budget_fen"])),
             }
-        if r["status"] == "published" and item["published_number"] is None:
+        if r["status"] == VersionStatus.PUBLISHED and item["published_number"] is None:
             item["published_number"] = r["number"]
     out = list(by_code.values())
     q = (query or "").strip().lower()

@@ -12,7 +12,12 @@ from eligibility import store
 from eligibility.importer import upsert_profiles
 from eligibility.schemas import ImportReport, RuleClause, RuleSet
 
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+# The shared conformance files sit beside the checkout (/work/shared next to /work/main); a worktree lies one level
+# deeper (/work/wt/NAME), so the nearest ancestor that has them is taken.
+CONFORMANCE = next(
+    (p / "shared" / "conformance" for p in Path(__file__).resolve().parents if (p / "shared" / "conformance").is_dir()),
+    Path(__file__).resolve().parents[3] / "shared" / "conformance",
+)
 ACTOR = AuditActor("tester", "admin")
 
 

@@ -219,7 +219,8 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
 
     from app.db import engine
     from eligibility import store
-    from eligibility.rules.sql import compile_ruleset, filter_query, ordered_filter, read_connection
+    from eligibility.match_sql import filter_query, ordered_filter, read_connection
+    from eligibility.rules.sql import compile_ruleset
 
     rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"].model_copy(
         update={
@@ -267,7 +268,7 @@ async def test_filter_terms_are_ordered_by_sampled_rejection_on_sqlite_and_as_wr
 
 
 def test_sqlite_scans_the_rule_index_only_when_it_holds_every_column_the_filter_reads():
-    from eligibility.rules.sql import rule_source
+    from eligibility.match_sql import rule_source
 
     assert (
         rule_source("enterprise", "(employees >= 10) AND (instr(tags, ';外贸;') > 0)", False)
@@ -282,7 +283,8 @@ def test_sqlite_scans_the_rule_index_only_when_it_holds_every_column_the_filter_
 async def test_sqlite_rule_index_is_the_one_the_matcher_names_and_its_absence_is_no_error(synthetic_enterprises):
     from app.db import engine
     from eligibility import store
-    from eligibility.rules.sql import compile_ruleset, filter_query, read_connection
+    from eligibility.match_sql import filter_query, read_connection
+    from eligibility.rules.sql import compile_ruleset
 
     for kind, (index, columns) in store.RULE_INDEX.items():
         async with read_connection(engine()) as conn:

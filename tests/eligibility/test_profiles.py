@@ -180,7 +180,7 @@ def test_the_default_date_is_today_in_china_whatever_the_servers_time_zone():
     import sys
     from zoneinfo import ZoneInfo
 
-    code = "from eligibility.fields import china_today; print(china_today().isoformat())"
+    code = "from kit.time import china_today; print(china_today().isoformat())"
     for tz in ("Etc/GMT+12", "Pacific/Kiritimati"):
         before = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
         out = subprocess.run(
