@@ -46,7 +46,14 @@ class Settings(BaseSettings):
     webhook_secret: str = "zhida-demo-webhook-secret"
     seal_cert_path: Path | None = None
     seal_key_path: Path | None = None
-    log_level: str = "INFO"
+    log_level: str = Field(
+        default="WARNING",
+        description="stderr log level of the commands; DEBUG adds where an unexpected error happened (no values)",
+    )
+    actor: str | None = Field(
+        default=None,
+        description="who runs commands that name no --actor, when a wrapper knows better than $USER (ZHIDA_ACTOR)",
+    )
 
     @property
     def is_postgres(self) -> bool:
