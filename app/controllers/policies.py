@@ -11,6 +11,7 @@ from litestar.params import JSONBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from app import jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.tasks import enqueue_match_published
@@ -186,7 +187,7 @@ async def api_publish(request: Request, version_id: int, data: JSONBody[dict[str
     version = await service.publish_version(
         version_id, _actor(request), as_of=as_of, content_hash=str(pinned) if pinned is not None else None
     )
-    await enqueue_match_published(version.id, as_of)
+    await enqueue_match_published(await jobs.get_queue(), version.id, as_of)
     return version
 
 
@@ -433,7 +434,7 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
             v = await service.publish_version(
                 version_id, actor, as_of=as_of, content_hash=(form.get("content_hash") or "").strip()
             )
-            await enqueue_match_published(v.id, as_of)
+            await enqueue_match_published(await jobs.get_queue(), v.id, as_of)
         elif step == "reject":
             v = await service.reject(version_id, actor, reason)
         elif step == "new-draft":
