@@ -4,18 +4,23 @@ verification of corrected receiving accounts. JSON under /api/applications, page
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+from arq import ArqRedis
 from litestar import MediaType, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Template
 
+from app import jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
+from kit.audit import Actor
+from kit.money import yuan_to_fen
+from payments import service as payments
 from policies.applications import service
 from policies.applications.schemas import (
     ACCOUNT_VERIFIER_ROLES,
@@ -30,6 +35,8 @@ from policies.applications.schemas import (
 OFFICERS = requires(*OFFICER_ROLES)
 VERIFIERS = requires(*ACCOUNT_VERIFIER_ROLES)
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+# (kind, subject_id, payee_name, bank_name, account): the portal account handed to payments' open entitlements.
+AccountSync = Callable[[str, str, str, str, str], Awaitable[None]]
 
 
 # ---------------------------------------------------------------------------------- collaborators (adapters)
@@ -41,7 +48,7 @@ def attachments_dir() -> Path:
 
 
 def four_eyes_threshold_fen() -> int:
-    return int(Decimal(get_settings().application_four_eyes_threshold) * 100)
+    return yuan_to_fen(get_settings().application_four_eyes_threshold)
 
 
 def actor_of(request: Request) -> AuditActor:
@@ -49,42 +56,36 @@ def actor_of(request: Request) -> AuditActor:
     return AuditActor(user["username"], user["role"])
 
 
-async def queue_or_none():
-    from app import jobs
-
+async def queue_or_none() -> ArqRedis:
     return await jobs.get_queue()
 
 
 async def sync_payment_account(
-    kind: str, subject_id: str, payee_name: str, bank_name: str, account: str, *, actor
+    kind: str, subject_id: str, payee_name: str, bank_name: str, account: str, *, actor: Actor
 ) -> None:
     """Adapter to payments: put the subject's portal account on its open entitlements ("" holds payment)."""
-    from payments import service as payments
-
     await payments.account_verified(
         kind, subject_id, payee_name=payee_name, bank_name=bank_name, payee_account=account, actor=actor
     )
 
 
-def account_sync(actor):
+def account_sync(actor: Actor) -> AccountSync:
     async def sync(kind: str, subject_id: str, payee_name: str, bank_name: str, account: str) -> None:
         await sync_payment_account(kind, subject_id, payee_name, bank_name, account, actor=actor)
 
     return sync
 
 
-def entitle_through_payments(actor):
+def entitle_through_payments(actor: Actor) -> Callable[[ApplicationRead], Awaitable[int | None]]:
     """Adapter to payments: an approved application becomes an entitlement; the account the subject set in the
     portal (verified or held) then overrides the profile's."""
 
     async def entitle(app: ApplicationRead) -> int | None:
-        from payments import service as payments
-
         ent = await payments.create_entitlement_from_application(
             version_id=app.version_id,
             subject_kind=app.subject_kind,
             subject_id=app.subject_id,
-            amount_fen=int(app.amount * 100),
+            amount_fen=yuan_to_fen(app.amount),
             clause_codes=app.clause_codes,
             application_id=app.id,
             actor=actor,

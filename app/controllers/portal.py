@@ -17,10 +17,11 @@ from pydantic import BaseModel
 from app.audit import AuditActor
 from app.auth.guards import current_user, own_subject, requires
 from app.i18n import lang_of
+from kit.vocab import SUBJECT_ROLES
 from notifications import service as notifications
 from notifications.schemas import ChannelPreferences, DeliveryRead, NoticeRead, RecipientRead
 
-SUBJECTS = requires("enterprise", "talent")
+SUBJECTS = requires(*SUBJECT_ROLES)
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 PAGE_SIZE = 20
 

@@ -6,7 +6,6 @@ why I qualify, my receiving account, applications with attachments, objections. 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, get, post, put
@@ -26,13 +25,22 @@ from app.controllers.applications import (
     queue_or_none,
 )
 from app.i18n import lang_of
-from eligibility.fields import china_today
+from eligibility import service as eligibility
+from eligibility.errors import EligibilityError
+from kit.money import fen_to_yuan
+from kit.time import china_today
+from kit.vocab import SUBJECT_ROLES
+from notifications import service as notifications
+from payments import service as payments
+from payments.errors import NotFound as PaymentNotFound
+from policies import service as policies
 from policies.applications import attachments as attachment_rules
 from policies.applications import service
 from policies.applications.errors import NotFound
 from policies.applications.schemas import AccountConfirm, AccountRead, ApplicationRead, ObjectionCreate, ObjectionRead
+from policies.errors import PolicyNotFound
 
-SUBJECTS = requires("enterprise", "talent")
+SUBJECTS = requires(*SUBJECT_ROLES)
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 MAX_REQUEST = attachment_rules.MAX_FILES * attachment_rules.MAX_BYTES + 1024 * 1024
 
@@ -63,11 +71,6 @@ def _today() -> dt.date:
 async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
     """Each policy this subject matched or applied for, with where it stands on the way to the money:
     application, entitlement state and reason, payment status, receipt code."""
-    from eligibility import service as eligibility
-    from payments import service as payments
-    from policies import service as policies
-    from policies.errors import PolicyNotFound
-
     latest_match: dict[int, Any] = {}
     for m in await eligibility.matches_of_subject(subject_id):
         if m.subject_kind == kind and m.version_id is not None:
@@ -125,7 +128,7 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
                 else -1
             )
         )
-        amount = ent.amount if ent else app.amount if app else (Decimal(match.amount_fen) / 100 if match else None)
+        amount = ent.amount if ent else app.amount if app else (fen_to_yuan(match.amount_fen) if match else None)
         items.append(
             {
                 "version_id": version_id,
@@ -169,23 +172,15 @@ async def subject_overview(kind: str, subject_id: str) -> list[dict[str, Any]]:
 
 
 async def _unread(kind: str, subject_id: str) -> int:
-    from notifications import service as notifications
-
     return await notifications.unread_count(kind, subject_id)
 
 
 async def _unread_notices(kind: str, subject_id: str, limit: int = 5) -> list:
-    from notifications import service as notifications
-
     return [n for n in await notifications.inbox(kind, subject_id, limit=50) if n.read_at is None][:limit]
 
 
 async def policy_view(version_id: int, kind: str, subject_id: str, lang: str) -> dict[str, Any]:
     """A policy as its subject reads it: text, clauses, why it qualifies (or not), and its own records of it."""
-    from eligibility import service as eligibility
-    from eligibility.errors import EligibilityError
-    from policies import service as policies
-
     version = await service.visible_version(version_id, kind)
     content = (await policies.read_version(version_id)).content
     try:
@@ -297,9 +292,6 @@ async def api_attachment(request: Request, attachment_id: int) -> File:
 
 
 async def _own_entitlement(entitlement_id: int, kind: str, subject_id: str):
-    from payments import service as payments
-    from payments.errors import NotFound as PaymentNotFound
-
     try:
         ent = await payments.get_entitlement(entitlement_id)
     except PaymentNotFound:
