@@ -18,6 +18,8 @@ from app import jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
+from app.schemas.errors import errors
+from app.schemas.portal import AccountToVerifyRead
 from kit.audit import Actor
 from kit.money import yuan_to_fen
 from payments import service as payments
@@ -114,18 +116,24 @@ def _html(name: str, **context: Any) -> Template:
 # ---------------------------------------------------------------------------------- JSON API
 
 
-@get("/api/applications", guards=[OFFICERS], tags=["applications"])
+@get("/api/applications", guards=[OFFICERS], tags=["applications"], responses=errors())
 async def api_list(status: str | None = None, policy: str | None = None) -> list[ApplicationRead]:
     """The review queue (oldest first), optionally by status and policy code."""
     return await service.list_applications(status or None, policy or None)
 
 
-@get("/api/applications/{application_id:int}", guards=[OFFICERS], tags=["applications"])
+@get("/api/applications/{application_id:int}", guards=[OFFICERS], tags=["applications"], responses=errors(404))
 async def api_get(application_id: int) -> ApplicationRead:
     return await service.get_application(application_id)
 
 
-@post("/api/applications/{application_id:int}/approve", guards=[OFFICERS], tags=["applications"], status_code=200)
+@post(
+    "/api/applications/{application_id:int}/approve",
+    guards=[OFFICERS],
+    tags=["applications"],
+    status_code=200,
+    responses=errors(404, 409, 422),
+)
 async def api_approve(
     request: Request, application_id: int, data: JSONBody[ApplicationDecision | None] = None
 ) -> ApplicationRead:
@@ -141,7 +149,13 @@ async def api_approve(
     )
 
 
-@post("/api/applications/{application_id:int}/reject", guards=[OFFICERS], tags=["applications"], status_code=200)
+@post(
+    "/api/applications/{application_id:int}/reject",
+    guards=[OFFICERS],
+    tags=["applications"],
+    status_code=200,
+    responses=errors(404, 409),
+)
 async def api_reject(request: Request, application_id: int, data: JSONBody[ApplicationDecision]) -> ApplicationRead:
     return await service.reject_application(
         application_id,
@@ -162,20 +176,26 @@ def _file(path: Path, filename: str, content_type: str) -> File:
     )
 
 
-@get("/api/applications/attachments/{attachment_id:int}", guards=[OFFICERS], tags=["applications"])
+@get(
+    "/api/applications/attachments/{attachment_id:int}", guards=[OFFICERS], tags=["applications"], responses=errors(404)
+)
 async def api_attachment(attachment_id: int) -> File:
     att, path = await service.attachment_for_officer(attachment_id, attachments_dir())
     return _file(path, att.filename, att.content_type)
 
 
-@get("/api/applications/objections", guards=[OFFICERS], tags=["applications"])
+@get("/api/applications/objections", guards=[OFFICERS], tags=["applications"], responses=errors())
 async def api_objections(status: str | None = "open") -> list[ObjectionRead]:
     """Objections, the nearest deadline first; ``seconds_left`` counts down to the response deadline."""
     return await service.list_objections(status or None)
 
 
 @post(
-    "/api/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], tags=["applications"], status_code=200
+    "/api/applications/objections/{objection_id:int}/answer",
+    guards=[OFFICERS],
+    tags=["applications"],
+    status_code=200,
+    responses=errors(404, 409),
 )
 async def api_answer(request: Request, objection_id: int, data: JSONBody[ObjectionAnswer]) -> ObjectionRead:
     return await service.answer_objection(
@@ -187,10 +207,10 @@ async def api_answer(request: Request, objection_id: int, data: JSONBody[Objecti
     )
 
 
-@get("/api/applications/accounts", guards=[VERIFIERS], tags=["applications"])
-async def api_accounts() -> list[dict[str, Any]]:
+@get("/api/applications/accounts", guards=[VERIFIERS], tags=["applications"], responses=errors())
+async def api_accounts() -> list[AccountToVerifyRead]:
     """Corrected receiving accounts awaiting verification, with the whole number (finance needs it)."""
-    return [{**a.model_dump(mode="json"), "account": full} for a, full in await service.unverified_accounts()]
+    return [AccountToVerifyRead(**a.model_dump(), account=full) for a, full in await service.unverified_accounts()]
 
 
 @post(
@@ -198,6 +218,7 @@ async def api_accounts() -> list[dict[str, Any]]:
     guards=[VERIFIERS],
     tags=["applications"],
     status_code=200,
+    responses=errors(404, 409),
 )
 async def api_verify_account(request: Request, kind: str, subject_id: str) -> AccountRead:
     actor = actor_of(request)

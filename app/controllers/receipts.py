@@ -15,6 +15,7 @@ from litestar.response import File, Template
 
 from app.auth.guards import PUBLIC, requires
 from app.config import get_settings
+from app.schemas.errors import errors
 from kit.time import format_china
 from kit.vocab import Role
 from payments.receipts.amount_words import amount_in_words
@@ -96,6 +97,7 @@ async def verify_upload(
     opt={PUBLIC: True},
     media_type="application/pdf",
     summary="A receipt's signed PDF by its verification code: /api/receipts/<code>.pdf",
+    responses=errors(404, guarded=False),
 )
 async def receipt_pdf(filename: str) -> File:
     """The signed PDF receipt (回单); the 80-bit verification code is the key, as on the paper copy."""
@@ -113,6 +115,7 @@ async def receipt_pdf(filename: str) -> File:
     guards=[requires(Role.AUDITOR, Role.FINANCE_MAKER, Role.FINANCE_CHECKER)],
     media_type="application/zip",
     summary="Every receipt of a batch as one ZIP (PDFs + manifest.csv)",
+    responses=errors(404),
 )
 async def batch_receipts_zip(batch_id: int) -> File:
     r = renderer()

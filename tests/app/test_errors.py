@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -81,9 +82,13 @@ def failing_command():
     def fail_test() -> None:
         raise RuntimeError(f"no profile {ID_NUMBER} in the cache")
 
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     main.add_command(fail_test)
     yield
     main.commands.pop("fail-test")
+    root.setLevel(level)
+    root.handlers[:] = handlers  # the command's stderr handler leaves with it
     get_settings.cache_clear()
 
 
@@ -123,14 +128,14 @@ async def _reconcile_through_the_api() -> tuple[int, dict]:
         return r.status_code, r.json()
 
 
-async def test_api_reconcile_with_the_bank_down_is_503_with_the_error_body(bank_url):
+async def test_api_reconcile_with_the_bank_down_is_503_with_the_error_body(fresh_db, bank_url):
     bank_url(f"http://127.0.0.1:{free_port()}")
     status, body = await _reconcile_through_the_api()
     assert status == 503 and set(body) == {"error", "detail"}
     assert "bank" in body["error"]
 
 
-async def test_api_reconcile_against_a_url_answering_404_is_502_with_the_error_body(bank_url):
+async def test_api_reconcile_against_a_url_answering_404_is_502_with_the_error_body(fresh_db, bank_url):
     with bank_answering_404() as url:
         bank_url(url)
         status, body = await _reconcile_through_the_api()
