@@ -6,19 +6,20 @@ import contextlib
 import io
 
 from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.engine.postgres import PostgresEngine
 
 from kit.db import engine, is_postgres  # noqa: F401  (re-exported: app's callers know them from here)
 
 
 async def open_database(max_size: int = 8) -> None:
     eng = engine()
-    if eng.engine_type == "postgres" and eng.pool is None:
+    if isinstance(eng, PostgresEngine) and eng.pool is None:
         await eng.start_connection_pool(min_size=1, max_size=max_size)
 
 
 async def close_database() -> None:
     eng = engine()
-    if eng.engine_type == "postgres" and eng.pool is not None:
+    if isinstance(eng, PostgresEngine) and eng.pool is not None:
         await eng.close_connection_pool()
 
 

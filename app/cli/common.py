@@ -129,16 +129,20 @@ class _CliFormatter(logging.Formatter):
             record.exc_text = cached
 
 
+class _CliHandler(logging.StreamHandler):
+    """The commands' stderr log handler."""
+
+
 def configure_logging() -> None:
     """Log lines on stderr at ZHIDA_LOG_LEVEL (WARNING by default: a command's output stays its own)."""
     level = logging.getLevelName(get_settings().log_level.upper())
     if not isinstance(level, int):
         level = logging.WARNING
     root = logging.getLogger()
-    handler = next((h for h in root.handlers if getattr(h, "zhida_cli", False)), None)
+    # One handler however often a command runs in-process (tests): found again by its class.
+    handler = next((h for h in root.handlers if isinstance(h, _CliHandler)), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.zhida_cli = True  # type: ignore[attr-defined]  (one handler however often a command runs in-process)
+        handler = _CliHandler(sys.stderr)
         root.addHandler(handler)
     handler.setStream(sys.stderr)  # this command's stderr (a test runner swaps it per invocation)
     # The handler's own level: records that other libraries' handlers print already (arq's) are not printed twice.

@@ -57,7 +57,7 @@ DEMO_AS_OF = dt.date(2025, 6, 30)
 DEMO_RECEIPTS = 20
 
 
-async def ensure_demo_users() -> list[tuple[str, str]]:
+async def ensure_demo_users() -> list[tuple[str, Role]]:
     made = []
     for name, role, display in DEMO_STAFF:
         if await get_user(name) is None:

@@ -22,6 +22,7 @@ from app.schemas.errors import errors
 from app.schemas.portal import AccountToVerifyRead
 from kit.audit import Actor
 from kit.money import yuan_to_fen
+from kit.vocab import Role
 from payments import service as payments
 from policies.applications import service
 from policies.applications.schemas import (
@@ -34,8 +35,8 @@ from policies.applications.schemas import (
     ObjectionRead,
 )
 
-OFFICERS = requires(*OFFICER_ROLES)
-VERIFIERS = requires(*ACCOUNT_VERIFIER_ROLES)
+OFFICERS = requires(*map(Role, OFFICER_ROLES))
+VERIFIERS = requires(*map(Role, ACCOUNT_VERIFIER_ROLES))
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 # (kind, subject_id, payee_name, bank_name, account): the portal account handed to payments' open entitlements.
 AccountSync = Callable[[str, str, str, str, str], Awaitable[None]]

@@ -148,12 +148,11 @@ async def policy_view(version_id: int, kind: str, subject_id: str, lang: str) ->
     """A policy as its subject reads it: text, clauses, why it qualifies (or not), and its own records of it."""
     version = await service.visible_version(version_id, kind)
     content = (await policies.read_version(version_id)).content
+    problem: str | None = None
     try:
         explanation = await eligibility.explain(await policies.ruleset_of(version_id), subject_id, china_today(), lang)
     except EligibilityError as exc:
         explanation, problem = None, exc.message
-    else:
-        problem = None
     items = [i for i in await subject_overview(kind, subject_id) if i.version_id == version_id]
     apps = [a for a in await service.applications_of_subject(kind, subject_id) if a.version_id == version_id]
     return PortalPolicyRead(

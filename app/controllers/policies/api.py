@@ -82,7 +82,7 @@ async def api_load_pack(request: Request) -> list[PackLoadRead]:
 )
 async def api_check(data: JSONBody[dict[str, Any]]) -> ExpressionCheckRead:
     """The rule editor's live check: problems of one expression and, for a condition, the live match count."""
-    subject = data.get("subject") if data.get("subject") in SUBJECT_KINDS else SubjectKind.TALENT
+    subject = str(data["subject"]) if data.get("subject") in SUBJECT_KINDS else SubjectKind.TALENT
     checked = await service.check_expression(
         subject,
         str(data.get("expression") or ""),
