@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from app.errors import AppError
+from app.config import get_settings
 from app.tables import AuditEntry, AuditHead
+from kit.audit import Actor, Change  # Change is kit's: callers may import it from here as before
+from kit.db import bulk_insert, in_transaction, is_postgres, raw, transaction
+from kit.errors import AppError, Conflict, Forbidden, Unavailable
+from kit.time import now
+from kit.vocab import Role
 
 GENESIS = "0" * 64
 # PostgreSQL advisory lock key that serialises appends to the chain (any constant works).
@@ -67,27 +72,16 @@ def entry_hash(e: dict) -> str:
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
-@dataclass
-class Change:
-    action: str
-    entity: str
-    entity_id: str
-    before: Any = None
-    after: Any = None
-    detail: dict | None = None
-
-
 async def append(actor: str, role: str, changes: Iterable[Change]) -> None:
     """Append entries for ``changes`` to the chain, in the caller's transaction if there is one."""
     changes = list(changes)
     if not changes:
         return
-    engine = AuditEntry._meta.db
-    if engine.current_transaction.get() is None:
-        async with engine.transaction():
-            await _append(engine, actor, role, changes)
-    else:
-        await _append(engine, actor, role, changes)
+    if in_transaction():
+        await _append(actor, role, changes)
+        return
+    async with transaction():
+        await _append(actor, role, changes)
 
 
 _COLUMNS = (
@@ -104,28 +98,19 @@ _COLUMNS = (
     "prev_hash",
     "hash",
 )
-_PG_TYPES = ("bigint", "timestamptz") + ("text",) * 10
-_ROWS_PER_INSERT = 2000  # 24,000 parameters: below both drivers' limits
 
 
-async def _raw(engine, sql: str, *args: Any) -> list:
-    """A statement straight to the driver in the caller's transaction (``{}`` placeholders): Piccolo's query
-    builder and row objects cost more than the hashing for chains appended by the thousand."""
-    txn = engine.current_transaction.get()
-    if engine.engine_type == "postgres":
-        parts = sql.split("{}")
-        native = "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
-        return list(await txn.connection.fetch(native, *args))
-    async with txn.connection.execute(sql.replace("{}", "?"), args) as cursor:
-        return list(await cursor.fetchall())
+async def _lock_chain() -> None:
+    """Serialise appends to the chain (SQLite's IMMEDIATE transaction does it there already)."""
+    if is_postgres():
+        await raw("SELECT pg_advisory_xact_lock({})", _CHAIN_LOCK)
 
 
-async def _append(engine, actor: str, role: str, changes: list[Change]) -> None:
-    if engine.engine_type == "postgres":
-        await _raw(engine, "SELECT pg_advisory_xact_lock({})", _CHAIN_LOCK)
-    last = await _raw(engine, "SELECT seq, hash FROM app_audit_entry ORDER BY seq DESC LIMIT 1")
+async def _append(actor: str, role: str, changes: list[Change]) -> None:
+    await _lock_chain()
+    last = await raw("SELECT seq, hash FROM app_audit_entry ORDER BY seq DESC LIMIT 1")
     seq, prev = (int(last[0]["seq"]), last[0]["hash"]) if last else (0, GENESIS)
-    head = await _raw(engine, "SELECT seq, hash, mac FROM app_audit_head LIMIT 1")
+    head = await raw("SELECT seq, hash, mac FROM app_audit_head LIMIT 1")
     if (last or head) and not (
         head
         and (int(head[0]["seq"]), head[0]["hash"]) == (seq, prev)
@@ -137,13 +122,13 @@ async def _append(engine, actor: str, role: str, changes: list[Change]) -> None:
             "and so nothing is changed, until `zhida audit verify` has been looked into"
         )
     # Stored with microsecond precision and hashed in UTC, so the hash survives the round trip.
-    now = dt.datetime.now(dt.UTC)
+    at = now()
     rows = []
     for c in changes:
         seq += 1
         e = {
             "seq": seq,
-            "at": now,
+            "at": at,
             "actor": actor,
             "role": role,
             "action": c.action,
@@ -156,34 +141,20 @@ async def _append(engine, actor: str, role: str, changes: list[Change]) -> None:
         }
         e["hash"] = prev = entry_hash(e)
         rows.append(tuple(e[k] for k in _COLUMNS))
-    if engine.engine_type == "postgres":  # one array per column: a short statement, prepared once
-        await _raw(
-            engine,
-            f"INSERT INTO app_audit_entry ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-            + ", ".join(f"{{}}::{t}[]" for t in _PG_TYPES)
-            + ")",
-            *(list(c) for c in zip(*rows)),
-        )
-        rows = []
-    one = "(" + ", ".join("{}" for _ in _COLUMNS) + ")"
-    for i in range(0, len(rows), _ROWS_PER_INSERT):
-        part = rows[i : i + _ROWS_PER_INSERT]
-        await _raw(
-            engine,
-            f"INSERT INTO app_audit_entry ({', '.join(_COLUMNS)}) VALUES " + ", ".join(one for _ in part),
-            *(v for r in part for v in r),
-        )
-    mac = head_mac(seq, prev)
-    updated = await _raw(engine, "UPDATE app_audit_head SET seq = {}, hash = {}, mac = {} RETURNING id", seq, prev, mac)
+    await bulk_insert(AuditEntry, _COLUMNS, rows)
+    await _seal_head(seq, prev)
+
+
+async def _seal_head(seq: int, last_hash: str) -> None:
+    mac = head_mac(seq, last_hash)
+    updated = await raw("UPDATE app_audit_head SET seq = {}, hash = {}, mac = {} RETURNING id", seq, last_hash, mac)
     if not updated:
-        await _raw(engine, "INSERT INTO app_audit_head (seq, hash, mac) VALUES ({}, {}, {})", seq, prev, mac)
+        await raw("INSERT INTO app_audit_head (seq, hash, mac) VALUES ({}, {}, {})", seq, last_hash, mac)
 
 
 def head_mac(seq: int, last_hash: str) -> str:
     """The head's seal: HMAC-SHA256 of (seq, last hash) under the audit key (ZHIDA_AUDIT_KEY, or one derived from
     ZHIDA_SECRET_KEY). Anyone may recompute entry hashes; only the key's holder can seal a different head."""
-    from app.config import get_settings
-
     settings = get_settings()
     key = settings.audit_key or hmac.new(settings.secret_key.encode(), b"zhida audit head", hashlib.sha256).hexdigest()
     return hmac.new(key.encode(), f"{seq}|{last_hash}".encode(), hashlib.sha256).hexdigest()
@@ -193,15 +164,13 @@ def head_mac(seq: int, last_hash: str) -> str:
 _AUDITED_TABLES = ("app_user", "policies_version", "eligibility_enterprise", "eligibility_talent", "pay_payment")
 
 
-class AuditTampered(AppError):
+class AuditTampered(Unavailable):
     """The audit trail no longer ends where its sealed head says: writes stop rather than bury the damage."""
-
-    status = 503
 
 
 @dataclass
 class AuditActor:
-    """Who is acting (user name and role), handed to services; records what they change."""
+    """Who is acting (user name and role), handed to services; records what they change (a kit.audit.Actor)."""
 
     name: str
     role: str
@@ -307,25 +276,23 @@ async def verify(batch: int = 5000) -> VerifyResult:
     return VerifyResult(True, checked)
 
 
-async def reseal(actor: AuditActor, reason: str) -> dict:
+async def reseal(actor: Actor, reason: str) -> dict:
     """An admin's recovery after the audit key changed (or an upgrade left the head unsealed): when every entry's hash
     and link hold, the head is sealed afresh at the last entry, and an entry ``audit.reseal`` records who did it, why,
     and the head found, so a cut the reseal papers over stays on the record. Refused when an entry is broken."""
-    if actor.role != "admin":
-        raise AppError(f"only an admin may reseal the audit trail; {actor.name} is {actor.role}", 403)
+    if actor.role != Role.ADMIN:
+        raise Forbidden(f"only an admin may reseal the audit trail; {actor.name} is {actor.role}")
     if not reason.strip():
         raise AppError("say why the audit trail is resealed")
-    engine = AuditEntry._meta.db
-    async with engine.transaction():
-        if engine.engine_type == "postgres":
-            await _raw(engine, "SELECT pg_advisory_xact_lock({})", _CHAIN_LOCK)
+    async with transaction():
+        await _lock_chain()
         broken, checked, prev = await _walk()
         if broken is not None:
-            raise AppError(f"entry {broken.broken_seq} is broken ({broken.reason}): the trail is not resealed", 409)
-        found = await _raw(engine, "SELECT seq, hash, mac FROM app_audit_head LIMIT 1")
+            raise Conflict(f"entry {broken.broken_seq} is broken ({broken.reason}): the trail is not resealed")
+        found = await raw("SELECT seq, hash, mac FROM app_audit_head LIMIT 1")
         mac = head_mac(checked, prev)
-        await _raw(engine, "DELETE FROM app_audit_head")
-        await _raw(engine, "INSERT INTO app_audit_head (seq, hash, mac) VALUES ({}, {}, {})", checked, prev, mac)
+        await raw("DELETE FROM app_audit_head")
+        await raw("INSERT INTO app_audit_head (seq, hash, mac) VALUES ({}, {}, {})", checked, prev, mac)
         was = (
             {
                 "seq": int(found[0]["seq"]),
@@ -336,7 +303,6 @@ async def reseal(actor: AuditActor, reason: str) -> dict:
             else None
         )
         await _append(
-            engine,
             actor.name,
             actor.role,
             [

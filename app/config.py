@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kit.money import yuan_to_fen
 
 
 class Settings(BaseSettings):
@@ -22,6 +24,19 @@ class Settings(BaseSettings):
     bank_sim_options: str = (
         ""  # faults of the in-process simulator, as `zhida bank-sim` options: "fail-rate=0.05 seed=1"
     )
+    # The payment runner's knobs (payments.tasks.runner_options); unset keeps the runner's own default.
+    payments_concurrency: int | None = Field(default=None, description="bank calls in flight per runner")
+    payments_claim_size: int | None = Field(default=None, description="payments per claim")
+    payments_lease_seconds: float | None = Field(
+        default=None, description="a claim not released by then may be taken by another worker"
+    )
+    payments_poll_seconds: float | None = Field(
+        default=None, description="first wait before asking again about an accepted payment"
+    )
+    payments_time_budget_seconds: float | None = Field(
+        default=None, description="a chunk job hands over to a continuation job after this"
+    )
+    payments_max_backoff_seconds: float | None = None
     data_dir: Path = Path("./zhida-data")
     secret_key: str = Field(
         default="zhida-demo-secret-key-change-me!",
@@ -46,7 +61,38 @@ class Settings(BaseSettings):
     webhook_secret: str = "zhida-demo-webhook-secret"
     seal_cert_path: Path | None = None
     seal_key_path: Path | None = None
-    log_level: str = "INFO"
+    log_level: str = Field(
+        default="WARNING",
+        description="stderr log level of the commands; DEBUG adds where an unexpected error happened (no values)",
+    )
+    actor: str | None = Field(
+        default=None,
+        description="who runs commands that name no --actor, when a wrapper knows better than $USER (ZHIDA_ACTOR)",
+    )
+
+    @field_validator(
+        "payments_concurrency",
+        "payments_claim_size",
+        "payments_lease_seconds",
+        "payments_poll_seconds",
+        "payments_time_budget_seconds",
+        "payments_max_backoff_seconds",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # ZHIDA_PAYMENTS_CLAIM_SIZE= (set but empty, as compose files write it) keeps the runner's default.
+        return None if value == "" else value
+
+    @property
+    def second_checker_threshold_fen(self) -> int:
+        """A batch above this total needs a second, different checker."""
+        return yuan_to_fen(self.second_checker_threshold)
+
+    @property
+    def application_four_eyes_threshold_fen(self) -> int:
+        """An application above this amount needs a second officer's approval."""
+        return yuan_to_fen(self.application_four_eyes_threshold)
 
     @property
     def is_postgres(self) -> bool:

@@ -1,37 +1,30 @@
-"""The database: open and close the engine's pool, apply migrations, and a few dialect facts."""
+"""The database: open and close the engine's pool and apply migrations (the engine itself is kit.db's)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 
-from piccolo.engine.finder import engine_finder
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.engine.postgres import PostgresEngine
 
-
-def engine():
-    return engine_finder()
-
-
-def is_postgres() -> bool:
-    return engine().engine_type == "postgres"
+from kit.db import engine, is_postgres  # noqa: F401  (re-exported: app's callers know them from here)
 
 
 async def open_database(max_size: int = 8) -> None:
     eng = engine()
-    if eng.engine_type == "postgres" and eng.pool is None:
+    if isinstance(eng, PostgresEngine) and eng.pool is None:
         await eng.start_connection_pool(min_size=1, max_size=max_size)
 
 
 async def close_database() -> None:
     eng = engine()
-    if eng.engine_type == "postgres" and eng.pool is not None:
+    if isinstance(eng, PostgresEngine) and eng.pool is not None:
         await eng.close_connection_pool()
 
 
 async def migrate(verbose: bool = False) -> str:
     """Apply every app's pending Piccolo migrations, in dependency order. Returns Piccolo's report."""
-    from piccolo.apps.migrations.commands.forwards import run_forwards
-
     eng = engine()
     if eng.engine_type == "sqlite":
         # WAL lets readers work while one writer commits; the setting persists in the file.

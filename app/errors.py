@@ -1,3 +1,14 @@
-"""The platform's error type lives in kit/errors.py; app/ code imports it from here or from kit alike."""
+"""The platform's error types live in kit/errors.py; app/ code imports them from here or from kit alike."""
 
-from kit.errors import AppError, Conflict, Forbidden, Invalid, InvalidState, NotFound, Unavailable  # noqa: F401
+from kit.errors import (  # noqa: F401  (re-exported)
+    AppError,
+    BadGateway,
+    Conflict,
+    Forbidden,
+    Invalid,
+    InvalidState,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    http_status_of,
+)

@@ -10,27 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq import ArqRedis
+
 from app.config import get_settings
-
-
-def _yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+from eligibility import service as eligibility
+from kit.audit import Actor
+from kit.masking import mask_account
+from kit.money import format_yuan
+from notifications import service as notifications
+from notifications.schemas import NoticeRequest
+from policies import service as policies
 
 
 def match_notice_key(version_id: int, subject_id: str) -> str:
     return f"matched:{version_id}:{subject_id}"
 
 
-async def notify_matches(version_id: int, *, actor: Any, queue: Any = None) -> int:
+async def notify_matches(version_id: int, *, actor: Actor, queue: ArqRedis | None = None) -> int:
     """A notice for every stored match of a published version that has none yet. Returns notices written."""
-    from eligibility import service as eligibility
-    from kit.masking import mask_account
-    from notifications import service as notifications
-    from notifications.schemas import NoticeRequest
-    from policies import service as policies
-
     version = await policies.get_version(version_id)
     base = get_settings().base_url.rstrip("/")
     requests = []
@@ -39,7 +36,7 @@ async def notify_matches(version_id: int, *, actor: Any, queue: Any = None) -> i
             "policy_title": version.title,
             "policy_code": version.code,
             "issuer": version.issuer,
-            "amount": _yuan(m.amount_fen),
+            "amount": format_yuan(m.amount_fen),
             "recipient_name": m.name or "",
             "clauses": [version.clause_titles.get(c, c) for c in m.clauses],
             "link": f"{base}/portal/policies/{version_id}",
@@ -61,10 +58,8 @@ async def notify_matches(version_id: int, *, actor: Any, queue: Any = None) -> i
     return len(result.created)
 
 
-async def notify_all_published(*, actor: Any, queue: Any = None) -> int:
+async def notify_all_published(*, actor: Actor, queue: ArqRedis | None = None) -> int:
     """notify_matches for every published version (the worker runs this on a schedule)."""
-    from policies import service as policies
-
     total = 0
     for v in await policies.list_published():
         total += await notify_matches(v.id, actor=actor, queue=queue)

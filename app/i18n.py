@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import pass_context
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
+
+from kit.vocab import Role
 
 LANGS = ("zh", "en")
 
-ROLE_LABELS = {
-    "policy_officer": ("政策专员", "Policy officer"),
-    "policy_reviewer": ("政策审核员", "Policy reviewer"),
-    "finance_maker": ("财政制单员", "Finance maker"),
-    "finance_checker": ("财政复核员", "Finance checker"),
-    "auditor": ("审计员", "Auditor"),
-    "admin": ("系统管理员", "Administrator"),
-    "enterprise": ("企业", "Enterprise"),
-    "talent": ("人才", "Talent"),
-    "system": ("系统", "System"),
+ROLE_LABELS: dict[str, tuple[str, str]] = {
+    Role.POLICY_OFFICER: ("政策专员", "Policy officer"),
+    Role.POLICY_REVIEWER: ("政策审核员", "Policy reviewer"),
+    Role.FINANCE_MAKER: ("财政制单员", "Finance maker"),
+    Role.FINANCE_CHECKER: ("财政复核员", "Finance checker"),
+    Role.AUDITOR: ("审计员", "Auditor"),
+    Role.ADMIN: ("系统管理员", "Administrator"),
+    Role.ENTERPRISE: ("企业", "Enterprise"),
+    Role.TALENT: ("人才", "Talent"),
+    "system": ("系统", "System"),  # the platform's own jobs, not a role anyone holds
 }
 
 
@@ -27,17 +30,17 @@ def lang_of(request: Any) -> str:
 
 
 @pass_context
-def tr(ctx, zh: str, en: str) -> str:
+def tr(ctx: Context, zh: str, en: str) -> str:
     """{{ tr("政策", "Policies") }}: the Chinese text unless the visitor switched to English."""
     return en if lang_of(ctx.get("request")) == "en" else zh
 
 
 @pass_context
-def role_label(ctx, role: str) -> str:
+def role_label(ctx: Context, role: str) -> str:
     zh, en = ROLE_LABELS.get(role, (role, role))
     return en if lang_of(ctx.get("request")) == "en" else zh
 
 
-def register(env) -> None:
+def register(env: Environment) -> None:
     env.globals.update(tr=tr, role_label=role_label)
     env.globals["lang_of"] = lang_of

@@ -20,43 +20,47 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
+from app import i18n, jobs
 from app.config import get_settings
+from app.controllers import (
+    admin,
+    applications,
+    audit,
+    core,
+    eligibility,
+    notifications,
+    payments,
+    policies,
+    portal,
+    portal_pages,
+    receipts,
+)
+from app.controllers.core import login_redirect
+from app.db import close_database, open_database
+from kit.errors import AppError
+from kit.masking import scrub_text
 
 HERE = Path(__file__).parent
 log = logging.getLogger("zhida")
 
 
-def _route_handlers() -> list:
-    from app.controllers import (
-        admin,
-        applications,
-        audit,
-        core,
-        eligibility,
-        notifications,
-        payments,
-        policies,
-        portal,
-        portal_pages,
-        receipts,
-    )
+ROUTE_MODULES = (
+    core,
+    audit,
+    admin,
+    policies,
+    eligibility,
+    notifications,
+    payments,
+    portal,
+    portal_pages,
+    applications,
+    receipts,
+)
 
-    handlers: list = []
-    for module in (
-        core,
-        audit,
-        admin,
-        policies,
-        eligibility,
-        notifications,
-        payments,
-        portal,
-        portal_pages,
-        applications,
-        receipts,
-    ):
-        handlers.extend(module.route_handlers)
-    return handlers
+
+def _route_handlers() -> list:
+    return [handler for module in ROUTE_MODULES for handler in module.route_handlers]
 
 
 def _wants_html(request: Request) -> bool:
@@ -75,9 +79,8 @@ def _error_response(request: Request, status: int, message: str, detail: Any = N
 
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:
+    """Litestar's own refusals (guards, request validation, unknown routes) in the platform's error body."""
     if isinstance(exc, NotAuthorizedException) and _wants_html(request):
-        from app.controllers.core import login_redirect
-
         return login_redirect(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     detail = getattr(exc, "extra", None)
     if isinstance(exc, ValidationException):
@@ -85,11 +88,14 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     return _error_response(request, exc.status_code, str(exc.detail), detail or None)
 
 
-def domain_error_handler(request: Request, exc: Exception) -> Response:
-    """Every domain's error base has .message (for a person) and .status; anything else is a 500."""
-    if hasattr(exc, "message") and hasattr(exc, "status"):
-        return _error_response(request, int(exc.status), exc.message, getattr(exc, "detail", None))
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+def app_error_handler(request: Request, exc: AppError) -> Response:
+    """Every domain's refusal (and a failed bank call, as 502/503): its message, status and detail."""
+    return _error_response(request, exc.status, exc.message, exc.detail)
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response:
+    """Anything else is our bug: logged with its trace (the path's long numbers masked), answered 500 in words."""
+    log.exception("unhandled error on %s %s", request.method, scrub_text(request.url.path))
     return _error_response(request, 500, "internal error; it has been logged", None)
 
 
@@ -102,17 +108,12 @@ def create_app() -> Litestar:
     background: dict[str, asyncio.Task] = {}
 
     async def on_startup() -> None:
-        from app import jobs
-        from app.db import open_database
-
         await open_database()
         if jobs.embedded():
             # Embedded mode: the same arq worker runs inside the web process.
             background["worker"] = asyncio.create_task(jobs.run_background_worker())
 
     async def on_shutdown() -> None:
-        from app.db import close_database
-
         task = background.pop("worker", None)
         if task:
             task.cancel()
@@ -121,8 +122,6 @@ def create_app() -> Litestar:
         await close_database()
 
     def _jinja_setup(engine: JinjaTemplateEngine) -> None:
-        from app import i18n
-
         i18n.register(engine.engine)
         engine.engine.globals["platform_name"] = settings.platform_name
 
@@ -146,7 +145,12 @@ def create_app() -> Litestar:
             ).middleware
         ],
         csrf_config=CSRFConfig(secret=settings.secret_key, cookie_samesite="lax", exclude=["/api/exchange"]),
-        exception_handlers={HTTPException: http_error_handler, Exception: domain_error_handler},
+        # Litestar picks the handler of the nearest class in the exception's MRO: AppError before Exception.
+        exception_handlers={
+            HTTPException: http_error_handler,
+            AppError: app_error_handler,
+            Exception: internal_error_handler,
+        },
         openapi_config=OpenAPIConfig(title="Zhida 政策直达 API", version="0.1.0", path="/schema"),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

@@ -1,6 +1,7 @@
 """Piccolo configuration: the engine comes from ZHIDA_DATABASE_URL."""
 
 from piccolo.conf.apps import AppRegistry
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from app.config import get_settings
@@ -21,8 +22,6 @@ class ZhidaSQLiteEngine(SQLiteEngine):
 def _engine():
     settings = get_settings()
     if settings.is_postgres:
-        from piccolo.engine.postgres import PostgresEngine
-
         return PostgresEngine(config={"dsn": settings.database_url}, log_queries=False)
     return ZhidaSQLiteEngine(path=settings.sqlite_path, timeout=60)
 

@@ -1,60 +1,59 @@
-"""Jobs owned by app/ itself."""
+"""Jobs owned by app/ itself: the ping that checks the queue, and matching then notifying after a publication."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from typing import Any
+
+from arq import ArqRedis
 from arq.cron import cron
 from arq.worker import func
 
+from app.audit import SYSTEM
+from app.flows import notify_all_published
+from app.flows import notify_matches as notify
+from eligibility.errors import NotInEffect
+from eligibility.matcher import match_ruleset
+from kit.time import china_today
+from policies import service as policies
 
-async def ping(ctx: dict, token: str) -> int:
+log = logging.getLogger("zhida")
+
+
+async def ping(ctx: dict[str, Any], token: str) -> int:
     """A no-op job that counts its runs in Redis: checks the queue end to end, and that a job id deduplicates."""
     return await ctx["redis"].incr(f"zhida:ping:{token}")
 
 
-async def notify_matches(ctx: dict, version_id: int) -> int:
+async def notify_matches(ctx: dict[str, Any], version_id: int) -> int:
     """Notices for the stored matches of one published version (idempotent by notice key)."""
-    from app.audit import SYSTEM
-    from app.flows import notify_matches as notify
-
     return await notify(version_id, actor=SYSTEM, queue=ctx["redis"])
 
 
-async def notify_all_matches(ctx: dict) -> int:
+async def notify_all_matches(ctx: dict[str, Any]) -> int:
     """The safety net behind incremental matching: every stored match of every published version has its notice."""
-    from app.audit import SYSTEM
-    from app.flows import notify_all_published
-
     return await notify_all_published(actor=SYSTEM, queue=ctx["redis"])
 
 
-async def match_published(ctx: dict, version_id: int, as_of: str | None = None) -> int:
+async def match_published(ctx: dict[str, Any], version_id: int, as_of: str | None = None) -> int:
     """After publication (服务找人): match the version against every profile of its kind, store the matches and
     write their notices. A version not in effect on the date is left alone (it matches on a later run)."""
-    import datetime as dt
-    import logging
-
-    from app.audit import SYSTEM
-    from app.flows import notify_matches as notify
-    from eligibility.errors import NotInEffect
-    from eligibility.fields import china_today
-    from eligibility.matcher import match_ruleset
-    from policies import service as policies
-
     day = dt.date.fromisoformat(as_of) if as_of else china_today()
     try:
         await match_ruleset(await policies.ruleset_of(version_id), day, store=True, actor=SYSTEM, collect=False)
     except NotInEffect as exc:
-        logging.getLogger("zhida").info("version %s not matched: %s", version_id, exc.message)
+        log.info("version %s not matched: %s", version_id, exc.message)
         return 0
     return await notify(version_id, actor=SYSTEM, queue=ctx["redis"])
 
 
-async def enqueue_match_published(version_id: int, as_of=None) -> None:
+async def enqueue_match_published(queue: ArqRedis, version_id: int, as_of: dt.date | None = None) -> None:
     """Queue the match-and-notify job of a just-published version (once per version and date)."""
-    from app import jobs
-
     day = as_of.isoformat() if as_of else None
-    await jobs.enqueue("app.match_published", version_id, day, _job_id=f"match-published:{version_id}:{day or 'today'}")
+    await queue.enqueue_job(
+        "app.match_published", version_id, day, _job_id=f"match-published:{version_id}:{day or 'today'}"
+    )
 
 
 functions = [

@@ -1,33 +1,61 @@
-"""One arq WorkerSettings gathering the job functions of every domain's tasks.py; `zhida worker` runs it."""
+"""The job side of the platform: every domain's arq job functions and cron jobs in one registry, the start-up that
+gives jobs their context, and the WorkerSettings that `zhida worker` runs. The in-process queue (app/jobs.py) runs
+the same registry; nothing here knows how jobs are enqueued."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.worker import Function
 
 from app import tasks as app_tasks
+from app.audit import SYSTEM
 from app.config import get_settings
+from app.db import close_database, open_database
+from eligibility import tasks as eligibility_tasks
+from notifications import tasks as notification_tasks
+from payments import tasks as payment_tasks
+from payments.receipts import tasks as receipt_tasks
+
+QUEUE = "zhida:queue"
+JOB_TIMEOUT = 600
+MAX_TRIES = 5
+KEEP_RESULT = 3600
+
+FUNCTIONS: list[Function] = [
+    *app_tasks.functions,
+    *eligibility_tasks.functions,
+    *notification_tasks.functions,
+    *payment_tasks.functions,
+    *receipt_tasks.functions,
+]
+CRON_JOBS: list[CronJob] = [*app_tasks.cron_jobs, *notification_tasks.cron_jobs, *payment_tasks.cron_jobs]
 
 
-def _cron_jobs() -> list:
-    from notifications import tasks as notification_tasks
-    from payments import tasks as payment_tasks
+def job_context(ctx: dict[str, Any]) -> None:
+    """What every job may take from its ctx: the platform settings and the actor jobs record as. Domain jobs get
+    them here rather than importing app/ (payments/tasks.py, notifications/tasks.py, receipts)."""
+    ctx["settings"] = get_settings()
+    ctx["system_actor"] = SYSTEM
 
-    return [*app_tasks.cron_jobs, *notification_tasks.cron_jobs, *payment_tasks.cron_jobs]
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """A worker process of its own (`zhida worker`): it opens the database it runs jobs against."""
+    await open_database()
+    job_context(ctx)
 
 
-def _functions() -> list:
-    from eligibility import tasks as eligibility_tasks
-    from notifications import tasks as notification_tasks
-    from payments import tasks as payment_tasks
-    from payments.receipts import tasks as receipt_tasks
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await close_database()
 
-    return [
-        *app_tasks.functions,
-        *eligibility_tasks.functions,
-        *notification_tasks.functions,
-        *payment_tasks.functions,
-        *receipt_tasks.functions,
-    ]
+
+async def embedded_startup(ctx: dict[str, Any]) -> None:
+    """The in-process queue's worker runs inside a command or the web process, which has the database open already
+    and closes it itself."""
+    job_context(ctx)
 
 
 def install_fast_loop() -> None:
@@ -35,36 +63,19 @@ def install_fast_loop() -> None:
     `zhida serve` already run on): the payment jobs are network-bound asyncio code (bank calls, PostgreSQL, Redis),
     where uvloop's event loop and transports cost a fraction of the stdlib's CPU."""
     try:
-        import uvloop
-    except ImportError:  # the stdlib loop works the same, only slower
+        import uvloop  # an optional extra: absent, the stdlib loop does the same, only slower
+    except ImportError:
         return
-    import asyncio
-
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def startup(ctx: dict) -> None:
-    from app.audit import SYSTEM
-    from app.db import open_database
-
-    await open_database()
-    ctx["settings"] = get_settings()
-    ctx["system_actor"] = SYSTEM
-
-
-async def shutdown(ctx: dict) -> None:
-    from app.db import close_database
-
-    await close_database()
-
-
 class WorkerSettings:
-    functions = _functions()
-    cron_jobs = _cron_jobs()
-    queue_name = "zhida:queue"
+    functions = FUNCTIONS
+    cron_jobs = CRON_JOBS
+    queue_name = QUEUE
     on_startup = startup
     on_shutdown = shutdown
-    job_timeout = 600
-    max_tries = 5
-    keep_result = 3600
+    job_timeout = JOB_TIMEOUT
+    max_tries = MAX_TRIES
+    keep_result = KEEP_RESULT
     redis_settings = RedisSettings.from_dsn(get_settings().redis_url) if get_settings().redis_url else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from arq.worker import func
 
@@ -10,16 +11,18 @@ from eligibility import incremental
 from kit.time import china_today
 
 
-async def rematch_subject(ctx: dict, kind: str, subject_id: str, as_of: str | None = None) -> int:
+def _day(as_of: str | None) -> dt.date:
+    return dt.date.fromisoformat(as_of) if as_of else china_today()
+
+
+async def rematch_subject(ctx: dict[str, Any], kind: str, subject_id: str, as_of: str | None = None) -> int:
     """A changed profile against every active rule set of its kind; returns how many it matches."""
-    day = dt.date.fromisoformat(as_of) if as_of else china_today()
-    return len(await incremental.rematch_subject(kind, subject_id, day))
+    return len(await incremental.rematch_subject(kind, subject_id, _day(as_of)))
 
 
-async def rematch_subjects(ctx: dict, kind: str, subject_ids: list[str], as_of: str | None = None) -> int:
+async def rematch_subjects(ctx: dict[str, Any], kind: str, subject_ids: list[str], as_of: str | None = None) -> int:
     """A batch of changed profiles (after a bulk import) against every active rule set of their kind."""
-    day = dt.date.fromisoformat(as_of) if as_of else china_today()
-    return await incremental.rematch_subjects(kind, subject_ids, day)
+    return await incremental.rematch_subjects(kind, subject_ids, _day(as_of))
 
 
 functions: list = [

@@ -99,3 +99,13 @@ def mask_context(context: dict[str, Any]) -> dict[str, Any]:
         fn = masker_for(str(key))
         out[key] = fn(str(value)) if fn is not None and isinstance(value, (str, int)) and value != "" else value
     return out
+
+
+# A run of 11 or more digits (a mobile, an ID number with its check character, a bank account) inside free text.
+_LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{10,}[\dXx](?![0-9A-Za-z])")
+
+
+def scrub_text(text: str) -> str:
+    """Free text (an error message, a log line) with every long number in it masked like an ID number, for places
+    that cannot know which datum a number is: 'no profile 360102199207081233' → 'no profile 360***********1233'."""
+    return _LONG_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)

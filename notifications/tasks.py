@@ -3,6 +3,8 @@ and ``notifications.release_due`` (deferred deliveries back on the queue; run it
 
 from __future__ import annotations
 
+from typing import Any
+
 from arq.cron import cron
 from arq.worker import Retry, func
 
@@ -10,7 +12,7 @@ from notifications import delivery
 from notifications.channels import DeliveryConfig
 
 
-async def deliver(ctx: dict, notice_id: int, channel: str) -> str:
+async def deliver(ctx: dict[str, Any], notice_id: int, channel: str) -> str:
     config = DeliveryConfig.from_settings(ctx.get("settings"))
     outcome = await delivery.attempt(notice_id, channel, config)
     if outcome.retry_in is not None:
@@ -18,7 +20,7 @@ async def deliver(ctx: dict, notice_id: int, channel: str) -> str:
     return outcome.status
 
 
-async def release_due(ctx: dict) -> int:
+async def release_due(ctx: dict[str, Any]) -> int:
     return await delivery.release_due(ctx["redis"])
 
 

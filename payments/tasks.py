@@ -2,75 +2,74 @@
 
 A chunk job's id derives from what it pays (batch, run, first and last payment id), so the same chunk cannot be
 queued twice; running one twice anyway (a worker crash, two runs) pays nothing twice: see service/transfer.py.
+
+The worker's start-up puts the platform's settings (``ctx["settings"]``) and the actor jobs record as
+(``ctx["system_actor"]``) into every job's ctx: payments never imports the platform (app/) itself.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any
+from typing import Any, Protocol
 
+from arq import ArqRedis
 from arq.cron import cron
 from arq.worker import func
 
+from kit.audit import Actor
+from payments.adapters import BankAdapter, get_adapter
 from payments.service.notices import notify_owed, notify_payments, sweep_notice_outbox
 from payments.service.runs import Chunk
 from payments.service.transfer import RunnerOptions, pay_range
 
 log = logging.getLogger("zhida.payments")
-_ENV = {
-    "concurrency": int,
-    "claim_size": int,
-    "lease_seconds": float,
-    "poll_seconds": float,
-    "time_budget_seconds": float,
-    "max_backoff_seconds": float,
-}
+
+# Runner knobs the settings may set (ZHIDA_PAYMENTS_<KNOB>); None keeps RunnerOptions' own default.
+KNOBS = ("concurrency", "claim_size", "lease_seconds", "poll_seconds", "time_budget_seconds", "max_backoff_seconds")
 
 
-def runner_options(settings: Any) -> RunnerOptions:
-    """Runner knobs: the payer from the settings; ZHIDA_PAYMENTS_<KNOB> overrides for operators and tests."""
+class PaymentSettings(Protocol):
+    """What payments' jobs read of the platform settings (app/config.py's Settings has every one)."""
+
+    payer_account: str
+    payer_name: str
+    base_url: str
+    payments_concurrency: int | None
+    payments_claim_size: int | None
+    payments_lease_seconds: float | None
+    payments_poll_seconds: float | None
+    payments_time_budget_seconds: float | None
+    payments_max_backoff_seconds: float | None
+
+
+def runner_options(settings: PaymentSettings) -> RunnerOptions:
+    """Runner knobs: the payer from the settings, and each payments_<knob> the settings set."""
     opts = RunnerOptions(payer_account=settings.payer_account, payer_name=settings.payer_name)
-    for name, kind in _ENV.items():
-        value = os.environ.get(f"ZHIDA_PAYMENTS_{name.upper()}")
-        if value:
-            setattr(opts, name, kind(value))
+    for name in KNOBS:
+        value = getattr(settings, f"payments_{name}", None)
+        if value is not None:
+            setattr(opts, name, value)
     return opts
 
 
-def system_actor(ctx: dict):
-    """The actor jobs record as: the platform's system actor, handed over by the worker's start-up."""
-    actor = ctx.get("system_actor")
-    if actor is None:
-        # Fallback until app/worker.py puts it in ctx: the audit module is the platform's, reached by name only.
-        import importlib
-
-        actor = importlib.import_module("app.audit").SYSTEM
-        ctx["system_actor"] = actor
-    return actor
+def system_actor(ctx: dict[str, Any]) -> Actor:
+    """The actor jobs record as, from the worker's start-up."""
+    return ctx["system_actor"]
 
 
-def settings_of(ctx: dict):
-    settings = ctx.get("settings")
-    if settings is None:
-        import importlib
-
-        settings = importlib.import_module("app.config").get_settings()
-        ctx["settings"] = settings
-    return settings
+def settings_of(ctx: dict[str, Any]) -> PaymentSettings:
+    return ctx["settings"]
 
 
-def bank_of(ctx: dict):
+def bank_of(ctx: dict[str, Any]) -> BankAdapter:
     """One adapter per worker process (its connection pool is reused across jobs)."""
     adapter = ctx.get("payments.bank")
     if adapter is None:
-        from payments.adapters import get_adapter
-
         adapter = ctx["payments.bank"] = get_adapter(settings_of(ctx))
     return adapter
 
 
-async def enqueue_chunks(queue, chunks: list[Chunk]) -> int:
+async def enqueue_chunks(queue: ArqRedis, chunks: list[Chunk]) -> int:
     """Queue the chunk jobs of a run (after the commit that started it); returns how many were new."""
     n = 0
     for c in chunks:
@@ -82,10 +81,10 @@ async def enqueue_chunks(queue, chunks: list[Chunk]) -> int:
 
 
 async def pay_chunk(
-    ctx: dict, batch_id: int, generation: int, first_id: int, last_id: int, continuation: int = 0
+    ctx: dict[str, Any], batch_id: int, generation: int, first_id: int, last_id: int, continuation: int = 0
 ) -> dict:
     actor = system_actor(ctx)
-    queue = ctx.get("redis")
+    queue: ArqRedis | None = ctx.get("redis")
 
     async def after_commit(kind: str, ids: list[int], outbox_id: int) -> None:
         if queue is not None:
@@ -128,11 +127,10 @@ async def pay_chunk(
     }
 
 
-async def notify(ctx: dict, kind: str, payment_ids: list[int], outbox_id: int | None = None) -> int:
+async def notify(ctx: dict[str, Any], kind: str, payment_ids: list[int], outbox_id: int | None = None) -> int:
     """The notices owed for one committed pass (its outbox row); without an outbox id (jobs queued before the
     outbox existed), the given payments."""
-    settings = ctx.get("settings")
-    base_url = getattr(settings, "base_url", "")
+    base_url = settings_of(ctx).base_url
     if outbox_id is None:
         return await notify_payments(
             kind, payment_ids, actor=system_actor(ctx), queue=ctx.get("redis"), base_url=base_url
@@ -140,11 +138,10 @@ async def notify(ctx: dict, kind: str, payment_ids: list[int], outbox_id: int | 
     return await notify_owed(outbox_id, actor=system_actor(ctx), queue=ctx.get("redis"), base_url=base_url)
 
 
-async def notify_sweep(ctx: dict) -> int:
+async def notify_sweep(ctx: dict[str, Any]) -> int:
     """Notices owed whose job never came (a worker killed between commit and enqueue): written here."""
-    settings = ctx.get("settings")
     return await sweep_notice_outbox(
-        actor=system_actor(ctx), queue=ctx.get("redis"), base_url=getattr(settings, "base_url", "")
+        actor=system_actor(ctx), queue=ctx.get("redis"), base_url=settings_of(ctx).base_url
     )
 
 

@@ -3,7 +3,7 @@
 Usage in a controller module:
 
     from app.auth.guards import requires, current_user
-    @get("/policies", guards=[requires("policy_officer", "policy_reviewer")])
+    @get("/policies", guards=[requires(Role.POLICY_OFFICER, Role.POLICY_REVIEWER)])
     async def page(request: Request) -> Template:
         user = current_user(request)   # dict: username, role, subject_kind, subject_id, display_name
 
@@ -13,11 +13,17 @@ Enterprise and talent users carry their subject id: use ``own_subject(request)``
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+
+from app.auth.service import get_user
+from kit.vocab import Role
+
+Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
 
 SESSION_KEY = "user"
 PUBLIC = "public"  # opt key: a route that anyone may see (login, health, verify); everything else is guarded
@@ -29,15 +35,13 @@ def current_user(connection: ASGIConnection) -> dict[str, Any] | None:
     return user or None
 
 
-def requires(*roles: str):
+def requires(*roles: Role) -> Guard:
     """A guard letting in only users holding one of ``roles`` (any logged-in user when none are given)."""
 
     async def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         user = current_user(connection)
         if user is None:
             raise NotAuthorizedException("please log in / 请先登录")
-        from app.auth.service import get_user
-
         fresh = await get_user(user["username"])
         if fresh is None or fresh["role"] != user["role"]:
             connection.scope["session"] = {}
@@ -45,7 +49,8 @@ def requires(*roles: str):
         if roles and user["role"] not in roles:
             raise PermissionDeniedException(f"this needs the role {' or '.join(roles)}; you are {user['role']}")
 
-    guard.roles = roles  # type: ignore[attr-defined]  (read by the route-coverage test)
+    # Read by the route-coverage test.
+    guard.roles = roles  # type: ignore[attr-defined]
     return guard
 
 

@@ -12,10 +12,11 @@ from app.audit import SYSTEM, AuditActor
 from app.config import get_settings
 from app.errors import AppError, Conflict
 from app.tables import LoginAttempt, User
+from kit.audit import Actor
+from kit.time import now
+from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role
 
-STAFF_ROLES = ("policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin")
-SUBJECT_ROLES = ("enterprise", "talent")
-ROLES = STAFF_ROLES + SUBJECT_ROLES
+ROLES: tuple[Role, ...] = (*STAFF_ROLES, *SUBJECT_ROLES)
 _hasher = PasswordHasher()
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 
@@ -33,7 +34,7 @@ def _public(row: dict) -> dict:
 
 
 async def create_user(
-    username: str, role: str, password: str, *, display_name: str = "", actor: AuditActor = SYSTEM
+    username: str, role: Role | str, password: str, *, display_name: str = "", actor: Actor = SYSTEM
 ) -> dict:
     """A staff user by name, or an enterprise/talent user named by its subject id."""
     if role not in ROLES:
@@ -53,7 +54,7 @@ async def create_user(
             display_name=display_name or username,
             subject_kind=role if role in SUBJECT_ROLES else None,
             subject_id=username if role in SUBJECT_ROLES else None,
-            created_at=dt.datetime.now(dt.UTC),
+            created_at=now(),
         )
         await user.save()
         row = _public(user.to_dict())
@@ -69,7 +70,7 @@ async def get_user(username: str) -> dict | None:
 async def authenticate(username: str, password: str) -> dict:
     """The user whose password this is; refused after too many recent failures for that name."""
     settings = get_settings()
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=settings.login_lockout_minutes)
+    since = now() - dt.timedelta(minutes=settings.login_lockout_minutes)
     failures = await LoginAttempt.count().where((LoginAttempt.username == username) & (LoginAttempt.at > since))
     if failures >= settings.login_max_failures:
         raise TooManyAttempts(
@@ -84,7 +85,7 @@ async def authenticate(username: str, password: str) -> dict:
         except (VerificationError, InvalidHashError):
             ok = False
     if not ok:
-        await LoginAttempt.insert(LoginAttempt(username=username[:64], at=dt.datetime.now(dt.UTC)))
+        await LoginAttempt.insert(LoginAttempt(username=username[:64], at=now()))
         raise LoginRefused("用户名或密码错误 / wrong user name or password")
     await LoginAttempt.delete().where(LoginAttempt.username == username)
     await AuditActor(row["username"], row["role"]).record("user.login", "user", username)

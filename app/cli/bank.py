@@ -7,8 +7,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
+import uvicorn
 
 from app.cli.common import refuse
+from app.config import get_settings
+from payments.adapters import SIMULATOR_FILE
+from payments.adapters.simulator import Simulator, SimulatorConfig, parse_account_rules
 
 RATE = click.FloatRange(0.0, 1.0)
 
@@ -76,12 +80,6 @@ def bank_sim(
     secret: str | None,
 ) -> None:
     """The bundled bank gateway simulator (contracts/bank-gateway.md), with faults to inject."""
-    import uvicorn
-
-    from app.config import get_settings
-    from payments.adapters import SIMULATOR_FILE
-    from payments.adapters.simulator import Simulator, SimulatorConfig, parse_account_rules
-
     settings = get_settings()
     kwargs = {}
     if reject_accounts is not None:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from typing import IO, Any, NoReturn
 
 import click
 
+from app.audit import AuditActor
+from app.auth.service import get_user
+from app.config import get_settings
+from app.db import close_database, open_database
+from kit.errors import AppError
+from kit.masking import scrub_text
+
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+log = logging.getLogger("zhida.cli")
 
 
 class Refused(click.ClickException):
@@ -18,7 +28,7 @@ class Refused(click.ClickException):
 
     exit_code = EXIT_REFUSED
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"zhida: {self.format_message()}", err=True)
 
 
@@ -26,17 +36,43 @@ def refuse(message: str) -> NoReturn:
     raise Refused(message)
 
 
-def _is_domain_error(exc: BaseException) -> bool:
-    # Every domain's error base carries a message written for a person and an HTTP status.
-    return hasattr(exc, "message") and hasattr(exc, "status")
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _trace_without_data(exc: BaseException) -> str:
+    """Where an error happened (files, lines, the code there) and its type: not its message or any value, which may
+    carry personal data."""
+    lines = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n    {frame.line or ""}')
+    cause = exc.__cause__ or exc.__context__
+    tail = f" (from {type(cause).__module__}.{type(cause).__qualname__})" if cause is not None else ""
+    return "\n".join(lines) + f"\n{type(exc).__module__}.{type(exc).__qualname__}{tail}"
+
+
+def unexpected(exc: Exception) -> Refused:
+    """An error nobody wrote a message for, as one line for the operator; its trace goes to the debug log only."""
+    log.debug("unexpected error, trace without values:\n%s", _trace_without_data(exc))
+    what = scrub_text(_one_line(str(exc)))[:300]
+    return Refused(
+        f"failed on an unexpected error ({type(exc).__name__}{': ' + what if what else ''}); "
+        "run again with ZHIDA_LOG_LEVEL=DEBUG to log where it happened"
+    )
+
+
+def _is_unreachable(exc: Exception) -> bool:
+    return isinstance(exc, OSError) or exc.__class__.__name__ in {
+        "OperationalError",
+        "ConnectionRefusedError",
+        "InvalidCatalogNameError",
+    }
 
 
 def run(coro_fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-    """Run ``coro_fn`` with the database open; domain errors become exit 1 with their message."""
+    """Run ``coro_fn`` with the database open; a refusal (any AppError) becomes exit 1 with its message."""
 
-    async def _main():
-        from app.db import close_database, open_database
-
+    async def _main() -> Any:
         await open_database()
         try:
             return await coro_fn(*args, **kwargs)
@@ -47,33 +83,84 @@ def run(coro_fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> An
         return asyncio.run(_main())
     except click.ClickException:
         raise
+    except AppError as exc:
+        refuse(_one_line(exc.message))
     except Exception as exc:  # noqa: BLE001 - the operator gets words, not a traceback
-        if _is_domain_error(exc):
-            refuse(exc.message)
-        if exc.__class__.__name__ in {
-            "OperationalError",
-            "ConnectionRefusedError",
-            "InvalidCatalogNameError",
-        } or isinstance(exc, OSError):
-            refuse(f"cannot reach the database or a service: {exc}")
-        raise
+        if _is_unreachable(exc):
+            refuse(f"cannot reach the database or a service: {scrub_text(_one_line(str(exc)))}")
+        raise unexpected(exc) from None
 
 
-def cli_operator():
+class Commands(click.Group):
+    """The `zhida` group: whatever a command raises ends as one line on stderr and exit 1, never a traceback
+    (contracts/cli.md)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except AppError as exc:
+            raise Refused(_one_line(exc.message)) from None
+        except Exception as exc:  # noqa: BLE001 - see the class docstring
+            raise unexpected(exc) from None
+
+
+class _CliFormatter(logging.Formatter):
+    """Log lines for an operator (contracts/cli.md: words, no traceback). A trace a library attached (``exc_info``) is
+    dropped, or at DEBUG shown as where it happened without its message, whose values may be personal data."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s" if debug else "%(message)s")
+        self.debug = debug
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return _trace_without_data(ei[1]) if self.debug and ei[1] is not None else ""
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return stack_info if self.debug else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Another handler may have cached the full trace on the record: never reuse it here.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record).rstrip("\n")
+        finally:
+            record.exc_text = cached
+
+
+class _CliHandler(logging.StreamHandler):
+    """The commands' stderr log handler."""
+
+
+def configure_logging() -> None:
+    """Log lines on stderr at ZHIDA_LOG_LEVEL (WARNING by default: a command's output stays its own)."""
+    level = logging.getLevelName(get_settings().log_level.upper())
+    if not isinstance(level, int):
+        level = logging.WARNING
+    root = logging.getLogger()
+    # One handler however often a command runs in-process (tests): found again by its class.
+    handler = next((h for h in root.handlers if isinstance(h, _CliHandler)), None)
+    if handler is None:
+        handler = _CliHandler(sys.stderr)
+        root.addHandler(handler)
+    handler.setStream(sys.stderr)  # this command's stderr (a test runner swaps it per invocation)
+    # The handler's own level: records that other libraries' handlers print already (arq's) are not printed twice.
+    handler.setLevel(level)
+    handler.setFormatter(_CliFormatter(debug=level <= logging.DEBUG))
+    root.setLevel(min(root.level or logging.WARNING, level))
+
+
+def cli_operator() -> AuditActor:
     """Who ran a command that names no user (the contract's `profiles import`, `batch run` without --actor): the
     operating-system account, or ZHIDA_ACTOR when a wrapper sets it; recorded in the audit trail as cli:<name>."""
-    from app.audit import AuditActor
-
-    user = os.environ.get("ZHIDA_ACTOR") or os.environ.get("USER") or "operator"
+    user = get_settings().actor or os.environ.get("USER") or "operator"
     return AuditActor(f"cli:{user}", "operator")
 
 
-async def actor_of(name: str, roles: tuple[str, ...] = (), what: str = ""):
+async def actor_of(name: str, roles: Sequence[str] = (), what: str = "") -> AuditActor:
     """The AuditActor of user NAME (an --actor option); refused unless the user exists and, when ``roles`` are
     given, holds one of them."""
-    from app.audit import AuditActor
-    from app.auth.service import get_user
-
     user = await get_user(name)
     if user is None:
         refuse(f"no active user named {name!r} (create one with `zhida users create {name} --role ...`)")

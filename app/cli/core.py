@@ -5,19 +5,16 @@ from __future__ import annotations
 import sys
 
 import click
+import uvicorn
+from arq.worker import run_worker
 
+from app import audit
+from app.auth.service import create_user
 from app.cli.common import EXIT_REFUSED, actor_of, refuse, run
-
-ROLES = [
-    "policy_officer",
-    "policy_reviewer",
-    "finance_maker",
-    "finance_checker",
-    "auditor",
-    "admin",
-    "enterprise",
-    "talent",
-]
+from app.config import get_settings
+from app.db import migrate
+from app.worker import WorkerSettings, install_fast_loop
+from kit.vocab import Role
 
 
 @click.group("db")
@@ -28,8 +25,6 @@ def db_group() -> None:
 @db_group.command("migrate")
 def db_migrate() -> None:
     """Apply Piccolo migrations to the configured database."""
-    from app.db import migrate
-
     report = run(migrate)
     applied = report.count("forwards]... ok")
     click.echo(f"migrations applied: {applied}")
@@ -40,22 +35,14 @@ def db_migrate() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """The web UI and the JSON API (OpenAPI at /schema)."""
-    import uvicorn
-
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="warning")
 
 
 @click.command()
 def worker() -> None:
     """An arq worker for the configured Redis. Any number may run at once."""
-    from app.config import get_settings
-
     if not get_settings().redis_url:
         refuse("ZHIDA_REDIS_URL is not set: in the embedded mode jobs run inside each command, no worker is needed")
-    from arq.worker import run_worker
-
-    from app.worker import WorkerSettings, install_fast_loop
-
     install_fast_loop()
     run_worker(WorkerSettings)
 
@@ -67,13 +54,11 @@ def users_group() -> None:
 
 @users_group.command("create")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @click.option("--display-name", default="", help="the name shown in the UI")
 def users_create(name: str, role: str, password_stdin: bool, display_name: str) -> None:
     """Create a user. Enterprise and talent users are named by their subject id."""
-    from app.auth.service import create_user
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -90,9 +75,7 @@ def audit_group() -> None:
 @audit_group.command("verify")
 def audit_verify() -> None:
     """Check the audit trail's hash chain end to end; exit 1 naming the first broken entry."""
-    from app.audit import verify
-
-    result = run(verify)
+    result = run(audit.verify)
     if result.ok:
         click.echo(f"audit trail intact: {result.checked} entries verified")
         return
@@ -108,10 +91,9 @@ def audit_reseal(actor: str, reason: str) -> None:
     """Seal the trail's head afresh under the configured key, after the key was changed or an upgrade ran with old
     processes still writing. Refused when any entry's hash or link is broken; recorded as audit.reseal with the head
     it found."""
-    from app import audit
 
     async def _main():
-        return await audit.reseal(await actor_of(actor, ("admin",), "reseal the audit trail"), reason)
+        return await audit.reseal(await actor_of(actor, (Role.ADMIN,), "reseal the audit trail"), reason)
 
     done = run(_main)
     found = done["found_head"]

@@ -8,32 +8,56 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import time
 from pathlib import Path
 
 import click
+import uvicorn
 
+from app import jobs
+from app.audit import SYSTEM, AuditActor, verify
+from app.auth.service import create_user, get_user
 from app.cli.common import run
+from app.config import get_settings
+from app.db import migrate
+from app.flows import notify_matches
+from eligibility import service as eligibility
+from eligibility import synthetic
+from eligibility.importer import import_file
+from eligibility.matcher import match_ruleset
+from kit.money import format_yuan
+from kit.time import china_today
+from kit.vocab import Role
+from notifications import service as notifications
+from notifications.schemas import RecipientUpsert
+from notifications.sinks import DemoSinks, start_demo_sinks
+from payments import service as payments
+from payments.adapters import get_adapter
+from payments.errors import PaymentsError
+from payments.receipts.bulk import ReceiptRenderer, write_receipts
+from payments.tasks import enqueue_chunks
+from policies import service as policies
+from policies.applications import service as applications
+from policies.packs import bundled_pack_paths
 
 DEMO_PASSWORD = "Zhida-demo-2025"
 DEMO_STAFF = [
-    ("officer", "policy_officer", "王政策（政策专员）"),
-    ("officer2", "policy_officer", "刘政策（政策专员）"),
-    ("reviewer", "policy_reviewer", "李审核（政策审核）"),
-    ("maker", "finance_maker", "张财务（制单）"),
-    ("checker", "finance_checker", "赵财务（复核）"),
-    ("checker2", "finance_checker", "钱财务（复核）"),
-    ("auditor", "auditor", "孙审计"),
-    ("admin", "admin", "系统管理员"),
+    ("officer", Role.POLICY_OFFICER, "王政策（政策专员）"),
+    ("officer2", Role.POLICY_OFFICER, "刘政策（政策专员）"),
+    ("reviewer", Role.POLICY_REVIEWER, "李审核（政策审核）"),
+    ("maker", Role.FINANCE_MAKER, "张财务（制单）"),
+    ("checker", Role.FINANCE_CHECKER, "赵财务（复核）"),
+    ("checker2", Role.FINANCE_CHECKER, "钱财务（复核）"),
+    ("auditor", Role.AUDITOR, "孙审计"),
+    ("admin", Role.ADMIN, "系统管理员"),
 ]
 # The bundled packs model the 2025 policy year; the demo evaluates eligibility on a date inside it.
 DEMO_AS_OF = dt.date(2025, 6, 30)
 DEMO_RECEIPTS = 20
 
 
-async def ensure_demo_users() -> list[tuple[str, str]]:
-    from app.auth.service import create_user, get_user
-
+async def ensure_demo_users() -> list[tuple[str, Role]]:
     made = []
     for name, role, display in DEMO_STAFF:
         if await get_user(name) is None:
@@ -53,11 +77,7 @@ class Steps:
 
 
 async def _policies(steps: Steps, as_of: dt.date) -> list:
-    from app.audit import AuditActor
-    from policies import service as policies
-    from policies.packs import bundled_pack_paths
-
-    officer, reviewer = AuditActor("officer", "policy_officer"), AuditActor("reviewer", "policy_reviewer")
+    officer, reviewer = AuditActor("officer", Role.POLICY_OFFICER), AuditActor("reviewer", Role.POLICY_REVIEWER)
     published = {v.code for v in await policies.list_published()}
     paths = bundled_pack_paths()
     for path in paths:
@@ -71,10 +91,6 @@ async def _policies(steps: Steps, as_of: dt.date) -> list:
 
 
 async def _profiles(steps: Steps, n: int, data_dir: Path) -> None:
-    from app.audit import AuditActor
-    from eligibility import synthetic
-    from eligibility.importer import import_file
-
     feed = AuditActor("data-exchange", "system")
     n_ent = n * 2 // 5
     for kind, count in (("enterprise", n_ent), ("talent", n - n_ent)):
@@ -88,10 +104,6 @@ async def _profiles(steps: Steps, n: int, data_dir: Path) -> None:
 
 
 async def _match(steps: Steps, versions: list, as_of: dt.date) -> None:
-    from app.audit import SYSTEM
-    from eligibility.matcher import match_ruleset
-    from policies import service as policies
-
     total = 0
     for v in versions:
         result = await match_ruleset(await policies.ruleset_of(v.id), as_of, store=True, actor=SYSTEM, collect=False)
@@ -100,10 +112,6 @@ async def _match(steps: Steps, versions: list, as_of: dt.date) -> None:
 
 
 async def _notify(steps: Steps, versions: list) -> None:
-    from app import jobs
-    from app.audit import SYSTEM
-    from app.flows import notify_matches
-
     queue = await jobs.get_queue()
     written = 0
     for v in versions:
@@ -112,13 +120,8 @@ async def _notify(steps: Steps, versions: list) -> None:
     steps.say(f"notices: {written} new notices, one per subject and policy, in the portal inbox (服务找人)")
 
 
-async def _contacts(versions: list, sinks) -> int:
+async def _contacts(versions: list, sinks: DemoSinks) -> int:
     """Give a few matched subjects email, SMS and webhook contacts pointing at the demo sinks."""
-    from app.audit import SYSTEM
-    from eligibility import service as eligibility
-    from notifications import service as notifications
-    from notifications.schemas import RecipientUpsert
-
     chosen = []
     for v in versions:
         for m in (await eligibility.matches_for(v.id))[:3]:
@@ -139,17 +142,10 @@ async def _contacts(versions: list, sinks) -> int:
 
 
 async def _pay(steps: Steps, versions: list) -> list[int]:
-    from app import jobs
-    from app.audit import AuditActor
-    from app.cli.payments import _threshold_fen
-    from payments import service as payments
-    from payments.errors import PaymentsError
-    from payments.tasks import enqueue_chunks
-
     maker, checker, checker2 = (
-        AuditActor("maker", "finance_maker"),
-        AuditActor("checker", "finance_checker"),
-        AuditActor("checker2", "finance_checker"),
+        AuditActor("maker", Role.FINANCE_MAKER),
+        AuditActor("checker", Role.FINANCE_CHECKER),
+        AuditActor("checker2", Role.FINANCE_CHECKER),
     )
     batch_ids = []
     for v in versions:
@@ -158,7 +154,9 @@ async def _pay(steps: Steps, versions: list) -> list[int]:
         await payments.refresh_entitlements(v.code, actor=maker)
         try:
             created = await payments.create_batch(
-                actor=maker, policy_code=v.code, second_checker_threshold_fen=_threshold_fen()
+                actor=maker,
+                policy_code=v.code,
+                second_checker_threshold_fen=get_settings().second_checker_threshold_fen,
             )
         except PaymentsError:
             continue  # nothing payable left (already batched on an earlier run, or no verified account)
@@ -181,16 +179,12 @@ async def _pay(steps: Steps, versions: list) -> list[int]:
     steps.say(
         f"payments: {len(batch_ids)} batches made by maker, approved by checker (two checkers above the "
         f"threshold), {settled} of {total} payments settled through the bank simulator, "
-        f"¥{paid_fen / 100:,.2f} paid (秒到账)"
+        f"¥{format_yuan(paid_fen)} paid (秒到账)"
     )
     return batch_ids
 
 
 async def _receipts(steps: Steps, batch_ids: list[int], data_dir: Path) -> Path | None:
-    from app.config import get_settings
-    from payments import service as payments
-    from payments.receipts.bulk import ReceiptRenderer, write_receipts
-
     facts = []
     for b in batch_ids:
         facts.extend(await payments.receipts_of_batch(b))
@@ -208,16 +202,10 @@ async def _receipts(steps: Steps, batch_ids: list[int], data_dir: Path) -> Path 
 
 
 async def _reconcile(steps: Steps) -> None:
-    from app.audit import AuditActor
-    from app.config import get_settings
-    from eligibility.fields import china_today
-    from payments import service as payments
-    from payments.adapters import get_adapter
-
     today = china_today()
     adapter = get_adapter(get_settings())
     try:
-        result = await payments.reconcile(adapter, today, actor=AuditActor("checker", "finance_checker"))
+        result = await payments.reconcile(adapter, today, actor=AuditActor("checker", Role.FINANCE_CHECKER))
     finally:
         await adapter.aclose()
     steps.say(
@@ -228,9 +216,6 @@ async def _reconcile(steps: Steps) -> None:
 
 async def _portal_accounts(versions: list) -> list[tuple[str, str, str]]:
     """An enterprise and a talent account (by subject id) for a few matched subjects."""
-    from app.auth.service import create_user, get_user
-    from eligibility import service as eligibility
-
     accounts: list[tuple[str, str, str]] = []
     wanted = {("enterprise", "auto"): 1, ("talent", "auto"): 1, ("talent", "apply"): 1, ("enterprise", "apply"): 1}
     for v in versions:
@@ -250,12 +235,6 @@ async def _portal_accounts(versions: list) -> list[tuple[str, str, str]]:
 
 async def _pending_application(steps: Steps, versions: list, portal: list, data_dir: Path, as_of: dt.date) -> None:
     """One talent applies to an apply-mode policy (依申请), so the officers' review queue has work."""
-    from decimal import Decimal
-
-    from app.audit import AuditActor
-    from app.config import get_settings
-    from policies.applications import service as applications
-
     settings = get_settings()
     by_title = {v.title: v for v in versions if v.mode == "apply"}
     for subject_id, kind, title in portal:
@@ -274,7 +253,7 @@ async def _pending_application(steps: Steps, versions: list, portal: list, data_
             attachments_dir=data_dir / "attachments",
             actor=AuditActor(subject_id, kind),
             as_of=as_of,
-            four_eyes_threshold_fen=int(Decimal(settings.application_four_eyes_threshold) * 100),
+            four_eyes_threshold_fen=settings.application_four_eyes_threshold_fen,
             base_url=settings.base_url,
         )
         steps.say(
@@ -283,11 +262,7 @@ async def _pending_application(steps: Steps, versions: list, portal: list, data_
         return
 
 
-async def _demo(profiles: int, as_of: dt.date, sinks) -> dict:
-    from app.audit import verify
-    from app.config import get_settings
-    from app.db import migrate
-
+async def _demo(profiles: int, as_of: dt.date, sinks: DemoSinks | None) -> dict:
     steps = Steps()
     data_dir = Path(get_settings().data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -326,19 +301,13 @@ async def _demo(profiles: int, as_of: dt.date, sinks) -> dict:
     show_default=True,
     help="evaluation date for matching (inside the bundled policies' effective dates)",
 )
-def demo(profiles: int, no_serve: bool, port: int, as_of) -> None:
+def demo(profiles: int, no_serve: bool, port: int, as_of: dt.datetime) -> None:
     """The main job on the embedded default: database, policies, profiles, matches, notices, payments, receipts."""
-    import os
-
-    from app.config import get_settings
-
     if profiles < 10:
         raise click.BadParameter("at least 10 profiles", param_hint="--profiles")
     settings = get_settings()
     sinks = None
     if not settings.smtp_host and not settings.sms_url:
-        from notifications.sinks import start_demo_sinks
-
         sinks = start_demo_sinks(
             settings.data_dir, sms_secret=settings.sms_secret, webhook_secret=settings.webhook_secret
         )
@@ -360,7 +329,6 @@ def demo(profiles: int, no_serve: bool, port: int, as_of) -> None:
             sinks.stop()
         return
     click.echo(f"Serving the web UI on http://127.0.0.1:{port}  (Ctrl-C to stop)")
-    import uvicorn
 
     try:
         uvicorn.run("app.main:create_app", factory=True, host="127.0.0.1", port=port, log_level="warning")

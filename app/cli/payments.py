@@ -4,18 +4,25 @@ queue (payments exceptions, reissue, abandon, return) and reconciliation."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 import time
+from pathlib import Path
 
 import click
 
+from app import jobs
 from app.cli.common import EXIT_PARTIAL, EXIT_REFUSED, actor_of, cli_operator, progress_enabled, refuse, run
+from app.config import get_settings
+from kit.money import fen_to_yuan, format_yuan, yuan_to_fen
+from kit.vocab import Role
+from payments import service
+from payments.adapters import get_adapter
+from payments.receipts.bulk import ReceiptRenderer, write_receipts
+from payments.tasks import enqueue_chunks
 
 
 def _threshold_fen() -> int:
-    from app.config import get_settings
-    from payments.money import yuan_to_fen
-
     return yuan_to_fen(get_settings().second_checker_threshold)
 
 
@@ -37,14 +44,12 @@ def batch_group() -> None:
 @click.option("--no-refresh", is_flag=True, help="do not take new matches of the policy before making the batch")
 def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no_refresh: bool) -> None:
     """A batch of the policy's payable entitlements not yet in a batch. Prints the batch id."""
-    from payments import service
-
     if not code and not entitlements:
         raise click.UsageError("give a policy CODE or --entitlement ids")
 
     async def _main():
         who = await actor_of(actor)
-        if who.role != "finance_maker":
+        if who.role != Role.FINANCE_MAKER:
             refuse(f"only a finance_maker may create a disbursement batch; {who.name} is {who.role}")
         refreshed = None
         if code and not no_refresh:
@@ -58,7 +63,6 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
         return refreshed, created
 
     refreshed, created = run(_main)
-    from payments.money import format_yuan
 
     if refreshed:
         click.echo(f"entitlements: {refreshed.get('inserted', 0)} new, {refreshed.get('updated', 0)} updated", err=True)
@@ -77,7 +81,6 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
 @click.option("--actor", required=True)
 def batch_approve(batch_id: int, actor: str) -> None:
     """The checker's approval (not the maker; above the threshold a second, different checker)."""
-    from payments import service
 
     async def _main():
         return await service.approve_batch(batch_id, actor=await actor_of(actor))
@@ -94,7 +97,6 @@ def batch_approve(batch_id: int, actor: str) -> None:
 @click.option("--reason", required=True)
 def batch_reject(batch_id: int, actor: str, reason: str) -> None:
     """A checker sends the batch back; its budget reservation is released."""
-    from payments import service
 
     async def _main():
         await service.reject_batch(batch_id, actor=await actor_of(actor), reason=reason)
@@ -109,7 +111,6 @@ def batch_reject(batch_id: int, actor: str, reason: str) -> None:
 @click.option("--reason", default="")
 def batch_cancel(batch_id: int, actor: str, reason: str) -> None:
     """Cancel a batch before it runs; its budget reservation is released."""
-    from payments import service
 
     async def _main():
         await service.cancel_batch(batch_id, actor=await actor_of(actor), reason=reason)
@@ -122,8 +123,6 @@ def batch_cancel(batch_id: int, actor: str, reason: str) -> None:
 @click.option("--status", default=None)
 def batch_list(status: str | None) -> None:
     """Batches, newest first, with totals and payment counts by status."""
-    from payments import service
-
     for b in run(service.list_batches, status):
         counts = ", ".join(f"{k} {v}" for k, v in sorted(b.status_counts.items()))
         click.echo(
@@ -137,7 +136,6 @@ def batch_list(status: str | None) -> None:
 @click.argument("batch_id", type=int)
 def batch_show(batch_id: int) -> None:
     """One batch: its status, who made and approved it, its payments by status."""
-    from payments import service
 
     async def _main():
         return await service.get_batch(batch_id), await service.progress(batch_id)
@@ -153,10 +151,6 @@ def batch_show(batch_id: int) -> None:
 
 
 async def _run_batch(batch_id: int, wait: bool, actor_name: str | None, show: bool):
-    from app import jobs
-    from payments import service
-    from payments.tasks import enqueue_chunks
-
     actor = await actor_of(actor_name) if actor_name else cli_operator()  # who ran it, not "system"
     chunks = await service.start_batch(batch_id, actor=actor)
     queue = await jobs.get_queue()
@@ -202,7 +196,6 @@ def batch_run(batch_id: int, wait: bool, actor: str | None, show_progress: bool)
     if p is None:
         click.echo(message)
         return
-    from payments.money import format_yuan
 
     total_n = sum(p.counts.values())
     for status in sorted(p.counts):
@@ -220,11 +213,6 @@ def batch_run(batch_id: int, wait: bool, actor: str | None, show_progress: bool)
 @click.option("--processes", default=2, show_default=True, type=int)
 def batch_receipts(batch_id: int, out: str, processes: int) -> None:
     """Write the PDF receipt (回单) of every settled payment of the batch into OUT."""
-    from pathlib import Path
-
-    from app.config import get_settings
-    from payments import service
-    from payments.receipts.bulk import ReceiptRenderer, write_receipts
 
     async def _main():
         await service.get_batch(batch_id)
@@ -240,12 +228,9 @@ def batch_receipts(batch_id: int, out: str, processes: int) -> None:
 @click.command("reconcile")
 @click.option("--date", "date_", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
 @click.option("--actor", default=None, help="who reconciles (recorded in the audit trail)")
-def reconcile(date_, actor: str | None) -> None:
+def reconcile(date_: dt.datetime, actor: str | None) -> None:
     """Compare the ledger with the bank statement of that date (对账); print and store every difference; exit 3
     when there is one. Nothing is ever corrected automatically."""
-    from app.config import get_settings
-    from payments import service
-    from payments.adapters import get_adapter
 
     async def _main():
         who = await actor_of(actor) if actor else cli_operator()
@@ -260,7 +245,6 @@ def reconcile(date_, actor: str | None) -> None:
         f"reconciliation {result.date}: {result.bank_lines} bank lines, {result.ledger_lines} ledger lines, "
         f"{result.matched} matched, {len(result.differences)} differences (run {result.run_id})"
     )
-    from payments.money import fen_to_yuan
 
     for d in result.differences:
         bank = f"{fen_to_yuan(d.bank_amount_fen)}" if d.bank_amount_fen is not None else "-"
@@ -281,8 +265,6 @@ def payments_group() -> None:
 @payments_group.command("exceptions")
 def payments_exceptions() -> None:
     """Payments waiting for a person."""
-    from payments import service
-
     for p in run(service.exceptions_queue):
         click.echo(
             f"{p.id}\tbatch {p.batch_id}\t{p.status}\t{p.reason}\t{p.subject_kind} {p.subject_id}\t"
@@ -295,7 +277,6 @@ def payments_exceptions() -> None:
 @click.option("--actor", required=True, help="the finance_maker; a checker then approves the re-issue batch")
 def payments_reissue(payment_ids: tuple[int, ...], actor: str) -> None:
     """退汇重发: a new batch paying rejected or returned payments again to the corrected, re-verified account."""
-    from payments import service
 
     async def _main():
         return await service.reissue_payments(
@@ -312,7 +293,6 @@ def payments_reissue(payment_ids: tuple[int, ...], actor: str) -> None:
 @click.option("--reason", required=True)
 def payments_abandon(payment_id: int, actor: str, reason: str) -> None:
     """Final rejection: the payment is not re-issued and its budget reservation is released."""
-    from payments import service
 
     async def _main():
         await service.abandon_payment(payment_id, actor=await actor_of(actor), reason=reason)
@@ -328,10 +308,6 @@ def payments_abandon(payment_id: int, actor: str, reason: str) -> None:
 def payments_return(payment_id: int, actor: str, reason: str) -> None:
     """Record a 退汇 the bank reports: the settled payment goes to the exceptions queue. The bank is asked first; a
     transfer it does not report reversed is refused."""
-    from app import jobs
-    from app.config import get_settings
-    from payments import service
-    from payments.adapters import get_adapter
 
     async def _main():
         who = await actor_of(actor)
@@ -355,8 +331,6 @@ def payments_return(payment_id: int, actor: str, reason: str) -> None:
 @payments_group.command("check")
 def payments_check() -> None:
     """Check the ledger: every journal balanced, no budget exceeded, every payment's paid balance consistent."""
-    from payments import service
-
     result = run(service.check_balances)
     if result.ok:
         click.echo(f"ledger balanced: {result.journals} journals")

@@ -9,6 +9,10 @@ import sys
 import click
 
 from app.cli.common import actor_of, refuse, run
+from kit.vocab import Role
+from policies import service
+from policies.errors import PackRefused
+from policies.packs import bundled_pack_paths
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -34,11 +38,9 @@ def policies_load(files: tuple[str, ...], actor: str) -> None:
     Each file is checked as a whole: if any policy in it is refused, every problem is printed and
     nothing from that file is stored (exit 1).
     """
-    from policies import service
-    from policies.errors import PackRefused
 
     async def _load():
-        who = await actor_of(actor, ("policy_officer",), "loading policy packs")
+        who = await actor_of(actor, (Role.POLICY_OFFICER,), "loading policy packs")
         refused = 0
         for path in files:
             try:
@@ -61,10 +63,9 @@ def policies_load(files: tuple[str, ...], actor: str) -> None:
 @click.option("--as-of", help="evaluation date of the impact preview (default: today, within the effective dates)")
 def policies_publish(code: str, actor: str, as_of: str | None) -> None:
     """Publish the latest draft of CODE (a reviewer other than its author)."""
-    from policies import service
 
     async def _publish():
-        who = await actor_of(actor, ("policy_reviewer",), "publishing a policy")
+        who = await actor_of(actor, (Role.POLICY_REVIEWER,), "publishing a policy")
         version = await service.publish(code, who, as_of=_date(as_of))
         impact = await service.stored_impact(version.id)
         return version, impact
@@ -85,10 +86,9 @@ def policies_publish(code: str, actor: str, as_of: str | None) -> None:
 @click.option("--actor", required=True, help="the policy_officer who submits the draft for review")
 def policies_submit(code: str, actor: str) -> None:
     """Hand the latest draft of CODE to review (its own tests must pass)."""
-    from policies import service
 
     async def _submit():
-        who = await actor_of(actor, ("policy_officer", "admin"), "submitting a policy")
+        who = await actor_of(actor, (Role.POLICY_OFFICER, Role.ADMIN), "submitting a policy")
         latest = await service.publishable_version(code)
         return await service.submit(latest["id"], who)
 
@@ -102,8 +102,6 @@ def policies_submit(code: str, actor: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def policies_list(search: str, status: str | None, as_json: bool) -> None:
     """Every policy with its latest version."""
-    from policies import service
-
     rows = run(service.list_policies, search, status)
     if as_json:
         click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
@@ -122,7 +120,6 @@ def policies_list(search: str, status: str | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="write to FILE instead of stdout")
 def policies_export(code: str, number: int | None, out: str | None) -> None:
     """Write a stored version of CODE back as a YAML pack (it loads to the same version)."""
-    from policies import service
 
     async def _export():
         rows = await service.versions_of(code)
@@ -145,7 +142,6 @@ def policies_export(code: str, number: int | None, out: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def policies_preview(code: str, as_of: str | None, as_json: bool) -> None:
     """Impact preview (shadow run) of the latest version of CODE against the published one."""
-    from policies import service
 
     async def _preview():
         rows = await service.versions_of(code)
@@ -174,7 +170,6 @@ def policies_preview(code: str, as_of: str | None, as_json: bool) -> None:
 @click.argument("code")
 def policies_test(code: str) -> None:
     """Run the own tests of the latest version of CODE."""
-    from policies import service
 
     async def _test():
         rows = await service.versions_of(code)
@@ -192,10 +187,8 @@ def _lifecycle(name: str, fn_name: str, doc: str, needs_reason: bool) -> None:
     @click.option("--actor", required=True)
     @click.option("--reason", required=needs_reason, default="")
     def _cmd(code: str, actor: str, reason: str) -> None:
-        from policies import service
-
         async def _go():
-            who = await actor_of(actor, ("policy_reviewer", "admin"), f"{name} a policy")
+            who = await actor_of(actor, (Role.POLICY_REVIEWER, Role.ADMIN), f"{name} a policy")
             return await getattr(service, fn_name)(code, who, reason)
 
         v = run(_go)
@@ -214,11 +207,9 @@ _lifecycle("retire", "retire", "Retire the published or suspended version of COD
 @click.option("--actor", required=True, help="the policy_officer who authors the drafts")
 def policies_load_bundled(actor: str) -> None:
     """Load the realistic packs shipped in policies/packs/."""
-    from policies import service
-    from policies.packs import bundled_pack_paths
 
     async def _load():
-        who = await actor_of(actor, ("policy_officer",), "loading policy packs")
+        who = await actor_of(actor, (Role.POLICY_OFFICER,), "loading policy packs")
         out = []
         for p in bundled_pack_paths():
             out += await service.load_pack(p, who)

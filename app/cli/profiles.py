@@ -8,9 +8,23 @@ import os
 import sys
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
-from app.cli.common import EXIT_PARTIAL, cli_operator, progress_enabled, refuse, run
-from eligibility.fields import china_today
+from app import jobs
+from app.cli.common import EXIT_PARTIAL, cli_operator, progress_enabled, run
+from eligibility.explain import render_text
+from eligibility.feeds import create_feed_key
+from eligibility.importer import import_file
+from eligibility.matcher import match_ruleset
+from eligibility.service import active_rulesets
+from eligibility.service import explain as explain_service
+from eligibility.synthetic import generate, write_csv, write_ndjson
+from kit.time import china_today
+from kit.vocab import SubjectKind
+from policies.service import published_ruleset
+
+KINDS = [k.value for k in SubjectKind]
 
 
 @click.group("profiles")
@@ -20,7 +34,7 @@ def profiles_group() -> None:
 
 @profiles_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--kind", required=True, type=click.Choice(["enterprise", "talent"]))
+@click.option("--kind", required=True, type=click.Choice(KINDS))
 @click.option("--rejects", type=click.Path(dir_okay=False), help="write rejected rows (line, field, reason) here")
 @click.option("--progress", is_flag=True, help="show progress even when not on a terminal")
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the extension or content")
@@ -29,8 +43,6 @@ def profiles_import(
     file: str, kind: str, rejects: str | None, progress: bool, fmt: str | None, no_rematch: bool
 ) -> None:
     """Upsert profiles from a CSV or NDJSON file."""
-    from eligibility.importer import import_file
-
     rej_file = open(rejects, "w", newline="", encoding="utf-8") if rejects else None
     writer = csv.writer(rej_file) if rej_file else None
     if writer:
@@ -49,7 +61,6 @@ def profiles_import(
         on_changed = None if no_rematch else _queue_rematch(kind)
         if not progress_enabled(progress):
             return await import_file(file, kind, actor=cli_operator(), reject=reject, fmt=fmt, on_changed=on_changed)
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
         size = os.path.getsize(file)
         with Progress(
@@ -88,8 +99,6 @@ def profiles_import(
 
 
 def _stderr_console():
-    from rich.console import Console
-
     return Console(stderr=True)
 
 
@@ -97,33 +106,26 @@ def _queue_rematch(kind: str):
     """After an import commits: queue incremental matching for the changed profiles (when rule sets are active)."""
 
     async def on_changed(subject_ids: list[str]) -> None:
-        from eligibility.service import active_rulesets
-
         if not await active_rulesets(kind):
             return
-        from app.jobs import embedded, enqueue
 
         today = china_today().isoformat()
         for i in range(0, len(subject_ids), 1000):
             # No job id: re-importing a changed file must re-match again; storing matches is idempotent.
-            await enqueue("eligibility.rematch_subjects", kind, subject_ids[i : i + 1000], today)
-        if embedded():
-            from app.jobs import drain
-
-            await drain()
+            await jobs.enqueue("eligibility.rematch_subjects", kind, subject_ids[i : i + 1000], today)
+        if jobs.embedded():
+            await jobs.drain()
 
     return on_changed
 
 
 @profiles_group.command("generate")
-@click.option("--kind", required=True, type=click.Choice(["enterprise", "talent"]))
+@click.option("--kind", required=True, type=click.Choice(KINDS))
 @click.option("-n", "count", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help=".csv or .ndjson")
 def profiles_generate(kind: str, count: int, seed: int, out: str) -> None:
     """Write N seeded synthetic profiles (valid, Nanchang region) to a CSV or NDJSON file."""
-    from eligibility.synthetic import generate, write_csv, write_ndjson
-
     writer = write_ndjson if out.endswith((".ndjson", ".jsonl")) else write_csv
     n = writer(kind, generate(kind, count, seed), out)
     click.echo(f"wrote {n} {kind} profiles to {out}")
@@ -131,24 +133,14 @@ def profiles_generate(kind: str, count: int, seed: int, out: str) -> None:
 
 @profiles_group.command("feed-key")
 @click.argument("name")
-@click.option("--kind", required=True, type=click.Choice(["enterprise", "talent"]))
+@click.option("--kind", required=True, type=click.Choice(KINDS))
 def profiles_feed_key(name: str, kind: str) -> None:
     """Create (or rotate) the API key of a data-exchange feed; prints the key once."""
-    from eligibility.feeds import create_feed_key
-
     key = run(create_feed_key, name, kind, actor=cli_operator())
     click.echo(key)
 
 
-def _ruleset(code: str):
-    try:
-        from policies.service import published_ruleset
-    except ImportError:
-        refuse("policies are not available in this build (policies.service.published_ruleset)")
-    return published_ruleset
-
-
-def _day(as_of) -> dt.date:
+def _day(as_of: dt.datetime | None) -> dt.date:
     return as_of.date() if as_of else china_today()
 
 
@@ -158,20 +150,14 @@ def _day(as_of) -> dt.date:
 @click.option("--out", type=click.Path(dir_okay=False), help="write the CSV here instead of stdout")
 @click.option("--preview", is_flag=True, help="do not store the matches")
 @click.option("--python", "force_python", is_flag=True, help="evaluate with rule-engine per profile (no SQL push-down)")
-def match(code: str, as_of, out: str | None, preview: bool, force_python: bool) -> None:
+def match(code: str, as_of: dt.datetime | None, out: str | None, preview: bool, force_python: bool) -> None:
     """Match the published version of CODE against all profiles of its kind."""
-    from eligibility.matcher import match_ruleset
-
-    published_ruleset = _ruleset(code)
     day = _day(as_of)
 
     async def _run():
-        import inspect
-
-        rs = published_ruleset(code)
-        if inspect.isawaitable(rs):
-            rs = await rs
-        return await match_ruleset(rs, day, store=not preview, actor=cli_operator(), force_python=force_python)
+        return await match_ruleset(
+            await published_ruleset(code), day, store=not preview, actor=cli_operator(), force_python=force_python
+        )
 
     result = run(_run)
     f = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
@@ -197,21 +183,12 @@ def match(code: str, as_of, out: str | None, preview: bool, force_python: bool) 
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]))
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the explanation as JSON")
-def explain(code: str, subject_id: str, as_of, lang: str, as_json: bool) -> None:
+def explain(code: str, subject_id: str, as_of: dt.datetime | None, lang: str, as_json: bool) -> None:
     """Each condition of each clause for one subject: value, met or not, and the amount."""
-    from eligibility.explain import render_text
-    from eligibility.service import explain as explain_service
-
-    published_ruleset = _ruleset(code)
     day = _day(as_of)
 
     async def _run():
-        import inspect
-
-        rs = published_ruleset(code)
-        if inspect.isawaitable(rs):
-            rs = await rs
-        return await explain_service(rs, subject_id, day, lang)
+        return await explain_service(await published_ruleset(code), subject_id, day, lang)
 
     ex = run(_run)
     click.echo(ex.model_dump_json(indent=2) if as_json else render_text(ex, lang))

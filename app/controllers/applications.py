@@ -4,18 +4,26 @@ verification of corrected receiving accounts. JSON under /api/applications, page
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+from arq import ArqRedis
 from litestar import MediaType, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Template
 
+from app import jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
+from app.schemas.errors import errors
+from app.schemas.portal import AccountToVerifyRead
+from kit.audit import Actor
+from kit.money import yuan_to_fen
+from kit.vocab import Role
+from payments import service as payments
 from policies.applications import service
 from policies.applications.schemas import (
     ACCOUNT_VERIFIER_ROLES,
@@ -27,9 +35,11 @@ from policies.applications.schemas import (
     ObjectionRead,
 )
 
-OFFICERS = requires(*OFFICER_ROLES)
-VERIFIERS = requires(*ACCOUNT_VERIFIER_ROLES)
+OFFICERS = requires(*map(Role, OFFICER_ROLES))
+VERIFIERS = requires(*map(Role, ACCOUNT_VERIFIER_ROLES))
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+# (kind, subject_id, payee_name, bank_name, account): the portal account handed to payments' open entitlements.
+AccountSync = Callable[[str, str, str, str, str], Awaitable[None]]
 
 
 # ---------------------------------------------------------------------------------- collaborators (adapters)
@@ -41,7 +51,7 @@ def attachments_dir() -> Path:
 
 
 def four_eyes_threshold_fen() -> int:
-    return int(Decimal(get_settings().application_four_eyes_threshold) * 100)
+    return yuan_to_fen(get_settings().application_four_eyes_threshold)
 
 
 def actor_of(request: Request) -> AuditActor:
@@ -49,42 +59,36 @@ def actor_of(request: Request) -> AuditActor:
     return AuditActor(user["username"], user["role"])
 
 
-async def queue_or_none():
-    from app import jobs
-
+async def queue_or_none() -> ArqRedis:
     return await jobs.get_queue()
 
 
 async def sync_payment_account(
-    kind: str, subject_id: str, payee_name: str, bank_name: str, account: str, *, actor
+    kind: str, subject_id: str, payee_name: str, bank_name: str, account: str, *, actor: Actor
 ) -> None:
     """Adapter to payments: put the subject's portal account on its open entitlements ("" holds payment)."""
-    from payments import service as payments
-
     await payments.account_verified(
         kind, subject_id, payee_name=payee_name, bank_name=bank_name, payee_account=account, actor=actor
     )
 
 
-def account_sync(actor):
+def account_sync(actor: Actor) -> AccountSync:
     async def sync(kind: str, subject_id: str, payee_name: str, bank_name: str, account: str) -> None:
         await sync_payment_account(kind, subject_id, payee_name, bank_name, account, actor=actor)
 
     return sync
 
 
-def entitle_through_payments(actor):
+def entitle_through_payments(actor: Actor) -> Callable[[ApplicationRead], Awaitable[int | None]]:
     """Adapter to payments: an approved application becomes an entitlement; the account the subject set in the
     portal (verified or held) then overrides the profile's."""
 
     async def entitle(app: ApplicationRead) -> int | None:
-        from payments import service as payments
-
         ent = await payments.create_entitlement_from_application(
             version_id=app.version_id,
             subject_kind=app.subject_kind,
             subject_id=app.subject_id,
-            amount_fen=int(app.amount * 100),
+            amount_fen=yuan_to_fen(app.amount),
             clause_codes=app.clause_codes,
             application_id=app.id,
             actor=actor,
@@ -113,18 +117,24 @@ def _html(name: str, **context: Any) -> Template:
 # ---------------------------------------------------------------------------------- JSON API
 
 
-@get("/api/applications", guards=[OFFICERS], tags=["applications"])
+@get("/api/applications", guards=[OFFICERS], tags=["applications"], responses=errors())
 async def api_list(status: str | None = None, policy: str | None = None) -> list[ApplicationRead]:
     """The review queue (oldest first), optionally by status and policy code."""
     return await service.list_applications(status or None, policy or None)
 
 
-@get("/api/applications/{application_id:int}", guards=[OFFICERS], tags=["applications"])
+@get("/api/applications/{application_id:int}", guards=[OFFICERS], tags=["applications"], responses=errors(404))
 async def api_get(application_id: int) -> ApplicationRead:
     return await service.get_application(application_id)
 
 
-@post("/api/applications/{application_id:int}/approve", guards=[OFFICERS], tags=["applications"], status_code=200)
+@post(
+    "/api/applications/{application_id:int}/approve",
+    guards=[OFFICERS],
+    tags=["applications"],
+    status_code=200,
+    responses=errors(404, 409, 422),
+)
 async def api_approve(
     request: Request, application_id: int, data: JSONBody[ApplicationDecision | None] = None
 ) -> ApplicationRead:
@@ -140,7 +150,13 @@ async def api_approve(
     )
 
 
-@post("/api/applications/{application_id:int}/reject", guards=[OFFICERS], tags=["applications"], status_code=200)
+@post(
+    "/api/applications/{application_id:int}/reject",
+    guards=[OFFICERS],
+    tags=["applications"],
+    status_code=200,
+    responses=errors(404, 409),
+)
 async def api_reject(request: Request, application_id: int, data: JSONBody[ApplicationDecision]) -> ApplicationRead:
     return await service.reject_application(
         application_id,
@@ -161,20 +177,26 @@ def _file(path: Path, filename: str, content_type: str) -> File:
     )
 
 
-@get("/api/applications/attachments/{attachment_id:int}", guards=[OFFICERS], tags=["applications"])
+@get(
+    "/api/applications/attachments/{attachment_id:int}", guards=[OFFICERS], tags=["applications"], responses=errors(404)
+)
 async def api_attachment(attachment_id: int) -> File:
     att, path = await service.attachment_for_officer(attachment_id, attachments_dir())
     return _file(path, att.filename, att.content_type)
 
 
-@get("/api/applications/objections", guards=[OFFICERS], tags=["applications"])
+@get("/api/applications/objections", guards=[OFFICERS], tags=["applications"], responses=errors())
 async def api_objections(status: str | None = "open") -> list[ObjectionRead]:
     """Objections, the nearest deadline first; ``seconds_left`` counts down to the response deadline."""
     return await service.list_objections(status or None)
 
 
 @post(
-    "/api/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], tags=["applications"], status_code=200
+    "/api/applications/objections/{objection_id:int}/answer",
+    guards=[OFFICERS],
+    tags=["applications"],
+    status_code=200,
+    responses=errors(404, 409),
 )
 async def api_answer(request: Request, objection_id: int, data: JSONBody[ObjectionAnswer]) -> ObjectionRead:
     return await service.answer_objection(
@@ -186,10 +208,10 @@ async def api_answer(request: Request, objection_id: int, data: JSONBody[Objecti
     )
 
 
-@get("/api/applications/accounts", guards=[VERIFIERS], tags=["applications"])
-async def api_accounts() -> list[dict[str, Any]]:
+@get("/api/applications/accounts", guards=[VERIFIERS], tags=["applications"], responses=errors())
+async def api_accounts() -> list[AccountToVerifyRead]:
     """Corrected receiving accounts awaiting verification, with the whole number (finance needs it)."""
-    return [{**a.model_dump(mode="json"), "account": full} for a, full in await service.unverified_accounts()]
+    return [AccountToVerifyRead(**a.model_dump(), account=full) for a, full in await service.unverified_accounts()]
 
 
 @post(
@@ -197,6 +219,7 @@ async def api_accounts() -> list[dict[str, Any]]:
     guards=[VERIFIERS],
     tags=["applications"],
     status_code=200,
+    responses=errors(404, 409),
 )
 async def api_verify_account(request: Request, kind: str, subject_id: str) -> AccountRead:
     actor = actor_of(request)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from litestar import Request, get
 from litestar.response import Template
 
+from app.audit import verify
 from app.auth.guards import requires
+from app.schemas.errors import errors
+from app.schemas.platform import AuditEntryRead, AuditVerifyRead
 from app.tables import AuditEntry
-from eligibility.fields import CHINA
+from kit.time import CHINA
+from kit.vocab import Role
+
+READERS = requires(Role.AUDITOR, Role.ADMIN)
 
 PAGE = 50
 
@@ -45,7 +50,7 @@ async def _query(
     return await q
 
 
-@get("/api/audit", guards=[requires("auditor", "admin")], tags=["audit"])
+@get("/api/audit", guards=[READERS], tags=["audit"], responses=errors())
 async def audit_api(
     actor: str | None = None,
     action: str | None = None,
@@ -54,21 +59,22 @@ async def audit_api(
     since: dt.date | None = None,
     until: dt.date | None = None,
     before_seq: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[AuditEntryRead]:
     """Audit entries, newest first, 50 a page (page on with before_seq)."""
-    return await _query(actor, action, entity, entity_id, since, until, before_seq)
+    return [
+        AuditEntryRead.model_validate(r)
+        for r in await _query(actor, action, entity, entity_id, since, until, before_seq)
+    ]
 
 
-@get("/api/audit/verify", guards=[requires("auditor", "admin")], tags=["audit"])
-async def audit_verify_api() -> dict[str, Any]:
+@get("/api/audit/verify", guards=[READERS], tags=["audit"], responses=errors())
+async def audit_verify_api() -> AuditVerifyRead:
     """Walk the hash chain end to end."""
-    from app.audit import verify
-
     r = await verify()
-    return {"ok": r.ok, "checked": r.checked, "broken_seq": r.broken_seq, "reason": r.reason}
+    return AuditVerifyRead(ok=r.ok, checked=r.checked, broken_seq=r.broken_seq, reason=r.reason)
 
 
-@get("/audit", guards=[requires("auditor", "admin")], include_in_schema=False)
+@get("/audit", guards=[READERS], include_in_schema=False)
 async def audit_page(
     request: Request,
     actor: str | None = None,

@@ -14,39 +14,43 @@ from pydantic import BaseModel
 from app.auth.guards import PUBLIC, SESSION_KEY, current_user, requires
 from app.auth.service import LoginRefused, TooManyAttempts, authenticate
 from app.i18n import ROLE_LABELS
+from app.schemas.errors import errors
+from app.schemas.platform import SessionUserRead
+from app.tables import User
+from kit.vocab import Role
 
 # What each role is shown first: (path, zh, en) — pages other modules serve.
-ROLE_LINKS: dict[str, list[tuple[str, str, str]]] = {
-    "policy_officer": [
+ROLE_LINKS: dict[Role, list[tuple[str, str, str]]] = {
+    Role.POLICY_OFFICER: [
         ("/policies", "政策管理", "Policies"),
         ("/policies/new", "新建政策", "New policy"),
         ("/applications", "申请审核", "Applications"),
         ("/applications/objections", "异议处理", "Objections"),
     ],
-    "policy_reviewer": [
+    Role.POLICY_REVIEWER: [
         ("/policies", "政策管理", "Policies"),
         ("/policies?status=in_review", "待审核", "Awaiting review"),
         ("/applications", "申请审核", "Applications"),
         ("/applications/objections", "异议处理", "Objections"),
     ],
-    "finance_maker": [
+    Role.FINANCE_MAKER: [
         ("/finance", "资金拨付", "Disbursement"),
         ("/finance/exceptions", "异常处理", "Exceptions"),
         ("/applications/accounts", "账户核验", "Account verification"),
     ],
-    "finance_checker": [
+    Role.FINANCE_CHECKER: [
         ("/finance", "资金拨付", "Disbursement"),
         ("/finance/reconciliation", "对账", "Reconciliation"),
         ("/applications/accounts", "账户核验", "Account verification"),
     ],
-    "auditor": [("/audit", "审计日志", "Audit trail"), ("/finance", "资金拨付", "Disbursement")],
-    "admin": [
+    Role.AUDITOR: [("/audit", "审计日志", "Audit trail"), ("/finance", "资金拨付", "Disbursement")],
+    Role.ADMIN: [
         ("/admin/users", "用户管理", "Users"),
         ("/audit", "审计日志", "Audit trail"),
         ("/applications/accounts", "账户核验", "Account verification"),
     ],
-    "enterprise": [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
-    "talent": [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
+    Role.ENTERPRISE: [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
+    Role.TALENT: [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
 }
 
 
@@ -58,8 +62,6 @@ class LoginForm(BaseModel):
 
 @get("/healthz", opt={PUBLIC: True}, include_in_schema=False)
 async def healthz() -> dict[str, Any]:
-    from app.tables import User
-
     await User.count()
     return {"status": "ok"}
 
@@ -113,10 +115,10 @@ async def home(request: Request) -> Template:
     )
 
 
-@get("/api/me", guards=[requires()], tags=["platform"])
-async def me(request: Request) -> dict[str, Any]:
+@get("/api/me", guards=[requires()], tags=["platform"], responses=errors())
+async def me(request: Request) -> SessionUserRead:
     """The logged-in user."""
-    return current_user(request)
+    return SessionUserRead.model_validate(current_user(request))
 
 
 def login_redirect(path: str) -> Redirect:

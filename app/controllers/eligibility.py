@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 from typing import Any
 
 from litestar import Request, get, post
@@ -12,19 +11,35 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
-from app.auth.guards import current_user, requires
-from eligibility.fields import china_today
+from app import jobs
+from app.audit import AuditActor
+from app.auth.guards import current_user, own_subject, requires
+from app.schemas.eligibility import (
+    EnterpriseProfileRead,
+    ExchangeUpsertRead,
+    ProfileRead,
+    TalentProfileRead,
+    UpsertRejectRead,
+    UpsertResultRead,
+)
+from app.schemas.errors import errors
+from eligibility.errors import EligibilityError, FeedRefused, ProfileInvalid, ProfileNotFound
+from eligibility.feeds import feed_for_key
+from eligibility.schemas import Explanation
+from eligibility.service import active_rulesets, explain, get_profile, upsert_profile
 from kit.masking import mask_account, mask_id_number
+from kit.time import china_today
+from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role, SubjectKind
+from policies.service import published_ruleset
 
-STAFF = ("policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin")
+SUBJECT_KINDS = tuple(SubjectKind)
+# Who reads account and ID numbers whole: finance staff, who pay into those accounts.
+WHOLE_NUMBERS = (Role.FINANCE_MAKER, Role.FINANCE_CHECKER)
 MAX_ROWS = 5000
 
 
 async def feed_key(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """The caller must present the API key of an active data-exchange feed for this subject kind."""
-    from eligibility.errors import FeedRefused
-    from eligibility.feeds import feed_for_key
-
     try:
         feed = await feed_for_key(connection.headers.get("x-api-key"))
     except FeedRefused as exc:
@@ -38,7 +53,7 @@ async def feed_key(connection: ASGIConnection, handler: BaseRouteHandler) -> Non
 feed_key.roles = ("feed",)  # type: ignore[attr-defined]
 
 
-def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> dict:
+def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> ProfileRead:
     out: dict[str, Any] = {}
     for k, v in profile.items():
         if isinstance(v, tuple):
@@ -48,69 +63,61 @@ def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> di
         elif v is not None and not isinstance(v, (bool, int, str)):
             v = str(v)
         out[k] = v
-    if not own and role not in ("finance_maker", "finance_checker"):
+    if not own and role not in WHOLE_NUMBERS:
         out["bank_account"] = mask_account(out.get("bank_account")) or out.get("bank_account")
-        if kind == "talent":
+        if kind == SubjectKind.TALENT:
             out["id_number"] = mask_id_number(out.get("id_number")) or out.get("id_number")
             out["birth_date"] = None
-    return out
+    model = TalentProfileRead if kind == SubjectKind.TALENT else EnterpriseProfileRead
+    return model.model_validate(out)
 
 
-@post("/api/exchange/{kind:str}/profiles", guards=[feed_key], status_code=200)
-async def exchange_upsert(kind: str, data: JSONBody[list[dict] | dict], request: Request) -> dict:
+@post("/api/exchange/{kind:str}/profiles", guards=[feed_key], status_code=200, responses=errors(404, 413))
+async def exchange_upsert(kind: str, data: JSONBody[list[dict] | dict], request: Request) -> ExchangeUpsertRead:
     """Upsert profiles (one object or a list) from the data exchange; same validation as the import.
     Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
-    from app.audit import AuditActor
-    from eligibility.errors import EligibilityError, ProfileInvalid
-    from eligibility.service import upsert_profile
-
-    if kind not in ("enterprise", "talent"):
+    if kind not in SUBJECT_KINDS:
         raise EligibilityError("kind must be enterprise or talent", status=404)
     rows = data if isinstance(data, list) else [data]
     if len(rows) > MAX_ROWS:
         raise EligibilityError(f"at most {MAX_ROWS} profiles per request; use the bulk import for more", status=413)
     feed = (request.scope.get("state") or {}).get("feed", "feed")
     actor = AuditActor(f"feed:{feed}", "data_exchange")
-    results, rejected = [], []
+    results: list[UpsertResultRead] = []
+    rejected: list[UpsertRejectRead] = []
     changed = []
     for i, raw in enumerate(rows):
         if not isinstance(raw, dict):
-            rejected.append({"index": i, "field": "", "reason": "not a JSON object"})
+            rejected.append(UpsertRejectRead(index=i, field="", reason="not a JSON object"))
             continue
         try:
             sid, outcome = await upsert_profile(kind, raw, actor=actor, feed=feed)
         except ProfileInvalid as exc:
-            rejected += [{"index": i, "field": f, "reason": r} for f, r in exc.problems]
+            rejected += [UpsertRejectRead(index=i, field=f, reason=r) for f, r in exc.problems]
             continue
-        results.append({"subject_id": sid, "outcome": outcome})
+        results.append(UpsertResultRead(subject_id=sid, outcome=outcome))
         if outcome != "unchanged":
             changed.append(sid)
     await _queue_rematch(kind, changed)
-    counts = {o: sum(1 for r in results if r["outcome"] == o) for o in ("inserted", "updated", "unchanged")}
-    return {**counts, "rejected": len({r["index"] for r in rejected}), "results": results, "rejects": rejected}
+    counts = {o: sum(1 for r in results if r.outcome == o) for o in ("inserted", "updated", "unchanged")}
+    return ExchangeUpsertRead(**counts, rejected=len({r.index for r in rejected}), results=results, rejects=rejected)
 
 
 async def _queue_rematch(kind: str, subject_ids: list[str]) -> None:
     if not subject_ids:
         return
-    from app.jobs import enqueue
-    from eligibility.service import active_rulesets
-
     if not await active_rulesets(kind):
         return
     today = china_today().isoformat()
     for sid in subject_ids:
         # No job id: a second change of the same profile must be re-matched too, and storage is idempotent.
-        await enqueue("eligibility.rematch_subject", kind, sid, today)
+        await jobs.enqueue("eligibility.rematch_subject", kind, sid, today)
 
 
-@get("/api/profiles/{kind:str}/{subject_id:str}", guards=[requires(*STAFF)])
-async def profile_read(kind: str, subject_id: str, request: Request) -> dict:
+@get("/api/profiles/{kind:str}/{subject_id:str}", guards=[requires(*STAFF_ROLES)], responses=errors(404))
+async def profile_read(kind: str, subject_id: str, request: Request) -> ProfileRead:
     """A stored profile (account and ID numbers masked except for finance staff)."""
-    from eligibility.errors import ProfileNotFound
-    from eligibility.service import get_profile
-
-    if kind not in ("enterprise", "talent"):
+    if kind not in SUBJECT_KINDS:
         raise ProfileNotFound("kind must be enterprise or talent")
     profile = await get_profile(kind, subject_id)
     if profile is None:
@@ -119,12 +126,8 @@ async def profile_read(kind: str, subject_id: str, request: Request) -> dict:
     return _public_profile(kind, profile, (user or {}).get("role"), own=False)
 
 
-@get("/api/my/profile", guards=[requires("enterprise", "talent")])
-async def my_profile(request: Request) -> dict:
-    from app.auth.guards import own_subject
-    from eligibility.errors import ProfileNotFound
-    from eligibility.service import get_profile
-
+@get("/api/my/profile", guards=[requires(*SUBJECT_ROLES)], responses=errors(404))
+async def my_profile(request: Request) -> ProfileRead:
     kind, sid = own_subject(request)
     profile = await get_profile(kind, sid)
     if profile is None:
@@ -132,25 +135,21 @@ async def my_profile(request: Request) -> dict:
     return _public_profile(kind, profile, None, own=True)
 
 
-async def _published(code: str):
-    from policies.service import published_ruleset
-
-    rs = published_ruleset(code)
-    return await rs if inspect.isawaitable(rs) else rs
-
-
-@get("/api/explain/{code:str}/{subject_id:str}", guards=[requires(*STAFF, "enterprise", "talent")])
+@get(
+    "/api/explain/{code:str}/{subject_id:str}",
+    guards=[requires(*STAFF_ROLES, *SUBJECT_ROLES)],
+    responses=errors(404, 409, 422),
+)
 async def explain_read(
     code: str, subject_id: str, request: Request, as_of: dt.date | None = None, lang: str = "zh"
-) -> dict:
+) -> Explanation:
     """Why a subject does or does not qualify for the published version of a policy."""
-    from eligibility.service import explain
-
     user = current_user(request)
     if user and user.get("subject_id") and user["subject_id"] != subject_id:
         raise PermissionDeniedException("you can only see explanations of your own profile")
-    ex = await explain(await _published(code), subject_id, as_of or china_today(), "en" if lang == "en" else "zh")
-    return ex.model_dump(mode="json")
+    return await explain(
+        await published_ruleset(code), subject_id, as_of or china_today(), "en" if lang == "en" else "zh"
+    )
 
 
 route_handlers: list = [exchange_upsert, profile_read, my_profile, explain_read]

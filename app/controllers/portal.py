@@ -17,10 +17,13 @@ from pydantic import BaseModel
 from app.audit import AuditActor
 from app.auth.guards import current_user, own_subject, requires
 from app.i18n import lang_of
+from app.schemas.errors import errors
+from app.schemas.portal import InboxRead
+from kit.vocab import SUBJECT_ROLES
 from notifications import service as notifications
 from notifications.schemas import ChannelPreferences, DeliveryRead, NoticeRead, RecipientRead
 
-SUBJECTS = requires("enterprise", "talent")
+SUBJECTS = requires(*SUBJECT_ROLES)
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 PAGE_SIZE = 20
 
@@ -37,31 +40,34 @@ def _html(name: str, **context: Any) -> Template:
 # ---------------------------------------------------------------------------------- JSON API
 
 
-@get("/api/portal/notices", guards=[SUBJECTS], tags=["portal"])
-async def api_notices(request: Request, limit: int = PAGE_SIZE, offset: int = 0) -> dict[str, Any]:
+@get("/api/portal/notices", guards=[SUBJECTS], tags=["portal"], responses=errors())
+async def api_notices(request: Request, limit: int = PAGE_SIZE, offset: int = 0) -> InboxRead:
     """My notices, newest first, in my interface language, with the unread count."""
     kind, subject_id = own_subject(request)
     items = await notifications.inbox(kind, subject_id, limit=limit, offset=offset, locale=lang_of(request))
-    return {
-        "unread": await notifications.unread_count(kind, subject_id),
-        "notices": [n.model_dump(mode="json") for n in items],
-    }
+    return InboxRead(unread=await notifications.unread_count(kind, subject_id), notices=items)
 
 
-@get("/api/portal/notices/{notice_id:int}", guards=[SUBJECTS], tags=["portal"])
+@get("/api/portal/notices/{notice_id:int}", guards=[SUBJECTS], tags=["portal"], responses=errors(404))
 async def api_notice(request: Request, notice_id: int) -> NoticeRead:
     """One of my notices (reading it here does not mark it read: POST …/read does)."""
     kind, subject_id = own_subject(request)
     return await notifications.get_notice(notice_id, kind, subject_id, locale=lang_of(request))
 
 
-@post("/api/portal/notices/{notice_id:int}/read", guards=[SUBJECTS], tags=["portal"], status_code=200)
+@post(
+    "/api/portal/notices/{notice_id:int}/read",
+    guards=[SUBJECTS],
+    tags=["portal"],
+    status_code=200,
+    responses=errors(404),
+)
 async def api_mark_read(request: Request, notice_id: int) -> NoticeRead:
     kind, subject_id = own_subject(request)
     return await notifications.mark_read(notice_id, kind, subject_id, actor=_actor(request), locale=lang_of(request))
 
 
-@get("/api/portal/notices/{notice_id:int}/deliveries", guards=[SUBJECTS], tags=["portal"])
+@get("/api/portal/notices/{notice_id:int}/deliveries", guards=[SUBJECTS], tags=["portal"], responses=errors(404))
 async def api_notice_deliveries(request: Request, notice_id: int) -> list[DeliveryRead]:
     """Where one of my notices went: inbox (sent/read), email, SMS, webhook (queued/sent/failed and why)."""
     kind, subject_id = own_subject(request)
@@ -69,13 +75,13 @@ async def api_notice_deliveries(request: Request, notice_id: int) -> list[Delive
     return await notifications.deliveries(notice_id)
 
 
-@get("/api/portal/preferences", guards=[SUBJECTS], tags=["portal"])
+@get("/api/portal/preferences", guards=[SUBJECTS], tags=["portal"], responses=errors())
 async def api_preferences(request: Request) -> RecipientRead:
     kind, subject_id = own_subject(request)
     return await notifications.preferences_of(kind, subject_id)
 
 
-@put("/api/portal/preferences", guards=[SUBJECTS], tags=["portal"])
+@put("/api/portal/preferences", guards=[SUBJECTS], tags=["portal"], responses=errors(422))
 async def api_set_preferences(request: Request, data: JSONBody[ChannelPreferences]) -> RecipientRead:
     """Switch email, SMS and webhook delivery on or off (the inbox always receives). Audited."""
     kind, subject_id = own_subject(request)

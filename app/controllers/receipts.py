@@ -15,11 +15,14 @@ from litestar.response import File, Template
 
 from app.auth.guards import PUBLIC, requires
 from app.config import get_settings
+from app.schemas.errors import errors
+from kit.time import format_china
+from kit.vocab import Role
 from payments.receipts.amount_words import amount_in_words
 from payments.receipts.bulk import ReceiptRenderer, receipt_filename, write_batch_receipts_zip
-from payments.receipts.render import SHANGHAI
 from payments.receipts.schemas import ReceiptFacts, facts_digest
 from payments.receipts.verify import VerifyReport, verify_receipt_pdf
+from payments.service import receipt_facts, receipt_standing
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # a receipt is ~100 KiB; refuse anything absurd before parsing it
 
@@ -29,8 +32,6 @@ def renderer() -> ReceiptRenderer:
 
 
 async def _receipt_or_404(code: str) -> ReceiptFacts:
-    from payments.service import receipt_facts
-
     facts = await receipt_facts(code)
     if facts is None:
         raise NotFoundException("no receipt has this verification code / 没有该验证码对应的回单")
@@ -44,8 +45,6 @@ async def _page(
     upload_name: str | None = None,
     status_code: int = 200,
 ) -> Template:
-    from payments.service import receipt_standing
-
     return Template(
         "receipts/verify.html",
         status_code=status_code,
@@ -56,7 +55,7 @@ async def _page(
             ),  # e.g. 'returned': the money did not stay, whatever the PDF says
             "amount_figures": f"{facts.amount:,.2f}",
             "amount_words": amount_in_words(facts.amount),
-            "settled_local": facts.settled_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            "settled_local": format_china(facts.settled_at, seconds=True),
             "digest": facts_digest(facts),
             "pdf_url": f"/api/receipts/{facts.code}.pdf",
             "report": report,
@@ -98,6 +97,7 @@ async def verify_upload(
     opt={PUBLIC: True},
     media_type="application/pdf",
     summary="A receipt's signed PDF by its verification code: /api/receipts/<code>.pdf",
+    responses=errors(404, guarded=False),
 )
 async def receipt_pdf(filename: str) -> File:
     """The signed PDF receipt (回单); the 80-bit verification code is the key, as on the paper copy."""
@@ -112,9 +112,10 @@ async def receipt_pdf(filename: str) -> File:
 
 @get(
     "/api/receipts/batches/{batch_id:int}/receipts.zip",
-    guards=[requires("auditor", "finance_maker", "finance_checker")],
+    guards=[requires(Role.AUDITOR, Role.FINANCE_MAKER, Role.FINANCE_CHECKER)],
     media_type="application/zip",
     summary="Every receipt of a batch as one ZIP (PDFs + manifest.csv)",
+    responses=errors(404),
 )
 async def batch_receipts_zip(batch_id: int) -> File:
     r = renderer()

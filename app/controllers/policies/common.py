@@ -1,0 +1,40 @@
+"""What the policies routes share: who may do what, status labels, the acting user, dates from a request."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from litestar import Request
+
+from app.audit import AuditActor
+from app.auth.guards import current_user
+from kit.vocab import Role, SubjectKind
+from policies.errors import PolicyError
+
+STAFF = (Role.POLICY_OFFICER, Role.POLICY_REVIEWER, Role.ADMIN, Role.AUDITOR)
+AUTHORS = (Role.POLICY_OFFICER, Role.ADMIN)
+REVIEWERS = (Role.POLICY_REVIEWER, Role.ADMIN)
+SUBJECT_KINDS = tuple(SubjectKind)
+STATUS_LABELS = {
+    "draft": ("草稿", "draft"),
+    "in_review": ("待审核", "in review"),
+    "published": ("已发布", "published"),
+    "suspended": ("已暂停", "suspended"),
+    "retired": ("已废止", "retired"),
+    "superseded": ("已被新版本替代", "superseded"),
+    "rejected": ("已退回", "rejected"),
+}
+
+
+def actor_of(request: Request) -> AuditActor:
+    user = current_user(request)
+    return AuditActor(user["username"], user["role"])
+
+
+def as_of_date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise PolicyError(f"{value!r} is not a date YYYY-MM-DD") from None

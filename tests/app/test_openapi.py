@@ -1,0 +1,82 @@
+"""The OpenAPI document describes the API as it answers: a schema for every JSON success, the one error body
+({error, detail}: ErrorRead) for every refusal, and the statuses an operation can refuse with."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web import asgi_client
+
+ERROR_REF = "#/components/schemas/ErrorRead"
+METHODS = {"get", "post", "put", "patch", "delete"}
+PUBLIC = {"GET /api/receipts/{filename}"}  # anyone holding a receipt's code may fetch it
+
+
+@pytest.fixture(scope="module")
+async def spec() -> dict:
+    async with asgi_client() as client:
+        r = await client.get("/schema/openapi.json")
+        assert r.status_code == 200
+        return r.json()
+
+
+def _operations(spec: dict):
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                yield f"{method.upper()} {path}", op
+
+
+def _named(schema: dict) -> bool:
+    """A schema that names its shape: a component, a list of one, or a choice of them (null allowed)."""
+    if "$ref" in schema:
+        return True
+    if schema.get("type") == "array":
+        return _named(schema.get("items", {}))
+    if "oneOf" in schema:
+        return all(_named(s) or s.get("type") == "null" for s in schema["oneOf"])
+    return False
+
+
+def test_every_json_operation_answers_a_named_schema(spec):
+    bare, json_ops = [], 0
+    for name, op in _operations(spec):
+        ok = {code: r for code, r in op["responses"].items() if code.startswith("2")}
+        assert ok, f"{name} documents no success response"
+        for r in ok.values():
+            body = (r.get("content") or {}).get("application/json")
+            if body is None:
+                continue  # a file, a YAML pack: not JSON
+            json_ops += 1
+            if not _named(body["schema"]):
+                bare.append(name)
+    assert json_ops > 50 and bare == []
+
+
+def test_every_error_response_is_the_error_body(spec):
+    component = spec["components"]["schemas"]["ErrorRead"]
+    assert set(component["properties"]) == {"error", "detail"} and component["required"] == ["error"]
+    wrong = []
+    for name, op in _operations(spec):
+        for code, r in op["responses"].items():
+            if int(code) < 400:
+                continue
+            schema = (r.get("content") or {}).get("application/json", {}).get("schema", {})
+            if schema != {"$ref": ERROR_REF}:
+                wrong.append(f"{name} {code}")
+    assert wrong == []
+    assert "status_code" not in str(spec["paths"])  # Litestar's own error shape is documented nowhere
+
+
+def test_statuses_an_operation_can_answer_are_documented(spec):
+    for name, op in _operations(spec):
+        codes = set(op["responses"])
+        assert {"400", "500"} <= codes, name
+        if name not in PUBLIC:
+            assert {"401", "403"} <= codes, name
+    paths = spec["paths"]
+    assert {"502", "503"} <= set(paths["/api/finance/reconciliations"]["post"]["responses"])
+    assert "404" in paths["/api/finance/batches/{batch_id}"]["get"]["responses"]
+    assert {"404", "409"} <= set(paths["/api/finance/batches/{batch_id}/approve"]["post"]["responses"])
+    assert {"409", "422"} <= set(paths["/api/policies"]["post"]["responses"])
+    assert "401" not in paths["/api/receipts/{filename}"]["get"]["responses"]  # public: the code is the key
