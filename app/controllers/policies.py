@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import anyio
 import yaml
 from litestar import Request, Response, get, post, put
 from litestar.params import JSONBody
@@ -15,6 +16,7 @@ from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.tasks import enqueue_match_published
 from eligibility.fields import china_today
+from eligibility.rules import check_expression
 from policies import packs, service
 from policies.errors import PackRefused, PolicyError
 from policies.schemas import ImpactPreview, PackProblem, TestOutcome, VersionRead
@@ -80,7 +82,10 @@ async def api_save_draft(request: Request, data: JSONBody[dict[str, Any]]) -> Ve
 async def api_load_pack(request: Request) -> list[dict[str, Any]]:
     """Load a YAML pack (the request body, as `zhida policies load`): all its policies or, refused, none."""
     text = (await request.body()).decode("utf-8-sig", errors="replace")
-    stored = await service.load_pack_text(text, _actor(request), source="request body")
+    # Reading a pack (YAML, rules, its own tests) is work its author decides the size of: a worker thread does it,
+    # so one officer's pack never holds every other request.
+    contents = await anyio.to_thread.run_sync(packs.read_pack_text, text, "request body")
+    stored = await service.store_contents(contents, _actor(request))
     return [{"code": v.code, "number": v.number, "id": v.id, "status": v.status, "outcome": o} for v, o in stored]
 
 
@@ -88,14 +93,31 @@ async def api_load_pack(request: Request) -> list[dict[str, Any]]:
 async def api_check(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
     """The rule editor's live check: problems of one expression and, for a condition, the live match count."""
     subject = data.get("subject") if data.get("subject") in ("enterprise", "talent") else "talent"
-    return await service.check_expression(
-        subject,
+    expression, part, policy_when = (
         str(data.get("expression") or ""),
         data.get("part") or "when",
-        policy_when=data.get("policy_when") or None,
+        data.get("policy_when"),
+    )
+    # The parse and check run in a worker thread (off the event loop); the service's check then reads their result
+    # from eligibility's check cache.
+    await anyio.to_thread.run_sync(_check_texts, subject, expression, part, policy_when)
+    return await service.check_expression(
+        subject,
+        expression,
+        part,
+        policy_when=policy_when or None,
         as_of=_as_of(data.get("as_of")),
         count=bool(data.get("count", True)),
     )
+
+
+def _check_texts(subject: Any, expression: str, part: Any, policy_when: Any) -> None:
+    """What service.check_expression checks, so that it finds every answer in the cache."""
+    when, amount = (expression, "0") if part == "when" else ("true", expression)
+    check_expression(str(subject), when, None, "when")
+    check_expression(str(subject), amount, None, "amount")
+    if policy_when:
+        check_expression(str(subject), str(policy_when), None, "when")
 
 
 @get("/api/policies/versions/{version_id:int}", guards=[requires(*STAFF)], tags=["policies"])
@@ -269,7 +291,10 @@ def _policy_from_form(form) -> tuple[dict[str, Any], dict[str, Any], list[PackPr
     problems = []
     if values["tests_yaml"]:
         try:
-            tests = yaml.safe_load(values["tests_yaml"])
+            tests = packs.limits.safe_load(values["tests_yaml"])  # bounded: no alias bomb through the form
+        except packs.limits.PackLimit as exc:
+            problems.append(exc.problem.model_copy(update={"policy_code": values["code"] or None, "field": "tests"}))
+            tests = None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problems.append(
