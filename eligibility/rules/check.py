@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import Any
 
@@ -11,6 +12,7 @@ from rule_engine import errors as rerrors
 
 from eligibility.fields import BOOL, DATE, ENUM, INT, LIST, MONEY, STRING, Field, rule_fields
 from eligibility.rules.language import literal_text, parse, parse_untyped
+from eligibility.rules.limits import DEPTH_HINT, REGEX_HINT, regex_problem, text_problem, tree_problem
 from eligibility.schemas import RuleProblem, RuleSet
 
 # Types our checker reasons with: number, string, bool, date, list, null, any.
@@ -44,6 +46,7 @@ class _Checker:
         self.clause = clause
         self.part = part
         self.problems: list[RuleProblem] = []
+        self.inferred: dict[int, tuple[str, Field | None, Any]] = {}
 
     def problem(self, message: str, hint: str | None = None, needle: str | None = None) -> None:
         position = None
@@ -66,8 +69,15 @@ class _Checker:
             )
         )
 
-    # type inference: returns (type, field or None, literal value or None)
     def infer(self, node: Any) -> tuple[str, Field | None, Any]:
+        """(type, field or None, literal value or None) of a subtree, inferred once: a function's list is looked at
+        twice (as a list, then its members), which without the memo made `$max([$max([…])])` exponential."""
+        key = id(node)
+        if key not in self.inferred:
+            self.inferred[key] = self._infer(node)
+        return self.inferred[key]
+
+    def _infer(self, node: Any) -> tuple[str, Field | None, Any]:
         if isinstance(node, rast.SymbolExpression):
             if node.scope is not None:
                 if node.name not in _FUNCTIONS:
@@ -125,8 +135,14 @@ class _Checker:
                     None,
                     lf.name if lf else None,
                 )
-            if rt not in ("string", "any"):
-                self.problem('the pattern of =~ must be text, e.g. "^3601"')
+            if not isinstance(node.right, rast.StringExpression):
+                # A pattern taken from profile data would be a regular expression nobody checked.
+                self.problem('the pattern of =~ must be text written in the rule, e.g. "^3601"')
+            elif (why := regex_problem(node.right.value)) is not None:
+                raw, pattern = node.right.value, literal_text(node.right.value)
+                # Where the pattern is written: its escapes in the rule text may differ from literal_text's.
+                needle = next((n for n in (pattern, f'"{raw}"', f"'{raw}'") if n in self.text), None)
+                self.problem(f"the regular expression {needle or pattern} is refused: {why}", REGEX_HINT, needle)
             return "bool", None, None
         if isinstance(node, rast.ComparisonExpression):
             return self.comparison(node)
@@ -300,10 +316,24 @@ def _literal_type(node: Any) -> str:
 
 def check_expression(kind: str, text: str, clause: str | None, part: str) -> list[RuleProblem]:
     """Problems of one expression (`part` is "when", which must be true/false, or "amount", a number)."""
-    text = (text or "").strip()
-    base = dict(clause_code=clause, part=part, expression=text)
+    return [p.model_copy(update={"clause_code": clause}) for p in _check_text(kind, (text or "").strip(), part)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_text(kind: str, text: str, part: str) -> tuple[RuleProblem, ...]:
+    """check_expression's answer for a clause code of None: the same text is checked once (the rule editor's check
+    runs in a worker thread, and the service's check then finds it here)."""
+    return tuple(_check(kind, text, part))
+
+
+def _check(kind: str, text: str, part: str) -> list[RuleProblem]:
+    base = dict(clause_code=None, part=part, expression=text)
     if not text:
         return [RuleProblem(**base, message=f"the {part} expression is empty")]
+    bounds = text_problem(text)
+    if bounds is not None:
+        message, hint, position = bounds
+        return [RuleProblem(**base, position=position, message=message, hint=hint)]
     try:
         tree = parse_untyped(text)
     except rerrors.RuleSyntaxError as exc:
@@ -321,7 +351,14 @@ def check_expression(kind: str, text: str, clause: str | None, part: str) -> lis
         return [RuleProblem(**base, message=f"invalid regular expression: {exc.error}")]
     except rerrors.EngineError as exc:
         return [RuleProblem(**base, message=f"the rule does not parse: {exc.message}")]
-    checker = _Checker(kind, text, clause, part)
+    except RecursionError:
+        return [RuleProblem(**base, message="the rule nests too deeply to be read", hint=DEPTH_HINT)]
+    except Exception as exc:  # noqa: BLE001 - rule-engine fails on some input ({{7*7}}: TypeError): a problem, not a 500
+        return [RuleProblem(**base, message=f"the rule does not parse ({type(exc).__name__}: {exc})")]
+    too_big = tree_problem(tree)
+    if too_big is not None:
+        return [RuleProblem(**base, message=too_big[0], hint=too_big[1])]
+    checker = _Checker(kind, text, None, part)
     t, f, _ = checker.infer(tree)
     if part == "when" and t not in ("bool", "any"):
         checker.problem(
@@ -348,6 +385,8 @@ def check_expression(kind: str, text: str, clause: str | None, part: str) -> lis
         ]
     except rerrors.EngineError as exc:
         return [RuleProblem(**base, message=f"the rule is not valid for a {kind}: {exc.message}")]
+    except Exception as exc:  # noqa: BLE001 - as above: whatever rule-engine raises on odd input is a problem
+        return [RuleProblem(**base, message=f"the rule is not valid for a {kind} ({type(exc).__name__}: {exc})")]
     return []
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from eligibility.fields import FIELDS
 from policies.errors import PackRefused
+from policies.packs import limits
 from policies.schemas import ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
 
 POLICY_KEYS = (
@@ -78,10 +79,14 @@ class _Located:
 
 
 def parse_pack_text(text: str) -> list[tuple[Any, _Located]]:
-    """The policies of a pack (one mapping, or a ``policies:`` list) with their locations; YAML errors refuse."""
+    """The policies of a pack (one mapping, or a ``policies:`` list) with their locations; YAML errors refuse, and
+    so does a pack over the bounds of policies.packs.limits (before its data is built)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        limits.check_text(text)
+        node = limits.compose(text)
+        data = limits.construct(node) if node is not None else None
+    except limits.PackLimit as exc:
+        raise PackRefused([exc.problem]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else None
@@ -212,6 +217,11 @@ def validate_structure(
             )
         )
 
+    bad = limits.data_problem(data)
+    if bad is not None:
+        path, message, hint = bad
+        problem(message, *path, hint=hint)
+        return None, probs
     if not isinstance(data, dict):
         problem("a policy is a mapping of keys (code, title, issuer, …)")
         return None, probs
@@ -274,6 +284,8 @@ def validate_structure(
             problem(f"'{k}' must be an amount in yuan (a number), not {v!r}", k, hint="e.g. 50000000.00")
         elif m < 0:
             problem(f"'{k}' must not be negative", k)
+        elif m >= limits.MAX_YUAN:
+            problem(f"'{k}' is beyond the largest amount accepted ({limits.MAX_YUAN:,f} yuan)", k)
         elif m != m.quantize(_FEN):
             problem(f"'{k}' has more than 2 decimals (fen is the smallest unit)", k)
         else:
@@ -311,6 +323,9 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
         return []
     if not isinstance(value, list) or not value:
         problem("'clauses' must be a non-empty list of clauses (code, title, when, amount)", "clauses")
+        return []
+    if len(value) > limits.MAX_CLAUSES:
+        problem(f"a policy has at most {limits.MAX_CLAUSES} clauses, not {len(value)}", "clauses")
         return []
     out, seen = [], {}
     for i, c in enumerate(value):
@@ -362,6 +377,9 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
     if not isinstance(value, list):
         problem("'tests' must be a list of tests (name, profile, as_of, expect)", "tests")
         return []
+    if len(value) > limits.MAX_TESTS:
+        problem(f"a policy has at most {limits.MAX_TESTS} tests, not {len(value)}", "tests")
+        return []
     out = []
     for i, t in enumerate(value):
         if not isinstance(t, dict):
@@ -410,7 +428,7 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
         amount = None
         if expect.get("amount") is not None:
             amount = _money(expect["amount"], loc.raw.get(("tests", i, "expect", "amount")))
-            if amount is None:
+            if amount is None or abs(amount) >= limits.MAX_YUAN:
                 problem(f"test '{name}': expected amount must be a number of yuan", "tests", i, "expect", "amount")
                 continue
             amount = amount.quantize(_FEN, ROUND_HALF_UP)

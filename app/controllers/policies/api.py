@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from litestar import Request, Response, get, post, put
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -22,9 +23,11 @@ from app.schemas.policies import (
 )
 from app.tasks import enqueue_match_published
 from kit.vocab import Role, SubjectKind
-from policies import service
-from policies.errors import PolicyError
-from policies.schemas import ImpactPreview, PublishedVersion, TestOutcome, VersionRead
+from eligibility.rules import check_expression
+from kit.text import NotUtf8, decode_utf8
+from policies import packs, service
+from policies.errors import PackRefused, PolicyError
+from policies.schemas import ImpactPreview, PackProblem, PublishedVersion, TestOutcome, VersionRead
 
 
 @get("/api/policies", guards=[requires(*STAFF)], tags=["policies"], responses=errors())
@@ -68,8 +71,14 @@ async def api_save_draft(request: Request, data: JSONBody[dict[str, Any]]) -> Ve
 )
 async def api_load_pack(request: Request) -> list[PackLoadRead]:
     """Load a YAML pack (the request body, as `zhida policies load`): all its policies or, refused, none."""
-    text = (await request.body()).decode("utf-8-sig", errors="replace")
-    stored = await service.load_pack_text(text, actor_of(request), source="request body")
+    try:
+        text = decode_utf8(await request.body())  # strict: a GBK pack is refused, never stored as U+FFFD
+    except NotUtf8 as exc:
+        raise PackRefused([PackProblem(line=exc.line, message=exc.message)], "request body") from None
+    # Reading a pack (YAML, rules, its own tests) is work its author decides the size of: a worker thread does it,
+    # so one officer's pack never holds every other request.
+    contents = await anyio.to_thread.run_sync(packs.read_pack_text, text, "request body")
+    stored = await service.store_contents(contents, actor_of(request))
     return [PackLoadRead(code=v.code, number=v.number, id=v.id, status=v.status, outcome=o) for v, o in stored]
 
 
@@ -83,15 +92,32 @@ async def api_load_pack(request: Request) -> list[PackLoadRead]:
 async def api_check(data: JSONBody[dict[str, Any]]) -> ExpressionCheckRead:
     """The rule editor's live check: problems of one expression and, for a condition, the live match count."""
     subject = str(data["subject"]) if data.get("subject") in SUBJECT_KINDS else SubjectKind.TALENT
-    checked = await service.check_expression(
-        subject,
+    expression, part, policy_when = (
         str(data.get("expression") or ""),
         data.get("part") or "when",
-        policy_when=data.get("policy_when") or None,
+        data.get("policy_when"),
+    )
+    # The parse and check run in a worker thread (off the event loop); the service's check then reads their result
+    # from eligibility's check cache.
+    await anyio.to_thread.run_sync(_check_texts, subject, expression, part, policy_when)
+    checked = await service.check_expression(
+        subject,
+        expression,
+        part,
+        policy_when=policy_when or None,
         as_of=as_of_date(data.get("as_of")),
         count=bool(data.get("count", True)),
     )
     return ExpressionCheckRead.model_validate(checked)
+
+
+def _check_texts(subject: Any, expression: str, part: Any, policy_when: Any) -> None:
+    """What service.check_expression checks, so that it finds every answer in the cache."""
+    when, amount = (expression, "0") if part == "when" else ("true", expression)
+    check_expression(str(subject), when, None, "when")
+    check_expression(str(subject), amount, None, "amount")
+    if policy_when:
+        check_expression(str(subject), str(policy_when), None, "when")
 
 
 @get("/api/policies/versions/{version_id:int}", guards=[requires(*STAFF)], tags=["policies"], responses=errors(404))

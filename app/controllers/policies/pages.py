@@ -77,7 +77,10 @@ def _policy_from_form(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, An
     problems = []
     if values["tests_yaml"]:
         try:
-            tests = yaml.safe_load(values["tests_yaml"])
+            tests = packs.limits.safe_load(values["tests_yaml"])  # bounded: no alias bomb through the form
+        except packs.limits.PackLimit as exc:
+            problems.append(exc.problem.model_copy(update={"policy_code": values["code"] or None, "field": "tests"}))
+            tests = None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problems.append(

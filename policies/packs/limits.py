@@ -1,0 +1,138 @@
+"""Bounds on what an officer sends as a pack: its size, its YAML (no anchors or aliases, bounded nesting and node
+count, checked while the YAML is composed, before any Python object is built) and the data of each policy."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from policies.schemas import PackProblem
+
+MAX_PACK_BYTES = 1024 * 1024
+MAX_DEPTH = 32  # a pack nests about 9 levels (policies, a test, its profile, a list field)
+MAX_NODES = 50_000  # 100,000 took 2.2 s and 90 MB to compose; a pack of 200 policies has some 20,000
+MAX_CLAUSES = 100  # SQL joins a policy's clauses with OR: SQLite refuses an expression 1,000 levels deep
+MAX_TESTS = 200
+MAX_YUAN = Decimal("1e15")  # an amount in fen then fits a 64-bit integer column with room to add
+NUL_HINT = "remove the invisible character (a NUL, \\x00, or a YAML escape \\0 that stands for one)"
+
+
+class PackLimit(Exception):
+    """A pack over one of the bounds; carries the problem that refuses it."""
+
+    def __init__(self, problem: PackProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def check_text(text: str) -> None:
+    """Refuse a pack text over the size bound or holding a NUL character, before the YAML is read."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_PACK_BYTES:
+        raise PackLimit(
+            PackProblem(
+                line=None,
+                message=f"the pack is {size:,} bytes; at most {MAX_PACK_BYTES:,} are accepted",
+                hint="split it into several packs",
+            )
+        )
+    if "\x00" in text:
+        at = text.index("\x00")
+        raise PackLimit(
+            PackProblem(line=text.count("\n", 0, at) + 1, message="the pack holds a NUL character", hint=NUL_HINT)
+        )
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases (an alias repeats a subtree without its size showing in the
+    text: 2 KB of them reach gigabytes), and counts nodes and nesting while it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if getattr(event, "anchor", None) is not None:
+            raise PackLimit(
+                PackProblem(
+                    line=line,
+                    message="YAML anchors and aliases (&name, *name, <<:) are not accepted in a pack",
+                    hint="write the value out where it is used",
+                )
+            )
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise PackLimit(
+                PackProblem(
+                    line=line,
+                    message=f"the pack has more than {MAX_NODES:,} values",
+                    hint="split it into several packs",
+                )
+            )
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise PackLimit(
+                PackProblem(
+                    line=line,
+                    message=f"the YAML nests more than {MAX_DEPTH} levels deep",
+                    hint="a pack nests policies, clauses and tests a few levels deep; check the indentation",
+                )
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The YAML node tree of one document, within the bounds (PackLimit) or raising yaml's own errors."""
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def construct(node: yaml.Node) -> Any:
+    """The Python data of a composed document, as yaml.safe_load builds it (no second parse of the text)."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def safe_load(text: str) -> Any:
+    """yaml.safe_load within the bounds (PackLimit), for YAML an officer writes anywhere (the form's tests)."""
+    check_text(text)
+    node = compose(text)
+    return construct(node) if node is not None else None
+
+
+def data_problem(data: Any) -> tuple[tuple, str, str] | None:
+    """(path, message, hint) of the first bound a policy's data breaks (posted as JSON it was not composed here):
+    nesting, size, a NUL character in a key or a text. Iterative: data of any depth is measured without recursion."""
+    nodes = 0
+    stack: list[tuple[Any, tuple]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        nodes += 1
+        if len(path) >= MAX_DEPTH:
+            return path[:MAX_DEPTH], f"the policy nests more than {MAX_DEPTH} levels deep", "check the nesting"
+        if nodes > MAX_NODES:
+            return (), f"the policy has more than {MAX_NODES:,} values", "split it into several policies"
+        if isinstance(value, str) and "\x00" in value:
+            return path, "a text holds a NUL character", NUL_HINT
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str) and "\x00" in k:
+                    return path, "a key holds a NUL character", NUL_HINT
+                stack.append((v, path + (k,)))
+        elif isinstance(value, list):
+            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+    return None
