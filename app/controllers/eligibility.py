@@ -10,7 +10,6 @@ from litestar import Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import JSONBody
 
 from app.auth.guards import current_user, requires
 from eligibility.fields import china_today
@@ -57,26 +56,23 @@ def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> di
 
 
 @post("/api/exchange/{kind:str}/profiles", guards=[feed_key], status_code=200)
-async def exchange_upsert(kind: str, data: JSONBody[list[dict] | dict], request: Request) -> dict:
-    """Upsert profiles (one object or a list) from the data exchange; same validation as the import.
-    Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
+async def exchange_upsert(kind: str, request: Request) -> dict:
+    """Upsert profiles (a JSON object or an array of them, the body) from the data exchange; same validation as
+    the import. Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
     from app.audit import AuditActor
     from eligibility.errors import EligibilityError, ProfileInvalid
+    from eligibility.records import exchange_rows
     from eligibility.service import upsert_profile
 
     if kind not in ("enterprise", "talent"):
         raise EligibilityError("kind must be enterprise or talent", status=404)
-    rows = data if isinstance(data, list) else [data]
-    if len(rows) > MAX_ROWS:
-        raise EligibilityError(f"at most {MAX_ROWS} profiles per request; use the bulk import for more", status=413)
+    # The body is read here, not by the framework: strict UTF-8 (a BOM allowed), and deep nesting is a 400.
+    rows, rejected = exchange_rows(kind, await request.body(), MAX_ROWS)
     feed = (request.scope.get("state") or {}).get("feed", "feed")
     actor = AuditActor(f"feed:{feed}", "data_exchange")
-    results, rejected = [], []
+    results = []
     changed = []
-    for i, raw in enumerate(rows):
-        if not isinstance(raw, dict):
-            rejected.append({"index": i, "field": "", "reason": "not a JSON object"})
-            continue
+    for i, raw in rows:
         try:
             sid, outcome = await upsert_profile(kind, raw, actor=actor, feed=feed)
         except ProfileInvalid as exc:
@@ -87,6 +83,7 @@ async def exchange_upsert(kind: str, data: JSONBody[list[dict] | dict], request:
             changed.append(sid)
     await _queue_rematch(kind, changed)
     counts = {o: sum(1 for r in results if r["outcome"] == o) for o in ("inserted", "updated", "unchanged")}
+    rejected.sort(key=lambda r: r["index"])
     return {**counts, "rejected": len({r["index"] for r in rejected}), "results": results, "rejects": rejected}
 
 

@@ -15,6 +15,7 @@ from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.tasks import enqueue_match_published
 from eligibility.fields import china_today
+from kit.text import NotUtf8, decode_utf8
 from policies import packs, service
 from policies.errors import PackRefused, PolicyError
 from policies.schemas import ImpactPreview, PackProblem, TestOutcome, VersionRead
@@ -79,7 +80,10 @@ async def api_save_draft(request: Request, data: JSONBody[dict[str, Any]]) -> Ve
 @post("/api/policies/packs", guards=[requires(*AUTHORS)], tags=["policies"], status_code=HTTP_201_CREATED)
 async def api_load_pack(request: Request) -> list[dict[str, Any]]:
     """Load a YAML pack (the request body, as `zhida policies load`): all its policies or, refused, none."""
-    text = (await request.body()).decode("utf-8-sig", errors="replace")
+    try:
+        text = decode_utf8(await request.body())  # strict: a GBK pack is refused, never stored as U+FFFD
+    except NotUtf8 as exc:
+        raise PackRefused([PackProblem(line=exc.line, message=exc.message)], "request body") from None
     stored = await service.load_pack_text(text, _actor(request), source="request body")
     return [{"code": v.code, "number": v.number, "id": v.id, "status": v.status, "outcome": o} for v, o in stored]
 
