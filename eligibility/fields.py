@@ -11,6 +11,10 @@ from kit.vocab import SubjectKind
 # Field types. "money" is Decimal yuan (fen in storage), "date" a datetime.date, "list" a tuple of str.
 STRING, ENUM, INT, MONEY, BOOL, DATE, LIST = "string", "enum", "int", "money", "bool", "date", "list"
 
+# Bounds of the free-text fields, in characters: the longest registered enterprise names are well under 100, a
+# bank branch's full name under 60; the bounds leave room and stop a runaway cell.
+NAME_MAX, BANK_NAME_MAX, TAG_MAX, TAGS_MAX = 200, 100, 50, 50
+
 
 @dataclass(frozen=True)
 class Field:
@@ -21,6 +25,8 @@ class Field:
     required: bool = True
     choices: tuple[str, ...] = ()
     derived: bool = False
+    # Free text is bounded (a list field: each item): 3.5 M characters of "name" is garbage, not a name.
+    max_length: int = 0
 
     @property
     def numeric(self) -> bool:
@@ -29,7 +35,7 @@ class Field:
 
 ENTERPRISE_FIELDS: tuple[Field, ...] = (
     Field("uscc", STRING, "统一社会信用代码", "unified social credit code"),
-    Field("name", STRING, "企业名称", "name"),
+    Field("name", STRING, "企业名称", "name", max_length=NAME_MAX),
     Field("region_code", STRING, "注册地行政区划代码", "region code"),
     Field("industry_code", STRING, "国民经济行业分类", "industry code"),
     Field("scale", ENUM, "企业规模", "scale", choices=("large", "medium", "small", "micro")),
@@ -52,14 +58,14 @@ ENTERPRISE_FIELDS: tuple[Field, ...] = (
     ),
     Field("credit_rating", ENUM, "纳税信用等级", "tax credit rating", choices=("A", "B", "M", "C", "D")),
     Field("blacklisted", BOOL, "列入严重失信主体名单", "on the serious dishonesty list"),
-    Field("tags", LIST, "标签", "tags", required=False),
-    Field("bank_name", STRING, "开户行", "bank", required=False),
+    Field("tags", LIST, "标签", "tags", required=False, max_length=TAG_MAX),
+    Field("bank_name", STRING, "开户行", "bank", required=False, max_length=BANK_NAME_MAX),
     Field("bank_account", STRING, "对公账号", "bank account", required=False),
 )
 
 TALENT_FIELDS: tuple[Field, ...] = (
     Field("id_number", STRING, "居民身份证号", "ID number"),
-    Field("name", STRING, "姓名", "name"),
+    Field("name", STRING, "姓名", "name", max_length=NAME_MAX),
     Field("region_code", STRING, "工作地行政区划代码", "work region code"),
     Field("education", ENUM, "学历", "education", choices=("doctor", "master", "bachelor", "college", "other")),
     Field("graduated_on", DATE, "毕业日期", "graduated on", required=False),
@@ -74,8 +80,8 @@ TALENT_FIELDS: tuple[Field, ...] = (
         required=False,
         choices=("senior", "deputy_senior", "intermediate", "junior", "none"),
     ),
-    Field("tags", LIST, "标签", "tags", required=False),
-    Field("bank_name", STRING, "开户行", "bank", required=False),
+    Field("tags", LIST, "标签", "tags", required=False, max_length=TAG_MAX),
+    Field("bank_name", STRING, "开户行", "bank", required=False, max_length=BANK_NAME_MAX),
     Field("bank_account", STRING, "个人账户", "bank account", required=False),
 )
 

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import hashlib
-import io
-import json
 import multiprocessing
-import operator
 import os
 import queue as queue_mod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from decimal import Decimal
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue as ProcessQueue
 from typing import Any
@@ -22,95 +16,17 @@ from piccolo.engine.sqlite import convert_datetime_in
 
 from eligibility import store
 from eligibility.errors import EligibilityError, ProfileInvalid
-from eligibility.fields import FIELDS
-from eligibility.profiles import field_names, row_digest, validate_values
+from eligibility.fields import FIELDS, SUBJECT_ID
+from eligibility.profiles import row_digest, validate_values
+from eligibility.records import detect_format, open_records
 from eligibility.schemas import ImportReport
 from kit.audit import Actor
+from kit.errors import AppError
 from kit.time import china_today
 
 BATCH = 5000
 
 Reject = Callable[[int, str, str], None]
-
-
-class _HashingReader(io.RawIOBase):
-    """Wraps a binary file: hashes every byte read and counts them (for the audit digest and progress)."""
-
-    def __init__(self, raw) -> None:
-        self.raw = raw
-        self.sha = hashlib.sha256()
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self.raw.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.sha.update(data)
-        self.bytes_read += n
-        return n
-
-
-def _csv_rows(text: io.TextIOBase, names: list[str]) -> Iterator[tuple[int, tuple | None, str | None]]:
-    """(line, the row's cells of the fields ``names`` in that order ("" for a column the file lacks), problem)
-    for each record; the header is line 1. A record spanning lines (quoted newlines) is reported at the line it
-    starts on."""
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        raise EligibilityError(f"the header row cannot be read: {exc}") from None
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    position = {h: i for i, h in enumerate(header)}  # a repeated column: its last cell counts
-    # One more cell, appended to each record, stands for the fields the file has no column of.
-    cells = operator.itemgetter(*[position.get(n, len(header)) for n in names])
-    line = reader.line_num + 1
-    while True:
-        start = line
-        try:
-            rec = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            line = reader.line_num + 1
-            yield start, None, f"the row cannot be read as CSV: {exc}"
-            continue
-        line = reader.line_num + 1
-        if not rec or rec == [""]:
-            continue
-        if len(rec) != len(header):
-            yield start, None, f"has {len(rec)} cells, the header has {len(header)} (a cut-off or broken row)"
-            continue
-        rec.append("")
-        yield start, cells(rec), None
-
-
-def _ndjson_rows(text: io.TextIOBase, names: list[str]) -> Iterator[tuple[int, tuple | None, str | None]]:
-    """(line, the object's values of the fields ``names`` in that order (None where absent), problem) per line."""
-    for n, line in enumerate(text, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line, parse_float=Decimal)
-        except ValueError as exc:
-            yield n, None, f"not a JSON object ({exc.msg})"
-            continue
-        if not isinstance(obj, dict):
-            yield n, None, "not a JSON object"
-            continue
-        yield n, tuple(obj.get(name) for name in names), None
-
-
-def detect_format(path: str, first_bytes: bytes) -> str:
-    if path.lower().endswith((".ndjson", ".jsonl", ".json")):
-        return "ndjson"
-    if path.lower().endswith(".csv"):
-        return "csv"
-    return "ndjson" if first_bytes.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
 def validated(
@@ -120,17 +36,41 @@ def validated(
     report: ImportReport,
     today: dt.date,
 ) -> Iterator[tuple[int, list]]:
+    id_field = SUBJECT_ID[kind]
+    # The line of each subject id met so far: a second row of a subject is rejected, never a silent winner. (At
+    # about 130 bytes an id, a file of a million profiles holds some 130 MB here.)
+    first_line: dict[str, int] = {}
+
+    def repeat(seen: int, line: int) -> str:
+        # The reason names lines, not the id: a talent's id is personal data (rejects go to stderr).
+        return (
+            f"the same {id_field} as line {seen}: a subject may appear once in a file, so this row is not imported "
+            f"(keep the right one of lines {seen} and {line})"
+        )
+
     for line, raw, problem in records:
         if problem is not None:
             report.rejected += 1
             reject(line, "", problem)
             continue
         try:
-            yield line, validate_values(kind, raw, today=today)
+            row = validate_values(kind, raw, today=today)
         except ProfileInvalid as exc:
             report.rejected += 1
-            for field, reason in exc.problems:
+            problems = exc.problems
+            if problems[0][0] != id_field:  # a valid id (its problem would come first): a repeat is one too
+                seen = first_line.setdefault(raw[0].strip() if type(raw[0]) is str else str(raw[0]), line)
+                if seen != line:
+                    problems = [(id_field, repeat(seen, line)), *problems]
+            for field, reason in problems:
                 reject(line, field, reason)
+            continue
+        seen = first_line.setdefault(row[0], line)
+        if seen != line:
+            report.rejected += 1
+            reject(line, id_field, repeat(seen, line))
+            continue
+        yield line, row
 
 
 async def upsert_profiles(
@@ -218,17 +158,10 @@ async def _copy_upsert(kind: str, rows: list[list], connection) -> None:
     )
 
 
-def _open_records(binary, kind: str, fmt: str):
-    reader = _HashingReader(binary)
-    buffered = io.BufferedReader(reader, buffer_size=1 << 20)
-    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="" if fmt == "csv" else None, errors="replace")
-    return reader, (_csv_rows if fmt == "csv" else _ndjson_rows)(text, field_names(kind))
-
-
 def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
     """Read, parse, validate and digest a file: ("rows", stored rows each ending with its digest, the rejects met
     on the way, bytes read) per batch, in file order, then ("end", the file's SHA-256, rows rejected)."""
-    reader, records = _open_records(binary, kind, fmt)
+    reader, records = open_records(binary, kind, fmt)
     report = ImportReport(kind=kind)
     rejects: list[tuple[int, str, str]] = []
     batch: list[list] = []
@@ -346,7 +279,7 @@ def _produce(path: str, kind: str, fmt: str, today: dt.date, out) -> None:
         with open(path, "rb") as f:
             for msg in _batches(f, kind, fmt, today):
                 out.put(msg)
-    except EligibilityError as exc:
+    except AppError as exc:  # EligibilityError, NotUtf8: a refusal in words
         out.put(("error", exc.message))
     except BaseException as exc:  # noqa: BLE001 - reported to the importing process, which fails the import
         out.put(("crash", f"{type(exc).__name__}: {exc}"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import operator
 import re
@@ -11,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from eligibility.errors import ProfileInvalid
-from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, Field
+from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, TAGS_MAX, Field, rule_fields
 from eligibility.store import columns, from_row, to_row
 from kit.money import format_yuan, yuan_to_fen
 from kit.time import china_today
@@ -28,7 +29,13 @@ _ID_CHECK = "10X98765432"
 
 _REGION = re.compile(r"^[0-9]{6}$")
 _INDUSTRY = re.compile(r"^[A-T][0-9]{0,4}$")
-_ACCOUNT = re.compile(r"^[0-9]{8,32}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Never part of a one-line text value: control characters (NUL, newlines, tabs), lone surrogates (which PostgreSQL
+# cannot store), line/paragraph separators, bidirectional overrides (text that displays unlike what it stores),
+# the BOM and U+FFFD (what is left of a character decoded with the wrong encoding), and the non-characters.
+_BAD_TEXT = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufffd\ufffe\uffff\ud800-\udfff]"
+)
 _MONEY = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
 _CENT = Decimal("0.01")
 _TRUE = {"true", "1", "是", "True", "TRUE"}
@@ -96,6 +103,25 @@ class _Bad(Exception):
     pass
 
 
+def _shown(s: str) -> str:
+    """``s`` quoted for a reason: a runaway value is cut, so a rejects file stays readable."""
+    return repr(s) if len(s) <= 40 else f"{s[:30]!r}… ({len(s):,} characters)"
+
+
+def _bad_text(s: str, limit: int) -> str | None:
+    """Why free text ``s`` cannot be stored as a one-line value, or None."""
+    if limit and len(s) > limit:
+        return f"is {len(s):,} characters long, at most {limit} are allowed"
+    bad = _BAD_TEXT.search(s)
+    if bad is not None:
+        c = bad.group()
+        what = "a line break" if c in "\r\n\u2028\u2029" else "a NUL byte" if c == "\x00" else f"U+{ord(c):04X}"
+        if c == "\ufffd":
+            what += " (a character lost to a wrong encoding)"
+        return f"contains {what} at character {bad.start() + 1}: a one-line text of printable characters is expected"
+    return None
+
+
 def _text(v: Any) -> str:
     if isinstance(v, str):
         return v.strip()
@@ -120,8 +146,9 @@ def _parse_int(v: Any) -> int:
         n = v
     else:
         s = _text(v)
-        if not s.lstrip("-").isdigit():
-            raise _Bad(f"must be a whole number, got {s!r}")
+        digits = s[1:] if s.startswith("-") else s
+        if not (digits.isdigit() and digits.isascii()):
+            raise _Bad(f"must be a whole number in digits 0-9, got {_shown(s)}")
         if len(s.lstrip("-").lstrip("0")) > 19:  # beyond any stored value (and Python's int-from-text limit)
             raise _Bad("must be >= 0" if s.startswith("-") else _TOO_LARGE_INT)
         n = int(s)
@@ -141,7 +168,7 @@ def _storable(d: Decimal) -> Decimal:
 
 
 def _parse_money(v: Any) -> Decimal:
-    if type(v) is str and _MONEY.match(v):
+    if type(v) is str and _MONEY.fullmatch(v):
         return _storable(Decimal(v)).quantize(_CENT)
     if isinstance(v, bool):
         raise _Bad("must be an amount in yuan")
@@ -155,10 +182,10 @@ def _parse_money(v: Any) -> Decimal:
             raise _Bad("must be decimal yuan with at most 2 decimals")
     else:
         s = _text(v)
-        if not _MONEY.match(s):
+        if not _MONEY.fullmatch(s):
             if s.startswith("-"):
                 raise _Bad("must be >= 0")
-            raise _Bad(f"must be decimal yuan with at most 2 decimals, got {s!r}")
+            raise _Bad(f"must be decimal yuan with at most 2 decimals, got {_shown(s)}")
         d = Decimal(s)
     if d < 0:
         raise _Bad("must be >= 0")
@@ -180,11 +207,11 @@ def _parse_bool(v: Any) -> bool:
         return True
     if s in _FALSE:
         return False
-    raise _Bad(f"must be true/false, 1/0 or 是/否, got {s!r}")
+    raise _Bad(f"must be true/false, 1/0 or 是/否, got {_shown(s)}")
 
 
 def _parse_date(v: Any) -> dt.date:
-    if type(v) is str and len(v) == 10 and v[4] == "-" and v[7] == "-":
+    if type(v) is str and len(v) == 10 and _DATE.fullmatch(v):
         try:
             return dt.date.fromisoformat(v)
         except ValueError:
@@ -195,22 +222,27 @@ def _parse_date(v: Any) -> dt.date:
         return v
     s = _text(v)
     try:
-        if len(s) != 10:
+        if not _DATE.fullmatch(s):  # fromisoformat alone also takes 2024-W01-1 and other ISO forms
             raise ValueError
         return dt.date.fromisoformat(s)
     except ValueError:
-        raise _Bad(f"must be a date YYYY-MM-DD, got {s!r}") from None
+        raise _Bad(f"must be a date YYYY-MM-DD, got {_shown(s)}") from None
 
 
-def _parse_list(v: Any) -> tuple[str, ...] | None:
+def _parse_list(v: Any, limit: int = 0) -> tuple[str, ...] | None:
     if isinstance(v, (list, tuple)):
         items = [_text(x) for x in v]
     else:
         items = _text(v).split(";")
     items = [x.strip() for x in items if x.strip()]
-    for x in items:
+    if len(items) > TAGS_MAX:
+        raise _Bad(f"has {len(items):,} tags, at most {TAGS_MAX} are allowed")
+    for i, x in enumerate(items, 1):
         if ";" in x:
             raise _Bad("a tag cannot contain ';'")
+        problem = _bad_text(x, limit)
+        if problem:
+            raise _Bad(f"tag {i} {problem}")
     return tuple(items) if items else None
 
 
@@ -224,7 +256,7 @@ def _parser(f: Field) -> Callable[[Any], Any]:
     if f.type == DATE:
         return _parse_date
     if f.type == LIST:
-        return _parse_list
+        return lambda v: _parse_list(v, f.max_length)
     if f.type == ENUM:
         choices = frozenset(f.choices)
         listed = ", ".join(f.choices)
@@ -234,7 +266,7 @@ def _parser(f: Field) -> Callable[[Any], Any]:
                 return v
             s = _text(v)
             if s not in choices:
-                raise _Bad(f"must be one of {listed}, got {s!r}")
+                raise _Bad(f"must be one of {listed}, got {_shown(s)}")
             return s
 
         return enum
@@ -242,25 +274,42 @@ def _parser(f: Field) -> Callable[[Any], Any]:
         "uscc": uscc_problem,
         "employer_uscc": uscc_problem,
         "id_number": id_number_problem,
-        "region_code": lambda s: None if _REGION.match(s) else f"must be 6 digits, got {s!r}",
+        "region_code": lambda s: None if _REGION.fullmatch(s) else f"must be 6 digits, got {_shown(s)}",
         "industry_code": lambda s: (
-            None if _INDUSTRY.match(s) else f"must be a section letter and 0-4 digits (GB/T 4754), got {s!r}"
+            None if _INDUSTRY.fullmatch(s) else f"must be a section letter and 0-4 digits (GB/T 4754), got {_shown(s)}"
         ),
-        "bank_account": lambda s: None if _ACCOUNT.match(s) else "must be 8-32 digits",
     }
+    if f.name == "bank_account":
+        return _account
     check = checks.get(f.name)
+    limit = f.max_length
 
     def string(v: Any) -> str:
         s = v.strip() if type(v) is str else _text(v)
         if not s:
             raise _Bad("must not be empty")
-        if check is not None:
-            problem = check(s)
-            if problem:
-                raise _Bad(problem)
+        problem = check(s) if check is not None else _bad_text(s, limit)
+        if problem:
+            raise _Bad(problem)
         return s
 
     return string
+
+
+def _account(v: Any) -> str:
+    """An account number: ASCII digits, 8-32 of them once the spaces that group them are removed. A full-width
+    １２３ is refused, never stored as text that looks like 123 but matches no bank's record."""
+    s = (v.strip() if type(v) is str else _text(v)).replace(" ", "")
+    if s.isdigit() and s.isascii() and 8 <= len(s) <= 32:
+        return s
+    if not s:
+        raise _Bad("must not be empty")
+    odd = next((c for c in s if not "0" <= c <= "9"), None)
+    if odd is None:
+        raise _Bad(f"must be 8-32 digits, got {len(s):,}")
+    if odd.isdigit():
+        raise _Bad(f"must be 8-32 digits 0-9 (ASCII): {odd!r} (U+{ord(odd):04X}) is a full-width or other digit")
+    raise _Bad(f"must be 8-32 digits, got the character {odd!r}")
 
 
 def _money_fen(v: Any) -> int:
@@ -279,10 +328,19 @@ def _date_ymd(v: Any) -> int:
     return d.year * 10000 + d.month * 100 + d.day
 
 
-def _tags_text(v: Any) -> str | None:
-    if type(v) is str and " " not in v and ";;" not in v and v[0] != ";" and v[-1] != ";":
+def _tags_text(v: Any, limit: int) -> str | None:
+    # The fast path: a short clean cell is one or more tags within the bounds.
+    if (
+        type(v) is str
+        and len(v) <= limit
+        and " " not in v
+        and ";;" not in v
+        and v[0] != ";"
+        and v[-1] != ";"
+        and not _BAD_TEXT.search(v)
+    ):
         return ";" + v + ";"
-    tags = _parse_list(v)
+    tags = _parse_list(v, limit)
     return ";" + ";".join(tags) + ";" if tags else None
 
 
@@ -293,7 +351,7 @@ def _stored_parser(f: Field) -> Callable[[Any], Any]:
     if f.type == DATE:
         return _date_ymd
     if f.type == LIST:
-        return _tags_text
+        return lambda v: _tags_text(v, f.max_length)
     return _parser(f)
 
 
@@ -305,6 +363,28 @@ _PARSERS: dict[str, list[tuple[str, bool, Callable[[Any], Any]]]] = {
 def field_names(kind: str) -> list[str]:
     """The contract fields of ``kind`` in the order validate_values takes them."""
     return [name for name, _, _ in _PARSERS[kind]]
+
+
+def unknown_fields(kind: str, names) -> list[tuple[str, str]]:
+    """(name, reason) for each of ``names`` (CSV columns, JSON keys) that is not a field of ``kind``: a misspelt
+    optional field would otherwise be ignored, and its value lost without a word."""
+    known = field_names(kind)
+    out = []
+    for name in names:
+        if name in known:
+            continue
+        if not name:
+            out.append((name, "a column without a name"))
+            continue
+        close = difflib.get_close_matches(name.strip().lower(), known, n=1, cutoff=0.6)
+        if name in rule_fields(kind):
+            hint = f"{name!r} is derived from other fields, not imported"
+        elif close:
+            hint = f"did you mean {close[0]!r}?"
+        else:
+            hint = "the fields are " + ", ".join(known)
+        out.append((name, f"{_shown(name)} is not a field of {kind} profiles (profiles.md): {hint}"))
+    return out
 
 
 def validate_row(kind: str, raw: dict, *, partial: bool = False, today: dt.date | None = None) -> list:

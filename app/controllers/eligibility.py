@@ -9,7 +9,6 @@ from litestar import Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import JSONBody
 
 from app import jobs
 from app.audit import AuditActor
@@ -25,6 +24,7 @@ from app.schemas.eligibility import (
 from app.schemas.errors import errors
 from eligibility.errors import EligibilityError, FeedRefused, ProfileInvalid, ProfileNotFound
 from eligibility.feeds import feed_for_key
+from eligibility.records import exchange_rows
 from eligibility.schemas import Explanation
 from eligibility.service import active_rulesets, explain, get_profile, upsert_profile
 from kit.masking import mask_account, mask_id_number
@@ -72,24 +72,20 @@ def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> Pr
     return model.model_validate(out)
 
 
-@post("/api/exchange/{kind:str}/profiles", guards=[feed_key], status_code=200, responses=errors(404, 413))
-async def exchange_upsert(kind: str, data: JSONBody[list[dict] | dict], request: Request) -> ExchangeUpsertRead:
-    """Upsert profiles (one object or a list) from the data exchange; same validation as the import.
-    Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
+@post("/api/exchange/{kind:str}/profiles", guards=[feed_key], status_code=200, responses=errors(400, 404, 413, 422))
+async def exchange_upsert(kind: str, request: Request) -> ExchangeUpsertRead:
+    """Upsert profiles (a JSON object or an array of them, the body) from the data exchange; same validation as
+    the import. Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
     if kind not in SUBJECT_KINDS:
         raise EligibilityError("kind must be enterprise or talent", status=404)
-    rows = data if isinstance(data, list) else [data]
-    if len(rows) > MAX_ROWS:
-        raise EligibilityError(f"at most {MAX_ROWS} profiles per request; use the bulk import for more", status=413)
+    # The body is read here, not by the framework: strict UTF-8 (a BOM allowed), and deep nesting is a 400.
+    rows, rejects = exchange_rows(kind, await request.body(), MAX_ROWS)
     feed = (request.scope.get("state") or {}).get("feed", "feed")
     actor = AuditActor(f"feed:{feed}", "data_exchange")
     results: list[UpsertResultRead] = []
-    rejected: list[UpsertRejectRead] = []
+    rejected = [UpsertRejectRead(**r) for r in rejects]
     changed = []
-    for i, raw in enumerate(rows):
-        if not isinstance(raw, dict):
-            rejected.append(UpsertRejectRead(index=i, field="", reason="not a JSON object"))
-            continue
+    for i, raw in rows:
         try:
             sid, outcome = await upsert_profile(kind, raw, actor=actor, feed=feed)
         except ProfileInvalid as exc:
@@ -100,6 +96,7 @@ async def exchange_upsert(kind: str, data: JSONBody[list[dict] | dict], request:
             changed.append(sid)
     await _queue_rematch(kind, changed)
     counts = {o: sum(1 for r in results if r.outcome == o) for o in ("inserted", "updated", "unchanged")}
+    rejected.sort(key=lambda r: r.index)
     return ExchangeUpsertRead(**counts, rejected=len({r.index for r in rejected}), results=results, rejects=rejected)
 
 

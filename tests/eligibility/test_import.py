@@ -57,15 +57,15 @@ async def test_bom_column_order_update_and_ndjson(fresh_db, tmp_dir):
 
 
 async def test_csv_cells_are_read_by_their_header(fresh_db):
-    """A column the file lacks is a missing value, an unknown column is ignored, a repeated column's last cell
-    counts; a required field without a column rejects every row, naming it."""
+    """A column the file lacks is a missing value, a repeated column's last cell counts; a required field without
+    a column rejects every row, naming it. (A column that is no field refuses the file: test_garbage.py.)"""
     rows = list(generate("enterprise", 3, seed=4))
-    header = ["note", "employees"] + [f for f in rows[0] if f not in ("rd_expense", "tags")] + ["employees"]
+    header = ["employees"] + [f for f in rows[0] if f not in ("rd_expense", "tags")] + ["employees"]
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(header)
     for r in rows:
-        w.writerow(["x", "999"] + [r[f] if r[f] is not None else "" for f in header[2:-1]] + [r["employees"]])
+        w.writerow(["999"] + [r[f] if r[f] is not None else "" for f in header[1:-1]] + [r["employees"]])
     report, rejects = await _import("enterprise", out.getvalue().encode())
     assert (report.inserted, report.rejected, rejects) == (3, 0, [])
     for r in rows:
@@ -147,7 +147,7 @@ async def test_big_file_path_in_a_second_process_equals_the_in_process_path(fres
     rows = list(generate("enterprise", 12_000, seed=11))  # more than two batches
     rows[5]["uscc"] = rows[5]["uscc"][:17] + ("0" if rows[5]["uscc"][17] != "0" else "1")  # bad check character
     rows[7000]["employees"] = -3
-    rows[9000] = dict(rows[10])  # the same subject twice: the later row wins
+    rows[9000] = dict(rows[10])  # the same subject twice (in another batch): the later row is rejected
     rows[9000]["employees"] += 5
     csv_path, nd_path = tmp_dir / "big.csv", tmp_dir / "big.ndjson"
     write_csv("enterprise", rows, str(csv_path))
@@ -179,10 +179,11 @@ async def test_big_file_path_in_a_second_process_equals_the_in_process_path(fres
     (par, par_rows, par_audit), (seq, seq_rows, seq_audit) = outcomes
     assert par == seq and par_rows == seq_rows and par_audit == seq_audit
     first, rejects = par[0]
-    assert first["rejected"] == 3 and [r[0] for r in rejects] == [7, 7002, 12001]
-    # 12,000 - 3 rejected; the repeat (another batch) updates the subject the earlier row inserted
-    assert (first["inserted"], first["updated"], first["unchanged"]) == (11_996, 1, 0)
-    # Again after the NDJSON (which set the subject back to its earlier row): only the repeat changes it.
+    assert first["rejected"] == 4 and [r[0] for r in rejects] == [7, 7002, 9002, 12001]
+    assert rejects[2][1] == "uscc" and "line 12" in rejects[2][2]  # the repeat names the subject's first line
+    # 12,000 - 4 rejected (the repeat among them): the subject keeps its first row
+    assert (first["inserted"], first["updated"], first["unchanged"]) == (11_996, 0, 0)
+    # Again after the NDJSON (the same rows): nothing changes.
     again = par[2][0]
-    assert (again["inserted"], again["updated"], again["unchanged"], again["rejected"]) == (0, 1, 11_996, 3)
+    assert (again["inserted"], again["updated"], again["unchanged"], again["rejected"]) == (0, 0, 11_996, 4)
     assert len(par_rows) == 11_996

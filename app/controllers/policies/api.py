@@ -22,9 +22,9 @@ from app.schemas.policies import (
     VersionSummaryRead,
 )
 from app.tasks import enqueue_match_published
-from kit.vocab import Role, SubjectKind
 from eligibility.rules import check_expression
 from kit.text import NotUtf8, decode_utf8
+from kit.vocab import Role, SubjectKind
 from policies import packs, service
 from policies.errors import PackRefused, PolicyError
 from policies.schemas import ImpactPreview, PackProblem, PublishedVersion, TestOutcome, VersionRead
