@@ -17,8 +17,8 @@ from app.config import get_settings
 from app.db import close_database, open_database
 from eligibility import tasks as eligibility_tasks
 from notifications import tasks as notification_tasks
+from payments import receipt_tasks
 from payments import tasks as payment_tasks
-from payments.receipts import tasks as receipt_tasks
 
 QUEUE = "zhida:queue"
 JOB_TIMEOUT = 600

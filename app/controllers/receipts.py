@@ -19,10 +19,11 @@ from app.schemas.errors import errors
 from kit.time import format_china
 from kit.vocab import Role
 from payments.receipts.amount_words import amount_in_words
-from payments.receipts.bulk import ReceiptRenderer, receipt_filename, write_batch_receipts_zip
+from payments.receipts.bulk import ReceiptRenderer, receipt_filename
 from payments.receipts.schemas import ReceiptFacts, facts_digest
 from payments.receipts.verify import VerifyReport, verify_receipt_pdf
 from payments.service import receipt_facts, receipt_standing
+from payments.service.receipts import write_batch_receipts_zip
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # a receipt is ~100 KiB; refuse anything absurd before parsing it
 

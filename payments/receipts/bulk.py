@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import math
@@ -162,25 +161,3 @@ def write_receipts_zip(
         archive.writestr("manifest.csv", manifest_csv(facts_list), compress_type=zipfile.ZIP_DEFLATED)
     os.replace(tmp, zip_path)
     return zip_path
-
-
-async def write_batch_receipts(
-    batch_id: int, out_dir: Path, *, renderer: ReceiptRenderer, processes: int = 2
-) -> list[Path]:
-    """`zhida batch receipts ID --out DIR`: the PDF of every settled payment of the batch, one file each."""
-    from payments.service import receipts_of_batch
-
-    facts_list = await receipts_of_batch(batch_id)
-    return await asyncio.to_thread(write_receipts, facts_list, out_dir, renderer=renderer, processes=processes)
-
-
-async def write_batch_receipts_zip(
-    batch_id: int, zip_path: Path, *, renderer: ReceiptRenderer, processes: int = 2
-) -> Path | None:
-    """The auditor's ZIP of a batch's receipts (None when the batch has no settled payment)."""
-    from payments.service import receipts_of_batch
-
-    facts_list = await receipts_of_batch(batch_id)
-    if not facts_list:
-        return None
-    return await asyncio.to_thread(write_receipts_zip, facts_list, zip_path, renderer=renderer, processes=processes)

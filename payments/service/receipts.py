@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
 import logging
 import secrets
+from pathlib import Path
 from typing import Any
 
 from kit.db import bulk_insert, in_list, raw
 from kit.money import fen_to_yuan
 from kit.vocab import PaymentStatus, SubjectKind
 from payments.errors import InvalidState
+from payments.receipts.bulk import ReceiptRenderer, write_receipts, write_receipts_zip
 from payments.receipts.schemas import (
     CROCKFORD_ALPHABET,
     VERIFICATION_CODE_LENGTH,
@@ -155,3 +158,21 @@ async def receipts_of_subject(subject_kind: str, subject_id: str) -> list[Receip
         .order_by(Receipt.payment_id)
     )
     return [_facts(r) for r in rows]
+
+
+async def write_batch_receipts(
+    batch_id: int, out_dir: Path, *, renderer: ReceiptRenderer, processes: int = 2
+) -> list[Path]:
+    """`zhida batch receipts ID --out DIR`: the PDF of every settled payment of the batch, one file each."""
+    facts_list = await receipts_of_batch(batch_id)
+    return await asyncio.to_thread(write_receipts, facts_list, out_dir, renderer=renderer, processes=processes)
+
+
+async def write_batch_receipts_zip(
+    batch_id: int, zip_path: Path, *, renderer: ReceiptRenderer, processes: int = 2
+) -> Path | None:
+    """The auditor's ZIP of a batch's receipts (None when the batch has no settled payment)."""
+    facts_list = await receipts_of_batch(batch_id)
+    if not facts_list:
+        return None
+    return await asyncio.to_thread(write_receipts_zip, facts_list, zip_path, renderer=renderer, processes=processes)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from payments.receipts.bulk import ReceiptRenderer, write_batch_receipts
+from payments.receipt_tasks import functions, render_receipts_chunk
+from payments.receipts.bulk import ReceiptRenderer
 from payments.receipts.schemas import facts_digest
-from payments.receipts.tasks import functions, render_receipts_chunk
 from payments.receipts.verify import async_verify_receipt_pdf
+from payments.service.receipts import write_batch_receipts
 
 
 def _settings(data_dir):

@@ -1,4 +1,5 @@
-"""Jobs of receipts: render and cache the signed PDFs of a chunk of receipt codes, within a time limit."""
+"""Jobs of receipts (payments.render_receipts), beside payments/tasks.py: they load facts through payments.service, which
+the receipts package itself (rendering, signing) never imports: render and cache the signed PDFs of a chunk of receipt codes, within a time limit."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from arq.worker import func
 
 from payments.receipts.bulk import ReceiptRenderer
 from payments.receipts.schemas import ReceiptFacts
+from payments.service.receipts import receipt_facts
 
 CHUNK_SIZE = 40  # ~5-8 s of rendering: well inside the time limit, small enough to retry cheaply
 CHUNK_TIMEOUT_SECONDS = 180
@@ -20,8 +22,6 @@ ReceiptLoader = Callable[[Sequence[str]], Awaitable[list[ReceiptFacts]]]
 
 async def load_receipt_facts(codes: Sequence[str]) -> list[ReceiptFacts]:
     """The stored facts of these codes through payments' service (unknown codes are left out)."""
-    from payments.service import receipt_facts
-
     found = [await receipt_facts(code) for code in codes]
     return [facts for facts in found if facts is not None]
 
