@@ -93,6 +93,11 @@ def app_error_handler(request: Request, exc: AppError) -> Response:
     return _error_response(request, exc.status, exc.message, exc.detail)
 
 
+def too_deep_handler(request: Request, exc: RecursionError) -> Response:
+    """A body nested past what the decoder can walk (JSON thousands of levels deep) is the sender's error, not ours."""
+    return _error_response(request, 400, "the request body is nested too deeply to read", None)
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response:
     """Anything else is our bug: logged with its trace (the path's long numbers masked), answered 500 in words."""
     log.exception("unhandled error on %s %s", request.method, scrub_text(request.url.path))
@@ -149,6 +154,7 @@ def create_app() -> Litestar:
         exception_handlers={
             HTTPException: http_error_handler,
             AppError: app_error_handler,
+            RecursionError: too_deep_handler,
             Exception: internal_error_handler,
         },
         openapi_config=OpenAPIConfig(title="Zhida 政策直达 API", version="0.1.0", path="/schema"),

@@ -45,7 +45,8 @@ CENT = Decimal("0.01")
 
 
 def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
-    """Lowercase hex HMAC-SHA256 of ``timestamp\\nMETHOD\\npath\\nbody`` (path without the query string)."""
+    """Lowercase hex HMAC-SHA256 of ``timestamp\\nMETHOD\\npath\\nbody``, where path is the request target as sent
+    on the wire: the path and, when there is one, ``?`` and the query string (bank-gateway.md, Signing)."""
     message = b"\n".join([timestamp.encode(), method.upper().encode(), path.encode(), body])
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
@@ -241,8 +242,9 @@ class HttpBankAdapter:
         """Send signed and read the whole answer; httpx exceptions and TimeoutError propagate for the caller to classify.
         Returns an httpx.Response, or on our own transport the same readings without it (``_Answer``)."""
         url = self._transfers_url if path == "/transfers" else httpx.URL(self.base_url + path, params=params)
-        # The signature covers the path as it goes on the wire, without the query string.
-        signed_path = url.raw_path.split(b"?")[0].decode("ascii")
+        # The signature covers the request target exactly as it goes on the wire, query string included: what
+        # decides the answer (a statement's date) is signed, and a strict gateway refuses anything less.
+        signed_path = url.raw_path.decode("ascii")
         if isinstance(self._transport, KeepAliveTransport):
             headers = [
                 (b"Host", url.netloc),

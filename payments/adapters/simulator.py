@@ -336,8 +336,14 @@ class Simulator:
             return False
         if skew > MAX_SKEW_SECONDS:
             return False
+        # The signed path is the request target as sent: the raw path and, when there is one, ? and the query
+        # string (bank-gateway.md). ASGI gives the query apart from the path; a signature without it is refused.
         raw = scope.get("raw_path") or quote(scope["path"]).encode()
-        candidates = {raw.split(b"?")[0].decode("latin-1"), scope["path"]}
+        query = scope.get("query_string") or b""
+        target = raw.split(b"?")[0] + (b"?" + query if query else b"")
+        candidates = {target.decode("latin-1")}
+        if not query:
+            candidates.add(scope["path"])
         for path in candidates:
             message = b"\n".join([timestamp.encode(), scope["method"].encode(), path.encode("utf-8"), body])
             expected = hmac.new(self.config.secret.encode(), message, hashlib.sha256).hexdigest()

@@ -141,3 +141,15 @@ async def test_api_reconcile_against_a_url_answering_404_is_502_with_the_error_b
         status, body = await _reconcile_through_the_api()
     assert status == 502 and set(body) == {"error", "detail"}
     assert "404" in body["error"]
+
+
+async def test_a_json_body_nested_too_deeply_is_400_not_500(fresh_db):
+    """JSON nested 100,000 levels makes the body decoder recurse past Python's limit: the sender's error, a 400."""
+    await ensure_user("u_errors_officer", "policy_officer")
+    deep = "[" * 100_000 + "]" * 100_000
+    async with asgi_client() as client:
+        await alogin(client, "u_errors_officer")
+        headers = {**acsrf(client), "content-type": "application/json"}
+        r = await client.post("/api/policies/check", content=deep, headers=headers)
+    assert r.status_code == 400, r.text
+    assert set(r.json()) == {"error", "detail"} and "nested too deeply" in r.json()["error"]

@@ -92,6 +92,24 @@ async def test_statement_of_a_bad_date_is_not_a_statement(make_bank):
     from tests.bank.conftest import SECRET
 
     ts = str(int(sim.clock()))
-    headers = {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "GET", "/statements", b"")}
+    headers = {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "GET", "/statements?date=22-11-2026", b"")}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://bank.test") as client:
         assert (await client.get("/statements?date=22-11-2026", headers=headers)).status_code == 400
+
+
+async def test_the_signature_covers_the_query_string(make_bank):
+    """bank-gateway.md: `path` is the request target with its query. A statement request signed over the path alone
+    is refused (the date could be swapped under the signature); the adapter signs what it sends."""
+    bank, sim = make_bank()
+    import httpx
+
+    from payments.adapters.http_bank import sign
+    from tests.bank.conftest import SECRET
+
+    ts = str(int(sim.clock()))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://bank.test") as client:
+        path_only = {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "GET", "/statements", b"")}
+        assert (await client.get("/statements?date=2026-11-22", headers=path_only)).status_code == 401
+        full = {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "GET", "/statements?date=2026-11-22", b"")}
+        assert (await client.get("/statements?date=2026-11-22", headers=full)).status_code == 200
+    assert await bank.statement(dt.date(2026, 11, 22)) == []

@@ -46,8 +46,11 @@ class StrictBank:
         headers = dict((k.decode(), v.decode()) for k, v in scope["headers"])
         ts = headers.get("x-timestamp", "")
         path = scope["raw_path"].decode()  # exactly as on the wire, never re-encoded
+        # The signed target includes the query string (bank-gateway.md): a statement's date is signed too.
+        query = scope.get("query_string", b"").decode()
+        target = path + ("?" + query if query else "")
         expected = hmac.new(
-            SECRET.encode(), f"{ts}\n{scope['method']}\n{path}\n".encode() + body, hashlib.sha256
+            SECRET.encode(), f"{ts}\n{scope['method']}\n{target}\n".encode() + body, hashlib.sha256
         ).hexdigest()
         if not ts.isdigit() or abs(time.time() - int(ts)) > 300 or headers.get("x-signature") != expected:
             return self.json(401, {"error": "UNAUTHORIZED"})
