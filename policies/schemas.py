@@ -163,3 +163,23 @@ class ImpactPreview(BaseModel):
     amount_changed: list[ImpactChange] = []
     budget_delta: Decimal | None = Field(None, description="this draft's budget minus the published version's")
     total_delta: Decimal | None = None
+
+
+# A policy's own keys (not its clauses or tests), in the contract's order: what a pack reads and writes, and what the
+# reviewer's diff compares.
+CONTENT_KEYS = (
+    "code",
+    "title",
+    "issuer",
+    "subject",
+    "mode",
+    "effective_from",
+    "effective_to",
+    "budget",
+    "cap_per_subject",
+    "combine",
+    "exclusive_group",
+    "when",
+    "source",
+    "summary",
+)

@@ -13,26 +13,9 @@ import yaml
 from eligibility.fields import FIELDS
 from policies.errors import PackRefused
 from policies.packs import limits
-from policies.schemas import ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
+from policies.schemas import CONTENT_KEYS, ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
 
-POLICY_KEYS = (
-    "code",
-    "title",
-    "issuer",
-    "subject",
-    "mode",
-    "effective_from",
-    "effective_to",
-    "budget",
-    "cap_per_subject",
-    "combine",
-    "exclusive_group",
-    "when",
-    "source",
-    "summary",
-    "clauses",
-    "tests",
-)
+POLICY_KEYS = (*CONTENT_KEYS, "clauses", "tests")
 REQUIRED_POLICY_KEYS = ("code", "title", "issuer", "subject", "mode", "effective_from", "budget", "clauses")
 CLAUSE_KEYS = ("code", "title", "when", "amount")
 TEST_KEYS = ("name", "profile", "as_of", "expect")

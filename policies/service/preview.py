@@ -16,7 +16,7 @@ from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs
 from policies.errors import PackRefused
-from policies.schemas import ImpactChange, ImpactPreview, PolicyContent, TestOutcome
+from policies.schemas import CONTENT_KEYS, ImpactChange, ImpactPreview, PolicyContent, TestOutcome
 from policies.service.common import _content, _key, _version_row, _yuan
 from policies.service.reading import _published_row
 
@@ -191,20 +191,7 @@ async def check_expression(
     return {"ok": True, "problems": [], "matched": matched}
 
 
-_FIELDS = (
-    "title",
-    "issuer",
-    "mode",
-    "effective_from",
-    "effective_to",
-    "budget",
-    "cap_per_subject",
-    "combine",
-    "exclusive_group",
-    "when",
-    "source",
-    "summary",
-)
+_FIELDS = tuple(k for k in CONTENT_KEYS if k not in ("code", "subject"))  # what the diff compares
 
 
 async def diff_with_published(version_id: int) -> list[dict]:
