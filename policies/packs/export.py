@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from policies.schemas import PolicyContent
+from policies.schemas import CONTENT_KEYS, PolicyContent
 
 
 class _Dumper(yaml.SafeDumper):
@@ -58,22 +58,7 @@ _Dumper.add_representer(_Expr, _repr_expr)
 def content_to_dict(content: PolicyContent) -> dict:
     """The pack form of a content, in the contract's key order, without empty optional keys."""
     d: dict[str, Any] = {}
-    for k in (
-        "code",
-        "title",
-        "issuer",
-        "subject",
-        "mode",
-        "effective_from",
-        "effective_to",
-        "budget",
-        "cap_per_subject",
-        "combine",
-        "exclusive_group",
-        "when",
-        "source",
-        "summary",
-    ):
+    for k in CONTENT_KEYS:
         v = getattr(content, k)
         if v is None or v == "":
             continue

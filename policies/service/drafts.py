@@ -70,6 +70,29 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
         )
 
 
+async def _insert_draft(policy_id: Any, code: str, number: int, content: PolicyContent, actor: Actor) -> int:
+    """A new draft version row of a policy (its content is written next, by _write_content); returns its id."""
+    rows = await PolicyVersion.insert(
+        PolicyVersion(
+            policy=policy_id,
+            code=code,
+            number=number,
+            status=VersionStatus.DRAFT,
+            title=content.title,
+            issuer=content.issuer,
+            subject=content.subject,
+            mode=content.mode,
+            effective_from=content.effective_from,
+            budget_fen=0,
+            content_hash="",
+            author=actor.name,
+            created_at=_now(),
+            status_changed_at=_now(),
+        )
+    )
+    return int(rows[0]["id"])
+
+
 async def _store(content: PolicyContent, actor: Actor) -> tuple[VersionRead, str]:
     """Store content as the draft of its code (inside the caller's transaction). Returns (version, outcome)."""
     policy = await Policy.select().where(Policy.code == content.code).first()
@@ -117,26 +140,7 @@ async def _store(content: PolicyContent, actor: Actor) -> tuple[VersionRead, str
         )
         return await read_version(latest["id"]), "updated"
     number = 1 if latest is None else latest["number"] + 1
-    vid = (
-        await PolicyVersion.insert(
-            PolicyVersion(
-                policy=policy_id,
-                code=content.code,
-                number=number,
-                status=VersionStatus.DRAFT,
-                title=content.title,
-                issuer=content.issuer,
-                subject=content.subject,
-                mode=content.mode,
-                effective_from=content.effective_from,
-                budget_fen=0,
-                content_hash="",
-                author=actor.name,
-                created_at=_now(),
-                status_changed_at=_now(),
-            )
-        )
-    )[0]["id"]
+    vid = await _insert_draft(policy_id, content.code, number, content, actor)
     await _write_content(vid, content)
     await actor.record(
         "policy.draft.create",
@@ -251,26 +255,7 @@ async def new_draft_from(version_id: int, actor: Actor) -> VersionRead:
     content = await _content(row)
     async with _db().transaction():
         number = latest["number"] + 1
-        vid = (
-            await PolicyVersion.insert(
-                PolicyVersion(
-                    policy=row["policy"],
-                    code=row["code"],
-                    number=number,
-                    status=VersionStatus.DRAFT,
-                    title=content.title,
-                    issuer=content.issuer,
-                    subject=content.subject,
-                    mode=content.mode,
-                    effective_from=content.effective_from,
-                    budget_fen=0,
-                    content_hash="",
-                    author=actor.name,
-                    created_at=_now(),
-                    status_changed_at=_now(),
-                )
-            )
-        )[0]["id"]
+        vid = await _insert_draft(row["policy"], row["code"], number, content, actor)
         await _write_content(vid, content)
         await actor.record(
             "policy.draft.create",
