@@ -140,6 +140,7 @@ def run_child(db_url: str, args, csv_path: Path) -> None:
             str(args.match_jobs),
         ]
         + (["--reuse"] if args.reuse else [])
+        + (["--import-only"] if args.import_only else [])
         + [a for c in args.pg_index for a in ("--pg-index", c)]
     )
     subprocess.run(cmd, env=env, check=True)
@@ -170,6 +171,9 @@ def main() -> None:
         help="PostgreSQL: a B-tree index on this profile column (e.g. rd_expense_fen) made before the "
         "import, to measure what it costs the import and gives the filter (repeatable; not a "
         "migration: the product makes no such index)",
+    )
+    ap.add_argument(
+        "--import-only", action="store_true", help="measure the import and the re-import only (no matching)"
     )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--csv", help=argparse.SUPPRESS)
@@ -336,6 +340,8 @@ async def child(args) -> None:
             f"re-import (all unchanged: {again.unchanged:,}): {wall:.1f} s = {n / wall:,.0f} rows/s "
             f"({n / cpu:,.0f} rows per CPU-second)"
         )
+    if args.import_only:
+        return
     if pg:
         await engine.run_ddl("ANALYZE eligibility_enterprise")
 
