@@ -14,8 +14,9 @@ from typing import Any
 
 from piccolo.engine.sqlite import convert_datetime_in
 
-from eligibility import store
+from eligibility import history, owned, store
 from eligibility.errors import EligibilityError, ProfileInvalid
+from eligibility.feeds import feed_named
 from eligibility.fields import FIELDS, SUBJECT_ID
 from eligibility.profiles import row_digest, validate_values
 from eligibility.records import detect_format, open_records
@@ -74,7 +75,13 @@ def validated(
 
 
 async def upsert_profiles(
-    kind: str, profiles: list[dict], report: ImportReport, connection, pg: bool, now: dt.datetime
+    kind: str,
+    profiles: list[dict],
+    report: ImportReport,
+    connection,
+    pg: bool,
+    now: dt.datetime,
+    feed: str | None = None,
 ) -> list[str]:
     """Upsert normalized profiles (the tests' and API's path)."""
     rows = []
@@ -82,14 +89,21 @@ async def upsert_profiles(
         row = store.to_row(kind, p)
         row.append(row_digest(row))
         rows.append(row)
-    return await upsert_rows(kind, rows, report, connection, pg, now)
+    return await upsert_rows(kind, rows, report, connection, pg, now, feed)
 
 
 async def upsert_rows(
-    kind: str, profiles: list[list], report: ImportReport, connection, pg: bool, now: dt.datetime
+    kind: str,
+    profiles: list[list],
+    report: ImportReport,
+    connection,
+    pg: bool,
+    now: dt.datetime,
+    feed: str | None = None,
 ) -> list[str]:
-    """Upsert one batch of stored rows, each ending with its row_digest (later rows of the same subject win);
-    returns the subject ids changed."""
+    """Upsert one batch of stored rows, each ending with its row_digest (later rows of the same subject win), written
+    by ``feed`` (None: a full-record file); the versions they replace are kept (eligibility/history.py). Returns the
+    subject ids changed."""
     latest: dict[str, list] = {}
     for p in profiles:
         latest[p[0]] = p
@@ -109,6 +123,7 @@ async def upsert_rows(
                 existing[r["subject_id"]] = r["digest"]
     rows = []
     changed = []
+    replaced = []
     inserted = updated = unchanged = 0  # local counters: setting a pydantic field per row is slow
     # SQLite: the values its driver binds without an adapter call each (int for a yes/no, the timestamp as the
     # text Piccolo's adapter would make of it): the same stored values, a fifth less binding work per row.
@@ -124,10 +139,11 @@ async def upsert_rows(
             inserted += 1
         else:
             updated += 1
+            replaced.append(sid)
         for i in bools:
             if row[i] is not None:
                 row[i] = int(row[i])
-        rows.append((*row, digest, stamp))
+        rows.append((*row, digest, stamp, feed))
         changed.append(sid)
     report.inserted += inserted
     report.updated += updated
@@ -135,27 +151,47 @@ async def upsert_rows(
     # Duplicates of a subject inside one batch count once; the others are unchanged repeats.
     report.unchanged += len(profiles) - len(latest)
     if pg and len(rows) > 50:
-        await _copy_upsert(kind, rows, connection)
+        await _copy_upsert(kind, rows, connection, now, bool(replaced))
     else:
+        await history.keep_previous(kind, replaced, connection, pg, now)
         await store.executemany(connection, store.upsert_sql(kind, pg), rows, pg)
     return changed
 
 
-async def _copy_upsert(kind: str, rows: list[list], connection) -> None:
-    """PostgreSQL: COPY the batch into a temporary table, then one INSERT … ON CONFLICT from it."""
+async def _copy_upsert(kind: str, rows: list[list], connection, now: dt.datetime, replaces: bool) -> None:
+    """PostgreSQL: COPY the batch into a temporary table, keep the versions it replaces, then one INSERT … ON
+    CONFLICT from it."""
     table = store.TABLES[kind]._meta.tablename
-    cols = store.columns(kind) + ["digest", "updated_at"]
+    cols = store.columns(kind) + store.TAIL
     temp = f"zhida_import_{kind}"
     await connection.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(cols)} FROM {table} WITH NO DATA"
     )
     await connection.execute(f"TRUNCATE {temp}")
     await connection.copy_records_to_table(temp, records=[tuple(r) for r in rows], columns=cols)
+    if replaces:
+        await history.keep_previous_of_temp(kind, temp, connection, now)
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "subject_id")
     await connection.execute(
         f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {temp} "
         f"ON CONFLICT (subject_id) DO UPDATE SET {updates}"
     )
+
+
+def _owned_batches(binary, kind: str, fmt: str, today: dt.date, feed: str, owns: tuple[str, ...]) -> Iterator[tuple]:
+    """``_batches`` for a feed that owns fields: ("owned", (line, stored values, carried) per row, rejects, bytes
+    read) per batch; the rows are merged onto the stored profiles when written."""
+    reader, records = open_records(binary, kind, fmt, absent=owned.ABSENT)
+    report = ImportReport(kind=kind)
+    rejects: list[tuple[int, str, str]] = []
+    batch: list[tuple] = []
+    for item in owned.validated_owned(kind, feed, owns, records, lambda *r: rejects.append(r), report, today):  # noqa: B023
+        batch.append(item)
+        if len(batch) >= BATCH:
+            yield "owned", batch, rejects, reader.bytes_read
+            batch, rejects = [], []
+    yield "owned", batch, rejects, reader.bytes_read
+    yield "end", reader.sha.hexdigest(), report.rejected
 
 
 def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
@@ -185,10 +221,12 @@ async def _write(
     reject: Reject,
     progress: Callable[[int], None] | None,
     on_changed,
+    feed: str | None = None,
 ) -> ImportReport:
-    """Upsert the batches of ``_batches`` in one transaction with the audit entry: a file that breaks off (or a
-    crash) leaves what was stored before, and the audit entry commits with the data."""
+    """Upsert the batches of ``_batches`` (or ``_owned_batches``) in one transaction with the audit entry: a file
+    that breaks off (or a crash) leaves what was stored before, and the audit entry commits with the data."""
     report = ImportReport(kind=kind)
+    merge_rejected = 0
     engine = store.TABLES[kind]._meta.db
     pg = engine.engine_type == "postgres"
     now = dt.datetime.now(dt.UTC)
@@ -201,15 +239,21 @@ async def _write(
             if msg[0] == "end":
                 report.digest, report.rejected = msg[1], msg[2]
                 continue
-            _, rows, rejects, bytes_read = msg
+            what, rows, rejects, bytes_read = msg
             for r in rejects:
                 reject(*r)
+            if what == "owned" and rows:
+                rows, refused = await owned.merge(kind, feed or "", rows, tx.connection, pg)
+                for r in refused:
+                    reject(*r)
+                merge_rejected += len({line for line, _, _ in refused})
             if rows:
-                changed = await upsert_rows(kind, rows, report, tx.connection, pg, now)
+                changed = await upsert_rows(kind, rows, report, tx.connection, pg, now, feed)
                 if on_changed:  # keep the changed ids only when someone will re-match them
                     changed_all += changed
             if progress:
                 progress(bytes_read)
+        report.rejected += merge_rejected
         await actor.record(
             "eligibility.profiles_import",
             f"{kind}_profiles",
@@ -222,6 +266,7 @@ async def _write(
                 "updated": report.updated,
                 "unchanged": report.unchanged,
                 "rejected": report.rejected,
+                **({"feed": feed} if feed else {}),
             },
         )
     if on_changed and changed_all:
@@ -249,12 +294,19 @@ async def import_stream(
     progress: Callable[[int], None] | None = None,
     today: dt.date | None = None,
     on_changed: Callable[[list[str]], Any] | None = None,
+    feed: str | None = None,
 ) -> ImportReport:
-    """Import profiles from a binary stream, one batch at a time, all in one transaction (see ``_write``)."""
+    """Import profiles from a binary stream, one batch at a time, all in one transaction (see ``_write``). ``feed``:
+    the stored feed the file comes from; one that owns fields changes only those (eligibility/owned.py)."""
     _check_kind(kind)
+    owns = await _owns(feed, kind)
+    day = today or china_today()
 
     async def batches():
-        for msg in _batches(binary, kind, fmt, today or china_today()):
+        source = (
+            _batches(binary, kind, fmt, day) if owns is None else _owned_batches(binary, kind, fmt, day, feed, owns)
+        )
+        for msg in source:
             yield msg
 
     return await _write(
@@ -265,7 +317,23 @@ async def import_stream(
         reject=reject or _no_reject,
         progress=progress,
         on_changed=on_changed,
+        feed=feed,
     )
+
+
+async def _owns(feed: str | None, kind: str) -> tuple[str, ...] | None:
+    """The fields ``feed`` owns (None: a full-record feed, or no feed named); an unknown feed, or one of the other
+    subject kind, is refused before anything is read."""
+    if feed is None:
+        return None
+    row = await feed_named(feed)
+    if row is None:
+        raise EligibilityError(
+            f"no feed named {feed!r}: declare it with `zhida profiles feed-key {feed} --kind {kind}`"
+        )
+    if row["kind"] != kind:
+        raise EligibilityError(f"feed {feed} sends {row['kind']} profiles, not {kind} profiles")
+    return row["owns"]
 
 
 # -- a big file: parsed and validated in a second process while this one writes ------------------------------
@@ -297,7 +365,17 @@ def _next_message(queue: ProcessQueue, proc: BaseProcess) -> tuple:
 
 
 async def _import_parallel(
-    path: str, kind: str, fmt: str, *, actor: Actor, source: str, reject: Reject, progress, today: dt.date, on_changed
+    path: str,
+    kind: str,
+    fmt: str,
+    *,
+    actor: Actor,
+    source: str,
+    reject: Reject,
+    progress,
+    today: dt.date,
+    on_changed,
+    feed: str | None = None,
 ) -> ImportReport:
     """import_stream's work split over two processes: the child parses and validates (the CPU-heavy half), this
     process writes the same batches in the same single transaction (a failure stores nothing)."""
@@ -320,7 +398,14 @@ async def _import_parallel(
 
     try:
         return await _write(
-            kind, batches(), actor=actor, source=source, reject=reject, progress=progress, on_changed=on_changed
+            kind,
+            batches(),
+            actor=actor,
+            source=source,
+            reject=reject,
+            progress=progress,
+            on_changed=on_changed,
+            feed=feed,
         )
     finally:
         if proc.is_alive():
@@ -340,17 +425,21 @@ async def import_file(
     today: dt.date | None = None,
     on_changed=None,
     parallel: bool | None = None,
+    feed: str | None = None,
 ) -> ImportReport:
     """Import a CSV or NDJSON file (format from the extension or the first byte). A file of
     PARALLEL_MIN_BYTES or more is parsed and validated in a second process while this one writes
     (``parallel`` forces either way); both paths give the same report, rejects, rows and audit entry."""
     _check_kind(kind)
     source = os.path.basename(path)
+    owns = await _owns(feed, kind)
     with open(path, "rb") as f:
         fmt = fmt or detect_format(path, f.read(64))
         f.seek(0)
         if parallel is None:
             parallel = os.fstat(f.fileno()).st_size >= PARALLEL_MIN_BYTES
+        if owns is not None:  # a feed's partial file is merged row by row onto stored data: parsed here
+            parallel = False
         if not parallel:
             return await import_stream(
                 kind,
@@ -362,6 +451,7 @@ async def import_file(
                 progress=progress,
                 today=today,
                 on_changed=on_changed,
+                feed=feed,
             )
     return await _import_parallel(
         path,
@@ -373,4 +463,5 @@ async def import_file(
         progress=progress,
         today=today or china_today(),
         on_changed=on_changed,
+        feed=feed,
     )

@@ -65,8 +65,8 @@ def _refuse_unknown(kind: str, names, where: str) -> None:
         raise EligibilityError(f"{where}: {reasons}. Nothing was imported.")
 
 
-def _csv_rows(text: io.TextIOBase, names: list[str], kind: str) -> Records:
-    """(line, the row's cells of the fields ``names`` in that order ("" for a column the file lacks), problem)
+def _csv_rows(text: io.TextIOBase, names: list[str], kind: str, absent: Any = "") -> Records:
+    """(line, the row's cells of the fields ``names`` in that order (``absent`` for a column the file lacks), problem)
     for each record; the header is line 1. A record spanning lines (quoted newlines) is reported at the line it
     starts on. An empty file, a header without rows or a column that is no field refuses the file."""
     reader = csv.reader(text)
@@ -105,7 +105,7 @@ def _csv_rows(text: io.TextIOBase, names: list[str], kind: str) -> Records:
         if len(rec) != len(header):
             yield start, None, f"has {len(rec)} cells, the header has {len(header)} (a cut-off or broken row)"
             continue
-        rec.append("")
+        rec.append(absent)
         yield start, cells(rec), None
 
 
@@ -130,8 +130,8 @@ def _json_kind(value: Any) -> str:
     return {list: "an array", str: "a string", bool: "true/false", type(None): "null"}.get(type(value), "a number")
 
 
-def _ndjson_rows(text: io.TextIOBase, names: list[str], kind: str) -> Records:
-    """(line, the object's values of the fields ``names`` in that order (None where absent), problem) per line.
+def _ndjson_rows(text: io.TextIOBase, names: list[str], kind: str, absent: Any = None) -> Records:
+    """(line, the object's values of the fields ``names`` in that order (``absent`` where absent), problem) per line.
     An empty file or a key that is no field refuses the file."""
     known = frozenset(names)
     rows = n = 0
@@ -155,7 +155,7 @@ def _ndjson_rows(text: io.TextIOBase, names: list[str], kind: str) -> Records:
             continue
         if not known.issuperset(obj):
             _refuse_unknown(kind, obj, f"line {n}")
-        yield n, tuple(obj.get(name) for name in names), None
+        yield n, tuple(obj.get(name, absent) for name in names), None
     if not rows:
         raise EligibilityError("the file is empty: at least one profile (a JSON object a line) was expected")
 
@@ -168,14 +168,18 @@ def detect_format(path: str, first_bytes: bytes) -> str:
     return "ndjson" if first_bytes.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
 
 
-def open_records(binary, kind: str, fmt: str):
+def open_records(binary, kind: str, fmt: str, absent: Any = None):
+    """(the HashingReader, the records of ``_csv_rows`` or ``_ndjson_rows``); ``absent``: the value of a field the
+    file (CSV) or the object (NDJSON) does not carry, by default the format's missing value ("" or None)."""
     reader = HashingReader(binary)
     buffered = io.BufferedReader(reader, buffer_size=1 << 20)
     # HashingReader has refused any byte that is not UTF-8 (naming its line): decoding meets at most a cut-off end.
     text = io.TextIOWrapper(
         buffered, encoding="utf-8-sig", newline="" if fmt == "csv" else None, errors="zhida-cut-off-end"
     )
-    return reader, (_csv_rows if fmt == "csv" else _ndjson_rows)(text, field_names(kind), kind)
+    if fmt == "csv":
+        return reader, _csv_rows(text, field_names(kind), kind, "" if absent is None else absent)
+    return reader, _ndjson_rows(text, field_names(kind), kind, absent)
 
 
 def exchange_rows(kind: str, body: bytes, max_rows: int) -> tuple[list[tuple[int, dict]], list[dict]]:

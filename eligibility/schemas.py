@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -151,3 +151,43 @@ class ImportReport(BaseModel):
     unchanged: int = 0
     rejected: int = 0
     digest: str = Field("", description="SHA-256 of the file as read")
+
+
+class ProfileVersionRead(BaseModel):
+    """One version of a profile: the current one, or an earlier one kept by the history (eligibility/history.py)."""
+
+    id: int | None = Field(None, description="the history row; None for the current version")
+    subject_kind: SubjectKind
+    subject_id: str
+    digest: str
+    feed: str | None = Field(None, description="the feed that wrote this version; None: a full-record file")
+    valid_from: dt.datetime | None
+    valid_to: dt.datetime | None = Field(None, description="when a change replaced it; None: the current version")
+    current: bool
+    profile: dict[str, Any]
+    values: list[Any] = Field(description="the stored field values its digest was computed over")
+
+
+class DecisionReplay(BaseModel):
+    """A stored match (decision) evaluated again on the profile version and rule version it used."""
+
+    match_id: int
+    code: str
+    ruleset_key: str
+    version_id: int | None
+    subject_kind: SubjectKind
+    subject_id: str
+    as_of: dt.date
+    stored_clauses: list[str]
+    stored_amount_fen: int
+    stored_profile_digest: str
+    stored_rule_digest: str
+    stored_match_digest: str
+    profile_version: ProfileVersionRead | None = Field(description="None when that version is not kept")
+    profile_digest: str | None = Field(None, description="recomputed from the version's data")
+    rule_digest: str | None = Field(None, description="of the rule set replayed")
+    clauses: list[str] = []
+    amount_fen: int | None = None
+    match_digest: str | None = None
+    agrees: bool
+    problems: list[str] = []

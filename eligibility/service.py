@@ -6,16 +6,19 @@ import datetime as dt
 
 from piccolo.table import Table
 
-from eligibility import store
-from eligibility.errors import EligibilityError, ProfileNotFound
+from eligibility import feeds, history, owned, store
+from eligibility.errors import EligibilityError, ProfileInvalid, ProfileNotFound
 from eligibility.explain import explain_profile
-from eligibility.fields import KINDS, SUBJECT_ID
-from eligibility.profiles import normalize_profile, profile_digest
+from eligibility.fields import KINDS
+from eligibility.history import profile_versions
+from eligibility.profiles import field_names, normalize_profile, row_digest
+from eligibility.replay import replay_decision, replay_decisions
 from eligibility.rulesets import activate_ruleset, active_rulesets, deactivate_ruleset
 from eligibility.schemas import Explanation, RuleSet, StoredMatch
 from eligibility.tables import Match
 from kit import db
 from kit.audit import Actor
+from kit.time import china_today
 from kit.vocab import SubjectKind
 
 
@@ -49,29 +52,47 @@ async def count_profiles(kind: str) -> int:
 
 
 async def upsert_profile(kind: str, raw: dict, *, actor: Actor, feed: str | None = None) -> tuple[str, str]:
-    """Validate and upsert one profile (the data-exchange API). Returns (subject_id, inserted|updated|unchanged)."""
-    profile = normalize_profile(kind, raw)
-    sid = profile[SUBJECT_ID[kind]]
-    digest = profile_digest(kind, profile)
+    """Validate and upsert one profile (the data-exchange API). Returns (subject_id, inserted|updated|unchanged).
+
+    ``feed``: the feed sending it; one that owns fields (eligibility/feeds.py) changes only those: a key the record
+    lacks keeps the stored value, an explicit null clears it (eligibility/owned.py). Otherwise the record is the
+    whole profile (profiles.md). The version it replaces is kept (eligibility/history.py)."""
+    stored_feed = await feeds.feed_named(feed) if feed else None
+    owns = stored_feed["owns"] if stored_feed and stored_feed["kind"] == kind else None
+    if owns is None:
+        profile = normalize_profile(kind, raw)
+        row = store.to_row(kind, profile)
+    else:
+        names = field_names(kind)
+        values, carried = owned.validate_owned(
+            kind, feed or "", owns, [raw.get(n, owned.ABSENT) for n in names], china_today()
+        )
     table = store.TABLES[kind]
     engine = table._meta.db
     pg = engine.engine_type == "postgres"
     async with engine.transaction() as tx:
+        if owns is not None:
+            merged, refused = await owned.merge(kind, feed or "", [(0, values, carried)], tx.connection, pg)
+            if refused:
+                raise ProfileInvalid([(f, r) for _, f, r in refused])
+            row = merged[0][:-1]
+        sid = row[0]
+        digest = row_digest(row)
         old = await db.raw(f"SELECT digest FROM {table._meta.tablename} WHERE subject_id = {{}}", sid)
         if old and old[0]["digest"] == digest:
             return sid, "unchanged"
         outcome = "updated" if old else "inserted"
         now = dt.datetime.now(dt.UTC)
-        await store.executemany(
-            tx.connection, store.upsert_sql(kind, pg), [[*store.to_row(kind, profile), digest, now]], pg
-        )
+        if old:
+            await history.keep_previous(kind, [sid], tx.connection, pg, now)
+        await store.executemany(tx.connection, store.upsert_sql(kind, pg), [[*row, digest, now, feed]], pg)
         await actor.record(
             f"eligibility.profile_{outcome}",
             f"{kind}_profile",
             sid,
             before={"digest": old[0]["digest"]} if old else None,
             after={"digest": digest},
-            detail={"feed": feed} if feed else None,
+            detail={"feed": feed, **({"owns": list(owns)} if owns else {})} if feed else None,
         )
     return sid, outcome
 
@@ -164,4 +185,7 @@ __all__ = [
     "matches_of_subject",
     "get_match",
     "explain",
+    "profile_versions",
+    "replay_decision",
+    "replay_decisions",
 ]

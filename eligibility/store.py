@@ -8,11 +8,15 @@ from decimal import Decimal
 from typing import Any
 
 from eligibility.fields import BOOL, DATE, FIELDS, LIST, MONEY, SUBJECT_ID
-from eligibility.tables import EnterpriseProfile, TalentProfile
+from eligibility.tables import EnterpriseProfile, EnterpriseProfileVersion, TalentProfile, TalentProfileVersion
 from kit.money import fen_to_yuan, yuan_to_fen
 from kit.vocab import SubjectKind
 
 TABLES = {SubjectKind.ENTERPRISE: EnterpriseProfile, SubjectKind.TALENT: TalentProfile}
+# The previous versions of each kind's profiles (eligibility/history.py).
+VERSIONS = {SubjectKind.ENTERPRISE: EnterpriseProfileVersion, SubjectKind.TALENT: TalentProfileVersion}
+# Written with every version of a profile after its field columns: the upsert's and the COPY's column tail.
+TAIL = ["digest", "updated_at", "feed"]
 # Page cache of the SQLite connections that import or match (they touch every profile): 256 MiB, in SQLite's
 # negative-KiB form.
 SQLITE_CACHE_KIB = -262144
@@ -167,8 +171,18 @@ def placeholders(n: int, pg: bool, start: int = 1) -> str:
     return ", ".join(f"${i}" for i in range(start, start + n)) if pg else ", ".join("?" * n)
 
 
+def stored_values(kind: str, row: dict) -> list[Any]:
+    """The field values of a stored row (a profile's or a version's) as validation produced them, the values its
+    digest was computed over: yes/no as bool (SQLite hands back 0/1)."""
+    out = [row[c] for c in columns(kind)]
+    for i in bool_positions(kind):
+        if out[i] is not None:
+            out[i] = bool(out[i])
+    return out
+
+
 def upsert_sql(kind: str, pg: bool) -> str:
-    cols = columns(kind) + ["digest", "updated_at"]
+    cols = columns(kind) + TAIL
     table = TABLES[kind]._meta.tablename
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "subject_id")
     return (

@@ -1,4 +1,5 @@
-"""Tables of eligibility/: profiles (typed columns per contract field), active rule sets, matches, feeds.
+"""Tables of eligibility/: profiles (typed columns per contract field) and their previous versions, active rule sets,
+matches, feeds.
 
 Profile columns are typed so that a compiled rule can filter in SQL: money in integer fen (`*_fen`),
 dates as integers YYYYMMDD (`*_ymd`, so derived years/months are integer arithmetic in both dialects),
@@ -34,6 +35,7 @@ class EnterpriseProfile(Table, tablename="eligibility_enterprise"):
     bank_account = Varchar(length=32, null=True, default=None)
     digest = Varchar(length=64)
     updated_at = Timestamptz()
+    feed = Varchar(length=64, null=True, default=None)  # the feed that wrote this version (NULL: a full-record file)
 
 
 class TalentProfile(Table, tablename="eligibility_talent"):
@@ -54,6 +56,58 @@ class TalentProfile(Table, tablename="eligibility_talent"):
     birth_on_ymd = Integer()
     digest = Varchar(length=64)
     updated_at = Timestamptz()
+    feed = Varchar(length=64, null=True, default=None)
+
+
+class EnterpriseProfileVersion(Table, tablename="eligibility_enterprise_version"):
+    """A previous version of an enterprise profile, kept when a change replaced it: the same columns (and digest) as
+    eligibility_enterprise, valid from the time it was written (``valid_from``) to the time it was replaced."""
+
+    subject_id = Varchar(length=18, index=True)
+    name = Text()
+    region_code = Varchar(length=6)
+    industry_code = Varchar(length=5)
+    scale = Varchar(length=8)
+    founded_on_ymd = Integer()
+    employees = BigInt()
+    revenue_fen = BigInt()
+    tax_paid_fen = BigInt()
+    rd_expense_fen = BigInt(null=True, default=None)
+    unemployment_insurance_paid_fen = BigInt(null=True, default=None)
+    new_graduate_hires = BigInt(null=True, default=None)
+    high_tech = Boolean()
+    specialized = Varchar(length=16)
+    credit_rating = Varchar(length=1)
+    blacklisted = Boolean()
+    tags = Text(null=True, default=None)
+    bank_name = Text(null=True, default=None)
+    bank_account = Varchar(length=32, null=True, default=None)
+    digest = Varchar(length=64)
+    feed = Varchar(length=64, null=True, default=None)
+    valid_from = Timestamptz()
+    valid_to = Timestamptz()
+
+
+class TalentProfileVersion(Table, tablename="eligibility_talent_version"):
+    """A previous version of a talent profile (as EnterpriseProfileVersion)."""
+
+    subject_id = Varchar(length=18, index=True)
+    name = Text()
+    region_code = Varchar(length=6)
+    education = Varchar(length=16)
+    graduated_on_ymd = Integer(null=True, default=None)
+    arrived_on_ymd = Integer()
+    social_insurance_months = BigInt()
+    employer_uscc = Varchar(length=18, null=True, default=None)
+    title = Varchar(length=16, null=True, default=None)
+    tags = Text(null=True, default=None)
+    bank_name = Text(null=True, default=None)
+    bank_account = Varchar(length=32, null=True, default=None)
+    birth_on_ymd = Integer()
+    digest = Varchar(length=64)
+    feed = Varchar(length=64, null=True, default=None)
+    valid_from = Timestamptz()
+    valid_to = Timestamptz()
 
 
 class ActiveRuleSet(Table, tablename="eligibility_active_ruleset"):
@@ -95,3 +149,5 @@ class Feed(Table, tablename="eligibility_feed"):
     key_sha256 = Varchar(length=64, unique=True)
     active = Boolean(default=True)
     created_at = Timestamptz()
+    # The fields this feed owns, ';'-joined (its rows change only these); NULL: a full-record feed.
+    fields = Text(null=True, default=None)

@@ -13,16 +13,18 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from app import jobs
 from app.cli.common import EXIT_PARTIAL, cli_operator, progress_enabled, run
-from eligibility.explain import render_text
-from eligibility.feeds import create_feed_key
+from eligibility.explain import explain_profile, render_text
+from eligibility.feeds import create_feed_key, set_feed_fields
 from eligibility.importer import import_file
 from eligibility.matcher import match_ruleset
-from eligibility.service import active_rulesets
+from eligibility.service import active_rulesets, replay_decision
 from eligibility.service import explain as explain_service
 from eligibility.synthetic import generate, write_csv, write_ndjson
+from kit.masking import mask_id_number
+from kit.money import fen_to_yuan
 from kit.time import china_today
 from kit.vocab import SubjectKind
-from policies.service import published_ruleset
+from policies.service import published_ruleset, ruleset_of
 
 KINDS = [k.value for k in SubjectKind]
 
@@ -39,8 +41,13 @@ def profiles_group() -> None:
 @click.option("--progress", is_flag=True, help="show progress even when not on a terminal")
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), help="default: from the extension or content")
 @click.option("--no-rematch", is_flag=True, help="do not queue incremental matching of changed profiles")
+@click.option(
+    "--feed",
+    help="the data-exchange feed the file comes from (see feed-key): a feed that owns fields changes only those, "
+    "a column the file lacks keeps the stored value and an empty cell clears it; default: the full-record feed",
+)
 def profiles_import(
-    file: str, kind: str, rejects: str | None, progress: bool, fmt: str | None, no_rematch: bool
+    file: str, kind: str, rejects: str | None, progress: bool, fmt: str | None, no_rematch: bool, feed: str | None
 ) -> None:
     """Upsert profiles from a CSV or NDJSON file."""
     rej_file = open(rejects, "w", newline="", encoding="utf-8") if rejects else None
@@ -60,7 +67,9 @@ def profiles_import(
     async def _run():
         on_changed = None if no_rematch else _queue_rematch(kind)
         if not progress_enabled(progress):
-            return await import_file(file, kind, actor=cli_operator(), reject=reject, fmt=fmt, on_changed=on_changed)
+            return await import_file(
+                file, kind, actor=cli_operator(), reject=reject, fmt=fmt, on_changed=on_changed, feed=feed
+            )
 
         size = os.path.getsize(file)
         with Progress(
@@ -81,6 +90,7 @@ def profiles_import(
                 fmt=fmt,
                 on_changed=on_changed,
                 progress=lambda done: bar.update(task, completed=done),
+                feed=feed,
             )
 
     try:
@@ -131,13 +141,34 @@ def profiles_generate(kind: str, count: int, seed: int, out: str) -> None:
     click.echo(f"wrote {n} {kind} profiles to {out}")
 
 
+def _field_list(text: str | None) -> list[str] | None:
+    return None if text is None else [f for f in text.split(",") if f.strip()]
+
+
 @profiles_group.command("feed-key")
 @click.argument("name")
 @click.option("--kind", required=True, type=click.Choice(KINDS))
-def profiles_feed_key(name: str, kind: str) -> None:
-    """Create (or rotate) the API key of a data-exchange feed; prints the key once."""
-    key = run(create_feed_key, name, kind, actor=cli_operator())
+@click.option("--owns", help="comma-separated fields the feed owns (e.g. revenue,tax_paid,credit_rating)")
+@click.option("--full-record", is_flag=True, help="the feed sends whole profiles (the default for a new feed)")
+def profiles_feed_key(name: str, kind: str, owns: str | None, full_record: bool) -> None:
+    """Create (or rotate) the API key of a data-exchange feed; prints the key once. A rotated key keeps the fields
+    the feed owns unless --owns or --full-record says otherwise."""
+    if owns is not None and full_record:
+        raise click.UsageError("--owns and --full-record exclude each other")
+    key = run(create_feed_key, name, kind, actor=cli_operator(), owns=_field_list(owns), full_record=full_record)
     click.echo(key)
+
+
+@profiles_group.command("feed-fields")
+@click.argument("name")
+@click.option("--owns", help="comma-separated fields the feed owns")
+@click.option("--full-record", is_flag=True, help="the feed sends whole profiles")
+def profiles_feed_fields(name: str, owns: str | None, full_record: bool) -> None:
+    """Declare the fields feed NAME owns (its key unchanged)."""
+    if (owns is None) == (not full_record):
+        raise click.UsageError("give either --owns FIELDS or --full-record")
+    fields = run(set_feed_fields, name, _field_list(owns), actor=cli_operator())
+    click.echo(f"feed {name} owns {', '.join(fields)}" if fields else f"feed {name} sends full records")
 
 
 def _day(as_of: dt.datetime | None) -> dt.date:
@@ -178,13 +209,29 @@ def match(code: str, as_of: dt.datetime | None, out: str | None, preview: bool, 
 
 
 @click.command("explain")
-@click.argument("code")
-@click.argument("subject_id")
+@click.argument("code", required=False)
+@click.argument("subject_id", required=False)
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]))
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the explanation as JSON")
-def explain(code: str, subject_id: str, as_of: dt.datetime | None, lang: str, as_json: bool) -> None:
-    """Each condition of each clause for one subject: value, met or not, and the amount."""
+@click.option(
+    "--decision",
+    type=int,
+    help="replay stored match (decision) ID on the profile and rule version it used; exit 1 unless its digest and "
+    "amount are reproduced",
+)
+def explain(
+    code: str | None, subject_id: str | None, as_of: dt.datetime | None, lang: str, as_json: bool, decision: int | None
+) -> None:
+    """Each condition of each clause for one subject: value, met or not, and the amount. With --decision ID: a past
+    decision replayed on the data and rule version it used."""
+    if decision is not None:
+        if code or subject_id or as_of:
+            raise click.UsageError("--decision replays a stored decision: give no CODE, SUBJECT_ID or --as-of")
+        _explain_decision(decision, lang, as_json)
+        return
+    if not code or not subject_id:
+        raise click.UsageError("give CODE and SUBJECT_ID (or --decision ID)")
     day = _day(as_of)
 
     async def _run():
@@ -192,6 +239,51 @@ def explain(code: str, subject_id: str, as_of: dt.datetime | None, lang: str, as
 
     ex = run(_run)
     click.echo(ex.model_dump_json(indent=2) if as_json else render_text(ex, lang))
+
+
+def _shown_id(kind: str, subject_id: str) -> str:
+    return mask_id_number(subject_id) or subject_id if kind == SubjectKind.TALENT else subject_id
+
+
+def _explain_decision(decision: int, lang: str, as_json: bool) -> None:
+    async def _run():
+        replay = await replay_decision(decision, ruleset_of)
+        ex = None
+        if replay.profile_version is not None and replay.version_id is not None:
+            ruleset = await ruleset_of(replay.version_id)
+            ex = explain_profile(ruleset, replay.subject_id, replay.profile_version.profile, replay.as_of, lang)
+        return replay, ex
+
+    replay, ex = run(_run)
+    if as_json:
+        click.echo(replay.model_dump_json(indent=2, exclude={"profile_version": {"profile", "values"}}))
+    else:
+        v = replay.profile_version
+        when = (
+            "the current version"
+            if v is None or v.current
+            else f"kept version {v.id}, valid {v.valid_from:%Y-%m-%d %H:%M:%S} to {v.valid_to:%Y-%m-%d %H:%M:%S}"
+        )
+        lines = [
+            f"decision {replay.match_id}: {replay.code} ({replay.ruleset_key}), {replay.subject_kind} "
+            f"{_shown_id(replay.subject_kind, replay.subject_id)}, as of {replay.as_of.isoformat()}",
+            f"profile version: {replay.stored_profile_digest}"
+            + ("" if v is None else f" ({when}, written by {v.feed or 'a full-record file'})"),
+            f"rule version: {replay.stored_rule_digest}",
+            f"clauses: stored {';'.join(replay.stored_clauses) or '-'}, replayed {';'.join(replay.clauses) or '-'}",
+            f"amount: stored {fen_to_yuan(replay.stored_amount_fen):.2f}, replayed "
+            + ("-" if replay.amount_fen is None else f"{fen_to_yuan(replay.amount_fen):.2f}"),
+            f"digest: stored {replay.stored_match_digest}, replayed {replay.match_digest or '-'}",
+        ]
+        click.echo("\n".join(lines))
+        if ex is not None:
+            click.echo(render_text(ex, lang))
+    if replay.agrees:
+        click.echo("replay agrees: digest and amount reproduced (复现一致)", err=True)
+        return
+    for p in replay.problems:
+        click.echo(f"replay does not agree: {p}", err=True)
+    sys.exit(1)
 
 
 def register(main: click.Group) -> None:
