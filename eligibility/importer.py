@@ -16,7 +16,6 @@ from piccolo.engine.sqlite import convert_datetime_in
 
 from eligibility import history, owned, store
 from eligibility.errors import EligibilityError, ProfileInvalid
-from eligibility.feeds import feed_named
 from eligibility.fields import FIELDS, SUBJECT_ID
 from eligibility.profiles import row_digest, validate_values
 from eligibility.records import detect_format, open_records
@@ -178,22 +177,6 @@ async def _copy_upsert(kind: str, rows: list[list], connection, now: dt.datetime
     )
 
 
-def _owned_batches(binary, kind: str, fmt: str, today: dt.date, feed: str, owns: tuple[str, ...]) -> Iterator[tuple]:
-    """``_batches`` for a feed that owns fields: ("owned", (line, stored values, carried) per row, rejects, bytes
-    read) per batch; the rows are merged onto the stored profiles when written."""
-    reader, records = open_records(binary, kind, fmt, absent=owned.ABSENT)
-    report = ImportReport(kind=kind)
-    rejects: list[tuple[int, str, str]] = []
-    batch: list[tuple] = []
-    for item in owned.validated_owned(kind, feed, owns, records, lambda *r: rejects.append(r), report, today):  # noqa: B023
-        batch.append(item)
-        if len(batch) >= BATCH:
-            yield "owned", batch, rejects, reader.bytes_read
-            batch, rejects = [], []
-    yield "owned", batch, rejects, reader.bytes_read
-    yield "end", reader.sha.hexdigest(), report.rejected
-
-
 def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
     """Read, parse, validate and digest a file: ("rows", stored rows each ending with its digest, the rejects met
     on the way, bytes read) per batch, in file order, then ("end", the file's SHA-256, rows rejected)."""
@@ -223,7 +206,7 @@ async def _write(
     on_changed,
     feed: str | None = None,
 ) -> ImportReport:
-    """Upsert the batches of ``_batches`` (or ``_owned_batches``) in one transaction with the audit entry: a file
+    """Upsert the batches of ``_batches`` (or ``owned.batches``) in one transaction with the audit entry: a file
     that breaks off (or a crash) leaves what was stored before, and the audit entry commits with the data."""
     report = ImportReport(kind=kind)
     merge_rejected = 0
@@ -299,14 +282,16 @@ async def import_stream(
     """Import profiles from a binary stream, one batch at a time, all in one transaction (see ``_write``). ``feed``:
     the stored feed the file comes from; one that owns fields changes only those (eligibility/owned.py)."""
     _check_kind(kind)
-    owns = await _owns(feed, kind)
+    owns = await owned.owns_of(feed, kind)
     day = today or china_today()
 
     async def batches():
-        source = (
-            _batches(binary, kind, fmt, day) if owns is None else _owned_batches(binary, kind, fmt, day, feed, owns)
+        msgs = (
+            _batches(binary, kind, fmt, day)
+            if owns is None
+            else owned.batches(binary, kind, fmt, day, feed or "", owns, BATCH)
         )
-        for msg in source:
+        for msg in msgs:
             yield msg
 
     return await _write(
@@ -319,21 +304,6 @@ async def import_stream(
         on_changed=on_changed,
         feed=feed,
     )
-
-
-async def _owns(feed: str | None, kind: str) -> tuple[str, ...] | None:
-    """The fields ``feed`` owns (None: a full-record feed, or no feed named); an unknown feed, or one of the other
-    subject kind, is refused before anything is read."""
-    if feed is None:
-        return None
-    row = await feed_named(feed)
-    if row is None:
-        raise EligibilityError(
-            f"no feed named {feed!r}: declare it with `zhida profiles feed-key {feed} --kind {kind}`"
-        )
-    if row["kind"] != kind:
-        raise EligibilityError(f"feed {feed} sends {row['kind']} profiles, not {kind} profiles")
-    return row["owns"]
 
 
 # -- a big file: parsed and validated in a second process while this one writes ------------------------------
@@ -432,7 +402,7 @@ async def import_file(
     (``parallel`` forces either way); both paths give the same report, rejects, rows and audit entry."""
     _check_kind(kind)
     source = os.path.basename(path)
-    owns = await _owns(feed, kind)
+    owns = await owned.owns_of(feed, kind)
     with open(path, "rb") as f:
         fmt = fmt or detect_format(path, f.read(64))
         f.seek(0)

@@ -14,9 +14,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from eligibility import store
-from eligibility.errors import ProfileInvalid
+from eligibility.errors import EligibilityError, ProfileInvalid
+from eligibility.feeds import feed_named
 from eligibility.fields import FIELDS, SUBJECT_ID
 from eligibility.profiles import row_digest, validate_values
+from eligibility.records import open_records
 from eligibility.schemas import ImportReport
 
 
@@ -147,3 +149,37 @@ async def merge(
         row.append(row_digest(row))
         rows.append(row)
     return rows, rejects
+
+
+async def owns_of(feed: str | None, kind: str) -> tuple[str, ...] | None:
+    """The fields ``feed`` owns (None: a full-record feed, or no feed named); an unknown feed, or one of the other
+    subject kind, is refused before anything is read."""
+    if feed is None:
+        return None
+    row = await feed_named(feed)
+    if row is None:
+        raise EligibilityError(
+            f"no feed named {feed!r}: declare it with `zhida profiles feed-key {feed} --kind {kind}`"
+        )
+    if row["kind"] != kind:
+        raise EligibilityError(f"feed {feed} sends {row['kind']} profiles, not {kind} profiles")
+    return row["owns"]
+
+
+def batches(
+    binary, kind: str, fmt: str, today: dt.date, feed: str, owns: tuple[str, ...], size: int
+) -> Iterator[tuple]:
+    """The importer's ``_batches`` for a feed that owns fields: ("owned", (line, stored values, carried) per row,
+    rejects, bytes read) per batch of ``size``, then ("end", the file's SHA-256, rows rejected); the importer merges
+    each batch onto the stored profiles (``merge``) when it writes it."""
+    reader, records = open_records(binary, kind, fmt, absent=ABSENT)
+    report = ImportReport(kind=kind)
+    rejects: list[tuple[int, str, str]] = []
+    batch: list[tuple] = []
+    for item in validated_owned(kind, feed, owns, records, lambda *r: rejects.append(r), report, today):  # noqa: B023
+        batch.append(item)
+        if len(batch) >= size:
+            yield "owned", batch, rejects, reader.bytes_read
+            batch, rejects = [], []
+    yield "owned", batch, rejects, reader.bytes_read
+    yield "end", reader.sha.hexdigest(), report.rejected
