@@ -75,7 +75,8 @@ def _public_profile(kind: str, profile: dict, role: str | None, own: bool) -> Pr
 @post("/api/exchange/{kind:str}/profiles", guards=[feed_key], status_code=200, responses=errors(400, 404, 413, 422))
 async def exchange_upsert(kind: str, request: Request) -> ExchangeUpsertRead:
     """Upsert profiles (a JSON object or an array of them, the body) from the data exchange; same validation as
-    the import. Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
+    the import. A feed that owns fields changes only those: a key a record lacks keeps the stored value, an explicit
+    null clears it. Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
     if kind not in SUBJECT_KINDS:
         raise EligibilityError("kind must be enterprise or talent", status=404)
     # The body is read here, not by the framework: strict UTF-8 (a BOM allowed), and deep nesting is a 400.
