@@ -16,7 +16,7 @@ from eligibility import store
 from eligibility.explain import explain_profile
 from eligibility.rules.closures import MEMO, CompiledRuleSet
 from eligibility.rules.language import rule_values
-from eligibility.schemas import Explanation, RuleSet
+from eligibility.schemas import ConditionExplanation, Explanation, RuleSet
 from kit.audit import Actor, Change
 from kit.db import in_list, raw
 from kit.money import yuan_to_fen
@@ -51,16 +51,23 @@ class Withdrawal:
     reason: str
 
 
+def _unmet(c: ConditionExplanation) -> str:
+    if c.distance:
+        return c.distance
+    now_ = "、".join(f"{v}" for v in c.values.values())
+    return f"{c.text}，当前 {now_}" if now_ else c.text
+
+
 def failing_conditions(ex: Explanation) -> str:
     """Why an explanation says 不符合, in words: the unmet policy-wide conditions, else each clause's unmet ones."""
     parts: list[str] = []
     if ex.policy is not None and not ex.policy.met:
-        parts = [c.distance or c.text for c in ex.policy.conditions if c.met is not True]
+        parts = [_unmet(c) for c in ex.policy.conditions if c.met is not True]
     else:
         for cl in ex.clauses:
             if cl.met:
                 continue
-            failed = [c.distance or c.text for c in cl.conditions if c.met is not True]
+            failed = [_unmet(c) for c in cl.conditions if c.met is not True]
             parts.append(f"{cl.title or cl.code}：{'，'.join(failed)}" if failed else (cl.title or cl.code or ""))
     return "不符合：" + "；".join(p for p in parts if p) if parts else "不符合"
 
