@@ -78,5 +78,13 @@ async def matches_withdrawn(withdrawn: list, *, actor: Actor, queue: ArqRedis | 
             by_version.setdefault(int(w.version_id), set()).add(w.subject_id)
     n = 0
     for version_id, subjects in sorted(by_version.items()):
-        n += len(await payments.withdraw_unqualified(version_id, actor=actor, subject_ids=sorted(subjects)))
+        n += len(
+            await payments.withdraw_unqualified(
+                version_id,
+                actor=actor,
+                subject_ids=sorted(subjects),
+                queue=queue,
+                base_url=get_settings().base_url,
+            )
+        )
     return n

@@ -44,8 +44,8 @@ def job_context(ctx: dict[str, Any]) -> None:
     ctx["eligibility.on_withdrawn"] = _matches_withdrawn
 
 
-async def _matches_withdrawn(withdrawn: list) -> None:
-    await matches_withdrawn(withdrawn, actor=SYSTEM)
+async def _matches_withdrawn(withdrawn: list, queue: Any = None) -> None:
+    await matches_withdrawn(withdrawn, actor=SYSTEM, queue=queue)
 
 
 async def startup(ctx: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ async def _withdrawn(ctx: dict[str, Any], withdrawn: list) -> None:
     subjects are withdrawn and the subjects told); eligibility itself knows nothing of money."""
     hook = ctx.get("eligibility.on_withdrawn")
     if withdrawn and hook is not None:
-        await hook(withdrawn)
+        await hook(withdrawn, ctx.get("redis"))
 
 
 async def rematch_subject(ctx: dict[str, Any], kind: str, subject_id: str, as_of: str | None = None) -> int:

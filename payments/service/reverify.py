@@ -257,7 +257,13 @@ async def screen_run(batch_id: int, *, actor: Actor) -> list[int]:
 
 
 async def withdraw_unqualified(
-    version_id: int, *, actor: Actor, subject_ids: list[str] | None = None, tell: bool = True
+    version_id: int,
+    *,
+    actor: Actor,
+    subject_ids: list[str] | None = None,
+    tell: bool = True,
+    queue: Any = None,
+    base_url: str = "",
 ) -> list[int]:
     """After a re-match: the open entitlements (not in a batch) of a version whose subject's match was withdrawn —
     it no longer qualifies — are withdrawn with the match's reason. Returns their ids."""
@@ -284,7 +290,7 @@ async def withdraw_unqualified(
         }
         withdrawn = await _record(rows, checks, "match", actor=actor, payments=None)
     if tell:
-        await tell_withdrawn(withdrawn, actor=actor)
+        await tell_withdrawn(withdrawn, actor=actor, queue=queue, base_url=base_url)
     return withdrawn
 
 

@@ -353,3 +353,62 @@ async def test_portal_shows_the_reason(fresh_db):
     await rematch("talent", TAL_1)
     (item,) = await subject_overview("talent", TAL_1)
     assert item.stage == "withdrawn" and "110105" in item.reason and item.stage_zh.startswith("已取消")
+
+
+async def test_finance_sees_the_hold_and_the_maker_accepts_on_the_web(fresh_db):
+    import httpx
+
+    from app.main import create_app
+    from tests.web import PASSWORD, ensure_user
+
+    await ensure_user("rv_maker", "finance_maker")
+    await ensure_user("rv_checker", "finance_checker")
+    await eligibility.upsert_profile("enterprise", enterprise(ENT_A, "甲科技有限公司", ACC_A), actor=SYSTEM)
+    await publish("RV-HIRE")
+    await payments.refresh_entitlements("RV-HIRE", actor=MAKER)
+    await eligibility.upsert_profile(
+        "enterprise", enterprise(ENT_A, "甲科技有限公司", ACC_A, employees="120"), actor=SYSTEM
+    )
+    with pytest.raises(NotFound, match="held out on re-verification"):
+        await payments.create_batch(actor=MAKER, policy_code="RV-HIRE", second_checker_threshold_fen=THRESHOLD_FEN)
+    ent = await entitlement_of("enterprise", ENT_A, "RV-HIRE")
+
+    async def session(user: str) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app()), base_url="http://testserver")
+        await client.get("/login")
+        r = await client.post(
+            "/login",
+            data={"username": user, "password": PASSWORD, "next": "/"},
+            headers={"x-csrftoken": client.cookies.get("csrftoken")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 302
+        return client
+
+    checker = await session("rv_checker")
+    try:
+        (held,) = (await checker.get("/api/finance/held")).json()
+        assert held["outcome"] == "amount_changed" and held["new_amount"] == "15000.00"
+        page = await checker.get("/finance/exceptions", headers={"accept": "text/html"})
+        assert page.status_code == 200 and "15,000.00" in page.text and "accept-amount" not in page.text
+        r = await checker.post(
+            f"/api/finance/entitlements/{ent.id}/accept-amount",
+            headers={"x-csrftoken": checker.cookies.get("csrftoken")},
+        )
+        assert r.status_code == 403
+    finally:
+        await checker.aclose()
+    maker = await session("rv_maker")
+    try:
+        page = await maker.get("/finance/exceptions", headers={"accept": "text/html"})
+        assert f"/finance/entitlements/{ent.id}/accept-amount" in page.text
+        r = await maker.post(
+            f"/finance/entitlements/{ent.id}/accept-amount",
+            headers={"x-csrftoken": maker.cookies.get("csrftoken"), "accept": "text/html"},
+            follow_redirects=False,
+        )
+        assert r.status_code in (302, 303), r.text[:300]
+    finally:
+        await maker.aclose()
+    ent = await entitlement_of("enterprise", ENT_A, "RV-HIRE")
+    assert ent.state == "payable" and ent.amount == 15000

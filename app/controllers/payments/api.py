@@ -106,6 +106,7 @@ async def api_create(request: Request, data: JSONBody[BatchCreate]) -> BatchCrea
         total=format_yuan(made.total_fen),
         left_for_budget=made.left_for_budget,
         needs_second_checker=made.needs_second_checker,
+        held_out=made.held_out,
     )
 
 
