@@ -4,6 +4,8 @@ eligibility/ stores matches and knows nothing of policies; notifications/ delive
 nothing of policies or money. Here a published version's matches become one notice per subject ×
 version (matched_auto: "you will receive X, confirm your account"; matched_apply: "you may apply").
 Notice keys make this idempotent, so it can run after every match, every import and on a schedule.
+And the way back (资格复核): a match withdrawn by a re-match withdraws the subject's payable entitlement, and the
+subject is told.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kit.masking import mask_account
 from kit.money import format_yuan
 from notifications import service as notifications
 from notifications.schemas import NoticeRequest
+from payments import service as payments
 from policies import service as policies
 
 
@@ -64,3 +67,24 @@ async def notify_all_published(*, actor: Actor, queue: ArqRedis | None = None) -
     for v in await policies.list_published():
         total += await notify_matches(v.id, actor=actor, queue=queue)
     return total
+
+
+async def matches_withdrawn(withdrawn: list, *, actor: Actor, queue: ArqRedis | None = None) -> int:
+    """After a re-match withdrew matches (eligibility.standing.Withdrawal): the open entitlements of those subjects
+    under those versions are withdrawn with the failing conditions, and the subjects told. Returns how many."""
+    by_version: dict[int, set[str]] = {}
+    for w in withdrawn:
+        if w.version_id is not None:
+            by_version.setdefault(int(w.version_id), set()).add(w.subject_id)
+    n = 0
+    for version_id, subjects in sorted(by_version.items()):
+        n += len(
+            await payments.withdraw_unqualified(
+                version_id,
+                actor=actor,
+                subject_ids=sorted(subjects),
+                queue=queue,
+                base_url=get_settings().base_url,
+            )
+        )
+    return n

@@ -16,6 +16,7 @@ from app.flows import notify_matches as notify
 from eligibility.errors import NotInEffect
 from eligibility.matcher import match_ruleset
 from kit.time import china_today
+from payments import service as payments
 from policies import service as policies
 
 log = logging.getLogger("zhida")
@@ -41,10 +42,12 @@ async def match_published(ctx: dict[str, Any], version_id: int, as_of: str | Non
     write their notices. A version not in effect on the date is left alone (it matches on a later run)."""
     day = dt.date.fromisoformat(as_of) if as_of else china_today()
     try:
-        await match_ruleset(await policies.ruleset_of(version_id), day, store=True, actor=SYSTEM, collect=False)
+        run = await match_ruleset(await policies.ruleset_of(version_id), day, store=True, actor=SYSTEM, collect=False)
     except NotInEffect as exc:
         log.info("version %s not matched: %s", version_id, exc.message)
         return 0
+    if run.withdrawn:  # matched before: those who no longer qualify lose their payable entitlement (资格复核)
+        await payments.withdraw_unqualified(version_id, actor=SYSTEM)
     return await notify(version_id, actor=SYSTEM, queue=ctx["redis"])
 
 

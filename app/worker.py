@@ -15,6 +15,7 @@ from app import tasks as app_tasks
 from app.audit import SYSTEM
 from app.config import get_settings
 from app.db import close_database, open_database
+from app.flows import matches_withdrawn
 from eligibility import tasks as eligibility_tasks
 from notifications import tasks as notification_tasks
 from payments import receipt_tasks
@@ -40,6 +41,11 @@ def job_context(ctx: dict[str, Any]) -> None:
     them here rather than importing app/ (payments/tasks.py, notifications/tasks.py, receipts)."""
     ctx["settings"] = get_settings()
     ctx["system_actor"] = SYSTEM
+    ctx["eligibility.on_withdrawn"] = _matches_withdrawn
+
+
+async def _matches_withdrawn(withdrawn: list, queue: Any = None) -> None:
+    await matches_withdrawn(withdrawn, actor=SYSTEM, queue=queue)
 
 
 async def startup(ctx: dict[str, Any]) -> None:

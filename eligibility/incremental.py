@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from eligibility import store
-from eligibility.matcher import store_results
+from eligibility.explain import explain_profile
+from eligibility.matcher import store_outcomes
 from eligibility.profiles import profile_digest
 from eligibility.rules.closures import MEMO, CompiledRuleSet
 from eligibility.rules.evaluate import in_effect
@@ -13,11 +14,21 @@ from eligibility.rules.language import rule_values
 from eligibility.rulesets import compiled_rulesets, invalidate
 from eligibility.schemas import MatchResult, RuleSet
 from eligibility.service import get_profile
+from eligibility.standing import Withdrawal, failing_conditions
 from kit.audit import Actor
 from kit.db import in_list, raw
 from kit.vocab import SubjectKind
 
-__all__ = ["compiled_rulesets", "evaluate_all", "invalidate", "rematch_subject", "rematch_subjects"]
+__all__ = [
+    "compiled_rulesets",
+    "evaluate_all",
+    "evaluate_outcomes",
+    "invalidate",
+    "rematch_subject",
+    "rematch_subject_outcomes",
+    "rematch_subjects",
+    "rematch_subjects_outcomes",
+]
 
 
 def evaluate_all(
@@ -38,32 +49,90 @@ def evaluate_all(
     return out
 
 
+def evaluate_outcomes(
+    compiled: list[CompiledRuleSet], kind: str, profile: dict, as_of: dt.date
+) -> tuple[list[tuple[RuleSet, MatchResult]], list[RuleSet]]:
+    """evaluate_all, and the rule sets in effect on ``as_of`` that the profile does not satisfy."""
+    values = rule_values(kind, profile, as_of)
+    values[MEMO] = {}
+    sid = profile["uscc" if kind == SubjectKind.ENTERPRISE else "id_number"]
+    found, missed = [], []
+    for c in compiled:
+        if not in_effect(c.ruleset, as_of):
+            continue
+        clauses, amount = c.evaluate_values(values)
+        if clauses:
+            found.append((c.ruleset, MatchResult(subject_id=sid, clauses=clauses, amount=amount)))
+        else:
+            missed.append(c.ruleset)
+    return found, missed
+
+
+def _reasons(profiles: dict[str, dict], as_of: dt.date):
+    """reason_of for store_outcomes: the failing conditions of a subject whose profile is at hand."""
+
+    def reason_of(ruleset: RuleSet, subject_id: str) -> str:
+        return failing_conditions(explain_profile(ruleset, subject_id, profiles[subject_id], as_of))
+
+    return reason_of
+
+
 async def rematch_subject(
-    kind: str, subject_id: str, as_of: dt.date, *, actor: Actor | None = None
+    kind: str, subject_id: str, as_of: dt.date, *, actor: Actor | None = None, audit: Actor | None = None
 ) -> list[MatchResult]:
-    """Re-evaluate one profile against every active rule set of its kind and store new matches."""
+    """Re-evaluate one profile against every active rule set of its kind and store new matches; a rule set it
+    matched before and no longer satisfies has that match withdrawn (standing.py)."""
+    return (await rematch_subject_outcomes(kind, subject_id, as_of, actor=actor, audit=audit))[0]
+
+
+async def rematch_subject_outcomes(
+    kind: str, subject_id: str, as_of: dt.date, *, actor: Actor | None = None, audit: Actor | None = None
+) -> tuple[list[MatchResult], list[Withdrawal]]:
+    """rematch_subject, with the withdrawals it made."""
     profile = await get_profile(kind, subject_id)
     if profile is None:
-        return []
+        return [], []
     digest = profile_digest(kind, profile)  # equals the stored row digest (same stored form)
-    found = evaluate_all(await compiled_rulesets(kind), kind, profile, as_of)
-    await store_results([(ruleset, result, digest) for ruleset, result in found], as_of, actor)
-    return [r for _, r in found]
+    found, missed = evaluate_outcomes(await compiled_rulesets(kind), kind, profile, as_of)
+    _, withdrawn = await store_outcomes(
+        [(ruleset, result, digest) for ruleset, result in found],
+        [(rs, subject_id) for rs in missed],
+        as_of,
+        actor,
+        reason_of=_reasons({subject_id: profile}, as_of),
+        audit=audit,
+    )
+    return [r for _, r in found], withdrawn
 
 
-async def rematch_subjects(kind: str, subject_ids: list[str], as_of: dt.date, *, actor: Actor | None = None) -> int:
+async def rematch_subjects(
+    kind: str, subject_ids: list[str], as_of: dt.date, *, actor: Actor | None = None, audit: Actor | None = None
+) -> int:
     """The same for a batch of changed profiles (after a bulk import); returns how many matches it found."""
+    return (await rematch_subjects_outcomes(kind, subject_ids, as_of, actor=actor, audit=audit))[0]
+
+
+async def rematch_subjects_outcomes(
+    kind: str, subject_ids: list[str], as_of: dt.date, *, actor: Actor | None = None, audit: Actor | None = None
+) -> tuple[int, list[Withdrawal]]:
+    """rematch_subjects, with the withdrawals it made."""
     compiled = await compiled_rulesets(kind)
     if not compiled or not subject_ids:
-        return 0
+        return 0, []
     table = store.TABLES[kind]
     items = []
+    missed = []
+    profiles: dict[str, dict] = {}
     for i in range(0, len(subject_ids), 500):
         chunk = subject_ids[i : i + 500]
         cond, args = in_list(chunk)
         for row in await raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args):
             profile = store.from_row(kind, row)
             digest = row["digest"]
-            items += [(rs, r, digest) for rs, r in evaluate_all(compiled, kind, profile, as_of)]
-    await store_results(items, as_of, actor)
-    return len(items)
+            found, miss = evaluate_outcomes(compiled, kind, profile, as_of)
+            items += [(rs, r, digest) for rs, r in found]
+            if miss:
+                profiles[row["subject_id"]] = profile
+                missed += [(rs, row["subject_id"]) for rs in miss]
+    _, withdrawn = await store_outcomes(items, missed, as_of, actor, reason_of=_reasons(profiles, as_of), audit=audit)
+    return len(items), withdrawn

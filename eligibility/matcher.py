@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 
-from eligibility import match_sql
+from eligibility import match_sql, standing
 from eligibility import store as profile_store
 from eligibility.errors import NotInEffect
+from eligibility.explain import explain_profile
 from eligibility.fields import derived_values
+from eligibility.rules.closures import MEMO, CompiledRuleSet
 from eligibility.rules.evaluate import ZERO, evaluate_values, in_effect
 from eligibility.rules.sql import NotCompilable
 from eligibility.schemas import MatchResult, MatchRun, RuleSet
@@ -120,6 +123,11 @@ async def match_ruleset(
     do_store = store
     if not in_effect(ruleset, as_of):
         raise NotInEffect(not_in_effect_message(ruleset, as_of))
+    # A rule set matched before: once this run is stored, its earlier matches are settled against it (withdrawn
+    # where the subject no longer qualifies). A first run (a publication) has nothing to settle.
+    settle_after = do_store and bool(
+        await raw("SELECT 1 AS x FROM eligibility_match WHERE ruleset_key = {} LIMIT 1", ruleset.key)
+    )
     reason = "asked for the rule-engine path" if force_python else None
     found: list[tuple[MatchResult, str]] | None = None
     total = 0
@@ -129,6 +137,7 @@ async def match_ruleset(
             results, total, new, matched, total_fen = await match_sql.full_sql_path(
                 ruleset, as_of, do_store=do_store, actor=actor, rdigest=rule_digest(ruleset), collect=collect
             )
+            withdrawn = len(await resettle_ruleset(ruleset, as_of, actor=actor)) if settle_after else 0
             return MatchRun(
                 key=ruleset.key,
                 code=ruleset.code,
@@ -139,6 +148,7 @@ async def match_ruleset(
                 new=new,
                 profiles=total,
                 path="sql",
+                withdrawn=withdrawn,
             )
         except NotCompilable:
             pass
@@ -150,6 +160,7 @@ async def match_ruleset(
         found, total = await _python_path(ruleset, as_of)
     found.sort(key=lambda r: r[0].subject_id)
     new = await _store(ruleset, as_of, found, actor) if do_store else 0
+    withdrawn = len(await resettle_ruleset(ruleset, as_of, actor=actor)) if settle_after else 0
     results = [r for r, _ in found]
     return MatchRun(
         key=ruleset.key,
@@ -162,7 +173,47 @@ async def match_ruleset(
         profiles=total,
         path="python" if reason else "sql",
         fallback_reason=reason,
+        withdrawn=withdrawn,
     )
+
+
+async def resettle_ruleset(ruleset: RuleSet, as_of: dt.date, *, actor: Actor | None) -> list[standing.Withdrawal]:
+    """Every subject with a current match of ``ruleset``, evaluated again on its stored profile: its row of what it
+    qualifies for now is current (older rows superseded), or its match is withdrawn with the failing conditions."""
+    compiled = CompiledRuleSet(ruleset)
+    kind = ruleset.subject
+    table = profile_store.TABLES[kind]
+    subjects = await standing.current_subjects(ruleset.key)
+    items: list[tuple[RuleSet, MatchResult, str]] = []
+    missed: list[tuple[RuleSet, str]] = []
+    profiles: dict[str, dict] = {}
+    for i in range(0, len(subjects), 500):
+        cond, args = in_list(subjects[i : i + 500])
+        rows = {
+            r["subject_id"]: r
+            for r in await raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args)
+        }
+        for sid in subjects[i : i + 500]:
+            row = rows.get(sid)
+            if row is not None:
+                profile = profile_store.from_row(kind, row)
+                clauses, amount = compiled.evaluate_values(
+                    {**profile, **derived_values(kind, profile, as_of), MEMO: {}}
+                )
+                if clauses:
+                    items.append((ruleset, MatchResult(subject_id=sid, clauses=clauses, amount=amount), row["digest"]))
+                    continue
+                profiles[sid] = profile
+            missed.append((ruleset, sid))
+
+    def reason_of(rs: RuleSet, sid: str) -> str:
+        profile = profiles.get(sid)
+        if not profile:
+            return standing.NO_PROFILE
+        return standing.failing_conditions(explain_profile(rs, sid, profile, as_of))
+
+    _, withdrawn = await store_outcomes(items, missed, as_of, None, reason_of=reason_of, audit=actor)
+    return withdrawn
 
 
 async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult, str]], actor: Actor | None) -> int:
@@ -174,8 +225,24 @@ async def _store(ruleset: RuleSet, as_of: dt.date, found: list[tuple[MatchResult
 async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt.date, actor: Actor | None) -> int:
     """Store (rule set, result, profile digest) matches idempotently, in one transaction: a match is
     identified by its digest (rule set, subject, clauses, amount, profile data, rule version)."""
-    if not items:
-        return 0
+    new, _ = await store_outcomes(items, [], as_of, actor)
+    return new
+
+
+async def store_outcomes(
+    items: list[tuple[RuleSet, MatchResult, str]],
+    missed: list[tuple[RuleSet, str]],
+    as_of: dt.date,
+    actor: Actor | None,
+    *,
+    reason_of: Callable[[RuleSet, str], str] | None = None,
+    audit: Actor | None = None,
+) -> tuple[int, list[standing.Withdrawal]]:
+    """store_results, and the subjects evaluated that do not qualify (``missed``: rule set, subject id): each stored
+    row ends current, superseded or withdrawn (standing.settle), a withdrawal with ``reason_of(rule set, subject)``
+    as its reason and audited by ``audit`` (or ``actor``). Returns (new matches, withdrawals)."""
+    if not items and not missed:
+        return 0, []
     now = dt.datetime.now(dt.UTC)
     rdigests: dict[str, str] = {}
     candidates = []
@@ -214,13 +281,16 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
                 r["match_digest"]
                 for r in await raw(f"SELECT match_digest FROM eligibility_match WHERE subject_id {cond}", *args)
             }
+    # Rows stored before (any state) may have to change state; with none, every new row is simply current.
+    must_settle = bool(missed) or bool(existing)
     rows = []
     for c in candidates:
         if c[10] not in existing:
             existing.add(c[10])
             rows.append(c)
-    if not rows and actor is None:
-        return 0
+    if not rows and actor is None and not must_settle:
+        return 0, []
+    withdrawn: list[standing.Withdrawal] = []
     async with transaction():
         await bulk_insert(
             Match,
@@ -240,4 +310,15 @@ async def store_results(items: list[tuple[RuleSet, MatchResult, str]], as_of: dt
                     after={"new": n_new},
                     detail={"as_of": as_of.isoformat(), "new": n_new, "matched": n_found},
                 )
-    return len(rows)
+        if must_settle:
+            withdrawn = await standing.settle(
+                [(rs, c[4], c[10]) for (rs, _, _), c in zip(items, candidates)],
+                missed,
+                reason_of=reason_of or _no_reason,
+                actor=audit or actor,
+            )
+    return len(rows), withdrawn
+
+
+def _no_reason(ruleset: RuleSet, subject_id: str) -> str:
+    return "不符合"

@@ -91,6 +91,7 @@ class MatchRun(BaseModel):
     profiles: int = 0
     path: Literal["sql", "python"]
     fallback_reason: str | None = None
+    withdrawn: int = 0  # earlier matches withdrawn: the subject no longer qualifies (a re-run of a rule set)
 
 
 class StoredMatch(BaseModel):
@@ -110,6 +111,8 @@ class StoredMatch(BaseModel):
     name: str | None = None
     bank_name: str | None = None
     bank_account: str | None = None
+    state: str = "current"  # kit.vocab.MatchState
+    withdrawn_reason: str = ""  # why the subject no longer qualifies (a withdrawn match)
 
 
 class ConditionExplanation(BaseModel):

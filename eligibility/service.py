@@ -19,7 +19,7 @@ from eligibility.tables import Match
 from kit import db
 from kit.audit import Actor
 from kit.time import china_today
-from kit.vocab import SubjectKind
+from kit.vocab import MatchState, SubjectKind
 
 
 def _table(kind: str) -> type[Table]:
@@ -117,6 +117,8 @@ def _stored(row: dict, profile: dict | None = None) -> StoredMatch:
         name=(profile or {}).get("name"),
         bank_name=(profile or {}).get("bank_name"),
         bank_account=(profile or {}).get("bank_account"),
+        state=row.get("state") or MatchState.CURRENT,
+        withdrawn_reason=row.get("withdrawn_reason") or "",
     )
 
 
@@ -139,13 +141,15 @@ async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
 
 
 async def matches_for(key_or_version_id: str | int, *, history: bool = False) -> list[StoredMatch]:
-    """The stored matches of a rule set (by key, or by policy version id), one per subject (the latest:
-    a subject whose data or outcome changed between runs has a newer row), sorted by subject id.
-    ``history=True`` returns every row."""
+    """The current matches of a rule set (by key, or by policy version id): one per subject that qualifies on its
+    latest evaluation, sorted by subject id; a withdrawn or superseded match is not among them.
+    ``history=True`` returns every row, whatever its state."""
     if isinstance(key_or_version_id, int):
         q = Match.select().where(Match.version_id == key_or_version_id)
     else:
         q = Match.select().where(Match.ruleset_key == key_or_version_id)
+    if not history:
+        q = q.where(Match.state == MatchState.CURRENT)
     rows = await q.order_by(Match.subject_id).order_by(Match.id)
     if not history:
         latest: dict[str, dict] = {}
@@ -153,6 +157,32 @@ async def matches_for(key_or_version_id: str | int, *, history: bool = False) ->
             latest[r["subject_id"]] = r
         rows = list(latest.values())
     return await _with_profiles(rows)
+
+
+async def withdrawn_matches(version_id: int, subject_ids: list[str] | None = None) -> list[StoredMatch]:
+    """The matches of a policy version withdrawn because the subject no longer qualifies (with the failing
+    conditions), of subjects with no current match of it; optionally only of these subjects."""
+    q = Match.select().where((Match.version_id == version_id) & (Match.state == MatchState.WITHDRAWN))
+    if subject_ids is not None:
+        if not subject_ids:
+            return []
+        q = q.where(Match.subject_id.is_in(list(subject_ids)))
+    rows = await q.order_by(Match.subject_id).order_by(Match.id)
+    current = (
+        {
+            r["subject_id"]
+            for r in await Match.select(Match.subject_id).where(
+                (Match.version_id == version_id) & (Match.state == MatchState.CURRENT)
+            )
+        }
+        if rows
+        else set()
+    )
+    latest: dict[str, dict] = {}
+    for r in rows:
+        if r["subject_id"] not in current:
+            latest[r["subject_id"]] = r
+    return await _with_profiles(list(latest.values()))
 
 
 async def matches_of_subject(subject_id: str) -> list[StoredMatch]:
@@ -182,6 +212,7 @@ __all__ = [
     "find_profile",
     "upsert_profile",
     "matches_for",
+    "withdrawn_matches",
     "matches_of_subject",
     "get_match",
     "explain",

@@ -137,6 +137,11 @@ class Match(Table, tablename="eligibility_match"):
     rule_digest = Varchar(length=64)
     match_digest = Varchar(length=64)
     created_at = Timestamptz()
+    # kit.vocab.MatchState: one current row per rule set and subject at most (standing.py keeps it so); a withdrawn
+    # row keeps why the subject stopped qualifying (the failing conditions, in words) and when.
+    state = Varchar(length=12, default="current")
+    withdrawn_reason = Text(default="")
+    withdrawn_at = Timestamptz(null=True, default=None)
 
     match_identity = Unique(["ruleset_key", "subject_id", "match_digest"])
 

@@ -15,14 +15,31 @@ def _day(as_of: str | None) -> dt.date:
     return dt.date.fromisoformat(as_of) if as_of else china_today()
 
 
+async def _withdrawn(ctx: dict[str, Any], withdrawn: list) -> None:
+    """Hand the matches withdrawn to whoever the worker's start-up named (app/: the payable entitlements of those
+    subjects are withdrawn and the subjects told); eligibility itself knows nothing of money."""
+    hook = ctx.get("eligibility.on_withdrawn")
+    if withdrawn and hook is not None:
+        await hook(withdrawn, ctx.get("redis"))
+
+
 async def rematch_subject(ctx: dict[str, Any], kind: str, subject_id: str, as_of: str | None = None) -> int:
-    """A changed profile against every active rule set of its kind; returns how many it matches."""
-    return len(await incremental.rematch_subject(kind, subject_id, _day(as_of)))
+    """A changed profile against every active rule set of its kind; returns how many it matches. A match of a rule
+    set it no longer satisfies is withdrawn (audited as the system actor)."""
+    found, withdrawn = await incremental.rematch_subject_outcomes(
+        kind, subject_id, _day(as_of), audit=ctx.get("system_actor")
+    )
+    await _withdrawn(ctx, withdrawn)
+    return len(found)
 
 
 async def rematch_subjects(ctx: dict[str, Any], kind: str, subject_ids: list[str], as_of: str | None = None) -> int:
     """A batch of changed profiles (after a bulk import) against every active rule set of their kind."""
-    return await incremental.rematch_subjects(kind, subject_ids, _day(as_of))
+    n, withdrawn = await incremental.rematch_subjects_outcomes(
+        kind, subject_ids, _day(as_of), audit=ctx.get("system_actor")
+    )
+    await _withdrawn(ctx, withdrawn)
+    return n
 
 
 functions: list = [

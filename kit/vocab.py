@@ -66,6 +66,7 @@ class PaymentException(StrEnum):
     REISSUED = "reissued"
     ABANDONED = "abandoned"
     RETURNED = "returned"
+    WITHHELD = "withheld"  # never sent: the subject no longer qualified (or its amount changed) when the run started
 
 
 class BatchStatus(StrEnum):
@@ -88,6 +89,20 @@ class EntitlementState(StrEnum):
     BATCHED = "batched"
     PAID = "paid"
     ABANDONED = "abandoned"
+    # The subject no longer qualifies on its current data (re-verification): not paid; payable again if it qualifies
+    # again later. The reason names the failing conditions.
+    WITHDRAWN = "withdrawn"
+    # Still eligible, for another amount: neither amount is paid until the finance maker accepts the new one.
+    AMOUNT_CHANGED = "amount_changed"
+
+
+class MatchState(StrEnum):
+    """A stored match: the subject's standing one for its rule set (current), an older evaluation (superseded), or
+    one the subject no longer qualifies for (withdrawn, with the failing conditions)."""
+
+    CURRENT = "current"
+    SUPERSEDED = "superseded"
+    WITHDRAWN = "withdrawn"
 
 
 class VersionStatus(StrEnum):

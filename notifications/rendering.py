@@ -36,6 +36,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "money_arrived": ("policy_title", "amount", "account", "receipt_link"),
     "payment_returned": ("policy_title", "amount", "reason", "account", "link"),
     "objection_answered": ("policy_title", "answer", "link"),
+    "entitlement_withdrawn": ("policy_title", "amount", "reason", "link"),
 }
 
 _SECTION = re.compile(r"^--- (title|body|sms)\s*$", re.MULTILINE)

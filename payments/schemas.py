@@ -55,6 +55,25 @@ class EntitlementRead(BaseModel):
     state: str
     reason: str
     batch_id: int | None
+    pending_amount: Decimal | None = None  # amount_changed: the amount waiting for the maker's acceptance
+
+
+class HeldOutRead(BaseModel):
+    """An entitlement held out on re-verification (资格复核): withdrawn, or its amount changed."""
+
+    id: int
+    entitlement_id: int
+    payment_id: int | None
+    batch_id: int | None
+    stage: str  # match | batch | run | accept
+    outcome: str  # withdrawn | amount_changed
+    policy_code: str
+    subject_kind: str
+    subject_id: str
+    amount: Decimal
+    new_amount: Decimal | None
+    reason: str
+    created_at: dt.datetime
 
 
 class BatchRead(BaseModel):

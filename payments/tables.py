@@ -38,6 +38,32 @@ class Entitlement(Table, tablename="pay_entitlement"):
     batch_id = Integer(null=True, default=None, index=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # amount_changed: what the subject qualifies for now, waiting for the finance maker to accept it (reverify.py)
+    pending_amount_fen = BigInt(null=True, default=None)
+    pending_clause_codes = Text(default="")
+
+
+class HeldOut(Table, tablename="pay_held_out"):
+    """资格复核: an entitlement held out of the money because its subject, on the current data, no longer qualified
+    for the policy version it came from (withdrawn) or qualified for another amount (amount_changed): at a re-match,
+    at batch creation, or at the start of a run (then its payment is withheld, never sent). What finance and the
+    subject see; the entitlement itself carries its latest state."""
+
+    id: Serial
+
+    entitlement_id = Integer(index=True)
+    payment_id = Integer(null=True, default=None)
+    batch_id = Integer(null=True, default=None)
+    stage = Varchar(length=16)  # match | batch | run
+    outcome = Varchar(length=16)  # withdrawn | amount_changed
+    version_id = Integer()
+    policy_code = Varchar(length=64)
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=32, index=True)
+    amount_fen = BigInt()
+    new_amount_fen = BigInt(null=True, default=None)
+    reason = Text(default="")
+    created_at = Timestamptz()
 
 
 class Budget(Table, tablename="pay_budget"):

@@ -73,7 +73,27 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
     )
     if created.left_for_budget:
         click.echo(f"warning: {created.left_for_budget} payable entitlements left out: the budget is used up", err=True)
+    if created.held_out:
+        click.echo(
+            f"{created.held_out} entitlements held out on re-verification (no longer eligible, or the amount "
+            "changed): `zhida payments held`",
+            err=True,
+        )
     click.echo(created.batch_id)
+
+
+@batch_group.command("accept-amount")
+@click.argument("entitlement_id", type=int)
+@click.option("--actor", required=True, help="the finance_maker accepting the new amount")
+def batch_accept_amount(entitlement_id: int, actor: str) -> None:
+    """Accept the amount a subject qualifies for now (an entitlement whose amount changed on re-verification); it
+    is then payable in the next batch."""
+
+    async def _main():
+        return await service.accept_amount(entitlement_id, actor=await actor_of(actor))
+
+    fen = run(_main)
+    click.echo(f"entitlement {entitlement_id}: ¥{format_yuan(fen)} accepted; payable in the next batch")
 
 
 @batch_group.command("approve")
@@ -269,6 +289,19 @@ def payments_exceptions() -> None:
         click.echo(
             f"{p.id}\tbatch {p.batch_id}\t{p.status}\t{p.reason}\t{p.subject_kind} {p.subject_id}\t"
             f"{p.payee_account_masked}\t{p.amount:.2f}"
+        )
+
+
+@payments_group.command("held")
+@click.option("--batch", "batch_id", type=int, default=None, help="only those held out of this batch")
+def payments_held(batch_id: int | None) -> None:
+    """Entitlements held out on re-verification (资格复核), newest first: when (match, batch, run), the outcome
+    (withdrawn, amount_changed), the amounts and the failing conditions."""
+    for h in run(service.held_out, batch_id=batch_id):
+        new = f" → {h.new_amount:.2f}" if h.new_amount is not None else ""
+        click.echo(
+            f"{h.id}	{h.stage}	{h.outcome}	entitlement {h.entitlement_id}	payment {h.payment_id or '-'}	"
+            f"{h.policy_code}	{h.subject_kind} {h.subject_id}	{h.amount:.2f}{new}	{h.reason}"
         )
 
 

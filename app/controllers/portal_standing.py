@@ -40,6 +40,8 @@ STAGES = {
     "payment_returned": ("款项被退回，待重新发放", "Payment returned; to be paid again"),
     "paid": ("已到账", "Paid"),
     "abandoned": ("已终止", "Stopped"),
+    "withdrawn": ("已取消：不再符合条件", "Withdrawn: no longer eligible"),
+    "amount_changed": ("金额变更，待确认", "Amount changed; awaiting confirmation"),
 }
 AUTO_STEPS = ["matched", "waiting_account", "payable", "batched", "paid"]
 APPLY_STEPS = ["may_apply", "applied", "waiting_account", "payable", "batched", "paid"]
@@ -51,7 +53,9 @@ async def subject_overview(kind: str, subject_id: str) -> list[PolicyStandingRea
     latest_match: dict[int, Any] = {}
     for m in await eligibility.matches_of_subject(subject_id):
         if m.subject_kind == kind and m.version_id is not None:
-            latest_match[m.version_id] = m
+            held = latest_match.get(m.version_id)
+            if held is None or held.state != "current" or m.state == "current":  # the current one wins
+                latest_match[m.version_id] = m
     apps = {a.version_id: a for a in await service.applications_of_subject(kind, subject_id)}  # the last per version
     ents = {(e.policy_code, e.policy_version): e for e in await payments.entitlements_of_subject(kind, subject_id)}
     receipts = {r.payment_id: r for r in await payments.receipts_of_subject(kind, subject_id)}
@@ -87,6 +91,8 @@ async def subject_overview(kind: str, subject_id: str) -> list[PolicyStandingRea
                 if app
                 else "may_apply"
             )
+        elif match is not None and match.state == "withdrawn":
+            stage = "withdrawn"
         else:
             stage = "matched"
         if payment is not None and payment.status == "settled":
@@ -126,7 +132,9 @@ async def subject_overview(kind: str, subject_id: str) -> list[PolicyStandingRea
                     )
                     for i, s in enumerate(steps)
                 ],
-                reason=ent.reason if ent else (app.reason if app else ""),
+                reason=ent.reason
+                if ent
+                else (app.reason if app else (match.withdrawn_reason if match is not None else "")),
                 entitlement_id=ent.id if ent else None,
                 application=ApplicationRefRead(id=app.id, no=app.application_no, status=app.status) if app else None,
                 payment=PaymentStandingRead(

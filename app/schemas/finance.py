@@ -11,6 +11,9 @@ class BatchCreatedRead(BaseModel):
     total: str = Field(description="yuan, with thousands separators")
     left_for_budget: int = Field(description="payable entitlements left out because the budget is used up")
     needs_second_checker: bool
+    held_out: int = Field(
+        0, description="entitlements held out on re-verification (no longer eligible, or the amount changed)"
+    )
 
 
 class BatchProgressRead(BaseModel):

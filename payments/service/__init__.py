@@ -40,6 +40,13 @@ from payments.service.receipts import (  # noqa: F401
     receipts_of_subject,
 )
 from payments.service.reconcile import ReconciliationResult, differences_of, list_runs, reconcile  # noqa: F401
+from payments.service.reverify import (  # noqa: F401
+    accept_amount,
+    check_entitlements,
+    held_out,
+    tell_withdrawn,
+    withdraw_unqualified,
+)
 from payments.service.runs import (  # noqa: F401
     Chunk,
     Progress,

@@ -12,7 +12,7 @@ from kit.time import now
 from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
 from payments.errors import BudgetExceeded, Forbidden, InvalidState, NotFound, PaymentsError
 from payments.schemas import BatchRead, yuan
-from payments.service import budget, ledger
+from payments.service import budget, ledger, reverify
 from payments.service.ledger import EntryType, Move
 from payments.service.payment_rows import PAYMENT_COLUMNS, new_payment_row, request_id_for
 from payments.tables import Batch, Entitlement, Payment
@@ -35,6 +35,7 @@ class BatchCreated:
     total_fen: int
     left_for_budget: int  # payable entitlements left out because the budget was used up
     needs_second_checker: bool
+    held_out: int = 0  # payable entitlements held out on re-verification (no longer eligible, or amount changed)
 
 
 async def create_batch(
@@ -51,10 +52,20 @@ async def create_batch(
     if not policy_code and not entitlement_ids:
         raise PaymentsError("say which policy (or which entitlements) the batch pays")
     at = now()
+    # 资格复核 first, in a transaction of its own: what fails on the current data is held out for good.
+    held = await reverify.screen_payable(policy_code, entitlement_ids, actor=actor)
     async with transaction():
         candidates = await _payable(policy_code, entitlement_ids)
         if not candidates:
-            raise NotFound(f"no payable entitlement of {policy_code or 'the selection'} is waiting for a batch")
+            raise NotFound(
+                f"no payable entitlement of {policy_code or 'the selection'} is waiting for a batch"
+                + (
+                    f" ({len(held)} held out on re-verification: no longer eligible, or the amount changed; "
+                    "see `zhida payments held`)"
+                    if held
+                    else ""
+                )
+            )
         budgets = await budget.lock([c["version_id"] for c in candidates])
         candidates = await _payable(policy_code, entitlement_ids)  # again, now that the budgets are ours
         chosen: list[dict] = []
@@ -126,10 +137,11 @@ async def create_batch(
                 "total_fen": total,
                 "left_for_budget": left,
                 "needs_second_checker": batch.needs_second_checker,
+                "held_out": len(held),
             },
         )
         await budget.raise_alerts(list(by_version), actor)
-    return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker)
+    return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker, len(held))
 
 
 async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict[str, Any]]:

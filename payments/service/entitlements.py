@@ -17,7 +17,12 @@ from payments.service import budget
 from payments.tables import Entitlement
 
 # Not yet committed to a batch: may still change.
-OPEN_STATES = (EntitlementState.WAITING_ACCOUNT, EntitlementState.PAYABLE, EntitlementState.EXCLUDED)
+OPEN_STATES = (
+    EntitlementState.WAITING_ACCOUNT,
+    EntitlementState.PAYABLE,
+    EntitlementState.EXCLUDED,
+    EntitlementState.AMOUNT_CHANGED,
+)
 _COLUMNS = (
     "key",
     "version_id",
@@ -42,6 +47,10 @@ _COLUMNS = (
 )
 PAYABLE_REASON = "可发放: 账户已核验"
 WAITING_REASON = "待确认账户: 请在门户确认或更正收款账户"
+
+
+def reverify_amount_reason(old_fen: int, new_fen: int) -> str:
+    return f"金额变更：按当前数据应为 ¥{format_yuan(new_fen)}（原 ¥{format_yuan(old_fen)}），待经办人确认新金额后发放"
 
 
 def entitlement_key(version_id: int, subject_kind: str, subject_id: str) -> str:
@@ -121,13 +130,22 @@ async def record_entitlements(
                 )
                 created.append([key, item.amount_fen, clauses, state, item.source, item.source_ref])
                 continue
-            if old["state"] not in OPEN_STATES:
+            # A withdrawn entitlement (资格复核) whose subject qualifies again is open again, at what it qualifies for.
+            if old["state"] not in OPEN_STATES and old["state"] != EntitlementState.WITHDRAWN:
                 counts["locked"] += 1
                 continue
+            amount_fen, pending, pending_clauses = item.amount_fen, None, ""
             if old["state"] == EntitlementState.EXCLUDED:
                 state, reason = EntitlementState.EXCLUDED, old["reason"]  # the group decision below re-evaluates it
+            elif old["state"] != EntitlementState.WITHDRAWN and item.amount_fen != old["amount_fen"]:
+                # Another amount: neither is paid until the finance maker accepts the new one (reverify.accept_amount).
+                amount_fen, pending, pending_clauses = old["amount_fen"], item.amount_fen, clauses
+                clauses = old["clause_codes"]
+                state, reason = EntitlementState.AMOUNT_CHANGED, reverify_amount_reason(old["amount_fen"], pending)
             update: dict[str, Any] = {
-                "amount_fen": item.amount_fen,
+                "amount_fen": amount_fen,
+                "pending_amount_fen": pending,
+                "pending_clause_codes": pending_clauses,
                 "clause_codes": clauses,
                 "payee_name": item.payee_name,
                 "bank_name": item.bank_name,
@@ -137,7 +155,7 @@ async def record_entitlements(
                 "source": item.source,
                 "source_ref": item.source_ref,
             }
-            if all(old[k] == v for k, v in update.items()):
+            if all(old.get(k) == v for k, v in update.items()):
                 counts["unchanged"] += 1
                 continue
             await Entitlement.update(
@@ -204,7 +222,12 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
     for ents in by_subject.values():
         if len(ents) < 2:
             continue
-        taken = [e for e in ents if e["state"] not in OPEN_STATES and e["state"] != EntitlementState.ABANDONED]
+        taken = [
+            e
+            for e in ents
+            if e["state"] not in OPEN_STATES
+            and e["state"] not in (EntitlementState.ABANDONED, EntitlementState.WITHDRAWN)
+        ]
         winner = taken[0] if taken else sorted(ents, key=_rank)[0]
         for e in ents:
             if e["state"] not in OPEN_STATES:
@@ -212,6 +235,8 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
             if e is winner:
                 others = "、".join(f"{o['policy_code']} (¥{format_yuan(o['amount_fen'])})" for o in ents if o is not e)
                 state, base = _account_state(e["payee_account"])
+                if e["state"] == EntitlementState.AMOUNT_CHANGED:  # still waits for the maker
+                    state, base = EntitlementState.AMOUNT_CHANGED, e["reason"].split("; 同一事项")[0]
                 reason = f"{base}; 同一事项不重复享受 ({group}) 就高: 本项金额最高, 不另享受 {others}"
             else:
                 state = EntitlementState.EXCLUDED
@@ -267,7 +292,7 @@ async def account_verified(
         )
         changes: list[Change] = []
         for r in rows:
-            if r["state"] in (EntitlementState.EXCLUDED, EntitlementState.BATCHED):
+            if r["state"] in (EntitlementState.EXCLUDED, EntitlementState.BATCHED, EntitlementState.AMOUNT_CHANGED):
                 state, reason = r["state"], r["reason"]
             else:
                 state, reason = _account_state(payee_account)
@@ -300,6 +325,7 @@ def _read(r: dict[str, Any]) -> EntitlementRead:
         state=r["state"],
         reason=r["reason"],
         batch_id=r["batch_id"],
+        pending_amount=yuan(r["pending_amount_fen"]) if r.get("pending_amount_fen") is not None else None,
     )
 
 

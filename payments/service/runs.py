@@ -13,6 +13,7 @@ from kit.money import fen_to_yuan
 from kit.time import now
 from kit.vocab import ACTIVE_PAYMENT_STATUSES, BatchStatus
 from payments.errors import InvalidState, NotFound
+from payments.service import reverify
 from payments.service.batches import lock_batch
 from payments.tables import Batch
 
@@ -43,6 +44,8 @@ async def start_batch(batch_id: int, *, actor: Actor, chunk_size: int = DEFAULT_
                 f"batch {batch_id} is {b['status']}: only an approved batch can run"
                 + (" (it needs a second checker's approval)" if b["status"] == BatchStatus.CHECKED else "")
             )
+        # 资格复核: a payment not sent yet whose subject no longer qualifies (or for another amount) is withheld.
+        told = await reverify.screen_run(batch_id, actor=actor)
         generation = int(b["run_count"]) + 1
         at = now()
         await Batch.update(
@@ -69,6 +72,9 @@ async def start_batch(batch_id: int, *, actor: Actor, chunk_size: int = DEFAULT_
             {"status": BatchStatus.RUNNING},
             detail={"run": generation, "active_payments": len(ids)},
         )
+    await reverify.tell_withdrawn(told, actor=actor)
+    if not ids:  # nothing (left) to pay, e.g. every payment withheld: no chunk job will finish the batch
+        await finish_if_done(batch_id, actor=actor)
     if is_postgres() and len(ids) >= 1000:
         # Fresh statistics before the runners' statements are planned: right after a batch of many payments is
         # created they still say the table is nearly empty, and the claim and the per-group UPDATEs are then

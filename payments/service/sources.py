@@ -11,6 +11,7 @@ from kit.vocab import SubjectKind
 from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts
 from payments.service.entitlements import account_verified, entitlement_key, get_entitlement, record_entitlements
+from payments.service.reverify import withdraw_unqualified
 from payments.tables import Entitlement
 from policies import service as policies
 from policies.applications.service import payment_account
@@ -40,7 +41,7 @@ async def policy_facts_of(version_id: int) -> PolicyFacts:
 
 async def _refresh_version(facts: PolicyFacts, *, actor: Actor) -> dict[str, int]:
     if facts.mode != "auto":  # 依申请: entitlements come from approved applications only
-        return {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0}
+        return {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0, "withdrawn": 0}
     matches = [m for m in await eligibility.matches_for(facts.version_id) if m.amount_fen > 0]
     portal = await _portal_accounts([(m.subject_kind, m.subject_id) for m in matches])
     items = []
@@ -65,7 +66,10 @@ async def _refresh_version(facts: PolicyFacts, *, actor: Actor) -> dict[str, int
                 account_verified=bool(account),
             )
         )
-    return await record_entitlements(facts, items, actor=actor)
+    counts = await record_entitlements(facts, items, actor=actor)
+    # 资格复核: an open entitlement whose subject's match was withdrawn (it no longer qualifies) is withdrawn too.
+    counts["withdrawn"] = len(await withdraw_unqualified(facts.version_id, actor=actor))
+    return counts
 
 
 async def _portal_accounts(subjects: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str, str]]:

@@ -30,7 +30,7 @@ from app.schemas.finance import (
 from kit.money import format_yuan
 from kit.vocab import BatchStatus, PaymentException, Role
 from payments import service
-from payments.schemas import BatchRead, PaymentRead
+from payments.schemas import BatchRead, EntitlementRead, HeldOutRead, PaymentRead
 from payments.service import BudgetUsage
 
 
@@ -106,7 +106,21 @@ async def api_create(request: Request, data: JSONBody[BatchCreate]) -> BatchCrea
         total=format_yuan(made.total_fen),
         left_for_budget=made.left_for_budget,
         needs_second_checker=made.needs_second_checker,
+        held_out=made.held_out,
     )
+
+
+@_reading("/api/finance/held")
+async def api_held(batch_id: int | None = None) -> list[HeldOutRead]:
+    """Entitlements held out on re-verification (资格复核): withdrawn, or their amount changed, with the reason."""
+    return await service.held_out(batch_id=batch_id)
+
+
+@_acting("/api/finance/entitlements/{entitlement_id:int}/accept-amount", 403, 404, 409)
+async def api_accept_amount(request: Request, entitlement_id: int) -> EntitlementRead:
+    """A finance_maker accepts the amount a subject qualifies for now; payable in the next batch."""
+    await service.accept_amount(entitlement_id, actor=actor_of(request))
+    return await service.get_entitlement(entitlement_id)
 
 
 @_reading("/api/finance/batches/{batch_id:int}", 404)
@@ -232,4 +246,6 @@ route_handlers = [
     api_reconciliations,
     api_reconciliation,
     api_reconcile,
+    api_held,
+    api_accept_amount,
 ]

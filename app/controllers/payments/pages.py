@@ -112,7 +112,21 @@ async def batch_step(request: Request, batch_id: int, step: str) -> Redirect:
 
 @get("/finance/exceptions", guards=[requires(*FINANCE)], include_in_schema=False)
 async def exceptions_page(request: Request, msg: str = "") -> Template:
-    return Template("payments/exceptions.html", context=_ctx(request, rows=await service.exceptions_queue(), msg=msg))
+    return Template(
+        "payments/exceptions.html",
+        context=_ctx(request, rows=await service.exceptions_queue(), held=await service.held_out(limit=200), msg=msg),
+    )
+
+
+@post(
+    "/finance/entitlements/{entitlement_id:int}/accept-amount",
+    guards=[requires(*STAFF_ACTING)],
+    include_in_schema=False,
+)
+async def accept_amount_page(request: Request, entitlement_id: int) -> Redirect:
+    """The finance maker accepts a changed amount (资格复核)."""
+    await service.accept_amount(entitlement_id, actor=actor_of(request))
+    return Redirect("/finance/exceptions?msg=amount-accepted")
 
 
 @post("/finance/payments/{payment_id:int}/{step:str}", guards=[requires(*STAFF_ACTING)], include_in_schema=False)
@@ -175,6 +189,7 @@ route_handlers = [
     batch_step,
     exceptions_page,
     payment_step,
+    accept_amount_page,
     reconciliation_page,
     reconcile_page,
 ]
