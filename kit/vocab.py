@@ -88,6 +88,7 @@ class EntitlementState(StrEnum):
     BATCHED = "batched"
     PAID = "paid"
     ABANDONED = "abandoned"
+    SUPERSEDED = "superseded"  # not paid: the subject's right under the policy is held by another entitlement
 
 
 class VersionStatus(StrEnum):

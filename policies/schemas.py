@@ -75,7 +75,9 @@ class PolicyContent(BaseModel):
     mode: Literal["auto", "apply"]
     effective_from: dt.date
     effective_to: dt.date | None = None
-    budget: Decimal = Field(description="yuan")
+    budget: Decimal = Field(description="yuan: the fund of the policy (code), over all its versions")
+    once: Literal["lifetime", "per_year", "per_version"] = "lifetime"  # how often one subject may be paid
+    top_up: bool = False  # a later version pays only the difference over what was received (就高补差)
     cap_per_subject: Decimal | None = None
     combine: Literal["first", "sum"] = "first"
     exclusive_group: str | None = None
@@ -130,6 +132,8 @@ class PublishedVersion(BaseModel):
     budget_fen: int
     cap_per_subject_fen: int | None
     combine: str
+    once: str = "lifetime"
+    top_up: bool = False
     clause_titles: dict[str, str]
     published_at: dt.datetime | None = None
 
@@ -176,6 +180,8 @@ CONTENT_KEYS = (
     "effective_from",
     "effective_to",
     "budget",
+    "once",
+    "top_up",
     "cap_per_subject",
     "combine",
     "exclusive_group",

@@ -40,6 +40,7 @@ STAGES = {
     "payment_returned": ("款项被退回，待重新发放", "Payment returned; to be paid again"),
     "paid": ("已到账", "Paid"),
     "abandoned": ("已终止", "Stopped"),
+    "superseded": ("已在本政策其他版本享受", "Paid under another version of the policy"),
 }
 AUTO_STEPS = ["matched", "waiting_account", "payable", "batched", "paid"]
 APPLY_STEPS = ["may_apply", "applied", "waiting_account", "payable", "batched", "paid"]

@@ -3,6 +3,7 @@ with the exclusive-group rule (同一事项不重复享受, 就高) applied and 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,8 +19,12 @@ from payments.tables import Entitlement
 
 # Not yet committed to a batch: may still change.
 OPEN_STATES = (EntitlementState.WAITING_ACCOUNT, EntitlementState.PAYABLE, EntitlementState.EXCLUDED)
+# Neither open nor holding the right: replaced by another row of the same right, or by nothing.
+_IDLE_STATES = (EntitlementState.SUPERSEDED,)
 _COLUMNS = (
     "key",
+    "right_key",
+    "period",
     "version_id",
     "policy_code",
     "policy_version",
@@ -44,8 +49,25 @@ PAYABLE_REASON = "可发放: 账户已核验"
 WAITING_REASON = "待确认账户: 请在门户确认或更正收款账户"
 
 
-def entitlement_key(version_id: int, subject_kind: str, subject_id: str) -> str:
-    return f"{version_id}:{subject_kind}:{subject_id}"
+def period_of(policy: PolicyFacts, as_of: dt.date | None = None) -> str:
+    """The period a payment under ``policy`` counts for: "" for ``once: lifetime``, the year of the evaluation date
+    (the match's ``as_of``; the version's ``effective_from`` when there is none) for ``per_year``, the version
+    number for ``per_version``."""
+    if policy.once == "per_year":
+        return str((as_of or policy.effective_from).year)
+    if policy.once == "per_version":
+        return str(policy.version)
+    return ""
+
+
+def right_key(policy_code: str, period: str, subject_kind: str, subject_id: str) -> str:
+    """A subject's right under a policy (code) for a period: paid at most once, whatever the version."""
+    return f"{policy_code}|{period}|{subject_kind}|{subject_id}"
+
+
+def entitlement_key(right: str, n: int) -> str:
+    """The n-th row of a right (0: the first payment; 1, 2…: top-ups of later versions)."""
+    return right if n == 0 else f"{right}#{n}"
 
 
 def _account_state(verified_account: str) -> tuple[EntitlementState, str]:
@@ -56,7 +78,38 @@ def _account_state(verified_account: str) -> tuple[EntitlementState, str]:
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     """What the audit hashes of an entitlement (no account number)."""
-    return {k: row[k] for k in ("key", "amount_fen", "clause_codes", "state", "source", "source_ref") if k in row}
+    return {
+        k: row[k]
+        for k in ("key", "policy_version", "amount_fen", "clause_codes", "state", "source", "source_ref")
+        if k in row
+    }
+
+
+def amount_due(policy: PolicyFacts, amount_fen: int, held: list[dict[str, Any]]) -> tuple[int, str]:
+    """What a right still owes under this version, and why: ``held`` are its rows already in a batch, paid or
+    abandoned (their amounts count as received: never more than the rule allows)."""
+    if not held:
+        return amount_fen, ""
+    received = sum(int(r["amount_fen"]) for r in held)
+    versions = "、".join(sorted({f"v{r['policy_version']}" for r in held}))
+    if not policy.top_up:
+        return 0, f"已按本政策 {versions} 享受 (¥{format_yuan(received)}), 不重复享受"
+    if amount_fen <= received:
+        return 0, f"已按本政策 {versions} 享受 ¥{format_yuan(received)}, 不低于本版本金额, 无需补差"
+    return amount_fen - received, f"就高补差: 本版本 ¥{format_yuan(amount_fen)}, 已享受 ¥{format_yuan(received)}"
+
+
+async def _conditional_update(row_id: int, values: dict[str, Any], at: Any) -> bool:
+    """Update an open row unless a batch took it since it was read."""
+    sets = ", ".join(f"{k} = {{}}" for k in values)
+    done = await raw(
+        f"UPDATE pay_entitlement SET {sets}, updated_at = {{}} WHERE id = {{}} "
+        f"AND state IN ({sql_literals(list(OPEN_STATES))}) AND batch_id IS NULL RETURNING id",
+        *values.values(),
+        at,
+        row_id,
+    )
+    return bool(done)
 
 
 async def record_entitlements(
@@ -64,6 +117,9 @@ async def record_entitlements(
 ) -> dict[str, int]:
     """Store (or refresh) entitlements of one published version; returns counts inserted/updated/unchanged/locked.
 
+    An entitlement is a subject's right under the policy code for a period (``once``): a right already in a batch,
+    paid or abandoned is never paid again ("locked"), except with ``top_up``, where a higher amount adds a row paying
+    the difference. An unpaid row of the right is taken over by the later version (its amount and clauses).
     An entitlement already in a batch or paid is never changed: a later re-match cannot alter what was approved.
     """
     items = list(items)
@@ -82,22 +138,52 @@ async def record_entitlements(
     at = now()
     async with transaction():
         await budget.ensure_budget(policy.version_id, policy.code, policy.version, policy.budget_fen, facts)
-        existing: dict[str, dict[str, Any]] = {}
-        keys = [entitlement_key(policy.version_id, i.subject_kind, i.subject_id) for i in items]
-        for k in range(0, len(keys), 5000):
-            marks, args = in_list(keys[k : k + 5000])
-            for r in await raw(f"SELECT * FROM pay_entitlement WHERE key {marks}", *args):
-                existing[r["key"]] = r
+        periods = [period_of(policy, i.as_of) for i in items]
+        rights = [right_key(policy.code, p, i.subject_kind, i.subject_id) for p, i in zip(periods, items)]
+        existing: dict[str, list[dict[str, Any]]] = {}
+        unique = sorted(set(rights))
+        for k in range(0, len(unique), 5000):
+            marks, args = in_list(unique[k : k + 5000])
+            for r in await raw(f"SELECT * FROM pay_entitlement WHERE right_key {marks} ORDER BY id", *args):
+                existing.setdefault(r["right_key"], []).append(r)
         new_rows = []
-        for key, item in zip(keys, items):
+        for right, period, item in zip(rights, periods, items):
             account = item.payee_account if item.account_verified else ""
             state, reason = _account_state(account)
             clauses = ";".join(item.clause_codes)
-            old = existing.get(key)
-            if old is None:
+            rows = existing.get(right, [])
+            held = [r for r in rows if r["state"] not in OPEN_STATES and r["state"] not in _IDLE_STATES]
+            open_rows = [r for r in rows if r["state"] in OPEN_STATES]
+            if open_rows and max(int(r["policy_version"]) for r in open_rows) > policy.version:
+                counts["unchanged"] += 1  # a later version decides this right already: an earlier one never undoes it
+                continue
+            due, why = amount_due(policy, item.amount_fen, held)
+            if due <= 0:
+                counts["locked"] += 1
+                for r in open_rows:  # an unpaid row the right no longer owes (e.g. a lower version with top_up)
+                    if await _conditional_update(
+                        r["id"], {"state": EntitlementState.SUPERSEDED.value, "reason": why}, at
+                    ):
+                        changes.append(
+                            Change(
+                                "entitlement.supersede",
+                                "entitlement",
+                                r["key"],
+                                {"state": r["state"]},
+                                {"state": EntitlementState.SUPERSEDED},
+                                {"version": policy.version},
+                            )
+                        )
+                continue
+            if why:
+                reason = f"{reason}; {why}"
+            if not open_rows:
+                key = entitlement_key(right, len(rows))
                 new_rows.append(
                     (
                         key,
+                        right,
+                        period,
                         policy.version_id,
                         policy.code,
                         policy.version,
@@ -105,7 +191,7 @@ async def record_entitlements(
                         item.subject_id,
                         item.source,
                         item.source_ref,
-                        item.amount_fen,
+                        due,
                         clauses,
                         policy.exclusive_group,
                         policy.effective_from.isoformat(),
@@ -119,20 +205,36 @@ async def record_entitlements(
                         at,
                     )
                 )
-                created.append([key, item.amount_fen, clauses, state, item.source, item.source_ref])
+                created.append([key, due, clauses, state, item.source, item.source_ref])
                 continue
-            if old["state"] not in OPEN_STATES:
-                counts["locked"] += 1
-                continue
+            old, *extra = open_rows
+            for r in extra:  # more than one unpaid row (a batch cancelled after a top-up): the first carries the due
+                if await _conditional_update(
+                    r["id"], {"state": EntitlementState.SUPERSEDED.value, "reason": f"已并入 {old['key']}"}, at
+                ):
+                    changes.append(
+                        Change(
+                            "entitlement.supersede",
+                            "entitlement",
+                            r["key"],
+                            {"state": r["state"]},
+                            {"state": EntitlementState.SUPERSEDED},
+                            {"into": old["key"]},
+                        )
+                    )
             if old["state"] == EntitlementState.EXCLUDED:
                 state, reason = EntitlementState.EXCLUDED, old["reason"]  # the group decision below re-evaluates it
             update: dict[str, Any] = {
-                "amount_fen": item.amount_fen,
+                "version_id": policy.version_id,
+                "policy_version": policy.version,
+                "exclusive_group": policy.exclusive_group,
+                "effective_from": policy.effective_from.isoformat(),
+                "amount_fen": due,
                 "clause_codes": clauses,
                 "payee_name": item.payee_name,
                 "bank_name": item.bank_name,
                 "payee_account": account,
-                "state": state,
+                "state": state.value if hasattr(state, "value") else state,
                 "reason": reason,
                 "source": item.source,
                 "source_ref": item.source_ref,
@@ -140,10 +242,12 @@ async def record_entitlements(
             if all(old[k] == v for k, v in update.items()):
                 counts["unchanged"] += 1
                 continue
-            await Entitlement.update(
-                {**{getattr(Entitlement, k): v for k, v in update.items()}, Entitlement.updated_at: at}
-            ).where(Entitlement.id == old["id"])
-            changes.append(Change("entitlement.update", "entitlement", key, _public(old), _public({**old, **update})))
+            if not await _conditional_update(old["id"], update, at):
+                counts["locked"] += 1  # a batch took it meanwhile
+                continue
+            changes.append(
+                Change("entitlement.update", "entitlement", old["key"], _public(old), _public({**old, **update}))
+            )
             counts["updated"] += 1
         await bulk_insert(Entitlement, _COLUMNS, new_rows)
         counts["inserted"] = len(new_rows)
@@ -202,15 +306,21 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
             by_subject.setdefault(key, []).append(r)
     at = now()
     for ents in by_subject.values():
-        if len(ents) < 2:
+        # The rows of one policy code are one candidate (a right and its top-ups); rivals are other codes.
+        ents = [e for e in ents if e["state"] not in _IDLE_STATES]
+        if len({e["policy_code"] for e in ents}) < 2:
             continue
         taken = [e for e in ents if e["state"] not in OPEN_STATES and e["state"] != EntitlementState.ABANDONED]
         winner = taken[0] if taken else sorted(ents, key=_rank)[0]
         for e in ents:
             if e["state"] not in OPEN_STATES:
                 continue
-            if e is winner:
-                others = "、".join(f"{o['policy_code']} (¥{format_yuan(o['amount_fen'])})" for o in ents if o is not e)
+            if e["policy_code"] == winner["policy_code"]:
+                others = "、".join(
+                    f"{o['policy_code']} (¥{format_yuan(o['amount_fen'])})"
+                    for o in ents
+                    if o["policy_code"] != e["policy_code"]
+                )
                 state, base = _account_state(e["payee_account"])
                 reason = f"{base}; 同一事项不重复享受 ({group}) 就高: 本项金额最高, 不另享受 {others}"
             else:
