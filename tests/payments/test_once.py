@@ -217,3 +217,48 @@ async def test_no_subject_is_paid_more_than_the_rule_allows(once, top_up, steps)
     )
     assert int(paid[0]["total"]) <= sum(allowed.values())
     assert (await check_balances()).ok
+
+
+async def test_the_migration_rekeys_existing_entitlements_by_policy_code(fresh_db):
+    """Rows stored under the old keys ("{version_id}:{kind}:{subject}") get the lifetime right of their code; a
+    second row of one right (paid under v1 and v2 before the fix) is numbered #1 in id order. Runs the migration's
+    data step on a database holding rows, on SQLite and PostgreSQL."""
+    import importlib
+
+    from kit.time import now
+
+    step = importlib.import_module("payments.piccolo_migrations.payments_2026_12_02t00_57_00_000000")
+    at = now()
+    for version_id, version, subject in ((11, 1, "S1"), (12, 2, "S1"), (11, 1, "S2")):
+        await Entitlement.insert(
+            Entitlement(
+                key=f"{version_id}:talent:{subject}",
+                right_key="",
+                period="",
+                version_id=version_id,
+                policy_code="NC-OLD",
+                policy_version=version,
+                subject_kind="talent",
+                subject_id=subject,
+                source="auto",
+                amount_fen=100,
+                state="paid",
+                created_at=at,
+                updated_at=at,
+            )
+        )
+    await step.forwards_sql()
+    rows = await Entitlement.select(Entitlement.key, Entitlement.right_key, Entitlement.version_id).order_by(
+        Entitlement.id
+    )
+    assert [(r["key"], r["right_key"]) for r in rows] == [
+        ("NC-OLD||talent|S1", "NC-OLD||talent|S1"),
+        ("NC-OLD||talent|S1#1", "NC-OLD||talent|S1"),
+        ("NC-OLD||talent|S2", "NC-OLD||talent|S2"),
+    ]
+    # A v3 of the code now finds the right held: nothing more to pay.
+    s1 = payee(1).model_copy(update={"subject_id": "S1"})
+    assert (await record_entitlements(policy("NC-OLD", version=3), [s1], actor=SYSTEM))["locked"] == 1
+    await step.forwards_sql()  # and running it again on rekeyed rows gives the same keys
+    again = await Entitlement.select(Entitlement.key).order_by(Entitlement.id)
+    assert [r["key"] for r in again] == [r["key"] for r in rows]
