@@ -144,6 +144,21 @@ class ImpactChange(BaseModel):
     after: Decimal
 
 
+class PriorPayments(BaseModel):
+    """What the policy (code) already paid the subjects a new version matches, and what that version would add on
+    top (once / top_up): told to the reviewer at publication. Filled in by payments through app/'s wiring."""
+
+    paid_before: int = Field(description="matched subjects already paid (or in a batch) under earlier versions")
+    new_subjects: int = Field(description="matched subjects the policy has not paid for this period yet")
+    new_amount: Decimal
+    top_up_subjects: int = 0
+    top_up_total: Decimal = Decimal("0.00")
+
+    @property
+    def adds_amount(self) -> Decimal:
+        return self.new_amount + self.top_up_total
+
+
 class ImpactPreview(BaseModel):
     """Shadow run of a draft: who matches, how much against the budget, and the diff with the published version."""
 
@@ -167,6 +182,9 @@ class ImpactPreview(BaseModel):
     amount_changed: list[ImpactChange] = []
     budget_delta: Decimal | None = Field(None, description="this draft's budget minus the published version's")
     total_delta: Decimal | None = None
+    prior: PriorPayments | None = Field(
+        None, description="subjects already paid under earlier versions and what this version would add"
+    )
 
 
 # A policy's own keys (not its clauses or tests), in the contract's order: what a pack reads and writes, and what the

@@ -16,6 +16,7 @@ from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts, yuan
 from payments.service import budget
 from payments.tables import Entitlement
+from policies.schemas import PriorPayments
 
 # Not yet committed to a batch: may still change.
 OPEN_STATES = (EntitlementState.WAITING_ACCOUNT, EntitlementState.PAYABLE, EntitlementState.EXCLUDED)
@@ -439,3 +440,50 @@ async def entitlement_counts(policy_code: str | None = None) -> dict[str, int]:
         args.append(policy_code)
     rows = await raw(sql + " GROUP BY state", *args)
     return {r["state"]: int(r["n"]) for r in rows}
+
+
+async def prior_payments(
+    policy_code: str,
+    subject_kind: str,
+    version: int,
+    once: str,
+    top_up: bool,
+    as_of: dt.date,
+    amounts_fen: dict[str, int],
+) -> PriorPayments:
+    """For the publication preview of a new version: how many of the subjects it matches (with their amounts) the
+    policy already paid (or has in a batch) for the same period under earlier versions, and what the version would
+    add: new subjects, and with top_up the differences (就高补差)."""
+    facts = PolicyFacts(
+        version_id=0, code=policy_code, version=version, budget_fen=0, effective_from=as_of, once=once, top_up=top_up
+    )
+    rights = {right_key(policy_code, period_of(facts, as_of), subject_kind, s): s for s in amounts_fen}
+    held: dict[str, list[dict[str, Any]]] = {}
+    keys = sorted(rights)
+    for k in range(0, len(keys), 5000):
+        marks, args = in_list(keys[k : k + 5000])
+        for r in await raw(
+            f"SELECT right_key, policy_version, amount_fen, state FROM pay_entitlement WHERE right_key {marks}", *args
+        ):
+            if r["state"] not in OPEN_STATES and r["state"] not in _IDLE_STATES:
+                held.setdefault(r["right_key"], []).append(r)
+    paid_before = new_subjects = top_ups = 0
+    new_fen = top_up_fen = 0
+    for right, subject in rights.items():
+        rows = held.get(right, [])
+        due, _ = amount_due(facts, amounts_fen[subject], rows)
+        if not rows:
+            new_subjects += 1
+            new_fen += due
+            continue
+        paid_before += 1
+        if due > 0:
+            top_ups += 1
+            top_up_fen += due
+    return PriorPayments(
+        paid_before=paid_before,
+        new_subjects=new_subjects,
+        new_amount=yuan(new_fen),
+        top_up_subjects=top_ups,
+        top_up_total=yuan(top_up_fen),
+    )

@@ -262,3 +262,37 @@ async def test_the_migration_rekeys_existing_entitlements_by_policy_code(fresh_d
     await step.forwards_sql()  # and running it again on rekeyed rows gives the same keys
     again = await Entitlement.select(Entitlement.key).order_by(Entitlement.id)
     assert [r["key"] for r in again] == [r["key"] for r in rows]
+
+
+async def test_publication_preview_tells_who_was_paid_before_and_v2_pays_only_the_top_up(fresh_db):
+    """The real path: a published auto policy, its matches batched; v2 (higher amount, top_up) is previewed — "2
+    subjects already paid under earlier versions", what v2 adds — then published and matched: it pays the differences."""
+    from eligibility.matcher import match_ruleset
+    from policies import service as policies
+    from tests.portal.fixtures import AUTO_ENT, OFFICER, PACK, REVIEWER, build_world
+
+    world = await build_world(dt.date(2025, 6, 30))
+    first = await batch(AUTO_ENT)
+    assert (first.payment_count, first.total_fen) == (2, 4_000_000)
+    head, _, _ = PACK.partition("  - code: PT-YOUNG-DOCTOR")
+    v2_pack = head.replace("amount: 20000", "amount: 25000").replace(
+        "budget: 1000000.00", "budget: 1000000.00\n    top_up: true"
+    )
+    from app.audit import AuditActor
+
+    ((v2, _),) = await policies.load_pack_text(v2_pack, AuditActor(OFFICER, "policy_officer"))
+    assert v2.number == 2 and v2.content.top_up
+    preview = await policies.impact_preview(v2.id, dt.date(2025, 6, 30))
+    assert preview.prior is not None
+    assert (preview.prior.paid_before, preview.prior.new_subjects, preview.prior.top_up_subjects) == (2, 0, 2)
+    assert str(preview.prior.top_up_total) == "10000.00"
+    published = await policies.publish(AUTO_ENT, AuditActor(REVIEWER, "policy_reviewer"), as_of=dt.date(2025, 6, 30))
+    assert published.id == v2.id and published.id != world.versions[AUTO_ENT]
+    stored = await policies.stored_impact(v2.id)
+    assert stored is not None and stored.prior is not None and stored.prior.paid_before == 2
+    await match_ruleset(await policies.ruleset_of(v2.id), dt.date(2025, 6, 30), store=True, actor=SYSTEM)
+    from payments.service import refresh_entitlements
+
+    await refresh_entitlements(AUTO_ENT, actor=SYSTEM)
+    second = await batch(AUTO_ENT)
+    assert (second.payment_count, second.total_fen) == (2, 1_000_000)  # 2 × ¥5,000, not 2 × ¥25,000
