@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from kit.masking import mask_account  # noqa: F401 - payments' pages and messages mask with the one rule
 from kit.money import fen_to_yuan
 from kit.vocab import SubjectKind
+from policies.schemas import Once
 
 
 class PolicyFacts(BaseModel):
@@ -27,7 +28,7 @@ class PolicyFacts(BaseModel):
     exclusive_group: str | None = None
     effective_from: dt.date
     clause_titles: dict[str, str] = Field(default_factory=dict)
-    once: Literal["lifetime", "per_year", "per_version"] = "lifetime"  # how often a subject is paid under the code
+    once: Once = "lifetime"  # how often a subject is paid under the code
     top_up: bool = False  # a later version pays only the difference over what the subject received (就高补差)
 
 

@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field
 
 from kit.vocab import VersionStatus
 
+# How often one subject may be paid under a policy (code): policy-pack.md `once`.
+Once = Literal["lifetime", "per_year", "per_version"]
+
 
 class PackProblem(BaseModel):
     """One reason a pack or form is refused, precise enough for an officer to fix it."""
@@ -76,7 +79,7 @@ class PolicyContent(BaseModel):
     effective_from: dt.date
     effective_to: dt.date | None = None
     budget: Decimal = Field(description="yuan: the fund of the policy (code), over all its versions")
-    once: Literal["lifetime", "per_year", "per_version"] = "lifetime"  # how often one subject may be paid
+    once: Once = "lifetime"  # how often one subject may be paid
     top_up: bool = False  # a later version pays only the difference over what was received (就高补差)
     cap_per_subject: Decimal | None = None
     combine: Literal["first", "sum"] = "first"
@@ -132,7 +135,7 @@ class PublishedVersion(BaseModel):
     budget_fen: int
     cap_per_subject_fen: int | None
     combine: str
-    once: str = "lifetime"
+    once: Once = "lifetime"
     top_up: bool = False
     clause_titles: dict[str, str]
     published_at: dt.datetime | None = None

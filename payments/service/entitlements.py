@@ -16,7 +16,7 @@ from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts, yuan
 from payments.service import budget
 from payments.tables import Entitlement
-from policies.schemas import PriorPayments
+from policies.schemas import Once, PriorPayments
 
 # Not yet committed to a batch: may still change.
 OPEN_STATES = (EntitlementState.WAITING_ACCOUNT, EntitlementState.PAYABLE, EntitlementState.EXCLUDED)
@@ -446,7 +446,7 @@ async def prior_payments(
     policy_code: str,
     subject_kind: str,
     version: int,
-    once: str,
+    once: Once,
     top_up: bool,
     as_of: dt.date,
     amounts_fen: dict[str, int],

@@ -17,7 +17,15 @@ from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs
 from policies.errors import PackRefused
-from policies.schemas import CONTENT_KEYS, ImpactChange, ImpactPreview, PolicyContent, PriorPayments, TestOutcome
+from policies.schemas import (
+    CONTENT_KEYS,
+    ImpactChange,
+    ImpactPreview,
+    Once,
+    PolicyContent,
+    PriorPayments,
+    TestOutcome,
+)
 from policies.service.common import _content, _key, _version_row, _yuan
 from policies.service.reading import _published_row
 
@@ -74,7 +82,7 @@ async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
 
 # What the policy already paid the matched subjects (payments' side; policies does not import payments): app/ wiring
 # sets it. Arguments: code, subject kind, version number, once, top_up, as_of, {subject id: amount in fen}.
-PriorLookup = Callable[[str, str, int, str, bool, dt.date, dict[str, int]], Awaitable[PriorPayments]]
+PriorLookup = Callable[[str, str, int, Once, bool, dt.date, dict[str, int]], Awaitable[PriorPayments]]
 _prior_lookup: PriorLookup | None = None
 
 
