@@ -12,6 +12,9 @@ from kit.db import engine, is_postgres  # noqa: F401  (re-exported: app's caller
 
 
 async def open_database(max_size: int = 8) -> None:
+    from app import wiring
+
+    wiring.wire()  # every process (web, worker, CLI, tests) opens the database first
     eng = engine()
     if isinstance(eng, PostgresEngine) and eng.pool is None:
         await eng.start_connection_pool(min_size=1, max_size=max_size)

@@ -94,6 +94,7 @@ class EntitlementState(StrEnum):
     WITHDRAWN = "withdrawn"
     # Still eligible, for another amount: neither amount is paid until the finance maker accepts the new one.
     AMOUNT_CHANGED = "amount_changed"
+    SUPERSEDED = "superseded"  # not paid: the subject's right under the policy is held by another entitlement
 
 
 class MatchState(StrEnum):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from kit.masking import mask_account  # noqa: F401 - payments' pages and messages mask with the one rule
 from kit.money import fen_to_yuan
 from kit.vocab import SubjectKind
+from policies.schemas import Once
 
 
 class PolicyFacts(BaseModel):
@@ -27,6 +28,8 @@ class PolicyFacts(BaseModel):
     exclusive_group: str | None = None
     effective_from: dt.date
     clause_titles: dict[str, str] = Field(default_factory=dict)
+    once: Once = "lifetime"  # how often a subject is paid under the code
+    top_up: bool = False  # a later version pays only the difference over what the subject received (就高补差)
 
 
 class EntitlementCreate(BaseModel):
@@ -42,6 +45,7 @@ class EntitlementCreate(BaseModel):
     bank_name: str = ""
     payee_account: str = ""
     account_verified: bool = False
+    as_of: dt.date | None = None  # the evaluation date of the match: its year is the period of a per_year policy
 
 
 class EntitlementRead(BaseModel):

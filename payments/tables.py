@@ -14,11 +14,19 @@ from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentSt
 
 
 class Entitlement(Table, tablename="pay_entitlement"):
-    """享受资格: what one subject is owed under one policy version (at most one per version and subject)."""
+    """享受资格: what one subject is owed under a policy (code) for one period, as decided by one of its versions.
+
+    ``right_key`` names the right: "{policy_code}|{period}|{subject_kind}|{subject_id}", the period "" (once for a
+    lifetime), the year (per_year) or the version number (per_version). A right is paid once; with ``top_up`` a later,
+    higher version adds a row paying the difference (its ``key`` is "{right_key}#{n}", the first row's is the
+    right_key itself).
+    """
 
     id: Serial
 
-    key = Varchar(length=96, unique=True)  # "{version_id}:{subject_kind}:{subject_id}": paid at most once per version
+    key = Varchar(length=200, unique=True)  # right_key, or right_key#n for the n-th top-up of the right
+    right_key = Varchar(length=200, default="", index=True)
+    period = Varchar(length=16, default="")  # "" (lifetime), a year (per_year) or a version number (per_version)
     version_id = Integer(index=True)
     policy_code = Varchar(length=64, index=True)
     policy_version = Integer()
@@ -67,7 +75,9 @@ class HeldOut(Table, tablename="pay_held_out"):
 
 
 class Budget(Table, tablename="pay_budget"):
-    """A policy version's budget, and the lock row that serialises reservations against it.
+    """A policy version's budget and the facts receipts cite. The fund is one per policy code: the latest version's
+    row states it (and carries its alert level), every version's commitments count against it, and reservations lock
+    the code's rows (budget.lock).
 
     What is committed is not stored here: it is the ledger's balance (one source of truth).
     """

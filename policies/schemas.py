@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field
 
 from kit.vocab import VersionStatus
 
+# How often one subject may be paid under a policy (code): policy-pack.md `once`.
+Once = Literal["lifetime", "per_year", "per_version"]
+
 
 class PackProblem(BaseModel):
     """One reason a pack or form is refused, precise enough for an officer to fix it."""
@@ -75,7 +78,9 @@ class PolicyContent(BaseModel):
     mode: Literal["auto", "apply"]
     effective_from: dt.date
     effective_to: dt.date | None = None
-    budget: Decimal = Field(description="yuan")
+    budget: Decimal = Field(description="yuan: the fund of the policy (code), over all its versions")
+    once: Once = "lifetime"  # how often one subject may be paid
+    top_up: bool = False  # a later version pays only the difference over what was received (就高补差)
     cap_per_subject: Decimal | None = None
     combine: Literal["first", "sum"] = "first"
     exclusive_group: str | None = None
@@ -130,6 +135,8 @@ class PublishedVersion(BaseModel):
     budget_fen: int
     cap_per_subject_fen: int | None
     combine: str
+    once: Once = "lifetime"
+    top_up: bool = False
     clause_titles: dict[str, str]
     published_at: dt.datetime | None = None
 
@@ -138,6 +145,21 @@ class ImpactChange(BaseModel):
     subject_id: str
     before: Decimal
     after: Decimal
+
+
+class PriorPayments(BaseModel):
+    """What the policy (code) already paid the subjects a new version matches, and what that version would add on
+    top (once / top_up): told to the reviewer at publication. Filled in by payments through app/'s wiring."""
+
+    paid_before: int = Field(description="matched subjects already paid (or in a batch) under earlier versions")
+    new_subjects: int = Field(description="matched subjects the policy has not paid for this period yet")
+    new_amount: Decimal
+    top_up_subjects: int = 0
+    top_up_total: Decimal = Decimal("0.00")
+
+    @property
+    def adds_amount(self) -> Decimal:
+        return self.new_amount + self.top_up_total
 
 
 class ImpactPreview(BaseModel):
@@ -163,6 +185,9 @@ class ImpactPreview(BaseModel):
     amount_changed: list[ImpactChange] = []
     budget_delta: Decimal | None = Field(None, description="this draft's budget minus the published version's")
     total_delta: Decimal | None = None
+    prior: PriorPayments | None = Field(
+        None, description="subjects already paid under earlier versions and what this version would add"
+    )
 
 
 # A policy's own keys (not its clauses or tests), in the contract's order: what a pack reads and writes, and what the
@@ -176,6 +201,8 @@ CONTENT_KEYS = (
     "effective_from",
     "effective_to",
     "budget",
+    "once",
+    "top_up",
     "cap_per_subject",
     "combine",
     "exclusive_group",

@@ -1,6 +1,6 @@
 """Tables of policies/: policies, their versions (immutable once published), clauses and own tests."""
 
-from piccolo.columns import BigInt, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from kit.vocab import VersionStatus
@@ -31,6 +31,8 @@ class PolicyVersion(Table, tablename="policies_version"):
     budget_fen = BigInt()
     cap_per_subject_fen = BigInt(null=True, default=None)
     combine = Varchar(length=8, default="first")
+    once = Varchar(length=16, default="lifetime")  # lifetime | per_year | per_version: how often a subject is paid
+    top_up = Boolean(default=False)  # a later version pays only the difference (就高补差)
     exclusive_group = Varchar(length=64, null=True, default=None, index=True)
     when_expr = Text(null=True, default=None)
     source = Text(default="")  # the document the policy comes from (文件名、文号)

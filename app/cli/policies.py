@@ -164,6 +164,12 @@ def policies_preview(code: str, as_of: str | None, as_json: bool) -> None:
             f"{p.published_total_amount} yuan; added {len(p.added)}, removed {len(p.removed)}, "
             f"amount changed {len(p.amount_changed)}, budget delta {p.budget_delta}"
         )
+    if p.prior is not None:
+        click.echo(
+            f"{p.prior.paid_before} subjects already paid under earlier versions; this version would add "
+            f"{p.prior.new_subjects} new subjects ({p.prior.new_amount} yuan) and {p.prior.top_up_subjects} "
+            f"top-ups ({p.prior.top_up_total} yuan)"
+        )
 
 
 @policies_group.command("test")

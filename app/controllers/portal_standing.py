@@ -42,6 +42,7 @@ STAGES = {
     "abandoned": ("已终止", "Stopped"),
     "withdrawn": ("已取消：不再符合条件", "Withdrawn: no longer eligible"),
     "amount_changed": ("金额变更，待确认", "Amount changed; awaiting confirmation"),
+    "superseded": ("已在本政策其他版本享受", "Paid under another version of the policy"),
 }
 AUTO_STEPS = ["matched", "waiting_account", "payable", "batched", "paid"]
 APPLY_STEPS = ["may_apply", "applied", "waiting_account", "payable", "batched", "paid"]

@@ -18,6 +18,7 @@ from payments.service.entitlements import (  # noqa: F401
     entitlement_counts,
     entitlements_of_subject,
     get_entitlement,
+    prior_payments,
     record_entitlements,
 )
 from payments.service.exceptions import (  # noqa: F401

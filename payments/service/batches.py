@@ -47,7 +47,8 @@ async def create_batch(
     title: str = "",
 ) -> BatchCreated:
     """A batch of payable entitlements not yet in a batch (of a policy, or a selection), reserving their amounts
-    against each version's budget; entitlements beyond what the budget has left stay out and are counted."""
+    against each policy's one fund (what every version of it committed counts); entitlements beyond what the fund has
+    left stay out and are counted."""
     _require_role(actor, Role.FINANCE_MAKER, "create a disbursement batch")
     if not policy_code and not entitlement_ids:
         raise PaymentsError("say which policy (or which entitlements) the batch pays")
@@ -66,14 +67,15 @@ async def create_batch(
                     else ""
                 )
             )
-        budgets = await budget.lock([c["version_id"] for c in candidates])
+        # One fund per policy code: v1 and v2 entitlements of a code reserve against the same budget.
+        budgets = await budget.lock([c["policy_code"] for c in candidates])
         candidates = await _payable(policy_code, entitlement_ids)  # again, now that the budgets are ours
         chosen: list[dict] = []
-        by_version: dict[int, list[dict]] = {}
+        by_code: dict[str, list[dict]] = {}
         for c in candidates:
-            by_version.setdefault(c["version_id"], []).append(c)
-        for version_id, rows in sorted(by_version.items()):
-            n = await budget.fit(version_id, budgets[version_id], [r["amount_fen"] for r in rows])
+            by_code.setdefault(c["policy_code"], []).append(c)
+        for code, rows in sorted(by_code.items()):
+            n = await budget.fit(code, budgets[code], [r["amount_fen"] for r in rows])
             chosen += rows[:n]
         left = len(candidates) - len(chosen)
         if not chosen:
@@ -111,9 +113,7 @@ async def create_batch(
                     c["payee_name"],
                     c["payee_account"],
                     c["amount_fen"],
-                    request_id_for(
-                        c["policy_code"], c["policy_version"], c["subject_kind"], c["subject_id"], attempts[c["id"]]
-                    ),
+                    request_id_for(c["key"], attempts[c["id"]]),
                     at,
                 )
                 for c in chosen
@@ -140,13 +140,14 @@ async def create_batch(
                 "held_out": len(held),
             },
         )
-        await budget.raise_alerts(list(by_version), actor)
+        await budget.raise_alerts(list(by_code), actor)
     return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker, len(held))
 
 
 async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict[str, Any]]:
     q = Entitlement.select(
         Entitlement.id,
+        Entitlement.key,
         Entitlement.version_id,
         Entitlement.policy_code,
         Entitlement.policy_version,

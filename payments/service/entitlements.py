@@ -3,6 +3,7 @@ with the exclusive-group rule (同一事项不重复享受, 就高) applied and 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +16,7 @@ from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts, yuan
 from payments.service import budget
 from payments.tables import Entitlement
+from policies.schemas import Once, PriorPayments
 
 # Not yet committed to a batch: may still change.
 OPEN_STATES = (
@@ -23,8 +25,14 @@ OPEN_STATES = (
     EntitlementState.EXCLUDED,
     EntitlementState.AMOUNT_CHANGED,
 )
+# Neither open nor holding the right: replaced by another row of the same right, or by nothing.
+_IDLE_STATES = (EntitlementState.SUPERSEDED,)
+# Not holding the right either, but opened again when the subject qualifies again (资格复核).
+REOPENABLE = (*OPEN_STATES, EntitlementState.WITHDRAWN)
 _COLUMNS = (
     "key",
+    "right_key",
+    "period",
     "version_id",
     "policy_code",
     "policy_version",
@@ -53,8 +61,31 @@ def reverify_amount_reason(old_fen: int, new_fen: int) -> str:
     return f"金额变更：按当前数据应为 ¥{format_yuan(new_fen)}（原 ¥{format_yuan(old_fen)}），待经办人确认新金额后发放"
 
 
-def entitlement_key(version_id: int, subject_kind: str, subject_id: str) -> str:
-    return f"{version_id}:{subject_kind}:{subject_id}"
+def holds_right(state: str) -> bool:
+    """Whether a row of a right counts as received (in a batch, paid or abandoned): a later version pays at most
+    the difference (top_up), or nothing."""
+    return state not in REOPENABLE and state not in _IDLE_STATES
+
+
+def period_of(policy: PolicyFacts, as_of: dt.date | None = None) -> str:
+    """The period a payment under ``policy`` counts for: "" for ``once: lifetime``, the year of the evaluation date
+    (the match's ``as_of``; the version's ``effective_from`` when there is none) for ``per_year``, the version
+    number for ``per_version``."""
+    if policy.once == "per_year":
+        return str((as_of or policy.effective_from).year)
+    if policy.once == "per_version":
+        return str(policy.version)
+    return ""
+
+
+def right_key(policy_code: str, period: str, subject_kind: str, subject_id: str) -> str:
+    """A subject's right under a policy (code) for a period: paid at most once, whatever the version."""
+    return f"{policy_code}|{period}|{subject_kind}|{subject_id}"
+
+
+def entitlement_key(right: str, n: int) -> str:
+    """The n-th row of a right (0: the first payment; 1, 2…: top-ups of later versions)."""
+    return right if n == 0 else f"{right}#{n}"
 
 
 def _account_state(verified_account: str) -> tuple[EntitlementState, str]:
@@ -65,7 +96,38 @@ def _account_state(verified_account: str) -> tuple[EntitlementState, str]:
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     """What the audit hashes of an entitlement (no account number)."""
-    return {k: row[k] for k in ("key", "amount_fen", "clause_codes", "state", "source", "source_ref") if k in row}
+    return {
+        k: row[k]
+        for k in ("key", "policy_version", "amount_fen", "clause_codes", "state", "source", "source_ref")
+        if k in row
+    }
+
+
+def amount_due(policy: PolicyFacts, amount_fen: int, held: list[dict[str, Any]]) -> tuple[int, str]:
+    """What a right still owes under this version, and why: ``held`` are its rows already in a batch, paid or
+    abandoned (their amounts count as received: never more than the rule allows)."""
+    if not held:
+        return amount_fen, ""
+    received = sum(int(r["amount_fen"]) for r in held)
+    versions = "、".join(sorted({f"v{r['policy_version']}" for r in held}))
+    if not policy.top_up:
+        return 0, f"已按本政策 {versions} 享受 (¥{format_yuan(received)}), 不重复享受"
+    if amount_fen <= received:
+        return 0, f"已按本政策 {versions} 享受 ¥{format_yuan(received)}, 不低于本版本金额, 无需补差"
+    return amount_fen - received, f"就高补差: 本版本 ¥{format_yuan(amount_fen)}, 已享受 ¥{format_yuan(received)}"
+
+
+async def _conditional_update(row_id: int, values: dict[str, Any], at: Any) -> bool:
+    """Update an open row unless a batch took it since it was read."""
+    sets = ", ".join(f"{k} = {{}}" for k in values)
+    done = await raw(
+        f"UPDATE pay_entitlement SET {sets}, updated_at = {{}} WHERE id = {{}} "
+        f"AND state IN ({sql_literals(list(REOPENABLE))}) AND batch_id IS NULL RETURNING id",
+        *values.values(),
+        at,
+        row_id,
+    )
+    return bool(done)
 
 
 async def record_entitlements(
@@ -73,6 +135,9 @@ async def record_entitlements(
 ) -> dict[str, int]:
     """Store (or refresh) entitlements of one published version; returns counts inserted/updated/unchanged/locked.
 
+    An entitlement is a subject's right under the policy code for a period (``once``): a right already in a batch,
+    paid or abandoned is never paid again ("locked"), except with ``top_up``, where a higher amount adds a row paying
+    the difference. An unpaid row of the right is taken over by the later version (its amount and clauses).
     An entitlement already in a batch or paid is never changed: a later re-match cannot alter what was approved.
     """
     items = list(items)
@@ -91,22 +156,53 @@ async def record_entitlements(
     at = now()
     async with transaction():
         await budget.ensure_budget(policy.version_id, policy.code, policy.version, policy.budget_fen, facts)
-        existing: dict[str, dict[str, Any]] = {}
-        keys = [entitlement_key(policy.version_id, i.subject_kind, i.subject_id) for i in items]
-        for k in range(0, len(keys), 5000):
-            marks, args = in_list(keys[k : k + 5000])
-            for r in await raw(f"SELECT * FROM pay_entitlement WHERE key {marks}", *args):
-                existing[r["key"]] = r
+        periods = [period_of(policy, i.as_of) for i in items]
+        rights = [right_key(policy.code, p, i.subject_kind, i.subject_id) for p, i in zip(periods, items)]
+        existing: dict[str, list[dict[str, Any]]] = {}
+        unique = sorted(set(rights))
+        for k in range(0, len(unique), 5000):
+            marks, args = in_list(unique[k : k + 5000])
+            for r in await raw(f"SELECT * FROM pay_entitlement WHERE right_key {marks} ORDER BY id", *args):
+                existing.setdefault(r["right_key"], []).append(r)
         new_rows = []
-        for key, item in zip(keys, items):
+        for right, period, item in zip(rights, periods, items):
             account = item.payee_account if item.account_verified else ""
             state, reason = _account_state(account)
             clauses = ";".join(item.clause_codes)
-            old = existing.get(key)
-            if old is None:
+            rows = existing.get(right, [])
+            held = [r for r in rows if holds_right(r["state"])]
+            # A withdrawn row (资格复核) whose subject qualifies again is opened again, at what it qualifies for.
+            open_rows = [r for r in rows if r["state"] in REOPENABLE]
+            if open_rows and max(int(r["policy_version"]) for r in open_rows) > policy.version:
+                counts["unchanged"] += 1  # a later version decides this right already: an earlier one never undoes it
+                continue
+            due, why = amount_due(policy, item.amount_fen, held)
+            if due <= 0:
+                counts["locked"] += 1
+                for r in open_rows:  # an unpaid row the right no longer owes (e.g. a lower version with top_up)
+                    if await _conditional_update(
+                        r["id"], {"state": EntitlementState.SUPERSEDED.value, "reason": why}, at
+                    ):
+                        changes.append(
+                            Change(
+                                "entitlement.supersede",
+                                "entitlement",
+                                r["key"],
+                                {"state": r["state"]},
+                                {"state": EntitlementState.SUPERSEDED},
+                                {"version": policy.version},
+                            )
+                        )
+                continue
+            if why:
+                reason = f"{reason}; {why}"
+            if not open_rows:
+                key = entitlement_key(right, len(rows))
                 new_rows.append(
                     (
                         key,
+                        right,
+                        period,
                         policy.version_id,
                         policy.code,
                         policy.version,
@@ -114,7 +210,7 @@ async def record_entitlements(
                         item.subject_id,
                         item.source,
                         item.source_ref,
-                        item.amount_fen,
+                        due,
                         clauses,
                         policy.exclusive_group,
                         policy.effective_from.isoformat(),
@@ -128,21 +224,36 @@ async def record_entitlements(
                         at,
                     )
                 )
-                created.append([key, item.amount_fen, clauses, state, item.source, item.source_ref])
+                created.append([key, due, clauses, state, item.source, item.source_ref])
                 continue
-            # A withdrawn entitlement (资格复核) whose subject qualifies again is open again, at what it qualifies for.
-            if old["state"] not in OPEN_STATES and old["state"] != EntitlementState.WITHDRAWN:
-                counts["locked"] += 1
-                continue
-            amount_fen, pending, pending_clauses = item.amount_fen, None, ""
+            old, *extra = open_rows
+            for r in extra:  # more than one unpaid row (a batch cancelled after a top-up): the first carries the due
+                if await _conditional_update(
+                    r["id"], {"state": EntitlementState.SUPERSEDED.value, "reason": f"已并入 {old['key']}"}, at
+                ):
+                    changes.append(
+                        Change(
+                            "entitlement.supersede",
+                            "entitlement",
+                            r["key"],
+                            {"state": r["state"]},
+                            {"state": EntitlementState.SUPERSEDED},
+                            {"into": old["key"]},
+                        )
+                    )
+            amount_fen, pending, pending_clauses = due, None, ""
             if old["state"] == EntitlementState.EXCLUDED:
                 state, reason = EntitlementState.EXCLUDED, old["reason"]  # the group decision below re-evaluates it
-            elif old["state"] != EntitlementState.WITHDRAWN and item.amount_fen != old["amount_fen"]:
+            elif old["state"] != EntitlementState.WITHDRAWN and due != old["amount_fen"]:
                 # Another amount: neither is paid until the finance maker accepts the new one (reverify.accept_amount).
-                amount_fen, pending, pending_clauses = old["amount_fen"], item.amount_fen, clauses
+                amount_fen, pending, pending_clauses = old["amount_fen"], due, clauses
                 clauses = old["clause_codes"]
                 state, reason = EntitlementState.AMOUNT_CHANGED, reverify_amount_reason(old["amount_fen"], pending)
             update: dict[str, Any] = {
+                "version_id": policy.version_id,
+                "policy_version": policy.version,
+                "exclusive_group": policy.exclusive_group,
+                "effective_from": policy.effective_from.isoformat(),
                 "amount_fen": amount_fen,
                 "pending_amount_fen": pending,
                 "pending_clause_codes": pending_clauses,
@@ -150,7 +261,7 @@ async def record_entitlements(
                 "payee_name": item.payee_name,
                 "bank_name": item.bank_name,
                 "payee_account": account,
-                "state": state,
+                "state": state.value if hasattr(state, "value") else state,
                 "reason": reason,
                 "source": item.source,
                 "source_ref": item.source_ref,
@@ -158,10 +269,12 @@ async def record_entitlements(
             if all(old.get(k) == v for k, v in update.items()):
                 counts["unchanged"] += 1
                 continue
-            await Entitlement.update(
-                {**{getattr(Entitlement, k): v for k, v in update.items()}, Entitlement.updated_at: at}
-            ).where(Entitlement.id == old["id"])
-            changes.append(Change("entitlement.update", "entitlement", key, _public(old), _public({**old, **update})))
+            if not await _conditional_update(old["id"], update, at):
+                counts["locked"] += 1  # a batch took it meanwhile
+                continue
+            changes.append(
+                Change("entitlement.update", "entitlement", old["key"], _public(old), _public({**old, **update}))
+            )
             counts["updated"] += 1
         await bulk_insert(Entitlement, _COLUMNS, new_rows)
         counts["inserted"] = len(new_rows)
@@ -220,7 +333,9 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
             by_subject.setdefault(key, []).append(r)
     at = now()
     for ents in by_subject.values():
-        if len(ents) < 2:
+        # The rows of one policy code are one candidate (a right and its top-ups); rivals are other codes.
+        ents = [e for e in ents if e["state"] not in _IDLE_STATES and e["state"] != EntitlementState.WITHDRAWN]
+        if len({e["policy_code"] for e in ents}) < 2:
             continue
         taken = [
             e
@@ -232,8 +347,12 @@ async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: lis
         for e in ents:
             if e["state"] not in OPEN_STATES:
                 continue
-            if e is winner:
-                others = "、".join(f"{o['policy_code']} (¥{format_yuan(o['amount_fen'])})" for o in ents if o is not e)
+            if e["policy_code"] == winner["policy_code"]:
+                others = "、".join(
+                    f"{o['policy_code']} (¥{format_yuan(o['amount_fen'])})"
+                    for o in ents
+                    if o["policy_code"] != e["policy_code"]
+                )
                 state, base = _account_state(e["payee_account"])
                 if e["state"] == EntitlementState.AMOUNT_CHANGED:  # still waits for the maker
                     state, base = EntitlementState.AMOUNT_CHANGED, e["reason"].split("; 同一事项")[0]
@@ -355,3 +474,50 @@ async def entitlement_counts(policy_code: str | None = None) -> dict[str, int]:
         args.append(policy_code)
     rows = await raw(sql + " GROUP BY state", *args)
     return {r["state"]: int(r["n"]) for r in rows}
+
+
+async def prior_payments(
+    policy_code: str,
+    subject_kind: str,
+    version: int,
+    once: Once,
+    top_up: bool,
+    as_of: dt.date,
+    amounts_fen: dict[str, int],
+) -> PriorPayments:
+    """For the publication preview of a new version: how many of the subjects it matches (with their amounts) the
+    policy already paid (or has in a batch) for the same period under earlier versions, and what the version would
+    add: new subjects, and with top_up the differences (就高补差)."""
+    facts = PolicyFacts(
+        version_id=0, code=policy_code, version=version, budget_fen=0, effective_from=as_of, once=once, top_up=top_up
+    )
+    rights = {right_key(policy_code, period_of(facts, as_of), subject_kind, s): s for s in amounts_fen}
+    held: dict[str, list[dict[str, Any]]] = {}
+    keys = sorted(rights)
+    for k in range(0, len(keys), 5000):
+        marks, args = in_list(keys[k : k + 5000])
+        for r in await raw(
+            f"SELECT right_key, policy_version, amount_fen, state FROM pay_entitlement WHERE right_key {marks}", *args
+        ):
+            if holds_right(r["state"]):
+                held.setdefault(r["right_key"], []).append(r)
+    paid_before = new_subjects = top_ups = 0
+    new_fen = top_up_fen = 0
+    for right, subject in rights.items():
+        rows = held.get(right, [])
+        due, _ = amount_due(facts, amounts_fen[subject], rows)
+        if not rows:
+            new_subjects += 1
+            new_fen += due
+            continue
+        paid_before += 1
+        if due > 0:
+            top_ups += 1
+            top_up_fen += due
+    return PriorPayments(
+        paid_before=paid_before,
+        new_subjects=new_subjects,
+        new_amount=yuan(new_fen),
+        top_up_subjects=top_ups,
+        top_up_total=yuan(top_up_fen),
+    )

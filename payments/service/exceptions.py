@@ -148,7 +148,7 @@ async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_check
                     e["payee_name"],
                     e["payee_account"],
                     o["amount_fen"],
-                    request_id_for(e["policy_code"], e["policy_version"], o["subject_kind"], o["subject_id"], attempt),
+                    request_id_for(e["key"], attempt),
                     at,
                 )
             )

@@ -1,6 +1,6 @@
 """The ledger (复式记账): balanced journals of integer fen, append-only; balances are always derived from it.
 
-Accounts, per policy version (debit positive):
+Accounts, per policy version (debit positive; a policy's fund is the sum over its versions, see budget.py):
   budget      minus what has been committed against the version's budget
   committed   reserved for payments not yet taken by the bank
   in_transit  taken by the bank, not yet settled
@@ -140,6 +140,29 @@ async def used_fen(version_id: int) -> int:
     return -int(rows[0]["total"])
 
 
+_OF_POLICY = "version_id IN (SELECT version_id FROM pay_budget WHERE policy_code = {})"
+
+
+async def policy_balances(policy_code: str) -> dict[str, int]:
+    """Balance of each account over every version of a policy (its one fund), in fen."""
+    rows = await raw(
+        f"SELECT account, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE {_OF_POLICY} GROUP BY account",
+        policy_code,
+    )
+    out = {a: 0 for a in ACCOUNTS}
+    out.update({r["account"]: int(r["total"]) for r in rows})
+    return out
+
+
+async def used_fen_of_policy(policy_code: str) -> int:
+    """What every version of a policy has committed against its fund (reserved, in transit or paid)."""
+    rows = await raw(
+        f"SELECT COALESCE(SUM(amount_fen), 0) AS total FROM pay_ledger_entry WHERE {_OF_POLICY} AND account = 'budget'",
+        policy_code,
+    )
+    return -int(rows[0]["total"])
+
+
 async def subject_paid(subject_kind: str, subject_id: str) -> dict[int, int]:
     """Net fen paid to one subject, per policy version (settlements less returns)."""
     rows = await raw(
@@ -190,18 +213,22 @@ async def check_balances() -> LedgerCheck:
     balances: dict[int, dict[str, int]] = {}
     for r in per_version:
         balances.setdefault(int(r["version_id"]), {})[r["account"]] = int(r["total"])
-    budgets = {
-        int(r["version_id"]): int(r["budget_fen"]) for r in await raw("SELECT version_id, budget_fen FROM pay_budget")
-    }
+    code_of: dict[int, str] = {}
+    funds: dict[str, tuple[int, int]] = {}  # code -> (latest version number, its budget): one fund per policy
+    for r in await raw("SELECT version_id, policy_code, policy_version, budget_fen FROM pay_budget"):
+        code_of[int(r["version_id"])] = r["policy_code"]
+        if r["policy_code"] not in funds or int(r["policy_version"]) > funds[r["policy_code"]][0]:
+            funds[r["policy_code"]] = (int(r["policy_version"]), int(r["budget_fen"]))
+    used_of: dict[str, int] = {}
     for version_id, b in balances.items():
         for account in ("committed", "in_transit", "paid"):
             if b.get(account, 0) < 0:
                 problems.append(f"version {version_id}: account {account} is negative ({b[account]} fen)")
-        used = -b.get("budget", 0)
-        if version_id in budgets and used > budgets[version_id]:
-            problems.append(
-                f"version {version_id}: {used} fen committed exceeds the budget of {budgets[version_id]} fen"
-            )
+        if version_id in code_of:
+            used_of[code_of[version_id]] = used_of.get(code_of[version_id], 0) - b.get("budget", 0)
+    for code, used in sorted(used_of.items()):
+        if used > funds[code][1]:
+            problems.append(f"policy {code}: {used} fen committed exceeds its fund of {funds[code][1]} fen")
     wrong = await raw(
         "SELECT p.id, p.status, p.amount_fen, COALESCE(SUM(l.amount_fen), 0) AS paid FROM pay_payment p "
         "LEFT JOIN pay_ledger_entry l ON l.payment_id = p.id AND l.account = 'paid' GROUP BY p.id, p.status, p.amount_fen "

@@ -78,10 +78,10 @@ def new_payment_row(
     )
 
 
-def request_id_for(policy_code: str, policy_version: int, subject_kind: str, subject_id: str, attempt: int) -> str:
-    """The bank's idempotency key, derived from what is paid: the same for every retry of this payment, even
-    from a restored database, and a new one only for a re-issue (a new attempt)."""
-    digest = hashlib.sha256(
-        f"{policy_code}@{policy_version}|{subject_kind}|{subject_id}|{attempt}".encode()
-    ).hexdigest()
+def request_id_for(entitlement_key: str, attempt: int) -> str:
+    """The bank's idempotency key, derived from what is paid (the entitlement's key: policy code, period, subject and
+    top-up number) and the attempt: the same for every retry of this payment, even from a restored database, and a new
+    one only for a re-issue (a new attempt) or another entitlement. Payments made before entitlements were keyed by
+    policy code keep the key they were sent with (hashed from "code@version|…", which no entitlement key contains)."""
+    digest = hashlib.sha256(f"entitlement|{entitlement_key}|{attempt}".encode()).hexdigest()
     return f"ZD{digest[:40]}"

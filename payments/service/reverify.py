@@ -28,7 +28,7 @@ from notifications import service as notifications
 from payments.errors import Forbidden, InvalidState, NotFound
 from payments.schemas import HeldOutRead, yuan
 from payments.service import ledger
-from payments.service.entitlements import PAYABLE_REASON, WAITING_REASON, reverify_amount_reason
+from payments.service.entitlements import PAYABLE_REASON, WAITING_REASON, holds_right, reverify_amount_reason
 from payments.service.ledger import EntryType, Move
 from payments.tables import Entitlement, HeldOut
 from policies import service as policies
@@ -60,20 +60,44 @@ class Check:
     new_clauses: tuple[str, ...] = ()
 
 
-def judge(row: dict[str, Any], v: Verdict) -> Check:
+def judge(row: dict[str, Any], v: Verdict, received_fen: int = 0) -> Check:
     """The outcome for an entitlement row given its subject's verdict. An approved application's amount is the
-    reviewer's: only its eligibility is checked."""
+    reviewer's: only its eligibility is checked. ``received_fen`` is what other rows of the same right already hold
+    (a top-up row owes the verdict's amount less that)."""
     if not v.eligible:
         return Check(row["id"], "withdrawn", f"已取消：不再符合条件。{v.reason}")
-    if row.get("source", "auto") == "auto" and v.amount_fen != int(row["amount_fen"]):
+    owed = v.amount_fen - received_fen
+    if received_fen and owed <= 0:
+        return Check(
+            row["id"],
+            "withdrawn",
+            f"已取消：按当前数据应得 ¥{format_yuan(v.amount_fen)}，已享受 ¥{format_yuan(received_fen)}",
+        )
+    if row.get("source", "auto") == "auto" and owed != int(row["amount_fen"]):
         return Check(
             row["id"],
             "amount_changed",
-            reverify_amount_reason(int(row["amount_fen"]), v.amount_fen),
-            v.amount_fen,
+            reverify_amount_reason(int(row["amount_fen"]), owed),
+            owed,
             v.clauses,
         )
     return Check(row["id"], "pass", "")
+
+
+async def _received(rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Per entitlement row: what the other rows of its right (policy code, period, subject) already hold."""
+    rights = sorted({r["right_key"] for r in rows if r.get("right_key")})
+    if not rights:
+        return {}
+    held: dict[str, list[tuple[int, int]]] = {}
+    for i in range(0, len(rights), 2000):
+        marks, args = in_list(rights[i : i + 2000])
+        for h in await raw(
+            f"SELECT id, right_key, state, amount_fen FROM pay_entitlement WHERE right_key {marks}", *args
+        ):
+            if holds_right(h["state"]):
+                held.setdefault(h["right_key"], []).append((int(h["id"]), int(h["amount_fen"])))
+    return {int(r["id"]): sum(a for i, a in held.get(r.get("right_key") or "", []) if i != int(r["id"])) for r in rows}
 
 
 async def check_entitlements(rows: list[dict[str, Any]]) -> dict[int, Check]:
@@ -84,6 +108,7 @@ async def check_entitlements(rows: list[dict[str, Any]]) -> dict[int, Check]:
     for r in rows:
         by_version.setdefault(int(r["version_id"]), []).append(r)
     out: dict[int, Check] = {}
+    received = await _received(rows)
     today = china_today()
     for version_id, ents in by_version.items():
         try:
@@ -94,7 +119,9 @@ async def check_entitlements(rows: list[dict[str, Any]]) -> dict[int, Check]:
         found = await verdicts(ruleset, [e["subject_id"] for e in ents if e["subject_kind"] == ruleset.subject], today)
         for e in ents:
             v = found.get(e["subject_id"])
-            out[int(e["id"])] = Check(int(e["id"]), "pass", "") if v is None else judge(e, v)
+            out[int(e["id"])] = (
+                Check(int(e["id"]), "pass", "") if v is None else judge(e, v, received.get(int(e["id"]), 0))
+            )
     return out
 
 

@@ -7,10 +7,16 @@ import asyncio
 from eligibility import service as eligibility
 from kit.audit import Actor
 from kit.db import in_transaction
-from kit.vocab import SubjectKind
+from kit.vocab import EntitlementState, SubjectKind
 from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts
-from payments.service.entitlements import account_verified, entitlement_key, get_entitlement, record_entitlements
+from payments.service.entitlements import (
+    account_verified,
+    get_entitlement,
+    period_of,
+    record_entitlements,
+    right_key,
+)
 from payments.service.reverify import withdraw_unqualified
 from payments.tables import Entitlement
 from policies import service as policies
@@ -32,6 +38,8 @@ def facts_from_published(v: PublishedVersion) -> PolicyFacts:
         exclusive_group=v.exclusive_group,
         effective_from=v.effective_from,
         clause_titles=dict(v.clause_titles),
+        once=v.once,
+        top_up=v.top_up,
     )
 
 
@@ -64,6 +72,7 @@ async def _refresh_version(facts: PolicyFacts, *, actor: Actor) -> dict[str, int
                 bank_name=bank_name,
                 payee_account=account,
                 account_verified=bool(account),
+                as_of=m.as_of,
             )
         )
     counts = await record_entitlements(facts, items, actor=actor)
@@ -132,11 +141,14 @@ async def create_entitlement_from_application(
         account_verified=bool(account),
     )
     await record_entitlements(facts, [item], actor=actor)
-    row = (
-        await Entitlement.select(Entitlement.id)
-        .where(Entitlement.key == entitlement_key(version_id, subject_kind, subject_id))
-        .first()
+    # The right's row this version decided, else (already paid under an earlier version) the one that holds it.
+    right = right_key(facts.code, period_of(facts, item.as_of), subject_kind, subject_id)
+    rows = await Entitlement.select(Entitlement.id, Entitlement.version_id, Entitlement.state).where(
+        Entitlement.right_key == right
     )
+    rows = [r for r in rows if r["state"] != EntitlementState.SUPERSEDED]
+    rows.sort(key=lambda r: (r["version_id"] == version_id, r["id"]))
+    row = rows[-1] if rows else None
     if row is None:
         raise InvalidState("the entitlement could not be recorded")
     return await get_entitlement(row["id"])

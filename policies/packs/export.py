@@ -55,12 +55,17 @@ _Dumper.add_representer(str, _repr_str)
 _Dumper.add_representer(_Expr, _repr_expr)
 
 
+# Optional keys left out when they hold their default: a pack without them reads the same, and the content hash of a
+# version stored before the keys existed stays what it was.
+_DEFAULTS = {"once": "lifetime", "top_up": False}
+
+
 def content_to_dict(content: PolicyContent) -> dict:
     """The pack form of a content, in the contract's key order, without empty optional keys."""
     d: dict[str, Any] = {}
     for k in CONTENT_KEYS:
         v = getattr(content, k)
-        if v is None or v == "":
+        if v is None or v == "" or (k in _DEFAULTS and _DEFAULTS[k] == v):
             continue
         d[k] = _Expr(v) if k == "when" else v
     d["clauses"] = []
@@ -99,8 +104,9 @@ def export_yaml(content: PolicyContent, header: str = "") -> str:
 
 def content_hash(content: PolicyContent) -> str:
     """What makes two versions identical: the SHA-256 of their canonical content."""
+    data = {k: v for k, v in content.model_dump(mode="json").items() if not (k in _DEFAULTS and _DEFAULTS[k] == v)}
     return hashlib.sha256(
-        json.dumps(content.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
     ).hexdigest()
 
 

@@ -20,7 +20,12 @@ REQUIRED_POLICY_KEYS = ("code", "title", "issuer", "subject", "mode", "effective
 CLAUSE_KEYS = ("code", "title", "when", "amount")
 TEST_KEYS = ("name", "profile", "as_of", "expect")
 EXPECT_KEYS = ("eligible", "clauses", "amount")
-CHOICES = {"subject": ("talent", "enterprise"), "mode": ("auto", "apply"), "combine": ("first", "sum")}
+CHOICES = {
+    "subject": ("talent", "enterprise"),
+    "mode": ("auto", "apply"),
+    "combine": ("first", "sum"),
+    "once": ("lifetime", "per_year", "per_version"),
+}
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _FEN = Decimal("0.01")
 QUOTE_HINT = (
@@ -247,6 +252,14 @@ def validate_structure(
             )
         else:
             out[k] = v
+    if data.get("top_up") is not None:
+        v = data["top_up"]
+        if isinstance(v, bool):
+            out["top_up"] = v
+        else:
+            problem(
+                f"'top_up' must be true or false, not {v!r}", "top_up", hint="top_up: true pays only the difference"
+            )
     for k in ("effective_from", "effective_to"):
         v = data.get(k)
         if v is None:

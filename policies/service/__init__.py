@@ -28,6 +28,7 @@ from policies.service.preview import (
     diff_with_published,
     impact_preview,
     run_version_tests,
+    set_prior_lookup,
     stored_impact,
 )
 from policies.service.reading import (
@@ -82,6 +83,7 @@ __all__ = [
     "ruleset_of",
     "run_version_tests",
     "save_draft",
+    "set_prior_lookup",
     "store_contents",
     "stored_impact",
     "submit",

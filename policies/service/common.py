@@ -65,6 +65,8 @@ async def _content(row: dict) -> PolicyContent:
         budget=_yuan(row["budget_fen"]),
         cap_per_subject=_yuan(row["cap_per_subject_fen"]),
         combine=row["combine"],
+        once=row["once"],
+        top_up=bool(row["top_up"]),
         exclusive_group=row["exclusive_group"],
         when=row["when_expr"],
         source=row["source"] or "",

@@ -31,6 +31,8 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
                 PolicyVersion.budget_fen: _fen(content.budget),
                 PolicyVersion.cap_per_subject_fen: _fen(content.cap_per_subject),
                 PolicyVersion.combine: content.combine,
+                PolicyVersion.once: content.once,
+                PolicyVersion.top_up: content.top_up,
                 PolicyVersion.exclusive_group: content.exclusive_group,
                 PolicyVersion.when_expr: content.when,
                 PolicyVersion.source: content.source,

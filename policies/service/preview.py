@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from eligibility.fields import PERSONAL
@@ -16,7 +17,15 @@ from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs
 from policies.errors import PackRefused
-from policies.schemas import CONTENT_KEYS, ImpactChange, ImpactPreview, PolicyContent, TestOutcome
+from policies.schemas import (
+    CONTENT_KEYS,
+    ImpactChange,
+    ImpactPreview,
+    Once,
+    PolicyContent,
+    PriorPayments,
+    TestOutcome,
+)
 from policies.service.common import _content, _key, _version_row, _yuan
 from policies.service.reading import _published_row
 
@@ -69,6 +78,17 @@ def _shown(kind: str, subject_id: str) -> str:
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
     run = await match_ruleset(ruleset, as_of, store=False)
     return {str(r.subject_id): Decimal(r.amount).quantize(FEN) for r in run.results}
+
+
+# What the policy already paid the matched subjects (payments' side; policies does not import payments): app/ wiring
+# sets it. Arguments: code, subject kind, version number, once, top_up, as_of, {subject id: amount in fen}.
+PriorLookup = Callable[[str, str, int, Once, bool, dt.date, dict[str, int]], Awaitable[PriorPayments]]
+_prior_lookup: PriorLookup | None = None
+
+
+def set_prior_lookup(lookup: PriorLookup | None) -> None:
+    global _prior_lookup
+    _prior_lookup = lookup
 
 
 async def impact_preview(version_id: int, as_of: dt.date | None = None) -> ImpactPreview:
@@ -132,6 +152,16 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None) -> Impac
         ]
         preview.budget_delta = budget - _yuan(pub["budget_fen"])
         preview.total_delta = total - ptotal
+    if _prior_lookup is not None:
+        preview.prior = await _prior_lookup(
+            row["code"],
+            content.subject,
+            row["number"],
+            content.once,
+            content.top_up,
+            as_of,
+            {s: int(a * 100) for s, a in mine.items()},
+        )
     return preview
 
 

@@ -67,6 +67,8 @@ def _published_view(row: dict, clause_titles: dict[str, str]) -> PublishedVersio
         budget_fen=row["budget_fen"],
         cap_per_subject_fen=row["cap_per_subject_fen"],
         combine=row["combine"],
+        once=row["once"],
+        top_up=bool(row["top_up"]),
         clause_titles=clause_titles,
         published_at=row["published_at"],
     )

@@ -29,13 +29,16 @@ def policy(
     effective_from: dt.date = dt.date(2025, 1, 1),
     mode: str = "auto",
     subject: str = "talent",
+    version: int = 1,
+    once: str = "lifetime",
+    top_up: bool = False,
 ) -> PolicyFacts:
     version_id = version_id or next(_versions)
     code = code or f"TEST-{version_id}"  # (code, version number) names a version, as in policies/
     return PolicyFacts(
         version_id=version_id,
         code=code,
-        version=1,
+        version=version,
         title=f"{code} 补贴",
         issuer="南昌市人力资源和社会保障局",
         subject=subject,
@@ -44,6 +47,8 @@ def policy(
         exclusive_group=group,
         effective_from=effective_from,
         clause_titles={"main": "主条款"},
+        once=once,
+        top_up=top_up,
     )
 
 
@@ -53,7 +58,13 @@ def account_of(i: int) -> str:
 
 
 def payee(
-    i: int, amount_fen: int = 100_000, *, kind: str = "talent", account: str | None = None, verified: bool = True
+    i: int,
+    amount_fen: int = 100_000,
+    *,
+    kind: str = "talent",
+    account: str | None = None,
+    verified: bool = True,
+    as_of: dt.date | None = None,
 ) -> EntitlementCreate:
     return EntitlementCreate(
         subject_kind=kind,
@@ -66,6 +77,7 @@ def payee(
         bank_name="中国银行南昌分行",
         payee_account=account or account_of(i),
         account_verified=verified,
+        as_of=as_of,
     )
 
 

@@ -332,3 +332,16 @@ async def test_rule_tools_give_no_count_over_personal_fields(six_talents, app_):
     assert r.status_code == 200 and r.json()["status"] == "published", r.text
     stored = (await reviewer.get(f"/api/policies/versions/{vid}/publication-impact")).json()
     assert stored["matched"] is None and "bank_account" in stored["withheld"]
+
+
+async def test_api_draft_takes_once_and_top_up_and_refuses_bad_ones(app_):
+    officer = await app_("officer")
+    r = await officer.post("/api/policies", json={**POLICY, "once": "per_year", "top_up": True})
+    assert r.status_code in (200, 201), r.text
+    content = r.json()["content"]
+    assert (content["once"], content["top_up"]) == ("per_year", True)
+    assert (await officer.get(f"/api/policies/versions/{r.json()['id']}")).json()["content"]["once"] == "per_year"
+    r = await officer.post("/api/policies", json={**POLICY, "code": "T-BAD-ONCE", "once": "twice", "top_up": "yes"})
+    assert r.status_code == 422
+    fields = {p["field"]: p["message"] for p in r.json()["detail"]}
+    assert "lifetime, per_year, per_version" in fields["once"] and "true or false" in fields["top_up"]

@@ -259,3 +259,28 @@ def test_export_of_a_pack_reads_back_identical(path):
     for content in read_pack(path):
         again = read_pack_text(export_yaml(content))
         assert again == [content]
+
+
+CLAUSE = """\
+clauses:
+  - code: c1
+    when: "true"
+    amount: 1000
+"""
+
+
+def test_once_and_top_up_are_read_and_exported_only_when_set():
+    plain = one(HEAD + CLAUSE)
+    assert (plain.once, plain.top_up) == ("lifetime", False)
+    assert "once" not in export_yaml(plain) and "top_up" not in export_yaml(plain)
+    set_ = one(HEAD + "once: per_year\ntop_up: true\n" + CLAUSE)
+    assert (set_.once, set_.top_up) == ("per_year", True)
+    (back,) = read_pack_text(export_yaml(set_), "export.yaml")
+    assert back == set_ and "once: per_year" in export_yaml(set_)
+
+
+def test_bad_once_and_top_up_are_refused_with_the_allowed_values():
+    problems = refused(HEAD + "once: per_month\ntop_up: maybe\n" + CLAUSE).problems
+    by_field = {p.field: p for p in problems}
+    assert "lifetime, per_year, per_version" in by_field["once"].message
+    assert "true or false" in by_field["top_up"].message

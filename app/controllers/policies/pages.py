@@ -35,6 +35,8 @@ EMPTY = {
     "effective_from": "",
     "effective_to": "",
     "budget": "",
+    "once": "lifetime",
+    "top_up": "false",
     "cap_per_subject": "",
     "combine": "first",
     "exclusive_group": "",
@@ -49,6 +51,7 @@ EMPTY = {
 def _form_values(content: PolicyContent) -> dict[str, Any]:
     d = content.model_dump(mode="json")
     out = {**EMPTY, **{k: ("" if v is None else v) for k, v in d.items() if k not in ("clauses", "tests")}}
+    out["top_up"] = "true" if content.top_up else "false"
     out["clauses"] = d["clauses"] or EMPTY["clauses"]
     out["tests_yaml"] = packs.tests_yaml(content)
     return out
@@ -69,6 +72,8 @@ def _policy_from_form(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, An
         if (c + t + w + a).strip()
     ] or EMPTY["clauses"]
     policy: dict[str, Any] = {k: v for k, v in values.items() if k not in ("tests_yaml", "clauses") and v != ""}
+    if "top_up" in policy:  # the form's yes/no; anything else is left for the pack reader to refuse
+        policy["top_up"] = {"true": True, "false": False}.get(policy["top_up"], policy["top_up"])
     policy["clauses"] = [
         {k: v for k, v in c.items() if v != "" or k != "title"}
         for c in values["clauses"]
