@@ -244,8 +244,14 @@ async def record_entitlements(
             amount_fen, pending, pending_clauses = due, None, ""
             if old["state"] == EntitlementState.EXCLUDED:
                 state, reason = EntitlementState.EXCLUDED, old["reason"]  # the group decision below re-evaluates it
-            elif old["state"] != EntitlementState.WITHDRAWN and due != old["amount_fen"]:
-                # Another amount: neither is paid until the finance maker accepts the new one (reverify.accept_amount).
+            elif (
+                old["state"] != EntitlementState.WITHDRAWN
+                and due != old["amount_fen"]
+                and int(old["policy_version"]) == policy.version
+            ):
+                # Another amount on the same version (the subject's data changed): neither is paid until the finance
+                # maker accepts the new one (reverify.accept_amount). A later version's amount was reviewed at its
+                # publication: it takes the row over directly.
                 amount_fen, pending, pending_clauses = old["amount_fen"], due, clauses
                 clauses = old["clause_codes"]
                 state, reason = EntitlementState.AMOUNT_CHANGED, reverify_amount_reason(old["amount_fen"], pending)
