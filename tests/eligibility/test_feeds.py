@@ -238,6 +238,30 @@ async def test_history_on_postgres_copy_path_keeps_every_replaced_version(fresh_
     assert await _history_count() == 120
 
 
+async def test_talent_history_keeps_the_data_its_digest_was_computed_over(fresh_db, tmp_dir):
+    from eligibility.profiles import row_digest
+
+    people = list(generate("talent", 3, seed=8))
+    path = tmp_dir / "talents.csv"
+    write_csv("talent", people, str(path))
+    assert (await import_file(str(path), "talent", actor=ACTOR)).inserted == 3
+    await create_feed_key("bank-t", "talent", actor=ACTOR, owns=["bank_name", "bank_account"])
+    sid = people[0]["id_number"]
+    assert (
+        await upsert_profile(
+            "talent", {"id_number": sid, "bank_account": "6222111122223333"}, actor=ACTOR, feed="bank-t"
+        )
+    )[1] == "updated"
+    old, now = await profile_versions("talent", sid)
+    assert row_digest(old.values) == old.digest and row_digest(now.values) == now.digest
+    assert old.profile["birth_date"] == now.profile["birth_date"] and now.profile["bank_account"] == "6222111122223333"
+    assert {k: v for k, v in now.profile.items() if k != "bank_account"} == {
+        k: v for k, v in old.profile.items() if k != "bank_account"
+    }
+    with pytest.raises(EligibilityError, match="does not own education"):
+        await upsert_profile("talent", {"id_number": sid, "education": "doctor"}, actor=ACTOR, feed="bank-t")
+
+
 # -- replay ---------------------------------------------------------------------------------------------------------
 
 
