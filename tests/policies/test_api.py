@@ -265,20 +265,7 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
         follow_redirects=True,
     )
     assert "金额需核实" in r.text
-    # Sent back: the reviewer is offered no "审核通过并发布", and neither the page's route nor the API publishes it.
-    page = (await reviewer.get(f"/policies/FORM-1?v={vid}")).text
-    assert 'data-testid="publish"' not in page and 'data-testid="status">草稿' in page
-    seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
-    r = await reviewer.post(
-        f"/policies/versions/{vid}/publish",
-        data={"as_of": "", "content_hash": seen},
-        headers=csrf_headers(reviewer),
-        follow_redirects=True,
-    )
-    assert "sent back to its author by reviewer (金额需核实)" in r.text
-    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": seen})
-    assert r.status_code == 409 and "sent back to its author" in r.json()["error"]
-    assert (await reviewer.get(f"/api/policies/versions/{vid}")).json()["status"] == "draft"
+    assert 'data-testid="publish"' not in (await reviewer.get(f"/policies/FORM-1?v={vid}")).text
     r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
     assert 'data-testid="publish"' in (await reviewer.get(f"/policies/FORM-1?v={vid}")).text
     seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
@@ -297,6 +284,49 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
     assert r.status_code == 409
     assert "FORM-1" in (await officer.get("/policies?q=表单")).text
     assert "FORM-1" not in (await officer.get("/policies?q=不存在")).text
+
+
+async def test_a_rejected_draft_offers_no_publish_button_and_is_not_published_over_http(app_):
+    """Issue 16 #3: after a rejection the reviewer still got 审核通过并发布 and published what the officer never
+    resubmitted. Sent back, the version offers no such button, and neither the page's route nor the API publishes
+    it; resubmitted by its author, it is published."""
+    officer, reviewer = await app_("officer"), await app_("reviewer")
+    vid = (await officer.post("/api/policies", json=POLICY)).json()["id"]
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
+    assert 'data-testid="publish"' in (await reviewer.get(f"/policies/{POLICY['code']}?v={vid}")).text
+    r = await reviewer.post(f"/policies/versions/{vid}/reject", data={"reason": "金额需核实"}, follow_redirects=True)
+    assert "金额需核实" in r.text
+    page = (await reviewer.get(f"/policies/{POLICY['code']}?v={vid}")).text
+    assert 'data-testid="publish"' not in page and 'data-testid="status">草稿' in page
+    seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/publish", data={"as_of": "", "content_hash": seen}, follow_redirects=True
+    )
+    assert "sent back to its author by reviewer (金额需核实)" in r.text
+    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": seen})
+    assert r.status_code == 409 and "sent back to its author" in r.json()["error"]
+    assert (await reviewer.get(f"/api/policies/versions/{vid}")).json()["status"] == "draft"
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
+    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": seen})
+    assert r.status_code == 200 and r.json()["status"] == "published"
+
+
+async def test_the_review_page_asks_to_confirm_a_budget_shortfall(six_talents, app_):
+    officer, reviewer = await app_("officer"), await app_("reviewer")
+    doctors = {**POLICY, "code": "T-SHORT", "exclusive_group": None, "budget": "1", "when": None}
+    vid = (await officer.post("/api/policies", json=doctors)).json()["id"]
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
+    page = (await reviewer.get(f"/policies/T-SHORT?v={vid}&as_of=2025-06-30")).text
+    assert 'data-testid="impact-total">330,000.00<' in page  # doctors and a master against a budget of 1 yuan
+    assert 'data-testid="accept-shortfall"' in page
+    seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
+    form = {"as_of": "2025-06-30", "content_hash": seen}
+    r = await reviewer.post(f"/policies/versions/{vid}/publish", data=form, follow_redirects=True)
+    assert "发布须明确确认接受该缺口" in r.text
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/publish", data={**form, "accept_shortfall": "yes"}, follow_redirects=True
+    )
+    assert 'data-testid="status">已发布' in r.text
 
 
 @pytest.fixture
