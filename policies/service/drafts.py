@@ -128,10 +128,15 @@ async def _store(content: PolicyContent, actor: Actor) -> tuple[VersionRead, str
     if latest is not None and latest["content_hash"] == digest and latest["status"] != VersionStatus.RETIRED:
         return await _read(latest), "unchanged"
     if latest is not None and latest["status"] == VersionStatus.IN_REVIEW:
-        raise VersionLocked(
-            f"version {latest['number']} of {content.code} is in review and cannot be changed; "
-            "the reviewer can reject it back to draft"
-        )
+        if latest["author"] != actor.name:
+            raise VersionLocked(
+                f"version {latest['number']} of {content.code} is in review and cannot be changed; "
+                "the reviewer can reject it back to draft"
+            )
+        # Its author loads a corrected pack: the version is withdrawn from review, changed, and (store_contents)
+        # submitted again. A reviewer's page pinned the content it showed, so nothing changed is published unseen.
+        await _transition(latest, VersionStatus.DRAFT, actor, "policy.withdraw", "changed by its author")
+        latest = await _version_row(latest["id"])
     after = content.model_dump(mode="json")
     if latest is not None and latest["status"] == VersionStatus.DRAFT:
         before = (await _content(latest)).model_dump(mode="json")

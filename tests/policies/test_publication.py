@@ -174,3 +174,35 @@ async def test_a_later_publication_replaces_a_version_still_waiting_for_its_day(
     assert (await service.read_version(v1.id)).status == "published"
     assert await service.activate_due(BOB, today=dt.date(2027, 2, 1)) == []
     assert [v.id for v in await service.activate_due(BOB, today=dt.date(2027, 3, 1))] == [v3.id]
+
+
+async def test_its_author_loading_a_corrected_pack_resubmits_the_version_in_review(fresh_db):
+    """A loaded pack is in review at once, so its author's corrected file withdraws it, changes it and submits it
+    again (audited); another officer's file is refused while it is in review."""
+    from policies.errors import VersionLocked
+
+    [(v, _)] = await service.load_pack_text(packs.export_yaml(packs.check_policy(policy())[0]), ALICE)
+    assert v.status == "in_review"
+    corrected = packs.export_yaml(packs.check_policy(policy(title="测试安家补贴（更正）"))[0])
+    with pytest.raises(VersionLocked, match="is in review"):
+        await service.load_pack_text(corrected, AuditActor("dave", "policy_officer"))
+    [(again, outcome)] = await service.load_pack_text(corrected, ALICE)
+    assert (again.id, outcome, again.status, again.content.title) == (
+        v.id,
+        "updated",
+        "in_review",
+        "测试安家补贴（更正）",
+    )
+    actions = [
+        r["action"]
+        for r in await AuditEntry.select(AuditEntry.action)
+        .where(AuditEntry.entity_id == "T-HOUSING@1")
+        .order_by(AuditEntry.seq)
+    ]
+    assert actions == [
+        "policy.draft.create",
+        "policy.submit",
+        "policy.withdraw",
+        "policy.draft.update",
+        "policy.submit",
+    ]
