@@ -26,7 +26,7 @@ POLICY = {
     "subject": "talent",
     "mode": "auto",
     "effective_from": "2025-01-01",
-    "effective_to": "2026-12-31",
+    "effective_to": "2029-12-31",  # publishing needs a period not ended (today, China)
     "budget": "1000000",
     "combine": "first",
     "exclusive_group": "T-GROUP",
