@@ -206,3 +206,20 @@ async def test_its_author_loading_a_corrected_pack_resubmits_the_version_in_revi
         "policy.draft.update",
         "policy.submit",
     ]
+
+
+async def test_two_workers_switching_at_once_switch_once(fresh_db):
+    import asyncio
+
+    v1 = await submitted(policy(effective_to=None))
+    await service.publish_version(v1.id, BOB, today=TODAY)
+    v2 = await submitted(dated("2027-01-01", "2000000"))
+    await service.publish_version(v2.id, BOB, today=TODAY)
+    system = AuditActor("system", "system")
+    day = dt.date(2027, 1, 1)
+    results = await asyncio.gather(
+        service.activate_due(system, today=day), service.activate_due(system, today=day), return_exceptions=True
+    )
+    assert sorted(len(r) for r in results) == [0, 1], results
+    assert await AuditEntry.count().where(AuditEntry.action == "policy.take_effect") == 1
+    assert [p.id for p in await service.list_published()] == [v2.id]
