@@ -99,8 +99,14 @@ def _no_redis_info() -> Iterator[None]:
 
 
 async def drain(max_jobs: int = 20) -> None:
-    """Run every queued (and newly queued) job to completion in this process, then return."""
+    """Run every queued (and newly queued) job to completion in this process, then return.
+
+    In the embedded mode, where no long-running worker runs cron jobs for a command, the registry's DRAIN_JOBS (the
+    idempotent switch of scheduled policy versions) are queued first, so they run on every drain."""
     pool = await get_queue()
+    if embedded():
+        for name in registry.DRAIN_JOBS:
+            await pool.enqueue_job(name, _queue_name=QUEUE)
     worker = make_worker(burst=True, max_jobs=max_jobs, pool=pool)
     try:
         if embedded():

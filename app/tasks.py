@@ -1,4 +1,5 @@
-"""Jobs owned by app/ itself: the ping that checks the queue, and matching then notifying after a publication."""
+"""Jobs owned by app/ itself: the ping that checks the queue; after a publication, matching, notices and entitlements;
+and the scheduled switch that makes a version published ahead of its effective_from take effect on that day."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.flows import notify_matches as notify
 from eligibility.errors import NotInEffect
 from eligibility.matcher import match_ruleset
 from kit.time import china_today
+from kit.vocab import VersionStatus
 from payments import service as payments
 from policies import service as policies
 
@@ -38,8 +40,13 @@ async def notify_all_matches(ctx: dict[str, Any]) -> int:
 
 
 async def match_published(ctx: dict[str, Any], version_id: int, as_of: str | None = None) -> int:
-    """After publication (服务找人): match the version against every profile of its kind, store the matches and
-    write their notices. A version not in effect on the date is left alone (it matches on a later run)."""
+    """After publication (服务找人): match the version against every profile of its kind, store the matches, write
+    their notices and refresh the policy's entitlements (免申即享). A version not in effect on the date is left alone
+    (it matches on a later run); one no longer the published version of its code is not matched at all."""
+    version = await policies.get_version(version_id)
+    if version.status != VersionStatus.PUBLISHED:
+        log.info("version %s is %s: not matched", version_id, version.status)
+        return 0
     day = dt.date.fromisoformat(as_of) if as_of else china_today()
     try:
         run = await match_ruleset(await policies.ruleset_of(version_id), day, store=True, actor=SYSTEM, collect=False)
@@ -48,7 +55,18 @@ async def match_published(ctx: dict[str, Any], version_id: int, as_of: str | Non
         return 0
     if run.withdrawn:  # matched before: those who no longer qualify lose their payable entitlement (资格复核)
         await payments.withdraw_unqualified(version_id, actor=SYSTEM)
-    return await notify(version_id, actor=SYSTEM, queue=ctx["redis"])
+    written = await notify(version_id, actor=SYSTEM, queue=ctx["redis"])
+    await payments.refresh_entitlements(version.code, actor=SYSTEM)
+    return written
+
+
+async def take_effect(ctx: dict[str, Any]) -> int:
+    """Scheduled (and at every in-process drain): versions whose effective_from has come take effect, superseding
+    the version in effect, and their matching is queued. Idempotent; returns how many took effect."""
+    switched = await policies.activate_due(SYSTEM)
+    for v in switched:
+        await enqueue_match_published(ctx["redis"], v.id)
+    return len(switched)
 
 
 async def enqueue_match_published(queue: ArqRedis, version_id: int, as_of: dt.date | None = None) -> None:
@@ -64,7 +82,11 @@ functions = [
     func(match_published, name="app.match_published"),
     func(notify_matches, name="app.notify_matches"),
     func(notify_all_matches, name="app.notify_all_matches"),
+    func(take_effect, name="app.take_effect"),
 ]
+# Idempotent jobs that a drain of the in-process queue runs too: a command in the embedded mode has no long-running
+# worker whose cron would run them (app/jobs.py).
+drain_jobs = ["app.take_effect"]
 cron_jobs = [
     cron(
         notify_all_matches,
@@ -73,5 +95,14 @@ cron_jobs = [
         second=30,
         unique=True,
         run_at_startup=True,
-    )
+    ),
+    # Every five minutes: a version dated from today takes effect within minutes of midnight (China time).
+    cron(
+        take_effect,
+        name="app.take_effect.cron",
+        minute=set(range(0, 60, 5)),
+        second=10,
+        unique=True,
+        run_at_startup=True,
+    ),
 ]

@@ -34,6 +34,8 @@ FUNCTIONS: list[Function] = [
     *receipt_tasks.functions,
 ]
 CRON_JOBS: list[CronJob] = [*app_tasks.cron_jobs, *notification_tasks.cron_jobs, *payment_tasks.cron_jobs]
+# Scheduled jobs that must also run where no cron does: every drain of the in-process queue queues them first.
+DRAIN_JOBS: list[str] = [*app_tasks.drain_jobs]
 
 
 def job_context(ctx: dict[str, Any]) -> None:

@@ -107,9 +107,13 @@ class MatchState(StrEnum):
 
 
 class VersionStatus(StrEnum):
+    """draft → in_review (submitted) → published, or scheduled (published, in effect from its effective_from) →
+    published; then suspended | superseded | retired. A rejection sends in_review back to draft."""
+
     DRAFT = "draft"
     IN_REVIEW = "in_review"
     PUBLISHED = "published"
+    SCHEDULED = "scheduled"
     SUSPENDED = "suspended"
     RETIRED = "retired"
     SUPERSEDED = "superseded"

@@ -51,3 +51,17 @@ class TestsFailed(PolicyError):
 
     status = 409
     __test__ = False  # not a pytest class
+
+
+class TestsMissing(PolicyError):
+    """A version without a test where each clause pays and one where the policy does not pay is not published."""
+
+    status = 409
+    __test__ = False  # not a pytest class
+
+
+class PublicationRefused(PolicyError):
+    """The version cannot be published as it stands: its period has ended, or it needs a confirmation (a budget
+    shortfall) that was not given."""
+
+    status = 409

@@ -84,7 +84,9 @@ async def _policies(steps: Steps, as_of: dt.date) -> list:
         await policies.load_pack(path, officer)
     for row in await policies.list_policies():
         if row["code"] not in published:
-            await policies.publish(row["code"], reviewer, as_of=as_of)
+            # The demo replays a day (--as-of) of policies in effect then: their periods are judged on that day. It
+            # matches and notifies itself once the profiles are in (below), so it publishes without queueing.
+            await policies.publish(row["code"], reviewer, as_of=as_of, today=as_of)
     versions = await policies.list_published()
     steps.say(f"policies: {len(paths)} bundled packs loaded by officer, {len(versions)} published by reviewer")
     return versions

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from app import jobs, publication
 from app.cli.common import actor_of, refuse, run
 from kit.vocab import Role
 from policies import service
@@ -51,6 +52,14 @@ def policies_load(files: tuple[str, ...], actor: str) -> None:
                 continue
             for version, outcome in stored:
                 click.echo(f"{version.code} version {version.number} {outcome} ({version.status}) from {path}")
+                if version.status == "draft":
+                    missing = await service.missing_tests(version.id)
+                    if missing:
+                        click.echo(
+                            "  not submitted for review, its tests do not cover it: "
+                            + "; ".join(p.message for p in missing),
+                            err=True,
+                        )
         return refused
 
     if run(_load):
@@ -61,17 +70,35 @@ def policies_load(files: tuple[str, ...], actor: str) -> None:
 @click.argument("code")
 @click.option("--actor", required=True, help="the policy_reviewer who publishes")
 @click.option("--as-of", help="evaluation date of the impact preview (default: today, within the effective dates)")
-def policies_publish(code: str, actor: str, as_of: str | None) -> None:
-    """Publish the latest draft of CODE (a reviewer other than its author)."""
+@click.option(
+    "--accept-shortfall",
+    is_flag=True,
+    help="publish although the impact preview commits more than the budget (recorded in the audit trail)",
+)
+def policies_publish(code: str, actor: str, as_of: str | None, accept_shortfall: bool) -> None:
+    """Publish the latest version of CODE, submitted for review (a reviewer other than its author).
+
+    A version in effect today is matched at once (in the embedded mode before the command returns; otherwise by the
+    workers): matches, notices and entitlements. One dated from a later day is scheduled and takes effect then.
+    """
 
     async def _publish():
         who = await actor_of(actor, (Role.POLICY_REVIEWER,), "publishing a policy")
-        version = await service.publish(code, who, as_of=_date(as_of))
+        day = _date(as_of)
+        version = await publication.publish_latest(code, who, as_of=day, accept_shortfall=accept_shortfall)
+        if jobs.embedded():
+            await jobs.drain()  # the in-process queue: the matching queued above runs now
         impact = await service.stored_impact(version.id)
         return version, impact
 
     version, impact = run(_publish)
-    click.echo(f"published {version.code} version {version.number}")
+    if version.status == "scheduled":
+        click.echo(
+            f"published {version.code} version {version.number}, scheduled: in effect from "
+            f"{version.content.effective_from}; the version in effect stays until then"
+        )
+    else:
+        click.echo(f"published {version.code} version {version.number}")
     if impact is not None and impact.withheld:
         click.echo(f"impact on {impact.as_of}: {impact.withheld}")
     elif impact is not None:
@@ -79,6 +106,22 @@ def policies_publish(code: str, actor: str, as_of: str | None) -> None:
             f"impact on {impact.as_of}: {impact.matched} subjects, {impact.total_amount} yuan "
             f"of a {impact.budget} yuan budget"
         )
+
+
+@policies_group.command("activate-due")
+def policies_activate_due() -> None:
+    """Make every scheduled version whose effective_from has come take effect (what the workers do every few
+    minutes; idempotent) and match it."""
+
+    async def _go():
+        from app.tasks import take_effect
+
+        n = await take_effect({"redis": await jobs.get_queue()})
+        if jobs.embedded():
+            await jobs.drain()
+        return n
+
+    click.echo(f"{run(_go)} scheduled version(s) took effect")
 
 
 @policies_group.command("submit")

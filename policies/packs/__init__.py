@@ -12,6 +12,7 @@ from pathlib import Path
 from policies.packs.checking import (
     check_policy,
     check_rules,
+    coverage_problems,
     read_pack,
     read_pack_text,
     run_tests,
@@ -35,6 +36,7 @@ __all__ = [
     "check_rules",
     "content_hash",
     "content_to_dict",
+    "coverage_problems",
     "export_yaml",
     "parse_pack_text",
     "read_pack",

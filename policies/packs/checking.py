@@ -171,6 +171,42 @@ def test_problems(content: PolicyContent, loc: _Located | None = None) -> list[P
 test_problems.__test__ = False  # a function named test_* that pytest must not collect
 
 
+def coverage_problems(content: PolicyContent, outcomes: list[TestOutcome] | None = None) -> list[PackProblem]:
+    """What a version's own tests leave untested (policy-pack.md): each clause needs a passing test where it pays, and
+    the policy one where it does not pay. Empty when nothing is missing. ``outcomes``: run_tests(content), if run."""
+    outcomes = run_tests(content) if outcomes is None else outcomes
+    paid: set[str] = set()
+    not_paying = False
+    for o in outcomes:
+        if not o.passed:
+            continue
+        if o.eligible:
+            paid |= set(o.clauses)
+        else:
+            not_paying = True
+    out = [
+        PackProblem(
+            policy_code=content.code,
+            clause_code=c.code,
+            field="tests",
+            message=f"no test where clause {c.code}{' (' + c.title + ')' if c.title else ''} pays",
+            hint=f"add a test whose profile meets clause {c.code}: expect {{eligible: true, clauses: [{c.code}]}}",
+        )
+        for c in content.clauses
+        if c.code not in paid
+    ]
+    if not not_paying:
+        out.append(
+            PackProblem(
+                policy_code=content.code,
+                field="tests",
+                message="no test where the policy does not pay",
+                hint="add a test of a subject who is not eligible: expect {eligible: false}",
+            )
+        )
+    return out
+
+
 def check_policy(
     data: Any, loc: _Located | None = None, *, require_tests: bool = True
 ) -> tuple[PolicyContent | None, list[PackProblem]]:

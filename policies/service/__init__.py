@@ -13,7 +13,9 @@ from kit.vocab import VersionStatus
 from policies.packs import bundled_pack_paths
 from policies.service.drafts import load_pack, load_pack_text, new_draft_from, save_draft, store_contents, update_draft
 from policies.service.lifecycle import (
+    activate_due,
     export_version,
+    missing_tests,
     publish,
     publish_version,
     publishable_version,
@@ -52,13 +54,14 @@ async def load_and_publish_bundled(officer, reviewer, *, as_of: dt.date | None =
     keys = []
     for path in bundled_pack_paths():
         for version, _ in await load_pack(path, officer):
-            if version.status in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
-                version = await publish_version(version.id, reviewer, as_of=as_of)
+            if version.status == VersionStatus.IN_REVIEW:  # a bundled pack covers its clauses: loading submits it
+                version = await publish_version(version.id, reviewer, as_of=as_of, today=as_of)
             keys.append(f"{version.code}@{version.number}")
     return keys
 
 
 __all__ = [
+    "activate_due",
     "check_expression",
     "diff_with_published",
     "export_version",
@@ -71,6 +74,7 @@ __all__ = [
     "load_and_publish_bundled",
     "load_pack",
     "load_pack_text",
+    "missing_tests",
     "new_draft_from",
     "publish",
     "publish_version",

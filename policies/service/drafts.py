@@ -12,6 +12,7 @@ from policies import packs
 from policies.errors import LifecycleError, PackRefused, VersionLocked
 from policies.schemas import PackProblem, PolicyContent, VersionRead
 from policies.service.common import AUTHOR_ROLES, _content, _db, _fen, _key, _now, _read, _require_role, _version_row
+from policies.service.lifecycle import _transition, submittable
 from policies.service.reading import read_version
 from policies.tables import Clause, Policy, PolicyTest, PolicyVersion
 
@@ -129,10 +130,15 @@ async def _store(content: PolicyContent, actor: Actor) -> tuple[VersionRead, str
     if latest is not None and latest["content_hash"] == digest and latest["status"] != VersionStatus.RETIRED:
         return await _read(latest), "unchanged"
     if latest is not None and latest["status"] == VersionStatus.IN_REVIEW:
-        raise VersionLocked(
-            f"version {latest['number']} of {content.code} is in review and cannot be changed; "
-            "the reviewer can reject it back to draft"
-        )
+        if latest["author"] != actor.name:
+            raise VersionLocked(
+                f"version {latest['number']} of {content.code} is in review and cannot be changed; "
+                "the reviewer can reject it back to draft"
+            )
+        # Its author loads a corrected pack: the version is withdrawn from review, changed, and (store_contents)
+        # submitted again. A reviewer's page pinned the content it showed, so nothing changed is published unseen.
+        await _transition(latest, VersionStatus.DRAFT, actor, "policy.withdraw", "changed by its author")
+        latest = await _version_row(latest["id"])
     after = content.model_dump(mode="json")
     if latest is not None and latest["status"] == VersionStatus.DRAFT:
         before = (await _content(latest)).model_dump(mode="json")
@@ -233,10 +239,20 @@ async def load_pack_text(text: str, actor: Actor, source: str = "pack") -> list[
 
 
 async def store_contents(contents: list[PolicyContent], actor: Actor) -> list[tuple[VersionRead, str]]:
+    """Store checked pack contents as drafts of their codes, all or nothing. A pack is its author's finished text
+    (its own tests passed to get here): each draft whose tests also cover it (a test where each clause pays, one where
+    the policy does not pay) is submitted for review at once; one they do not cover stays a draft (missing_tests
+    says what to add)."""
     out = []
     async with _db().transaction():
         for c in contents:
-            out.append(await _store(c, actor))
+            version, outcome = await _store(c, actor)
+            if version.status == VersionStatus.DRAFT and not submittable(c):
+                await _transition(
+                    await _version_row(version.id), VersionStatus.IN_REVIEW, actor, "policy.submit", submitted_at=_now()
+                )
+                version = await read_version(version.id)
+            out.append((version, outcome))
     return out
 
 

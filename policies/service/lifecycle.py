@@ -1,4 +1,9 @@
-"""The lifecycle steps: submit, reject, publish (with the stored impact), suspend, resume, retire; export."""
+"""The lifecycle steps: submit, reject, publish (with the stored impact), take effect, suspend, resume, retire; export.
+
+Only a version in review (submitted by its author, not rejected since) is published. A version whose effective_from
+is still to come is published as "scheduled": the current version stays in effect until ``activate_due`` (a scheduled
+job) makes it the published one on that day.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,20 @@ import datetime as dt
 
 from eligibility import service as eligibility_service
 from kit.audit import Actor
+from kit.money import format_yuan, yuan_to_fen
+from kit.time import china_today
 from kit.vocab import Role, VersionStatus
 from policies import packs
-from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyError, TestsFailed
-from policies.schemas import VersionRead
+from policies.errors import (
+    LifecycleError,
+    NotAllowed,
+    PackRefused,
+    PolicyError,
+    PublicationRefused,
+    TestsFailed,
+    TestsMissing,
+)
+from policies.schemas import ImpactPreview, PackProblem, PolicyContent, VersionRead
 from policies.service.common import AUTHOR_ROLES, LIVE, REVIEWER, _content, _db, _key, _now, _require_role, _version_row
 from policies.service.preview import impact_preview
 from policies.service.reading import _published_row, read_version, ruleset_of, versions_of
@@ -17,7 +32,15 @@ from policies.tables import PolicyVersion
 
 
 async def _transition(
-    row: dict, status: str, actor: Actor, action: str, reason: str = "", *, content_hash: str | None = None, **fields
+    row: dict,
+    status: str,
+    actor: Actor,
+    action: str,
+    reason: str = "",
+    *,
+    content_hash: str | None = None,
+    meta: dict | None = None,
+    **fields,
 ) -> None:
     values = {
         PolicyVersion.status: status,
@@ -40,8 +63,22 @@ async def _transition(
         _key(row),
         {"status": row["status"]},
         {"status": status},
-        {"reason": reason} if reason else None,
+        {**({"reason": reason} if reason else {}), **(meta or {})} or None,
     )
+
+
+def _tests_missing(row: dict, missing: list[PackProblem]) -> TestsMissing:
+    return TestsMissing(
+        f"{row['code']} version {row['number']} cannot be submitted or published until its own tests cover it "
+        "(a test where each clause pays, and one where the policy does not pay): "
+        + "; ".join(p.message for p in missing),
+        detail=[p.model_dump(mode="json") for p in missing],
+    )
+
+
+def submittable(content: PolicyContent) -> list[PackProblem]:
+    """Why content (whose rules and own tests are clean) cannot be submitted yet: what its tests leave untested."""
+    return packs.coverage_problems(content)
 
 
 async def _check_tests_pass(row: dict) -> None:
@@ -49,13 +86,25 @@ async def _check_tests_pass(row: dict) -> None:
     problems = packs.check_rules(content)
     if problems:
         raise PackRefused(problems)
-    failed = [o for o in packs.run_tests(content) if not o.passed]
+    outcomes = packs.run_tests(content)
+    failed = [o for o in outcomes if not o.passed]
     if failed:
         raise TestsFailed(
             f"{row['code']} version {row['number']}: {len(failed)} of its own tests fail, so it cannot "
             "be submitted or published: " + "; ".join(f"'{o.name}': {o.message}" for o in failed),
             detail=[o.model_dump(mode="json") for o in failed],
         )
+    missing = packs.coverage_problems(content, outcomes)
+    if missing:
+        raise _tests_missing(row, missing)
+
+
+async def missing_tests(version_id: int) -> list[PackProblem]:
+    """What the version's own tests leave untested (empty when it may be submitted and published)."""
+    content = await _content(await _version_row(version_id))
+    if packs.check_rules(content):
+        return []  # its rule problems are the reason, reported by the check itself
+    return packs.coverage_problems(content)
 
 
 async def submit(version_id: int, actor: Actor) -> VersionRead:
@@ -95,64 +144,139 @@ async def publishable_version(code: str) -> dict:
     return latest
 
 
-async def publish(code: str, actor: Actor, *, as_of: dt.date | None = None) -> VersionRead:
-    """`zhida policies publish CODE`: publish the latest draft (or version in review) of CODE."""
+async def publish(
+    code: str,
+    actor: Actor,
+    *,
+    as_of: dt.date | None = None,
+    accept_shortfall: bool = False,
+    today: dt.date | None = None,
+) -> VersionRead:
+    """`zhida policies publish CODE`: publish the latest version of CODE (it must be in review)."""
     latest = await publishable_version(code)
-    return await publish_version(latest["id"], actor, as_of=as_of)
+    return await publish_version(latest["id"], actor, as_of=as_of, accept_shortfall=accept_shortfall, today=today)
+
+
+def _shortfall(preview: ImpactPreview) -> int:
+    """Fen by which the impact preview's committed total exceeds the budget (0 when covered or withheld)."""
+    if preview.budget_left is None or preview.budget_left >= 0:
+        return 0
+    return -yuan_to_fen(preview.budget_left)
+
+
+async def _not_publishable(row: dict) -> PolicyError:
+    """Why a version that is not in review cannot be published."""
+    key = f"version {row['number']} of {row['code']}"
+    if row["status"] != VersionStatus.DRAFT:
+        return LifecycleError(f"{key} is {row['status']}; only a version submitted for review is published")
+    if row["reviewer"]:  # a rejection sends the version back to draft and names its reviewer
+        why = f" ({row['status_reason']})" if row["status_reason"] else ""
+        return LifecycleError(
+            f"{key} was sent back to its author by {row['reviewer']}{why}; "
+            "it is published only after its author changes and submits it again"
+        )
+    text = f"{key} is a draft that its author has not submitted for review; only a submitted version is published"
+    content = await _content(row)
+    if not packs.check_rules(content):
+        missing = packs.coverage_problems(content)
+        if missing:
+            text += "; nor can it be submitted yet: " + "; ".join(p.message for p in missing)
+    return LifecycleError(text)
+
+
+async def _supersede(code: str, statuses: tuple[str, ...], actor: Actor, reason: str) -> None:
+    for prev in await PolicyVersion.select().where(
+        (PolicyVersion.code == code) & PolicyVersion.status.is_in(list(statuses))
+    ):
+        await _transition(prev, VersionStatus.SUPERSEDED, actor, "policy.supersede", reason)
 
 
 async def publish_version(
-    version_id: int, actor: Actor, *, as_of: dt.date | None = None, content_hash: str | None = None
+    version_id: int,
+    actor: Actor,
+    *,
+    as_of: dt.date | None = None,
+    content_hash: str | None = None,
+    accept_shortfall: bool = False,
+    today: dt.date | None = None,
 ) -> VersionRead:
-    """A policy_reviewer other than the author publishes a version whose own tests pass.
+    """A policy_reviewer other than the author publishes a version in review whose own tests pass and cover it.
 
     ``content_hash``: the content the reviewer saw (the review page sends it); refused when the version has changed
     since, so a draft edited after review is never published unseen. Whatever is passed, the version is published only
     with the content its tests and impact preview were computed on.
-    The impact preview is computed and stored with the publication; the previously published version of the
-    same code is superseded; the matcher is told which rule sets are active.
+    A version whose period ended before ``today`` (default: today in China) is refused. The impact preview is computed
+    and stored with the publication; when its committed total exceeds the budget, publishing needs
+    ``accept_shortfall`` (recorded in the audit entry). A version in effect today supersedes the published one and the
+    matcher is told which rule sets are active; one whose effective_from is later is "scheduled" and takes effect then
+    (``activate_due``), the published version staying in effect until that day.
+    Matching, notices and entitlements are the caller's (app/publication.py queues them).
     """
     _require_role(actor, (REVIEWER,), "publishing a policy")
+    today = today or china_today()
     row = await _version_row(version_id)
     if content_hash is not None and row["content_hash"] != content_hash:
         raise LifecycleError(
             f"version {row['number']} of {row['code']} has changed since it was reviewed; "
             "review it again before publishing"
         )
-    if row["status"] not in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
-        raise LifecycleError(
-            f"version {row['number']} of {row['code']} is {row['status']}; "
-            "only a draft or a version in review is published"
-        )
+    if row["status"] != VersionStatus.IN_REVIEW:
+        raise await _not_publishable(row)
     if row["author"] == actor.name:
         raise NotAllowed(
             f"{actor.name} wrote version {row['number']} of {row['code']}; "
             "another policy_reviewer must publish it (author cannot publish own draft)"
         )
+    if row["effective_to"] is not None and row["effective_to"] < today:
+        raise PublicationRefused(
+            f"version {row['number']} of {row['code']} was in effect until {row['effective_to']}, which has passed "
+            f"(today is {today}): a period that has ended cannot be published; "
+            "the author sets an effective_to of today or later in a new draft"
+        )
     await _check_tests_pass(row)
     preview = await impact_preview(version_id, as_of)
+    short = _shortfall(preview)
+    if short and not accept_shortfall:
+        raise PublicationRefused(
+            f"预算缺口：{preview.as_of} 的影响测算需 {format_yuan(yuan_to_fen(preview.total_amount))} 元，"
+            f"预算 {format_yuan(yuan_to_fen(preview.budget))} 元，缺口 {format_yuan(short)} 元；发布须明确确认接受该缺口。"
+            f" The impact preview on {preview.as_of} commits {preview.total_amount} yuan against a budget of "
+            f"{preview.budget} yuan, a shortfall of {format_yuan(short)} yuan: publishing needs an explicit "
+            "confirmation (zhida policies publish --accept-shortfall, accept_shortfall: true in the API, "
+            "or the page's checkbox)",
+            detail={"budget": str(preview.budget), "total_amount": str(preview.total_amount), "shortfall_fen": short},
+        )
+    scheduled = row["effective_from"] > today
+    meta: dict = {
+        "effective_from": row["effective_from"].isoformat(),
+        "takes_effect": "scheduled" if scheduled else "now",
+    }
+    if short:
+        meta |= {"budget_shortfall_fen": short, "shortfall_accepted": True}
     async with _db().transaction():
         reviewed = row["content_hash"]
         row = await _version_row(version_id)
-        if row["status"] not in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
+        if row["status"] != VersionStatus.IN_REVIEW:
             raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']} now")
         if row["content_hash"] != reviewed:  # edited while its tests and impact preview ran
             raise LifecycleError(
                 f"version {row['number']} of {row['code']} changed while it was being published; review it again"
             )
-        old = await _published_row(row["code"])
-        for prev in await PolicyVersion.select().where(
-            (PolicyVersion.code == row["code"]) & PolicyVersion.status.is_in(list(LIVE))
-        ):
-            await _transition(
-                prev, VersionStatus.SUPERSEDED, actor, "policy.supersede", f"superseded by version {row['number']}"
-            )
+        old = None if scheduled else await _published_row(row["code"])
+        # A later publication replaces a version still waiting for its day; the one in effect stays until this one is.
+        await _supersede(
+            row["code"],
+            (VersionStatus.SCHEDULED,) if scheduled else (*LIVE, VersionStatus.SCHEDULED),
+            actor,
+            f"superseded by version {row['number']}",
+        )
         await _transition(
             row,
-            VersionStatus.PUBLISHED,
+            VersionStatus.SCHEDULED if scheduled else VersionStatus.PUBLISHED,
             actor,
             "policy.publish",
             content_hash=reviewed,
+            meta=meta,
             reviewer=actor.name,
             published_at=_now(),
             impact_json=preview.model_dump_json(),
@@ -171,10 +295,53 @@ async def publish_version(
                 "withheld": preview.withheld,
             },
         )
-        if old is not None:
-            await eligibility_service.deactivate_ruleset(_key(old))
-        await eligibility_service.activate_ruleset(await ruleset_of(version_id))
+        if not scheduled:
+            if old is not None:
+                await eligibility_service.deactivate_ruleset(_key(old))
+            await eligibility_service.activate_ruleset(await ruleset_of(version_id))
     return await read_version(version_id)
+
+
+async def activate_due(actor: Actor, *, today: dt.date | None = None) -> list[VersionRead]:
+    """Scheduled versions whose effective_from has come take effect: each supersedes the version in effect and
+    becomes the published one (its rule set active). Idempotent: a second run, or a second worker, finds nothing to
+    do. Returns the versions that took effect in this call (the caller queues their matching)."""
+    today = today or china_today()
+    due = (
+        await PolicyVersion.select(PolicyVersion.id)
+        .where((PolicyVersion.status == VersionStatus.SCHEDULED) & (PolicyVersion.effective_from <= today))
+        .order_by(PolicyVersion.code)
+        .order_by(PolicyVersion.number)
+    )
+    out = []
+    for d in due:
+        try:
+            async with _db().transaction():
+                row = await _version_row(d["id"])
+                if row["status"] != VersionStatus.SCHEDULED:
+                    continue
+                old = await _published_row(row["code"])
+                await _supersede(
+                    row["code"],
+                    LIVE,
+                    actor,
+                    f"superseded by version {row['number']}, in effect from {row['effective_from']}",
+                )
+                await _transition(
+                    row,
+                    VersionStatus.PUBLISHED,
+                    actor,
+                    "policy.take_effect",
+                    f"in effect from {row['effective_from']}",
+                    meta={"effective_from": row["effective_from"].isoformat(), "on": today.isoformat()},
+                )
+                if old is not None:
+                    await eligibility_service.deactivate_ruleset(_key(old))
+                await eligibility_service.activate_ruleset(await ruleset_of(row["id"]))
+        except LifecycleError:  # another worker switched it meanwhile (the compare-and-set lost)
+            continue
+        out.append(await read_version(d["id"]))
+    return out
 
 
 async def _live_row(code: str, statuses: tuple[str, ...]) -> dict:

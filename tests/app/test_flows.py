@@ -21,6 +21,13 @@ clauses:
     title: 博士
     when: education == "doctor"
     amount: 30000
+tests:
+  - name: 博士
+    profile: {id_number: "360102198801011233", education: doctor}
+    expect: {eligible: true, clauses: [doctor], amount: 30000}
+  - name: 硕士
+    profile: {id_number: "360102198801011233", education: master}
+    expect: {eligible: false}
 """
 
 

@@ -82,15 +82,20 @@ async def app_(users):
 
 
 async def test_a_draft_edited_after_review_is_not_published_unseen(app_):
-    """Maker-checker on content: the review page pins the content the reviewer saw; an officer's edit in between makes
-    the publication refused (page and API alike) until the reviewer has looked again."""
+    """Maker-checker on content: the review page pins the content the reviewer saw; an officer's edit in between (sent
+    back, changed, submitted again) makes the publication refused (page and API alike) until the reviewer has looked
+    again."""
     officer, reviewer = await app_("officer"), await app_("reviewer")
     vid = (await officer.post("/api/policies", json=POLICY, headers=csrf_headers(officer))).json()["id"]
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
     seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
     page = (await reviewer.get(f"/policies/{POLICY['code']}?v={vid}")).text
     assert f'name="content_hash" value="{seen}"' in page
+    r = await reviewer.post(f"/api/policies/versions/{vid}/reject", json={"reason": "再看看"})
+    assert r.status_code == 200, r.text
     r = await officer.put(f"/api/policies/versions/{vid}", json=v2_of(POLICY), headers=csrf_headers(officer))
     assert r.status_code == 200, r.text
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
     r = await reviewer.post(
         f"/policies/versions/{vid}/publish",
         data={"as_of": "", "content_hash": seen},
@@ -103,7 +108,7 @@ async def test_a_draft_edited_after_review_is_not_published_unseen(app_):
     )
     assert r.status_code == 409 and "changed since it was reviewed" in r.json()["error"]
     now = (await reviewer.get(f"/api/policies/versions/{vid}")).json()
-    assert now["status"] == "draft" and now["content_hash"] != seen
+    assert now["status"] == "in_review" and now["content_hash"] != seen
     # A form without the pin (e.g. a page from before this check) is refused too.
     r = await reviewer.post(
         f"/policies/versions/{vid}/publish", data={"as_of": ""}, headers=csrf_headers(reviewer), follow_redirects=True
@@ -128,7 +133,7 @@ async def test_api_lifecycle_and_a_published_version_cannot_be_changed(app_):
         await officer.post(f"/api/policies/versions/{vid}/publish", headers=csrf_headers(officer))
     ).status_code == 403
     r = await officer.post(f"/api/policies/versions/{vid}/tests", headers=csrf_headers(officer))
-    assert [o["passed"] for o in r.json()] == [True, True]
+    assert [o["passed"] for o in r.json()] == [True, True, True]
     assert (
         await officer.post(f"/api/policies/versions/{vid}/submit", headers=csrf_headers(officer))
     ).status_code == 200
@@ -232,6 +237,20 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
     vid = (await officer.get("/api/policies/FORM-1")).json()["latest"]["id"]
     r = await officer.post(f"/policies/versions/{vid}/tests", headers=csrf_headers(officer))
     assert "通过 1 / 1" in r.text
+    # Its one test passes, but clause a is never shown to pay and nothing shows who is not paid: not submitted.
+    r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
+    assert "no test where clause a (甲) pays" in r.text and "no test where the policy does not pay" in r.text
+    assert (await officer.get(f"/api/policies/versions/{vid}")).json()["status"] == "draft"
+    form["version_id"] = str(vid)
+    form["tests_yaml"] += (
+        '- name: 博士\n  profile: {id_number: "360102198801011233", education: doctor}\n'
+        "  as_of: 2025-06-30\n  expect: {eligible: true, clauses: [a], amount: 3000}\n"
+        '- name: 本科\n  profile: {id_number: "360102198801011233", education: bachelor}\n'
+        "  as_of: 2025-06-30\n  expect: {eligible: false}\n"
+    )
+    r = await officer.post("/policies/save", data=form, headers=csrf_headers(officer), follow_redirects=False)
+    assert r.status_code in (302, 303), r.text[:500]
+    del form["version_id"]
     r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
     assert "已提交审核" in r.text
     assert "FORM-1" in (await reviewer.get("/policies?status=in_review")).text
@@ -246,7 +265,9 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
         follow_redirects=True,
     )
     assert "金额需核实" in r.text
+    assert 'data-testid="publish"' not in (await reviewer.get(f"/policies/FORM-1?v={vid}")).text
     r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
+    assert 'data-testid="publish"' in (await reviewer.get(f"/policies/FORM-1?v={vid}")).text
     seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
     r = await reviewer.post(
         f"/policies/versions/{vid}/publish",
@@ -263,6 +284,49 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
     assert r.status_code == 409
     assert "FORM-1" in (await officer.get("/policies?q=表单")).text
     assert "FORM-1" not in (await officer.get("/policies?q=不存在")).text
+
+
+async def test_a_rejected_draft_offers_no_publish_button_and_is_not_published_over_http(app_):
+    """Issue 16 #3: after a rejection the reviewer still got 审核通过并发布 and published what the officer never
+    resubmitted. Sent back, the version offers no such button, and neither the page's route nor the API publishes
+    it; resubmitted by its author, it is published."""
+    officer, reviewer = await app_("officer"), await app_("reviewer")
+    vid = (await officer.post("/api/policies", json=POLICY)).json()["id"]
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
+    assert 'data-testid="publish"' in (await reviewer.get(f"/policies/{POLICY['code']}?v={vid}")).text
+    r = await reviewer.post(f"/policies/versions/{vid}/reject", data={"reason": "金额需核实"}, follow_redirects=True)
+    assert "金额需核实" in r.text
+    page = (await reviewer.get(f"/policies/{POLICY['code']}?v={vid}")).text
+    assert 'data-testid="publish"' not in page and 'data-testid="status">草稿' in page
+    seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/publish", data={"as_of": "", "content_hash": seen}, follow_redirects=True
+    )
+    assert "sent back to its author by reviewer (金额需核实)" in r.text
+    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": seen})
+    assert r.status_code == 409 and "sent back to its author" in r.json()["error"]
+    assert (await reviewer.get(f"/api/policies/versions/{vid}")).json()["status"] == "draft"
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
+    r = await reviewer.post(f"/api/policies/versions/{vid}/publish", json={"content_hash": seen})
+    assert r.status_code == 200 and r.json()["status"] == "published"
+
+
+async def test_the_review_page_asks_to_confirm_a_budget_shortfall(six_talents, app_):
+    officer, reviewer = await app_("officer"), await app_("reviewer")
+    doctors = {**POLICY, "code": "T-SHORT", "exclusive_group": None, "budget": "1", "when": None}
+    vid = (await officer.post("/api/policies", json=doctors)).json()["id"]
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
+    page = (await reviewer.get(f"/policies/T-SHORT?v={vid}&as_of=2025-06-30")).text
+    assert 'data-testid="impact-total">330,000.00<' in page  # doctors and a master against a budget of 1 yuan
+    assert 'data-testid="accept-shortfall"' in page
+    seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
+    form = {"as_of": "2025-06-30", "content_hash": seen}
+    r = await reviewer.post(f"/policies/versions/{vid}/publish", data=form, follow_redirects=True)
+    assert "发布须明确确认接受该缺口" in r.text
+    r = await reviewer.post(
+        f"/policies/versions/{vid}/publish", data={**form, "accept_shortfall": "yes"}, follow_redirects=True
+    )
+    assert 'data-testid="status">已发布' in r.text
 
 
 @pytest.fixture
@@ -312,10 +376,12 @@ async def test_rule_tools_give_no_count_over_personal_fields(six_talents, app_):
         "exclusive_group": None,
         "clauses": [{**POLICY["clauses"][0], "when": 'education == "doctor" and bank_account >= "6222"'}],
         "tests": [
-            {**POLICY["tests"][0], "profile": {**POLICY["tests"][0]["profile"], "bank_account": "62220202000123456"}}
+            {**POLICY["tests"][0], "profile": {**POLICY["tests"][0]["profile"], "bank_account": "62220202000123456"}},
+            POLICY["tests"][-1],
         ],
     }
     vid = (await officer.post("/api/policies", json=draft, headers=csrf_headers(officer))).json()["id"]
+    assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
     impact = (await reviewer.get(f"/api/policies/versions/{vid}/impact?as_of=2025-06-30")).json()
     assert impact["matched"] is None and impact["total_amount"] is None and "bank_account" in impact["withheld"]
     r = await reviewer.post(

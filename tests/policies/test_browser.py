@@ -18,6 +18,10 @@ TESTS_YAML = """\
   profile: {id_number: "360102198801011233", education: master, social_insurance_months: 8}
   as_of: 2025-06-30
   expect: {eligible: true, clauses: [master], amount: 30000}
+- name: 参保不满6个月
+  profile: {id_number: "360102198801011233", education: doctor, social_insurance_months: 3}
+  as_of: 2025-06-30
+  expect: {eligible: false}
 """
 
 
@@ -63,7 +67,7 @@ def test_officer_writes_checks_tests_submits_and_reviewer_publishes(people):
         assert "草稿已保存" in officer.inner_text("[data-testid=msg]")
         officer.click("[data-testid=run-tests]")
         officer.wait_for_selector("[data-testid=tests-summary]")
-        assert "通过 2 / 2" in officer.inner_text("[data-testid=tests-summary]")
+        assert "通过 3 / 3" in officer.inner_text("[data-testid=tests-summary]")
         officer.click("[data-testid=submit]")
         officer.wait_for_selector("[data-testid=msg]")
         assert officer.inner_text("[data-testid=status]") == "待审核"

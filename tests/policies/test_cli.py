@@ -50,7 +50,7 @@ def test_load_publish_export_through_the_cli(fresh_db, tmp_dir):
     # Changing the published policy through the CLI makes version 2 and leaves version 1 alone.
     out.write_text(out.read_text(encoding="utf-8").replace("amount: 50000", "amount: 60000"), encoding="utf-8")
     r = zhida("policies", "load", str(out), "--actor", "cli_officer", check=True)
-    assert "SAMPLE-POSTDOC version 2 created (draft)" in r.stdout
+    assert "SAMPLE-POSTDOC version 2 created (in_review)" in r.stdout  # a pack that covers its clauses is submitted
     r = zhida("policies", "export", "SAMPLE-POSTDOC", "--version", "1", check=True)
     assert "amount: 50000" in r.stdout and "60000" not in r.stdout
     r = zhida("policies", "list", check=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from eligibility.rules import check_expression
 from eligibility.rules.limits import MAX_EXPRESSION_CHARS
 from policies import packs, service
-from policies.errors import PackRefused
+from policies.errors import PackRefused, TestsMissing
 from policies.packs.limits import MAX_CLAUSES, MAX_NODES, MAX_PACK_BYTES
 from policies.packs.limits import MAX_DEPTH as PACK_DEPTH
 from tests.policies.test_api import app_, csrf_headers, users  # noqa: F401 - fixtures of the HTTP tests
@@ -187,9 +188,17 @@ async def test_a_long_or_is_refused_at_load_and_the_largest_rule_allowed_publish
         {"code": f"amount-{k}", "when": DOCTOR, "amount": deepest(b, "amount")} for k, b in DEEPEST_AMOUNTS.items()
     ]
     clauses += [
-        {"code": f"c{i}", "when": f"{DOCTOR} and age >= {i}", "amount": "1"} for i in range(MAX_CLAUSES - len(clauses))
+        {"code": f"c{i}", "when": f"{DOCTOR} and age != {200 + i}", "amount": "1"}
+        for i in range(MAX_CLAUSES - len(clauses))
     ]
-    tests = [{**t, "expect": {"eligible": t["expect"]["eligible"]}} for t in POLICY["tests"]]
+    from eligibility.profiles import id_check_char
+
+    first17 = "36010219650101001"  # a doctor of 60, for whom every clause pays
+    senior = {"id_number": first17 + id_check_char(first17), "education": "doctor", "social_insurance_months": 12}
+    tests = [
+        {"name": "博士 60 岁", "profile": senior, "as_of": "2025-06-30", "expect": {"eligible": True}},
+        {**POLICY["tests"][-1], "expect": {"eligible": False}},
+    ]
     for combine in ("sum", "first"):
         big = policy(
             code=f"T-DEEPEST-{combine.upper()}",
@@ -201,6 +210,13 @@ async def test_a_long_or_is_refused_at_load_and_the_largest_rule_allowed_publish
             tests=tests,
         )
         v = await service.save_draft(big, ALICE)
+        if combine == "first":
+            # Tiers where the first doctor clause always wins: every later clause can never pay, and a version with
+            # a clause no test pays is not submitted (policy-pack.md). Its shadow run still matches at every bound.
+            with pytest.raises(TestsMissing, match="no test where clause amount-left-add pays"):
+                await service.submit(v.id, ALICE)
+            assert (await service.impact_preview(v.id, dt.date(2025, 6, 30))).matched == 1
+            continue
         await service.submit(v.id, ALICE)
         assert (await service.publish_version(v.id, BOB)).status == "published"
         impact = await service.stored_impact(v.id)

@@ -40,6 +40,13 @@ policies:
         title: 稳岗返还
         when: employees >= 10
         amount: 20000
+    tests:
+      - name: 二十人
+        profile: {uscc: "91360100000000000M", employees: 20, blacklisted: false}
+        expect: {eligible: true, clauses: [base], amount: 20000}
+      - name: 五人
+        profile: {uscc: "91360100000000000M", employees: 5, blacklisted: false}
+        expect: {eligible: false}
   - code: PT-YOUNG-DOCTOR
     title: 测试青年博士科研启动经费
     issuer: 南昌市人力资源和社会保障局
@@ -58,6 +65,16 @@ policies:
         title: 博士
         when: education == "doctor"
         amount: 30000
+    tests:
+      - name: 正高博士
+        profile: {id_number: "360102197911031230", education: doctor, title: senior}
+        expect: {eligible: true, clauses: [senior], amount: 80000}
+      - name: 博士
+        profile: {id_number: "360102199207081233", education: doctor, title: none}
+        expect: {eligible: true, clauses: [doctor], amount: 30000}
+      - name: 硕士
+        profile: {id_number: "360102199207081233", education: master, title: none}
+        expect: {eligible: false}
   - code: PT-EXPORT-HELP
     title: 测试外贸企业补助
     issuer: 南昌市商务局
@@ -71,6 +88,13 @@ policies:
         title: 外贸补助
         when: '"外贸" in tags'
         amount: 10000
+    tests:
+      - name: 外贸
+        profile: {uscc: "91360100000000000M", tags: [外贸]}
+        expect: {eligible: true, clauses: [trade], amount: 10000}
+      - name: 非外贸
+        profile: {uscc: "91360100000000000M", tags: []}
+        expect: {eligible: false}
 """
 
 

@@ -9,7 +9,7 @@ from litestar import Request, Response, get, post, put
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from app import jobs
+from app import publication
 from app.auth.guards import requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, SUBJECT_KINDS, actor_of, as_of_date
 from app.schemas.errors import errors
@@ -21,7 +21,6 @@ from app.schemas.policies import (
     VersionDiffRead,
     VersionSummaryRead,
 )
-from app.tasks import enqueue_match_published
 from eligibility.rules import check_expression
 from kit.text import NotUtf8, decode_utf8
 from kit.vocab import Role, SubjectKind
@@ -224,13 +223,18 @@ async def api_submit(request: Request, version_id: int) -> VersionRead:
     responses=errors(404, 409, 422),
 )
 async def api_publish(request: Request, version_id: int, data: JSONBody[dict[str, Any] | None] = None) -> VersionRead:
-    as_of = as_of_date((data or {}).get("as_of"))
-    pinned = (data or {}).get("content_hash")  # the content the reviewer saw: refused if the version changed since
-    version = await service.publish_version(
-        version_id, actor_of(request), as_of=as_of, content_hash=str(pinned) if pinned is not None else None
+    """Publish a version in review: `as_of` (the impact preview's date), `content_hash` (the content the reviewer saw:
+    refused if the version changed since), `accept_shortfall` (true to publish although the preview commits more
+    than the budget; recorded in the audit trail). A version dated from a later day answers status "scheduled"."""
+    body = data or {}
+    pinned = body.get("content_hash")
+    return await publication.publish(
+        version_id,
+        actor_of(request),
+        as_of=as_of_date(body.get("as_of")),
+        content_hash=str(pinned) if pinned is not None else None,
+        accept_shortfall=body.get("accept_shortfall") is True,
     )
-    await enqueue_match_published(await jobs.get_queue(), version.id, as_of)
-    return version
 
 
 @post(

@@ -19,6 +19,7 @@ STATUS_LABELS = {
     "draft": ("草稿", "draft"),
     "in_review": ("待审核", "in review"),
     "published": ("已发布", "published"),
+    "scheduled": ("已发布，待生效", "scheduled"),
     "suspended": ("已暂停", "suspended"),
     "retired": ("已废止", "retired"),
     "superseded": ("已被新版本替代", "superseded"),

@@ -10,10 +10,9 @@ from litestar.datastructures import FormMultiDict
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK
 
-from app import jobs
+from app import publication
 from app.auth.guards import current_user, requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, STATUS_LABELS, actor_of, as_of_date
-from app.tasks import enqueue_match_published
 from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs, service
@@ -23,7 +22,7 @@ from policies.schemas import PackProblem, PolicyContent, VersionRead
 
 def _ctx(request: Request, **extra) -> dict[str, Any]:
     user = current_user(request)
-    return {"user": user, "role": user["role"], "status_labels": STATUS_LABELS, **extra}
+    return {"user": user, "role": user["role"], "status_labels": STATUS_LABELS, "today": china_today(), **extra}
 
 
 EMPTY = {
@@ -156,13 +155,7 @@ async def detail_page(request: Request, code: str, v: int | None = None, msg: st
     chosen = next((r for r in versions if r["id"] == v), versions[0])
     version = await service.read_version(chosen["id"])
     impact = await service.stored_impact(version.id) if version.status != "draft" else None
-    preview, error = None, ""
-    if version.status == "in_review" and current_user(request)["role"] in REVIEWERS:
-        # The reviewer sees who and how much before deciding, without asking for it.
-        try:
-            preview = await service.impact_preview(version.id, as_of_date(as_of))
-        except PolicyError as exc:
-            error = exc.message
+    preview, error = await _review_preview(request, version, as_of)
     return Template(
         "policies/detail.html",
         context=_ctx(
@@ -179,6 +172,16 @@ async def detail_page(request: Request, code: str, v: int | None = None, msg: st
             diff=await _diff(version),
         ),
     )
+
+
+async def _review_preview(request: Request, version: VersionRead, as_of: str) -> tuple[Any, str]:
+    """The reviewer sees who and how much (and any budget shortfall to confirm) before deciding, without asking."""
+    if version.status != "in_review" or current_user(request)["role"] not in REVIEWERS:
+        return None, ""
+    try:
+        return await service.impact_preview(version.id, as_of_date(as_of)), ""
+    except PolicyError as exc:
+        return None, exc.message
 
 
 async def _diff(version: VersionRead) -> list[dict]:
@@ -200,6 +203,8 @@ async def _detail_with(request: Request, version_id: int, **extra) -> Template:
         diff=await _diff(version),
     )
     ctx.update(extra)
+    if ctx["preview"] is None:
+        ctx["preview"] = (await _review_preview(request, version, ctx["as_of"]))[0]
     return Template("policies/detail.html", context=_ctx(request, **ctx))
 
 
@@ -246,10 +251,13 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
         elif step == "publish":
             as_of = as_of_date(form.get("as_of") or None)
             # The page's form carries the content the reviewer was shown; an edit since then is refused.
-            v = await service.publish_version(
-                version_id, actor, as_of=as_of, content_hash=(form.get("content_hash") or "").strip()
+            v = await publication.publish(
+                version_id,
+                actor,
+                as_of=as_of,
+                content_hash=(form.get("content_hash") or "").strip(),
+                accept_shortfall=form.get("accept_shortfall") == "yes",
             )
-            await enqueue_match_published(await jobs.get_queue(), v.id, as_of)
         elif step == "reject":
             v = await service.reject(version_id, actor, reason)
         elif step == "new-draft":
