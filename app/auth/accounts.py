@@ -152,7 +152,9 @@ async def _insert_account(
     )
     await user.save()
     row = _public(user.to_dict())
-    await actor.record("user.create", "user", username, None, row, {"activation": "code issued", **(audit_detail or {})})
+    await actor.record(
+        "user.create", "user", username, None, row, {"activation": "code issued", **(audit_detail or {})}
+    )
     return {"status": "created", "user": row, "activation_code": code, "grant": None, "expires_at": expires}
 
 

@@ -13,6 +13,7 @@ def zhida(*args: str, **kw):
     """`zhida` with the password of the users made here: `--actor USER` authenticates USER (contracts/cli.md)."""
     return _zhida(*args, **{**kw, "env": {"ZHIDA_ACTOR_PASSWORD": PASSWORD, **(kw.get("env") or {})}})
 
+
 SAMPLE = Path(__file__).parent / "sample_pack.yaml"
 BAD = """\
 code: CONF-BAD
