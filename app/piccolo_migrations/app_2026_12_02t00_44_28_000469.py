@@ -6,7 +6,7 @@ from piccolo.columns.indexes import IndexMethod
 
 ID = "2026-12-02T00:44:28:000469"
 VERSION = "1.38.0"
-DESCRIPTION = "True"
+DESCRIPTION = "accounts activated by their owner (activation code hash, expiry), personal CLI tokens (hash), role grants a second admin confirms (app_role_grant)"
 
 
 async def forwards():
