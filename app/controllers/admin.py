@@ -87,7 +87,8 @@ async def _page(request: Request, *, error: str | None = None, done: dict | None
         User.password_hash,
     ).order_by(User.username)
     for u in users:
-        u["awaiting_activation"] = bool(u.pop("activation_hash")) or not u.pop("password_hash")
+        pending, password = u.pop("activation_hash"), u.pop("password_hash")  # neither reaches the template
+        u["awaiting_activation"] = bool(pending) or not password
     return Template(
         "admin_users.html",
         context={
