@@ -175,6 +175,12 @@ class AuditActor:
     name: str
     role: str
     subject_id: str | None = None
+    # The operating-system account that ran the command acting as this user (the CLI's --actor, `users create`):
+    # recorded in every entry's detail as ``os_user``, beside the actor.
+    os_user: str | None = None
+
+    def _detail(self, detail: dict | None) -> dict | None:
+        return {**(detail or {}), "os_user": self.os_user} if self.os_user else detail
 
     async def record(
         self,
@@ -185,9 +191,14 @@ class AuditActor:
         after: Any = None,
         detail: dict | None = None,
     ) -> None:
-        await append(self.name, self.role, [Change(action, entity, str(entity_id), before, after, detail)])
+        change = Change(action, entity, str(entity_id), before, after, self._detail(detail))
+        await append(self.name, self.role, [change])
 
     async def record_many(self, changes: Iterable[Change]) -> None:
+        if self.os_user:
+            changes = [
+                Change(c.action, c.entity, c.entity_id, c.before, c.after, self._detail(c.detail)) for c in changes
+            ]
         await append(self.name, self.role, changes)
 
 
@@ -312,7 +323,8 @@ async def reseal(actor: Actor, reason: str) -> dict:
                     "head",
                     was,
                     {"seq": checked, "hash": prev},
-                    {"reason": reason[:200], "found_head": was, "last_entry": checked},
+                    {"reason": reason[:200], "found_head": was, "last_entry": checked}
+                    | ({"os_user": actor.os_user} if getattr(actor, "os_user", None) else {}),
                 )
             ],
         )

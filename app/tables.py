@@ -15,6 +15,27 @@ class User(Table, tablename="app_user"):
     subject_id = Varchar(length=18, null=True, default=None, index=True)
     active = Boolean(default=True)
     created_at = Timestamptz()
+    # A new account (or one whose password an admin reset) has no password until its owner sets one with the
+    # one-time activation code: its SHA-256 here, cleared when used (app/auth/accounts.py).
+    activation_hash = Varchar(length=64, null=True, default=None)
+    activation_expires_at = Timestamptz(null=True, default=None)
+    # The SHA-256 of the user's personal CLI token (ZHIDA_ACTOR_TOKEN), issued by `zhida users token`.
+    token_hash = Varchar(length=64, null=True, default=None, index=True)
+
+
+class RoleGrant(Table, tablename="app_role_grant"):
+    """An admin's request that waits for a second admin: an account with a policy, finance or admin role, a change
+    to such a role, or a reset of such an account's password. ``decided_by`` is never ``requested_by``."""
+
+    username = Varchar(length=64, index=True)
+    role = Varchar(length=32)
+    display_name = Varchar(length=128, default="")
+    kind = Varchar(length=16)  # create | role | reset
+    status = Varchar(length=16, default="pending")  # pending | confirmed | cancelled
+    requested_by = Varchar(length=64)
+    requested_at = Timestamptz()
+    decided_by = Varchar(length=64, null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
 
 
 class LoginAttempt(Table, tablename="app_login_attempt"):

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 
 PASSWORD = "Test-pass-2025"
+# `--actor USER` authenticates USER (contracts/cli.md): the users of tests/web.ensure_user have PASSWORD.
+ACTOR_ENV = {"ZHIDA_ACTOR_PASSWORD": PASSWORD}
 
 
 def free_port() -> int:

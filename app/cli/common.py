@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -13,7 +14,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from app.audit import AuditActor
-from app.auth.service import get_user
+from app.auth.accounts import verify_password, verify_token
 from app.config import get_settings
 from app.db import close_database, open_database
 from kit.errors import AppError
@@ -151,22 +152,60 @@ def configure_logging() -> None:
     root.setLevel(min(root.level or logging.WARNING, level))
 
 
+def os_user() -> str:
+    """The operating-system account running this command (recorded beside the user it acts as)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no name for this uid in the environment nor the password database
+        return f"uid:{os.getuid()}"
+
+
 def cli_operator() -> AuditActor:
     """Who ran a command that names no user (the contract's `profiles import`, `batch run` without --actor): the
-    operating-system account, or ZHIDA_ACTOR when a wrapper sets it; recorded in the audit trail as cli:<name>."""
+    operating-system account, or ZHIDA_ACTOR when a wrapper sets it; recorded in the audit trail as cli:<name>, with
+    the OS account in the entry's detail (``os_user``)."""
     user = get_settings().actor or os.environ.get("USER") or "operator"
-    return AuditActor(f"cli:{user}", "operator")
+    return AuditActor(f"cli:{user}", "operator", os_user=os_user())
 
 
-async def actor_of(name: str, roles: Sequence[str] = (), what: str = "") -> AuditActor:
-    """The AuditActor of user NAME (an --actor option); refused unless the user exists and, when ``roles`` are
-    given, holds one of them."""
-    user = await get_user(name)
+ACTOR_PASSWORD_ENV, ACTOR_TOKEN_ENV = "ZHIDA_ACTOR_PASSWORD", "ZHIDA_ACTOR_TOKEN"
+
+
+async def authenticated(name: str, *, token_ok: bool = True) -> dict:
+    """User NAME, once the command has proved to be run by them (contracts/cli.md): their personal token in
+    ZHIDA_ACTOR_TOKEN, else their password in ZHIDA_ACTOR_PASSWORD, else a password prompt on a terminal. Refused
+    (exit 1) otherwise, in one line; an unknown user and a wrong password read the same. ``token_ok=False``: the
+    password only (issuing a token)."""
+    token = os.environ.get(ACTOR_TOKEN_ENV) if token_ok else None
+    if token:
+        user = await verify_token(name, token.strip())
+        if user is None:
+            refuse(
+                f"{ACTOR_TOKEN_ENV} is not a valid token of an active user {name!r} "
+                f"(issue one with `zhida users token {name}`)"
+            )
+        return user
+    password = os.environ.get(ACTOR_PASSWORD_ENV)
+    if password is None:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            refuse(
+                f"--actor {name} needs {name}'s password: set {ACTOR_PASSWORD_ENV}, run on a terminal to be asked, "
+                f"or set {ACTOR_TOKEN_ENV} to a token from `zhida users token {name}`"
+            )
+        password = getpass.getpass(f"password of {name}: ")
+    user = await verify_password(name, password)
     if user is None:
-        refuse(f"no active user named {name!r} (create one with `zhida users create {name} --role ...`)")
+        refuse(f"--actor {name}: no active user named {name!r} with this password ({ACTOR_PASSWORD_ENV} or the prompt)")
+    return user
+
+
+async def actor_of(name: str, roles: Sequence[str] = (), what: str = "", *, token_ok: bool = True) -> AuditActor:
+    """The AuditActor of user NAME (an --actor option), authenticated (``authenticated``); refused unless, when
+    ``roles`` are given, the user holds one of them. Its entries record the OS account too (``os_user``)."""
+    user = await authenticated(name, token_ok=token_ok)
     if roles and user["role"] not in roles:
         refuse(f"{what} needs the role {' or '.join(roles)}; {name} is {user['role']}")
-    return AuditActor(user["username"], user["role"])
+    return AuditActor(user["username"], user["role"], os_user=os_user())
 
 
 def not_built(what: str) -> NoReturn:

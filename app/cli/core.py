@@ -9,8 +9,9 @@ import uvicorn
 from arq.worker import run_worker
 
 from app import audit
+from app.auth import accounts
 from app.auth.service import create_user
-from app.cli.common import EXIT_REFUSED, actor_of, refuse, run
+from app.cli.common import EXIT_REFUSED, actor_of, cli_operator, refuse, run
 from app.config import get_settings
 from app.db import migrate
 from app.worker import WorkerSettings, install_fast_loop
@@ -58,13 +59,35 @@ def users_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @click.option("--display-name", default="", help="the name shown in the UI")
 def users_create(name: str, role: str, password_stdin: bool, display_name: str) -> None:
-    """Create a user. Enterprise and talent users are named by their subject id."""
+    """Create a user. Enterprise and talent users are named by their subject id.
+
+    The bootstrap path, as trusted as access to the database: the audit records the OS account that ran it. In the
+    web UI an admin opens accounts with an activation code instead, and a second admin confirms policy, finance
+    and admin roles."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-    user = run(create_user, name, role, password, display_name=display_name)
+    user = run(create_user, name, role, password, display_name=display_name, actor=cli_operator())
     click.echo(f"created {user['username']} ({user['role']})")
+
+
+@users_group.command("token")
+@click.argument("name")
+@click.option("--revoke", is_flag=True, help="revoke NAME's token instead of issuing one")
+def users_token(name: str, revoke: bool) -> None:
+    """Issue a personal CLI token for NAME (printed once; the previous one stops working), after NAME's password
+    (ZHIDA_ACTOR_PASSWORD or the prompt). Scripts then pass `--actor NAME` with ZHIDA_ACTOR_TOKEN=<token>."""
+
+    async def _main() -> str | None:
+        who = await actor_of(name, token_ok=False)
+        if revoke:
+            await accounts.revoke_token(name, who)
+            return None
+        return await accounts.issue_token(name, who)
+
+    token = run(_main)
+    click.echo(f"token of {name} revoked" if token is None else token)
 
 
 @click.group("audit")

@@ -131,7 +131,7 @@ def policies_submit(code: str, actor: str) -> None:
     """Hand the latest draft of CODE to review (its own tests must pass)."""
 
     async def _submit():
-        who = await actor_of(actor, (Role.POLICY_OFFICER, Role.ADMIN), "submitting a policy")
+        who = await actor_of(actor, (Role.POLICY_OFFICER,), "submitting a policy")
         latest = await service.publishable_version(code)
         return await service.submit(latest["id"], who)
 
@@ -237,7 +237,7 @@ def _lifecycle(name: str, fn_name: str, doc: str, needs_reason: bool) -> None:
     @click.option("--reason", required=needs_reason, default="")
     def _cmd(code: str, actor: str, reason: str) -> None:
         async def _go():
-            who = await actor_of(actor, (Role.POLICY_REVIEWER, Role.ADMIN), f"{name} a policy")
+            who = await actor_of(actor, (Role.POLICY_REVIEWER,), f"{name} a policy")
             return await getattr(service, fn_name)(code, who, reason)
 
         v = run(_go)

@@ -1,66 +1,243 @@
-"""The administrator's user management."""
+"""The administrator's user management, and the page where an account's owner activates it.
+
+An admin never sets a password: a new (or reset) account gets a one-time activation code, shown once to the admin
+who hands it to the owner, who sets the password at /activate. A policy, finance or admin role needs a second
+admin's confirmation (app/auth/accounts.py).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Request, get, post
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.params import Body
-from litestar.response import Redirect, Template
+from litestar.response import Template
 from pydantic import BaseModel
 
 from app.audit import AuditActor
-from app.auth.guards import current_user, requires
-from app.auth.service import ROLES, create_user
+from app.auth import accounts
+from app.auth.guards import PUBLIC, current_user, requires
+from app.config import get_settings
+from app.errors import AppError
 from app.schemas.errors import errors
-from app.schemas.platform import UserRead
+from app.schemas.platform import AccountOpened, RoleGrantRead
 from app.tables import User
 from kit.vocab import Role
 
 
 class UserCreate(BaseModel):
     username: str
-    role: str  # checked by create_user, whose refusal lists the roles
-    password: str
+    role: str  # checked by open_account, whose refusal lists the roles
     display_name: str = ""
+    # Refused when given: an admin never chooses another person's password.
+    password: str | None = None
 
 
-@get("/admin/users", guards=[requires(Role.ADMIN)], include_in_schema=False)
-async def users_page(request: Request) -> Template:
-    users = await User.select(User.username, User.role, User.display_name, User.active, User.created_at).order_by(
-        User.username
+class RoleChange(BaseModel):
+    role: str
+
+
+class ActivationForm(BaseModel):
+    username: str
+    code: str
+    password: str
+    password2: str = ""
+
+
+def _me(request: Request) -> AuditActor:
+    me = current_user(request)
+    return AuditActor(me["username"], me["role"])
+
+
+def _no_password(data: UserCreate) -> None:
+    if data.password:
+        raise AppError(
+            "管理员不能设置他人密码 / an admin does not set another person's password: the account gets an "
+            "activation code and its owner sets the password"
+        )
+
+
+def activation_link(username: str, code: str) -> str:
+    return f"{get_settings().base_url.rstrip('/')}/activate?{urlencode({'user': username, 'code': code})}"
+
+
+def _opened(done: dict) -> AccountOpened:
+    code = done.get("activation_code")
+    user = done.get("user")
+    return AccountOpened(
+        status=done["status"],
+        user=user,
+        grant=done.get("grant"),
+        activation_code=code,
+        activation_link=activation_link(user["username"], code) if code and user else None,
+        expires_at=done.get("expires_at"),
     )
-    return Template("admin_users.html", context={"users": users, "roles": ROLES, "error": None})
 
 
-@post("/admin/users", guards=[requires(Role.ADMIN)], include_in_schema=False)
+async def _page(request: Request, *, error: str | None = None, done: dict | None = None, status: int = 200) -> Any:
+    users = await User.select(
+        User.username,
+        User.role,
+        User.display_name,
+        User.active,
+        User.created_at,
+        User.activation_hash,
+        User.password_hash,
+    ).order_by(User.username)
+    for u in users:
+        pending, password = u.pop("activation_hash"), u.pop("password_hash")  # neither reaches the template
+        u["awaiting_activation"] = bool(pending) or not password
+    return Template(
+        "admin_users.html",
+        context={
+            "users": users,
+            "roles": accounts.ROLES,
+            "staff_roles": [r for r in accounts.ROLES if r not in (Role.ENTERPRISE, Role.TALENT)],
+            "confirmed_roles": accounts.CONFIRMED_ROLES,
+            "grants": await accounts.pending_grants(),
+            "me": current_user(request)["username"],
+            "error": error,
+            "done": _opened(done) if done else None,
+        },
+        status_code=status,
+        media_type=MediaType.HTML,
+    )
+
+
+async def _form_action(request: Request, action) -> Any:
+    try:
+        done = await action()
+    except AppError as exc:
+        return await _page(request, error=exc.message, status=exc.status)
+    return await _page(request, done=done)
+
+
+ADMIN = [requires(Role.ADMIN)]
+
+
+@get("/admin/users", guards=ADMIN, include_in_schema=False)
+async def users_page(request: Request) -> Template:
+    return await _page(request)
+
+
+@post("/admin/users", guards=ADMIN, include_in_schema=False, status_code=200)
 async def users_create(
     request: Request, data: Annotated[UserCreate, Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Any:
-    me = current_user(request)
-    await create_user(
-        data.username,
-        data.role,
-        data.password,
-        display_name=data.display_name,
-        actor=AuditActor(me["username"], me["role"]),
-    )
-    return Redirect("/admin/users")
+    async def action():
+        _no_password(data)
+        return await accounts.open_account(data.username, data.role, _me(request), display_name=data.display_name)
+
+    return await _form_action(request, action)
 
 
-@post("/api/users", guards=[requires(Role.ADMIN)], tags=["platform"], responses=errors(409))
-async def users_create_api(request: Request, data: Annotated[UserCreate, Body()]) -> UserRead:
-    """Create a user (admin)."""
-    me = current_user(request)
-    made = await create_user(
-        data.username,
-        data.role,
-        data.password,
-        display_name=data.display_name,
-        actor=AuditActor(me["username"], me["role"]),
-    )
-    return UserRead.model_validate(made)
+@post("/admin/users/{username:str}/reset", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_reset(request: Request, username: str) -> Any:
+    return await _form_action(request, lambda: accounts.reset_password(username, _me(request)))
 
 
-route_handlers = [users_page, users_create, users_create_api]
+@post("/admin/users/{username:str}/role", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_role(
+    request: Request, username: str, data: Annotated[RoleChange, Body(media_type=RequestEncodingType.URL_ENCODED)]
+) -> Any:
+    return await _form_action(request, lambda: accounts.change_role(username, data.role, _me(request)))
+
+
+@post("/admin/grants/{grant_id:int}/confirm", guards=ADMIN, include_in_schema=False, status_code=200)
+async def grants_confirm(request: Request, grant_id: int) -> Any:
+    return await _form_action(request, lambda: accounts.confirm(grant_id, _me(request)))
+
+
+@post("/admin/grants/{grant_id:int}/cancel", guards=ADMIN, include_in_schema=False, status_code=200)
+async def grants_cancel(request: Request, grant_id: int) -> Any:
+    async def action():
+        await accounts.cancel(grant_id, _me(request))
+        return None
+
+    return await _form_action(request, action)
+
+
+@post("/api/users", guards=ADMIN, tags=["platform"], responses=errors(403, 409))
+async def users_create_api(request: Request, data: Annotated[UserCreate, Body()]) -> AccountOpened:
+    """Open an account (admin): with its one-time activation code, or, for a policy, finance or admin role, a request
+    that a second admin confirms (`/api/grants/{id}/confirm`)."""
+    _no_password(data)
+    return _opened(await accounts.open_account(data.username, data.role, _me(request), display_name=data.display_name))
+
+
+@post("/api/users/{username:str}/reset", guards=ADMIN, tags=["platform"], responses=errors(403, 404, 409))
+async def users_reset_api(request: Request, username: str) -> AccountOpened:
+    """Reset an account (admin): its password and CLI token stop working; a new activation code (a second admin
+    confirms for a policy, finance or admin account)."""
+    return _opened(await accounts.reset_password(username, _me(request)))
+
+
+@post("/api/users/{username:str}/role", guards=ADMIN, tags=["platform"], responses=errors(403, 404, 409))
+async def users_role_api(request: Request, username: str, data: Annotated[RoleChange, Body()]) -> AccountOpened:
+    """Change a staff account's role (admin); to a policy, finance or admin role only once a second admin confirms."""
+    return _opened(await accounts.change_role(username, data.role, _me(request)))
+
+
+@get("/api/grants", guards=ADMIN, tags=["platform"], responses=errors())
+async def grants_api(request: Request) -> list[RoleGrantRead]:
+    """The requests waiting for a second admin."""
+    return [RoleGrantRead.model_validate(g) for g in await accounts.pending_grants()]
+
+
+@post("/api/grants/{grant_id:int}/confirm", guards=ADMIN, tags=["platform"], responses=errors(403, 404, 409))
+async def grants_confirm_api(request: Request, grant_id: int) -> AccountOpened:
+    """A second admin (never the one who asked) confirms a request; a new or reset account's activation code is
+    returned to this admin."""
+    return _opened(await accounts.confirm(grant_id, _me(request)))
+
+
+@post("/api/grants/{grant_id:int}/cancel", guards=ADMIN, tags=["platform"], responses=errors(403, 404))
+async def grants_cancel_api(request: Request, grant_id: int) -> RoleGrantRead:
+    """Withdraw or turn down a pending request (admin)."""
+    return RoleGrantRead.model_validate(await accounts.cancel(grant_id, _me(request)))
+
+
+@get("/activate", opt={PUBLIC: True}, include_in_schema=False)
+async def activate_page(request: Request, user: str = "", code: str = "") -> Template:
+    return Template("activate.html", context={"username": user[:64], "code": code[:64], "error": None, "done": False})
+
+
+@post("/activate", opt={PUBLIC: True}, include_in_schema=False, status_code=200)
+async def activate(
+    request: Request, data: Annotated[ActivationForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+) -> Template:
+    def again(error: str, status: int) -> Template:
+        return Template(
+            "activate.html",
+            context={"username": data.username[:64], "code": data.code[:64], "error": error, "done": False},
+            status_code=status,
+            media_type=MediaType.HTML,
+        )
+
+    if data.password2 and data.password2 != data.password:
+        return again("两次输入的密码不一致 / the two passwords differ", 400)
+    try:
+        await accounts.activate(data.username.strip(), data.code, data.password)
+    except AppError as exc:
+        return again(exc.message, exc.status)
+    return Template("activate.html", context={"username": data.username, "code": "", "error": None, "done": True})
+
+
+route_handlers = [
+    users_page,
+    users_create,
+    users_reset,
+    users_role,
+    grants_confirm,
+    grants_cancel,
+    users_create_api,
+    users_reset_api,
+    users_role_api,
+    grants_api,
+    grants_confirm_api,
+    grants_cancel_api,
+    activate_page,
+    activate,
+]

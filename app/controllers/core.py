@@ -47,7 +47,6 @@ ROLE_LINKS: dict[Role, list[tuple[str, str, str]]] = {
     Role.ADMIN: [
         ("/admin/users", "用户管理", "Users"),
         ("/audit", "审计日志", "Audit trail"),
-        ("/applications/accounts", "账户核验", "Account verification"),
     ],
     Role.ENTERPRISE: [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
     Role.TALENT: [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],

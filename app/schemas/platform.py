@@ -22,6 +22,35 @@ class UserRead(SessionUserRead):
     active: bool
 
 
+class RoleGrantRead(BaseModel):
+    """A request that waits for a second admin: a new account with a policy, finance or admin role (``create``), a
+    change to such a role (``role``) or a reset of such an account (``reset``)."""
+
+    id: int
+    username: str
+    role: str
+    display_name: str
+    kind: str
+    status: str
+    requested_by: str
+    requested_at: dt.datetime
+    decided_by: str | None = None
+    decided_at: dt.datetime | None = None
+
+
+class AccountOpened(BaseModel):
+    """What an admin's account action did: ``created`` | ``reset`` | ``changed`` | ``pending`` (a second admin must
+    confirm ``grant``). A new or reset account's one-time activation code (and link) is shown here once: hand it to
+    the account's owner, who sets the password at /activate."""
+
+    status: str
+    user: UserRead | None = None
+    grant: RoleGrantRead | None = None
+    activation_code: str | None = None
+    activation_link: str | None = None
+    expires_at: dt.datetime | None = None
+
+
 class AuditEntryRead(BaseModel):
     """One entry of the hash-chained trail (审计留痕): who did what to which object; states as their digests."""
 

@@ -1,5 +1,5 @@
 """Receiving accounts (收款账户) as subjects confirm or correct them in the portal. Confirming the account the data
-exchange delivered keeps it verified; a correction is unverified until finance or an administrator verifies it.
+exchange delivered keeps it verified; a correction is unverified until finance verifies it.
 
 payments/ holds the account its entitlements pay to; the caller passes ``sync(kind, subject_id, payee_name,
 bank_name, account)`` which puts the account (or "" to hold payment) on the subject's open entitlements, in
@@ -126,9 +126,9 @@ async def confirm_account(
 
 
 async def verify_account(kind: str, subject_id: str, *, actor: Actor, sync: SyncAccount) -> AccountRead:
-    """Finance (or an administrator) verified a corrected account with the bank: payments may use it."""
+    """Finance (never an administrator: invariant 4) verified a corrected account with the bank: payments may use it."""
     if actor.role not in ACCOUNT_VERIFIER_ROLES:
-        raise NotAllowed(f"verifying an account needs a finance or admin role; you are {actor.role}")
+        raise NotAllowed(f"verifying an account needs a finance role; you are {actor.role}")
     now = _now()
     async with SubjectAccount._meta.db.transaction():
         before = await SubjectAccount.select().where(SubjectAccount.subject_key == _key(kind, subject_id)).first()

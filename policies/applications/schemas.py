@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from kit.masking import mask_account  # noqa: F401 - the one account rule, used by accounts.py
 
 OFFICER_ROLES = ("policy_officer", "policy_reviewer")
-ACCOUNT_VERIFIER_ROLES = ("finance_maker", "finance_checker", "admin")
+ACCOUNT_VERIFIER_ROLES = ("finance_maker", "finance_checker")  # never an admin (DESIGN.md invariant 4)
 
 
 class AttachmentRead(BaseModel):

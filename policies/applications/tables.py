@@ -63,7 +63,7 @@ class Objection(Table, tablename="policies_objection"):
 
 class SubjectAccount(Table, tablename="policies_subject_account"):
     """The receiving account a subject confirmed or corrected in the portal. A correction is unverified until
-    finance or an administrator verifies it; no payment goes to an unverified account."""
+    finance verifies it; no payment goes to an unverified account."""
 
     subject_key = Varchar(length=56, unique=True)  # kind:subject_id
     subject_kind = Varchar(length=16)

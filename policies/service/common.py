@@ -14,7 +14,7 @@ from policies.schemas import ClauseContent, PolicyContent, PolicyTestCase, TestE
 from policies.tables import Clause, PolicyTest, PolicyVersion
 
 OFFICER, REVIEWER = Role.POLICY_OFFICER, Role.POLICY_REVIEWER
-AUTHOR_ROLES = (OFFICER, Role.ADMIN)
+AUTHOR_ROLES = (OFFICER,)  # never an admin (DESIGN.md invariant 4: an admin holds no policy role)
 LIVE = (VersionStatus.PUBLISHED, VersionStatus.SUSPENDED)  # statuses whose content others point at
 
 

@@ -13,7 +13,7 @@ from eligibility import service as eligibility_service
 from kit.audit import Actor
 from kit.money import format_yuan, yuan_to_fen
 from kit.time import china_today
-from kit.vocab import Role, VersionStatus
+from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import (
     LifecycleError,
@@ -358,7 +358,7 @@ async def _live_row(code: str, statuses: tuple[str, ...]) -> dict:
 
 async def suspend(code: str, actor: Actor, reason: str) -> VersionRead:
     """Stop the published version of CODE from matching (暂停), keeping it for a later resume."""
-    _require_role(actor, (REVIEWER, Role.ADMIN), "suspending a policy")
+    _require_role(actor, (REVIEWER,), "suspending a policy")
     if not (reason or "").strip():
         raise PolicyError("a suspension needs a reason")
     row = await _live_row(code, (VersionStatus.PUBLISHED,))
@@ -369,7 +369,7 @@ async def suspend(code: str, actor: Actor, reason: str) -> VersionRead:
 
 
 async def resume(code: str, actor: Actor, reason: str = "") -> VersionRead:
-    _require_role(actor, (REVIEWER, Role.ADMIN), "resuming a policy")
+    _require_role(actor, (REVIEWER,), "resuming a policy")
     row = await _live_row(code, (VersionStatus.SUSPENDED,))
     async with _db().transaction():
         await _transition(row, VersionStatus.PUBLISHED, actor, "policy.resume", reason.strip())
@@ -379,7 +379,7 @@ async def resume(code: str, actor: Actor, reason: str = "") -> VersionRead:
 
 async def retire(code: str, actor: Actor, reason: str) -> VersionRead:
     """End a policy (废止): its published or suspended version is retired for good."""
-    _require_role(actor, (REVIEWER, Role.ADMIN), "retiring a policy")
+    _require_role(actor, (REVIEWER,), "retiring a policy")
     if not (reason or "").strip():
         raise PolicyError("retiring a policy needs a reason")
     row = await _live_row(code, LIVE)

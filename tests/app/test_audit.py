@@ -127,16 +127,18 @@ async def test_after_a_key_change_an_admin_reseals_and_the_record_says_what_was_
     entry records the head it found, so nothing it papers over leaves the record."""
     import json
 
-    from tests.web import ensure_user
+    from tests.web import ACTOR_ENV, ensure_user
 
     await ensure_user("root_admin", "admin")
     await ensure_user("plain_maker", "finance_maker")
     await _chain_of(3)
     other = {"ZHIDA_AUDIT_KEY": "a-new-key-chosen-on-purpose"}
     assert zhida("audit", "verify", env=other).returncode == 1
-    refused = zhida("audit", "reseal", "--actor", "plain_maker", "--reason", "x", env=other)
+    refused = zhida("audit", "reseal", "--actor", "plain_maker", "--reason", "x", env={**other, **ACTOR_ENV})
     assert refused.returncode == 1 and "admin" in refused.stderr
-    done = zhida("audit", "reseal", "--actor", "root_admin", "--reason", "audit key rotated", env=other)
+    done = zhida(
+        "audit", "reseal", "--actor", "root_admin", "--reason", "audit key rotated", env={**other, **ACTOR_ENV}
+    )
     assert done.returncode == 0 and "NOT sealed with this key" in done.stdout, done.stderr
     assert zhida("audit", "verify", env=other).returncode == 0
     last = await AuditEntry.select().order_by(AuditEntry.seq, ascending=False).first()
@@ -144,5 +146,5 @@ async def test_after_a_key_change_an_admin_reseals_and_the_record_says_what_was_
     assert json.loads(last["detail"])["found_head"]["sealed"] is False
     # Over an edited entry there is nothing to reseal.
     await AuditEntry.update({AuditEntry.actor: "mallory"}).where(AuditEntry.seq == 2)
-    broken = zhida("audit", "reseal", "--actor", "root_admin", "--reason", "again", env=other)
+    broken = zhida("audit", "reseal", "--actor", "root_admin", "--reason", "again", env={**other, **ACTOR_ENV})
     assert broken.returncode == 1 and "entry 2 is broken" in broken.stderr

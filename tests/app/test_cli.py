@@ -64,7 +64,15 @@ def test_demo_runs_the_main_job_end_to_end_on_the_embedded_default(tmp_dir):
     assert "hash chain intact" in out and "Zhida-demo-2025" in out
     assert list((tmp_dir / "data" / "demo-receipts").glob("*.pdf"))
     # A 退汇 is recorded only when the bank (here the demo's simulator) reports the transfer reversed.
-    refused = zhida("payments", "return", "1", "--actor", "checker", env=env, cwd=tmp_dir)
+    refused = zhida(
+        "payments",
+        "return",
+        "1",
+        "--actor",
+        "checker",
+        env={**env, "ZHIDA_ACTOR_PASSWORD": "Zhida-demo-2025"},
+        cwd=tmp_dir,
+    )
     assert refused.returncode == 1 and "not reversed" in refused.stderr and "Traceback" not in refused.stderr, refused
     # A command run without --actor is recorded under the operator who ran it, not as "system".
     import datetime as dt

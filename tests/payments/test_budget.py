@@ -71,7 +71,12 @@ async def test_concurrent_processes_never_commit_more_than_the_budget(fresh_db, 
             args += ["--entitlement", str(e)]
         procs.append(
             subprocess.Popen(
-                args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_dir, env=dict(os.environ)
+                args,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=tmp_dir,
+                env={**os.environ, "ZHIDA_ACTOR_PASSWORD": "password-123"},
             )
         )
     outs = [p.communicate(timeout=300) for p in procs]

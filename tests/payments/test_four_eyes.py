@@ -13,7 +13,7 @@ from payments.service import create_batch, get_batch
 from payments.tables import Entitlement
 from tests.conftest import zhida
 from tests.payments.factories import THRESHOLD_FEN, entitled, policy
-from tests.web import PASSWORD, ensure_user
+from tests.web import ACTOR_ENV, PASSWORD, ensure_user
 
 
 async def _batch_by(maker: str, amount_fen: int = 100_000, n: int = 2) -> int:
@@ -51,24 +51,24 @@ async def setup(fresh_db):
 
 async def test_cli_refuses_the_maker(setup):
     batch = setup["cli"]
-    proc = zhida("batch", "approve", str(batch), "--actor", "alice")
+    proc = zhida("batch", "approve", str(batch), "--actor", "alice", env=ACTOR_ENV)
     assert proc.returncode == 1 and "finance_checker" in proc.stderr and "Traceback" not in proc.stderr
     await _becomes_checker("alice")
-    proc = zhida("batch", "approve", str(batch), "--actor", "alice")
+    proc = zhida("batch", "approve", str(batch), "--actor", "alice", env=ACTOR_ENV)
     assert proc.returncode == 1 and "maker" in proc.stderr
     assert (await get_batch(batch)).status == "created"
-    proc = zhida("batch", "approve", str(batch), "--actor", "bob")
+    proc = zhida("batch", "approve", str(batch), "--actor", "bob", env=ACTOR_ENV)
     assert proc.returncode == 0, proc.stderr
     assert (await get_batch(batch)).status == "approved"
 
 
 async def test_cli_second_checker_must_be_another_person(setup):
     batch = setup["big"]
-    assert zhida("batch", "approve", str(batch), "--actor", "bob").returncode == 0
-    proc = zhida("batch", "approve", str(batch), "--actor", "bob")
+    assert zhida("batch", "approve", str(batch), "--actor", "bob", env=ACTOR_ENV).returncode == 0
+    proc = zhida("batch", "approve", str(batch), "--actor", "bob", env=ACTOR_ENV)
     assert proc.returncode == 1 and "second" in proc.stderr
     assert (await get_batch(batch)).status == "checked"
-    assert zhida("batch", "approve", str(batch), "--actor", "carol").returncode == 0
+    assert zhida("batch", "approve", str(batch), "--actor", "carol", env=ACTOR_ENV).returncode == 0
     assert (await get_batch(batch)).status == "approved"
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import zhida
+from tests.conftest import zhida as _zhida
+
+PASSWORD = "Cli-pass-2025"
+
+
+def zhida(*args: str, **kw):
+    """`zhida` with the password of the users made here: `--actor USER` authenticates USER (contracts/cli.md)."""
+    return _zhida(*args, **{**kw, "env": {"ZHIDA_ACTOR_PASSWORD": PASSWORD, **(kw.get("env") or {})}})
+
 
 SAMPLE = Path(__file__).parent / "sample_pack.yaml"
 BAD = """\
@@ -28,7 +36,7 @@ def _users():
         ("cli_reviewer", "policy_reviewer"),
         ("cli_maker", "finance_maker"),
     ):
-        zhida("users", "create", name, "--role", role, "--password-stdin", input="Cli-pass-2025\n")
+        zhida("users", "create", name, "--role", role, "--password-stdin", input=PASSWORD + "\n")
 
 
 def test_load_publish_export_through_the_cli(fresh_db, tmp_dir):

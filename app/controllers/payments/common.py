@@ -18,7 +18,7 @@ from payments.adapters import BankAdapter, get_adapter
 from payments.service import ReconciliationResult
 from payments.tasks import enqueue_chunks
 
-FINANCE = (Role.FINANCE_MAKER, Role.FINANCE_CHECKER, Role.AUDITOR, Role.ADMIN)
+FINANCE = (Role.FINANCE_MAKER, Role.FINANCE_CHECKER, Role.AUDITOR)
 STAFF_ACTING = (Role.FINANCE_MAKER, Role.FINANCE_CHECKER)
 
 

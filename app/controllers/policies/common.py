@@ -11,9 +11,9 @@ from app.auth.guards import current_user
 from kit.vocab import Role, SubjectKind
 from policies.errors import PolicyError
 
-STAFF = (Role.POLICY_OFFICER, Role.POLICY_REVIEWER, Role.ADMIN, Role.AUDITOR)
-AUTHORS = (Role.POLICY_OFFICER, Role.ADMIN)
-REVIEWERS = (Role.POLICY_REVIEWER, Role.ADMIN)
+STAFF = (Role.POLICY_OFFICER, Role.POLICY_REVIEWER, Role.AUDITOR)
+AUTHORS = (Role.POLICY_OFFICER,)
+REVIEWERS = (Role.POLICY_REVIEWER,)
 SUBJECT_KINDS = tuple(SubjectKind)
 STATUS_LABELS = {
     "draft": ("草稿", "draft"),
