@@ -153,10 +153,10 @@ async def _seal_head(seq: int, last_hash: str) -> None:
 
 
 def head_mac(seq: int, last_hash: str) -> str:
-    """The head's seal: HMAC-SHA256 of (seq, last hash) under the audit key (ZHIDA_AUDIT_KEY, or one derived from
-    ZHIDA_SECRET_KEY). Anyone may recompute entry hashes; only the key's holder can seal a different head."""
-    settings = get_settings()
-    key = settings.audit_key or hmac.new(settings.secret_key.encode(), b"zhida audit head", hashlib.sha256).hexdigest()
+    """The head's seal: HMAC-SHA256 of (seq, last hash) under the audit key (ZHIDA_AUDIT_KEY; in the embedded mode
+    generated into the data dir). Anyone may recompute entry hashes; only the key's holder can seal a different
+    head."""
+    key = get_settings().audit_key
     return hmac.new(key.encode(), f"{seq}|{last_hash}".encode(), hashlib.sha256).hexdigest()
 
 

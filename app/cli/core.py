@@ -9,8 +9,8 @@ import uvicorn
 from arq.worker import run_worker
 
 from app import audit
-from app.auth.service import create_user
-from app.cli.common import EXIT_REFUSED, actor_of, refuse, run
+from app.auth.service import create_user, unlock_user
+from app.cli.common import EXIT_REFUSED, actor_of, cli_operator, refuse, run
 from app.config import get_settings
 from app.db import migrate
 from app.worker import WorkerSettings, install_fast_loop
@@ -65,6 +65,14 @@ def users_create(name: str, role: str, password_stdin: bool, display_name: str) 
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     user = run(create_user, name, role, password, display_name=display_name)
     click.echo(f"created {user['username']} ({user['role']})")
+
+
+@users_group.command("unlock")
+@click.argument("name")
+def users_unlock(name: str) -> None:
+    """Lift the lock a user name got from failed logins from many sources (and each source's back-off for it)."""
+    was_locked = run(unlock_user, name, cli_operator())
+    click.echo(f"{name}: {'unlocked' if was_locked else 'was not locked; back-off cleared'}")
 
 
 @click.group("audit")
