@@ -40,7 +40,7 @@ from app.controllers import (
 )
 from app.controllers.core import login_redirect
 from app.db import close_database, open_database
-from app.security_headers import SecurityHeadersMiddleware, csp_nonce
+from app.security_headers import CspNonceMiddleware, csp_nonce, security_headers
 from kit.errors import AppError
 from kit.masking import scrub_text
 
@@ -147,7 +147,7 @@ def create_app() -> Litestar:
             directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_jinja_setup
         ),
         middleware=[
-            SecurityHeadersMiddleware(hsts=settings.secure_cookies),
+            CspNonceMiddleware(),
             CookieBackendConfig(
                 secret=_session_secret(settings.secret_key),
                 max_age=SESSION_HOURS * 3600,
@@ -178,6 +178,7 @@ def create_app() -> Litestar:
             path="/schema",
             openapi_router=Router(path="/schema", route_handlers=[], guards=[requires()], include_in_schema=False),
         ),
+        before_send=[security_headers(hsts=settings.secure_cookies)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         debug=False,

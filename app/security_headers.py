@@ -4,6 +4,7 @@ no MIME sniffing, no referrer to other sites, and HSTS when the platform is serv
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.datastructures import MutableScopeHeaders
@@ -31,26 +32,30 @@ def csp_nonce(request: Any) -> str:
     return request.scope.get(NONCE_SCOPE_KEY, "") if request is not None else ""
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
+class CspNonceMiddleware(ASGIMiddleware):
+    """Gives each request the nonce its page's inline scripts carry (before any handler renders a template)."""
+
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, *, hsts: bool = False) -> None:
-        self.hsts = hsts
-
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        nonce = secrets.token_urlsafe(16)
-        scope[NONCE_SCOPE_KEY] = nonce  # type: ignore[literal-required]
+        scope[NONCE_SCOPE_KEY] = secrets.token_urlsafe(16)  # type: ignore[literal-required]
+        await next_app(scope, receive, send)
+
+
+def security_headers(hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A ``before_send`` hook: it sees every response, those of unknown routes and of refusals too."""
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
         docs = scope.get("path", "").startswith("/schema")
+        nonce = scope.get(NONCE_SCOPE_KEY) or secrets.token_urlsafe(16)
+        headers["Content-Security-Policy"] = _DOCS_CSP if docs else content_security_policy(nonce)
+        headers["X-Frame-Options"] = "DENY"
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Referrer-Policy"] = "same-origin"
+        if hsts:
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["Content-Security-Policy"] = _DOCS_CSP if docs else content_security_policy(nonce)
-                headers["X-Frame-Options"] = "DENY"
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "same-origin"
-                if self.hsts:
-                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-            await send(message)
-
-        await next_app(scope, receive, send_with_headers)
+    return before_send

@@ -51,7 +51,9 @@ class SessionCheckMiddleware(ASGIMiddleware):
     decrypted it): a dead session is emptied, so its cookie is deleted, and the request is anonymous."""
 
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = ("^/static/", "^/healthz$")
+    should_bypass_for_scope = staticmethod(
+        lambda scope: scope["path"].startswith("/static/") or scope["path"] == "/healthz"
+    )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         session = scope.get("session")
