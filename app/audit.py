@@ -257,9 +257,9 @@ async def verify(batch: int = 5000) -> VerifyResult:
             False,
             checked,
             None,
-            "the chain head's seal does not match: the trail was cut or "
-            "rewritten (or ZHIDA_AUDIT_KEY / ZHIDA_SECRET_KEY is not the key that sealed it; after "
-            "such a change, or an upgrade with old processes still writing, see `zhida audit reseal`)",
+            "the chain head's seal does not match: the trail was cut or rewritten (or ZHIDA_AUDIT_KEY, or the embedded "
+            "mode's data dir that holds it, is not the one that sealed it; after such a change, or an upgrade with old "
+            "processes still writing, see `zhida audit reseal`)",
         )
     if head and (head["seq"] != checked or head["hash"] != prev):
         return VerifyResult(
