@@ -153,10 +153,10 @@ async def _seal_head(seq: int, last_hash: str) -> None:
 
 
 def head_mac(seq: int, last_hash: str) -> str:
-    """The head's seal: HMAC-SHA256 of (seq, last hash) under the audit key (ZHIDA_AUDIT_KEY, or one derived from
-    ZHIDA_SECRET_KEY). Anyone may recompute entry hashes; only the key's holder can seal a different head."""
-    settings = get_settings()
-    key = settings.audit_key or hmac.new(settings.secret_key.encode(), b"zhida audit head", hashlib.sha256).hexdigest()
+    """The head's seal: HMAC-SHA256 of (seq, last hash) under the audit key (ZHIDA_AUDIT_KEY; in the embedded mode
+    generated into the data dir). Anyone may recompute entry hashes; only the key's holder can seal a different
+    head."""
+    key = get_settings().audit_key
     return hmac.new(key.encode(), f"{seq}|{last_hash}".encode(), hashlib.sha256).hexdigest()
 
 
@@ -268,9 +268,9 @@ async def verify(batch: int = 5000) -> VerifyResult:
             False,
             checked,
             None,
-            "the chain head's seal does not match: the trail was cut or "
-            "rewritten (or ZHIDA_AUDIT_KEY / ZHIDA_SECRET_KEY is not the key that sealed it; after "
-            "such a change, or an upgrade with old processes still writing, see `zhida audit reseal`)",
+            "the chain head's seal does not match: the trail was cut or rewritten (or ZHIDA_AUDIT_KEY, or the embedded "
+            "mode's data dir that holds it, is not the one that sealed it; after such a change, or an upgrade with old "
+            "processes still writing, see `zhida audit reseal`)",
         )
     if head and (head["seq"] != checked or head["hash"] != prev):
         return VerifyResult(

@@ -1,14 +1,52 @@
-"""Configuration from ZHIDA_* environment variables (and an optional .env), with the embedded defaults."""
+"""Configuration from ZHIDA_* environment variables (and an optional .env), with the embedded defaults.
+
+No secret has a default in the source. The embedded mode (SQLite, no Redis, no bank URL) generates the secrets it
+is not given on first use into ``data_dir/secrets.json`` (mode 0600) and reuses them; with PostgreSQL, a Redis URL or
+a bank URL configured, the processes must share secrets of their own, so a missing, short or published one refuses
+to start with a one-line reason naming the variable (``Settings.check_secrets``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import secrets as _random
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kit.errors import AppError
 from kit.money import yuan_to_fen
+
+MIN_SECRET_BYTES = 32
+SECRETS_FILE = "secrets.json"
+# Values that were printed in this project's source as defaults, once: never a deployment's own secret.
+PUBLISHED_SECRETS = frozenset(
+    {
+        "zhida-demo-secret-key-change-me!",
+        "zhida-demo-bank-secret",
+        "zhida-demo-sms-secret",
+        "zhida-demo-webhook-secret",
+        "change-me",
+        "changeme",
+    }
+)
+SECRET_NAMES = ("secret_key", "audit_key", "bank_secret", "sms_secret", "webhook_secret")
+
+
+class SecretRefused(AppError):
+    """A secret of the configuration is missing, too short or published: the process does not start."""
+
+    status = 500
+
+
+def _secret_field(name: str, description: str):
+    # Read from ZHIDA_<NAME>; the attribute of that name is the resolved secret (Settings.secret).
+    return Field(default=None, validation_alias=f"zhida_{name}", description=description)
 
 
 class Settings(BaseSettings):
@@ -17,7 +55,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./zhida.db"
     redis_url: str | None = None
     bank_url: str | None = None
-    bank_secret: str = "zhida-demo-bank-secret"
+    bank_secret_setting: str | None = _secret_field(
+        "bank_secret", "signs requests to the bank gateway (ZHIDA_BANK_SECRET); required with ZHIDA_BANK_URL"
+    )
     payer_account: str = "360100000000000001"
     payer_name: str = "南昌市财政局国库集中支付专户"
     bank_timeout_seconds: float = 5.0
@@ -38,27 +78,36 @@ class Settings(BaseSettings):
     )
     payments_max_backoff_seconds: float | None = None
     data_dir: Path = Path("./zhida-data")
-    secret_key: str = Field(
-        default="zhida-demo-secret-key-change-me!",
-        description="signs session cookies and CSRF tokens; set a long random value in production",
+    secret_key_setting: str | None = _secret_field(
+        "secret_key", "encrypts session cookies and signs CSRF tokens (ZHIDA_SECRET_KEY)"
     )
-    audit_key: str | None = Field(
-        default=None,
-        description="seals the audit trail's head (HMAC), so cutting or rewriting the trail needs a key the database "
-        "does not hold; default: derived from secret_key. Keep it stable: verifying needs the same key",
+    audit_key_setting: str | None = _secret_field(
+        "audit_key",
+        "seals the audit trail's head (HMAC), so cutting or rewriting the trail needs a key the database "
+        "does not hold (ZHIDA_AUDIT_KEY). Keep it stable: verifying needs the same key",
     )
     base_url: str = "http://127.0.0.1:8000"
     platform_name: str = "政策直达平台 Zhida"
+    # The login throttle (app/auth/throttle.py): per (source, name) this many attempts, then a wait of
+    # login_backoff_seconds doubling up to login_lockout_minutes; a name is locked (until an admin unlocks it) after
+    # login_name_lock_failures failures from at least login_name_lock_sources sources within a day.
     login_max_failures: int = 5
+    login_backoff_seconds: int = 60
     login_lockout_minutes: int = 15
+    login_name_lock_failures: int = 100
+    login_name_lock_sources: int = 10
     second_checker_threshold: str = "1000000.00"
     application_four_eyes_threshold: str = "50000.00"
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_sender: str = "noreply@zhida.local"
     sms_url: str | None = None
-    sms_secret: str = "zhida-demo-sms-secret"
-    webhook_secret: str = "zhida-demo-webhook-secret"
+    sms_secret_setting: str | None = _secret_field(
+        "sms_secret", "signs requests to the SMS gateway (ZHIDA_SMS_SECRET); required with ZHIDA_SMS_URL"
+    )
+    webhook_secret_setting: str | None = _secret_field(
+        "webhook_secret", "signs webhooks of recipients that registered no secret of their own (ZHIDA_WEBHOOK_SECRET)"
+    )
     seal_cert_path: Path | None = None
     seal_key_path: Path | None = None
     log_level: str = Field(
@@ -84,6 +133,88 @@ class Settings(BaseSettings):
         # ZHIDA_PAYMENTS_CLAIM_SIZE= (set but empty, as compose files write it) keeps the runner's default.
         return None if value == "" else value
 
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    # The secrets, read as attributes (the bank adapter and the delivery configuration take any object with them).
+    @property
+    def secret_key(self) -> str:
+        return self.secret("secret_key")
+
+    @property
+    def audit_key(self) -> str:
+        return self.secret("audit_key")
+
+    @property
+    def bank_secret(self) -> str:
+        return self.secret("bank_secret")
+
+    @property
+    def sms_secret(self) -> str:
+        return self.secret("sms_secret")
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.secret("webhook_secret")
+
+    @property
+    def shared_deployment(self) -> bool:
+        """PostgreSQL, Redis or a bank gateway: several processes (or the bank) must hold the same secrets, so they
+        come from the configuration and are never generated."""
+        return self.is_postgres or bool(self.redis_url) or bool(self.bank_url)
+
+    def required_secrets(self) -> tuple[str, ...]:
+        """The secrets this configuration must be given (the others may be generated into the data dir)."""
+        if not self.shared_deployment:
+            return ()
+        needed = ["secret_key", "audit_key", "webhook_secret"]
+        if self.bank_url:
+            needed.append("bank_secret")
+        if self.sms_url:
+            needed.append("sms_secret")
+        return tuple(needed)
+
+    def secret(self, name: str) -> str:
+        """The secret ``name`` (one of SECRET_NAMES): configured, else generated in the data dir when that is allowed;
+        SecretRefused names the variable when it is missing, short or published."""
+        if name not in self._secrets:
+            variable = f"ZHIDA_{name.upper()}"
+            value = getattr(self, f"{name}_setting")
+            if value is None or value == "":
+                if name in self.required_secrets():
+                    raise SecretRefused(
+                        f"{variable} is not set: with {self._shared_reason()} configured every process needs the "
+                        f"deployment's own secret; set it to {MIN_SECRET_BYTES}+ random bytes, e.g. the output of "
+                        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                    )
+                value = generated_secrets(self.data_dir)[name]
+            elif value in PUBLISHED_SECRETS:
+                raise SecretRefused(f"{variable} is a published demo value: set a random secret of your own")
+            elif len(value.encode()) < MIN_SECRET_BYTES:
+                raise SecretRefused(f"{variable} is shorter than {MIN_SECRET_BYTES} bytes: set a longer random secret")
+            self._secrets[name] = value
+        return self._secrets[name]
+
+    def check_secrets(self) -> None:
+        """Refuse to start (SecretRefused) unless every secret is usable: a process calls this before serving."""
+        for name in SECRET_NAMES:
+            self.secret(name)
+
+    def _shared_reason(self) -> str:
+        return " and ".join(
+            what
+            for what, on in (
+                ("PostgreSQL", self.is_postgres),
+                ("ZHIDA_REDIS_URL", bool(self.redis_url)),
+                ("ZHIDA_BANK_URL", bool(self.bank_url)),
+            )
+            if on
+        )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry Secure (and pages HSTS) when the platform is served over https."""
+        return self.base_url.lower().startswith("https://")
+
     @property
     def second_checker_threshold_fen(self) -> int:
         """A batch above this total needs a second, different checker."""
@@ -107,6 +238,30 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return url[len(prefix) :] or "zhida.db"
         raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def generated_secrets(data_dir: Path | str) -> dict[str, str]:
+    """The embedded mode's secrets, generated once into ``data_dir/secrets.json`` (0600) and reused by every process
+    on that data dir; a secret name the file lacks is added. The lock keeps two first processes from each writing
+    their own."""
+    folder = Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SECRETS_FILE
+    with open(folder / ".secrets.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known: dict[str, str] = {}
+        with contextlib.suppress(FileNotFoundError):
+            known = json.loads(path.read_text(encoding="utf-8"))
+        missing = [n for n in SECRET_NAMES if not known.get(n)]
+        if missing:
+            known.update({n: _random.token_urlsafe(32) for n in missing})
+            tmp = folder / f".{SECRETS_FILE}.{os.getpid()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(known, out, indent=1)
+            os.replace(tmp, path)
+        os.chmod(path, 0o600)
+    return known
 
 
 @lru_cache

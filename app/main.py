@@ -9,7 +9,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response
+import jinja2
+from litestar import Litestar, MediaType, Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.middleware.session.client_side import CookieBackendConfig
@@ -21,6 +22,8 @@ from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
 from app import i18n, jobs
+from app.auth.guards import SessionCheckMiddleware, requires
+from app.auth.sessions import SESSION_HOURS
 from app.config import get_settings
 from app.controllers import (
     admin,
@@ -37,6 +40,7 @@ from app.controllers import (
 )
 from app.controllers.core import login_redirect
 from app.db import close_database, open_database
+from app.security_headers import CspNonceMiddleware, csp_nonce, security_headers
 from kit.errors import AppError
 from kit.masking import scrub_text
 
@@ -110,6 +114,7 @@ def _session_secret(secret_key: str) -> bytes:
 
 def create_app() -> Litestar:
     settings = get_settings()
+    settings.check_secrets()  # a deployment without its own secrets does not start (app/config.py)
     background: dict[str, asyncio.Task] = {}
 
     async def on_startup() -> None:
@@ -129,6 +134,7 @@ def create_app() -> Litestar:
     def _jinja_setup(engine: JinjaTemplateEngine) -> None:
         i18n.register(engine.engine)
         engine.engine.globals["platform_name"] = settings.platform_name
+        engine.engine.globals["csp_nonce"] = jinja2.pass_context(lambda ctx: csp_nonce(ctx.get("request")))
 
     return Litestar(
         route_handlers=[
@@ -141,15 +147,23 @@ def create_app() -> Litestar:
             directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_jinja_setup
         ),
         middleware=[
+            CspNonceMiddleware(),
             CookieBackendConfig(
                 secret=_session_secret(settings.secret_key),
-                max_age=8 * 3600,
+                max_age=SESSION_HOURS * 3600,
                 httponly=True,
+                secure=settings.secure_cookies,
                 samesite="lax",
                 key="zhida_session",
-            ).middleware
+            ).middleware,
+            SessionCheckMiddleware(),
         ],
-        csrf_config=CSRFConfig(secret=settings.secret_key, cookie_samesite="lax", exclude=["/api/exchange"]),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_samesite="lax",
+            cookie_secure=settings.secure_cookies,
+            exclude=["/api/exchange"],
+        ),
         # Litestar picks the handler of the nearest class in the exception's MRO: AppError before Exception.
         exception_handlers={
             HTTPException: http_error_handler,
@@ -157,7 +171,14 @@ def create_app() -> Litestar:
             RecursionError: too_deep_handler,
             Exception: internal_error_handler,
         },
-        openapi_config=OpenAPIConfig(title="Zhida 政策直达 API", version="0.1.0", path="/schema"),
+        # The API's description is for logged-in users only.
+        openapi_config=OpenAPIConfig(
+            title="Zhida 政策直达 API",
+            version="0.1.0",
+            path="/schema",
+            openapi_router=Router(path="/schema", route_handlers=[], guards=[requires()], include_in_schema=False),
+        ),
+        before_send=[security_headers(hsts=settings.secure_cookies)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         debug=False,

@@ -1,4 +1,4 @@
-"""Piccolo app of app/: users, login attempts and the audit trail."""
+"""Piccolo app of app/: users, sessions, the login throttle and the audit trail."""
 
 import os
 

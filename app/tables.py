@@ -1,6 +1,6 @@
-"""Tables of app/: users, login attempts and the audit trail."""
+"""Tables of app/: users, their sessions, the login throttle and the audit trail."""
 
-from piccolo.columns import BigInt, Boolean, Text, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -38,11 +38,28 @@ class RoleGrant(Table, tablename="app_role_grant"):
     decided_at = Timestamptz(null=True, default=None)
 
 
-class LoginAttempt(Table, tablename="app_login_attempt"):
-    """Failed logins, to rate-limit guessing across every web process."""
+class Session(Table, tablename="app_session"):
+    """A logged-in browser: the cookie carries a random token, this row its digest. Logging out deletes the row; a
+    changed password or role no longer matches ``credential`` / ``role``, so every older session ends with it."""
 
+    token_hash = Varchar(length=64, unique=True, index=True)
     username = Varchar(length=64, index=True)
-    at = Timestamptz()
+    role = Varchar(length=32)
+    credential = Varchar(length=64)  # digest of the user's password hash when the session began
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+
+
+class LoginThrottle(Table, tablename="app_login_throttle"):
+    """Counted login attempts per (source, user name), and the lock of a user name (source ``*``), shared by every web
+    process. Times are Unix seconds so that one UPDATE can compare and set them on SQLite and PostgreSQL alike."""
+
+    slot = Varchar(length=200, unique=True, index=True)  # "<source>|<username>"
+    username = Varchar(length=64, index=True)
+    source = Varchar(length=128)
+    failures = Integer(default=0)
+    blocked_until = BigInt(default=0)
+    last_at = BigInt(default=0, index=True)
 
 
 class AuditEntry(Table, tablename="app_audit_entry"):

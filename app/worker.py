@@ -42,6 +42,7 @@ def job_context(ctx: dict[str, Any]) -> None:
     """What every job may take from its ctx: the platform settings and the actor jobs record as. Domain jobs get
     them here rather than importing app/ (payments/tasks.py, notifications/tasks.py, receipts)."""
     ctx["settings"] = get_settings()
+    ctx["settings"].check_secrets()  # a worker of a deployment without its own secrets does not start
     ctx["system_actor"] = SYSTEM
     ctx["eligibility.on_withdrawn"] = _matches_withdrawn
 

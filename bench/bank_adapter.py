@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import secrets
 import sys
 import tempfile
 import time
@@ -42,7 +44,7 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--url", help="a served simulator (zhida bank-sim); default: in-process")
-    parser.add_argument("--secret", default="zhida-demo-bank-secret")
+    parser.add_argument("--secret", default=os.environ.get("ZHIDA_BANK_SECRET") or secrets.token_urlsafe(32))
     args = parser.parse_args()
     simulator = None
     if args.url:

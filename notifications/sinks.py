@@ -166,8 +166,8 @@ class DemoSinks:
 def start_demo_sinks(
     data_dir: Path | str,
     *,
-    sms_secret: str = "zhida-demo-sms-secret",
-    webhook_secret: str = "zhida-demo-webhook-secret",
+    sms_secret: str,
+    webhook_secret: str,
 ) -> DemoSinks:
     """Start an SMTP sink (mail written to data_dir/outbox/*.eml) and an HTTP sink for SMS and webhooks
     (data_dir/outbox/http.jsonl). Apply ``.settings_overrides`` to the settings the worker uses."""

@@ -44,7 +44,12 @@ else:
 os.environ.pop("ZHIDA_REDIS_URL", None)  # tests that want Redis ask for it (redis_url fixture)
 os.environ.pop("ZHIDA_BANK_URL", None)
 os.environ["ZHIDA_DATA_DIR"] = str(_TMP / "data")
+# Secrets the shared-deployment shape (PostgreSQL, Redis, a bank URL) requires; the embedded mode would generate them
+# into the data dir (tests/app/test_secrets.py covers that). The SMS secret is left to be generated.
 os.environ.setdefault("ZHIDA_SECRET_KEY", "test-secret-key-0123456789abcdef")
+os.environ.setdefault("ZHIDA_AUDIT_KEY", "test-audit-key-0123456789abcdef0")
+os.environ.setdefault("ZHIDA_WEBHOOK_SECRET", "test-webhook-secret-0123456789ab")
+os.environ.setdefault("ZHIDA_BANK_SECRET", "test-bank-secret-0123456789abcdef")
 
 import app  # noqa: E402,F401
 

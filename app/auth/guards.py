@@ -7,8 +7,10 @@ Usage in a controller module:
     async def page(request: Request) -> Template:
         user = current_user(request)   # dict: username, role, subject_kind, subject_id, display_name
 
-A request without a session gets 401 (pages: a redirect to /login); a user without the role gets 403.
-Enterprise and talent users carry their subject id: use ``own_subject(request)`` to scope every query.
+A request without a live session gets 401 (pages: a redirect to /login); a user without the role gets 403. Sessions
+are checked against the server's session table on every request (SessionCheckMiddleware, app/auth/sessions.py), so
+``current_user`` never returns a logged-out or outdated session. Enterprise and talent users carry their subject id:
+use ``own_subject(request)`` to scope every query.
 """
 
 from __future__ import annotations
@@ -17,22 +19,51 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app.auth.service import get_user
+from app.auth.sessions import session_user
 from kit.vocab import Role
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
 
-SESSION_KEY = "user"
+SESSION_KEY = "sid"  # the session cookie holds only this: the token of a row in app_session
+USER_SCOPE_KEY = "zhida.user"  # the request's checked user, set by SessionCheckMiddleware
 PUBLIC = "public"  # opt key: a route that anyone may see (login, health, verify); everything else is guarded
 
 
 def current_user(connection: ASGIConnection) -> dict[str, Any] | None:
+    user = connection.scope.get(USER_SCOPE_KEY)  # type: ignore[misc]
+    return dict(user) if user else None
+
+
+def session_token(connection: ASGIConnection) -> str | None:
     session = connection.scope.get("session") or {}
-    user = session.get(SESSION_KEY) if isinstance(session, dict) else None
-    return user or None
+    token = session.get(SESSION_KEY) if isinstance(session, dict) else None
+    return token if isinstance(token, str) else None
+
+
+class SessionCheckMiddleware(ASGIMiddleware):
+    """Checks the cookie's session against the session table on every request (after the cookie middleware has
+    decrypted it): a dead session is emptied, so its cookie is deleted, and the request is anonymous."""
+
+    scopes = (ScopeType.HTTP,)
+    should_bypass_for_scope = staticmethod(
+        lambda scope: scope["path"].startswith("/static/") or scope["path"] == "/healthz"
+    )
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        session = scope.get("session")
+        user = None
+        if isinstance(session, dict) and session:
+            user = await session_user(session.get(SESSION_KEY))
+            if user is None:
+                scope["session"] = {}
+        scope[USER_SCOPE_KEY] = user  # type: ignore[literal-required]
+        await next_app(scope, receive, send)
 
 
 def requires(*roles: Role) -> Guard:
@@ -42,10 +73,6 @@ def requires(*roles: Role) -> Guard:
         user = current_user(connection)
         if user is None:
             raise NotAuthorizedException("please log in / 请先登录")
-        fresh = await get_user(user["username"])
-        if fresh is None or fresh["role"] != user["role"]:
-            connection.scope["session"] = {}
-            raise NotAuthorizedException("your session is no longer valid; please log in again")
         if roles and user["role"] not in roles:
             raise PermissionDeniedException(f"this needs the role {' or '.join(roles)}; you are {user['role']}")
 

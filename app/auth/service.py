@@ -1,17 +1,20 @@
-"""Users and login: argon2 password hashes, a database-backed limit on failed logins."""
+"""Users and login: argon2 password hashes, the login throttle (app/auth/throttle.py), equal-time refusals."""
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import re
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.audit import SYSTEM, AuditActor
-from app.config import get_settings
+from app.auth import throttle
+from app.auth.passwords import check_password
+from app.auth.sessions import revoke_sessions
 from app.errors import AppError, Conflict
-from app.tables import LoginAttempt, User
+from app.tables import User
 from kit.audit import Actor
 from kit.time import now
 from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role
@@ -41,8 +44,7 @@ async def create_user(
         raise AppError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
     if not _NAME.match(username):
         raise AppError("a user name is 2-64 letters, digits, '.', '_' or '-'")
-    if len(password) < 8:
-        raise AppError("a password has at least 8 characters")
+    check_password(password, username=username, role=role)
     engine = User._meta.db
     async with engine.transaction():
         if await User.exists().where(User.username == username):
@@ -67,26 +69,64 @@ async def get_user(username: str) -> dict | None:
     return _public(row) if row and row["active"] else None
 
 
-async def authenticate(username: str, password: str) -> dict:
-    """The user whose password this is; refused after too many recent failures for that name."""
-    settings = get_settings()
-    since = now() - dt.timedelta(minutes=settings.login_lockout_minutes)
-    failures = await LoginAttempt.count().where((LoginAttempt.username == username) & (LoginAttempt.at > since))
-    if failures >= settings.login_max_failures:
-        raise TooManyAttempts(
-            f"登录失败次数过多，请 {settings.login_lockout_minutes} 分钟后再试 / too many failed logins; "
-            f"try again in {settings.login_lockout_minutes} minutes"
-        )
+_dummy_hash: list[str] = []
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    """argon2 verification, against a dummy hash of the same cost when there is no user: an unknown name takes as
+    long to refuse as a wrong password (user names are USCCs and ID numbers, not to be probed)."""
+    if not _dummy_hash:
+        _dummy_hash.append(_hasher.hash(secrets.token_urlsafe(16)))
+    try:
+        return _hasher.verify(password_hash or _dummy_hash[0], password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def authenticate(username: str, password: str, *, source: str = "unknown") -> dict:
+    """The user whose password this is. Each attempt is counted before the password is checked (per ``source``, the
+    client's address, and name); refused with TooManyAttempts while this source must wait or the name is locked."""
+    refusal = await throttle.reserve_attempt(source, username)
+    if refusal is not None:
+        if refusal.locked:
+            raise TooManyAttempts(
+                "此账号因多处登录失败已锁定，请联系管理员解锁 / this account is locked after failed logins from many "
+                "places; an administrator can unlock it"
+            )
+        wait = f"{refusal.seconds} 秒" if refusal.seconds < 120 else f"{refusal.seconds // 60} 分钟"
+        wait_en = f"{refusal.seconds} seconds" if refusal.seconds < 120 else f"{refusal.seconds // 60} minutes"
+        raise TooManyAttempts(f"登录失败次数过多，请 {wait}后再试 / too many failed logins; try again in {wait_en}")
     row = await User.select().where(User.username == username).first()
-    ok = False
-    if row and row["active"]:
-        try:
-            ok = _hasher.verify(row["password_hash"], password)
-        except (VerificationError, InvalidHashError):
-            ok = False
+    known = row is not None and row["active"]
+    # Off the event loop: argon2 takes tens of milliseconds of CPU, which would stall every other request.
+    ok = await asyncio.to_thread(_verify, row["password_hash"] if known else None, password)
     if not ok:
-        await LoginAttempt.insert(LoginAttempt(username=username[:64], at=now()))
+        if await throttle.attempt_failed(source, username) and known:
+            await SYSTEM.record("user.lock", "user", username, detail={"reason": "failed logins from many sources"})
         raise LoginRefused("用户名或密码错误 / wrong user name or password")
-    await LoginAttempt.delete().where(LoginAttempt.username == username)
+    await throttle.attempt_succeeded(source, username)
     await AuditActor(row["username"], row["role"]).record("user.login", "user", username)
     return _public(row)
+
+
+async def unlock_user(username: str, actor: Actor = SYSTEM) -> bool:
+    """Lift the lock a name got from failed logins from many sources (and every source's back-off for it)."""
+    if not await User.exists().where(User.username == username):
+        raise AppError(f"no user named {username!r}", status=404)
+    locked = await throttle.is_locked(username)
+    await throttle.lift(username)
+    await actor.record("user.unlock", "user", username, detail={"was_locked": locked})
+    return locked
+
+
+async def change_password(username: str, current_password: str, new_password: str) -> None:
+    """The owner changes their password (the current one proves it): the policy applies, and every session of the
+    user ends (app/auth/sessions.py)."""
+    row = await User.select().where(User.username == username).first()
+    if row is None or not row["active"] or not await asyncio.to_thread(_verify, row["password_hash"], current_password):
+        raise LoginRefused("当前密码错误 / the current password is wrong")
+    check_password(new_password, username=username, role=row["role"])
+    async with User._meta.db.transaction():
+        await User.update({User.password_hash: _hasher.hash(new_password)}).where(User.username == username)
+        await revoke_sessions(username)
+        await AuditActor(row["username"], row["role"]).record("user.password", "user", username)

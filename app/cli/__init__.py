@@ -7,12 +7,21 @@ import click
 import app  # noqa: F401  (sets PICCOLO_CONF)
 from app.cli import bank, core, demo, payments, policies, profiles
 from app.cli.common import Commands, configure_logging
+from app.config import get_settings
+
+# Commands that run without the deployment's secrets: migrating the schema writes no session, seal or signature.
+NEEDS_NO_SECRETS = {"db"}
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Zhida 政策直达: policies to money in the right accounts."""
     configure_logging()
+    if ctx.invoked_subcommand not in NEEDS_NO_SECRETS:
+        # A shared deployment (PostgreSQL, Redis, a bank URL) without its own secrets stops here, in one line
+        # naming the variable; the embedded mode generates what it lacks into the data dir.
+        get_settings().check_secrets()
 
 
 for _module in (core, policies, profiles, payments, bank, demo):

@@ -10,7 +10,7 @@ from arq.worker import run_worker
 
 from app import audit
 from app.auth import accounts
-from app.auth.service import create_user
+from app.auth.service import create_user, unlock_user
 from app.cli.common import EXIT_REFUSED, actor_of, cli_operator, refuse, run
 from app.config import get_settings
 from app.db import migrate
@@ -88,6 +88,14 @@ def users_token(name: str, revoke: bool) -> None:
 
     token = run(_main)
     click.echo(f"token of {name} revoked" if token is None else token)
+
+
+@users_group.command("unlock")
+@click.argument("name")
+def users_unlock(name: str) -> None:
+    """Lift the lock a user name got from failed logins from many sources (and each source's back-off for it)."""
+    was_locked = run(unlock_user, name, cli_operator())
+    click.echo(f"{name}: {'unlocked' if was_locked else 'was not locked; back-off cleared'}")
 
 
 @click.group("audit")

@@ -11,8 +11,10 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel
 
-from app.auth.guards import PUBLIC, SESSION_KEY, current_user, requires
+from app.auth.guards import PUBLIC, SESSION_KEY, current_user, requires, session_token
 from app.auth.service import LoginRefused, TooManyAttempts, authenticate
+from app.auth.sessions import close_session, open_session
+from app.config import get_settings
 from app.i18n import ROLE_LABELS
 from app.schemas.errors import errors
 from app.schemas.platform import SessionUserRead
@@ -77,7 +79,7 @@ def _safe_next(target: str) -> str:
 @post("/login", opt={PUBLIC: True}, include_in_schema=False)
 async def login(request: Request, data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Any:
     try:
-        user = await authenticate(data.username.strip(), data.password)
+        user = await authenticate(data.username.strip(), data.password, source=client_source(request))
     except (LoginRefused, TooManyAttempts) as exc:
         return Template(
             "login.html",
@@ -85,14 +87,20 @@ async def login(request: Request, data: Annotated[LoginForm, Body(media_type=Req
             status_code=exc.status,
             media_type=MediaType.HTML,
         )
-    request.set_session(
-        {SESSION_KEY: {k: user[k] for k in ("username", "role", "display_name", "subject_kind", "subject_id")}}
-    )
+    # A new token each login: a session id planted before the login is worth nothing after it.
+    request.set_session({SESSION_KEY: await open_session(user["username"])})
     return Redirect(_safe_next(data.next))
+
+
+def client_source(request: Request) -> str:
+    """Where a login comes from, for the throttle: the client's address (uvicorn takes it from X-Forwarded-For only
+    when the proxy is in --forwarded-allow-ips)."""
+    return (request.client.host if request.client else "") or "unknown"
 
 
 @post("/logout", guards=[requires()], include_in_schema=False)
 async def logout(request: Request) -> Redirect:
+    await close_session(session_token(request))
     request.clear_session()
     return Redirect("/login")
 
@@ -102,7 +110,13 @@ async def switch_language(request: Request, lang: str) -> Redirect:
     response = Redirect(
         _safe_next(request.headers.get("referer", "/").split(request.base_url.rstrip("/"), 1)[-1] or "/")
     )
-    response.set_cookie("lang", "en" if lang == "en" else "zh", max_age=365 * 86400, samesite="lax")
+    response.set_cookie(
+        "lang",
+        "en" if lang == "en" else "zh",
+        max_age=365 * 86400,
+        samesite="lax",
+        secure=get_settings().secure_cookies,
+    )
     return response
 
 

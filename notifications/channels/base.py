@@ -46,8 +46,9 @@ class DeliveryConfig:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     sms_url: str | None = None
-    sms_secret: str = "zhida-demo-sms-secret"
-    webhook_secret: str = "zhida-demo-webhook-secret"
+    # No published defaults: the platform's settings always hand over its own (configured or generated) secrets.
+    sms_secret: str = ""
+    webhook_secret: str = ""
     http_timeout_seconds: float = 10.0
     # Attempts per delivery (first try included) and the backoff between them: base × 4^(n-1) seconds.
     max_attempts: int = 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -13,7 +14,9 @@ DEFAULT_ACCOUNT_RULES = {"0004": "ACCOUNT_NOT_FOUND", "0005": "ACCOUNT_CLOSED", 
 class SimulatorConfig:
     """How the simulated bank behaves. Rates are shares of POST /transfers (0..1, summing to at most 1)."""
 
-    secret: str = "zhida-demo-bank-secret"
+    # No published default: a simulator nobody gave a secret accepts nothing signed with a guess (get_adapter and
+    # `zhida bank-sim` hand it the configured or generated ZHIDA_BANK_SECRET).
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     fail_rate: float = 0.0  # 503 before taking anything
     rate_limit_rate: float = 0.0  # 429 with Retry-After before taking anything
     timeout_rate: float = 0.0  # taken, then no answer until the client gives up (or hang_seconds)

@@ -86,7 +86,7 @@ async def test_cutting_the_trail_and_moving_the_head_back_is_detected(fresh_db):
 async def test_the_head_is_sealed_with_the_configured_key(fresh_db):
     await _chain_of(3)
     assert zhida("audit", "verify").returncode == 0
-    proc = zhida("audit", "verify", env={"ZHIDA_AUDIT_KEY": "not-the-key"})
+    proc = zhida("audit", "verify", env={"ZHIDA_AUDIT_KEY": "not-the-key-that-sealed-this-trail-0123"})
     assert proc.returncode == 1 and "seal does not match" in proc.stderr
 
 
@@ -132,7 +132,7 @@ async def test_after_a_key_change_an_admin_reseals_and_the_record_says_what_was_
     await ensure_user("root_admin", "admin")
     await ensure_user("plain_maker", "finance_maker")
     await _chain_of(3)
-    other = {"ZHIDA_AUDIT_KEY": "a-new-key-chosen-on-purpose"}
+    other = {"ZHIDA_AUDIT_KEY": "a-new-key-chosen-on-purpose-0123456789"}
     assert zhida("audit", "verify", env=other).returncode == 1
     refused = zhida("audit", "reseal", "--actor", "plain_maker", "--reason", "x", env={**other, **ACTOR_ENV})
     assert refused.returncode == 1 and "admin" in refused.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web import asgi_client
+from tests.web import alogin, asgi_client, ensure_user
 
 ERROR_REF = "#/components/schemas/ErrorRead"
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -14,7 +14,9 @@ PUBLIC = {"GET /api/receipts/{filename}"}  # anyone holding a receipt's code may
 
 @pytest.fixture(scope="module")
 async def spec() -> dict:
+    await ensure_user("u_openapi", "auditor")
     async with asgi_client() as client:
+        await alogin(client, "u_openapi")  # the description is for logged-in users
         r = await client.get("/schema/openapi.json")
         assert r.status_code == 200
         return r.json()

@@ -23,6 +23,7 @@ async def client():
 
 async def test_health_and_openapi(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
+    await alogin(client, "u_auditor")  # the API's description is for logged-in users (tests/app/test_security.py)
     spec = (await client.get("/schema/openapi.json")).json()
     assert "/api/audit" in spec["paths"]
 
@@ -75,12 +76,16 @@ async def test_wrong_password_refused_then_locked_out(client):
 
 async def test_lockout_is_cleared_after_the_window():
     from app.auth.service import authenticate
-    from app.tables import LoginAttempt
+    from app.tables import LoginThrottle
 
     await ensure_user("u_window", "auditor")
-    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    await LoginAttempt.insert(*[LoginAttempt(username="u_window", at=old) for _ in range(10)])
-    user = await authenticate("u_window", PASSWORD)
+    old = int((dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).timestamp())
+    await LoginThrottle.insert(
+        LoginThrottle(
+            slot="here|u_window", username="u_window", source="here", failures=10, blocked_until=old + 900, last_at=old
+        )
+    )
+    user = await authenticate("u_window", PASSWORD, source="here")
     assert user["role"] == "auditor"
 
 

@@ -62,7 +62,7 @@ async def test_concurrent_processes_never_commit_more_than_the_budget(fresh_db, 
     await entitled(facts, 80, amount_fen=100_000)  # 80 × 1,000 yuan = 80,000 yuan asked for
     ids = await _ids(facts.version_id)
     for i in range(4):
-        await create_user(f"maker-p{i}", "finance_maker", "password-123")
+        await create_user(f"maker-p{i}", "finance_maker", "Budget-maker-2025")  # a staff password: 12+, not common
     exe = str(Path(sys.executable).parent / "zhida")
     procs = []
     for i in range(4):

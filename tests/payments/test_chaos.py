@@ -21,7 +21,7 @@ from payments.service import approve_batch, check_balances, create_batch, progre
 from tests.payments.factories import CHECKER, MAKER, entitled, policy
 
 N = 2000
-SECRET = "chaos-bank-secret"
+SECRET = "chaos-bank-secret-0123456789abcdef"  # 32+ bytes: a bank URL needs a real secret
 
 
 def _free_port() -> int:

@@ -29,7 +29,7 @@ async def test_two_workers_on_redis_pay_a_batch_once(fresh_db, tmp_dir, redis_ur
         **os.environ,
         "ZHIDA_REDIS_URL": redis_url,
         "ZHIDA_BANK_URL": f"http://127.0.0.1:{port}",
-        "ZHIDA_BANK_SECRET": "workers-secret",
+        "ZHIDA_BANK_SECRET": "workers-bank-secret-0123456789abcd",
         "ZHIDA_PAYMENTS_CLAIM_SIZE": "50",
     }
     procs = [
