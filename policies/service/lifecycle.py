@@ -130,7 +130,7 @@ async def publish_version(
             "another policy_reviewer must publish it (author cannot publish own draft)"
         )
     await _check_tests_pass(row)
-    preview = await impact_preview(version_id, as_of)
+    preview = await impact_preview(version_id, as_of, small_counts=True)
     async with _db().transaction():
         reviewed = row["content_hash"]
         row = await _version_row(version_id)
