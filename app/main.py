@@ -21,6 +21,7 @@ from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
 from app import i18n, jobs
+from app.bounds import bounded_integers
 from app.config import get_settings
 from app.controllers import (
     admin,
@@ -160,5 +161,7 @@ def create_app() -> Litestar:
         openapi_config=OpenAPIConfig(title="Zhida 政策直达 API", version="0.1.0", path="/schema"),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        # Every int path/query parameter within what the database holds (app/bounds.py): a 400, never a driver's 500.
+        before_request=bounded_integers,
         debug=False,
     )
