@@ -39,7 +39,7 @@ from app.controllers import (
 from app.controllers.core import login_redirect
 from app.db import close_database, open_database
 from kit.errors import AppError
-from kit.masking import scrub_text
+from kit.masking import install_log_masking, scrub_text
 
 HERE = Path(__file__).parent
 log = logging.getLogger("zhida")
@@ -111,6 +111,7 @@ def _session_secret(secret_key: str) -> bytes:
 
 def create_app() -> Litestar:
     settings = get_settings()
+    install_log_masking()  # no whole ID number or account in the server's log (kit/masking.py)
     background: dict[str, asyncio.Task] = {}
 
     async def on_startup() -> None:

@@ -16,6 +16,7 @@ from app.audit import SYSTEM
 from app.config import get_settings
 from app.db import close_database, open_database
 from eligibility import tasks as eligibility_tasks
+from kit.masking import install_log_masking
 from notifications import tasks as notification_tasks
 from payments import receipt_tasks
 from payments import tasks as payment_tasks
@@ -40,6 +41,7 @@ def job_context(ctx: dict[str, Any]) -> None:
     them here rather than importing app/ (payments/tasks.py, notifications/tasks.py, receipts)."""
     ctx["settings"] = get_settings()
     ctx["system_actor"] = SYSTEM
+    install_log_masking()  # arq logs each job's arguments and result: long numbers in them are masked
 
 
 async def startup(ctx: dict[str, Any]) -> None:

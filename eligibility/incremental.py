@@ -17,7 +17,15 @@ from kit.audit import Actor
 from kit.db import in_list, raw
 from kit.vocab import SubjectKind
 
-__all__ = ["compiled_rulesets", "evaluate_all", "invalidate", "rematch_subject", "rematch_subjects"]
+__all__ = [
+    "compiled_rulesets",
+    "evaluate_all",
+    "invalidate",
+    "profile_ids_of",
+    "rematch_profiles",
+    "rematch_subject",
+    "rematch_subjects",
+]
 
 
 def evaluate_all(
@@ -53,15 +61,37 @@ async def rematch_subject(
 
 async def rematch_subjects(kind: str, subject_ids: list[str], as_of: dt.date, *, actor: Actor | None = None) -> int:
     """The same for a batch of changed profiles (after a bulk import); returns how many matches it found."""
+    return await _rematch_where(kind, "subject_id", subject_ids, as_of, actor)
+
+
+async def rematch_profiles(kind: str, profile_ids: list[int], as_of: dt.date, *, actor: Actor | None = None) -> int:
+    """The same by profile row id: what the jobs carry, since a talent's subject id is its ID number and job
+    arguments are logged (arq prints them) and kept in Redis."""
+    return await _rematch_where(kind, "id", [int(i) for i in profile_ids], as_of, actor)
+
+
+async def profile_ids_of(kind: str, subject_ids: list[str]) -> list[int]:
+    """The profile row ids of these subjects (unknown ones left out), in no particular order."""
+    table = store.TABLES[kind]
+    out: list[int] = []
+    for i in range(0, len(subject_ids), 500):
+        cond, args = in_list(subject_ids[i : i + 500])
+        out += [
+            int(r["id"]) for r in await raw(f"SELECT id FROM {table._meta.tablename} WHERE subject_id {cond}", *args)
+        ]
+    return out
+
+
+async def _rematch_where(kind: str, column: str, keys: list, as_of: dt.date, actor: Actor | None) -> int:
     compiled = await compiled_rulesets(kind)
-    if not compiled or not subject_ids:
+    if not compiled or not keys:
         return 0
     table = store.TABLES[kind]
     items = []
-    for i in range(0, len(subject_ids), 500):
-        chunk = subject_ids[i : i + 500]
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
         cond, args = in_list(chunk)
-        for row in await raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args):
+        for row in await raw(f"SELECT * FROM {table._meta.tablename} WHERE {column} {cond}", *args):
             profile = store.from_row(kind, row)
             digest = row["digest"]
             items += [(rs, r, digest) for rs, r in evaluate_all(compiled, kind, profile, as_of)]
