@@ -59,3 +59,26 @@ def bounded_integers(request: Request) -> None:
         raw = query.get(key)
         if raw is not None and _INT.match(str(raw)):
             _check(name, int(raw))
+
+
+def _bound_schema(name: str, schema: Any) -> None:
+    if schema is None:
+        return
+    for alternative in schema.one_of or schema.any_of or ():
+        _bound_schema(name, alternative)
+    if getattr(schema.type, "value", schema.type) == "integer":
+        schema.minimum, schema.maximum = PAGING.get(name, (ID_MIN, ID_MAX))
+
+
+def declare_bounds(app: Any) -> Any:
+    """Say the same bounds in the OpenAPI schema (minimum/maximum of every int path and query parameter), so that the
+    schema tells a client what it will be refused. Builds the app's schema (cached by Litestar) and sets them on it;
+    app.main does it at start-up. Returns the schema."""
+    schema = app.openapi_schema
+    for item in (schema.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(item, method, None)
+            for parameter in (operation.parameters or []) if operation is not None else []:
+                if getattr(parameter, "param_in", None) in ("path", "query"):
+                    _bound_schema(parameter.name, parameter.schema)
+    return schema

@@ -21,7 +21,8 @@ from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
 from app import i18n, jobs
-from app.bounds import bounded_integers
+from app.allow import AllowHeaderMiddleware
+from app.bounds import bounded_integers, declare_bounds
 from app.config import get_settings
 from app.controllers import (
     admin,
@@ -68,15 +69,18 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
-def _error_response(request: Request, status: int, message: str, detail: Any = None) -> Response:
+def _error_response(
+    request: Request, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     if _wants_html(request):
         return Template(
             "error.html",
             context={"status": status, "message": message, "detail": detail},
             status_code=status,
             media_type=MediaType.HTML,
+            headers=headers,
         )
-    return Response({"error": message, "detail": detail}, status_code=status)
+    return Response({"error": message, "detail": detail}, status_code=status, headers=headers)
 
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:
@@ -86,7 +90,8 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     detail = getattr(exc, "extra", None)
     if isinstance(exc, ValidationException):
         return _error_response(request, exc.status_code, "the request is not valid: " + str(exc.detail), detail)
-    return _error_response(request, exc.status_code, str(exc.detail), detail or None)
+    # Litestar's own headers stay (a 405's Allow, RFC 9110).
+    return _error_response(request, exc.status_code, str(exc.detail), detail or None, headers=exc.headers or None)
 
 
 def app_error_handler(request: Request, exc: AppError) -> Response:
@@ -114,7 +119,8 @@ def create_app() -> Litestar:
     install_log_masking()  # no whole ID number or account in the server's log (kit/masking.py)
     background: dict[str, asyncio.Task] = {}
 
-    async def on_startup() -> None:
+    async def on_startup(app: Litestar) -> None:
+        declare_bounds(app)  # the int bounds of app/bounds.py, stated in the OpenAPI schema
         await open_database()
         if jobs.embedded():
             # Embedded mode: the same arq worker runs inside the web process.
@@ -149,7 +155,8 @@ def create_app() -> Litestar:
                 httponly=True,
                 samesite="lax",
                 key="zhida_session",
-            ).middleware
+            ).middleware,
+            AllowHeaderMiddleware(),
         ],
         csrf_config=CSRFConfig(secret=settings.secret_key, cookie_samesite="lax", exclude=["/api/exchange"]),
         # Litestar picks the handler of the nearest class in the exception's MRO: AppError before Exception.
@@ -166,3 +173,4 @@ def create_app() -> Litestar:
         before_request=bounded_integers,
         debug=False,
     )
+    return app

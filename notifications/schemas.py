@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from kit.masking import mask_phone
 
@@ -20,11 +20,11 @@ DeliveryStatus = Literal["queued", "sending", "retrying", "deferred", "sent", "f
 
 
 class ChannelPreferences(BaseModel):
-    """Opt-outs per outside channel; the inbox is always on."""
+    """Opt-outs per outside channel; the inbox is always on. true or false only: 0 or "no" is refused, not read."""
 
-    email: bool = True
-    sms: bool = True
-    webhook: bool = True
+    email: StrictBool = True
+    sms: StrictBool = True
+    webhook: StrictBool = True
 
 
 class RecipientUpsert(BaseModel):
@@ -93,7 +93,7 @@ class RecipientRead(BaseModel):
             webhook_url=row["webhook_url"],
             has_webhook_secret=bool(row["webhook_secret"]),
             preferences=ChannelPreferences(
-                email=row["email_enabled"], sms=row["sms_enabled"], webhook=row["webhook_enabled"]
+                email=bool(row["email_enabled"]), sms=bool(row["sms_enabled"]), webhook=bool(row["webhook_enabled"])
             ),
         )
 
