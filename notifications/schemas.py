@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kit.masking import mask_phone
 
@@ -22,9 +22,17 @@ DeliveryStatus = Literal["queued", "sending", "retrying", "deferred", "sent", "f
 class ChannelPreferences(BaseModel):
     """Opt-outs per outside channel; the inbox is always on. true or false only: 0 or "no" is refused, not read."""
 
-    email: StrictBool = True
-    sms: StrictBool = True
-    webhook: StrictBool = True
+    email: bool = True
+    sms: bool = True
+    webhook: bool = True
+
+    @field_validator("email", "sms", "webhook", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        # A field validator, not StrictBool: Litestar validates bodies with strict=False, which overrides StrictBool.
+        if not isinstance(value, bool):
+            raise ValueError("true or false")
+        return value
 
 
 class RecipientUpsert(BaseModel):
