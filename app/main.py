@@ -22,8 +22,10 @@ from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
 from app import i18n, jobs
+from app.allow import AllowHeaderMiddleware
 from app.auth.guards import SessionCheckMiddleware, requires
 from app.auth.sessions import SESSION_HOURS
+from app.bounds import bounded_integers, declare_bounds
 from app.config import get_settings
 from app.controllers import (
     admin,
@@ -42,7 +44,7 @@ from app.controllers.core import login_redirect
 from app.db import close_database, open_database
 from app.security_headers import CspNonceMiddleware, csp_nonce, security_headers
 from kit.errors import AppError
-from kit.masking import scrub_text
+from kit.masking import install_log_masking, scrub_text
 
 HERE = Path(__file__).parent
 log = logging.getLogger("zhida")
@@ -71,15 +73,18 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
-def _error_response(request: Request, status: int, message: str, detail: Any = None) -> Response:
+def _error_response(
+    request: Request, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     if _wants_html(request):
         return Template(
             "error.html",
             context={"status": status, "message": message, "detail": detail},
             status_code=status,
             media_type=MediaType.HTML,
+            headers=headers,
         )
-    return Response({"error": message, "detail": detail}, status_code=status)
+    return Response({"error": message, "detail": detail}, status_code=status, headers=headers)
 
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:
@@ -89,7 +94,8 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     detail = getattr(exc, "extra", None)
     if isinstance(exc, ValidationException):
         return _error_response(request, exc.status_code, "the request is not valid: " + str(exc.detail), detail)
-    return _error_response(request, exc.status_code, str(exc.detail), detail or None)
+    # Litestar's own headers stay (a 405's Allow, RFC 9110).
+    return _error_response(request, exc.status_code, str(exc.detail), detail or None, headers=exc.headers or None)
 
 
 def app_error_handler(request: Request, exc: AppError) -> Response:
@@ -115,9 +121,11 @@ def _session_secret(secret_key: str) -> bytes:
 def create_app() -> Litestar:
     settings = get_settings()
     settings.check_secrets()  # a deployment without its own secrets does not start (app/config.py)
+    install_log_masking()  # no whole ID number or account in the server's log (kit/masking.py)
     background: dict[str, asyncio.Task] = {}
 
-    async def on_startup() -> None:
+    async def on_startup(application: Litestar) -> None:
+        declare_bounds(application)  # the int bounds of app/bounds.py, stated in the OpenAPI schema
         await open_database()
         if jobs.embedded():
             # Embedded mode: the same arq worker runs inside the web process.
@@ -157,6 +165,7 @@ def create_app() -> Litestar:
                 key="zhida_session",
             ).middleware,
             SessionCheckMiddleware(),
+            AllowHeaderMiddleware(),
         ],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -181,5 +190,7 @@ def create_app() -> Litestar:
         before_send=[security_headers(hsts=settings.secure_cookies)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        # Every int path/query parameter within what the database holds (app/bounds.py): a 400, never a driver's 500.
+        before_request=bounded_integers,
         debug=False,
     )

@@ -17,6 +17,7 @@ from app.config import get_settings
 from app.db import close_database, open_database
 from app.flows import matches_withdrawn
 from eligibility import tasks as eligibility_tasks
+from kit.masking import install_log_masking
 from notifications import tasks as notification_tasks
 from payments import receipt_tasks
 from payments import tasks as payment_tasks
@@ -44,6 +45,7 @@ def job_context(ctx: dict[str, Any]) -> None:
     ctx["settings"] = get_settings()
     ctx["settings"].check_secrets()  # a worker of a deployment without its own secrets does not start
     ctx["system_actor"] = SYSTEM
+    install_log_masking()  # arq logs each job's arguments and result: long numbers in them are masked
     ctx["eligibility.on_withdrawn"] = _matches_withdrawn
 
 

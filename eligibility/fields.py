@@ -25,6 +25,8 @@ class Field:
     required: bool = True
     choices: tuple[str, ...] = ()
     derived: bool = False
+    # The stored fields a derived field is computed from: it is personal when any of them is (age from id_number).
+    derived_from: tuple[str, ...] = ()
     # Free text is bounded (a list field: each item): 3.5 M characters of "name" is garbage, not a name.
     max_length: int = 0
 
@@ -86,11 +88,31 @@ TALENT_FIELDS: tuple[Field, ...] = (
 )
 
 DERIVED: dict[str, tuple[Field, ...]] = {
-    SubjectKind.ENTERPRISE: (Field("years_since_founded", INT, "成立年限", "years since founded", derived=True),),
+    SubjectKind.ENTERPRISE: (
+        Field(
+            "years_since_founded", INT, "成立年限", "years since founded", derived=True, derived_from=("founded_on",)
+        ),
+    ),
     SubjectKind.TALENT: (
-        Field("age", INT, "年龄", "age", derived=True),
-        Field("years_since_graduation", INT, "毕业年限", "years since graduation", required=False, derived=True),
-        Field("months_since_arrival", INT, "来本市月数", "months since arrival", derived=True),
+        # The birth date is read from the ID number (profiles.md): age is as personal as the number it comes from.
+        Field("age", INT, "年龄", "age", derived=True, derived_from=("id_number",)),
+        Field(
+            "years_since_graduation",
+            INT,
+            "毕业年限",
+            "years since graduation",
+            required=False,
+            derived=True,
+            derived_from=("graduated_on",),
+        ),
+        Field(
+            "months_since_arrival",
+            INT,
+            "来本市月数",
+            "months since arrival",
+            derived=True,
+            derived_from=("arrived_on",),
+        ),
     ),
 }
 
@@ -102,10 +124,22 @@ KINDS: tuple[SubjectKind, ...] = tuple(SubjectKind)
 # Fields that identify a person or an account, shown whole only to the owner and finance (DESIGN invariant 7). A count
 # of the profiles a rule over them matches would give their values away one comparison at a time, so the policy tools
 # (rule editor counts, impact previews) compute none for such a rule.
-PERSONAL: dict[str, frozenset[str]] = {
+IDENTIFYING: dict[str, frozenset[str]] = {
     SubjectKind.ENTERPRISE: frozenset({"bank_name", "bank_account"}),
     SubjectKind.TALENT: frozenset({"id_number", "name", "bank_name", "bank_account"}),
 }
+
+
+def _derived_personal(kind: str) -> frozenset[str]:
+    return frozenset(f.name for f in DERIVED[kind] if set(f.derived_from) & IDENTIFYING[kind])
+
+
+# Derived fields inherit the personal flag of what they derive from (age from the ID number's birth date). A count
+# over them is coarse (whole years) but moves with the date: the policy tools count such a rule only as of today
+# (as_of pinned), never as of a date the author picks, which would bisect the birth day (policies.service.preview).
+DERIVED_PERSONAL: dict[str, frozenset[str]] = {k: _derived_personal(k) for k in SubjectKind}
+# Every personal name a rule may read: the identifying fields and the fields derived from them.
+PERSONAL: dict[str, frozenset[str]] = {k: IDENTIFYING[k] | DERIVED_PERSONAL[k] for k in SubjectKind}
 
 
 def rule_fields(kind: str) -> dict[str, Field]:

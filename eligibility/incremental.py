@@ -24,6 +24,9 @@ __all__ = [
     "evaluate_all",
     "evaluate_outcomes",
     "invalidate",
+    "profile_ids_of",
+    "rematch_profiles",
+    "rematch_profiles_outcomes",
     "rematch_subject",
     "rematch_subject_outcomes",
     "rematch_subjects",
@@ -116,17 +119,48 @@ async def rematch_subjects_outcomes(
     kind: str, subject_ids: list[str], as_of: dt.date, *, actor: Actor | None = None, audit: Actor | None = None
 ) -> tuple[int, list[Withdrawal]]:
     """rematch_subjects, with the withdrawals it made."""
+    return await _rematch_where(kind, "subject_id", subject_ids, as_of, actor, audit)
+
+
+async def rematch_profiles(kind: str, profile_ids: list[int], as_of: dt.date, *, actor: Actor | None = None) -> int:
+    """The same by profile row id: what the jobs carry, since a talent's subject id is its ID number and job
+    arguments are logged (arq prints them) and kept in Redis."""
+    return (await rematch_profiles_outcomes(kind, profile_ids, as_of, actor=actor))[0]
+
+
+async def rematch_profiles_outcomes(
+    kind: str, profile_ids: list[int], as_of: dt.date, *, actor: Actor | None = None, audit: Actor | None = None
+) -> tuple[int, list[Withdrawal]]:
+    """rematch_profiles, with the withdrawals it made."""
+    return await _rematch_where(kind, "id", [int(i) for i in profile_ids], as_of, actor, audit)
+
+
+async def profile_ids_of(kind: str, subject_ids: list[str]) -> list[int]:
+    """The profile row ids of these subjects (unknown ones left out), in no particular order."""
+    table = store.TABLES[kind]
+    out: list[int] = []
+    for i in range(0, len(subject_ids), 500):
+        cond, args = in_list(subject_ids[i : i + 500])
+        out += [
+            int(r["id"]) for r in await raw(f"SELECT id FROM {table._meta.tablename} WHERE subject_id {cond}", *args)
+        ]
+    return out
+
+
+async def _rematch_where(
+    kind: str, column: str, keys: list, as_of: dt.date, actor: Actor | None, audit: Actor | None
+) -> tuple[int, list[Withdrawal]]:
     compiled = await compiled_rulesets(kind)
-    if not compiled or not subject_ids:
+    if not compiled or not keys:
         return 0, []
     table = store.TABLES[kind]
     items = []
     missed = []
     profiles: dict[str, dict] = {}
-    for i in range(0, len(subject_ids), 500):
-        chunk = subject_ids[i : i + 500]
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
         cond, args = in_list(chunk)
-        for row in await raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args):
+        for row in await raw(f"SELECT * FROM {table._meta.tablename} WHERE {column} {cond}", *args):
             profile = store.from_row(kind, row)
             digest = row["digest"]
             found, miss = evaluate_outcomes(compiled, kind, profile, as_of)

@@ -23,20 +23,24 @@ async def _withdrawn(ctx: dict[str, Any], withdrawn: list) -> None:
         await hook(withdrawn, ctx.get("redis"))
 
 
-async def rematch_subject(ctx: dict[str, Any], kind: str, subject_id: str, as_of: str | None = None) -> int:
-    """A changed profile against every active rule set of its kind; returns how many it matches. A match of a rule
-    set it no longer satisfies is withdrawn (audited as the system actor)."""
-    found, withdrawn = await incremental.rematch_subject_outcomes(
-        kind, subject_id, _day(as_of), audit=ctx.get("system_actor")
+# The jobs carry profile row ids, never subject ids: a talent's subject id is its ID number, and arq logs a job's
+# arguments and keeps them in Redis (security review, item 10).
+
+
+async def rematch_subject(ctx: dict[str, Any], kind: str, profile_id: int, as_of: str | None = None) -> int:
+    """A changed profile (by its row id) against every active rule set of its kind; returns how many it matches. A
+    match of a rule set it no longer satisfies is withdrawn (audited as the system actor)."""
+    n, withdrawn = await incremental.rematch_profiles_outcomes(
+        kind, [int(profile_id)], _day(as_of), audit=ctx.get("system_actor")
     )
     await _withdrawn(ctx, withdrawn)
-    return len(found)
+    return n
 
 
-async def rematch_subjects(ctx: dict[str, Any], kind: str, subject_ids: list[str], as_of: str | None = None) -> int:
-    """A batch of changed profiles (after a bulk import) against every active rule set of their kind."""
-    n, withdrawn = await incremental.rematch_subjects_outcomes(
-        kind, subject_ids, _day(as_of), audit=ctx.get("system_actor")
+async def rematch_subjects(ctx: dict[str, Any], kind: str, profile_ids: list[int], as_of: str | None = None) -> int:
+    """A batch of changed profiles (by row id, after a bulk import) against every active rule set of their kind."""
+    n, withdrawn = await incremental.rematch_profiles_outcomes(
+        kind, profile_ids, _day(as_of), audit=ctx.get("system_actor")
     )
     await _withdrawn(ctx, withdrawn)
     return n

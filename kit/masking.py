@@ -11,7 +11,9 @@ Each returns "" for an empty value.
 
 from __future__ import annotations
 
+import logging
 import re
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -109,3 +111,32 @@ def scrub_text(text: str) -> str:
     """Free text (an error message, a log line) with every long number in it masked like an ID number, for places
     that cannot know which datum a number is: 'no profile 360102199207081233' → 'no profile 360***********1233'."""
     return _LONG_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
+
+
+_log_masking_installed = False
+
+
+def install_log_masking() -> None:
+    """Mask long numbers (ID numbers, accounts, phones) in every log record this process writes, its message and the
+    trace it carries alike: a message that names a profile, a driver's error quoting a value, arq's line for a job and
+    its arguments. Done where records are made (the record factory), so every handler — uvicorn's, arq's, the CLI's,
+    a test's — gets the masked text. Idempotent."""
+    global _log_masking_installed
+    if _log_masking_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record whose arguments do not fit its format is logging's to report
+            return record
+        record.msg, record.args = scrub_text(message), None
+        if record.exc_info and record.exc_info[1] is not None:
+            trace = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = scrub_text(trace)
+        return record
+
+    logging.setLogRecordFactory(masked_record)
+    _log_masking_installed = True

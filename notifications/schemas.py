@@ -20,11 +20,19 @@ DeliveryStatus = Literal["queued", "sending", "retrying", "deferred", "sent", "f
 
 
 class ChannelPreferences(BaseModel):
-    """Opt-outs per outside channel; the inbox is always on."""
+    """Opt-outs per outside channel; the inbox is always on. true or false only: 0 or "no" is refused, not read."""
 
     email: bool = True
     sms: bool = True
     webhook: bool = True
+
+    @field_validator("email", "sms", "webhook", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        # A field validator, not StrictBool: Litestar validates bodies with strict=False, which overrides StrictBool.
+        if not isinstance(value, bool):
+            raise ValueError("true or false")
+        return value
 
 
 class RecipientUpsert(BaseModel):
@@ -93,7 +101,7 @@ class RecipientRead(BaseModel):
             webhook_url=row["webhook_url"],
             has_webhook_secret=bool(row["webhook_secret"]),
             preferences=ChannelPreferences(
-                email=row["email_enabled"], sms=row["sms_enabled"], webhook=row["webhook_enabled"]
+                email=bool(row["email_enabled"]), sms=bool(row["sms_enabled"]), webhook=bool(row["webhook_enabled"])
             ),
         )
 

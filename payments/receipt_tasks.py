@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import Awaitable, Callable, Sequence
 
 from arq.connections import ArqRedis
@@ -12,10 +13,11 @@ from arq.worker import func
 
 from payments.receipts.bulk import ReceiptRenderer
 from payments.receipts.schemas import ReceiptFacts
-from payments.service.receipts import receipt_facts
+from payments.service.receipts import build_batch_receipts_zip, receipt_facts
 
 CHUNK_SIZE = 40  # ~5-8 s of rendering: well inside the time limit, small enough to retry cheaply
 CHUNK_TIMEOUT_SECONDS = 180
+ZIP_TIMEOUT_SECONDS = 1800  # a whole batch's receipts: ~8 a second when none is cached
 
 ReceiptLoader = Callable[[Sequence[str]], Awaitable[list[ReceiptFacts]]]
 
@@ -55,4 +57,27 @@ async def enqueue_receipt_renders(queue: ArqRedis, codes: Sequence[str], *, chun
     return queued
 
 
-functions = [func(render_receipts_chunk, name="payments.render_receipts", timeout=CHUNK_TIMEOUT_SECONDS)]
+def receipts_zip_job_id(batch_id: int, digest: str) -> str:
+    """One build per batch and set of receipts: asking again while it is queued or running queues nothing."""
+    return f"receipts-zip:{batch_id}:{digest}"
+
+
+async def build_receipts_zip(ctx: dict, batch_id: int) -> dict:
+    """The ZIP of a batch's receipts (PDFs + manifest.csv) that the finance page then links to; ids only."""
+    renderer = ReceiptRenderer.from_settings(ctx["settings"])
+    path = await build_batch_receipts_zip(batch_id, renderer=renderer)
+    return {"batch_id": batch_id, "built": path is not None}
+
+
+async def enqueue_receipts_zip(queue: ArqRedis, batch_id: int, digest: str, *, again: bool = False) -> bool:
+    """Queue the ZIP build (after a failed or lost build, ``again`` queues a fresh one); True when one was queued."""
+    job_id = receipts_zip_job_id(batch_id, digest) + (
+        f":{hashlib.sha256(os.urandom(8)).hexdigest()[:8]}" if again else ""
+    )
+    return await queue.enqueue_job("payments.build_receipts_zip", batch_id, _job_id=job_id) is not None
+
+
+functions = [
+    func(render_receipts_chunk, name="payments.render_receipts", timeout=CHUNK_TIMEOUT_SECONDS),
+    func(build_receipts_zip, name="payments.build_receipts_zip", timeout=ZIP_TIMEOUT_SECONDS),
+]

@@ -175,7 +175,12 @@ class ImpactPreview(BaseModel):
     budget_left: Decimal | None = Field(
         description="budget - total_amount; negative means the budget cannot cover every match"
     )
-    withheld: str | None = Field(None, description="why no count was computed: the rules read personal fields")
+    withheld: str | None = Field(
+        None, description="why no count was computed: the rules read personal fields, or too few subjects match"
+    )
+    as_of_pinned: str | None = Field(
+        None, description="set when the rules read a field derived from a personal one (age): counted as of today"
+    )
     published_version_id: int | None = None
     published_number: int | None = None
     published_matched: int | None = None

@@ -18,7 +18,7 @@ from app.auth.accounts import verify_password, verify_token
 from app.config import get_settings
 from app.db import close_database, open_database
 from kit.errors import AppError
-from kit.masking import scrub_text
+from kit.masking import install_log_masking, scrub_text
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 log = logging.getLogger("zhida.cli")
@@ -136,6 +136,7 @@ class _CliHandler(logging.StreamHandler):
 
 def configure_logging() -> None:
     """Log lines on stderr at ZHIDA_LOG_LEVEL (WARNING by default: a command's output stays its own)."""
+    install_log_masking()
     level = logging.getLevelName(get_settings().log_level.upper())
     if not isinstance(level, int):
         level = logging.WARNING

@@ -16,6 +16,7 @@ from app.cli.common import EXIT_PARTIAL, cli_operator, progress_enabled, run
 from eligibility.explain import explain_profile, render_text
 from eligibility.feeds import create_feed_key, set_feed_fields
 from eligibility.importer import import_file
+from eligibility.incremental import profile_ids_of
 from eligibility.matcher import match_ruleset
 from eligibility.service import active_rulesets, replay_decision
 from eligibility.service import explain as explain_service
@@ -120,9 +121,11 @@ def _queue_rematch(kind: str):
             return
 
         today = china_today().isoformat()
-        for i in range(0, len(subject_ids), 1000):
+        # Row ids, not subject ids (a talent's is its ID number): job arguments are logged and kept in Redis.
+        profile_ids = await profile_ids_of(kind, subject_ids)
+        for i in range(0, len(profile_ids), 1000):
             # No job id: re-importing a changed file must re-match again; storing matches is idempotent.
-            await jobs.enqueue("eligibility.rematch_subjects", kind, subject_ids[i : i + 1000], today)
+            await jobs.enqueue("eligibility.rematch_subjects", kind, profile_ids[i : i + 1000], today)
         if jobs.embedded():
             await jobs.drain()
 

@@ -24,6 +24,7 @@ from app.schemas.eligibility import (
 from app.schemas.errors import errors
 from eligibility.errors import EligibilityError, FeedRefused, ProfileInvalid, ProfileNotFound
 from eligibility.feeds import feed_for_key
+from eligibility.incremental import profile_ids_of
 from eligibility.records import exchange_rows
 from eligibility.schemas import Explanation
 from eligibility.service import active_rulesets, explain, get_profile, upsert_profile
@@ -107,9 +108,10 @@ async def _queue_rematch(kind: str, subject_ids: list[str]) -> None:
     if not await active_rulesets(kind):
         return
     today = china_today().isoformat()
-    for sid in subject_ids:
+    # Row ids, not subject ids (a talent's is its ID number): job arguments are logged and kept in Redis.
+    for profile_id in await profile_ids_of(kind, subject_ids):
         # No job id: a second change of the same profile must be re-matched too, and storage is idempotent.
-        await jobs.enqueue("eligibility.rematch_subject", kind, sid, today)
+        await jobs.enqueue("eligibility.rematch_subject", kind, profile_id, today)
 
 
 @get("/api/profiles/{kind:str}/{subject_id:str}", guards=[requires(*STAFF_ROLES)], responses=errors(404))

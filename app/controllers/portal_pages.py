@@ -74,7 +74,7 @@ async def api_account(request: Request) -> AccountRead:
     return await service.account_of(kind, subject_id)
 
 
-@put("/api/portal/account", guards=[SUBJECTS], tags=["portal"], responses=errors(409, 422))
+@put("/api/portal/account", guards=[SUBJECTS], tags=["portal"], responses=errors(404, 409, 422))
 async def api_confirm_account(request: Request, data: JSONBody[AccountConfirm]) -> AccountRead:
     """Confirm the account on file (stays verified) or correct it (unverified until finance verifies it;
     payment is held meanwhile). Audited."""

@@ -6,24 +6,29 @@ import asyncio
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from arq.jobs import Job, JobStatus
 from litestar import Request, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body
-from litestar.response import File, Template
+from litestar.response import File, Redirect, Template
 
+from app import jobs
 from app.auth.guards import PUBLIC, requires
 from app.config import get_settings
 from app.schemas.errors import errors
+from app.schemas.finance import ReceiptsZipRead
 from kit.time import format_china
 from kit.vocab import Role
+from payments.errors import InvalidState
+from payments.receipt_tasks import enqueue_receipts_zip, receipts_zip_job_id
 from payments.receipts.amount_words import amount_in_words
 from payments.receipts.bulk import ReceiptRenderer, receipt_filename
 from payments.receipts.schemas import ReceiptFacts, facts_digest
 from payments.receipts.verify import VerifyReport, verify_receipt_pdf
 from payments.service import receipt_facts, receipt_standing
-from payments.service.receipts import write_batch_receipts_zip
+from payments.service.receipts import batch_zip_target
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # a receipt is ~100 KiB; refuse anything absurd before parsing it
 
@@ -111,22 +116,96 @@ async def receipt_pdf(filename: str) -> File:
     )
 
 
+ZIP_ROLES = (Role.AUDITOR, Role.FINANCE_MAKER, Role.FINANCE_CHECKER)
+
+
+def _zip_link(batch_id: int) -> str:
+    return f"/api/receipts/batches/{batch_id}/receipts.zip"
+
+
+async def receipts_zip_status(batch_id: int) -> ReceiptsZipRead:
+    """Whether the ZIP of the batch's receipts as they stand now is built, being built, or neither (404: none)."""
+    target = await batch_zip_target(batch_id, renderer())
+    if target is None:
+        raise NotFoundException(f"batch {batch_id} has no settled payment, so no receipt")
+    path, count, digest = target
+    if path.exists():
+        return ReceiptsZipRead(batch_id=batch_id, status="ready", receipts=count, download=_zip_link(batch_id))
+    state = await Job(receipts_zip_job_id(batch_id, digest), await jobs.get_queue(), _queue_name=jobs.QUEUE).status()
+    preparing = state in (JobStatus.queued, JobStatus.deferred, JobStatus.in_progress)
+    return ReceiptsZipRead(batch_id=batch_id, status="preparing" if preparing else "absent", receipts=count)
+
+
+async def prepare_receipts_zip(batch_id: int) -> ReceiptsZipRead:
+    """Queue the build unless the ZIP is ready or being built (a build that ended without its file is queued again)."""
+    status = await receipts_zip_status(batch_id)
+    if status.status == "absent":
+        target = await batch_zip_target(batch_id, renderer())
+        assert target is not None
+        queue = await jobs.get_queue()
+        if not await enqueue_receipts_zip(queue, batch_id, target[2]):
+            await enqueue_receipts_zip(queue, batch_id, target[2], again=True)
+        status.status = "preparing"
+    return status
+
+
 @get(
-    "/api/receipts/batches/{batch_id:int}/receipts.zip",
-    guards=[requires(Role.AUDITOR, Role.FINANCE_MAKER, Role.FINANCE_CHECKER)],
-    media_type="application/zip",
-    summary="Every receipt of a batch as one ZIP (PDFs + manifest.csv)",
+    "/api/receipts/batches/{batch_id:int}/receipts-zip",
+    guards=[requires(*ZIP_ROLES)],
+    summary="Whether a batch's receipts ZIP is ready, being prepared, or not prepared",
     responses=errors(404),
 )
+async def batch_receipts_zip_status(batch_id: int) -> ReceiptsZipRead:
+    return await receipts_zip_status(batch_id)
+
+
+@post(
+    "/api/receipts/batches/{batch_id:int}/receipts-zip",
+    guards=[requires(*ZIP_ROLES)],
+    status_code=202,
+    summary="Prepare a batch's receipts ZIP (a job); follow it with GET, then download it",
+    responses=errors(404),
+)
+async def batch_receipts_zip_prepare(batch_id: int) -> ReceiptsZipRead:
+    """Rendering a whole batch takes long (13.7 s for a few hundred receipts): a job builds the ZIP; this returns at
+    once with ``preparing`` (or ``ready`` when it is built already)."""
+    return await prepare_receipts_zip(batch_id)
+
+
+@get(
+    "/api/receipts/batches/{batch_id:int}/receipts.zip",
+    guards=[requires(*ZIP_ROLES)],
+    media_type="application/zip",
+    summary="Every receipt of a batch as one ZIP (PDFs + manifest.csv), once prepared",
+    responses=errors(404, 409),
+)
 async def batch_receipts_zip(batch_id: int) -> File:
-    r = renderer()
-    # one file per batch, rebuilt on each request: PDFs come from the cache, so only new ones are rendered
-    path = await write_batch_receipts_zip(
-        batch_id, r.data_dir / "receipts" / "zips" / f"batch-{batch_id}.zip", renderer=r, processes=2
-    )
-    if path is None:
-        raise NotFoundException(f"batch {batch_id} has no settled payment, so no receipt")
-    return File(path=path, filename=f"receipts-batch-{batch_id}.zip", media_type="application/zip")
+    """The prepared ZIP; 409 while it is not built for the receipts as they stand (POST …/receipts-zip first)."""
+    status = await receipts_zip_status(batch_id)
+    if status.status != "ready":
+        raise InvalidState(
+            f"the receipts ZIP of batch {batch_id} is {status.status}: prepare it with POST "
+            f"/api/receipts/batches/{batch_id}/receipts-zip, then download it here / 回单压缩包尚未生成",
+            status=409,
+        )
+    target = await batch_zip_target(batch_id, renderer())
+    assert target is not None
+    return File(path=target[0], filename=f"receipts-batch-{batch_id}.zip", media_type="application/zip")
 
 
-route_handlers: list[Any] = [verify_page, verify_upload, receipt_pdf, batch_receipts_zip]
+@post("/receipts/batches/{batch_id:int}/zip", guards=[requires(*ZIP_ROLES)], include_in_schema=False)
+async def batch_receipts_zip_page(batch_id: int) -> Redirect:
+    """The batch page's button: queue the build and go back to the page, which shows "preparing", then the link."""
+    await prepare_receipts_zip(batch_id)
+    return Redirect(f"/finance/batches/{batch_id}?msg=receipts-zip")
+
+
+route_handlers: list[Any] = [
+    verify_page,
+    verify_upload,
+    receipt_pdf,
+    batch_receipts_zip_status,
+    batch_receipts_zip_prepare,
+    batch_receipts_zip,
+    batch_receipts_zip_page,
+]

@@ -101,3 +101,13 @@ class ReconciliationRead(BaseModel):
     date: str
     matched: int
     differences: list[DifferenceRead]
+
+
+class ReceiptsZipRead(BaseModel):
+    """A batch's receipts ZIP, built by a job (payments.build_receipts_zip): ``preparing`` until it is written, then
+    ``ready`` with its download link; ``absent`` when none is built for the receipts as they stand (POST to prepare)."""
+
+    batch_id: int
+    status: str = Field(description="absent, preparing or ready")
+    receipts: int = Field(description="how many receipts the ZIP holds (or will)")
+    download: str | None = Field(None, description="the ZIP's link once ready")

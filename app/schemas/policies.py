@@ -73,14 +73,16 @@ class ExpressionProblemRead(OmitsNone):
 
 class ExpressionCheckRead(OmitsNone):
     """The rule editor's live check of one expression: its problems, and for a clean condition how many match
-    (``count_withheld`` says why no count is given when the condition reads personal fields)."""
+    (``count_withheld`` says why no count is given: the condition reads personal fields, or fewer than 10 subjects
+    match; ``as_of_pinned`` that a condition over age was counted as of today, whatever ``as_of`` said)."""
 
-    omit_when_none = ("count_withheld",)
+    omit_when_none = ("count_withheld", "as_of_pinned")
 
     ok: bool
     problems: list[ExpressionProblemRead]
     matched: int | None = None
     count_withheld: str | None = None
+    as_of_pinned: str | None = None
 
 
 class VersionDiffRead(BaseModel):

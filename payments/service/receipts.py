@@ -176,3 +176,33 @@ async def write_batch_receipts_zip(
     if not facts_list:
         return None
     return await asyncio.to_thread(write_receipts_zip, facts_list, zip_path, renderer=renderer, processes=processes)
+
+
+def _codes_digest(facts_list: list[ReceiptFacts]) -> str:
+    return hashlib.sha256(",".join(f.code for f in facts_list).encode()).hexdigest()[:16]
+
+
+async def batch_zip_target(batch_id: int, renderer: ReceiptRenderer) -> tuple[Path, int, str] | None:
+    """Where the ZIP of the batch's receipts as they stand now lives (path, receipt count, digest of their codes), or
+    None when the batch has no receipt. The name carries the digest: a receipt issued later makes a new file."""
+    facts_list = await receipts_of_batch(batch_id)
+    if not facts_list:
+        return None
+    digest = _codes_digest(facts_list)
+    return Path(renderer.data_dir) / "receipts" / "zips" / f"batch-{batch_id}-{digest}.zip", len(facts_list), digest
+
+
+async def build_batch_receipts_zip(batch_id: int, *, renderer: ReceiptRenderer, processes: int = 2) -> Path | None:
+    """The job's work (payments.build_receipts_zip): render what is not cached, write the ZIP, drop older ZIPs of the
+    batch. None when the batch has no receipt."""
+    target = await batch_zip_target(batch_id, renderer)
+    if target is None:
+        return None
+    path = target[0]
+    if not path.exists():
+        facts_list = await receipts_of_batch(batch_id)
+        await asyncio.to_thread(write_receipts_zip, facts_list, path, renderer=renderer, processes=processes)
+    for old in path.parent.glob(f"batch-{batch_id}-*.zip"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return path

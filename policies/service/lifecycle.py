@@ -234,7 +234,7 @@ async def publish_version(
             "the author sets an effective_to of today or later in a new draft"
         )
     await _check_tests_pass(row)
-    preview = await impact_preview(version_id, as_of)
+    preview = await impact_preview(version_id, as_of, small_counts=True)
     short = _shortfall(preview)
     if short and not accept_shortfall:
         raise PublicationRefused(

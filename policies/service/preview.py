@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
-from eligibility.fields import PERSONAL
+from eligibility.fields import DERIVED_PERSONAL, IDENTIFYING, PERSONAL
 from eligibility.matcher import match_ruleset
 from eligibility.rules import check_ruleset
 from eligibility.rules.language import parse, symbols
@@ -26,7 +26,7 @@ from policies.schemas import (
     PriorPayments,
     TestOutcome,
 )
-from policies.service.common import _content, _key, _version_row, _yuan
+from policies.service.common import LIVE, _content, _key, _version_row, _yuan
 from policies.service.reading import _published_row
 
 
@@ -55,18 +55,55 @@ def _in_effect(content: PolicyContent, d: dt.date) -> bool:
     return content.effective_from <= d and (content.effective_to is None or d <= content.effective_to)
 
 
-def personal_fields_read(ruleset) -> list[str]:
-    """The personal fields (eligibility.fields.PERSONAL) the rule set's conditions or amounts read."""
+# A count over a rule an author controls (the rule editor's check, a draft's impact preview) is shown only when at
+# least this many subjects match: a rule narrowed to one person would otherwise answer yes or no about that person.
+MIN_SHOWN_COUNT = 10
+
+
+def _fields_read(ruleset) -> set[str]:
     read: set[str] = set()
     for text in [ruleset.when or "true", *(c.when for c in ruleset.clauses), *(str(c.amount) for c in ruleset.clauses)]:
         read |= symbols(parse(ruleset.subject, text))
-    return sorted(read & PERSONAL[ruleset.subject])
+    return read
+
+
+def personal_fields_read(ruleset) -> list[str]:
+    """The personal fields (eligibility.fields.PERSONAL, derived ones included) the rule set's conditions or amounts
+    read."""
+    return sorted(_fields_read(ruleset) & PERSONAL[ruleset.subject])
+
+
+def _counting(rulesets) -> tuple[list[str], list[str]]:
+    """(identifying fields read: no count at all; derived personal fields read: a count only as of today)."""
+    read: set[str] = set()
+    kind = None
+    for rs in rulesets:
+        if rs is not None:
+            read |= _fields_read(rs)
+            kind = rs.subject
+    if kind is None:
+        return [], []
+    return sorted(read & IDENTIFYING[kind]), sorted(read & DERIVED_PERSONAL[kind])
 
 
 def _withheld(read: list[str]) -> str:
     return (
         f"no count for rules that read personal fields ({', '.join(read)}): a count would give their values away; "
         "the version's own tests still run"
+    )
+
+
+def _too_few() -> str:
+    return (
+        f"no count: fewer than {MIN_SHOWN_COUNT} subjects match, and a count that small tells about the persons "
+        "themselves; the version's own tests still run"
+    )
+
+
+def _pinned(read: list[str], today: dt.date) -> str:
+    return (
+        f"counted as of today ({today.isoformat()}): the rules read {', '.join(read)}, which moves with the date, and "
+        "counts on other dates would give a birth date away"
     )
 
 
@@ -91,8 +128,13 @@ def set_prior_lookup(lookup: PriorLookup | None) -> None:
     _prior_lookup = lookup
 
 
-async def impact_preview(version_id: int, as_of: dt.date | None = None) -> ImpactPreview:
-    """Shadow run: who the version would match on ``as_of``, for how much, and what changes from the published one."""
+async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small_counts: bool = False) -> ImpactPreview:
+    """Shadow run: who the version would match on ``as_of``, for how much, and what changes from the published one.
+
+    What the author controls is bounded (item 7 of the security review): no count for rules reading identifying
+    fields; rules reading a field derived from one (age) are counted as of today whatever ``as_of`` says; and a draft
+    matching fewer than MIN_SHOWN_COUNT subjects shows no count. ``small_counts``: the reviewer's publication (stored
+    for the auditor) keeps a small count, since the version then pays those subjects anyway."""
     row = await _version_row(version_id)
     content = await _content(row)
     problems = packs.check_rules(content)
@@ -102,6 +144,13 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None) -> Impac
     ruleset = packs.to_ruleset(content, key=_key(row) + "~preview", version_id=row["id"])
     budget = _yuan(row["budget_fen"])
     pub = await _published_row(row["code"])
+    identifying, derived = _counting([ruleset])
+    note = None
+    if derived and not identifying:
+        # The date is pinned, the effective window too (it is the author's as well): what the rules would match today.
+        as_of = china_today()
+        ruleset = ruleset.model_copy(update={"effective_from": as_of, "effective_to": None})
+        note = _pinned(derived, as_of)
     pub_ruleset = None
     if pub is not None and pub["id"] != row["id"]:
         pub_content = await _content(pub)
@@ -111,7 +160,9 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None) -> Impac
             else None
         )
     read = sorted(set(personal_fields_read(ruleset)) | set(personal_fields_read(pub_ruleset) if pub_ruleset else ()))
-    if read:
+    identifying = _counting([ruleset, pub_ruleset])[0]
+
+    def withheld(reason: str) -> ImpactPreview:
         return ImpactPreview(
             code=row["code"],
             version_id=row["id"],
@@ -121,9 +172,24 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None) -> Impac
             total_amount=None,
             budget=budget,
             budget_left=None,
-            withheld=_withheld(read),
+            withheld=reason,
         )
+
+    if identifying:
+        return withheld(_withheld(read))
     mine = await _match_amounts(ruleset, as_of)
+    draft = row["status"] not in LIVE
+    if draft and not small_counts and len(mine) < MIN_SHOWN_COUNT:
+        # The published version (reviewed, not the author's to shape) is still shown; nothing of the draft's matches.
+        few = withheld(_too_few())
+        few.as_of_pinned = note
+        if pub is not None and pub["id"] != row["id"]:
+            theirs = await _match_amounts(pub_ruleset, as_of) if pub_ruleset is not None else {}
+            few.published_version_id, few.published_number = pub["id"], pub["number"]
+            few.published_matched = len(theirs)
+            few.published_total_amount = sum(theirs.values(), Decimal("0.00"))
+            few.budget_delta = budget - _yuan(pub["budget_fen"])
+        return few
     total = sum(mine.values(), Decimal("0.00"))
     preview = ImpactPreview(
         code=row["code"],
@@ -134,6 +200,7 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None) -> Impac
         total_amount=total,
         budget=budget,
         budget_left=budget - total,
+        as_of_pinned=note,
     )
     if pub is not None and pub["id"] != row["id"]:
         theirs = await _match_amounts(pub_ruleset, as_of) if pub_ruleset is not None else {}
@@ -209,16 +276,25 @@ async def check_expression(
                 for p in problems
             ],
         }
-    read = personal_fields_read(rs)
-    if count and part == "when" and read:
-        return {"ok": True, "problems": [], "matched": None, "count_withheld": _withheld(read)}
-    matched = None
+    identifying, derived = _counting([rs])
+    if count and part == "when" and identifying:
+        return {"ok": True, "problems": [], "matched": None, "count_withheld": _withheld(identifying)}
+    out: dict = {"ok": True, "problems": [], "matched": None}
     if count and part == "when":
+        if derived:
+            # The editor's as_of is the author's choice: a rule over age is counted as of today only.
+            today = china_today()
+            rs = rs.model_copy(update={"effective_from": min(today, rs.effective_from)})
+            as_of, out["as_of_pinned"] = today, _pinned(derived, today)
         try:
             matched = len(await _match_amounts(rs, as_of))
         except Exception:  # noqa: BLE001 - a count is a convenience; the check result stands without it
             matched = None
-    return {"ok": True, "problems": [], "matched": matched}
+        if matched is not None and matched < MIN_SHOWN_COUNT:
+            out["count_withheld"] = _too_few()
+        else:
+            out["matched"] = matched
+    return out
 
 
 _FIELDS = tuple(k for k in CONTENT_KEYS if k not in ("code", "subject"))  # what the diff compares

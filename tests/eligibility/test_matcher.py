@@ -84,8 +84,12 @@ async def test_rematch_job_runs_through_the_queue(conformance_profiles):
 
     rs = sample_rulesets()["SAMPLE-POSTDOC"]
     await activate_ruleset(rs)
+    from eligibility.incremental import profile_ids_of
+
     sid = (await match_ruleset(rs, AS_OF, store=False)).results[0].subject_id
-    await enqueue("eligibility.rematch_subject", "talent", sid, AS_OF.isoformat())
+    # The job carries the profile's row id, not the ID number (arq logs job arguments).
+    [profile_id] = await profile_ids_of("talent", [sid])
+    await enqueue("eligibility.rematch_subject", "talent", profile_id, AS_OF.isoformat())
     await drain()
     assert [m.code for m in await matches_of_subject(sid)] == ["SAMPLE-POSTDOC"]
     await deactivate_ruleset(rs.key)
@@ -112,7 +116,9 @@ async def test_batch_rematch_after_import_stores_what_the_full_match_stores(conf
     rs = sample_rulesets()["SAMPLE-EXPORT-INSURANCE"]
     await activate_ruleset(rs)
     full = await match_ruleset(rs, AS_OF, store=False)
-    ids = [r.subject_id for r in full.results] + ["91360100000000000M"]  # one unknown id is skipped
+    from eligibility.incremental import profile_ids_of
+
+    ids = await profile_ids_of("enterprise", [r.subject_id for r in full.results]) + [2_000_000_000]  # unknown: skipped
     await enqueue("eligibility.rematch_subjects", "enterprise", ids, AS_OF.isoformat())
     await drain()
     stored = await matches_for(rs.key)

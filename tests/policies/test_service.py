@@ -11,6 +11,7 @@ import pytest
 
 from app.audit import AuditActor
 from app.tables import AuditEntry
+from kit.time import CHINA, FixedClock, use_clock
 from policies import packs, service
 from policies.errors import LifecycleError, NotAllowed, PackRefused, PolicyNotFound, TestsFailed, VersionLocked
 
@@ -293,6 +294,12 @@ async def test_impact_preview_equals_an_independent_count(fresh_db):
     for p in people:
         await upsert_profile("talent", p, actor=ALICE)
     on = dt.date(2025, 6, 30)
+    # v2 reads age, so its preview counts as of today whatever as_of says: today is `on` here.
+    with use_clock(FixedClock(dt.datetime(2025, 6, 30, 12, tzinfo=CHINA))):
+        await _impact_preview_equals_an_independent_count(people, on)
+
+
+async def _impact_preview_equals_an_independent_count(people, on):
     v1 = await submitted(POLICY)
     first = await service.impact_preview(v1.id, on)
     plain1 = {p["id_number"]: a for p in people if (a := _plain_v1(p, on)) is not None}

@@ -9,7 +9,7 @@ from litestar import Request, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from app.auth.guards import requires
 from app.controllers.payments.common import FINANCE, STAFF_ACTING, actor_of, reconcile_on, run_batch, threshold_fen
@@ -49,7 +49,15 @@ class ReissueRequest(BaseModel):
 
 
 class ReconcileRequest(BaseModel):
-    date: dt.date
+    date: dt.date = Field(description="the statement's date, YYYY-MM-DD")
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        # pydantic reads a number as a Unix time (0 → 1970-01-01): a date is written as text here.
+        if not isinstance(value, (str, dt.date)):
+            raise ValueError("a date as YYYY-MM-DD")
+        return value
 
 
 def _plain(fen: int) -> str:
@@ -79,6 +87,8 @@ def _acting(path: str, *statuses: int, status_code: int = HTTP_200_OK) -> HTTPRo
 
 
 def _reading(path: str, *statuses: int) -> HTTPRouteHandler:
+    # A path parameter that does not parse (an id that is not a number) matches no route: 404.
+    statuses += (404,) if "{" in path else ()
     return get(path, guards=[requires(*FINANCE)], tags=["finance"], responses=errors(*statuses))
 
 

@@ -3,10 +3,12 @@ their alerts, reconciliation."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
 from app import jobs
@@ -21,6 +23,7 @@ from app.controllers.payments.common import (
     run_batch,
     threshold_fen,
 )
+from app.controllers.receipts import ZIP_ROLES, receipts_zip_status
 from kit.money import format_yuan
 from kit.time import china_today
 from kit.vocab import Role
@@ -79,11 +82,17 @@ async def create_page(request: Request) -> Redirect:
 
 @get("/finance/batches/{batch_id:int}", guards=[requires(*FINANCE)], include_in_schema=False)
 async def batch_page(request: Request, batch_id: int, msg: str = "", status: str | None = None) -> Template:
+    batch = await service.get_batch(batch_id)
+    receipts_zip = None
+    if current_user(request)["role"] in ZIP_ROLES:
+        with contextlib.suppress(NotFoundException):  # no settled payment yet, so no receipt
+            receipts_zip = await receipts_zip_status(batch_id)
     return Template(
         "payments/detail.html",
         context=_ctx(
             request,
-            batch=await service.get_batch(batch_id),
+            batch=batch,
+            receipts_zip=receipts_zip,
             progress=await service.progress(batch_id),
             payments=await service.payments_of_batch(batch_id, status or None, 200),
             msg=msg,
