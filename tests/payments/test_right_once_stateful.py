@@ -196,9 +196,10 @@ async def batch_payments(batch_id: int, seen: dict[int, int] | None = None) -> l
     return out
 
 
-async def stored_decisions() -> list[tuple[int, str]]:
-    """(id, digest) of every stored match."""
-    return [(int(r["id"]), r["match_digest"]) for r in await Match.select(Match.id, Match.match_digest)]
+async def stored_decisions() -> list[tuple[int, str, str]]:
+    """(id, subject id, digest) of every stored match."""
+    rows = await Match.select(Match.id, Match.subject_id, Match.match_digest).order_by(Match.id)
+    return [(int(r["id"]), r["subject_id"], r["match_digest"]) for r in rows]
 
 
 async def replay_decision(match_id: int) -> str:
@@ -393,6 +394,7 @@ class World:
     adapter: Any = None
     log: list[str] = field(default_factory=list)
     _version_of_entitlement: dict[int, int] = field(default_factory=dict)
+    _replayed: dict[tuple[int, str], str] = field(default_factory=dict)
 
     async def open(self) -> None:
         await truncate_all()
@@ -523,7 +525,9 @@ class World:
             for (sid, period), items in sorted(groups.items()):
                 why = paid_allowed(self.once, items)
                 if why:
-                    found.append(f"(b) {sid} under {CODE} ({self.once}, {period}): {why}")
+                    found.append(
+                        f"(b) {sid} under {CODE} (once: {self.once}, period {'/'.join(map(str, period))}): {why}"
+                    )
             moves = self.adapter.simulator.moves_per_request()
             found += [f"(b) request {r} moved money {n} times" for r, n in moves.items() if n > 1]
         if "c" in checks:
@@ -533,10 +537,13 @@ class World:
             if committed > BUDGET_FEN:
                 found.append(f"(c) {committed} fen committed under {CODE} (all versions), over its fund {BUDGET_FEN}")
         if "d" in checks:
-            for mid, digest in await stored_decisions():
-                again = await replay_decision(mid)
-                if again != digest:
-                    found.append(f"(d) stored decision {mid} replays to another digest")
+            for mid, sid, digest in await stored_decisions():
+                # A decision replayed once is replayed again only after its subject's data changed (the time bound).
+                memo = (mid, repr(sorted(self.profiles[sid].items())))
+                if memo not in self._replayed:
+                    self._replayed[memo] = await replay_decision(mid)
+                if self._replayed[memo] != digest:
+                    found.append(f"(d) stored decision {mid} of {sid} replays to another digest")
         return found
 
 
@@ -660,3 +667,114 @@ async def test_right_once_stateful(tmp_dir):
     await asyncio.to_thread(run_state_machine_as_test, machine, settings=SETTINGS)
     if TALLY:
         print(f"violations (invariant checks that failed, over all steps): {TALLIED}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plain regression tests: each violation the machine found on main, reduced to its minimal steps.
+# ---------------------------------------------------------------------------------------------------------------
+
+MAIN_FAILS = "issue 15: fails on main; remove the mark when the fix is merged"
+
+
+@pytest.fixture
+async def world(tmp_dir):
+    w = World(tmp_dir)
+    await w.open()
+    yield w
+    await w.close()
+
+
+async def _pay(world: World) -> int:
+    bid = await world.batch()
+    assert bid is not None, "nothing was batched"
+    await world.approve(bid)
+    assert not await world.run(bid)
+    return bid
+
+
+def _only(found: list[str], check: str) -> list[str]:
+    return [f for f in found if f.startswith(f"({check})")]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
+async def test_no_payment_to_a_subject_the_last_feed_made_ineligible(world):
+    """(a) at batch creation: matched, then blacklisted by the next feed; the batch must leave it out."""
+    await world.feed(0, employees=12)
+    await world.publish(7_500)
+    await world.change(0, "blacklisted", True)
+    bid = await world.batch()
+    if bid is not None:  # nothing left to batch is the right outcome too
+        await world.approve(bid)
+        await world.run(bid)
+    assert _only(await world.violations({"a"}), "a") == []
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
+async def test_no_payment_to_a_subject_ineligible_when_the_run_starts(world):
+    """(a) at the start of the run (the machine's shrunk example): eligible when batched, then the feed drops its
+    insured staff below the threshold before the approved batch runs."""
+    await world.feed(0, employees=12)
+    await world.publish(5_000)
+    bid = await world.batch()
+    await world.approve(bid)
+    await world.change(0, "employees", 5)
+    await world.run(bid)
+    assert _only(await world.violations({"a"}), "a") == []
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
+async def test_a_new_version_does_not_pay_a_subject_again(world):
+    """(b): paid under v1; v2 of the same policy (once: lifetime, the default) must not pay it again."""
+    await world.feed(0, employees=12)
+    await world.publish(7_500)
+    await _pay(world)
+    await world.publish(7_500)
+    bid = await world.batch()
+    if bid is not None:
+        await world.approve(bid)
+        await world.run(bid)
+    assert _only(await world.violations({"b"}), "b") == []
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
+async def test_one_fund_across_versions(world):
+    """(c): v1's batch commits the whole fund (2 × ¥15,000 of ¥30,000); a third subject qualifies and v2 restates the
+    same fund: nothing more may be committed, whoever it is for."""
+    await world.feed(0, employees=60)
+    await world.feed(1, employees=60)
+    await world.feed(2, employees=5)
+    await world.publish(7_500)
+    assert await world.batch() is not None
+    await world.change(2, "employees", 60)
+    await world.publish(7_500)
+    await world.batch()
+    assert _only(await world.violations({"c"}), "c") == []
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
+async def test_a_stored_decision_replays_after_the_profile_changed(world):
+    """(d): the match of v1 made on 12 insured staff replays to its digest after a feed changed the count to 60."""
+    await world.feed(0, employees=12)
+    await world.publish(7_500)
+    [(first, _, _)] = await stored_decisions()
+    await world.change(0, "employees", 60)
+    assert len(await stored_decisions()) == 2  # the re-match stored the new decision next to the old one
+    assert _only(await world.violations({"d"}), "d") == []
+
+
+@pytest.mark.parametrize("after_transfer", [False, True], ids=["before-the-bank", "after-the-bank"])
+async def test_a_runner_killed_mid_batch_resumes_and_pays_each_once(world, after_transfer):
+    """The crash the machine uses: the runner dies on its 2nd transfer (before the bank takes it, or after); the resumed
+    run pays the rest, each payee once. Holds on main (the bank side is exactly once)."""
+    for i in range(N_SUBJECTS):
+        await world.feed(i, employees=12)
+    await world.publish(5_000)
+    bid = await world.batch()
+    await world.approve(bid)
+    assert await world.run(bid, crash_at=2, after_transfer=after_transfer)
+    assert world.status[bid] == "running"
+    assert len(world.moved()) == (2 if after_transfer else 1)
+    assert not await world.run(bid)
+    assert world.status[bid] == "completed" and len(world.moved()) == N_SUBJECTS
+    assert set(world.adapter.simulator.moves_per_request().values()) == {1}
+    assert await world.violations({"a", "b", "c", "d"}) == []
