@@ -40,8 +40,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from piccolo.conf.apps import Finder
 
+from app import jobs
 from app.audit import AuditActor
+from app.db import engine
 from eligibility import incremental
 from eligibility import service as eligibility
 from eligibility.fields import derived_values
@@ -50,6 +53,7 @@ from eligibility.profiles import profile_digest, uscc_check_char
 from eligibility.rules.evaluate import evaluate_values
 from eligibility.rulesets import invalidate as invalidate_rulesets
 from eligibility.tables import Match
+from kit.db import raw, transaction
 from kit.money import yuan_to_fen
 from kit.time import china_today
 from payments.adapters import get_adapter
@@ -67,7 +71,6 @@ from payments.service import (
 )
 from payments.service.transfer import RunnerOptions
 from policies import service as policies
-from tests.conftest import truncate_all
 from tests.payments.factories import CHECKER, MAKER, SYSTEM, bank_settings
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -93,26 +96,20 @@ SHRINK = os.environ.get("ZHIDA_STATEFUL_SHRINK", "") == "1"
 TALLY = os.environ.get("ZHIDA_STATEFUL_TALLY", "") == "1"
 TALLIED: dict[str, int] = {}
 MAX_EXAMPLES = int(os.environ.get("ZHIDA_STATEFUL_EXAMPLES", "12"))
-STEPS = int(os.environ.get("ZHIDA_STATEFUL_STEPS", "14"))
+STEPS = int(os.environ.get("ZHIDA_STATEFUL_STEPS", "16"))
 
 CODE = "P5-RIGHT-ONCE"
-BUDGET_FEN = 30_000_00  # the fund, restated unchanged by every version
-N_SUBJECTS = 3
+BUDGET_FEN = 40_000_00  # the fund, restated unchanged by every version
+N_SUBJECTS = 4
 MAX_VERSIONS = 3
 SMALL_AMOUNTS = (5_000, 6_000, 7_500)  # yuan; the large clause pays twice as much
 # Drawn with a lean to eligible, so that most examples pay someone.
 BLACKLISTED = (False, False, False, True)
 REGIONS = ("360111", "360102", "360111", "361002")  # the last is outside 3601 (Nanchang)
 EMPLOYEES = (12, 60, 12, 5)  # the small clause, the large one, below both
-FEED_CHANGES = (
-    ("blacklisted", True),
-    ("blacklisted", False),
-    ("region_code", "361002"),
-    ("region_code", "360111"),
-    ("employees", 5),
-    ("employees", 12),
-    ("employees", 60),
-)
+# What one feed changes: a field that takes a subject out of the policy, or one that (may) bring it in.
+FEED_OUT = (("blacklisted", True), ("region_code", "361002"), ("employees", 5))
+FEED_IN = (("blacklisted", False), ("region_code", "360111"), ("employees", 12), ("employees", 60))
 
 OFFICER = AuditActor("officer-p5", "policy_officer")
 REVIEWER = AuditActor("reviewer-p5", "policy_reviewer")
@@ -375,6 +372,28 @@ class CrashingBank:
         return await self.inner.query(request_id)
 
 
+_TABLES: list = []
+
+
+async def empty_platform() -> None:
+    """tests.conftest.truncate_all, cheaper: a blank platform per example. SQLite: every table in one transaction
+    (~50 ms, not ~500); PostgreSQL: TRUNCATE only the tables that hold rows (~0.1 s, not ~0.7)."""
+    if not _TABLES:
+        _TABLES.extend([t for t in Finder().get_table_classes() if await t.table_exists()])
+    if engine().engine_type == "postgres":
+        names = [f'"{t._meta.tablename}"' for t in _TABLES]
+        probe = " UNION ALL ".join(f"SELECT '{n[1:-1]}' AS t WHERE EXISTS (SELECT 1 FROM {n})" for n in names)
+        full = [f'"{r["t"]}"' for r in await raw(probe)]
+        if full:
+            await raw(f"TRUNCATE {', '.join(full)} RESTART IDENTITY CASCADE")
+    else:
+        async with transaction():
+            for t in _TABLES:
+                await t.delete(force=True)
+    if jobs.embedded():
+        await (await jobs.get_queue()).flushall()
+
+
 @dataclass
 class RunStart:
     snapshot: dict[str, dict]
@@ -395,9 +414,12 @@ class World:
     log: list[str] = field(default_factory=list)
     _version_of_entitlement: dict[int, int] = field(default_factory=dict)
     _replayed: dict[tuple[int, str], str] = field(default_factory=dict)
+    _final: dict[int, list[PaymentFacts]] = field(default_factory=dict)
+    changed: bool = True  # something happened since the last batch that found nothing to pay
+    tallied: set[str] = field(default_factory=set)  # the invariants this example violated (ZHIDA_STATEFUL_TALLY)
 
     async def open(self) -> None:
-        await truncate_all()
+        await empty_platform()
         invalidate_rulesets()
         d = self.tmp / uuid.uuid4().hex[:8]
         d.mkdir(parents=True)
@@ -413,12 +435,14 @@ class World:
         p = enterprise(i, **fields)
         self.profiles[p["uscc"]] = p
         self.log.append(f"feed {i} {fields}")
+        self.changed = True
         await feed_profile(p)
 
     async def change(self, i: int, name: str, value: Any) -> None:
         p = {**self.profiles[uscc(i)], name: value}
         self.profiles[p["uscc"]] = p
         self.log.append(f"feed {i} {name}={value}")
+        self.changed = True
         await feed_profile(p)
 
     async def publish(self, small_yuan: int) -> VersionModel:
@@ -428,6 +452,7 @@ class World:
         v = VersionModel(number, vid, small_yuan * 100)
         self.versions[number] = v
         self.log.append(f"publish v{number} small={small_yuan}")
+        self.changed = True
         return v
 
     async def batch(self) -> int | None:
@@ -438,10 +463,12 @@ class World:
             self.run_starts[bid] = []
             self.status[bid] = await batch_status(bid)
         self.log.append(f"batch -> {bid}")
+        self.changed = bid is not None
         return bid
 
     async def approve(self, bid: int) -> None:
         self.log.append(f"approve {bid}")
+        self.changed = True
         await approve(bid)
         self.status[bid] = await batch_status(bid)
 
@@ -449,6 +476,7 @@ class World:
         """Start (or resume) the batch and pay it; with ``crash_at`` the runner dies on that transfer. Returns whether
         it crashed."""
         self.log.append(f"run {bid} crash_at={crash_at} after={after_transfer}")
+        self.changed = True
         resumed = await batch_status(bid) == "running"
         if resumed:
             await asyncio.sleep(RUNNER.lease_seconds + 0.02)  # the dead runner's lease runs out
@@ -471,6 +499,17 @@ class World:
         return crashed
 
     # -- checks -------------------------------------------------------------------------------------------------
+    async def payments(self, bid: int) -> list[PaymentFacts]:
+        """batch_payments, kept once the batch and each of its payments reached an end (the time bound)."""
+        if bid in self._final:
+            return self._final[bid]
+        got = await batch_payments(bid, self._version_of_entitlement)
+        if self.status.get(bid) in ("completed", "rejected", "cancelled") and all(
+            p.status in ("settled", "rejected", "returned", "void") for p in got
+        ):
+            self._final[bid] = got
+        return got
+
     def moved(self) -> dict[str, int]:
         """Money the bank moved, by request id (its own record)."""
         out = {}
@@ -485,7 +524,7 @@ class World:
         paid: list[tuple[int, PaymentFacts]] = []  # (batch, payment) of the money moved
         committed = 0
         for bid in sorted(self.batch_made):
-            for p in await batch_payments(bid, self._version_of_entitlement):
+            for p in await self.payments(bid):
                 if p.request_id in moved:
                     paid.append((bid, p))
                 if p.status in ("created", "submitted", "accepted", "unknown", "settled"):
@@ -588,17 +627,35 @@ class RightOnceMachine(RuleBasedStateMachine):
             self.call(self.world.feed(i, blacklisted=blacklisted, region=region, employees=employees))
         self.call(self.world.publish(small))
 
-    @rule(i=st.integers(0, N_SUBJECTS - 1), change=st.sampled_from(FEED_CHANGES))
-    def feed(self, i, change) -> None:
-        """A feed changes one field of one enterprise (the record sent is the whole one, as today's contract)."""
-        name, value = change
-        self.call(self.world.change(i, name, value))
+    @rule(i=st.integers(0, N_SUBJECTS - 1), change=st.sampled_from(FEED_OUT))
+    def feed_out(self, i, change) -> None:
+        """A feed changes one field of one enterprise so that it no longer qualifies (the record sent is the whole
+        one, as today's contract). Two rules of feeds, so that feeds come as often as the steps of payment."""
+        self.call(self.world.change(i, *change))
+
+    @rule(i=st.integers(0, N_SUBJECTS - 1), change=st.sampled_from(FEED_IN))
+    def feed_in(self, i, change) -> None:
+        """A feed changes one field so that the enterprise qualifies (if the others let it), or for another amount."""
+        self.call(self.world.change(i, *change))
 
     @precondition(lambda self: self.world is not None and len(self.world.versions) < MAX_VERSIONS)
     @rule(small=st.sampled_from(SMALL_AMOUNTS))
     def publish(self, small) -> None:
+        """A new version, with the amounts drawn again (higher, lower or the same)."""
         self.call(self.world.publish(small))
 
+    @precondition(lambda self: self.world is not None and len(self.world.versions) < MAX_VERSIONS)
+    @rule()
+    def republish(self) -> None:
+        """A new version that restates the latest one's amounts (a second publication rule: versions come often)."""
+        self.call(self.world.publish(self.world.versions[len(self.world.versions)].small_fen // 100))
+
+    def _may_batch(self) -> bool:
+        # Steps are few: no batch again while nothing has changed since one found nothing to pay, nor a third waiting
+        # for approval (a heuristic on the steps alone, not on the model's eligibility).
+        return self.world is not None and self.world.changed and len(self._batches("created")) < 2
+
+    @precondition(lambda self: self._may_batch())
     @rule()
     def make_batch(self) -> None:
         self.call(self.world.batch())
@@ -612,7 +669,7 @@ class RightOnceMachine(RuleBasedStateMachine):
         self.call(self.world.approve(data.draw(st.sampled_from(self._batches("created")), label="batch")))
 
     @precondition(lambda self: self.world is not None and self._batches("approved", "running"))
-    @rule(data=st.data(), crash=st.one_of(st.none(), st.none(), st.tuples(st.integers(1, 3), st.booleans())))
+    @rule(data=st.data(), crash=st.one_of(st.none(), st.tuples(st.integers(1, 3), st.booleans())))
     def run(self, data, crash) -> None:
         """Run an approved batch, or resume a crashed (running) one; the runner may die on its n-th transfer, before
         the bank takes it or after."""
@@ -620,7 +677,8 @@ class RightOnceMachine(RuleBasedStateMachine):
         crash_at, after = crash if crash else (None, False)
         self.call(self.world.run(bid, crash_at, after))
 
-    @rule(crash=st.one_of(st.none(), st.none(), st.tuples(st.integers(1, 3), st.booleans())))
+    @precondition(lambda self: self._may_batch())
+    @rule(crash=st.one_of(st.none(), st.tuples(st.integers(1, 3), st.booleans())))
     def pay_through(self, crash) -> None:
         """The usual way in one step: a batch, its approval and its run (so that few steps reach the bank often)."""
         bid = self.call(self.world.batch())
@@ -635,12 +693,15 @@ class RightOnceMachine(RuleBasedStateMachine):
             return
         found = self.call(self.world.violations())
         if TALLY:
-            for f in found:
-                TALLIED[f[:3]] = TALLIED.get(f[:3], 0) + 1
+            for kind in {f[:3] for f in found} - self.world.tallied:
+                self.world.tallied.add(kind)
+                TALLIED[kind] = TALLIED.get(kind, 0) + 1
             return
         assert not found, "\n".join(found) + "\nsteps:\n  " + "\n  ".join(self.world.log)
 
     def teardown(self) -> None:
+        if TALLY and self.world is not None:
+            print(f"example of {len(self.world.log)} steps: {'; '.join(self.world.log)[:400]}")
         if self.world is not None:
             self.call(self.world.close())
 
@@ -666,7 +727,7 @@ async def test_right_once_stateful(tmp_dir):
     machine = type("Machine", (RightOnceMachine,), {"loop": asyncio.get_running_loop(), "tmp": tmp_dir})
     await asyncio.to_thread(run_state_machine_as_test, machine, settings=SETTINGS)
     if TALLY:
-        print(f"violations (invariant checks that failed, over all steps): {TALLIED}")
+        print(f"examples that violated each invariant (of {MAX_EXAMPLES}): {TALLIED}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
