@@ -725,7 +725,10 @@ SETTINGS = settings(
 )
 async def test_right_once_stateful(tmp_dir):
     machine = type("Machine", (RightOnceMachine,), {"loop": asyncio.get_running_loop(), "tmp": tmp_dir})
-    await asyncio.to_thread(run_state_machine_as_test, machine, settings=SETTINGS)
+    try:
+        await asyncio.to_thread(run_state_machine_as_test, machine, settings=SETTINGS)
+    finally:
+        await empty_platform()  # no rule set or entitlement of ours is left for a test without fresh_db
     if TALLY:
         print(f"examples that violated each invariant (of {MAX_EXAMPLES}): {TALLIED}")
 
@@ -743,6 +746,7 @@ async def world(tmp_dir):
     await w.open()
     yield w
     await w.close()
+    await empty_platform()
 
 
 async def _pay(world: World) -> int:
