@@ -12,9 +12,9 @@ The oracle is independent of the code under test: the machine keeps every profil
 amounts from the rule it also writes as the pack (see ``oracle_amount_fen``); money moved is read from the bank
 simulator's own record, not from our ledger.
 
-Every call that the parallel work of issue 15 changes goes through the adapters below (marked ``# REWIRE:``), so they
-can be pointed at the new service calls at merge time. Plain regression tests, one per violation the machine found on
-main, close the file.
+The machine reaches the product through a few small adapters (feed, publish, batch, run, replay), each the path an
+operator's command takes. Plain regression tests, one per violation the machine found before issue 15 was fixed
+(each failed then), close the file.
 """
 
 from __future__ import annotations
@@ -42,15 +42,14 @@ from hypothesis.stateful import (
 )
 from piccolo.conf.apps import Finder
 
-from app import jobs
+from app import jobs, publication
 from app.audit import AuditActor
 from app.db import engine
+from app.flows import matches_withdrawn
 from eligibility import incremental
+from eligibility import replay as eligibility_replay
 from eligibility import service as eligibility
-from eligibility.fields import derived_values
-from eligibility.matcher import match_digest, match_ruleset, rule_digest
-from eligibility.profiles import profile_digest, uscc_check_char
-from eligibility.rules.evaluate import evaluate_values
+from eligibility.profiles import uscc_check_char
 from eligibility.rulesets import invalidate as invalidate_rulesets
 from eligibility.tables import Match
 from kit.db import raw, transaction
@@ -80,7 +79,7 @@ from tests.payments.factories import CHECKER, MAKER, SYSTEM, bank_settings
 # P1: the pack carries `once:` (and `top_up:`). Main refuses both keys ("unknown key 'once'"), so they are left out
 # and the oracle checks the contract's default (once: lifetime). With True, every example draws one variant of
 # ONCE_VARIANTS and writes it into the pack.
-PACK_ONCE_KEYS = False
+PACK_ONCE_KEYS = True
 ONCE_VARIANTS = ("lifetime", "per_year", "per_version", "top_up")
 # A resumed run (start_batch of a running batch, after a crash) is "the start of a run" too: what is still unsent
 # then must be eligible on the data of that moment. Set False if P2 re-verifies only at the first start.
@@ -127,26 +126,28 @@ def as_of() -> dt.date:
 
 
 async def feed_profile(profile: dict) -> None:
-    """A data-exchange record (full-record feed) of one enterprise, and the re-match it causes."""
-    # REWIRE (P2/P4): the feed path that also records "no longer eligible" and withdraws entitlements (and keeps the
-    # profile's history). Today: the API upsert, then the job it queues (eligibility.rematch_subject) run inline.
+    """A data-exchange record (full-record feed) of one enterprise, and the re-match it causes: what the API upsert
+    queues (eligibility.rematch_subject by profile row id), with the withdrawals it hands to app/ (app.worker)."""
     await eligibility.upsert_profile("enterprise", profile, actor=FEED, feed="p5-stateful")
-    await incremental.rematch_subject("enterprise", profile["uscc"], as_of())
+    ids = await incremental.profile_ids_of("enterprise", [profile["uscc"]])
+    _, withdrawn = await incremental.rematch_profiles_outcomes("enterprise", ids, as_of(), audit=SYSTEM)
+    await matches_withdrawn(withdrawn, actor=SYSTEM)
 
 
 async def publish_version(pack_text: str) -> tuple[int, int]:
-    """Load the pack as a draft and publish it; returns (version id, version number)."""
-    # REWIRE (P3): the one publication path, which queues the matching (and withdrawals, entitlements) itself.
-    # Today `policies.publish_version` does not match: what the web path queues (app.match_published) is run inline.
+    """Load the pack as a draft and publish it through the one publication path (app/publication.py), whose
+    matching, withdrawals and entitlements run in-process (the embedded queue); returns (version id, number)."""
     [(draft, _)] = await policies.load_pack_text(pack_text, OFFICER, source="p5-stateful")
-    v = await policies.publish_version(draft.id, REVIEWER)
-    await match_ruleset(await policies.ruleset_of(v.id), as_of(), store=True, actor=SYSTEM, collect=False)
+    if draft.status == "draft":
+        await policies.submit(draft.id, OFFICER)
+    v = await publication.publish(draft.id, REVIEWER, accept_shortfall=True)
+    await jobs.drain()
     return v.id, v.number
 
 
 async def make_batch(code: str) -> int | None:
     """What `zhida batch create CODE` does: take the new matches, then batch what is payable. None: nothing to batch."""
-    # REWIRE (P2): create_batch re-verifies each entitlement against the current profile and holds out those that fail.
+    # create_batch re-verifies each entitlement against the current profile and holds out those that fail.
     await refresh_entitlements(code, actor=MAKER)
     try:
         created = await create_batch(actor=MAKER, policy_code=code, second_checker_threshold_fen=THRESHOLD_FEN)
@@ -161,7 +162,7 @@ async def approve(batch_id: int) -> None:
 
 async def start_run(batch_id: int):
     """Start (or resume) a batch; returns its chunks."""
-    # REWIRE (P2): start_batch re-verifies the batch's entitlements and holds out those that fail.
+    # start_batch re-verifies the batch's entitlements and holds out those that fail.
     return await start_batch(batch_id, actor=SYSTEM, chunk_size=50)
 
 
@@ -182,7 +183,6 @@ class PaymentFacts:
 async def batch_payments(batch_id: int, seen: dict[int, int] | None = None) -> list[PaymentFacts]:
     """The payments of a batch, each with the number of the policy version it came from (through its entitlement;
     ``seen`` caches entitlement id -> version number: an entitlement in a batch does not change)."""
-    # REWIRE (P1) if an entitlement no longer names the version it pays under.
     seen = {} if seen is None else seen
     out = []
     for p in await payments_of_batch(batch_id, limit=10_000):
@@ -200,19 +200,10 @@ async def stored_decisions() -> list[tuple[int, str, str]]:
 
 
 async def replay_decision(match_id: int) -> str:
-    """The digest a stored decision replays to."""
-    # REWIRE (P4): the replay behind `zhida explain --decision ID`, on the profile version and rule version the match
-    # used. Main keeps no profile history: this replays on the CURRENT stored profile, so a decision made before the
-    # profile changed cannot reproduce its digest today.
-    row = await Match.select().where(Match.id == match_id).first()
-    ruleset = await policies.ruleset_of(int(row["version_id"]))
-    kind, sid = row["subject_kind"], row["subject_id"]
-    profile = await eligibility.get_profile(kind, sid)
-    day = row["as_of"] if isinstance(row["as_of"], dt.date) else dt.date.fromisoformat(str(row["as_of"])[:10])
-    ev = evaluate_values(ruleset, {**profile, **derived_values(kind, profile, day)}, day)
-    return match_digest(
-        ruleset.key, sid, ev.clauses, yuan_to_fen(ev.amount), profile_digest(kind, profile), rule_digest(ruleset)
-    )
+    """The digest a stored decision replays to, on the profile version and rule version it used (what
+    `zhida explain --decision ID` prints)."""
+    replay = await eligibility_replay.replay_decision(match_id, policies.ruleset_of)
+    return replay.match_digest or ""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -718,11 +709,6 @@ SETTINGS = settings(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15 on main: paid after no longer eligible, a new version pays again, one fund per version, no "
-    "replay on past data; remove this mark when P1–P4 are merged and the adapters rewired",
-)
 async def test_right_once_stateful(tmp_dir):
     machine = type("Machine", (RightOnceMachine,), {"loop": asyncio.get_running_loop(), "tmp": tmp_dir})
     try:
@@ -736,8 +722,6 @@ async def test_right_once_stateful(tmp_dir):
 # ---------------------------------------------------------------------------------------------------------------
 # Plain regression tests: each violation the machine found on main, reduced to its minimal steps.
 # ---------------------------------------------------------------------------------------------------------------
-
-MAIN_FAILS = "issue 15: fails on main; remove the mark when the fix is merged"
 
 
 @pytest.fixture
@@ -761,7 +745,6 @@ def _only(found: list[str], check: str) -> list[str]:
     return [f for f in found if f.startswith(f"({check})")]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
 async def test_no_payment_to_a_subject_the_last_feed_made_ineligible(world):
     """(a) at batch creation: matched, then blacklisted by the next feed; the batch must leave it out."""
     await world.feed(0, employees=12)
@@ -774,7 +757,6 @@ async def test_no_payment_to_a_subject_the_last_feed_made_ineligible(world):
     assert _only(await world.violations({"a"}), "a") == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
 async def test_no_payment_to_a_subject_ineligible_when_the_run_starts(world):
     """(a) at the start of the run (the machine's shrunk example): eligible when batched, then the feed drops its
     insured staff below the threshold before the approved batch runs."""
@@ -787,7 +769,6 @@ async def test_no_payment_to_a_subject_ineligible_when_the_run_starts(world):
     assert _only(await world.violations({"a"}), "a") == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
 async def test_a_new_version_does_not_pay_a_subject_again(world):
     """(b): paid under v1; v2 of the same policy (once: lifetime, the default) must not pay it again."""
     await world.feed(0, employees=12)
@@ -801,7 +782,6 @@ async def test_a_new_version_does_not_pay_a_subject_again(world):
     assert _only(await world.violations({"b"}), "b") == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
 async def test_one_fund_across_versions(world):
     """(c): v1's batch commits the whole fund (2 × ¥15,000 of ¥30,000); a third subject qualifies and v2 restates the
     same fund: nothing more may be committed, whoever it is for."""
@@ -816,7 +796,6 @@ async def test_one_fund_across_versions(world):
     assert _only(await world.violations({"c"}), "c") == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=MAIN_FAILS)
 async def test_a_stored_decision_replays_after_the_profile_changed(world):
     """(d): the match of v1 made on 12 insured staff replays to its digest after a feed changed the count to 60."""
     await world.feed(0, employees=12)
