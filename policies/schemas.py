@@ -154,8 +154,8 @@ class PriorPayments(BaseModel):
     paid_before: int = Field(description="matched subjects already paid (or in a batch) under earlier versions")
     new_subjects: int = Field(description="matched subjects the policy has not paid for this period yet")
     new_amount: Decimal
-    top_up_subjects: int = 0
-    top_up_total: Decimal = Decimal("0.00")
+    top_up_subjects: int = Field(description="subjects paid before whose new amount is higher (top_up only)")
+    top_up_total: Decimal = Field(description="what those top-ups add, in yuan")
 
     @property
     def adds_amount(self) -> Decimal:
