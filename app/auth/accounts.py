@@ -27,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.audit import AuditActor
+from app.auth.passwords import check_password
 from app.errors import AppError, Conflict
 from app.tables import RoleGrant, User
 from kit.audit import Actor
@@ -44,7 +45,6 @@ POLICY_FINANCE_ROLES: tuple[Role, ...] = (
 CONFIRMED_ROLES: tuple[Role, ...] = (*POLICY_FINANCE_ROLES, Role.ADMIN)
 ROLES: tuple[Role, ...] = (*STAFF_ROLES, *SUBJECT_ROLES)
 ACTIVATION_HOURS = 72
-MIN_PASSWORD = 8
 TOKEN_PREFIX = "zt_"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 _hasher = PasswordHasher()
@@ -79,11 +79,6 @@ def check_separation(current: str | None, new: str) -> None:
             f"业务账户不能成为管理员 / a {current} account cannot become an admin: "
             "an admin holds no policy or finance role; open a separate admin account"
         )
-
-
-def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise AppError(f"密码至少 {MIN_PASSWORD} 位 / a password has at least {MIN_PASSWORD} characters")
 
 
 def _check_new(username: str, role: str) -> None:
@@ -301,7 +296,7 @@ async def activate(username: str, code: str, password: str) -> dict:
     expires = row["activation_expires_at"]
     if not hmac.compare_digest(row["activation_hash"], _sha(code.strip())) or expires is None or expires < now():
         raise refused
-    check_password(password)
+    check_password(password, username=username, role=row["role"])
     async with User._meta.db.transaction():
         # Used once: only the update that still finds this code sets the password.
         done = (

@@ -148,6 +148,9 @@ async def test_a_second_admin_confirms_and_only_the_owner_sets_the_password(admi
     # No password works before activation; a wrong code is refused; the right one once.
     assert await _login_status("new_maker", "") == 401
     assert (await _activate("new_maker", "not-the-code")).status_code == 400
+    # The staff password policy holds at activation too: a common password is refused and the code stays usable.
+    weak = await _activate("new_maker", code, "Password2025!")
+    assert weak.status_code == 422 and "常见密码" in weak.text
     r = await _activate("new_maker", code)
     assert r.status_code == 200 and "activated" in r.text
     assert await _login_status("new_maker", NEW_PASSWORD) == 302
