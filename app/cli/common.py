@@ -14,6 +14,7 @@ from typing import IO, Any, NoReturn
 import click
 
 from app.audit import AuditActor
+from app.auth import throttle
 from app.auth.accounts import verify_password, verify_token
 from app.config import get_settings
 from app.db import close_database, open_database
@@ -194,9 +195,19 @@ async def authenticated(name: str, *, token_ok: bool = True) -> dict:
                 f"or set {ACTOR_TOKEN_ENV} to a token from `zhida users token {name}`"
             )
         password = getpass.getpass(f"password of {name}: ")
+    # Counted like a web login, with the OS account as the source: a script cannot guess a password faster.
+    source = f"cli:{os_user()}"
+    refusal = await throttle.reserve_attempt(source, name)
+    if refusal is not None:
+        refuse(
+            f"--actor {name}: too many failed attempts; "
+            + ("the account is locked (zhida users unlock)" if refusal.locked else f"wait {refusal.seconds} s")
+        )
     user = await verify_password(name, password)
     if user is None:
+        await throttle.attempt_failed(source, name)
         refuse(f"--actor {name}: no active user named {name!r} with this password ({ACTOR_PASSWORD_ENV} or the prompt)")
+    await throttle.attempt_succeeded(source, name)
     return user
 
 

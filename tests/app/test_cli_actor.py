@@ -94,3 +94,19 @@ async def test_a_personal_token_authenticates_its_owner_only(users):
     _refused(
         zhida("policies", "publish", "SAMPLE-ABOVE-SCALE", "--actor", "a_reviewer", env=_env(ZHIDA_ACTOR_TOKEN=token))
     )
+
+
+async def test_wrong_actor_passwords_are_throttled_like_logins(users, monkeypatch):
+    """A script cannot guess an --actor password faster than the web login allows: after the failures the source
+    (the OS account) may make, even the right password waits."""
+    from app.cli.common import Refused, authenticated
+    from app.config import get_settings
+
+    monkeypatch.delenv("ZHIDA_ACTOR_TOKEN", raising=False)
+    for _ in range(get_settings().login_max_failures):
+        monkeypatch.setenv("ZHIDA_ACTOR_PASSWORD", "wrong-" + PASSWORD)
+        with pytest.raises(Refused, match="with this password"):
+            await authenticated("a_officer")
+    monkeypatch.setenv("ZHIDA_ACTOR_PASSWORD", PASSWORD)
+    with pytest.raises(Refused, match="too many failed attempts"):
+        await authenticated("a_officer")
