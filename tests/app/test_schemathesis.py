@@ -86,7 +86,9 @@ def run_schemathesis(schema: Path, base: str, headers: dict[str, str], report: P
     ]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
-    return subprocess.run(args, capture_output=True, text=True, timeout=MAX_TIME * 10 + 120)
+    report.mkdir(parents=True, exist_ok=True)
+    # Run in the report's directory: schemathesis keeps a cache (.schemathesis/) where it runs, not in the checkout.
+    return subprocess.run(args, capture_output=True, text=True, timeout=MAX_TIME * 10 + 120, cwd=report)
 
 
 async def _seed() -> list[str]:

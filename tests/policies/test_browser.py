@@ -27,8 +27,17 @@ TESTS_YAML = """\
 
 @pytest.fixture
 async def people(fresh_db):
+    from app.audit import AuditActor
+    from eligibility.service import upsert_profile
+    from tests.policies.test_service import _talents
+
     await ensure_user("web_officer", "policy_officer")
     await ensure_user("web_reviewer", "policy_reviewer")
+    # Twelve masters: no count below 10 is shown (tests/policies/test_counts.py), so the editor and the preview need them.
+    for p in _talents(12):
+        await upsert_profile(
+            "talent", {**p, "education": "master", "social_insurance_months": "12"}, actor=AuditActor("feed", "system")
+        )
 
 
 def test_officer_writes_checks_tests_submits_and_reviewer_publishes(people):
