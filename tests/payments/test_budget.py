@@ -76,7 +76,7 @@ async def test_concurrent_processes_never_commit_more_than_the_budget(fresh_db, 
                 stderr=subprocess.PIPE,
                 text=True,
                 cwd=tmp_dir,
-                env={**os.environ, "ZHIDA_ACTOR_PASSWORD": "password-123"},
+                env={**os.environ, "ZHIDA_ACTOR_PASSWORD": "Budget-maker-2025"},
             )
         )
     outs = [p.communicate(timeout=300) for p in procs]

@@ -20,6 +20,7 @@ from payments.service.transfer import RunnerOptions
 from policies import service as policies
 from tests.conftest import zhida
 from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings
+from tests.web import ACTOR_ENV
 
 OFFICER = AuditActor("rv_officer", "policy_officer")
 REVIEWER = AuditActor("rv_reviewer", "policy_reviewer")
@@ -117,6 +118,7 @@ def talent(id_number: str, name: str, account: str, **over) -> dict:
 
 
 ACC_A, ACC_B = "6222020200001231", "6222020200005671"
+RV_ENV = {"ZHIDA_ACTOR_PASSWORD": "Rv-pass-2025"}  # the CLI users' password: --actor authenticates
 ACC_1, ACC_2, ACC_3 = "6222020200011111", "6222020200022221", "6222020200033331"
 
 
@@ -130,8 +132,11 @@ async def publish(code: str) -> int:
 async def rematch(kind: str, subject_id: str) -> None:
     """What a feed's upsert queues: the incremental re-match job, run by the in-process worker."""
     from app.jobs import drain, enqueue
+    from eligibility.incremental import profile_ids_of
 
-    await enqueue("eligibility.rematch_subject", kind, subject_id, china_today().isoformat())
+    # The job carries the profile's row id, never the subject id (an ID number: job arguments are logged).
+    (profile_id,) = await profile_ids_of(kind, [subject_id])
+    await enqueue("eligibility.rematch_subject", kind, profile_id, china_today().isoformat())
     await drain()
 
 
@@ -169,8 +174,8 @@ async def test_blacklisted_after_matching_is_not_batched_cli(fresh_db, tmp_dir):
     feed = tmp_dir / "enterprises.csv"
     _write_csv(feed, [enterprise(ENT_A, "甲科技有限公司", ACC_A), enterprise(ENT_B, "乙科技有限公司", ACC_B)])
     zhida("profiles", "import", str(feed), "--kind", "enterprise", check=True)
-    zhida("policies", "load", str(pack), "--actor", "rv_officer", check=True)
-    zhida("policies", "publish", "RV-HIRE", "--actor", "rv_reviewer", check=True)
+    zhida("policies", "load", str(pack), "--actor", "rv_officer", check=True, env=RV_ENV)
+    zhida("policies", "publish", "RV-HIRE", "--actor", "rv_reviewer", check=True, env=RV_ENV)
     matched = zhida("match", "RV-HIRE", check=True)
     assert ENT_A in matched.stdout and ENT_B in matched.stdout
     _write_csv(
@@ -180,12 +185,14 @@ async def test_blacklisted_after_matching_is_not_batched_cli(fresh_db, tmp_dir):
     zhida("profiles", "import", str(feed), "--kind", "enterprise", check=True)
     explained = zhida("explain", "RV-HIRE", ENT_A, check=True)
     assert "不符合" in explained.stdout
-    made = zhida("batch", "create", "RV-HIRE", "--actor", "rv_maker", check=True)
+    made = zhida("batch", "create", "RV-HIRE", "--actor", "rv_maker", check=True, env=RV_ENV)
     assert "1 payments, ¥7,500.00" in made.stderr, made.stderr
     batch_id = int(made.stdout.strip().splitlines()[-1])
     paid = {r["subject_id"] for r in await raw("SELECT subject_id FROM pay_payment WHERE batch_id = {}", batch_id)}
     assert paid == {ENT_B}
-    assert not await payments.entitlements_of_subject("enterprise", ENT_A)  # made from current matches only
+    # The publication made its entitlement; the feed's re-match withdrew it, with the failing condition in words.
+    (gone,) = await payments.entitlements_of_subject("enterprise", ENT_A)
+    assert gone.state == "withdrawn" and "列入严重失信主体名单" in gone.reason and gone.batch_id is None
 
 
 async def test_talent_moved_out_of_region_is_not_batched(fresh_db):
@@ -307,7 +314,7 @@ async def test_changed_amount_waits_for_the_maker(fresh_db, tmp_dir):
         await payments.create_batch(actor=MAKER, policy_code="RV-HIRE", second_checker_threshold_fen=THRESHOLD_FEN)
     with pytest.raises(Forbidden):
         await payments.accept_amount(ent.id, actor=CHECKER)
-    accepted = zhida("batch", "accept-amount", str(ent.id), "--actor", "rv_maker")
+    accepted = zhida("batch", "accept-amount", str(ent.id), "--actor", "rv_maker", env=ACTOR_ENV)
     assert accepted.returncode == 0, accepted.stderr
     assert "15,000.00 accepted" in accepted.stdout
     ent = await entitlement_of("enterprise", ENT_A, "RV-HIRE")

@@ -179,7 +179,9 @@ async def _review_preview(request: Request, version: VersionRead, as_of: str) ->
     if version.status != "in_review" or current_user(request)["role"] not in REVIEWERS:
         return None, ""
     try:
-        return await service.impact_preview(version.id, as_of_date(as_of)), ""
+        # The reviewer shapes no rule and decides on what publication would pay: the small count is shown (as in the
+        # preview stored with the publication), so a shortfall is never hidden from the one who must confirm it.
+        return await service.impact_preview(version.id, as_of_date(as_of), small_counts=True), ""
     except PolicyError as exc:
         return None, exc.message
 
