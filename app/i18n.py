@@ -7,6 +7,7 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
+from kit.masking import mask_id_number
 from kit.vocab import Role
 
 LANGS = ("zh", "en")
@@ -44,3 +45,4 @@ def role_label(ctx: Context, role: str) -> str:
 def register(env: Environment) -> None:
     env.globals.update(tr=tr, role_label=role_label)
     env.globals["lang_of"] = lang_of
+    env.filters["mask_id"] = mask_id_number  # kit/masking's one rule, for pages that show a talent's ID number
