@@ -8,12 +8,18 @@ placeholders (Piccolo's own convention) and run in the caller's transaction when
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.querystring import QueryString
 from piccolo.table import Table
+
+# A row id as the tables store it (Piccolo's Serial: PostgreSQL's 32-bit integer). An id in a request body is one of
+# these: a larger one is refused by validation (a 400 naming it), never handed to the driver (a 500).
+ROW_ID_MAX = 2**31 - 1
+RowId = Annotated[int, Interval(ge=1, le=ROW_ID_MAX)]
 
 # SQLite allows 32766 bound parameters per statement (3.32+); asyncpg 32767. Stay well below both.
 MAX_PARAMS = 30000

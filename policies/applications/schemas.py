@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from kit.db import RowId
 from kit.masking import mask_account  # noqa: F401 - the one account rule, used by accounts.py
 
 OFFICER_ROLES = ("policy_officer", "policy_reviewer")
@@ -53,7 +54,7 @@ class ApplicationDecision(BaseModel):
 
 class ObjectionCreate(BaseModel):
     target: Literal["application", "entitlement"]
-    target_id: int
+    target_id: RowId
     text: str = Field(min_length=1, max_length=4000)
 
     @field_validator("text")

@@ -27,6 +27,7 @@ from app.schemas.finance import (
     ReissueRead,
     StoredDifferenceRead,
 )
+from kit.db import RowId
 from kit.money import format_yuan
 from kit.vocab import BatchStatus, PaymentException, Role
 from payments import service
@@ -36,7 +37,7 @@ from payments.service import BudgetUsage
 
 class BatchCreate(BaseModel):
     policy_code: str | None = None
-    entitlement_ids: list[int] = Field(default_factory=list)
+    entitlement_ids: list[RowId] = Field(default_factory=list)
     refresh: bool = True
 
 
@@ -45,7 +46,7 @@ class Reason(BaseModel):
 
 
 class ReissueRequest(BaseModel):
-    payment_ids: list[int]
+    payment_ids: list[RowId]
 
 
 class ReconcileRequest(BaseModel):
