@@ -130,6 +130,23 @@ async def _conditional_update(row_id: int, values: dict[str, Any], at: Any) -> b
     return bool(done)
 
 
+async def _supersede(row: dict[str, Any], reason: str, detail: dict[str, Any], at: Any) -> list[Change]:
+    """Set an unpaid row of a right aside (superseded, with the reason) unless a batch took it meanwhile; returns
+    the audit change, or none."""
+    if not await _conditional_update(row["id"], {"state": EntitlementState.SUPERSEDED.value, "reason": reason}, at):
+        return []
+    return [
+        Change(
+            "entitlement.supersede",
+            "entitlement",
+            row["key"],
+            {"state": row["state"]},
+            {"state": EntitlementState.SUPERSEDED},
+            detail,
+        )
+    ]
+
+
 async def record_entitlements(
     policy: PolicyFacts, items: Iterable[EntitlementCreate], *, actor: Actor
 ) -> dict[str, int]:
@@ -180,19 +197,7 @@ async def record_entitlements(
             if due <= 0:
                 counts["locked"] += 1
                 for r in open_rows:  # an unpaid row the right no longer owes (e.g. a lower version with top_up)
-                    if await _conditional_update(
-                        r["id"], {"state": EntitlementState.SUPERSEDED.value, "reason": why}, at
-                    ):
-                        changes.append(
-                            Change(
-                                "entitlement.supersede",
-                                "entitlement",
-                                r["key"],
-                                {"state": r["state"]},
-                                {"state": EntitlementState.SUPERSEDED},
-                                {"version": policy.version},
-                            )
-                        )
+                    changes += await _supersede(r, why, {"version": policy.version}, at)
                 continue
             if why:
                 reason = f"{reason}; {why}"
@@ -228,19 +233,7 @@ async def record_entitlements(
                 continue
             old, *extra = open_rows
             for r in extra:  # more than one unpaid row (a batch cancelled after a top-up): the first carries the due
-                if await _conditional_update(
-                    r["id"], {"state": EntitlementState.SUPERSEDED.value, "reason": f"已并入 {old['key']}"}, at
-                ):
-                    changes.append(
-                        Change(
-                            "entitlement.supersede",
-                            "entitlement",
-                            r["key"],
-                            {"state": r["state"]},
-                            {"state": EntitlementState.SUPERSEDED},
-                            {"into": old["key"]},
-                        )
-                    )
+                changes += await _supersede(r, f"已并入 {old['key']}", {"into": old["key"]}, at)
             amount_fen, pending, pending_clauses = due, None, ""
             if old["state"] == EntitlementState.EXCLUDED:
                 state, reason = EntitlementState.EXCLUDED, old["reason"]  # the group decision below re-evaluates it
