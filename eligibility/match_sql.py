@@ -273,6 +273,58 @@ async def _full_sql_path(
     return results, profiles, new, matched, total_fen
 
 
+_DELTA: dict[tuple, tuple[str, str] | NotCompilable] = {}
+
+
+def _delta_sql(ruleset: RuleSet, as_of: dt.date, pg: bool) -> tuple[str, str]:
+    """(filter, select list) of a rule set for delta matching, compiled once per rule set content, day and engine (a
+    feed asks for every live rule set in every chunk of changed profiles). Raises NotCompilable."""
+    key = (ruleset.model_dump_json(), as_of, pg)
+    hit = _DELTA.get(key)
+    if hit is None:
+        try:
+            terms, conds = compile_ruleset(ruleset, as_of, pg)
+            clauses_sql, total_sql = compile_outcome(ruleset, conds, as_of, pg)
+            hit = (
+                " AND ".join(sql for sql, _ in terms) or "1 = 1",
+                f"subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount",
+            )
+        except NotCompilable as exc:
+            hit = exc
+        if len(_DELTA) > 20_000:
+            _DELTA.clear()
+        _DELTA[key] = hit
+    if isinstance(hit, NotCompilable):
+        raise hit
+    return hit
+
+
+async def delta_matches(
+    conn, ruleset: RuleSet, as_of: dt.date, ids: list[int], pg: bool
+) -> list[tuple[MatchResult, str]]:
+    """The matches of ``ruleset`` among the profiles whose row ids are ``ids`` (a feed's changed set), with their
+    profile digests: the rule set's whole filter, clauses and amounts in one statement, restricted to those rows
+    (the primary key finds them). Raises NotCompilable when the rule set, or an amount, cannot be computed in SQL."""
+    cond, select = _delta_sql(ruleset, as_of, pg)
+    name = store.TABLES[ruleset.subject]._meta.tablename
+    id_list = ",".join(str(int(i)) for i in ids)  # row ids: integers, never text from a feed
+    try:
+        rows = await store.fetch(conn, f"SELECT {select} FROM {name} WHERE id IN ({id_list}) AND ({cond})", [], pg)
+    except Exception as exc:
+        if _is_overflow(exc):
+            raise NotCompilable(OVERFLOW) from None
+        raise
+    return [
+        (
+            MatchResult.model_construct(
+                subject_id=r["subject_id"], clauses=r["zclauses"].split(";"), amount=fen_to_yuan(r["zamount"])
+            ),
+            r["digest"],
+        )
+        for r in rows
+    ]
+
+
 class AmountOverflow(Exception):
     pass
 
