@@ -10,6 +10,7 @@ A set of at least SET_MIN profiles takes the set-based way (bench/province.py me
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from eligibility import match_sql, store
@@ -29,7 +30,7 @@ from kit.db import in_list, raw
 from kit.vocab import MatchState, SubjectKind
 
 # The changed-set size from which the set-based way is taken (see the module's docstring).
-SET_MIN = 200
+SET_MIN = 500
 # Row ids per statement of the set-based way.
 SET_CHUNK = 2000
 
@@ -161,10 +162,33 @@ async def profile_ids_of(kind: str, subject_ids: list[str]) -> list[int]:
     return out
 
 
+_SQLITE_LOCKS: dict[int, asyncio.Lock] = {}
+
+
+def _one_writer() -> asyncio.Lock:
+    """This event loop's lock around re-matching on SQLite: the jobs of one process then re-match one after another
+    instead of queueing on SQLite's single write lock (twenty at once, each holding memory and, past the busy
+    timeout, failing); PostgreSQL takes them concurrently."""
+    loop = id(asyncio.get_running_loop())
+    lock = _SQLITE_LOCKS.get(loop)
+    if lock is None:
+        lock = _SQLITE_LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 async def _rematch_where(
     kind: str, column: str, keys: list, as_of: dt.date, actor: Actor | None, audit: Actor | None, way: str = "auto"
 ) -> tuple[int, list[Withdrawal]]:
     """``way``: "auto" (by SET_MIN), "set" or "profile" (the tests hold the two equal)."""
+    if store.TABLES[kind]._meta.db.engine_type == "sqlite":
+        async with _one_writer():
+            return await _rematch_any(kind, column, keys, as_of, actor, audit, way)
+    return await _rematch_any(kind, column, keys, as_of, actor, audit, way)
+
+
+async def _rematch_any(
+    kind: str, column: str, keys: list, as_of: dt.date, actor: Actor | None, audit: Actor | None, way: str
+) -> tuple[int, list[Withdrawal]]:
     compiled = await compiled_rulesets(kind)
     if not compiled or not keys:
         return 0, []

@@ -5,19 +5,22 @@ and profiles, on the database under test."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import sqlite3
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eligibility import incremental
+from eligibility import incremental, store
 from eligibility.incremental import profile_ids_of
 from eligibility.matcher import match_ruleset
 from eligibility.rules import check_ruleset
 from eligibility.rulesets import activate_ruleset, invalidate
 from eligibility.schemas import RuleSet
-from tests.conftest import truncate_all
+from tests.conftest import ON_POSTGRES, truncate_all
 from tests.eligibility.helpers import put_profiles
 from tests.eligibility.test_property import AS_OF, enterprise, ruleset
 
@@ -122,3 +125,39 @@ def _fixed(i: int) -> dict:
         "bank_name": None,
         "bank_account": None,
     }
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="about SQLite's database-wide write lock; PostgreSQL locks rows")
+async def test_a_rematch_job_that_meets_a_locked_database_runs_again_and_loses_no_match(fresh_db):
+    """Another process holds SQLite's write lock past the busy timeout: the feed's rematch job is put back in the
+    queue and runs again once the lock is gone, instead of failing with "database is locked" and dropping its
+    matches (measured before the fix: three such jobs lost 2,962 matches of a 200,000-profile feed)."""
+    from app.config import get_settings
+    from app.jobs import drain, enqueue
+    from eligibility.importer import import_file
+    from eligibility.service import matches_for
+    from tests.eligibility.helpers import ACTOR, CONFORMANCE, sample_rulesets
+
+    await import_file(str(CONFORMANCE / "enterprises.csv"), "enterprise", actor=ACTOR)
+    rs = sample_rulesets()["SAMPLE-EXPORT-INSURANCE"]
+    await activate_ruleset(rs)
+    full = await match_ruleset(rs, AS_OF, store=False)
+    ids = await profile_ids_of("enterprise", [r.subject_id for r in full.results])
+    engine = store.TABLES["enterprise"]._meta.db
+    timeout = engine.connection_kwargs.get("timeout")
+    engine.connection_kwargs["timeout"] = 0.2  # the busy timeout, short for the test (60 s in service)
+    holder = sqlite3.connect(get_settings().sqlite_path, timeout=5, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    released = asyncio.get_running_loop().call_later(1.0, holder.execute, "ROLLBACK")
+    try:
+        await enqueue("eligibility.rematch_subjects", "enterprise", ids, AS_OF.isoformat())
+        await drain()
+    finally:
+        released.cancel()
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+        engine.connection_kwargs["timeout"] = timeout
+    stored = await matches_for(rs.key)
+    assert len(full.results) > 0
+    assert sorted(m.subject_id for m in stored) == sorted(r.subject_id for r in full.results)
