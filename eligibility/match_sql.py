@@ -325,6 +325,51 @@ async def delta_matches(
     ]
 
 
+def compiles(ruleset: RuleSet, as_of: dt.date) -> bool:
+    """Whether the rule set's filter, clauses and amounts all compile to SQL on the configured engine."""
+    pg = store.TABLES[ruleset.subject]._meta.db.engine_type == "postgres"
+    try:
+        _delta_sql(ruleset, as_of, pg)
+    except NotCompilable:
+        return False
+    return True
+
+
+async def stream_matches(ruleset: RuleSet, as_of: dt.date, chunk: int = 5000):
+    """The matches of ``ruleset`` as (subject_id, clauses text, amount in fen) tuples in subject order, in chunks,
+    computed and sorted by the database (SQLite's sorter spills to disk; PostgreSQL reads through a server-side
+    cursor), so no more than a chunk is ever in Python. Raises NotCompilable when the rule set, or an amount, needs
+    Python (then nothing is to be trusted of what was yielded: the caller starts again another way)."""
+    kind = ruleset.subject
+    engine = store.TABLES[kind]._meta.db
+    pg = engine.engine_type == "postgres"
+    terms, conds = compile_ruleset(ruleset, as_of, pg)
+    clauses_sql, total_sql = compile_outcome(ruleset, conds, as_of, pg)
+    async with read_connection(engine) as conn:
+        inner = await filter_query(
+            conn, kind, terms, pg, f"subject_id, {clauses_sql} AS zclauses, {total_sql} AS zamount"
+        )
+        # "+": sort the result instead of walking the subject index to every row at random (SQLite).
+        sql = f"SELECT subject_id, zclauses, zamount FROM ({inner}) AS m ORDER BY {'' if pg else '+'}subject_id"
+        try:
+            if pg:
+                async with conn.transaction():
+                    cursor = await conn.cursor(sql)
+                    while rows := await cursor.fetch(chunk):
+                        yield [(r["subject_id"], r["zclauses"], int(r["zamount"])) for r in rows]
+            else:
+                cur = await conn.execute(sql)
+                try:
+                    while rows := await cur.fetchmany(chunk):
+                        yield [(r["subject_id"], r["zclauses"], int(r["zamount"])) for r in rows]
+                finally:
+                    await cur.close()
+        except Exception as exc:
+            if _is_overflow(exc):
+                raise NotCompilable(OVERFLOW) from None
+            raise
+
+
 class AmountOverflow(Exception):
     pass
 

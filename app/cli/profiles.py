@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -17,7 +20,9 @@ from eligibility.explain import explain_profile, render_text
 from eligibility.feeds import create_feed_key, set_feed_fields
 from eligibility.importer import import_file
 from eligibility.incremental import profile_ids_of
+from eligibility.match_sql import compiles, stream_matches
 from eligibility.matcher import match_ruleset
+from eligibility.rules.sql import NotCompilable
 from eligibility.service import active_rulesets, replay_decision
 from eligibility.service import explain as explain_service
 from eligibility.synthetic import generate, write_csv, write_ndjson
@@ -187,22 +192,46 @@ def _day(as_of: dt.datetime | None) -> dt.date:
 def match(code: str, as_of: dt.datetime | None, out: str | None, preview: bool, force_python: bool) -> None:
     """Match the published version of CODE against all profiles of its kind."""
     day = _day(as_of)
+    target = Path(out) if out else None
+    # The CSV is written to a file beside the target (or a temporary one for stdout) as the database hands the rows
+    # over, so a broad policy never sits in memory whole; stdout then gets the file's copy.
+    spool = tempfile.NamedTemporaryFile(
+        "w+", newline="", encoding="utf-8", dir=target.parent if target else None, suffix=".csv", delete=False
+    )
 
     async def _run():
-        return await match_ruleset(
-            await published_ruleset(code), day, store=not preview, actor=cli_operator(), force_python=force_python
-        )
-
-    result = run(_run)
-    f = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
-    try:
-        w = csv.writer(f, lineterminator="\n")
+        ruleset = await published_ruleset(code)
+        w = csv.writer(spool, lineterminator="\n")
         w.writerow(["subject_id", "clauses", "amount"])
-        for r in result.results:
-            w.writerow([r.subject_id, ";".join(r.clauses), f"{r.amount:.2f}"])
+        if not force_python and compiles(ruleset, day):
+            run_ = await match_ruleset(ruleset, day, store=not preview, actor=cli_operator(), collect=False)
+            try:
+                async for rows in stream_matches(ruleset, day):
+                    w.writerows((sid, clauses, f"{fen_to_yuan(fen):.2f}") for sid, clauses, fen in rows)
+                return run_
+            except NotCompilable:  # an amount beyond SQL's integers: the rows come from the matcher's Python path
+                spool.seek(0)
+                spool.truncate()
+                w.writerow(["subject_id", "clauses", "amount"])
+                full = await match_ruleset(ruleset, day, store=False)
+                w.writerows((r.subject_id, ";".join(r.clauses), f"{r.amount:.2f}") for r in full.results)
+                return run_
+        run_ = await match_ruleset(ruleset, day, store=not preview, actor=cli_operator(), force_python=force_python)
+        w.writerows((r.subject_id, ";".join(r.clauses), f"{r.amount:.2f}") for r in run_.results)
+        return run_
+
+    try:
+        result = run(_run)
+        spool.close()
+        if target:
+            os.replace(spool.name, target)
+        else:
+            with open(spool.name, encoding="utf-8", newline="") as f:
+                shutil.copyfileobj(f, sys.stdout)
     finally:
-        if out:
-            f.close()
+        spool.close()
+        if os.path.exists(spool.name):
+            os.unlink(spool.name)
     how = "SQL push-down" if result.path == "sql" else f"rule-engine per profile ({result.fallback_reason})"
     click.echo(
         f"{result.code}: {result.matched} of {result.profiles} matched, total {result.total_amount:.2f} yuan, "

@@ -161,3 +161,40 @@ async def test_a_rematch_job_that_meets_a_locked_database_runs_again_and_loses_n
     stored = await matches_for(rs.key)
     assert len(full.results) > 0
     assert sorted(m.subject_id for m in stored) == sorted(r.subject_id for r in full.results)
+
+
+async def test_streamed_matches_equal_the_collected_ones_in_subject_order(fresh_db):
+    """`zhida match` writes what stream_matches yields (sorted and computed by the database, a chunk at a time):
+    the same rows as the matcher's collected results, whatever the chunk size; an amount beyond SQL's integers is
+    refused (NotCompilable) so the command takes the Python path instead."""
+    from eligibility.importer import import_file
+    from eligibility.match_sql import compiles, stream_matches
+    from eligibility.rules.sql import NotCompilable
+    from eligibility.schemas import RuleClause
+    from kit.money import fen_to_yuan
+    from tests.eligibility.helpers import ACTOR, CONFORMANCE, sample_rulesets
+
+    await import_file(str(CONFORMANCE / "enterprises.csv"), "enterprise", actor=ACTOR)
+    for code in ("SAMPLE-ABOVE-SCALE", "SAMPLE-EXPORT-INSURANCE"):
+        rs = sample_rulesets()[code]
+        assert compiles(rs, AS_OF)
+        collected = [(r.subject_id, ";".join(r.clauses), r.amount) for r in (await match_ruleset(rs, AS_OF)).results]
+        assert collected
+        for chunk in (1, 3, 5000):
+            streamed = [
+                (sid, clauses, fen_to_yuan(fen))
+                async for rows in stream_matches(rs, AS_OF, chunk)
+                for sid, clauses, fen in rows
+            ]
+            assert streamed == collected, (code, chunk)
+    huge = RuleSet(
+        key="HUGE@1",
+        code="HUGE",
+        subject="enterprise",
+        effective_from=dt.date(2025, 1, 1),
+        clauses=[RuleClause(code="c0", when="employees >= 0", amount="revenue * 100000000000000")],
+    )
+    assert compiles(huge, AS_OF)  # it compiles; its amounts overflow only when computed
+    with pytest.raises(NotCompilable):
+        async for _ in stream_matches(huge, AS_OF):
+            pass
