@@ -95,7 +95,12 @@ async def readiness() -> list[Check]:
     db = await _run("database", _database)
     checks = [db, await _run("redis", _redis)]
     if db.ok:
-        checks += [await _run("migrations", _migrations), await _run("audit_head", _audit_head)]
+        migrations = await _run("migrations", _migrations)
+        checks.append(migrations)
+        if migrations.ok:
+            checks.append(await _run("audit_head", _audit_head))
+        else:
+            checks.append(Check("audit_head", False, "not checked until the migrations are applied"))
     else:
         checks += [
             Check("migrations", False, "database unreachable"),
