@@ -197,4 +197,7 @@ def create_app() -> Litestar:
         # Every int path/query parameter within what the database holds (app/bounds.py): a 400, never a driver's 500.
         before_request=bounded_integers,
         debug=False,
+        # Logging is app/logs.py's, configured once for the process: Litestar's default set-up would replace the
+        # root handlers with its own plain-text ones.
+        logging_config=None,
     )

@@ -44,7 +44,17 @@ def test_readyz_fails_naming_the_check_when_not_migrated_sealed_or_the_database_
         assert r.status_code == 503 and r.json()["failing"][0] == "migrations", r.text
         assert "zhida db migrate" in r.json()["checks"]["migrations"]["detail"]
     zhida("db", "migrate", env=env, check=True)
-    zhida("users", "create", "ops_admin", "--role", "admin", "--password-stdin", input="Ops-admin-pass-2025\n", env=env, check=True)
+    zhida(
+        "users",
+        "create",
+        "ops_admin",
+        "--role",
+        "admin",
+        "--password-stdin",
+        input="Ops-admin-pass-2025\n",
+        env=env,
+        check=True,
+    )
     with live_server(env) as base:
         assert httpx.get(base + "/readyz", timeout=10).status_code == 200
         # The audit head's seal made with another key: the trail cannot be trusted as it stands.
