@@ -128,6 +128,10 @@ class Settings(BaseSettings):
         default=None, description="each `zhida worker` serves its own /metrics on this port (unset: none)"
     )
     worker_metrics_host: str = Field(default="127.0.0.1", description="the address a worker's metrics port binds")
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="where pg_dump and pg_restore are (unset: the newest /usr/lib/postgresql/N/bin, else PATH)",
+    )
     actor: str | None = Field(
         default=None,
         description="who runs commands that name no --actor, when a wrapper knows better than $USER (ZHIDA_ACTOR)",
@@ -142,6 +146,7 @@ class Settings(BaseSettings):
         "payments_max_backoff_seconds",
         "worker_metrics_port",
         "metrics_token",
+        "pg_bin_dir",
         mode="before",
     )
     @classmethod

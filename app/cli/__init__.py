@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
-from app.cli import bank, core, demo, payments, policies, profiles
+from app.cli import backup, bank, core, demo, payments, policies, profiles
 from app.cli.common import Commands, configure_logging
 from app.config import get_settings
 from kit import correlation
 
-# Commands that run without the deployment's secrets: migrating the schema writes no session, seal or signature.
-NEEDS_NO_SECRETS = {"db"}
+# Commands that run without the deployment's secrets: migrating the schema, backing up and restoring write no
+# session, seal or signature (and a restore must not generate an audit key before the operator puts theirs back).
+NEEDS_NO_SECRETS = {"db", "backup", "restore"}
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,5 +28,5 @@ def main(ctx: click.Context) -> None:
         get_settings().check_secrets()
 
 
-for _module in (core, policies, profiles, payments, bank, demo):
+for _module in (core, policies, profiles, payments, bank, demo, backup):
     _module.register(main)
