@@ -164,3 +164,64 @@ async def test_metrics_need_the_token_or_a_loopback_client(monkeypatch):
     finally:
         monkeypatch.delenv("ZHIDA_METRICS_TOKEN")
         get_settings.cache_clear()
+
+
+def test_a_worker_serves_its_own_job_counts_on_its_metrics_port(redis_url):
+    """Per-process exposition: a `zhida worker` process counts the jobs it ran and serves them on its port."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from tests.web import free_port
+
+    port = free_port()
+    env = {**os.environ, "ZHIDA_REDIS_URL": redis_url, "ZHIDA_WORKER_METRICS_PORT": str(port)}
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "zhida"), "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+    async def enqueue() -> None:
+        pool = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=jobs.QUEUE)
+        try:
+            await pool.enqueue_job("app.ping", "worker-metrics", _queue_name=jobs.QUEUE)
+        finally:
+            await pool.aclose()
+
+    def ran(text: str) -> float:
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "zhida_jobs_total" and s.labels == {"job": "app.ping", "outcome": "success"}:
+                    return s.value
+        return 0.0
+
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                first = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert worker.poll() is None, worker.stdout.read().decode(errors="replace")[-2000:]
+                assert time.monotonic() < deadline, "the worker's metrics port did not come up"
+                time.sleep(0.3)
+        assert first.status_code == 200
+        before = ran(first.text)
+        asyncio.run(enqueue())
+        while ran(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text) < before + 1:
+            assert time.monotonic() < deadline, "the worker did not count the job"
+            time.sleep(0.3)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
