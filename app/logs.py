@@ -69,38 +69,37 @@ def wants_json(fmt: str, stream: IO[str]) -> bool:
     return not (isatty and isatty())
 
 
-def json_formatter(traces: bool = True) -> logging.Formatter:
-    """One JSON object per line: timestamp (UTC), level, logger, event, the context's request_id / job_id / job."""
+def _formatter(renderer: Any, stamp: structlog.processors.TimeStamper, traces: bool) -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.contextvars.merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _exception(traces),
             _scrubbed,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
+            renderer,
         ],
     )
 
 
+def json_formatter(traces: bool = True) -> logging.Formatter:
+    """One JSON object per line: timestamp (UTC), level, logger, event, the context's request_id / job_id / job."""
+    return _formatter(
+        structlog.processors.JSONRenderer(ensure_ascii=False),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        traces,
+    )
+
+
 def console_formatter() -> logging.Formatter:
-    return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[
-            structlog.contextvars.merge_contextvars,
-            structlog.stdlib.add_log_level,
-            structlog.stdlib.add_logger_name,
-            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
-        ],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            _exception(True),
-            _scrubbed,
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
+    return _formatter(
+        structlog.dev.ConsoleRenderer(colors=False),
+        structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+        True,
     )
 
 

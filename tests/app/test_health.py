@@ -3,14 +3,13 @@ check: a database not migrated, a broken seal on the audit head, a database gone
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import ON_POSTGRES, PG_ADMIN_DSN, zhida
+from tests.conftest import ON_POSTGRES, pg_admin, zhida
 from tests.web import asgi_client, live_server
 
 
@@ -22,19 +21,6 @@ async def test_readyz_is_ready_on_the_migrated_test_database(fresh_db):
         assert body["status"] == "ready" and body["failing"] == []
         assert set(body["checks"]) == {"database", "redis", "migrations", "audit_head"}
         assert (await client.get("/healthz")).json() == {"status": "ok"}
-
-
-def _drop(url: str) -> None:
-    import asyncpg
-
-    async def _run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(_run())
 
 
 def test_readyz_fails_naming_the_check_when_not_migrated_sealed_or_the_database_is_gone(empty_database_url, tmp_dir):
@@ -65,7 +51,7 @@ def test_readyz_fails_naming_the_check_when_not_migrated_sealed_or_the_database_
 
         # The database goes away under the running server.
         if ON_POSTGRES:
-            _drop(empty_database_url)
+            pg_admin(f'DROP DATABASE IF EXISTS "{empty_database_url.rpartition("/")[2]}" WITH (FORCE)')
         else:
             path = Path(empty_database_url.removeprefix("sqlite:///"))
             for suffix in ("", "-wal", "-shm"):
