@@ -64,3 +64,12 @@ def test_readyz_fails_naming_the_check_when_not_migrated_sealed_or_the_database_
         assert httpx.get(base + "/healthz", timeout=10).status_code == 200  # alive all the same
     if not ON_POSTGRES:
         shutil.rmtree(path)
+
+
+def test_readyz_names_redis_when_the_configured_redis_does_not_answer():
+    from tests.web import free_port
+
+    with live_server({"ZHIDA_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}) as base:
+        r = httpx.get(base + "/readyz", timeout=15)
+        assert r.status_code == 503 and r.json()["failing"] == ["redis"], r.text
+        assert r.json()["checks"]["database"]["ok"] is True
