@@ -21,6 +21,7 @@ from app.tables import AuditEntry, AuditHead
 from kit.audit import Actor, Change  # Change is kit's: callers may import it from here as before
 from kit.db import bulk_insert, in_transaction, is_postgres, raw, transaction
 from kit.errors import AppError, Conflict, Forbidden, Unavailable
+from kit.metrics import audit_verified
 from kit.time import now
 from kit.vocab import Role
 
@@ -258,7 +259,32 @@ async def _walk(batch: int = 5000) -> tuple[VerifyResult | None, int, str]:
 
 
 async def verify(batch: int = 5000) -> VerifyResult:
-    """Walk the chain in order; the first entry whose hash or link does not hold is reported; then the sealed head."""
+    """Walk the chain in order; the first entry whose hash or link does not hold is reported; then the sealed head.
+    The outcome is this process's zhida_audit_verify_ok metric."""
+    result = await _verify(batch)
+    audit_verified(result.ok)
+    return result
+
+
+async def head_sealed() -> str | None:
+    """The cheap check of the trail (readiness, metrics): None when the sealed head is the last entry and its seal
+    holds under this key (or the trail is empty), else what is wrong. The full walk is ``verify``."""
+    # One statement, one snapshot: an append committing meanwhile cannot make the head look stale.
+    rows = await raw(
+        "SELECT (SELECT MAX(seq) FROM app_audit_entry) AS last_seq, h.seq AS seq, h.hash AS hash, h.mac AS mac "
+        "FROM (SELECT 1 AS one) o LEFT JOIN app_audit_head h ON 1 = 1"
+    )
+    row = rows[0] if rows else {}
+    if row.get("seq") is None:
+        return None if row.get("last_seq") is None else "the chain head record is missing"
+    if not hmac.compare_digest(row["mac"] or "", head_mac(int(row["seq"]), row["hash"])):
+        return "the chain head's seal does not match ZHIDA_AUDIT_KEY"
+    if row["last_seq"] is None or int(row["last_seq"]) != int(row["seq"]):
+        return "the sealed head is not the last entry"
+    return None
+
+
+async def _verify(batch: int) -> VerifyResult:
     broken, checked, prev = await _walk(batch)
     if broken is not None:
         return broken

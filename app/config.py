@@ -15,6 +15,7 @@ import os
 import secrets as _random
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -114,6 +115,23 @@ class Settings(BaseSettings):
         default="WARNING",
         description="stderr log level of the commands; DEBUG adds where an unexpected error happened (no values)",
     )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="log lines as JSON (json), for a person (console), or JSON unless stderr is a terminal (auto)",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="with it set, /metrics (and a worker's metrics port) needs `Authorization: Bearer <token>`; "
+        "unset, only loopback clients may read them (ZHIDA_METRICS_TOKEN)",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, description="each `zhida worker` serves its own /metrics on this port (unset: none)"
+    )
+    worker_metrics_host: str = Field(default="127.0.0.1", description="the address a worker's metrics port binds")
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="where pg_dump and pg_restore are (unset: the newest /usr/lib/postgresql/N/bin, else PATH)",
+    )
     actor: str | None = Field(
         default=None,
         description="who runs commands that name no --actor, when a wrapper knows better than $USER (ZHIDA_ACTOR)",
@@ -126,6 +144,9 @@ class Settings(BaseSettings):
         "payments_poll_seconds",
         "payments_time_budget_seconds",
         "payments_max_backoff_seconds",
+        "worker_metrics_port",
+        "metrics_token",
+        "pg_bin_dir",
         mode="before",
     )
     @classmethod

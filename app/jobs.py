@@ -22,6 +22,7 @@ from redis.asyncio import ConnectionPool
 
 from app import worker as registry
 from app.config import get_settings
+from kit.jobs import carrying
 
 QUEUE = registry.QUEUE
 _fake_server: fakeredis.FakeServer | None = None
@@ -32,8 +33,13 @@ def embedded() -> bool:
     return not get_settings().redis_url
 
 
-async def get_queue() -> ArqRedis:
-    """The queue for the running event loop (one pool per loop; arq pools are loop-bound)."""
+async def get_queue() -> Any:
+    """The queue for the running event loop (one pool per loop; arq pools are loop-bound), carrying the request id
+    into the jobs queued (CarryingQueue)."""
+    return carrying(await _pool())
+
+
+async def _pool() -> ArqRedis:
     loop_id = id(asyncio.get_running_loop())
     pool = _pools.get(loop_id)
     if pool is None:
@@ -103,7 +109,7 @@ async def drain(max_jobs: int = 20) -> None:
 
     In the embedded mode, where no long-running worker runs cron jobs for a command, the registry's DRAIN_JOBS (the
     idempotent switch of scheduled policy versions) are queued first, so they run on every drain."""
-    pool = await get_queue()
+    pool = await _pool()
     if embedded():
         for name in registry.DRAIN_JOBS:
             await pool.enqueue_job(name, _queue_name=QUEUE)
@@ -120,7 +126,7 @@ async def drain(max_jobs: int = 20) -> None:
 
 async def run_background_worker() -> None:
     """The embedded server's in-process worker: runs until cancelled."""
-    pool = await get_queue()
+    pool = await _pool()
     worker = make_worker(burst=False, pool=pool)
     try:
         with _no_redis_info():

@@ -21,7 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
-from app import i18n, jobs
+from app import health, i18n, jobs, logs, metrics
 from app.allow import AllowHeaderMiddleware
 from app.auth.guards import SessionCheckMiddleware, requires
 from app.auth.sessions import SESSION_HOURS
@@ -66,7 +66,7 @@ ROUTE_MODULES = (
 
 
 def _route_handlers() -> list:
-    return [handler for module in ROUTE_MODULES for handler in module.route_handlers]
+    return [handler for module in (*ROUTE_MODULES, health, metrics) for handler in module.route_handlers]
 
 
 def _wants_html(request: Request) -> bool:
@@ -122,6 +122,8 @@ def create_app() -> Litestar:
     settings = get_settings()
     settings.check_secrets()  # a deployment without its own secrets does not start (app/config.py)
     install_log_masking()  # no whole ID number or account in the server's log (kit/masking.py)
+    if not logs.configured():
+        logs.configure_logging()  # served by something other than `zhida serve`, which configured it already
     background: dict[str, asyncio.Task] = {}
 
     async def on_startup(application: Litestar) -> None:
@@ -155,6 +157,8 @@ def create_app() -> Litestar:
             directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=_jinja_setup
         ),
         middleware=[
+            logs.RequestIdMiddleware,
+            metrics.HTTP_METRICS.middleware,
             CspNonceMiddleware(),
             CookieBackendConfig(
                 secret=_session_secret(settings.secret_key),
@@ -193,4 +197,7 @@ def create_app() -> Litestar:
         # Every int path/query parameter within what the database holds (app/bounds.py): a 400, never a driver's 500.
         before_request=bounded_integers,
         debug=False,
+        # Logging is app/logs.py's, configured once for the process: Litestar's default set-up would replace the
+        # root handlers with its own plain-text ones.
+        logging_config=None,
     )

@@ -11,6 +11,7 @@ from arq import ArqRedis
 from arq.cron import cron
 from arq.worker import func
 
+from app import audit
 from app.audit import SYSTEM
 from app.flows import notify_all_published
 from app.flows import notify_matches as notify
@@ -69,6 +70,15 @@ async def take_effect(ctx: dict[str, Any]) -> int:
     return len(switched)
 
 
+async def verify_audit(ctx: dict[str, Any]) -> bool:
+    """The full walk of the audit trail, hourly in a worker: its outcome is that process's zhida_audit_verify_ok
+    (the alert "audit verify failing"); /metrics' zhida_audit_head_sealed is the cheap check between walks."""
+    result = await audit.verify()
+    if not result.ok:
+        log.error("audit trail BROKEN at entry %s: %s", result.broken_seq, result.reason)
+    return result.ok
+
+
 async def enqueue_match_published(queue: ArqRedis, version_id: int, as_of: dt.date | None = None) -> None:
     """Queue the match-and-notify job of a just-published version (once per version and date)."""
     day = as_of.isoformat() if as_of else None
@@ -83,11 +93,13 @@ functions = [
     func(notify_matches, name="app.notify_matches"),
     func(notify_all_matches, name="app.notify_all_matches"),
     func(take_effect, name="app.take_effect"),
+    func(verify_audit, name="app.verify_audit"),
 ]
 # Idempotent jobs that a drain of the in-process queue runs too: a command in the embedded mode has no long-running
 # worker whose cron would run them (app/jobs.py).
 drain_jobs = ["app.take_effect"]
 cron_jobs = [
+    cron(verify_audit, name="app.verify_audit.cron", minute=7, second=0, unique=True),
     cron(
         notify_all_matches,
         name="app.notify_all_matches.cron",

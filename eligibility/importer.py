@@ -22,6 +22,7 @@ from eligibility.records import detect_format, open_records
 from eligibility.schemas import ImportReport
 from kit.audit import Actor
 from kit.errors import AppError
+from kit.metrics import FEED_ROWS
 from kit.time import china_today
 
 BATCH = 5000
@@ -252,9 +253,16 @@ async def _write(
                 **({"feed": feed} if feed else {}),
             },
         )
+    count_rows(report)
     if on_changed and changed_all:
         await on_changed(changed_all)
     return report
+
+
+def count_rows(report: ImportReport) -> None:
+    """The rows of a committed import or feed call, on the feed-rows metric."""
+    FEED_ROWS.labels(report.kind, "imported").inc(report.inserted + report.updated + report.unchanged)
+    FEED_ROWS.labels(report.kind, "rejected").inc(report.rejected)
 
 
 def _no_reject(line: int, field: str, reason: str) -> None:

@@ -19,6 +19,7 @@ from eligibility.schemas import MatchResult, MatchRun, RuleSet
 from eligibility.tables import Match
 from kit.audit import Actor
 from kit.db import bulk_insert, in_list, raw, transaction
+from kit.metrics import MATCH_RUNS
 from kit.money import fen_to_yuan, yuan_to_fen
 
 _CHUNK = 5000
@@ -123,6 +124,7 @@ async def match_ruleset(
     do_store = store
     if not in_effect(ruleset, as_of):
         raise NotInEffect(not_in_effect_message(ruleset, as_of))
+    MATCH_RUNS.labels(str(ruleset.subject)).inc()
     # A rule set matched before: once this run is stored, its earlier matches are settled against it (withdrawn
     # where the subject no longer qualifies). A first run (a publication) has nothing to settle.
     settle_after = do_store and bool(

@@ -143,18 +143,22 @@ def empty_database_url(tmp_dir):
     if not ON_POSTGRES:
         yield f"sqlite:///{tmp_dir / 'empty.db'}"
         return
+    name = f"zhida_empty_{uuid.uuid4().hex[:8]}"
+    pg_admin(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_DSN.rpartition("/")[0]
+    yield f"{base}/{name}"
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_admin(sql: str) -> None:
+    """One statement as the PostgreSQL admin of the test run (CREATE / DROP DATABASE)."""
     import asyncpg
 
-    name = f"zhida_empty_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql):
+    async def _run() -> None:
         conn = await asyncpg.connect(PG_ADMIN_DSN)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_DSN.rpartition("/")[0]
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_run())

@@ -13,13 +13,14 @@ from typing import IO, Any, NoReturn
 
 import click
 
+from app import logs
 from app.audit import AuditActor
 from app.auth import throttle
 from app.auth.accounts import verify_password, verify_token
 from app.config import get_settings
 from app.db import close_database, open_database
 from kit.errors import AppError
-from kit.masking import install_log_masking, scrub_text
+from kit.masking import scrub_text
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 log = logging.getLogger("zhida.cli")
@@ -131,27 +132,12 @@ class _CliFormatter(logging.Formatter):
             record.exc_text = cached
 
 
-class _CliHandler(logging.StreamHandler):
-    """The commands' stderr log handler."""
-
-
 def configure_logging() -> None:
-    """Log lines on stderr at ZHIDA_LOG_LEVEL (WARNING by default: a command's output stays its own)."""
-    install_log_masking()
+    """Log lines on stderr at ZHIDA_LOG_LEVEL (WARNING by default: a command's output stays its own): an operator's
+    words on a terminal, JSON lines on a pipe or with ZHIDA_LOG_FORMAT=json (app/logs.py)."""
     level = logging.getLevelName(get_settings().log_level.upper())
-    if not isinstance(level, int):
-        level = logging.WARNING
-    root = logging.getLogger()
-    # One handler however often a command runs in-process (tests): found again by its class.
-    handler = next((h for h in root.handlers if isinstance(h, _CliHandler)), None)
-    if handler is None:
-        handler = _CliHandler(sys.stderr)
-        root.addHandler(handler)
-    handler.setStream(sys.stderr)  # this command's stderr (a test runner swaps it per invocation)
-    # The handler's own level: records that other libraries' handlers print already (arq's) are not printed twice.
-    handler.setLevel(level)
-    handler.setFormatter(_CliFormatter(debug=level <= logging.DEBUG))
-    root.setLevel(min(root.level or logging.WARNING, level))
+    debug = isinstance(level, int) and level <= logging.DEBUG
+    logs.configure_logging(console=_CliFormatter(debug=debug))
 
 
 def os_user() -> str:

@@ -8,12 +8,13 @@ import click
 import uvicorn
 from arq.worker import run_worker
 
-from app import audit
+from app import audit, logs
 from app.auth import accounts
 from app.auth.service import create_user, unlock_user
 from app.cli.common import EXIT_REFUSED, actor_of, cli_operator, refuse, run
 from app.config import get_settings
 from app.db import migrate
+from app.metrics import serve_worker_metrics
 from app.worker import WorkerSettings, install_fast_loop
 from kit.vocab import Role
 
@@ -36,7 +37,9 @@ def db_migrate() -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """The web UI and the JSON API (OpenAPI at /schema)."""
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="warning")
+    logs.configure_logging()  # the server's lines, uvicorn's among them: JSON or for a person (app/logs.py)
+    # log_config=None: uvicorn keeps its hands off logging; its records reach the one root handler.
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_config=None, access_log=False)
 
 
 @click.command()
@@ -44,6 +47,8 @@ def worker() -> None:
     """An arq worker for the configured Redis. Any number may run at once."""
     if not get_settings().redis_url:
         refuse("ZHIDA_REDIS_URL is not set: in the embedded mode jobs run inside each command, no worker is needed")
+    logs.configure_logging()
+    serve_worker_metrics()
     install_fast_loop()
     run_worker(WorkerSettings)
 

@@ -1,4 +1,4 @@
-"""Routes of the platform itself: health, login/logout, language switch, each role's home page."""
+"""Routes of the platform itself: login/logout, language switch, each role's home page."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from app.config import get_settings
 from app.i18n import ROLE_LABELS
 from app.schemas.errors import errors
 from app.schemas.platform import SessionUserRead
-from app.tables import User
 from kit.vocab import Role
 
 # What each role is shown first: (path, zh, en) — pages other modules serve.
@@ -59,12 +58,6 @@ class LoginForm(BaseModel):
     username: str
     password: str
     next: str = "/"
-
-
-@get("/healthz", opt={PUBLIC: True}, include_in_schema=False)
-async def healthz() -> dict[str, Any]:
-    await User.count()
-    return {"status": "ok"}
 
 
 @get("/login", opt={PUBLIC: True}, include_in_schema=False)
@@ -138,4 +131,4 @@ def login_redirect(path: str) -> Redirect:
     return Redirect(f"/login?next={quote(path)}")
 
 
-route_handlers = [healthz, login_page, login, logout, switch_language, home, me]
+route_handlers = [login_page, login, logout, switch_language, home, me]

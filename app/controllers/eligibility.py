@@ -29,6 +29,7 @@ from eligibility.records import exchange_rows
 from eligibility.schemas import Explanation
 from eligibility.service import active_rulesets, explain, get_profile, upsert_profile
 from kit.masking import mask_account, mask_id_number
+from kit.metrics import FEED_ROWS
 from kit.time import china_today
 from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role, SubjectKind
 from policies.service import published_ruleset
@@ -99,7 +100,10 @@ async def exchange_upsert(kind: str, request: Request) -> ExchangeUpsertRead:
     await _queue_rematch(kind, changed)
     counts = {o: sum(1 for r in results if r.outcome == o) for o in ("inserted", "updated", "unchanged")}
     rejected.sort(key=lambda r: r.index)
-    return ExchangeUpsertRead(**counts, rejected=len({r.index for r in rejected}), results=results, rejects=rejected)
+    refused = len({r.index for r in rejected})
+    FEED_ROWS.labels(kind, "imported").inc(len(results))
+    FEED_ROWS.labels(kind, "rejected").inc(refused)
+    return ExchangeUpsertRead(**counts, rejected=refused, results=results, rejects=rejected)
 
 
 async def _queue_rematch(kind: str, subject_ids: list[str]) -> None:

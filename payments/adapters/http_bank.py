@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from kit.metrics import bank_call
 from kit.time import CHINA
 from payments.adapters.base import (
     BankAuthError,
@@ -277,6 +278,10 @@ class HttpBankAdapter:
         return response
 
     async def submit(self, request: TransferRequest) -> TransferResult:
+        with bank_call("submit"):
+            return await self._submit(request)
+
+    async def _submit(self, request: TransferRequest) -> TransferResult:
         body = transfer_body(request)
         rid = request.request_id
         started = time.monotonic()
@@ -340,6 +345,10 @@ class HttpBankAdapter:
         return response
 
     async def query(self, request_id: str) -> TransferResult | None:
+        with bank_call("query"):
+            return await self._query(request_id)
+
+    async def _query(self, request_id: str) -> TransferResult | None:
         response = await self._get(f"query {request_id}", f"/transfers/{quote(request_id, safe='')}")
         status = response.status_code
         if status == 200:
@@ -358,6 +367,10 @@ class HttpBankAdapter:
         raise BankTransient(f"unexpected answer from the bank to a query: HTTP {status}")
 
     async def statement(self, date: dt.date) -> list[StatementLine]:
+        with bank_call("statement"):
+            return await self._statement(date)
+
+    async def _statement(self, date: dt.date) -> list[StatementLine]:
         response = await self._get(f"statement {date.isoformat()}", "/statements", params={"date": date.isoformat()})
         status = response.status_code
         if status == 200:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from kit.audit import Actor, Change
 from kit.db import in_list, raw, sql_literals, transaction, values_cte
+from kit.metrics import PAYMENT_OUTCOMES
 from kit.time import CHINA, now, now_ms
 from kit.vocab import ACTIVE_PAYMENT_STATUSES, EntitlementState, PaymentException, PaymentStatus
 from payments.adapters.base import TransferResult
@@ -314,12 +315,15 @@ async def record_pass(outcomes: list[Outcome], opts: RunnerOptions, actor: Actor
     groups = _groups(outcomes)
     changes: list[Change | None] = []
     owed: list[tuple[str, list[int]]] = []
+    moved: dict[str, int] = {}
     async with transaction():
         for key, rule in TRANSITIONS.items():
             group = groups.get(key)
             if not group:
                 continue
             going_on = await _apply(rule, group, c)
+            if rule.status is not None and going_on:
+                moved[rule.status] = moved.get(rule.status, 0) + len(going_on)
             payments = [o.payment for o in going_on]
             if rule.legs is not None:
                 await ledger.post(rule.legs(payments, await _in_transit([p["id"] for p in payments])))
@@ -333,6 +337,8 @@ async def record_pass(outcomes: list[Outcome], opts: RunnerOptions, actor: Actor
                 owed.append((rule.notice, [p["id"] for p in payments]))
         await actor.record_many([ch for ch in changes if ch is not None])
         res.notices = await owe_notices(owed, c.at)
+    for status, n in moved.items():  # counted once committed
+        PAYMENT_OUTCOMES.labels(status).inc(n)
     if "auth" in groups:
         raise RunnerStopped(
             "the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than "
