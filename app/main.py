@@ -39,6 +39,7 @@ from app.controllers import (
     policies,
     portal,
     portal_pages,
+    progress,
     receipts,
 )
 from app.controllers.core import login_redirect
@@ -63,6 +64,7 @@ ROUTE_MODULES = (
     portal_pages,
     applications,
     receipts,
+    progress,
 )
 
 

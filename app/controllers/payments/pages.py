@@ -24,6 +24,7 @@ from app.controllers.payments.common import (
     threshold_fen,
 )
 from app.controllers.receipts import ZIP_ROLES, receipts_zip_status
+from app.progress import batch_fraction
 from kit.money import format_yuan
 from kit.time import china_today
 from kit.vocab import Role
@@ -87,13 +88,15 @@ async def batch_page(request: Request, batch_id: int, msg: str = "", status: str
     if current_user(request)["role"] in ZIP_ROLES:
         with contextlib.suppress(NotFoundException):  # no settled payment yet, so no receipt
             receipts_zip = await receipts_zip_status(batch_id)
+    progress = await service.progress(batch_id)
     return Template(
         "payments/detail.html",
         context=_ctx(
             request,
             batch=batch,
             receipts_zip=receipts_zip,
-            progress=await service.progress(batch_id),
+            progress=progress,
+            progress_fraction=batch_fraction(progress.counts, progress.active),
             payments=await service.payments_of_batch(batch_id, status or None, 200),
             msg=msg,
             filter=status or "",

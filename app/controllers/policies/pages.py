@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK
 from app import publication
 from app.auth.guards import current_user, requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, STATUS_LABELS, actor_of, as_of_date
+from app.progress import publication_progress
 from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs, service
@@ -156,6 +157,7 @@ async def detail_page(request: Request, code: str, v: int | None = None, msg: st
     version = await service.read_version(chosen["id"])
     impact = await service.stored_impact(version.id) if version.status != "draft" else None
     preview, error = await _review_preview(request, version, as_of)
+    matching = await publication_progress(version.id, as_of or None)
     return Template(
         "policies/detail.html",
         context=_ctx(
@@ -170,6 +172,7 @@ async def detail_page(request: Request, code: str, v: int | None = None, msg: st
             as_of=as_of,
             error=error,
             diff=await _diff(version),
+            matching=matching if matching and not matching.done else None,
         ),
     )
 
@@ -271,7 +274,8 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
             raise PolicyError(f"unknown step {step!r}", status=404)
     except PolicyError as exc:
         return await _detail_with(request, version_id, error=exc.message, error_detail=getattr(exc, "problems", None))
-    return Redirect(f"/policies/{v.code}?v={v.id}&msg={step}")
+    day = form.get("as_of") if step == "publish" else None  # the matching job is named by its date
+    return Redirect(f"/policies/{v.code}?v={v.id}&msg={step}" + (f"&as_of={day}" if day else ""))
 
 
 route_handlers = [
