@@ -58,6 +58,9 @@ async def test_search_edit_disable_enable_and_unlock(fresh_db):
             body = re.search(r'data-testid="users">(.*?)</table>', html, re.S).group(1)
             return re.findall(r"<tr><td>([^<]+)</td>", body)
 
+        everyone = (await admin.get("/admin/users")).text
+        assert 'data-testid="who"' in everyone and 'action="/logout"' in everyone  # who is logged in, and log out
+        assert "/admin/users/u_admin/disable" not in everyone and "/admin/users/alice_auditor/disable" in everyone
         assert names((await admin.get("/admin/users?q=alice")).text) == ["alice_auditor"]
         locked_page = (await admin.get("/admin/users?filter=locked")).text
         assert names(locked_page) == ["bob_auditor"] and 'data-testid="unlock"' in locked_page
