@@ -114,7 +114,7 @@ async def _auditor(at: dt.datetime) -> list[Card]:
     total = await AuditEntry.count()
     return [
         Card("recent_audit", recent, "近 24 小时审计记录", "Audit entries, last 24 hours", "/audit"),
-        Card("verify", total, "哈希链条目（校验）", "Chain entries (verify)", "/api/audit/verify"),
+        Card("verify", total, "哈希链条目（校验）", "Chain entries (verify)", "/audit"),
     ]
 
 
