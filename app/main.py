@@ -26,6 +26,7 @@ from app.allow import AllowHeaderMiddleware
 from app.auth.guards import SessionCheckMiddleware, requires
 from app.auth.sessions import SESSION_HOURS
 from app.bounds import bounded_integers, declare_bounds
+from app.breadcrumbs import page_breadcrumbs
 from app.config import get_settings
 from app.controllers import (
     admin,
@@ -38,6 +39,7 @@ from app.controllers import (
     policies,
     portal,
     portal_pages,
+    progress,
     receipts,
 )
 from app.controllers.core import login_redirect
@@ -62,6 +64,7 @@ ROUTE_MODULES = (
     portal_pages,
     applications,
     receipts,
+    progress,
 )
 
 
@@ -144,6 +147,7 @@ def create_app() -> Litestar:
     def _jinja_setup(engine: JinjaTemplateEngine) -> None:
         i18n.register(engine.engine)
         engine.engine.globals["platform_name"] = settings.platform_name
+        engine.engine.globals["breadcrumbs"] = page_breadcrumbs
         engine.engine.globals["csp_nonce"] = jinja2.pass_context(lambda ctx: csp_nonce(ctx.get("request")))
 
     return Litestar(

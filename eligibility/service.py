@@ -45,6 +45,18 @@ async def find_profile(subject_id: str) -> tuple[str, dict] | None:
     return None
 
 
+async def regions_of(kind: str, subject_ids: list[str], chunk: int = 500) -> dict[str, tuple[str, str]]:
+    """{subject id: (region code, name)} of the stored profiles among ``subject_ids`` (for the impact preview's
+    breakdown), read in chunks of ``chunk`` ids."""
+    table = _table(kind)
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(subject_ids), chunk):
+        part = subject_ids[i : i + chunk]
+        rows = await table.select(table.subject_id, table.region_code, table.name).where(table.subject_id.is_in(part))
+        out.update({r["subject_id"]: (r["region_code"], r["name"]) for r in rows})
+    return out
+
+
 async def count_profiles(kind: str) -> int:
     table = _table(kind)
     rows = await table.raw(f"SELECT COUNT(*) AS n FROM {table._meta.tablename}")

@@ -100,6 +100,9 @@ class TestOutcome(BaseModel):
     clauses: list[str] = []
     amount: Decimal | None = None
     message: str = ""
+    # A failing test's conditions not met, each with the profile's value (eligibility.explain), in zh and en.
+    why_zh: list[str] = []
+    why_en: list[str] = []
 
 
 class VersionRead(BaseModel):
@@ -145,6 +148,25 @@ class ImpactChange(BaseModel):
     subject_id: str
     before: Decimal
     after: Decimal
+
+
+class ImpactGroup(BaseModel):
+    """One line of the impact preview's breakdown: a paying clause (or clauses, when several pay) or a region."""
+
+    key: str
+    label: str = ""
+    count: int
+    total_amount: Decimal
+
+
+class ImpactSubject(BaseModel):
+    """One matched subject in the preview's list, masked as the policy tools show subjects."""
+
+    subject_id: str = Field(description="a talent's ID number masked; an enterprise's credit code whole")
+    name: str = Field(description="a talent's name masked")
+    region_code: str
+    clauses: list[str]
+    amount: Decimal
 
 
 class PriorPayments(BaseModel):
@@ -193,6 +215,10 @@ class ImpactPreview(BaseModel):
     prior: PriorPayments | None = Field(
         None, description="subjects already paid under earlier versions and what this version would add"
     )
+    by_clause: list[ImpactGroup] = Field([], description="matches and amounts per paying clause(s)")
+    by_region: list[ImpactGroup] = Field([], description="matches and amounts per region code")
+    subjects: list[ImpactSubject] = Field([], description="the first matched subjects (masked), by amount")
+    subjects_total: int = 0
 
 
 # A policy's own keys (not its clauses or tests), in the contract's order: what a pack reads and writes, and what the

@@ -28,8 +28,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.audit import AuditActor
 from app.auth.passwords import check_password
+from app.auth.sessions import revoke_sessions
 from app.errors import AppError, Conflict
 from app.tables import RoleGrant, User
+from eligibility.profiles import id_number_problem, uscc_problem
 from kit.audit import Actor
 from kit.errors import Forbidden, NotFound
 from kit.time import now
@@ -86,6 +88,15 @@ def _check_new(username: str, role: str) -> None:
         raise AppError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
     if not _NAME.match(username):
         raise AppError("a user name is 2-64 letters, digits, '.', '_' or '-'")
+    # A portal account is named by its subject id, which must be a real one (eligibility's own checksums).
+    if role == Role.ENTERPRISE and (problem := uscc_problem(username)):
+        raise AppError(
+            f"企业账户须以有效的统一社会信用代码命名 / an enterprise account is named by a valid USCC: {problem}"
+        )
+    if role == Role.TALENT and (problem := id_number_problem(username)):
+        raise AppError(
+            f"人才账户须以有效的居民身份证号命名 / a talent account is named by a valid ID number: {problem}"
+        )
 
 
 def _new_code() -> tuple[str, str, dt.datetime]:
@@ -191,6 +202,42 @@ async def change_role(username: str, role: str, actor: Actor) -> dict:
         await User.update({User.role: role}).where(User.username == username)
         await actor.record("user.role", "user", username, {"role": row["role"]}, {"role": role})
         return {"status": "changed", "user": _public({**row, "role": role}), "activation_code": None, "grant": None}
+
+
+async def edit_account(username: str, display_name: str, actor: Actor) -> dict:
+    """An admin corrects an account's display name (the role and the password are not edited here)."""
+    _require_admin(actor, "修改账户 / edit accounts")
+    name = display_name.strip()
+    if not name or len(name) > 128:
+        raise AppError("姓名须为 1-128 个字符 / a display name is 1-128 characters")
+    row = await _user(username)
+    await User.update({User.display_name: name}).where(User.username == username)
+    await actor.record("user.edit", "user", username, {"display_name": row["display_name"]}, {"display_name": name})
+    return {"status": "edited", "user": _public({**row, "display_name": name}), "activation_code": None, "grant": None}
+
+
+async def set_active(username: str, active: bool, actor: Actor) -> dict:
+    """An admin disables an account (its sessions and CLI token end at once) or enables it again; never their own."""
+    _require_admin(actor, "停用或启用账户 / disable or enable accounts")
+    if username == actor.name:
+        raise Forbidden("管理员不能停用或启用自己的账户 / an admin does not disable or enable their own account")
+    async with User._meta.db.transaction():
+        row = await _user(username)
+        if row["active"] == active:
+            raise Conflict(
+                f"{username} 已是{'启用' if active else '停用'}状态 / is {'active' if active else 'disabled'} already"
+            )
+        changes: dict = {User.active: active}
+        if not active:
+            changes[User.token_hash] = None
+        await User.update(changes).where(User.username == username)
+        if not active:
+            await revoke_sessions(username)
+        await actor.record(
+            "user.enable" if active else "user.disable", "user", username, {"active": row["active"]}, {"active": active}
+        )
+    status = "enabled" if active else "disabled"
+    return {"status": status, "user": _public({**row, "active": active}), "activation_code": None, "grant": None}
 
 
 async def _revoke_and_issue(username: str) -> tuple[str, dt.datetime]:

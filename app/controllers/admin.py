@@ -7,6 +7,7 @@ admin's confirmation (app/auth/accounts.py).
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,11 +20,13 @@ from pydantic import BaseModel
 from app.audit import AuditActor
 from app.auth import accounts
 from app.auth.guards import PUBLIC, current_user, requires
+from app.auth.service import unlock_user
+from app.auth.throttle import ANY_SOURCE
 from app.config import get_settings
 from app.errors import AppError
 from app.schemas.errors import errors
 from app.schemas.platform import AccountOpened, RoleGrantRead
-from app.tables import User
+from app.tables import LoginThrottle, User
 from kit.vocab import Role
 
 
@@ -76,8 +79,25 @@ def _opened(done: dict) -> AccountOpened:
     )
 
 
+class AccountEdit(BaseModel):
+    display_name: str
+
+
+FILTERS = ("pending", "locked", "inactive")
+
+
+async def _locked_names() -> set[str]:
+    """The names locked by the login throttle (failures from many sources), which only an admin lifts."""
+    rows = await LoginThrottle.select(LoginThrottle.username).where(
+        LoginThrottle.slot.like(f"{ANY_SOURCE}|%") & (LoginThrottle.blocked_until > int(time.time()))
+    )
+    return {r["username"] for r in rows}
+
+
 async def _page(request: Request, *, error: str | None = None, done: dict | None = None, status: int = 200) -> Any:
-    users = await User.select(
+    q = (request.query_params.get("q") or "").strip()[:64]
+    wanted = request.query_params.get("filter") or ""
+    query = User.select(
         User.username,
         User.role,
         User.display_name,
@@ -86,13 +106,26 @@ async def _page(request: Request, *, error: str | None = None, done: dict | None
         User.activation_hash,
         User.password_hash,
     ).order_by(User.username)
+    if q:  # a search by user name or display name, in SQL
+        query = query.where(User.username.ilike(f"%{q}%") | User.display_name.ilike(f"%{q}%"))
+    if wanted == "pending":
+        query = query.where(User.activation_hash.is_not_null() | (User.password_hash == ""))
+    elif wanted == "inactive":
+        query = query.where(User.active == False)  # noqa: E712  (Piccolo's column comparison)
+    locked = await _locked_names()
+    if wanted == "locked":
+        query = query.where(User.username.is_in(sorted(locked) or [""]))
+    users = await query
     for u in users:
         pending, password = u.pop("activation_hash"), u.pop("password_hash")  # neither reaches the template
         u["awaiting_activation"] = bool(pending) or not password
+        u["locked"] = u["username"] in locked
     return Template(
         "admin_users.html",
         context={
             "users": users,
+            "q": q,
+            "filter": wanted if wanted in FILTERS else "",
             "roles": accounts.ROLES,
             "staff_roles": [r for r in accounts.ROLES if r not in (Role.ENTERPRISE, Role.TALENT)],
             "confirmed_roles": accounts.CONFIRMED_ROLES,
@@ -143,6 +176,39 @@ async def users_role(
     request: Request, username: str, data: Annotated[RoleChange, Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Any:
     return await _form_action(request, lambda: accounts.change_role(username, data.role, _me(request)))
+
+
+@post("/admin/users/{username:str}/edit", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_edit(
+    request: Request, username: str, data: Annotated[AccountEdit, Body(media_type=RequestEncodingType.URL_ENCODED)]
+) -> Any:
+    return await _form_action(request, lambda: accounts.edit_account(username, data.display_name, _me(request)))
+
+
+@post("/admin/users/{username:str}/disable", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_disable(request: Request, username: str) -> Any:
+    return await _form_action(request, lambda: accounts.set_active(username, False, _me(request)))
+
+
+@post("/admin/users/{username:str}/enable", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_enable(request: Request, username: str) -> Any:
+    return await _form_action(request, lambda: accounts.set_active(username, True, _me(request)))
+
+
+@post("/admin/users/{username:str}/unlock", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_unlock(request: Request, username: str) -> Any:
+    async def action():
+        await unlock_user(username, _me(request))
+        row = (
+            await User.select(
+                User.id, User.username, User.role, User.display_name, User.subject_kind, User.subject_id, User.active
+            )
+            .where(User.username == username)
+            .first()
+        )
+        return {"status": "unlocked", "user": row, "activation_code": None, "grant": None}
+
+    return await _form_action(request, action)
 
 
 @post("/admin/grants/{grant_id:int}/confirm", guards=ADMIN, include_in_schema=False, status_code=200)
@@ -230,6 +296,10 @@ route_handlers = [
     users_create,
     users_reset,
     users_role,
+    users_edit,
+    users_disable,
+    users_enable,
+    users_unlock,
     grants_confirm,
     grants_cancel,
     users_create_api,

@@ -13,6 +13,7 @@ from litestar import MediaType, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Template
+from pydantic import BaseModel
 
 from app import jobs
 from app.audit import AuditActor
@@ -211,7 +212,10 @@ async def api_answer(request: Request, objection_id: int, data: JSONBody[Objecti
 @get("/api/applications/accounts", guards=[VERIFIERS], tags=["applications"], responses=errors())
 async def api_accounts() -> list[AccountToVerifyRead]:
     """Corrected receiving accounts awaiting verification, with the whole number (finance needs it)."""
-    return [AccountToVerifyRead(**a.model_dump(), account=full) for a, full in await service.unverified_accounts()]
+    return [
+        AccountToVerifyRead(**a.model_dump(), account=full, previous_account_masked=old)
+        for a, full, old in await service.unverified_accounts()
+    ]
 
 
 @post(
@@ -224,6 +228,24 @@ async def api_accounts() -> list[AccountToVerifyRead]:
 async def api_verify_account(request: Request, kind: str, subject_id: str) -> AccountRead:
     actor = actor_of(request)
     return await service.verify_account(kind, subject_id, actor=actor, sync=account_sync(actor))
+
+
+class AccountRejection(BaseModel):
+    reason: str
+
+
+@post(
+    "/api/applications/accounts/{kind:str}/{subject_id:str}/reject",
+    guards=[VERIFIERS],
+    tags=["applications"],
+    status_code=200,
+    responses=errors(404, 409),
+)
+async def api_reject_account(
+    request: Request, kind: str, subject_id: str, data: JSONBody[AccountRejection]
+) -> AccountRead:
+    """Finance rejects a corrected account with the reason the subject is shown; payment stays held."""
+    return await service.reject_account(kind, subject_id, data.reason, actor=actor_of(request))
 
 
 # ---------------------------------------------------------------------------------- pages
@@ -284,8 +306,16 @@ async def answer_form(request: Request, objection_id: int, data: Annotated[Objec
 
 
 @get("/applications/accounts", guards=[VERIFIERS], include_in_schema=False)
-async def accounts_page(request: Request) -> Template:
-    return _html("applications/accounts.html", rows=await service.unverified_accounts())
+async def accounts_page(request: Request, msg: str = "") -> Template:
+    return _html("applications/accounts.html", rows=await service.unverified_accounts(), msg=msg)
+
+
+@post("/applications/accounts/{kind:str}/{subject_id:str}/reject", guards=[VERIFIERS], include_in_schema=False)
+async def reject_account_form(
+    request: Request, kind: str, subject_id: str, data: Annotated[AccountRejection, FORM]
+) -> Redirect:
+    await api_reject_account.fn(request, kind, subject_id, data)
+    return Redirect("/applications/accounts?msg=rejected")
 
 
 @post("/applications/accounts/{kind:str}/{subject_id:str}/verify", guards=[VERIFIERS], include_in_schema=False)
@@ -304,6 +334,8 @@ route_handlers = [
     api_answer,
     api_accounts,
     api_verify_account,
+    api_reject_account,
+    reject_account_form,
     queue_page,
     detail_page,
     approve_form,

@@ -11,6 +11,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel
 
+from app import todo
 from app.auth.guards import PUBLIC, SESSION_KEY, current_user, requires, session_token
 from app.auth.service import LoginRefused, TooManyAttempts, authenticate
 from app.auth.sessions import close_session, open_session
@@ -117,7 +118,13 @@ async def switch_language(request: Request, lang: str) -> Redirect:
 async def home(request: Request) -> Template:
     user = current_user(request)
     return Template(
-        "home.html", context={"user": user, "links": ROLE_LINKS.get(user["role"], []), "role_names": ROLE_LABELS}
+        "home.html",
+        context={
+            "user": user,
+            "cards": await todo.cards_for(user["username"], user["role"]),
+            "links": ROLE_LINKS.get(user["role"], []),
+            "role_names": ROLE_LABELS,
+        },
     )
 
 

@@ -26,6 +26,7 @@ class BatchProgressRead(BaseModel):
     active: int
     held: int
     done: bool
+    fraction: float = Field(0.0, description="share of the payments no longer being worked on, 0…1 (the page's bar)")
 
 
 class BatchStepRead(BaseModel):

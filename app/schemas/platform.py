@@ -39,7 +39,8 @@ class RoleGrantRead(BaseModel):
 
 
 class AccountOpened(BaseModel):
-    """What an admin's account action did: ``created`` | ``reset`` | ``changed`` | ``pending`` (a second admin must
+    """What an admin's account action did: ``created`` | ``reset`` | ``changed`` | ``edited`` | ``disabled`` |
+    ``enabled`` | ``unlocked`` | ``pending`` (a second admin must
     confirm ``grant``). A new or reset account's one-time activation code (and link) is shown here once: hand it to
     the account's owner, who sets the password at /activate."""
 

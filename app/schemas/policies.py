@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.schemas.base import OmitsNone
 from policies.schemas import VersionRead
@@ -91,3 +91,5 @@ class VersionDiffRead(BaseModel):
     item: str
     before: str
     after: str
+    zh: str = Field("", description="the change in words, in Chinese (预算由 … 元改为 … 元)")
+    en: str = Field("", description="the change in words, in English")

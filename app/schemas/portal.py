@@ -93,3 +93,4 @@ class AccountToVerifyRead(AccountRead):
     """A corrected receiving account awaiting verification, with the whole number (finance needs it)."""
 
     account: str
+    previous_account_masked: str = Field("", description="the account it replaces (the profile's), masked")

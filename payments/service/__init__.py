@@ -7,6 +7,7 @@ from payments.service.batches import (  # noqa: F401
     cancel_batch,
     create_batch,
     get_batch,
+    left_out_of,
     list_batches,
     reject_batch,
 )

@@ -369,3 +369,20 @@ async def _reads(rows: list[dict[str, Any]]) -> list[BatchRead]:
         )
         for b in rows
     ]
+
+
+async def left_out_of(policy_code: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Entitlements of ``policy_code`` not in any batch because they cannot be paid as they stand: waiting for a
+    (verified) account, or excluded by their exclusive group; grouped by state and reason, the largest group first."""
+    rows = await raw(
+        "SELECT state, reason, COUNT(*) AS n, SUM(amount_fen) AS total FROM pay_entitlement "
+        f"WHERE policy_code = {{}} AND batch_id IS NULL AND state IN "
+        f"({sql_literals([EntitlementState.WAITING_ACCOUNT, EntitlementState.EXCLUDED])}) "
+        "GROUP BY state, reason ORDER BY COUNT(*) DESC, state, reason LIMIT {}",
+        policy_code,
+        limit,
+    )
+    return [
+        {"state": r["state"], "reason": r["reason"], "count": int(r["n"]), "total": yuan(int(r["total"] or 0))}
+        for r in rows
+    ]

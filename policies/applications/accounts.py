@@ -46,6 +46,7 @@ def _read(kind: str, subject_id: str, row: dict | None, profile: dict | None) ->
             confirmed=True,
             confirmed_at=row["confirmed_at"],
             verified_by=row["verified_by"],
+            status_reason=row.get("status_reason") or "",
         )
     profile = profile or {}
     account = profile.get("bank_account") or ""
@@ -105,6 +106,8 @@ async def confirm_account(
             "confirmed_at": now,
             "verified_by": (before or {}).get("verified_by") if unchanged else ("data-exchange" if same else None),
             "verified_at": (before or {}).get("verified_at") if unchanged else (now if same else None),
+            # a rejection's reason stands until the subject enters another account
+            "status_reason": (before or {}).get("status_reason", "") if unchanged else "",
         }
         if before is None:
             await SubjectAccount.insert(SubjectAccount(**row))
@@ -154,9 +157,46 @@ async def verify_account(kind: str, subject_id: str, *, actor: Actor, sync: Sync
     return _read(kind, subject_id, after, None)
 
 
-async def unverified_accounts() -> list[tuple[AccountRead, str]]:
-    """Corrections awaiting verification, oldest first, each with the whole number (the verifier needs it)."""
+async def reject_account(kind: str, subject_id: str, reason: str, *, actor: Actor) -> AccountRead:
+    """Finance found a corrected account wrong (name and number do not match at the bank…): it is rejected with the
+    reason, which the subject sees; payment stays held until the subject corrects it again and it is verified."""
+    if actor.role not in ACCOUNT_VERIFIER_ROLES:
+        raise NotAllowed(f"rejecting an account needs a finance role; you are {actor.role}")
+    reason = reason.strip()
+    if not reason:
+        raise InvalidState("请填写退回理由 / say why the account is rejected")
+    async with SubjectAccount._meta.db.transaction():
+        before = await SubjectAccount.select().where(SubjectAccount.subject_key == _key(kind, subject_id)).first()
+        if before is None:
+            raise NotFound("this subject has confirmed no account")
+        if before["status"] != "unverified":
+            raise InvalidState(f"only an account awaiting verification can be rejected; this one is {before['status']}")
+        if before["confirmed_by"] == actor.name:
+            raise NotAllowed("the person who entered an account cannot judge it")
+        await SubjectAccount.update({SubjectAccount.status: "rejected", SubjectAccount.status_reason: reason}).where(
+            SubjectAccount.id == before["id"]
+        )
+        after = {**before, "status": "rejected", "status_reason": reason}
+        await actor.record(
+            "account.reject",
+            "subject_account",
+            before["subject_key"],
+            _digestable(before),
+            _digestable(after),
+            {"status": "rejected", "reason": reason},
+        )
+    return _read(kind, subject_id, after, None)
+
+
+async def unverified_accounts() -> list[tuple[AccountRead, str, str]]:
+    """Corrections awaiting verification, oldest first, each with the whole number (the verifier needs it) and the
+    account it replaces, masked (the one on the profile from the data exchange; "" when there was none)."""
     rows = (
         await SubjectAccount.select().where(SubjectAccount.status == "unverified").order_by(SubjectAccount.confirmed_at)
     )
-    return [(_read(r["subject_kind"], r["subject_id"], r, None), r["account"]) for r in rows]
+    out = []
+    for r in rows:  # one page of corrections, each checked by a person: a profile read each is fine
+        profile = await _profile(r["subject_kind"], r["subject_id"]) or {}
+        old = profile.get("bank_account") or ""
+        out.append((_read(r["subject_kind"], r["subject_id"], r, None), r["account"], mask_account(old) if old else ""))
+    return out

@@ -129,8 +129,9 @@ class AccountRead(BaseModel):
     payee_name: str
     bank_name: str
     account_masked: str
-    status: Literal["verified", "unverified", "missing"]
+    status: Literal["verified", "unverified", "rejected", "missing"]
     source: Literal["exchange", "corrected", "none"]
     confirmed: bool
     confirmed_at: dt.datetime | None = None
     verified_by: str | None = None
+    status_reason: str = Field("", description="why finance rejected the account (status rejected)")

@@ -24,6 +24,7 @@ from policies.applications.accounts import (  # noqa: F401
     account_of,
     confirm_account,
     payment_account,
+    reject_account,
     unverified_accounts,
     verify_account,
 )

@@ -71,9 +71,10 @@ class SubjectAccount(Table, tablename="policies_subject_account"):
     payee_name = Varchar(length=128)
     bank_name = Varchar(length=128)
     account = Varchar(length=64)
-    status = Varchar(length=16, index=True)  # verified | unverified
+    status = Varchar(length=16, index=True)  # verified | unverified | rejected (finance found it wrong)
     source = Varchar(length=16)  # exchange (confirmed as on the profile) | corrected
     confirmed_by = Varchar(length=64)
     confirmed_at = Timestamptz()
     verified_by = Varchar(length=64, null=True, default=None)
     verified_at = Timestamptz(null=True, default=None)
+    status_reason = Text(default="")  # why finance rejected it (shown to the subject)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from eligibility.errors import ProfileInvalid
+from eligibility.explain import explain_profile
 from eligibility.profiles import normalize_profile
 from eligibility.rules import check_ruleset, evaluate
 from eligibility.schemas import RuleClause, RuleSet
@@ -108,9 +109,40 @@ def run_tests(content: PolicyContent) -> list[TestOutcome]:
                 clauses=clauses,
                 amount=amount,
                 message="; ".join(wrong),
+                why_zh=_why(ruleset, profile, as_of, "zh") if wrong else [],
+                why_en=_why(ruleset, profile, as_of, "en") if wrong else [],
             )
         )
     return outcomes
+
+
+def _with_value(cond, lang: str) -> str:
+    """A condition not met, with the profile's values: explain's "学历需 = 博士，当前 硕士" when it has one."""
+    if cond.distance:
+        return cond.distance
+    have = ", ".join(f"{k} = {v}" for k, v in cond.values.items())
+    return f"{cond.text}，当前 {have}" if lang == "zh" else f"{cond.text}; the profile has {have}"
+
+
+def _why(ruleset: RuleSet, profile: dict, as_of: dt.date, lang: str) -> list[str]:
+    """Which conditions the test profile fails, each with the profile's value ("学历需 = 博士，当前 硕士"); when it
+    fails none, which clauses it meets (the test expected otherwise)."""
+    ex = explain_profile(ruleset, "", profile, as_of, lang)
+    parts = [ex.policy] if ex.policy else []
+    failing = [
+        f"{c.title or c.code}：{_with_value(cond, lang)}"
+        if lang == "zh"
+        else f"{c.title or c.code}: {_with_value(cond, lang)}"
+        for c in [*parts, *ex.clauses]
+        for cond in c.conditions
+        if cond.met is not True
+    ]
+    if not ex.in_effect:
+        failing.insert(0, ex.summary)
+    if failing:
+        return failing
+    met = ", ".join(c.title or c.code or "" for c in ex.clauses if c.met)
+    return [f"全部条件满足：{met}" if lang == "zh" else f"every condition is met: {met}"]
 
 
 def _met_clause_codes(ev) -> list[str]:

@@ -11,7 +11,8 @@ from eligibility.matcher import match_ruleset
 from eligibility.rules import check_ruleset
 from eligibility.rules.language import parse, symbols
 from eligibility.schemas import RuleClause, RuleSet
-from kit.masking import mask_id_number
+from eligibility.service import regions_of
+from kit.masking import mask_id_number, mask_name
 from kit.money import FEN
 from kit.time import china_today
 from kit.vocab import SubjectKind
@@ -20,7 +21,9 @@ from policies.errors import PackRefused
 from policies.schemas import (
     CONTENT_KEYS,
     ImpactChange,
+    ImpactGroup,
     ImpactPreview,
+    ImpactSubject,
     Once,
     PolicyContent,
     PriorPayments,
@@ -113,8 +116,49 @@ def _shown(kind: str, subject_id: str) -> str:
 
 
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
+    return {s: a for s, (a, _) in (await _matches(ruleset, as_of)).items()}
+
+
+async def _matches(ruleset, as_of: dt.date) -> dict[str, tuple[Decimal, list[str]]]:
+    """{subject id: (amount, paying clauses)} of a shadow run."""
     run = await match_ruleset(ruleset, as_of, store=False)
-    return {str(r.subject_id): Decimal(r.amount).quantize(FEN) for r in run.results}
+    return {str(r.subject_id): (Decimal(r.amount).quantize(FEN), list(r.clauses)) for r in run.results}
+
+
+SUBJECTS_SHOWN = 200  # the preview lists this many matched subjects (the largest amounts first)
+
+
+async def _breakdown(preview: ImpactPreview, content, rows: dict[str, tuple[Decimal, list[str]]]) -> None:
+    """By paying clause(s), by region, and the first SUBJECTS_SHOWN subjects (masked), into ``preview``."""
+    kind = content.subject
+    titles = {c.code: c.title or c.code for c in content.clauses}
+    regions = await regions_of(kind, sorted(rows))
+    by_clause: dict[str, list] = {}
+    by_region: dict[str, list] = {}
+    for s, (amount, clauses) in rows.items():
+        for key, groups in ((";".join(clauses), by_clause), (regions.get(s, ("", ""))[0], by_region)):
+            g = groups.setdefault(key, [0, Decimal("0.00")])
+            g[0] += 1
+            g[1] += amount
+    preview.by_clause = [
+        ImpactGroup(key=k, label="、".join(titles.get(c, c) for c in k.split(";")), count=n, total_amount=t)
+        for k, (n, t) in sorted(by_clause.items(), key=lambda kv: -kv[1][1])
+    ]
+    preview.by_region = [
+        ImpactGroup(key=k, count=n, total_amount=t) for k, (n, t) in sorted(by_region.items(), key=lambda kv: kv[0])
+    ]
+    first = sorted(rows.items(), key=lambda kv: (-kv[1][0], kv[0]))[:SUBJECTS_SHOWN]
+    preview.subjects = [
+        ImpactSubject(
+            subject_id=_shown(kind, s),
+            name=mask_name(regions.get(s, ("", ""))[1]) if kind == SubjectKind.TALENT else regions.get(s, ("", ""))[1],
+            region_code=regions.get(s, ("", ""))[0],
+            clauses=clauses,
+            amount=amount,
+        )
+        for s, (amount, clauses) in first
+    ]
+    preview.subjects_total = len(rows)
 
 
 # What the policy already paid the matched subjects (payments' side; policies does not import payments): app/ wiring
@@ -177,7 +221,8 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small
 
     if identifying:
         return withheld(_withheld(read))
-    mine = await _match_amounts(ruleset, as_of)
+    rows = await _matches(ruleset, as_of)
+    mine = {s: a for s, (a, _) in rows.items()}
     draft = row["status"] not in LIVE
     if draft and not small_counts and len(mine) < MIN_SHOWN_COUNT:
         # The published version (reviewed, not the author's to shape) is still shown; nothing of the draft's matches.
@@ -202,6 +247,7 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small
         budget_left=budget - total,
         as_of_pinned=note,
     )
+    await _breakdown(preview, content, rows)
     if pub is not None and pub["id"] != row["id"]:
         theirs = await _match_amounts(pub_ruleset, as_of) if pub_ruleset is not None else {}
         ptotal = sum(theirs.values(), Decimal("0.00"))
@@ -298,10 +344,53 @@ async def check_expression(
 
 
 _FIELDS = tuple(k for k in CONTENT_KEYS if k not in ("code", "subject"))  # what the diff compares
+# The reviewer reads the diff in words: each field's name in zh and en, and which values are yuan.
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "title": ("政策名称", "title"),
+    "issuer": ("发文单位", "issuer"),
+    "mode": ("兑现方式", "mode"),
+    "effective_from": ("生效日期", "effective from"),
+    "effective_to": ("截止日期", "effective to"),
+    "budget": ("预算", "budget"),
+    "once": ("享受次数", "how often paid"),
+    "top_up": ("就高补差", "top-up"),
+    "cap_per_subject": ("单个对象上限", "cap per subject"),
+    "combine": ("多条款合并方式", "how clauses combine"),
+    "exclusive_group": ("互斥组", "exclusive group"),
+    "when": ("总体条件", "overall condition"),
+    "source": ("政策依据", "source"),
+    "summary": ("摘要", "summary"),
+}
+_YUAN = {"budget", "cap_per_subject", "amount"}
+_PARTS = {"title": ("名称", "title"), "when": ("条件", "condition"), "amount": ("金额", "amount")}
+
+
+def _words(label_zh: str, label_en: str, before: str, after: str, yuan: bool) -> tuple[str, str]:
+    """("预算由 1000000 元改为 2000000 元", "budget changed from 1000000 yuan to 2000000 yuan"), and the added and
+    removed forms."""
+    zy, ey = (" 元", " yuan") if yuan else ("", "")
+    if not before:
+        return f"新增{label_zh}：{after}{zy}", f"{label_en} set to {after}{ey}"
+    if not after:
+        return f"删除{label_zh}（原为 {before}{zy}）", f"{label_en} removed (was {before}{ey})"
+    return f"{label_zh}由 {before}{zy} 改为 {after}{zy}", f"{label_en} changed from {before}{ey} to {after}{ey}"
+
+
+def _item(item: str, before: str, after: str, label: tuple[str, str], words: tuple[str, str]) -> dict:
+    return {
+        "item": item,
+        "before": before,
+        "after": after,
+        "label_zh": label[0],
+        "label_en": label[1],
+        "zh": words[0],
+        "en": words[1],
+    }
 
 
 async def diff_with_published(version_id: int) -> list[dict]:
-    """What the version changes in the text of the published one: fields and clauses (before, after).
+    """What the version changes in the text of the published one: fields and clauses (before, after), each also in
+    words (``zh``/``en``: which condition, amount or date changed from what to what).
 
     Empty when the code has no published version or the version is the published one."""
     row = await _version_row(version_id)
@@ -313,17 +402,36 @@ async def diff_with_published(version_id: int) -> list[dict]:
     for f in _FIELDS:
         a, b = getattr(theirs, f), getattr(mine, f)
         if a != b:
-            out.append({"item": f, "before": "" if a is None else str(a), "after": "" if b is None else str(b)})
+            before, after = "" if a is None else str(a), "" if b is None else str(b)
+            label = FIELD_LABELS.get(f, (f, f))
+            out.append(_item(f, before, after, label, _words(*label, before, after, f in _YUAN)))
     old = {c.code: c for c in theirs.clauses}
     new = {c.code: c for c in mine.clauses}
     for code in [*old, *[c for c in new if c not in old]]:
         a, b = old.get(code), new.get(code)
+        name = (b or a).title or code  # type: ignore[union-attr]
         for part in ("title", "when", "amount"):
             va, vb = getattr(a, part) if a else None, getattr(b, part) if b else None
             if va != vb:
-                out.append({"item": f"clause {code}.{part}", "before": va or "", "after": vb or ""})
+                pz, pe = _PARTS[part]
+                label = (f"条款「{name}」的{pz}", f"clause “{name}” {pe}")
+                if a is None and part == "title":
+                    words = (f"新增条款「{name}」", f"new clause “{name}”")
+                elif b is None and part == "title":
+                    words = (f"删除条款「{name}」", f"clause “{name}” removed")
+                else:
+                    words = _words(*label, str(va or ""), str(vb or ""), part in _YUAN)
+                out.append(_item(f"clause {code}.{part}", str(va or ""), str(vb or ""), label, words))
     if [c.code for c in theirs.clauses if c.code in new] != [c.code for c in mine.clauses if c.code in old]:
-        out.append({"item": "clause order", "before": ", ".join(old), "after": ", ".join(new)})
+        label = ("条款顺序", "clause order")
+        before, after = ", ".join(old), ", ".join(new)
+        out.append(_item("clause order", before, after, label, _words(*label, before, after, False)))
     if len(theirs.tests) != len(mine.tests) or theirs.tests != mine.tests:
-        out.append({"item": "tests", "before": f"{len(theirs.tests)}", "after": f"{len(mine.tests)}"})
+        n0, n1 = len(theirs.tests), len(mine.tests)
+        words = (
+            (f"测试用例由 {n0} 个改为 {n1} 个", f"tests changed from {n0} to {n1}")
+            if n0 != n1
+            else (f"测试用例有改动（仍为 {n1} 个）", f"tests edited (still {n1})")
+        )
+        out.append(_item("tests", f"{n0}", f"{n1}", ("测试用例", "tests"), words))
     return out

@@ -9,20 +9,11 @@ from tests.web import browser_login, chromium, ensure_user, live_server
 
 pytestmark = pytest.mark.browser
 
-TESTS_YAML = """\
-- name: 博士
-  profile: {id_number: "360102198801011233", education: doctor, social_insurance_months: 8}
-  as_of: 2025-06-30
-  expect: {eligible: true, clauses: [doctor], amount: 100000}
-- name: 硕士
-  profile: {id_number: "360102198801011233", education: master, social_insurance_months: 8}
-  as_of: 2025-06-30
-  expect: {eligible: true, clauses: [master], amount: 30000}
-- name: 参保不满6个月
-  profile: {id_number: "360102198801011233", education: doctor, social_insurance_months: 3}
-  as_of: 2025-06-30
-  expect: {eligible: false}
-"""
+TESTS = [
+    ("博士", "doctor", "8", "true", "doctor", "100000"),
+    ("硕士", "master", "8", "true", "master", "30000"),
+    ("参保不满6个月", "doctor", "3", "false", "", ""),
+]
 
 
 @pytest.fixture
@@ -70,7 +61,21 @@ def test_officer_writes_checks_tests_submits_and_reviewer_publishes(people):
         good.wait_for(timeout=10000)
         assert "规则有效" in good.inner_text() and "当前符合条件的对象" in good.inner_text()
         second.locator("input[name=clause_amount]").fill("30000")
-        officer.fill("[data-testid=tests-yaml]", TESTS_YAML)
+        # The tests as a form: a block per test, its fields picked from the profile fields; "+" adds a test.
+        for i, (name, education, months, eligible, clauses, amount) in enumerate(TESTS):
+            if i:
+                officer.click("#add-test")
+            block = officer.locator("[data-testid=test]").nth(i)
+            block.locator("input[name=test_name]").fill(name)
+            block.locator("input[name=test_as_of]").fill("2025-06-30")
+            for row, (field, value) in enumerate(
+                [("id_number", "360102198801011233"), ("education", education), ("social_insurance_months", months)]
+            ):
+                block.locator("select[name=p_field]").nth(row).select_option(field)
+                block.locator("input[name=p_value]").nth(row).fill(value)
+            block.locator("select[name=test_eligible]").select_option(eligible)
+            block.locator("input[name=test_clauses]").fill(clauses)
+            block.locator("input[name=test_amount]").fill(amount)
         officer.click("[data-testid=save]")
         officer.wait_for_selector("[data-testid=msg]")
         assert "草稿已保存" in officer.inner_text("[data-testid=msg]")

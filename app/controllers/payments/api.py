@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.auth.guards import requires
 from app.controllers.payments.common import FINANCE, STAFF_ACTING, actor_of, reconcile_on, run_batch, threshold_fen
+from app.progress import batch_fraction
 from app.schemas.errors import BANK, errors
 from app.schemas.finance import (
     BatchCreatedRead,
@@ -151,6 +152,7 @@ async def api_progress(batch_id: int) -> BatchProgressRead:
         active=p.active,
         held=p.held,
         done=p.done,
+        fraction=batch_fraction(p.counts, p.active),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from typing import Any
 
 from litestar import Request, get, post
@@ -24,6 +25,8 @@ from app.controllers.payments.common import (
     threshold_fen,
 )
 from app.controllers.receipts import ZIP_ROLES, receipts_zip_status
+from app.progress import batch_fraction
+from app.tables import AuditEntry
 from kit.money import format_yuan
 from kit.time import china_today
 from kit.vocab import Role
@@ -47,9 +50,58 @@ STATUS_LABELS = {
 }
 
 
+# Where a payment stands in the exceptions queue, beside its status (a row's real state in a running batch).
+EXCEPTION_LABELS = {
+    "open": ("待人工处理", "held for a person"),
+    "reissued": ("已重发", "re-issued"),
+    "abandoned": ("已放弃", "abandoned"),
+    "returned": ("已退汇", "returned"),
+    "withheld": ("未发送：资格复核未通过", "not sent: failed re-verification"),
+}
+
+
+def batch_status(status: str, counts: dict[str, int]) -> tuple[str, str]:
+    """A batch's status in words; a completed batch with payments the bank refused or sent back says how many
+    ("已完成，3 笔被退回"), never a bare "已完成"."""
+    zh, en = STATUS_LABELS.get(status, (status, status))
+    refused = counts.get("rejected", 0) + counts.get("returned", 0)
+    if status == "completed" and refused:
+        return f"{zh}，{refused} 笔被退回", f"{en}, {refused} refused or returned by the bank"
+    return zh, en
+
+
 def _ctx(request: Request, **extra) -> dict[str, Any]:
     user = current_user(request)
-    return {"user": user, "role": user["role"], "labels": STATUS_LABELS, "yuan": format_yuan, **extra}
+    return {
+        "user": user,
+        "role": user["role"],
+        "labels": STATUS_LABELS,
+        "exception_labels": EXCEPTION_LABELS,
+        "batch_status": batch_status,
+        "yuan": format_yuan,
+        **extra,
+    }
+
+
+async def _left_out(batch: Any) -> dict[str, Any]:
+    """What the batch's creation left out and why: the budget cap and re-verification as counted when it was made
+    (its batch.create audit entry), and the entitlements of its policy still unpayable now (no verified account,
+    excluded by an exclusive group)."""
+    entry = (
+        await AuditEntry.select(AuditEntry.detail)
+        .where(
+            (AuditEntry.action == "batch.create")
+            & (AuditEntry.entity == "batch")
+            & (AuditEntry.entity_id == str(batch.id))
+        )
+        .first()
+    )
+    made = json.loads(entry["detail"]) if entry and entry["detail"] else {}
+    return {
+        "budget": int(made.get("left_for_budget") or 0),
+        "held": int(made.get("held_out") or 0),
+        "unpayable": await service.left_out_of(batch.policy_code) if batch.policy_code else [],
+    }
 
 
 @get("/finance", guards=[requires(*FINANCE)], include_in_schema=False)
@@ -87,13 +139,16 @@ async def batch_page(request: Request, batch_id: int, msg: str = "", status: str
     if current_user(request)["role"] in ZIP_ROLES:
         with contextlib.suppress(NotFoundException):  # no settled payment yet, so no receipt
             receipts_zip = await receipts_zip_status(batch_id)
+    progress = await service.progress(batch_id)
     return Template(
         "payments/detail.html",
         context=_ctx(
             request,
             batch=batch,
             receipts_zip=receipts_zip,
-            progress=await service.progress(batch_id),
+            progress=progress,
+            progress_fraction=batch_fraction(progress.counts, progress.active),
+            left_out=await _left_out(batch),
             payments=await service.payments_of_batch(batch_id, status or None, 200),
             msg=msg,
             filter=status or "",

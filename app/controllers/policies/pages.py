@@ -13,6 +13,8 @@ from litestar.status_codes import HTTP_200_OK
 from app import publication
 from app.auth.guards import current_user, requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, STATUS_LABELS, actor_of, as_of_date
+from app.controllers.policies.tests_form import field_options, form_tests, tests_from_form
+from app.progress import publication_progress
 from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs, service
@@ -22,7 +24,14 @@ from policies.schemas import PackProblem, PolicyContent, VersionRead
 
 def _ctx(request: Request, **extra) -> dict[str, Any]:
     user = current_user(request)
-    return {"user": user, "role": user["role"], "status_labels": STATUS_LABELS, "today": china_today(), **extra}
+    return {
+        "user": user,
+        "role": user["role"],
+        "status_labels": STATUS_LABELS,
+        "today": china_today(),
+        "profile_fields": field_options(),
+        **extra,
+    }
 
 
 EMPTY = {
@@ -44,6 +53,7 @@ EMPTY = {
     "summary": "",
     "clauses": [{"code": "", "title": "", "when": "", "amount": ""}],
     "tests_yaml": "",
+    "tests": form_tests(None),
 }
 
 
@@ -52,13 +62,14 @@ def _form_values(content: PolicyContent) -> dict[str, Any]:
     out = {**EMPTY, **{k: ("" if v is None else v) for k, v in d.items() if k not in ("clauses", "tests")}}
     out["top_up"] = "true" if content.top_up else "false"
     out["clauses"] = d["clauses"] or EMPTY["clauses"]
-    out["tests_yaml"] = packs.tests_yaml(content)
+    out["tests"] = form_tests(content)  # the form's test blocks; the YAML box starts empty
+    out["tests_yaml"] = ""
     return out
 
 
 def _policy_from_form(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, Any], list[PackProblem]]:
     """(pack-shaped policy, the values to show again, form-level problems) from the posted form."""
-    values = {k: (form.get(k) or "").strip() for k in EMPTY if k not in ("clauses",)}
+    values: dict[str, Any] = {k: (form.get(k) or "").strip() for k in EMPTY if k not in ("clauses", "tests")}
     rows = zip(
         form.getall("clause_code", []),
         form.getall("clause_title", []),
@@ -70,7 +81,10 @@ def _policy_from_form(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, An
         for c, t, w, a in rows
         if (c + t + w + a).strip()
     ] or EMPTY["clauses"]
-    policy: dict[str, Any] = {k: v for k, v in values.items() if k not in ("tests_yaml", "clauses") and v != ""}
+    form_cases, values["tests"] = tests_from_form(form, values["subject"])
+    policy: dict[str, Any] = {
+        k: v for k, v in values.items() if k not in ("tests_yaml", "clauses", "tests") and v != ""
+    }
     if "top_up" in policy:  # the form's yes/no; anything else is left for the pack reader to refuse
         policy["top_up"] = {"true": True, "false": False}.get(policy["top_up"], policy["top_up"])
     policy["clauses"] = [
@@ -98,6 +112,8 @@ def _policy_from_form(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, An
             tests = None
         if tests is not None:
             policy["tests"] = tests
+    elif form_cases:
+        policy["tests"] = form_cases
     return policy, values, problems
 
 
@@ -156,6 +172,7 @@ async def detail_page(request: Request, code: str, v: int | None = None, msg: st
     version = await service.read_version(chosen["id"])
     impact = await service.stored_impact(version.id) if version.status != "draft" else None
     preview, error = await _review_preview(request, version, as_of)
+    matching = await publication_progress(version.id, as_of or None)
     return Template(
         "policies/detail.html",
         context=_ctx(
@@ -170,6 +187,7 @@ async def detail_page(request: Request, code: str, v: int | None = None, msg: st
             as_of=as_of,
             error=error,
             diff=await _diff(version),
+            matching=matching if matching and not matching.done else None,
         ),
     )
 
@@ -271,7 +289,8 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
             raise PolicyError(f"unknown step {step!r}", status=404)
     except PolicyError as exc:
         return await _detail_with(request, version_id, error=exc.message, error_detail=getattr(exc, "problems", None))
-    return Redirect(f"/policies/{v.code}?v={v.id}&msg={step}")
+    day = form.get("as_of") if step == "publish" else None  # the matching job is named by its date
+    return Redirect(f"/policies/{v.code}?v={v.id}&msg={step}" + (f"&as_of={day}" if day else ""))
 
 
 route_handlers = [
