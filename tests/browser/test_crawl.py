@@ -46,11 +46,11 @@ STAFF = {
 }
 WIDTHS = {1366: 900, 390: 844}
 LANGS = ("zh", "en")
-# POST forms submitted with their defaults: they compute or save what is already there, nothing else.
+# POST forms submitted with their defaults: they compute or save what is already there, nothing else (a
+# reconciliation run would add a run and an audit entry each time: not followed).
 SAFE_POSTS = (
     re.compile(r"^/policies/versions/\d+/(tests|impact)$"),
     re.compile(r"^/portal/preferences$"),
-    re.compile(r"^/finance/reconciliation$"),
 )
 # The page of each role docs/ui.md shows (zh-CN, the viewport only): saved as SHOTS/docs/<role>-<width>.png.
 DOC_PAGES = {
@@ -475,16 +475,21 @@ def test_no_offered_link_or_button_answers_an_error(findings):
     assert not findings.by_kind.get("http-status"), findings.report("http-status")
 
 
-@pytest.mark.xfail(strict=False, reason="the portal's mobile layout is D's pending work (issue 17)")
+@pytest.mark.xfail(
+    strict=False, reason="pending: the portal's and the verify page's mobile layout (D, issue 17); strict at merge"
+)
 def test_portal_and_verify_pages_fit_a_390px_phone(findings):
     assert not findings.by_kind.get("overflow"), findings.report("overflow")
 
 
-@pytest.mark.xfail(strict=False, reason="the translations (Babel catalogs) are B's pending work (issue 17)")
+@pytest.mark.xfail(
+    strict=False,
+    reason="pending (issue 17): translations of codes and statuses (B), plain explanations and Beijing time on the "
+    "portal (D), officer tools' rule text (H); strict at merge",
+)
 def test_chinese_pages_show_no_english_words(findings):
     assert not findings.by_kind.get("english-in-zh"), findings.report("english-in-zh")
 
 
-@pytest.mark.xfail(strict=False, reason="the translations (Babel catalogs) are B's pending work (issue 17)")
 def test_english_pages_show_no_chinese_words_outside_data(findings):
     assert not findings.by_kind.get("chinese-in-en"), findings.report("chinese-in-en")
