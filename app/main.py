@@ -16,14 +16,14 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
 from app import health, i18n, jobs, logs, metrics
 from app.allow import AllowHeaderMiddleware
-from app.auth.guards import SessionCheckMiddleware, requires
+from app.auth.guards import SessionCheckMiddleware, current_user, requires
 from app.auth.sessions import SESSION_HOURS
 from app.bounds import bounded_integers, declare_bounds
 from app.breadcrumbs import page_breadcrumbs
@@ -44,6 +44,7 @@ from app.controllers import (
 )
 from app.controllers.core import login_redirect
 from app.db import close_database, open_database
+from app.flash import back_to_form, flash, pop_flashes, refusal_text
 from app.security_headers import CspNonceMiddleware, csp_nonce, security_headers
 from kit.errors import AppError
 from kit.masking import install_log_masking, scrub_text
@@ -79,6 +80,10 @@ def _wants_html(request: Request) -> bool:
 def _error_response(
     request: Request, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
+    back = back_to_form(request) if 400 <= status < 500 and current_user(request) else None
+    if back and flash(request, refusal_text(request, status, message), "error"):
+        # A refused form goes back to its page with the reason on it, not to a bare error page.
+        return Redirect(back, status_code=303)
     if _wants_html(request):
         return Template(
             "error.html",
@@ -148,6 +153,7 @@ def create_app() -> Litestar:
         i18n.register(engine.engine)
         engine.engine.globals["platform_name"] = settings.platform_name
         engine.engine.globals["breadcrumbs"] = page_breadcrumbs
+        engine.engine.globals["pop_flashes"] = pop_flashes
         engine.engine.globals["csp_nonce"] = jinja2.pass_context(lambda ctx: csp_nonce(ctx.get("request")))
 
     return Litestar(

@@ -102,7 +102,7 @@ async def logout(request: Request) -> Redirect:
 @get("/lang/{lang:str}", opt={PUBLIC: True}, include_in_schema=False)
 async def switch_language(request: Request, lang: str) -> Redirect:
     response = Redirect(
-        _safe_next(request.headers.get("referer", "/").split(request.base_url.rstrip("/"), 1)[-1] or "/")
+        _safe_next(request.headers.get("referer", "/").split(str(request.base_url).rstrip("/"), 1)[-1] or "/")
     )
     response.set_cookie(
         "lang",

@@ -24,10 +24,11 @@ from app.controllers.applications import (
     queue_or_none,
 )
 from app.controllers.portal_standing import own_entitlement, policy_view, subject_overview
+from app.flash import flash
 from app.i18n import lang_of
 from app.schemas.errors import errors
 from app.schemas.portal import PortalEntitlementRead, PortalOverviewRead, PortalPolicyRead
-from kit.time import china_today
+from kit.time import china_today, in_china
 from kit.vocab import SUBJECT_ROLES
 from notifications import service as notifications
 from policies.applications import attachments as attachment_rules
@@ -245,7 +246,15 @@ class _ObjectionForm(ObjectionCreate):
 
 @post("/portal/objections", guards=[SUBJECTS], include_in_schema=False)
 async def objection_form(request: Request, data: Annotated[_ObjectionForm, FORM]) -> Redirect:
-    await api_object.fn(request, ObjectionCreate(target=data.target, target_id=data.target_id, text=data.text))
+    made = await api_object.fn(request, ObjectionCreate(target=data.target, target_id=data.target_id, text=data.text))
+    due = in_china(made.due_at).date().isoformat()
+    flash(
+        request,
+        f"已提交异议（{made.policy_title}），工作人员将在 {due}（北京时间）前答复，答复会发到您的消息中。"
+        if lang_of(request) == "zh"
+        else f"Your objection ({made.policy_title}) was received; an officer answers by {due} (Beijing time), "
+        "in your inbox.",
+    )
     target = data.next if data.next.startswith("/portal") and "//" not in data.next else "/portal"
     return Redirect(target)
 

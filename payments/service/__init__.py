@@ -9,6 +9,7 @@ from payments.service.batches import (  # noqa: F401
     get_batch,
     left_out_of,
     list_batches,
+    payable_by_policy,
     reject_batch,
 )
 from payments.service.budget import BudgetUsage  # noqa: F401
@@ -29,6 +30,7 @@ from payments.service.exceptions import (  # noqa: F401
     payments_of_subject,
     record_return,
     reissue_payments,
+    reissue_refusals,
 )
 from payments.service.ledger import check_balances, subject_paid, version_balances  # noqa: F401
 from payments.service.local_run import run_batch  # noqa: F401

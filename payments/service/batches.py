@@ -144,6 +144,16 @@ async def create_batch(
     return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker, len(held))
 
 
+async def payable_by_policy() -> dict[str, tuple[int, int]]:
+    """Payable entitlements waiting for a batch, by policy code: (how many, their total in fen). The maker's page
+    offers a batch only for these codes."""
+    rows = await raw(
+        "SELECT policy_code, COUNT(*) AS n, SUM(amount_fen) AS fen FROM pay_entitlement "
+        f"WHERE state = {sql_literals([EntitlementState.PAYABLE])} AND batch_id IS NULL GROUP BY policy_code"
+    )
+    return {r["policy_code"]: (int(r["n"]), int(r["fen"] or 0)) for r in rows}
+
+
 async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict[str, Any]]:
     q = Entitlement.select(
         Entitlement.id,

@@ -76,6 +76,37 @@ async def payments_of_subject(subject_kind: str, subject_id: str) -> list[Paymen
     return [payment_read(r) for r in rows]
 
 
+def reissue_refusal(payment: dict[str, Any], entitlement: dict[str, Any]) -> str | None:
+    """Why a payment cannot be re-issued now, or None: not_open (not a rejected or returned payment in the queue),
+    no_account (no verified account), account_unchanged (refused for its account, which is not corrected yet)."""
+    if payment["exception"] != PaymentException.OPEN or payment["status"] not in REISSUABLE:
+        return "not_open"
+    if not entitlement["payee_account"]:
+        return "no_account"
+    if payment["reason"] in ACCOUNT_REASONS and (entitlement["payee_account"], entitlement["payee_name"]) == (
+        payment["payee_account"],
+        payment["payee_name"],
+    ):
+        return "account_unchanged"
+    return None
+
+
+async def reissue_refusals(payment_ids: list[int]) -> dict[int, str]:
+    """reissue_refusal of each payment that exists, by id (the pages offer 重发 only where it would be accepted)."""
+    if not payment_ids:
+        return {}
+    marks, args = in_list(payment_ids)
+    olds = await raw(f"SELECT * FROM pay_payment WHERE id {marks}", *args)
+    marks, args = in_list(sorted({o["entitlement_id"] for o in olds}))
+    ents = {r["id"]: r for r in await raw(f"SELECT * FROM pay_entitlement WHERE id {marks}", *args)}
+    out = {}
+    for o in olds:
+        refusal = reissue_refusal(o, ents[o["entitlement_id"]]) if o["entitlement_id"] in ents else "not_open"
+        if refusal:
+            out[o["id"]] = refusal
+    return out
+
+
 async def _lock_payments(ids: list[int]) -> list[dict[str, Any]]:
     marks, args = in_list(ids)
     rows = await raw(
@@ -99,18 +130,15 @@ async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_check
         marks, args = in_list([o["entitlement_id"] for o in olds])
         ents = {r["id"]: r for r in await raw(f"SELECT * FROM pay_entitlement WHERE id {marks}", *args)}
         for o in olds:
-            if o["exception"] != PaymentException.OPEN or o["status"] not in REISSUABLE:
+            refusal = reissue_refusal(o, ents[o["entitlement_id"]])
+            if refusal == "not_open":
                 raise InvalidState(
                     f"payment {o['id']} is {o['status']} ({o['exception'] or 'no exception'}): only a "
                     "rejected or returned payment in the exceptions queue can be re-issued"
                 )
-            e = ents[o["entitlement_id"]]
-            if not e["payee_account"]:
+            if refusal == "no_account":
                 raise InvalidState(f"payment {o['id']}: the subject has no verified account yet")
-            if o["reason"] in ACCOUNT_REASONS and (e["payee_account"], e["payee_name"]) == (
-                o["payee_account"],
-                o["payee_name"],
-            ):
+            if refusal == "account_unchanged":
                 raise InvalidState(
                     f"payment {o['id']} was refused for {o['reason']}: the account must be corrected and "
                     "re-verified before it is re-issued"

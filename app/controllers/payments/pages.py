@@ -114,6 +114,7 @@ async def finance_page(request: Request, msg: str = "") -> Template:
             budgets=await service.budget_usage(),
             alerts=await service.budget_alerts(),
             exceptions=len(await service.exceptions_queue()),
+            payable=await service.payable_by_policy(),
             msg=msg,
         ),
     )
@@ -178,7 +179,13 @@ async def batch_step(request: Request, batch_id: int, step: str) -> Redirect:
 async def exceptions_page(request: Request, msg: str = "") -> Template:
     return Template(
         "payments/exceptions.html",
-        context=_ctx(request, rows=await service.exceptions_queue(), held=await service.held_out(limit=200), msg=msg),
+        context=_ctx(
+            request,
+            rows=(rows := await service.exceptions_queue()),
+            reissue_refusals=await service.reissue_refusals([p.id for p in rows]),
+            held=await service.held_out(limit=200),
+            msg=msg,
+        ),
     )
 
 
