@@ -104,11 +104,15 @@ def beijing_text(moment: dt.datetime | dt.date | str | None, lang: str = "zh", *
     if moment is None or moment == "":
         return ""
     if isinstance(moment, str):
+        if len(moment) <= 10:  # a day ("2026-12-02"), not an instant
+            return moment
         try:
-            moment = dt.datetime.fromisoformat(moment)
+            instant = dt.datetime.fromisoformat(moment)
         except ValueError:
             return moment
-    if not isinstance(moment, dt.datetime):
+    elif isinstance(moment, dt.datetime):
+        instant = moment
+    else:
         return moment.isoformat()
-    text = format_china(moment, seconds)
+    text = format_china(instant, seconds)
     return f"{text} (Beijing time)" if lang == "en" else f"{text}（北京时间）"
