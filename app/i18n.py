@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from kit.masking import mask_id_number
+from kit.money import format_cny, round_yuan_to_fen
+from kit.time import beijing_text
 from kit.vocab import Role
 
 LANGS = ("zh", "en")
@@ -42,7 +45,25 @@ def role_label(ctx: Context, role: str) -> str:
     return en if lang_of(ctx.get("request")) == "en" else zh
 
 
+@pass_context
+def beijing(ctx: Context, moment: Any, seconds: bool = False) -> str:
+    """{{ p.settled_at | beijing }}: every timestamp a page shows, in Beijing time with its label."""
+    return beijing_text(moment, lang_of(ctx.get("request")), seconds=seconds)
+
+
+def cny(amount: Any) -> str:
+    """{{ amount | cny }}: yuan (Decimal, or its JSON text) as ¥300,000.00."""
+    if amount is None or amount == "":
+        return ""
+    try:
+        return format_cny(round_yuan_to_fen(Decimal(str(amount).replace(",", ""))))
+    except (InvalidOperation, ValueError):
+        return str(amount)
+
+
 def register(env: Environment) -> None:
     env.globals.update(tr=tr, role_label=role_label)
+    env.filters["beijing"] = beijing
+    env.filters["cny"] = cny
     env.globals["lang_of"] = lang_of
     env.filters["mask_id"] = mask_id_number  # kit/masking's one rule, for pages that show a talent's ID number

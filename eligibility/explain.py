@@ -8,10 +8,12 @@ from typing import Any
 
 from rule_engine import ast as rast
 
+from eligibility import plain as words
 from eligibility.fields import MONEY, rule_fields
 from eligibility.rules.evaluate import _bool_type, combine, condition, in_effect, to_fen_amount, truth, value
 from eligibility.rules.language import parse, rule_values, symbols, unparse
 from eligibility.schemas import ClauseExplanation, ConditionExplanation, Explanation, RuleSet
+from kit.money import format_cny, round_yuan_to_fen, yuan_to_fen
 
 _OP_TEXT = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "ne": "≠"}
 _T = {
@@ -27,6 +29,13 @@ _T = {
         "eligible": "符合：{clauses}，金额 {amount} 元",
         "ineligible": "不符合",
         "policy": "总体条件",
+        "p_policy": "适用前提",
+        "p_eligible": "您符合{clauses}，可获 {amount}（按 {date} 的档案数据判定）。",
+        "p_ineligible": "按 {date} 的档案数据，您暂不符合本政策的条件；下面列出还差的条件。",
+        "p_not_in_effect": "本政策的有效期为 {start} 至 {end}，{date} 不在有效期内。",
+        "p_first": "已满足，但本政策只发放最先满足的一档（{paying}），此档不重复发放。",
+        "p_cap": "每个申报主体最多 {cap}。",
+        "p_quote": "「{t}」",
     },
     "en": {
         "need": "{label} must be {op} {want}; currently {have}",
@@ -40,6 +49,13 @@ _T = {
         "eligible": "eligible: {clauses}, amount {amount} yuan",
         "ineligible": "not eligible",
         "policy": "policy-wide condition",
+        "p_policy": "Who the policy is for",
+        "p_eligible": "You qualify for {clauses}: {amount} (decided on your record as of {date}).",
+        "p_ineligible": "On your record as of {date} you do not qualify yet; what is still needed is listed below.",
+        "p_not_in_effect": "The policy is in effect from {start} to {end}; {date} is outside that period.",
+        "p_first": "Met, but the policy pays only the first tier you meet ({paying}); this one is not paid as well.",
+        "p_cap": "At most {cap} for each recipient.",
+        "p_quote": "“{t}”",
     },
 }
 
@@ -128,8 +144,18 @@ def explain_condition(kind: str, node: Any, values: dict, lang: str) -> Conditio
             )
             for n in missing
         )
+    requirement, met_text, short = words.phrase(kind, node, values, lang)
+    if missing:
+        short = words.missing_words(kind, missing, lang)
     return ConditionExplanation(
-        expression=unparse(node), text=text, met=met, values=shown, missing=missing, distance=distance
+        expression=unparse(node),
+        text=text,
+        met=met,
+        values=shown,
+        missing=missing,
+        distance=distance,
+        requirement=requirement,
+        plain=met_text if met else short,
     )
 
 
@@ -183,7 +209,7 @@ def explain_profile(ruleset: RuleSet, subject_id: str, profile: dict, as_of: dt.
         policy_ok = truth(tree, values) is True
         policy = ClauseExplanation(
             code=None,
-            title=t["policy"],
+            title=t["p_policy"],
             met=policy_ok,
             conditions=[explain_condition(kind, n, values, lang) for n in leaves(tree)],
         )
@@ -199,6 +225,7 @@ def explain_profile(ruleset: RuleSet, subject_id: str, profile: dict, as_of: dt.
                 title=cl.title,
                 met=ok,
                 amount=amount,
+                amount_text=words.amount_words(kind, parse(kind, str(cl.amount)), lang),
                 conditions=[explain_condition(kind, n, values, lang) for n in leaves(tree)],
             )
         )
@@ -216,6 +243,7 @@ def explain_profile(ruleset: RuleSet, subject_id: str, profile: dict, as_of: dt.
         summary = t["eligible"].format(clauses=", ".join(codes), amount=money_text(total))
     else:
         summary = t["ineligible"]
+    plain_summary = _plain_summary(ruleset, clauses, codes, total, as_of, effective, eligible, lang)
     return Explanation(
         key=ruleset.key,
         code=ruleset.code,
@@ -227,7 +255,45 @@ def explain_profile(ruleset: RuleSet, subject_id: str, profile: dict, as_of: dt.
         clauses=clauses,
         amount=total,
         summary=summary,
+        plain_summary=plain_summary,
     )
+
+
+def _plain_summary(
+    ruleset: RuleSet,
+    clauses: list[ClauseExplanation],
+    codes: list[str],
+    total: Decimal,
+    as_of: dt.date,
+    effective: bool,
+    eligible: bool,
+    lang: str,
+) -> str:
+    """The outcome in plain words; marks the clauses that pay and says why a met one does not."""
+    t = _T[lang]
+    paying = [c for c in clauses if c.code in codes]
+    for c in clauses:
+        c.pays = eligible and c.code in codes
+        if c.met and not c.pays and eligible and ruleset.combine == "first" and paying:
+            c.note = t["p_first"].format(paying=t["p_quote"].format(t=paying[0].title or paying[0].code))
+    if not effective:
+        return t["p_not_in_effect"].format(
+            date=as_of.isoformat(),
+            start=ruleset.effective_from.isoformat(),
+            end=ruleset.effective_to.isoformat() if ruleset.effective_to else t["open"],
+        )
+    if not eligible:
+        return t["p_ineligible"].format(date=as_of.isoformat())
+    text = t["p_eligible"].format(
+        clauses="、".join(t["p_quote"].format(t=c.title or "—") for c in paying)
+        if lang == "zh"
+        else ", ".join(t["p_quote"].format(t=c.title or "—") for c in paying),
+        amount=format_cny(yuan_to_fen(total)),
+        date=as_of.isoformat(),
+    )
+    if ruleset.cap_per_subject is not None and len(paying) > 1:
+        text += t["p_cap"].format(cap=format_cny(round_yuan_to_fen(Decimal(ruleset.cap_per_subject))))
+    return text
 
 
 def render_text(ex: Explanation, lang: str = "zh") -> str:

@@ -29,10 +29,51 @@ class Field:
     derived_from: tuple[str, ...] = ()
     # Free text is bounded (a list field: each item): 3.5 M characters of "name" is garbage, not a name.
     max_length: int = 0
+    # What a person reads for each enum value: (value, 中文, English), in the order of ``choices``.
+    choice_labels: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def numeric(self) -> bool:
         return self.type in (INT, MONEY)
+
+    def choice_label(self, value: str, lang: str = "zh") -> str:
+        """An enum value as people read it ("small" → 小型企业); an unknown value as it is."""
+        for v, zh, en in self.choice_labels:
+            if v == value:
+                return en if lang == "en" else zh
+        return value
+
+
+SCALES = (
+    ("large", "大型企业", "large"),
+    ("medium", "中型企业", "medium-sized"),
+    ("small", "小型企业", "small"),
+    ("micro", "微型企业", "micro"),
+)
+SPECIALIZED = (
+    ("none", "未认定", "not recognised"),
+    ("provincial", "省级专精特新中小企业", "provincial specialized SME"),
+    ("little_giant", "国家级专精特新“小巨人”企业", "national “little giant”"),
+)
+CREDIT_RATINGS = tuple((g, f"{g}级", f"grade {g}") for g in ("A", "B", "M", "C", "D"))
+EDUCATIONS = (
+    ("doctor", "博士研究生", "doctorate"),
+    ("master", "硕士研究生", "master's degree"),
+    ("bachelor", "大学本科", "bachelor's degree"),
+    ("college", "大学专科", "college diploma"),
+    ("other", "其他学历", "other"),
+)
+TITLES = (
+    ("senior", "正高级职称", "senior title"),
+    ("deputy_senior", "副高级职称", "deputy senior title"),
+    ("intermediate", "中级职称", "intermediate title"),
+    ("junior", "初级职称", "junior title"),
+    ("none", "无职称", "no title"),
+)
+
+
+def _choices(labels: tuple[tuple[str, str, str], ...]) -> tuple[str, ...]:
+    return tuple(v for v, _, _ in labels)
 
 
 ENTERPRISE_FIELDS: tuple[Field, ...] = (
@@ -40,7 +81,7 @@ ENTERPRISE_FIELDS: tuple[Field, ...] = (
     Field("name", STRING, "企业名称", "name", max_length=NAME_MAX),
     Field("region_code", STRING, "注册地行政区划代码", "region code"),
     Field("industry_code", STRING, "国民经济行业分类", "industry code"),
-    Field("scale", ENUM, "企业规模", "scale", choices=("large", "medium", "small", "micro")),
+    Field("scale", ENUM, "企业规模", "scale", choices=_choices(SCALES), choice_labels=SCALES),
     Field("founded_on", DATE, "成立日期", "founded on"),
     Field("employees", INT, "参保职工人数", "insured employees"),
     Field("revenue", MONEY, "上年度营业收入", "revenue last year"),
@@ -56,9 +97,21 @@ ENTERPRISE_FIELDS: tuple[Field, ...] = (
     Field("new_graduate_hires", INT, "上年度新招用高校毕业生人数", "new graduates hired last year", required=False),
     Field("high_tech", BOOL, "高新技术企业", "high-tech enterprise"),
     Field(
-        "specialized", ENUM, "专精特新", "specialized and sophisticated", choices=("none", "provincial", "little_giant")
+        "specialized",
+        ENUM,
+        "专精特新",
+        "specialized and sophisticated",
+        choices=_choices(SPECIALIZED),
+        choice_labels=SPECIALIZED,
     ),
-    Field("credit_rating", ENUM, "纳税信用等级", "tax credit rating", choices=("A", "B", "M", "C", "D")),
+    Field(
+        "credit_rating",
+        ENUM,
+        "纳税信用等级",
+        "tax credit rating",
+        choices=_choices(CREDIT_RATINGS),
+        choice_labels=CREDIT_RATINGS,
+    ),
     Field("blacklisted", BOOL, "列入严重失信主体名单", "on the serious dishonesty list"),
     Field("tags", LIST, "标签", "tags", required=False, max_length=TAG_MAX),
     Field("bank_name", STRING, "开户行", "bank", required=False, max_length=BANK_NAME_MAX),
@@ -69,7 +122,7 @@ TALENT_FIELDS: tuple[Field, ...] = (
     Field("id_number", STRING, "居民身份证号", "ID number"),
     Field("name", STRING, "姓名", "name", max_length=NAME_MAX),
     Field("region_code", STRING, "工作地行政区划代码", "work region code"),
-    Field("education", ENUM, "学历", "education", choices=("doctor", "master", "bachelor", "college", "other")),
+    Field("education", ENUM, "学历", "education", choices=_choices(EDUCATIONS), choice_labels=EDUCATIONS),
     Field("graduated_on", DATE, "毕业日期", "graduated on", required=False),
     Field("arrived_on", DATE, "首次在本市参保日期", "arrived on"),
     Field("social_insurance_months", INT, "本市连续参保月数", "months of social insurance here"),
@@ -80,7 +133,8 @@ TALENT_FIELDS: tuple[Field, ...] = (
         "职称",
         "professional title",
         required=False,
-        choices=("senior", "deputy_senior", "intermediate", "junior", "none"),
+        choices=_choices(TITLES),
+        choice_labels=TITLES,
     ),
     Field("tags", LIST, "标签", "tags", required=False, max_length=TAG_MAX),
     Field("bank_name", STRING, "开户行", "bank", required=False, max_length=BANK_NAME_MAX),

@@ -124,6 +124,8 @@ class ConditionExplanation(BaseModel):
     values: dict[str, str] = {}
     missing: list[str] = []
     distance: str | None = None
+    requirement: str = Field("", description="the condition in plain words, for the subject (no rule text)")
+    plain: str = Field("", description="met: the sentence with the subject's own value; not met: 还差 …")
 
 
 class ClauseExplanation(BaseModel):
@@ -132,6 +134,9 @@ class ClauseExplanation(BaseModel):
     met: bool
     conditions: list[ConditionExplanation]
     amount: Decimal | None = None
+    pays: bool = Field(False, description="this clause is one the amount is paid under (combine and cap applied)")
+    amount_text: str = Field("", description="the clause's amount in plain words: ¥20,000.00, 研发费用的 15%")
+    note: str = Field("", description="why a met clause does not pay (another tier pays), in plain words")
 
 
 class Explanation(BaseModel):
@@ -145,6 +150,7 @@ class Explanation(BaseModel):
     clauses: list[ClauseExplanation]
     amount: Decimal
     summary: str
+    plain_summary: str = Field("", description="the outcome for the subject in plain words, with the date used")
 
 
 class ImportReport(BaseModel):

@@ -216,6 +216,16 @@ async def explain(ruleset: RuleSet, subject_id: str, as_of: dt.date, lang: str =
     return explain_profile(ruleset, subject_id, profile, as_of, lang)
 
 
+async def explain_decision(ruleset: RuleSet, match: StoredMatch, lang: str = "zh") -> Explanation:
+    """The explanation of a stored decision: as of the date it was judged, on the profile version it used (the
+    current profile when that version is not kept), so a subject paid last year reads why it was paid, not that the
+    policy has since expired."""
+    version = await history.version_with_digest(match.subject_kind, match.subject_id, match.profile_digest)
+    if version is None:
+        return await explain(ruleset, match.subject_id, match.as_of, lang)
+    return explain_profile(ruleset, match.subject_id, version.profile, match.as_of, lang)
+
+
 __all__ = [
     "activate_ruleset",
     "deactivate_ruleset",
@@ -228,6 +238,7 @@ __all__ = [
     "matches_of_subject",
     "get_match",
     "explain",
+    "explain_decision",
     "profile_versions",
     "replay_decision",
     "replay_decisions",

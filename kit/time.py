@@ -95,3 +95,24 @@ def format_china(moment: dt.datetime | None, seconds: bool = False) -> str:
     if moment is None:
         return ""
     return in_china(moment).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def beijing_text(moment: dt.datetime | dt.date | str | None, lang: str = "zh", *, seconds: bool = False) -> str:
+    """An instant as people in China read it, labelled: "2026-12-02 11:05（北京时间）" / "… (Beijing time)".
+    A naive instant is taken as UTC (as stored); text is parsed as ISO 8601 (the JSON the pages read); a date is
+    a day, shown as it is."""
+    if moment is None or moment == "":
+        return ""
+    if isinstance(moment, str):
+        if len(moment) <= 10:  # a day ("2026-12-02"), not an instant
+            return moment
+        try:
+            instant = dt.datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    elif isinstance(moment, dt.datetime):
+        instant = moment
+    else:
+        return moment.isoformat()
+    text = format_china(instant, seconds)
+    return f"{text} (Beijing time)" if lang == "en" else f"{text}（北京时间）"

@@ -18,6 +18,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from kit.masking import mask_account, mask_context, mask_id_number, mask_phone
+from kit.time import beijing_text
 from notifications.errors import ContextIncomplete, UnknownNoticeKind
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -55,6 +56,7 @@ def _env() -> SandboxedEnvironment:
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True
     )
     env.filters.update(mask_phone=mask_phone, mask_account=mask_account, mask_id_number=mask_id_number)
+    env.filters["beijing"] = beijing_text  # the pages' format: "2026-12-02 11:05（北京时间）", ("en") in English
     return env
 
 

@@ -25,6 +25,7 @@ from kit.audit import Actor
 from kit.money import yuan_to_fen
 from kit.vocab import Role
 from payments import service as payments
+from policies import service as policies
 from policies.applications import service
 from policies.applications.schemas import (
     ACCOUNT_VERIFIER_ROLES,
@@ -294,9 +295,15 @@ async def attachment_page(attachment_id: int) -> File:
 
 @get("/applications/objections", guards=[OFFICERS], include_in_schema=False)
 async def objections_page(request: Request, status: str | None = "open") -> Template:
-    return _html(
-        "applications/objections.html", rows=await service.list_objections(status or None), status=status or ""
-    )
+    rows = await service.list_objections(status or None)
+    # An objection to an entitlement carries the policy's code where its title belongs: name the policy.
+    unnamed = [o for o in rows if o.policy_title in ("", o.policy_code)]
+    titles = await policies.titles_of(o.policy_code for o in unnamed)
+    rows = [
+        o.model_copy(update={"policy_title": titles.get(o.policy_code, o.policy_code)}) if o in unnamed else o
+        for o in rows
+    ]
+    return _html("applications/objections.html", rows=rows, status=status or "")
 
 
 @post("/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], include_in_schema=False)

@@ -17,6 +17,7 @@ from eligibility import service as eligibility
 from eligibility.errors import EligibilityError
 from kit.money import fen_to_yuan
 from kit.time import china_today
+from kit.vocab import MatchState
 from payments import service as payments
 from payments.errors import NotFound as PaymentNotFound
 from payments.schemas import EntitlementRead
@@ -158,8 +159,22 @@ async def policy_view(version_id: int, kind: str, subject_id: str, lang: str) ->
     version = await service.visible_version(version_id, kind)
     content = (await policies.read_version(version_id)).content
     problem: str | None = None
+    # A current match is the decision the money follows: explain it as of its own date, on the data it used.
+    decision = next(
+        (
+            m
+            for m in reversed(await eligibility.matches_of_subject(subject_id))
+            if m.version_id == version_id and m.subject_kind == kind and m.state == MatchState.CURRENT
+        ),
+        None,
+    )
     try:
-        explanation = await eligibility.explain(await policies.ruleset_of(version_id), subject_id, china_today(), lang)
+        ruleset = await policies.ruleset_of(version_id)
+        explanation = (
+            await eligibility.explain_decision(ruleset, decision, lang)
+            if decision is not None
+            else await eligibility.explain(ruleset, subject_id, china_today(), lang)
+        )
     except EligibilityError as exc:
         explanation, problem = None, exc.message
     items = [i for i in await subject_overview(kind, subject_id) if i.version_id == version_id]

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 import qrcode
 
-from kit.time import CHINA
+from kit.time import CHINA, beijing_text
 from kit.vocab import SubjectKind
 from payments.receipts.amount_words import amount_in_words
 from payments.receipts.schemas import ReceiptFacts, facts_digest
@@ -24,7 +24,7 @@ DEFAULT_PLATFORM_NAME = "政策直达平台 Zhida"
 RECEIPT_TITLE = "政策补贴资金支付回单"
 DIGEST_MARK = "facts-sha256:"  # how the facts digest is written in the PDF keywords and the signature reason
 # Bump when the template or CSS changes, so cached PDFs of the old layout are not served.
-TEMPLATE_VERSION = "5"
+TEMPLATE_VERSION = "6"  # the seal alone, issuer and date under it; the bank serial spans its row
 SHANGHAI = CHINA  # the bank's and the receipts' time: China's
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -100,7 +100,7 @@ def receipt_html(facts: ReceiptFacts, *, base_url: str, platform_name: str = DEF
         amount_words=amount_in_words(facts.amount),
         payee_kind_label="人才" if talent else "企业",
         payee_id_label="证件号码" if talent else "信用代码",
-        settled_local=facts.settled_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+        settled_local=beijing_text(facts.settled_at, seconds=True),  # the pages' format: "…（北京时间）"
         issued_local=facts.issued_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日"),
         verify_url=url,
         qr_data_uri=_data_uri("image/png", qr_png(url)),

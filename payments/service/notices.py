@@ -55,7 +55,7 @@ async def notify_payments(
         return 0
     marks, args = in_list(payment_ids)
     rows = await raw(
-        f"SELECT p.id, p.subject_kind, p.subject_id, p.amount_fen, p.payee_account, p.reason, "
+        f"SELECT p.id, p.subject_kind, p.subject_id, p.amount_fen, p.payee_account, p.reason, p.settled_at, "
         f"p.policy_code, b.policy_facts, r.code FROM pay_payment p "
         f"LEFT JOIN pay_budget b ON b.version_id = p.version_id "
         f"LEFT JOIN pay_receipt r ON r.payment_id = p.id WHERE p.id {marks}",
@@ -77,6 +77,9 @@ async def notify_payments(
         }
         if kind == "money_arrived":
             context["receipt_link"] = f"{base}/verify/{r['code']}" if r["code"] else base + PORTAL_LINK
+            if r["settled_at"]:  # the instant as stored (UTC); the notice shows it in Beijing time
+                at = r["settled_at"]
+                context["arrived_at"] = at.isoformat() if isinstance(at, dt.datetime) else str(at)
         if kind == "payment_returned":
             context["reason"] = r["reason"]
         requests.append(

@@ -42,6 +42,7 @@ from policies.service.reading import (
     published_ruleset,
     read_version,
     ruleset_of,
+    titles_of,
     versions_of,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "list_exclusive_group",
     "list_policies",
     "list_published",
+    "titles_of",
     "load_and_publish_bundled",
     "load_pack",
     "load_pack_text",

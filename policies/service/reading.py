@@ -105,6 +105,19 @@ async def list_published(subject: str | None = None) -> list[PublishedVersion]:
     return await _views(await q.order_by(PolicyVersion.code))
 
 
+async def titles_of(codes) -> dict[str, str]:
+    """The title of each policy code (its latest version's), for pages that name policies rather than show codes."""
+    wanted = sorted({c for c in codes if c})
+    if not wanted:
+        return {}
+    rows = await (
+        PolicyVersion.select(PolicyVersion.code, PolicyVersion.title)
+        .where(PolicyVersion.code.is_in(wanted))
+        .order_by(PolicyVersion.number)
+    )
+    return {r["code"]: r["title"] for r in rows}  # the highest number last, so it wins
+
+
 async def list_exclusive_group(group: str) -> list[PublishedVersion]:
     """The published versions sharing an exclusive group (同一事项不重复享受), by code."""
     rows = (

@@ -70,3 +70,11 @@ async def test_stored_notice_and_context_are_masked(fresh_db, actor):
     for value in FULL:
         assert value not in stored
     assert json.loads(row["context"])["account"] == "6222****0123"
+
+
+def test_the_arrival_time_is_beijing_time_labelled_as_on_the_pages():
+    ctx = {**CTX, "arrived_at": "2026-12-02T03:05:41.308462+00:00"}
+    zh = render("money_arrived", "zh-CN", ctx).body
+    en = render("money_arrived", "en", ctx).body
+    assert "2026-12-02 11:05（北京时间）" in zh and "+00:00" not in zh and ".308462" not in zh
+    assert "2026-12-02 11:05 (Beijing time)" in en and "+00:00" not in en

@@ -32,6 +32,7 @@ from kit.time import china_today
 from kit.vocab import Role
 from payments import service
 from payments.errors import PaymentsError
+from policies import service as policies
 
 STATUS_LABELS = {
     "created": ("待审核", "waiting for approval"),
@@ -106,16 +107,19 @@ async def _left_out(batch: Any) -> dict[str, Any]:
 
 @get("/finance", guards=[requires(*FINANCE)], include_in_schema=False)
 async def finance_page(request: Request, msg: str = "") -> Template:
+    batches, budgets, alerts = await service.list_batches(), await service.budget_usage(), await service.budget_alerts()
+    codes = [b.policy_code for b in batches] + [u.policy_code for u in budgets] + [a.policy_code for a in alerts]
     return Template(
         "payments/list.html",
         context=_ctx(
             request,
-            batches=await service.list_batches(),
-            budgets=await service.budget_usage(),
-            alerts=await service.budget_alerts(),
+            batches=batches,
+            budgets=budgets,
+            alerts=alerts,
             exceptions=len(await service.exceptions_queue()),
             payable=await service.payable_by_policy(),
             msg=msg,
+            titles=await policies.titles_of(codes),  # pages name policies; the code links to the policy
         ),
     )
 
@@ -177,14 +181,16 @@ async def batch_step(request: Request, batch_id: int, step: str) -> Redirect:
 
 @get("/finance/exceptions", guards=[requires(*FINANCE)], include_in_schema=False)
 async def exceptions_page(request: Request, msg: str = "") -> Template:
+    held = await service.held_out(limit=200)
     return Template(
         "payments/exceptions.html",
         context=_ctx(
             request,
             rows=(rows := await service.exceptions_queue()),
             reissue_refusals=await service.reissue_refusals([p.id for p in rows]),
-            held=await service.held_out(limit=200),
+            held=held,
             msg=msg,
+            titles=await policies.titles_of(h.policy_code for h in held),
         ),
     )
 
