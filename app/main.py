@@ -33,6 +33,7 @@ from app.controllers import (
     audit,
     core,
     eligibility,
+    identity,
     notifications,
     payments,
     policies,
@@ -52,6 +53,7 @@ log = logging.getLogger("zhida")
 
 ROUTE_MODULES = (
     core,
+    identity,
     audit,
     admin,
     policies,
