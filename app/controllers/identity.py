@@ -85,14 +85,22 @@ async def links_list() -> list[IdentityLinkRead]:
     return [IdentityLinkRead.model_validate(r) for r in await identities.identity_links()]
 
 
-@post("/api/admin/users/{username:str}/identity", guards=[requires(Role.ADMIN)], tags=["admin"], responses=errors())
+@post(
+    "/api/admin/users/{username:str}/identity",
+    guards=[requires(Role.ADMIN)],
+    tags=["admin"],
+    responses=errors(404, 409),
+)
 async def link_create(request: Request, username: str, data: Annotated[IdentityLinkCreate, Body()]) -> IdentityLinkRead:
     """Link a staff account to the provider's `sub`: a policy, finance or admin account needs a second admin."""
     return IdentityLinkRead.model_validate(await identities.link_identity(username, data.subject, _me(request)))
 
 
 @post(
-    "/api/admin/identity-links/{link_id:int}/confirm", guards=[requires(Role.ADMIN)], tags=["admin"], responses=errors()
+    "/api/admin/identity-links/{link_id:int}/confirm",
+    guards=[requires(Role.ADMIN)],
+    tags=["admin"],
+    responses=errors(404),
 )
 async def link_confirm(request: Request, link_id: int) -> IdentityLinkRead:
     """A second admin confirms a pending link."""
@@ -103,7 +111,7 @@ async def link_confirm(request: Request, link_id: int) -> IdentityLinkRead:
     "/api/admin/users/{username:str}/identity",
     guards=[requires(Role.ADMIN)],
     tags=["admin"],
-    responses=errors(),
+    responses=errors(404),
     status_code=204,
 )
 async def link_delete(request: Request, username: str) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -22,8 +23,9 @@ import pytest
 from tests.web import free_port
 
 HERE = Path(__file__).resolve().parent
-CLIENT_ID, CLIENT_SECRET = "zhida", "zhida-test-client-secret-0123456789"
-OTHER_ID, OTHER_SECRET = "another-app", "another-app-client-secret-0123456789"
+# Client secrets of this run only: none is written in the source.
+CLIENT_ID, CLIENT_SECRET = "zhida", secrets.token_urlsafe(32)
+OTHER_ID, OTHER_SECRET = "another-app", secrets.token_urlsafe(32)
 ASGI_BASE = "http://127.0.0.1:8000"  # the default ZHIDA_BASE_URL, which the in-process tests keep
 
 
