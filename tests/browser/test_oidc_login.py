@@ -28,6 +28,7 @@ def test_an_enterprise_logs_in_at_the_provider_sees_its_own_notices_and_logs_out
         with live_server(env, port=port), chromium() as browser:
             page = browser.new_context(locale="zh-CN").new_page()
             page.goto(base + "/portal")  # not logged in: to the login page, which offers the provider
+            page.screenshot(path=str(tmp_path / "login.png"))
             page.click("[data-testid=oidc-login] >> text=使用统一身份认证登录")
             assert page.url.startswith(issuer), page.url
             page.fill("input[name=login]", "ent-a")
