@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kit.errors import AppError
@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     webhook_secret_setting: str | None = _secret_field(
         "webhook_secret", "signs webhooks of recipients that registered no secret of their own (ZHIDA_WEBHOOK_SECRET)"
     )
+    # 统一身份认证: login through the province's OpenID Connect provider (app/auth/oidc.py), on when the issuer, the
+    # client id and its secret are set. The claims named here carry the subject's USCC or ID number.
+    oidc_issuer: str | None = Field(default=None, description="the provider's issuer URL (discovery is read below it)")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = Field(default=None, description="the client secret the provider issued")
+    oidc_scopes: str = "openid profile"
+    oidc_uscc_claim: str = "uscc"
+    oidc_id_number_claim: str = "id_number"
+    oidc_timeout_seconds: float = 10.0
     seal_cert_path: Path | None = None
     seal_key_path: Path | None = None
     log_level: str = Field(
@@ -219,6 +228,30 @@ class Settings(BaseSettings):
         """Refuse to start (SecretRefused) unless every secret is usable: a process calls this before serving."""
         for name in SECRET_NAMES:
             self.secret(name)
+        self.check_oidc()
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer or self.oidc_client_id or self.oidc_client_secret)
+
+    def check_oidc(self) -> None:
+        """Refuse to start with a half-configured unified-identity login, a published client secret, or an issuer
+        reached over plain http anywhere but loopback."""
+        if not self.oidc_enabled:
+            return
+        missing = [
+            f"ZHIDA_{name.upper()}"
+            for name in ("oidc_issuer", "oidc_client_id", "oidc_client_secret")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise SecretRefused(f"unified-identity login (OIDC) is half configured: set {' and '.join(missing)} too")
+        issuer = (self.oidc_issuer or "").lower()
+        loopback = issuer.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+        if not issuer.startswith("https://") and not loopback:
+            raise SecretRefused("ZHIDA_OIDC_ISSUER must be an https:// URL (plain http only on loopback, for tests)")
+        if self.oidc_client_secret and self.oidc_client_secret.get_secret_value() in PUBLISHED_SECRETS:
+            raise SecretRefused("ZHIDA_OIDC_CLIENT_SECRET is a published demo value: set the provider's own")
 
     def _shared_reason(self) -> str:
         return " and ".join(

@@ -34,6 +34,7 @@ from app.controllers import (
     audit,
     core,
     eligibility,
+    identity,
     notifications,
     payments,
     policies,
@@ -55,6 +56,7 @@ log = logging.getLogger("zhida")
 
 ROUTE_MODULES = (
     core,
+    identity,
     audit,
     admin,
     policies,

@@ -87,3 +87,19 @@ class AuditHead(Table, tablename="app_audit_head"):
     seq = BigInt()
     hash = Varchar(length=64)
     mac = Varchar(length=64, default="")
+
+
+class IdentityLink(Table, tablename="app_identity_link"):
+    """A staff account linked to a person at the unified identity provider (统一身份认证): a login whose ID token
+    carries this issuer and ``subject`` (the provider's ``sub``) is that account. An admin links; for a policy,
+    finance or admin account the link counts only once a second admin confirmed it (``status`` linked)."""
+
+    subject_key = Varchar(length=64, unique=True, index=True)  # SHA-256 of issuer and sub: one account per person
+    issuer = Varchar(length=255)
+    subject = Varchar(length=255)
+    username = Varchar(length=64, index=True)
+    status = Varchar(length=16, default="pending")  # pending | linked
+    requested_by = Varchar(length=64)
+    requested_at = Timestamptz()
+    decided_by = Varchar(length=64, null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)

@@ -51,9 +51,10 @@ async def ensure_user(username: str, role: str, password: str = PASSWORD) -> Non
 
 
 @contextlib.contextmanager
-def live_server(extra_env: dict | None = None):
-    """`zhida serve` in a subprocess on a free loopback port, against the test database. Yields its base URL."""
-    port = free_port()
+def live_server(extra_env: dict | None = None, port: int | None = None):
+    """`zhida serve` in a subprocess on a free loopback port (or ``port``), against the test database. Yields its base
+    URL."""
+    port = port or free_port()
     env = {**os.environ, **(extra_env or {})}
     exe = Path(sys.executable).parent / "zhida"
     proc = subprocess.Popen(

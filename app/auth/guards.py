@@ -32,6 +32,7 @@ Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
 
 SESSION_KEY = "sid"  # the session cookie holds only this: the token of a row in app_session
 USER_SCOPE_KEY = "zhida.user"  # the request's checked user, set by SessionCheckMiddleware
+PENDING_LOGIN_KEY = "oidc"  # a unified-identity login under way: {state, nonce, verifier, next, at}
 PUBLIC = "public"  # opt key: a route that anyone may see (login, health, verify); everything else is guarded
 
 
@@ -61,7 +62,8 @@ class SessionCheckMiddleware(ASGIMiddleware):
         if isinstance(session, dict) and session:
             user = await session_user(session.get(SESSION_KEY))
             if user is None:
-                scope["session"] = {}
+                # Only a unified-identity login under way (app/auth/oidc.py) outlives a dead or absent session.
+                scope["session"] = {k: v for k, v in session.items() if k == PENDING_LOGIN_KEY}
         scope[USER_SCOPE_KEY] = user  # type: ignore[literal-required]
         await next_app(scope, receive, send)
 

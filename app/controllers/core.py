@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from pydantic import BaseModel
 
 from app import todo
+from app.auth import oidc
 from app.auth.guards import PUBLIC, SESSION_KEY, current_user, requires, session_token
 from app.auth.service import LoginRefused, TooManyAttempts, authenticate
 from app.auth.sessions import close_session, open_session
@@ -63,10 +64,10 @@ class LoginForm(BaseModel):
 
 @get("/login", opt={PUBLIC: True}, include_in_schema=False)
 async def login_page(request: Request, next: str = "/") -> Template:
-    return Template("login.html", context={"next": next, "error": None})
+    return Template("login.html", context={"next": next, "error": None, "oidc": get_settings().oidc_enabled})
 
 
-def _safe_next(target: str) -> str:
+def safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
@@ -77,13 +78,13 @@ async def login(request: Request, data: Annotated[LoginForm, Body(media_type=Req
     except (LoginRefused, TooManyAttempts) as exc:
         return Template(
             "login.html",
-            context={"next": data.next, "error": exc.message},
+            context={"next": data.next, "error": exc.message, "oidc": get_settings().oidc_enabled},
             status_code=exc.status,
             media_type=MediaType.HTML,
         )
     # A new token each login: a session id planted before the login is worth nothing after it.
     request.set_session({SESSION_KEY: await open_session(user["username"])})
-    return Redirect(_safe_next(data.next))
+    return Redirect(safe_next(data.next))
 
 
 def client_source(request: Request) -> str:
@@ -93,16 +94,24 @@ def client_source(request: Request) -> str:
 
 
 @post("/logout", guards=[requires()], include_in_schema=False)
-async def logout(request: Request) -> Redirect:
+async def logout(request: Request) -> Redirect | Template:
+    id_token = request.session.get(oidc.LOGOUT_KEY) if isinstance(request.session, dict) else None
     await close_session(session_token(request))
     request.clear_session()
+    # A unified-identity login ends at the provider too (RP-initiated logout), which sends the browser back to /login.
+    # A page that moves on by itself, not a redirect: the CSP's form-action 'self' stops a form's redirect elsewhere.
+    at_provider = await oidc.end_session_url(id_token) if id_token and get_settings().oidc_enabled else None
+    if at_provider:
+        return Template(
+            "logout_provider.html", context={"end_session_url": at_provider}, status_code=200, media_type=MediaType.HTML
+        )
     return Redirect("/login")
 
 
 @get("/lang/{lang:str}", opt={PUBLIC: True}, include_in_schema=False)
 async def switch_language(request: Request, lang: str) -> Redirect:
     response = Redirect(
-        _safe_next(request.headers.get("referer", "/").split(str(request.base_url).rstrip("/"), 1)[-1] or "/")
+        safe_next(request.headers.get("referer", "/").split(str(request.base_url).rstrip("/"), 1)[-1] or "/")
     )
     response.set_cookie(
         "lang",
