@@ -13,6 +13,8 @@ from litestar.status_codes import HTTP_200_OK
 from app import publication
 from app.auth.guards import current_user, requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, STATUS_LABELS, actor_of, as_of_date
+from app.paging import pager_of, paging
+from kit.paging import PageRequest
 from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs, service
@@ -101,10 +103,21 @@ def _policy_from_form(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, An
     return policy, values, problems
 
 
-@get("/policies", guards=[requires(*STAFF)], include_in_schema=False)
-async def list_page(request: Request, q: str = "", status: str | None = None) -> Template:
-    rows = await service.list_policies(q, status or None)
-    return Template("policies/list.html", context=_ctx(request, rows=rows, q=q, status=status or ""))
+@get(
+    "/policies",
+    guards=[requires(*STAFF)],
+    include_in_schema=False,
+    dependencies={"paging": paging(service.POLICY_SORTS)},
+)
+async def list_page(
+    request: Request, paging: PageRequest, status: str | None = None, subject: str | None = None
+) -> Template:
+    page = await service.policy_page(paging, status or None, subject or None)
+    pager = pager_of(request, page, ("项", "policies"), q=paging.q, status=status, subject=subject)
+    return Template(
+        "policies/list.html",
+        context=_ctx(request, rows=page.items, pager=pager, q=paging.q, status=status or "", subject=subject or ""),
+    )
 
 
 @get("/policies/new", guards=[requires(*AUTHORS)], include_in_schema=False)
