@@ -38,10 +38,11 @@ class PageRequest:
     size: int = 50
     sort: str = ""
     q: str = ""
+    start: int | None = None  # an explicit offset (the older limit/offset parameters), instead of the page's
 
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.size
+        return self.start if self.start is not None else (self.page - 1) * self.size
 
     @property
     def descending(self) -> bool:
