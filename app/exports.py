@@ -31,7 +31,7 @@ from litestar.response import Stream
 
 from app.i18n import lang_of
 from kit.errors import AppError
-from kit.masking import mask_account, mask_id_number, mask_phone
+from kit.masking import mask_account, mask_id_number, mask_name, mask_phone
 from kit.time import in_china
 from kit.vocab import SubjectKind
 
@@ -49,12 +49,18 @@ def _subject_id(value: Any, row: Any) -> str:
     return mask_id_number(value) if kind != SubjectKind.ENTERPRISE else str(value or "")
 
 
+def _subject_name(value: Any, row: Any) -> str:
+    """A subject's name: a person's (a talent's) masked, an enterprise's whole."""
+    return mask_name(value) if _get(row, "subject_kind") == SubjectKind.TALENT else str(value or "")
+
+
 # The one rule per datum (kit/masking), applied to every role's export.
 MASKED: dict[str, Callable[[Any, Any], str]] = {
     "account": lambda v, _row: mask_account(v),
     "id_number": lambda v, _row: mask_id_number(v),
     "phone": lambda v, _row: mask_phone(v),
     "subject_id": _subject_id,
+    "subject_name": _subject_name,
 }
 
 

@@ -21,9 +21,11 @@ from app.auth import accounts
 from app.auth.guards import PUBLIC, current_user, requires
 from app.config import get_settings
 from app.errors import AppError
+from app.paging import pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.platform import AccountOpened, RoleGrantRead
 from app.tables import User
+from kit.paging import PageRequest, Sorts, fetch_page, search
 from kit.vocab import Role
 
 
@@ -76,16 +78,31 @@ def _opened(done: dict) -> AccountOpened:
     )
 
 
-async def _page(request: Request, *, error: str | None = None, done: dict | None = None, status: int = 200) -> Any:
-    users = await User.select(
-        User.username,
-        User.role,
-        User.display_name,
-        User.active,
-        User.created_at,
-        User.activation_hash,
-        User.password_hash,
-    ).order_by(User.username)
+USER_SORTS = Sorts({"username": User.username, "role": User.role, "created": User.created_at}, default="username")
+USER_COLUMNS = (
+    User.username,
+    User.role,
+    User.display_name,
+    User.active,
+    User.created_at,
+    User.activation_hash,
+    User.password_hash,
+)
+
+
+async def _page(
+    request: Request,
+    *,
+    error: str | None = None,
+    done: dict | None = None,
+    status: int = 200,
+    paging: PageRequest | None = None,
+    role: str = "",
+) -> Any:
+    paging = paging or PageRequest()
+    where = [User.role == role if role else None, search(paging.q, User.username, User.display_name)]
+    page = await fetch_page(User, where, paging, USER_SORTS, USER_COLUMNS)
+    users = page.items
     for u in users:
         pending, password = u.pop("activation_hash"), u.pop("password_hash")  # neither reaches the template
         u["awaiting_activation"] = bool(pending) or not password
@@ -93,6 +110,9 @@ async def _page(request: Request, *, error: str | None = None, done: dict | None
         "admin_users.html",
         context={
             "users": users,
+            "pager": pager_of(request, page, ("个", "accounts"), q=paging.q, role=role),
+            "q": paging.q,
+            "role_filter": role,
             "roles": accounts.ROLES,
             "staff_roles": [r for r in accounts.ROLES if r not in (Role.ENTERPRISE, Role.TALENT)],
             "confirmed_roles": accounts.CONFIRMED_ROLES,
@@ -117,9 +137,9 @@ async def _form_action(request: Request, action) -> Any:
 ADMIN = [requires(Role.ADMIN)]
 
 
-@get("/admin/users", guards=ADMIN, include_in_schema=False)
-async def users_page(request: Request) -> Template:
-    return await _page(request)
+@get("/admin/users", guards=ADMIN, include_in_schema=False, dependencies={"paging": paging(USER_SORTS)})
+async def users_page(request: Request, paging: PageRequest, role: str = "") -> Template:
+    return await _page(request, paging=paging, role=role.strip())
 
 
 @post("/admin/users", guards=ADMIN, include_in_schema=False, status_code=200)
