@@ -151,11 +151,15 @@ _LATEST = (
     "FROM policies_version v WHERE NOT EXISTS "
     "(SELECT 1 FROM policies_version l WHERE l.policy = v.policy AND l.number > v.number)"
 )
-_COLUMNS = (
-    "v.id, v.code, v.number, v.status, v.title, v.issuer, v.subject, v.mode, v.budget_fen, v.author, v.created_at, "
-    "v.exclusive_group, (SELECT MAX(p.number) FROM policies_version p WHERE p.policy = v.policy "
+_VERSION_COLUMNS = (
+    "v.id, v.policy, v.code, v.number, v.status, v.title, v.issuer, v.subject, v.mode, v.budget_fen, v.author, "
+    "v.created_at, v.exclusive_group"
+)
+_PUBLISHED_NUMBER = (
+    "(SELECT MAX(p.number) FROM policies_version p WHERE p.policy = v.policy "
     f"AND p.status = '{VersionStatus.PUBLISHED}') AS published_number"
 )
+_COLUMNS = f"{_VERSION_COLUMNS}, {_PUBLISHED_NUMBER}"
 
 
 def _policy_filter(query: str, status: str | None, subject: str | None) -> tuple[str, list]:
@@ -173,7 +177,7 @@ def _policy_filter(query: str, status: str | None, subject: str | None) -> tuple
 
 def _summary(r: dict) -> dict:
     return {
-        **r,
+        **{k: v for k, v in r.items() if k != "policy"},
         "number": int(r["number"]),
         "latest_version_id": r["id"],
         "published_number": int(r["published_number"]) if r["published_number"] is not None else None,
@@ -190,8 +194,12 @@ async def policy_page(request: PageRequest, status: str | None = None, subject: 
     column, descending = POLICY_SORTS.resolve(request)
     direction = "DESC" if descending else "ASC"
     [count] = await raw(f"SELECT COUNT(*) AS n {_LATEST}{where}", *args)
+    # The page is cut first and its published numbers looked up after: PostgreSQL would otherwise evaluate the
+    # select list's subquery for every row before the offset (15,000 lookups for page 300).
+    order = f"ORDER BY {column} {direction}, v.id {direction}"
     rows = await raw(
-        f"SELECT {_COLUMNS} {_LATEST}{where} ORDER BY {column} {direction}, v.id {direction} LIMIT {{}} OFFSET {{}}",
+        f"SELECT v.*, {_PUBLISHED_NUMBER} FROM (SELECT {_VERSION_COLUMNS} {_LATEST}{where} {order} "
+        f"LIMIT {{}} OFFSET {{}}) v {order}",
         *args,
         request.size,
         request.offset,
