@@ -104,11 +104,12 @@ def like_pattern(q: str) -> str:
 
 
 def search(q: str, *columns: Column) -> Any:
-    """A WHERE condition: some of ``columns`` contains ``q`` (ASCII case folded on both databases), or None."""
+    """A WHERE condition: some of ``columns`` contains ``q`` (ASCII case folded on both databases), or None. Piccolo's
+    LIKE has no ESCAPE, so ``%`` and ``_`` in ``q`` are dropped rather than read as wildcards."""
     q = q.strip()
     if not q:
         return None
-    condition = None
+    condition: Any = None
     for c in columns:
         one = c.ilike(f"%{q.replace('%', '').replace('_', '')}%")
         condition = one if condition is None else condition | one
