@@ -80,6 +80,22 @@ class Column:
     value: Callable[[Any], Any] | None = None
 
 
+SUBJECT_KINDS = {SubjectKind.ENTERPRISE: "企业", SubjectKind.TALENT: "人才"}
+
+
+def _subject_kind(row: Any) -> str:
+    kind = _get(row, "subject_kind")
+    return SUBJECT_KINDS.get(kind, str(kind or ""))
+
+
+def subject_columns() -> list[Column]:
+    """The two columns naming a subject in every export: its kind, and its id (a talent's ID number masked)."""
+    return [
+        Column("subject_kind", "对象类型", "Subject kind", value=_subject_kind),
+        Column("subject_id", "证件号码", "ID number / USCC", datum="subject_id"),
+    ]
+
+
 def _get(row: Any, key: str) -> Any:
     return row.get(key) if isinstance(row, dict) else getattr(row, key, None)
 

@@ -18,7 +18,7 @@ from app import jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
-from app.exports import Column, export
+from app.exports import Column, export, subject_columns
 from app.paging import API_SIZE, paged_json, pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.portal import AccountToVerifyRead
@@ -282,13 +282,7 @@ APPLICATION_COLUMNS = [
     Column("application_no", "申请编号", "Application no."),
     Column("policy_code", "政策编号", "Policy code"),
     Column("policy_title", "政策名称", "Policy"),
-    Column(
-        "subject_kind",
-        "对象类型",
-        "Subject kind",
-        value=lambda a: {"enterprise": "企业", "talent": "人才"}.get(a.subject_kind, a.subject_kind),
-    ),
-    Column("subject_id", "证件号码", "ID number / USCC", datum="subject_id"),
+    *subject_columns(),
     Column("amount", "金额（元）", "Amount (yuan)"),
     Column("clause_codes", "条款", "Clauses"),
     Column("status", "状态", "Status", value=lambda a: APPLICATION_STATUS.get(a.status, a.status)),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, get
+from litestar.di import Provide
 from litestar.response import Stream, Template
 
 from app.audit import verify
@@ -168,19 +169,17 @@ async def audit_verify_api() -> AuditVerifyRead:
     return AuditVerifyRead(ok=r.ok, checked=r.checked, broken_seq=r.broken_seq, reason=r.reason)
 
 
-@get("/audit", guards=[READERS], include_in_schema=False, dependencies={"paging": paging(AUDIT_SORTS)})
-async def audit_page(
-    request: Request,
-    paging: PageRequest,
-    actor: str | None = None,
-    action: str | None = None,
-    entity: str | None = None,
-    entity_id: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-) -> Template:
+FORM_FILTER = Provide(_form_filter, sync_to_thread=False)
+
+
+@get(
+    "/audit",
+    guards=[READERS],
+    include_in_schema=False,
+    dependencies={"paging": paging(AUDIT_SORTS), "f": FORM_FILTER},
+)
+async def audit_page(request: Request, paging: PageRequest, f: AuditFilter) -> Template:
     """The trail, newest first, a page at a time with its total; the form's empty fields filter nothing."""
-    f = _form_filter(actor, action, entity, entity_id, since, until)
     page = (await fetch_page(AuditEntry, f.where(), paging, AUDIT_SORTS)).map(_masked)
     return Template(
         "audit.html",
@@ -213,19 +212,9 @@ async def _masked_chunks(f: AuditFilter) -> AsyncIterator[list[dict]]:
         yield [_masked(r) for r in rows]
 
 
-@get("/audit/export", guards=[READERS], include_in_schema=False)
-async def audit_export(
-    request: Request,
-    format: str = "csv",
-    actor: str | None = None,
-    action: str | None = None,
-    entity: str | None = None,
-    entity_id: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-) -> Stream:
+@get("/audit/export", guards=[READERS], include_in_schema=False, dependencies={"f": FORM_FILTER})
+async def audit_export(request: Request, f: AuditFilter, format: str = "csv") -> Stream:
     """The trail filtered as on the page, oldest first, masked as the page masks it; CSV or Excel."""
-    f = _form_filter(actor, action, entity, entity_id, since, until)
     return export(request, format, "audit-trail", AUDIT_COLUMNS, _masked_chunks(f), sheet="审计日志")
 
 

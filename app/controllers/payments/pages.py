@@ -25,7 +25,7 @@ from app.controllers.payments.common import (
     threshold_fen,
 )
 from app.controllers.receipts import ZIP_ROLES, receipts_zip_status
-from app.exports import Column, export
+from app.exports import Column, export, subject_columns
 from app.paging import pager_of, paging
 from kit.masking import scrub_text
 from kit.money import fen_to_yuan, format_yuan
@@ -231,10 +231,7 @@ async def reconciliation_page(request: Request, paging: PageRequest, run: int | 
 PAYMENT_COLUMNS = [
     Column("id", "支付编号", "Payment"),
     Column("batch_id", "批次", "Batch"),
-    Column(
-        "subject_kind", "对象类型", "Subject kind", value=lambda p: SUBJECT_LABELS.get(p.subject_kind, p.subject_kind)
-    ),
-    Column("subject_id", "证件号码", "ID number / USCC", datum="subject_id"),
+    *subject_columns(),
     Column("payee_name", "收款人", "Payee"),
     Column("payee_account_masked", "收款账户", "Account", datum="account"),
     Column("amount", "金额（元）", "Amount (yuan)"),
@@ -245,7 +242,6 @@ PAYMENT_COLUMNS = [
     Column("bank_transfer_id", "银行流水号", "Bank serial"),
     Column("settled_at", "到账时间（北京时间）", "Settled (Beijing time)"),
 ]
-SUBJECT_LABELS = {"enterprise": "企业", "talent": "人才"}
 
 
 @get("/finance/batches/{batch_id:int}/export", guards=[requires(*FINANCE)], include_in_schema=False)

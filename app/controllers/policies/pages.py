@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_200_OK
 from app import publication
 from app.auth.guards import current_user, requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, STATUS_LABELS, actor_of, as_of_date
-from app.exports import Column, export, one_chunk
+from app.exports import Column, export, one_chunk, subject_columns
 from app.i18n import lang_of
 from app.paging import pager_of, paging
 from eligibility import service as eligibility
@@ -293,12 +293,8 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
 
 # ---------------------------------------------------------------------------------- downloads (app/exports.py)
 
-SUBJECT_LABELS = {"enterprise": "企业", "talent": "人才"}
 MATCH_COLUMNS = [
-    Column(
-        "subject_kind", "对象类型", "Subject kind", value=lambda m: SUBJECT_LABELS.get(m.subject_kind, m.subject_kind)
-    ),
-    Column("subject_id", "证件号码", "ID number / USCC", datum="subject_id"),
+    *subject_columns(),
     Column("name", "名称", "Name", datum="subject_name"),
     Column("clauses", "符合条款", "Clauses"),
     Column("amount", "金额（元）", "Amount (yuan)", value=lambda m: fen_to_yuan(m.amount_fen)),
