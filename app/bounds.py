@@ -23,6 +23,7 @@ PAGING: dict[str, tuple[int, int]] = {
     "limit": (0, 100_000),
     "offset": (0, 1_000_000_000),
     "page": (1, 10_000_000),
+    "size": (1, 500),  # rows of one page of a list (app/paging.py)
 }
 _INT = re.compile(r"^\s*[+-]?\d+\s*$")
 
@@ -42,6 +43,11 @@ def _check(name: str, value: Any) -> None:
     low, high = PAGING.get(name, (ID_MIN, ID_MAX))
     if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
         _refuse(name, value, low, high)
+
+
+def check_bounded(name: str, value: Any) -> None:
+    """The same check for a parameter a dependency reads (app/paging.py's page and size)."""
+    _check(name, value)
 
 
 def bounded_integers(request: Request) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 
 from piccolo.table import Table
 
@@ -18,6 +19,7 @@ from eligibility.schemas import Explanation, RuleSet, StoredMatch
 from eligibility.tables import Match
 from kit import db
 from kit.audit import Actor
+from kit.paging import chunks
 from kit.time import china_today
 from kit.vocab import MatchState, SubjectKind
 
@@ -169,6 +171,14 @@ async def matches_for(key_or_version_id: str | int, *, history: bool = False) ->
             latest[r["subject_id"]] = r
         rows = list(latest.values())
     return await _with_profiles(rows)
+
+
+async def match_chunks(version_id: int) -> AsyncIterator[list[StoredMatch]]:
+    """The current matches of a policy version in id order, a chunk at a time with their profiles' names and
+    accounts (an export: never every match in memory). standing.py keeps one current row per subject."""
+    where = [Match.version_id == version_id, Match.state == MatchState.CURRENT]
+    async for rows in chunks(Match, where):
+        yield await _with_profiles(rows)
 
 
 async def withdrawn_matches(version_id: int, subject_ids: list[str] | None = None) -> list[StoredMatch]:

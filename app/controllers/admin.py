@@ -24,9 +24,11 @@ from app.auth.service import unlock_user
 from app.auth.throttle import ANY_SOURCE
 from app.config import get_settings
 from app.errors import AppError
+from app.paging import pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.platform import AccountOpened, RoleGrantRead
 from app.tables import LoginThrottle, User
+from kit.paging import PageRequest, Sorts, fetch_page, search
 from kit.vocab import Role
 
 
@@ -84,6 +86,16 @@ class AccountEdit(BaseModel):
 
 
 FILTERS = ("pending", "locked", "inactive")
+USER_SORTS = Sorts({"username": User.username, "role": User.role, "created": User.created_at}, default="username")
+USER_COLUMNS = (
+    User.username,
+    User.role,
+    User.display_name,
+    User.active,
+    User.created_at,
+    User.activation_hash,
+    User.password_hash,
+)
 
 
 async def _locked_names() -> set[str]:
@@ -94,28 +106,27 @@ async def _locked_names() -> set[str]:
     return {r["username"] for r in rows}
 
 
-async def _page(request: Request, *, error: str | None = None, done: dict | None = None, status: int = 200) -> Any:
-    q = (request.query_params.get("q") or "").strip()[:64]
+async def _page(
+    request: Request,
+    *,
+    error: str | None = None,
+    done: dict | None = None,
+    status: int = 200,
+    paging: PageRequest | None = None,
+    role: str = "",
+) -> Any:
+    paging = paging or PageRequest()
     wanted = request.query_params.get("filter") or ""
-    query = User.select(
-        User.username,
-        User.role,
-        User.display_name,
-        User.active,
-        User.created_at,
-        User.activation_hash,
-        User.password_hash,
-    ).order_by(User.username)
-    if q:  # a search by user name or display name, in SQL
-        query = query.where(User.username.ilike(f"%{q}%") | User.display_name.ilike(f"%{q}%"))
-    if wanted == "pending":
-        query = query.where(User.activation_hash.is_not_null() | (User.password_hash == ""))
-    elif wanted == "inactive":
-        query = query.where(User.active == False)  # noqa: E712  (Piccolo's column comparison)
     locked = await _locked_names()
-    if wanted == "locked":
-        query = query.where(User.username.is_in(sorted(locked) or [""]))
-    users = await query
+    where: list[Any] = [User.role == role if role else None, search(paging.q, User.username, User.display_name)]
+    if wanted == "pending":
+        where.append(User.activation_hash.is_not_null() | (User.password_hash == ""))
+    elif wanted == "inactive":
+        where.append(User.active == False)  # noqa: E712  (Piccolo's column comparison)
+    elif wanted == "locked":
+        where.append(User.username.is_in(sorted(locked) or [""]))
+    page = await fetch_page(User, where, paging, USER_SORTS, USER_COLUMNS)
+    users = page.items
     for u in users:
         pending, password = u.pop("activation_hash"), u.pop("password_hash")  # neither reaches the template
         u["awaiting_activation"] = bool(pending) or not password
@@ -124,7 +135,11 @@ async def _page(request: Request, *, error: str | None = None, done: dict | None
         "admin_users.html",
         context={
             "users": users,
-            "q": q,
+            "pager": pager_of(
+                request, page, ("个", "accounts"), q=paging.q, role=role, filter=wanted if wanted in FILTERS else ""
+            ),
+            "q": paging.q,
+            "role_filter": role,
             "filter": wanted if wanted in FILTERS else "",
             "roles": accounts.ROLES,
             "staff_roles": [r for r in accounts.ROLES if r not in (Role.ENTERPRISE, Role.TALENT)],
@@ -150,9 +165,9 @@ async def _form_action(request: Request, action) -> Any:
 ADMIN = [requires(Role.ADMIN)]
 
 
-@get("/admin/users", guards=ADMIN, include_in_schema=False)
-async def users_page(request: Request) -> Template:
-    return await _page(request)
+@get("/admin/users", guards=ADMIN, include_in_schema=False, dependencies={"paging": paging(USER_SORTS)})
+async def users_page(request: Request, paging: PageRequest, role: str = "") -> Template:
+    return await _page(request, paging=paging, role=role.strip())
 
 
 @post("/admin/users", guards=ADMIN, include_in_schema=False, status_code=200)

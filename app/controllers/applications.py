@@ -9,20 +9,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from arq import ArqRedis
-from litestar import MediaType, Request, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
-from litestar.response import File, Redirect, Template
+from litestar.response import File, Redirect, Stream, Template
 from pydantic import BaseModel
 
 from app import jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
+from app.exports import Column, export, subject_columns
+from app.paging import API_SIZE, paged_json, pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.portal import AccountToVerifyRead
 from kit.audit import Actor
 from kit.money import yuan_to_fen
+from kit.paging import PageRequest
 from kit.vocab import Role
 from payments import service as payments
 from policies import service as policies
@@ -119,10 +122,19 @@ def _html(name: str, **context: Any) -> Template:
 # ---------------------------------------------------------------------------------- JSON API
 
 
-@get("/api/applications", guards=[OFFICERS], tags=["applications"], responses=errors())
-async def api_list(status: str | None = None, policy: str | None = None) -> list[ApplicationRead]:
-    """The review queue (oldest first), optionally by status and policy code."""
-    return await service.list_applications(status or None, policy or None)
+@get(
+    "/api/applications",
+    guards=[OFFICERS],
+    tags=["applications"],
+    responses=errors(),
+    dependencies={"paging": paging(service.APPLICATION_SORTS, size=API_SIZE)},
+)
+async def api_list(
+    paging: PageRequest, status: str | None = None, policy: str | None = None
+) -> Response[list[ApplicationRead]]:
+    """The review queue (oldest first), optionally by status and policy code; a page of it (page, size, sort, q),
+    the total in X-Total-Count."""
+    return paged_json(await service.application_page(paging, status or None, policy or None))
 
 
 @get("/api/applications/{application_id:int}", guards=[OFFICERS], tags=["applications"], responses=errors(404))
@@ -187,10 +199,17 @@ async def api_attachment(attachment_id: int) -> File:
     return _file(path, att.filename, att.content_type)
 
 
-@get("/api/applications/objections", guards=[OFFICERS], tags=["applications"], responses=errors())
-async def api_objections(status: str | None = "open") -> list[ObjectionRead]:
-    """Objections, the nearest deadline first; ``seconds_left`` counts down to the response deadline."""
-    return await service.list_objections(status or None)
+@get(
+    "/api/applications/objections",
+    guards=[OFFICERS],
+    tags=["applications"],
+    responses=errors(),
+    dependencies={"paging": paging(service.OBJECTION_SORTS, size=API_SIZE)},
+)
+async def api_objections(paging: PageRequest, status: str | None = "open") -> Response[list[ObjectionRead]]:
+    """Objections, the nearest deadline first; ``seconds_left`` counts down to the response deadline; a page of
+    them, the total in X-Total-Count."""
+    return paged_json(await service.objection_page(paging, status or None))
 
 
 @post(
@@ -254,18 +273,59 @@ async def api_reject_account(
 STATUSES = ("submitted", "first_approved", "approved", "rejected")
 
 
-@get("/applications", guards=[OFFICERS], include_in_schema=False)
-async def queue_page(request: Request, status: str | None = None, policy: str | None = None) -> Template:
-    rows = await service.list_applications(status or None, policy or None)
-    open_objections = await service.list_objections("open")
+@get(
+    "/applications",
+    guards=[OFFICERS],
+    include_in_schema=False,
+    dependencies={"paging": paging(service.APPLICATION_SORTS)},
+)
+async def queue_page(
+    request: Request, paging: PageRequest, status: str | None = None, policy: str | None = None
+) -> Template:
+    page = await service.application_page(paging, status or None, (policy or "").strip() or None)
+    open_objections = await service.objection_page(PageRequest(size=1), "open")
     return _html(
         "applications/list.html",
-        rows=rows,
+        rows=page.items,
+        pager=pager_of(request, page, ("件", "applications"), q=paging.q, status=status, policy=policy),
         statuses=STATUSES,
-        filters={"status": status or "", "policy": policy or ""},
-        open_objections=len(open_objections),
+        filters={"status": status or "", "policy": policy or "", "q": paging.q},
+        open_objections=open_objections.total,
         threshold=get_settings().application_four_eyes_threshold,
     )
+
+
+APPLICATION_STATUS = {
+    "submitted": "待审核",
+    "first_approved": "初审通过，待复核",
+    "approved": "已通过",
+    "rejected": "已驳回",
+}
+APPLICATION_COLUMNS = [
+    Column("application_no", "申请编号", "Application no."),
+    Column("policy_code", "政策编号", "Policy code"),
+    Column("policy_title", "政策名称", "Policy"),
+    *subject_columns(),
+    Column("amount", "金额（元）", "Amount (yuan)"),
+    Column("clause_codes", "条款", "Clauses"),
+    Column("status", "状态", "Status", value=lambda a: APPLICATION_STATUS.get(a.status, a.status)),
+    Column("needs_two", "须双人审核", "Two approvals"),
+    Column("first_approver", "初审人", "First approver"),
+    Column("decided_by", "决定人", "Decided by"),
+    Column("decided_at", "决定时间（北京时间）", "Decided (Beijing time)"),
+    Column("reason", "理由", "Reason"),
+    Column("created_at", "提交时间（北京时间）", "Submitted (Beijing time)"),
+    Column("attachments", "附件数", "Files", value=lambda a: len(a.attachments)),
+]
+
+
+@get("/applications/export", guards=[OFFICERS], include_in_schema=False)
+async def queue_export(
+    request: Request, format: str = "csv", status: str | None = None, policy: str | None = None, q: str = ""
+) -> Stream:
+    """The review queue with the page's filters, CSV or Excel."""
+    rows = service.application_chunks(status or None, (policy or "").strip() or None, q.strip())
+    return export(request, format, "applications", APPLICATION_COLUMNS, rows, sheet="申请")
 
 
 @get("/applications/{application_id:int}", guards=[OFFICERS], include_in_schema=False)
@@ -293,9 +353,15 @@ async def attachment_page(attachment_id: int) -> File:
     return await api_attachment.fn(attachment_id)
 
 
-@get("/applications/objections", guards=[OFFICERS], include_in_schema=False)
-async def objections_page(request: Request, status: str | None = "open") -> Template:
-    rows = await service.list_objections(status or None)
+@get(
+    "/applications/objections",
+    guards=[OFFICERS],
+    include_in_schema=False,
+    dependencies={"paging": paging(service.OBJECTION_SORTS)},
+)
+async def objections_page(request: Request, paging: PageRequest, status: str | None = "open") -> Template:
+    page = await service.objection_page(paging, status or None)
+    rows = page.items
     # An objection to an entitlement carries the policy's code where its title belongs: name the policy.
     unnamed = [o for o in rows if o.policy_title in ("", o.policy_code)]
     titles = await policies.titles_of(o.policy_code for o in unnamed)
@@ -303,7 +369,13 @@ async def objections_page(request: Request, status: str | None = "open") -> Temp
         o.model_copy(update={"policy_title": titles.get(o.policy_code, o.policy_code)}) if o in unnamed else o
         for o in rows
     ]
-    return _html("applications/objections.html", rows=rows, status=status or "")
+    return _html(
+        "applications/objections.html",
+        rows=rows,
+        status=status or "",
+        q=paging.q,
+        pager=pager_of(request, page, ("件", "objections"), q=paging.q, status=status or ""),
+    )
 
 
 @post("/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], include_in_schema=False)
@@ -332,6 +404,7 @@ async def verify_form(request: Request, kind: str, subject_id: str) -> Redirect:
 
 
 route_handlers = [
+    queue_export,
     api_list,
     api_get,
     api_approve,

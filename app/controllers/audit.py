@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, get
-from litestar.response import Template
+from litestar.di import Provide
+from litestar.response import Stream, Template
 
 from app.audit import verify
 from app.auth.guards import requires
+from app.errors import AppError
+from app.exports import Column, export
+from app.i18n import ROLE_LABELS
+from app.paging import pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.platform import AuditEntryRead, AuditVerifyRead
 from app.tables import AuditEntry
 from kit.masking import masker_for, scrub_text
+from kit.paging import PageRequest, Sorts, chunks, fetch_page
 from kit.time import CHINA
 from kit.vocab import Role
 
@@ -25,33 +33,79 @@ READERS = requires(Role.AUDITOR, Role.ADMIN)
 # hash chain is verified on the stored text (/api/audit/verify, `zhida audit verify`).
 
 PAGE = 50
+AUDIT_SORTS = Sorts({"seq": AuditEntry.seq, "action": AuditEntry.action, "actor": AuditEntry.actor}, default="-seq")
 
 
-async def _query(
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the trail is filtered by, on the page, in the API and in the download alike."""
+
+    actor: str | None = None
+    action: str | None = None
+    entity: str | None = None
+    entity_id: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    before_seq: int | None = None
+
+    def where(self) -> list[Any]:
+        return [
+            AuditEntry.actor == self.actor if self.actor else None,
+            AuditEntry.action.like(f"{self.action.replace('%', '')}%") if self.action else None,
+            AuditEntry.entity == self.entity if self.entity else None,
+            AuditEntry.entity_id == self.entity_id if self.entity_id else None,
+            AuditEntry.at >= dt.datetime.combine(self.since, dt.time(), CHINA) if self.since else None,
+            AuditEntry.at < dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), CHINA)
+            if self.until
+            else None,
+            AuditEntry.seq < self.before_seq if self.before_seq else None,
+        ]
+
+    def params(self) -> dict[str, str]:
+        """The filters as the page's form sends them ("" for an empty field)."""
+        return {
+            "actor": self.actor or "",
+            "action": self.action or "",
+            "entity": self.entity or "",
+            "entity_id": self.entity_id or "",
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+        }
+
+
+def _date(name: str, value: str | None) -> dt.date | None:
+    """A date field of the filter form: empty (the form's default) is no filter; anything else is YYYY-MM-DD."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise AppError(f"“{value[:20]}”不是日期（年-月-日）/ {name} is a date YYYY-MM-DD") from None
+
+
+def _form_filter(
     actor: str | None,
     action: str | None,
     entity: str | None,
     entity_id: str | None,
-    since: dt.date | None,
-    until: dt.date | None,
-    before_seq: int | None,
-) -> list[dict]:
+    since: str | None,
+    until: str | None,
+) -> AuditFilter:
+    """The page's and the download's filter: every field may come empty, as the form sends it."""
+    return AuditFilter(
+        (actor or "").strip() or None,
+        (action or "").strip() or None,
+        (entity or "").strip() or None,
+        (entity_id or "").strip() or None,
+        _date("since", since),
+        _date("until", until),
+    )
+
+
+async def _query(f: AuditFilter) -> list[dict]:
     q = AuditEntry.select().order_by(AuditEntry.seq, ascending=False).limit(PAGE)
-    where = []
-    if actor:
-        where.append(AuditEntry.actor == actor)
-    if action:
-        where.append(AuditEntry.action.like(f"{action}%"))
-    if entity:
-        where.append(AuditEntry.entity == entity)
-    if entity_id:
-        where.append(AuditEntry.entity_id == entity_id)
-    if since:
-        where.append(AuditEntry.at >= dt.datetime.combine(since, dt.time(), CHINA))
-    if until:
-        where.append(AuditEntry.at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), CHINA))
-    if before_seq:
-        where.append(AuditEntry.seq < before_seq)
+    where = [w for w in f.where() if w is not None]
     if where:
         q = q.where(*where)
     return [_masked(r) for r in await q]
@@ -104,7 +158,7 @@ async def audit_api(
     """Audit entries, newest first, 50 a page (page on with before_seq)."""
     return [
         AuditEntryRead.model_validate(r)
-        for r in await _query(actor, action, entity, entity_id, since, until, before_seq)
+        for r in await _query(AuditFilter(actor, action, entity, entity_id, since, until, before_seq))
     ]
 
 
@@ -115,30 +169,53 @@ async def audit_verify_api() -> AuditVerifyRead:
     return AuditVerifyRead(ok=r.ok, checked=r.checked, broken_seq=r.broken_seq, reason=r.reason)
 
 
-@get("/audit", guards=[READERS], include_in_schema=False)
-async def audit_page(
-    request: Request,
-    actor: str | None = None,
-    action: str | None = None,
-    entity: str | None = None,
-    entity_id: str | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-    before_seq: int | None = None,
-) -> Template:
-    rows = await _query(actor, action, entity, entity_id, since, until, before_seq)
-    filters = {
-        "actor": actor or "",
-        "action": action or "",
-        "entity": entity or "",
-        "entity_id": entity_id or "",
-        "since": since.isoformat() if since else "",
-        "until": until.isoformat() if until else "",
-    }
+FORM_FILTER = Provide(_form_filter, sync_to_thread=False)
+
+
+@get(
+    "/audit",
+    guards=[READERS],
+    include_in_schema=False,
+    dependencies={"paging": paging(AUDIT_SORTS), "f": FORM_FILTER},
+)
+async def audit_page(request: Request, paging: PageRequest, f: AuditFilter) -> Template:
+    """The trail, newest first, a page at a time with its total; the form's empty fields filter nothing."""
+    page = (await fetch_page(AuditEntry, f.where(), paging, AUDIT_SORTS)).map(_masked)
     return Template(
         "audit.html",
-        context={"rows": rows, "filters": filters, "next_seq": rows[-1]["seq"] if len(rows) == PAGE else None},
+        context={
+            "rows": page.items,
+            "filters": f.params(),
+            "pager": pager_of(request, page, ("条", "entries"), **f.params()),
+        },
     )
 
 
-route_handlers = [audit_api, audit_verify_api, audit_page]
+AUDIT_COLUMNS = [
+    Column("seq", "序号", "Seq"),
+    Column("at", "时间（北京时间）", "Time (Beijing time)"),
+    Column("actor", "操作人", "Actor"),
+    Column("role", "角色", "Role", value=lambda r: ROLE_LABELS.get(r["role"], (r["role"],))[0]),
+    Column("action", "动作", "Action"),
+    Column("entity", "对象类型", "Entity"),
+    Column("entity_id", "对象编号", "Entity id"),
+    Column("detail", "详情", "Detail"),
+    Column("before_digest", "变更前摘要", "Before (digest)"),
+    Column("after_digest", "变更后摘要", "After (digest)"),
+    Column("prev_hash", "前一条哈希", "Previous hash"),
+    Column("hash", "哈希", "Hash"),
+]
+
+
+async def _masked_chunks(f: AuditFilter) -> AsyncIterator[list[dict]]:
+    async for rows in chunks(AuditEntry, f.where()):
+        yield [_masked(r) for r in rows]
+
+
+@get("/audit/export", guards=[READERS], include_in_schema=False, dependencies={"f": FORM_FILTER})
+async def audit_export(request: Request, f: AuditFilter, format: str = "csv") -> Stream:
+    """The trail filtered as on the page, oldest first, masked as the page masks it; CSV or Excel."""
+    return export(request, format, "audit-trail", AUDIT_COLUMNS, _masked_chunks(f), sheet="审计日志")
+
+
+route_handlers = [audit_api, audit_verify_api, audit_page, audit_export]

@@ -2,8 +2,10 @@
 receipts and reconciliation. Other parts of the platform call these names."""
 
 from payments.service.batches import (  # noqa: F401
+    BATCH_SORTS,
     BatchCreated,
     approve_batch,
+    batch_page,
     cancel_batch,
     create_batch,
     get_batch,
@@ -24,10 +26,14 @@ from payments.service.entitlements import (  # noqa: F401
     record_entitlements,
 )
 from payments.service.exceptions import (  # noqa: F401
+    PAYMENT_SORTS,
     abandon_payment,
+    exceptions_page,
     exceptions_queue,
+    payment_chunks,
     payments_of_batch,
     payments_of_subject,
+    payments_page,
     record_return,
     reissue_payments,
     reissue_refusals,
@@ -43,7 +49,15 @@ from payments.service.receipts import (  # noqa: F401
     receipts_of_batch,
     receipts_of_subject,
 )
-from payments.service.reconcile import ReconciliationResult, differences_of, list_runs, reconcile  # noqa: F401
+from payments.service.reconcile import (  # noqa: F401
+    DIFFERENCE_SORTS,
+    ReconciliationResult,
+    difference_chunks,
+    differences_of,
+    differences_page,
+    list_runs,
+    reconcile,
+)
 from payments.service.reverify import (  # noqa: F401
     accept_amount,
     check_entitlements,

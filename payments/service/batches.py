@@ -8,6 +8,7 @@ from typing import Any
 
 from kit.audit import Actor
 from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.paging import Page, PageRequest, Sorts, fetch_page, search
 from kit.time import now
 from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
 from payments.errors import BudgetExceeded, Forbidden, InvalidState, NotFound, PaymentsError
@@ -345,6 +346,25 @@ async def list_batches(status: BatchStatus | str | None = None, limit: int = 200
     if status:
         q = q.where(Batch.status == status)
     return await _reads(await q)
+
+
+BATCH_SORTS = Sorts(
+    {
+        "id": Batch.id,
+        "status": Batch.status,
+        "policy": Batch.policy_code,
+        "total": Batch.total_fen,
+        "count": Batch.payment_count,
+    },
+    default="-id",
+)
+
+
+async def batch_page(request: PageRequest, status: BatchStatus | str | None = None) -> Page[BatchRead]:
+    """One page of the batches, newest first unless sorted otherwise; searched in the policy code, title and maker."""
+    where = [Batch.status == status if status else None, search(request.q, Batch.policy_code, Batch.title, Batch.maker)]
+    page = await fetch_page(Batch, where, request, BATCH_SORTS)
+    return Page(await _reads(page.items), page.total, page.page, page.size, page.sort)
 
 
 async def _reads(rows: list[dict[str, Any]]) -> list[BatchRead]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -13,6 +14,7 @@ from arq.connections import ArqRedis
 from kit.audit import Actor, Change
 from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
 from kit.money import yuan_to_fen
+from kit.paging import Page, PageRequest, Sorts, chunks, fetch_page, search
 from kit.time import china_today, in_china, now
 from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
 from payments.adapters.base import BankAdapter, StatementLine
@@ -50,6 +52,56 @@ def payment_read(p: dict[str, Any]) -> PaymentRead:
         settled_at=p["settled_at"],
         entitlement_id=p["entitlement_id"],
     )
+
+
+# The sort keys of a list of payments (a batch's, the exceptions queue): kit.paging.Sorts.
+PAYMENT_SORTS = Sorts(
+    {"id": Payment.id, "amount": Payment.amount_fen, "status": Payment.status, "payee": Payment.payee_name},
+    default="id",
+)
+
+
+def _payment_filters(status: str | None, q: str) -> list[Any]:
+    """A status, and a search in the payee's name, subject id or the bank's reason."""
+    return [
+        Payment.status == status if status else None,
+        search(q, Payment.payee_name, Payment.subject_id, Payment.reason),
+    ]
+
+
+async def payments_page(
+    batch_id: int, request: PageRequest, status: PaymentStatus | str | None = None
+) -> Page[PaymentRead]:
+    """One page of a batch's payments, counted and limited by the database."""
+    page = await fetch_page(
+        Payment, [Payment.batch_id == batch_id, *_payment_filters(status, request.q)], request, PAYMENT_SORTS
+    )
+    return page.map(payment_read)
+
+
+async def exceptions_page(request: PageRequest, status: PaymentStatus | str | None = None) -> Page[PaymentRead]:
+    """One page of the exceptions queue (payments waiting for a person), counted and limited by the database."""
+    page = await fetch_page(
+        Payment,
+        [Payment.exception == PaymentException.OPEN, *_payment_filters(status, request.q)],
+        request,
+        PAYMENT_SORTS,
+    )
+    return page.map(payment_read)
+
+
+async def payment_chunks(
+    batch_id: int | None, *, status: str | None = None, q: str = "", exceptions: bool = False
+) -> AsyncIterator[list[PaymentRead]]:
+    """Every payment of a batch (or of the exceptions queue) meeting the list's filters, in id order, a chunk at a
+    time: what an export writes, never the whole table in memory."""
+    where = [*_payment_filters(status, q)]
+    if batch_id is not None:
+        where.append(Payment.batch_id == batch_id)
+    if exceptions:
+        where.append(Payment.exception == PaymentException.OPEN)
+    async for rows in chunks(Payment, where):
+        yield [payment_read(r) for r in rows]
 
 
 async def exceptions_queue(limit: int = 500) -> list[PaymentRead]:

@@ -4,12 +4,14 @@ none is ever "fixed" here (a person decides, e.g. records a return)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from kit.audit import Actor
 from kit.db import in_list, raw, transaction
 from kit.money import fen_to_yuan, yuan_to_fen
+from kit.paging import Page, PageRequest, Sorts, chunks, fetch_page
 from kit.time import now
 from kit.vocab import PaymentStatus
 from payments.adapters.base import BankAdapter, StatementLine
@@ -230,3 +232,19 @@ async def differences_of(run_id: int) -> list[dict[str, Any]]:
         .where(ReconciliationDifference.run_id == run_id)
         .order_by(ReconciliationDifference.id)
     )
+
+
+DIFFERENCE_SORTS = Sorts({"id": ReconciliationDifference.id, "kind": ReconciliationDifference.kind}, default="id")
+
+
+async def differences_page(run_id: int, request: PageRequest) -> Page[dict[str, Any]]:
+    """One page of a reconciliation run's differences, counted and limited by the database."""
+    return await fetch_page(
+        ReconciliationDifference, [ReconciliationDifference.run_id == run_id], request, DIFFERENCE_SORTS
+    )
+
+
+async def difference_chunks(run_id: int) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every difference of a run in id order, a chunk at a time (the export)."""
+    async for rows in chunks(ReconciliationDifference, [ReconciliationDifference.run_id == run_id]):
+        yield rows

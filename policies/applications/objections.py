@@ -7,6 +7,7 @@ import datetime as dt
 
 from kit.audit import Actor
 from kit.jobs import JobQueue
+from kit.paging import Page, PageRequest, Sorts, fetch_page, search
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
 from policies.applications.notices import deliver_after_commit, notice
 from policies.applications.schemas import OFFICER_ROLES, ObjectionCreate, ObjectionRead
@@ -148,6 +149,21 @@ async def list_objections(status: str | None = "open") -> list[ObjectionRead]:
         q = q.where(Objection.status == status)
     now = _now()
     return [_read(r, now) for r in await q.order_by(Objection.due_at)]
+
+
+OBJECTION_SORTS = Sorts({"due": Objection.due_at, "id": Objection.id, "policy": Objection.policy_code}, default="due")
+
+
+async def objection_page(request: PageRequest, status: str | None = "open") -> Page[ObjectionRead]:
+    """One page of the officers' queue, the nearest deadline first unless sorted otherwise, searched in the policy
+    and the subject's text; counted and limited by the database."""
+    where = [
+        Objection.status == status if status else None,
+        search(request.q, Objection.policy_code, Objection.policy_title, Objection.text),
+    ]
+    page = await fetch_page(Objection, where, request, OBJECTION_SORTS)
+    now = _now()
+    return page.map(lambda r: _read(r, now))
 
 
 async def answer_objection(

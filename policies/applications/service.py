@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from eligibility import service as eligibility
 from kit.audit import Actor
 from kit.jobs import JobQueue
 from kit.money import fen_to_yuan, format_yuan, round_yuan_to_fen
+from kit.paging import Page, PageRequest, Sorts, chunks, fetch_page, search
 from kit.vocab import VersionStatus
 from policies import service as policies
 from policies.applications import attachments as files
@@ -31,10 +32,12 @@ from policies.applications.accounts import (  # noqa: F401
 from policies.applications.errors import InvalidState, NotAllowed, NotEligible, NotFound
 from policies.applications.notices import deliver_after_commit, notice
 from policies.applications.objections import (  # noqa: F401
+    OBJECTION_SORTS,
     answer_objection,
     get_objection,
     list_objections,
     objection_of_subject,
+    objection_page,
     objections_of_subject,
     raise_objection,
 )
@@ -295,6 +298,47 @@ async def list_applications(
     if policy_code:
         q = q.where(Application.policy_code == policy_code)
     return await _with_attachments(await q.order_by(Application.id).limit(max(1, min(limit, 1000))))
+
+
+APPLICATION_SORTS = Sorts(
+    {
+        "id": Application.id,
+        "no": Application.application_no,
+        "policy": Application.policy_code,
+        "amount": Application.amount_fen,
+        "status": Application.status,
+    },
+    default="id",
+)
+
+
+def _application_filters(status: str | None, policy_code: str | None, q: str) -> list:
+    return [
+        Application.status == status if status else None,
+        Application.policy_code == policy_code if policy_code else None,
+        search(
+            q, Application.application_no, Application.policy_title, Application.policy_code, Application.subject_id
+        ),
+    ]
+
+
+async def application_page(
+    request: PageRequest, status: str | None = None, policy_code: str | None = None
+) -> Page[ApplicationRead]:
+    """One page of the review queue (oldest first unless sorted otherwise), searched in the application number,
+    policy and subject id; counted and limited by the database."""
+    page = await fetch_page(
+        Application, _application_filters(status, policy_code, request.q), request, APPLICATION_SORTS
+    )
+    return Page(await _with_attachments(page.items), page.total, page.page, page.size, page.sort)
+
+
+async def application_chunks(
+    status: str | None = None, policy_code: str | None = None, q: str = ""
+) -> AsyncIterator[list[ApplicationRead]]:
+    """Every application meeting the queue's filters, in id order, a chunk at a time (the export)."""
+    async for rows in chunks(Application, _application_filters(status, policy_code, q)):
+        yield await _with_attachments(rows)
 
 
 async def attachment_for_officer(attachment_id: int, attachments_dir: Path) -> tuple[AttachmentRead, Path]:

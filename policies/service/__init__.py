@@ -34,11 +34,13 @@ from policies.service.preview import (
     stored_impact,
 )
 from policies.service.reading import (
+    POLICY_SORTS,
     get_version,
     latest_version,
     list_exclusive_group,
     list_policies,
     list_published,
+    policy_page,
     published_ruleset,
     read_version,
     ruleset_of,
@@ -62,6 +64,8 @@ async def load_and_publish_bundled(officer, reviewer, *, as_of: dt.date | None =
 
 
 __all__ = [
+    "POLICY_SORTS",
+    "policy_page",
     "activate_due",
     "check_expression",
     "diff_with_published",

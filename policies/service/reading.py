@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kit.db import raw
+from kit.paging import Page, PageRequest, Sorts, like_pattern
 from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import PolicyNotFound
@@ -143,44 +145,84 @@ async def ruleset_of(version_id: int):
     return packs.to_ruleset(await _content(row), key=_key(row), version_id=row["id"])
 
 
-async def list_policies(query: str = "", status: str | None = None, subject: str | None = None) -> list[dict]:
-    """One line per policy: its latest version and the published one, for the officer's list and search."""
-    rows = (
-        await PolicyVersion.select(
-            PolicyVersion.id,
-            PolicyVersion.code,
-            PolicyVersion.number,
-            PolicyVersion.status,
-            PolicyVersion.title,
-            PolicyVersion.issuer,
-            PolicyVersion.subject,
-            PolicyVersion.mode,
-            PolicyVersion.budget_fen,
-            PolicyVersion.author,
-            PolicyVersion.created_at,
-            PolicyVersion.exclusive_group,
-        )
-        .order_by(PolicyVersion.code)
-        .order_by(PolicyVersion.number, ascending=False)
-    )
-    by_code: dict[str, dict] = {}
-    for r in rows:
-        item = by_code.get(r["code"])
-        if item is None:
-            item = by_code[r["code"]] = {
-                **r,
-                "latest_version_id": r["id"],
-                "published_number": None,
-                "budget": str(_yuan(r["budget_fen"])),
-            }
-        if r["status"] == VersionStatus.PUBLISHED and item["published_number"] is None:
-            item["published_number"] = r["number"]
-    out = list(by_code.values())
-    q = (query or "").strip().lower()
-    if q:
-        out = [i for i in out if q in i["code"].lower() or q in i["title"].lower() or q in i["issuer"].lower()]
+# The list's sort keys, each to the column of the latest version it orders by (kit.paging.Sorts).
+POLICY_SORTS = Sorts(
+    {
+        "code": "v.code",
+        "title": "v.title",
+        "issuer": "v.issuer",
+        "status": "v.status",
+        "budget": "v.budget_fen",
+        "created": "v.created_at",
+    },
+    default="code",
+)
+
+# One row per policy: its latest version (no version of its policy has a higher number) and the number of its
+# published one. Both are lookups in the (policy, number) index per row, so the statement reads the versions once.
+_LATEST = (
+    "FROM policies_version v WHERE NOT EXISTS "
+    "(SELECT 1 FROM policies_version l WHERE l.policy = v.policy AND l.number > v.number)"
+)
+_VERSION_COLUMNS = (
+    "v.id, v.policy, v.code, v.number, v.status, v.title, v.issuer, v.subject, v.mode, v.budget_fen, v.author, "
+    "v.created_at, v.exclusive_group"
+)
+_PUBLISHED_NUMBER = (
+    "(SELECT MAX(p.number) FROM policies_version p WHERE p.policy = v.policy "
+    f"AND p.status = '{VersionStatus.PUBLISHED}') AS published_number"
+)
+_COLUMNS = f"{_VERSION_COLUMNS}, {_PUBLISHED_NUMBER}"
+
+
+def _policy_filter(query: str, status: str | None, subject: str | None) -> tuple[str, list]:
+    sql, args = "", []
+    if (query or "").strip():
+        sql += " AND (LOWER(v.code) LIKE {} ESCAPE '\\' OR LOWER(v.title) LIKE {} ESCAPE '\\' "
+        sql += "OR LOWER(v.issuer) LIKE {} ESCAPE '\\')"
+        args += [like_pattern(query)] * 3
     if status:
-        out = [i for i in out if i["status"] == status]
+        sql, args = sql + " AND v.status = {}", [*args, status]
     if subject:
-        out = [i for i in out if i["subject"] == subject]
-    return out
+        sql, args = sql + " AND v.subject = {}", [*args, subject]
+    return sql, args
+
+
+def _summary(r: dict) -> dict:
+    return {
+        **{k: v for k, v in r.items() if k != "policy"},
+        "number": int(r["number"]),
+        "latest_version_id": r["id"],
+        "published_number": int(r["published_number"]) if r["published_number"] is not None else None,
+        "budget_fen": int(r["budget_fen"]),
+        "budget": str(_yuan(int(r["budget_fen"]))),
+    }
+
+
+async def policy_page(request: PageRequest, status: str | None = None, subject: str | None = None) -> Page[dict]:
+    """One page of the officer's list (one line per policy: its latest version and the published one), searched in
+    code, title and issuer, filtered by the latest version's status and subject kind; counted, ordered and limited
+    by the database, so a province's library of 17,000 policies pages as fast as twelve."""
+    where, args = _policy_filter(request.q, status, subject)
+    column, descending = POLICY_SORTS.resolve(request)
+    direction = "DESC" if descending else "ASC"
+    [count] = await raw(f"SELECT COUNT(*) AS n {_LATEST}{where}", *args)
+    # The page is cut first and its published numbers looked up after: PostgreSQL would otherwise evaluate the
+    # select list's subquery for every row before the offset (15,000 lookups for page 300).
+    order = f"ORDER BY {column} {direction}, v.id {direction}"
+    rows = await raw(
+        f"SELECT v.*, {_PUBLISHED_NUMBER} FROM (SELECT {_VERSION_COLUMNS} {_LATEST}{where} {order} "
+        f"LIMIT {{}} OFFSET {{}}) v {order}",
+        *args,
+        request.size,
+        request.offset,
+    )
+    return Page(
+        [_summary(r) for r in rows], int(count["n"]), request.page, request.size, POLICY_SORTS.check(request.sort)
+    )
+
+
+async def list_policies(query: str = "", status: str | None = None, subject: str | None = None) -> list[dict]:
+    """Every policy's line of the list (policy_page without the paging), by code: for the CLI and the demo."""
+    where, args = _policy_filter(query, status, subject)
+    return [_summary(r) for r in await raw(f"SELECT {_COLUMNS} {_LATEST}{where} ORDER BY v.code, v.id", *args)]

@@ -4,8 +4,9 @@ exceptions queue, budgets and reconciliation."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.auth.guards import requires
 from app.controllers.payments.common import FINANCE, STAFF_ACTING, actor_of, reconcile_on, run_batch, threshold_fen
+from app.paging import API_SIZE, paged_json, paging
 from app.progress import batch_fraction
 from app.schemas.errors import BANK, errors
 from app.schemas.finance import (
@@ -30,6 +32,7 @@ from app.schemas.finance import (
 )
 from kit.db import RowId
 from kit.money import format_yuan
+from kit.paging import PageRequest, Sorts
 from kit.vocab import BatchStatus, PaymentException, Role
 from payments import service
 from payments.schemas import BatchRead, EntitlementRead, HeldOutRead, PaymentRead
@@ -88,16 +91,23 @@ def _acting(path: str, *statuses: int, status_code: int = HTTP_200_OK) -> HTTPRo
     )
 
 
-def _reading(path: str, *statuses: int) -> HTTPRouteHandler:
+def _reading(path: str, *statuses: int, sorts: Sorts | None = None, size: int = API_SIZE) -> HTTPRouteHandler:
     # A path parameter that does not parse (an id that is not a number) matches no route: 404.
     statuses += (404,) if "{" in path else ()
-    return get(path, guards=[requires(*FINANCE)], tags=["finance"], responses=errors(*statuses))
+    return get(
+        path,
+        guards=[requires(*FINANCE)],
+        tags=["finance"],
+        responses=errors(*statuses),
+        dependencies={"paging": paging(sorts, size=size)} if sorts is not None else None,
+    )
 
 
-@_reading("/api/finance/batches")
-async def api_batches(status: str | None = None) -> list[BatchRead]:
-    """Batches, newest first, with payment counts and totals by status."""
-    return await service.list_batches(status)
+@_reading("/api/finance/batches", sorts=service.BATCH_SORTS, size=200)
+async def api_batches(paging: PageRequest, status: str | None = None) -> Response[list[BatchRead]]:
+    """Batches, newest first, with payment counts and totals by status; a page of them (page, size, sort, q in the
+    policy code, title and maker), the total in X-Total-Count."""
+    return paged_json(await service.batch_page(paging, status or None))
 
 
 @_acting("/api/finance/batches", 404, 409, 422, status_code=HTTP_201_CREATED)
@@ -156,11 +166,15 @@ async def api_progress(batch_id: int) -> BatchProgressRead:
     )
 
 
-@_reading("/api/finance/batches/{batch_id:int}/payments", 404)
+@_reading("/api/finance/batches/{batch_id:int}/payments", 404, sorts=service.PAYMENT_SORTS, size=200)
 async def api_payments(
-    batch_id: int, status: str | None = None, limit: int = 200, offset: int = 0
-) -> list[PaymentRead]:
-    return await service.payments_of_batch(batch_id, status, min(limit, 1000), offset)
+    batch_id: int, paging: PageRequest, status: str | None = None, limit: int | None = None, offset: int = 0
+) -> Response[list[PaymentRead]]:
+    """A batch's payments, a page at a time (page, size, sort, q), or ``limit`` from ``offset`` as before (at most
+    1,000); the batch's total (with the filters) in X-Total-Count."""
+    if limit is not None or offset:
+        paging = replace(paging, size=min(limit if limit is not None else paging.size, 1000), start=offset)
+    return paged_json(await service.payments_page(batch_id, paging, status or None))
 
 
 @_acting("/api/finance/batches/{batch_id:int}/approve", 404, 409)
@@ -187,10 +201,11 @@ async def api_run(request: Request, batch_id: int) -> BatchRunRead:
     return BatchRunRead(batch_id=batch_id, jobs_queued=await run_batch(batch_id, actor_of(request)))
 
 
-@_reading("/api/finance/exceptions")
-async def api_exceptions() -> list[PaymentRead]:
-    """Rejected, returned and held payments waiting for a person, with the bank's reason."""
-    return await service.exceptions_queue()
+@_reading("/api/finance/exceptions", sorts=service.PAYMENT_SORTS)
+async def api_exceptions(paging: PageRequest, status: str | None = None) -> Response[list[PaymentRead]]:
+    """Rejected, returned and held payments waiting for a person, with the bank's reason; a page of them, the total
+    in X-Total-Count."""
+    return paged_json(await service.exceptions_page(paging, status or None))
 
 
 @_acting("/api/finance/payments/reissue", 404, 409, status_code=HTTP_201_CREATED)
@@ -225,9 +240,10 @@ async def api_reconciliations() -> list[ReconciliationRunRead]:
     ]
 
 
-@_reading("/api/finance/reconciliations/{run_id:int}")
-async def api_reconciliation(run_id: int) -> list[StoredDifferenceRead]:
-    return [StoredDifferenceRead.model_validate(d) for d in await service.differences_of(run_id)]
+@_reading("/api/finance/reconciliations/{run_id:int}", sorts=service.DIFFERENCE_SORTS)
+async def api_reconciliation(run_id: int, paging: PageRequest) -> Response[list[StoredDifferenceRead]]:
+    """A run's differences, a page at a time, the total in X-Total-Count."""
+    return paged_json((await service.differences_page(run_id, paging)).map(StoredDifferenceRead.model_validate))
 
 
 @_acting("/api/finance/reconciliations", *BANK, status_code=HTTP_201_CREATED)

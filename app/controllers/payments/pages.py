@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Stream, Template
 
 from app import jobs
 from app.auth.guards import current_user, requires
@@ -25,9 +26,13 @@ from app.controllers.payments.common import (
     threshold_fen,
 )
 from app.controllers.receipts import ZIP_ROLES, receipts_zip_status
+from app.exports import Column, export, subject_columns
+from app.paging import pager_of, paging
 from app.progress import batch_fraction
 from app.tables import AuditEntry
-from kit.money import format_yuan
+from kit.masking import scrub_text
+from kit.money import fen_to_yuan, format_yuan
+from kit.paging import Page, PageRequest
 from kit.time import china_today
 from kit.vocab import Role
 from payments import service
@@ -105,18 +110,28 @@ async def _left_out(batch: Any) -> dict[str, Any]:
     }
 
 
-@get("/finance", guards=[requires(*FINANCE)], include_in_schema=False)
-async def finance_page(request: Request, msg: str = "") -> Template:
-    batches, budgets, alerts = await service.list_batches(), await service.budget_usage(), await service.budget_alerts()
-    codes = [b.policy_code for b in batches] + [u.policy_code for u in budgets] + [a.policy_code for a in alerts]
+@get(
+    "/finance",
+    guards=[requires(*FINANCE)],
+    include_in_schema=False,
+    dependencies={"paging": paging(service.BATCH_SORTS, size=20)},
+)
+async def finance_page(request: Request, paging: PageRequest, msg: str = "", status: str | None = None) -> Template:
+    page = await service.batch_page(paging, status or None)
+    waiting = await service.exceptions_page(PageRequest(size=1))
+    budgets, alerts = await service.budget_usage(), await service.budget_alerts()
+    codes = [b.policy_code for b in page.items] + [u.policy_code for u in budgets] + [a.policy_code for a in alerts]
     return Template(
         "payments/list.html",
         context=_ctx(
             request,
-            batches=batches,
+            batches=page.items,
+            pager=pager_of(request, page, ("批", "batches"), q=paging.q, status=status),
+            q=paging.q,
+            filter=status or "",
             budgets=budgets,
             alerts=alerts,
-            exceptions=len(await service.exceptions_queue()),
+            exceptions=waiting.total,
             payable=await service.payable_by_policy(),
             msg=msg,
             titles=await policies.titles_of(codes),  # pages name policies; the code links to the policy
@@ -137,9 +152,17 @@ async def create_page(request: Request) -> Redirect:
     return Redirect(f"/finance/batches/{made.batch_id}?msg=created")
 
 
-@get("/finance/batches/{batch_id:int}", guards=[requires(*FINANCE)], include_in_schema=False)
-async def batch_page(request: Request, batch_id: int, msg: str = "", status: str | None = None) -> Template:
+@get(
+    "/finance/batches/{batch_id:int}",
+    guards=[requires(*FINANCE)],
+    include_in_schema=False,
+    dependencies={"paging": paging(service.PAYMENT_SORTS, size=100)},
+)
+async def batch_page(
+    request: Request, batch_id: int, paging: PageRequest, msg: str = "", status: str | None = None
+) -> Template:
     batch = await service.get_batch(batch_id)
+    page = await service.payments_page(batch_id, paging, status or None)
     receipts_zip = None
     if current_user(request)["role"] in ZIP_ROLES:
         with contextlib.suppress(NotFoundException):  # no settled payment yet, so no receipt
@@ -154,7 +177,9 @@ async def batch_page(request: Request, batch_id: int, msg: str = "", status: str
             progress=progress,
             progress_fraction=batch_fraction(progress.counts, progress.active),
             left_out=await _left_out(batch),
-            payments=await service.payments_of_batch(batch_id, status or None, 200),
+            payments=page.items,
+            pager=pager_of(request, page, ("笔", "payments"), q=paging.q, status=status),
+            q=paging.q,
             msg=msg,
             filter=status or "",
         ),
@@ -179,15 +204,24 @@ async def batch_step(request: Request, batch_id: int, step: str) -> Redirect:
     return Redirect(f"/finance/batches/{batch_id}?msg={step}")
 
 
-@get("/finance/exceptions", guards=[requires(*FINANCE)], include_in_schema=False)
-async def exceptions_page(request: Request, msg: str = "") -> Template:
+@get(
+    "/finance/exceptions",
+    guards=[requires(*FINANCE)],
+    include_in_schema=False,
+    dependencies={"paging": paging(service.PAYMENT_SORTS)},
+)
+async def exceptions_page(request: Request, paging: PageRequest, msg: str = "", status: str | None = None) -> Template:
+    page = await service.exceptions_page(paging, status or None)
     held = await service.held_out(limit=200)
     return Template(
         "payments/exceptions.html",
         context=_ctx(
             request,
-            rows=(rows := await service.exceptions_queue()),
-            reissue_refusals=await service.reissue_refusals([p.id for p in rows]),
+            rows=page.items,
+            reissue_refusals=await service.reissue_refusals([p.id for p in page.items]),
+            pager=pager_of(request, page, ("笔", "payments"), q=paging.q, status=status),
+            q=paging.q,
+            filter=status or "",
             held=held,
             msg=msg,
             titles=await policies.titles_of(h.policy_code for h in held),
@@ -232,19 +266,95 @@ async def payment_step(request: Request, payment_id: int, step: str) -> Redirect
     raise PaymentsError(f"unknown step {step!r}", status=404)
 
 
-@get("/finance/reconciliation", guards=[requires(*FINANCE)], include_in_schema=False)
-async def reconciliation_page(request: Request, run: int | None = None) -> Template:
+@get(
+    "/finance/reconciliation",
+    guards=[requires(*FINANCE)],
+    include_in_schema=False,
+    dependencies={"paging": paging(service.DIFFERENCE_SORTS, size=100)},
+)
+async def reconciliation_page(request: Request, paging: PageRequest, run: int | None = None) -> Template:
     runs = await service.list_runs()
     run_id = run or (runs[0]["id"] if runs else None)
+    page = await service.differences_page(run_id, paging) if run_id else Page([], 0, 1, paging.size)
     return Template(
         "payments/reconciliation.html",
         context=_ctx(
             request,
             runs=runs,
             run_id=run_id,
-            differences=await service.differences_of(run_id) if run_id else [],
+            differences=page.items,
+            pager=pager_of(request, page, ("条", "differences"), run=run_id),
             today=china_today().isoformat(),
         ),
+    )
+
+
+# ---------------------------------------------------------------------------------- downloads (app/exports.py)
+
+PAYMENT_COLUMNS = [
+    Column("id", "支付编号", "Payment"),
+    Column("batch_id", "批次", "Batch"),
+    *subject_columns(),
+    Column("payee_name", "收款人", "Payee"),
+    Column("payee_account_masked", "收款账户", "Account", datum="account"),
+    Column("amount", "金额（元）", "Amount (yuan)"),
+    Column("status", "状态", "Status", value=lambda p: STATUS_LABELS.get(p.status, (p.status,))[0]),
+    Column("reason", "原因", "Reason"),
+    Column("attempt", "发放次数", "Attempt"),
+    Column("request_id", "请求编号", "Request id"),
+    Column("bank_transfer_id", "银行流水号", "Bank serial"),
+    Column("settled_at", "到账时间（北京时间）", "Settled (Beijing time)"),
+]
+
+
+@get("/finance/batches/{batch_id:int}/export", guards=[requires(*FINANCE)], include_in_schema=False)
+async def batch_export(
+    request: Request, batch_id: int, format: str = "csv", status: str | None = None, q: str = ""
+) -> Stream:
+    """A batch's payments (the page's filters), CSV or Excel."""
+    await service.get_batch(batch_id)  # 404 for a batch that does not exist
+    rows = service.payment_chunks(batch_id, status=status or None, q=q.strip())
+    return export(request, format, f"batch-{batch_id}-payments", PAYMENT_COLUMNS, rows, sheet=f"批次{batch_id}")
+
+
+@get("/finance/exceptions/export", guards=[requires(*FINANCE)], include_in_schema=False)
+async def exceptions_export(request: Request, format: str = "csv", status: str | None = None, q: str = "") -> Stream:
+    rows = service.payment_chunks(None, status=status or None, q=q.strip(), exceptions=True)
+    return export(request, format, "exceptions", PAYMENT_COLUMNS, rows, sheet="异常处理")
+
+
+DIFFERENCE_COLUMNS = [
+    Column("id", "编号", "Id"),
+    Column("kind", "差异类型", "Kind"),
+    Column("payment_id", "支付编号", "Payment"),
+    Column("request_id", "请求编号", "Request id"),
+    Column("transfer_id", "银行流水号", "Bank serial"),
+    Column(
+        "bank_amount_fen", "银行金额（元）", "Bank amount (yuan)", value=lambda d: _yuan_or_none(d["bank_amount_fen"])
+    ),
+    Column(
+        "ledger_amount_fen",
+        "账本金额（元）",
+        "Ledger amount (yuan)",
+        value=lambda d: _yuan_or_none(d["ledger_amount_fen"]),
+    ),
+    Column("detail", "说明", "Detail", value=lambda d: scrub_text(d["detail"] or "")),
+]
+
+
+def _yuan_or_none(fen: int | None) -> Decimal | None:
+    return None if fen is None else fen_to_yuan(fen)
+
+
+@get("/finance/reconciliation/{run_id:int}/export", guards=[requires(*FINANCE)], include_in_schema=False)
+async def reconciliation_export(request: Request, run_id: int, format: str = "csv") -> Stream:
+    return export(
+        request,
+        format,
+        f"reconciliation-{run_id}",
+        DIFFERENCE_COLUMNS,
+        service.difference_chunks(run_id),
+        sheet="对账差异",
     )
 
 
@@ -269,4 +379,7 @@ route_handlers = [
     accept_amount_page,
     reconciliation_page,
     reconcile_page,
+    batch_export,
+    exceptions_export,
+    reconciliation_export,
 ]

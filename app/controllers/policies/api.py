@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from app import publication
 from app.auth.guards import requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, SUBJECT_KINDS, actor_of, as_of_date
+from app.paging import API_SIZE, paged_json, paging
 from app.schemas.errors import errors
 from app.schemas.policies import (
     ExpressionCheckRead,
@@ -22,6 +23,7 @@ from app.schemas.policies import (
     VersionSummaryRead,
 )
 from eligibility.rules import check_expression
+from kit.paging import PageRequest
 from kit.text import NotUtf8, decode_utf8
 from kit.vocab import Role, SubjectKind
 from policies import packs, service
@@ -29,10 +31,20 @@ from policies.errors import PackRefused, PolicyError
 from policies.schemas import ImpactPreview, PackProblem, PublishedVersion, TestOutcome, VersionRead
 
 
-@get("/api/policies", guards=[requires(*STAFF)], tags=["policies"], responses=errors())
-async def api_list(q: str = "", status: str | None = None, subject: str | None = None) -> list[PolicySummaryRead]:
-    """Policies with their latest version; search in code, title and issuer."""
-    return [PolicySummaryRead.model_validate(r) for r in await service.list_policies(q, status, subject)]
+@get(
+    "/api/policies",
+    guards=[requires(*STAFF)],
+    tags=["policies"],
+    responses=errors(),
+    dependencies={"paging": paging(service.POLICY_SORTS, size=API_SIZE)},
+)
+async def api_list(
+    paging: PageRequest, status: str | None = None, subject: str | None = None
+) -> Response[list[PolicySummaryRead]]:
+    """Policies with their latest version; search (q) in code, title and issuer; a page of them (page, size, sort:
+    code, title, issuer, status, budget, created; ``-`` first for descending), the total in X-Total-Count."""
+    page = await service.policy_page(paging, status, subject)
+    return paged_json(page.map(PolicySummaryRead.model_validate))
 
 
 @get("/api/policies/published", guards=[requires()], tags=["policies"], responses=errors())

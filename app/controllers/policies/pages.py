@@ -7,19 +7,25 @@ from typing import Any
 import yaml
 from litestar import Request, get, post
 from litestar.datastructures import FormMultiDict
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Stream, Template
 from litestar.status_codes import HTTP_200_OK
 
 from app import publication
 from app.auth.guards import current_user, requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, STATUS_LABELS, actor_of, as_of_date
 from app.controllers.policies.tests_form import field_options, form_tests, tests_from_form
+from app.exports import Column, export, one_chunk, subject_columns
+from app.i18n import lang_of
+from app.paging import pager_of, paging
 from app.progress import publication_progress
+from eligibility import service as eligibility
+from kit.money import fen_to_yuan
+from kit.paging import PageRequest
 from kit.time import china_today
 from kit.vocab import SubjectKind
 from policies import packs, service
 from policies.errors import PackRefused, PolicyError
-from policies.schemas import PackProblem, PolicyContent, VersionRead
+from policies.schemas import ImpactPreview, PackProblem, PolicyContent, VersionRead
 
 
 def _ctx(request: Request, **extra) -> dict[str, Any]:
@@ -117,10 +123,21 @@ def _policy_from_form(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, An
     return policy, values, problems
 
 
-@get("/policies", guards=[requires(*STAFF)], include_in_schema=False)
-async def list_page(request: Request, q: str = "", status: str | None = None) -> Template:
-    rows = await service.list_policies(q, status or None)
-    return Template("policies/list.html", context=_ctx(request, rows=rows, q=q, status=status or ""))
+@get(
+    "/policies",
+    guards=[requires(*STAFF)],
+    include_in_schema=False,
+    dependencies={"paging": paging(service.POLICY_SORTS)},
+)
+async def list_page(
+    request: Request, paging: PageRequest, status: str | None = None, subject: str | None = None
+) -> Template:
+    page = await service.policy_page(paging, status or None, subject or None)
+    pager = pager_of(request, page, ("项", "policies"), q=paging.q, status=status, subject=subject)
+    return Template(
+        "policies/list.html",
+        context=_ctx(request, rows=page.items, pager=pager, q=paging.q, status=status or "", subject=subject or ""),
+    )
 
 
 @get("/policies/new", guards=[requires(*AUTHORS)], include_in_schema=False)
@@ -293,7 +310,75 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
     return Redirect(f"/policies/{v.code}?v={v.id}&msg={step}" + (f"&as_of={day}" if day else ""))
 
 
+# ---------------------------------------------------------------------------------- downloads (app/exports.py)
+
+MATCH_COLUMNS = [
+    *subject_columns(),
+    Column("name", "名称", "Name", datum="subject_name"),
+    Column("clauses", "符合条款", "Clauses"),
+    Column("amount", "金额（元）", "Amount (yuan)", value=lambda m: fen_to_yuan(m.amount_fen)),
+    Column("as_of", "判定日期", "Decided as of"),
+    Column("bank_account", "收款账户", "Account", datum="account"),
+]
+IMPACT_COLUMNS = [
+    Column("item", "项目", "Item"),
+    Column("subject", "对象", "Subject"),
+    Column("before", "之前（元）", "Before (yuan)"),
+    Column("after", "之后（元）", "After (yuan)"),
+]
+
+
+@get("/policies/versions/{version_id:int}/matches/export", guards=[requires(*STAFF)], include_in_schema=False)
+async def matches_export(request: Request, version_id: int, format: str = "csv") -> Stream:
+    """A version's current matches (who, which clauses, how much), CSV or Excel."""
+    v = await service.read_version(version_id)
+    rows = eligibility.match_chunks(version_id)
+    return export(request, format, f"{v.code}-v{v.number}-matches", MATCH_COLUMNS, rows, sheet="匹配结果")
+
+
+def _impact_rows(p: ImpactPreview, en: bool) -> list[dict[str, Any]]:
+    """The preview as lines: its figures, then the subjects added, removed and whose amount changes (ids masked)."""
+
+    def count(n: int | None) -> str:
+        return "" if n is None else str(n)
+
+    figures = [
+        (("判定日期", "As of"), p.as_of.isoformat(), None),
+        (("匹配数", "Subjects matched"), count(p.matched), None),
+        (("总金额（元）", "Total (yuan)"), "", p.total_amount),
+        (("预算（元）", "Budget (yuan)"), "", p.budget),
+        (("预算余额（元）", "Budget left (yuan)"), "", p.budget_left),
+        (("已发布版本匹配数", "Matched by the published version"), count(p.published_matched), None),
+        (("已发布版本总金额（元）", "Total of the published version (yuan)"), "", p.published_total_amount),
+        (("未计数原因", "Why no count"), p.withheld or "", None),
+    ]
+    label = {
+        "added": ("新增对象", "Added"),
+        "removed": ("不再符合", "Removed"),
+        "changed": ("金额变化", "Amount changed"),
+    }
+    lines = [{"item": name[en], "subject": text, "after": value} for name, text, value in figures]
+    lines += [{"item": label["added"][en], "subject": s} for s in p.added]
+    lines += [{"item": label["removed"][en], "subject": s} for s in p.removed]
+    lines += [
+        {"item": label["changed"][en], "subject": c.subject_id, "before": c.before, "after": c.after}
+        for c in p.amount_changed
+    ]
+    return lines
+
+
+@get("/policies/versions/{version_id:int}/impact/export", guards=[requires(*STAFF)], include_in_schema=False)
+async def impact_export(request: Request, version_id: int, format: str = "csv", as_of: str = "") -> Stream:
+    """The impact preview the page shows (the same bounds on counts), CSV or Excel."""
+    v = await service.read_version(version_id)
+    preview = await service.impact_preview(version_id, as_of_date(as_of.strip() or None))
+    rows = one_chunk(_impact_rows(preview, lang_of(request) == "en"))
+    return export(request, format, f"{v.code}-v{v.number}-impact", IMPACT_COLUMNS, rows, sheet="影响预估")
+
+
 route_handlers = [
+    matches_export,
+    impact_export,
     list_page,
     new_page,
     edit_page,
