@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, get, post
 from litestar.enums import MediaType, RequestEncodingType
@@ -105,11 +105,17 @@ async def logout(request: Request) -> Redirect:
     return Redirect("/login")
 
 
+def _back_to(request: Request) -> str:
+    """The page the switch was clicked on: the referer's path and query when it is this site, else home."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return _safe_next(referer.path + (f"?{referer.query}" if referer.query else "") or "/")
+
+
 @get("/lang/{lang:str}", opt={PUBLIC: True}, include_in_schema=False)
 async def switch_language(request: Request, lang: str) -> Redirect:
-    response = Redirect(
-        _safe_next(request.headers.get("referer", "/").split(request.base_url.rstrip("/"), 1)[-1] or "/")
-    )
+    response = Redirect(_back_to(request))
     response.set_cookie(
         "lang",
         "en" if lang == "en" else "zh",
