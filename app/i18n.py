@@ -1,16 +1,34 @@
-"""zh-CN first, English second: the language of a request and the labels shared by the templates."""
+"""zh-CN first, English second: the language of a request, the catalogs, and the labels shared by the templates.
+
+Messages are English msgids (the language the Python code, the CLI and the API already speak) with a zh_CN
+catalog, app/locale/zh_CN/LC_MESSAGES/messages.po, read at start-up (no compile step). Templates use Jinja's i18n
+extension, ``{{ _("Policies") }}``, ``{{ pgettext("进度", "Status") }}`` where one English word has two Chinese
+renderings; the old ``tr("中文", "English")`` still renders (scripts/i18n_convert.py turns it into ``_``).
+tests/app/test_i18n.py fails on a message without its zh_CN text (app/i18n_catalog.py).
+"""
 
 from __future__ import annotations
 
+import functools
+import gettext as _gettext
+import io
+from pathlib import Path
 from typing import Any
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
+from kit.errors import AppError
+from kit.i18n import AnyOf, Msg
 from kit.masking import mask_id_number
 from kit.vocab import Role
 
 LANGS = ("zh", "en")
+LOCALE_DIR = Path(__file__).parent / "locale"
+CATALOG = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po"
 
 ROLE_LABELS: dict[str, tuple[str, str]] = {
     Role.POLICY_OFFICER: ("政策专员", "Policy officer"),
@@ -25,24 +43,121 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+@functools.cache
+def translations(lang: str) -> _gettext.NullTranslations:
+    """The catalog of ``lang``: the msgids themselves in English, app/locale's zh_CN .po (fuzzy entries left out)."""
+    if lang != "zh" or not CATALOG.exists():
+        return _gettext.NullTranslations()
+    with CATALOG.open("rb") as f:
+        catalog = read_po(f, locale="zh_CN")
+    mo = io.BytesIO()
+    write_mo(mo, catalog, use_fuzzy=False)
+    mo.seek(0)
+    return Translations(mo)
+
+
 def lang_of(request: Any) -> str:
+    """A page's language: the ``lang`` cookie (/lang/zh, /lang/en), Chinese unless the visitor chose English."""
     lang = request.cookies.get("lang", "zh") if request is not None else "zh"
     return lang if lang in LANGS else "zh"
 
 
+def api_lang_of(request: Any) -> str:
+    """The API's language: English (what scripts and the CLI read) unless the ``lang`` cookie or Accept-Language
+    asks for Chinese."""
+    if request is None:
+        return "en"
+    if request.cookies.get("lang") in LANGS:
+        return request.cookies["lang"]
+    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
+    return "zh" if first.startswith("zh") else "en"
+
+
+def gettext(lang: str, message: str) -> str:
+    return translations(lang).gettext(message)
+
+
+def pgettext(lang: str, context: str, message: str) -> str:
+    return translations(lang).pgettext(context, message)
+
+
+def role_name(lang: str, role: str) -> str:
+    zh, en = ROLE_LABELS.get(role, (role, role))
+    return en if lang == "en" else zh
+
+
+def _shown(lang: str, value: Any) -> Any:
+    """A parameter as the reader sees it: a role by its name, a marked message translated, a list joined."""
+    if isinstance(value, AnyOf):
+        return (" or " if lang == "en" else "或").join(str(_shown(lang, v)) for v in value)
+    if isinstance(value, Role):
+        return role_name(lang, value)
+    if isinstance(value, Msg):
+        return gettext(lang, value)
+    return value
+
+
+def render(lang: str, message: str, params: dict[str, Any] | None = None) -> str:
+    """``message`` (an English msgid) in ``lang``, its ``str.format`` fields filled with ``params``."""
+    text = gettext(lang, message)
+    return text.format(**{k: _shown(lang, v) for k, v in params.items()}) if params else text
+
+
+def error_text(lang: str, exc: BaseException) -> str:
+    """What a person reads for a refusal: an AppError's message in ``lang`` (``str(exc)`` stays English)."""
+    if isinstance(exc, AppError):
+        return render(lang, exc.template, exc.params)
+    return str(exc)
+
+
+def _lang(ctx: Context) -> str:
+    return lang_of(ctx.get("request"))
+
+
 @pass_context
 def tr(ctx: Context, zh: str, en: str) -> str:
-    """{{ tr("政策", "Policies") }}: the Chinese text unless the visitor switched to English."""
-    return en if lang_of(ctx.get("request")) == "en" else zh
+    """{{ tr("政策", "Policies") }}: the Chinese text unless the visitor switched to English (a pair the converter
+    has not yet moved into the catalog, or one built at run time)."""
+    return en if _lang(ctx) == "en" else zh
 
 
 @pass_context
 def role_label(ctx: Context, role: str) -> str:
-    zh, en = ROLE_LABELS.get(role, (role, role))
-    return en if lang_of(ctx.get("request")) == "en" else zh
+    return role_name(_lang(ctx), role)
+
+
+@pass_context
+def _j_gettext(ctx: Context, message: str) -> str:
+    return gettext(_lang(ctx), message)
+
+
+@pass_context
+def _j_ngettext(ctx: Context, singular: str, plural: str, n: int) -> str:
+    return translations(_lang(ctx)).ngettext(singular, plural, n)
+
+
+@pass_context
+def _j_pgettext(ctx: Context, context: str, message: str) -> str:
+    return pgettext(_lang(ctx), context, message)
+
+
+@pass_context
+def _j_npgettext(ctx: Context, context: str, singular: str, plural: str, n: int) -> str:
+    return translations(_lang(ctx)).npgettext(context, singular, plural, n)
+
+
+@pass_context
+def _j_error_text(ctx: Context, exc: BaseException) -> str:
+    return error_text(_lang(ctx), exc)
 
 
 def register(env: Environment) -> None:
-    env.globals.update(tr=tr, role_label=role_label)
+    env.add_extension("jinja2.ext.i18n")
+    # newstyle: ``_("%(n)s rows", n=3)`` formats and escapes like any other expression.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_j_gettext, ngettext=_j_ngettext, pgettext=_j_pgettext, npgettext=_j_npgettext, newstyle=True
+    )
+    translations("zh")  # read the catalog now: a broken .po stops the start, not the first page
+    env.globals.update(tr=tr, role_label=role_label, error_text=_j_error_text)
     env.globals["lang_of"] = lang_of
     env.filters["mask_id"] = mask_id_number  # kit/masking's one rule, for pages that show a talent's ID number
