@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import gettext as _gettext
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,21 +87,45 @@ def role_name(lang: str, role: str) -> str:
     return en if lang == "en" else zh
 
 
-def _shown(lang: str, value: Any) -> Any:
-    """A parameter as the reader sees it: a role by its name, a marked message translated, a list joined."""
+# The names of stored states (a batch's, a payment's, a policy version's): each page module registers its labels.
+STATE_LABELS: dict[str, tuple[str, str]] = {}
+
+
+def register_states(labels: dict[str, tuple[str, str]]) -> None:
+    for state, pair in labels.items():
+        STATE_LABELS.setdefault(state, pair)
+
+
+def _shown(lang: str, key: str, value: Any) -> Any:
+    """A parameter as the reader sees it: a role by its name (a ``Role``, or a parameter named ``role``/``*_role``),
+    a state by its label in Chinese (``state``/``*_state``), a marked message translated, alternatives joined."""
     if isinstance(value, AnyOf):
-        return (" or " if lang == "en" else "或").join(str(_shown(lang, v)) for v in value)
-    if isinstance(value, Role):
+        return (" or " if lang == "en" else "或").join(str(_shown(lang, key, v)) for v in value)
+    if isinstance(value, Role) or (isinstance(value, str) and (key == "role" or key.endswith("_role"))):
         return role_name(lang, value)
+    if lang != "en" and isinstance(value, str) and (key == "state" or key.endswith("_state")):
+        return STATE_LABELS.get(value, (value, value))[0]
     if isinstance(value, Msg):
-        return gettext(lang, value)
+        return one_language(lang, gettext(lang, value))
     return value
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
+
+
+def one_language(lang: str, text: str) -> str:
+    """Of an old two-language message ("用户名或密码错误 / wrong user name or password") the side in ``lang``."""
+    parts = text.split(" / ")
+    if len(parts) < 2:
+        return text
+    mine = [p for p in parts if bool(_CJK.search(p)) == (lang != "en")]
+    return " / ".join(mine) if mine and len(mine) < len(parts) else text
 
 
 def render(lang: str, message: str, params: dict[str, Any] | None = None) -> str:
     """``message`` (an English msgid) in ``lang``, its ``str.format`` fields filled with ``params``."""
-    text = gettext(lang, message)
-    return text.format(**{k: _shown(lang, v) for k, v in params.items()}) if params else text
+    text = one_language(lang, gettext(lang, message))
+    return text.format(**{k: _shown(lang, k, v) for k, v in params.items()}) if params else text
 
 
 def error_text(lang: str, exc: BaseException) -> str:

@@ -85,12 +85,12 @@ def entries(catalog: Catalog) -> Iterator[tuple[Key, str, bool]]:
             yield (m.context, msgid), msgstr or "", m.fuzzy
 
 
-_PLACEHOLDER = re.compile(r"%\([a-z_0-9]+\)s|\{[a-z_0-9]+\}|%%")
+_PLACEHOLDER = re.compile(r"%\([A-Za-z_0-9]+\)[sd]|\{[A-Za-z_0-9]+(?:![rsa])?(?::[^{}]*)?\}")
 
 
 def problems(found: dict[Key, str], catalog: Catalog) -> list[str]:
     """What is wrong with the catalog for the messages ``found``: a message without Chinese (missing, empty or
-    fuzzy), a translation whose placeholders differ from its msgid's, an entry the code no longer asks for."""
+    fuzzy), a translation with a placeholder its msgid lacks, an entry the code no longer asks for."""
     have = {key: (text, fuzzy) for key, text, fuzzy in entries(catalog)}
     out: list[str] = []
     for key, where in sorted(found.items(), key=lambda kv: kv[1]):
@@ -100,7 +100,7 @@ def problems(found: dict[Key, str], catalog: Catalog) -> list[str]:
             out.append(f"{where}: {label} has no zh_CN translation")
         elif fuzzy:
             out.append(f"{where}: {label} has only a fuzzy zh_CN translation")
-        elif sorted(_PLACEHOLDER.findall(key[1])) != sorted(_PLACEHOLDER.findall(text)):
+        elif not set(_PLACEHOLDER.findall(text)) <= set(_PLACEHOLDER.findall(key[1])):
             out.append(f"{where}: {label} and its translation {text!r} have different placeholders")
     for key in sorted(set(have) - set(found), key=lambda k: (k[1], k[0] or "")):
         out.append(f"catalog: {key[1]!r} is no longer used by the code (stale; run scripts/i18n_convert.py)")

@@ -99,7 +99,11 @@ def _error_response(
     for Chinese: app/i18n.api_lang_of)."""
     html = _wants_html(request)
     lang = i18n.lang_of(request) if html else i18n.api_lang_of(request)
-    message = i18n.error_text(lang, exc) if exc is not None else i18n.gettext(lang, message)
+    if exc is not None:
+        # The API's English is the message itself, as the CLI prints it; a page names roles in words.
+        message = exc.message if lang == "en" and not html else i18n.error_text(lang, exc)
+    else:
+        message = i18n.gettext(lang, message)
     if html:
         return Template(
             "error.html",

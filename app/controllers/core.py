@@ -15,7 +15,7 @@ from app.auth.guards import PUBLIC, SESSION_KEY, current_user, requires, session
 from app.auth.service import LoginRefused, TooManyAttempts, authenticate
 from app.auth.sessions import close_session, open_session
 from app.config import get_settings
-from app.i18n import ROLE_LABELS
+from app.i18n import ROLE_LABELS, error_text, lang_of
 from app.schemas.errors import errors
 from app.schemas.platform import SessionUserRead
 from app.tables import User
@@ -83,7 +83,7 @@ async def login(request: Request, data: Annotated[LoginForm, Body(media_type=Req
     except (LoginRefused, TooManyAttempts) as exc:
         return Template(
             "login.html",
-            context={"next": data.next, "error": exc.message},
+            context={"next": data.next, "error": error_text(lang_of(request), exc)},
             status_code=exc.status,
             media_type=MediaType.HTML,
         )

@@ -11,7 +11,7 @@ from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from app import jobs
+from app import i18n, jobs
 from app.auth.guards import current_user, requires
 from app.config import get_settings
 from app.controllers.payments.common import (
@@ -24,6 +24,7 @@ from app.controllers.payments.common import (
     threshold_fen,
 )
 from app.controllers.receipts import ZIP_ROLES, receipts_zip_status
+from kit.i18n import _l
 from kit.money import format_yuan
 from kit.time import china_today
 from kit.vocab import Role
@@ -45,11 +46,25 @@ STATUS_LABELS = {
     "returned": ("已退汇", "returned"),
     "void": ("作废", "void"),
 }
+i18n.register_states(STATUS_LABELS)  # a refusal naming a state shows its label
+
+# What a finance page says after a step (?msg=…): a sentence in the reader's language; an unknown code says nothing.
+FLASH = {
+    "created": _l("The batch has been created and waits for a checker's approval."),
+    "approve": _l("The batch has been approved."),
+    "reject": _l("The batch has been sent back to its maker; its entitlements are payable again."),
+    "cancel": _l("The batch has been cancelled."),
+    "run": _l("The batch is being paid out; this page shows its progress."),
+    "receipts-zip": _l("The receipts ZIP is being prepared; its link appears on this page when it is ready."),
+    "amount-accepted": _l("The changed amount has been accepted."),
+    "abandoned": _l("The payment has been abandoned; it will not be paid."),
+    "returned": _l("The returned payment has been recorded; it waits in the exceptions queue."),
+}
 
 
 def _ctx(request: Request, **extra) -> dict[str, Any]:
     user = current_user(request)
-    return {"user": user, "role": user["role"], "labels": STATUS_LABELS, "yuan": format_yuan, **extra}
+    return {"user": user, "role": user["role"], "labels": STATUS_LABELS, "flash": FLASH, "yuan": format_yuan, **extra}
 
 
 @get("/finance", guards=[requires(*FINANCE)], include_in_schema=False)
@@ -73,7 +88,7 @@ async def create_page(request: Request) -> Redirect:
     code = (form.get("policy_code") or "").strip()
     actor = actor_of(request)
     if not code:
-        raise PaymentsError("say which policy the batch pays")
+        raise PaymentsError(_l("say which policy the batch pays"))
     if actor.role == Role.FINANCE_MAKER:
         await service.refresh_entitlements(code, actor=actor)
     made = await service.create_batch(actor=actor, policy_code=code, second_checker_threshold_fen=threshold_fen())
@@ -115,7 +130,7 @@ async def batch_step(request: Request, batch_id: int, step: str) -> Redirect:
     elif step == "run":
         await run_batch(batch_id, actor)
     else:
-        raise PaymentsError(f"unknown step {step!r}", status=404)
+        raise PaymentsError(_l("unknown step {step!r}"), step=step, status=404)
     return Redirect(f"/finance/batches/{batch_id}?msg={step}")
 
 
@@ -161,7 +176,7 @@ async def payment_step(request: Request, payment_id: int, step: str) -> Redirect
                 base_url=get_settings().base_url,
             )
         return Redirect("/finance/exceptions?msg=returned")
-    raise PaymentsError(f"unknown step {step!r}", status=404)
+    raise PaymentsError(_l("unknown step {step!r}"), step=step, status=404)
 
 
 @get("/finance/reconciliation", guards=[requires(*FINANCE)], include_in_schema=False)
@@ -186,7 +201,7 @@ async def reconcile_page(request: Request) -> Redirect:
     try:
         date = dt.date.fromisoformat((form.get("date") or "").strip())
     except ValueError:
-        raise PaymentsError("a date is YYYY-MM-DD") from None
+        raise PaymentsError(_l("a date is YYYY-MM-DD")) from None
     result = await reconcile_on(date, actor_of(request))
     return Redirect(f"/finance/reconciliation?run={result.run_id}")
 
