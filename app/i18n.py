@@ -23,7 +23,7 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from kit.errors import AppError
-from kit.i18n import AnyOf, Msg
+from kit.i18n import AnyOf, Msg, _l
 from kit.masking import mask_id_number
 from kit.vocab import Role
 
@@ -135,6 +135,30 @@ def error_text(lang: str, exc: BaseException) -> str:
     return str(exc)
 
 
+# The bank's reason codes (contracts/bank-gateway.md) as a person reads them.
+BANK_REASONS = {
+    "ACCOUNT_NOT_FOUND": _l("the bank has no such account"),
+    "ACCOUNT_CLOSED": _l("the account is closed"),
+    "NAME_MISMATCH": _l("the account holder's name does not match"),
+    "INSUFFICIENT_FUNDS": _l("the paying account has insufficient funds"),
+    "INVALID_AMOUNT": _l("the bank refused the amount"),
+    "RETURNED": _l("the bank returned the money"),
+}
+
+
+def shown(lang: str, value: Any) -> str:
+    """A stored English phrase (a bank reason code, a delivery reason, a verification problem) in ``lang``: its
+    catalog entry when it is one, else as it is. No %-formatting: stored text may hold a %."""
+    if value is None:
+        return ""
+    if isinstance(value, AppError):
+        return error_text(lang, value)
+    text = str(value)
+    if text in BANK_REASONS:
+        text = BANK_REASONS[text]
+    return one_language(lang, gettext(lang, text)) if text else text
+
+
 def _lang(ctx: Context) -> str:
     return lang_of(ctx.get("request"))
 
@@ -172,6 +196,11 @@ def _j_npgettext(ctx: Context, context: str, singular: str, plural: str, n: int)
 
 
 @pass_context
+def _j_shown(ctx: Context, value: Any) -> str:
+    return shown(_lang(ctx), value)
+
+
+@pass_context
 def _j_error_text(ctx: Context, exc: BaseException) -> str:
     return error_text(_lang(ctx), exc)
 
@@ -183,6 +212,6 @@ def register(env: Environment) -> None:
         gettext=_j_gettext, ngettext=_j_ngettext, pgettext=_j_pgettext, npgettext=_j_npgettext, newstyle=True
     )
     translations("zh")  # read the catalog now: a broken .po stops the start, not the first page
-    env.globals.update(tr=tr, role_label=role_label, error_text=_j_error_text)
+    env.globals.update(tr=tr, role_label=role_label, error_text=_j_error_text, shown=_j_shown)
     env.globals["lang_of"] = lang_of
     env.filters["mask_id"] = mask_id_number  # kit/masking's one rule, for pages that show a talent's ID number

@@ -208,3 +208,46 @@ async def test_a_flash_message_is_a_sentence(maker):
     assert "该笔支付已终止，不再发放。" in r.text and ">abandoned<" not in r.text
     r = await maker.get("/finance/exceptions?msg=<b>anything</b>", headers=HTML)
     assert "anything" not in r.text
+
+
+def _templates():
+    from jinja2 import Environment, FileSystemLoader
+
+    from app import i18n
+
+    env = Environment(autoescape=True, loader=FileSystemLoader(ROOT / "app" / "templates"))
+    i18n.register(env)
+    return env
+
+
+class _Visitor:
+    def __init__(self, lang=None):
+        self.cookies = {"lang": lang} if lang else {}
+
+
+def test_a_failing_policy_test_says_what_differs_in_chinese():
+    from decimal import Decimal
+
+    from policies.schemas import TestExpect, TestOutcome
+
+    outcome = TestOutcome(
+        name="t1",
+        passed=False,
+        expected=TestExpect(eligible=True, clauses=["base"], amount=Decimal("300000.00")),
+        eligible=True,
+        clauses=["base"],
+        amount=Decimal("200000.00"),
+        message="amount is 200000.00, expected 300000.00",
+    )
+    page = _templates().from_string(
+        '{% from "policies/_outcome.html" import outcome_text with context %}{{ outcome_text(o) }}'
+    )
+    assert page.render(request=_Visitor(), o=outcome) == "金额：实际为 200000.00，预期为 300000.00"
+    assert page.render(request=_Visitor("en"), o=outcome) == "amount is 200000.00, expected 300000.00"
+
+
+def test_bank_reasons_delivery_reasons_and_receipt_problems_in_chinese():
+    page = _templates().from_string("{{ shown(a) }}|{{ shown(b) }}|{{ shown(c) }}|{{ shown(d) }}")
+    values = {"a": "ACCOUNT_CLOSED", "b": "quiet hours", "c": "the PDF carries no signature", "d": "free text 100%"}
+    assert page.render(request=_Visitor(), **values) == "账户已销户|免打扰时段，稍后发送|该 PDF 没有签名|free text 100%"
+    assert page.render(request=_Visitor("en"), **values).startswith("the account is closed|quiet hours|")
