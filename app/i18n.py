@@ -13,6 +13,7 @@ import functools
 import gettext as _gettext
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,48 +171,30 @@ def tr(ctx: Context, zh: str, en: str) -> str:
     return en if _lang(ctx) == "en" else zh
 
 
-@pass_context
-def role_label(ctx: Context, role: str) -> str:
-    return role_name(_lang(ctx), role)
+def _per_request(fn: Callable[..., str]) -> Callable[..., str]:
+    """``fn(lang, *args)`` as a template callable: the language is the request's (the template context's)."""
+
+    @pass_context
+    def call(ctx: Context, *args: Any) -> str:
+        return fn(_lang(ctx), *args)
+
+    return call
 
 
-@pass_context
-def _j_gettext(ctx: Context, message: str) -> str:
-    return gettext(_lang(ctx), message)
-
-
-@pass_context
-def _j_ngettext(ctx: Context, singular: str, plural: str, n: int) -> str:
-    return translations(_lang(ctx)).ngettext(singular, plural, n)
-
-
-@pass_context
-def _j_pgettext(ctx: Context, context: str, message: str) -> str:
-    return pgettext(_lang(ctx), context, message)
-
-
-@pass_context
-def _j_npgettext(ctx: Context, context: str, singular: str, plural: str, n: int) -> str:
-    return translations(_lang(ctx)).npgettext(context, singular, plural, n)
-
-
-@pass_context
-def _j_shown(ctx: Context, value: Any) -> str:
-    return shown(_lang(ctx), value)
-
-
-@pass_context
-def _j_error_text(ctx: Context, exc: BaseException) -> str:
-    return error_text(_lang(ctx), exc)
+role_label = _per_request(role_name)
 
 
 def register(env: Environment) -> None:
     env.add_extension("jinja2.ext.i18n")
     # newstyle: ``_("%(n)s rows", n=3)`` formats and escapes like any other expression.
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext=_j_gettext, ngettext=_j_ngettext, pgettext=_j_pgettext, npgettext=_j_npgettext, newstyle=True
+        gettext=_per_request(gettext),
+        ngettext=_per_request(lambda lang, *args: translations(lang).ngettext(*args)),
+        pgettext=_per_request(pgettext),
+        npgettext=_per_request(lambda lang, *args: translations(lang).npgettext(*args)),
+        newstyle=True,
     )
     translations("zh")  # read the catalog now: a broken .po stops the start, not the first page
-    env.globals.update(tr=tr, role_label=role_label, error_text=_j_error_text, shown=_j_shown)
+    env.globals.update(tr=tr, role_label=role_label, error_text=_per_request(error_text), shown=_per_request(shown))
     env.globals["lang_of"] = lang_of
     env.filters["mask_id"] = mask_id_number  # kit/masking's one rule, for pages that show a talent's ID number
