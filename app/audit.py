@@ -21,6 +21,7 @@ from app.tables import AuditEntry, AuditHead
 from kit.audit import Actor, Change  # Change is kit's: callers may import it from here as before
 from kit.db import bulk_insert, in_transaction, is_postgres, raw, transaction
 from kit.errors import AppError, Conflict, Forbidden, Unavailable
+from kit.i18n import _l
 from kit.metrics import audit_verified
 from kit.time import now
 from kit.vocab import Role
@@ -119,8 +120,9 @@ async def _append(actor: str, role: str, changes: list[Change]) -> None:
     ):
         # Entries cut (or rewritten) behind the head's back: appending would seal the damage into a valid chain.
         raise AuditTampered(
-            "the audit trail's last entry does not match its sealed head: nothing more is recorded, "
-            "and so nothing is changed, until `zhida audit verify` has been looked into"
+            _l(
+                "the audit trail's last entry does not match its sealed head: nothing more is recorded, and so nothing is changed, until `zhida audit verify` has been looked into"
+            )
         )
     # Stored with microsecond precision and hashed in UTC, so the hash survives the round trip.
     at = now()
@@ -318,14 +320,22 @@ async def reseal(actor: Actor, reason: str) -> dict:
     and link hold, the head is sealed afresh at the last entry, and an entry ``audit.reseal`` records who did it, why,
     and the head found, so a cut the reseal papers over stays on the record. Refused when an entry is broken."""
     if actor.role != Role.ADMIN:
-        raise Forbidden(f"only an admin may reseal the audit trail; {actor.name} is {actor.role}")
+        raise Forbidden(
+            _l("only an admin may reseal the audit trail; {name} is {actor_role}"),
+            name=actor.name,
+            actor_role=actor.role,
+        )
     if not reason.strip():
-        raise AppError("say why the audit trail is resealed")
+        raise AppError(_l("say why the audit trail is resealed"))
     async with transaction():
         await _lock_chain()
         broken, checked, prev = await _walk()
         if broken is not None:
-            raise Conflict(f"entry {broken.broken_seq} is broken ({broken.reason}): the trail is not resealed")
+            raise Conflict(
+                _l("entry {broken_seq} is broken ({reason}): the trail is not resealed"),
+                broken_seq=broken.broken_seq,
+                reason=broken.reason,
+            )
         found = await raw("SELECT seq, hash, mac FROM app_audit_head LIMIT 1")
         mac = head_mac(checked, prev)
         await raw("DELETE FROM app_audit_head")

@@ -21,6 +21,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kit.errors import AppError
+from kit.i18n import _l
 from kit.money import yuan_to_fen
 
 MIN_SECRET_BYTES = 32
@@ -218,9 +219,15 @@ class Settings(BaseSettings):
                     )
                 value = generated_secrets(self.data_dir)[name]
             elif value in PUBLISHED_SECRETS:
-                raise SecretRefused(f"{variable} is a published demo value: set a random secret of your own")
+                raise SecretRefused(
+                    _l("{variable} is a published demo value: set a random secret of your own"), variable=variable
+                )
             elif len(value.encode()) < MIN_SECRET_BYTES:
-                raise SecretRefused(f"{variable} is shorter than {MIN_SECRET_BYTES} bytes: set a longer random secret")
+                raise SecretRefused(
+                    _l("{variable} is shorter than {MIN_SECRET_BYTES} bytes: set a longer random secret"),
+                    variable=variable,
+                    MIN_SECRET_BYTES=MIN_SECRET_BYTES,
+                )
             self._secrets[name] = value
         return self._secrets[name]
 

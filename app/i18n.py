@@ -1,19 +1,39 @@
-"""zh-CN first, English second: the language of a request and the labels shared by the templates."""
+"""zh-CN first, English second: the language of a request, the catalogs, and the labels shared by the templates.
+
+Messages are English msgids (the language the Python code, the CLI and the API already speak) with a zh_CN
+catalog, app/locale/zh_CN/LC_MESSAGES/messages.po, read at start-up (no compile step). Templates use Jinja's i18n
+extension, ``{{ _("Policies") }}``, ``{{ pgettext("进度", "Status") }}`` where one English word has two Chinese
+renderings; the old ``tr("中文", "English")`` still renders (scripts/i18n_convert.py turns it into ``_``).
+tests/app/test_i18n.py fails on a message without its zh_CN text (app/i18n_catalog.py).
+"""
 
 from __future__ import annotations
 
+import functools
+import gettext as _gettext
+import io
+import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
+from kit.errors import AppError
+from kit.i18n import AnyOf, Msg, _l
 from kit.masking import mask_id_number
 from kit.money import format_cny, round_yuan_to_fen
 from kit.time import beijing_text
 from kit.vocab import Role
 
 LANGS = ("zh", "en")
+LOCALE_DIR = Path(__file__).parent / "locale"
+CATALOG = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po"
 
 ROLE_LABELS: dict[str, tuple[str, str]] = {
     Role.POLICY_OFFICER: ("政策专员", "Policy officer"),
@@ -28,21 +48,143 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+@functools.cache
+def translations(lang: str) -> _gettext.NullTranslations:
+    """The catalog of ``lang``: the msgids themselves in English, app/locale's zh_CN .po (fuzzy entries left out)."""
+    if lang != "zh" or not CATALOG.exists():
+        return _gettext.NullTranslations()
+    with CATALOG.open("rb") as f:
+        catalog = read_po(f, locale="zh_CN")
+    mo = io.BytesIO()
+    write_mo(mo, catalog, use_fuzzy=False)
+    mo.seek(0)
+    return Translations(mo)
+
+
 def lang_of(request: Any) -> str:
+    """A page's language: the ``lang`` cookie (/lang/zh, /lang/en), Chinese unless the visitor chose English."""
     lang = request.cookies.get("lang", "zh") if request is not None else "zh"
     return lang if lang in LANGS else "zh"
 
 
+def api_lang_of(request: Any) -> str:
+    """The API's language: English (what scripts and the CLI read) unless the ``lang`` cookie or Accept-Language
+    asks for Chinese."""
+    if request is None:
+        return "en"
+    if request.cookies.get("lang") in LANGS:
+        return request.cookies["lang"]
+    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
+    return "zh" if first.startswith("zh") else "en"
+
+
+def gettext(lang: str, message: str) -> str:
+    return translations(lang).gettext(message)
+
+
+def pgettext(lang: str, context: str, message: str) -> str:
+    return translations(lang).pgettext(context, message)
+
+
+def role_name(lang: str, role: str) -> str:
+    zh, en = ROLE_LABELS.get(role, (role, role))
+    return en if lang == "en" else zh
+
+
+# The names of stored states (a batch's, a payment's, a policy version's): each page module registers its labels.
+STATE_LABELS: dict[str, tuple[str, str]] = {}
+
+
+def register_states(labels: dict[str, tuple[str, str]]) -> None:
+    for state, pair in labels.items():
+        STATE_LABELS.setdefault(state, pair)
+
+
+def _shown(lang: str, key: str, value: Any) -> Any:
+    """A parameter as the reader sees it: a role by its name (a ``Role``, or a parameter named ``role``/``*_role``),
+    a state by its label in Chinese (``state``/``*_state``), a marked message translated, alternatives joined."""
+    if isinstance(value, AnyOf):
+        return (" or " if lang == "en" else "或").join(str(_shown(lang, key, v)) for v in value)
+    if isinstance(value, Role) or (isinstance(value, str) and (key == "role" or key.endswith("_role"))):
+        return role_name(lang, value)
+    if lang != "en" and isinstance(value, str) and (key == "state" or key.endswith("_state")):
+        return STATE_LABELS.get(value, (value, value))[0]
+    if isinstance(value, Msg):
+        return one_language(lang, gettext(lang, value))
+    return value
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
+
+
+def one_language(lang: str, text: str) -> str:
+    """Of an old two-language message ("用户名或密码错误 / wrong user name or password") the side in ``lang``."""
+    parts = text.split(" / ")
+    if len(parts) < 2:
+        return text
+    mine = [p for p in parts if bool(_CJK.search(p)) == (lang != "en")]
+    return " / ".join(mine) if mine and len(mine) < len(parts) else text
+
+
+def render(lang: str, message: str, params: dict[str, Any] | None = None) -> str:
+    """``message`` (an English msgid) in ``lang``, its ``str.format`` fields filled with ``params``."""
+    text = one_language(lang, gettext(lang, message))
+    return text.format(**{k: _shown(lang, k, v) for k, v in params.items()}) if params else text
+
+
+def error_text(lang: str, exc: BaseException) -> str:
+    """What a person reads for a refusal: an AppError's message in ``lang`` (``str(exc)`` stays English)."""
+    if isinstance(exc, AppError):
+        return render(lang, exc.template, exc.params)
+    return str(exc)
+
+
+# The bank's reason codes (contracts/bank-gateway.md) as a person reads them.
+BANK_REASONS = {
+    "ACCOUNT_NOT_FOUND": _l("the bank has no such account"),
+    "ACCOUNT_CLOSED": _l("the account is closed"),
+    "NAME_MISMATCH": _l("the account holder's name does not match"),
+    "INSUFFICIENT_FUNDS": _l("the paying account has insufficient funds"),
+    "INVALID_AMOUNT": _l("the bank refused the amount"),
+    "RETURNED": _l("the bank returned the money"),
+}
+
+
+def shown(lang: str, value: Any) -> str:
+    """A stored English phrase (a bank reason code, a delivery reason, a verification problem) in ``lang``: its
+    catalog entry when it is one, else as it is. No %-formatting: stored text may hold a %."""
+    if value is None:
+        return ""
+    if isinstance(value, AppError):
+        return error_text(lang, value)
+    text = str(value)
+    if text in BANK_REASONS:
+        text = BANK_REASONS[text]
+    return one_language(lang, gettext(lang, text)) if text else text
+
+
+def _lang(ctx: Context) -> str:
+    return lang_of(ctx.get("request"))
+
+
 @pass_context
 def tr(ctx: Context, zh: str, en: str) -> str:
-    """{{ tr("政策", "Policies") }}: the Chinese text unless the visitor switched to English."""
-    return en if lang_of(ctx.get("request")) == "en" else zh
+    """{{ tr("政策", "Policies") }}: the Chinese text unless the visitor switched to English (a pair the converter
+    has not yet moved into the catalog, or one built at run time)."""
+    return en if _lang(ctx) == "en" else zh
 
 
-@pass_context
-def role_label(ctx: Context, role: str) -> str:
-    zh, en = ROLE_LABELS.get(role, (role, role))
-    return en if lang_of(ctx.get("request")) == "en" else zh
+def _per_request(fn: Callable[..., str]) -> Callable[..., str]:
+    """``fn(lang, *args)`` as a template callable: the language is the request's (the template context's)."""
+
+    @pass_context
+    def call(ctx: Context, *args: Any) -> str:
+        return fn(_lang(ctx), *args)
+
+    return call
+
+
+role_label = _per_request(role_name)
 
 
 @pass_context
@@ -62,7 +204,17 @@ def cny(amount: Any) -> str:
 
 
 def register(env: Environment) -> None:
-    env.globals.update(tr=tr, role_label=role_label)
+    env.add_extension("jinja2.ext.i18n")
+    # newstyle: ``_("%(n)s rows", n=3)`` formats and escapes like any other expression.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_per_request(gettext),
+        ngettext=_per_request(lambda lang, *args: translations(lang).ngettext(*args)),
+        pgettext=_per_request(pgettext),
+        npgettext=_per_request(lambda lang, *args: translations(lang).npgettext(*args)),
+        newstyle=True,
+    )
+    translations("zh")  # read the catalog now: a broken .po stops the start, not the first page
+    env.globals.update(tr=tr, role_label=role_label, error_text=_per_request(error_text), shown=_per_request(shown))
     env.filters["beijing"] = beijing
     env.filters["cny"] = cny
     env.globals["lang_of"] = lang_of

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ from app.controllers.core import login_redirect
 from app.db import close_database, open_database
 from app.flash import back_to_form, flash, pop_flashes, refusal_text
 from app.security_headers import CspNonceMiddleware, csp_nonce, security_headers
-from kit.errors import AppError
+from kit.errors import AppError, Invalid
+from kit.i18n import _l
 from kit.masking import install_log_masking, scrub_text
 
 HERE = Path(__file__).parent
@@ -79,14 +81,40 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
+# Litestar's own refusals carry the HTTP reason phrase ("Not Found"): a person reads a sentence instead.
+_STATUS_SENTENCES = {
+    400: _l("The request could not be understood."),
+    401: _l("Please log in."),
+    403: _l("You may not open this page."),
+    404: _l("There is no such page, or it is no longer here."),
+    405: _l("This page cannot be used this way."),
+    409: _l("This conflicts with what is stored; reload the page and try again."),
+    429: _l("Too many requests; wait a moment and try again."),
+}
+
+
 def _error_response(
-    request: Request, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    message: str,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+    exc: AppError | None = None,
 ) -> Response:
+    """The error page (in the visitor's language) or the API's ``{error, detail}`` (English unless the request asks
+    for Chinese: app/i18n.api_lang_of)."""
+    html = _wants_html(request)
+    lang = i18n.lang_of(request) if html else i18n.api_lang_of(request)
+    if exc is not None:
+        # The API's English is the message itself, as the CLI prints it; a page names roles in words.
+        message = exc.message if lang == "en" and not html else i18n.error_text(lang, exc)
+    else:
+        message = i18n.gettext(lang, message)
     back = back_to_form(request) if 400 <= status < 500 and current_user(request) else None
     if back and flash(request, refusal_text(request, status, message), "error"):
         # A refused form goes back to its page with the reason on it, not to a bare error page.
         return Redirect(back, status_code=303)
-    if _wants_html(request):
+    if html:
         return Template(
             "error.html",
             context={"status": status, "message": message, "detail": detail},
@@ -103,25 +131,29 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
         return login_redirect(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     detail = getattr(exc, "extra", None)
     if isinstance(exc, ValidationException):
-        return _error_response(request, exc.status_code, "the request is not valid: " + str(exc.detail), detail)
+        invalid = Invalid(_l("the request is not valid: {problem}"), problem=str(exc.detail))
+        return _error_response(request, exc.status_code, invalid.message, detail, exc=invalid)
+    message = str(exc.detail)
+    if _wants_html(request) and exc.status_code in _STATUS_SENTENCES and message == HTTPStatus(exc.status_code).phrase:
+        message = _STATUS_SENTENCES[exc.status_code]
     # Litestar's own headers stay (a 405's Allow, RFC 9110).
-    return _error_response(request, exc.status_code, str(exc.detail), detail or None, headers=exc.headers or None)
+    return _error_response(request, exc.status_code, message, detail or None, headers=exc.headers or None)
 
 
 def app_error_handler(request: Request, exc: AppError) -> Response:
     """Every domain's refusal (and a failed bank call, as 502/503): its message, status and detail."""
-    return _error_response(request, exc.status, exc.message, exc.detail)
+    return _error_response(request, exc.status, exc.message, exc.detail, exc=exc)
 
 
 def too_deep_handler(request: Request, exc: RecursionError) -> Response:
     """A body nested past what the decoder can walk (JSON thousands of levels deep) is the sender's error, not ours."""
-    return _error_response(request, 400, "the request body is nested too deeply to read", None)
+    return _error_response(request, 400, _l("the request body is nested too deeply to read"), None)
 
 
 def internal_error_handler(request: Request, exc: Exception) -> Response:
     """Anything else is our bug: logged with its trace (the path's long numbers masked), answered 500 in words."""
     log.exception("unhandled error on %s %s", request.method, scrub_text(request.url.path))
-    return _error_response(request, 500, "internal error; it has been logged", None)
+    return _error_response(request, 500, _l("internal error; it has been logged"), None)
 
 
 def _session_secret(secret_key: str) -> bytes:

@@ -13,6 +13,7 @@ from eligibility.errors import EligibilityError, FeedRefused
 from eligibility.fields import FIELDS, SUBJECT_ID
 from eligibility.tables import Feed
 from kit.audit import Actor
+from kit.i18n import _l
 
 
 def _sha(key: str) -> str:
@@ -33,7 +34,7 @@ def owned_fields_of(kind: str, names: Iterable[str]) -> tuple[str, ...]:
     if SUBJECT_ID[kind] in wanted:
         raise EligibilityError(f"{SUBJECT_ID[kind]} is the subject id, which every row carries: a feed does not own it")
     if not wanted:
-        raise EligibilityError("name at least one field the feed owns (or make it a full-record feed)")
+        raise EligibilityError(_l("name at least one field the feed owns (or make it a full-record feed)"))
     return tuple(n for n in known if n in wanted)
 
 
@@ -88,7 +89,9 @@ async def set_feed_fields(name: str, owns: Iterable[str] | None, *, actor: Actor
     """Declare the fields feed ``name`` owns (None: it becomes a full-record feed), its key unchanged; audited."""
     row = await Feed.select(Feed.kind, Feed.fields).where(Feed.name == name).first()
     if row is None:
-        raise EligibilityError(f"no feed named {name!r}: create it with `zhida profiles feed-key`", status=404)
+        raise EligibilityError(
+            _l("no feed named {name!r}: create it with `zhida profiles feed-key`"), name=name, status=404
+        )
     fields = None if owns is None else owned_fields_of(row["kind"], owns)
     async with Feed._meta.db.transaction():
         await Feed.update({Feed.fields: _fields_text(fields)}).where(Feed.name == name)
@@ -113,8 +116,8 @@ async def feed_named(name: str) -> dict | None:
 async def feed_for_key(key: str | None) -> dict:
     """The active feed whose key this is, or FeedRefused."""
     if not key:
-        raise FeedRefused("an API key is required (header X-API-Key)")
+        raise FeedRefused(_l("an API key is required (header X-API-Key)"))
     row = await Feed.select().where(Feed.key_sha256 == _sha(key)).first()
     if row is None or not row["active"] or not hmac.compare_digest(row["key_sha256"], _sha(key)):
-        raise FeedRefused("unknown or revoked API key")
+        raise FeedRefused(_l("unknown or revoked API key"))
     return row

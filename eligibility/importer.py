@@ -22,6 +22,7 @@ from eligibility.records import detect_format, open_records
 from eligibility.schemas import ImportReport
 from kit.audit import Actor
 from kit.errors import AppError
+from kit.i18n import _l
 from kit.metrics import FEED_ROWS
 from kit.time import china_today
 
@@ -271,7 +272,7 @@ def _no_reject(line: int, field: str, reason: str) -> None:
 
 def _check_kind(kind: str) -> None:
     if kind not in FIELDS:
-        raise EligibilityError(f"unknown subject kind {kind!r}: use enterprise or talent")
+        raise EligibilityError(_l("unknown subject kind {kind!r}: use enterprise or talent"), kind=kind)
 
 
 async def import_stream(
@@ -338,7 +339,8 @@ def _next_message(queue: ProcessQueue, proc: BaseProcess) -> tuple:
         except queue_mod.Empty:
             if not proc.is_alive():
                 raise EligibilityError(
-                    f"the parsing process ended unexpectedly (exit code {proc.exitcode}): nothing was imported"
+                    _l("the parsing process ended unexpectedly (exit code {exitcode}): nothing was imported"),
+                    exitcode=proc.exitcode,
                 ) from None
 
 

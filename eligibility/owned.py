@@ -20,6 +20,7 @@ from eligibility.fields import FIELDS, SUBJECT_ID
 from eligibility.profiles import row_digest, validate_values
 from eligibility.records import open_records
 from eligibility.schemas import ImportReport
+from kit.i18n import _l
 
 
 class _Absent:
@@ -159,10 +160,14 @@ async def owns_of(feed: str | None, kind: str) -> tuple[str, ...] | None:
     row = await feed_named(feed)
     if row is None:
         raise EligibilityError(
-            f"no feed named {feed!r}: declare it with `zhida profiles feed-key {feed} --kind {kind}`"
+            _l("no feed named {feed!r}: declare it with `zhida profiles feed-key {feed} --kind {kind}`"),
+            feed=feed,
+            kind=kind,
         )
     if row["kind"] != kind:
-        raise EligibilityError(f"feed {feed} sends {row['kind']} profiles, not {kind} profiles")
+        raise EligibilityError(
+            _l("feed {feed} sends {kind} profiles, not {kind2} profiles"), feed=feed, kind=row["kind"], kind2=kind
+        )
     return row["owns"]
 
 

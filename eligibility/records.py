@@ -16,6 +16,7 @@ from typing import Any
 from eligibility.errors import EligibilityError
 from eligibility.fields import SUBJECT_ID
 from eligibility.profiles import field_names, unknown_fields
+from kit.i18n import _l
 from kit.text import NotUtf8, Utf8Check, decode_utf8
 
 Records = Iterator[tuple[int, tuple | None, str | None]]
@@ -52,7 +53,7 @@ class HashingReader(io.RawIOBase):
         try:
             self.utf8.feed(data, final=not n)
         except NotUtf8 as exc:
-            raise EligibilityError(f"{exc.message}. Nothing was imported.", status=exc.status) from None
+            raise EligibilityError(_l("{text}. Nothing was imported."), text=exc.message, status=exc.status) from None
         self.sha.update(data)
         self.bytes_read += n
         return n
@@ -62,7 +63,7 @@ def _refuse_unknown(kind: str, names, where: str) -> None:
     unknown = unknown_fields(kind, names)
     if unknown:
         reasons = "; ".join(reason for _, reason in unknown)
-        raise EligibilityError(f"{where}: {reasons}. Nothing was imported.")
+        raise EligibilityError(_l("{where}: {reasons}. Nothing was imported."), where=where, reasons=reasons)
 
 
 def _csv_rows(text: io.TextIOBase, names: list[str], kind: str, absent: Any = "") -> Records:
@@ -73,12 +74,12 @@ def _csv_rows(text: io.TextIOBase, names: list[str], kind: str, absent: Any = ""
     try:
         header = next(reader)
     except StopIteration:
-        raise EligibilityError("the file is empty: a header row and at least one profile were expected") from None
+        raise EligibilityError(_l("the file is empty: a header row and at least one profile were expected")) from None
     except csv.Error as exc:
-        raise EligibilityError(f"the header row cannot be read: {exc}") from None
+        raise EligibilityError(_l("the header row cannot be read: {exc}"), exc=exc) from None
     header = [h.strip().lstrip("\ufeff") for h in header]
     if not any(header):
-        raise EligibilityError("line 1 is empty: it must be the header row naming the columns")
+        raise EligibilityError(_l("line 1 is empty: it must be the header row naming the columns"))
     _refuse_unknown(kind, header, "the header (line 1)")
     position = {h: i for i, h in enumerate(header)}  # a repeated column: its last cell counts
     # One more cell, appended to each record, stands for the fields the file has no column of.
@@ -91,7 +92,7 @@ def _csv_rows(text: io.TextIOBase, names: list[str], kind: str, absent: Any = ""
             rec = next(reader)
         except StopIteration:
             if not rows:
-                raise EligibilityError("the file has a header row but no profile rows") from None
+                raise EligibilityError(_l("the file has a header row but no profile rows")) from None
             return
         except csv.Error as exc:
             line = reader.line_num + 1
@@ -157,7 +158,7 @@ def _ndjson_rows(text: io.TextIOBase, names: list[str], kind: str, absent: Any =
             _refuse_unknown(kind, obj, f"line {n}")
         yield n, tuple(obj.get(name, absent) for name in names), None
     if not rows:
-        raise EligibilityError("the file is empty: at least one profile (a JSON object a line) was expected")
+        raise EligibilityError(_l("the file is empty: at least one profile (a JSON object a line) was expected"))
 
 
 def detect_format(path: str, first_bytes: bytes) -> str:
@@ -188,14 +189,16 @@ def exchange_rows(kind: str, body: bytes, max_rows: int) -> tuple[list[tuple[int
     UTF-8 JSON, or holds no profile, is refused (4xx) as a whole."""
     value, problem = parse_json(decode_utf8(body, "the request body"))
     if problem is not None:
-        raise EligibilityError(f"the request body is {problem}", status=400)
+        raise EligibilityError(_l("the request body is {problem}"), problem=problem, status=400)
     if not isinstance(value, (list, dict)):
         raise EligibilityError(f"the request body is {_json_kind(value)}: send a profile or an array of them")
     rows = value if isinstance(value, list) else [value]
     if not rows:
-        raise EligibilityError("the request holds no profile", status=422)
+        raise EligibilityError(_l("the request holds no profile"), status=422)
     if len(rows) > max_rows:
-        raise EligibilityError(f"at most {max_rows} profiles per request; use the bulk import for more", status=413)
+        raise EligibilityError(
+            _l("at most {max_rows} profiles per request; use the bulk import for more"), max_rows=max_rows, status=413
+        )
     id_field = SUBJECT_ID[kind]
     first: dict[str, int] = {}
     good: list[tuple[int, dict]] = []

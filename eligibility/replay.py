@@ -19,6 +19,7 @@ from eligibility.rules.evaluate import evaluate_values
 from eligibility.rulesets import active_rulesets
 from eligibility.schemas import DecisionReplay, RuleSet
 from eligibility.tables import Match
+from kit.i18n import _l
 from kit.money import yuan_to_fen
 
 RulesetOf = Callable[[int], Awaitable[RuleSet]]
@@ -99,7 +100,7 @@ async def replay_decision(match_id: int, ruleset_of: RulesetOf | None = None) ->
     """Replay stored match ``match_id``; ``ruleset_of(version_id)`` gives the rule set of a policy version."""
     rows = await Match.select().where(Match.id == match_id)
     if not rows:
-        raise ProfileNotFound(f"no stored decision {match_id} (决定不存在)")
+        raise ProfileNotFound(_l("no stored decision {match_id} (决定不存在)"), match_id=match_id)
     return await _replay(rows[0], ruleset_of, {})
 
 

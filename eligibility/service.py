@@ -19,6 +19,7 @@ from eligibility.schemas import Explanation, RuleSet, StoredMatch
 from eligibility.tables import Match
 from kit import db
 from kit.audit import Actor
+from kit.i18n import _l
 from kit.paging import chunks
 from kit.time import china_today
 from kit.vocab import MatchState, SubjectKind
@@ -27,7 +28,7 @@ from kit.vocab import MatchState, SubjectKind
 def _table(kind: str) -> type[Table]:
     """The profile table of ``kind``; an unknown kind is refused with a reason (not a KeyError)."""
     if kind not in KINDS:
-        raise EligibilityError(f"unknown subject kind {kind!r}")
+        raise EligibilityError(_l("unknown subject kind {kind!r}"), kind=kind)
     return store.TABLES[kind]
 
 
@@ -222,7 +223,12 @@ async def explain(ruleset: RuleSet, subject_id: str, as_of: dt.date, lang: str =
     profile = await get_profile(ruleset.subject, subject_id)
     if profile is None:
         kind_zh = "企业" if ruleset.subject == SubjectKind.ENTERPRISE else "人才"
-        raise ProfileNotFound(f"no {ruleset.subject} profile {subject_id} ({kind_zh}档案不存在)")
+        raise ProfileNotFound(
+            _l("no {subject} profile {subject_id} ({kind_zh}档案不存在)"),
+            subject=ruleset.subject,
+            subject_id=subject_id,
+            kind_zh=kind_zh,
+        )
     return explain_profile(ruleset, subject_id, profile, as_of, lang)
 
 

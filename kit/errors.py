@@ -3,6 +3,10 @@
 Every domain's errors subclass these; app/ renders any of them as ``{"error": message, "detail": detail}`` on the
 API and as one line (exit 1) on the CLI. A failure of an outside service (the bank, the SMS gateway) is ours to
 report as 502/503: its own status code never reaches a user as if it were theirs.
+
+A message is an English catalog entry (``kit.i18n._l``) with ``str.format`` parameters given as keywords:
+``Forbidden(_l("only {role} may do this"), role=Role.ADMIN)``. ``message`` (and ``str(exc)``) is the English text,
+the CLI's byte for byte; app/i18n.py renders ``template`` and ``params`` in the reader's language.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ class AppError(Exception):
 
     status: int = 400
 
-    def __init__(self, message: str, status: int | None = None, detail: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, status: int | None = None, detail: Any = None, **params: Any) -> None:
+        # An f-string message (not yet a catalog entry) has no params and is shown as it is in every language.
+        self.template = message
+        self.params = params
+        self.message = message.format(**params) if params else message
+        super().__init__(self.message)
         if status is not None:
             self.status = status
         self.detail = detail

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from kit.errors import Invalid
+from kit.i18n import _l
 
 FEN = Decimal("0.01")
 
@@ -16,31 +17,31 @@ class InvalidAmount(Invalid):
 def yuan_to_fen(value: Decimal | str | int) -> int:
     """Exact yuan (at most 2 decimals) to integer fen; a float or a third decimal is refused, not rounded."""
     if isinstance(value, float):
-        raise InvalidAmount("an amount must be given as a decimal string or Decimal, never a float")
+        raise InvalidAmount(_l("an amount must be given as a decimal string or Decimal, never a float"))
     if isinstance(value, bool):
-        raise InvalidAmount(f"{value!r} is not an amount of money")
+        raise InvalidAmount(_l("{value!r} is not an amount of money"), value=value)
     try:
         d = value if isinstance(value, Decimal) else Decimal(value)
     except (InvalidOperation, ValueError, TypeError) as exc:
-        raise InvalidAmount(f"{value!r} is not an amount of money") from exc
+        raise InvalidAmount(_l("{value!r} is not an amount of money"), value=value) from exc
     if not d.is_finite():
-        raise InvalidAmount(f"{value!r} is not an amount of money")
+        raise InvalidAmount(_l("{value!r} is not an amount of money"), value=value)
     fen = d * 100
     if fen != fen.to_integral_value():
-        raise InvalidAmount(f"{value} has more than 2 decimals")
+        raise InvalidAmount(_l("{value} has more than 2 decimals"), value=value)
     return int(fen)
 
 
 def round_yuan_to_fen(value: Decimal | int | str) -> int:
     """A computed yuan amount (a rule's result, a share) rounded half-up to the fen, once."""
     if isinstance(value, float):
-        raise InvalidAmount("an amount must never be a float")
+        raise InvalidAmount(_l("an amount must never be a float"))
     try:
         d = value if isinstance(value, Decimal) else Decimal(value)
     except (InvalidOperation, ValueError, TypeError) as exc:
-        raise InvalidAmount(f"{value!r} is not an amount of money") from exc
+        raise InvalidAmount(_l("{value!r} is not an amount of money"), value=value) from exc
     if not d.is_finite():
-        raise InvalidAmount(f"{value!r} is not an amount of money")
+        raise InvalidAmount(_l("{value!r} is not an amount of money"), value=value)
     return int((d * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 
+from kit.i18n import _l
 from kit.jobs import JobQueue
 from notifications.channels import SENDERS, DeliveryConfig, OutgoingMessage
 from notifications.errors import ChannelError
@@ -123,15 +124,15 @@ async def _claim(notice_id: int, channel: str, config: DeliveryConfig, now: dt.d
             else {"email": rec["email"], "sms": rec["phone"], "webhook": rec["webhook_url"]}[channel]
         )
         if rec is None or not rec[f"{channel}_enabled"]:
-            return await settle("skipped", "the recipient opted out of this channel"), None
+            return await settle("skipped", _l("the recipient opted out of this channel")), None
         if not address:
-            return await settle("skipped", "the recipient has no address on this channel"), None
+            return await settle("skipped", _l("the recipient has no address on this channel")), None
         if not config.channel_configured(channel):
             return await settle("skipped", f"the {channel} channel is not configured"), None
         if channel == "sms":
             until = quiet_until(now, config)
             if until is not None:
-                return await settle("deferred", "quiet hours", until), None
+                return await settle("deferred", _l("quiet hours"), until), None
         if config.daily_limit > 0:
             day_start, day_end = local_day(now, config)
             sent_today = await Delivery.count().where(

@@ -17,6 +17,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
+from kit.i18n import _l
 from kit.masking import mask_account, mask_context, mask_id_number, mask_phone
 from kit.time import beijing_text
 from notifications.errors import ContextIncomplete, UnknownNoticeKind
@@ -109,6 +110,8 @@ def render(
         title, body = (tpl[n].render(ctx).strip() for n in ("title", "body"))
         sms_text = tpl["sms"].render(ctx).strip() if sms else ""
     except UndefinedError as e:
-        raise ContextIncomplete(f"a {kind} notice's context is incomplete: {e.message}", detail={"kind": kind}) from e
+        raise ContextIncomplete(
+            _l("a {kind} notice's context is incomplete: {text}"), kind=kind, text=e.message, detail={"kind": kind}
+        ) from e
     body = re.sub(r"\n{3,}", "\n\n", body)
     return Rendered(title=" ".join(title.split()), body=body, sms=" ".join(sms_text.split()))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from kit.audit import Actor, Change
 from kit.db import bulk_insert, in_list, raw
+from kit.i18n import _l
 from kit.jobs import JobQueue
 from kit.masking import mask_context
 from notifications.errors import NoticeNotFound
@@ -279,7 +280,7 @@ async def get_notice(notice_id: int, kind: str, subject_id: str, *, locale: str 
     """One notice of this subject; another subject's notice is reported as not found."""
     row = await Notice.select().where(Notice.id == notice_id, _owned(kind, subject_id)).first()
     if row is None:
-        raise NoticeNotFound("no such notice / 没有该消息")
+        raise NoticeNotFound(_l("no such notice / 没有该消息"))
     return _read(row, locale)
 
 
@@ -297,7 +298,7 @@ async def mark_read(
     async with Notice._meta.db.transaction():
         row = await Notice.select().where(Notice.id == notice_id, _owned(kind, subject_id)).first()
         if row is None:
-            raise NoticeNotFound("no such notice / 没有该消息")
+            raise NoticeNotFound(_l("no such notice / 没有该消息"))
         if row["read_at"] is None:
             await Notice.update({Notice.read_at: now}).where(Notice.id == notice_id)
             row["read_at"] = now
@@ -316,7 +317,7 @@ async def deliveries(notice_id: int) -> list[DeliveryRead]:
     """Status per channel, the inbox first ("sent" while unread, then "read")."""
     notice = await Notice.select(Notice.created_at, Notice.read_at).where(Notice.id == notice_id).first()
     if notice is None:
-        raise NoticeNotFound("no such notice")
+        raise NoticeNotFound(_l("no such notice"))
     out = [
         DeliveryRead(
             channel="inbox",

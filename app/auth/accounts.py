@@ -34,6 +34,7 @@ from app.tables import RoleGrant, User
 from eligibility.profiles import id_number_problem, uscc_problem
 from kit.audit import Actor
 from kit.errors import Forbidden, NotFound
+from kit.i18n import _l
 from kit.time import now
 from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role
 
@@ -66,20 +67,29 @@ def _public(row: dict) -> dict:
 
 def _require_admin(actor: Actor, what: str) -> None:
     if actor.role != Role.ADMIN:
-        raise Forbidden(f"只有系统管理员可以{what} / only an admin may {what}; {actor.name} is {actor.role}")
+        raise Forbidden(
+            _l("只有系统管理员可以{what} / only an admin may {what}; {name} is {actor_role}"),
+            what=what,
+            name=actor.name,
+            actor_role=actor.role,
+        )
 
 
 def check_separation(current: str | None, new: str) -> None:
     """An admin account never takes a policy or finance role, nor such an account the admin role."""
     if current == Role.ADMIN and new in POLICY_FINANCE_ROLES:
         raise Forbidden(
-            f"管理员账户不能担任业务角色 / an admin account cannot hold the role {new}: "
-            "open a separate account for the person who does that work"
+            _l(
+                "管理员账户不能担任业务角色 / an admin account cannot hold the role {new}: open a separate account for the person who does that work"
+            ),
+            new=new,
         )
     if current in POLICY_FINANCE_ROLES and new == Role.ADMIN:
         raise Forbidden(
-            f"业务账户不能成为管理员 / a {current} account cannot become an admin: "
-            "an admin holds no policy or finance role; open a separate admin account"
+            _l(
+                "业务账户不能成为管理员 / a {current} account cannot become an admin: an admin holds no policy or finance role; open a separate admin account"
+            ),
+            current=current,
         )
 
 
@@ -87,7 +97,7 @@ def _check_new(username: str, role: str) -> None:
     if role not in ROLES:
         raise AppError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
     if not _NAME.match(username):
-        raise AppError("a user name is 2-64 letters, digits, '.', '_' or '-'")
+        raise AppError(_l("a user name is 2-64 letters, digits, '.', '_' or '-'"))
     # A portal account is named by its subject id, which must be a real one (eligibility's own checksums).
     if role == Role.ENTERPRISE and (problem := uscc_problem(username)):
         raise AppError(
@@ -115,7 +125,10 @@ async def _pending(username: str) -> dict | None:
 
 async def _grant(kind: str, username: str, role: str, display_name: str, actor: Actor) -> dict:
     if await _pending(username):
-        raise Conflict(f"a request for {username!r} already waits for a second admin: confirm or cancel it first")
+        raise Conflict(
+            _l("a request for {username!r} already waits for a second admin: confirm or cancel it first"),
+            username=username,
+        )
     grant = RoleGrant(
         username=username,
         role=role,
@@ -143,7 +156,7 @@ async def _insert_account(
     username: str, role: str, display_name: str, actor: Actor, audit_detail: dict | None = None
 ) -> dict:
     if await User.exists().where(User.username == username):
-        raise Conflict(f"user {username!r} exists already")
+        raise Conflict(_l("user {username!r} exists already"), username=username)
     code, code_hash, expires = _new_code()
     user = User(
         username=username,
@@ -168,11 +181,11 @@ async def open_account(username: str, role: str, actor: Actor, *, display_name: 
     """An admin opens an account. Without a policy, finance or admin role it exists at once, with an activation code
     for its owner; with one, a request waits for a second admin (``confirm``). The result: ``status`` (created |
     pending), ``user``, ``activation_code`` (shown once, to hand to the owner) and ``grant``."""
-    _require_admin(actor, "开设账户 / open accounts")
+    _require_admin(actor, _l("开设账户 / open accounts"))
     _check_new(username, role)
     async with User._meta.db.transaction():
         if await User.exists().where(User.username == username):
-            raise Conflict(f"user {username!r} exists already")
+            raise Conflict(_l("user {username!r} exists already"), username=username)
         if role in CONFIRMED_ROLES:
             return await _grant("create", username, role, display_name, actor)
         return await _insert_account(username, role, display_name, actor)
@@ -181,21 +194,21 @@ async def open_account(username: str, role: str, actor: Actor, *, display_name: 
 async def _user(username: str) -> dict:
     row = await User.select().where(User.username == username).first()
     if row is None:
-        raise NotFound(f"no user named {username!r}")
+        raise NotFound(_l("no user named {username!r}"), username=username)
     return row
 
 
 async def change_role(username: str, role: str, actor: Actor) -> dict:
     """An admin changes a staff account's role: to a policy, finance or admin role only with a second admin."""
-    _require_admin(actor, "变更角色 / change roles")
+    _require_admin(actor, _l("变更角色 / change roles"))
     if role not in STAFF_ROLES:
         raise AppError(f"a staff account's role is one of: {', '.join(STAFF_ROLES)}")
     async with User._meta.db.transaction():
         row = await _user(username)
         if row["role"] in SUBJECT_ROLES:
-            raise AppError("an enterprise or talent account keeps its role")
+            raise AppError(_l("an enterprise or talent account keeps its role"))
         if row["role"] == role:
-            raise Conflict(f"{username} is {role} already")
+            raise Conflict(_l("{username} is {role} already"), username=username, role=role)
         check_separation(row["role"], role)
         if role in CONFIRMED_ROLES:
             return await _grant("role", username, role, row["display_name"], actor)
@@ -256,7 +269,7 @@ async def _revoke_and_issue(username: str) -> tuple[str, dt.datetime]:
 async def reset_password(username: str, actor: Actor) -> dict:
     """An admin resets an account: its password and CLI token stop working and its owner gets a new activation
     code. For a policy, finance or admin account a second admin confirms (and receives the code)."""
-    _require_admin(actor, "重置密码 / reset passwords")
+    _require_admin(actor, _l("重置密码 / reset passwords"))
     async with User._meta.db.transaction():
         row = await _user(username)
         if row["role"] in CONFIRMED_ROLES:
@@ -275,13 +288,13 @@ async def reset_password(username: str, actor: Actor) -> dict:
 async def confirm(grant_id: int, actor: Actor) -> dict:
     """A second admin confirms a pending request; the requester cannot. Returns what ``open_account`` returns, with
     the activation code for a new or reset account (given to this admin, to hand to the owner)."""
-    _require_admin(actor, "确认授权 / confirm grants")
+    _require_admin(actor, _l("确认授权 / confirm grants"))
     async with User._meta.db.transaction():
         grant = await RoleGrant.select().where(RoleGrant.id == grant_id).first()
         if grant is None or grant["status"] != "pending":
-            raise NotFound(f"no pending request {grant_id}")
+            raise NotFound(_l("no pending request {grant_id}"), grant_id=grant_id)
         if grant["requested_by"] == actor.name:
-            raise Forbidden("需要另一名管理员确认 / a second admin must confirm this: you requested it yourself")
+            raise Forbidden(_l("需要另一名管理员确认 / a second admin must confirm this: you requested it yourself"))
         detail = {
             "grant": grant_id,
             "kind": grant["kind"],
@@ -313,11 +326,11 @@ async def confirm(grant_id: int, actor: Actor) -> dict:
 
 async def cancel(grant_id: int, actor: Actor) -> dict:
     """Any admin withdraws (or turns down) a pending request."""
-    _require_admin(actor, "撤销授权请求 / cancel grants")
+    _require_admin(actor, _l("撤销授权请求 / cancel grants"))
     async with User._meta.db.transaction():
         grant = await RoleGrant.select().where(RoleGrant.id == grant_id).first()
         if grant is None or grant["status"] != "pending":
-            raise NotFound(f"no pending request {grant_id}")
+            raise NotFound(_l("no pending request {grant_id}"), grant_id=grant_id)
         at = now()
         await RoleGrant.update(
             {RoleGrant.status: "cancelled", RoleGrant.decided_by: actor.name, RoleGrant.decided_at: at}

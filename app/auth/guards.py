@@ -20,12 +20,14 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.sessions import session_user
+from kit.errors import Forbidden
+from kit.i18n import AnyOf, _l
 from kit.vocab import Role
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]
@@ -76,7 +78,9 @@ def requires(*roles: Role) -> Guard:
         if user is None:
             raise NotAuthorizedException("please log in / 请先登录")
         if roles and user["role"] not in roles:
-            raise PermissionDeniedException(f"this needs the role {' or '.join(roles)}; you are {user['role']}")
+            raise Forbidden(
+                _l("this needs the role {roles}; you are {actor_role}"), roles=AnyOf(roles), actor_role=user["role"]
+            )
 
     # Read by the route-coverage test.
     guard.roles = roles  # type: ignore[attr-defined]
@@ -87,5 +91,5 @@ def own_subject(connection: ASGIConnection) -> tuple[str, str]:
     """(kind, subject_id) of the logged-in enterprise or talent; 403 for staff."""
     user = current_user(connection)
     if not user or not user.get("subject_id"):
-        raise PermissionDeniedException("only enterprise and talent accounts have a portal")
+        raise Forbidden(_l("only enterprise and talent accounts have a portal"))
     return user["subject_kind"], user["subject_id"]

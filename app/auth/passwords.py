@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from kit.errors import Invalid
+from kit.i18n import _l
 from kit.vocab import SUBJECT_ROLES
 
 STAFF_MIN_LENGTH = 12
@@ -41,15 +42,19 @@ def check_password(password: str, *, username: str = "", role: str = "") -> None
     if role in SUBJECT_ROLES:
         if len(password) < SUBJECT_MIN_LENGTH:
             raise WeakPassword(
-                f"密码至少 {SUBJECT_MIN_LENGTH} 个字符 / a password has at least {SUBJECT_MIN_LENGTH} characters"
+                _l("密码至少 {SUBJECT_MIN_LENGTH} 个字符 / a password has at least {SUBJECT_MIN_LENGTH} characters"),
+                SUBJECT_MIN_LENGTH=SUBJECT_MIN_LENGTH,
             )
         return
     if len(password) < STAFF_MIN_LENGTH:
         raise WeakPassword(
-            f"工作人员密码至少 {STAFF_MIN_LENGTH} 个字符 / a staff password has at least {STAFF_MIN_LENGTH} characters"
+            _l(
+                "工作人员密码至少 {STAFF_MIN_LENGTH} 个字符 / a staff password has at least {STAFF_MIN_LENGTH} characters"
+            ),
+            STAFF_MIN_LENGTH=STAFF_MIN_LENGTH,
         )
     lowered, common = password.lower(), common_passwords()
     if lowered in common or (len(_core(password)) >= 3 and _core(password) in common) or len(set(lowered)) < 4:
-        raise WeakPassword("这是常见密码，请换一个 / this is a common password: choose another")
+        raise WeakPassword(_l("这是常见密码，请换一个 / this is a common password: choose another"))
     if username and len(username) >= 3 and username.lower() in lowered:
-        raise WeakPassword("密码不能包含用户名 / a password must not contain the user name")
+        raise WeakPassword(_l("密码不能包含用户名 / a password must not contain the user name"))

@@ -16,6 +16,7 @@ from app.auth.sessions import revoke_sessions
 from app.errors import AppError, Conflict
 from app.tables import User
 from kit.audit import Actor
+from kit.i18n import _l
 from kit.time import now
 from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role
 
@@ -43,12 +44,12 @@ async def create_user(
     if role not in ROLES:
         raise AppError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
     if not _NAME.match(username):
-        raise AppError("a user name is 2-64 letters, digits, '.', '_' or '-'")
+        raise AppError(_l("a user name is 2-64 letters, digits, '.', '_' or '-'"))
     check_password(password, username=username, role=role)
     engine = User._meta.db
     async with engine.transaction():
         if await User.exists().where(User.username == username):
-            raise Conflict(f"user {username!r} exists already")
+            raise Conflict(_l("user {username!r} exists already"), username=username)
         user = User(
             username=username,
             role=role,
@@ -90,12 +91,17 @@ async def authenticate(username: str, password: str, *, source: str = "unknown")
     if refusal is not None:
         if refusal.locked:
             raise TooManyAttempts(
-                "此账号因多处登录失败已锁定，请联系管理员解锁 / this account is locked after failed logins from many "
-                "places; an administrator can unlock it"
+                _l(
+                    "此账号因多处登录失败已锁定，请联系管理员解锁 / this account is locked after failed logins from many places; an administrator can unlock it"
+                )
             )
         wait = f"{refusal.seconds} 秒" if refusal.seconds < 120 else f"{refusal.seconds // 60} 分钟"
         wait_en = f"{refusal.seconds} seconds" if refusal.seconds < 120 else f"{refusal.seconds // 60} minutes"
-        raise TooManyAttempts(f"登录失败次数过多，请 {wait}后再试 / too many failed logins; try again in {wait_en}")
+        raise TooManyAttempts(
+            _l("登录失败次数过多，请 {wait}后再试 / too many failed logins; try again in {wait_en}"),
+            wait=wait,
+            wait_en=wait_en,
+        )
     row = await User.select().where(User.username == username).first()
     known = row is not None and row["active"]
     # Off the event loop: argon2 takes tens of milliseconds of CPU, which would stall every other request.
@@ -103,7 +109,7 @@ async def authenticate(username: str, password: str, *, source: str = "unknown")
     if not ok:
         if await throttle.attempt_failed(source, username) and known:
             await SYSTEM.record("user.lock", "user", username, detail={"reason": "failed logins from many sources"})
-        raise LoginRefused("用户名或密码错误 / wrong user name or password")
+        raise LoginRefused(_l("用户名或密码错误 / wrong user name or password"))
     await throttle.attempt_succeeded(source, username)
     await AuditActor(row["username"], row["role"]).record("user.login", "user", username)
     return _public(row)
@@ -112,7 +118,7 @@ async def authenticate(username: str, password: str, *, source: str = "unknown")
 async def unlock_user(username: str, actor: Actor = SYSTEM) -> bool:
     """Lift the lock a name got from failed logins from many sources (and every source's back-off for it)."""
     if not await User.exists().where(User.username == username):
-        raise AppError(f"no user named {username!r}", status=404)
+        raise AppError(_l("no user named {username!r}"), username=username, status=404)
     locked = await throttle.is_locked(username)
     await throttle.lift(username)
     await actor.record("user.unlock", "user", username, detail={"was_locked": locked})
@@ -124,7 +130,7 @@ async def change_password(username: str, current_password: str, new_password: st
     user ends (app/auth/sessions.py)."""
     row = await User.select().where(User.username == username).first()
     if row is None or not row["active"] or not await asyncio.to_thread(_verify, row["password_hash"], current_password):
-        raise LoginRefused("当前密码错误 / the current password is wrong")
+        raise LoginRefused(_l("当前密码错误 / the current password is wrong"))
     check_password(new_password, username=username, role=row["role"])
     async with User._meta.db.transaction():
         await User.update({User.password_hash: _hasher.hash(new_password)}).where(User.username == username)

@@ -24,10 +24,12 @@ from app.auth.service import unlock_user
 from app.auth.throttle import ANY_SOURCE
 from app.config import get_settings
 from app.errors import AppError
+from app.i18n import error_text, lang_of, render
 from app.paging import pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.platform import AccountOpened, RoleGrantRead
 from app.tables import LoginThrottle, User
+from kit.i18n import _l
 from kit.paging import PageRequest, Sorts, fetch_page, search
 from kit.vocab import Role
 
@@ -59,8 +61,9 @@ def _me(request: Request) -> AuditActor:
 def _no_password(data: UserCreate) -> None:
     if data.password:
         raise AppError(
-            "管理员不能设置他人密码 / an admin does not set another person's password: the account gets an "
-            "activation code and its owner sets the password"
+            _l(
+                "管理员不能设置他人密码 / an admin does not set another person's password: the account gets an activation code and its owner sets the password"
+            )
         )
 
 
@@ -158,7 +161,7 @@ async def _form_action(request: Request, action) -> Any:
     try:
         done = await action()
     except AppError as exc:
-        return await _page(request, error=exc.message, status=exc.status)
+        return await _page(request, error=error_text(lang_of(request), exc), status=exc.status)
     return await _page(request, done=done)
 
 
@@ -298,11 +301,11 @@ async def activate(
         )
 
     if data.password2 and data.password2 != data.password:
-        return again("两次输入的密码不一致 / the two passwords differ", 400)
+        return again(render(lang_of(request), _l("两次输入的密码不一致 / the two passwords differ")), 400)
     try:
         await accounts.activate(data.username.strip(), data.code, data.password)
     except AppError as exc:
-        return again(exc.message, exc.status)
+        return again(error_text(lang_of(request), exc), exc.status)
     return Template("activate.html", context={"username": data.username, "code": "", "error": None, "done": True})
 
 

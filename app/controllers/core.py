@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, get, post
 from litestar.enums import MediaType, RequestEncodingType
@@ -17,7 +17,7 @@ from app.auth.guards import PUBLIC, SESSION_KEY, current_user, requires, session
 from app.auth.service import LoginRefused, TooManyAttempts, authenticate
 from app.auth.sessions import close_session, open_session
 from app.config import get_settings
-from app.i18n import ROLE_LABELS
+from app.i18n import ROLE_LABELS, error_text, lang_of
 from app.schemas.errors import errors
 from app.schemas.platform import SessionUserRead
 from kit.vocab import Role
@@ -78,7 +78,11 @@ async def login(request: Request, data: Annotated[LoginForm, Body(media_type=Req
     except (LoginRefused, TooManyAttempts) as exc:
         return Template(
             "login.html",
-            context={"next": data.next, "error": exc.message, "oidc": get_settings().oidc_enabled},
+            context={
+                "next": data.next,
+                "error": error_text(lang_of(request), exc),
+                "oidc": get_settings().oidc_enabled,
+            },
             status_code=exc.status,
             media_type=MediaType.HTML,
         )
@@ -108,11 +112,17 @@ async def logout(request: Request) -> Redirect | Template:
     return Redirect("/login")
 
 
+def _back_to(request: Request) -> str:
+    """The page the switch was clicked on: the referer's path and query when it is this site, else home."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else "") or "/")
+
+
 @get("/lang/{lang:str}", opt={PUBLIC: True}, include_in_schema=False)
 async def switch_language(request: Request, lang: str) -> Redirect:
-    response = Redirect(
-        safe_next(request.headers.get("referer", "/").split(str(request.base_url).rstrip("/"), 1)[-1] or "/")
-    )
+    response = Redirect(_back_to(request))
     response.set_cookie(
         "lang",
         "en" if lang == "en" else "zh",

@@ -28,6 +28,7 @@ from eligibility.incremental import profile_ids_of
 from eligibility.records import exchange_rows
 from eligibility.schemas import Explanation
 from eligibility.service import active_rulesets, explain, get_profile, upsert_profile
+from kit.i18n import _l
 from kit.masking import mask_account, mask_id_number
 from kit.metrics import FEED_ROWS
 from kit.time import china_today
@@ -80,7 +81,7 @@ async def exchange_upsert(kind: str, request: Request) -> ExchangeUpsertRead:
     the import. A feed that owns fields changes only those: a key a record lacks keeps the stored value, an explicit
     null clears it. Valid rows are stored even when others are rejected; changed profiles are re-matched as jobs."""
     if kind not in SUBJECT_KINDS:
-        raise EligibilityError("kind must be enterprise or talent", status=404)
+        raise EligibilityError(_l("kind must be enterprise or talent"), status=404)
     # The body is read here, not by the framework: strict UTF-8 (a BOM allowed), and deep nesting is a 400.
     rows, rejects = exchange_rows(kind, await request.body(), MAX_ROWS)
     feed = (request.scope.get("state") or {}).get("feed", "feed")
@@ -122,10 +123,10 @@ async def _queue_rematch(kind: str, subject_ids: list[str]) -> None:
 async def profile_read(kind: str, subject_id: str, request: Request) -> ProfileRead:
     """A stored profile (account and ID numbers masked except for finance staff)."""
     if kind not in SUBJECT_KINDS:
-        raise ProfileNotFound("kind must be enterprise or talent")
+        raise ProfileNotFound(_l("kind must be enterprise or talent"))
     profile = await get_profile(kind, subject_id)
     if profile is None:
-        raise ProfileNotFound(f"no {kind} profile {subject_id}")
+        raise ProfileNotFound(_l("no {kind} profile {subject_id}"), kind=kind, subject_id=subject_id)
     user = current_user(request)
     return _public_profile(kind, profile, (user or {}).get("role"), own=False)
 
@@ -135,7 +136,7 @@ async def my_profile(request: Request) -> ProfileRead:
     kind, sid = own_subject(request)
     profile = await get_profile(kind, sid)
     if profile is None:
-        raise ProfileNotFound("your profile has not arrived from the data exchange yet / 档案尚未归集")
+        raise ProfileNotFound(_l("your profile has not arrived from the data exchange yet / 档案尚未归集"))
     return _public_profile(kind, profile, None, own=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.i18n import error_text
 from app.schemas.portal import (
     ApplicationRefRead,
     PaymentStandingRead,
@@ -15,6 +16,7 @@ from app.schemas.portal import (
 )
 from eligibility import service as eligibility
 from eligibility.errors import EligibilityError
+from kit.i18n import _l
 from kit.money import fen_to_yuan
 from kit.time import china_today
 from kit.vocab import MatchState
@@ -176,7 +178,7 @@ async def policy_view(version_id: int, kind: str, subject_id: str, lang: str) ->
             else await eligibility.explain(ruleset, subject_id, china_today(), lang)
         )
     except EligibilityError as exc:
-        explanation, problem = None, exc.message
+        explanation, problem = None, error_text(lang, exc)
     items = [i for i in await subject_overview(kind, subject_id) if i.version_id == version_id]
     apps = [a for a in await service.applications_of_subject(kind, subject_id) if a.version_id == version_id]
     return PortalPolicyRead(
@@ -197,5 +199,5 @@ async def own_entitlement(entitlement_id: int, kind: str, subject_id: str) -> En
     except PaymentNotFound:
         ent = None
     if ent is None or (ent.subject_kind, ent.subject_id) != (kind, subject_id):
-        raise NotFound("no such entitlement / 没有该享受记录")
+        raise NotFound(_l("no such entitlement / 没有该享受记录"))
     return ent

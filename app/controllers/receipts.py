@@ -19,6 +19,7 @@ from app.auth.guards import PUBLIC, requires
 from app.config import get_settings
 from app.schemas.errors import errors
 from app.schemas.finance import ReceiptsZipRead
+from kit.i18n import _l
 from kit.time import format_china
 from kit.vocab import Role
 from payments.errors import InvalidState
@@ -184,8 +185,11 @@ async def batch_receipts_zip(batch_id: int) -> File:
     status = await receipts_zip_status(batch_id)
     if status.status != "ready":
         raise InvalidState(
-            f"the receipts ZIP of batch {batch_id} is {status.status}: prepare it with POST "
-            f"/api/receipts/batches/{batch_id}/receipts-zip, then download it here / 回单压缩包尚未生成",
+            _l(
+                "the receipts ZIP of batch {batch_id} is {state}: prepare it with POST /api/receipts/batches/{batch_id}/receipts-zip, then download it here / 回单压缩包尚未生成"
+            ),
+            batch_id=batch_id,
+            state=status.status,
             status=409,
         )
     target = await batch_zip_target(batch_id, renderer())

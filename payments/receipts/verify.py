@@ -10,6 +10,7 @@ from io import BytesIO
 from asn1crypto import x509 as asn1_x509
 from pydantic import BaseModel
 
+from kit.i18n import _l
 from payments.receipts.render import DIGEST_MARK
 
 _DIGEST_RE = re.compile(re.escape(DIGEST_MARK) + r"([0-9a-f]{64})")
@@ -100,7 +101,7 @@ async def async_verify_receipt_pdf(
         return report
     report.readable = True
     if not signatures:
-        report.problems.append("the PDF carries no signature")
+        report.problems.append(_l("the PDF carries no signature"))
         return report
     report.signed = True
     signature = signatures[-1]
@@ -111,7 +112,7 @@ async def async_verify_receipt_pdf(
         if match := _CODE_RE.search(reason):
             report.code = match.group(1)
         if not _padding_is_zero(signature.sig_object.get("/Contents")):
-            report.problems.append("bytes were changed in the signature's padding")
+            report.problems.append(_l("bytes were changed in the signature's padding"))
             report.padding_clean = False
         context = ValidationContext(trust_roots=list(trust_certs), allow_fetching=False)
         status = await async_validate_pdf_signature(signature, signer_validation_context=context)
@@ -122,17 +123,17 @@ async def async_verify_receipt_pdf(
     except Exception as exc:
         report.problems.append(f"the signature could not be checked ({type(exc).__name__}: {exc})"[:300])
     if not report.intact:
-        report.problems.append("the signed content was changed after signing")
+        report.problems.append(_l("the signed content was changed after signing"))
     elif not report.valid:
-        report.problems.append("the signature value does not match")
+        report.problems.append(_l("the signature value does not match"))
     elif not report.trusted:
-        report.problems.append("the signer is not this platform's receipt seal")
+        report.problems.append(_l("the signer is not this platform's receipt seal"))
     if report.intact and not report.covers_whole_file:
-        report.problems.append("content was appended after the signature")
+        report.problems.append(_l("content was appended after the signature"))
     if expected_code is not None and report.code is not None and report.code != expected_code:
         report.problems.append(f"this PDF is the receipt {report.code}, not {expected_code}")
     if expected_digest is not None:
         report.digest_matches = report.embedded_digest == expected_digest
         if not report.digest_matches:
-            report.problems.append("the receipt's facts differ from the payment record")
+            report.problems.append(_l("the receipt's facts differ from the payment record"))
     return report

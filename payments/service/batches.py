@@ -8,6 +8,7 @@ from typing import Any
 
 from kit.audit import Actor
 from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.i18n import _l
 from kit.paging import Page, PageRequest, Sorts, fetch_page, search
 from kit.time import now
 from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
@@ -26,7 +27,13 @@ _BATCHED = sql_literals([EntitlementState.BATCHED])
 
 def _require_role(actor: Actor, role: Role, what: str) -> None:
     if actor.role != role:
-        raise Forbidden(f"only a {role} may {what}; {actor.name} is {actor.role}")
+        raise Forbidden(
+            _l("only a {role} may {what}; {name} is {actor_role}"),
+            role=role,
+            what=what,
+            name=actor.name,
+            actor_role=actor.role,
+        )
 
 
 @dataclass(frozen=True)
@@ -50,9 +57,9 @@ async def create_batch(
     """A batch of payable entitlements not yet in a batch (of a policy, or a selection), reserving their amounts
     against each policy's one fund (what every version of it committed counts); entitlements beyond what the fund has
     left stay out and are counted."""
-    _require_role(actor, Role.FINANCE_MAKER, "create a disbursement batch")
+    _require_role(actor, Role.FINANCE_MAKER, _l("create a disbursement batch"))
     if not policy_code and not entitlement_ids:
-        raise PaymentsError("say which policy (or which entitlements) the batch pays")
+        raise PaymentsError(_l("say which policy (or which entitlements) the batch pays"))
     at = now()
     # 资格复核 first, in a transaction of its own: what fails on the current data is held out for good.
     held = await reverify.screen_payable(policy_code, entitlement_ids, actor=actor)
@@ -192,7 +199,9 @@ async def _take_entitlements(batch_id: int, ids: list[int]) -> None:
             *args,
         )
         if len(rows) != len(part):  # someone else took some meanwhile: refuse the whole batch
-            raise InvalidState("some entitlements were put in another batch at the same moment; make the batch again")
+            raise InvalidState(
+                _l("some entitlements were put in another batch at the same moment; make the batch again")
+            )
 
 
 async def _next_attempts(entitlement_ids: list[int]) -> dict[int, int]:
@@ -214,7 +223,7 @@ async def lock_batch(batch_id: int) -> dict[str, Any]:
     sql = "SELECT * FROM pay_batch WHERE id = {}" + (" FOR UPDATE" if is_postgres() else "")
     rows = await raw(sql, batch_id)
     if not rows:
-        raise NotFound(f"batch {batch_id} does not exist")
+        raise NotFound(_l("batch {batch_id} does not exist"), batch_id=batch_id)
     return rows[0]
 
 
@@ -225,13 +234,21 @@ def _summary(b: dict[str, Any]) -> dict[str, Any]:
 async def approve_batch(batch_id: int, *, actor: Actor) -> BatchStatus:
     """A checker's approval; refused to the batch's maker, and the second approval (above the threshold) to the
     first checker. Returns the batch's new status (checked: waiting for a second checker; approved)."""
-    _require_role(actor, Role.FINANCE_CHECKER, "approve a disbursement batch")
+    _require_role(actor, Role.FINANCE_CHECKER, _l("approve a disbursement batch"))
     async with transaction():
         b = await lock_batch(batch_id)
         if b["status"] not in PENDING_APPROVAL:
-            raise InvalidState(f"batch {batch_id} is {b['status']}: only a batch waiting for approval can be approved")
+            raise InvalidState(
+                _l("batch {batch_id} is {state}: only a batch waiting for approval can be approved"),
+                batch_id=batch_id,
+                state=b["status"],
+            )
         if actor.name == b["maker"]:
-            raise Forbidden(f"{actor.name} made batch {batch_id} and cannot also approve it (maker ≠ checker)")
+            raise Forbidden(
+                _l("{name} made batch {batch_id} and cannot also approve it (maker ≠ checker)"),
+                name=actor.name,
+                batch_id=batch_id,
+            )
         at = now()
         if b["status"] == BatchStatus.CREATED:
             status = BatchStatus.CHECKED if b["needs_second_checker"] else BatchStatus.APPROVED
@@ -242,8 +259,11 @@ async def approve_batch(batch_id: int, *, actor: Actor) -> BatchStatus:
         else:
             if actor.name == b["checker"]:
                 raise Forbidden(
-                    f"{actor.name} approved batch {batch_id} already; a second, different checker must "
-                    "approve a batch above the threshold"
+                    _l(
+                        "{name} approved batch {batch_id} already; a second, different checker must approve a batch above the threshold"
+                    ),
+                    name=actor.name,
+                    batch_id=batch_id,
                 )
             status = BatchStatus.APPROVED
             await Batch.update(
@@ -263,28 +283,46 @@ async def approve_batch(batch_id: int, *, actor: Actor) -> BatchStatus:
 
 async def reject_batch(batch_id: int, *, actor: Actor, reason: str) -> None:
     """A checker sends the batch back: its reservations are released, its entitlements payable again."""
-    _require_role(actor, Role.FINANCE_CHECKER, "reject a disbursement batch")
+    _require_role(actor, Role.FINANCE_CHECKER, _l("reject a disbursement batch"))
     if not reason.strip():
-        raise PaymentsError("say why the batch is rejected")
+        raise PaymentsError(_l("say why the batch is rejected"))
     async with transaction():
         b = await lock_batch(batch_id)
         if b["status"] not in PENDING_APPROVAL:
-            raise InvalidState(f"batch {batch_id} is {b['status']}: only a batch waiting for approval can be rejected")
+            raise InvalidState(
+                _l("batch {batch_id} is {state}: only a batch waiting for approval can be rejected"),
+                batch_id=batch_id,
+                state=b["status"],
+            )
         if actor.name == b["maker"]:
-            raise Forbidden(f"{actor.name} made batch {batch_id} and cannot also decide on it (maker ≠ checker)")
+            raise Forbidden(
+                _l("{name} made batch {batch_id} and cannot also decide on it (maker ≠ checker)"),
+                name=actor.name,
+                batch_id=batch_id,
+            )
         await _close(b, BatchStatus.REJECTED, actor, reason)
 
 
 async def cancel_batch(batch_id: int, *, actor: Actor, reason: str = "") -> None:
     """Cancel a batch before it runs (its maker, or a checker): reservations released, entitlements payable again."""
     if actor.role not in (Role.FINANCE_MAKER, Role.FINANCE_CHECKER):
-        raise Forbidden(f"only finance staff may cancel a batch; {actor.name} is {actor.role}")
+        raise Forbidden(
+            _l("only finance staff may cancel a batch; {name} is {actor_role}"), name=actor.name, actor_role=actor.role
+        )
     async with transaction():
         b = await lock_batch(batch_id)
         if b["status"] not in CANCELLABLE:
-            raise InvalidState(f"batch {batch_id} is {b['status']}: only a batch that has not started can be cancelled")
+            raise InvalidState(
+                _l("batch {batch_id} is {state}: only a batch that has not started can be cancelled"),
+                batch_id=batch_id,
+                state=b["status"],
+            )
         if actor.role == Role.FINANCE_MAKER and actor.name != b["maker"]:
-            raise Forbidden(f"only the batch's maker ({b['maker']}) or a checker may cancel batch {batch_id}")
+            raise Forbidden(
+                _l("only the batch's maker ({maker}) or a checker may cancel batch {batch_id}"),
+                maker=b["maker"],
+                batch_id=batch_id,
+            )
         await _close(b, BatchStatus.CANCELLED, actor, reason)
 
 
@@ -337,7 +375,7 @@ async def _close(b: dict[str, Any], status: BatchStatus, actor: Actor, reason: s
 async def get_batch(batch_id: int) -> BatchRead:
     b = await Batch.select().where(Batch.id == batch_id).first()
     if b is None:
-        raise NotFound(f"batch {batch_id} does not exist")
+        raise NotFound(_l("batch {batch_id} does not exist"), batch_id=batch_id)
     return (await _reads([b]))[0]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from kit.audit import Actor, Change
 from kit.db import bulk_insert, in_list, raw, sql_literals, transaction
+from kit.i18n import _l
 from kit.money import format_yuan
 from kit.time import now
 from kit.vocab import EntitlementState, PaymentException, PaymentStatus
@@ -319,7 +320,9 @@ async def _apply_exclusive_group(group: str, subjects: set[tuple[str, str]]) -> 
         stale = await _decide_group(group, subjects, changes)
         if not stale:
             return changes
-    raise InvalidState(f"the entitlements of exclusive group {group} kept changing meanwhile; try again")
+    raise InvalidState(
+        _l("the entitlements of exclusive group {group} kept changing meanwhile; try again"), group=group
+    )
 
 
 async def _decide_group(group: str, subjects: set[tuple[str, str]], changes: list[Change]) -> bool:
@@ -460,7 +463,7 @@ async def entitlements_of_subject(subject_kind: str, subject_id: str) -> list[En
 async def get_entitlement(entitlement_id: int) -> EntitlementRead:
     r = await Entitlement.select().where(Entitlement.id == entitlement_id).first()
     if r is None:
-        raise NotFound(f"entitlement {entitlement_id} does not exist")
+        raise NotFound(_l("entitlement {entitlement_id} does not exist"), entitlement_id=entitlement_id)
     return _read(r)
 
 

@@ -13,6 +13,7 @@ from arq.connections import ArqRedis
 
 from kit.audit import Actor, Change
 from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.i18n import _l
 from kit.money import yuan_to_fen
 from kit.paging import Page, PageRequest, Sorts, chunks, fetch_page, search
 from kit.time import china_today, in_china, now
@@ -173,9 +174,14 @@ async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_check
     """退汇重发: a new batch (to approve like any other) with one new payment per rejected or returned payment, to the
     subject's corrected and re-verified account, linked to the old payment, with a new request_id. Returns the batch id."""
     if actor.role != Role.FINANCE_MAKER:
-        raise Forbidden(f"only a {Role.FINANCE_MAKER} may re-issue payments; {actor.name} is {actor.role}")
+        raise Forbidden(
+            _l("only a {role} may re-issue payments; {name} is {actor_role}"),
+            role=Role.FINANCE_MAKER,
+            name=actor.name,
+            actor_role=actor.role,
+        )
     if not payment_ids:
-        raise PaymentsError("say which payments to re-issue")
+        raise PaymentsError(_l("say which payments to re-issue"))
     at = now()
     async with transaction():
         olds = await _lock_payments(payment_ids)
@@ -189,11 +195,14 @@ async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_check
                     "rejected or returned payment in the exceptions queue can be re-issued"
                 )
             if refusal == "no_account":
-                raise InvalidState(f"payment {o['id']}: the subject has no verified account yet")
+                raise InvalidState(_l("payment {id}: the subject has no verified account yet"), id=o["id"])
             if refusal == "account_unchanged":
                 raise InvalidState(
-                    f"payment {o['id']} was refused for {o['reason']}: the account must be corrected and "
-                    "re-verified before it is re-issued"
+                    _l(
+                        "payment {id} was refused for {reason}: the account must be corrected and re-verified before it is re-issued"
+                    ),
+                    id=o["id"],
+                    reason=o["reason"],
                 )
         total = sum(o["amount_fen"] for o in olds)
         batch = Batch(
@@ -273,15 +282,23 @@ async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_check
 async def abandon_payment(payment_id: int, *, actor: Actor, reason: str) -> None:
     """Final rejection (a checker's decision): the payment will not be re-issued; its reservation is released."""
     if actor.role != Role.FINANCE_CHECKER:
-        raise Forbidden(f"only a {Role.FINANCE_CHECKER} may abandon a payment; {actor.name} is {actor.role}")
+        raise Forbidden(
+            _l("only a {role} may abandon a payment; {name} is {actor_role}"),
+            role=Role.FINANCE_CHECKER,
+            name=actor.name,
+            actor_role=actor.role,
+        )
     if not reason.strip():
-        raise PaymentsError("say why the payment is abandoned")
+        raise PaymentsError(_l("say why the payment is abandoned"))
     async with transaction():
         (p,) = await _lock_payments([payment_id])
         if p["exception"] != PaymentException.OPEN or p["status"] not in REISSUABLE:
             raise InvalidState(
-                f"payment {payment_id} is {p['status']}: only a rejected or returned payment in the "
-                "exceptions queue can be abandoned"
+                _l(
+                    "payment {payment_id} is {state}: only a rejected or returned payment in the exceptions queue can be abandoned"
+                ),
+                payment_id=payment_id,
+                state=p["status"],
             )
         at = now()
         await raw(
@@ -347,15 +364,23 @@ async def record_return(
     ``reversed`` line on its statements since the payment settled), so a mistaken or dishonest entry cannot free the
     entitlement for a second payment while the first one stands."""
     if actor.role not in (Role.FINANCE_MAKER, Role.FINANCE_CHECKER):
-        raise Forbidden(f"only finance staff may record a returned payment; {actor.name} is {actor.role}")
+        raise Forbidden(
+            _l("only finance staff may record a returned payment; {name} is {actor_role}"),
+            name=actor.name,
+            actor_role=actor.role,
+        )
     rows = await raw(
         "SELECT request_id, status, bank_transfer_id, amount_fen, settled_on FROM pay_payment WHERE id = {}", payment_id
     )
     if not rows:
-        raise NotFound(f"payment {payment_id} does not exist")
+        raise NotFound(_l("payment {payment_id} does not exist"), payment_id=payment_id)
     p0 = rows[0]
     if p0["status"] != PaymentStatus.SETTLED:
-        raise InvalidState(f"payment {payment_id} is {p0['status']}: only a settled payment can be returned")
+        raise InvalidState(
+            _l("payment {payment_id} is {state}: only a settled payment can be returned"),
+            payment_id=payment_id,
+            state=p0["status"],
+        )
     answer = await adapter.query(p0["request_id"])
     bank_status = answer.status if answer is not None else "unknown to the bank"
     if answer is not None and answer.status == "reversed":
@@ -374,13 +399,21 @@ async def record_return(
         )
     if p0["bank_transfer_id"] and transfer_id != p0["bank_transfer_id"]:
         raise InvalidState(
-            f"payment {payment_id}: the bank reversed transfer {transfer_id}, not ours "
-            f"({p0['bank_transfer_id']}); reconcile before recording anything"
+            _l(
+                "payment {payment_id}: the bank reversed transfer {transfer_id}, not ours ({bank_transfer_id}); reconcile before recording anything"
+            ),
+            payment_id=payment_id,
+            transfer_id=transfer_id,
+            bank_transfer_id=p0["bank_transfer_id"],
         )
     async with transaction():
         (p,) = await _lock_payments([payment_id])
         if p["status"] != PaymentStatus.SETTLED:
-            raise InvalidState(f"payment {payment_id} is {p['status']}: only a settled payment can be returned")
+            raise InvalidState(
+                _l("payment {payment_id} is {state}: only a settled payment can be returned"),
+                payment_id=payment_id,
+                state=p["status"],
+            )
         at = now()
         await raw(
             f"UPDATE pay_payment SET status = {sql_literals([PaymentStatus.RETURNED])}, "

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Any
 
 from kit.db import bulk_insert, raw, sql_literals
+from kit.i18n import _l
 from kit.time import now
 from kit.vocab import PaymentStatus
 from payments.errors import PaymentsError
@@ -95,7 +96,9 @@ async def post(moves: Iterable[Move]) -> int:
     at = now()
     for m in moves:
         if not isinstance(m.amount_fen, int) or m.amount_fen <= 0:
-            raise PaymentsError(f"a ledger movement is a positive whole number of fen, not {m.amount_fen!r}")
+            raise PaymentsError(
+                _l("a ledger movement is a positive whole number of fen, not {amount_fen!r}"), amount_fen=m.amount_fen
+            )
         debit, credit = _MOVES[m.entry_type]
         credit = m.credit_account or credit
         for account, amount in ((debit, m.amount_fen), (credit, -m.amount_fen)):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from kit.audit import Actor, Change
 from kit.db import in_list, raw, sql_literals, transaction, values_cte
+from kit.i18n import _l
 from kit.metrics import PAYMENT_OUTCOMES
 from kit.time import CHINA, now, now_ms
 from kit.vocab import ACTIVE_PAYMENT_STATUSES, EntitlementState, PaymentException, PaymentStatus
@@ -341,7 +342,8 @@ async def record_pass(outcomes: list[Outcome], opts: RunnerOptions, actor: Actor
         PAYMENT_OUTCOMES.labels(status).inc(n)
     if "auth" in groups:
         raise RunnerStopped(
-            "the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than "
-            "300 s off): payments are paused, nothing was lost"
+            _l(
+                "the bank refuses our signature (ZHIDA_BANK_SECRET wrong, or the clock is more than 300 s off): payments are paused, nothing was lost"
+            )
         )
     return res

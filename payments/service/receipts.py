@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.db import bulk_insert, in_list, raw
+from kit.i18n import _l
 from kit.money import fen_to_yuan
 from kit.vocab import PaymentStatus, SubjectKind
 from payments.errors import InvalidState
@@ -126,8 +127,9 @@ async def receipt_facts(code: str) -> ReceiptFacts | None:
     ):
         log.error("receipt record %s does not match its digest or payment %s: not shown", row["id"], facts.payment_id)
         raise InvalidState(
-            "this receipt's record does not match the payment it records; it is not shown. The "
-            "platform has logged it for investigation / 回单记录与支付记录不一致，暂不显示",
+            _l(
+                "this receipt's record does not match the payment it records; it is not shown. The platform has logged it for investigation / 回单记录与支付记录不一致，暂不显示"
+            ),
             status=409,
         )
     return facts

@@ -21,6 +21,7 @@ from eligibility import service as eligibility
 from eligibility.standing import Verdict, verdicts
 from kit.audit import Actor, Change
 from kit.db import in_list, raw, sql_literals, transaction
+from kit.i18n import _l
 from kit.money import format_yuan
 from kit.time import china_today, now
 from kit.vocab import EntitlementState, PaymentException, PaymentStatus, Role
@@ -364,12 +365,21 @@ async def accept_amount(entitlement_id: int, *, actor: Actor) -> int:
     accepted amount in fen; refused when the amount moved again (the new one then waits) or the subject no longer
     qualifies (then it is withdrawn)."""
     if actor.role != Role.FINANCE_MAKER:
-        raise Forbidden(f"only a {Role.FINANCE_MAKER} may accept a changed amount; {actor.name} is {actor.role}")
+        raise Forbidden(
+            _l("only a {role} may accept a changed amount; {name} is {actor_role}"),
+            role=Role.FINANCE_MAKER,
+            name=actor.name,
+            actor_role=actor.role,
+        )
     row = await Entitlement.select().where(Entitlement.id == entitlement_id).first()
     if row is None:
-        raise NotFound(f"entitlement {entitlement_id} does not exist")
+        raise NotFound(_l("entitlement {entitlement_id} does not exist"), entitlement_id=entitlement_id)
     if row["state"] != EntitlementState.AMOUNT_CHANGED:
-        raise InvalidState(f"entitlement {entitlement_id} is {row['state']}: only a changed amount can be accepted")
+        raise InvalidState(
+            _l("entitlement {entitlement_id} is {state}: only a changed amount can be accepted"),
+            entitlement_id=entitlement_id,
+            state=row["state"],
+        )
     pending = int(row["pending_amount_fen"] or 0)
     check = (await check_entitlements([{**row, "amount_fen": pending}]))[entitlement_id]
     if check.outcome != "pass":
@@ -377,7 +387,10 @@ async def accept_amount(entitlement_id: int, *, actor: Actor) -> int:
             await _record([row], {entitlement_id: check}, "accept", actor=actor, payments=None)
         if check.outcome == "withdrawn":
             await tell_withdrawn([entitlement_id], actor=actor)
-            raise InvalidState(f"entitlement {entitlement_id}: the subject no longer qualifies; it is withdrawn")
+            raise InvalidState(
+                _l("entitlement {entitlement_id}: the subject no longer qualifies; it is withdrawn"),
+                entitlement_id=entitlement_id,
+            )
         raise InvalidState(
             f"entitlement {entitlement_id}: the amount changed again, to ¥{format_yuan(check.new_amount_fen or 0)}; "
             "accept that one"
@@ -398,7 +411,9 @@ async def accept_amount(entitlement_id: int, *, actor: Actor) -> int:
             EntitlementState.AMOUNT_CHANGED.value,
         )
         if not done:
-            raise InvalidState(f"entitlement {entitlement_id} changed meanwhile; look again")
+            raise InvalidState(
+                _l("entitlement {entitlement_id} changed meanwhile; look again"), entitlement_id=entitlement_id
+            )
         await actor.record(
             "entitlement.accept_amount",
             "entitlement",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from kit.audit import Actor
 from kit.db import is_postgres, raw, sql_literals, transaction
+from kit.i18n import _l
 from kit.money import fen_to_yuan
 from kit.time import now
 from kit.vocab import ACTIVE_PAYMENT_STATUSES, BatchStatus
@@ -108,7 +109,7 @@ class Progress:
 async def progress(batch_id: int) -> Progress:
     b = await Batch.select(Batch.status).where(Batch.id == batch_id).first()
     if b is None:
-        raise NotFound(f"batch {batch_id} does not exist")
+        raise NotFound(_l("batch {batch_id} does not exist"), batch_id=batch_id)
     rows = await raw(
         "SELECT status, exception, COUNT(*) AS n, SUM(amount_fen) AS total FROM pay_payment "
         "WHERE batch_id = {} GROUP BY status, exception",

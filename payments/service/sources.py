@@ -7,6 +7,7 @@ import asyncio
 from eligibility import service as eligibility
 from kit.audit import Actor
 from kit.db import in_transaction
+from kit.i18n import _l
 from kit.vocab import EntitlementState, SubjectKind
 from payments.errors import InvalidState, NotFound
 from payments.schemas import EntitlementCreate, EntitlementRead, PolicyFacts
@@ -98,7 +99,7 @@ async def refresh_entitlements(code: str, *, actor: Actor) -> dict[str, int]:
     published policies of its exclusive group, so that 就高 sees every candidate before anything is batched."""
     ruleset = await policies.published_ruleset(code)
     if ruleset is None or ruleset.version_id is None:
-        raise NotFound(f"policy {code} has no published version")
+        raise NotFound(_l("policy {code} has no published version"), code=code)
     facts = await policy_facts_of(ruleset.version_id)
     versions = [facts]
     if facts.exclusive_group:
@@ -150,7 +151,7 @@ async def create_entitlement_from_application(
     rows.sort(key=lambda r: (r["version_id"] == version_id, r["id"]))
     row = rows[-1] if rows else None
     if row is None:
-        raise InvalidState("the entitlement could not be recorded")
+        raise InvalidState(_l("the entitlement could not be recorded"))
     return await get_entitlement(row["id"])
 
 
@@ -158,7 +159,11 @@ async def refresh_account(subject_kind: str, subject_id: str, *, actor: Actor) -
     """Take the subject's (corrected, verified) account from its profile onto its open entitlements."""
     profile = await eligibility.get_profile(subject_kind, subject_id)
     if not profile or not profile.get("bank_account"):
-        raise InvalidState(f"{subject_kind} {subject_id} has no verified account on its profile")
+        raise InvalidState(
+            _l("{subject_kind} {subject_id} has no verified account on its profile"),
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+        )
     return await account_verified(
         subject_kind,
         subject_id,

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from eligibility import service as eligibility
 from kit.audit import Actor
+from kit.i18n import _l
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
 from policies.applications.schemas import ACCOUNT_VERIFIER_ROLES, AccountConfirm, AccountRead, mask_account
 from policies.applications.tables import SubjectAccount
@@ -85,7 +86,7 @@ async def confirm_account(
     """The subject confirms its account (as on file: stays verified) or corrects it (unverified, payment held)."""
     profile = await _profile(kind, subject_id)
     if profile is None:
-        raise NotFound("no profile on file for you yet; the data exchange has not delivered it / 暂无您的档案")
+        raise NotFound(_l("no profile on file for you yet; the data exchange has not delivered it / 暂无您的档案"))
     on_file = profile.get("bank_account") or ""
     same = bool(on_file) and data.account == on_file and data.bank_name == (profile.get("bank_name") or data.bank_name)
     now = _now()
@@ -131,16 +132,16 @@ async def confirm_account(
 async def verify_account(kind: str, subject_id: str, *, actor: Actor, sync: SyncAccount) -> AccountRead:
     """Finance (never an administrator: invariant 4) verified a corrected account with the bank: payments may use it."""
     if actor.role not in ACCOUNT_VERIFIER_ROLES:
-        raise NotAllowed(f"verifying an account needs a finance role; you are {actor.role}")
+        raise NotAllowed(_l("verifying an account needs a finance role; you are {actor_role}"), actor_role=actor.role)
     now = _now()
     async with SubjectAccount._meta.db.transaction():
         before = await SubjectAccount.select().where(SubjectAccount.subject_key == _key(kind, subject_id)).first()
         if before is None:
-            raise NotFound("this subject has confirmed no account")
+            raise NotFound(_l("this subject has confirmed no account"))
         if before["status"] == "verified":
-            raise InvalidState("this account is already verified")
+            raise InvalidState(_l("this account is already verified"))
         if before["confirmed_by"] == actor.name:
-            raise NotAllowed("the person who entered an account cannot verify it")
+            raise NotAllowed(_l("the person who entered an account cannot verify it"))
         await SubjectAccount.update(
             {SubjectAccount.status: "verified", SubjectAccount.verified_by: actor.name, SubjectAccount.verified_at: now}
         ).where(SubjectAccount.id == before["id"])

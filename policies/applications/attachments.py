@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.i18n import _l
 from policies.applications.errors import AttachmentTooLarge, BadAttachment
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -51,18 +52,20 @@ def check_files(files: list[tuple[str | None, bytes]]) -> list[CheckedFile]:
     """Every file checked before anything is stored: a bad one refuses the whole upload with its name."""
     files = [(n, c) for n, c in files if n or c]  # an empty file input arrives as ("", b"")
     if len(files) > MAX_FILES:
-        raise BadAttachment(f"at most {MAX_FILES} attachments / 最多上传{MAX_FILES}个附件")
+        raise BadAttachment(_l("at most {MAX_FILES} attachments / 最多上传{MAX_FILES}个附件"), MAX_FILES=MAX_FILES)
     out = []
     for name, content in files:
         shown = clean_filename(name, "application/pdf").rsplit(".", 1)[0]
         if len(content) > MAX_BYTES:
             raise AttachmentTooLarge(f"{shown}: larger than {MAX_BYTES // (1024 * 1024)} MB / 附件超过5MB")
         if not content:
-            raise BadAttachment(f"{shown}: the file is empty / 文件为空")
+            raise BadAttachment(_l("{shown}: the file is empty / 文件为空"), shown=shown)
         content_type = sniff(content)
         if content_type is None:
             raise BadAttachment(
-                f"{shown}: only PDF, JPG and PNG files are accepted / 仅接受PDF、JPG、PNG文件", detail={"file": shown}
+                _l("{shown}: only PDF, JPG and PNG files are accepted / 仅接受PDF、JPG、PNG文件"),
+                shown=shown,
+                detail={"file": shown},
             )
         out.append(
             CheckedFile(clean_filename(name, content_type), content, content_type, hashlib.sha256(content).hexdigest())
@@ -92,5 +95,5 @@ def remove(directory: Path, stored_names: list[str]) -> None:
 def path_of(directory: Path, stored_name: str) -> Path:
     path = (directory / stored_name).resolve()
     if path.parent != directory.resolve() or not path.is_file():
-        raise BadAttachment("the stored file is missing; ask an administrator", status=410)
+        raise BadAttachment(_l("the stored file is missing; ask an administrator"), status=410)
     return path

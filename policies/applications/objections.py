@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from kit.audit import Actor
+from kit.i18n import _l
 from kit.jobs import JobQueue
 from kit.paging import Page, PageRequest, Sorts, fetch_page, search
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
@@ -59,13 +60,13 @@ async def raise_objection(
             .first()
         )
         if app is None:
-            raise NotFound("no such application / 没有该申请")
+            raise NotFound(_l("no such application / 没有该申请"))
         if app["status"] not in ("approved", "rejected"):
-            raise InvalidState("an application can be objected to once it is decided / 审核结果作出后方可提出异议")
+            raise InvalidState(_l("an application can be objected to once it is decided / 审核结果作出后方可提出异议"))
         code, title = app["policy_code"], app["policy_title"]
     else:
         if entitlement is None or (entitlement.subject_kind, entitlement.subject_id) != (subject_kind, subject_id):
-            raise NotFound("no such entitlement / 没有该享受记录")
+            raise NotFound(_l("no such entitlement / 没有该享受记录"))
         code, title = entitlement.policy_code, getattr(entitlement, "policy_title", "") or entitlement.policy_code
     async with Objection._meta.db.transaction():
         open_one = (
@@ -80,7 +81,7 @@ async def raise_objection(
         )
         if open_one is not None:
             raise InvalidState(
-                "an objection to this is already awaiting an answer / 该事项已有待答复的异议",
+                _l("an objection to this is already awaiting an answer / 该事项已有待答复的异议"),
                 detail={"objection_id": open_one["id"]},
             )
         row = {
@@ -131,14 +132,14 @@ async def objection_of_subject(objection_id: int, subject_kind: str, subject_id:
         .first()
     )
     if r is None:
-        raise NotFound("no such objection / 没有该异议")
+        raise NotFound(_l("no such objection / 没有该异议"))
     return _read(r)
 
 
 async def get_objection(objection_id: int) -> ObjectionRead:
     r = await Objection.select().where(Objection.id == objection_id).first()
     if r is None:
-        raise NotFound(f"objection {objection_id} does not exist")
+        raise NotFound(_l("objection {objection_id} does not exist"), objection_id=objection_id)
     return _read(r)
 
 
@@ -171,18 +172,21 @@ async def answer_objection(
 ) -> ObjectionRead:
     answer = (answer or "").strip()
     if not answer:
-        raise InvalidState("write the answer the subject will read / 请填写答复内容")
+        raise InvalidState(_l("write the answer the subject will read / 请填写答复内容"))
     if actor.role not in OFFICER_ROLES:
-        raise NotAllowed(f"answering objections needs the role policy_officer or policy_reviewer; you are {actor.role}")
+        raise NotAllowed(
+            _l("answering objections needs the role policy_officer or policy_reviewer; you are {actor_role}"),
+            actor_role=actor.role,
+        )
     now = _now()
     async with Objection._meta.db.transaction():
         if Objection._meta.db.engine_type == "postgres":
             await Objection.raw("SELECT id FROM policies_objection WHERE id = {} FOR UPDATE", objection_id)
         r = await Objection.select().where(Objection.id == objection_id).first()
         if r is None:
-            raise NotFound(f"objection {objection_id} does not exist")
+            raise NotFound(_l("objection {objection_id} does not exist"), objection_id=objection_id)
         if r["status"] != "open":
-            raise InvalidState("this objection has already been answered")
+            raise InvalidState(_l("this objection has already been answered"))
         await Objection.update(
             {
                 Objection.status: "answered",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from eligibility import service as eligibility
 from kit.audit import Actor
+from kit.i18n import _l
 from kit.jobs import JobQueue
 from kit.money import fen_to_yuan, format_yuan, round_yuan_to_fen
 from kit.paging import Page, PageRequest, Sorts, chunks, fetch_page, search
@@ -141,9 +142,9 @@ async def submit_application(
     checked = files.check_files(files_in)
     version = await visible_version(version_id, subject_kind)
     if version.mode != "apply":
-        raise InvalidState("this policy needs no application (免申即享): confirm your account instead")
+        raise InvalidState(_l("this policy needs no application (免申即享): confirm your account instead"))
     if version.status != VersionStatus.PUBLISHED:
-        raise InvalidState("this policy is not open for applications now / 该政策当前不受理申请")
+        raise InvalidState(_l("this policy is not open for applications now / 该政策当前不受理申请"))
     explanation = await eligibility.explain(await policies.ruleset_of(version_id), subject_id, as_of)
     if not explanation.eligible or explanation.amount <= 0:
         raise NotEligible(
@@ -169,7 +170,7 @@ async def submit_application(
             )
             if taken is not None:
                 raise InvalidState(
-                    "you have already applied for this policy / 您已申请过该政策",
+                    _l("you have already applied for this policy / 您已申请过该政策"),
                     detail={"application_id": taken["id"]},
                 )
             number = f"SQ{now:%Y%m%d}{secrets.token_hex(3).upper()}"
@@ -236,14 +237,14 @@ async def visible_version(version_id: int, subject_kind: str):
     try:
         version = await policies.get_version(version_id)
     except PolicyNotFound:
-        raise NotFound("no such policy / 没有该政策") from None
+        raise NotFound(_l("no such policy / 没有该政策")) from None
     if version.subject != subject_kind or version.status not in (
         VersionStatus.PUBLISHED,
         VersionStatus.SUSPENDED,
         VersionStatus.RETIRED,
         VersionStatus.SUPERSEDED,
     ):
-        raise NotFound("no such policy / 没有该政策")
+        raise NotFound(_l("no such policy / 没有该政策"))
     return version
 
 
@@ -263,7 +264,7 @@ async def get_application(application_id: int) -> ApplicationRead:
     """For officers (the route's guard decides who may call it)."""
     rows = await Application.select().where(Application.id == application_id)
     if not rows:
-        raise NotFound(f"application {application_id} does not exist")
+        raise NotFound(_l("application {application_id} does not exist"), application_id=application_id)
     return (await _with_attachments(rows))[0]
 
 
@@ -275,7 +276,7 @@ async def application_of_subject(application_id: int, subject_kind: str, subject
         & (Application.subject_id == subject_id)
     )
     if not rows:
-        raise NotFound("no such application / 没有该申请")
+        raise NotFound(_l("no such application / 没有该申请"))
     return (await _with_attachments(rows))[0]
 
 
@@ -344,7 +345,7 @@ async def application_chunks(
 async def attachment_for_officer(attachment_id: int, attachments_dir: Path) -> tuple[AttachmentRead, Path]:
     row = await Attachment.select().where(Attachment.id == attachment_id).first()
     if row is None:
-        raise NotFound("no such attachment")
+        raise NotFound(_l("no such attachment"))
     return _attachment(row), files.path_of(attachments_dir, row["stored_name"])
 
 
@@ -354,7 +355,7 @@ async def attachment_of_subject(
     """An attachment of one of this subject's own applications; any other is not found."""
     row = await Attachment.select().where(Attachment.id == attachment_id).first()
     if row is None:
-        raise NotFound("no such attachment / 没有该附件")
+        raise NotFound(_l("no such attachment / 没有该附件"))
     await application_of_subject(row["application"], subject_kind, subject_id)
     return _attachment(row), files.path_of(attachments_dir, row["stored_name"])
 
@@ -367,17 +368,18 @@ async def _lock(application_id: int) -> dict:
         await Application.raw("SELECT id FROM policies_application WHERE id = {} FOR UPDATE", application_id)
     row = await Application.select().where(Application.id == application_id).first()
     if row is None:
-        raise NotFound(f"application {application_id} does not exist")
+        raise NotFound(_l("application {application_id} does not exist"), application_id=application_id)
     return row
 
 
 def _check_reviewer(actor: Actor, row: dict) -> None:
     if actor.role not in OFFICER_ROLES:
         raise NotAllowed(
-            f"reviewing applications needs the role policy_officer or policy_reviewer; you are {actor.role}"
+            _l("reviewing applications needs the role policy_officer or policy_reviewer; you are {actor_role}"),
+            actor_role=actor.role,
         )
     if actor.name == row["applicant"]:
-        raise NotAllowed("nobody reviews their own application")
+        raise NotAllowed(_l("nobody reviews their own application"))
 
 
 async def approve_application(
@@ -411,7 +413,7 @@ async def approve_application(
             )
         elif row["status"] in ("submitted", "first_approved"):
             if row["status"] == "first_approved" and row["first_approver"] == actor.name:
-                raise NotAllowed("the second approval must come from another officer (四眼原则)")
+                raise NotAllowed(_l("the second approval must come from another officer (四眼原则)"))
             update = {
                 "status": "approved",
                 "decided_by": actor.name,
@@ -450,7 +452,11 @@ async def approve_application(
             )
             notice_ids.append(n.id)
         else:
-            raise InvalidState(f"application {row['application_no']} is already {row['status']}")
+            raise InvalidState(
+                _l("application {application_no} is already {state}"),
+                application_no=row["application_no"],
+                state=row["status"],
+            )
     await deliver_after_commit(queue, notice_ids)
     return await get_application(application_id)
 
@@ -461,12 +467,16 @@ async def reject_application(
     """Reject with a reason the subject reads (and may object to)."""
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidState("a rejection needs a reason the applicant can read / 驳回须写明理由")
+        raise InvalidState(_l("a rejection needs a reason the applicant can read / 驳回须写明理由"))
     async with _db().transaction():
         row = await _lock(application_id)
         _check_reviewer(actor, row)
         if row["status"] not in ("submitted", "first_approved"):
-            raise InvalidState(f"application {row['application_no']} is already {row['status']}")
+            raise InvalidState(
+                _l("application {application_no} is already {state}"),
+                application_no=row["application_no"],
+                state=row["status"],
+            )
         now = _now()
         update = {
             "status": "rejected",

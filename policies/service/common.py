@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 from kit.audit import Actor
+from kit.i18n import _l
 from kit.money import fen_to_yuan, yuan_to_fen
 from kit.vocab import Role, VersionStatus
 from policies.errors import NotAllowed, PolicyNotFound
@@ -47,7 +48,7 @@ def _require_role(actor: Actor, roles: tuple[str, ...], what: str) -> None:
 async def _version_row(version_id: int) -> dict:
     row = await PolicyVersion.select().where(PolicyVersion.id == version_id).first()
     if row is None:
-        raise PolicyNotFound(f"policy version {version_id} does not exist")
+        raise PolicyNotFound(_l("policy version {version_id} does not exist"), version_id=version_id)
     return row
 
 

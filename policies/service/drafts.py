@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.audit import Actor
+from kit.i18n import _l
 from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import LifecycleError, PackRefused, VersionLocked
@@ -45,7 +46,9 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
         .returning(PolicyVersion.id)
     )
     if not changed:
-        raise VersionLocked(f"version {version_id} left draft meanwhile and cannot be changed; reload it")
+        raise VersionLocked(
+            _l("version {version_id} left draft meanwhile and cannot be changed; reload it"), version_id=version_id
+        )
     await Clause.delete().where(Clause.version == version_id)
     await PolicyTest.delete().where(PolicyTest.version == version_id)
     if content.clauses:
@@ -132,8 +135,11 @@ async def _store(content: PolicyContent, actor: Actor) -> tuple[VersionRead, str
     if latest is not None and latest["status"] == VersionStatus.IN_REVIEW:
         if latest["author"] != actor.name:
             raise VersionLocked(
-                f"version {latest['number']} of {content.code} is in review and cannot be changed; "
-                "the reviewer can reject it back to draft"
+                _l(
+                    "version {number} of {code} is in review and cannot be changed; the reviewer can reject it back to draft"
+                ),
+                number=latest["number"],
+                code=content.code,
             )
         # Its author loads a corrected pack: the version is withdrawn from review, changed, and (store_contents)
         # submitted again. A reviewer's page pinned the content it showed, so nothing changed is published unseen.
@@ -216,13 +222,20 @@ async def update_draft(version_id: int, data: Any, actor: Actor) -> VersionRead:
 def _ensure_draft(row: dict) -> None:
     if row["status"] == VersionStatus.IN_REVIEW:
         raise VersionLocked(
-            f"version {row['number']} of {row['code']} is in review and cannot be changed; "
-            "the reviewer can reject it back to draft"
+            _l(
+                "version {number} of {code} is in review and cannot be changed; the reviewer can reject it back to draft"
+            ),
+            number=row["number"],
+            code=row["code"],
         )
     if row["status"] != VersionStatus.DRAFT:
         raise VersionLocked(
-            f"version {row['number']} of {row['code']} is {row['status']} and cannot be changed; "
-            "a change makes a new version (edit the policy to start one)"
+            _l(
+                "version {number} of {code} is {state} and cannot be changed; a change makes a new version (edit the policy to start one)"
+            ),
+            number=row["number"],
+            code=row["code"],
+            state=row["status"],
         )
 
 
@@ -269,7 +282,12 @@ async def new_draft_from(version_id: int, actor: Actor) -> VersionRead:
         .first()
     )
     if latest["status"] in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
-        raise LifecycleError(f"policy {row['code']} already has version {latest['number']} in {latest['status']}")
+        raise LifecycleError(
+            _l("policy {code} already has version {number} in {state}"),
+            code=row["code"],
+            number=latest["number"],
+            state=latest["status"],
+        )
     content = await _content(row)
     async with _db().transaction():
         number = latest["number"] + 1

@@ -11,6 +11,7 @@ import datetime as dt
 
 from eligibility import service as eligibility_service
 from kit.audit import Actor
+from kit.i18n import _l
 from kit.money import format_yuan, yuan_to_fen
 from kit.time import china_today
 from kit.vocab import VersionStatus
@@ -56,7 +57,11 @@ async def _transition(
         where = where & (PolicyVersion.content_hash == content_hash)
     changed = await PolicyVersion.update(values).where(where).returning(PolicyVersion.id)
     if not changed:
-        raise LifecycleError(f"version {row['number']} of {row['code']} changed meanwhile; reload and try again")
+        raise LifecycleError(
+            _l("version {number} of {code} changed meanwhile; reload and try again"),
+            number=row["number"],
+            code=row["code"],
+        )
     await actor.record(
         action,
         "policy_version",
@@ -112,7 +117,12 @@ async def submit(version_id: int, actor: Actor) -> VersionRead:
     _require_role(actor, AUTHOR_ROLES, "submitting a policy for review")
     row = await _version_row(version_id)
     if row["status"] != VersionStatus.DRAFT:
-        raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']}; only a draft is submitted")
+        raise LifecycleError(
+            _l("version {number} of {code} is {state}; only a draft is submitted"),
+            number=row["number"],
+            code=row["code"],
+            state=row["status"],
+        )
     await _check_tests_pass(row)
     async with _db().transaction():
         await _transition(row, VersionStatus.IN_REVIEW, actor, "policy.submit", submitted_at=_now())
@@ -123,11 +133,14 @@ async def reject(version_id: int, actor: Actor, reason: str) -> VersionRead:
     """The reviewer sends a version in review back to its author as a draft, with the reason."""
     _require_role(actor, (REVIEWER,), "rejecting a policy")
     if not (reason or "").strip():
-        raise PolicyError("a rejection needs a reason the author can act on")
+        raise PolicyError(_l("a rejection needs a reason the author can act on"))
     row = await _version_row(version_id)
     if row["status"] != VersionStatus.IN_REVIEW:
         raise LifecycleError(
-            f"version {row['number']} of {row['code']} is {row['status']}; only a version in review is rejected"
+            _l("version {number} of {code} is {state}; only a version in review is rejected"),
+            number=row["number"],
+            code=row["code"],
+            state=row["status"],
         )
     async with _db().transaction():
         await _transition(row, VersionStatus.DRAFT, actor, "policy.reject", reason.strip(), reviewer=actor.name)
@@ -139,7 +152,10 @@ async def publishable_version(code: str) -> dict:
     latest = rows[0]
     if latest["status"] not in (VersionStatus.DRAFT, VersionStatus.IN_REVIEW):
         raise LifecycleError(
-            f"policy {code} has no draft to publish (its latest version {latest['number']} is {latest['status']})"
+            _l("policy {code} has no draft to publish (its latest version {number} is {state})"),
+            code=code,
+            number=latest["number"],
+            state=latest["status"],
         )
     return latest
 
@@ -217,21 +233,30 @@ async def publish_version(
     row = await _version_row(version_id)
     if content_hash is not None and row["content_hash"] != content_hash:
         raise LifecycleError(
-            f"version {row['number']} of {row['code']} has changed since it was reviewed; "
-            "review it again before publishing"
+            _l("version {number} of {code} has changed since it was reviewed; review it again before publishing"),
+            number=row["number"],
+            code=row["code"],
         )
     if row["status"] != VersionStatus.IN_REVIEW:
         raise await _not_publishable(row)
     if row["author"] == actor.name:
         raise NotAllowed(
-            f"{actor.name} wrote version {row['number']} of {row['code']}; "
-            "another policy_reviewer must publish it (author cannot publish own draft)"
+            _l(
+                "{name} wrote version {number} of {code}; another policy_reviewer must publish it (author cannot publish own draft)"
+            ),
+            name=actor.name,
+            number=row["number"],
+            code=row["code"],
         )
     if row["effective_to"] is not None and row["effective_to"] < today:
         raise PublicationRefused(
-            f"version {row['number']} of {row['code']} was in effect until {row['effective_to']}, which has passed "
-            f"(today is {today}): a period that has ended cannot be published; "
-            "the author sets an effective_to of today or later in a new draft"
+            _l(
+                "version {number} of {code} was in effect until {effective_to}, which has passed (today is {today}): a period that has ended cannot be published; the author sets an effective_to of today or later in a new draft"
+            ),
+            number=row["number"],
+            code=row["code"],
+            effective_to=row["effective_to"],
+            today=today,
         )
     await _check_tests_pass(row)
     preview = await impact_preview(version_id, as_of, small_counts=True)
@@ -257,10 +282,17 @@ async def publish_version(
         reviewed = row["content_hash"]
         row = await _version_row(version_id)
         if row["status"] != VersionStatus.IN_REVIEW:
-            raise LifecycleError(f"version {row['number']} of {row['code']} is {row['status']} now")
+            raise LifecycleError(
+                _l("version {number} of {code} is {state} now"),
+                number=row["number"],
+                code=row["code"],
+                state=row["status"],
+            )
         if row["content_hash"] != reviewed:  # edited while its tests and impact preview ran
             raise LifecycleError(
-                f"version {row['number']} of {row['code']} changed while it was being published; review it again"
+                _l("version {number} of {code} changed while it was being published; review it again"),
+                number=row["number"],
+                code=row["code"],
             )
         old = None if scheduled else await _published_row(row["code"])
         # A later publication replaces a version still waiting for its day; the one in effect stays until this one is.
@@ -360,7 +392,7 @@ async def suspend(code: str, actor: Actor, reason: str) -> VersionRead:
     """Stop the published version of CODE from matching (暂停), keeping it for a later resume."""
     _require_role(actor, (REVIEWER,), "suspending a policy")
     if not (reason or "").strip():
-        raise PolicyError("a suspension needs a reason")
+        raise PolicyError(_l("a suspension needs a reason"))
     row = await _live_row(code, (VersionStatus.PUBLISHED,))
     async with _db().transaction():
         await _transition(row, VersionStatus.SUSPENDED, actor, "policy.suspend", reason.strip())
@@ -381,7 +413,7 @@ async def retire(code: str, actor: Actor, reason: str) -> VersionRead:
     """End a policy (废止): its published or suspended version is retired for good."""
     _require_role(actor, (REVIEWER,), "retiring a policy")
     if not (reason or "").strip():
-        raise PolicyError("retiring a policy needs a reason")
+        raise PolicyError(_l("retiring a policy needs a reason"))
     row = await _live_row(code, LIVE)
     async with _db().transaction():
         await _transition(row, VersionStatus.RETIRED, actor, "policy.retire", reason.strip())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kit.db import raw
+from kit.i18n import _l
 from kit.paging import Page, PageRequest, Sorts, like_pattern
 from kit.vocab import VersionStatus
 from policies import packs
@@ -35,7 +36,7 @@ async def versions_of(code: str) -> list[dict]:
         .order_by(PolicyVersion.number, ascending=False)
     )
     if not rows:
-        raise PolicyNotFound(f"policy {code} does not exist")
+        raise PolicyNotFound(_l("policy {code} does not exist"), code=code)
     return rows
 
 
@@ -135,8 +136,8 @@ async def published_ruleset(code: str):
     row = await _published_row(code)
     if row is None:
         if not await Policy.exists().where(Policy.code == code):
-            raise PolicyNotFound(f"policy {code} does not exist")
-        raise PolicyNotFound(f"policy {code} has no published version")
+            raise PolicyNotFound(_l("policy {code} does not exist"), code=code)
+        raise PolicyNotFound(_l("policy {code} has no published version"), code=code)
     return packs.to_ruleset(await _content(row), key=_key(row), version_id=row["id"])
 
 

@@ -102,7 +102,7 @@ async def test_a_draft_edited_after_review_is_not_published_unseen(app_):
         headers=csrf_headers(reviewer),
         follow_redirects=True,
     )
-    assert "changed since it was reviewed" in r.text
+    assert "在审核后又有改动" in r.text  # the page speaks Chinese (the API stays English)
     r = await reviewer.post(
         f"/api/policies/versions/{vid}/publish", json={"content_hash": seen}, headers=csrf_headers(reviewer)
     )
@@ -113,7 +113,7 @@ async def test_a_draft_edited_after_review_is_not_published_unseen(app_):
     r = await reviewer.post(
         f"/policies/versions/{vid}/publish", data={"as_of": ""}, headers=csrf_headers(reviewer), follow_redirects=True
     )
-    assert "changed since it was reviewed" in r.text
+    assert "在审核后又有改动" in r.text
     r = await reviewer.post(
         f"/api/policies/versions/{vid}/publish",
         json={"content_hash": now["content_hash"]},

@@ -97,7 +97,7 @@ async def test_another_receipt_uploaded_to_this_code_says_invalid(client, batch_
     other = (await client.get(f"/api/receipts/{batch_facts[2].code}.pdf")).content
     r = await _upload(client, batch_facts[0].code, other, "other.pdf")
     assert _verdict(r.text) == "invalid"
-    assert "differ from the payment record" in r.text
+    assert "回单内容与支付记录不一致" in r.text  # the verify page speaks Chinese
     assert f"this PDF is the receipt {batch_facts[2].code}, not {batch_facts[0].code}" in r.text
 
 

@@ -13,7 +13,7 @@ from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Stream, Template
 
-from app import jobs
+from app import i18n, jobs
 from app.auth.guards import current_user, requires
 from app.config import get_settings
 from app.controllers.payments.common import (
@@ -30,6 +30,7 @@ from app.exports import Column, export, subject_columns
 from app.paging import pager_of, paging
 from app.progress import batch_fraction
 from app.tables import AuditEntry
+from kit.i18n import _l
 from kit.masking import scrub_text
 from kit.money import fen_to_yuan, format_yuan
 from kit.paging import Page, PageRequest
@@ -53,6 +54,20 @@ STATUS_LABELS = {
     "unknown": ("结果待查", "outcome unknown"),
     "returned": ("已退汇", "returned"),
     "void": ("作废", "void"),
+}
+i18n.register_states(STATUS_LABELS)  # a refusal naming a state shows its label
+
+# What a finance page says after a step (?msg=…): a sentence in the reader's language; an unknown code says nothing.
+FLASH = {
+    "created": _l("The batch has been created and waits for a checker's approval."),
+    "approve": _l("The batch has been approved."),
+    "reject": _l("The batch has been sent back to its maker; its entitlements are payable again."),
+    "cancel": _l("The batch has been cancelled."),
+    "run": _l("The batch is being paid out; this page shows its progress."),
+    "receipts-zip": _l("The receipts ZIP is being prepared; its link appears on this page when it is ready."),
+    "amount-accepted": _l("The changed amount has been accepted."),
+    "abandoned": _l("The payment has been abandoned; it will not be paid."),
+    "returned": _l("The returned payment has been recorded; it waits in the exceptions queue."),
 }
 
 
@@ -84,6 +99,7 @@ def _ctx(request: Request, **extra) -> dict[str, Any]:
         "labels": STATUS_LABELS,
         "exception_labels": EXCEPTION_LABELS,
         "batch_status": batch_status,
+        "flash": FLASH,
         "yuan": format_yuan,
         **extra,
     }
@@ -145,7 +161,7 @@ async def create_page(request: Request) -> Redirect:
     code = (form.get("policy_code") or "").strip()
     actor = actor_of(request)
     if not code:
-        raise PaymentsError("say which policy the batch pays")
+        raise PaymentsError(_l("say which policy the batch pays"))
     if actor.role == Role.FINANCE_MAKER:
         await service.refresh_entitlements(code, actor=actor)
     made = await service.create_batch(actor=actor, policy_code=code, second_checker_threshold_fen=threshold_fen())
@@ -200,7 +216,7 @@ async def batch_step(request: Request, batch_id: int, step: str) -> Redirect:
     elif step == "run":
         await run_batch(batch_id, actor)
     else:
-        raise PaymentsError(f"unknown step {step!r}", status=404)
+        raise PaymentsError(_l("unknown step {step!r}"), step=step, status=404)
     return Redirect(f"/finance/batches/{batch_id}?msg={step}")
 
 
@@ -263,7 +279,7 @@ async def payment_step(request: Request, payment_id: int, step: str) -> Redirect
                 base_url=get_settings().base_url,
             )
         return Redirect("/finance/exceptions?msg=returned")
-    raise PaymentsError(f"unknown step {step!r}", status=404)
+    raise PaymentsError(_l("unknown step {step!r}"), step=step, status=404)
 
 
 @get(
@@ -364,7 +380,7 @@ async def reconcile_page(request: Request) -> Redirect:
     try:
         date = dt.date.fromisoformat((form.get("date") or "").strip())
     except ValueError:
-        raise PaymentsError("a date is YYYY-MM-DD") from None
+        raise PaymentsError(_l("a date is YYYY-MM-DD")) from None
     result = await reconcile_on(date, actor_of(request))
     return Redirect(f"/finance/reconciliation?run={result.run_id}")
 

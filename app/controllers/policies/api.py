@@ -23,6 +23,7 @@ from app.schemas.policies import (
     VersionSummaryRead,
 )
 from eligibility.rules import check_expression
+from kit.i18n import _l
 from kit.paging import PageRequest
 from kit.text import NotUtf8, decode_utf8
 from kit.vocab import Role, SubjectKind
@@ -272,7 +273,7 @@ async def api_lifecycle(
 ) -> VersionRead:
     """suspend | resume | retire the live version of CODE (with a reason)."""
     if step not in ("suspend", "resume", "retire"):
-        raise PolicyError(f"unknown step {step!r}; steps are suspend, resume, retire", status=404)
+        raise PolicyError(_l("unknown step {step!r}; steps are suspend, resume, retire"), step=step, status=404)
     return await getattr(service, step)(code, actor_of(request), str((data or {}).get("reason") or ""))
 
 

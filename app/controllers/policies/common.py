@@ -6,8 +6,10 @@ import datetime as dt
 
 from litestar import Request
 
+from app import i18n
 from app.audit import AuditActor
 from app.auth.guards import current_user
+from kit.i18n import _l
 from kit.vocab import Role, SubjectKind
 from policies.errors import PolicyError
 
@@ -25,6 +27,7 @@ STATUS_LABELS = {
     "superseded": ("已被新版本替代", "superseded"),
     "rejected": ("已退回", "rejected"),
 }
+i18n.register_states(STATUS_LABELS)  # a refusal naming a state shows its label
 
 
 def actor_of(request: Request) -> AuditActor:
@@ -38,4 +41,4 @@ def as_of_date(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise PolicyError(f"{value!r} is not a date YYYY-MM-DD") from None
+        raise PolicyError(_l("{value!r} is not a date YYYY-MM-DD"), value=value) from None

@@ -15,10 +15,11 @@ from app.auth.guards import current_user, requires
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, STATUS_LABELS, actor_of, as_of_date
 from app.controllers.policies.tests_form import field_options, form_tests, tests_from_form
 from app.exports import Column, export, one_chunk, subject_columns
-from app.i18n import lang_of
+from app.i18n import error_text, lang_of
 from app.paging import pager_of, paging
 from app.progress import publication_progress
 from eligibility import service as eligibility
+from kit.i18n import _l
 from kit.money import fen_to_yuan
 from kit.paging import PageRequest
 from kit.time import china_today
@@ -218,7 +219,7 @@ async def _review_preview(request: Request, version: VersionRead, as_of: str) ->
         # preview stored with the publication), so a shortfall is never hidden from the one who must confirm it.
         return await service.impact_preview(version.id, as_of_date(as_of), small_counts=True), ""
     except PolicyError as exc:
-        return None, exc.message
+        return None, error_text(lang_of(request), exc)
 
 
 async def _diff(version: VersionRead) -> list[dict]:
@@ -268,7 +269,7 @@ async def impact_page(request: Request, version_id: int) -> Template:
         preview = await service.impact_preview(version_id, as_of_date(as_of))
         return await _detail_with(request, version_id, preview=preview, as_of=as_of)
     except PolicyError as exc:
-        return await _detail_with(request, version_id, error=exc.message, as_of=as_of)
+        return await _detail_with(request, version_id, error=error_text(lang_of(request), exc), as_of=as_of)
 
 
 @post(
@@ -303,9 +304,11 @@ async def step_page(request: Request, version_id: int, step: str) -> Template | 
             code = (await service.read_version(version_id)).code
             v = await getattr(service, step)(code, actor, reason)
         else:
-            raise PolicyError(f"unknown step {step!r}", status=404)
+            raise PolicyError(_l("unknown step {step!r}"), step=step, status=404)
     except PolicyError as exc:
-        return await _detail_with(request, version_id, error=exc.message, error_detail=getattr(exc, "problems", None))
+        return await _detail_with(
+            request, version_id, error=error_text(lang_of(request), exc), error_detail=getattr(exc, "problems", None)
+        )
     day = form.get("as_of") if step == "publish" else None  # the matching job is named by its date
     return Redirect(f"/policies/{v.code}?v={v.id}&msg={step}" + (f"&as_of={day}" if day else ""))
 
