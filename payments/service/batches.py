@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.audit import Actor
-from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.db import bulk_insert, from_row, in_list, is_postgres, raw, sql_literals, transaction
 from kit.time import now
 from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
 from payments.errors import BudgetExceeded, Forbidden, InvalidState, NotFound, PaymentsError
@@ -352,18 +352,11 @@ async def _reads(rows: list[dict[str, Any]]) -> list[BatchRead]:
         counts.setdefault(int(s["batch_id"]), {})[s["status"]] = int(s["n"])
         totals.setdefault(int(s["batch_id"]), {})[s["status"]] = int(s["total"])
     return [
-        BatchRead(
-            id=b["id"],
-            policy_code=b["policy_code"],
-            title=b["title"],
-            status=b["status"],
-            maker=b["maker"],
-            checker=b["checker"],
-            second_checker=b["second_checker"],
+        from_row(
+            BatchRead,
+            b,
             needs_second_checker=bool(b["needs_second_checker"]),
-            payment_count=b["payment_count"],
             total=yuan(b["total_fen"]),
-            created_at=b["created_at"],
             status_counts=counts.get(b["id"], {}),
             status_totals={k: yuan(v) for k, v in totals.get(b["id"], {}).items()},
         )

@@ -11,7 +11,7 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from kit.audit import Actor, Change
-from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.db import bulk_insert, from_row, in_list, is_postgres, raw, rows_of_subject, sql_literals, transaction
 from kit.money import yuan_to_fen
 from kit.time import china_today, in_china, now
 from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
@@ -32,24 +32,7 @@ REISSUABLE = (PaymentStatus.REJECTED, PaymentStatus.RETURNED)
 
 
 def payment_read(p: dict[str, Any]) -> PaymentRead:
-    return PaymentRead(
-        id=p["id"],
-        batch_id=p["batch_id"],
-        subject_kind=p["subject_kind"],
-        subject_id=p["subject_id"],
-        payee_name=p["payee_name"],
-        payee_account_masked=mask_account(p["payee_account"]),
-        amount=yuan(p["amount_fen"]),
-        status=p["status"],
-        reason=p["reason"],
-        exception=p["exception"],
-        attempt=p["attempt"],
-        reissue_of=p["reissue_of"],
-        request_id=p["request_id"],
-        bank_transfer_id=p["bank_transfer_id"],
-        settled_at=p["settled_at"],
-        entitlement_id=p["entitlement_id"],
-    )
+    return from_row(PaymentRead, p, payee_account_masked=mask_account(p["payee_account"]), amount=yuan(p["amount_fen"]))
 
 
 async def exceptions_queue(limit: int = 500) -> list[PaymentRead]:
@@ -68,11 +51,7 @@ async def payments_of_batch(
 
 
 async def payments_of_subject(subject_kind: str, subject_id: str) -> list[PaymentRead]:
-    rows = (
-        await Payment.select()
-        .where((Payment.subject_kind == subject_kind) & (Payment.subject_id == subject_id))
-        .order_by(Payment.id)
-    )
+    rows = await rows_of_subject(Payment, subject_kind, subject_id)
     return [payment_read(r) for r in rows]
 
 

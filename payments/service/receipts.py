@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from kit.db import bulk_insert, in_list, raw
+from kit.db import bulk_insert, in_list, raw, rows_of_subject
 from kit.money import fen_to_yuan
 from kit.vocab import PaymentStatus, SubjectKind
 from payments.errors import InvalidState
@@ -152,11 +152,7 @@ async def receipts_of_batch(batch_id: int) -> list[ReceiptFacts]:
 
 
 async def receipts_of_subject(subject_kind: str, subject_id: str) -> list[ReceiptFacts]:
-    rows = (
-        await Receipt.select()
-        .where((Receipt.subject_kind == subject_kind) & (Receipt.subject_id == subject_id))
-        .order_by(Receipt.payment_id)
-    )
+    rows = await rows_of_subject(Receipt, subject_kind, subject_id, "payment_id")
     return [_facts(r) for r in rows]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from kit.audit import Actor
+from kit.db import rows_of_subject
 from kit.jobs import JobQueue
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
 from policies.applications.notices import deliver_after_commit, notice
@@ -110,11 +111,7 @@ async def raise_objection(
 
 
 async def objections_of_subject(subject_kind: str, subject_id: str) -> list[ObjectionRead]:
-    rows = (
-        await Objection.select()
-        .where((Objection.subject_kind == subject_kind) & (Objection.subject_id == subject_id))
-        .order_by(Objection.id)
-    )
+    rows = await rows_of_subject(Objection, subject_kind, subject_id)
     now = _now()
     return [_read(r, now) for r in rows]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit.db import from_row
 from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import PolicyNotFound
@@ -51,27 +52,7 @@ async def _published_row(code: str) -> dict | None:
 
 
 def _published_view(row: dict, clause_titles: dict[str, str]) -> PublishedVersion:
-    return PublishedVersion(
-        id=row["id"],
-        key=_key(row),
-        code=row["code"],
-        number=row["number"],
-        status=row["status"],
-        title=row["title"],
-        issuer=row["issuer"],
-        subject=row["subject"],
-        mode=row["mode"],
-        exclusive_group=row["exclusive_group"],
-        effective_from=row["effective_from"],
-        effective_to=row["effective_to"],
-        budget_fen=row["budget_fen"],
-        cap_per_subject_fen=row["cap_per_subject_fen"],
-        combine=row["combine"],
-        once=row["once"],
-        top_up=bool(row["top_up"]),
-        clause_titles=clause_titles,
-        published_at=row["published_at"],
-    )
+    return from_row(PublishedVersion, row, key=_key(row), top_up=bool(row["top_up"]), clause_titles=clause_titles)
 
 
 async def _clause_titles(version_ids: list[int]) -> dict[int, dict[str, str]]:
