@@ -14,7 +14,6 @@ from payments.service import (
     approve_batch,
     check_balances,
     create_batch,
-    pay_range,
     progress,
     receipts_of_batch,
     reconcile,
@@ -22,13 +21,17 @@ from payments.service import (
     version_balances,
 )
 from payments.service.transfer import RunnerOptions
-from tests.payments.factories import CHECKER, CHECKER2, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, policy
-
-
-async def run_all(adapter, batch_id: int, **kw) -> None:
-    opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", **kw)
-    for chunk in await start_batch(batch_id, actor=SYSTEM, chunk_size=50):
-        await pay_range(adapter, batch_id, chunk.first_id, chunk.last_id, opts=opts, actor=SYSTEM)
+from tests.payments.factories import (
+    CHECKER,
+    CHECKER2,
+    MAKER,
+    SYSTEM,
+    THRESHOLD_FEN,
+    bank_settings,
+    entitled,
+    policy,
+    run_all,
+)
 
 
 async def test_batch_pays_everyone_once_and_reconciles(fresh_db, tmp_dir):
