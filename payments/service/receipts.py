@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from kit.db import bulk_insert, in_list, raw, rows_of_subject
+from kit.db import bulk_insert, codes, in_list, raw, rows_of_subject
 from kit.money import fen_to_yuan
 from kit.vocab import PaymentStatus, SubjectKind
 from payments.errors import InvalidState
@@ -64,7 +64,7 @@ async def settlement_receipts(items: list[tuple[dict[str, Any], str]], at: dt.da
     for p, transfer_id in items:
         pf = facts_of[p["version_id"]]
         ent = ents.get(p["entitlement_id"], {"policy_version": 0, "clause_codes": ""})
-        clauses = [c for c in ent["clause_codes"].split(";") if c]
+        clauses = codes(ent["clause_codes"])
         titles = pf.get("clause_titles", {})
         facts = ReceiptFacts(
             code=_verification_code(),
