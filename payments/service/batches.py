@@ -14,7 +14,7 @@ from payments.errors import BudgetExceeded, Forbidden, InvalidState, NotFound, P
 from payments.schemas import BatchRead, yuan
 from payments.service import budget, ledger, reverify
 from payments.service.ledger import EntryType, Move
-from payments.service.payment_rows import PAYMENT_COLUMNS, new_payment_row, request_id_for
+from payments.service.payment_rows import PAYMENT_COLUMNS, new_batch, new_payment_row, request_id_for
 from payments.tables import Batch, Entitlement, Payment
 
 PENDING_APPROVAL = (BatchStatus.CREATED, BatchStatus.CHECKED)  # checked: approved once, waiting for the second checker
@@ -83,18 +83,15 @@ async def create_batch(
                 f"the budget of {policy_code or 'these policies'} is used up: "
                 f"none of the {len(candidates)} payable entitlements fits"
             )
-        total = sum(c["amount_fen"] for c in chosen)
-        batch = Batch(
-            policy_code=policy_code or "",
-            title=title or (f"{policy_code} 代发" if policy_code else "代发"),
-            status=BatchStatus.CREATED,
-            maker=actor.name,
-            total_fen=total,
-            payment_count=len(chosen),
-            needs_second_checker=total > second_checker_threshold_fen,
-            created_at=at,
+        batch = await new_batch(
+            policy_code or "",
+            title or (f"{policy_code} 代发" if policy_code else "代发"),
+            actor,
+            [c["amount_fen"] for c in chosen],
+            second_checker_threshold_fen,
+            at,
         )
-        await batch.save()
+        total = batch.total_fen
         await _take_entitlements(batch.id, [c["id"] for c in chosen])
         attempts = await _next_attempts([c["id"] for c in chosen])
         await bulk_insert(

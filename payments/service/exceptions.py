@@ -14,15 +14,15 @@ from kit.audit import Actor, Change
 from kit.db import bulk_insert, from_row, in_list, is_postgres, raw, rows_of_subject, sql_literals, transaction
 from kit.money import yuan_to_fen
 from kit.time import china_today, in_china, now
-from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
+from kit.vocab import EntitlementState, PaymentException, PaymentStatus, Role
 from payments.adapters.base import BankAdapter, StatementLine
 from payments.errors import Forbidden, InvalidState, NotFound, PaymentsError
 from payments.schemas import PaymentRead, mask_account, yuan
 from payments.service import ledger
 from payments.service.ledger import EntryType, Move
 from payments.service.notices import notify_owed, owe_notices
-from payments.service.payment_rows import PAYMENT_COLUMNS, new_payment_row, request_id_for
-from payments.tables import Batch, Payment
+from payments.service.payment_rows import PAYMENT_COLUMNS, new_batch, new_payment_row, request_id_for
+from payments.tables import Payment
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +94,16 @@ async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_check
                     f"payment {o['id']} was refused for {o['reason']}: the account must be corrected and "
                     "re-verified before it is re-issued"
                 )
-        total = sum(o["amount_fen"] for o in olds)
-        batch = Batch(
-            policy_code="",
-            title="退汇重发 re-issue",
-            status=BatchStatus.CREATED,
-            maker=actor.name,
-            total_fen=total,
-            payment_count=len(olds),
-            needs_second_checker=total > second_checker_threshold_fen,
+        batch = await new_batch(
+            "",
+            "退汇重发 re-issue",
+            actor,
+            [o["amount_fen"] for o in olds],
+            second_checker_threshold_fen,
+            at,
             reissue=True,
-            created_at=at,
         )
-        await batch.save()
+        total = batch.total_fen
         rows: list[tuple[Any, ...]] = []
         for o in olds:
             e = ents[o["entitlement_id"]]
