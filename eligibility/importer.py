@@ -18,7 +18,7 @@ from eligibility import history, owned, store
 from eligibility.errors import EligibilityError
 from eligibility.fields import FIELDS
 from eligibility.profiles import row_digest, validate_values
-from eligibility.records import detect_format, open_records, valid_rows
+from eligibility.records import detect_format, in_batches, open_records, valid_rows
 from eligibility.schemas import ImportReport
 from kit.audit import Actor
 from kit.errors import AppError
@@ -139,20 +139,14 @@ def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
     reader, records = open_records(binary, kind, fmt)
     report = ImportReport(kind=kind)
     rejects: list[tuple[int, str, str]] = []
-    batch: list[list] = []
-    # The lambda reads `rejects` late on purpose: each batch starts a new list.
 
     def check(raw: tuple) -> tuple:
-        return (validate_values(kind, raw, today=today),)
-
-    for _line, row in valid_rows(kind, records, lambda *r: rejects.append(r), report, check):  # noqa: B023
+        row = validate_values(kind, raw, today=today)
         row.append(row_digest(row))
-        batch.append(row)
-        if len(batch) >= BATCH:
-            yield "rows", batch, rejects, reader.bytes_read
-            batch, rejects = [], []
-    yield "rows", batch, rejects, reader.bytes_read
-    yield "end", reader.sha.hexdigest(), report.rejected
+        return (row,)
+
+    rows = (row for _line, row in valid_rows(kind, records, lambda *r: rejects.append(r), report, check))
+    yield from in_batches("rows", rows, BATCH, reader, report, rejects)
 
 
 async def _write(

@@ -18,7 +18,7 @@ from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.feeds import feed_named
 from eligibility.fields import FIELDS, SUBJECT_ID
 from eligibility.profiles import row_digest, validate_values
-from eligibility.records import open_records, valid_rows
+from eligibility.records import in_batches, open_records, valid_rows
 from eligibility.schemas import ImportReport
 
 
@@ -144,19 +144,10 @@ def batches(
     reader, records = open_records(binary, kind, fmt, absent=ABSENT)
     report = ImportReport(kind=kind)
     rejects: list[tuple[int, str, str]] = []
-    batch: list[tuple] = []
 
     def check(raw: tuple) -> tuple:
         return validate_owned(kind, feed, owns, list(raw), today)
 
-    def reject(*r) -> None:
-        rejects.append(r)  # late: each batch starts a new list
-
     # An invalid row of an owning feed does not count as its subject's row (a later valid one is no repeat).
-    for item in valid_rows(kind, records, reject, report, check, repeats_among_invalid=False):
-        batch.append(item)
-        if len(batch) >= size:
-            yield "owned", batch, rejects, reader.bytes_read
-            batch, rejects = [], []
-    yield "owned", batch, rejects, reader.bytes_read
-    yield "end", reader.sha.hexdigest(), report.rejected
+    items = valid_rows(kind, records, lambda *r: rejects.append(r), report, check, repeats_among_invalid=False)
+    yield from in_batches("owned", items, size, reader, report, rejects)

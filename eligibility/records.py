@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -69,6 +69,21 @@ def valid_rows(
             reject(line, id_field, repeat(seen, line))
             continue
         yield (line, *out)
+
+
+def in_batches(tag: str, items: Iterable, size: int, reader: Any, report: Any, rejects: list) -> Iterator[tuple]:
+    """(tag, up to ``size`` items, the rejects met while they were read, bytes read) per batch in file order, then
+    ("end", the file's SHA-256, rows rejected). ``rejects`` is the list the reading appends to: each batch takes
+    what it holds."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield tag, batch, rejects[:], reader.bytes_read
+            batch = []
+            rejects.clear()
+    yield tag, batch, rejects[:], reader.bytes_read
+    yield "end", reader.sha.hexdigest(), report.rejected
 
 
 def _cut_off_end(exc: UnicodeError) -> tuple[str, int]:
