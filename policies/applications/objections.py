@@ -182,8 +182,7 @@ async def answer_objection(
         )
         n = await notice(
             "objection_answered",
-            r["subject_kind"],
-            r["subject_id"],
+            r,
             f"objection:{objection_id}:answered",
             {"policy_title": r["policy_title"], "answer": answer[:1000], "link": _link(base_url, r)},
             actor=actor,

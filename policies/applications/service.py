@@ -193,8 +193,7 @@ async def submit_application(
             )
             n = await notice(
                 "application_received",
-                subject_kind,
-                subject_id,
+                {"subject_kind": subject_kind, "subject_id": subject_id},
                 f"application:{app_id}:received",
                 {"policy_title": version.title, "application_no": number, "link": link(base_url, app_id)},
                 actor=actor,
@@ -368,8 +367,7 @@ async def approve_application(
             )
             n = await notice(
                 "application_approved",
-                row["subject_kind"],
-                row["subject_id"],
+                row,
                 f"application:{application_id}:approved",
                 {
                     "policy_title": row["policy_title"],
@@ -413,8 +411,7 @@ async def reject_application(
         )
         n = await notice(
             "application_rejected",
-            row["subject_kind"],
-            row["subject_id"],
+            row,
             f"application:{application_id}:rejected",
             {"policy_title": row["policy_title"], "reason": reason[:500], "link": link(base_url, application_id)},
             actor=actor,

@@ -11,6 +11,10 @@ from policies.service.common import _content, _key, _read, _version_row, _yuan
 from policies.tables import Clause, Policy, PolicyVersion
 
 
+def _columns(*names: str) -> list:
+    return [PolicyVersion._meta.get_column_by_name(n) for n in names]
+
+
 async def read_version(version_id: int) -> VersionRead:
     """One version with its full content."""
     return await _read(await _version_row(version_id))
@@ -20,15 +24,9 @@ async def versions_of(code: str) -> list[dict]:
     """Every version of CODE, newest first (without content)."""
     rows = (
         await PolicyVersion.select(
-            PolicyVersion.id,
-            PolicyVersion.code,
-            PolicyVersion.number,
-            PolicyVersion.status,
-            PolicyVersion.author,
-            PolicyVersion.reviewer,
-            PolicyVersion.created_at,
-            PolicyVersion.published_at,
-            PolicyVersion.status_reason,
+            *_columns(
+                "id", "code", "number", "status", "author", "reviewer", "created_at", "published_at", "status_reason"
+            )
         )
         .where(PolicyVersion.code == code)
         .order_by(PolicyVersion.number, ascending=False)
@@ -115,18 +113,8 @@ async def list_policies(query: str = "", status: str | None = None, subject: str
     """One line per policy: its latest version and the published one, for the officer's list and search."""
     rows = (
         await PolicyVersion.select(
-            PolicyVersion.id,
-            PolicyVersion.code,
-            PolicyVersion.number,
-            PolicyVersion.status,
-            PolicyVersion.title,
-            PolicyVersion.issuer,
-            PolicyVersion.subject,
-            PolicyVersion.mode,
-            PolicyVersion.budget_fen,
-            PolicyVersion.author,
-            PolicyVersion.created_at,
-            PolicyVersion.exclusive_group,
+            *_columns("id", "code", "number", "status", "title", "issuer", "subject", "mode", "budget_fen"),
+            *_columns("author", "created_at", "exclusive_group"),
         )
         .order_by(PolicyVersion.code)
         .order_by(PolicyVersion.number, ascending=False)
