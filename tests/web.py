@@ -149,6 +149,12 @@ async def alogin(client, username: str, password: str = PASSWORD):
     return client
 
 
+async def login_status(client, username: str, password: str) -> int:
+    """The status of one login attempt of an async client (no redirect followed), whatever it is."""
+    data = {"username": username, "password": password}
+    return (await client.post("/login", data=data, headers=acsrf(client), follow_redirects=False)).status_code
+
+
 @contextlib.asynccontextmanager
 async def own_loop_client():
     """The app under litestar's AsyncTestClient, which runs it on the client's own event loop (a thread) with its

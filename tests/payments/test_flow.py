@@ -27,6 +27,7 @@ from tests.payments.factories import (
     MAKER,
     SYSTEM,
     THRESHOLD_FEN,
+    approved_batch,
     bank_settings,
     entitled,
     policy,
@@ -91,8 +92,7 @@ async def test_run_batch_inline_sends_each_notice_once(fresh_db, tmp_dir):
 
     facts = policy(budget_fen=10**9)
     await entitled(facts, 3, amount_fen=50_000)
-    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(created.batch_id, actor=CHECKER)
+    created = await approved_batch(facts)
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局")
@@ -113,8 +113,7 @@ async def test_accepted_payments_are_polled_until_settled(fresh_db, tmp_dir):
 
     facts = policy(budget_fen=10**9)
     await entitled(facts, 20, amount_fen=70_000)
-    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(created.batch_id, actor=CHECKER)
+    created = await approved_batch(facts)
     # The bank answers "accepted" and settles 0.5 s later.
     adapter = get_adapter(bank_settings(tmp_dir), simulator_config=SimulatorConfig(settle_delay=0.5))
     try:

@@ -34,13 +34,17 @@ async def settled_batch(fresh_db, tmp_dir):
     """A batch of 3 payments paid through payments' own flow on the in-process bank simulator: its id."""
     from payments.adapters import get_adapter
     from payments.adapters.simulator import SimulatorConfig
-    from payments.service import approve_batch, create_batch
-    from tests.payments.factories import CHECKER, MAKER, THRESHOLD_FEN, bank_settings, entitled, policy, run_all
+    from tests.payments.factories import (
+        approved_batch,
+        bank_settings,
+        entitled,
+        policy,
+        run_all,
+    )
 
     facts = policy(code="NC-TALENT-HOUSING", budget_fen=10_000_000)
     await entitled(facts, 3, amount_fen=1_640_902)
-    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(created.batch_id, actor=CHECKER)
+    created = await approved_batch(facts)
     adapter = get_adapter(bank_settings(tmp_dir), simulator_config=SimulatorConfig(fail_rate=0.0, timeout_rate=0.0))
     try:
         await run_all(adapter, created.batch_id)
