@@ -291,6 +291,13 @@ def varied_rulesets(n: int, seed: int = 7):
     return out
 
 
+async def timed(work):
+    """The result of awaiting ``work``, its wall-clock seconds and this process's CPU seconds."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = await work
+    return result, time.perf_counter() - t0, time.process_time() - c0
+
+
 async def child(args) -> None:
     from app.audit import AuditActor
     from app.db import migrate, open_database
@@ -321,21 +328,13 @@ async def child(args) -> None:
         await Match.delete(force=True)  # measure storage into an empty match table, as after a fresh import
         log(f"import: reusing the {n:,} profiles already stored (matches of earlier runs deleted)")
     else:
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        report = await import_file(args.csv, "enterprise", actor=actor)
-        wall = time.perf_counter() - t0
-        cpu = time.process_time() - c0
+        report, wall, cpu = await timed(import_file(args.csv, "enterprise", actor=actor))
         log(
             f"import: {report.inserted:,} rows in {wall:.1f} s = {report.inserted / wall:,.0f} rows/s "
             f"(this process's CPU {cpu:.1f} s = {report.inserted / cpu:,.0f} rows per CPU-second; full validation, "
             f"upsert, audit)"
         )
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        again = await import_file(args.csv, "enterprise", actor=actor)
-        wall = time.perf_counter() - t0
-        cpu = time.process_time() - c0
+        again, wall, cpu = await timed(import_file(args.csv, "enterprise", actor=actor))
         log(
             f"re-import (all unchanged: {again.unchanged:,}): {wall:.1f} s = {n / wall:,.0f} rows/s "
             f"({n / cpu:,.0f} rows per CPU-second)"
@@ -358,11 +357,7 @@ async def child(args) -> None:
                 for row in rows:
                     row[at] = str(int(row[at]) + 1)
                     out.writerow(row)
-        t0 = time.perf_counter()
-        c0 = time.process_time()
-        upd = await import_file(str(changed), "enterprise", actor=actor)
-        wall = time.perf_counter() - t0
-        cpu = time.process_time() - c0
+        upd, wall, cpu = await timed(import_file(str(changed), "enterprise", actor=actor))
         log(
             f"changed import (all updated: {upd.updated:,}): {wall:.1f} s = {n / wall:,.0f} rows/s "
             f"({n / cpu:,.0f} rows per CPU-second)"
@@ -372,13 +367,11 @@ async def child(args) -> None:
         await engine.run_ddl("ANALYZE eligibility_enterprise")
 
     typical = ruleset_from(TYPICAL).model_copy(update={"key": f"BENCH-RD@{time.time_ns()}"})
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    run = await match_ruleset(typical, AS_OF, store=True, actor=actor)
-    wall = typical_wall = time.perf_counter() - t0
+    run, wall, cpu = await timed(match_ruleset(typical, AS_OF, store=True, actor=actor))
+    typical_wall = wall
     log(
         f"one typical policy matched and stored: {run.matched:,} of {run.profiles:,} in {wall:.2f} s "
-        f"(this process's CPU {time.process_time() - c0:.2f} s; path {run.path}, {run.new:,} stored)"
+        f"(this process's CPU {cpu:.2f} s; path {run.path}, {run.new:,} stored)"
     )
     t0 = time.perf_counter()
     rerun = await match_ruleset(typical, AS_OF, store=True, actor=actor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit import errors
 from kit.errors import AppError
 
 
@@ -9,10 +10,8 @@ class EligibilityError(AppError):
     """Base: ``message`` for a person, ``status`` for HTTP, ``detail`` structured and optional."""
 
 
-class ProfileInvalid(EligibilityError):
+class ProfileInvalid(EligibilityError, errors.Invalid):
     """A profile that fails validation; ``problems`` lists (field, reason)."""
-
-    status = 422
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
@@ -20,21 +19,15 @@ class ProfileInvalid(EligibilityError):
         super().__init__(f"invalid profile: {text}", detail=[{"field": f, "reason": r} for f, r in problems])
 
 
-class RuleInvalid(EligibilityError):
+class RuleInvalid(EligibilityError, errors.Invalid):
     """A rule set with problems (see ``detail``: RuleProblem dicts)."""
 
-    status = 422
 
-
-class NotInEffect(EligibilityError):
+class NotInEffect(EligibilityError, errors.Conflict):
     """A rule set evaluated on a date outside its effective period."""
 
-    status = 409
+
+class ProfileNotFound(EligibilityError, errors.NotFound): ...
 
 
-class ProfileNotFound(EligibilityError):
-    status = 404
-
-
-class FeedRefused(EligibilityError):
-    status = 401
+class FeedRefused(EligibilityError, errors.Unauthorized): ...

@@ -7,7 +7,7 @@ import datetime as dt
 import multiprocessing
 import os
 import queue as queue_mod
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue as ProcessQueue
 from typing import Any
@@ -15,10 +15,10 @@ from typing import Any
 from piccolo.engine.sqlite import convert_datetime_in
 
 from eligibility import history, owned, store
-from eligibility.errors import EligibilityError, ProfileInvalid
-from eligibility.fields import FIELDS, SUBJECT_ID
+from eligibility.errors import EligibilityError
+from eligibility.fields import FIELDS
 from eligibility.profiles import row_digest, validate_values
-from eligibility.records import detect_format, open_records
+from eligibility.records import detect_format, in_batches, open_records, valid_rows
 from eligibility.schemas import ImportReport
 from kit.audit import Actor
 from kit.errors import AppError
@@ -29,50 +29,6 @@ from kit.time import china_today
 BATCH = 5000
 
 Reject = Callable[[int, str, str], None]
-
-
-def validated(
-    kind: str,
-    records: Iterable[tuple[int, tuple | None, str | None]],
-    reject: Reject,
-    report: ImportReport,
-    today: dt.date,
-) -> Iterator[tuple[int, list]]:
-    id_field = SUBJECT_ID[kind]
-    # The line of each subject id met so far: a second row of a subject is rejected, never a silent winner. (At
-    # about 130 bytes an id, a file of a million profiles holds some 130 MB here.)
-    first_line: dict[str, int] = {}
-
-    def repeat(seen: int, line: int) -> str:
-        # The reason names lines, not the id: a talent's id is personal data (rejects go to stderr).
-        return (
-            f"the same {id_field} as line {seen}: a subject may appear once in a file, so this row is not imported "
-            f"(keep the right one of lines {seen} and {line})"
-        )
-
-    for line, raw, problem in records:
-        if problem is not None:
-            report.rejected += 1
-            reject(line, "", problem)
-            continue
-        try:
-            row = validate_values(kind, raw, today=today)
-        except ProfileInvalid as exc:
-            report.rejected += 1
-            problems = exc.problems
-            if problems[0][0] != id_field:  # a valid id (its problem would come first): a repeat is one too
-                seen = first_line.setdefault(raw[0].strip() if type(raw[0]) is str else str(raw[0]), line)
-                if seen != line:
-                    problems = [(id_field, repeat(seen, line)), *problems]
-            for field, reason in problems:
-                reject(line, field, reason)
-            continue
-        seen = first_line.setdefault(row[0], line)
-        if seen != line:
-            report.rejected += 1
-            reject(line, id_field, repeat(seen, line))
-            continue
-        yield line, row
 
 
 async def upsert_profiles(
@@ -185,16 +141,14 @@ def _batches(binary, kind: str, fmt: str, today: dt.date) -> Iterator[tuple]:
     reader, records = open_records(binary, kind, fmt)
     report = ImportReport(kind=kind)
     rejects: list[tuple[int, str, str]] = []
-    batch: list[list] = []
-    # The lambda reads `rejects` late on purpose: each batch starts a new list.
-    for _line, row in validated(kind, records, lambda *r: rejects.append(r), report, today):  # noqa: B023
+
+    def check(raw: tuple) -> tuple:
+        row = validate_values(kind, raw, today=today)
         row.append(row_digest(row))
-        batch.append(row)
-        if len(batch) >= BATCH:
-            yield "rows", batch, rejects, reader.bytes_read
-            batch, rejects = [], []
-    yield "rows", batch, rejects, reader.bytes_read
-    yield "end", reader.sha.hexdigest(), report.rejected
+        return (row,)
+
+    rows = (row for _line, row in valid_rows(kind, records, lambda *r: rejects.append(r), report, check))
+    yield from in_batches("rows", rows, BATCH, reader, report, rejects)
 
 
 async def _write(

@@ -53,18 +53,7 @@ def evaluate_all(
     compiled: list[CompiledRuleSet], kind: str, profile: dict, as_of: dt.date
 ) -> list[tuple[RuleSet, MatchResult]]:
     """Every rule set in effect on ``as_of`` that the profile satisfies."""
-    values = rule_values(kind, profile, as_of)
-    # Conditions shared by many policies (region, blacklist, enums) are evaluated once per profile.
-    values[MEMO] = {}
-    sid = profile["uscc" if kind == SubjectKind.ENTERPRISE else "id_number"]
-    out = []
-    for c in compiled:
-        if not in_effect(c.ruleset, as_of):
-            continue
-        clauses, amount = c.evaluate_values(values)
-        if clauses:
-            out.append((c.ruleset, MatchResult(subject_id=sid, clauses=clauses, amount=amount)))
-    return out
+    return evaluate_outcomes(compiled, kind, profile, as_of)[0]
 
 
 def evaluate_outcomes(
@@ -72,6 +61,7 @@ def evaluate_outcomes(
 ) -> tuple[list[tuple[RuleSet, MatchResult]], list[RuleSet]]:
     """evaluate_all, and the rule sets in effect on ``as_of`` that the profile does not satisfy."""
     values = rule_values(kind, profile, as_of)
+    # Conditions shared by many policies (region, blacklist, enums) are evaluated once per profile.
     values[MEMO] = {}
     sid = profile["uscc" if kind == SubjectKind.ENTERPRISE else "id_number"]
     found, missed = [], []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import re
 import sqlite3
@@ -183,26 +184,24 @@ async def sql_path(ruleset: RuleSet, as_of: dt.date) -> tuple[list[tuple[MatchRe
     return found, int(total_rows[0]["n"])
 
 
+def _overflow_not_compilable(path):
+    """An amount of ``path`` that overflows the database's integers raises NotCompilable (nothing is stored: the
+    write transaction rolls back), so the matcher computes the amounts in Python."""
+
+    @functools.wraps(path)
+    async def guarded(*args, **kwargs):
+        try:
+            return await path(*args, **kwargs)
+        except Exception as exc:
+            if _is_overflow(exc):
+                raise NotCompilable(OVERFLOW) from None
+            raise
+
+    return guarded
+
+
+@_overflow_not_compilable
 async def full_sql_path(
-    ruleset: RuleSet,
-    as_of: dt.date,
-    *,
-    do_store: bool,
-    actor: Actor | None,
-    rdigest: str,
-    collect: bool = True,
-):
-    """_full_sql_path; an amount that overflows the database's integers raises NotCompilable (nothing is stored:
-    the write transaction rolls back), so the matcher computes the amounts in Python."""
-    try:
-        return await _full_sql_path(ruleset, as_of, do_store=do_store, actor=actor, rdigest=rdigest, collect=collect)
-    except Exception as exc:
-        if _is_overflow(exc):
-            raise NotCompilable(OVERFLOW) from None
-        raise
-
-
-async def _full_sql_path(
     ruleset: RuleSet,
     as_of: dt.date,
     *,

@@ -18,7 +18,7 @@ from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.feeds import feed_named
 from eligibility.fields import FIELDS, SUBJECT_ID
 from eligibility.profiles import row_digest, validate_values
-from eligibility.records import open_records
+from eligibility.records import in_batches, open_records, valid_rows
 from eligibility.schemas import ImportReport
 from kit.i18n import _l
 
@@ -61,37 +61,6 @@ def validate_owned(
     if problems:
         raise ProfileInvalid(problems)
     return validate_values(kind, plain, partial=True, today=today), present
-
-
-def validated_owned(
-    kind: str, feed: str, owns: tuple[str, ...], records, reject, report: ImportReport, today: dt.date
-) -> Iterator[tuple[int, list, list[bool]]]:
-    """The importer's ``validated`` for an owning feed: (line, stored values, carried) per valid row."""
-    id_field = SUBJECT_ID[kind]
-    first_line: dict[str, int] = {}
-    for line, raw, problem in records:
-        if problem is not None:
-            report.rejected += 1
-            reject(line, "", problem)
-            continue
-        try:
-            row, present = validate_owned(kind, feed, owns, list(raw), today)
-        except ProfileInvalid as exc:
-            report.rejected += 1
-            for field, reason in exc.problems:
-                reject(line, field, reason)
-            continue
-        seen = first_line.setdefault(row[0], line)
-        if seen != line:
-            report.rejected += 1
-            reject(
-                line,
-                id_field,
-                f"the same {id_field} as line {seen}: a subject may appear once in a file, so this row is not "
-                f"imported (keep the right one of lines {seen} and {line})",
-            )
-            continue
-        yield line, row, present
 
 
 async def _stored_rows(kind: str, ids: list[str], connection, pg: bool) -> dict[str, dict]:
@@ -180,11 +149,10 @@ def batches(
     reader, records = open_records(binary, kind, fmt, absent=ABSENT)
     report = ImportReport(kind=kind)
     rejects: list[tuple[int, str, str]] = []
-    batch: list[tuple] = []
-    for item in validated_owned(kind, feed, owns, records, lambda *r: rejects.append(r), report, today):  # noqa: B023
-        batch.append(item)
-        if len(batch) >= size:
-            yield "owned", batch, rejects, reader.bytes_read
-            batch, rejects = [], []
-    yield "owned", batch, rejects, reader.bytes_read
-    yield "end", reader.sha.hexdigest(), report.rejected
+
+    def check(raw: tuple) -> tuple:
+        return validate_owned(kind, feed, owns, list(raw), today)
+
+    # An invalid row of an owning feed does not count as its subject's row (a later valid one is no repeat).
+    items = valid_rows(kind, records, lambda *r: rejects.append(r), report, check, repeats_among_invalid=False)
+    yield from in_batches("owned", items, size, reader, report, rejects)

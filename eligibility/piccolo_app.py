@@ -1,15 +1,5 @@
 """Piccolo app of eligibility/: profiles, matches."""
 
-import os
+from kit.db import app_config
 
-from piccolo.conf.apps import AppConfig, table_finder
-
-CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
-
-APP_CONFIG = AppConfig(
-    app_name="eligibility",
-    migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
-    table_classes=table_finder(modules=["eligibility.tables"], exclude_imported=True),
-    migration_dependencies=[],
-    commands=[],
-)
+APP_CONFIG = app_config("eligibility", __file__)

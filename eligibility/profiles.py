@@ -247,14 +247,9 @@ def _parse_list(v: Any, limit: int = 0) -> tuple[str, ...] | None:
 
 
 def _parser(f: Field) -> Callable[[Any], Any]:
-    if f.type == INT:
-        return _parse_int
-    if f.type == MONEY:
-        return _parse_money
-    if f.type == BOOL:
-        return _parse_bool
-    if f.type == DATE:
-        return _parse_date
+    plain = {INT: _parse_int, MONEY: _parse_money, BOOL: _parse_bool, DATE: _parse_date}.get(f.type)
+    if plain is not None:
+        return plain
     if f.type == LIST:
         return lambda v: _parse_list(v, f.max_length)
     if f.type == ENUM:
@@ -346,13 +341,9 @@ def _tags_text(v: Any, limit: int) -> str | None:
 
 def _stored_parser(f: Field) -> Callable[[Any], Any]:
     """The parser of a field returning its stored form (fen, YYYYMMDD, ';a;b;')."""
-    if f.type == MONEY:
-        return _money_fen
-    if f.type == DATE:
-        return _date_ymd
     if f.type == LIST:
         return lambda v: _tags_text(v, f.max_length)
-    return _parser(f)
+    return {MONEY: _money_fen, DATE: _date_ymd}.get(f.type) or _parser(f)
 
 
 _PARSERS: dict[str, list[tuple[str, bool, Callable[[Any], Any]]]] = {

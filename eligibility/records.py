@@ -9,17 +9,82 @@ import hashlib
 import io
 import json
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from eligibility.errors import EligibilityError
+from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.fields import SUBJECT_ID
 from eligibility.profiles import field_names, unknown_fields
 from kit.i18n import _l
 from kit.text import NotUtf8, Utf8Check, decode_utf8
 
 Records = Iterator[tuple[int, tuple | None, str | None]]
+
+
+def valid_rows(
+    kind: str,
+    records: Records,
+    reject: Callable[[int, str, str], Any],
+    report: Any,
+    check: Callable[[Any], tuple],
+    *,
+    repeats_among_invalid: bool = True,
+) -> Iterator[tuple]:
+    """(line, *what ``check`` makes of the row) per valid row of ``records``; ``check(raw)`` returns (stored row,
+    …) or raises ProfileInvalid. Every other row is rejected (``reject(line, field, reason)``, counted in
+    ``report.rejected``), a second row of a subject among them: it is never a silent winner. With
+    ``repeats_among_invalid`` an invalid row whose id is valid counts as that subject's row too."""
+    id_field = SUBJECT_ID[kind]
+    # The line of each subject id met so far. (At about 130 bytes an id, a file of a million profiles holds some
+    # 130 MB here.)
+    first_line: dict[str, int] = {}
+
+    def repeat(seen: int, line: int) -> str:
+        # The reason names lines, not the id: a talent's id is personal data (rejects go to stderr).
+        return (
+            f"the same {id_field} as line {seen}: a subject may appear once in a file, so this row is not imported "
+            f"(keep the right one of lines {seen} and {line})"
+        )
+
+    for line, raw, problem in records:
+        if problem is not None:
+            report.rejected += 1
+            reject(line, "", problem)
+            continue
+        try:
+            out = check(raw)
+        except ProfileInvalid as exc:
+            report.rejected += 1
+            problems = exc.problems
+            if repeats_among_invalid and problems[0][0] != id_field:  # a valid id (its problem would come first)
+                seen = first_line.setdefault(raw[0].strip() if type(raw[0]) is str else str(raw[0]), line)
+                if seen != line:
+                    problems = [(id_field, repeat(seen, line)), *problems]
+            for field, reason in problems:
+                reject(line, field, reason)
+            continue
+        seen = first_line.setdefault(out[0][0], line)
+        if seen != line:
+            report.rejected += 1
+            reject(line, id_field, repeat(seen, line))
+            continue
+        yield (line, *out)
+
+
+def in_batches(tag: str, items: Iterable, size: int, reader: Any, report: Any, rejects: list) -> Iterator[tuple]:
+    """(tag, up to ``size`` items, the rejects met while they were read, bytes read) per batch in file order, then
+    ("end", the file's SHA-256, rows rejected). ``rejects`` is the list the reading appends to: each batch takes
+    what it holds."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield tag, batch, rejects[:], reader.bytes_read
+            batch = []
+            rejects.clear()
+    yield tag, batch, rejects[:], reader.bytes_read
+    yield "end", reader.sha.hexdigest(), report.rejected
 
 
 def _cut_off_end(exc: UnicodeError) -> tuple[str, int]:

@@ -19,6 +19,7 @@ from eligibility.rules.evaluate import evaluate_values
 from eligibility.rulesets import active_rulesets
 from eligibility.schemas import DecisionReplay, RuleSet
 from eligibility.tables import Match
+from kit.db import codes
 from kit.i18n import _l
 from kit.money import yuan_to_fen
 
@@ -52,7 +53,7 @@ async def _replay(row: dict, ruleset_of: RulesetOf | None, cache: dict) -> Decis
         subject_kind=kind,
         subject_id=sid,
         as_of=_day(row["as_of"]),
-        stored_clauses=[c for c in (row["clauses"] or "").split(";") if c],
+        stored_clauses=codes(row["clauses"] or ""),
         stored_amount_fen=int(row["amount_fen"]),
         stored_profile_digest=row["profile_digest"],
         stored_rule_digest=row["rule_digest"],

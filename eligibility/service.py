@@ -19,6 +19,7 @@ from eligibility.schemas import Explanation, RuleSet, StoredMatch
 from eligibility.tables import Match
 from kit import db
 from kit.audit import Actor
+from kit.db import codes, from_row
 from kit.i18n import _l
 from kit.paging import chunks
 from kit.time import china_today
@@ -113,22 +114,15 @@ async def upsert_profile(kind: str, raw: dict, *, actor: Actor, feed: str | None
 
 
 def _stored(row: dict, profile: dict | None = None) -> StoredMatch:
-    clauses = [c for c in (row["clauses"] or "").split(";") if c]
     as_of = row["as_of"]
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of[:10])
-    return StoredMatch(
-        id=row["id"],
-        ruleset_key=row["ruleset_key"],
-        version_id=row["version_id"],
-        code=row["code"],
-        subject_kind=row["subject_kind"],
-        subject_id=row["subject_id"],
-        clauses=clauses,
+    return from_row(
+        StoredMatch,
+        row,
+        clauses=codes(row["clauses"] or ""),
         amount_fen=int(row["amount_fen"]),
         as_of=as_of,
-        profile_digest=row["profile_digest"],
-        rule_digest=row["rule_digest"],
         name=(profile or {}).get("name"),
         bank_name=(profile or {}).get("bank_name"),
         bank_account=(profile or {}).get("bank_account"),

@@ -11,57 +11,9 @@ from piccolo.constraints import Unique
 from piccolo.table import Table
 
 
-class EnterpriseProfile(Table, tablename="eligibility_enterprise"):
-    """一企一档: one enterprise, keyed by its USCC."""
-
-    subject_id = Varchar(length=18, unique=True)  # the UNIQUE constraint is its index
-    name = Text()
-    region_code = Varchar(length=6, index=True)
-    industry_code = Varchar(length=5)
-    scale = Varchar(length=8)
-    founded_on_ymd = Integer()
-    employees = BigInt()
-    revenue_fen = BigInt()
-    tax_paid_fen = BigInt()
-    rd_expense_fen = BigInt(null=True, default=None)
-    unemployment_insurance_paid_fen = BigInt(null=True, default=None)
-    new_graduate_hires = BigInt(null=True, default=None)
-    high_tech = Boolean()
-    specialized = Varchar(length=16)
-    credit_rating = Varchar(length=1)
-    blacklisted = Boolean()
-    tags = Text(null=True, default=None)
-    bank_name = Text(null=True, default=None)
-    bank_account = Varchar(length=32, null=True, default=None)
-    digest = Varchar(length=64)
-    updated_at = Timestamptz()
-    feed = Varchar(length=64, null=True, default=None)  # the feed that wrote this version (NULL: a full-record file)
-
-
-class TalentProfile(Table, tablename="eligibility_talent"):
-    """一人一档: one talent, keyed by the ID number; the birth date is kept for the derived age."""
-
-    subject_id = Varchar(length=18, unique=True)  # the UNIQUE constraint is its index
-    name = Text()
-    region_code = Varchar(length=6, index=True)
-    education = Varchar(length=16)
-    graduated_on_ymd = Integer(null=True, default=None)
-    arrived_on_ymd = Integer()
-    social_insurance_months = BigInt()
-    employer_uscc = Varchar(length=18, null=True, default=None)
-    title = Varchar(length=16, null=True, default=None)
-    tags = Text(null=True, default=None)
-    bank_name = Text(null=True, default=None)
-    bank_account = Varchar(length=32, null=True, default=None)
-    birth_on_ymd = Integer()
-    digest = Varchar(length=64)
-    updated_at = Timestamptz()
-    feed = Varchar(length=64, null=True, default=None)
-
-
-class EnterpriseProfileVersion(Table, tablename="eligibility_enterprise_version"):
-    """A previous version of an enterprise profile, kept when a change replaced it: the same columns (and digest) as
-    eligibility_enterprise, valid from the time it was written (``valid_from``) to the time it was replaced."""
+class _EnterpriseColumns:
+    """The columns of an enterprise profile, the same in its table and in its previous versions. A table redefining
+    one (the profile table's unique subject_id) keeps it in this place: Piccolo orders columns by first definition."""
 
     subject_id = Varchar(length=18, index=True)
     name = Text()
@@ -83,28 +35,57 @@ class EnterpriseProfileVersion(Table, tablename="eligibility_enterprise_version"
     bank_name = Text(null=True, default=None)
     bank_account = Varchar(length=32, null=True, default=None)
     digest = Varchar(length=64)
+
+
+class _TalentColumns:
+    """The columns of a talent profile, the same in its table and in its previous versions (as _EnterpriseColumns)."""
+
+    subject_id = Varchar(length=18, index=True)
+    name = Text()
+    region_code = Varchar(length=6)
+    education = Varchar(length=16)
+    graduated_on_ymd = Integer(null=True, default=None)
+    arrived_on_ymd = Integer()
+    social_insurance_months = BigInt()
+    employer_uscc = Varchar(length=18, null=True, default=None)
+    title = Varchar(length=16, null=True, default=None)
+    tags = Text(null=True, default=None)
+    bank_name = Text(null=True, default=None)
+    bank_account = Varchar(length=32, null=True, default=None)
+    birth_on_ymd = Integer()
+    digest = Varchar(length=64)
+
+
+class EnterpriseProfile(_EnterpriseColumns, Table, tablename="eligibility_enterprise"):
+    """一企一档: one enterprise, keyed by its USCC."""
+
+    subject_id = Varchar(length=18, unique=True)  # the UNIQUE constraint is its index
+    region_code = Varchar(length=6, index=True)
+    updated_at = Timestamptz()
+    feed = Varchar(length=64, null=True, default=None)  # the feed that wrote this version (NULL: a full-record file)
+
+
+class TalentProfile(_TalentColumns, Table, tablename="eligibility_talent"):
+    """一人一档: one talent, keyed by the ID number; the birth date is kept for the derived age."""
+
+    subject_id = Varchar(length=18, unique=True)  # the UNIQUE constraint is its index
+    region_code = Varchar(length=6, index=True)
+    updated_at = Timestamptz()
+    feed = Varchar(length=64, null=True, default=None)
+
+
+class EnterpriseProfileVersion(_EnterpriseColumns, Table, tablename="eligibility_enterprise_version"):
+    """A previous version of an enterprise profile, kept when a change replaced it: the same columns (and digest) as
+    eligibility_enterprise, valid from the time it was written (``valid_from``) to the time it was replaced."""
+
     feed = Varchar(length=64, null=True, default=None)
     valid_from = Timestamptz()
     valid_to = Timestamptz()
 
 
-class TalentProfileVersion(Table, tablename="eligibility_talent_version"):
+class TalentProfileVersion(_TalentColumns, Table, tablename="eligibility_talent_version"):
     """A previous version of a talent profile (as EnterpriseProfileVersion)."""
 
-    subject_id = Varchar(length=18, index=True)
-    name = Text()
-    region_code = Varchar(length=6)
-    education = Varchar(length=16)
-    graduated_on_ymd = Integer(null=True, default=None)
-    arrived_on_ymd = Integer()
-    social_insurance_months = BigInt()
-    employer_uscc = Varchar(length=18, null=True, default=None)
-    title = Varchar(length=16, null=True, default=None)
-    tags = Text(null=True, default=None)
-    bank_name = Text(null=True, default=None)
-    bank_account = Varchar(length=32, null=True, default=None)
-    birth_on_ymd = Integer()
-    digest = Varchar(length=64)
     feed = Varchar(length=64, null=True, default=None)
     valid_from = Timestamptz()
     valid_to = Timestamptz()

@@ -7,10 +7,13 @@ placeholders (Piccolo's own convention) and run in the caller's transaction when
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from annotated_types import Interval
+from piccolo.conf.apps import AppConfig, table_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.querystring import QueryString
@@ -20,6 +23,8 @@ from piccolo.table import Table
 # these: a larger one is refused by validation (a 400 naming it), never handed to the driver (a 500).
 ROW_ID_MAX = 2**31 - 1
 RowId = Annotated[int, Interval(ge=1, le=ROW_ID_MAX)]
+
+T = TypeVar("T")
 
 # SQLite allows 32766 bound parameters per statement (3.32+); asyncpg 32767. Stay well below both.
 MAX_PARAMS = 30000
@@ -35,6 +40,18 @@ _PG_TYPES = {
     "Real": "float8",
     "DoublePrecision": "float8",
 }
+
+
+def app_config(name: str, module_file: str, *table_modules: str) -> AppConfig:
+    """A domain's Piccolo app: its ``piccolo_migrations/`` beside ``module_file``, its tables in ``<name>.tables``
+    (or ``table_modules``)."""
+    return AppConfig(
+        app_name=name,
+        migrations_folder_path=os.path.join(os.path.dirname(os.path.abspath(module_file)), "piccolo_migrations"),
+        table_classes=table_finder(modules=list(table_modules or [f"{name}.tables"]), exclude_imported=True),
+        migration_dependencies=[],
+        commands=[],
+    )
 
 
 def engine() -> Engine:
@@ -88,6 +105,32 @@ async def raw(sql: str, *args: Any) -> list[dict[str, Any]]:
         async with txn.connection.execute(_native(sql, False), args) as cursor:
             return list(await cursor.fetchall())
     return list(await eng.run_querystring(QueryString(sql, *args)) or [])
+
+
+def from_row(kind: type[T], row: Any, **computed: Any) -> T:
+    """A ``kind`` (a pydantic model or a dataclass) read from a row (a dict, a sqlite3.Row): each field takes the
+    column of its name; ``computed`` gives the fields that are not a column as stored (yuan from fen, a masked
+    account, a renamed column) and wins over a column of the same name."""
+    fields = getattr(kind, "model_fields", None)
+    names = fields if fields is not None else [f.name for f in dataclasses.fields(kind)]  # type: ignore[arg-type]
+    columns = row.keys()
+    return kind(**{n: row[n] for n in names if n in columns and n not in computed}, **computed)
+
+
+async def rows_of_subject(table: type[Table], subject_kind: str, subject_id: str, order_by: str = "id") -> list[Any]:
+    """The rows of ``table`` that belong to one subject (its ``subject_kind`` and ``subject_id`` columns), in
+    ``order_by`` order: what the portal lists of a subject's own records."""
+    column = table._meta.get_column_by_name
+    return await (
+        table.select()
+        .where((column("subject_kind") == subject_kind) & (column("subject_id") == subject_id))
+        .order_by(column(order_by))
+    )
+
+
+def codes(text: str) -> list[str]:
+    """A ``;``-joined list of codes as stored (``a;b``, ``;a;b;``) to the list, empty parts dropped."""
+    return [c for c in text.split(";") if c]
 
 
 def placeholders(n: int) -> str:

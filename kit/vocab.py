@@ -20,15 +20,8 @@ class Role(StrEnum):
     TALENT = "talent"
 
 
-STAFF_ROLES: tuple[Role, ...] = (
-    Role.POLICY_OFFICER,
-    Role.POLICY_REVIEWER,
-    Role.FINANCE_MAKER,
-    Role.FINANCE_CHECKER,
-    Role.AUDITOR,
-    Role.ADMIN,
-)
 SUBJECT_ROLES: tuple[Role, ...] = (Role.ENTERPRISE, Role.TALENT)
+STAFF_ROLES: tuple[Role, ...] = tuple(r for r in Role if r not in SUBJECT_ROLES)
 
 
 class SubjectKind(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit import errors
 from kit.errors import AppError
 
 
@@ -9,30 +10,22 @@ class NotificationError(AppError):
     """Base: ``message`` for a person, ``status`` for HTTP, ``detail`` structured and optional."""
 
 
-class UnknownNoticeKind(NotificationError):
-    status = 422
+class UnknownNoticeKind(NotificationError, errors.Invalid): ...
 
 
-class ContextIncomplete(NotificationError):
+class ContextIncomplete(NotificationError, errors.Invalid):
     """The context lacks a field the notice's template needs."""
 
-    status = 422
+
+class RecipientInvalid(NotificationError, errors.Invalid): ...
 
 
-class RecipientInvalid(NotificationError):
-    status = 422
-
-
-class NoticeNotFound(NotificationError):
+class NoticeNotFound(NotificationError, errors.NotFound):
     """No such notice for this subject (another subject's notice is reported the same way)."""
 
-    status = 404
 
-
-class ChannelError(NotificationError):
+class ChannelError(NotificationError, errors.BadGateway):
     """A channel could not deliver; ``permanent`` ones are not retried (a 4xx refusal, a bad address)."""
-
-    status = 502
 
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kit.db import from_row
 from kit.masking import mask_phone
 
 RecipientKind = Literal["enterprise", "talent"]
@@ -91,14 +92,11 @@ class RecipientRead(BaseModel):
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RecipientRead:
-        return cls(
-            kind=row["kind"],
-            subject_id=row["subject_id"],
+        return from_row(
+            cls,
+            row,
             display_name=row["display_name"] or "",
-            locale=row["locale"],
-            email=row["email"],
             phone_masked=mask_phone(row["phone"]),
-            webhook_url=row["webhook_url"],
             has_webhook_secret=bool(row["webhook_secret"]),
             preferences=ChannelPreferences(
                 email=bool(row["email_enabled"]), sms=bool(row["sms_enabled"]), webhook=bool(row["webhook_enabled"])

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kit.audit import Actor, Change
-from kit.db import bulk_insert, in_list, raw
+from kit.db import bulk_insert, from_row, in_list, raw
 from kit.i18n import _l
 from kit.jobs import JobQueue
 from kit.masking import mask_context
@@ -328,18 +328,7 @@ async def deliveries(notice_id: int) -> list[DeliveryRead]:
         )
     ]
     rows = await Delivery.select().where(Delivery.notice == notice_id).order_by(Delivery.id)
-    out += [
-        DeliveryRead(
-            channel=r["channel"],
-            status=r["status"],
-            attempts=r["attempts"],
-            reason=r["reason"],
-            due_at=r["due_at"],
-            sent_at=r["sent_at"],
-            updated_at=r["updated_at"],
-        )
-        for r in rows
-    ]
+    out += [from_row(DeliveryRead, r) for r in rows]
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit import errors
 from kit.errors import AppError
 from kit.money import InvalidAmount  # noqa: F401 - the money rule's own error, raised by payments too
 
@@ -10,21 +11,15 @@ class PaymentsError(AppError):
     """Base of every refusal in payments/."""
 
 
-class NotFound(PaymentsError):
-    status = 404
+class NotFound(PaymentsError, errors.NotFound): ...
 
 
-class Forbidden(PaymentsError):
+class Forbidden(PaymentsError, errors.Forbidden):
     """The actor may not do this (wrong role, or the four-eyes rule)."""
 
-    status = 403
 
-
-class InvalidState(PaymentsError):
+class InvalidState(PaymentsError, errors.InvalidState):
     """The batch or payment is not in a state that allows this step."""
 
-    status = 409
 
-
-class BudgetExceeded(PaymentsError):
-    status = 409
+class BudgetExceeded(PaymentsError, errors.Conflict): ...

@@ -1,15 +1,5 @@
 """Piccolo app of payments/: entitlements, batches, payments, ledger, receipts, reconciliation."""
 
-import os
+from kit.db import app_config
 
-from piccolo.conf.apps import AppConfig, table_finder
-
-CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
-
-APP_CONFIG = AppConfig(
-    app_name="payments",
-    migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
-    table_classes=table_finder(modules=["payments.tables"], exclude_imported=True),
-    migration_dependencies=[],
-    commands=[],
-)
+APP_CONFIG = app_config("payments", __file__)

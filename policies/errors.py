@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit import errors
 from kit.errors import AppError
 
 
@@ -9,32 +10,23 @@ class PolicyError(AppError):
     """Base of every policies/ error (the CLI turns it into exit 1, the web app into {"error", "detail"})."""
 
 
-class PolicyNotFound(PolicyError):
-    status = 404
+class PolicyNotFound(PolicyError, errors.NotFound): ...
 
 
-class NotAllowed(PolicyError):
+class NotAllowed(PolicyError, errors.Forbidden):
     """The actor's role or relation to the version forbids the step (author publishing own draft, …)."""
 
-    status = 403
 
-
-class VersionLocked(PolicyError):
+class VersionLocked(PolicyError, errors.Conflict):
     """A version that left draft is immutable: a change is a new version."""
 
-    status = 409
 
-
-class LifecycleError(PolicyError):
+class LifecycleError(PolicyError, errors.InvalidState):
     """The step does not apply to the version's current status."""
 
-    status = 409
 
-
-class PackRefused(PolicyError):
+class PackRefused(PolicyError, errors.Invalid):
     """A pack (YAML or form) refused as a whole; ``problems`` lists every problem found."""
-
-    status = 422
 
     def __init__(self, problems: list, source: str = "") -> None:
         self.problems = problems
@@ -46,22 +38,18 @@ class PackRefused(PolicyError):
         super().__init__("\n".join(lines), detail=[p.model_dump(mode="json") for p in problems])
 
 
-class TestsFailed(PolicyError):
+class TestsFailed(PolicyError, errors.Conflict):
     """A draft whose own tests fail cannot be published."""
 
-    status = 409
     __test__ = False  # not a pytest class
 
 
-class TestsMissing(PolicyError):
+class TestsMissing(PolicyError, errors.Conflict):
     """A version without a test where each clause pays and one where the policy does not pay is not published."""
 
-    status = 409
     __test__ = False  # not a pytest class
 
 
-class PublicationRefused(PolicyError):
+class PublicationRefused(PolicyError, errors.Conflict):
     """The version cannot be published as it stands: its period has ended, or it needs a confirmation (a budget
     shortfall) that was not given."""
-
-    status = 409

@@ -1,15 +1,5 @@
 """Piccolo app of policies/: policies, versions, clauses, tests, budgets."""
 
-import os
+from kit.db import app_config
 
-from piccolo.conf.apps import AppConfig, table_finder
-
-CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
-
-APP_CONFIG = AppConfig(
-    app_name="policies",
-    migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
-    table_classes=table_finder(modules=["policies.tables", "policies.applications.tables"], exclude_imported=True),
-    migration_dependencies=[],
-    commands=[],
-)
+APP_CONFIG = app_config("policies", __file__, "policies.tables", "policies.applications.tables")

@@ -21,17 +21,22 @@ ON_POSTGRES = bool(PG_ADMIN_DSN)
 TEST_DB_NAME = f"zhida_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
-def _create_pg_database() -> str:
+def _pg_admin(sql: str) -> None:
+    """One statement on the PostgreSQL server's admin database (creating or dropping the test database)."""
     import asyncpg
 
-    async def _create():
+    async def _run():
         conn = await asyncpg.connect(PG_ADMIN_DSN)
         try:
-            await conn.execute(f'CREATE DATABASE "{TEST_DB_NAME}"')
+            await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(_create())
+    asyncio.run(_run())
+
+
+def _create_pg_database() -> str:
+    _pg_admin(f'CREATE DATABASE "{TEST_DB_NAME}"')
     base, _, _ = PG_ADMIN_DSN.rpartition("/")
     return f"{base}/{TEST_DB_NAME}"
 
@@ -73,16 +78,7 @@ async def database():
 def _drop_pg_database():
     yield
     if ON_POSTGRES:
-        import asyncpg
-
-        async def _drop():
-            conn = await asyncpg.connect(PG_ADMIN_DSN)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB_NAME}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        asyncio.run(_drop())
+        _pg_admin(f'DROP DATABASE IF EXISTS "{TEST_DB_NAME}" WITH (FORCE)')
 
 
 async def truncate_all() -> None:

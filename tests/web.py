@@ -32,14 +32,21 @@ def csrf_headers(client) -> dict[str, str]:
     return {"x-csrftoken": token}
 
 
-def login(client, username: str, password: str = PASSWORD):
-    r = client.post(
-        "/login",
-        data={"username": username, "password": password, "next": "/"},
-        headers=csrf_headers(client),
-        follow_redirects=False,
-    )
+def _login_form(username: str, password: str, csrf: dict[str, str]) -> dict:
+    """The keyword arguments of the login POST (the HTML form's fields, no redirect followed)."""
+    return {
+        "data": {"username": username, "password": password, "next": "/"},
+        "headers": csrf,
+        "follow_redirects": False,
+    }
+
+
+def _logged_in(r, username: str) -> None:
     assert r.status_code == 302, f"login as {username} failed: {r.status_code} {r.text[:200]}"
+
+
+def login(client, username: str, password: str = PASSWORD):
+    _logged_in(client.post("/login", **_login_form(username, password, csrf_headers(client))), username)
     return client
 
 
@@ -135,11 +142,33 @@ def acsrf(client) -> dict[str, str]:
 
 
 async def alogin(client, username: str, password: str = PASSWORD):
-    r = await client.post(
-        "/login",
-        data={"username": username, "password": password, "next": "/"},
-        headers=acsrf(client),
-        follow_redirects=False,
-    )
-    assert r.status_code == 302, f"login as {username} failed: {r.status_code} {r.text[:200]}"
+    """Log an async client in (httpx over ASGI, or litestar's AsyncTestClient); fetches the login page first when
+    the client has no CSRF cookie yet."""
+    if client.cookies.get("csrftoken") is None:
+        await client.get("/login")
+    _logged_in(await client.post("/login", **_login_form(username, password, acsrf(client))), username)
     return client
+
+
+async def login_status(client, username: str, password: str) -> int:
+    """The status of one login attempt of an async client (no redirect followed), whatever it is."""
+    data = {"username": username, "password": password}
+    return (await client.post("/login", data=data, headers=acsrf(client), follow_redirects=False)).status_code
+
+
+@contextlib.asynccontextmanager
+async def own_loop_client():
+    """The app under litestar's AsyncTestClient, which runs it on the client's own event loop (a thread) with its
+    own database pool. PostgreSQL connections belong to one loop, so the test's pool is closed meanwhile and
+    reopened after; the test makes no database calls of its own while the client is open."""
+    from litestar.testing import AsyncTestClient
+
+    from app.db import close_database, open_database
+    from app.main import create_app
+
+    await close_database()
+    try:
+        async with AsyncTestClient(create_app()) as client:
+            yield client
+    finally:
+        await open_database()

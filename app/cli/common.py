@@ -94,6 +94,16 @@ def run(coro_fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> An
         raise unexpected(exc) from None
 
 
+def run_as(actor: str, step: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """``run`` a service step as the ``--actor`` user (authenticated by ``actor_of``): ``step(*args, actor=…,
+    **kwargs)``."""
+
+    async def _main() -> Any:
+        return await step(*args, actor=await actor_of(actor), **kwargs)
+
+    return run(_main)
+
+
 class Commands(click.Group):
     """The `zhida` group: whatever a command raises ends as one line on stderr and exit 1, never a traceback
     (contracts/cli.md)."""

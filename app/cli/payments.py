@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from app import jobs
-from app.cli.common import EXIT_PARTIAL, EXIT_REFUSED, actor_of, cli_operator, progress_enabled, refuse, run
+from app.cli.common import EXIT_PARTIAL, EXIT_REFUSED, actor_of, cli_operator, progress_enabled, refuse, run, run_as
 from app.config import get_settings
 from kit.money import fen_to_yuan, format_yuan, yuan_to_fen
 from kit.vocab import Role
@@ -88,11 +88,7 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
 def batch_accept_amount(entitlement_id: int, actor: str) -> None:
     """Accept the amount a subject qualifies for now (an entitlement whose amount changed on re-verification); it
     is then payable in the next batch."""
-
-    async def _main():
-        return await service.accept_amount(entitlement_id, actor=await actor_of(actor))
-
-    fen = run(_main)
+    fen = run_as(actor, service.accept_amount, entitlement_id)
     click.echo(f"entitlement {entitlement_id}: ¥{format_yuan(fen)} accepted; payable in the next batch")
 
 
@@ -101,11 +97,7 @@ def batch_accept_amount(entitlement_id: int, actor: str) -> None:
 @click.option("--actor", required=True)
 def batch_approve(batch_id: int, actor: str) -> None:
     """The checker's approval (not the maker; above the threshold a second, different checker)."""
-
-    async def _main():
-        return await service.approve_batch(batch_id, actor=await actor_of(actor))
-
-    status = run(_main)
+    status = run_as(actor, service.approve_batch, batch_id)
     click.echo(
         f"batch {batch_id} {'approved' if status == 'approved' else 'approved once: a second checker must approve it'}"
     )
@@ -117,11 +109,7 @@ def batch_approve(batch_id: int, actor: str) -> None:
 @click.option("--reason", required=True)
 def batch_reject(batch_id: int, actor: str, reason: str) -> None:
     """A checker sends the batch back; its budget reservation is released."""
-
-    async def _main():
-        await service.reject_batch(batch_id, actor=await actor_of(actor), reason=reason)
-
-    run(_main)
+    run_as(actor, service.reject_batch, batch_id, reason=reason)
     click.echo(f"batch {batch_id} rejected")
 
 
@@ -131,11 +119,7 @@ def batch_reject(batch_id: int, actor: str, reason: str) -> None:
 @click.option("--reason", default="")
 def batch_cancel(batch_id: int, actor: str, reason: str) -> None:
     """Cancel a batch before it runs; its budget reservation is released."""
-
-    async def _main():
-        await service.cancel_batch(batch_id, actor=await actor_of(actor), reason=reason)
-
-    run(_main)
+    run_as(actor, service.cancel_batch, batch_id, reason=reason)
     click.echo(f"batch {batch_id} cancelled")
 
 
@@ -326,11 +310,7 @@ def payments_reissue(payment_ids: tuple[int, ...], actor: str) -> None:
 @click.option("--reason", required=True)
 def payments_abandon(payment_id: int, actor: str, reason: str) -> None:
     """Final rejection: the payment is not re-issued and its budget reservation is released."""
-
-    async def _main():
-        await service.abandon_payment(payment_id, actor=await actor_of(actor), reason=reason)
-
-    run(_main)
+    run_as(actor, service.abandon_payment, payment_id, reason=reason)
     click.echo(f"payment {payment_id} abandoned; its reservation is released")
 
 

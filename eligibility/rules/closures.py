@@ -59,29 +59,18 @@ def compile_truth(node: Any) -> Truth:
     """A function values -> True/False/None (unknown) for a boolean expression."""
     if isinstance(node, rast.LogicExpression):
         left, right = compile_truth(node.left), compile_truth(node.right)
-        if node.type == "and":
+        decides = node.type == "or"  # the value that settles it alone: True for "or", False for "and"
 
-            def f_and(v: dict):
-                a = left(v)
-                if a is False:
-                    return False
-                b = right(v)
-                if b is False:
-                    return False
-                return None if a is None or b is None else True
-
-            return f_and
-
-        def f_or(v: dict):
+        def f_logic(v: dict):
             a = left(v)
-            if a is True:
-                return True
+            if a is decides:
+                return decides
             b = right(v)
-            if b is True:
-                return True
-            return None if a is None or b is None else False
+            if b is decides:
+                return decides
+            return None if a is None or b is None else not decides
 
-        return f_or
+        return f_logic
     if isinstance(node, rast.UnaryExpression) and node.type == "not":
         inner = compile_truth(node.right)
 

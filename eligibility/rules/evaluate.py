@@ -34,20 +34,14 @@ def _bool_type(node: Any) -> bool:
 def truth(node: Any, values: dict) -> bool | None:
     """Three-valued truth of a boolean (sub)expression for ``values`` (None = unknown)."""
     if isinstance(node, rast.LogicExpression):
+        decides = node.type == "or"  # the value that settles it alone (Kleene): True for "or", False for "and"
         left = truth(node.left, values)
-        if node.type == "and":
-            if left is False:
-                return False
-            right = truth(node.right, values)
-            if right is False:
-                return False
-            return None if left is None or right is None else True
-        if left is True:
-            return True
+        if left is decides:
+            return decides
         right = truth(node.right, values)
-        if right is True:
-            return True
-        return None if left is None or right is None else False
+        if right is decides:
+            return decides
+        return None if left is None or right is None else not decides
     if isinstance(node, rast.UnaryExpression) and node.type == "not":
         inner = truth(node.right, values)
         return None if inner is None else not inner

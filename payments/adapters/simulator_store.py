@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from kit.db import from_row
 from kit.money import fen_to_yuan, yuan_to_fen
 from kit.time import CHINA
 
@@ -92,18 +93,11 @@ def _when(ts: float | None) -> dt.datetime | None:
 
 
 def _row_to_transfer(row: sqlite3.Row) -> SimTransfer:
-    return SimTransfer(
-        request_id=row["request_id"],
-        transfer_id=row["transfer_id"],
-        payer_account=row["payer_account"],
-        payee_account=row["payee_account"],
-        payee_name=row["payee_name"],
+    return from_row(
+        SimTransfer,
+        row,
         amount=None if row["amount_fen"] is None else fen_to_yuan(row["amount_fen"]),
         amount_text=row["amount"],
-        currency=row["currency"],
-        memo=row["memo"],
-        status=row["status"],
-        reason=row["reason"],
         taken_at=_at(row["taken_at"]),
         settled_at=_when(row["settled_at"]),
         reversed_at=_when(row["reversed_at"]),

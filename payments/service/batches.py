@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.audit import Actor
-from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.db import bulk_insert, from_row, in_list, is_postgres, raw, sql_literals, transaction
 from kit.i18n import _l
 from kit.paging import Page, PageRequest, Sorts, fetch_page, search
 from kit.time import now
@@ -16,7 +16,7 @@ from payments.errors import BudgetExceeded, Forbidden, InvalidState, NotFound, P
 from payments.schemas import BatchRead, yuan
 from payments.service import budget, ledger, reverify
 from payments.service.ledger import EntryType, Move
-from payments.service.payment_rows import PAYMENT_COLUMNS, new_payment_row, request_id_for
+from payments.service.payment_rows import PAYMENT_COLUMNS, new_batch, new_payment_row, request_id_for
 from payments.tables import Batch, Entitlement, Payment
 
 PENDING_APPROVAL = (BatchStatus.CREATED, BatchStatus.CHECKED)  # checked: approved once, waiting for the second checker
@@ -91,18 +91,15 @@ async def create_batch(
                 f"the budget of {policy_code or 'these policies'} is used up: "
                 f"none of the {len(candidates)} payable entitlements fits"
             )
-        total = sum(c["amount_fen"] for c in chosen)
-        batch = Batch(
-            policy_code=policy_code or "",
-            title=title or (f"{policy_code} 代发" if policy_code else "代发"),
-            status=BatchStatus.CREATED,
-            maker=actor.name,
-            total_fen=total,
-            payment_count=len(chosen),
-            needs_second_checker=total > second_checker_threshold_fen,
-            created_at=at,
+        batch = await new_batch(
+            policy_code or "",
+            title or (f"{policy_code} 代发" if policy_code else "代发"),
+            actor,
+            [c["amount_fen"] for c in chosen],
+            second_checker_threshold_fen,
+            at,
         )
-        await batch.save()
+        total = batch.total_fen
         await _take_entitlements(batch.id, [c["id"] for c in chosen])
         attempts = await _next_attempts([c["id"] for c in chosen])
         await bulk_insert(
@@ -420,18 +417,11 @@ async def _reads(rows: list[dict[str, Any]]) -> list[BatchRead]:
         counts.setdefault(int(s["batch_id"]), {})[s["status"]] = int(s["n"])
         totals.setdefault(int(s["batch_id"]), {})[s["status"]] = int(s["total"])
     return [
-        BatchRead(
-            id=b["id"],
-            policy_code=b["policy_code"],
-            title=b["title"],
-            status=b["status"],
-            maker=b["maker"],
-            checker=b["checker"],
-            second_checker=b["second_checker"],
+        from_row(
+            BatchRead,
+            b,
             needs_second_checker=bool(b["needs_second_checker"]),
-            payment_count=b["payment_count"],
             total=yuan(b["total_fen"]),
-            created_at=b["created_at"],
             status_counts=counts.get(b["id"], {}),
             status_totals={k: yuan(v) for k, v in totals.get(b["id"], {}).items()},
         )

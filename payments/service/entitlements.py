@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kit.audit import Actor, Change
-from kit.db import bulk_insert, in_list, raw, sql_literals, transaction
+from kit.db import bulk_insert, codes, from_row, in_list, raw, rows_of_subject, sql_literals, transaction
 from kit.i18n import _l
 from kit.money import format_yuan
 from kit.time import now
@@ -435,28 +435,18 @@ async def account_verified(
 
 
 def _read(r: dict[str, Any]) -> EntitlementRead:
-    return EntitlementRead(
-        id=r["id"],
-        policy_code=r["policy_code"],
-        policy_version=r["policy_version"],
-        subject_kind=r["subject_kind"],
-        subject_id=r["subject_id"],
+    return from_row(
+        EntitlementRead,
+        r,
         amount=yuan(r["amount_fen"]),
-        clause_codes=[c for c in r["clause_codes"].split(";") if c],
-        state=r["state"],
-        reason=r["reason"],
-        batch_id=r["batch_id"],
+        clause_codes=codes(r["clause_codes"]),
         pending_amount=yuan(r["pending_amount_fen"]) if r.get("pending_amount_fen") is not None else None,
     )
 
 
 async def entitlements_of_subject(subject_kind: str, subject_id: str) -> list[EntitlementRead]:
     """A subject's entitlements with their state and reason (for the portal)."""
-    rows = (
-        await Entitlement.select()
-        .where((Entitlement.subject_kind == subject_kind) & (Entitlement.subject_id == subject_id))
-        .order_by(Entitlement.id)
-    )
+    rows = await rows_of_subject(Entitlement, subject_kind, subject_id)
     return [_read(r) for r in rows]
 
 

@@ -12,20 +12,20 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from kit.audit import Actor, Change
-from kit.db import bulk_insert, in_list, is_postgres, raw, sql_literals, transaction
+from kit.db import bulk_insert, from_row, in_list, is_postgres, raw, rows_of_subject, sql_literals, transaction
 from kit.i18n import _l
 from kit.money import yuan_to_fen
 from kit.paging import Page, PageRequest, Sorts, chunks, fetch_page, search
 from kit.time import china_today, in_china, now
-from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
+from kit.vocab import EntitlementState, PaymentException, PaymentStatus, Role
 from payments.adapters.base import BankAdapter, StatementLine
 from payments.errors import Forbidden, InvalidState, NotFound, PaymentsError
 from payments.schemas import PaymentRead, mask_account, yuan
 from payments.service import ledger
 from payments.service.ledger import EntryType, Move
 from payments.service.notices import notify_owed, owe_notices
-from payments.service.payment_rows import PAYMENT_COLUMNS, new_payment_row, request_id_for
-from payments.tables import Batch, Payment
+from payments.service.payment_rows import PAYMENT_COLUMNS, new_batch, new_payment_row, request_id_for
+from payments.tables import Payment
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +35,7 @@ REISSUABLE = (PaymentStatus.REJECTED, PaymentStatus.RETURNED)
 
 
 def payment_read(p: dict[str, Any]) -> PaymentRead:
-    return PaymentRead(
-        id=p["id"],
-        batch_id=p["batch_id"],
-        subject_kind=p["subject_kind"],
-        subject_id=p["subject_id"],
-        payee_name=p["payee_name"],
-        payee_account_masked=mask_account(p["payee_account"]),
-        amount=yuan(p["amount_fen"]),
-        status=p["status"],
-        reason=p["reason"],
-        exception=p["exception"],
-        attempt=p["attempt"],
-        reissue_of=p["reissue_of"],
-        request_id=p["request_id"],
-        bank_transfer_id=p["bank_transfer_id"],
-        settled_at=p["settled_at"],
-        entitlement_id=p["entitlement_id"],
-    )
+    return from_row(PaymentRead, p, payee_account_masked=mask_account(p["payee_account"]), amount=yuan(p["amount_fen"]))
 
 
 # The sort keys of a list of payments (a batch's, the exceptions queue): kit.paging.Sorts.
@@ -121,11 +104,7 @@ async def payments_of_batch(
 
 
 async def payments_of_subject(subject_kind: str, subject_id: str) -> list[PaymentRead]:
-    rows = (
-        await Payment.select()
-        .where((Payment.subject_kind == subject_kind) & (Payment.subject_id == subject_id))
-        .order_by(Payment.id)
-    )
+    rows = await rows_of_subject(Payment, subject_kind, subject_id)
     return [payment_read(r) for r in rows]
 
 
@@ -204,19 +183,16 @@ async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_check
                     id=o["id"],
                     reason=o["reason"],
                 )
-        total = sum(o["amount_fen"] for o in olds)
-        batch = Batch(
-            policy_code="",
-            title="退汇重发 re-issue",
-            status=BatchStatus.CREATED,
-            maker=actor.name,
-            total_fen=total,
-            payment_count=len(olds),
-            needs_second_checker=total > second_checker_threshold_fen,
+        batch = await new_batch(
+            "",
+            "退汇重发 re-issue",
+            actor,
+            [o["amount_fen"] for o in olds],
+            second_checker_threshold_fen,
+            at,
             reissue=True,
-            created_at=at,
         )
-        await batch.save()
+        total = batch.total_fen
         rows: list[tuple[Any, ...]] = []
         for o in olds:
             e = ents[o["entitlement_id"]]

@@ -122,48 +122,44 @@ async def post(moves: Iterable[Move]) -> int:
     return len(rows) // 2
 
 
-async def version_balances(version_id: int) -> dict[str, int]:
-    """Balance of each account of a policy version, in fen."""
+async def _balances(where: str, arg: Any) -> dict[str, int]:
     rows = await raw(
-        "SELECT account, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE version_id = {} GROUP BY account",
-        version_id,
+        f"SELECT account, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE {where} GROUP BY account", arg
     )
     out = {a: 0 for a in ACCOUNTS}
     out.update({r["account"]: int(r["total"]) for r in rows})
     return out
+
+
+async def _used(where: str, arg: Any) -> int:
+    rows = await raw(
+        f"SELECT COALESCE(SUM(amount_fen), 0) AS total FROM pay_ledger_entry WHERE {where} AND account = 'budget'", arg
+    )
+    return -int(rows[0]["total"])
+
+
+_OF_VERSION = "version_id = {}"
+_OF_POLICY = "version_id IN (SELECT version_id FROM pay_budget WHERE policy_code = {})"
+
+
+async def version_balances(version_id: int) -> dict[str, int]:
+    """Balance of each account of a policy version, in fen."""
+    return await _balances(_OF_VERSION, version_id)
 
 
 async def used_fen(version_id: int) -> int:
     """What is committed against the version's budget (reserved, in transit or paid)."""
-    rows = await raw(
-        "SELECT COALESCE(SUM(amount_fen), 0) AS total FROM pay_ledger_entry "
-        "WHERE version_id = {} AND account = 'budget'",
-        version_id,
-    )
-    return -int(rows[0]["total"])
-
-
-_OF_POLICY = "version_id IN (SELECT version_id FROM pay_budget WHERE policy_code = {})"
+    return await _used(_OF_VERSION, version_id)
 
 
 async def policy_balances(policy_code: str) -> dict[str, int]:
     """Balance of each account over every version of a policy (its one fund), in fen."""
-    rows = await raw(
-        f"SELECT account, SUM(amount_fen) AS total FROM pay_ledger_entry WHERE {_OF_POLICY} GROUP BY account",
-        policy_code,
-    )
-    out = {a: 0 for a in ACCOUNTS}
-    out.update({r["account"]: int(r["total"]) for r in rows})
-    return out
+    return await _balances(_OF_POLICY, policy_code)
 
 
 async def used_fen_of_policy(policy_code: str) -> int:
     """What every version of a policy has committed against its fund (reserved, in transit or paid)."""
-    rows = await raw(
-        f"SELECT COALESCE(SUM(amount_fen), 0) AS total FROM pay_ledger_entry WHERE {_OF_POLICY} AND account = 'budget'",
-        policy_code,
-    )
-    return -int(rows[0]["total"])
+    return await _used(_OF_POLICY, policy_code)
 
 
 async def subject_paid(subject_kind: str, subject_id: str) -> dict[int, int]:

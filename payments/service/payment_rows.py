@@ -1,4 +1,5 @@
-"""A new payment's row: its columns for the bulk insert, its starting values, and its idempotency key."""
+"""A new batch, and a new payment's row: its columns for the bulk insert, its starting values, and its idempotency
+key."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from kit.vocab import PaymentException, PaymentStatus
+from kit.audit import Actor
+from kit.vocab import BatchStatus, PaymentException, PaymentStatus
+from payments.tables import Batch
 
 PAYMENT_COLUMNS = (
     "batch_id",
@@ -85,3 +88,30 @@ def request_id_for(entitlement_key: str, attempt: int) -> str:
     policy code keep the key they were sent with (hashed from "code@version|…", which no entitlement key contains)."""
     digest = hashlib.sha256(f"entitlement|{entitlement_key}|{attempt}".encode()).hexdigest()
     return f"ZD{digest[:40]}"
+
+
+async def new_batch(
+    policy_code: str,
+    title: str,
+    actor: Actor,
+    amounts_fen: list[int],
+    second_checker_threshold_fen: int,
+    at: dt.datetime,
+    reissue: bool = False,
+) -> Batch:
+    """A new batch (created, waiting for a checker) of payments of these amounts, saved: a total above the threshold
+    needs a second checker."""
+    total = sum(amounts_fen)
+    batch = Batch(
+        policy_code=policy_code,
+        title=title,
+        status=BatchStatus.CREATED,
+        maker=actor.name,
+        total_fen=total,
+        payment_count=len(amounts_fen),
+        needs_second_checker=total > second_checker_threshold_fen,
+        created_at=at,
+        reissue=reissue,
+    )
+    await batch.save()
+    return batch

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from kit.db import bulk_insert, in_list, raw
+from kit.db import bulk_insert, codes, in_list, raw, rows_of_subject
 from kit.i18n import _l
 from kit.money import fen_to_yuan
 from kit.vocab import PaymentStatus, SubjectKind
@@ -65,7 +65,7 @@ async def settlement_receipts(items: list[tuple[dict[str, Any], str]], at: dt.da
     for p, transfer_id in items:
         pf = facts_of[p["version_id"]]
         ent = ents.get(p["entitlement_id"], {"policy_version": 0, "clause_codes": ""})
-        clauses = [c for c in ent["clause_codes"].split(";") if c]
+        clauses = codes(ent["clause_codes"])
         titles = pf.get("clause_titles", {})
         facts = ReceiptFacts(
             code=_verification_code(),
@@ -154,11 +154,7 @@ async def receipts_of_batch(batch_id: int) -> list[ReceiptFacts]:
 
 
 async def receipts_of_subject(subject_kind: str, subject_id: str) -> list[ReceiptFacts]:
-    rows = (
-        await Receipt.select()
-        .where((Receipt.subject_kind == subject_kind) & (Receipt.subject_id == subject_id))
-        .order_by(Receipt.payment_id)
-    )
+    rows = await rows_of_subject(Receipt, subject_kind, subject_id, "payment_id")
     return [_facts(r) for r in rows]
 
 

@@ -3,6 +3,7 @@ none is ever "fixed" here (a person decides, e.g. records a return)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -197,19 +198,7 @@ async def reconcile(adapter: BankAdapter, date: dt.date, *, actor: Actor) -> Rec
         await run.save()
         if diffs:
             await ReconciliationDifference.insert(
-                *[
-                    ReconciliationDifference(
-                        run_id=run.id,
-                        kind=d.kind,
-                        request_id=d.request_id,
-                        transfer_id=d.transfer_id,
-                        payment_id=d.payment_id,
-                        bank_amount_fen=d.bank_amount_fen,
-                        ledger_amount_fen=d.ledger_amount_fen,
-                        detail=d.detail,
-                    )
-                    for d in diffs
-                ]
+                *[ReconciliationDifference(run_id=run.id, **dataclasses.asdict(d)) for d in diffs]
             )
         await actor.record(
             "reconciliation.run",

@@ -20,7 +20,7 @@ from eligibility import incremental
 from eligibility import service as eligibility
 from eligibility.standing import Verdict, verdicts
 from kit.audit import Actor, Change
-from kit.db import in_list, raw, sql_literals, transaction
+from kit.db import from_row, in_list, raw, sql_literals, transaction
 from kit.i18n import _l
 from kit.money import format_yuan
 from kit.time import china_today, now
@@ -426,20 +426,11 @@ async def accept_amount(entitlement_id: int, *, actor: Actor) -> int:
 
 
 def held_read(r: dict[str, Any]) -> HeldOutRead:
-    return HeldOutRead(
-        id=r["id"],
-        entitlement_id=r["entitlement_id"],
-        payment_id=r["payment_id"],
-        batch_id=r["batch_id"],
-        stage=r["stage"],
-        outcome=r["outcome"],
-        policy_code=r["policy_code"],
-        subject_kind=r["subject_kind"],
-        subject_id=r["subject_id"],
+    return from_row(
+        HeldOutRead,
+        r,
         amount=yuan(r["amount_fen"]),
         new_amount=yuan(r["new_amount_fen"]) if r["new_amount_fen"] is not None else None,
-        reason=r["reason"],
-        created_at=r["created_at"],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit import errors
 from kit.errors import AppError
 
 
@@ -9,22 +10,17 @@ class ApplicationError(AppError):
     """Base of every applications error (the web app renders it as {"error", "detail"} with its status)."""
 
 
-class NotFound(ApplicationError):
+class NotFound(ApplicationError, errors.NotFound):
     """Absent, or another subject's (an owner never learns whether someone else's record exists)."""
 
-    status = 404
+
+class NotAllowed(ApplicationError, errors.Forbidden): ...
 
 
-class NotAllowed(ApplicationError):
-    status = 403
+class InvalidState(ApplicationError, errors.InvalidState): ...
 
 
-class InvalidState(ApplicationError):
-    status = 409
-
-
-class NotEligible(ApplicationError):
-    status = 422
+class NotEligible(ApplicationError, errors.Invalid): ...
 
 
 class BadAttachment(ApplicationError):

@@ -3,14 +3,18 @@ notice commit together), their deliveries enqueued after the commit."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from kit.audit import Actor
 from kit.jobs import JobQueue
 from notifications import service as notifications
 
 
-async def notice(kind: str, subject_kind: str, subject_id: str, key: str, context: dict, *, actor: Actor):
-    """The notice, once per key; no queue here: ``deliver_after_commit`` enqueues its channels."""
-    return await notifications.notify(subject_kind, subject_id, kind, key, context, actor=actor, queue=None)
+async def notice(kind: str, to: Mapping[str, Any], key: str, context: dict, *, actor: Actor):
+    """The notice to the subject of ``to`` (a row with subject_kind and subject_id), once per key; no queue here:
+    ``deliver_after_commit`` enqueues its channels."""
+    return await notifications.notify(to["subject_kind"], to["subject_id"], kind, key, context, actor=actor, queue=None)
 
 
 async def deliver_after_commit(queue: JobQueue | None, notice_ids: list[int]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from kit.audit import Actor
+from kit.db import rows_of_subject
 from kit.i18n import _l
 from kit.jobs import JobQueue
 from kit.paging import Page, PageRequest, Sorts, fetch_page, search
@@ -112,11 +113,7 @@ async def raise_objection(
 
 
 async def objections_of_subject(subject_kind: str, subject_id: str) -> list[ObjectionRead]:
-    rows = (
-        await Objection.select()
-        .where((Objection.subject_kind == subject_kind) & (Objection.subject_id == subject_id))
-        .order_by(Objection.id)
-    )
+    rows = await rows_of_subject(Objection, subject_kind, subject_id)
     now = _now()
     return [_read(r, now) for r in rows]
 
@@ -205,8 +202,7 @@ async def answer_objection(
         )
         n = await notice(
             "objection_answered",
-            r["subject_kind"],
-            r["subject_id"],
+            r,
             f"objection:{objection_id}:answered",
             {"policy_title": r["policy_title"], "answer": answer[:1000], "link": _link(base_url, r)},
             actor=actor,

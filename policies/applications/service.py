@@ -15,6 +15,7 @@ from pathlib import Path
 
 from eligibility import service as eligibility
 from kit.audit import Actor
+from kit.db import codes, from_row, rows_of_subject
 from kit.i18n import _l
 from kit.jobs import JobQueue
 from kit.money import fen_to_yuan, format_yuan, round_yuan_to_fen
@@ -59,38 +60,16 @@ def _db():
 
 
 def _attachment(r: dict) -> AttachmentRead:
-    return AttachmentRead(
-        id=r["id"],
-        application_id=r["application"],
-        filename=r["filename"],
-        content_type=r["content_type"],
-        size=r["size"],
-        sha256=r["sha256"],
-        uploaded_at=r["uploaded_at"],
-    )
+    return from_row(AttachmentRead, r, application_id=r["application"])
 
 
 def _read(r: dict, atts: list[dict] | None = None) -> ApplicationRead:
-    return ApplicationRead(
-        id=r["id"],
-        application_no=r["application_no"],
-        version_id=r["version_id"],
-        policy_code=r["policy_code"],
-        policy_title=r["policy_title"],
-        subject_kind=r["subject_kind"],
-        subject_id=r["subject_id"],
-        applicant=r["applicant"],
+    return from_row(
+        ApplicationRead,
+        r,
         amount=fen_to_yuan(r["amount_fen"]),
-        clause_codes=[c for c in r["clause_codes"].split(";") if c],
-        statement=r["statement"],
-        status=r["status"],
+        clause_codes=codes(r["clause_codes"]),
         needs_two=bool(r["needs_two"]),
-        first_approver=r["first_approver"],
-        decided_by=r["decided_by"],
-        decided_at=r["decided_at"],
-        reason=r["reason"],
-        entitlement_id=r["entitlement_id"],
-        created_at=r["created_at"],
         attachments=[_attachment(a) for a in atts or []],
     )
 
@@ -219,8 +198,7 @@ async def submit_application(
             )
             n = await notice(
                 "application_received",
-                subject_kind,
-                subject_id,
+                {"subject_kind": subject_kind, "subject_id": subject_id},
                 f"application:{app_id}:received",
                 {"policy_title": version.title, "application_no": number, "link": link(base_url, app_id)},
                 actor=actor,
@@ -281,11 +259,7 @@ async def application_of_subject(application_id: int, subject_kind: str, subject
 
 
 async def applications_of_subject(subject_kind: str, subject_id: str) -> list[ApplicationRead]:
-    rows = (
-        await Application.select()
-        .where((Application.subject_kind == subject_kind) & (Application.subject_id == subject_id))
-        .order_by(Application.id)
-    )
+    rows = await rows_of_subject(Application, subject_kind, subject_id)
     return await _with_attachments(rows)
 
 
@@ -440,8 +414,7 @@ async def approve_application(
             )
             n = await notice(
                 "application_approved",
-                row["subject_kind"],
-                row["subject_id"],
+                row,
                 f"application:{application_id}:approved",
                 {
                     "policy_title": row["policy_title"],
@@ -493,8 +466,7 @@ async def reject_application(
         )
         n = await notice(
             "application_rejected",
-            row["subject_kind"],
-            row["subject_id"],
+            row,
             f"application:{application_id}:rejected",
             {"policy_title": row["policy_title"], "reason": reason[:500], "link": link(base_url, application_id)},
             actor=actor,

@@ -22,13 +22,9 @@ def to_ruleset(content: PolicyContent, key: str | None = None, version_id: int |
     return RuleSet(
         key=key or f"{content.code}@draft",
         version_id=version_id,
-        code=content.code,
-        subject=content.subject,
-        when=content.when,
-        combine=content.combine,
-        cap_per_subject=content.cap_per_subject,
-        effective_from=content.effective_from,
-        effective_to=content.effective_to,
+        **content.model_dump(
+            include={"code", "subject", "when", "combine", "cap_per_subject", "effective_from", "effective_to"}
+        ),
         clauses=[RuleClause(code=c.code, title=c.title, when=c.when, amount=c.amount) for c in content.clauses],
     )
 

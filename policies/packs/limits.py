@@ -26,23 +26,21 @@ class PackLimit(Exception):
         super().__init__(problem.message)
         self.problem = problem
 
+    @classmethod
+    def at(cls, line: int | None, message: str, hint: str) -> PackLimit:
+        return cls(PackProblem(line=line, message=message, hint=hint))
+
 
 def check_text(text: str) -> None:
     """Refuse a pack text over the size bound or holding a NUL character, before the YAML is read."""
     size = len(text.encode("utf-8", errors="replace"))
     if size > MAX_PACK_BYTES:
-        raise PackLimit(
-            PackProblem(
-                line=None,
-                message=f"the pack is {size:,} bytes; at most {MAX_PACK_BYTES:,} are accepted",
-                hint="split it into several packs",
-            )
+        raise PackLimit.at(
+            None, f"the pack is {size:,} bytes; at most {MAX_PACK_BYTES:,} are accepted", "split it into several packs"
         )
     if "\x00" in text:
         at = text.index("\x00")
-        raise PackLimit(
-            PackProblem(line=text.count("\n", 0, at) + 1, message="the pack holds a NUL character", hint=NUL_HINT)
-        )
+        raise PackLimit.at(text.count("\n", 0, at) + 1, "the pack holds a NUL character", NUL_HINT)
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -58,30 +56,20 @@ class _BoundedLoader(yaml.SafeLoader):
         event = self.peek_event()
         line = event.start_mark.line + 1
         if getattr(event, "anchor", None) is not None:
-            raise PackLimit(
-                PackProblem(
-                    line=line,
-                    message="YAML anchors and aliases (&name, *name, <<:) are not accepted in a pack",
-                    hint="write the value out where it is used",
-                )
+            raise PackLimit.at(
+                line,
+                "YAML anchors and aliases (&name, *name, <<:) are not accepted in a pack",
+                "write the value out where it is used",
             )
         self._nodes += 1
         if self._nodes > MAX_NODES:
-            raise PackLimit(
-                PackProblem(
-                    line=line,
-                    message=f"the pack has more than {MAX_NODES:,} values",
-                    hint="split it into several packs",
-                )
-            )
+            raise PackLimit.at(line, f"the pack has more than {MAX_NODES:,} values", "split it into several packs")
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise PackLimit(
-                PackProblem(
-                    line=line,
-                    message=f"the YAML nests more than {MAX_DEPTH} levels deep",
-                    hint="a pack nests policies, clauses and tests a few levels deep; check the indentation",
-                )
+            raise PackLimit.at(
+                line,
+                f"the YAML nests more than {MAX_DEPTH} levels deep",
+                "a pack nests policies, clauses and tests a few levels deep; check the indentation",
             )
         try:
             return super().compose_node(parent, index)

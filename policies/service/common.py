@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 from kit.audit import Actor
+from kit.db import from_row
 from kit.i18n import _l
 from kit.money import fen_to_yuan, yuan_to_fen
 from kit.vocab import Role, VersionStatus
@@ -55,20 +56,12 @@ async def _version_row(version_id: int) -> dict:
 async def _content(row: dict) -> PolicyContent:
     clauses = await Clause.select().where(Clause.version == row["id"]).order_by(Clause.position)
     tests = await PolicyTest.select().where(PolicyTest.version == row["id"]).order_by(PolicyTest.position)
-    return PolicyContent(
-        code=row["code"],
-        title=row["title"],
-        issuer=row["issuer"],
-        subject=row["subject"],
-        mode=row["mode"],
-        effective_from=row["effective_from"],
-        effective_to=row["effective_to"],
+    return from_row(
+        PolicyContent,
+        row,
         budget=_yuan(row["budget_fen"]),
         cap_per_subject=_yuan(row["cap_per_subject_fen"]),
-        combine=row["combine"],
-        once=row["once"],
         top_up=bool(row["top_up"]),
-        exclusive_group=row["exclusive_group"],
         when=row["when_expr"],
         source=row["source"] or "",
         summary=row["summary"] or "",
@@ -89,17 +82,4 @@ async def _content(row: dict) -> PolicyContent:
 
 
 async def _read(row: dict) -> VersionRead:
-    return VersionRead(
-        id=row["id"],
-        code=row["code"],
-        number=row["number"],
-        status=row["status"],
-        author=row["author"],
-        reviewer=row["reviewer"],
-        created_at=row["created_at"],
-        submitted_at=row["submitted_at"],
-        published_at=row["published_at"],
-        status_reason=row["status_reason"] or "",
-        content_hash=row["content_hash"],
-        content=await _content(row),
-    )
+    return from_row(VersionRead, row, status_reason=row["status_reason"] or "", content=await _content(row))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kit.db import raw
+from kit.db import from_row, raw
 from kit.i18n import _l
 from kit.paging import Page, PageRequest, Sorts, like_pattern
 from kit.vocab import VersionStatus
@@ -11,6 +11,10 @@ from policies.errors import PolicyNotFound
 from policies.schemas import PublishedVersion, VersionRead
 from policies.service.common import _content, _key, _read, _version_row, _yuan
 from policies.tables import Clause, Policy, PolicyVersion
+
+
+def _columns(*names: str) -> list:
+    return [PolicyVersion._meta.get_column_by_name(n) for n in names]
 
 
 async def read_version(version_id: int) -> VersionRead:
@@ -22,15 +26,9 @@ async def versions_of(code: str) -> list[dict]:
     """Every version of CODE, newest first (without content)."""
     rows = (
         await PolicyVersion.select(
-            PolicyVersion.id,
-            PolicyVersion.code,
-            PolicyVersion.number,
-            PolicyVersion.status,
-            PolicyVersion.author,
-            PolicyVersion.reviewer,
-            PolicyVersion.created_at,
-            PolicyVersion.published_at,
-            PolicyVersion.status_reason,
+            *_columns(
+                "id", "code", "number", "status", "author", "reviewer", "created_at", "published_at", "status_reason"
+            )
         )
         .where(PolicyVersion.code == code)
         .order_by(PolicyVersion.number, ascending=False)
@@ -54,27 +52,7 @@ async def _published_row(code: str) -> dict | None:
 
 
 def _published_view(row: dict, clause_titles: dict[str, str]) -> PublishedVersion:
-    return PublishedVersion(
-        id=row["id"],
-        key=_key(row),
-        code=row["code"],
-        number=row["number"],
-        status=row["status"],
-        title=row["title"],
-        issuer=row["issuer"],
-        subject=row["subject"],
-        mode=row["mode"],
-        exclusive_group=row["exclusive_group"],
-        effective_from=row["effective_from"],
-        effective_to=row["effective_to"],
-        budget_fen=row["budget_fen"],
-        cap_per_subject_fen=row["cap_per_subject_fen"],
-        combine=row["combine"],
-        once=row["once"],
-        top_up=bool(row["top_up"]),
-        clause_titles=clause_titles,
-        published_at=row["published_at"],
-    )
+    return from_row(PublishedVersion, row, key=_key(row), top_up=bool(row["top_up"]), clause_titles=clause_titles)
 
 
 async def _clause_titles(version_ids: list[int]) -> dict[int, dict[str, str]]:

@@ -15,7 +15,7 @@ from app.auth.service import LoginRefused, TooManyAttempts, authenticate, change
 from app.config import get_settings
 from app.tables import AuditEntry, LoginThrottle, Session, User
 from tests.conftest import ON_POSTGRES, zhida
-from tests.web import PASSWORD, acsrf, alogin, asgi_client, ensure_user
+from tests.web import PASSWORD, acsrf, alogin, asgi_client, ensure_user, login_status
 
 COOKIE = "zhida_session"
 
@@ -93,17 +93,8 @@ async def test_the_web_login_throttles_by_the_client_address():
     await ensure_user("u_web_throttle", "auditor")
     async with asgi_client() as client:
         for _ in range(get_settings().login_max_failures):
-            r = await client.post(
-                "/login",
-                data={"username": "u_web_throttle", "password": "wrong-password"},
-                headers=acsrf(client),
-                follow_redirects=False,
-            )
-            assert r.status_code == 401
-        r = await client.post(
-            "/login", data={"username": "u_web_throttle", "password": PASSWORD}, headers=acsrf(client)
-        )
-        assert r.status_code == 429
+            assert await login_status(client, "u_web_throttle", "wrong-password") == 401
+        assert await login_status(client, "u_web_throttle", PASSWORD) == 429
     assert await LoginThrottle.exists().where(LoginThrottle.slot == "127.0.0.1|u_web_throttle")
 
 

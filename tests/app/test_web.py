@@ -8,7 +8,7 @@ import pytest
 
 from app.auth.guards import PUBLIC
 from app.main import create_app
-from tests.web import PASSWORD, acsrf, alogin, asgi_client, ensure_user
+from tests.web import PASSWORD, acsrf, alogin, asgi_client, ensure_user, login_status
 
 ROLES = ["policy_officer", "policy_reviewer", "finance_maker", "finance_checker", "auditor", "admin"]
 
@@ -61,17 +61,8 @@ async def test_csrf_enforced_on_form_post(client):
 async def test_wrong_password_refused_then_locked_out(client):
     await ensure_user("u_lockout", "auditor")
     for _ in range(5):
-        r = await client.post(
-            "/login",
-            data={"username": "u_lockout", "password": "wrong-password"},
-            headers=acsrf(client),
-            follow_redirects=False,
-        )
-        assert r.status_code == 401
-    r = await client.post(
-        "/login", data={"username": "u_lockout", "password": PASSWORD}, headers=acsrf(client), follow_redirects=False
-    )
-    assert r.status_code == 429  # even the right password, while locked
+        assert await login_status(client, "u_lockout", "wrong-password") == 401
+    assert await login_status(client, "u_lockout", PASSWORD) == 429  # even the right password, while locked
 
 
 async def test_lockout_is_cleared_after_the_window():

@@ -70,22 +70,18 @@ async def test_clock_skew_beyond_300_seconds_is_refused(make_bank, skew, accepte
         assert sim.transfers() == []
 
 
+def _signed_transfer(sim, amount: str, **more) -> tuple[bytes, dict[str, str]]:
+    """A transfer's JSON body as a client would send it, and headers signing it at the simulator's clock."""
+    fields = {"request_id": "x", "payer_account": PAYER, "payee_account": "1", "payee_name": "n"}
+    body = json.dumps({**fields, "amount": amount, "currency": "CNY", **more}).encode()
+    ts = str(int(sim.clock()))
+    return body, {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "POST", "/transfers", body)}
+
+
 async def test_signature_covers_the_body_exactly(make_bank):
     """A body altered after signing (here: the amount) is refused."""
     _, sim = make_bank()
-    body = json.dumps(
-        {
-            "request_id": "x",
-            "payer_account": PAYER,
-            "payee_account": "1",
-            "payee_name": "n",
-            "amount": "1.00",
-            "currency": "CNY",
-            "memo": "",
-        }
-    ).encode()
-    ts = str(int(sim.clock()))
-    headers = {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "POST", "/transfers", body)}
+    body, headers = _signed_transfer(sim, "1.00", memo="")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://bank.test") as client:
         assert (
             await client.post("/transfers", content=body.replace(b"1.00", b"9.00"), headers=headers)
@@ -233,18 +229,7 @@ async def test_insufficient_funds_beyond_the_payer_balance(make_bank):
 @pytest.mark.parametrize("amount", ["1.234", "0", "0.00", "-5", "abc", "1e400"])
 async def test_amounts_the_bank_cannot_pay_are_rejected_invalid_amount(make_bank, amount):
     _, sim = make_bank()
-    body = json.dumps(
-        {
-            "request_id": "x",
-            "payer_account": PAYER,
-            "payee_account": "1",
-            "payee_name": "n",
-            "amount": amount,
-            "currency": "CNY",
-        }
-    ).encode()
-    ts = str(int(sim.clock()))
-    headers = {"X-Timestamp": ts, "X-Signature": sign(SECRET, ts, "POST", "/transfers", body)}
+    body, headers = _signed_transfer(sim, amount)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim), base_url="http://bank.test") as client:
         answer = (await client.post("/transfers", content=body, headers=headers)).json()
     assert (answer["status"], answer["reason"]) == ("rejected", "INVALID_AMOUNT")

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from kit.vocab import Role
 from tests.web import browser_login, chromium, ensure_user, live_server
 
 pytestmark = pytest.mark.browser
-ROLES = [
-    "policy_officer",
-    "policy_reviewer",
-    "finance_maker",
-    "finance_checker",
-    "auditor",
-    "admin",
-    "enterprise",
-    "talent",
-]
+ROLES = [r.value for r in Role]  # every role, staff first
 SUBJECT_IDS = {"enterprise": "91360100MA35XXXX1A", "talent": "360102199001011234"}
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import yaml
 
 from app.audit import AuditActor
 from eligibility import store
-from eligibility.importer import upsert_profiles
+from eligibility.importer import import_stream, upsert_profiles
 from eligibility.schemas import ImportReport, RuleClause, RuleSet
 
 # The shared conformance files sit beside the checkout (/work/shared next to /work/main); a worktree lies one level
@@ -62,3 +63,40 @@ async def put_profiles(kind: str, profiles: list[dict]) -> None:
 
 async def clear_profiles(kind: str) -> None:
     await store.TABLES[kind].delete(force=True)
+
+
+async def import_bytes(kind: str, data: bytes, fmt: str = "csv"):
+    """Import a file's bytes; the report and the rejects as (line, field, reason)."""
+    rejects = []
+    report = await import_stream(
+        kind,
+        io.BytesIO(data),
+        fmt=fmt,
+        actor=ACTOR,
+        reject=lambda line, field, reason: rejects.append((line, field, reason)),
+    )
+    return report, rejects
+
+
+def enterprise_profile(uscc: str, name: str, account: str, **over) -> dict:
+    """An enterprise's import row (contract field names, text values) that qualifies for the test packs."""
+    row = {
+        "uscc": uscc,
+        "name": name,
+        "region_code": "360106",
+        "industry_code": "I6513",
+        "scale": "small",
+        "founded_on": "2019-05-01",
+        "employees": "60",
+        "revenue": "30000000.00",
+        "tax_paid": "900000.00",
+        "high_tech": "true",
+        "specialized": "none",
+        "credit_rating": "A",
+        "blacklisted": "false",
+        "tags": "",
+        "bank_name": "中国银行南昌分行",
+        "bank_account": account,
+    }
+    row.update(over)
+    return row

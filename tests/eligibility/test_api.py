@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from litestar.testing import AsyncTestClient
 
-from app.main import create_app
 from eligibility.feeds import create_feed_key
 from eligibility.synthetic import generate
 from tests.eligibility.helpers import ACTOR
-from tests.web import PASSWORD, ensure_user
+from tests.web import alogin, ensure_user, own_loop_client
 
 
 @pytest.fixture
@@ -20,16 +18,8 @@ async def feed(fresh_db):
 
 @pytest.fixture
 async def client(feed):
-    """The app on the client's own loop: PostgreSQL connections belong to one loop, so the test's pool is
-    closed while the app runs with its own (as tests/receipts does); no database calls of our own meanwhile."""
-    from app.db import close_database, open_database
-
-    await close_database()
-    try:
-        async with AsyncTestClient(create_app()) as c:
-            yield c
-    finally:
-        await open_database()
+    async with own_loop_client() as c:
+        yield c
 
 
 def _json_profile(p: dict) -> dict:
@@ -37,17 +27,6 @@ def _json_profile(p: dict) -> dict:
         k: (list(v) if isinstance(v, tuple) else v if v is None or isinstance(v, (bool, int)) else str(v))
         for k, v in p.items()
     }
-
-
-async def _login(client, username: str) -> None:
-    await client.get("/login")
-    r = await client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "next": "/"},
-        headers={"x-csrftoken": client.cookies.get("csrftoken")},
-        follow_redirects=False,
-    )
-    assert r.status_code == 302, r.text[:200]
 
 
 async def test_exchange_upsert_needs_the_feed_key_and_validates(client, feed):
@@ -69,7 +48,7 @@ async def test_exchange_upsert_needs_the_feed_key_and_validates(client, feed):
 
     sid = good[0]["uscc"]
     assert (await client.get(f"/api/profiles/enterprise/{sid}")).status_code == 401
-    await _login(client, "u_officer")
+    await alogin(client, "u_officer")
     shown = (await client.get(f"/api/profiles/enterprise/{sid}")).json()
     assert shown["name"] == good[0]["name"] and "*" in shown["bank_account"]
     assert (await client.get("/api/profiles/enterprise/91360100000000000M")).status_code == 404

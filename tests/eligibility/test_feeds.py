@@ -11,9 +11,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from litestar.testing import AsyncTestClient
 
-from app.main import create_app
 from eligibility.errors import EligibilityError
 from eligibility.feeds import create_feed_key, set_feed_fields
 from eligibility.importer import import_file, import_stream
@@ -24,7 +22,7 @@ from eligibility.tables import Match
 from kit.db import raw
 from tests.conftest import ON_POSTGRES, zhida
 from tests.eligibility.helpers import ACTOR
-from tests.web import PASSWORD, ensure_user
+from tests.web import PASSWORD, ensure_user, own_loop_client
 
 AS_OF = dt.date(2025, 6, 30)
 TAX = ("revenue", "tax_paid", "credit_rating")
@@ -338,14 +336,8 @@ async def api_feeds(fresh_db, tmp_dir):
 
 @pytest.fixture
 async def client(api_feeds):
-    from app.db import close_database, open_database
-
-    await close_database()
-    try:
-        async with AsyncTestClient(create_app()) as c:
-            yield c
-    finally:
-        await open_database()
+    async with own_loop_client() as c:
+        yield c
 
 
 async def test_api_partial_record_keeps_bank_and_rd_and_null_clears(client, api_feeds):

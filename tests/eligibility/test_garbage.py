@@ -10,7 +10,7 @@ import json
 import pytest
 
 from eligibility.errors import EligibilityError
-from eligibility.importer import import_file, import_stream
+from eligibility.importer import import_file
 from eligibility.profiles import field_names
 from eligibility.service import count_profiles, get_profile
 from eligibility.synthetic import generate, write_csv, write_ndjson
@@ -18,23 +18,11 @@ from kit.errors import AppError
 from kit.text import NotUtf8, Utf8Check
 from tests.conftest import zhida
 from tests.eligibility import test_api
-from tests.eligibility.helpers import ACTOR, CONFORMANCE
-from tests.eligibility.test_api import _json_profile, _login
-from tests.web import csrf_headers
+from tests.eligibility.helpers import ACTOR, CONFORMANCE, import_bytes
+from tests.eligibility.test_api import _json_profile
+from tests.web import alogin, csrf_headers
 
 feed, client = test_api.feed, test_api.client  # the exchange API's fixtures (a feed key, the app's client)
-
-
-async def _import(kind: str, data: bytes, fmt: str = "csv"):
-    rejects = []
-    report = await import_stream(
-        kind,
-        io.BytesIO(data),
-        fmt=fmt,
-        actor=ACTOR,
-        reject=lambda line, field, reason: rejects.append((line, field, reason)),
-    )
-    return report, rejects
 
 
 def _csv(kind: str, rows: list[dict], header: list[str] | None = None) -> str:
@@ -53,7 +41,7 @@ def _ndjson(rows: list[dict]) -> str:
 
 async def _refused(kind: str, data: bytes, fmt: str = "csv") -> str:
     with pytest.raises(AppError) as caught:
-        await _import(kind, data, fmt)
+        await import_bytes(kind, data, fmt)
     return caught.value.message
 
 
@@ -78,7 +66,7 @@ async def test_a_gbk_file_is_refused_naming_its_line_and_stores_nothing(fresh_db
     nd = _ndjson(rows[:3]).encode("gbk")
     assert "line 1" in await _refused("enterprise", nd, fmt="ndjson")
     # A BOM stays accepted; a name in UTF-8 is stored whole.
-    report, rejects = await _import("enterprise", b"\xef\xbb\xbf" + "".join(lines[:4]).encode())
+    report, rejects = await import_bytes("enterprise", b"\xef\xbb\xbf" + "".join(lines[:4]).encode())
     assert (report.inserted, rejects) == (3, [])
     assert (await get_profile("enterprise", rows[0]["uscc"]))["name"] == rows[0]["name"]
 
@@ -124,7 +112,7 @@ async def test_exchange_api_is_strict_utf8_accepts_a_bom_and_answers_4xx_for_dee
 
 
 async def test_pack_api_refuses_a_gbk_pack_instead_of_storing_replacement_characters(client, feed):
-    await _login(client, "u_officer")
+    await alogin(client, "u_officer")
     pack = (CONFORMANCE / "sample_pack.yaml").read_text(encoding="utf-8")
     r = await client.post("/api/policies/packs", content=pack.encode("gbk"), headers=csrf_headers(client))
     assert r.status_code == 422, r.text
@@ -144,7 +132,7 @@ async def test_a_second_row_of_a_subject_is_rejected_naming_both_lines(fresh_db)
         ("csv", _csv("enterprise", [*rows, repeat]), 3, 6),
         ("ndjson", _ndjson([*rows, repeat]), 2, 5),
     ):
-        report, rejects = await _import("enterprise", data.encode(), fmt)
+        report, rejects = await import_bytes("enterprise", data.encode(), fmt)
         assert report.rejected == 1 and report.unchanged + report.inserted == 4
         assert [(line, field) for line, field, _ in rejects] == [(second, "uscc")]
         assert f"line {first}" in rejects[0][2] and f"{second}" in rejects[0][2]
@@ -223,14 +211,14 @@ async def test_runaway_or_control_laden_text_is_a_rejected_row(fresh_db):
     for i, (field, value) in bad.items():
         rows[i] = {**rows[i], field: value}
     rows[6] = {**rows[6], "name": "张" * 3_500_000}  # a line too long to be a profile: rejected unparsed
-    report, rejects = await _import("talent", _ndjson(rows).encode(), fmt="ndjson")
+    report, rejects = await import_bytes("talent", _ndjson(rows).encode(), fmt="ndjson")
     assert report.inserted == 1 and report.rejected == 7
     assert [(line, field) for line, field, _ in rejects] == [(i + 1, f) for i, (f, _) in bad.items()] + [(7, "")]
     assert "201 characters long, at most 200" in rejects[0][2] and "longer than" in rejects[6][2]
     assert "NUL" in rejects[1][2] and "line break" in rejects[2][2]
     csv_rows = list(generate("talent", 2, seed=29))
     csv_rows[0]["name"] = "李\r\n四"  # a quoted newline in a cell
-    report, rejects = await _import("talent", _csv("talent", csv_rows).encode())
+    report, rejects = await import_bytes("talent", _csv("talent", csv_rows).encode())
     assert report.inserted == 1 and [(line, field) for line, field, _ in rejects] == [(2, "name")]
     assert await get_profile("talent", csv_rows[0]["id_number"]) is None
 
@@ -247,7 +235,7 @@ async def test_numbers_accept_ascii_digits_only(fresh_db):
     for i, (field, value) in bad.items():
         rows[i] = {**rows[i], field: value}
     rows[5] = {**rows[5], "bank_account": "6222 0212 3456 7890"}  # grouped by spaces: the digits are stored
-    report, rejects = await _import("enterprise", _csv("enterprise", rows).encode())
+    report, rejects = await import_bytes("enterprise", _csv("enterprise", rows).encode())
     assert report.inserted == 2 and report.rejected == 5
     assert [(line, field) for line, field, _ in rejects] == [(i + 2, f) for i, (f, _) in bad.items()]
     assert "full-width" in rejects[0][2]
@@ -272,7 +260,7 @@ async def test_odd_ndjson_lines_are_rejected_lines_never_a_crash(fresh_db, tmp_d
         json.dumps(_json_profile(rows[1]), ensure_ascii=False),
     ]
     data = ("\n".join(lines) + "\n").encode()
-    report, rejects = await _import("enterprise", data, fmt="ndjson")
+    report, rejects = await import_bytes("enterprise", data, fmt="ndjson")
     assert (report.inserted, report.rejected) == (2, 6)
     assert [line for line, _, _ in rejects] == [2, 3, 4, 5, 6, 7]
     assert "not valid JSON" in rejects[0][2] and "an array, not a JSON object" in rejects[1][2]

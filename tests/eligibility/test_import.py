@@ -7,33 +7,20 @@ import io
 import json
 
 from app.tables import AuditEntry
-from eligibility.importer import import_stream
 from eligibility.service import count_profiles, get_profile
 from eligibility.synthetic import generate, write_csv, write_ndjson
 from tests.conftest import zhida
-from tests.eligibility.helpers import ACTOR, CONFORMANCE
-
-
-async def _import(kind: str, data: bytes, fmt: str = "csv"):
-    rejects = []
-    report = await import_stream(
-        kind,
-        io.BytesIO(data),
-        fmt=fmt,
-        actor=ACTOR,
-        reject=lambda line, field, reason: rejects.append((line, field, reason)),
-    )  # noqa: B023
-    return report, rejects
+from tests.eligibility.helpers import ACTOR, CONFORMANCE, import_bytes
 
 
 async def test_conformance_files_reject_exactly_the_invalid_lines(fresh_db):
     want = json.loads((CONFORMANCE / "expected_rejected_lines.json").read_text())
     for kind, key in (("enterprise", "enterprises"), ("talent", "talents")):
         data = (CONFORMANCE / f"{key}.csv").read_bytes()
-        report, rejects = await _import(kind, data)
+        report, rejects = await import_bytes(kind, data)
         assert sorted({line for line, _, _ in rejects}) == sorted(want[key])
         assert report.rejected == len(want[key]) and report.inserted == data.count(b"\n") - 1 - len(want[key])
-        again, _ = await _import(kind, data)
+        again, _ = await import_bytes(kind, data)
         assert (again.inserted, again.updated, again.unchanged) == (0, 0, report.inserted)
 
 
@@ -46,12 +33,12 @@ async def test_bom_column_order_update_and_ndjson(fresh_db, tmp_dir):
     order = list(reversed(range(len(table[0]))))
     shuffled = io.StringIO()
     csv.writer(shuffled).writerows([[r[i] for i in order] for r in table])
-    report, rejects = await _import("enterprise", b"\xef\xbb\xbf" + shuffled.getvalue().encode())
+    report, rejects = await import_bytes("enterprise", b"\xef\xbb\xbf" + shuffled.getvalue().encode())
     assert (report.inserted, report.rejected, rejects) == (20, 0, [])
     rows[0]["employees"] += 1
     nd = tmp_dir / "e.ndjson"
     write_ndjson("enterprise", rows, str(nd))
-    report, _ = await _import("enterprise", nd.read_bytes(), fmt="ndjson")
+    report, _ = await import_bytes("enterprise", nd.read_bytes(), fmt="ndjson")
     assert (report.inserted, report.updated, report.unchanged) == (0, 1, 19)
     assert (await get_profile("enterprise", rows[0]["uscc"]))["employees"] == rows[0]["employees"]
 
@@ -66,13 +53,13 @@ async def test_csv_cells_are_read_by_their_header(fresh_db):
     w.writerow(header)
     for r in rows:
         w.writerow(["999"] + [r[f] if r[f] is not None else "" for f in header[1:-1]] + [r["employees"]])
-    report, rejects = await _import("enterprise", out.getvalue().encode())
+    report, rejects = await import_bytes("enterprise", out.getvalue().encode())
     assert (report.inserted, report.rejected, rejects) == (3, 0, [])
     for r in rows:
         stored = await get_profile("enterprise", r["uscc"])
         assert (stored["employees"], stored["rd_expense"], stored["tags"]) == (r["employees"], None, None)
     no_name = "\n".join(",".join(str(v) for k, v in r.items() if k == "uscc") for r in rows)
-    report, rejects = await _import("enterprise", ("uscc\n" + no_name + "\n").encode())
+    report, rejects = await import_bytes("enterprise", ("uscc\n" + no_name + "\n").encode())
     assert report.rejected == 3 and {field for _, field, _ in rejects} >= {"name", "region_code"}
     assert all(reason == "required value is missing" for _, field, reason in rejects if field == "name")
 
@@ -89,12 +76,12 @@ async def test_numbers_too_large_to_store_are_rejected_rows_not_a_failed_import(
     w = csv.DictWriter(out, fieldnames=list(table[0]))
     w.writeheader()
     w.writerows(table)
-    report, rejects = await _import("enterprise", out.getvalue().encode())
+    report, rejects = await import_bytes("enterprise", out.getvalue().encode())
     assert (report.inserted, report.rejected) == (2, 2)
     assert {(line, field) for line, field, _ in rejects} == {(3, "revenue"), (4, "employees")}
     assert all("too large to store" in reason for _, _, reason in rejects)
     big = {k: v for k, v in table[3].items() if v != ""} | {"tax_paid": 10**30}
-    report, rejects = await _import("enterprise", (json.dumps(big) + "\n").encode(), fmt="ndjson")
+    report, rejects = await import_bytes("enterprise", (json.dumps(big) + "\n").encode(), fmt="ndjson")
     assert report.rejected == 1 and rejects[0][1] == "tax_paid" and "too large to store" in rejects[0][2]
 
 
@@ -104,16 +91,16 @@ async def test_file_cut_off_mid_row_keeps_data_consistent(fresh_db, tmp_dir):
     write_csv("talent", rows, str(path))
     data = path.read_bytes()
     cut = data[: data.rindex(b"\n", 0, len(data) - 1) + 20]  # last row broken off after 20 bytes
-    report, rejects = await _import("talent", cut)
+    report, rejects = await import_bytes("talent", cut)
     assert report.inserted == 29 and report.rejected == 1 and rejects[0][0] == 31
     assert await count_profiles("talent") == 29
-    report, _ = await _import("talent", data)
+    report, _ = await import_bytes("talent", data)
     assert (report.inserted, report.unchanged) == (1, 29)
 
 
 async def test_every_import_is_audited_with_digest_and_counts(fresh_db):
     data = (CONFORMANCE / "talents.csv").read_bytes()
-    report, _ = await _import("talent", data)
+    report, _ = await import_bytes("talent", data)
     entry = (await AuditEntry.select().where(AuditEntry.action == "eligibility.profiles_import"))[-1]
     detail = json.loads(entry["detail"])
     assert detail["file_sha256"] == report.digest and detail["rejected"] == 2 and entry["actor"] == "tester"

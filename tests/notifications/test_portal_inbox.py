@@ -6,12 +6,10 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from litestar.testing import AsyncTestClient
 
-from app.main import create_app
 from notifications.service import deliveries, notify
 from tests.notifications.conftest import CTX, make_recipient
-from tests.web import PASSWORD, ensure_user
+from tests.web import alogin, ensure_user, own_loop_client
 
 A = "91360100MA35AAAAA1"
 B = "91360100MA35BBBBB2"
@@ -29,29 +27,11 @@ async def users(fresh_db):
 
 @contextlib.asynccontextmanager
 async def client():
-    """One client of the app; ``await login(c, name)`` switches the session. PostgreSQL connections belong to
-    one event loop, so the test's pool is closed while the app runs with its own (as tests/eligibility does)
-    and the test makes no database calls of its own inside."""
-    from app.db import close_database, open_database
-
-    await close_database()
-    try:
-        async with AsyncTestClient(create_app()) as c:
-            await c.get("/login")
-            yield c
-    finally:
-        await open_database()
-
-
-async def login(c, name: str):
-    r = await c.post(
-        "/login",
-        data={"username": name, "password": PASSWORD, "next": "/"},
-        headers=csrf_headers(c),
-        follow_redirects=False,
-    )
-    assert r.status_code == 302, r.text
-    return c
+    """One client of the app (tests.web.own_loop_client, no database calls of the test's own inside);
+    ``await alogin(c, name)`` switches the session."""
+    async with own_loop_client() as c:
+        await c.get("/login")
+        yield c
 
 
 async def test_inbox_unread_open_and_ownership(users, actor):
@@ -60,7 +40,7 @@ async def test_inbox_unread_open_and_ownership(users, actor):
     second = await notify("enterprise", A, "payment_returned", "r:A:1", CTX, actor=actor)
     other = await notify("enterprise", B, "matched_auto", "m:B:1", CTX, actor=actor)
     async with client() as c:
-        await login(c, A)
+        await alogin(c, A)
         body = (await c.get("/api/portal/notices")).json()
         assert body["unread"] == 2 and [n["id"] for n in body["notices"]] == [second.id, first.id]
         page = await c.get("/portal/inbox")
@@ -75,7 +55,7 @@ async def test_inbox_unread_open_and_ownership(users, actor):
         assert (await c.get(f"/api/portal/notices/{other.id}")).status_code == 404
 
         # B sees none of A's notices and cannot mark them read.
-        await login(c, B)
+        await alogin(c, B)
         for url in (
             f"/api/portal/notices/{first.id}",
             f"/portal/inbox/{first.id}",
@@ -85,7 +65,7 @@ async def test_inbox_unread_open_and_ownership(users, actor):
         assert (await c.post(f"/api/portal/notices/{second.id}/read", headers=csrf_headers(c))).status_code == 404
         assert [n["id"] for n in (await c.get("/api/portal/notices")).json()["notices"]] == [other.id]
 
-        await login(c, A)
+        await alogin(c, A)
         assert (await c.get("/api/portal/notices")).json()["unread"] == 1  # B's attempt changed nothing
         r = await c.post(f"/api/portal/notices/{second.id}/read", headers=csrf_headers(c))
         assert r.status_code == 200 and r.json()["read_at"] is not None
@@ -95,7 +75,7 @@ async def test_inbox_unread_open_and_ownership(users, actor):
 async def test_opt_out_form_and_api(users, actor):
     await make_recipient(actor, A)
     async with client() as c:
-        await login(c, A)
+        await alogin(c, A)
         prefs = (await c.get("/api/portal/preferences")).json()
         assert prefs["preferences"] == {"email": True, "sms": True, "webhook": True}
         r = await c.post("/portal/preferences", data={"email": "true"}, headers=csrf_headers(c), follow_redirects=False)
@@ -116,7 +96,7 @@ async def test_opt_out_form_and_api(users, actor):
 async def test_notice_shown_in_the_readers_language(users, actor):
     n = await notify("enterprise", A, "application_rejected", "rej:1", CTX, actor=actor)
     async with client() as c:
-        await login(c, A)
+        await alogin(c, A)
         assert "未通过" in (await c.get(f"/api/portal/notices/{n.id}")).json()["title"]
         c.cookies.set("lang", "en")
         body = (await c.get(f"/api/portal/notices/{n.id}")).json()

@@ -94,3 +94,23 @@ def bank_settings(data_dir: Path, timeout: float = 5.0):
         payer_account="360100000000000001",
         payer_name="南昌市财政局",
     )
+
+
+async def approved_batch(facts: PolicyFacts):
+    """The batch MAKER makes of the policy's payable entitlements, approved by CHECKER (one approval below
+    THRESHOLD_FEN): its BatchCreated."""
+    from payments.service import approve_batch, create_batch
+
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    return made
+
+
+async def run_all(adapter, batch_id: int, **kw) -> None:
+    """Run an approved batch to its end in this process: every chunk the runner hands out, paid in order."""
+    from payments.service import pay_range, start_batch
+    from payments.service.transfer import RunnerOptions
+
+    opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", **kw)
+    for chunk in await start_batch(batch_id, actor=SYSTEM, chunk_size=50):
+        await pay_range(adapter, batch_id, chunk.first_id, chunk.last_id, opts=opts, actor=SYSTEM)

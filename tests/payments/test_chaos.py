@@ -44,6 +44,16 @@ def _wait_for_port(port: int, timeout: float = 20) -> None:
     raise AssertionError("the bank simulator did not start")
 
 
+def _bank_sim(port: int, bank_db: Path, env: dict, *options: str) -> subprocess.Popen:
+    """`zhida bank-sim` on a loopback port with ``options``, refusing no account; its output discarded."""
+    return subprocess.Popen(
+        [_zhida(), "bank-sim", "--port", str(port), "--db", str(bank_db), *options, "--reject-accounts", ""],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 async def _settled() -> int:
     return int((await raw("SELECT COUNT(*) AS n FROM pay_payment WHERE status = 'settled'"))[0]["n"])
 
@@ -60,36 +70,12 @@ async def test_chaos_sigkill_and_restart_pays_everyone_exactly_once(fresh_db, tm
         "ZHIDA_PAYMENTS_LEASE_SECONDS": "4",
         "ZHIDA_PAYMENTS_CONCURRENCY": "32",
     }
-    sim = subprocess.Popen(
-        [
-            _zhida(),
-            "bank-sim",
-            "--port",
-            str(port),
-            "--db",
-            str(bank_db),
-            "--secret",
-            SECRET,
-            "--fail-rate",
-            "0.05",
-            "--timeout-rate",
-            "0.025",
-            "--drop-rate",
-            "0.025",
-            "--slow-rate",
-            "0.01",
-            "--slow-seconds",
-            "1.5",
-            "--hang-seconds",
-            "3",
-            "--seed",
-            "7",
-            "--reject-accounts",
-            "",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    sim = _bank_sim(
+        port,
+        bank_db,
+        env,
+        *("--secret", SECRET, "--fail-rate", "0.05", "--timeout-rate", "0.025", "--drop-rate", "0.025"),
+        *("--slow-rate", "0.01", "--slow-seconds", "1.5", "--hang-seconds", "3", "--seed", "7"),
     )
     try:
         _wait_for_port(port)

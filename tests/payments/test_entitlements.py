@@ -11,7 +11,6 @@ import pytest
 from payments.adapters import get_adapter
 from payments.service import (
     account_verified,
-    approve_batch,
     check_balances,
     create_batch,
     entitlements_of_subject,
@@ -22,7 +21,16 @@ from payments.service import (
 )
 from payments.service.transfer import RunnerOptions
 from tests.conftest import ON_POSTGRES
-from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, payee, policy
+from tests.payments.factories import (
+    MAKER,
+    SYSTEM,
+    THRESHOLD_FEN,
+    approved_batch,
+    bank_settings,
+    entitled,
+    payee,
+    policy,
+)
 
 
 async def test_waiting_for_a_verified_account(fresh_db):
@@ -65,8 +73,7 @@ async def test_exclusive_group_takes_the_highest_then_earliest_then_smallest_cod
 async def test_two_runners_on_one_batch_pay_each_payment_once(fresh_db, tmp_dir):
     facts = policy(budget_fen=10**12)
     await entitled(facts, 300, amount_fen=10_001)
-    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(made.batch_id, actor=CHECKER)
+    made = await approved_batch(facts)
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         (chunk,) = await start_batch(made.batch_id, actor=SYSTEM)

@@ -21,7 +21,6 @@ from payments.service import (
     approve_batch,
     budget_usage,
     check_balances,
-    create_batch,
     exceptions_queue,
     pay_range,
     payments_of_subject,
@@ -34,7 +33,7 @@ from payments.service import (
     subject_paid,
 )
 from payments.service.transfer import RunnerOptions
-from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, payee, policy
+from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, approved_batch, bank_settings, payee, policy
 
 BANK_DAY = lambda: dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()  # noqa: E731
 
@@ -43,8 +42,7 @@ async def _approved_batch(items):
     """A policy with 100,000 yuan of budget, these entitlements, and their batch made and approved."""
     facts = policy(budget_fen=10_000_000)
     await record_entitlements(facts, items, actor=SYSTEM)
-    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(made.batch_id, actor=CHECKER)
+    made = await approved_batch(facts)
     return facts, made
 
 

@@ -14,7 +14,6 @@ from payments.service import (
     approve_batch,
     check_balances,
     create_batch,
-    pay_range,
     progress,
     receipts_of_batch,
     reconcile,
@@ -22,13 +21,18 @@ from payments.service import (
     version_balances,
 )
 from payments.service.transfer import RunnerOptions
-from tests.payments.factories import CHECKER, CHECKER2, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, policy
-
-
-async def run_all(adapter, batch_id: int, **kw) -> None:
-    opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局", **kw)
-    for chunk in await start_batch(batch_id, actor=SYSTEM, chunk_size=50):
-        await pay_range(adapter, batch_id, chunk.first_id, chunk.last_id, opts=opts, actor=SYSTEM)
+from tests.payments.factories import (
+    CHECKER,
+    CHECKER2,
+    MAKER,
+    SYSTEM,
+    THRESHOLD_FEN,
+    approved_batch,
+    bank_settings,
+    entitled,
+    policy,
+    run_all,
+)
 
 
 async def test_batch_pays_everyone_once_and_reconciles(fresh_db, tmp_dir):
@@ -88,8 +92,7 @@ async def test_run_batch_inline_sends_each_notice_once(fresh_db, tmp_dir):
 
     facts = policy(budget_fen=10**9)
     await entitled(facts, 3, amount_fen=50_000)
-    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(created.batch_id, actor=CHECKER)
+    created = await approved_batch(facts)
     adapter = get_adapter(bank_settings(tmp_dir))
     try:
         opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局")
@@ -110,8 +113,7 @@ async def test_accepted_payments_are_polled_until_settled(fresh_db, tmp_dir):
 
     facts = policy(budget_fen=10**9)
     await entitled(facts, 20, amount_fen=70_000)
-    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(created.batch_id, actor=CHECKER)
+    created = await approved_batch(facts)
     # The bank answers "accepted" and settles 0.5 s later.
     adapter = get_adapter(bank_settings(tmp_dir), simulator_config=SimulatorConfig(settle_delay=0.5))
     try:

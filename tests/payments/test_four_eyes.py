@@ -13,7 +13,7 @@ from payments.service import create_batch, get_batch
 from payments.tables import Entitlement
 from tests.conftest import zhida
 from tests.payments.factories import THRESHOLD_FEN, entitled, policy
-from tests.web import ACTOR_ENV, PASSWORD, ensure_user
+from tests.web import ACTOR_ENV, alogin, ensure_user
 
 
 async def _batch_by(maker: str, amount_fen: int = 100_000, n: int = 2) -> int:
@@ -83,17 +83,6 @@ def _client() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app()), base_url="http://testserver")
 
 
-async def _login(client, username: str) -> None:
-    await client.get("/login")
-    r = await client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "next": "/"},
-        headers=_csrf(client),
-        follow_redirects=False,
-    )
-    assert r.status_code == 302, r.text[:300]
-
-
 def _csrf(client) -> dict[str, str]:
     return {"x-csrftoken": client.cookies.get("csrftoken")}
 
@@ -101,12 +90,12 @@ def _csrf(client) -> dict[str, str]:
 async def test_api_refuses_the_maker(dave_is_checker):
     batch = dave_is_checker["api"]
     async with _client() as client:
-        await _login(client, "dave")
+        await alogin(client, "dave")
         r = await client.post(f"/api/finance/batches/{batch}/approve", headers=_csrf(client))
         assert r.status_code == 403 and "maker" in r.json()["error"]
         assert (await client.get(f"/api/finance/batches/{batch}")).json()["status"] == "created"
     async with _client() as client:
-        await _login(client, "bob")
+        await alogin(client, "bob")
         r = await client.post(f"/api/finance/batches/{batch}/approve", headers=_csrf(client))
         assert r.status_code == 200 and r.json()["status"] == "approved"
 
@@ -114,7 +103,7 @@ async def test_api_refuses_the_maker(dave_is_checker):
 async def test_ui_refuses_the_maker(dave_is_checker):
     batch = dave_is_checker["ui"]
     async with _client() as client:
-        await _login(client, "dave")
+        await alogin(client, "dave")
         page = await client.get(f"/finance/batches/{batch}", headers={"accept": "text/html"})
         assert page.status_code == 200
         r = await client.post(
@@ -128,7 +117,7 @@ async def test_ui_refuses_the_maker(dave_is_checker):
 
 async def test_ui_pages_render_for_finance(setup):
     async with _client() as client:
-        await _login(client, "bob")
+        await alogin(client, "bob")
         for path in ("/finance", f"/finance/batches/{setup['cli']}", "/finance/exceptions", "/finance/reconciliation"):
             r = await client.get(path, headers={"accept": "text/html"})
             assert r.status_code == 200, (path, r.text[:300])

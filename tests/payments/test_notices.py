@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from kit.db import raw
 from payments.adapters import get_adapter
-from payments.service import approve_batch, create_batch, start_batch
+from payments.service import start_batch
 from payments.service.notices import notify_owed, sweep_notice_outbox
 from payments.service.transfer import RunnerOptions, pay_range
-from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, policy
+from tests.payments.factories import (
+    SYSTEM,
+    approved_batch,
+    bank_settings,
+    entitled,
+    policy,
+)
 
 N = 90
 
@@ -21,8 +27,7 @@ async def _notice_keys() -> dict[str, int]:
 async def _batch(n: int) -> int:
     facts = policy(budget_fen=10**10)
     await entitled(facts, n, amount_fen=40_000)
-    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(created.batch_id, actor=CHECKER)
+    created = await approved_batch(facts)
     return created.batch_id
 
 

@@ -19,8 +19,9 @@ from payments.errors import Forbidden, NotFound
 from payments.service.transfer import RunnerOptions
 from policies import service as policies
 from tests.conftest import zhida
+from tests.eligibility.helpers import enterprise_profile as enterprise
 from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings
-from tests.web import ACTOR_ENV
+from tests.web import ACTOR_ENV, alogin
 
 OFFICER = AuditActor("rv_officer", "policy_officer")
 REVIEWER = AuditActor("rv_reviewer", "policy_reviewer")
@@ -77,29 +78,6 @@ policies:
         profile: {id_number: "360102199207081233", name: 张, region_code: "110105", education: master, arrived_on: 2024-09-01, social_insurance_months: 10}
         expect: {eligible: false}
 """
-
-
-def enterprise(uscc: str, name: str, account: str, **over) -> dict:
-    row = {
-        "uscc": uscc,
-        "name": name,
-        "region_code": "360106",
-        "industry_code": "I6513",
-        "scale": "small",
-        "founded_on": "2019-05-01",
-        "employees": "60",
-        "revenue": "30000000.00",
-        "tax_paid": "900000.00",
-        "high_tech": "true",
-        "specialized": "none",
-        "credit_rating": "A",
-        "blacklisted": "false",
-        "tags": "",
-        "bank_name": "中国银行南昌分行",
-        "bank_account": account,
-    }
-    row.update(over)
-    return row
 
 
 def talent(id_number: str, name: str, account: str, **over) -> dict:
@@ -366,7 +344,7 @@ async def test_finance_sees_the_hold_and_the_maker_accepts_on_the_web(fresh_db):
     import httpx
 
     from app.main import create_app
-    from tests.web import PASSWORD, ensure_user
+    from tests.web import ensure_user
 
     await ensure_user("rv_maker", "finance_maker")
     await ensure_user("rv_checker", "finance_checker")
@@ -382,15 +360,7 @@ async def test_finance_sees_the_hold_and_the_maker_accepts_on_the_web(fresh_db):
 
     async def session(user: str) -> httpx.AsyncClient:
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app()), base_url="http://testserver")
-        await client.get("/login")
-        r = await client.post(
-            "/login",
-            data={"username": user, "password": PASSWORD, "next": "/"},
-            headers={"x-csrftoken": client.cookies.get("csrftoken")},
-            follow_redirects=False,
-        )
-        assert r.status_code == 302
-        return client
+        return await alogin(client, user)
 
     checker = await session("rv_checker")
     try:

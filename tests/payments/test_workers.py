@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from payments.adapters import simulator_store
 from payments.service import approve_batch, check_balances, create_batch, progress
 from tests.payments.factories import CHECKER, MAKER, entitled, policy
-from tests.payments.test_chaos import _free_port, _wait_for_port, _zhida
+from tests.payments.test_chaos import _bank_sim, _free_port, _wait_for_port, _zhida
 
 pytestmark = pytest.mark.redis
 
@@ -32,25 +32,7 @@ async def test_two_workers_on_redis_pay_a_batch_once(fresh_db, tmp_dir, redis_ur
         "ZHIDA_BANK_SECRET": "workers-bank-secret-0123456789abcd",
         "ZHIDA_PAYMENTS_CLAIM_SIZE": "50",
     }
-    procs = [
-        subprocess.Popen(
-            [
-                _zhida(),
-                "bank-sim",
-                "--port",
-                str(port),
-                "--db",
-                str(bank_db),
-                "--fail-rate",
-                "0.05",
-                "--reject-accounts",
-                "",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
+    procs = [_bank_sim(port, bank_db, env, "--fail-rate", "0.05")]
     try:
         _wait_for_port(port)
         procs += [

@@ -81,6 +81,14 @@ async def app_(users):
         await open_database()
 
 
+async def _publish_page(reviewer, vid: int, seen: str):
+    """The reviewer's publish form sent with the content hash the review page pinned; the page it leads to."""
+    data = {"as_of": "", "content_hash": seen}
+    return await reviewer.post(
+        f"/policies/versions/{vid}/publish", data=data, headers=csrf_headers(reviewer), follow_redirects=True
+    )
+
+
 async def test_a_draft_edited_after_review_is_not_published_unseen(app_):
     """Maker-checker on content: the review page pins the content the reviewer saw; an officer's edit in between (sent
     back, changed, submitted again) makes the publication refused (page and API alike) until the reviewer has looked
@@ -96,12 +104,7 @@ async def test_a_draft_edited_after_review_is_not_published_unseen(app_):
     r = await officer.put(f"/api/policies/versions/{vid}", json=v2_of(POLICY), headers=csrf_headers(officer))
     assert r.status_code == 200, r.text
     assert (await officer.post(f"/api/policies/versions/{vid}/submit")).status_code == 200
-    r = await reviewer.post(
-        f"/policies/versions/{vid}/publish",
-        data={"as_of": "", "content_hash": seen},
-        headers=csrf_headers(reviewer),
-        follow_redirects=True,
-    )
+    r = await _publish_page(reviewer, vid, seen)
     assert "在审核后又有改动" in r.text  # the page speaks Chinese (the API stays English)
     r = await reviewer.post(
         f"/api/policies/versions/{vid}/publish", json={"content_hash": seen}, headers=csrf_headers(reviewer)
@@ -273,12 +276,7 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
     r = await officer.post(f"/policies/versions/{vid}/submit", headers=csrf_headers(officer), follow_redirects=True)
     assert 'data-testid="publish"' in (await reviewer.get(f"/policies/FORM-1?v={vid}")).text
     seen = (await reviewer.get(f"/api/policies/versions/{vid}")).json()["content_hash"]
-    r = await reviewer.post(
-        f"/policies/versions/{vid}/publish",
-        data={"as_of": "", "content_hash": seen},
-        headers=csrf_headers(reviewer),
-        follow_redirects=True,
-    )
+    r = await _publish_page(reviewer, vid, seen)
     assert 'data-testid="status">已发布' in r.text
     # The edit page of a published version refuses to open; the save route refuses to change it.
     r = await officer.get(f"/policies/versions/{vid}/edit", follow_redirects=True)

@@ -12,7 +12,7 @@ import pytest
 from app.main import create_app
 from tests.conftest import truncate_all
 from tests.portal.fixtures import build_world
-from tests.web import PASSWORD, ensure_user
+from tests.web import alogin, ensure_user
 
 
 def csrf(client) -> dict[str, str]:
@@ -39,15 +39,7 @@ async def client_as(world):
                 c = await stack.enter_async_context(
                     httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
                 )
-                await c.get("/login")
-                r = await c.post(
-                    "/login",
-                    data={"username": name, "password": PASSWORD, "next": "/"},
-                    headers=csrf(c),
-                    follow_redirects=False,
-                )
-                assert r.status_code == 302, r.text
-                clients[name] = c
+                clients[name] = await alogin(c, name)
             return clients[name]
 
         yield get

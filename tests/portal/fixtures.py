@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from app.audit import AuditActor
 from eligibility.fields import china_today
+from tests.eligibility.helpers import enterprise_profile
 from tests.web import ensure_user
 
 OFFICER = "pt_officer"  # loads the pack
@@ -99,24 +100,7 @@ policies:
 
 
 def _enterprise(uscc: str, name: str, account: str, tags: str) -> dict:
-    return {
-        "uscc": uscc,
-        "name": name,
-        "region_code": "360106",
-        "industry_code": "I6513",
-        "scale": "small",
-        "founded_on": "2019-05-01",
-        "employees": "60",
-        "revenue": "30000000.00",
-        "tax_paid": "900000.00",
-        "high_tech": "true",
-        "specialized": "none",
-        "credit_rating": "A",
-        "blacklisted": "false",
-        "tags": tags,
-        "bank_name": "中国银行南昌分行",
-        "bank_account": account,
-    }
+    return enterprise_profile(uscc, name, account, tags=tags)
 
 
 def _talent(id_number: str, name: str, title: str) -> dict:

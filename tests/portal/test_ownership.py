@@ -11,6 +11,7 @@ import pytest
 
 from app.auth.guards import PUBLIC
 from app.main import create_app
+from kit.vocab import Role
 from tests.portal.conftest import csrf as csrf_headers
 from tests.portal.fixtures import APPLY_ENT, APPLY_TALENT, AUTO_ENT, ENT_A, ENT_B, PDF
 
@@ -23,16 +24,7 @@ PUBLIC_WITH_PARAMS = {
     "/static/{file_path:path}": "stylesheets",
 }
 PARAM = re.compile(r"\{(\w+):\w+\}")
-USER_ROLES = {
-    "policy_officer",
-    "policy_reviewer",
-    "finance_maker",
-    "finance_checker",
-    "auditor",
-    "admin",
-    "enterprise",
-    "talent",
-}
+USER_ROLES = {r.value for r in Role}
 
 
 def _refusals(handler) -> set[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from tests.payments.factories import bank_settings, run_all
 from tests.portal.conftest import csrf as csrf_headers
 from tests.portal.fixtures import (
     ACCOUNT_A,
@@ -241,39 +242,19 @@ async def test_staff_have_no_portal_and_subjects_no_review_queue(world, client_a
 
 
 async def test_a_paid_entitlement_shows_paid_with_its_receipt_and_only_to_its_owner(world, client_as, tmp_path):
-    from types import SimpleNamespace
 
     from app.audit import AuditActor
     from payments.adapters import get_adapter
-    from payments.service import approve_batch, create_batch, pay_range, start_batch
-    from payments.service.transfer import RunnerOptions
+    from payments.service import approve_batch, create_batch
 
     created = await create_batch(
         actor=AuditActor("pt_maker", "finance_maker"), policy_code=AUTO_ENT, second_checker_threshold_fen=10**12
     )
     assert created.payment_count == 2
     await approve_batch(created.batch_id, actor=AuditActor(FINANCE, "finance_checker"))
-    adapter = get_adapter(
-        SimpleNamespace(
-            bank_url=None,
-            bank_secret="s",
-            bank_timeout_seconds=5.0,
-            data_dir=tmp_path,
-            payer_account="360100000000000001",
-            payer_name="南昌市财政局",
-        )
-    )
-    system = AuditActor("system", "system")
+    adapter = get_adapter(bank_settings(tmp_path))
     try:
-        for chunk in await start_batch(created.batch_id, actor=system, chunk_size=50):
-            await pay_range(
-                adapter,
-                created.batch_id,
-                chunk.first_id,
-                chunk.last_id,
-                actor=system,
-                opts=RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局"),
-            )
+        await run_all(adapter, created.batch_id)
     finally:
         await adapter.aclose()
     a = await client_as(ENT_A)
@@ -293,7 +274,6 @@ async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_
     """One batch may pay a subject under two policies: each policy shows its own payment (the bank settled one and
     refused the other), the refused one is marked returned with no receipt; after a 退汇 is recorded the paid one
     loses its receipt and says so too."""
-    from types import SimpleNamespace
 
     from app.audit import AuditActor
     from payments.adapters import get_adapter
@@ -302,16 +282,13 @@ async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_
         approve_batch,
         create_batch,
         entitlements_of_subject,
-        pay_range,
         payments_of_subject,
         record_entitlements,
         record_return,
         reissue_payments,
         reject_batch,
-        start_batch,
     )
     from payments.service.sources import policy_facts_of
-    from payments.service.transfer import RunnerOptions
 
     system, checker = AuditActor("system", "system"), AuditActor(FINANCE, "finance_checker")
     # A second entitlement of enterprise A, to an account the simulated bank reports closed (suffix 0005).
@@ -341,26 +318,9 @@ async def test_two_payments_in_one_batch_each_show_under_their_own_policy_and_a_
         second_checker_threshold_fen=10**12,
     )
     await approve_batch(created.batch_id, actor=checker)
-    adapter = get_adapter(
-        SimpleNamespace(
-            bank_url=None,
-            bank_secret="s",
-            bank_timeout_seconds=5.0,
-            data_dir=tmp_path,
-            payer_account="360100000000000001",
-            payer_name="南昌市财政局",
-        )
-    )
+    adapter = get_adapter(bank_settings(tmp_path))
     try:
-        for chunk in await start_batch(created.batch_id, actor=system, chunk_size=50):
-            await pay_range(
-                adapter,
-                created.batch_id,
-                chunk.first_id,
-                chunk.last_id,
-                actor=system,
-                opts=RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局"),
-            )
+        await run_all(adapter, created.batch_id)
         a = await client_as(ENT_A)
         paid, _ = await _item(a, AUTO_ENT)
         refused, _ = await _item(a, APPLY_ENT)

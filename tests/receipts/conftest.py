@@ -34,19 +34,20 @@ async def settled_batch(fresh_db, tmp_dir):
     """A batch of 3 payments paid through payments' own flow on the in-process bank simulator: its id."""
     from payments.adapters import get_adapter
     from payments.adapters.simulator import SimulatorConfig
-    from payments.service import approve_batch, create_batch, pay_range, start_batch
-    from payments.service.transfer import RunnerOptions
-    from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank_settings, entitled, policy
+    from tests.payments.factories import (
+        approved_batch,
+        bank_settings,
+        entitled,
+        policy,
+        run_all,
+    )
 
     facts = policy(code="NC-TALENT-HOUSING", budget_fen=10_000_000)
     await entitled(facts, 3, amount_fen=1_640_902)
-    created = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
-    await approve_batch(created.batch_id, actor=CHECKER)
+    created = await approved_batch(facts)
     adapter = get_adapter(bank_settings(tmp_dir), simulator_config=SimulatorConfig(fail_rate=0.0, timeout_rate=0.0))
     try:
-        opts = RunnerOptions(payer_account="360100000000000001", payer_name="南昌市财政局")
-        for chunk in await start_batch(created.batch_id, actor=SYSTEM, chunk_size=50):
-            await pay_range(adapter, created.batch_id, chunk.first_id, chunk.last_id, opts=opts, actor=SYSTEM)
+        await run_all(adapter, created.batch_id)
     finally:
         await adapter.aclose()
     return created.batch_id

@@ -6,10 +6,8 @@ import io
 import zipfile
 
 import pytest
-from litestar.testing import AsyncTestClient
 
-from app.main import create_app
-from tests.web import ensure_user
+from tests.web import ensure_user, own_loop_client
 
 
 @pytest.fixture
@@ -28,17 +26,8 @@ async def auditor(fresh_db):
 
 @pytest.fixture
 async def client(batch_facts, auditor):
-    """The app on the test client's own event loop (a thread). PostgreSQL connections belong to one loop, so
-    the test's pool is closed while the app runs with its own, and reopened after; tests make no database
-    calls of their own while the client is open."""
-    from app.db import close_database, open_database
-
-    await close_database()
-    try:
-        async with AsyncTestClient(create_app()) as c:
-            yield c
-    finally:
-        await open_database()
+    async with own_loop_client() as c:
+        yield c
 
 
 def _csrf(client) -> dict[str, str]:

@@ -9,7 +9,7 @@ from rule_engine import ast as rast
 
 from eligibility.fields import INT, MONEY
 from eligibility.rules.language import parse, symbols, unparse
-from eligibility.rules.sql.conditions import Compiler, NotCompilable, sql_str
+from eligibility.rules.sql.conditions import Compiler, NotCompilable, least_greatest, min_max_members, sql_str
 from eligibility.schemas import RuleSet
 from kit.money import round_yuan_to_fen
 
@@ -39,17 +39,10 @@ def _exact(c: Compiler, node: Any) -> tuple[str, int]:
         return f"({a} * {b})", sa * sb
     if isinstance(node, rast.FunctionCallExpression):
         name = getattr(node.function, "name", "")
-        if (
-            name in ("min", "max")
-            and len(node.arguments) == 1
-            and isinstance(node.arguments[0], rast.ArrayExpression)
-            and node.arguments[0].value
-        ):
-            sqls, s = _common_exact([_exact(c, m) for m in node.arguments[0].value])
-            if len(sqls) == 1:
-                return sqls[0], s
-            fn = ({"min": "LEAST", "max": "GREATEST"} if c.pg else {"min": "MIN", "max": "MAX"})[name]
-            return f"{fn}({', '.join(sqls)})", s
+        members = min_max_members(node)
+        if members:
+            sqls, s = _common_exact([_exact(c, m) for m in members])
+            return least_greatest(name, sqls, c.pg), s
         raise NotCompilable(f"the function ${name} in an amount")
     if isinstance(node, rast.TernaryExpression):
         cond = c.boolean(node.condition)

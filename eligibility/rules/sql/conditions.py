@@ -40,6 +40,26 @@ def _num_text(d: Decimal) -> str:
     return text
 
 
+def min_max_members(node: Any) -> list | None:
+    """The members of ``$min([…])`` / ``$max([…])`` (a list written out), else None."""
+    if (
+        getattr(node.function, "name", "") in ("min", "max")
+        and len(node.arguments) == 1
+        and isinstance(node.arguments[0], rast.ArrayExpression)
+    ):
+        return list(node.arguments[0].value)
+    return None
+
+
+def least_greatest(name: str, sqls: list[str], pg: bool) -> str:
+    """$min/$max of these SQL numbers: the one itself, or PostgreSQL's LEAST/GREATEST (SQLite's many-argument
+    MIN/MAX)."""
+    if len(sqls) == 1:
+        return sqls[0]
+    fn = ({"min": "LEAST", "max": "GREATEST"} if pg else {"min": "MIN", "max": "MAX"})[name]
+    return f"{fn}({', '.join(sqls)})"
+
+
 class Compiler:
     def __init__(self, kind: str, as_of: dt.date, pg: bool) -> None:
         self.kind = kind
@@ -160,19 +180,13 @@ class Compiler:
             raise NotCompilable(f"the arithmetic {unparse(node)} (only + - * are exact in SQL)")
         if isinstance(node, rast.FunctionCallExpression):
             name = getattr(node.function, "name", "")
-            if (
-                name in ("min", "max")
-                and len(node.arguments) == 1
-                and isinstance(node.arguments[0], rast.ArrayExpression)
-            ):
-                parts = [self.number(m) for m in node.arguments[0].value]
+            members = min_max_members(node)
+            if members is not None:
+                parts = [self.number(m) for m in members]
                 if not parts:
                     raise NotCompilable("an empty list")
                 sqls, scale = self.common(*parts)
-                fn = ({"min": "LEAST", "max": "GREATEST"} if self.pg else {"min": "MIN", "max": "MAX"})[name]
-                if len(sqls) == 1:
-                    return sqls[0], scale, None
-                return f"{fn}({', '.join(sqls)})", scale, None
+                return least_greatest(name, sqls, self.pg), scale, None
             if name == "abs" and len(node.arguments) == 1:
                 sql, scale, _ = self.number(node.arguments[0])
                 return f"ABS({sql})", scale, None
