@@ -475,18 +475,10 @@ def test_no_offered_link_or_button_answers_an_error(findings):
     assert not findings.by_kind.get("http-status"), findings.report("http-status")
 
 
-@pytest.mark.xfail(
-    strict=False, reason="pending: the portal's and the verify page's mobile layout (D, issue 17); strict at merge"
-)
 def test_portal_and_verify_pages_fit_a_390px_phone(findings):
     assert not findings.by_kind.get("overflow"), findings.report("overflow")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="pending (issue 17): translations of codes and statuses (B), plain explanations and Beijing time on the "
-    "portal (D), officer tools' rule text (H); strict at merge",
-)
 def test_chinese_pages_show_no_english_words(findings):
     assert not findings.by_kind.get("english-in-zh"), findings.report("english-in-zh")
 

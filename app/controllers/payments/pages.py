@@ -100,6 +100,8 @@ def _ctx(request: Request, **extra) -> dict[str, Any]:
         "exception_labels": EXCEPTION_LABELS,
         "batch_status": batch_status,
         "flash": FLASH,
+        # who may open a policy's page (app/controllers/policies/common.STAFF): finance staff see the title only
+        "policy_readers": (Role.POLICY_OFFICER, Role.POLICY_REVIEWER, Role.AUDITOR),
         "yuan": format_yuan,
         **extra,
     }
