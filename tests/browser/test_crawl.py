@@ -54,7 +54,7 @@ SAFE_POSTS = (
 )
 # The page of each role docs/ui.md shows (zh-CN, the viewport only): saved as SHOTS/docs/<role>-<width>.png.
 DOC_PAGES = {
-    "policy_officer": "/policies",
+    "policy_officer": "/",
     "policy_reviewer": "/applications",
     "finance_maker": "/finance",
     "finance_checker": "/finance/reconciliation",
