@@ -25,6 +25,7 @@ from app.controllers.payments.common import (
     run_batch,
     threshold_fen,
 )
+from app.controllers.policies.common import STAFF as POLICY_READERS
 from app.controllers.receipts import ZIP_ROLES, receipts_zip_status
 from app.exports import Column, export, subject_columns
 from app.paging import pager_of, paging
@@ -100,8 +101,7 @@ def _ctx(request: Request, **extra) -> dict[str, Any]:
         "exception_labels": EXCEPTION_LABELS,
         "batch_status": batch_status,
         "flash": FLASH,
-        # who may open a policy's page (app/controllers/policies/common.STAFF): finance staff see the title only
-        "policy_readers": (Role.POLICY_OFFICER, Role.POLICY_REVIEWER, Role.AUDITOR),
+        "policy_readers": POLICY_READERS,  # who may open a policy's page: finance staff see the title only
         "yuan": format_yuan,
         **extra,
     }
