@@ -253,12 +253,13 @@ async def _rematch_set(
     items: list = []
     missed: list = []
     in_python: list[CompiledRuleSet] = []
+    id_lists = [match_sql.id_list(ids[i : i + SET_CHUNK]) for i in range(0, len(ids), SET_CHUNK)]
     async with match_sql.read_connection(engine) as conn:
         for c in live:
             try:
                 found = []
-                for i in range(0, len(ids), SET_CHUNK):
-                    found += await match_sql.delta_matches(conn, c.ruleset, as_of, ids[i : i + SET_CHUNK], pg)
+                for chunk in id_lists:
+                    found += await match_sql.delta_matches(conn, c.ruleset, as_of, chunk, pg)
             except NotCompilable:
                 in_python.append(c)
                 continue

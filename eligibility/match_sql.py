@@ -298,17 +298,21 @@ def _delta_sql(ruleset: RuleSet, as_of: dt.date, pg: bool) -> tuple[str, str]:
     return hit
 
 
-async def delta_matches(
-    conn, ruleset: RuleSet, as_of: dt.date, ids: list[int], pg: bool
-) -> list[tuple[MatchResult, str]]:
-    """The matches of ``ruleset`` among the profiles whose row ids are ``ids`` (a feed's changed set), with their
-    profile digests: the rule set's whole filter, clauses and amounts in one statement, restricted to those rows
-    (the primary key finds them). Raises NotCompilable when the rule set, or an amount, cannot be computed in SQL."""
+def id_list(ids: list[int]) -> str:
+    """Row ids as the SQL list delta_matches takes: integers, never text from a feed. Made once per chunk of a
+    changed set, then used by every live rule set's statement."""
+    return ",".join(str(int(i)) for i in ids)
+
+
+async def delta_matches(conn, ruleset: RuleSet, as_of: dt.date, ids: str, pg: bool) -> list[tuple[MatchResult, str]]:
+    """The matches of ``ruleset`` among the profiles whose row ids are ``ids`` (a feed's changed set, as made by
+    ``id_list``), with their profile digests: the rule set's whole filter, clauses and amounts in one statement,
+    restricted to those rows (the primary key finds them). Raises NotCompilable when the rule set, or an amount,
+    cannot be computed in SQL."""
     cond, select = _delta_sql(ruleset, as_of, pg)
     name = store.TABLES[ruleset.subject]._meta.tablename
-    id_list = ",".join(str(int(i)) for i in ids)  # row ids: integers, never text from a feed
     try:
-        rows = await store.fetch(conn, f"SELECT {select} FROM {name} WHERE id IN ({id_list}) AND ({cond})", [], pg)
+        rows = await store.fetch(conn, f"SELECT {select} FROM {name} WHERE id IN ({ids}) AND ({cond})", [], pg)
     except Exception as exc:
         if _is_overflow(exc):
             raise NotCompilable(OVERFLOW) from None
