@@ -130,21 +130,15 @@ def statements(s: RiskSettings) -> dict[str, tuple[str, list[Any]]]:
             [s.employer_max_benefits],
         ),
         "year_total": (
-            "SELECT e.id, y.total_fen, p.tax_paid_fen, {} AS year_limit_fen, {} AS tax_multiple FROM pay_entitlement e "
+            f"SELECT e.id, y.total_fen, p.tax_paid_fen, {int(s.year_total_max_fen)} AS year_limit_fen, "
+            f"{int(s.year_total_tax_multiple)} AS tax_multiple FROM pay_entitlement e "
             "JOIN (SELECT x.subject_kind, x.subject_id, SUM(x.amount_fen) AS total_fen FROM pay_entitlement x "
             f"WHERE x.state IN ({_BENEFIT}) AND x.created_at >= {{}} GROUP BY x.subject_kind, x.subject_id) y "
             "ON y.subject_kind = e.subject_kind AND y.subject_id = e.subject_id "
             "LEFT JOIN eligibility_enterprise p ON e.subject_kind = 'enterprise' AND p.subject_id = e.subject_id "
             f"WHERE {_TARGET} AND e.created_at >= {{}} AND (y.total_fen > {{}} "
-            "OR (p.tax_paid_fen > 0 AND y.total_fen > {} * p.tax_paid_fen))",
-            [
-                s.year_total_max_fen,
-                s.year_total_tax_multiple,
-                _year_start(),
-                _year_start(),
-                s.year_total_max_fen,
-                s.year_total_tax_multiple,
-            ],
+            f"OR (p.tax_paid_fen > 0 AND y.total_fen > {int(s.year_total_tax_multiple)} * p.tax_paid_fen))",
+            [_year_start(), _year_start(), s.year_total_max_fen],
         ),
         "exclusive_multi": (
             "SELECT e.id, e.exclusive_group, g.issuers, g.policies FROM pay_entitlement e JOIN "
@@ -167,13 +161,13 @@ def statements(s: RiskSettings) -> dict[str, tuple[str, list[Any]]]:
             [s.no_insured_min_fen],
         ),
         "below_threshold": (
-            "SELECT e.id, e.amount_fen, {} AS threshold_fen, c.in_band FROM pay_entitlement e JOIN "
+            f"SELECT e.id, e.amount_fen, {int(s.below_threshold_fen)} AS threshold_fen, c.in_band FROM pay_entitlement e "
+            "JOIN "
             "(SELECT x.policy_code, COUNT(*) AS in_band FROM pay_entitlement x "
             f"WHERE x.state IN ({_BENEFIT}) AND x.amount_fen < {{}} AND x.amount_fen * 100 >= {{}} "
             "GROUP BY x.policy_code HAVING COUNT(*) >= {}) c ON c.policy_code = e.policy_code "
             f"WHERE {_TARGET} AND e.amount_fen < {{}} AND e.amount_fen * 100 >= {{}}",
             [
-                s.below_threshold_fen,
                 s.below_threshold_fen,
                 s.below_threshold_fen * (100 - s.below_threshold_percent),
                 s.below_threshold_min_count,
