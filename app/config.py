@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     login_name_lock_sources: int = 10
     second_checker_threshold: str = "1000000.00"
     application_four_eyes_threshold: str = "50000.00"
+    # 风险拦截 (docs/oversight.md): the risk rules' thresholds, amounts in yuan.
+    risk_shared_account_subjects: int = 2
+    risk_account_change_days: int = 7
+    risk_new_enterprise_months: int = 6
+    risk_new_enterprise_min: str = "50000.00"
+    risk_employer_max_benefits: int = 20
+    risk_year_total_max: str = "1000000.00"
+    risk_year_total_tax_multiple: int = 2
+    risk_no_insured_min: str = "100000.00"
+    risk_below_threshold_percent: int = 5
+    risk_below_threshold_min_count: int = 3
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_sender: str = "noreply@zhida.local"
@@ -285,6 +296,25 @@ class Settings(BaseSettings):
     def application_four_eyes_threshold_fen(self) -> int:
         """An application above this amount needs a second officer's approval."""
         return yuan_to_fen(self.application_four_eyes_threshold)
+
+    def risk_settings(self):  # -> payments.service.risk.RiskSettings
+        """The risk rules' thresholds from ZHIDA_RISK_*; the band below the second approval is the application
+        four-eyes threshold's."""
+        from payments.service.risk import RiskSettings
+
+        return RiskSettings(
+            shared_account_subjects=self.risk_shared_account_subjects,
+            account_change_days=self.risk_account_change_days,
+            new_enterprise_months=self.risk_new_enterprise_months,
+            new_enterprise_min_fen=yuan_to_fen(self.risk_new_enterprise_min),
+            employer_max_benefits=self.risk_employer_max_benefits,
+            year_total_max_fen=yuan_to_fen(self.risk_year_total_max),
+            year_total_tax_multiple=self.risk_year_total_tax_multiple,
+            no_insured_min_fen=yuan_to_fen(self.risk_no_insured_min),
+            below_threshold_fen=self.application_four_eyes_threshold_fen,
+            below_threshold_percent=self.risk_below_threshold_percent,
+            below_threshold_min_count=self.risk_below_threshold_min_count,
+        )
 
     @property
     def is_postgres(self) -> bool:

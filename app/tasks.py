@@ -79,6 +79,15 @@ async def verify_audit(ctx: dict[str, Any]) -> bool:
     return result.ok
 
 
+async def risk_scan(ctx: dict[str, Any]) -> int:
+    """风险拦截: every risk rule over every entitlement about to be paid; hits become open flags (idempotent).
+    Returns how many new flags it raised."""
+    from app.config import get_settings
+
+    result = await payments.risk_scan(actor=SYSTEM, settings=get_settings().risk_settings())
+    return result.created
+
+
 async def enqueue_match_published(queue: ArqRedis, version_id: int, as_of: dt.date | None = None) -> None:
     """Queue the match-and-notify job of a just-published version (once per version and date)."""
     day = as_of.isoformat() if as_of else None
@@ -94,12 +103,15 @@ functions = [
     func(notify_all_matches, name="app.notify_all_matches"),
     func(take_effect, name="app.take_effect"),
     func(verify_audit, name="app.verify_audit"),
+    func(risk_scan, name="app.risk_scan"),
 ]
 # Idempotent jobs that a drain of the in-process queue runs too: a command in the embedded mode has no long-running
 # worker whose cron would run them (app/jobs.py).
 drain_jobs = ["app.take_effect"]
 cron_jobs = [
     cron(verify_audit, name="app.verify_audit.cron", minute=7, second=0, unique=True),
+    # Every half hour: flags raised before the next batch is made (batch creation leaves flagged ones out).
+    cron(risk_scan, name="app.risk_scan.cron", minute={20, 50}, second=0, unique=True),
     cron(
         notify_all_matches,
         name="app.notify_all_matches.cron",

@@ -224,3 +224,31 @@ class NoticeOutbox(Table, tablename="pay_notice_outbox"):
     kind = Varchar(length=32)
     payment_ids = Text()  # comma-separated payment ids
     created_at = Timestamptz()
+
+
+class RiskFlag(Table, tablename="pay_risk_flag"):
+    """风险拦截: one risk rule (payments/service/risk.py) that found one entitlement suspicious, with the facts and the
+    query's figures that triggered it (``evidence``, JSON). An open or confirmed flag holds the entitlement out of
+    batches and runs; an auditor clears it (a high-severity one needs a second, different auditor) or confirms it.
+    One row per rule and entitlement (``key``): a later scan refreshes an open flag's evidence, never duplicates it."""
+
+    id: Serial
+
+    key = Varchar(length=96, unique=True)  # "{rule}|{entitlement_id}"
+    rule = Varchar(length=32, index=True)
+    severity = Varchar(length=8, index=True)  # low | medium | high
+    entitlement_id = Integer(index=True)
+    policy_code = Varchar(length=64, default="")
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=32, index=True)
+    amount_fen = BigInt(default=0)
+    evidence = Text(default="{}")
+    state = Varchar(length=16, index=True)  # open | cleared | confirmed
+    first_cleared_by = Varchar(length=64, null=True, default=None)  # a high flag's first auditor (four-eyes)
+    first_cleared_at = Timestamptz(null=True, default=None)
+    first_reason = Text(default="")
+    decided_by = Varchar(length=64, null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+    reason = Text(default="")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()  # the last scan that found it (or the last decision)

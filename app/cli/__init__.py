@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
-from app.cli import backup, bank, core, demo, payments, policies, profiles
+from app.cli import backup, bank, core, demo, payments, policies, profiles, risk
 from app.cli.common import Commands, configure_logging
 from app.config import get_settings
 from kit import correlation
@@ -28,5 +28,5 @@ def main(ctx: click.Context) -> None:
         get_settings().check_secrets()
 
 
-for _module in (core, policies, profiles, payments, bank, demo, backup):
+for _module in (core, policies, profiles, payments, bank, demo, backup, risk):
     _module.register(main)

@@ -73,6 +73,12 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
     )
     if created.left_for_budget:
         click.echo(f"warning: {created.left_for_budget} payable entitlements left out: the budget is used up", err=True)
+    if created.risk_held:
+        click.echo(
+            f"warning: {created.risk_held} payable entitlements held by a risk flag until an auditor clears it "
+            "(`zhida risk list`)",
+            err=True,
+        )
     if created.held_out:
         click.echo(
             f"{created.held_out} entitlements held out on re-verification (no longer eligible, or the amount "

@@ -65,6 +65,15 @@ from payments.service.reverify import (  # noqa: F401
     tell_withdrawn,
     withdraw_unqualified,
 )
+from payments.service.risk import RULES as RISK_RULES  # noqa: F401
+from payments.service.risk import (  # noqa: F401
+    RiskSettings,  # noqa: F401
+    get_flag,
+    list_flags,
+)
+from payments.service.risk import clear as clear_flag  # noqa: F401
+from payments.service.risk import confirm as confirm_flag  # noqa: F401
+from payments.service.risk import scan as risk_scan  # noqa: F401
 from payments.service.runs import (  # noqa: F401
     Chunk,
     Progress,

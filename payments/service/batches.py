@@ -14,7 +14,7 @@ from kit.time import now
 from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role
 from payments.errors import BudgetExceeded, Forbidden, InvalidState, NotFound, PaymentsError
 from payments.schemas import BatchRead, yuan
-from payments.service import budget, ledger, reverify
+from payments.service import budget, ledger, reverify, risk
 from payments.service.ledger import EntryType, Move
 from payments.service.payment_rows import PAYMENT_COLUMNS, new_batch, new_payment_row, request_id_for
 from payments.tables import Batch, Entitlement, Payment
@@ -44,6 +44,7 @@ class BatchCreated:
     left_for_budget: int  # payable entitlements left out because the budget was used up
     needs_second_checker: bool
     held_out: int = 0  # payable entitlements held out on re-verification (no longer eligible, or amount changed)
+    risk_held: int = 0  # payable entitlements held by an open or confirmed risk flag (风险拦截)
 
 
 async def create_batch(
@@ -64,7 +65,7 @@ async def create_batch(
     # 资格复核 first, in a transaction of its own: what fails on the current data is held out for good.
     held = await reverify.screen_payable(policy_code, entitlement_ids, actor=actor)
     async with transaction():
-        candidates = await _payable(policy_code, entitlement_ids)
+        candidates, flagged = await _unflagged(await _payable(policy_code, entitlement_ids))
         if not candidates:
             raise NotFound(
                 f"no payable entitlement of {policy_code or 'the selection'} is waiting for a batch"
@@ -74,10 +75,12 @@ async def create_batch(
                     if held
                     else ""
                 )
+                + (f" ({len(flagged)} held by a risk flag until an auditor clears it)" if flagged else "")
             )
         # One fund per policy code: v1 and v2 entitlements of a code reserve against the same budget.
         budgets = await budget.lock([c["policy_code"] for c in candidates])
-        candidates = await _payable(policy_code, entitlement_ids)  # again, now that the budgets are ours
+        # again, now that the budgets are ours
+        candidates, flagged = await _unflagged(await _payable(policy_code, entitlement_ids))
         chosen: list[dict] = []
         by_code: dict[str, list[dict]] = {}
         for c in candidates:
@@ -143,10 +146,18 @@ async def create_batch(
                 "left_for_budget": left,
                 "needs_second_checker": batch.needs_second_checker,
                 "held_out": len(held),
+                "risk_held": len(flagged),
+                "risk_held_ids": sorted(flagged)[:200],
             },
         )
         await budget.raise_alerts(list(by_code), actor)
-    return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker, len(held))
+    return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker, len(held), len(flagged))
+
+
+async def _unflagged(candidates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[int, list[str]]]:
+    """风险拦截: the candidates no open or confirmed risk flag holds, and the held ones' rules by entitlement id."""
+    flagged = await risk.holding([int(c["id"]) for c in candidates])
+    return [c for c in candidates if int(c["id"]) not in flagged], flagged
 
 
 async def payable_by_policy() -> dict[str, tuple[int, int]]:

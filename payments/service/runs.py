@@ -14,7 +14,7 @@ from kit.money import fen_to_yuan
 from kit.time import now
 from kit.vocab import ACTIVE_PAYMENT_STATUSES, BatchStatus
 from payments.errors import InvalidState, NotFound
-from payments.service import reverify
+from payments.service import reverify, risk
 from payments.service.batches import lock_batch
 from payments.tables import Batch
 
@@ -47,6 +47,8 @@ async def start_batch(batch_id: int, *, actor: Actor, chunk_size: int = DEFAULT_
             )
         # 资格复核: a payment not sent yet whose subject no longer qualifies (or for another amount) is withheld.
         told = await reverify.screen_run(batch_id, actor=actor)
+        # 风险拦截: a payment whose entitlement a risk flag now holds is withheld too (never sent).
+        await risk.screen_run(batch_id, actor=actor)
         generation = int(b["run_count"]) + 1
         at = now()
         await Batch.update(
