@@ -35,6 +35,10 @@ async def test_portal_accounts_only_for_a_valid_uscc_or_id_number(fresh_db):
         for name, role in ((VALID_USCC, "enterprise"), (VALID_ID, "talent")):
             r = await client.post("/api/users", json={"username": name, "role": role}, headers=acsrf(client))
             assert r.status_code in (200, 201) and r.json()["status"] == "created", r.text
+        # the list masks a portal account's name (its ID number / USCC) and its forms name it by row id
+        listing = (await client.get("/admin/users")).text
+        assert VALID_ID not in listing and VALID_USCC not in listing
+        assert f"{VALID_ID[:3]}***********{VALID_ID[-4:]}" in listing
         # the page's form says it too
         r = await client.post(
             "/admin/users", data={"username": "91360100MA35", "role": "enterprise"}, headers=acsrf(client)
@@ -58,30 +62,35 @@ async def test_search_edit_disable_enable_and_unlock(fresh_db):
             body = re.search(r'data-testid="users">(.*?)</table>', html, re.S).group(1)
             return re.findall(r"<tr><td>([^<]+)</td>", body)
 
+        ids = {r["username"]: r["id"] for r in await User.select(User.id, User.username)}
+
+        def url(name: str, action: str) -> str:  # the page's forms name an account by its row id
+            return f"/admin/users/{ids[name]}/{action}"
+
         everyone = (await admin.get("/admin/users")).text
         assert 'data-testid="who"' in everyone and 'action="/logout"' in everyone  # who is logged in, and log out
-        assert "/admin/users/u_admin/disable" not in everyone and "/admin/users/alice_auditor/disable" in everyone
+        assert url("u_admin", "disable") not in everyone and url("alice_auditor", "disable") in everyone
         assert names((await admin.get("/admin/users?q=alice")).text) == ["alice_auditor"]
         locked_page = (await admin.get("/admin/users?filter=locked")).text
         assert names(locked_page) == ["bob_auditor"] and 'data-testid="unlock"' in locked_page
 
-        r = await admin.post("/admin/users/alice_auditor/edit", data={"display_name": "爱丽丝"}, headers=acsrf(admin))
+        r = await admin.post(url("alice_auditor", "edit"), data={"display_name": "爱丽丝"}, headers=acsrf(admin))
         assert r.status_code == 200 and "已修改" in r.text
         assert (await User.select(User.display_name).where(User.username == "alice_auditor").first())[
             "display_name"
         ] == "爱丽丝"
 
-        r = await admin.post("/admin/users/alice_auditor/disable", headers=acsrf(admin))
+        r = await admin.post(url("alice_auditor", "disable"), headers=acsrf(admin))
         assert r.status_code == 200 and "已停用" in r.text
         assert (await alice.get("/api/audit")).status_code == 401  # her session ended at once
         assert names((await admin.get("/admin/users?filter=inactive")).text) == ["alice_auditor"]
-        r = await admin.post("/admin/users/u_admin/disable", headers=acsrf(admin))
+        r = await admin.post(url("u_admin", "disable"), headers=acsrf(admin))
         assert r.status_code == 403  # never one's own account
-        r = await admin.post("/admin/users/alice_auditor/enable", headers=acsrf(admin))
+        r = await admin.post(url("alice_auditor", "enable"), headers=acsrf(admin))
         assert r.status_code == 200 and "已启用" in r.text
         await alogin(alice, "alice_auditor")
 
-        r = await admin.post("/admin/users/bob_auditor/unlock", headers=acsrf(admin))
+        r = await admin.post(url("bob_auditor", "unlock"), headers=acsrf(admin))
         assert r.status_code == 200 and "已解锁" in r.text
         assert names((await admin.get("/admin/users?filter=locked")).text) == []
         await alogin(alice, "bob_auditor")  # the lock is lifted
