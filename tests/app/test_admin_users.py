@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from app.auth.throttle import LOCKED_FOREVER
-from app.tables import LoginThrottle, User
+from app.tables import AuditEntry, LoginThrottle, RoleGrant, User
 from eligibility.profiles import id_check_char, uscc_check_char
-from tests.web import acsrf, alogin, asgi_client, ensure_user
+from tests.web import PASSWORD, acsrf, alogin, asgi_client, ensure_user, login_status
 
 VALID_USCC = "91360100MA35XXXX0" + uscc_check_char("91360100MA35XXXX0")
 VALID_ID = "36010219900307123" + id_check_char("36010219900307123")
@@ -86,11 +86,74 @@ async def test_search_edit_disable_enable_and_unlock(fresh_db):
         assert names((await admin.get("/admin/users?filter=inactive")).text) == ["alice_auditor"]
         r = await admin.post(url("u_admin", "disable"), headers=acsrf(admin))
         assert r.status_code == 403  # never one's own account
-        r = await admin.post(url("alice_auditor", "enable"), headers=acsrf(admin))
-        assert r.status_code == 200 and "已启用" in r.text
+        # enabling again is four-eyes (test_enabling_needs_a_second_admin); a second admin confirms it here
+        await _enable_with_a_second_admin(admin, "alice_auditor")
         await alogin(alice, "alice_auditor")
 
         r = await admin.post(url("bob_auditor", "unlock"), headers=acsrf(admin))
         assert r.status_code == 200 and "已解锁" in r.text
         assert names((await admin.get("/admin/users?filter=locked")).text) == []
         await alogin(alice, "bob_auditor")  # the lock is lifted
+
+
+async def _enable_with_a_second_admin(admin, name: str) -> str:
+    """``admin`` requests re-enabling ``name``; a second admin (made here) confirms. Returns the confirmation page."""
+    await ensure_user("u_admin2", "admin")
+    user_id = (await User.select(User.id).where(User.username == name).first())["id"]
+    r = await admin.post(f"/admin/users/{user_id}/enable", headers=acsrf(admin))
+    assert r.status_code == 200 and 'data-testid="grant-pending"' in r.text, r.text
+    grant = await RoleGrant.select().where((RoleGrant.username == name) & (RoleGrant.status == "pending")).first()
+    async with asgi_client() as second:
+        await alogin(second, "u_admin2")
+        r = await second.post(f"/admin/grants/{grant['id']}/confirm", headers=acsrf(second))
+        assert r.status_code == 200 and "已启用" in r.text, r.text
+        return r.text
+
+
+async def test_enabling_a_disabled_account_needs_a_second_admin(fresh_db):
+    """DESIGN: no single account on both sides of a four-eyes step. One admin disables and requests enabling again;
+    the account stays disabled, the page shows the request pending and why; the requester cannot confirm it; a
+    different admin does, and the audit trail names both."""
+    await ensure_user("u_admin", "admin")
+    await ensure_user("carol_auditor", "auditor")
+    carol_id = (await User.select(User.id).where(User.username == "carol_auditor").first())["id"]
+    async with asgi_client() as admin, asgi_client() as carol:
+        await alogin(admin, "u_admin")
+        assert (await admin.post(f"/admin/users/{carol_id}/disable", headers=acsrf(admin))).status_code == 200
+        r = await admin.post(f"/admin/users/{carol_id}/enable", headers=acsrf(admin))
+        assert r.status_code == 200 and 'data-testid="grant-pending"' in r.text
+        assert "已启用" not in r.text
+        row = await User.select(User.active).where(User.username == "carol_auditor").first()
+        assert row["active"] is False  # not restored by one admin
+        assert await login_status(carol, "carol_auditor", PASSWORD) != 302
+        page = (await admin.get("/admin/users")).text
+        assert 'data-testid="enable-pending"' in page and 'data-testid="enable-reason"' in page
+        assert "另一名管理员" in re.search(r'data-testid="enable-reason">([^<]+)<', page).group(1)
+        grant = (
+            await RoleGrant.select()
+            .where((RoleGrant.username == "carol_auditor") & (RoleGrant.status == "pending"))
+            .first()
+        )
+        assert grant["kind"] == "enable" and grant["requested_by"] == "u_admin"
+        # a second request while one waits is refused; the requester cannot confirm their own
+        assert (await admin.post(f"/admin/users/{carol_id}/enable", headers=acsrf(admin))).status_code == 409
+        r = await admin.post(f"/admin/grants/{grant['id']}/confirm", headers=acsrf(admin))
+        assert r.status_code == 403
+        assert (await User.select(User.active).where(User.username == "carol_auditor").first())["active"] is False
+        r = await admin.post("/api/grants/{}/confirm".format(grant["id"]), headers=acsrf(admin))
+        assert r.status_code == 403
+        await _enable_with_a_second_admin_confirming(grant["id"])
+        assert (await User.select(User.active).where(User.username == "carol_auditor").first())["active"] is True
+        await alogin(carol, "carol_auditor")
+    entries = await AuditEntry.select().where(AuditEntry.entity_id == "carol_auditor").order_by(AuditEntry.seq)
+    trail = [(e["action"], e["actor"]) for e in entries]
+    assert ("user.grant_requested", "u_admin") in trail and ("user.enable", "u_admin2") in trail, trail
+    assert trail.index(("user.grant_requested", "u_admin")) < trail.index(("user.enable", "u_admin2"))
+
+
+async def _enable_with_a_second_admin_confirming(grant_id: int) -> None:
+    await ensure_user("u_admin2", "admin")
+    async with asgi_client() as second:
+        await alogin(second, "u_admin2")
+        r = await second.post(f"/admin/grants/{grant_id}/confirm", headers=acsrf(second))
+        assert r.status_code == 200 and "已启用" in r.text, r.text
