@@ -26,7 +26,7 @@ from jinja2.runtime import Context
 
 from kit.errors import AppError
 from kit.i18n import AnyOf, Msg, _l
-from kit.masking import mask_id_number
+from kit.masking import mask_id_number, mask_username
 from kit.money import format_cny, round_yuan_to_fen
 from kit.time import beijing_text
 from kit.vocab import Role
@@ -219,3 +219,4 @@ def register(env: Environment) -> None:
     env.filters["cny"] = cny
     env.globals["lang_of"] = lang_of
     env.filters["mask_id"] = mask_id_number  # kit/masking's one rule, for pages that show a talent's ID number
+    env.filters["mask_user"] = mask_username  # a user name on a page: a portal account's (its ID number / USCC) masked

@@ -30,7 +30,7 @@ class RoleGrant(Table, tablename="app_role_grant"):
     username = Varchar(length=64, index=True)
     role = Varchar(length=32)
     display_name = Varchar(length=128, default="")
-    kind = Varchar(length=16)  # create | role | reset
+    kind = Varchar(length=16)  # create | role | reset | enable
     status = Varchar(length=16, default="pending")  # pending | confirmed | cancelled
     requested_by = Varchar(length=64)
     requested_at = Timestamptz()

@@ -4,7 +4,8 @@ exports and logs alike, so the same account or ID number looks the same wherever
 - bank account: first four and last four, four stars between, whatever the length (6222****0011);
 - ID number (and a USCC where one is masked): first three and last four (360***********1234);
 - mobile number: first three and last four (138****5678);
-- a person's name: the first and last character (张*明, 张*).
+- a person's name: the first and last character (张*明, 张*);
+- a user name: a portal account's (its ID number or USCC) like an ID number, a staff name as it is.
 
 Each returns "" for an empty value.
 """
@@ -40,6 +41,20 @@ def mask_id_number(id_number: str | None) -> str:
     if len(s) <= 7:
         return "*" * len(s)
     return s[:3] + "*" * (len(s) - 7) + s[-4:]
+
+
+_SUBJECT_LOGIN = re.compile(r"[0-9A-Z]{15,18}")
+
+
+def mask_username(username: str | None) -> str:
+    """A user name as a page shows it: a portal account is named by its subject's ID number or USCC, so such a name
+    is masked like an ID number (360***********1234); a staff name (letters, '_', '.') is shown as it is."""
+    if not username:
+        return ""
+    s = str(username)
+    if _SUBJECT_LOGIN.fullmatch(s) and sum(c.isdigit() for c in s) >= 8:
+        return mask_id_number(s)
+    return s
 
 
 def mask_phone(phone: str | None) -> str:
@@ -105,12 +120,16 @@ def mask_context(context: dict[str, Any]) -> dict[str, Any]:
 
 # A run of 11 or more digits (a mobile, an ID number with its check character, a bank account) inside free text.
 _LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{10,}[\dXx](?![0-9A-Za-z])")
+# A USCC (GB 32100-2015): 18 characters of digits and capitals, starting with its registration authority's digit or
+# letter and mostly digits; masked like an ID number wherever free text carries one (an audit entry's entity id).
+_USCC = re.compile(r"(?<![0-9A-Za-z])[0-9A-HJ-NP-RTUWXY][0-9][0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}(?![0-9A-Za-z])")
 
 
 def scrub_text(text: str) -> str:
     """Free text (an error message, a log line) with every long number in it masked like an ID number, for places
     that cannot know which datum a number is: 'no profile 360102199207081233' → 'no profile 360***********1233'."""
-    return _LONG_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
+    text = _LONG_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
+    return _USCC.sub(lambda m: mask_id_number(m.group(0)), text)
 
 
 _log_masking_installed = False

@@ -30,6 +30,7 @@ _SKIP = re.compile(r"^/(api/|lang/|logout|static/|schema|healthz|readyz|metrics)
 class DemoSite:
     base: str
     accounts: dict[str, str] = field(default_factory=dict)  # username -> role
+    database: Path | None = None  # the demo's SQLite file (for tests that read what the demo stored)
 
 
 @contextlib.contextmanager
@@ -53,7 +54,7 @@ def demo_site(profiles: int = 60) -> Iterator[DemoSite]:
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         accounts = dict(_ACCOUNT.findall(run.stdout.split("Demo accounts", 1)[1]))
         with live_server(extra_env={k: env[k] for k in ("ZHIDA_DATABASE_URL", "ZHIDA_DATA_DIR")}) as base:
-            yield DemoSite(base=base, accounts=accounts)
+            yield DemoSite(base=base, accounts=accounts, database=Path(tmp) / "zhida.db")
 
 
 def login(base: str, username: str) -> httpx.Client:

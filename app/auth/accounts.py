@@ -35,6 +35,7 @@ from eligibility.profiles import id_number_problem, uscc_problem
 from kit.audit import Actor
 from kit.errors import Forbidden, NotFound
 from kit.i18n import _l
+from kit.masking import mask_username
 from kit.time import now
 from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role
 
@@ -230,27 +231,25 @@ async def edit_account(username: str, display_name: str, actor: Actor) -> dict:
 
 
 async def set_active(username: str, active: bool, actor: Actor) -> dict:
-    """An admin disables an account (its sessions and CLI token end at once) or enables it again; never their own."""
-    _require_admin(actor, "停用或启用账户 / disable or enable accounts")
+    """An admin disables an account (its sessions and CLI token end at once); never their own. Enabling it again
+    restores access, so it is a four-eyes step like a grant: one admin requests it (a pending ``enable`` request) and
+    a different admin confirms it (``confirm``) — no single admin disables and re-enables an account alone."""
+    _require_admin(actor, _l("停用或启用账户 / disable or enable accounts"))
     if username == actor.name:
-        raise Forbidden("管理员不能停用或启用自己的账户 / an admin does not disable or enable their own account")
+        raise Forbidden(_l("管理员不能停用或启用自己的账户 / an admin does not disable or enable their own account"))
     async with User._meta.db.transaction():
         row = await _user(username)
         if row["active"] == active:
             raise Conflict(
-                f"{username} 已是{'启用' if active else '停用'}状态 / is {'active' if active else 'disabled'} already"
+                _l("{username} is active already") if active else _l("{username} is disabled already"),
+                username=mask_username(username),
             )
-        changes: dict = {User.active: active}
-        if not active:
-            changes[User.token_hash] = None
-        await User.update(changes).where(User.username == username)
-        if not active:
-            await revoke_sessions(username)
-        await actor.record(
-            "user.enable" if active else "user.disable", "user", username, {"active": row["active"]}, {"active": active}
-        )
-    status = "enabled" if active else "disabled"
-    return {"status": status, "user": _public({**row, "active": active}), "activation_code": None, "grant": None}
+        if active:
+            return await _grant("enable", username, row["role"], row["display_name"], actor)
+        await User.update({User.active: False, User.token_hash: None}).where(User.username == username)
+        await revoke_sessions(username)
+        await actor.record("user.disable", "user", username, {"active": True}, {"active": False})
+    return {"status": "disabled", "user": _public({**row, "active": False}), "activation_code": None, "grant": None}
 
 
 async def _revoke_and_issue(username: str) -> tuple[str, dt.datetime]:
@@ -304,6 +303,13 @@ async def confirm(grant_id: int, actor: Actor) -> dict:
         username, role = grant["username"], grant["role"]
         if grant["kind"] == "create":
             done = await _insert_account(username, role, grant["display_name"], actor, detail)
+        elif grant["kind"] == "enable":
+            row = await _user(username)
+            if row["active"]:
+                raise Conflict(_l("{username} is active already"), username=mask_username(username))
+            await User.update({User.active: True}).where(User.username == username)
+            await actor.record("user.enable", "user", username, {"active": False}, {"active": True}, detail)
+            done = {"status": "enabled", "user": _public({**row, "active": True}), "activation_code": None}
         elif grant["kind"] == "role":
             row = await _user(username)
             check_separation(row["role"], role)

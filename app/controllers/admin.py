@@ -8,6 +8,7 @@ admin's confirmation (app/auth/accounts.py).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -29,6 +30,7 @@ from app.paging import pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.platform import AccountOpened, RoleGrantRead
 from app.tables import LoginThrottle, User
+from kit.errors import NotFound
 from kit.i18n import _l
 from kit.paging import PageRequest, Sorts, fetch_page, search
 from kit.vocab import Role
@@ -91,6 +93,7 @@ class AccountEdit(BaseModel):
 FILTERS = ("pending", "locked", "inactive")
 USER_SORTS = Sorts({"username": User.username, "role": User.role, "created": User.created_at}, default="username")
 USER_COLUMNS = (
+    User.id,
     User.username,
     User.role,
     User.display_name,
@@ -168,6 +171,19 @@ async def _form_action(request: Request, action) -> Any:
 ADMIN = [requires(Role.ADMIN)]
 
 
+async def _username_of(user_id: int) -> str:
+    """The pages' forms name an account by its row id: a portal account's user name is its ID number or USCC, which
+    stays out of URLs (and so out of access logs and browser history)."""
+    row = await User.select(User.username).where(User.id == user_id).first()
+    if row is None:
+        raise NotFound(_l("no such user"))
+    return row["username"]
+
+
+async def _by_id(user_id: int, action: Callable[..., Awaitable[dict]], *args: Any) -> dict:
+    return await action(await _username_of(user_id), *args)
+
+
 @get("/admin/users", guards=ADMIN, include_in_schema=False, dependencies={"paging": paging(USER_SORTS)})
 async def users_page(request: Request, paging: PageRequest, role: str = "") -> Template:
     return await _page(request, paging=paging, role=role.strip())
@@ -184,38 +200,39 @@ async def users_create(
     return await _form_action(request, action)
 
 
-@post("/admin/users/{username:str}/reset", guards=ADMIN, include_in_schema=False, status_code=200)
-async def users_reset(request: Request, username: str) -> Any:
-    return await _form_action(request, lambda: accounts.reset_password(username, _me(request)))
+@post("/admin/users/{user_id:int}/reset", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_reset(request: Request, user_id: int) -> Any:
+    return await _form_action(request, lambda: _by_id(user_id, accounts.reset_password, _me(request)))
 
 
-@post("/admin/users/{username:str}/role", guards=ADMIN, include_in_schema=False, status_code=200)
+@post("/admin/users/{user_id:int}/role", guards=ADMIN, include_in_schema=False, status_code=200)
 async def users_role(
-    request: Request, username: str, data: Annotated[RoleChange, Body(media_type=RequestEncodingType.URL_ENCODED)]
+    request: Request, user_id: int, data: Annotated[RoleChange, Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Any:
-    return await _form_action(request, lambda: accounts.change_role(username, data.role, _me(request)))
+    return await _form_action(request, lambda: _by_id(user_id, accounts.change_role, data.role, _me(request)))
 
 
-@post("/admin/users/{username:str}/edit", guards=ADMIN, include_in_schema=False, status_code=200)
+@post("/admin/users/{user_id:int}/edit", guards=ADMIN, include_in_schema=False, status_code=200)
 async def users_edit(
-    request: Request, username: str, data: Annotated[AccountEdit, Body(media_type=RequestEncodingType.URL_ENCODED)]
+    request: Request, user_id: int, data: Annotated[AccountEdit, Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Any:
-    return await _form_action(request, lambda: accounts.edit_account(username, data.display_name, _me(request)))
+    return await _form_action(request, lambda: _by_id(user_id, accounts.edit_account, data.display_name, _me(request)))
 
 
-@post("/admin/users/{username:str}/disable", guards=ADMIN, include_in_schema=False, status_code=200)
-async def users_disable(request: Request, username: str) -> Any:
-    return await _form_action(request, lambda: accounts.set_active(username, False, _me(request)))
+@post("/admin/users/{user_id:int}/disable", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_disable(request: Request, user_id: int) -> Any:
+    return await _form_action(request, lambda: _by_id(user_id, accounts.set_active, False, _me(request)))
 
 
-@post("/admin/users/{username:str}/enable", guards=ADMIN, include_in_schema=False, status_code=200)
-async def users_enable(request: Request, username: str) -> Any:
-    return await _form_action(request, lambda: accounts.set_active(username, True, _me(request)))
+@post("/admin/users/{user_id:int}/enable", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_enable(request: Request, user_id: int) -> Any:
+    return await _form_action(request, lambda: _by_id(user_id, accounts.set_active, True, _me(request)))
 
 
-@post("/admin/users/{username:str}/unlock", guards=ADMIN, include_in_schema=False, status_code=200)
-async def users_unlock(request: Request, username: str) -> Any:
+@post("/admin/users/{user_id:int}/unlock", guards=ADMIN, include_in_schema=False, status_code=200)
+async def users_unlock(request: Request, user_id: int) -> Any:
     async def action():
+        username = await _username_of(user_id)
         await unlock_user(username, _me(request))
         row = (
             await User.select(

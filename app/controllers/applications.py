@@ -389,16 +389,17 @@ async def accounts_page(request: Request, msg: str = "") -> Template:
     return _html("applications/accounts.html", rows=await service.unverified_accounts(), msg=msg)
 
 
-@post("/applications/accounts/{kind:str}/{subject_id:str}/reject", guards=[VERIFIERS], include_in_schema=False)
-async def reject_account_form(
-    request: Request, kind: str, subject_id: str, data: Annotated[AccountRejection, FORM]
-) -> Redirect:
+@post("/applications/accounts/{account_id:int}/reject", guards=[VERIFIERS], include_in_schema=False)
+async def reject_account_form(request: Request, account_id: int, data: Annotated[AccountRejection, FORM]) -> Redirect:
+    # The page names the account by its row id: a talent's subject id is the whole ID number, kept out of URLs.
+    kind, subject_id = await service.subject_of_account(account_id)
     await api_reject_account.fn(request, kind, subject_id, data)
     return Redirect("/applications/accounts?msg=rejected")
 
 
-@post("/applications/accounts/{kind:str}/{subject_id:str}/verify", guards=[VERIFIERS], include_in_schema=False)
-async def verify_form(request: Request, kind: str, subject_id: str) -> Redirect:
+@post("/applications/accounts/{account_id:int}/verify", guards=[VERIFIERS], include_in_schema=False)
+async def verify_form(request: Request, account_id: int) -> Redirect:
+    kind, subject_id = await service.subject_of_account(account_id)
     await api_verify_account.fn(request, kind, subject_id)
     return Redirect("/applications/accounts")
 

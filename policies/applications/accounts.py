@@ -48,6 +48,7 @@ def _read(kind: str, subject_id: str, row: dict | None, profile: dict | None) ->
             confirmed_at=row["confirmed_at"],
             verified_by=row["verified_by"],
             status_reason=row.get("status_reason") or "",
+            account_id=row.get("id"),
         )
     profile = profile or {}
     account = profile.get("bank_account") or ""
@@ -187,6 +188,18 @@ async def reject_account(kind: str, subject_id: str, reason: str, *, actor: Acto
             {"status": "rejected", "reason": reason},
         )
     return _read(kind, subject_id, after, None)
+
+
+async def subject_of_account(account_id: int) -> tuple[str, str]:
+    """(kind, subject_id) of a confirmed account by its row id: pages name an account so, never by the ID number."""
+    row = (
+        await SubjectAccount.select(SubjectAccount.subject_kind, SubjectAccount.subject_id)
+        .where(SubjectAccount.id == account_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound(_l("this subject has confirmed no account"))
+    return row["subject_kind"], row["subject_id"]
 
 
 async def unverified_accounts() -> list[tuple[AccountRead, str, str]]:

@@ -135,3 +135,4 @@ class AccountRead(BaseModel):
     confirmed_at: dt.datetime | None = None
     verified_by: str | None = None
     status_reason: str = Field("", description="why finance rejected the account (status rejected)")
+    account_id: int | None = Field(None, description="the confirmed account's row id (an opaque id for URLs)")

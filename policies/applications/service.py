@@ -28,6 +28,7 @@ from policies.applications.accounts import (  # noqa: F401
     confirm_account,
     payment_account,
     reject_account,
+    subject_of_account,
     unverified_accounts,
     verify_account,
 )
