@@ -17,8 +17,8 @@ from litestar.response import File, Redirect, Template
 from app import jobs
 from app.auth.guards import PUBLIC, requires
 from app.config import get_settings
-from app.schemas.errors import errors
 from app.progress import ProgressRead
+from app.schemas.errors import errors
 from app.schemas.finance import ReceiptsZipRead
 from kit.i18n import _l
 from kit.time import format_china
