@@ -111,8 +111,14 @@ def _shown(lang: str, key: str, value: Any) -> Any:
         return STATE_LABELS.get(value, (value, value))[0]
     if isinstance(value, Msg):
         return one_language(lang, gettext(lang, value))
+    if isinstance(value, str) and key in PERSON_PARAMS:
+        return mask_username(value)  # a portal account's user name is its ID number or USCC: never whole
     return value
 
+
+# Parameters that name a person's account in messages a person reads (``{name} is {actor_role}``, ``user
+# {username!r} exists already``): shown through kit.masking's user-name rule.
+PERSON_PARAMS = frozenset({"name", "username", "who", "actor", "maker", "checker", "user"})
 
 _CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
 
