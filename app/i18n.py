@@ -111,8 +111,14 @@ def _shown(lang: str, key: str, value: Any) -> Any:
         return STATE_LABELS.get(value, (value, value))[0]
     if isinstance(value, Msg):
         return one_language(lang, gettext(lang, value))
+    if isinstance(value, str) and key in PERSON_PARAMS:
+        return mask_username(value)  # a portal account's user name is its ID number or USCC: never whole
     return value
 
+
+# Parameters that name a person's account in messages a person reads (``{name} is {actor_role}``, ``user
+# {username!r} exists already``): shown through kit.masking's user-name rule.
+PERSON_PARAMS = frozenset({"name", "username", "who", "actor", "maker", "checker", "user"})
 
 _CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
 
@@ -161,6 +167,31 @@ def shown(lang: str, value: Any) -> str:
     if text in BANK_REASONS:
         text = BANK_REASONS[text]
     return one_language(lang, gettext(lang, text)) if text else text
+
+
+def problem_text(lang: str, problem: Any) -> str:
+    """A policy pack's or form's problem (policies.schemas.PackProblem) as ``describe()`` writes it, in ``lang``:
+    where it is, what is wrong and the hint, each from the catalog with its parameters."""
+    where = []
+    if problem.policy_code:
+        where.append(render(lang, _l("policy {code}"), {"code": problem.policy_code}))
+    if problem.clause_code:
+        where.append(render(lang, _l("clause {code}"), {"code": problem.clause_code}))
+    if problem.field:
+        where.append(problem.field)
+    head = ("，" if lang == "zh" else ", ").join(where) or render(lang, _l("pack"))
+    if problem.line:
+        head = render(lang, _l("line {line}: {where}"), {"line": problem.line, "where": head})
+    message = render(lang, problem.template, problem.params) if problem.template else shown(lang, problem.message)
+    text = f"{head}{'：' if lang == 'zh' else ': '}{message}"
+    if problem.expression is not None:
+        text += "\n  " + render(lang, _l("expression: {expression}"), {"expression": problem.expression})
+        if problem.position is not None:
+            text += "\n  " + render(lang, _l("at position {position}"), {"position": problem.position})
+    hint = render(lang, problem.hint_template, problem.hint_params) if problem.hint_template else problem.hint
+    if hint:
+        text += "\n  " + render(lang, _l("hint: {hint}"), {"hint": shown(lang, hint)})
+    return text
 
 
 def _lang(ctx: Context) -> str:
@@ -215,6 +246,7 @@ def register(env: Environment) -> None:
     )
     translations("zh")  # read the catalog now: a broken .po stops the start, not the first page
     env.globals.update(tr=tr, role_label=role_label, error_text=_per_request(error_text), shown=_per_request(shown))
+    env.globals["problem_text"] = _per_request(problem_text)
     env.filters["beijing"] = beijing
     env.filters["cny"] = cny
     env.globals["lang_of"] = lang_of

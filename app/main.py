@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import app  # noqa: F401  (sets PICCOLO_CONF)
-from app import health, i18n, jobs, logs, metrics
+from app import health, i18n, jobs, logs, metrics, people
 from app.allow import AllowHeaderMiddleware
 from app.auth.guards import SessionCheckMiddleware, current_user, requires
 from app.auth.sessions import SESSION_HOURS
@@ -188,7 +188,12 @@ def create_app() -> Litestar:
         engine.engine.globals["platform_name"] = settings.platform_name
         engine.engine.globals["breadcrumbs"] = page_breadcrumbs
         engine.engine.globals["pop_flashes"] = pop_flashes
+        engine.engine.globals["person"] = people.person  # a staff member by display name (app/people.py)
         engine.engine.globals["csp_nonce"] = jinja2.pass_context(lambda ctx: csp_nonce(ctx.get("request")))
+
+    async def _before_request(request: Request) -> None:
+        bounded_integers(request)
+        await people.load(request)  # staff named by their display names on pages (app/people.py)
 
     return Litestar(
         route_handlers=[
@@ -239,7 +244,7 @@ def create_app() -> Litestar:
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         # Every int path/query parameter within what the database holds (app/bounds.py): a 400, never a driver's 500.
-        before_request=bounded_integers,
+        before_request=_before_request,
         debug=False,
         # Logging is app/logs.py's, configured once for the process: Litestar's default set-up would replace the
         # root handlers with its own plain-text ones.

@@ -16,7 +16,9 @@ from piccolo.columns.combination import Or
 from app.auth.throttle import ANY_SOURCE
 from app.tables import AuditEntry, LoginThrottle, RoleGrant, User
 from kit.time import now
-from kit.vocab import BatchStatus, EntitlementState, PaymentException, Role, VersionStatus
+from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role, VersionStatus
+from notifications.recipients import recipient_key
+from notifications.tables import Notice
 from payments.tables import Batch, Entitlement, Payment
 from policies import service as policies
 from policies.applications.schemas import ACCOUNT_VERIFIER_ROLES, OFFICER_ROLES
@@ -130,6 +132,52 @@ async def _admin(me: str) -> list[Card]:
         ),
         Card("grants", grants, "待我确认的授权", "Role grants to confirm", "/admin/users#grants", True),
         Card("locked", locked, "已锁定的用户名", "Locked user names", "/admin/users?filter=locked", True),
+    ]
+
+
+async def subject_cards(kind: str, subject_id: str) -> list[Card]:
+    """An enterprise's or a talent's to-do on its portal home, each a COUNT over its own rows: notices unread,
+    applications under review, objections answered, its receiving account being verified or sent back, money
+    waiting for an account, and payments the bank returned that are not yet handled."""
+    mine_notices = Notice.recipient_key == recipient_key(kind, subject_id)
+    unread = await Notice.count().where(mine_notices & Notice.read_at.is_null())
+    reviewing = await Application.count().where(
+        (Application.subject_kind == kind)
+        & (Application.subject_id == subject_id)
+        & Application.status.is_in(["submitted", "first_approved"])
+    )
+    answered = await Objection.count().where(
+        (Objection.subject_kind == kind) & (Objection.subject_id == subject_id) & (Objection.status == "answered")
+    )
+    account = (SubjectAccount.subject_kind == kind) & (SubjectAccount.subject_id == subject_id)
+    verifying = await SubjectAccount.count().where(account & (SubjectAccount.status == "unverified"))
+    rejected = await SubjectAccount.count().where(account & (SubjectAccount.status == "rejected"))
+    waiting = await Entitlement.count().where(
+        (Entitlement.subject_kind == kind)
+        & (Entitlement.subject_id == subject_id)
+        & (Entitlement.state == EntitlementState.WAITING_ACCOUNT)
+    )
+    returned = await Payment.count().where(
+        (Payment.subject_kind == kind)
+        & (Payment.subject_id == subject_id)
+        & Payment.status.is_in([PaymentStatus.REJECTED, PaymentStatus.RETURNED])
+        & (Payment.exception == PaymentException.OPEN)
+    )
+    return [
+        Card("unread", unread, "未读消息", "Unread notices", "/portal/inbox", True),
+        Card(
+            "account_rejected",
+            rejected,
+            "收款账户被退回，请重新填写",
+            "Account sent back: correct it",
+            "#account",
+            True,
+        ),
+        Card("waiting_account", waiting, "待提供收款账户的款项", "Money waiting for your account", "#account", True),
+        Card("payments_returned", returned, "银行退回的款项", "Payments the bank returned", "#account", True),
+        Card("account_verifying", verifying, "收款账户核验中", "Account being verified", "#account"),
+        Card("applications", reviewing, "审核中的申请", "Applications under review", "#policies"),
+        Card("objections_answered", answered, "已答复的异议", "Objections answered", "#objections"),
     ]
 
 

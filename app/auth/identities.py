@@ -23,6 +23,7 @@ from eligibility import service as eligibility
 from eligibility.profiles import id_number_problem, uscc_problem
 from kit.audit import Actor
 from kit.errors import Forbidden, NotFound
+from kit.i18n import _l
 from kit.time import now
 from kit.vocab import STAFF_ROLES, Role, SubjectKind
 
@@ -113,7 +114,9 @@ async def record_login(user: dict) -> None:
 def _require_admin(actor: Actor) -> None:
     if actor.role != Role.ADMIN:
         raise Forbidden(
-            f"只有系统管理员可以关联统一身份 / only an admin links identities; {actor.name} is {actor.role}"
+            _l("只有系统管理员可以关联统一身份 / only an admin links identities; {name} is {actor_role}"),
+            name=actor.name,
+            actor_role=actor.role,
         )
 
 
@@ -128,13 +131,16 @@ async def link_identity(username: str, subject: str, actor: Actor, settings: Set
     async with User._meta.db.transaction():
         row = await User.select().where(User.username == username).first()
         if row is None:
-            raise NotFound(f"no user named {username!r}")
+            raise NotFound(_l("no user named {username!r}"), username=username)
         if row["role"] not in STAFF_ROLES or not row["active"]:
             raise AppError("只有在用的工作人员账户可以关联 / only an active staff account is linked to an identity")
         if await IdentityLink.exists().where(IdentityLink.subject_key == _key(issuer, subject)):
             raise Conflict("这个统一身份已关联一个账户 / this identity is linked to an account already")
         if await IdentityLink.exists().where(IdentityLink.username == username):
-            raise Conflict(f"{username} 已关联统一身份，请先解除 / {username} is linked already: unlink it first")
+            raise Conflict(
+                _l("{username} 已关联统一身份，请先解除 / {username} is linked already: unlink it first"),
+                username=username,
+            )
         pending = row["role"] in CONFIRMED_ROLES
         at = now()
         link = IdentityLink(
@@ -186,7 +192,7 @@ async def unlink_identity(username: str, actor: Actor) -> int:
     async with User._meta.db.transaction():
         gone = await IdentityLink.delete().where(IdentityLink.username == username).returning(IdentityLink.id)
         if not gone:
-            raise NotFound(f"{username} has no identity link")
+            raise NotFound(_l("{username} has no identity link"), username=username)
         await revoke_sessions(username)
         await actor.record("user.identity_unlinked", "user", username, None, None, {"links": [g["id"] for g in gone]})
     return len(gone)

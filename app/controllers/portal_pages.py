@@ -13,6 +13,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Template
 
+from app import todo
 from app.auth.guards import current_user, own_subject, requires
 from app.config import get_settings
 from app.controllers.applications import (
@@ -184,6 +185,7 @@ async def home_page(request: Request) -> Template:
         notices=await _unread_notices(kind, subject_id),
         account=await service.account_of(kind, subject_id),
         objections=await service.objections_of_subject(kind, subject_id),
+        cards=await todo.subject_cards(kind, subject_id),
     )
 
 

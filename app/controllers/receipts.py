@@ -17,6 +17,7 @@ from litestar.response import File, Redirect, Template
 from app import jobs
 from app.auth.guards import PUBLIC, requires
 from app.config import get_settings
+from app.progress import ProgressRead
 from app.schemas.errors import errors
 from app.schemas.finance import ReceiptsZipRead
 from kit.i18n import _l
@@ -29,7 +30,7 @@ from payments.receipts.bulk import ReceiptRenderer, receipt_filename
 from payments.receipts.schemas import ReceiptFacts, facts_digest
 from payments.receipts.verify import VerifyReport, verify_receipt_pdf
 from payments.service import receipt_facts, receipt_standing
-from payments.service.receipts import batch_zip_target
+from payments.service.receipts import batch_zip_target, receipts_of_batch
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # a receipt is ~100 KiB; refuse anything absurd before parsing it
 
@@ -174,6 +175,28 @@ async def batch_receipts_zip_prepare(batch_id: int) -> ReceiptsZipRead:
 
 
 @get(
+    "/api/receipts/batches/{batch_id:int}/receipts-zip/progress",
+    guards=[requires(*ZIP_ROLES)],
+    summary="How far the build of a batch's receipts ZIP has got, for the page's progress bar",
+    responses=errors(404),
+)
+async def batch_receipts_zip_progress(batch_id: int) -> ProgressRead:
+    """``fraction`` is the share of the batch's receipts rendered (then the ZIP written); ``done`` once the ZIP is
+    ready, or once no build runs any more (the page then offers to prepare it again)."""
+    status = await receipts_zip_status(batch_id)
+    counts = {"receipts": status.receipts}
+    if status.status == "ready":
+        return ProgressRead(stage="done", fraction=1.0, done=True, counts=counts)
+    if status.status == "absent":
+        return ProgressRead(stage="none", fraction=0.0, done=True, counts=counts)
+    rendered = await asyncio.to_thread(renderer().cached_count, await receipts_of_batch(batch_id))
+    part = rendered / status.receipts if status.receipts else 0.0
+    return ProgressRead(
+        stage="running", fraction=round(0.05 + 0.9 * part, 3), done=False, counts={**counts, "rendered": rendered}
+    )
+
+
+@get(
     "/api/receipts/batches/{batch_id:int}/receipts.zip",
     guards=[requires(*ZIP_ROLES)],
     media_type="application/zip",
@@ -210,6 +233,7 @@ route_handlers: list[Any] = [
     receipt_pdf,
     batch_receipts_zip_status,
     batch_receipts_zip_prepare,
+    batch_receipts_zip_progress,
     batch_receipts_zip,
     batch_receipts_zip_page,
 ]

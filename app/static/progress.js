@@ -1,10 +1,12 @@
-// Progress bars of long jobs (a batch run, a publication's matching and notices): every element with
+// Progress bars of long jobs (a batch run, a publication's matching and notices, a receipts ZIP): every element with
 // data-progress-url polls that JSON ({fraction, done, stage, counts}) every two seconds, moves its bar and its
 // text, and reloads the page once the job is over, so the page shows the final state. Without JavaScript the
 // page refreshes itself through a <noscript> meta refresh instead.
 (function () {
   "use strict";
   function poll(box) {
+    if (box.getAttribute("data-progress-polled")) { return; } // a page with two bars includes this script twice
+    box.setAttribute("data-progress-polled", "1");
     var url = box.getAttribute("data-progress-url");
     var bar = box.querySelector(".progress > span");
     var text = box.querySelector("[data-progress-text]");

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from payments.receipts.render import DEFAULT_PLATFORM_NAME, get_or_render, render_receipt_pdf
+from payments.receipts.render import DEFAULT_PLATFORM_NAME, cache_key, get_or_render, render_receipt_pdf
 from payments.receipts.schemas import ReceiptFacts, facts_digest
 from payments.receipts.signing import SealSigner, get_signer
 
@@ -52,6 +52,17 @@ class ReceiptRenderer:
         """The cached signed PDF of these facts, rendered on first use."""
         return get_or_render(
             facts, self.cache_dir, base_url=self.base_url, seal=self.seal(), platform_name=self.platform_name
+        )
+
+    def cached_count(self, facts_list: Sequence[ReceiptFacts]) -> int:
+        """How many of these receipts are rendered already (their PDFs in the cache): a ZIP build's progress."""
+        seal = self.seal()
+        return sum(
+            (
+                self.cache_dir
+                / f"{cache_key(f, base_url=self.base_url, platform_name=self.platform_name, seal=seal)}.pdf"
+            ).exists()
+            for f in facts_list
         )
 
     def pdf_bytes(self, facts: ReceiptFacts) -> bytes:

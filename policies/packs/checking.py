@@ -12,6 +12,7 @@ from eligibility.explain import explain_profile
 from eligibility.profiles import normalize_profile
 from eligibility.rules import check_ruleset, evaluate
 from eligibility.schemas import RuleClause, RuleSet
+from kit.i18n import _l
 from policies.errors import PackRefused
 from policies.packs.reading import _FEN, _Located, parse_pack_text, validate_structure
 from policies.schemas import ClauseContent, PackProblem, PolicyContent, TestOutcome
@@ -172,12 +173,14 @@ def test_problems(content: PolicyContent, loc: _Located | None = None) -> list[P
         unknown = [c for c in (t.expect.clauses or []) if c not in codes]
         if unknown:
             out.append(
-                PackProblem(
+                PackProblem.of(
+                    _l("test '{name}' expects clause(s) {clauses} that the policy does not have"),
+                    {"name": t.name, "clauses": ", ".join(unknown)},
+                    hint=_l("clause codes: {codes}"),
+                    hint_params={"codes": ", ".join(sorted(codes))},
                     policy_code=content.code,
                     field=f"tests[{i}].expect.clauses",
                     line=loc.line("tests", i, "expect", "clauses"),
-                    message=f"test '{t.name}' expects clause(s) {', '.join(unknown)} that the policy does not have",
-                    hint="clause codes: " + ", ".join(sorted(codes)),
                 )
             )
     if out:
@@ -185,12 +188,13 @@ def test_problems(content: PolicyContent, loc: _Located | None = None) -> list[P
     for i, o in enumerate(run_tests(content)):
         if not o.passed:
             out.append(
-                PackProblem(
+                PackProblem.of(
+                    _l("own test '{name}' fails: {why}"),
+                    {"name": o.name, "why": o.message},
+                    hint=_l("fix the rule or the test's expectation; a policy whose tests fail is not stored"),
                     policy_code=content.code,
                     field=f"tests[{i}]",
                     line=loc.line("tests", i),
-                    message=f"own test '{o.name}' fails: {o.message}",
-                    hint="fix the rule or the test's expectation; a policy whose tests fail is not stored",
                 )
             )
     return out
@@ -213,23 +217,26 @@ def coverage_problems(content: PolicyContent, outcomes: list[TestOutcome] | None
         else:
             not_paying = True
     out = [
-        PackProblem(
+        PackProblem.of(
+            _l("no test where clause {clause} pays"),
+            {"clause": c.code + (f" ({c.title})" if c.title else "")},
+            hint=_l("add a test whose profile meets clause {code}: expect {{eligible: true, clauses: [{code}]}}"),
+            hint_params={"code": c.code},
             policy_code=content.code,
             clause_code=c.code,
             field="tests",
-            message=f"no test where clause {c.code}{' (' + c.title + ')' if c.title else ''} pays",
-            hint=f"add a test whose profile meets clause {c.code}: expect {{eligible: true, clauses: [{c.code}]}}",
         )
         for c in content.clauses
         if c.code not in paid
     ]
     if not not_paying:
         out.append(
-            PackProblem(
+            PackProblem.of(
+                _l("no test where the policy does not pay"),
+                hint=_l("add a test of a subject who is not eligible: expect {{eligible: false}}"),
+                hint_params={"_": ""},  # formatted, so the doubled braces read as one
                 policy_code=content.code,
                 field="tests",
-                message="no test where the policy does not pay",
-                hint="add a test of a subject who is not eligible: expect {eligible: false}",
             )
         )
     return out

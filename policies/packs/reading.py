@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from eligibility.fields import FIELDS
+from kit.i18n import _l
 from policies.errors import PackRefused
 from policies.packs import limits
 from policies.schemas import CONTENT_KEYS, ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
@@ -120,11 +121,12 @@ def parse_pack_text(text: str) -> list[tuple[Any, _Located]]:
     return [(data, loc)]
 
 
-def _did_you_mean(word: str, choices) -> str:
+def _did_you_mean(word: str, choices, allowed: str = _l("allowed keys: {keys}")) -> tuple[str, dict[str, str]]:
+    """A hint as (msgid, params): the closest allowed word, else the allowed ones."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     if close:
-        return f"did you mean '{close[0]}'?"
-    return "allowed keys: " + ", ".join(choices)
+        return _l("did you mean '{word}'?"), {"word": close[0]}
+    return allowed, {"keys": ", ".join(choices)}
 
 
 def _expression(value: Any, raw: str | None) -> str | None:
@@ -192,15 +194,27 @@ def validate_structure(
     code = data.get("code") if isinstance(data, dict) else None
     pcode = str(code) if code is not None else None
 
-    def problem(message: str, *path, clause: str | None = None, hint: str | None = None, expression=None):
+    def problem(
+        message: str,
+        *path,
+        clause: str | None = None,
+        hint: str | None = None,
+        expression=None,
+        params: dict | None = None,
+        hint_params: dict | None = None,
+    ):
+        if isinstance(hint, tuple):  # (msgid, params) from _did_you_mean
+            hint, hint_params = hint
         probs.append(
-            PackProblem(
+            PackProblem.of(
+                message,
+                params,
+                hint=hint,
+                hint_params=hint_params,
                 policy_code=pcode,
                 clause_code=clause,
                 field=_path_text(path) or None,
                 line=loc.line(*path),
-                message=message,
-                hint=hint,
                 expression=expression,
             )
         )
@@ -211,21 +225,21 @@ def validate_structure(
         problem(message, *path, hint=hint)
         return None, probs
     if not isinstance(data, dict):
-        problem("a policy is a mapping of keys (code, title, issuer, …)")
+        problem(_l("a policy is a mapping of keys (code, title, issuer, …)"))
         return None, probs
     for k in data:
         if k not in POLICY_KEYS:
-            problem(f"unknown key '{k}'", k, hint=_did_you_mean(k, POLICY_KEYS))
+            problem(_l("unknown key '{key}'"), k, params={"key": k}, hint=_did_you_mean(k, POLICY_KEYS))
     for k in REQUIRED_POLICY_KEYS:
         if data.get(k) in (None, ""):
-            problem(f"'{k}' is required", k)
+            problem(_l("'{key}' is required"), k, params={"key": k})
     out: dict[str, Any] = partial if partial is not None else {}
     if code is not None:
         if not isinstance(code, str) or not _CODE.match(code):
             problem(
-                "a policy code is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                _l("a policy code is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
                 "code",
-                hint="e.g. NC-TALENT-HOUSING-2025",
+                hint=_l("e.g. NC-TALENT-HOUSING-2025"),
             )
         out["code"] = str(code)
     for k in ("title", "issuer", "source", "summary", "exclusive_group"):
@@ -233,22 +247,23 @@ def validate_structure(
         if v is None:
             continue
         if not isinstance(v, (str, int)) or isinstance(v, bool):
-            problem(f"'{k}' must be text", k)
+            problem(_l("'{key}' must be text"), k, params={"key": k})
         else:
             out[k] = str(v).strip()
     if "exclusive_group" in out and not _CODE.match(out["exclusive_group"]):
-        problem("an exclusive group is 1-64 letters, digits, '.', '_' or '-'", "exclusive_group")
+        problem(_l("an exclusive group is 1-64 letters, digits, '.', '_' or '-'"), "exclusive_group")
     for k, choices in CHOICES.items():
         v = data.get(k)
         if v is None:
             continue
         if v not in choices:
             problem(
-                f"'{k}' must be one of {', '.join(choices)}, not {v!r}",
+                _l("'{key}' must be one of {choices}, not {value}"),
                 k,
+                params={"key": k, "choices": ", ".join(choices), "value": repr(v)},
                 hint=_did_you_mean(v, choices)
                 if difflib.get_close_matches(str(v), choices, n=1, cutoff=0.6)
-                else f"allowed: {', '.join(choices)}",
+                else (_l("allowed: {choices}"), {"choices": ", ".join(choices)}),
             )
         else:
             out[k] = v
@@ -258,7 +273,10 @@ def validate_structure(
             out["top_up"] = v
         else:
             problem(
-                f"'top_up' must be true or false, not {v!r}", "top_up", hint="top_up: true pays only the difference"
+                _l("'top_up' must be true or false, not {value}"),
+                "top_up",
+                params={"value": repr(v)},
+                hint=_l("top_up: true pays only the difference"),
             )
     for k in ("effective_from", "effective_to"):
         v = data.get(k)
@@ -266,30 +284,39 @@ def validate_structure(
             continue
         d = _date(v)
         if d is None:
-            problem(f"'{k}' must be a date YYYY-MM-DD, not {v!r}", k)
+            problem(_l("'{key}' must be a date YYYY-MM-DD, not {value}"), k, params={"key": k, "value": repr(v)})
         else:
             out[k] = d
     if out.get("effective_to") and out.get("effective_from") and out["effective_to"] < out["effective_from"]:
-        problem("'effective_to' is before 'effective_from'", "effective_to")
+        problem(_l("'effective_to' is before 'effective_from'"), "effective_to")
     for k in ("budget", "cap_per_subject"):
         v = data.get(k)
         if v is None:
             continue
         m = _money(v, loc.raw.get((k,)))
         if m is None:
-            problem(f"'{k}' must be an amount in yuan (a number), not {v!r}", k, hint="e.g. 50000000.00")
+            problem(
+                _l("'{key}' must be an amount in yuan (a number), not {value}"),
+                k,
+                params={"key": k, "value": repr(v)},
+                hint=_l("e.g. 50000000.00"),
+            )
         elif m < 0:
-            problem(f"'{k}' must not be negative", k)
+            problem(_l("'{key}' must not be negative"), k, params={"key": k})
         elif m >= limits.MAX_YUAN:
-            problem(f"'{k}' is beyond the largest amount accepted ({limits.MAX_YUAN:,f} yuan)", k)
+            problem(
+                _l("'{key}' is beyond the largest amount accepted ({max} yuan)"),
+                k,
+                params={"key": k, "max": f"{limits.MAX_YUAN:,f}"},
+            )
         elif m != m.quantize(_FEN):
-            problem(f"'{k}' has more than 2 decimals (fen is the smallest unit)", k)
+            problem(_l("'{key}' has more than 2 decimals (fen is the smallest unit)"), k, params={"key": k})
         else:
             out[k] = m.quantize(_FEN)
     if "when" in data and data["when"] is not None:
         expr = _expression(data["when"], loc.raw.get(("when",)))
         if not expr:
-            problem("'when' must be a rule expression (text)", "when")
+            problem(_l("'when' must be a rule expression (text)"), "when")
         else:
             out["when"] = expr
     out["clauses"] = _clauses(data.get("clauses"), loc, problem)
@@ -318,7 +345,7 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
     if value is None:
         return []
     if not isinstance(value, list) or not value:
-        problem("'clauses' must be a non-empty list of clauses (code, title, when, amount)", "clauses")
+        problem(_l("'clauses' must be a non-empty list of clauses (code, title, when, amount)"), "clauses")
         return []
     if len(value) > limits.MAX_CLAUSES:
         problem(f"a policy has at most {limits.MAX_CLAUSES} clauses, not {len(value)}", "clauses")
@@ -326,17 +353,23 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
     out, seen = [], {}
     for i, c in enumerate(value):
         if not isinstance(c, dict):
-            problem("a clause is a mapping with code, title, when and amount", "clauses", i)
+            problem(_l("a clause is a mapping with code, title, when and amount"), "clauses", i)
             continue
         ccode = c.get("code")
         cc = str(ccode) if ccode is not None else None
         for k in c:
             if k not in CLAUSE_KEYS:
                 problem(
-                    f"unknown key '{k}' in a clause", "clauses", i, k, clause=cc, hint=_did_you_mean(k, CLAUSE_KEYS)
+                    _l("unknown key '{key}' in a clause"),
+                    "clauses",
+                    i,
+                    k,
+                    clause=cc,
+                    params={"key": k},
+                    hint=_did_you_mean(k, CLAUSE_KEYS),
                 )
         if ccode is None or not isinstance(ccode, (str, int)) or not _CODE.match(str(ccode)):
-            problem("a clause needs a code (letters, digits, '.', '_' or '-')", "clauses", i, "code", clause=cc)
+            problem(_l("a clause needs a code (letters, digits, '.', '_' or '-')"), "clauses", i, "code", clause=cc)
             ok = False
         else:
             ok = True
@@ -383,7 +416,14 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
             continue
         for k in t:
             if k not in TEST_KEYS:
-                problem(f"unknown key '{k}' in a test", "tests", i, k, hint=_did_you_mean(k, TEST_KEYS))
+                problem(
+                    _l("unknown key '{key}' in a test"),
+                    "tests",
+                    i,
+                    k,
+                    params={"key": k},
+                    hint=_did_you_mean(k, TEST_KEYS),
+                )
         name = str(t.get("name") or f"test {i + 1}")
         profile = t.get("profile")
         if not isinstance(profile, dict):
@@ -392,12 +432,13 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
         unknown = [k for k in profile if subject and k not in _profile_keys(subject)]
         for k in unknown:
             problem(
-                f"test '{name}': unknown profile field '{k}'",
+                _l("test '{name}': unknown profile field '{key}'"),
                 "tests",
                 i,
                 "profile",
                 k,
-                hint=_did_you_mean(k, _profile_keys(subject)).replace("allowed keys", "fields"),
+                params={"name": name, "key": k},
+                hint=_did_you_mean(k, _profile_keys(subject), _l("fields: {keys}")),
             )
         if unknown:
             continue

@@ -157,3 +157,19 @@ async def _enable_with_a_second_admin_confirming(grant_id: int) -> None:
         await alogin(second, "u_admin2")
         r = await second.post(f"/admin/grants/{grant_id}/confirm", headers=acsrf(second))
         assert r.status_code == 200 and "已启用" in r.text, r.text
+
+
+async def test_a_refusal_shown_to_a_person_masks_a_portal_accounts_name(fresh_db):
+    """A talent's user name is its ID number: a refusal on the page names the account masked (kit.masking), in
+    Chinese and in English."""
+    await ensure_user("u_admin", "admin")
+    await ensure_user(VALID_ID, "talent")
+    masked = f"{VALID_ID[:3]}***********{VALID_ID[-4:]}"
+    async with asgi_client() as client:
+        await alogin(client, "u_admin")
+        for lang in ("zh", "en"):
+            client.cookies.set("lang", lang)
+            r = await client.post("/admin/users", data={"username": VALID_ID, "role": "talent"}, headers=acsrf(client))
+            assert r.status_code == 409
+            error = re.search(r'<p class="error" role="alert">([^<]+)</p>', r.text).group(1)
+            assert VALID_ID not in r.text and masked in error, error

@@ -114,3 +114,30 @@ async def test_account_verification_can_reject_with_a_reason_and_shows_the_old_a
         await alogin(client, subject)
         portal = (await client.get("/portal")).text
         assert "户名与账号不符" in re.search(r'data-testid="account-rejected">(.*?)</span>', portal, re.S).group(1)
+
+
+async def test_finance_and_audit_pages_name_staff_by_their_display_names(fresh_db):
+    """A batch's maker and checker, the reconciliation's and the audit trail's actor are shown by name, not user name."""
+    from app.tables import User
+
+    await ensure_user("maker1", "finance_maker")
+    await ensure_user("checker1", "finance_checker")
+    await ensure_user("audit1", "auditor")
+    names = {"maker1": "王制单", "checker1": "李复核"}
+    for username, display in names.items():
+        await User.update({User.display_name: display}).where(User.username == username)
+    facts = policy(budget_fen=10**9)
+    await record_entitlements(facts, [payee(1, 10_000)], actor=SYSTEM)
+    made = await create_batch(actor=MAKER, policy_code=facts.code, second_checker_threshold_fen=THRESHOLD_FEN)
+    await approve_batch(made.batch_id, actor=CHECKER)
+    async with asgi_client() as client:
+        await alogin(client, "checker1")
+        detail = (await client.get(f"/finance/batches/{made.batch_id}")).text
+        assert re.search(r'data-testid="maker">([^<]*)<', detail).group(1) == "王制单"
+        assert re.search(r'data-testid="checker">([^<]*)<', detail).group(1) == "李复核"
+        listing = (await client.get("/finance")).text
+        row = re.search(r"<tbody>(.*?)</tbody>", listing, re.S).group(1)
+        assert "王制单 / 李复核" in row and "maker1" not in row and "checker1" not in row
+        await alogin(client, "audit1")
+        trail = (await client.get("/audit")).text
+        assert "王制单" in trail and "李复核" in trail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -106,6 +107,18 @@ async def test_auditor_prepares_the_batch_zip_as_a_job_then_downloads_it(batch_f
         assert 'data-testid="receipts-zip-prepare"' in page
         r = await client.post(f"/receipts/batches/{batch_id}/zip", headers=acsrf(client), follow_redirects=True)
         assert 'data-testid="receipts-zip-preparing"' in r.text, r.text[-2000:]
+        # a progress bar polled by static/progress.js (under the CSP nonce), not a meta refresh (issue 17)
+        head = r.text.split("</head>")[0]
+        assert 'http-equiv="refresh"' not in head.replace(
+            '<noscript><meta http-equiv="refresh" content="5"></noscript>', ""
+        )
+        progress_url = f"/api/receipts/batches/{batch_id}/receipts-zip/progress"
+        bar = re.search(r'<div class="progress-box".*?</noscript>\s*</div>', r.text, re.S)
+        assert bar and f'data-progress-url="{progress_url}"' in bar.group(0)
+        nonce = re.search(r"'nonce-([^']+)'", r.headers["content-security-policy"]).group(1)
+        assert f'<script src="/static/progress.js" nonce="{nonce}"' in r.text
+        p = (await client.get(progress_url)).json()
+        assert p["done"] is False and 0 < p["fraction"] < 1 and p["counts"]["receipts"] == 3, p
         r = await client.post(f"/api/receipts/batches/{batch_id}/receipts-zip", headers=acsrf(client))
         assert r.status_code == 202 and r.json() == {
             "batch_id": batch_id,
@@ -114,6 +127,8 @@ async def test_auditor_prepares_the_batch_zip_as_a_job_then_downloads_it(batch_f
             "download": None,
         }
         await jobs.drain()  # the worker builds it
+        p = (await client.get(progress_url)).json()
+        assert p["done"] is True and p["fraction"] == 1.0, p
         status = (await client.get(f"/api/receipts/batches/{batch_id}/receipts-zip")).json()
         assert status["status"] == "ready" and status["download"] == f"/api/receipts/batches/{batch_id}/receipts.zip"
         page = (await client.get(f"/finance/batches/{batch_id}")).text

@@ -109,11 +109,12 @@ def _policy_from_form(form: FormMultiDict) -> tuple[dict[str, Any], dict[str, An
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problems.append(
-                PackProblem(
+                PackProblem.of(
+                    _l("the tests are not valid YAML: {problem}"),
+                    {"problem": getattr(exc, "problem", exc)},
                     policy_code=values["code"] or None,
                     field="tests",
                     line=mark.line + 1 if mark else None,
-                    message=f"the tests are not valid YAML: {getattr(exc, 'problem', exc)}",
                 )
             )
             tests = None
