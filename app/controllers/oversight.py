@@ -35,6 +35,7 @@ STATE_LABELS = {"open": ("待处理", "open"), "confirmed": ("已确认风险", 
 READERS = requires(Role.AUDITOR, Role.ADMIN)
 DECIDERS = requires(Role.AUDITOR)
 STATES = ("open", "confirmed", "cleared")
+SEVERITY_CLASS = {"high": "red", "medium": "amber"}  # the badge colours of zhida.css
 FLAG_SORTS = Sorts(
     {"id": RiskFlag.id, "severity": RiskFlag.severity, "rule": RiskFlag.rule, "amount": RiskFlag.amount_fen},
     default="-id",
@@ -90,6 +91,7 @@ async def oversight_page(
             "states": STATES,
             "counts": await _counts(),
             "state_labels": STATE_LABELS,
+            "sev_class": SEVERITY_CLASS,
             "yuan": format_yuan,
             "msg": msg,
         },
@@ -152,12 +154,16 @@ async def flag_page(request: Request, flag_id: int, msg: str = "") -> Template:
     f = await service.get_flag(flag_id)
     f = _view({**f, "evidence": json.dumps(f["evidence"])})
     user = current_user(request)
+    history = await oversight.subject_history(f["subject_kind"], f["subject_id"])
+    history["flags"] = [{**r, "flag_state": r["state"]} for r in history["flags"]]
     return Template(
         "oversight/flag.html",
         context={
             "f": f,
             "evidence": _evidence(f["evidence"]),
-            "history": await oversight.subject_history(f["subject_kind"], f["subject_id"]),
+            "history": history,
+            "rule_titles": {r.code: r.title for r in RULE_BY_CODE.values()},
+            "sev_class": SEVERITY_CLASS,
             "can_decide": user["role"] == Role.AUDITOR and f["state"] in ("open", "confirmed"),
             "second_needed": f["severity"] == "high" and f["first_cleared_by"] and f["state"] == "open",
             "yuan": format_yuan,
