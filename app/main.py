@@ -37,6 +37,7 @@ from app.controllers import (
     eligibility,
     identity,
     notifications,
+    oversight,
     payments,
     policies,
     portal,
@@ -70,6 +71,7 @@ ROUTE_MODULES = (
     applications,
     receipts,
     progress,
+    oversight,
 )
 
 

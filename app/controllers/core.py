@@ -46,7 +46,11 @@ ROLE_LINKS: dict[Role, list[tuple[str, str, str]]] = {
         ("/finance/reconciliation", "对账", "Reconciliation"),
         ("/applications/accounts", "账户核验", "Account verification"),
     ],
-    Role.AUDITOR: [("/audit", "审计日志", "Audit trail"), ("/finance", "资金拨付", "Disbursement")],
+    Role.AUDITOR: [
+        ("/oversight", "风险拦截", "Risk flags"),
+        ("/audit", "审计日志", "Audit trail"),
+        ("/finance", "资金拨付", "Disbursement"),
+    ],
     Role.ADMIN: [
         ("/admin/users", "用户管理", "Users"),
         ("/audit", "审计日志", "Audit trail"),
