@@ -28,11 +28,15 @@ def owned_fields_of(kind: str, names: Iterable[str]) -> tuple[str, ...]:
     unknown = [n for n in wanted if n not in known]
     if unknown:
         raise EligibilityError(
-            f"{', '.join(map(repr, unknown))} is not a field of {kind} profiles (profiles.md): the fields are "
-            + ", ".join(known)
+            _l("{unknown} is not a field of {kind} profiles (profiles.md): the fields are {known}"),
+            unknown=", ".join(map(repr, unknown)),
+            kind=kind,
+            known=", ".join(known),
         )
     if SUBJECT_ID[kind] in wanted:
-        raise EligibilityError(f"{SUBJECT_ID[kind]} is the subject id, which every row carries: a feed does not own it")
+        raise EligibilityError(
+            _l("{field} is the subject id, which every row carries: a feed does not own it"), field=SUBJECT_ID[kind]
+        )
     if not wanted:
         raise EligibilityError(_l("name at least one field the feed owns (or make it a full-record feed)"))
     return tuple(n for n in known if n in wanted)

@@ -325,7 +325,7 @@ async def _import_parallel(
             if msg[0] == "error":
                 raise EligibilityError(msg[1])
             if msg[0] == "crash":
-                raise EligibilityError(f"the file could not be parsed ({msg[1]}): nothing was imported")
+                raise EligibilityError(_l("the file could not be parsed ({error}): nothing was imported"), error=msg[1])
             yield msg
             if msg[0] == "end":
                 return

@@ -19,6 +19,7 @@ from eligibility.schemas import MatchResult, MatchRun, RuleSet
 from eligibility.tables import Match
 from kit.audit import Actor
 from kit.db import bulk_insert, in_list, raw, transaction
+from kit.i18n import _l
 from kit.metrics import MATCH_RUNS
 from kit.money import fen_to_yuan, yuan_to_fen
 
@@ -67,11 +68,14 @@ def match_digest(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def not_in_effect_message(ruleset: RuleSet, as_of: dt.date) -> str:
-    until = ruleset.effective_to.isoformat() if ruleset.effective_to else "open-ended"
-    return (
-        f"policy {ruleset.code} ({ruleset.key}) is not in effect on {as_of.isoformat()}: "
-        f"it is effective from {ruleset.effective_from.isoformat()} to {until}"
+def not_in_effect(ruleset: RuleSet, as_of: dt.date) -> NotInEffect:
+    return NotInEffect(
+        _l("policy {code} ({key}) is not in effect on {as_of}: it is effective from {start} to {until}"),
+        code=ruleset.code,
+        key=ruleset.key,
+        as_of=as_of.isoformat(),
+        start=ruleset.effective_from.isoformat(),
+        until=ruleset.effective_to.isoformat() if ruleset.effective_to else _l("open-ended"),
     )
 
 
@@ -123,7 +127,7 @@ async def match_ruleset(
     match row is then read into Python at all: the publish job and the demo need nothing more)."""
     do_store = store
     if not in_effect(ruleset, as_of):
-        raise NotInEffect(not_in_effect_message(ruleset, as_of))
+        raise not_in_effect(ruleset, as_of)
     MATCH_RUNS.labels(str(ruleset.subject)).inc()
     # A rule set matched before: once this run is stored, its earlier matches are settled against it (withdrawn
     # where the subject no longer qualifies). A first run (a publication) has nothing to settle.

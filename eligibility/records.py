@@ -256,7 +256,9 @@ def exchange_rows(kind: str, body: bytes, max_rows: int) -> tuple[list[tuple[int
     if problem is not None:
         raise EligibilityError(_l("the request body is {problem}"), problem=problem, status=400)
     if not isinstance(value, (list, dict)):
-        raise EligibilityError(f"the request body is {_json_kind(value)}: send a profile or an array of them")
+        raise EligibilityError(
+            _l("the request body is {kind}: send a profile or an array of them"), kind=_json_kind(value)
+        )
     rows = value if isinstance(value, list) else [value]
     if not rows:
         raise EligibilityError(_l("the request holds no profile"), status=422)

@@ -13,6 +13,7 @@ from eligibility.rules import check_ruleset
 from eligibility.rules.closures import CompiledRuleSet
 from eligibility.schemas import RuleSet
 from eligibility.tables import ActiveRuleSet
+from kit.i18n import _l
 
 # kind -> compiled active rule sets; rebuilt lazily after activate/deactivate in this process, and
 # checked against the table's fingerprint so other processes' changes are seen too.
@@ -28,7 +29,10 @@ async def activate_ruleset(ruleset: RuleSet) -> None:
     problems = check_ruleset(ruleset)
     if problems:
         raise RuleInvalid(
-            f"rule set {ruleset.key} has {len(problems)} problem(s): {problems[0].message}",
+            _l("rule set {key} has {count} problem(s): {first}"),
+            key=ruleset.key,
+            count=len(problems),
+            first=problems[0].message,
             detail=[p.model_dump() for p in problems],
         )
     data = ruleset.model_dump_json()

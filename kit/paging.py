@@ -15,6 +15,7 @@ from piccolo.columns import Column
 from piccolo.table import Table
 
 from kit.errors import AppError
+from kit.i18n import _l
 
 T = TypeVar("T")
 
@@ -67,8 +68,11 @@ class Sorts:
             return self.default
         if sort.lstrip("-") not in self.keys or sort.count("-") > 1:
             raise BadPageRequest(
-                f"无法按“{sort[:40]}”排序，可用：{', '.join(sorted(self.keys))} / cannot sort by {sort[:40]!r}",
+                _l("无法按“{sort}”排序，可用：{keys} / cannot sort by {sort_repr}"),
                 detail={"sort": sorted(self.keys)},
+                sort=sort[:40],
+                keys=", ".join(sorted(self.keys)),
+                sort_repr=repr(sort[:40]),
             )
         return sort
 

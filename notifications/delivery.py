@@ -186,7 +186,7 @@ async def attempt(notice_id: int, channel: str, config: DeliveryConfig, *, now: 
             raise
         except Exception as e:  # noqa: BLE001 — never leave a row "sending": record it and retry like any failure
             log.exception("notice %s %s: unexpected error while sending", notice_id, channel)
-            raise ChannelError(f"unexpected error: {type(e).__name__}") from e
+            raise ChannelError(_l("unexpected error: {error}"), error=type(e).__name__) from e
     except ChannelError as e:
         final = e.permanent or attempts >= config.max_attempts
         # The reason is ours or the server's words about the transport: no address or personal data in it.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kit import errors
 from kit.errors import AppError
 
@@ -27,6 +29,6 @@ class NoticeNotFound(NotificationError, errors.NotFound):
 class ChannelError(NotificationError, errors.BadGateway):
     """A channel could not deliver; ``permanent`` ones are not retried (a 4xx refusal, a bad address)."""
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, permanent: bool = False, **params: Any) -> None:
+        super().__init__(message, **params)
         self.permanent = permanent

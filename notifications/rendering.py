@@ -87,8 +87,10 @@ def normalise_locale(locale: str | None) -> str:
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise UnknownNoticeKind(
-            f"unknown notice kind {kind!r}; known kinds: {', '.join(KINDS)}",
+            _l("unknown notice kind {kind}; known kinds: {known}"),
             detail={"kind": kind, "known": list(KINDS)},
+            kind=repr(kind),
+            known=", ".join(KINDS),
         )
 
 
@@ -101,7 +103,10 @@ def render(
     missing = [f for f in KINDS[kind] if context.get(f) in (None, "")]
     if missing:
         raise ContextIncomplete(
-            f"a {kind} notice needs {', '.join(missing)} in its context", detail={"kind": kind, "missing": missing}
+            _l("a {kind} notice needs {missing} in its context"),
+            detail={"kind": kind, "missing": missing},
+            kind=kind,
+            missing=", ".join(missing),
         )
     ctx = dict(context if masked else mask_context(context))
     ctx.setdefault("recipient_name", "")

@@ -7,6 +7,7 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
+from kit.i18n import _l
 from notifications.channels.base import DeliveryConfig, OutgoingMessage
 from notifications.errors import ChannelError
 
@@ -28,7 +29,7 @@ def build_email(msg: OutgoingMessage, config: DeliveryConfig) -> EmailMessage:
 async def send_email(msg: OutgoingMessage, config: DeliveryConfig) -> str:
     """Send; returns the server's reply. A 5xx refusal is permanent, anything else is worth retrying."""
     if not config.smtp_host:
-        raise ChannelError("email is not configured (ZHIDA_SMTP_HOST is unset)", permanent=True)
+        raise ChannelError(_l("email is not configured (ZHIDA_SMTP_HOST is unset)"), permanent=True)
     try:
         _, reply = await aiosmtplib.send(
             build_email(msg, config),
@@ -40,12 +41,18 @@ async def send_email(msg: OutgoingMessage, config: DeliveryConfig) -> str:
             timeout=config.http_timeout_seconds,
         )
     except aiosmtplib.SMTPRecipientsRefused as e:
-        raise ChannelError(f"the mail server refused the recipient: {_code_of(e)}", permanent=True) from e
+        raise ChannelError(_l("the mail server refused the recipient: {code}"), permanent=True, code=_code_of(e)) from e
     except aiosmtplib.SMTPResponseException as e:
         permanent = 500 <= e.code < 600
-        raise ChannelError(f"the mail server answered {e.code} {e.message}".strip(), permanent=permanent) from e
+        if not e.message.strip():
+            raise ChannelError(_l("the mail server answered {code}"), permanent=permanent, code=e.code) from e
+        raise ChannelError(
+            _l("the mail server answered {code} {reply}"), permanent=permanent, code=e.code, reply=e.message.strip()
+        ) from e
     except (aiosmtplib.SMTPException, OSError) as e:
-        raise ChannelError(f"the mail server could not be reached: {type(e).__name__}: {e}") from e
+        raise ChannelError(
+            _l("the mail server could not be reached: {error}: {why}"), error=type(e).__name__, why=str(e)
+        ) from e
     return reply
 
 

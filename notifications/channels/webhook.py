@@ -6,6 +6,7 @@ secret when it registered one, else the platform's ``webhook_secret``.
 
 from __future__ import annotations
 
+from kit.i18n import _l
 from kit.masking import mask_id_number
 from notifications.channels.base import DeliveryConfig, OutgoingMessage
 from notifications.channels.sms import post_signed
@@ -29,9 +30,9 @@ def webhook_payload(msg: OutgoingMessage) -> dict:
 
 async def send_webhook(msg: OutgoingMessage, config: DeliveryConfig) -> str:
     if not msg.address:
-        raise ChannelError("no webhook URL registered", permanent=True)
+        raise ChannelError(_l("no webhook URL registered"), permanent=True)
     secret = msg.webhook_secret or config.webhook_secret
     status = await post_signed(
-        msg.address, webhook_payload(msg), secret, config.http_timeout_seconds, "webhook endpoint"
+        msg.address, webhook_payload(msg), secret, config.http_timeout_seconds, _l("webhook endpoint")
     )
     return f"HTTP {status}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from kit.errors import AppError
 
@@ -47,8 +47,8 @@ class BankError(AppError):
 
     status = 502
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message, **params)
 
 
 class BankTransient(BankError):
@@ -58,8 +58,8 @@ class BankTransient(BankError):
 
 
 class BankRateLimited(BankTransient):
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float, **params: Any) -> None:
+        super().__init__(message, **params)
         self.retry_after = retry_after
 
 
@@ -79,8 +79,8 @@ class BankBadRequest(BankError):
     """400/404/405/413/422 to a transfer: the bank refused the request itself, took nothing. A bug or a
     misconfigured URL, not a fault: never retried automatically."""
 
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status: int, **params: Any) -> None:
+        super().__init__(message, **params)
         self.bank_status = status  # the bank's HTTP status, for the log and the operator; ours stays 502
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from kit.i18n import _l
 from kit.metrics import bank_call
 from kit.time import CHINA
 from payments.adapters.base import (
@@ -290,18 +291,18 @@ class HttpBankAdapter:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
             # Nothing reached the bank: safe to send the same request again.
             log.warning("bank submit %s: not sent (%s)", rid, type(exc).__name__)
-            raise BankTransient(f"bank unreachable: {type(exc).__name__}") from exc
+            raise BankTransient(_l("bank unreachable: {error}"), error=type(exc).__name__) from exc
         except (TimeoutError, httpx.HTTPError) as exc:
             # Sent (or possibly sent): the bank may have taken the transfer. Only a query can tell.
             log.warning("bank submit %s: outcome unknown (%s)", rid, type(exc).__name__)
             raise BankOutcomeUnknown(
-                f"no answer from the bank ({type(exc).__name__}); query before any resend"
+                _l("no answer from the bank ({error}); query before any resend"), error=type(exc).__name__
             ) from exc
         except Exception as exc:
             # A transport failing in a way it should not (e.g. an in-process bank raising): still possibly taken.
             log.error("bank submit %s: outcome unknown after an unexpected error", rid, exc_info=True)
             raise BankOutcomeUnknown(
-                f"unexpected error talking to the bank ({type(exc).__name__}); query before any resend"
+                _l("unexpected error talking to the bank ({error}); query before any resend"), error=type(exc).__name__
             ) from exc
         elapsed = time.monotonic() - started
         status = response.status_code
@@ -310,26 +311,31 @@ class HttpBankAdapter:
             try:
                 return parse_transfer(response.json(), rid)
             except ValueError as exc:
-                raise BankOutcomeUnknown(f"unreadable answer from the bank: {exc}") from exc
+                raise BankOutcomeUnknown(_l("unreadable answer from the bank: {error}"), error=str(exc)) from exc
         self._raise_common(response)
         if status == 409:
-            raise BankConflict(f"request_id {rid} was already used with a different body")
+            raise BankConflict(_l("request_id {request_id} was already used with a different body"), request_id=rid)
         if status in REFUSED_STATUSES:
-            raise BankBadRequest(
-                f"the bank refused the request: HTTP {status} {_error_code(response)}".rstrip(), status
-            )
+            code = _error_code(response)
+            if code:
+                raise BankBadRequest(
+                    _l("the bank refused the request: HTTP {http_status} {code}"), status, http_status=status, code=code
+                )
+            raise BankBadRequest(_l("the bank refused the request: HTTP {http_status}"), status, http_status=status)
         # 504 and anything else unexpected: we cannot tell whether the transfer was taken.
-        raise BankOutcomeUnknown(f"unexpected answer from the bank: HTTP {status}")
+        raise BankOutcomeUnknown(_l("unexpected answer from the bank: HTTP {http_status}"), http_status=status)
 
     def _raise_common(self, response: httpx.Response) -> None:
         status = response.status_code
         if status == 401:
-            raise BankAuthError("the bank refused our signature (wrong secret, or clock more than 300 s off)")
+            raise BankAuthError(_l("the bank refused our signature (wrong secret, or clock more than 300 s off)"))
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
-            raise BankRateLimited(f"rate limited by the bank, retry after {retry_after:g} s", retry_after)
+            raise BankRateLimited(
+                _l("rate limited by the bank, retry after {seconds:g} s"), retry_after, seconds=retry_after
+            )
         if status in TRANSIENT_STATUSES:
-            raise BankTransient(f"bank temporarily unavailable: HTTP {status}")
+            raise BankTransient(_l("bank temporarily unavailable: HTTP {http_status}"), http_status=status)
 
     async def _get(self, what: str, path: str, params: dict | None = None) -> httpx.Response:
         """A read: it moves no money, so every failure to get an answer is simply transient."""
@@ -337,10 +343,12 @@ class HttpBankAdapter:
             response = await self._send("GET", path, params=params)
         except (TimeoutError, httpx.HTTPError) as exc:
             log.warning("bank %s: no answer (%s)", what, type(exc).__name__)
-            raise BankTransient(f"no answer from the bank to {what} ({type(exc).__name__})") from exc
+            raise BankTransient(
+                _l("no answer from the bank to {what} ({error})"), what=what, error=type(exc).__name__
+            ) from exc
         except Exception as exc:
             log.error("bank %s: unexpected error", what, exc_info=True)
-            raise BankTransient(f"unexpected error talking to the bank ({type(exc).__name__})") from exc
+            raise BankTransient(_l("unexpected error talking to the bank ({error})"), error=type(exc).__name__) from exc
         log.info("bank %s: HTTP %s", what, response.status_code)
         return response
 
@@ -355,16 +363,16 @@ class HttpBankAdapter:
             try:
                 return parse_transfer(response.json(), request_id)
             except ValueError as exc:
-                raise BankTransient(f"unreadable answer from the bank: {exc}") from exc
+                raise BankTransient(_l("unreadable answer from the bank: {error}"), error=str(exc)) from exc
         if status == 404:
             # Only the contract's own 404 proves the money did not move; a proxy's 404 page proves nothing.
             if _error_code(response) == "NOT_FOUND":
                 return None
-            raise BankBadRequest("HTTP 404 without the contract's NOT_FOUND body: wrong bank URL?", 404)
+            raise BankBadRequest(_l("HTTP 404 without the contract's NOT_FOUND body: wrong bank URL?"), 404)
         self._raise_common(response)
         if status in REFUSED_STATUSES:
-            raise BankBadRequest(f"the bank refused the query: HTTP {status}", status)
-        raise BankTransient(f"unexpected answer from the bank to a query: HTTP {status}")
+            raise BankBadRequest(_l("the bank refused the query: HTTP {http_status}"), status, http_status=status)
+        raise BankTransient(_l("unexpected answer from the bank to a query: HTTP {http_status}"), http_status=status)
 
     async def statement(self, date: dt.date) -> list[StatementLine]:
         with bank_call("statement"):
@@ -377,8 +385,12 @@ class HttpBankAdapter:
             try:
                 return parse_statement(response.content.decode("utf-8"))
             except (UnicodeDecodeError, ValueError) as exc:
-                raise BankTransient(f"unreadable statement from the bank: {exc}") from exc
+                raise BankTransient(_l("unreadable statement from the bank: {error}"), error=str(exc)) from exc
         self._raise_common(response)
         if status in REFUSED_STATUSES:
-            raise BankBadRequest(f"the bank refused the statement request: HTTP {status}", status)
-        raise BankTransient(f"unexpected answer from the bank to a statement request: HTTP {status}")
+            raise BankBadRequest(
+                _l("the bank refused the statement request: HTTP {http_status}"), status, http_status=status
+            )
+        raise BankTransient(
+            _l("unexpected answer from the bank to a statement request: HTTP {http_status}"), http_status=status
+        )

@@ -67,15 +67,27 @@ async def create_batch(
     async with transaction():
         candidates, flagged = await _unflagged(await _payable(policy_code, entitlement_ids))
         if not candidates:
-            raise NotFound(
-                f"no payable entitlement of {policy_code or 'the selection'} is waiting for a batch"
-                + (
-                    f" ({len(held)} held out on re-verification: no longer eligible, or the amount changed; "
-                    "see `zhida payments held`)"
-                    if held
-                    else ""
+            if held:
+                raise NotFound(
+                    _l(
+                        "no payable entitlement of {policy} is waiting for a batch ({held} held out on "
+                        "re-verification: no longer eligible, or the amount changed; see `zhida payments held`)"
+                    ),
+                    policy=policy_code or _l("the selection"),
+                    held=len(held),
                 )
-                + (f" ({len(flagged)} held by a risk flag until an auditor clears it)" if flagged else "")
+            if flagged:
+                raise NotFound(
+                    _l(
+                        "no payable entitlement of {policy} is waiting for a batch ({flagged} held by a risk flag "
+                        "until an auditor clears it)"
+                    ),
+                    policy=policy_code or _l("the selection"),
+                    flagged=len(flagged),
+                )
+            raise NotFound(
+                _l("no payable entitlement of {policy} is waiting for a batch"),
+                policy=policy_code or _l("the selection"),
             )
         # One fund per policy code: v1 and v2 entitlements of a code reserve against the same budget.
         budgets = await budget.lock([c["policy_code"] for c in candidates])
@@ -91,8 +103,9 @@ async def create_batch(
         left = len(candidates) - len(chosen)
         if not chosen:
             raise BudgetExceeded(
-                f"the budget of {policy_code or 'these policies'} is used up: "
-                f"none of the {len(candidates)} payable entitlements fits"
+                _l("the budget of {policy} is used up: none of the {count} payable entitlements fits"),
+                policy=policy_code or _l("these policies"),
+                count=len(candidates),
             )
         batch = await new_batch(
             policy_code or "",

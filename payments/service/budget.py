@@ -15,6 +15,7 @@ from typing import Any
 
 from kit.audit import Actor
 from kit.db import is_postgres, raw
+from kit.i18n import _l
 from kit.time import now
 from payments.errors import NotFound
 from payments.service import ledger
@@ -95,7 +96,7 @@ async def lock(policy_codes: list[str]) -> dict[str, int]:
             latest[r["policy_code"]] = r
     missing = [c for c in codes if c not in latest]
     if missing:
-        raise NotFound(f"no budget is recorded for policy {', '.join(missing)}")
+        raise NotFound(_l("no budget is recorded for policy {codes}"), codes=", ".join(missing))
     return {c: int(r["budget_fen"]) for c, r in latest.items()}
 
 

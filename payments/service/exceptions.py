@@ -145,7 +145,7 @@ async def _lock_payments(ids: list[int]) -> list[dict[str, Any]]:
         f"SELECT * FROM pay_payment WHERE id {marks} ORDER BY id" + (" FOR UPDATE" if is_postgres() else ""), *args
     )
     if len(rows) != len(set(ids)):
-        raise NotFound(f"payment(s) {sorted(set(ids) - {r['id'] for r in rows})} do not exist")
+        raise NotFound(_l("payment(s) {ids} do not exist"), ids=str(sorted(set(ids) - {r["id"] for r in rows})))
     return rows
 
 
@@ -170,8 +170,13 @@ async def reissue_payments(payment_ids: list[int], *, actor: Actor, second_check
             refusal = reissue_refusal(o, ents[o["entitlement_id"]])
             if refusal == "not_open":
                 raise InvalidState(
-                    f"payment {o['id']} is {o['status']} ({o['exception'] or 'no exception'}): only a "
-                    "rejected or returned payment in the exceptions queue can be re-issued"
+                    _l(
+                        "payment {payment_id} is {payment_state} ({exception}): only a rejected or returned "
+                        "payment in the exceptions queue can be re-issued"
+                    ),
+                    payment_id=o["id"],
+                    payment_state=o["status"],
+                    exception=o["exception"] or _l("no exception"),
                 )
             if refusal == "no_account":
                 raise InvalidState(_l("payment {id}: the subject has no verified account yet"), id=o["id"])
@@ -365,9 +370,13 @@ async def record_return(
         line = await _reversal_on_statements(adapter, p0)
         if line is None:
             raise InvalidState(
-                f"payment {payment_id}: the bank reports the transfer {bank_status}, not reversed (退汇), "
-                f"and no statement since {p0['settled_on'] or 'it settled'} shows a reversal; a return "
-                "is recorded only when the bank has reversed it"
+                _l(
+                    "payment {payment_id}: the bank reports the transfer {bank_state}, not reversed (退汇), and no "
+                    "statement since {since} shows a reversal; a return is recorded only when the bank has reversed it"
+                ),
+                payment_id=payment_id,
+                bank_state=bank_status,
+                since=p0["settled_on"] or _l("it settled"),
             )
         evidence, transfer_id = (
             f"the bank's statement of {in_china(line.settled_at).date()}",

@@ -392,8 +392,9 @@ async def accept_amount(entitlement_id: int, *, actor: Actor) -> int:
                 entitlement_id=entitlement_id,
             )
         raise InvalidState(
-            f"entitlement {entitlement_id}: the amount changed again, to ¥{format_yuan(check.new_amount_fen or 0)}; "
-            "accept that one"
+            _l("entitlement {entitlement_id}: the amount changed again, to ¥{amount}; accept that one"),
+            entitlement_id=entitlement_id,
+            amount=format_yuan(check.new_amount_fen or 0),
         )
     state = EntitlementState.PAYABLE if row["payee_account"] else EntitlementState.WAITING_ACCOUNT
     reason = PAYABLE_REASON if row["payee_account"] else WAITING_REASON

@@ -41,9 +41,18 @@ async def start_batch(batch_id: int, *, actor: Actor, chunk_size: int = DEFAULT_
     async with transaction():
         b = await lock_batch(batch_id)
         if b["status"] not in RUNNABLE:
+            if b["status"] == BatchStatus.CHECKED:
+                raise InvalidState(
+                    _l(
+                        "batch {batch_id} is {batch_state}: only an approved batch can run (it needs a second checker's approval)"
+                    ),
+                    batch_id=batch_id,
+                    batch_state=b["status"],
+                )
             raise InvalidState(
-                f"batch {batch_id} is {b['status']}: only an approved batch can run"
-                + (" (it needs a second checker's approval)" if b["status"] == BatchStatus.CHECKED else "")
+                _l("batch {batch_id} is {batch_state}: only an approved batch can run"),
+                batch_id=batch_id,
+                batch_state=b["status"],
             )
         # 资格复核: a payment not sent yet whose subject no longer qualifies (or for another amount) is withheld.
         told = await reverify.screen_run(batch_id, actor=actor)

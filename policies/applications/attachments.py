@@ -57,7 +57,9 @@ def check_files(files: list[tuple[str | None, bytes]]) -> list[CheckedFile]:
     for name, content in files:
         shown = clean_filename(name, "application/pdf").rsplit(".", 1)[0]
         if len(content) > MAX_BYTES:
-            raise AttachmentTooLarge(f"{shown}: larger than {MAX_BYTES // (1024 * 1024)} MB / 附件超过5MB")
+            raise AttachmentTooLarge(
+                _l("{shown}: larger than {mb} MB / 附件超过5MB"), shown=shown, mb=MAX_BYTES // (1024 * 1024)
+            )
         if not content:
             raise BadAttachment(_l("{shown}: the file is empty / 文件为空"), shown=shown)
         content_type = sniff(content)

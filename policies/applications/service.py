@@ -128,7 +128,9 @@ async def submit_application(
     explanation = await eligibility.explain(await policies.ruleset_of(version_id), subject_id, as_of)
     if not explanation.eligible or explanation.amount <= 0:
         raise NotEligible(
-            "by the data on file you do not qualify: " + explanation.summary, detail={"summary": explanation.summary}
+            _l("by the data on file you do not qualify: {summary}"),
+            detail={"summary": explanation.summary},
+            summary=explanation.summary,
         )
     amount_fen = round_yuan_to_fen(explanation.amount)
     clauses = [c.code for c in explanation.clauses if c.met and c.code]

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from kit.audit import Actor
 from kit.db import from_row
-from kit.i18n import _l
+from kit.i18n import AnyOf, _l
 from kit.money import fen_to_yuan, yuan_to_fen
 from kit.vocab import Role, VersionStatus
 from policies.errors import NotAllowed, PolicyNotFound
@@ -43,7 +43,13 @@ def _key(row: dict) -> str:
 
 def _require_role(actor: Actor, roles: tuple[str, ...], what: str) -> None:
     if getattr(actor, "role", None) not in roles:
-        raise NotAllowed(f"{what} needs the role {' or '.join(roles)}; {actor.name} is {actor.role}")
+        raise NotAllowed(
+            _l("{what} needs the role {role}; {name} is {actor_role}"),
+            what=what,
+            role=AnyOf(roles),
+            name=actor.name,
+            actor_role=actor.role,
+        )
 
 
 async def _version_row(version_id: int) -> dict:

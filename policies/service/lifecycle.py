@@ -11,7 +11,7 @@ import datetime as dt
 
 from eligibility import service as eligibility_service
 from kit.audit import Actor
-from kit.i18n import _l
+from kit.i18n import AnyOf, _l
 from kit.money import format_yuan, yuan_to_fen
 from kit.time import china_today
 from kit.vocab import VersionStatus
@@ -95,8 +95,14 @@ async def _check_tests_pass(row: dict) -> None:
     failed = [o for o in outcomes if not o.passed]
     if failed:
         raise TestsFailed(
-            f"{row['code']} version {row['number']}: {len(failed)} of its own tests fail, so it cannot "
-            "be submitted or published: " + "; ".join(f"'{o.name}': {o.message}" for o in failed),
+            _l(
+                "{code} version {number}: {count} of its own tests fail, so it cannot be submitted or published: "
+                "{failures}"
+            ),
+            code=row["code"],
+            number=row["number"],
+            count=len(failed),
+            failures="; ".join(f"'{o.name}': {o.message}" for o in failed),
             detail=[o.model_dump(mode="json") for o in failed],
         )
     missing = packs.coverage_problems(content, outcomes)
@@ -262,13 +268,21 @@ async def publish_version(
     preview = await impact_preview(version_id, as_of, small_counts=True)
     short = _shortfall(preview)
     if short and not accept_shortfall:
+        # One text in both languages (the CLI prints it whole); the catalog's Chinese is its Chinese half.
         raise PublicationRefused(
-            f"预算缺口：{preview.as_of} 的影响测算需 {format_yuan(yuan_to_fen(preview.total_amount))} 元，"
-            f"预算 {format_yuan(yuan_to_fen(preview.budget))} 元，缺口 {format_yuan(short)} 元；发布须明确确认接受该缺口。"
-            f" The impact preview on {preview.as_of} commits {preview.total_amount} yuan against a budget of "
-            f"{preview.budget} yuan, a shortfall of {format_yuan(short)} yuan: publishing needs an explicit "
-            "confirmation (zhida policies publish --accept-shortfall, accept_shortfall: true in the API, "
-            "or the page's checkbox)",
+            _l(
+                "预算缺口：{as_of} 的影响测算需 {total_yuan} 元，预算 {budget_yuan} 元，缺口 {short_yuan} 元；"
+                "发布须明确确认接受该缺口。 The impact preview on {as_of} commits {total} yuan against a budget of "
+                "{budget} yuan, a shortfall of {short_yuan} yuan: publishing needs an explicit confirmation "
+                "(zhida policies publish --accept-shortfall, accept_shortfall: true in the API, or the page's "
+                "checkbox)"
+            ),
+            as_of=preview.as_of,
+            total_yuan=format_yuan(yuan_to_fen(preview.total_amount)),
+            budget_yuan=format_yuan(yuan_to_fen(preview.budget)),
+            short_yuan=format_yuan(short),
+            total=preview.total_amount,
+            budget=preview.budget,
             detail={"budget": str(preview.budget), "total_amount": str(preview.total_amount), "shortfall_fen": short},
         )
     scheduled = row["effective_from"] > today
@@ -384,7 +398,9 @@ async def _live_row(code: str, statuses: tuple[str, ...]) -> dict:
     )
     if row is None:
         await versions_of(code)  # PolicyNotFound for an unknown code
-        raise LifecycleError(f"policy {code} has no {' or '.join(statuses)} version")
+        raise LifecycleError(
+            _l("policy {code} has no {version_state} version"), code=code, version_state=AnyOf(statuses)
+        )
     return row
 
 

@@ -101,3 +101,27 @@ async def test_notice_shown_in_the_readers_language(users, actor):
         c.cookies.set("lang", "en")
         body = (await c.get(f"/api/portal/notices/{n.id}")).json()
         assert "was not approved" in body["title"] and "收款账户已销户" in body["body"]
+
+
+async def test_a_delivery_deferred_by_quiet_hours_reads_in_chinese(users, actor, channel_settings):
+    """The SMS of a notice made at Beijing night waits for the morning: the notice page says why in Chinese."""
+    import datetime as dt
+    import re
+    from zoneinfo import ZoneInfo
+
+    from notifications.channels import DeliveryConfig
+    from notifications.delivery import attempt
+
+    night = dt.datetime(2026, 11, 22, 23, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    cfg = DeliveryConfig.from_settings(channel_settings(notify_sms_quiet_hours="22:00-08:00"))
+    await make_recipient(actor, A)
+    n = await notify("enterprise", A, "matched_auto", "q:A:1", CTX, actor=actor, now=night)
+    assert (await attempt(n.id, "sms", cfg, now=night)).status == "deferred"
+    async with client() as c:
+        await alogin(c, A)
+        page = (await c.get(f"/portal/inbox/{n.id}")).text
+        table = page[page.index("<table") : page.index("</table>")]
+        assert "免打扰" in table
+        assert "quiet hours" not in page
+        words = [w for w in re.findall(r"[A-Za-z]{3,}", re.sub(r"<[^>]+>", " ", table)) if w not in {"SMS"}]
+        assert not words, words
