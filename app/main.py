@@ -36,6 +36,7 @@ from app.controllers import (
     core,
     eligibility,
     identity,
+    library,
     notifications,
     oversight,
     payments,
@@ -71,6 +72,7 @@ ROUTE_MODULES = (
     applications,
     receipts,
     progress,
+    library,
     oversight,
 )
 
@@ -226,7 +228,7 @@ def create_app() -> Litestar:
             secret=settings.secret_key,
             cookie_samesite="lax",
             cookie_secure=settings.secure_cookies,
-            exclude=["/api/exchange"],
+            exclude=["/api/exchange", "/api/public/calculator"],
         ),
         # Litestar picks the handler of the nearest class in the exception's MRO: AppError before Exception.
         exception_handlers={

@@ -68,3 +68,11 @@ class PolicyTest(Table, tablename="policies_test"):
     profile_json = Text()
     as_of = Date(null=True, default=None)
     expect_json = Text()
+
+
+class SearchToken(Table, tablename="policies_search_token"):
+    """The library's search index (政策库检索): one row per word of a published version's title, summary, issuer and
+    source, cut by jieba, plus facet tokens (``region:3601``, ``industry:C``, ``issuer:…``); written at publication."""
+
+    version_id = Integer(index=True)
+    token = Varchar(length=64, index=True)

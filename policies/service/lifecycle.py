@@ -26,6 +26,7 @@ from policies.errors import (
     TestsMissing,
 )
 from policies.schemas import ImpactPreview, PackProblem, PolicyContent, VersionRead
+from policies.service import library
 from policies.service.common import AUTHOR_ROLES, LIVE, REVIEWER, _content, _db, _key, _now, _require_role, _version_row
 from policies.service.preview import impact_preview
 from policies.service.reading import _published_row, read_version, ruleset_of, versions_of
@@ -345,6 +346,7 @@ async def publish_version(
             if old is not None:
                 await eligibility_service.deactivate_ruleset(_key(old))
             await eligibility_service.activate_ruleset(await ruleset_of(version_id))
+            await library.index_versions([version_id])  # the public library finds it from now on
     return await read_version(version_id)
 
 
@@ -384,6 +386,7 @@ async def activate_due(actor: Actor, *, today: dt.date | None = None) -> list[Ve
                 if old is not None:
                     await eligibility_service.deactivate_ruleset(_key(old))
                 await eligibility_service.activate_ruleset(await ruleset_of(row["id"]))
+                await library.index_versions([row["id"]])
         except LifecycleError:  # another worker switched it meanwhile (the compare-and-set lost)
             continue
         out.append(await read_version(d["id"]))

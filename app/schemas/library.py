@@ -1,0 +1,53 @@
+"""What the public library and calculator answer (政策库 / 政策计算器): no subject, no personal data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+
+class LibraryClauseRead(BaseModel):
+    title: str
+    conditions: list[str] = Field(description="each condition in plain words")
+    amount: str = Field(description="the clause's amount in plain words (¥ or a rate of a field)")
+
+
+class LibraryPolicyRead(BaseModel):
+    """One published policy as anyone may read it."""
+
+    code: str
+    title: str
+    issuer: str
+    subject: str = Field(description="enterprise | talent")
+    mode: str = Field(description="auto (免申即享) | apply (依申请)")
+    effective_from: dt.date
+    effective_to: dt.date | None
+    summary: str
+    source: str
+    max_amount: str | None = Field(description="the most one subject can get (封顶), ¥ formatted; None: no cap")
+    url: str
+
+
+class LibraryPolicyDetail(LibraryPolicyRead):
+    conditions: list[str] = Field(description="the policy's own conditions, in plain words")
+    clauses: list[LibraryClauseRead]
+    combine: str = Field(description="first: the first clause met pays; sum: every clause met pays")
+
+
+class CalculatorRequest(BaseModel):
+    kind: str = Field(description="enterprise | talent")
+    facts: dict[str, object] = Field(default_factory=dict, description="profile fields (contracts/profiles.md)")
+    as_of: dt.date | None = Field(None, description="the date judged (default: today, China time)")
+
+
+class CalculatorVerdict(BaseModel):
+    code: str
+    title: str
+    eligible: bool
+    in_effect: bool
+    amount: Decimal = Field(description="yuan; 0 when not eligible")
+    amount_text: str
+    summary: str
+    missing: list[str] = Field(description="还差 …: each condition not met, with the value entered")

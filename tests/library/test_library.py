@@ -1,0 +1,98 @@
+"""The public policy library (政策库): anonymous pages and JSON, Chinese word search, filters, no personal data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.audit import AuditActor
+from policies import packs
+from policies import service as policies
+from policies.service import library
+from tests.web import asgi_client
+
+OFFICER = AuditActor("alice", "policy_officer")
+REVIEWER = AuditActor("bob", "policy_reviewer")
+AS_OF = dt.date(2025, 6, 30)
+TODAY = dt.date(2025, 6, 30)
+
+
+async def publish_bundled() -> list[str]:
+    """Every bundled pack loaded and published as the demo does (inside the packs' dates)."""
+    codes = []
+    for path in packs.bundled_pack_paths():
+        for v, _ in await policies.load_pack(path, OFFICER):
+            codes.append(v.code)
+    for code in codes:
+        await policies.publish(code, REVIEWER, as_of=AS_OF, today=TODAY, accept_shortfall=True)
+    return codes
+
+
+def test_words_cut_a_chinese_query_into_search_words():
+    assert library.words("研发补助") == ["研发", "补助"]
+    assert {"研发", "补助", "企业"} <= set(library.words("企业研发投入后补助"))
+
+
+async def test_the_library_finds_a_policy_by_words_not_by_its_raw_title(fresh_db):
+    await publish_bundled()
+    async with asgi_client() as client:
+        r = await client.get("/api/public/policies", params={"q": "研发补助"})
+        assert r.status_code == 200, r.text
+        titles = [p["title"] for p in r.json()]
+        assert "企业研发投入后补助" in titles  # "研发补助" is no substring of it: the index found it word by word
+        assert int(r.headers["x-total-count"]) == len(titles)
+        rd = next(p for p in r.json() if p["title"] == "企业研发投入后补助")
+        assert (
+            rd["max_amount"] == "¥2,000,000.00"
+            and rd["mode"] == "apply"
+            and rd["issuer"].startswith("南昌市科学技术局")
+        )
+        page = await client.get("/library", params={"q": "研发补助"})
+        assert page.status_code == 200 and "企业研发投入后补助" in page.text
+        nothing = await client.get("/api/public/policies", params={"q": "火星移民"})
+        assert nothing.json() == [] and nothing.headers["x-total-count"] == "0"
+
+
+async def test_filters_narrow_the_library(fresh_db):
+    codes = await publish_bundled()
+    async with asgi_client() as client:
+        everything = (await client.get("/api/public/policies", params={"size": 100})).json()
+        assert sorted(p["code"] for p in everything) == sorted(codes)
+        talents = (await client.get("/api/public/policies", params={"subject": "talent", "size": 100})).json()
+        assert talents and {p["subject"] for p in talents} == {"talent"}
+        nanchang = (await client.get("/api/public/policies", params={"region": "360102", "size": 100})).json()
+        beijing = (await client.get("/api/public/policies", params={"region": "110101", "size": 100})).json()
+        assert len(beijing) < len(nanchang)  # the Nanchang policies are open to a Donghu subject, not to a Beijing one
+        issuer = (await client.get("/api/public/policies", params={"issuer": "南昌市科学技术局"})).json()
+        assert issuer and all("南昌市科学技术局" in p["issuer"] for p in issuer)
+        big = (await client.get("/api/public/policies", params={"amount_min": "1000000", "size": 100})).json()
+        assert big and all(p["max_amount"] and len(p["max_amount"]) >= len("¥1,000,000.00") for p in big)
+        bad = await client.get("/api/public/policies", params={"amount_min": "lots"})
+        assert bad.status_code == 422 and "amount_min" in bad.json()["error"]
+
+
+async def test_a_policy_page_says_its_conditions_in_words(fresh_db):
+    await publish_bundled()
+    async with asgi_client() as client:
+        en_json = (await client.get("/api/public/policies/NC-RD-SUBSIDY-2025")).json()
+        assert "R&D expense last year at least ¥1 million" in en_json["conditions"]  # the API speaks English first
+        r = await client.get("/api/public/policies/NC-RD-SUBSIDY-2025", headers={"accept-language": "zh-CN"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert "上年度研发费用达到 100 万元" in body["conditions"], body["conditions"]
+        assert [c["amount"] for c in body["clauses"]] == ["上年度研发费用的 15%", "上年度研发费用的 10%"]
+        assert "rd_expense" not in str(body["conditions"])  # words, not rule text
+        page = await client.get("/library/NC-RD-SUBSIDY-2025")
+        assert page.status_code == 200 and "上年度研发费用" in page.text and "依申请" in page.text
+        client.cookies.set("lang", "en")
+        en = await client.get("/library/NC-RD-SUBSIDY-2025")
+        assert "Who qualifies" in en.text and "R&amp;D expense" in en.text
+        assert (await client.get("/api/public/policies/NO-SUCH")).status_code == 404
+
+
+async def test_a_version_published_later_is_indexed_at_publication(fresh_db):
+    from kit.db import raw
+
+    await publish_bundled()
+    n = (await raw("SELECT COUNT(DISTINCT version_id) AS n FROM policies_search_token"))[0]["n"]
+    published = (await raw("SELECT COUNT(*) AS n FROM policies_version WHERE status = 'published'"))[0]["n"]
+    assert n == published  # written by publish itself, before any search ran
