@@ -15,6 +15,7 @@ from piccolo.columns.combination import Or
 
 from app.auth.throttle import ANY_SOURCE
 from app.tables import AuditEntry, LoginThrottle, RoleGrant, User
+from kit import workdays
 from kit.time import now
 from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role, VersionStatus
 from notifications.recipients import recipient_key
@@ -25,7 +26,7 @@ from policies.applications.schemas import ACCOUNT_VERIFIER_ROLES, OFFICER_ROLES
 from policies.applications.tables import Application, Objection, SubjectAccount
 from policies.tables import PolicyVersion
 
-NEAR_DEADLINE = dt.timedelta(days=3)  # an objection due within three days (or overdue) is "near its deadline"
+NEAR_DEADLINE = 3  # working days: an objection due by the end of the third working day (or overdue) is "near"
 RECENT = dt.timedelta(days=1)  # the auditor's "recent" entries: the last 24 hours
 DRAFTS_TESTED = 50
 
@@ -76,11 +77,18 @@ async def _applications(me: str, at: dt.datetime) -> list[Card]:
         (Application.status == "submitted")
         | ((Application.status == "first_approved") & (Application.first_approver != me))
     )
-    near = await Objection.count().where((Objection.status == "open") & (Objection.due_at <= at + NEAR_DEADLINE))
+    near = await Objection.count().where(
+        (Objection.status == "open") & (Objection.due_at <= workdays.deadline(at, NEAR_DEADLINE))
+    )
     return [
         Card("applications", waiting, "待决定的申请", "Applications to decide", "/applications?status=submitted"),
         Card(
-            "objections_due", near, "3 天内到期的异议", "Objections due within 3 days", "/applications/objections", True
+            "objections_due",
+            near,
+            "3 个工作日内到期的异议",
+            "Objections due within 3 working days",
+            "/applications/objections",
+            True,
         ),
     ]
 

@@ -150,7 +150,7 @@ async def api_entitlement(request: Request, entitlement_id: int) -> PortalEntitl
 
 @post("/api/portal/objections", guards=[SUBJECTS], tags=["portal"], responses=errors(404, 409, 422))
 async def api_object(request: Request, data: JSONBody[ObjectionCreate]) -> ObjectionRead:
-    """Object to a decision on one of my applications or entitlements; officers answer within 15 days."""
+    """Object to a decision on one of my applications or entitlements; officers answer within 15 working days."""
     kind, subject_id = own_subject(request)
     ent = await own_entitlement(data.target_id, kind, subject_id) if data.target == "entitlement" else None
     return await service.raise_objection(kind, subject_id, data, actor=actor_of(request), entitlement=ent)

@@ -1,10 +1,12 @@
 """Objections (异议) to a decision: a subject contests an application's outcome or an entitlement; officers answer
-before the deadline (15 days by default) and see it counting down; the answer is a notice to the subject."""
+before the deadline (15 Chinese working days by default, kit.workdays: official holidays and swapped
+weekends; the deadline is the end of that day, Beijing time) and see it counting down; the answer is a notice to the subject."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from kit import workdays
 from kit.audit import Actor
 from kit.db import rows_of_subject
 from kit.i18n import _l
@@ -15,7 +17,7 @@ from policies.applications.notices import deliver_after_commit, notice
 from policies.applications.schemas import OFFICER_ROLES, ObjectionCreate, ObjectionRead
 from policies.applications.tables import Application, Objection
 
-RESPONSE_DAYS = 15
+RESPONSE_DAYS = 15  # working days
 
 
 def _now() -> dt.datetime:
@@ -94,7 +96,7 @@ async def raise_objection(
             "policy_title": title,
             "text": data.text,
             "status": "open",
-            "due_at": now + dt.timedelta(days=response_days),
+            "due_at": workdays.deadline(now, response_days),
             "answer": "",
             "answered_by": None,
             "answered_at": None,

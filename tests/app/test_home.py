@@ -10,6 +10,7 @@ import pytest
 
 from app.audit import AuditActor
 from app.tables import LoginThrottle, RoleGrant, User
+from kit import workdays
 from kit.db import raw
 from kit.time import now
 from payments.tables import Batch, Entitlement, Payment
@@ -170,7 +171,7 @@ async def _count(sql: str, *args) -> int:
 async def _expected(username: str) -> dict[str, int]:
     """The same counts, by independent hand-written SQL."""
     at = now()
-    soon = at + dt.timedelta(days=3)
+    soon = workdays.deadline(at, 3)  # the end (Beijing time) of the third working day from today
     t = int(time.time())
     n = _count
     common = {

@@ -3,8 +3,11 @@ verification, applications with attachments, four eyes, rejection, objections, a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
+from kit import workdays
+from kit.time import now
 from tests.payments.factories import bank_settings, run_all
 from tests.portal.conftest import csrf as csrf_headers
 from tests.portal.fixtures import (
@@ -199,7 +202,11 @@ async def test_rejection_with_a_reason_then_an_objection_answered_before_the_dea
     )
     assert r.status_code == 201, r.text
     obj = r.json()
-    assert 14 * 86400 < obj["seconds_left"] <= 15 * 86400
+    # 15 Chinese working days (official holidays and swapped weekends), ending at midnight Beijing time
+    due = dt.datetime.fromisoformat(obj["due_at"])
+    assert due == workdays.deadline(now(), 15) and workdays.workdays_left(now(), due) == 15
+    assert 20 * 86400 < obj["seconds_left"] <= (due - now()).total_seconds() + 5
+    days_left = obj["seconds_left"] // 86400
     assert (
         await t.post(
             "/api/portal/objections",
@@ -208,9 +215,9 @@ async def test_rejection_with_a_reason_then_an_objection_answered_before_the_dea
         )
     ).status_code == 409
     queue = (await r1.get("/api/applications/objections")).json()
-    assert [o["id"] for o in queue] == [obj["id"]] and queue[0]["seconds_left"] > 14 * 86400
+    assert [o["id"] for o in queue] == [obj["id"]] and queue[0]["seconds_left"] > 20 * 86400
     page = await r1.get("/applications/objections")
-    assert 'data-testid="countdown"' in page.text and "14天" in page.text
+    assert 'data-testid="countdown"' in page.text and f"{days_left}天" in page.text
     unread = (await _item(t, APPLY_TALENT))[1]["unread"]
     r = await r1.post(
         f"/api/applications/objections/{obj['id']}/answer", json={"answer": "请重新提交申请"}, headers=csrf_headers(r1)
