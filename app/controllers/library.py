@@ -23,7 +23,7 @@ from app.schemas.library import (
     LibraryPolicyRead,
 )
 from eligibility import service as eligibility_service
-from eligibility.fields import PERSONAL, rule_fields
+from eligibility.fields import DATE, PERSONAL, Field, rule_fields
 from eligibility.plain import REGIONS, SECTIONS
 from eligibility.schemas import Explanation
 from kit.errors import Invalid, NotFound
@@ -35,6 +35,9 @@ from kit.vocab import SubjectKind
 from policies.service import library
 
 PAGE_SIZE = 20
+# A talent's age comes from the ID number's birth date; the calculator asks for the date alone.
+_NOT_ASKED = ("uscc", "name", "id_number", "employer_uscc", "bank_name", "bank_account")  # no one is named
+BIRTH_DATE = Field("birth_date", DATE, "出生日期", "date of birth", required=False)
 KINDS = (SubjectKind.ENTERPRISE.value, SubjectKind.TALENT.value)
 
 
@@ -164,11 +167,14 @@ async def _calculate(kind: str, facts: dict, as_of: dt.date, lang: str) -> list[
 
 def calculator_fields(kind: str) -> dict:
     """The fields a visitor may enter for ``kind`` (none that identifies someone)."""
-    return {
+    out = {
         name: f
         for name, f in rule_fields(kind).items()
-        if not f.derived and name not in PERSONAL[kind] and name not in ("tags", "bank_name", "bank_account")
+        if not f.derived and name not in PERSONAL[kind] and name not in _NOT_ASKED
     }
+    if kind == SubjectKind.TALENT:
+        out["birth_date"] = BIRTH_DATE
+    return out
 
 
 @post(

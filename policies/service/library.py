@@ -13,9 +13,10 @@ from typing import Any
 
 import jieba
 
+from eligibility.errors import ProfileInvalid
 from eligibility.explain import explain_profile
 from eligibility.profiles import normalize_profile
-from eligibility.schemas import Explanation
+from eligibility.schemas import Explanation, RuleSet
 from kit.db import bulk_insert, raw
 from kit.paging import Page
 from kit.vocab import VersionStatus
@@ -188,17 +189,40 @@ async def conditions_in_words(version_id: int, kind: str, lang: str) -> Explanat
     return explain_profile(ruleset, "", {}, ruleset.effective_from, lang)
 
 
+_RULESETS: dict[int, RuleSet] = {}  # a published version's content never changes: its rule set is read once
+
+
+async def _ruleset(version_id: int) -> RuleSet:
+    if version_id not in _RULESETS:
+        _RULESETS[version_id] = await ruleset_of(version_id)
+    return _RULESETS[version_id]
+
+
+def facts_profile(kind: str, facts: dict) -> dict:
+    """What a visitor entered as the stored form of a profile: normalized as an import would (a malformed value is
+    refused with the field named, a missing one stays missing). A talent's ``birth_date`` (YYYY-MM-DD) stands for the
+    ID number the calculator never asks for: the age is derived from it, as from the ID number's birth date."""
+    facts = dict(facts)
+    born = facts.pop("birth_date", None)
+    profile = normalize_profile(kind, facts, partial=True)
+    if kind == "talent" and born not in (None, ""):
+        try:
+            profile["birth_date"] = born if isinstance(born, dt.date) else dt.date.fromisoformat(str(born).strip())
+        except ValueError:
+            raise ProfileInvalid([("birth_date", "must be a date (YYYY-MM-DD)")]) from None
+    return profile
+
+
 async def calculate(
     kind: str, facts: dict, as_of: dt.date, lang: str, *, stored: bool = False
 ) -> list[tuple[str, Explanation]]:
     """Every published policy of ``kind`` judged on ``facts`` as of ``as_of`` by the explainer a stored subject's
-    explanation comes from, as (title, explanation) by code. ``facts`` are normalized as an import would (a malformed
-    value is refused, a missing one stays missing) unless ``stored`` (a subject's own stored profile). Nothing is
-    written."""
-    profile = facts if stored else normalize_profile(kind, facts, partial=True)
+    explanation comes from, as (title, explanation) by code; ``facts`` as ``facts_profile`` reads them, or a
+    subject's own stored profile when ``stored``. Nothing is written."""
+    profile = facts if stored else facts_profile(kind, facts)
     rows = await raw(
         "SELECT id, title FROM policies_version WHERE status = {} AND subject = {} ORDER BY code",
         VersionStatus.PUBLISHED.value,
         kind,
     )
-    return [(r["title"], explain_profile(await ruleset_of(int(r["id"])), "", profile, as_of, lang)) for r in rows]
+    return [(r["title"], explain_profile(await _ruleset(int(r["id"])), "", profile, as_of, lang)) for r in rows]
