@@ -9,7 +9,12 @@ from tests.web import alogin, asgi_client, ensure_user
 
 ERROR_REF = "#/components/schemas/ErrorRead"
 METHODS = {"get", "post", "put", "patch", "delete"}
-PUBLIC = {"GET /api/receipts/{filename}"}  # anyone holding a receipt's code may fetch it
+PUBLIC = {
+    "GET /api/receipts/{filename}",  # anyone holding a receipt's code may fetch it
+    "GET /api/public/policies",  # 政策库: the published policies are public
+    "GET /api/public/policies/{code}",
+    "POST /api/public/calculator",  # 政策计算器: anyone may try facts; nothing is stored
+}
 
 
 @pytest.fixture(scope="module")
