@@ -22,6 +22,8 @@ PUBLIC_WITH_PARAMS = {
     "/verify/{code:str}": "a receipt's 80-bit verification code is the capability printed on the paper receipt",
     "/api/receipts/{filename:str}": "the same verification code: <code>.pdf, as on the receipt",
     "/static/{file_path:path}": "stylesheets",
+    "/library/{code:str}": "a published policy's public page in the policy library: the policy is public, names no one",
+    "/api/public/policies/{code:str}": "the same published policy as JSON for the library",
 }
 PARAM = re.compile(r"\{(\w+):\w+\}")
 USER_ROLES = {r.value for r in Role}
