@@ -42,6 +42,7 @@ from app.controllers import (
     portal,
     portal_pages,
     progress,
+    publicity,
     receipts,
 )
 from app.controllers.core import login_redirect
@@ -70,6 +71,7 @@ ROUTE_MODULES = (
     applications,
     receipts,
     progress,
+    publicity,
 )
 
 
@@ -219,7 +221,7 @@ def create_app() -> Litestar:
             secret=settings.secret_key,
             cookie_samesite="lax",
             cookie_secure=settings.secure_cookies,
-            exclude=["/api/exchange"],
+            exclude=["/api/exchange", "/api/public/"],  # the anonymous API (no session to ride on)
         ),
         # Litestar picks the handler of the nearest class in the exception's MRO: AppError before Exception.
         exception_handlers={

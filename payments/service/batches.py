@@ -3,6 +3,7 @@ the budget is reserved when the batch is made and released when it is rejected o
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ class BatchCreated:
     left_for_budget: int  # payable entitlements left out because the budget was used up
     needs_second_checker: bool
     held_out: int = 0  # payable entitlements held out on re-verification (no longer eligible, or amount changed)
+    in_publicity: int = 0  # payable entitlements left out: still in their 公示 period, or held by an open objection
 
 
 async def create_batch(
@@ -65,6 +67,7 @@ async def create_batch(
     held = await reverify.screen_payable(policy_code, entitlement_ids, actor=actor)
     async with transaction():
         candidates = await _payable(policy_code, entitlement_ids)
+        waiting = await _in_publicity(policy_code, entitlement_ids, at)
         if not candidates:
             raise NotFound(
                 f"no payable entitlement of {policy_code or 'the selection'} is waiting for a batch"
@@ -72,6 +75,12 @@ async def create_batch(
                     f" ({len(held)} held out on re-verification: no longer eligible, or the amount changed; "
                     "see `zhida payments held`)"
                     if held
+                    else ""
+                )
+                + (
+                    f" ({waiting} still in their publicity period (公示) or held by an objection: "
+                    "payable when the period ends and the objection is decided)"
+                    if waiting
                     else ""
                 )
             )
@@ -143,10 +152,11 @@ async def create_batch(
                 "left_for_budget": left,
                 "needs_second_checker": batch.needs_second_checker,
                 "held_out": len(held),
+                "in_publicity": waiting,
             },
         )
         await budget.raise_alerts(list(by_code), actor)
-    return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker, len(held))
+    return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker, len(held), waiting)
 
 
 async def payable_by_policy() -> dict[str, tuple[int, int]]:
@@ -171,12 +181,32 @@ async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict[
         Entitlement.payee_name,
         Entitlement.payee_account,
         Entitlement.amount_fen,
-    ).where((Entitlement.state == EntitlementState.PAYABLE) & Entitlement.batch_id.is_null())
+    ).where(
+        (Entitlement.state == EntitlementState.PAYABLE)
+        & Entitlement.batch_id.is_null()
+        & Entitlement.held_by.is_null()
+        & (Entitlement.publicity_until.is_null() | (Entitlement.publicity_until <= now()))
+    )
     if policy_code:
         q = q.where(Entitlement.policy_code == policy_code)
     if ids:
         q = q.where(Entitlement.id.is_in(list(ids)))
     return await q.order_by(Entitlement.id)
+
+
+async def _in_publicity(policy_code: str | None, ids: list[int] | None, at: dt.datetime) -> int:
+    """Payable entitlements a batch leaves out: in their 公示 period (publicity_until after ``at``) or held by an
+    open objection."""
+    q = Entitlement.count().where(
+        (Entitlement.state == EntitlementState.PAYABLE)
+        & Entitlement.batch_id.is_null()
+        & (Entitlement.held_by.is_not_null() | (Entitlement.publicity_until > at))
+    )
+    if policy_code:
+        q = q.where(Entitlement.policy_code == policy_code)
+    if ids:
+        q = q.where(Entitlement.id.is_in(list(ids)))
+    return int(await q)
 
 
 async def _take_entitlements(batch_id: int, ids: list[int]) -> None:
@@ -440,7 +470,23 @@ async def left_out_of(policy_code: str, limit: int = 20) -> list[dict[str, Any]]
         policy_code,
         limit,
     )
-    return [
+    out = [
         {"state": r["state"], "reason": r["reason"], "count": int(r["n"]), "total": yuan(int(r["total"] or 0))}
         for r in rows
     ]
+    # 公示: payable, but still in the publicity period or held by an open objection
+    for state, reason, cond in (
+        ("held_by_objection", "异议处理中：异议作出决定前不发放", "held_by IS NOT NULL"),
+        ("in_publicity", "公示期内：公示期满后方可发放", "held_by IS NULL AND publicity_until > {}"),
+    ):
+        args: list[Any] = [policy_code] + ([now()] if "{}" in cond else [])
+        r = (
+            await raw(
+                "SELECT COUNT(*) AS n, SUM(amount_fen) AS total FROM pay_entitlement WHERE policy_code = {} "
+                f"AND batch_id IS NULL AND state = {_PAYABLE} AND {cond}",
+                *args,
+            )
+        )[0]
+        if int(r["n"]):
+            out.append({"state": state, "reason": reason, "count": int(r["n"]), "total": yuan(int(r["total"] or 0))})
+    return out

@@ -124,6 +124,7 @@ async def _left_out(batch: Any) -> dict[str, Any]:
     return {
         "budget": int(made.get("left_for_budget") or 0),
         "held": int(made.get("held_out") or 0),
+        "in_publicity": int(made.get("in_publicity") or 0),
         "unpayable": await service.left_out_of(batch.policy_code) if batch.policy_code else [],
     }
 
