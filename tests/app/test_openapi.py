@@ -9,7 +9,11 @@ from tests.web import alogin, asgi_client, ensure_user
 
 ERROR_REF = "#/components/schemas/ErrorRead"
 METHODS = {"get", "post", "put", "patch", "delete"}
-PUBLIC = {"GET /api/receipts/{filename}"}  # anyone holding a receipt's code may fetch it
+PUBLIC = {
+    "GET /api/receipts/{filename}",  # anyone holding a receipt's code may fetch it
+    "GET /api/public/publicity",  # 公示: the payees to be are public, personal data masked
+    "POST /api/public/publicity/{entitlement_id}/objections",  # anyone may object during the period
+}
 
 
 @pytest.fixture(scope="module")
