@@ -44,6 +44,7 @@ from app.controllers import (
     portal,
     portal_pages,
     progress,
+    publicity,
     receipts,
 )
 from app.controllers.core import login_redirect
@@ -74,6 +75,7 @@ ROUTE_MODULES = (
     progress,
     library,
     oversight,
+    publicity,
 )
 
 
@@ -228,7 +230,7 @@ def create_app() -> Litestar:
             secret=settings.secret_key,
             cookie_samesite="lax",
             cookie_secure=settings.secure_cookies,
-            exclude=["/api/exchange", "/api/public/calculator"],
+            exclude=["/api/exchange", "/api/public/"],  # the anonymous API (no session to ride on)
         ),
         # Litestar picks the handler of the nearest class in the exception's MRO: AppError before Exception.
         exception_handlers={

@@ -88,6 +88,9 @@ class EntitlementState(StrEnum):
     # Still eligible, for another amount: neither amount is paid until the finance maker accepts the new one.
     AMOUNT_CHANGED = "amount_changed"
     SUPERSEDED = "superseded"  # not paid: the subject's right under the policy is held by another entitlement
+    # An objection during its 公示 was upheld with revocation: never paid; it holds the right, so no later version of
+    # the policy pays it either.
+    REVOKED = "revoked"
 
 
 class MatchState(StrEnum):

@@ -30,6 +30,7 @@ class PolicyFacts(BaseModel):
     clause_titles: dict[str, str] = Field(default_factory=dict)
     once: Once = "lifetime"  # how often a subject is paid under the code
     top_up: bool = False  # a later version pays only the difference over what the subject received (就高补差)
+    publicity_days: int = 0  # working days a new entitlement is publicly shown (公示) before it is payable
 
 
 class EntitlementCreate(BaseModel):
@@ -60,6 +61,8 @@ class EntitlementRead(BaseModel):
     reason: str
     batch_id: int | None
     pending_amount: Decimal | None = None  # amount_changed: the amount waiting for the maker's acceptance
+    publicity_until: dt.datetime | None = None  # 公示: not payable before this instant
+    held_by: int | None = None  # the open objection holding it out of every batch
 
 
 class HeldOutRead(BaseModel):

@@ -49,6 +49,10 @@ class Entitlement(Table, tablename="pay_entitlement"):
     # amount_changed: what the subject qualifies for now, waiting for the finance maker to accept it (reverify.py)
     pending_amount_fen = BigInt(null=True, default=None)
     pending_clause_codes = Text(default="")
+    # 公示: a policy with publicity_days shows a new entitlement publicly until this instant (the end of its last
+    # working day, Beijing time); not payable before. An open objection holds it (``held_by``) until decided.
+    publicity_until = Timestamptz(null=True, default=None)
+    held_by = Integer(null=True, default=None)  # the id of the open objection that holds it out of every batch
 
 
 class HeldOut(Table, tablename="pay_held_out"):

@@ -110,6 +110,7 @@ class PolicyContent(BaseModel):
     budget: Decimal = Field(description="yuan: the fund of the policy (code), over all its versions")
     once: Once = "lifetime"  # how often one subject may be paid
     top_up: bool = False  # a later version pays only the difference over what was received (就高补差)
+    publicity_days: int = Field(default=0, ge=0, le=60)  # working days the payees are publicly shown (公示) first
     cap_per_subject: Decimal | None = None
     combine: Literal["first", "sum"] = "first"
     exclusive_group: str | None = None
@@ -169,6 +170,7 @@ class PublishedVersion(BaseModel):
     combine: str
     once: Once = "lifetime"
     top_up: bool = False
+    publicity_days: int = 0
     clause_titles: dict[str, str]
     published_at: dt.datetime | None = None
 
@@ -263,6 +265,7 @@ CONTENT_KEYS = (
     "budget",
     "once",
     "top_up",
+    "publicity_days",
     "cap_per_subject",
     "combine",
     "exclusive_group",

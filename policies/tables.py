@@ -33,6 +33,7 @@ class PolicyVersion(Table, tablename="policies_version"):
     combine = Varchar(length=8, default="first")
     once = Varchar(length=16, default="lifetime")  # lifetime | per_year | per_version: how often a subject is paid
     top_up = Boolean(default=False)  # a later version pays only the difference (就高补差)
+    publicity_days = Integer(default=0)  # working days the payees are publicly shown (公示) before they are payable
     exclusive_group = Varchar(length=64, null=True, default=None, index=True)
     when_expr = Text(null=True, default=None)
     source = Text(default="")  # the document the policy comes from (文件名、文号)

@@ -85,6 +85,12 @@ def batch_create(code: str | None, actor: str, entitlements: tuple[int, ...], no
             "changed): `zhida payments held`",
             err=True,
         )
+    if created.in_publicity:
+        click.echo(
+            f"{created.in_publicity} payable entitlements left out: still in their publicity period (公示) or held by "
+            "an open objection; they are payable once the period ends and the objection is decided",
+            err=True,
+        )
     click.echo(created.batch_id)
 
 

@@ -28,6 +28,7 @@ from kit.money import yuan_to_fen
 from kit.paging import PageRequest
 from kit.vocab import Role
 from payments import service as payments
+from payments.service import publicity
 from policies import service as policies
 from policies.applications import service
 from policies.applications.schemas import (
@@ -220,8 +221,11 @@ async def api_objections(paging: PageRequest, status: str | None = "open") -> Re
     responses=errors(404, 409),
 )
 async def api_answer(request: Request, objection_id: int, data: JSONBody[ObjectionAnswer]) -> ObjectionRead:
-    return await service.answer_objection(
+    """Decide an objection: its answer is a notice to the subject; ``outcome`` dismissed or revoked ends a 公示
+    objection (the entitlement it holds is released or revoked)."""
+    return await publicity.decide(
         objection_id,
+        outcome=data.outcome,
         actor=actor_of(request),
         answer=data.answer,
         base_url=get_settings().base_url,

@@ -32,6 +32,7 @@ from app.schemas.portal import PortalEntitlementRead, PortalOverviewRead, Portal
 from kit.time import china_today, in_china
 from kit.vocab import SUBJECT_ROLES
 from notifications import service as notifications
+from payments.service import publicity
 from policies.applications import attachments as attachment_rules
 from policies.applications import service
 from policies.applications.schemas import AccountConfirm, AccountRead, ApplicationRead, ObjectionCreate, ObjectionRead
@@ -153,7 +154,10 @@ async def api_object(request: Request, data: JSONBody[ObjectionCreate]) -> Objec
     """Object to a decision on one of my applications or entitlements; officers answer within 15 working days."""
     kind, subject_id = own_subject(request)
     ent = await own_entitlement(data.target_id, kind, subject_id) if data.target == "entitlement" else None
-    return await service.raise_objection(kind, subject_id, data, actor=actor_of(request), entitlement=ent)
+    made = await service.raise_objection(kind, subject_id, data, actor=actor_of(request), entitlement=ent)
+    if ent is not None:  # during its 公示 an objection holds the entitlement out of every batch until decided
+        await publicity.hold_if_in_publicity(ent.id, made.id, actor_of(request))
+    return made
 
 
 @get("/api/portal/objections", guards=[SUBJECTS], tags=["portal"], responses=errors())

@@ -18,7 +18,7 @@ from eligibility import service as eligibility
 from eligibility.errors import EligibilityError
 from kit.i18n import _l
 from kit.money import fen_to_yuan
-from kit.time import china_today
+from kit.time import china_today, in_china, now
 from kit.vocab import MatchState
 from payments import service as payments
 from payments.errors import NotFound as PaymentNotFound
@@ -46,6 +46,9 @@ STAGES = {
     "withdrawn": ("已取消：不再符合条件", "Withdrawn: no longer eligible"),
     "amount_changed": ("金额变更，待确认", "Amount changed; awaiting confirmation"),
     "superseded": ("已在本政策其他版本享受", "Paid under another version of the policy"),
+    "in_publicity": ("公示中", "In public notice (公示) before payment"),
+    "held_by_objection": ("异议处理中，暂停发放", "Held: an objection is being decided"),
+    "revoked": ("已撤销：公示期异议成立", "Revoked after an objection"),
 }
 AUTO_STEPS = ["matched", "waiting_account", "payable", "batched", "paid"]
 APPLY_STEPS = ["may_apply", "applied", "waiting_account", "payable", "batched", "paid"]
@@ -84,6 +87,10 @@ async def subject_overview(kind: str, subject_id: str) -> list[PolicyStandingRea
             stage = ent.state
             if stage == "waiting_account" and own_account and own_account[0] == "unverified":
                 stage = "account_unverified"
+            elif stage == "payable" and ent.held_by is not None:
+                stage = "held_by_objection"
+            elif stage == "payable" and ent.publicity_until is not None and in_china(ent.publicity_until) > now():
+                stage = "in_publicity"
         elif v.mode == "apply":
             stage = (
                 {

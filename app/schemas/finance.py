@@ -14,6 +14,9 @@ class BatchCreatedRead(BaseModel):
     held_out: int = Field(
         0, description="entitlements held out on re-verification (no longer eligible, or the amount changed)"
     )
+    in_publicity: int = Field(
+        0, description="payable entitlements left out: in their publicity period (公示) or held by an open objection"
+    )
 
 
 class BatchProgressRead(BaseModel):

@@ -3,6 +3,7 @@ the budget is reserved when the batch is made and released when it is rejected o
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ class BatchCreated:
     needs_second_checker: bool
     held_out: int = 0  # payable entitlements held out on re-verification (no longer eligible, or amount changed)
     risk_held: int = 0  # payable entitlements held by an open or confirmed risk flag (风险拦截)
+    in_publicity: int = 0  # payable entitlements left out: still in their 公示 period, or held by an open objection
 
 
 async def create_batch(
@@ -66,6 +68,7 @@ async def create_batch(
     held = await reverify.screen_payable(policy_code, entitlement_ids, actor=actor)
     async with transaction():
         candidates, flagged = await _unflagged(await _payable(policy_code, entitlement_ids))
+        waiting = await _in_publicity(policy_code, entitlement_ids, at)
         if not candidates:
             if held:
                 raise NotFound(
@@ -84,6 +87,15 @@ async def create_batch(
                     ),
                     policy=policy_code or _l("the selection"),
                     flagged=len(flagged),
+                )
+            if waiting:
+                raise NotFound(
+                    _l(
+                        "no payable entitlement of {policy} is waiting for a batch ({waiting} still in their publicity "
+                        "period (公示) or held by an objection: payable when the period ends and the objection is decided)"
+                    ),
+                    policy=policy_code or _l("the selection"),
+                    waiting=waiting,
                 )
             raise NotFound(
                 _l("no payable entitlement of {policy} is waiting for a batch"),
@@ -161,10 +173,13 @@ async def create_batch(
                 "held_out": len(held),
                 "risk_held": len(flagged),
                 "risk_held_ids": sorted(flagged)[:200],
+                "in_publicity": waiting,
             },
         )
         await budget.raise_alerts(list(by_code), actor)
-    return BatchCreated(batch.id, len(chosen), total, left, batch.needs_second_checker, len(held), len(flagged))
+    return BatchCreated(
+        batch.id, len(chosen), total, left, batch.needs_second_checker, len(held), len(flagged), waiting
+    )
 
 
 async def _unflagged(candidates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[int, list[str]]]:
@@ -174,11 +189,16 @@ async def _unflagged(candidates: list[dict[str, Any]]) -> tuple[list[dict[str, A
 
 
 async def payable_by_policy() -> dict[str, tuple[int, int]]:
-    """Payable entitlements waiting for a batch, by policy code: (how many, their total in fen). The maker's page
-    offers a batch only for these codes."""
+    """Payable entitlements a batch would take now, by policy code: (how many, their total in fen): not in a batch,
+    past their 公示 period and held by no objection, held by no open or confirmed risk flag (the same as create_batch
+    takes). The maker's page offers a batch only for these codes."""
     rows = await raw(
         "SELECT policy_code, COUNT(*) AS n, SUM(amount_fen) AS fen FROM pay_entitlement "
-        f"WHERE state = {sql_literals([EntitlementState.PAYABLE])} AND batch_id IS NULL GROUP BY policy_code"
+        f"WHERE state = {sql_literals([EntitlementState.PAYABLE])} AND batch_id IS NULL AND held_by IS NULL "
+        "AND (publicity_until IS NULL OR publicity_until <= {}) "
+        "AND NOT EXISTS (SELECT 1 FROM pay_risk_flag f WHERE f.entitlement_id = pay_entitlement.id "
+        f"AND f.state IN ({sql_literals(risk.HOLDING)})) GROUP BY policy_code",
+        now(),
     )
     return {r["policy_code"]: (int(r["n"]), int(r["fen"] or 0)) for r in rows}
 
@@ -195,12 +215,32 @@ async def _payable(policy_code: str | None, ids: list[int] | None) -> list[dict[
         Entitlement.payee_name,
         Entitlement.payee_account,
         Entitlement.amount_fen,
-    ).where((Entitlement.state == EntitlementState.PAYABLE) & Entitlement.batch_id.is_null())
+    ).where(
+        (Entitlement.state == EntitlementState.PAYABLE)
+        & Entitlement.batch_id.is_null()
+        & Entitlement.held_by.is_null()
+        & (Entitlement.publicity_until.is_null() | (Entitlement.publicity_until <= now()))
+    )
     if policy_code:
         q = q.where(Entitlement.policy_code == policy_code)
     if ids:
         q = q.where(Entitlement.id.is_in(list(ids)))
     return await q.order_by(Entitlement.id)
+
+
+async def _in_publicity(policy_code: str | None, ids: list[int] | None, at: dt.datetime) -> int:
+    """Payable entitlements a batch leaves out: in their 公示 period (publicity_until after ``at``) or held by an
+    open objection."""
+    q = Entitlement.count().where(
+        (Entitlement.state == EntitlementState.PAYABLE)
+        & Entitlement.batch_id.is_null()
+        & (Entitlement.held_by.is_not_null() | (Entitlement.publicity_until > at))
+    )
+    if policy_code:
+        q = q.where(Entitlement.policy_code == policy_code)
+    if ids:
+        q = q.where(Entitlement.id.is_in(list(ids)))
+    return int(await q)
 
 
 async def _take_entitlements(batch_id: int, ids: list[int]) -> None:
@@ -464,7 +504,23 @@ async def left_out_of(policy_code: str, limit: int = 20) -> list[dict[str, Any]]
         policy_code,
         limit,
     )
-    return [
+    out = [
         {"state": r["state"], "reason": r["reason"], "count": int(r["n"]), "total": yuan(int(r["total"] or 0))}
         for r in rows
     ]
+    # 公示: payable, but still in the publicity period or held by an open objection
+    for state, reason, cond in (
+        ("held_by_objection", "异议处理中：异议作出决定前不发放", "held_by IS NOT NULL"),
+        ("in_publicity", "公示期内：公示期满后方可发放", "held_by IS NULL AND publicity_until > {}"),
+    ):
+        args: list[Any] = [policy_code] + ([now()] if "{}" in cond else [])
+        r = (
+            await raw(
+                "SELECT COUNT(*) AS n, SUM(amount_fen) AS total FROM pay_entitlement WHERE policy_code = {} "
+                f"AND batch_id IS NULL AND state = {_PAYABLE} AND {cond}",
+                *args,
+            )
+        )[0]
+        if int(r["n"]):
+            out.append({"state": state, "reason": reason, "count": int(r["n"]), "total": yuan(int(r["total"] or 0))})
+    return out

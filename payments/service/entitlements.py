@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from kit import workdays
 from kit.audit import Actor, Change
 from kit.db import bulk_insert, codes, from_row, in_list, raw, rows_of_subject, sql_literals, transaction
 from kit.i18n import _l
@@ -53,6 +54,7 @@ _COLUMNS = (
     "batch_id",
     "created_at",
     "updated_at",
+    "publicity_until",
 )
 PAYABLE_REASON = "可发放: 账户已核验"
 WAITING_REASON = "待确认账户: 请在门户确认或更正收款账户"
@@ -109,6 +111,9 @@ def amount_due(policy: PolicyFacts, amount_fen: int, held: list[dict[str, Any]])
     abandoned (their amounts count as received: never more than the rule allows)."""
     if not held:
         return amount_fen, ""
+    revoked = [r for r in held if r["state"] == EntitlementState.REVOKED]
+    if revoked:
+        return 0, f"已撤销: 公示期异议成立 ({'、'.join(sorted({r['key'] for r in revoked}))}), 不予发放"
     received = sum(int(r["amount_fen"]) for r in held)
     versions = "、".join(sorted({f"v{r['policy_version']}" for r in held}))
     if not policy.top_up:
@@ -172,6 +177,8 @@ async def record_entitlements(
     changes: list[Change] = []
     created: list[list[Any]] = []
     at = now()
+    # 公示: a new entitlement of a policy with publicity_days is payable only after that many working days
+    publicity_until = workdays.deadline(at, policy.publicity_days) if policy.publicity_days else None
     async with transaction():
         await budget.ensure_budget(policy.version_id, policy.code, policy.version, policy.budget_fen, facts)
         periods = [period_of(policy, i.as_of) for i in items]
@@ -228,6 +235,7 @@ async def record_entitlements(
                         None,
                         at,
                         at,
+                        publicity_until,
                     )
                 )
                 created.append([key, due, clauses, state, item.source, item.source_ref])

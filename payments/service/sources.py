@@ -41,6 +41,7 @@ def facts_from_published(v: PublishedVersion) -> PolicyFacts:
         clause_titles=dict(v.clause_titles),
         once=v.once,
         top_up=v.top_up,
+        publicity_days=v.publicity_days,
     )
 
 

@@ -5,6 +5,7 @@ weekends; the deadline is the end of that day, Beijing time) and see it counting
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 
 from kit import workdays
 from kit.audit import Actor
@@ -12,6 +13,7 @@ from kit.db import rows_of_subject
 from kit.i18n import _l
 from kit.jobs import JobQueue
 from kit.paging import Page, PageRequest, Sorts, fetch_page, search
+from kit.time import now as clock_now
 from policies.applications.errors import InvalidState, NotAllowed, NotFound
 from policies.applications.notices import deliver_after_commit, notice
 from policies.applications.schemas import OFFICER_ROLES, ObjectionCreate, ObjectionRead
@@ -21,7 +23,7 @@ RESPONSE_DAYS = 15  # working days
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock_now()  # kit.time's clock: a test or a replay can fix it
 
 
 def _read(r: dict, now: dt.datetime | None = None) -> ObjectionRead:
@@ -48,6 +50,8 @@ async def raise_objection(
     entitlement=None,
     now: dt.datetime | None = None,
     response_days: int = RESPONSE_DAYS,
+    origin: str = "subject",
+    contact: str = "",
 ) -> ObjectionRead:
     """Object to one of the subject's own applications (decided) or entitlements. For an entitlement the caller
     passes it as read from payments (``subject_kind``, ``subject_id``, ``policy_code``); it must be the subject's."""
@@ -101,6 +105,8 @@ async def raise_objection(
             "answered_by": None,
             "answered_at": None,
             "created_at": now,
+            "origin": origin,
+            "contact": contact[:200],
         }
         oid = (await Objection.insert(Objection(**row)).returning(Objection.id))[0]["id"]
         await actor.record(
@@ -108,8 +114,8 @@ async def raise_objection(
             "objection",
             str(oid),
             None,
-            {"target": data.target, "target_id": data.target_id, "text": data.text},
-            {"target": data.target, "due_at": row["due_at"].isoformat()},
+            {"target": data.target, "target_id": data.target_id, "text": data.text, "contact_given": bool(contact)},
+            {"target": data.target, "due_at": row["due_at"].isoformat(), "origin": origin},
         )
     return _read({**row, "id": oid}, now)
 
@@ -166,9 +172,23 @@ async def objection_page(request: PageRequest, status: str | None = "open") -> P
     return page.map(lambda r: _read(r, now))
 
 
+OUTCOMES = ("", "dismissed", "revoked", "corrected")
+
+
 async def answer_objection(
-    objection_id: int, *, actor: Actor, answer: str, base_url: str, queue: JobQueue | None = None
+    objection_id: int,
+    *,
+    actor: Actor,
+    answer: str,
+    base_url: str,
+    queue: JobQueue | None = None,
+    outcome: str = "",
+    then: Callable[[dict], Awaitable[None]] | None = None,
 ) -> ObjectionRead:
+    """Answer (decide) an open objection; ``outcome`` says how it ended (see the table). ``then`` runs in the same
+    transaction with the objection's row (payments releases or revokes the entitlement it holds)."""
+    if outcome not in OUTCOMES:
+        raise InvalidState(_l("an objection ends as dismissed, revoked or corrected, not {outcome}"), outcome=outcome)
     answer = (answer or "").strip()
     if not answer:
         raise InvalidState(_l("write the answer the subject will read / 请填写答复内容"))
@@ -192,14 +212,17 @@ async def answer_objection(
                 Objection.answer: answer[:4000],
                 Objection.answered_by: actor.name,
                 Objection.answered_at: now,
+                Objection.outcome: outcome,
             }
         ).where(Objection.id == objection_id)
+        if then is not None:
+            await then(r)
         await actor.record(
             "objection.answer",
             "objection",
             str(objection_id),
             {"status": "open"},
-            {"status": "answered", "answer": answer},
+            {"status": "answered", "answer": answer, "outcome": outcome},
             {"overdue": _read(r, now).seconds_left < 0},
         )
         n = await notice(

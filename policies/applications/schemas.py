@@ -67,6 +67,11 @@ class ObjectionCreate(BaseModel):
 
 class ObjectionAnswer(BaseModel):
     answer: str = Field(min_length=1, max_length=4000)
+    outcome: Literal["", "dismissed", "revoked"] = Field(
+        "",
+        description="how it ends: dismissed (with the answer as the reason; a held entitlement is released), revoked "
+        "(the entitlement it is about is revoked, never paid), or '' (a plain answer; a hold is released)",
+    )
 
 
 class ObjectionRead(BaseModel):
@@ -85,6 +90,8 @@ class ObjectionRead(BaseModel):
     answered_at: dt.datetime | None
     created_at: dt.datetime
     seconds_left: int = Field(description="until due_at when read; negative once overdue")
+    origin: str = Field("subject", description="subject (portal) | public (the 公示 page) | api")
+    outcome: str = Field("", description="dismissed | revoked | corrected once decided; '' otherwise")
 
     @property
     def overdue(self) -> bool:

@@ -59,6 +59,15 @@ class Objection(Table, tablename="policies_objection"):
     answered_by = Varchar(length=64, null=True, default=None)
     answered_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+    # who raised it: the subject in the portal, or anyone from the public 公示 list (a third party, a 12345 agent
+    # through the API), with a contact to answer to
+    origin = Varchar(length=16, default="subject")  # subject | public | api
+    contact = Varchar(length=200, default="")
+    # how it ended: dismissed (hold released) | revoked (entitlement revoked, never paid) | corrected (a data
+    # correction to the feed that owns the field, then a re-evaluation); "" while open or for a plain answer
+    outcome = Varchar(length=16, default="")
+    reminded_at = Timestamptz(null=True, default=None)  # the reminder three working days before due_at
+    escalated_at = Timestamptz(null=True, default=None)  # overdue: escalated to a reviewer
 
 
 class SubjectAccount(Table, tablename="policies_subject_account"):

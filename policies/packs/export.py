@@ -57,7 +57,7 @@ _Dumper.add_representer(_Expr, _repr_expr)
 
 # Optional keys left out when they hold their default: a pack without them reads the same, and the content hash of a
 # version stored before the keys existed stays what it was.
-_DEFAULTS = {"once": "lifetime", "top_up": False}
+_DEFAULTS = {"once": "lifetime", "top_up": False, "publicity_days": 0}
 
 
 def content_to_dict(content: PolicyContent) -> dict:

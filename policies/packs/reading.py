@@ -278,6 +278,16 @@ def validate_structure(
                 params={"value": repr(v)},
                 hint=_l("top_up: true pays only the difference"),
             )
+    if data.get("publicity_days") is not None:
+        v = data["publicity_days"]
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 60:
+            out["publicity_days"] = v
+        else:
+            problem(
+                f"'publicity_days' must be a whole number of working days from 0 to 60, not {v!r}",
+                "publicity_days",
+                hint="publicity_days: 5 shows the payees publicly for 5 working days before paying",
+            )
     for k in ("effective_from", "effective_to"):
         v = data.get(k)
         if v is None:

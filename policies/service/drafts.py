@@ -35,6 +35,7 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
                 PolicyVersion.combine: content.combine,
                 PolicyVersion.once: content.once,
                 PolicyVersion.top_up: content.top_up,
+                PolicyVersion.publicity_days: content.publicity_days,
                 PolicyVersion.exclusive_group: content.exclusive_group,
                 PolicyVersion.when_expr: content.when,
                 PolicyVersion.source: content.source,

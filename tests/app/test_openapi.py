@@ -14,6 +14,8 @@ PUBLIC = {
     "GET /api/public/policies",  # 政策库: the published policies are public
     "GET /api/public/policies/{code}",
     "POST /api/public/calculator",  # 政策计算器: anyone may try facts; nothing is stored
+    "GET /api/public/publicity",  # 公示: the payees to be are public, personal data masked
+    "POST /api/public/publicity/{entitlement_id}/objections",  # anyone may object during the period
 }
 
 

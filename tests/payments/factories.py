@@ -32,6 +32,7 @@ def policy(
     version: int = 1,
     once: str = "lifetime",
     top_up: bool = False,
+    publicity_days: int = 0,
 ) -> PolicyFacts:
     version_id = version_id or next(_versions)
     code = code or f"TEST-{version_id}"  # (code, version number) names a version, as in policies/
@@ -49,6 +50,7 @@ def policy(
         clause_titles={"main": "主条款"},
         once=once,
         top_up=top_up,
+        publicity_days=publicity_days,
     )
 
 

@@ -231,6 +231,8 @@ async def test_batch_creation_leaves_flagged_out_and_a_run_withholds_a_late_flag
         # Held until cleared: no batch takes it; once both auditors cleared the high flag, it is paid.
         with pytest.raises(NotFound):
             await payments.create_batch(actor=MAKER, policy_code=f_t.code, second_checker_threshold_fen=THRESHOLD_FEN)
+        # and the maker's page offers no batch for it (the button would be refused)
+        assert f_t.code not in await payments.payable_by_policy()
         flags = {int(r["entitlement_id"]): int(r["id"]) for r in await payments.list_flags(state="open")}
         assert await payments.clear_flag(flags[late], actor=AUDITOR, reason="同一账户系家庭共用，已核实") == "open"
         with pytest.raises(NotFound):  # one auditor is not enough for a high flag
@@ -241,6 +243,7 @@ async def test_batch_creation_leaves_flagged_out_and_a_run_withholds_a_late_flag
         )
         # The talent of the original shared pair is still held (its flag is open); the cleared one is paid.
         assert (again.payment_count, again.risk_held) == (1, 1)
+        assert f_t.code not in await payments.payable_by_policy()  # the one left is still held
         await payments.approve_batch(again.batch_id, actor=CHECKER)
         await run_all(adapter, again.batch_id)
         paid = await raw(

@@ -24,6 +24,10 @@ PUBLIC_WITH_PARAMS = {
     "/static/{file_path:path}": "stylesheets",
     "/library/{code:str}": "a published policy's public page in the policy library: the policy is public, names no one",
     "/api/public/policies/{code:str}": "the same published policy as JSON for the library",
+    "/publicity/{code:str}": "公示: a policy's public list of payees to be, personal data masked (the point of 公示)",
+    "/publicity/{entitlement_id:int}/object": "anyone may object to an entry of a public list; an id that is not on "
+    "a list now is refused as not found, and the answer names no one",
+    "/api/public/publicity/{entitlement_id:int}/objections": "the same objection, as JSON",
 }
 PARAM = re.compile(r"\{(\w+):\w+\}")
 USER_ROLES = {r.value for r in Role}

@@ -129,6 +129,7 @@ async def api_create(request: Request, data: JSONBody[BatchCreate]) -> BatchCrea
         left_for_budget=made.left_for_budget,
         needs_second_checker=made.needs_second_checker,
         held_out=made.held_out,
+        in_publicity=made.in_publicity,
     )
 
 

@@ -125,6 +125,7 @@ async def _left_out(batch: Any) -> dict[str, Any]:
         "budget": int(made.get("left_for_budget") or 0),
         "held": int(made.get("held_out") or 0),
         "risk": int(made.get("risk_held") or 0),  # 风险拦截: held by an open or confirmed risk flag
+        "in_publicity": int(made.get("in_publicity") or 0),
         "unpayable": await service.left_out_of(batch.policy_code) if batch.policy_code else [],
     }
 
