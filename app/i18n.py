@@ -163,6 +163,61 @@ def shown(lang: str, value: Any) -> str:
     return one_language(lang, gettext(lang, text)) if text else text
 
 
+# A pack problem's place, in a Chinese page: the form's own labels (templates/policies/form.html).
+PACK_FIELDS_ZH = {
+    "code": "编号",
+    "title": "名称",
+    "issuer": "发文单位",
+    "subject": "享受对象",
+    "mode": "兑现方式",
+    "combine": "条款组合",
+    "effective_from": "生效日期",
+    "effective_to": "失效日期",
+    "budget": "预算",
+    "once": "享受次数",
+    "top_up": "新版本就高补差",
+    "per_subject_cap": "每户上限",
+    "exclusive_group": "不重复享受事项组",
+    "source": "政策依据",
+    "summary": "政策摘要",
+    "when": "条件",
+    "amount": "金额",
+    "clauses": "条款",
+    "tests": "测试",
+    "profile": "档案",
+    "as_of": "测算日期",
+    "expect": "预期",
+    "name": "名称",
+}
+
+
+def pack_problem(lang: str, problem: Any) -> str:
+    """A policies.schemas.PackProblem as an officer reads it on the policy form: where (policy, clause, field, line),
+    what (its message and hint through the catalog), and the expression with a caret under the position."""
+    if lang == "en":
+        return str(problem.describe())
+    where = []
+    if problem.policy_code:
+        where.append(f"政策 {problem.policy_code}")
+    if problem.clause_code:
+        where.append(f"条款 {problem.clause_code}")
+    if problem.field:
+        parts = re.findall(r"[^.\[\]]+|\[\d+\]", problem.field)
+        words = [f"第 {int(p[1:-1]) + 1} 项" if p.startswith("[") else PACK_FIELDS_ZH.get(p, p) for p in parts]
+        where.append("".join(words))
+    head = "，".join(where) or "政策包"
+    if problem.line:
+        head = f"第 {problem.line} 行：{head}"
+    text = f"{head}：{shown(lang, problem.message)}"
+    if problem.expression is not None:
+        text += f"\n  表达式：{problem.expression}"
+        if problem.position is not None:
+            text += f"\n         {' ' * problem.position}^（第 {problem.position} 个字符）"
+    if problem.hint:
+        text += f"\n  提示：{shown(lang, problem.hint)}"
+    return text
+
+
 def _lang(ctx: Context) -> str:
     return lang_of(ctx.get("request"))
 
@@ -215,6 +270,7 @@ def register(env: Environment) -> None:
     )
     translations("zh")  # read the catalog now: a broken .po stops the start, not the first page
     env.globals.update(tr=tr, role_label=role_label, error_text=_per_request(error_text), shown=_per_request(shown))
+    env.globals["pack_problem"] = _per_request(pack_problem)
     env.filters["beijing"] = beijing
     env.filters["cny"] = cny
     env.globals["lang_of"] = lang_of

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from eligibility.fields import FIELDS
+from kit.i18n import _l
 from policies.errors import PackRefused
 from policies.packs import limits
 from policies.schemas import CONTENT_KEYS, ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
@@ -211,7 +212,7 @@ def validate_structure(
         problem(message, *path, hint=hint)
         return None, probs
     if not isinstance(data, dict):
-        problem("a policy is a mapping of keys (code, title, issuer, …)")
+        problem(_l("a policy is a mapping of keys (code, title, issuer, …)"))
         return None, probs
     for k in data:
         if k not in POLICY_KEYS:
@@ -223,7 +224,7 @@ def validate_structure(
     if code is not None:
         if not isinstance(code, str) or not _CODE.match(code):
             problem(
-                "a policy code is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                _l("a policy code is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
                 "code",
                 hint="e.g. NC-TALENT-HOUSING-2025",
             )
@@ -237,7 +238,7 @@ def validate_structure(
         else:
             out[k] = str(v).strip()
     if "exclusive_group" in out and not _CODE.match(out["exclusive_group"]):
-        problem("an exclusive group is 1-64 letters, digits, '.', '_' or '-'", "exclusive_group")
+        problem(_l("an exclusive group is 1-64 letters, digits, '.', '_' or '-'"), "exclusive_group")
     for k, choices in CHOICES.items():
         v = data.get(k)
         if v is None:
@@ -270,7 +271,7 @@ def validate_structure(
         else:
             out[k] = d
     if out.get("effective_to") and out.get("effective_from") and out["effective_to"] < out["effective_from"]:
-        problem("'effective_to' is before 'effective_from'", "effective_to")
+        problem(_l("'effective_to' is before 'effective_from'"), "effective_to")
     for k in ("budget", "cap_per_subject"):
         v = data.get(k)
         if v is None:
@@ -289,7 +290,7 @@ def validate_structure(
     if "when" in data and data["when"] is not None:
         expr = _expression(data["when"], loc.raw.get(("when",)))
         if not expr:
-            problem("'when' must be a rule expression (text)", "when")
+            problem(_l("'when' must be a rule expression (text)"), "when")
         else:
             out["when"] = expr
     out["clauses"] = _clauses(data.get("clauses"), loc, problem)
@@ -318,7 +319,7 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
     if value is None:
         return []
     if not isinstance(value, list) or not value:
-        problem("'clauses' must be a non-empty list of clauses (code, title, when, amount)", "clauses")
+        problem(_l("'clauses' must be a non-empty list of clauses (code, title, when, amount)"), "clauses")
         return []
     if len(value) > limits.MAX_CLAUSES:
         problem(f"a policy has at most {limits.MAX_CLAUSES} clauses, not {len(value)}", "clauses")
@@ -326,7 +327,7 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
     out, seen = [], {}
     for i, c in enumerate(value):
         if not isinstance(c, dict):
-            problem("a clause is a mapping with code, title, when and amount", "clauses", i)
+            problem(_l("a clause is a mapping with code, title, when and amount"), "clauses", i)
             continue
         ccode = c.get("code")
         cc = str(ccode) if ccode is not None else None
@@ -336,7 +337,7 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
                     f"unknown key '{k}' in a clause", "clauses", i, k, clause=cc, hint=_did_you_mean(k, CLAUSE_KEYS)
                 )
         if ccode is None or not isinstance(ccode, (str, int)) or not _CODE.match(str(ccode)):
-            problem("a clause needs a code (letters, digits, '.', '_' or '-')", "clauses", i, "code", clause=cc)
+            problem(_l("a clause needs a code (letters, digits, '.', '_' or '-')"), "clauses", i, "code", clause=cc)
             ok = False
         else:
             ok = True
@@ -371,7 +372,7 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
     if value is None:
         return []
     if not isinstance(value, list):
-        problem("'tests' must be a list of tests (name, profile, as_of, expect)", "tests")
+        problem(_l("'tests' must be a list of tests (name, profile, as_of, expect)"), "tests")
         return []
     if len(value) > limits.MAX_TESTS:
         problem(f"a policy has at most {limits.MAX_TESTS} tests, not {len(value)}", "tests")
@@ -379,7 +380,7 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
     out = []
     for i, t in enumerate(value):
         if not isinstance(t, dict):
-            problem("a test is a mapping with name, profile, as_of and expect", "tests", i)
+            problem(_l("a test is a mapping with name, profile, as_of and expect"), "tests", i)
             continue
         for k in t:
             if k not in TEST_KEYS:
