@@ -46,7 +46,8 @@ STAFF = {
     "auditor": "auditor",
     "admin": "admin",
 }
-WIDTHS = {1366: 900, 390: 844}
+WIDTHS = {1366: 900, 768: 1024, 390: 844}  # a desk, a tablet (staff only: the portal is phone-first), a phone
+TABLET = 768
 LANGS = ("zh", "en")
 # POST forms submitted with their defaults: they compute or save what is already there, nothing else (a
 # reconciliation run would add a run and an audit entry each time: not followed).
@@ -220,6 +221,28 @@ FILL_JS = """(form, t) => {
 # with its clause left empty, at 422), not the error page.
 FORM_AGAIN_JS = """action => !!document.querySelector(`main form[action="${action}"]`)
   && !!document.querySelector('main .error, main [role=alert]')"""
+# A staff page on a phone: its menu (the header's links and buttons) and its actions (the buttons and button-links of
+# the page) are where a finger reaches them: inside the screen's width, or inside a box of their own that scrolls
+# sideways (a wide table) that is itself on the screen; not clipped by a box that hides what overflows it.
+REACH_JS = """() => {
+  const W = document.documentElement.clientWidth, out = [];
+  const sel = 'header a, header button, main button, main input[type=submit], main a.button';
+  for (const el of document.querySelectorAll(sel)) {
+    if (!el.getClientRects().length || getComputedStyle(el).visibility === 'hidden' || el.closest('details:not([open])')) continue;
+    let r = el.getBoundingClientRect(), box = null, clipped = false;
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX, ar = a.getBoundingClientRect();
+      if ((ox === 'auto' || ox === 'scroll') && a.scrollWidth > a.clientWidth + 1) { box = a; break; }
+      if ((ox === 'hidden' || ox === 'clip') && (r.right > ar.right + 1 || r.left < ar.left - 1)) { clipped = true; break; }
+    }
+    if (box) r = box.getBoundingClientRect();
+    if (clipped || r.right > W + 1 || r.left < -1) {
+      const label = (el.innerText || el.value || el.getAttribute('aria-label') || el.tagName).trim().slice(0, 30);
+      out.push(`${label} (${Math.round(r.left)}–${Math.round(r.right)} px)`);
+    }
+  }
+  return out;
+}"""
 OVERFLOW_JS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
@@ -443,6 +466,8 @@ class Crawl:
         session = None  # one login per role; each language and width is a context of its own with that session
         for lang in LANGS:
             for width, height in WIDTHS.items():
+                if width == TABLET and role in PORTAL_ROLES:
+                    continue
                 context = browser.new_context(
                     viewport={"width": width, "height": height}, locale="zh-CN", storage_state=session
                 )
@@ -714,6 +739,14 @@ class Crawl:
             extra = page.evaluate(OVERFLOW_JS)
             if extra > 1:
                 self.findings.add("overflow", role, lang, width, path, f"{extra} px wider than the 390 px screen")
+        if width == TABLET:
+            extra = page.evaluate(OVERFLOW_JS)
+            if extra > 1:
+                self.findings.add("tablet", role, lang, width, path, f"{extra} px wider than the 768 px tablet")
+        if width == 390 and role not in PORTAL_ROLES:
+            cut = page.evaluate(REACH_JS)
+            if cut:
+                self.findings.add("reach", role, lang, width, path, "off the screen: " + "; ".join(cut[:12]))
         worded = (role, lang, urlsplit(page.url).path + "?" + urlsplit(page.url).query)
         if width != 1366 and not words and worded in self.worded:
             return  # the words do not change with the width
@@ -768,7 +801,7 @@ def findings(demo_db) -> Findings:
     return found
 
 
-KINDS = ("http-status", "overflow", "english-in-zh", "chinese-in-en")
+KINDS = ("http-status", "overflow", "tablet", "reach", "english-in-zh", "chinese-in-en")
 
 
 def test_no_offered_link_or_button_answers_an_error(findings):
@@ -783,6 +816,15 @@ def test_the_state_changing_buttons_were_pressed(findings):
 
 def test_portal_and_verify_pages_fit_a_390px_phone(findings):
     assert not findings.by_kind.get("overflow"), findings.report("overflow")
+
+
+def test_staff_pages_fit_a_768px_tablet(findings):
+    """The page itself no wider than the tablet: a wide table scrolls inside its own box."""
+    assert not findings.by_kind.get("tablet"), findings.report("tablet")
+
+
+def test_staff_menus_and_actions_are_reachable_on_a_390px_phone(findings):
+    assert not findings.by_kind.get("reach"), findings.report("reach")
 
 
 def test_chinese_pages_show_no_english_words(findings):
