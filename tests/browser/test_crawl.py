@@ -1,13 +1,18 @@
-"""Every role follows what its home offers, in zh-CN and English, at 1366 px and 390 px (issue 17's acceptance).
+"""Every role follows what its home offers and presses the buttons it is offered, in zh-CN and English, at 1366 px,
+768 px (staff) and 390 px (issue 17's acceptance).
 
-One crawl per module, on a database of its own filled by `zhida demo`: each role logs in, switches language with the
-page's own link, and walks breadth-first what it is offered (same-origin links, GET forms with their defaults, and
-the few POST forms that change nothing that matters), at most ZHIDA_CRAWL_PAGES pages per role, language and width.
-Logout, language links and state-changing buttons are not followed (tests/app/test_offered_actions.py checks those).
-Every finding is gathered, then one test per kind of check reports all of its own at once:
-http-status, overflow (portal and verify pages at 390 px), english-in-zh, chinese-in-en.
-Screenshots of every page visited go to ZHIDA_SCREENSHOTS (default tests/browser/screenshots/, ignored by git),
-with report.txt listing every finding.
+One crawl per module, on a database of its own filled by `zhida demo` and tests/browser/crawl_seed.py (work waiting
+for every role: batches to approve, applications to review, objections, account corrections, drafts in review, a
+locked user). The walk first: each role logs in, switches language with the page's own link, and walks breadth-first
+what it is offered (same-origin links, GET forms with their defaults, the POST forms that only compute), at most
+ZHIDA_CRAWL_PAGES pages per role, language and width. Then the presses: for each role, PRESS_PER_KIND of each kind of
+state-changing button the walk met, each pressed on its page with what the form requires filled in, then again from a
+tab left open in the other language (the refusal must come back as a message, not an error page); NOT_PRESSED lists
+the two buttons left out and why. Every finding is gathered, then one test per kind of check reports all of its own:
+http-status (a 4xx/5xx through a link or button), overflow (portal and verify pages at 390 px), tablet (staff pages
+wider than 768 px), reach (a staff page's menu or action off a 390 px screen), english-in-zh, chinese-in-en; and every
+kind of button in MUST_PRESS was pressed. Screenshots of every page visited and every press go to ZHIDA_SCREENSHOTS
+(default tests/browser/screenshots/, ignored by git), with report.txt listing every finding, page and press.
 """
 
 from __future__ import annotations
