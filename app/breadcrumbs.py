@@ -20,6 +20,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
 }
 SUBPAGES: dict[tuple[str, str], tuple[str, str]] = {
     ("policies", "new"): ("新建政策", "New policy"),
+    ("policies", "save"): ("政策草稿", "Policy draft"),  # the form again, with what kept it from being saved
     ("finance", "exceptions"): ("异常处理", "Exceptions"),
     ("finance", "reconciliation"): ("对账", "Reconciliation"),
     ("applications", "objections"): ("异议处理", "Objections"),
@@ -37,7 +38,10 @@ def breadcrumbs(path: str) -> list[Crumb]:
     parts = [p for p in path.split("/") if p]
     if not parts or parts[0] not in SECTIONS:
         return []
-    href, zh, en = SECTIONS[parts[0]]
+    # Account verification lives under /applications but is finance's page (its verifiers are finance roles, who do
+    # not open the review queue): its trail goes through 资金拨付.
+    section = "finance" if parts[:2] == ["applications", "accounts"] else parts[0]
+    href, zh, en = SECTIONS[section]
     trail: list[Crumb] = [("/", "首页", "Home"), (href, zh, en)]
     if parts[0] == "admin":
         return trail

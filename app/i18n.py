@@ -169,6 +169,43 @@ def shown(lang: str, value: Any) -> str:
     return one_language(lang, gettext(lang, text)) if text else text
 
 
+# A pack problem's place, in a Chinese page: the form's own labels (templates/policies/form.html).
+PACK_FIELDS_ZH = {
+    "code": "编号",
+    "title": "名称",
+    "issuer": "发文单位",
+    "subject": "享受对象",
+    "mode": "兑现方式",
+    "combine": "条款组合",
+    "effective_from": "生效日期",
+    "effective_to": "失效日期",
+    "budget": "预算",
+    "once": "享受次数",
+    "top_up": "新版本就高补差",
+    "per_subject_cap": "每户上限",
+    "exclusive_group": "不重复享受事项组",
+    "source": "政策依据",
+    "summary": "政策摘要",
+    "when": "条件",
+    "amount": "金额",
+    "clauses": "条款",
+    "tests": "测试",
+    "profile": "档案",
+    "as_of": "测算日期",
+    "expect": "预期",
+    "name": "名称",
+}
+
+
+def field_label(lang: str, field: str) -> str:
+    """A pack problem's field path (``clauses[0].when``) in the reader's language: in Chinese, the form's labels
+    (第 1 项条款的条件 reads as 条款第 1 项条件); in English, the pack's own keys."""
+    if lang != "zh":
+        return field
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", field)
+    return "".join(f"第 {int(p[1:-1]) + 1} 项" if p.startswith("[") else PACK_FIELDS_ZH.get(p, p) for p in parts)
+
+
 def problem_text(lang: str, problem: Any) -> str:
     """A policy pack's or form's problem (policies.schemas.PackProblem) as ``describe()`` writes it, in ``lang``:
     where it is, what is wrong and the hint, each from the catalog with its parameters."""
@@ -178,7 +215,7 @@ def problem_text(lang: str, problem: Any) -> str:
     if problem.clause_code:
         where.append(render(lang, _l("clause {code}"), {"code": problem.clause_code}))
     if problem.field:
-        where.append(problem.field)
+        where.append(field_label(lang, problem.field))
     head = ("，" if lang == "zh" else ", ").join(where) or render(lang, _l("pack"))
     if problem.line:
         head = render(lang, _l("line {line}: {where}"), {"line": problem.line, "where": head})

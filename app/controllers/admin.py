@@ -25,6 +25,7 @@ from app.auth.service import unlock_user
 from app.auth.throttle import ANY_SOURCE
 from app.config import get_settings
 from app.errors import AppError
+from app.flash import back_to_form
 from app.i18n import error_text, lang_of, render
 from app.paging import pager_of, paging
 from app.schemas.errors import errors
@@ -161,9 +162,14 @@ async def _page(
 
 
 async def _form_action(request: Request, action) -> Any:
+    """What the admin did, on the users page (a one-time activation code is shown there once, never kept). A refusal
+    of a browser's form goes back to the page it was sent from, with the reason as a message (app/flash.py), as every
+    form's does; a client that names no such page gets the users page with the reason, at the refusal's status."""
     try:
         done = await action()
     except AppError as exc:
+        if back_to_form(request):
+            raise
         return await _page(request, error=error_text(lang_of(request), exc), status=exc.status)
     return await _page(request, done=done)
 

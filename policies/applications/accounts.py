@@ -166,16 +166,15 @@ async def reject_account(kind: str, subject_id: str, reason: str, *, actor: Acto
         raise NotAllowed(_l("rejecting an account needs a finance role; you are {actor_role}"), actor_role=actor.role)
     reason = reason.strip()
     if not reason:
-        raise InvalidState(_l("请填写退回理由 / say why the account is rejected"))
+        raise InvalidState(_l("say why the account is rejected"))
     async with SubjectAccount._meta.db.transaction():
         before = await SubjectAccount.select().where(SubjectAccount.subject_key == _key(kind, subject_id)).first()
         if before is None:
             raise NotFound(_l("this subject has confirmed no account"))
         if before["status"] != "unverified":
-            raise InvalidState(
-                _l("only an account awaiting verification can be rejected; this one is {account_state}"),
-                account_state=before["status"],
-            )
+            if before["status"] == "verified":
+                raise InvalidState(_l("this account is already verified"))
+            raise InvalidState(_l("this account is already rejected; the subject corrects it again"))
         if before["confirmed_by"] == actor.name:
             raise NotAllowed(_l("the person who entered an account cannot judge it"))
         await SubjectAccount.update({SubjectAccount.status: "rejected", SubjectAccount.status_reason: reason}).where(

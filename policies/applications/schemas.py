@@ -97,14 +97,6 @@ class ObjectionRead(BaseModel):
     def overdue(self) -> bool:
         return self.status == "open" and self.seconds_left < 0
 
-    @property
-    def countdown(self) -> str:
-        """'12天3小时' / overdue by …: what officers see."""
-        s = abs(self.seconds_left)
-        days, hours = s // 86400, (s % 86400) // 3600
-        text = f"{days}天{hours}小时" if days else f"{hours}小时{(s % 3600) // 60}分"
-        return ("已超期 " + text) if self.seconds_left < 0 else text
-
 
 class AccountConfirm(BaseModel):
     """The subject confirms (same account as on file) or corrects its receiving account."""

@@ -414,7 +414,7 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
     if value is None:
         return []
     if not isinstance(value, list):
-        problem("'tests' must be a list of tests (name, profile, as_of, expect)", "tests")
+        problem(_l("'tests' must be a list of tests (name, profile, as_of, expect)"), "tests")
         return []
     if len(value) > limits.MAX_TESTS:
         problem(f"a policy has at most {limits.MAX_TESTS} tests, not {len(value)}", "tests")
@@ -422,7 +422,7 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
     out = []
     for i, t in enumerate(value):
         if not isinstance(t, dict):
-            problem("a test is a mapping with name, profile, as_of and expect", "tests", i)
+            problem(_l("a test is a mapping with name, profile, as_of and expect"), "tests", i)
             continue
         for k in t:
             if k not in TEST_KEYS:

@@ -173,3 +173,32 @@ async def test_a_refusal_shown_to_a_person_masks_a_portal_accounts_name(fresh_db
             assert r.status_code == 409
             error = re.search(r'<p class="error" role="alert">([^<]+)</p>', r.text).group(1)
             assert VALID_ID not in r.text and masked in error, error
+
+
+async def test_a_refused_form_comes_back_to_the_users_page_with_the_reason(fresh_db):
+    """A second 停用 from a tab left open, or 修改角色 to the role it has, was a bare 409 at the form's address (found by
+    the browser crawl): it comes back to the page it was sent from, with the reason, in the reader's language."""
+    await ensure_user("u_admin", "admin")
+    await ensure_user("carol_auditor", "auditor")
+    carol_id = (await User.select(User.id).where(User.username == "carol_auditor").first())["id"]
+    browser = {"accept": "text/html", "referer": "http://testserver/admin/users?filter=inactive"}
+    async with asgi_client() as admin:
+        await alogin(admin, "u_admin")
+        r = await admin.post(f"/admin/users/{carol_id}/disable", headers={**acsrf(admin), **browser})
+        assert r.status_code == 200 and "已停用" in r.text
+        r = await admin.post(
+            f"/admin/users/{carol_id}/disable", headers={**acsrf(admin), **browser}, follow_redirects=False
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/admin/users?filter=inactive"
+        page = (await admin.get(r.headers["location"])).text
+        assert 'data-testid="flash"' in page and "未能完成：当前状态不允许此操作" in page
+        admin.cookies.set("lang", "en")
+        r = await admin.post(
+            f"/admin/users/{carol_id}/role",
+            data={"role": "auditor"},
+            headers={**acsrf(admin), **browser},
+            follow_redirects=True,
+        )
+        assert r.status_code == 200 and r.url.path == "/admin/users", r.text[:500]
+        flash = re.search(r'data-testid="flash">([^<]+)<', r.text).group(1)
+        assert flash.startswith("Not done: ") and not re.search(r"[\u4e00-\u9fff]", flash), flash

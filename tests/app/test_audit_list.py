@@ -59,3 +59,18 @@ async def test_the_trail_pages_with_its_total_and_downloads_filtered(fresh_db):
         await alogin(client, "u_trail_maker")  # not a reader of the trail: neither its page nor its download
         assert (await client.get("/audit", headers=HTML)).status_code == 403
         assert (await client.get("/audit/export?format=csv")).status_code == 403
+
+
+async def test_every_kind_of_entity_the_services_record_is_named_in_words(fresh_db):
+    """A corrected receiving account (subject_account) read as a code on the zh page (found by the browser crawl)."""
+    recorder = AuditActor("u_trail", "policy_officer")
+    for entity in ("subject_account", "feed"):
+        await recorder.record_many([Change("trail.test", entity, "x1", None, {"n": 1})])
+    await ensure_user("u_trail_auditor", "auditor")
+    async with asgi_client() as client:
+        await alogin(client, "u_trail_auditor")
+        zh = text_of((await client.get("/audit?action=trail.test", headers=HTML)).text)
+        assert "收款账户 x1" in zh and "数据交换 x1" in zh and "subject_account" not in zh
+        client.cookies.set("lang", "en")
+        en = text_of((await client.get("/audit?action=trail.test", headers=HTML)).text)
+        assert "receiving account x1" in en and "data feed x1" in en

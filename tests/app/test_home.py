@@ -277,6 +277,13 @@ async def test_staff_pages_have_breadcrumbs_and_the_portal_none(fresh_db):
         assert [t.strip() for t in re.findall(r">([^<>]+)<", trail) if t.strip()] == ["首页", "资金拨付", "异常处理"]
         assert 'href="/finance"' in trail
         assert 'data-testid="breadcrumbs"' not in (await client.get("/")).text  # home is the root
+        # account verification is finance's page: its trail goes through 资金拨付, not the review queue a finance
+        # role may not open (the browser crawl found 申请审核 → 403 there)
+        trail = re.search(
+            r'data-testid="breadcrumbs">(.*?)</nav>', (await client.get("/applications/accounts")).text, re.S
+        )
+        assert re.findall(r'href="([^"]+)"', trail.group(1)) == ["/", "/finance"], trail.group(1)
+        assert (await client.get("/finance")).status_code == 200
         await alogin(client, "h_officer")
         html = (await client.get("/policies/H-OK")).text
         assert "政策管理" in re.search(r'data-testid="breadcrumbs">(.*?)</nav>', html, re.S).group(1)

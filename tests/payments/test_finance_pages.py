@@ -111,6 +111,16 @@ async def test_account_verification_can_reject_with_a_reason_and_shows_the_old_a
             follow_redirects=True,
         )
         assert r.status_code == 200 and "已退回" in r.text and "6227000000002222" not in r.text
+        # the same 退回 again, from a tab left open: the refusal comes back as a message in Chinese (it was English:
+        # "only an account awaiting verification can be rejected; this one is rejected", found by the browser crawl)
+        r = await client.post(
+            f"/applications/accounts/talent/{subject}/reject",
+            data={"reason": "户名与账号不符"},
+            headers={**acsrf(client), "accept": "text/html", "referer": "http://testserver/applications/accounts"},
+            follow_redirects=True,
+        )
+        flash = re.search(r'data-testid="flash">([^<]+)<', r.text).group(1)
+        assert flash == "未能完成：当前状态不允许此操作：该账户已被退回，待对象重新更正", flash
         await alogin(client, subject)
         portal = (await client.get("/portal")).text
         assert "户名与账号不符" in re.search(r'data-testid="account-rejected">(.*?)</span>', portal, re.S).group(1)

@@ -32,7 +32,7 @@ async def test_the_policy_forms_problems_are_chinese_in_zh_and_english_in_en(fre
         r = await client.post("/policies/save", data=BAD, headers=acsrf(client), follow_redirects=False)
         assert r.status_code == 422
         zh = _problems(r.text)
-        assert any("须为以元计的金额" in p and "budget" in p for p in zh), zh
+        assert any("须为以元计的金额" in p and "预算" in p for p in zh), zh  # the form's label, not the key
         assert any("YYYY-MM-DD" in p and "日期" in p for p in zh), zh
         assert all(not ENGLISH.search(p) for p in zh), zh
 

@@ -160,3 +160,22 @@ async def test_the_reviewer_reads_the_diff_in_words(fresh_db):
         assert "条款「博士」的金额由 100000 元 改为 120000 元" in words, words
         diff = (await client.get(f"/api/policies/versions/{v2.id}/diff")).json()
         assert any(d["en"] == "budget changed from 1000000.00 yuan to 2000000.00 yuan" for d in diff), diff
+
+
+async def test_a_form_saved_without_a_clause_says_so_in_the_readers_language(fresh_db):
+    """新建政策 saved with its clause left empty came back with "policy X, clauses: 'clauses' must be a non-empty list…"
+    in a Chinese page and a breadcrumb "save" (found by the browser crawl's presses)."""
+    await _users()
+    empty = {k: v for k, v in FORM.items() if not k.startswith(("clause_", "test_", "p_"))} | {"code": "FORM-EMPTY"}
+    async with asgi_client() as client:
+        await alogin(client, "t_officer")
+        r = await client.post("/policies/save", data=empty, headers=acsrf(client), follow_redirects=False)
+        assert r.status_code == 422  # the form again, with what is missing and what was typed
+        problems = re.search(r'data-testid="problems">(.*?)</div>', r.text, re.S).group(1)
+        assert "政策 FORM-EMPTY，条款：请至少填写一个条款（编号、名称、条件、金额）" in problems, problems
+        assert "clauses" not in problems and 'value="FORM-EMPTY"' in r.text
+        trail = re.search(r'data-testid="breadcrumbs">(.*?)</nav>', r.text, re.S).group(1)
+        assert "政策草稿" in trail and "save" not in trail
+        client.cookies.set("lang", "en")
+        r = await client.post("/policies/save", data=empty, headers=acsrf(client), follow_redirects=False)
+        assert "policy FORM-EMPTY, clauses: &#39;clauses&#39; must be a non-empty list" in r.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.portal.conftest import csrf
 from tests.portal.fixtures import APPLY_TALENT, AUTO_ENT, ENT_A, PDF, REVIEWER, TALENT_B
 
@@ -35,3 +37,8 @@ async def test_the_application_page_names_and_links_its_policy(world, client_as)
     page = (await (await client_as(REVIEWER)).get(f"/applications/{app['id']}")).text
     assert "版本编号" not in page
     assert f'href="/policies/{APPLY_TALENT}?v={world.versions[APPLY_TALENT]}"' in page
+    # the applicant in words, a talent's ID number masked, the attachment's kind as people name it (the page showed
+    # "talent 36010219… (36010219…)" and "application/pdf": found by the browser crawl)
+    applicant = re.search(r"<th>申请主体</th><td>(.*?)</td>", page).group(1)
+    assert applicant.startswith("人才 ") and TALENT_B not in applicant and "talent" not in applicant, applicant
+    assert "application/pdf" not in page and "PDF, " in page

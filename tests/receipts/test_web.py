@@ -88,7 +88,16 @@ async def test_another_receipt_uploaded_to_this_code_says_invalid(client, batch_
     r = await _upload(client, batch_facts[0].code, other, "other.pdf")
     assert _verdict(r.text) == "invalid"
     assert "回单内容与支付记录不一致" in r.text  # the verify page speaks Chinese
-    assert f"this PDF is the receipt {batch_facts[2].code}, not {batch_facts[0].code}" in r.text
+    assert "该 PDF 是另一张回单，不是本记录的回单" in r.text  # was English in a Chinese page (the browser crawl)
+
+
+async def test_an_unreadable_upload_is_answered_in_the_readers_language(client, batch_facts):
+    r = await _upload(client, batch_facts[0].code, b"%PDF-1.4 not really", "crawl.pdf")
+    assert r.status_code == 200 and _verdict(r.text) == "invalid"
+    assert "文件不是可读取的 PDF" in r.text and "PdfReadError" not in r.text and "readable" not in r.text
+    client.cookies.set("lang", "en")
+    r = await _upload(client, batch_facts[0].code, b"%PDF-1.4 not really", "crawl.pdf")
+    assert "the file is not a readable PDF" in r.text
 
 
 async def test_auditor_prepares_the_batch_zip_as_a_job_then_downloads_it(batch_facts, auditor):
