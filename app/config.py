@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     login_name_lock_failures: int = 100
     login_name_lock_sources: int = 10
+    # 公示 objections without a login (app/controllers/publicity.py): at most this many an hour from one source, so
+    # that nobody can hold a whole publicity list by objecting to every entry (each objection holds its entry).
+    public_objections_per_hour: int = 5
     second_checker_threshold: str = "1000000.00"
     application_four_eyes_threshold: str = "50000.00"
     # 风险拦截 (docs/oversight.md): the risk rules' thresholds, amounts in yuan.

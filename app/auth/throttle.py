@@ -121,3 +121,25 @@ async def lift(username: str) -> int:
     """Lift the lock of ``username`` and every source's back-off for it; returns how many rows went."""
     gone = await LoginThrottle.delete().where(LoginThrottle.username == username[:64]).returning(LoginThrottle.id)
     return len(gone)
+
+
+async def take_quota(source: str, kind: str, per_hour: int) -> bool:
+    """One use of an anonymous action ``kind`` by ``source``, at most ``per_hour`` in an hour (a window that starts
+    with the first use): False when the quota is used up. One atomic statement, as for logins; the row's name is
+    ``~kind``, which no account can have, so it never counts towards a name's lock."""
+    at = int(time.time())
+    name = f"~{kind}"[:64]
+    window = at - 3600
+    taken = await LoginThrottle.raw(
+        "INSERT INTO app_login_throttle (slot, username, source, failures, blocked_until, last_at) "
+        f"VALUES ({{}}, {{}}, {{}}, 1, 0, {at}) "
+        "ON CONFLICT (slot) DO UPDATE SET "
+        f"failures = CASE WHEN app_login_throttle.last_at < {window} THEN 1 ELSE app_login_throttle.failures + 1 END, "
+        f"last_at = CASE WHEN app_login_throttle.last_at < {window} THEN {at} ELSE app_login_throttle.last_at END "
+        f"WHERE app_login_throttle.last_at < {window} OR app_login_throttle.failures < {max(1, int(per_hour))} "
+        "RETURNING failures",
+        _slot(source, name),
+        name,
+        source[:128],
+    )
+    return bool(taken)

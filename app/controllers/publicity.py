@@ -13,14 +13,28 @@ from litestar.response import Template
 from pydantic import BaseModel, Field
 
 from app.audit import AuditActor
+from app.auth import throttle
 from app.auth.guards import PUBLIC
+from app.auth.service import TooManyAttempts
+from app.config import get_settings
+from app.controllers.core import client_source
 from app.i18n import error_text, lang_of
 from app.schemas.errors import errors
 from kit.errors import AppError
+from kit.i18n import _l
 from payments.service import publicity
 
 PUBLIC_ACTOR = AuditActor("public", "public")  # an anonymous visitor of the 公示 page or a caller of the public API
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+async def _quota(request: Request) -> None:
+    """Each anonymous objection holds its entry until it is decided: one source gets a few an hour, not a list."""
+    per_hour = get_settings().public_objections_per_hour
+    if not await throttle.take_quota(client_source(request), "publicity-objection", per_hour):
+        raise TooManyAttempts(
+            _l("too many objections from this address within an hour (at most {n}); try again later"), n=per_hour
+        )
 
 
 class PublicObjection(BaseModel):
@@ -75,10 +89,11 @@ async def api_publicity(policy: str | None = None, limit: int = 200, offset: int
     opt={PUBLIC: True},
     tags=["public"],
     status_code=201,
-    responses=errors(404, 409, 422, guarded=False),
+    responses=errors(404, 409, 422, 429, guarded=False),
     summary="Object to an entry of a publicity list (no login): holds it until the objection is decided",
 )
-async def api_public_object(entitlement_id: int, data: PublicObjection) -> PublicObjectionRead:
+async def api_public_object(request: Request, entitlement_id: int, data: PublicObjection) -> PublicObjectionRead:
+    await _quota(request)
     made = await publicity.object_during_publicity(
         entitlement_id, reason=data.reason, contact=data.contact, actor=PUBLIC_ACTOR, origin="api"
     )
@@ -90,6 +105,7 @@ async def public_object_form(
     request: Request, entitlement_id: int, data: Annotated[PublicObjection, FORM], policy: str = ""
 ) -> Template:
     try:
+        await _quota(request)
         made = await publicity.object_during_publicity(
             entitlement_id, reason=data.reason, contact=data.contact, actor=PUBLIC_ACTOR, origin="public"
         )

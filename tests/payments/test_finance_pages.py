@@ -114,7 +114,7 @@ async def test_account_verification_can_reject_with_a_reason_and_shows_the_old_a
         # the same 退回 again, from a tab left open: the refusal comes back as a message in Chinese (it was English:
         # "only an account awaiting verification can be rejected; this one is rejected", found by the browser crawl)
         r = await client.post(
-            f"/applications/accounts/talent/{subject}/reject",
+            reject,
             data={"reason": "户名与账号不符"},
             headers={**acsrf(client), "accept": "text/html", "referer": "http://testserver/applications/accounts"},
             follow_redirects=True,

@@ -160,3 +160,46 @@ async def test_the_public_list_and_objections_without_login(fresh_db):
         )
         assert form.status_code == 200 and 'data-testid="objection-done"' in form.text
     assert (await _rows(pol.code))[payee(2).subject_id]["held_by"] is not None
+
+
+async def test_one_address_cannot_hold_a_whole_publicity_list(fresh_db, monkeypatch):
+    """Each anonymous objection holds its entry until an officer decides it: one address gets
+    public_objections_per_hour of them (form and API together), then 429 with the reason, in Chinese on the page;
+    what was refused holds nothing; another address is not affected; an hour later the address may object again."""
+    import time
+
+    import httpx
+
+    from app.auth import throttle
+    from app.config import get_settings
+    from app.main import create_app
+
+    monkeypatch.setattr(get_settings(), "public_objections_per_hour", 2)
+    pol = policy("NC-PUB-FLOOD", publicity_days=5)
+    await record_entitlements(pol, [payee(i) for i in range(5)], actor=SYSTEM)
+    ids = sorted(r["id"] for r in (await _rows(pol.code)).values())
+    app = create_app()
+
+    def client(ip: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 1234)), base_url="http://t")
+
+    body = {"contact": "13800000000", "reason": "批量异议"}
+    async with client("198.51.100.9") as flood, client("203.0.113.5") as other:
+        codes = [(await flood.post(f"/api/public/publicity/{i}/objections", json=body)).status_code for i in ids[:3]]
+        assert codes == [201, 201, 429], codes
+        await flood.get(f"/publicity/{pol.code}")  # the form's CSRF cookie
+        flood.cookies.set("lang", "zh")
+        page = await flood.post(
+            f"/publicity/{ids[3]}/object?policy={pol.code}",
+            data=body,
+            headers={"x-csrftoken": flood.cookies.get("csrftoken")},
+        )
+        assert page.status_code == 429 and "异议过多" in page.text, page.text[-800:]
+        assert (await other.post(f"/api/public/publicity/{ids[3]}/objections", json=body)).status_code == 201
+    held = {r["id"]: r["held_by"] for r in (await _rows(pol.code)).values()}
+    assert [held[i] is not None for i in ids] == [True, True, False, True, False]
+    # an hour later the window starts again
+    later = time.time() + 3601
+    monkeypatch.setattr(throttle.time, "time", lambda: later)
+    async with client("198.51.100.9") as flood:
+        assert (await flood.post(f"/api/public/publicity/{ids[4]}/objections", json=body)).status_code == 201
