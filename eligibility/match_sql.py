@@ -23,9 +23,10 @@ from eligibility.rules.evaluate import combine, to_fen_amount
 from eligibility.rules.language import parse
 from eligibility.rules.sql import NotCompilable, compile_outcome, compile_ruleset
 from eligibility.schemas import MatchResult, RuleSet
-from eligibility.store import RULE_INDEX, SQLITE_CACHE_KIB
+from eligibility.store import RULE_INDEX, SQLITE_MATCH_CACHE_KIB
 from kit.audit import Actor
 from kit.money import fen_to_yuan
+from kit.vocab import MatchState
 
 
 def _re_match(pattern: str, text: str | None):
@@ -51,10 +52,10 @@ def _compiled(pattern: str) -> re.Pattern:
 
 
 async def _prepare_sqlite(conn) -> None:
-    """SQLite: a big page cache and the file mapped (the matcher scans every profile), and the functions compiled
+    """SQLite: a bounded page cache, no mapped file (store.SQLITE_MATCH_CACHE_KIB), and the functions compiled
     rules and match storage call (regular expressions, SHA-256)."""
-    await conn.execute(f"PRAGMA cache_size = {SQLITE_CACHE_KIB}")
-    await conn.execute("PRAGMA mmap_size = 4294967296")
+    await conn.execute(f"PRAGMA cache_size = {SQLITE_MATCH_CACHE_KIB}")
+    await conn.execute("PRAGMA mmap_size = 0")
     await conn.create_function("zhida_re_match", 2, _re_match, deterministic=True)
     await conn.create_function("zhida_re_search", 2, _re_search, deterministic=True)
     await conn.create_function("zhida_sha256", 1, _sha256_hex, deterministic=True)
@@ -270,6 +271,44 @@ async def full_sql_path(
                 detail={"as_of": as_of.isoformat(), "new": new, "matched": matched},
             )
     return results, profiles, new, matched, total_fen
+
+
+async def stale_subjects(ruleset: RuleSet, as_of: dt.date, rdigest: str) -> list[str]:
+    """The subjects with a current match of ``ruleset`` that is not the match they would get now (same digest as
+    _insert_matches computes): the only ones a re-run must settle again. A subject whose one current row is the one
+    it qualifies for now needs nothing, so a re-run that changes nothing reads no profile into Python. One anti-join
+    in the database; raises NotCompilable like full_sql_path."""
+    kind = ruleset.subject
+    table = store.TABLES[kind]
+    engine = table._meta.db
+    pg = engine.engine_type == "postgres"
+    terms, conds = compile_ruleset(ruleset, as_of, pg)
+    clauses_sql, total_sql = compile_outcome(ruleset, conds, as_of, pg)
+    select = f"subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount"
+    async with read_connection(engine) as conn:
+        inner = await filter_query(conn, kind, terms, pg, select)
+        if pg:
+            sep, key, rd, state, fn = (
+                "chr(31)",
+                "$1::text",
+                "$2::text",
+                "$3",
+                "encode(sha256(convert_to({}, 'UTF8')), 'hex')",
+            )
+        else:
+            sep, key, rd, state, fn = "char(31)", "?1", "?2", "?3", "zhida_sha256({})"
+        text = (
+            f"{key} || {sep} || subject_id || {sep} || zclauses || {sep} || CAST(zamount AS TEXT) || {sep} || "
+            f"digest || {sep} || {rd}"
+        )
+        sql = (
+            f"SELECT DISTINCT e.subject_id FROM eligibility_match e LEFT JOIN "
+            f"(SELECT subject_id, {fn.format(text)} AS zdigest FROM ({inner}) AS m) AS d "
+            f"ON d.subject_id = e.subject_id AND d.zdigest = e.match_digest "
+            f"WHERE e.ruleset_key = {key} AND e.state = {state} AND d.subject_id IS NULL"
+        )
+        rows = await store.fetch(conn, sql, [ruleset.key, rdigest, MatchState.CURRENT.value], pg)
+    return sorted(r["subject_id"] for r in rows)
 
 
 _DELTA: dict[tuple, tuple[str, str] | NotCompilable] = {}

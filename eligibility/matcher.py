@@ -143,7 +143,10 @@ async def match_ruleset(
             results, total, new, matched, total_fen = await match_sql.full_sql_path(
                 ruleset, as_of, do_store=do_store, actor=actor, rdigest=rule_digest(ruleset), collect=collect
             )
-            withdrawn = len(await resettle_ruleset(ruleset, as_of, actor=actor)) if settle_after else 0
+            withdrawn = 0
+            if settle_after:
+                stale = await match_sql.stale_subjects(ruleset, as_of, rule_digest(ruleset))
+                withdrawn = len(await resettle_ruleset(ruleset, as_of, actor=actor, subjects=stale))
             return MatchRun(
                 key=ruleset.key,
                 code=ruleset.code,
@@ -183,13 +186,17 @@ async def match_ruleset(
     )
 
 
-async def resettle_ruleset(ruleset: RuleSet, as_of: dt.date, *, actor: Actor | None) -> list[standing.Withdrawal]:
-    """Every subject with a current match of ``ruleset``, evaluated again on its stored profile: its row of what it
+async def resettle_ruleset(
+    ruleset: RuleSet, as_of: dt.date, *, actor: Actor | None, subjects: list[str] | None = None
+) -> list[standing.Withdrawal]:
+    """Every subject with a current match of ``ruleset`` (or only ``subjects``, when the caller knows the others'
+    current row is already what they qualify for), evaluated again on its stored profile: its row of what it
     qualifies for now is current (older rows superseded), or its match is withdrawn with the failing conditions."""
     compiled = CompiledRuleSet(ruleset)
     kind = ruleset.subject
     table = profile_store.TABLES[kind]
-    subjects = await standing.current_subjects(ruleset.key)
+    if subjects is None:
+        subjects = await standing.current_subjects(ruleset.key)
     items: list[tuple[RuleSet, MatchResult, str]] = []
     missed: list[tuple[RuleSet, str]] = []
     profiles: dict[str, dict] = {}

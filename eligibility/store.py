@@ -20,6 +20,11 @@ TAIL = ["digest", "updated_at", "feed"]
 # Page cache of the SQLite connections that import or match (they touch every profile): 256 MiB, in SQLite's
 # negative-KiB form.
 SQLITE_CACHE_KIB = -262144
+# The matcher's SQLite connections (a CLI `zhida match` holds two: the scan and the write transaction): 32 MiB of
+# page cache each and no memory-mapped file. Issue 19, 1M profiles, a policy matching 682k, nothing new: with
+# 256 MiB and a 4 GiB map the process peaked at 1.27 GB RSS (the mapped pages count in it), with neither 203 MB,
+# the CSV the same (docs/benchmarks.md); the scans read the file through the OS page cache either way.
+SQLITE_MATCH_CACHE_KIB = -32768
 # SQLite: the columns rules read, in one index per profile table led by the id (so it grows at its end as profiles
 # are imported), fixed-width columns first (SQLite decodes a record's columns in order). The matcher scans this
 # index instead of the table: a third of the bytes per profile, and the table row is read only for the matches.

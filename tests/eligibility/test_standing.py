@@ -8,9 +8,10 @@ import datetime as dt
 
 import pytest
 
+from eligibility import match_sql
 from eligibility.importer import import_file
 from eligibility.incremental import rematch_subject_outcomes
-from eligibility.matcher import match_ruleset
+from eligibility.matcher import match_ruleset, rule_digest
 from eligibility.service import (
     activate_ruleset,
     deactivate_ruleset,
@@ -79,3 +80,21 @@ async def test_matching_a_rule_set_again_withdraws_who_no_longer_qualifies(enter
     assert len(current) == first.matched - 1
     superseded = [m for m in await matches_of_subject(changed) if m.state == "superseded"]
     assert len(superseded) == 1  # its data changed: the earlier evaluation is kept, no longer current
+
+
+async def test_a_re_run_settles_only_the_subjects_whose_match_changed(enterprises):
+    """Issue 19: matching a rule set again looks again (in Python) only at the subjects whose current stored match
+    is not the one they get now: none when nothing changed, exactly the changed ones otherwise."""
+    rs = sample_rulesets()["SAMPLE-ABOVE-SCALE"]
+    first = await match_ruleset(rs, AS_OF, store=True)
+    assert first.matched >= 3
+    assert await match_sql.stale_subjects(rs, AS_OF, rule_digest(rs)) == []
+    same = await match_ruleset(rs, AS_OF, store=True, collect=False)
+    assert (same.new, same.withdrawn, same.matched) == (0, 0, first.matched)
+    gone, changed = first.results[0].subject_id, first.results[-1].subject_id
+    await _set(gone, blacklisted=True)
+    await _set(changed, revenue="250000000.00")
+    assert await match_sql.stale_subjects(rs, AS_OF, rule_digest(rs)) == sorted([gone, changed])
+    again = await match_ruleset(rs, AS_OF, store=True, collect=False)
+    assert again.withdrawn == 1
+    assert await match_sql.stale_subjects(rs, AS_OF, rule_digest(rs)) == []
