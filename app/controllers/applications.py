@@ -15,7 +15,7 @@ from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Stream, Template
 from pydantic import BaseModel
 
-from app import jobs
+from app import flows, jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
@@ -222,7 +222,16 @@ async def api_objections(paging: PageRequest, status: str | None = "open") -> Re
 )
 async def api_answer(request: Request, objection_id: int, data: JSONBody[ObjectionAnswer]) -> ObjectionRead:
     """Decide an objection: its answer is a notice to the subject; ``outcome`` dismissed or revoked ends a 公示
-    objection (the entitlement it holds is released or revoked)."""
+    objection (the entitlement it holds is released or revoked); corrected writes ``corrections`` to the subject's
+    profile and re-evaluates it at once (new or withdrawn matches, entitlements and notices, each once)."""
+    if data.outcome == "corrected":
+        return await flows.correct_by_objection(
+            objection_id,
+            corrections=data.corrections,
+            answer=data.answer,
+            actor=actor_of(request),
+            queue=await queue_or_none(),
+        )
     return await publicity.decide(
         objection_id,
         outcome=data.outcome,
@@ -382,9 +391,24 @@ async def objections_page(request: Request, paging: PageRequest, status: str | N
     )
 
 
+class _AnswerForm(BaseModel):
+    answer: str
+    outcome: str = ""
+    corrections: str = ""  # one "field=value" a line (outcome corrected)
+
+
+def _corrections(text: str) -> dict[str, str]:
+    pairs = [line.split("=", 1) for line in text.replace("\r", "").split("\n") if "=" in line]
+    return {k.strip(): v.strip() for k, v in pairs if k.strip()}
+
+
 @post("/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], include_in_schema=False)
-async def answer_form(request: Request, objection_id: int, data: Annotated[ObjectionAnswer, FORM]) -> Redirect:
-    await api_answer.fn(request, objection_id, data)
+async def answer_form(request: Request, objection_id: int, data: Annotated[_AnswerForm, FORM]) -> Redirect:
+    await api_answer.fn(
+        request,
+        objection_id,
+        ObjectionAnswer(answer=data.answer, outcome=data.outcome, corrections=_corrections(data.corrections)),
+    )
     return Redirect("/applications/objections")
 
 

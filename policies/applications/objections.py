@@ -38,6 +38,8 @@ def _read(r: dict, now: dt.datetime | None = None) -> ObjectionRead:
 def _link(base_url: str, r: dict) -> str:
     if r["target"] == "application":
         return f"{base_url.rstrip('/')}/portal/applications/{r['target_id']}"
+    if r["target"] == "policy":
+        return f"{base_url.rstrip('/')}/portal/policies/{r['target_id']}"
     return f"{base_url.rstrip('/')}/portal"
 
 
@@ -48,13 +50,16 @@ async def raise_objection(
     *,
     actor: Actor,
     entitlement=None,
+    policy: tuple[str, str] | None = None,
     now: dt.datetime | None = None,
     response_days: int = RESPONSE_DAYS,
     origin: str = "subject",
     contact: str = "",
 ) -> ObjectionRead:
     """Object to one of the subject's own applications (decided) or entitlements. For an entitlement the caller
-    passes it as read from payments (``subject_kind``, ``subject_id``, ``policy_code``); it must be the subject's."""
+    passes it as read from payments (``subject_kind``, ``subject_id``, ``policy_code``); it must be the subject's.
+    For a non-match (target ``policy``, the published version's id) the caller passes ``policy`` (code, title),
+    a published version of the subject's kind it was not matched to."""
     now = now or _now()
     if data.target == "application":
         app = (
@@ -71,6 +76,10 @@ async def raise_objection(
         if app["status"] not in ("approved", "rejected"):
             raise InvalidState(_l("an application can be objected to once it is decided / 审核结果作出后方可提出异议"))
         code, title = app["policy_code"], app["policy_title"]
+    elif data.target == "policy":
+        if policy is None:
+            raise NotFound(_l("no such policy / 没有该政策"))
+        code, title = policy
     else:
         if entitlement is None or (entitlement.subject_kind, entitlement.subject_id) != (subject_kind, subject_id):
             raise NotFound(_l("no such entitlement / 没有该享受记录"))
