@@ -96,3 +96,54 @@ async def test_a_corrected_degree_brings_one_match_one_entitlement_one_notice(fr
     assert [(a["actor"], json.loads(a["detail"])["feed"]) for a in profile_rows] == [
         ("corr_officer", f"objection:{made.id}")
     ]
+
+
+async def test_a_non_match_objection_from_the_portal_policy_page_answered_by_the_officers_form(fresh_db):
+    version_id, sid = await _published_master()
+    await ensure_user(sid, "talent")
+    async with asgi_client() as client:
+        await alogin(client, sid)
+        page = await client.get(f"/portal/policies/{version_id}")
+        assert page.status_code == 200 and 'data-testid="nonmatch-objection"' in page.text
+        r = await client.post(
+            "/portal/objections",
+            data={
+                "target": "policy",
+                "target_id": str(version_id),
+                "text": "我是博士，学历登记错了",
+                "next": f"/portal/policies/{version_id}",
+            },
+            headers=acsrf(client),
+        )
+        assert r.status_code in (302, 303), r.text
+    [made] = await objections.objections_of_subject("talent", sid)
+    assert made.target == "policy" and made.target_id == version_id
+    async with asgi_client() as client:
+        await alogin(client, "corr_officer")
+        page = await client.get("/applications/objections")
+        assert 'data-testid="corrections"' in page.text
+        r = await client.post(
+            f"/applications/objections/{made.id}/answer",
+            data={"answer": "已更正学历", "outcome": "corrected", "corrections": "education=doctor"},
+            headers=acsrf(client),
+        )
+        assert r.status_code in (302, 303), r.text
+        again = await client.post(
+            f"/api/applications/objections/{made.id}/answer",
+            json={"answer": "再次", "outcome": "corrected", "corrections": {"education": "doctor"}},
+            headers=acsrf(client),
+        )
+        assert again.status_code == 409, again.text
+    await jobs.drain()
+    assert len(await payments.entitlements_of_subject("talent", sid)) == 1
+    assert sorted(n.kind for n in await notifications.inbox("talent", sid)) == ["matched_auto", "objection_answered"]
+    async with asgi_client() as client:  # now matched: no non-match objection any more (object to the decision)
+        await alogin(client, sid)
+        page = await client.get(f"/portal/policies/{version_id}")
+        assert 'data-testid="nonmatch-objection"' not in page.text
+        r = await client.post(
+            "/api/portal/objections",
+            json={"target": "policy", "target_id": version_id, "text": "再次"},
+            headers=acsrf(client),
+        )
+        assert r.status_code == 409, r.text
