@@ -391,6 +391,35 @@ async def objections_page(request: Request, paging: PageRequest, status: str | N
     )
 
 
+SLA_COLUMNS = [
+    Column("policy_code", "政策编号", "Policy code"),
+    Column("policy_title", "政策名称", "Policy"),
+    Column("on_time", "按期答复", "Answered on time"),
+    Column("late", "逾期答复", "Answered late"),
+    Column("open_overdue", "逾期未答复", "Open, overdue"),
+    Column("open_in_time", "期限内待答复", "Open, in time"),
+    Column("total", "合计", "Total"),
+]
+
+
+@get("/applications/objections/sla", guards=[OFFICERS], include_in_schema=False)
+async def sla_page(request: Request) -> Template:
+    """The objections' SLA report: answered on time / late, open and overdue, per policy; the overdue ones."""
+    return _html("applications/objections_sla.html", report=await service.sla_report())
+
+
+@get("/applications/objections/sla.csv", guards=[OFFICERS], include_in_schema=False)
+async def sla_export(request: Request, format: str = "csv") -> Stream:
+    """The SLA report per policy, with a total row, CSV or Excel."""
+    report = await service.sla_report()
+    rows = [*report["policies"], {"policy_code": "", "policy_title": "合计 / Total", **report["total"]}]
+
+    async def chunks():
+        yield rows
+
+    return export(request, format, "objections-sla", SLA_COLUMNS, chunks(), sheet="异议时限")
+
+
 class _AnswerForm(BaseModel):
     answer: str
     outcome: str = ""
@@ -451,6 +480,8 @@ route_handlers = [
     reject_form,
     attachment_page,
     objections_page,
+    sla_page,
+    sla_export,
     answer_form,
     accounts_page,
     verify_form,

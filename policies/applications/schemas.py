@@ -103,6 +103,8 @@ class ObjectionRead(BaseModel):
     seconds_left: int = Field(description="until due_at when read; negative once overdue")
     origin: str = Field("subject", description="subject (portal) | public (the 公示 page) | api")
     outcome: str = Field("", description="dismissed | revoked | corrected once decided; '' otherwise")
+    reminded_at: dt.datetime | None = Field(None, description="reminded: due within 3 working days")
+    escalated_at: dt.datetime | None = Field(None, description="overdue: escalated to a reviewer")
 
     @property
     def overdue(self) -> bool:
