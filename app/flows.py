@@ -22,19 +22,27 @@ from kit.money import format_yuan
 from notifications import service as notifications
 from notifications.schemas import NoticeRequest
 from payments import service as payments
+from payments.service import corrections as data_corrections
 from policies import service as policies
+from policies.applications.schemas import ObjectionRead
 
 
 def match_notice_key(version_id: int, subject_id: str) -> str:
     return f"matched:{version_id}:{subject_id}"
 
 
-async def notify_matches(version_id: int, *, actor: Actor, queue: ArqRedis | None = None) -> int:
-    """A notice for every stored match of a published version that has none yet. Returns notices written."""
+async def notify_matches(
+    version_id: int, *, actor: Actor, queue: ArqRedis | None = None, subject_ids: list[str] | None = None
+) -> int:
+    """A notice for every stored match of a published version that has none yet (only those of ``subject_ids``
+    when given). Returns notices written."""
     version = await policies.get_version(version_id)
     base = get_settings().base_url.rstrip("/")
     requests = []
+    only = set(subject_ids) if subject_ids is not None else None
     for m in await eligibility.matches_for(version_id):
+        if only is not None and m.subject_id not in only:
+            continue
         context: dict[str, Any] = {
             "policy_title": version.title,
             "policy_code": version.code,
@@ -88,3 +96,25 @@ async def matches_withdrawn(withdrawn: list, *, actor: Actor, queue: ArqRedis | 
             )
         )
     return n
+
+
+async def correct_by_objection(
+    objection_id: int, *, corrections: dict[str, str], answer: str, actor: Actor, queue: ArqRedis | None = None
+) -> ObjectionRead:
+    """An objection upheld with a data correction (payments.service.corrections): the profile corrected and the
+    subject re-evaluated in the answer's transaction; then, like the worker after a feed's change, the new matches'
+    notices (服务找人, keyed per version and subject) and the withdrawals' (资格复核)."""
+    done = await data_corrections.correct_by_objection(
+        objection_id,
+        corrections=dict(corrections),
+        answer=answer,
+        actor=actor,
+        base_url=get_settings().base_url,
+        queue=queue,
+    )
+    sid = done.objection.subject_id
+    for version_id in done.matched:
+        await notify_matches(version_id, actor=actor, queue=queue, subject_ids=[sid])
+    if done.withdrawn:
+        await matches_withdrawn(done.withdrawn, actor=actor, queue=queue)
+    return done.objection

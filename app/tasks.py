@@ -21,6 +21,7 @@ from kit.time import china_today
 from kit.vocab import VersionStatus
 from payments import service as payments
 from policies import service as policies
+from policies.applications import service as applications
 
 log = logging.getLogger("zhida")
 
@@ -88,6 +89,12 @@ async def risk_scan(ctx: dict[str, Any]) -> int:
     return result.created
 
 
+async def objection_deadlines(ctx: dict[str, Any]) -> dict[str, int]:
+    """Hourly: objections due within three working days are marked reminded, overdue ones escalated to a reviewer
+    (policies.applications.objections.sweep_deadlines; each once, audited)."""
+    return await applications.sweep_deadlines(actor=SYSTEM)
+
+
 async def enqueue_match_published(queue: ArqRedis, version_id: int, as_of: dt.date | None = None) -> None:
     """Queue the match-and-notify job of a just-published version (once per version and date)."""
     day = as_of.isoformat() if as_of else None
@@ -104,6 +111,7 @@ functions = [
     func(take_effect, name="app.take_effect"),
     func(verify_audit, name="app.verify_audit"),
     func(risk_scan, name="app.risk_scan"),
+    func(objection_deadlines, name="app.objection_deadlines"),
 ]
 # Idempotent jobs that a drain of the in-process queue runs too: a command in the embedded mode has no long-running
 # worker whose cron would run them (app/jobs.py).
@@ -112,6 +120,7 @@ cron_jobs = [
     cron(verify_audit, name="app.verify_audit.cron", minute=7, second=0, unique=True),
     # Every half hour: flags raised before the next batch is made (batch creation leaves flagged ones out).
     cron(risk_scan, name="app.risk_scan.cron", minute={20, 50}, second=0, unique=True),
+    cron(objection_deadlines, name="app.objection_deadlines.cron", minute=40, second=0, unique=True),
     cron(
         notify_all_matches,
         name="app.notify_all_matches.cron",

@@ -3,7 +3,8 @@ package, which follows the 国务院办公厅 notices each year (1.11.0 covers 2
 
 Deadlines that a rule states in working days (an objection's answer, a 公示 period) are counted here. A day in a
 year the package does not know yet (its notice is not published, or the package is not updated) counts Monday to
-Friday as working days; ``covered(day)`` says whether the official schedule was used.
+Friday as working days, logged once per year and process (``FALLBACK_YEARS`` lists them); ``covered(day)`` says
+whether the official schedule was used.
 
 ``add_workdays(day, n)`` is the n-th working day after ``day`` (before it for a negative n; ``day`` itself for 0);
 ``workdays_between(a, b)`` counts the working days after ``a`` up to and including ``b`` (negative when b < a), so
@@ -13,12 +14,29 @@ Friday as working days; ``covered(day)`` says whether the official schedule was 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import chinese_calendar
 
 from kit.time import CHINA, UTC, in_china
 
 _ONE = dt.timedelta(days=1)
+log = logging.getLogger("zhida")
+# The years counted Monday to Friday because the package has no schedule for them: each logged once per process
+# (a warning an operator acts on: update chinesecalendar once the year's 国务院办公厅 notice is out).
+FALLBACK_YEARS: set[int] = set()
+
+
+def _fallback(day: dt.date) -> bool:
+    if day.year not in FALLBACK_YEARS:
+        FALLBACK_YEARS.add(day.year)
+        log.warning(
+            "working days of %s: no official holiday schedule in chinesecalendar %s; counting Monday to Friday "
+            "(update the package once that year's notice is published)",
+            day.year,
+            getattr(chinese_calendar, "__version__", "?"),
+        )
+    return day.weekday() < 5
 
 
 def covered(day: dt.date) -> bool:
@@ -33,8 +51,8 @@ def covered(day: dt.date) -> bool:
 def is_workday(day: dt.date) -> bool:
     try:
         return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:  # a year without a published schedule: Monday to Friday
-        return day.weekday() < 5
+    except NotImplementedError:  # a year without a published schedule: Monday to Friday, logged once
+        return _fallback(day)
 
 
 def add_workdays(day: dt.date, n: int) -> dt.date:

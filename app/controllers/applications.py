@@ -15,7 +15,7 @@ from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Stream, Template
 from pydantic import BaseModel
 
-from app import jobs
+from app import flows, jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, requires
 from app.config import get_settings
@@ -222,7 +222,16 @@ async def api_objections(paging: PageRequest, status: str | None = "open") -> Re
 )
 async def api_answer(request: Request, objection_id: int, data: JSONBody[ObjectionAnswer]) -> ObjectionRead:
     """Decide an objection: its answer is a notice to the subject; ``outcome`` dismissed or revoked ends a 公示
-    objection (the entitlement it holds is released or revoked)."""
+    objection (the entitlement it holds is released or revoked); corrected writes ``corrections`` to the subject's
+    profile and re-evaluates it at once (new or withdrawn matches, entitlements and notices, each once)."""
+    if data.outcome == "corrected":
+        return await flows.correct_by_objection(
+            objection_id,
+            corrections=data.corrections,
+            answer=data.answer,
+            actor=actor_of(request),
+            queue=await queue_or_none(),
+        )
     return await publicity.decide(
         objection_id,
         outcome=data.outcome,
@@ -382,9 +391,53 @@ async def objections_page(request: Request, paging: PageRequest, status: str | N
     )
 
 
+SLA_COLUMNS = [
+    Column("policy_code", "政策编号", "Policy code"),
+    Column("policy_title", "政策名称", "Policy"),
+    Column("on_time", "按期答复", "Answered on time"),
+    Column("late", "逾期答复", "Answered late"),
+    Column("open_overdue", "逾期未答复", "Open, overdue"),
+    Column("open_in_time", "期限内待答复", "Open, in time"),
+    Column("total", "合计", "Total"),
+]
+
+
+@get("/applications/objections/sla", guards=[OFFICERS], include_in_schema=False)
+async def sla_page(request: Request) -> Template:
+    """The objections' SLA report: answered on time / late, open and overdue, per policy; the overdue ones."""
+    return _html("applications/objections_sla.html", report=await service.sla_report())
+
+
+@get("/applications/objections/sla.csv", guards=[OFFICERS], include_in_schema=False)
+async def sla_export(request: Request, format: str = "csv") -> Stream:
+    """The SLA report per policy, with a total row, CSV or Excel."""
+    report = await service.sla_report()
+    rows = [*report["policies"], {"policy_code": "", "policy_title": "合计 / Total", **report["total"]}]
+
+    async def chunks():
+        yield rows
+
+    return export(request, format, "objections-sla", SLA_COLUMNS, chunks(), sheet="异议时限")
+
+
+class _AnswerForm(BaseModel):
+    answer: str
+    outcome: str = ""
+    corrections: str = ""  # one "field=value" a line (outcome corrected)
+
+
+def _corrections(text: str) -> dict[str, str]:
+    pairs = [line.split("=", 1) for line in text.replace("\r", "").split("\n") if "=" in line]
+    return {k.strip(): v.strip() for k, v in pairs if k.strip()}
+
+
 @post("/applications/objections/{objection_id:int}/answer", guards=[OFFICERS], include_in_schema=False)
-async def answer_form(request: Request, objection_id: int, data: Annotated[ObjectionAnswer, FORM]) -> Redirect:
-    await api_answer.fn(request, objection_id, data)
+async def answer_form(request: Request, objection_id: int, data: Annotated[_AnswerForm, FORM]) -> Redirect:
+    await api_answer.fn(
+        request,
+        objection_id,
+        ObjectionAnswer(answer=data.answer, outcome=data.outcome, corrections=_corrections(data.corrections)),
+    )
     return Redirect("/applications/objections")
 
 
@@ -427,6 +480,8 @@ route_handlers = [
     reject_form,
     attachment_page,
     objections_page,
+    sla_page,
+    sla_export,
     answer_form,
     accounts_page,
     verify_form,

@@ -29,12 +29,14 @@ from app.flash import flash
 from app.i18n import lang_of
 from app.schemas.errors import errors
 from app.schemas.portal import PortalEntitlementRead, PortalOverviewRead, PortalPolicyRead
+from kit.i18n import _l
 from kit.time import china_today, in_china
-from kit.vocab import SUBJECT_ROLES
+from kit.vocab import SUBJECT_ROLES, VersionStatus
 from notifications import service as notifications
 from payments.service import publicity
 from policies.applications import attachments as attachment_rules
 from policies.applications import service
+from policies.applications.errors import InvalidState
 from policies.applications.schemas import AccountConfirm, AccountRead, ApplicationRead, ObjectionCreate, ObjectionRead
 
 SUBJECTS = requires(*SUBJECT_ROLES)
@@ -151,10 +153,21 @@ async def api_entitlement(request: Request, entitlement_id: int) -> PortalEntitl
 
 @post("/api/portal/objections", guards=[SUBJECTS], tags=["portal"], responses=errors(404, 409, 422))
 async def api_object(request: Request, data: JSONBody[ObjectionCreate]) -> ObjectionRead:
-    """Object to a decision on one of my applications or entitlements; officers answer within 15 working days."""
+    """Object to a decision on one of my applications or entitlements, or to a non-match (target ``policy``: a
+    published policy of my kind I believe I qualify for); officers answer within 15 working days."""
     kind, subject_id = own_subject(request)
     ent = await own_entitlement(data.target_id, kind, subject_id) if data.target == "entitlement" else None
-    made = await service.raise_objection(kind, subject_id, data, actor=actor_of(request), entitlement=ent)
+    policy = None
+    if data.target == "policy":  # a non-match: a published policy of my kind I was not matched to
+        version = await service.visible_version(data.target_id, kind)
+        if version.status != VersionStatus.PUBLISHED:
+            raise InvalidState(_l("this policy is no longer in effect / 该政策已不再施行"))
+        if any(i.version_id == version.id for i in await subject_overview(kind, subject_id)):
+            raise InvalidState(_l("you are matched to this policy: object to its decision instead / 您已匹配该政策"))
+        policy = (version.code, version.title)
+    made = await service.raise_objection(
+        kind, subject_id, data, actor=actor_of(request), entitlement=ent, policy=policy
+    )
     if ent is not None:  # during its 公示 an objection holds the entitlement out of every batch until decided
         await publicity.hold_if_in_publicity(ent.id, made.id, actor_of(request))
     return made

@@ -49,10 +49,16 @@ async def policy_facts_of(version_id: int) -> PolicyFacts:
     return facts_from_published(await policies.get_version(version_id))
 
 
-async def _refresh_version(facts: PolicyFacts, *, actor: Actor) -> dict[str, int]:
+async def _refresh_version(facts: PolicyFacts, *, actor: Actor, subject_ids: list[str] | None = None) -> dict[str, int]:
+    """The version's entitlements from its stored matches (only those of ``subject_ids`` when given)."""
     if facts.mode != "auto":  # 依申请: entitlements come from approved applications only
         return {"inserted": 0, "updated": 0, "unchanged": 0, "locked": 0, "withdrawn": 0}
-    matches = [m for m in await eligibility.matches_for(facts.version_id) if m.amount_fen > 0]
+    only = set(subject_ids) if subject_ids is not None else None
+    matches = [
+        m
+        for m in await eligibility.matches_for(facts.version_id)
+        if m.amount_fen > 0 and (only is None or m.subject_id in only)
+    ]
     portal = await _portal_accounts([(m.subject_kind, m.subject_id) for m in matches])
     items = []
     for m in matches:
@@ -79,7 +85,7 @@ async def _refresh_version(facts: PolicyFacts, *, actor: Actor) -> dict[str, int
         )
     counts = await record_entitlements(facts, items, actor=actor)
     # 资格复核: an open entitlement whose subject's match was withdrawn (it no longer qualifies) is withdrawn too.
-    counts["withdrawn"] = len(await withdraw_unqualified(facts.version_id, actor=actor))
+    counts["withdrawn"] = len(await withdraw_unqualified(facts.version_id, actor=actor, subject_ids=subject_ids))
     return counts
 
 

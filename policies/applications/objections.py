@@ -38,6 +38,8 @@ def _read(r: dict, now: dt.datetime | None = None) -> ObjectionRead:
 def _link(base_url: str, r: dict) -> str:
     if r["target"] == "application":
         return f"{base_url.rstrip('/')}/portal/applications/{r['target_id']}"
+    if r["target"] == "policy":
+        return f"{base_url.rstrip('/')}/portal/policies/{r['target_id']}"
     return f"{base_url.rstrip('/')}/portal"
 
 
@@ -48,13 +50,16 @@ async def raise_objection(
     *,
     actor: Actor,
     entitlement=None,
+    policy: tuple[str, str] | None = None,
     now: dt.datetime | None = None,
     response_days: int = RESPONSE_DAYS,
     origin: str = "subject",
     contact: str = "",
 ) -> ObjectionRead:
     """Object to one of the subject's own applications (decided) or entitlements. For an entitlement the caller
-    passes it as read from payments (``subject_kind``, ``subject_id``, ``policy_code``); it must be the subject's."""
+    passes it as read from payments (``subject_kind``, ``subject_id``, ``policy_code``); it must be the subject's.
+    For a non-match (target ``policy``, the published version's id) the caller passes ``policy`` (code, title),
+    a published version of the subject's kind it was not matched to."""
     now = now or _now()
     if data.target == "application":
         app = (
@@ -71,6 +76,10 @@ async def raise_objection(
         if app["status"] not in ("approved", "rejected"):
             raise InvalidState(_l("an application can be objected to once it is decided / 审核结果作出后方可提出异议"))
         code, title = app["policy_code"], app["policy_title"]
+    elif data.target == "policy":
+        if policy is None:
+            raise NotFound(_l("no such policy / 没有该政策"))
+        code, title = policy
     else:
         if entitlement is None or (entitlement.subject_kind, entitlement.subject_id) != (subject_kind, subject_id):
             raise NotFound(_l("no such entitlement / 没有该享受记录"))
@@ -163,12 +172,16 @@ OBJECTION_SORTS = Sorts({"due": Objection.due_at, "id": Objection.id, "policy": 
 async def objection_page(request: PageRequest, status: str | None = "open") -> Page[ObjectionRead]:
     """One page of the officers' queue, the nearest deadline first unless sorted otherwise, searched in the policy
     and the subject's text; counted and limited by the database."""
+    now = _now()
     where = [
-        Objection.status == status if status else None,
+        (Objection.status == "open") & (Objection.due_at < now)
+        if status == "overdue"
+        else Objection.status == status
+        if status
+        else None,
         search(request.q, Objection.policy_code, Objection.policy_title, Objection.text),
     ]
     page = await fetch_page(Objection, where, request, OBJECTION_SORTS)
-    now = _now()
     return page.map(lambda r: _read(r, now))
 
 
@@ -234,3 +247,96 @@ async def answer_objection(
         )
     await deliver_after_commit(queue, [n.id])
     return await get_objection(objection_id)
+
+
+# ---------------------------------------------------------------------------------- deadlines and the SLA report
+
+REMIND_DAYS = 3  # working days before due_at
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+async def sweep_deadlines(*, actor: Actor, now: dt.datetime | None = None) -> dict[str, int]:
+    """The scheduled deadline watch (app.objection_deadlines): an open objection due within REMIND_DAYS working
+    days is marked reminded (the officers' page shows it amber, "due soon"), one past its due date escalated to a
+    reviewer (red, "overdue, escalated"; listed in the SLA report); each once, audited. Returns the counts."""
+    now = now or _now()
+    counts = {"reminded": 0, "escalated": 0}
+    async with Objection._meta.db.transaction():
+        overdue = await Objection.select(Objection.id, Objection.due_at).where(
+            (Objection.status == "open") & (Objection.due_at < now) & (Objection.escalated_at.is_null())
+        )
+        for r in overdue:
+            await Objection.update({Objection.escalated_at: now}).where(Objection.id == r["id"])
+            await actor.record(
+                "objection.escalate",
+                "objection",
+                str(r["id"]),
+                {"escalated_at": None},
+                {"escalated_at": now.isoformat()},
+                {"due_at": _aware(r["due_at"]).isoformat(), "to": "policy_reviewer"},
+            )
+            counts["escalated"] += 1
+        # a candidate is due within REMIND_DAYS working days: at most that many plus the longest holiday (国庆, 8
+        # days) in calendar days ahead; the exact count is taken in working days
+        soon = await Objection.select(Objection.id, Objection.due_at).where(
+            (Objection.status == "open")
+            & (Objection.due_at >= now)
+            & (Objection.due_at < now + dt.timedelta(days=REMIND_DAYS + 12))
+            & (Objection.reminded_at.is_null())
+        )
+        for r in soon:
+            left = workdays.workdays_left(now, _aware(r["due_at"]))
+            if left > REMIND_DAYS:
+                continue
+            await Objection.update({Objection.reminded_at: now}).where(Objection.id == r["id"])
+            await actor.record(
+                "objection.remind",
+                "objection",
+                str(r["id"]),
+                {"reminded_at": None},
+                {"reminded_at": now.isoformat()},
+                {"workdays_left": left},
+            )
+            counts["reminded"] += 1
+    return counts
+
+
+_SLA_SUMS = (
+    "SUM(CASE WHEN status = 'answered' AND answered_at <= due_at THEN 1 ELSE 0 END) AS on_time, "
+    "SUM(CASE WHEN status = 'answered' AND answered_at > due_at THEN 1 ELSE 0 END) AS late, "
+    "SUM(CASE WHEN status = 'open' AND due_at < {} THEN 1 ELSE 0 END) AS open_overdue, "
+    "SUM(CASE WHEN status = 'open' AND due_at >= {} THEN 1 ELSE 0 END) AS open_in_time, "
+    "COUNT(*) AS total"
+)
+
+
+def _sla_row(r: dict) -> dict:
+    return {k: int(r[k] or 0) for k in ("on_time", "late", "open_overdue", "open_in_time", "total")}
+
+
+async def sla_report(now: dt.datetime | None = None) -> dict:
+    """Answered on time / answered late / open and overdue / open in time, overall and per policy (counted by the
+    database), and the open overdue objections, the longest overdue first."""
+    now = now or _now()
+    total = await Objection.raw(f"SELECT {_SLA_SUMS} FROM policies_objection", now, now)
+    per = await Objection.raw(
+        f"SELECT policy_code, MAX(policy_title) AS policy_title, {_SLA_SUMS} FROM policies_objection "
+        "GROUP BY policy_code ORDER BY policy_code",
+        now,
+        now,
+    )
+    overdue = await (
+        Objection.select()
+        .where((Objection.status == "open") & (Objection.due_at < now))
+        .order_by(Objection.due_at)
+        .limit(500)
+    )
+    return {
+        "at": now,
+        "total": _sla_row(total[0]),
+        "policies": [{"policy_code": r["policy_code"], "policy_title": r["policy_title"], **_sla_row(r)} for r in per],
+        "overdue": [_read(r, now) for r in overdue],
+    }

@@ -53,7 +53,10 @@ class ApplicationDecision(BaseModel):
 
 
 class ObjectionCreate(BaseModel):
-    target: Literal["application", "entitlement"]
+    target: Literal["application", "entitlement", "policy"] = Field(
+        description="application or entitlement (a decision); policy: a published version (its id) the subject "
+        "believes it qualifies for but was not matched to (a non-match)"
+    )
     target_id: RowId
     text: str = Field(min_length=1, max_length=4000)
 
@@ -67,10 +70,18 @@ class ObjectionCreate(BaseModel):
 
 class ObjectionAnswer(BaseModel):
     answer: str = Field(min_length=1, max_length=4000)
-    outcome: Literal["", "dismissed", "revoked"] = Field(
+    outcome: Literal["", "dismissed", "revoked", "corrected"] = Field(
         "",
         description="how it ends: dismissed (with the answer as the reason; a held entitlement is released), revoked "
-        "(the entitlement it is about is revoked, never paid), or '' (a plain answer; a hold is released)",
+        "(the entitlement it is about is revoked, never paid), corrected (upheld with a data correction: "
+        "``corrections`` are written to the subject's profile, which is re-evaluated at once), or '' (a plain "
+        "answer; a hold is released)",
+    )
+    corrections: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="outcome corrected: profile field -> corrected value (a field a rule reads; identifying fields "
+        "and accounts are not corrected this way), as the data exchange would send it",
     )
 
 
@@ -92,6 +103,8 @@ class ObjectionRead(BaseModel):
     seconds_left: int = Field(description="until due_at when read; negative once overdue")
     origin: str = Field("subject", description="subject (portal) | public (the 公示 page) | api")
     outcome: str = Field("", description="dismissed | revoked | corrected once decided; '' otherwise")
+    reminded_at: dt.datetime | None = Field(None, description="reminded: due within 3 working days")
+    escalated_at: dt.datetime | None = Field(None, description="overdue: escalated to a reviewer")
 
     @property
     def overdue(self) -> bool:

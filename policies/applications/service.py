@@ -43,6 +43,8 @@ from policies.applications.objections import (  # noqa: F401
     objection_page,
     objections_of_subject,
     raise_objection,
+    sla_report,
+    sweep_deadlines,
 )
 from policies.applications.schemas import OFFICER_ROLES, ApplicationRead, AttachmentRead
 from policies.applications.tables import Application, Attachment

@@ -115,3 +115,24 @@ def test_a_year_without_a_published_schedule_counts_monday_to_friday():
     far = D(2031, 6, 2)  # a Monday
     assert not workdays.covered(far)
     assert workdays.add_workdays(far, 5) == D(2031, 6, 9)
+
+
+def test_a_2030_date_falls_back_to_monday_to_friday_and_is_logged_once(caplog):
+    workdays.FALLBACK_YEARS.discard(2030)
+    start = D(2030, 9, 27)  # a Friday; 2030's schedule (国庆 10/1–7) is not in the package
+    assert not workdays.covered(start) and workdays.covered(D(2026, 10, 1))
+    with caplog.at_level("WARNING", logger="zhida"):
+        # Monday to Friday only: 9/30, 10/1, 10/2, 10/3, 10/4 (no 国庆 holidays known), and no swapped weekend
+        assert workdays.add_workdays(start, 5) == D(2030, 10, 4)
+        assert not workdays.is_workday(D(2030, 10, 5)) and workdays.is_workday(D(2030, 10, 1))
+        assert workdays.workdays_between(start, D(2030, 12, 31)) > 60
+        due = workdays.deadline(dt.datetime(2030, 9, 27, 10, tzinfo=CHINA), 15)
+    assert due == dt.datetime(2030, 10, 19, 0, 0, tzinfo=CHINA)  # Friday 10/18 ends: 15 weekdays after 9/27
+    warned = [r for r in caplog.records if "2030" in r.getMessage()]
+    assert len(warned) == 1 and "Monday to Friday" in warned[0].getMessage()
+    assert 2030 in workdays.FALLBACK_YEARS
+    # an official year logs nothing
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="zhida"):
+        workdays.add_workdays(D(2026, 9, 18), 15)
+    assert caplog.records == []
