@@ -33,17 +33,21 @@ async def _attempt(name: str, password: str, source: str) -> str:
 # --- item 5: the throttle ------------------------------------------------------------------------------------------
 
 
-async def test_parallel_guesses_get_no_more_checks_than_the_limit():
-    """40 guesses at once from one place, the right one last: at most login_max_failures are checked at all (on
-    PostgreSQL through the connection pool, really in parallel)."""
+async def test_parallel_guesses_get_no_more_checks_than_the_limit(monkeypatch):
+    """39 wrong guesses at once from one place: at most login_max_failures are checked at all (on PostgreSQL through
+    the connection pool, really in parallel); the right password after them is not even checked. The back-off is an
+    hour here: on a loaded machine the checks can outlast the default minute, and a wait that is over rightly lets
+    the next guess be checked. (The right one goes after the parallel guesses, not among them: in which order
+    concurrent attempts reach the database is not the throttle's to promise.)"""
+    monkeypatch.setattr(get_settings(), "login_backoff_seconds", 3600)
     await ensure_user("u_parallel", "finance_checker")
-    guesses = [f"wrong-guess-{i}" for i in range(39)] + [PASSWORD]
+    guesses = [f"wrong-guess-{i}" for i in range(39)]
     results = await asyncio.gather(*(_attempt("u_parallel", g, "10.0.0.40") for g in guesses))
     checked = [r for r in results if r != "throttled"]
     assert len(checked) <= get_settings().login_max_failures, results
-    assert results[-1] == "throttled"  # the right password came too late: not even checked
+    assert await _attempt("u_parallel", PASSWORD, "10.0.0.40") == "throttled"  # too late: not even checked
     if ON_POSTGRES:
-        assert results.count("throttled") >= 40 - get_settings().login_max_failures
+        assert results.count("throttled") >= 39 - get_settings().login_max_failures
 
 
 async def test_a_stranger_cannot_lock_out_the_owner():

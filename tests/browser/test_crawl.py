@@ -721,13 +721,21 @@ class Crawl:
         folder = SHOTS / role
         folder.mkdir(parents=True, exist_ok=True)
         n = len(list(folder.glob(f"{prefix}{lang}-{width}-*")))
+        # A page with a job's progress bar (a run just started) reloads itself when the job is over
+        # (static/progress.js): a full-page capture taken across that reload never ends, so wait for the final page.
+        if page.locator("[data-progress-url]").count():
+            try:
+                page.wait_for_selector("[data-progress-url]", state="detached", timeout=PRESS_TIMEOUT_MS)
+            except Exception:  # the reload destroyed the context mid-wait, or the job outlasted the wait
+                pass
+            page.wait_for_load_state("load")
         # JPEG: a full page at 390 px is tall, and PNG encoding would cost the crawl more than the page did
-        page.screenshot(
-            path=str(folder / f"{prefix}{lang}-{width}-{n:02d}-{_slug(url)}.jpg"),
-            full_page=True,
-            type="jpeg",
-            quality=60,
-        )
+        shot = dict(path=str(folder / f"{prefix}{lang}-{width}-{n:02d}-{_slug(url)}.jpg"), full_page=True, type="jpeg")
+        try:
+            page.screenshot(**shot, quality=60)
+        except Exception:  # a reload under way after all: once more, on the page it ended on
+            page.wait_for_load_state("load")
+            page.screenshot(**shot, quality=60)
         doc = SHOTS / "docs" / f"{role}-{width}.png"
         if (
             not prefix
