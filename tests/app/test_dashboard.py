@@ -6,7 +6,6 @@ district); only finance and audit staff may open it."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import html as htmlmod
 import io
 import json
