@@ -120,8 +120,7 @@ def _charts(t: dict[str, list[dict[str, Any]]], lang: str) -> dict[str, Any]:
         "region": money(t["region"], lambda k: region_name(k, lang)),
         "budget": {
             "labels": [r["key"] for r in t["budget"]],
-            "used": [y(r["used_fen"]) for r in t["budget"]],
-            "left": [y(max(r["left_fen"], 0)) for r in t["budget"]],
+            "pct": [r["pct"] for r in t["budget"]],
         },
         "flags": {
             "labels": [translated(lang, RULE_BY_CODE[r].title) if r in RULE_BY_CODE else r for r in rules],
@@ -134,8 +133,8 @@ def _charts(t: dict[str, list[dict[str, Any]]], lang: str) -> dict[str, Any]:
             "paid": "Paid" if en else "已拨付",
             "pending": "Pending" if en else "在途",
             "returned": "Returned" if en else "退汇",
-            "used": "Used" if en else "已使用",
-            "left": "Left" if en else "剩余",
+            "used": "Used (%)" if en else "已使用（%）",
+            "left": "Left (%)" if en else "剩余（%）",
             "yuan": "yuan" if en else "元",
         },
     }

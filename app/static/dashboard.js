@@ -32,9 +32,9 @@
     var val = { type: "value", name: n.yuan, axisLabel: { formatter: short } };
     if (horizontal) { o.xAxis = val; o.yAxis = cat; } else { o.xAxis = cat; o.yAxis = val; }
     o.series = [
-      { name: n.paid, type: "bar", stack: "m", data: d.paid, itemStyle: { color: "#2f7d4f" } },
-      { name: n.pending, type: "bar", stack: "m", data: d.pending, itemStyle: { color: "#d9a21b" } },
-      { name: n.returned, type: "bar", stack: "m", data: d.returned, itemStyle: { color: "#c0392b" } },
+      { name: n.paid, type: "bar", stack: "m", barMaxWidth: 40, data: d.paid, itemStyle: { color: "#2f7d4f" } },
+      { name: n.pending, type: "bar", stack: "m", barMaxWidth: 40, data: d.pending, itemStyle: { color: "#d9a21b" } },
+      { name: n.returned, type: "bar", stack: "m", barMaxWidth: 40, data: d.returned, itemStyle: { color: "#c0392b" } },
     ];
     draw(id, o);
   }
@@ -42,19 +42,22 @@
     moneyChart("chart-month", data.month, false);
     moneyChart("chart-policy", data.policy, true);
     moneyChart("chart-region", data.region, true);
+    // the fund used as a share of its cap (a policy's budget dwarfs its payments on an amount axis)
     var b = base();
-    b.xAxis = { type: "value", name: n.yuan };
+    var pct = function (v) { return v + "%"; };
+    b.tooltip.valueFormatter = pct;
+    b.xAxis = { type: "value", max: function (v) { return Math.max(100, v.max); }, axisLabel: { formatter: pct } };
     b.yAxis = { type: "category", data: data.budget.labels };
     b.series = [
-      { name: n.used, type: "bar", stack: "b", data: data.budget.used, itemStyle: { color: "#1f5fa8" } },
-      { name: n.left, type: "bar", stack: "b", data: data.budget.left, itemStyle: { color: "#c9d6e8" } },
+      { name: n.used, type: "bar", stack: "b", barMaxWidth: 28, data: data.budget.pct, itemStyle: { color: "#1f5fa8" } },
+      { name: n.left, type: "bar", stack: "b", barMaxWidth: 28, data: data.budget.pct.map(function (v) { return Math.max(0, Math.round((100 - v) * 10) / 10); }), itemStyle: { color: "#c9d6e8" } },
     ];
     draw("chart-budget", b);
     var f = base();
     f.tooltip.valueFormatter = undefined;
     f.xAxis = { type: "value", minInterval: 1 };
     f.yAxis = { type: "category", data: data.flags.labels, axisLabel: { width: narrow() ? 110 : 220, overflow: "truncate" } };
-    f.series = data.flags.series.map(function (s) { return { name: s.name, type: "bar", stack: "f", data: s.data }; });
+    f.series = data.flags.series.map(function (s) { return { name: s.name, type: "bar", stack: "f", barMaxWidth: 28, data: s.data }; });
     draw("chart-flags", f);
     window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
     document.documentElement.setAttribute("data-charts", String(charts.length));
