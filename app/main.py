@@ -34,6 +34,7 @@ from app.controllers import (
     applications,
     audit,
     core,
+    dashboard,
     eligibility,
     identity,
     library,
@@ -74,6 +75,7 @@ ROUTE_MODULES = (
     receipts,
     progress,
     library,
+    dashboard,
     oversight,
     publicity,
 )

@@ -40,14 +40,17 @@ ROLE_LINKS: dict[Role, list[tuple[str, str, str]]] = {
         ("/finance", "资金拨付", "Disbursement"),
         ("/finance/exceptions", "异常处理", "Exceptions"),
         ("/applications/accounts", "账户核验", "Account verification"),
+        ("/oversight/dashboard", "资金监管看板", "Funds dashboard"),
     ],
     Role.FINANCE_CHECKER: [
         ("/finance", "资金拨付", "Disbursement"),
         ("/finance/reconciliation", "对账", "Reconciliation"),
         ("/applications/accounts", "账户核验", "Account verification"),
+        ("/oversight/dashboard", "资金监管看板", "Funds dashboard"),
     ],
     Role.AUDITOR: [
         ("/oversight", "风险拦截", "Risk flags"),
+        ("/oversight/dashboard", "资金监管看板", "Funds dashboard"),
         ("/audit", "审计日志", "Audit trail"),
         ("/finance", "资金拨付", "Disbursement"),
     ],

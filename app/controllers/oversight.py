@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
 from litestar.response import Redirect, Stream, Template
 
 from app import oversight
@@ -17,7 +18,11 @@ from app.auth.guards import current_user, requires
 from app.controllers.audit import _mask_value
 from app.controllers.payments.common import actor_of
 from app.exports import Column, export, subject_columns
-from app.paging import pager_of, paging
+from app.i18n import api_lang_of
+from app.i18n import gettext as translated
+from app.paging import API_SIZE, paged_json, pager_of, paging
+from app.schemas.errors import errors
+from app.schemas.oversight import RiskFlagRead
 from kit.db import raw
 from kit.i18n import _l
 from kit.masking import mask_account, mask_id_number, scrub_text
@@ -188,4 +193,49 @@ async def confirm_page(request: Request, flag_id: int) -> Redirect:
     return Redirect(f"/oversight/flags/{flag_id}?msg=confirmed")
 
 
-route_handlers = [oversight_page, oversight_export, flag_page, clear_page, confirm_page]
+# ---------------------------------------------------------------------------------- JSON API
+
+API_READERS = requires(Role.AUDITOR, Role.FINANCE_MAKER, Role.FINANCE_CHECKER)
+
+
+def _read(row: dict[str, Any], lang: str) -> RiskFlagRead:
+    evidence = row["evidence"] if isinstance(row["evidence"], str) else json.dumps(row["evidence"])
+    rule = RULE_BY_CODE.get(row["rule"])
+    return RiskFlagRead(
+        **{k: row[k] for k in RiskFlagRead.model_fields if k in row and k not in ("subject_id", "evidence")},
+        rule_title=translated(lang, rule.title) if rule else row["rule"],
+        subject_id=_subject(row),
+        amount=format_yuan(int(row["amount_fen"])),
+        evidence=_evidence(evidence),
+    )
+
+
+@get(
+    "/api/oversight/flags",
+    guards=[API_READERS],
+    tags=["oversight"],
+    responses=errors(),
+    dependencies={"paging": paging(FLAG_SORTS, size=API_SIZE)},
+)
+async def api_flags(
+    request: Request,
+    paging: PageRequest,
+    flag_state: Annotated[str | None, Parameter(query="state", description="open | confirmed | cleared")] = None,
+    severity: str | None = None,
+    rule: str | None = None,
+) -> Response[list[RiskFlagRead]]:
+    """Risk flags, newest first unless sorted (id, severity, rule, amount), optionally by state (open | confirmed |
+    cleared), severity and rule; a page of them (page, size, sort), the total in X-Total-Count. Auditors and finance
+    staff only; talents' ID numbers and every account masked."""
+    lang = api_lang_of(request)
+    page = await fetch_page(RiskFlag, _where(flag_state, severity, rule), paging, FLAG_SORTS)
+    return paged_json(page.map(lambda r: _read(r, lang)))
+
+
+@get("/api/oversight/flags/{flag_id:int}", guards=[API_READERS], tags=["oversight"], responses=errors(404))
+async def api_flag(request: Request, flag_id: int) -> RiskFlagRead:
+    """One risk flag with its evidence and decision."""
+    return _read(await service.get_flag(flag_id), api_lang_of(request))
+
+
+route_handlers = [oversight_page, oversight_export, flag_page, clear_page, confirm_page, api_flags, api_flag]
