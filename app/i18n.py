@@ -111,10 +111,15 @@ def _shown(lang: str, key: str, value: Any) -> Any:
         return STATE_LABELS.get(value, (value, value))[0]
     if isinstance(value, Msg):
         return one_language(lang, gettext(lang, value))
+    if lang != "en" and isinstance(value, str) and key == "channel":
+        return CHANNEL_LABELS.get(value, value)
     if isinstance(value, str) and key in PERSON_PARAMS:
         return mask_username(value)  # a portal account's user name is its ID number or USCC: never whole
     return value
 
+
+# A notice's delivery channels, as the notice page names them.
+CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "sms": "短信", "webhook": "Webhook"}
 
 # Parameters that name a person's account in messages a person reads (``{name} is {actor_role}``, ``user
 # {username!r} exists already``): shown through kit.masking's user-name rule.
@@ -166,7 +171,49 @@ def shown(lang: str, value: Any) -> str:
     text = str(value)
     if text in BANK_REASONS:
         text = BANK_REASONS[text]
-    return one_language(lang, gettext(lang, text)) if text else text
+    if not text:
+        return text
+    found = gettext(lang, text)
+    if lang == "en" or found != text:
+        return one_language(lang, found)
+    parsed = stored_message(text)
+    if parsed is None:
+        return text
+    template, params = parsed
+    return render(lang, template, {k: v if k in _KEPT_PARAMS else shown(lang, v) for k, v in params.items()})
+
+
+# A stored sentence's parameters kept as written (numbers, the server's own words) rather than looked up again.
+_KEPT_PARAMS = frozenset({"why", "reply", "code", "http_status"})
+
+
+@functools.cache
+def _stored_templates() -> tuple[tuple[re.Pattern[str], str, int], ...]:
+    """Every catalog msgid with ``{fields}`` and some words of its own, as a pattern that reads a stored English
+    sentence back into the msgid and its parameters (most literal text first: the most specific template wins)."""
+    out = []
+    for message in translations("zh")._catalog:  # type: ignore[attr-defined]
+        if not isinstance(message, str) or "{" not in message:
+            continue
+        parts = re.split(r"\{(\w+)\}", message)
+        names = parts[1::2]
+        literal = "".join(parts[0::2])
+        if len(set(names)) != len(names) or len(re.sub(r"\W", "", literal)) < 6:
+            continue
+        rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+        out.append((re.compile(rx + r"\Z", re.S), message, len(literal)))
+    return tuple(sorted(out, key=lambda t: -t[2]))
+
+
+@functools.lru_cache(maxsize=4096)
+def stored_message(text: str) -> tuple[str, dict[str, str]] | None:
+    """A stored English sentence (a delivery's reason: ``attempt 1 of 3: the SMS gateway answered HTTP 503``) read
+    back into its catalog msgid and parameters, or None. The stored text stays the English the CLI and API read."""
+    for rx, message, _size in _stored_templates():
+        m = rx.match(text)
+        if m:
+            return message, m.groupdict()
+    return None
 
 
 # A pack problem's place, in a Chinese page: the form's own labels (templates/policies/form.html).

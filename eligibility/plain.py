@@ -297,4 +297,4 @@ def amount_words(kind: str, node: Any, lang: str) -> str:
                 return f"{label}的 {pct}" if zh else f"{pct} of {label}"
             each = format_cny(round_yuan_to_fen(rate))
             return f"按{label}计，每{UNITS.get(f.name, ('', ''))[0] or '个'} {each}" if zh else f"{each} per {label}"
-    return "按政策规定的标准计算" if zh else "as the policy's formula gives"
+    return "按政策规定的标准计算" if zh else "calculated by the policy's standard"

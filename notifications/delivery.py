@@ -128,7 +128,7 @@ async def _claim(notice_id: int, channel: str, config: DeliveryConfig, now: dt.d
         if not address:
             return await settle("skipped", _l("the recipient has no address on this channel")), None
         if not config.channel_configured(channel):
-            return await settle("skipped", f"the {channel} channel is not configured"), None
+            return await settle("skipped", _l("the {channel} channel is not configured").format(channel=channel)), None
         if channel == "sms":
             until = quiet_until(now, config)
             if until is not None:
@@ -145,7 +145,9 @@ async def _claim(notice_id: int, channel: str, config: DeliveryConfig, now: dt.d
                 due = day_end
                 if channel == "sms":
                     due = quiet_until(due, config) or due
-                return await settle("deferred", f"daily limit of {config.daily_limit} reached", due), None
+                return await settle(
+                    "deferred", _l("daily limit of {limit} reached").format(limit=config.daily_limit), due
+                ), None
         attempts = d["attempts"] + 1
         await Delivery.update(
             {Delivery.status: "sending", Delivery.attempts: attempts, Delivery.updated_at: now}
@@ -190,7 +192,13 @@ async def attempt(notice_id: int, channel: str, config: DeliveryConfig, *, now: 
     except ChannelError as e:
         final = e.permanent or attempts >= config.max_attempts
         # The reason is ours or the server's words about the transport: no address or personal data in it.
-        reason = e.message if e.permanent else f"attempt {attempts} of {config.max_attempts}: {e.message}"
+        reason = (
+            e.message
+            if e.permanent
+            else _l("attempt {attempt} of {attempts}: {reason}").format(
+                attempt=attempts, attempts=config.max_attempts, reason=e.message
+            )
+        )
         delay = None if final else config.backoff(attempts)
         await Delivery.update(
             {

@@ -50,7 +50,8 @@ class RoleChange(BaseModel):
 
 
 class ActivationForm(BaseModel):
-    username: str
+    username: str = ""  # typed by the owner, or
+    account: str = ""  # the account's row id, from the activation link (which never holds the user name)
     code: str
     password: str
     password2: str = ""
@@ -70,8 +71,17 @@ def _no_password(data: UserCreate) -> None:
         )
 
 
-def activation_link(username: str, code: str) -> str:
-    return f"{get_settings().base_url.rstrip('/')}/activate?{urlencode({'user': username, 'code': code})}"
+def activation_link(account_id: int, code: str) -> str:
+    """The link handed to an account's owner: the account by its row id, never its user name (a talent's is its ID
+    number, and the link is pasted into mail and SMS)."""
+    return f"{get_settings().base_url.rstrip('/')}/activate?{urlencode({'account': account_id, 'code': code})}"
+
+
+async def _linked_username(account: str) -> str | None:
+    if not account.strip().isdigit():
+        return None
+    row = await User.select(User.username).where(User.id == int(account.strip())).first()
+    return row["username"] if row else None
 
 
 def _opened(done: dict) -> AccountOpened:
@@ -82,7 +92,7 @@ def _opened(done: dict) -> AccountOpened:
         user=user,
         grant=done.get("grant"),
         activation_code=code,
-        activation_link=activation_link(user["username"], code) if code and user else None,
+        activation_link=activation_link(user["id"], code) if code and user else None,
         expires_at=done.get("expires_at"),
     )
 
@@ -307,18 +317,41 @@ async def grants_cancel_api(request: Request, grant_id: int) -> RoleGrantRead:
 
 
 @get("/activate", opt={PUBLIC: True}, include_in_schema=False)
-async def activate_page(request: Request, user: str = "", code: str = "") -> Template:
-    return Template("activate.html", context={"username": user[:64], "code": code[:64], "error": None, "done": False})
+async def activate_page(request: Request, account: str = "", user: str = "", code: str = "") -> Template:
+    """From the activation link (``?account=<row id>&code=``) the account is named masked and sent back by its id;
+    an old ``?user=`` link still fills the user name in."""
+    named = await _linked_username(account[:20]) if account else None
+    return Template(
+        "activate.html",
+        context={
+            "username": "" if named else user[:64],
+            "account": account[:20] if named else "",
+            "account_name": named,
+            "code": code[:64],
+            "error": None,
+            "done": False,
+        },
+    )
 
 
 @post("/activate", opt={PUBLIC: True}, include_in_schema=False, status_code=200)
 async def activate(
     request: Request, data: Annotated[ActivationForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 ) -> Template:
+    named = await _linked_username(data.account[:20]) if data.account else None
+    username = named or data.username.strip()
+
     def again(error: str, status: int) -> Template:
         return Template(
             "activate.html",
-            context={"username": data.username[:64], "code": data.code[:64], "error": error, "done": False},
+            context={
+                "username": "" if named else data.username[:64],
+                "account": data.account[:20] if named else "",
+                "account_name": named,
+                "code": data.code[:64],
+                "error": error,
+                "done": False,
+            },
             status_code=status,
             media_type=MediaType.HTML,
         )
@@ -326,10 +359,10 @@ async def activate(
     if data.password2 and data.password2 != data.password:
         return again(render(lang_of(request), _l("两次输入的密码不一致 / the two passwords differ")), 400)
     try:
-        await accounts.activate(data.username.strip(), data.code, data.password)
+        await accounts.activate(username, data.code, data.password)
     except AppError as exc:
         return again(error_text(lang_of(request), exc), exc.status)
-    return Template("activate.html", context={"username": data.username, "code": "", "error": None, "done": True})
+    return Template("activate.html", context={"username": "", "code": "", "error": None, "done": True})
 
 
 route_handlers = [

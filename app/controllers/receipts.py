@@ -17,6 +17,7 @@ from litestar.response import File, Redirect, Template
 from app import jobs
 from app.auth.guards import PUBLIC, requires
 from app.config import get_settings
+from app.i18n import lang_of, render
 from app.progress import ProgressRead
 from app.schemas.errors import errors
 from app.schemas.finance import ReceiptsZipRead
@@ -53,14 +54,18 @@ async def _page(
     upload_name: str | None = None,
     status_code: int = 200,
 ) -> Template:
+    withdrawn = await receipt_standing(facts)
     return Template(
         "receipts/verify.html",
         status_code=status_code,
         context={
             "f": facts,
-            "withdrawn": await receipt_standing(
-                facts
-            ),  # e.g. 'returned': the money did not stay, whatever the PDF says
+            "withdrawn": withdrawn,  # e.g. 'returned': the money did not stay, whatever the PDF says
+            "withdrawn_text": render(
+                lang_of(request),
+                _l("The payment this receipt records is now {state}: it no longer stands for money received."),
+                {"state": withdrawn},
+            ),
             "amount_figures": f"{facts.amount:,.2f}",
             "amount_words": amount_in_words(facts.amount),
             "settled_local": format_china(facts.settled_at, seconds=True),

@@ -26,7 +26,7 @@ from pyhanko.sign.fields import SigFieldSpec
 SIGNATURE_FIELD = "ZhidaReceiptSeal"
 DEMO_KEY_NAME = "demo-seal-key.pem"
 DEMO_CERT_NAME = "demo-seal-cert.pem"
-DEMO_SUBJECT = "Zhida demo receipt seal (not a real e-seal)"
+DEMO_SUBJECT = "Zhida 回单专用章（演示，非真实电子印章）"  # a demo certificate: a reader sees it is one
 # A self-signed EC certificate and its CMS fit well within this; a configured chain gets pyHanko's estimate.
 _DEMO_BYTES_RESERVED = 6144
 
@@ -57,7 +57,7 @@ def _generate_demo_pair(directory: Path) -> None:
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Zhida 政策直达 (demo)"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Zhida 政策直达（演示）"),
             x509.NameAttribute(NameOID.COMMON_NAME, DEMO_SUBJECT),
         ]
     )

@@ -27,6 +27,8 @@ class VerifyReport(BaseModel):
     trusted: bool = False  # signed by the platform's seal certificate
     covers_whole_file: bool = False  # nothing appended after signing
     signer: str | None = None
+    # The signer's name parts (organization_name, common_name, …) without the certificate library's English labels.
+    signer_fields: dict[str, str] = {}
     signed_at: datetime | None = None
     code: str | None = None
     embedded_digest: str | None = None
@@ -119,6 +121,9 @@ async def async_verify_receipt_pdf(
         report.intact, report.valid, report.trusted = status.intact, status.valid, status.trusted
         report.covers_whole_file = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
         report.signer = status.signing_cert.subject.human_friendly
+        report.signer_fields = {
+            k: str(v) for k, v in (status.signing_cert.subject.native or {}).items() if isinstance(v, str)
+        }
         report.signed_at = status.signer_reported_dt
     except Exception:
         report.problems.append(_l("the signature could not be checked"))

@@ -125,3 +125,44 @@ async def test_a_delivery_deferred_by_quiet_hours_reads_in_chinese(users, actor,
         assert "quiet hours" not in page
         words = [w for w in re.findall(r"[A-Za-z]{3,}", re.sub(r"<[^>]+>", " ", table)) if w not in {"SMS"}]
         assert not words, words
+
+
+async def test_the_three_stored_delivery_reasons_read_in_chinese(users, actor, channel_settings, http_sink):
+    """Issue 17, item 4: "the sms channel is not configured", "daily limit of 1 reached" and "attempt 1 of 3: …" are
+    stored in English (the CLI and the API read them) and shown in the reader's language on the notice page."""
+    import datetime as dt
+    import re
+
+    from notifications.channels import DeliveryConfig
+    from notifications.delivery import attempt
+
+    day = dt.datetime.now(dt.UTC)  # today: nothing deferred falls due while the page is read
+    await make_recipient(actor, A)
+    cfg = DeliveryConfig.from_settings(channel_settings(sms_url=None, notify_daily_limit=1))
+    first = await notify("enterprise", A, "application_received", "r:1", CTX, actor=actor, now=day)
+    assert (await attempt(first.id, "email", cfg, now=day)).status == "sent"
+    n = await notify("enterprise", A, "application_received", "r:2", CTX, actor=actor, now=day)
+    assert (await attempt(n.id, "email", cfg, now=day)).reason == "daily limit of 1 reached"
+    assert (await attempt(n.id, "sms", cfg, now=day)).reason == "the sms channel is not configured"
+    http_sink.respond_with = [503]
+    cfg = DeliveryConfig.from_settings(
+        channel_settings(sms_url=f"{http_sink.url}/sms", notify_daily_limit=0, notify_retry_base_seconds=3600)
+    )
+    other = await notify("enterprise", A, "application_received", "r:3", CTX, actor=actor, now=day)
+    retried = await attempt(other.id, "sms", cfg, now=day)
+    assert (retried.status, retried.reason) == ("retrying", "attempt 1 of 3: the SMS gateway answered HTTP 503")
+    async with client() as c:
+        await alogin(c, A)
+        for notice_id, wanted in (
+            (n.id, ("每日发送上限", "1", "短信渠道未配置")),
+            (other.id, ("第 1 次", "共 3 次", "短信网关", "503")),
+        ):
+            page = (await c.get(f"/portal/inbox/{notice_id}")).text
+            table = page[page.index("<table") : page.index("</table>")]
+            for w in wanted:
+                assert w in table, table
+            words = [w for w in re.findall(r"[A-Za-z]{3,}", re.sub(r"<[^>]+>", " ", table)) if w not in {"SMS", "HTTP"}]
+            assert not words, (words, table)
+        c.cookies.set("lang", "en")
+        page = (await c.get(f"/portal/inbox/{n.id}")).text
+        assert "daily limit of 1 reached" in page and "the sms channel is not configured" in page

@@ -57,7 +57,7 @@ def test_signature_validates_and_names_the_facts(receipt_pdf, renderer, facts):
     assert report.ok, report.problems
     assert report.intact and report.valid and report.trusted and report.covers_whole_file
     assert report.code == facts.code and report.embedded_digest == facts_digest(facts)
-    assert "Zhida demo receipt seal" in report.signer
+    assert "回单专用章" in report.signer and "回单专用章" in report.signer_fields["common_name"]
 
 
 def test_other_facts_do_not_match(receipt_pdf, renderer):
