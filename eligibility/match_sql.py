@@ -201,6 +201,14 @@ def _overflow_not_compilable(path):
     return guarded
 
 
+def _outcome_select(ruleset: RuleSet, as_of: dt.date, pg: bool) -> tuple[list, str]:
+    """A rule set's filter terms and the select list of every SQL path (the full match, the stale subjects of a
+    re-run, delta matching): subject, profile digest, the clauses met and the amount. Raises NotCompilable."""
+    terms, conds = compile_ruleset(ruleset, as_of, pg)
+    clauses_sql, total_sql = compile_outcome(ruleset, conds, as_of, pg)
+    return terms, f"subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount"
+
+
 @_overflow_not_compilable
 async def full_sql_path(
     ruleset: RuleSet,
@@ -219,10 +227,8 @@ async def full_sql_path(
     table = store.TABLES[kind]
     engine = table._meta.db
     pg = engine.engine_type == "postgres"
-    terms, conds = compile_ruleset(ruleset, as_of, pg)
-    clauses_sql, total_sql = compile_outcome(ruleset, conds, as_of, pg)
+    terms, select = _outcome_select(ruleset, as_of, pg)
     name = table._meta.tablename
-    select = f"subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount"
 
     async def read(conn):
         inner = await filter_query(conn, kind, terms, pg, select)
@@ -282,9 +288,7 @@ async def stale_subjects(ruleset: RuleSet, as_of: dt.date, rdigest: str) -> list
     table = store.TABLES[kind]
     engine = table._meta.db
     pg = engine.engine_type == "postgres"
-    terms, conds = compile_ruleset(ruleset, as_of, pg)
-    clauses_sql, total_sql = compile_outcome(ruleset, conds, as_of, pg)
-    select = f"subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount"
+    terms, select = _outcome_select(ruleset, as_of, pg)
     async with read_connection(engine) as conn:
         inner = await filter_query(conn, kind, terms, pg, select)
         if pg:
@@ -321,12 +325,8 @@ def _delta_sql(ruleset: RuleSet, as_of: dt.date, pg: bool) -> tuple[str, str]:
     hit = _DELTA.get(key)
     if hit is None:
         try:
-            terms, conds = compile_ruleset(ruleset, as_of, pg)
-            clauses_sql, total_sql = compile_outcome(ruleset, conds, as_of, pg)
-            hit = (
-                " AND ".join(sql for sql, _ in terms) or "1 = 1",
-                f"subject_id, digest, {clauses_sql} AS zclauses, {total_sql} AS zamount",
-            )
+            terms, select = _outcome_select(ruleset, as_of, pg)
+            hit = (" AND ".join(sql for sql, _ in terms) or "1 = 1", select)
         except NotCompilable as exc:
             hit = exc
         if len(_DELTA) > 20_000:
