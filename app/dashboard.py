@@ -63,22 +63,35 @@ def day_sql() -> str:
 
 
 REGION_SQL = "COALESCE(e.region_code, t.region_code, '')"
-PAYMENTS_FROM = (
-    "FROM pay_payment p "
-    "LEFT JOIN eligibility_enterprise e ON p.subject_kind = 'enterprise' AND e.subject_id = p.subject_id "
-    "LEFT JOIN eligibility_talent t ON p.subject_kind = 'talent' AND t.subject_id = p.subject_id "
-)
 
 
-def _payment_where(f: Filters) -> tuple[str, list[Any]]:
-    day = day_sql()
-    parts, args = [f"p.status IN ({', '.join(repr(s) for s in COUNTED)})"], []
+def _profiles_of(alias: str) -> str:
+    """The current profile of the subject of each row of ``alias`` (for its region), as e or t."""
+    return (
+        f"LEFT JOIN eligibility_enterprise e ON {alias}.subject_kind = 'enterprise' AND e.subject_id = {alias}.subject_id "
+        f"LEFT JOIN eligibility_talent t ON {alias}.subject_kind = 'talent' AND t.subject_id = {alias}.subject_id "
+    )
+
+
+PAYMENTS_FROM = "FROM pay_payment p " + _profiles_of("p")
+
+
+def _policy_region(f: Filters, alias: str) -> tuple[list[str], list[Any]]:
+    """The policy and region filters over a table ``alias`` with a policy_code, joined to the profiles as e and t."""
+    parts, args = [], []
     if f.policy:
-        parts.append("p.policy_code = {}")
+        parts.append(f"{alias}.policy_code = {{}}")
         args.append(f.policy)
     if f.region:
         parts.append(f"{REGION_SQL} = {{}}")
         args.append(f.region)
+    return parts, args
+
+
+def _payment_where(f: Filters) -> tuple[str, list[Any]]:
+    day = day_sql()
+    parts, args = _policy_region(f, "p")
+    parts.insert(0, f"p.status IN ({', '.join(repr(s) for s in COUNTED)})")
     if f.date_from:
         parts.append(f"{day} >= {{}}")
         args.append(f.date_from)
@@ -128,19 +141,11 @@ async def budgets(f: Filters) -> list[dict[str, Any]]:
 
 async def flags(f: Filters) -> list[dict[str, Any]]:
     """Risk flags by rule and state: how many, and the money they concern (fen)."""
-    parts, args = [], []
-    if f.policy:
-        parts.append("r.policy_code = {}")
-        args.append(f.policy)
-    if f.region:
-        parts.append(f"{REGION_SQL} = {{}}")
-        args.append(f.region)
+    parts, args = _policy_region(f, "r")
     where = ("WHERE " + " AND ".join(parts)) if parts else ""
     rows = await raw(
         "SELECT r.rule AS rule, r.state AS state, COUNT(*) AS n, SUM(r.amount_fen) AS fen FROM pay_risk_flag r "
-        "LEFT JOIN eligibility_enterprise e ON r.subject_kind = 'enterprise' AND e.subject_id = r.subject_id "
-        "LEFT JOIN eligibility_talent t ON r.subject_kind = 'talent' AND t.subject_id = r.subject_id "
-        f"{where} GROUP BY r.rule, r.state ORDER BY r.rule, r.state",
+        f"{_profiles_of('r')}{where} GROUP BY r.rule, r.state ORDER BY r.rule, r.state",
         *args,
     )
     return [{"rule": r["rule"], "state": r["state"], "n": int(r["n"]), "fen": int(r["fen"] or 0)} for r in rows]
