@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pgdb
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 AS_OF = dt.date(2025, 6, 30)
@@ -122,7 +124,7 @@ class ThrowAwayPostgres:
 
 
 def run_child(db_url: str, args, csv_path: Path) -> None:
-    env = {**os.environ, "ZHIDA_DATABASE_URL": db_url}
+    env = pgdb.throwaway_secrets({**os.environ, "ZHIDA_DATABASE_URL": db_url})
     cmd = (
         [
             sys.executable,
@@ -210,25 +212,8 @@ def main() -> None:
 
 
 def _pg_child(admin: str, args, csv_path: Path) -> None:
-    import asyncpg
-
-    name = f"zhida_bench_{os.getpid()}"
-
-    async def create():
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-
-    async def drop():
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
-
-    asyncio.run(create())
-    try:
-        run_child(admin.rsplit("/", 1)[0] + "/" + name, args, csv_path)
-    finally:
-        asyncio.run(drop())
+    with pgdb.database(admin, "zhida_bench") as dsn:
+        run_child(dsn, args, csv_path)
 
 
 # ----------------------------------------------------------------------------------------------- child

@@ -28,12 +28,13 @@ import datetime as dt
 import os
 import platform
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pgdb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -175,8 +176,7 @@ def main() -> None:
         env.pop("ZHIDA_REDIS_URL", None)
         tmp = tempfile.mkdtemp(prefix="zhida-province-")
         env["ZHIDA_DATA_DIR"] = tmp
-        # PostgreSQL wants the deployment's own audit key: a throw-away one for this throw-away database
-        env.setdefault("ZHIDA_AUDIT_KEY", secrets.token_urlsafe(32))
+        pgdb.throwaway_secrets(env)  # PostgreSQL wants the deployment's own keys: throw-away ones here
         if db == "sqlite":
             env["ZHIDA_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
             log("sqlite:")
@@ -186,22 +186,10 @@ def main() -> None:
         if not admin:
             log("postgres: skipped (set ZHIDA_BENCH_PG_DSN to a server's DSN)")
             continue
-        import asyncpg
-
-        name = f"zhida_province_{os.getpid()}"
-
-        async def sql(stmt: str, dsn: str = admin) -> None:
-            conn = await asyncpg.connect(dsn)
-            await conn.execute(stmt)
-            await conn.close()
-
-        asyncio.run(sql(f'CREATE DATABASE "{name}"'))
-        try:
-            env["ZHIDA_DATABASE_URL"] = admin.rsplit("/", 1)[0] + "/" + name
+        with pgdb.database(admin, "zhida_province") as dsn:
+            env["ZHIDA_DATABASE_URL"] = dsn
             log("postgres:")
             subprocess.run(argv, env=env, check=True)
-        finally:
-            asyncio.run(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pgdb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -116,38 +119,20 @@ def main() -> None:
         env = dict(os.environ)
         tmp = tempfile.mkdtemp(prefix="zhida-risk-")
         env["ZHIDA_DATA_DIR"] = tmp
-        drop = None
-        if db == "sqlite":
-            env["ZHIDA_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
-        else:
-            admin = os.environ.get("ZHIDA_BENCH_PG_DSN")
-            if not admin:
-                log("postgres: skipped (set ZHIDA_BENCH_PG_DSN)")
-                continue
-            import asyncpg
-
-            name = f"zhida_bench_risk_{os.getpid()}"
-
-            async def sql(stmt: str, admin: str = admin) -> None:
-                conn = await asyncpg.connect(admin)
-                await conn.execute(stmt)
-                await conn.close()
-
-            asyncio.run(sql(f'CREATE DATABASE "{name}"'))
-            drop = (sql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            env["ZHIDA_DATABASE_URL"] = admin.rsplit("/", 1)[0] + "/" + name
-            import secrets
-
-            for var in ("ZHIDA_AUDIT_KEY", "ZHIDA_SECRET_KEY"):  # a PostgreSQL deployment needs its own secrets
-                env.setdefault(var, secrets.token_urlsafe(32))
-        log(f"{db}:")
-        try:
+        with contextlib.ExitStack() as stack:
+            if db == "sqlite":
+                env["ZHIDA_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
+            else:
+                admin = os.environ.get("ZHIDA_BENCH_PG_DSN")
+                if not admin:
+                    log("postgres: skipped (set ZHIDA_BENCH_PG_DSN)")
+                    continue
+                env["ZHIDA_DATABASE_URL"] = stack.enter_context(pgdb.database(admin, "zhida_bench_risk"))
+                pgdb.throwaway_secrets(env)
+            log(f"{db}:")
             subprocess.run(
                 [sys.executable, __file__, "--child", "--entitlements", str(args.entitlements)], env=env, check=True
             )
-        finally:
-            if drop:
-                asyncio.run(drop[0](drop[1]))
 
 
 if __name__ == "__main__":
