@@ -97,6 +97,21 @@ class ClauseContent(BaseModel):
     amount: str
 
 
+class PolicyGuide(BaseModel):
+    """申兑指南: how a subject gets the money, in words (optional; the library and the 政策解读 notice show it)."""
+
+    who: str = ""  # 申报对象: who may apply / who receives it
+    materials: list[str] = []  # 申报材料: what to prepare, one item each
+    processing_days: int | None = Field(default=None, ge=1, le=365)  # 办理时限, in working days
+    where: str = ""  # 办理渠道 / 地点
+    contact: str = ""  # 咨询方式 (a public office number, never a person's)
+
+    def __str__(self) -> str:
+        parts = [self.who, "、".join(self.materials), f"{self.processing_days}" if self.processing_days else "",
+                 self.where, self.contact]  # fmt: skip
+        return " / ".join(p for p in parts if p)
+
+
 class PolicyContent(BaseModel):
     """Everything that makes a version what it is; equal content means an identical version."""
 
@@ -117,6 +132,7 @@ class PolicyContent(BaseModel):
     when: str | None = None
     source: str = ""
     summary: str = ""
+    guide: PolicyGuide | None = None  # 申兑指南 (optional)
     clauses: list[ClauseContent]
     tests: list[PolicyTestCase] = []
 
@@ -272,4 +288,5 @@ CONTENT_KEYS = (
     "when",
     "source",
     "summary",
+    "guide",
 )

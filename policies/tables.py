@@ -38,6 +38,7 @@ class PolicyVersion(Table, tablename="policies_version"):
     when_expr = Text(null=True, default=None)
     source = Text(default="")  # the document the policy comes from (文件名、文号)
     summary = Text(default="")
+    guide_json = Text(default="")  # 申兑指南 (PolicyGuide as JSON); "" when the pack has none
     content_hash = Varchar(length=64)
     author = Varchar(length=64)
     created_at = Timestamptz()

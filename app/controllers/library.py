@@ -19,6 +19,7 @@ from app.schemas.library import (
     CalculatorRequest,
     CalculatorVerdict,
     LibraryClauseRead,
+    LibraryGuideRead,
     LibraryPolicyDetail,
     LibraryPolicyRead,
 )
@@ -87,8 +88,10 @@ async def _detail(code: str, lang: str) -> LibraryPolicyDetail:
     if row is None:
         raise NotFound(_l("no published policy {code}"), code=code)
     ex = await library.conditions_in_words(int(row["id"]), row["subject"], lang)
+    guide = row["guide"]
     return LibraryPolicyDetail(
         **_read(row).model_dump(),
+        guide=LibraryGuideRead(**guide.model_dump()) if guide else None,
         conditions=[c.requirement or c.text for c in (ex.policy.conditions if ex.policy else [])],
         clauses=[
             LibraryClauseRead(

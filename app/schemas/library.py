@@ -30,7 +30,18 @@ class LibraryPolicyRead(BaseModel):
     url: str
 
 
+class LibraryGuideRead(BaseModel):
+    """申兑指南: who, what to prepare, how long it takes, where, whom to ask."""
+
+    who: str = Field(description="申报对象")
+    materials: list[str] = Field(description="申报材料, one item each")
+    processing_days: int | None = Field(description="办理时限 in working days; None: not stated")
+    where: str = Field(description="办理渠道 / 地点")
+    contact: str = Field(description="咨询方式 (a public office)")
+
+
 class LibraryPolicyDetail(LibraryPolicyRead):
+    guide: LibraryGuideRead | None = Field(description="申兑指南; None when the policy has none")
     conditions: list[str] = Field(description="the policy's own conditions, in plain words")
     clauses: list[LibraryClauseRead]
     combine: str = Field(description="first: the first clause met pays; sum: every clause met pays")

@@ -57,7 +57,7 @@ _Dumper.add_representer(_Expr, _repr_expr)
 
 # Optional keys left out when they hold their default: a pack without them reads the same, and the content hash of a
 # version stored before the keys existed stays what it was.
-_DEFAULTS = {"once": "lifetime", "top_up": False, "publicity_days": 0}
+_DEFAULTS = {"once": "lifetime", "top_up": False, "publicity_days": 0, "guide": None}
 
 
 def content_to_dict(content: PolicyContent) -> dict:
@@ -67,7 +67,10 @@ def content_to_dict(content: PolicyContent) -> dict:
         v = getattr(content, k)
         if v is None or v == "" or (k in _DEFAULTS and _DEFAULTS[k] == v):
             continue
-        d[k] = _Expr(v) if k == "when" else v
+        if k == "guide":
+            d[k] = v.model_dump(exclude_defaults=True)
+        else:
+            d[k] = _Expr(v) if k == "when" else v
     d["clauses"] = []
     for c in content.clauses:
         item = {"code": c.code, "title": c.title} if c.title else {"code": c.code}

@@ -14,13 +14,24 @@ from eligibility.fields import FIELDS
 from kit.i18n import _l
 from policies.errors import PackRefused
 from policies.packs import limits
-from policies.schemas import CONTENT_KEYS, ClauseContent, PackProblem, PolicyContent, PolicyTestCase, TestExpect
+from policies.schemas import (
+    CONTENT_KEYS,
+    ClauseContent,
+    PackProblem,
+    PolicyContent,
+    PolicyGuide,
+    PolicyTestCase,
+    TestExpect,
+)
 
 POLICY_KEYS = (*CONTENT_KEYS, "clauses", "tests")
 REQUIRED_POLICY_KEYS = ("code", "title", "issuer", "subject", "mode", "effective_from", "budget", "clauses")
 CLAUSE_KEYS = ("code", "title", "when", "amount")
 TEST_KEYS = ("name", "profile", "as_of", "expect")
 EXPECT_KEYS = ("eligible", "clauses", "amount")
+GUIDE_KEYS = ("who", "materials", "processing_days", "where", "contact")
+GUIDE_TEXT_MAX = 500  # characters of who / where / contact and of one material
+GUIDE_MATERIALS_MAX = 30
 CHOICES = {
     "subject": ("talent", "enterprise"),
     "mode": ("auto", "apply"),
@@ -329,6 +340,10 @@ def validate_structure(
             problem(_l("'when' must be a rule expression (text)"), "when")
         else:
             out["when"] = expr
+    if data.get("guide") is not None:
+        guide = _guide(data["guide"], problem)
+        if guide is not None:
+            out["guide"] = guide
     out["clauses"] = _clauses(data.get("clauses"), loc, problem)
     out["tests"] = _tests(data.get("tests"), loc, problem, out.get("subject"))
     if probs:
@@ -338,6 +353,81 @@ def validate_structure(
     except Exception as exc:  # noqa: BLE001 - any residual type error becomes a problem, not a traceback
         problem(f"invalid policy: {exc}")
         return None, probs
+
+
+def _text_ok(v: Any) -> bool:
+    return isinstance(v, (str, int)) and not isinstance(v, bool) and 0 < len(str(v).strip()) <= GUIDE_TEXT_MAX
+
+
+def _guide(value: Any, problem) -> PolicyGuide | None:
+    """申兑指南: a mapping of who, materials (a list), processing_days (working days), where, contact; each optional,
+    at least one given."""
+    if not isinstance(value, dict) or not value:
+        problem(
+            _l("'guide' must be a mapping of who, materials, processing_days, where and contact"),
+            "guide",
+            hint=_l(
+                "write guide: on its own line, then who:, materials:, processing_days:, where:, contact: indented under it"
+            ),
+        )
+        return None
+    bad = False
+    for k in value:
+        if k not in GUIDE_KEYS:
+            problem(
+                _l("unknown key '{key}' in the guide"),
+                "guide",
+                k,
+                params={"key": k},
+                hint=_did_you_mean(k, GUIDE_KEYS),
+            )
+            bad = True
+    out: dict[str, Any] = {}
+    for k in ("who", "where", "contact"):
+        v = value.get(k)
+        if v is None:
+            continue
+        if not _text_ok(v):
+            problem(
+                _l("guide '{key}' must be text of 1 to {max} characters"),
+                "guide",
+                k,
+                params={"key": k, "max": GUIDE_TEXT_MAX},
+            )
+            bad = True
+        else:
+            out[k] = str(v).strip()
+    materials = value.get("materials")
+    if materials is not None:
+        if (
+            not isinstance(materials, list)
+            or not materials
+            or len(materials) > GUIDE_MATERIALS_MAX
+            or not all(_text_ok(m) for m in materials)
+        ):
+            problem(
+                _l("guide 'materials' must be a list of 1 to {n} items, each text of at most {max} characters"),
+                "guide",
+                "materials",
+                params={"n": GUIDE_MATERIALS_MAX, "max": GUIDE_TEXT_MAX},
+                hint=_l("materials: [营业执照, 上年度研发费用专项审计报告]"),
+            )
+            bad = True
+        else:
+            out["materials"] = [str(m).strip() for m in materials]
+    days = value.get("processing_days")
+    if days is not None:
+        if isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= 365:
+            out["processing_days"] = days
+        else:
+            problem(
+                _l("guide 'processing_days' must be a whole number of working days from 1 to 365, not {value}"),
+                "guide",
+                "processing_days",
+                params={"value": repr(days)},
+            )
+            bad = True
+    return None if bad else PolicyGuide(**out)
 
 
 def _profile_keys(subject: str) -> list[str]:

@@ -12,7 +12,7 @@ from kit.i18n import AnyOf, _l
 from kit.money import fen_to_yuan, yuan_to_fen
 from kit.vocab import Role, VersionStatus
 from policies.errors import NotAllowed, PolicyNotFound
-from policies.schemas import ClauseContent, PolicyContent, PolicyTestCase, TestExpect, VersionRead
+from policies.schemas import ClauseContent, PolicyContent, PolicyGuide, PolicyTestCase, TestExpect, VersionRead
 from policies.tables import Clause, PolicyTest, PolicyVersion
 
 OFFICER, REVIEWER = Role.POLICY_OFFICER, Role.POLICY_REVIEWER
@@ -59,6 +59,12 @@ async def _version_row(version_id: int) -> dict:
     return row
 
 
+def guide_of(row: dict) -> PolicyGuide | None:
+    """The 申兑指南 of a version row (None when its pack has none)."""
+    text = row.get("guide_json") or ""
+    return PolicyGuide.model_validate_json(text) if text else None
+
+
 async def _content(row: dict) -> PolicyContent:
     clauses = await Clause.select().where(Clause.version == row["id"]).order_by(Clause.position)
     tests = await PolicyTest.select().where(PolicyTest.version == row["id"]).order_by(PolicyTest.position)
@@ -71,6 +77,7 @@ async def _content(row: dict) -> PolicyContent:
         when=row["when_expr"],
         source=row["source"] or "",
         summary=row["summary"] or "",
+        guide=guide_of(row),
         clauses=[
             ClauseContent(code=c["code"], title=c["title"], when=c["when_expr"], amount=c["amount_expr"])
             for c in clauses

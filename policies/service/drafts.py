@@ -40,6 +40,7 @@ async def _write_content(version_id: int, content: PolicyContent) -> None:
                 PolicyVersion.when_expr: content.when,
                 PolicyVersion.source: content.source,
                 PolicyVersion.summary: content.summary,
+                PolicyVersion.guide_json: content.guide.model_dump_json() if content.guide else "",
                 PolicyVersion.content_hash: packs.content_hash(content),
             }
         )

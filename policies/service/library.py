@@ -20,6 +20,7 @@ from eligibility.schemas import Explanation, RuleSet
 from kit.db import bulk_insert, raw
 from kit.paging import Page
 from kit.vocab import VersionStatus
+from policies.service.common import guide_of
 from policies.service.reading import ruleset_of
 
 jieba.setLogLevel(logging.WARNING)  # its "Building prefix dict" lines are not ours to log
@@ -173,13 +174,13 @@ async def issuers() -> list[str]:
 
 
 async def library_policy(code: str) -> dict | None:
-    """The published version of ``code`` (its row), or None."""
+    """The published version of ``code`` (its row, with ``guide``: its PolicyGuide or None), or None."""
     rows = await raw(
-        f"SELECT {_COLUMNS}, v.when_expr, v.combine FROM policies_version v WHERE v.code = {{}} AND v.status = {{}}",
+        f"SELECT {_COLUMNS}, v.when_expr, v.combine, v.guide_json FROM policies_version v WHERE v.code = {{}} AND v.status = {{}}",
         code,
         VersionStatus.PUBLISHED.value,
     )
-    return rows[0] if rows else None
+    return {**rows[0], "guide": guide_of(rows[0])} if rows else None
 
 
 async def conditions_in_words(version_id: int, kind: str, lang: str) -> Explanation:

@@ -360,6 +360,7 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "when": ("总体条件", "overall condition"),
     "source": ("政策依据", "source"),
     "summary": ("摘要", "summary"),
+    "guide": ("申兑指南", "application guide"),
 }
 _YUAN = {"budget", "cap_per_subject", "amount"}
 _PARTS = {"title": ("名称", "title"), "when": ("条件", "condition"), "amount": ("金额", "amount")}

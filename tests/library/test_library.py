@@ -96,3 +96,19 @@ async def test_a_version_published_later_is_indexed_at_publication(fresh_db):
     n = (await raw("SELECT COUNT(DISTINCT version_id) AS n FROM policies_search_token"))[0]["n"]
     published = (await raw("SELECT COUNT(*) AS n FROM policies_version WHERE status = 'published'"))[0]["n"]
     assert n == published  # written by publish itself, before any search ran
+
+
+async def test_a_policy_shows_its_application_guide_on_the_page_and_in_the_json(fresh_db):
+    await publish_bundled()
+    async with asgi_client() as client:
+        r = await client.get("/api/public/policies/NC-RD-SUBSIDY-2025", headers={"accept-language": "zh-CN"})
+        assert r.status_code == 200, r.text
+        guide = r.json()["guide"]
+        assert guide["processing_days"] == 30 and "上年度研发费用专项审计报告" in guide["materials"]
+        assert guide["who"].startswith("上年度研发费用100万元以上") and "12345" in guide["contact"]
+        page = await client.get("/library/NC-RD-SUBSIDY-2025", headers={"accept-language": "zh-CN"})
+        assert page.status_code == 200
+        assert "申报材料" in page.text and "30 个工作日" in page.text and "上年度研发费用专项审计报告" in page.text
+        client.cookies.set("lang", "en")
+        en = await client.get("/library/NC-RD-SUBSIDY-2025")
+        assert "What to prepare" in en.text and "30 working days" in en.text

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from policies import packs
 from policies.errors import PackRefused
 from policies.packs import bundled_pack_paths, export_yaml, read_pack, read_pack_text
 
@@ -284,3 +285,53 @@ def test_bad_once_and_top_up_are_refused_with_the_allowed_values():
     by_field = {p.field: p for p in problems}
     assert "lifetime, per_year, per_version" in by_field["once"].message
     assert "true or false" in by_field["top_up"].message
+
+
+GUIDE = """\
+guide:
+  who: 本市注册的企业
+  materials: [营业执照, 上年度研发费用专项审计报告]
+  processing_days: 15
+  where: 智达门户在线申报
+  contact: 12345 政务服务便民热线
+"""
+
+
+def test_a_guide_is_read_exported_and_hashed_only_when_set():
+    plain = one(HEAD + CLAUSE)
+    assert plain.guide is None and "guide" not in export_yaml(plain)
+    guided = one(HEAD + GUIDE + CLAUSE)
+    assert guided.guide is not None
+    assert guided.guide.materials == ["营业执照", "上年度研发费用专项审计报告"]
+    assert (guided.guide.who, guided.guide.processing_days) == ("本市注册的企业", 15)
+    (back,) = read_pack_text(export_yaml(guided), "export.yaml")
+    assert back == guided and "processing_days: 15" in export_yaml(guided)
+    assert packs.content_hash(guided) != packs.content_hash(plain)
+    # a pack without a guide hashes as it did before guides existed: no "guide" key in the canonical content
+    assert packs.content_hash(plain) == packs.content_hash(plain.model_copy(update={"guide": None}))
+    partial = one(HEAD + "guide: {who: 所有人才}\n" + CLAUSE)
+    assert partial.guide is not None and partial.guide.materials == [] and partial.guide.processing_days is None
+
+
+def test_a_bad_guide_is_refused_with_every_problem_named():
+    bad = """\
+guide:
+  who: ""
+  material: [营业执照]
+  materials: 营业执照
+  processing_days: 0
+"""
+    problems = refused(HEAD + bad + CLAUSE).problems
+    by_field = {p.field: p for p in problems}
+    assert "did you mean 'materials'" in (by_field["guide.material"].hint or "")
+    assert "list" in by_field["guide.materials"].message
+    assert "1 to 365" in by_field["guide.processing_days"].message
+    assert "1 to 500" in by_field["guide.who"].message
+    assert by_field["guide.processing_days"].line == 12  # HEAD is 7 lines, then guide:, who, material, materials
+    assert "mapping" in refused(HEAD + "guide: 去政务大厅\n" + CLAUSE).problems[0].message
+
+
+def test_every_bundled_pack_has_a_guide():
+    for path in bundled_pack_paths():
+        for c in read_pack(path):
+            assert c.guide is not None and c.guide.who and c.guide.materials and c.guide.processing_days, c.code
