@@ -58,3 +58,19 @@ class Delivery(Table, tablename="notifications_delivery"):
     due_at = Timestamptz()
     sent_at = Timestamptz(null=True, default=None)
     updated_at = Timestamptz()
+
+
+class ContactCode(Table, tablename="notifications_contact_code"):
+    """A contact point a subject entered in the portal, waiting for the code sent to it (contacts.py). The address
+    becomes the recipient's only once the code comes back; the code is kept only as a salted hash."""
+
+    recipient_key = Varchar(length=64, index=True)
+    channel = Varchar(length=16)  # email | sms | webhook
+    address = Text()
+    code_hash = Varchar(length=64)
+    salt = Varchar(length=32)
+    attempts = Integer(default=0)  # wrong codes entered
+    status = Varchar(length=16, default="pending")  # pending | verified | failed | superseded
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    closed_at = Timestamptz(null=True, default=None)

@@ -1,0 +1,116 @@
+"""The portal's contact points (联系方式): a subject sets its e-mail address, mobile number and webhook URL itself, each
+verified by a code sent through that channel (notifications/contacts.py). JSON under /api/portal/contacts, the page
+/portal/contacts. An address waiting for its code is never used for notices; the opt-outs stay on
+/portal/preferences."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from litestar import Request, get, post
+from litestar.params import JSONBody
+from litestar.response import Redirect, Template
+from pydantic import BaseModel, Field
+
+import app.worker
+from app.auth.guards import own_subject
+from app.controllers.portal import FORM, SUBJECTS, _actor, _html
+from app.flash import flash
+from app.i18n import lang_of, render
+from app.schemas.errors import errors
+from kit.i18n import _l
+from notifications import contacts
+from notifications import service as notifications
+from notifications.channels.base import DeliveryConfig
+from notifications.errors import RecipientInvalid
+from notifications.schemas import CHANNELS, RecipientRead
+
+
+class ContactCodeRequest(BaseModel):
+    address: str = Field(max_length=2000, description="the e-mail address, mobile number or webhook URL")
+
+
+class ContactCodeSent(BaseModel):
+    channel: str
+    address_masked: str
+    expires_at: dt.datetime
+
+
+class ContactVerify(BaseModel):
+    code: str = Field(max_length=12)
+
+
+def _config() -> DeliveryConfig:
+    return DeliveryConfig.from_settings(app.worker.get_settings())  # the worker's channels, the same settings
+
+
+def _channel(channel: str) -> str:
+    if channel not in CHANNELS:
+        raise RecipientInvalid(_l("unknown channel {channel}"), channel=channel)
+    return channel
+
+
+@post("/api/portal/contacts/{channel:str}/code", guards=[SUBJECTS], tags=["portal"], status_code=202,
+      responses=errors(422, 429, 502))  # fmt: skip
+async def api_send_code(request: Request, channel: str, data: JSONBody[ContactCodeRequest]) -> ContactCodeSent:
+    """Send a verification code to a new contact point (email | sms | webhook) through that channel; the address is
+    used for notices only once the code is confirmed. Audited."""
+    kind, subject_id = own_subject(request)
+    p = await contacts.start(
+        kind, subject_id, _channel(channel), data.address, actor=_actor(request), config=_config(),
+        locale=lang_of(request),
+    )  # fmt: skip
+    return ContactCodeSent(channel=p.channel, address_masked=p.address_masked, expires_at=p.expires_at)
+
+
+@post("/api/portal/contacts/{channel:str}/verify", guards=[SUBJECTS], tags=["portal"], status_code=200,
+      responses=errors(422))  # fmt: skip
+async def api_verify(request: Request, channel: str, data: JSONBody[ContactVerify]) -> RecipientRead:
+    """Confirm the code: the address becomes a contact point for notices (5 wrong codes or 10 minutes: ask again)."""
+    kind, subject_id = own_subject(request)
+    return await contacts.confirm(kind, subject_id, _channel(channel), data.code, actor=_actor(request))
+
+
+@get("/portal/contacts", guards=[SUBJECTS], include_in_schema=False)
+async def contacts_page(request: Request) -> Template:
+    kind, subject_id = own_subject(request)
+    return _html(
+        "portal/contacts.html",
+        r=await notifications.preferences_of(kind, subject_id),
+        pending=await contacts.pending(kind, subject_id),
+        minutes=contacts.CODE_MINUTES,
+    )
+
+
+class _AddressForm(BaseModel):
+    address: str = Field(default="", max_length=2000)
+
+
+class _CodeForm(BaseModel):
+    code: str = Field(default="", max_length=12)
+
+
+@post("/portal/contacts/{channel:str}/code", guards=[SUBJECTS], include_in_schema=False)
+async def send_code_form(request: Request, channel: str, data: Annotated[_AddressForm, FORM]) -> Redirect:
+    p = await api_send_code.fn(request, channel, ContactCodeRequest(address=data.address))
+    flash(request, render(lang_of(request), _l("A code was sent to {address}."), {"address": p.address_masked}))
+    return Redirect(f"/portal/contacts#{channel}")
+
+
+@post("/portal/contacts/{channel:str}/verify", guards=[SUBJECTS], include_in_schema=False)
+async def verify_form(request: Request, channel: str, data: Annotated[_CodeForm, FORM]) -> Redirect:
+    await api_verify.fn(request, channel, ContactVerify(code=data.code))
+    flash(request, render(lang_of(request), _l("Verified: notices can now reach this contact point.")))
+    return Redirect(f"/portal/contacts#{channel}")
+
+
+@post("/portal/contacts/{channel:str}/remove", guards=[SUBJECTS], include_in_schema=False)
+async def remove_form(request: Request, channel: str) -> Redirect:
+    kind, subject_id = own_subject(request)
+    await contacts.remove(kind, subject_id, _channel(channel), actor=_actor(request))
+    flash(request, render(lang_of(request), _l("Removed.")))
+    return Redirect(f"/portal/contacts#{channel}")
+
+
+route_handlers = [api_send_code, api_verify, contacts_page, send_code_form, verify_form, remove_form]
