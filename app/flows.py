@@ -40,6 +40,7 @@ async def notify_matches(
     base = get_settings().base_url.rstrip("/")
     requests = []
     only = set(subject_ids) if subject_ids is not None else None
+    reading = await policies.reading_of(version_id)  # 政策解读 and 申兑指南, not only "you qualify"
     for m in await eligibility.matches_for(version_id):
         if only is not None and m.subject_id not in only:
             continue
@@ -51,6 +52,8 @@ async def notify_matches(
             "recipient_name": m.name or "",
             "clauses": [version.clause_titles.get(c, c) for c in m.clauses],
             "link": f"{base}/portal/policies/{version_id}",
+            "guide_link": f"{base}/library/{version.code}",
+            **reading,
         }
         if version.mode == "auto" and getattr(m, "bank_account", None):
             context["account"] = mask_account(m.bank_account)

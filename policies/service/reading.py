@@ -9,7 +9,7 @@ from kit.vocab import VersionStatus
 from policies import packs
 from policies.errors import PolicyNotFound
 from policies.schemas import PublishedVersion, VersionRead
-from policies.service.common import _content, _key, _read, _version_row, _yuan
+from policies.service.common import _content, _key, _read, _version_row, _yuan, guide_of
 from policies.tables import Clause, Policy, PolicyVersion
 
 
@@ -71,6 +71,22 @@ async def get_version(version_id: int) -> PublishedVersion:
     """A version as payments sees it: budget in fen, title, issuer, mode, group, dates, clause titles, status."""
     row = await _version_row(version_id)
     return _published_view(row, (await _clause_titles([row["id"]]))[row["id"]])
+
+
+async def reading_of(version_id: int) -> dict:
+    """政策解读 of a version for its notices: the plain-language summary and the 申兑指南 fields (empty when none)."""
+    row = await _version_row(version_id)
+    guide = guide_of(row)
+    out: dict = {"reading": (row["summary"] or "").strip()}
+    if guide is not None:
+        out |= {
+            "guide_who": guide.who,
+            "materials": list(guide.materials),
+            "processing_days": guide.processing_days or "",
+            "guide_where": guide.where,
+            "guide_contact": guide.contact,
+        }
+    return out
 
 
 async def _views(rows: list[dict]) -> list[PublishedVersion]:

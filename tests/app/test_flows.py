@@ -77,3 +77,40 @@ async def test_publishing_matches_and_notifies_each_subject_once(fresh_db):
     await match_published({"redis": queue}, version_id, china_today().isoformat())
     for sid in matched:
         assert len(await notifications.inbox("talent", sid)) == 1
+
+
+async def test_the_publication_notice_carries_the_plain_reading_and_the_guide_once(fresh_db):
+    """政策解读 pushed: with the publication, each matched subject's one notice holds the summary in plain words and
+    the 申兑指南 (who, materials, working days, where, contact, the library link), not only "you qualify"."""
+    from app.flows import notify_matches
+    from eligibility import service as eligibility
+    from notifications import service as notifications
+    from policies import service as policies
+
+    await ensure_user("flow_officer", "policy_officer")
+    await ensure_user("flow_reviewer", "policy_reviewer")
+    talents = _talents()
+    for row in talents.values():
+        await eligibility.upsert_profile("talent", row, actor=AuditActor("feed", "system"))
+    guided = PACK.replace(
+        "budget: 1000000.00\n",
+        "budget: 1000000.00\nsummary: 在本市工作的博士一次性发放3万元安家补贴。\n"
+        "guide: {who: 在本市就业的博士, materials: [无需提交材料], processing_days: 20, contact: 12345 热线}\n",
+    )
+    stored = await policies.load_pack_text(guided, AuditActor("flow_officer", "policy_officer"))
+    version_id = stored[0][0].id
+    async with asgi_client() as client:
+        await alogin(client, "flow_reviewer")
+        r = await client.post(f"/api/policies/versions/{version_id}/publish", json={}, headers=acsrf(client))
+        assert r.status_code == 200, r.text
+    await jobs.drain()
+    matched = sorted(m.subject_id for m in await eligibility.matches_for(version_id))
+    assert len(matched) == 2
+    for sid in matched:
+        (notice,) = await notifications.inbox("talent", sid)
+        assert "政策解读：在本市工作的博士一次性发放3万元安家补贴。" in notice.body
+        assert "申报对象：在本市就业的博士" in notice.body and "办理时限：20 个工作日" in notice.body
+        assert "/library/FLOW-DOCTOR-2025" in notice.body
+        (en,) = await notifications.inbox("talent", sid, locale="en")
+        assert "Application guide:" in en.body and "20 working days" in en.body
+    assert await notify_matches(version_id, actor=AuditActor("flow", "system")) == 0  # keyed: it comes once

@@ -37,7 +37,7 @@ def test_specific_content():
     auto = render("matched_auto", "zh-CN", CTX)
     assert "200,000.00" in auto.title and "确认" in auto.body
     apply = render("matched_apply", "en", {**CTX, "materials": ["business licence", "tax certificate"]})
-    assert "- business licence" in apply.body
+    assert "- What to prepare: business licence; tax certificate" in apply.body
 
 
 def test_masking_helpers():
