@@ -33,6 +33,7 @@ from app.controllers import (
     admin,
     applications,
     audit,
+    cockpit,
     core,
     dashboard,
     eligibility,
@@ -76,6 +77,7 @@ ROUTE_MODULES = (
     progress,
     library,
     dashboard,
+    cockpit,
     oversight,
     publicity,
 )
