@@ -210,6 +210,7 @@ async def funnel_page(request: Request, policy: str | None = None, region: str |
         "funnel": {"stages": list(dash.STAGES), "n": [total[f"{s}_n"] for s in dash.STAGES]},
         "projection": {
             "labels": [r["key"] for r in proj],
+            "cap": [_y(r["cap_fen"]) for r in proj],
             "paid": [_y(r["paid_fen"]) for r in proj],
             "transit": [_y(r["in_transit_fen"]) for r in proj],
             "committed": [_y(r["committed_fen"]) for r in proj],

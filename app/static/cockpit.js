@@ -64,17 +64,21 @@
           data: data.funnel.stages.map(function (s, i) { return { name: n[s], value: data.funnel.n[i] }; }),
         }],
       });
-      var b = base();
-      b.tooltip.valueFormatter = money;
-      b.xAxis = { type: "value", name: n.yuan, axisLabel: { formatter: short } };
-      b.yAxis = { type: "category", data: data.projection.labels, axisLabel: { width: narrow() ? 90 : 200, overflow: "truncate" } };
+      // each part as a share of the fund's cap (a cap dwarfs its payments on an amount axis)
       var p = data.projection;
+      var share = function (list) { return list.map(function (v, i) { return p.cap[i] ? Math.round(1000 * v / p.cap[i]) / 10 : 0; }); };
+      var pct = function (v) { return v + "%"; };
+      var b = base();
+      b.tooltip.valueFormatter = pct;
+      b.xAxis = { type: "value", max: function (v) { return Math.max(100, v.max); }, axisLabel: { formatter: pct } };
+      b.yAxis = { type: "category", data: p.labels, axisLabel: { width: narrow() ? 90 : 200, overflow: "truncate" } };
+      b.grid.top = narrow() ? 60 : 36;
       b.series = [
-        { name: n.paid_f, type: "bar", stack: "b", barMaxWidth: 28, data: p.paid, itemStyle: { color: "#2f7d4f" } },
-        { name: n.transit, type: "bar", stack: "b", barMaxWidth: 28, data: p.transit, itemStyle: { color: "#d9a21b" } },
-        { name: n.committed, type: "bar", stack: "b", barMaxWidth: 28, data: p.committed, itemStyle: { color: "#1f5fa8" } },
-        { name: n.pipeline, type: "bar", stack: "b", barMaxWidth: 28, data: p.pipeline, itemStyle: { color: "#8e6bbf" } },
-        { name: n.remaining, type: "bar", stack: "b", barMaxWidth: 28, data: p.remaining, itemStyle: { color: "#c9d6e8" } },
+        { name: n.paid_f, type: "bar", stack: "b", barMaxWidth: 28, data: share(p.paid), itemStyle: { color: "#2f7d4f" } },
+        { name: n.transit, type: "bar", stack: "b", barMaxWidth: 28, data: share(p.transit), itemStyle: { color: "#d9a21b" } },
+        { name: n.committed, type: "bar", stack: "b", barMaxWidth: 28, data: share(p.committed), itemStyle: { color: "#1f5fa8" } },
+        { name: n.pipeline, type: "bar", stack: "b", barMaxWidth: 28, data: share(p.pipeline), itemStyle: { color: "#8e6bbf" } },
+        { name: n.remaining, type: "bar", stack: "b", barMaxWidth: 28, data: share(p.remaining), itemStyle: { color: "#c9d6e8" } },
       ];
       draw("chart-projection", b);
     }
