@@ -18,6 +18,7 @@ is one SQL aggregate over the real tables (app/ is the top layer and reads them;
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,3 +160,178 @@ async def choices() -> dict[str, list[str]]:
         "ORDER BY c"
     )
     return {"policies": [r["c"] for r in pol if r["c"]], "regions": [r["c"] for r in reg if r["c"]]}
+
+
+# ---- 驾驶舱 (the leaders' overview, /oversight/cockpit) -------------------------------------------------------------
+# - 秒到账 time of a payment: from its batch's final approval (the second checker's, else the checker's) to the
+#   bank's settlement (``settled_at``), in seconds, over the settled (and later returned) payments the filters keep.
+#   p50 / p95 are nearest-rank percentiles computed in Python from the fetched durations (the same on both
+#   databases): the p-th percentile of n sorted values is the value at rank ceil(p / 100 × n).
+# - Reach by industry / district: settled money and payees (distinct subjects paid); an enterprise's industry is the
+#   GB/T 4754 section (the first letter of ``industry_code``), a talent's is "talent", "" when no profile is stored.
+# - The daily trend is money_by("day"); today / this month / this year sum its paid days (Beijing time).
+
+INDUSTRY_SQL = "CASE WHEN e.subject_id IS NOT NULL THEN substr(e.industry_code, 1, 1) WHEN t.subject_id IS NOT NULL THEN 'talent' ELSE '' END"
+GROUPS["day"] = "{day}"
+
+
+def percentile(values: list[float], p: int) -> float | None:
+    """Nearest-rank percentile: the value at rank ceil(p/100 × n) of the sorted values (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p * len(ordered) / 100))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _ts(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+async def settle_seconds(f: Filters) -> list[float]:
+    """The 秒到账 time (approval → settlement, seconds) of each settled payment the filters keep."""
+    where, args = _payment_where(f)
+    rows = await raw(
+        "SELECT p.settled_at AS s, COALESCE(b.second_checked_at, b.checked_at) AS a "
+        f"{PAYMENTS_FROM}JOIN pay_batch b ON b.id = p.batch_id WHERE {where} AND p.settled_at IS NOT NULL "
+        "AND b.checked_at IS NOT NULL",
+        *args,
+    )
+    return [(_ts(r["s"]) - _ts(r["a"])).total_seconds() for r in rows]
+
+
+async def reach_by(group: str, f: Filters) -> list[dict[str, Any]]:
+    """Settled money (fen), payments and payees (distinct subjects) by ``group`` (industry | region)."""
+    key = INDUSTRY_SQL if group == "industry" else REGION_SQL
+    where, args = _payment_where(f)
+    rows = await raw(
+        f"SELECT {key} AS k, SUM(p.amount_fen) AS paid_fen, COUNT(*) AS paid_n, "
+        "COUNT(DISTINCT p.subject_kind || ':' || p.subject_id) AS payees "
+        f"{PAYMENTS_FROM} WHERE {where} AND p.status = 'settled' GROUP BY {key} ORDER BY {key}",
+        *args,
+    )
+    return [
+        {
+            "key": r["k"] or "",
+            "paid_fen": int(r["paid_fen"] or 0),
+            "paid_n": int(r["paid_n"]),
+            "payees": int(r["payees"]),
+        }
+        for r in rows
+    ]
+
+
+async def reached(f: Filters) -> int:
+    """Subjects reached: distinct subjects with a settled payment the filters keep."""
+    where, args = _payment_where(f)
+    rows = await raw(
+        f"SELECT COUNT(DISTINCT p.subject_kind || ':' || p.subject_id) AS n {PAYMENTS_FROM} WHERE {where} "
+        "AND p.status = 'settled'",
+        *args,
+    )
+    return int(rows[0]["n"] or 0)
+
+
+async def policies_live(f: Filters) -> int:
+    """Policies in effect: codes with a published version (the policy filter applies)."""
+    where, args = ("AND code = {}", [f.policy]) if f.policy else ("", [])
+    rows = await raw(
+        f"SELECT COUNT(DISTINCT code) AS n FROM policies_version WHERE status = 'published' {where}", *args
+    )
+    return int(rows[0]["n"] or 0)
+
+
+# ---- per-policy funnel and budget projection (/oversight/funnel) -----------------------------------------------------
+# Each stage counts subjects (and their amounts, fen) under a policy code, with the policy and district filters:
+# - matched: current matches (``eligibility_match``, state current) of the code's rule sets; amount = the match's;
+# - notified: those of them with the match notice (key ``matched:<version>:<subject>``) in the inbox;
+# - entitled: entitlements that may be paid (waiting for an account, payable, amount changed, in a batch, paid);
+# - in batch: entitlements in a batch or paid; paid: entitlements paid. Amounts are the entitlements'.
+LIVE_STATES = ("waiting_account", "payable", "amount_changed", "batched", "paid")
+STAGES = ("matched", "notified", "entitled", "batched", "paid")
+
+
+async def funnel(f: Filters) -> list[dict[str, Any]]:
+    """One row per policy code: n and fen at each stage of the funnel."""
+    m_parts, m_args = _policy_region(Filters(region=f.region), "m")
+    if f.policy:
+        m_parts.append("m.code = {}")
+        m_args.append(f.policy)
+    m_where = " AND ".join(["m.state = 'current'", *m_parts])
+    matched = await raw(
+        "SELECT m.code AS k, COUNT(*) AS n, SUM(m.amount_fen) AS fen, "
+        "SUM(CASE WHEN EXISTS (SELECT 1 FROM notifications_notice nn WHERE nn.key = "
+        "'matched:' || CAST(m.version_id AS VARCHAR(20)) || ':' || m.subject_id) THEN 1 ELSE 0 END) AS nn, "
+        "SUM(CASE WHEN EXISTS (SELECT 1 FROM notifications_notice nn WHERE nn.key = "
+        "'matched:' || CAST(m.version_id AS VARCHAR(20)) || ':' || m.subject_id) THEN m.amount_fen ELSE 0 END) AS nfen "
+        f"FROM eligibility_match m {_profiles_of('m')}WHERE {m_where} GROUP BY m.code",
+        *m_args,
+    )
+    e_parts, e_args = _policy_region(f, "x")
+    states = ", ".join(f"'{s}'" for s in LIVE_STATES)
+    e_where = " AND ".join([f"x.state IN ({states})", *e_parts])
+    entitled = await raw(
+        "SELECT x.policy_code AS k, COUNT(*) AS n, SUM(x.amount_fen) AS fen, "
+        "SUM(CASE WHEN x.state IN ('batched', 'paid') THEN 1 ELSE 0 END) AS bn, "
+        "SUM(CASE WHEN x.state IN ('batched', 'paid') THEN x.amount_fen ELSE 0 END) AS bfen, "
+        "SUM(CASE WHEN x.state = 'paid' THEN 1 ELSE 0 END) AS pn, "
+        "SUM(CASE WHEN x.state = 'paid' THEN x.amount_fen ELSE 0 END) AS pfen "
+        f"FROM pay_entitlement x {_profiles_of('x')}WHERE {e_where} GROUP BY x.policy_code",
+        *e_args,
+    )
+    out: dict[str, dict[str, Any]] = {}
+
+    def row(k: str) -> dict[str, Any]:
+        return out.setdefault(k, {"key": k, **{f"{s}_{u}": 0 for s in STAGES for u in ("n", "fen")}})
+
+    for r in matched:
+        x = row(r["k"])
+        x.update(matched_n=int(r["n"]), matched_fen=int(r["fen"] or 0), notified_n=int(r["nn"] or 0))
+        x["notified_fen"] = int(r["nfen"] or 0)
+    for r in entitled:
+        x = row(r["k"])
+        x.update(entitled_n=int(r["n"]), entitled_fen=int(r["fen"] or 0), batched_n=int(r["bn"] or 0))
+        x.update(batched_fen=int(r["bfen"] or 0), paid_n=int(r["pn"] or 0), paid_fen=int(r["pfen"] or 0))
+    for x in out.values():
+        x["conversion"] = round(100 * x["paid_n"] / x["matched_n"], 1) if x["matched_n"] else None
+    return [out[k] for k in sorted(out)]
+
+
+async def projection(f: Filters) -> list[dict[str, Any]]:
+    """Each fund (policy filter only): cap, paid, in transit, committed (reserved), used = their sum, remaining; the
+    pipeline (entitled, not yet in a batch: waiting for an account, payable, amount changed) and what would remain
+    once it is paid too (negative: the fund does not cover it)."""
+    where, args = ("AND b.policy_code = {}", [f.policy]) if f.policy else ("", [])
+    funds = await raw(
+        "SELECT b.policy_code AS k, b.budget_fen AS cap FROM pay_budget b WHERE b.policy_version = "
+        f"(SELECT MAX(policy_version) FROM pay_budget b2 WHERE b2.policy_code = b.policy_code) {where} "
+        "ORDER BY b.policy_code",
+        *args,
+    )
+    bal = await raw(
+        "SELECT b.policy_code AS k, l.account AS account, SUM(l.amount_fen) AS fen FROM pay_ledger_entry l "
+        "JOIN pay_budget b ON b.version_id = l.version_id WHERE l.account IN ('committed', 'in_transit', 'paid') "
+        "GROUP BY b.policy_code, l.account"
+    )
+    pipe = await raw(
+        "SELECT policy_code AS k, SUM(COALESCE(pending_amount_fen, amount_fen)) AS fen FROM pay_entitlement "
+        "WHERE state IN ('waiting_account', 'payable', 'amount_changed') GROUP BY policy_code"
+    )
+    balances = {(r["k"], r["account"]): int(r["fen"] or 0) for r in bal}
+    pipeline = {r["k"]: int(r["fen"] or 0) for r in pipe}
+    out = []
+    for r in funds:
+        k, cap = r["k"], int(r["cap"])
+        paid, transit, committed = (balances.get((k, a), 0) for a in ("paid", "in_transit", "committed"))
+        used = paid + transit + committed
+        p = pipeline.get(k, 0)
+        out.append(
+            {
+                "key": k, "cap_fen": cap, "paid_fen": paid, "in_transit_fen": transit, "committed_fen": committed,
+                "used_fen": used, "remaining_fen": cap - used, "pipeline_fen": p, "after_fen": cap - used - p,
+                "pct": round(100 * used / cap, 1) if cap else 0.0,
+            }
+        )  # fmt: skip
+    return out

@@ -33,6 +33,7 @@ from app.controllers import (
     admin,
     applications,
     audit,
+    cockpit,
     core,
     dashboard,
     eligibility,
@@ -78,6 +79,7 @@ ROUTE_MODULES = (
     progress,
     library,
     dashboard,
+    cockpit,
     oversight,
     publicity,
 )

@@ -31,10 +31,26 @@ REGIONS = {
     "360102": ("南昌市东湖区", "Donghu, Nanchang"),
     "360103": ("南昌市西湖区", "Xihu, Nanchang"),
     "360104": ("南昌市青云谱区", "Qingyunpu, Nanchang"),
+    "360105": ("南昌市湾里区", "Wanli, Nanchang"),  # merged into 新建区 in 2019; older records still carry it
+    # not a GB/T 2260 code, but the bundled policy packs' sample enterprises and the tests use it
+    "360106": ("南昌市（示例区县）", "Nanchang (sample district)"),
     "360111": ("南昌市青山湖区", "Qingshanhu, Nanchang"),
     "360112": ("南昌市新建区", "Xinjian, Nanchang"),
     "360113": ("南昌市红谷滩区", "Honggutan, Nanchang"),
     "360121": ("南昌县", "Nanchang County"),
+    "360123": ("南昌市安义县", "Anyi County, Nanchang"),
+    "360124": ("南昌市进贤县", "Jinxian County, Nanchang"),
+    "3602": ("景德镇市", "Jingdezhen"),
+    "360202": ("景德镇市昌江区", "Changjiang, Jingdezhen"),
+    "3604": ("九江市", "Jiujiang"),
+    "360402": ("九江市濂溪区", "Lianxi, Jiujiang"),
+    "360403": ("九江市浔阳区", "Xunyang, Jiujiang"),
+    "3605": ("新余市", "Xinyu"),
+    "360502": ("新余市渝水区", "Yushui, Xinyu"),
+    "3607": ("赣州市", "Ganzhou"),
+    "360702": ("赣州市章贡区", "Zhanggong, Ganzhou"),
+    "3610": ("抚州市", "Fuzhou (Jiangxi)"),
+    "361002": ("抚州市临川区", "Linchuan, Fuzhou"),
 }
 # Sections of GB/T 4754-2017 (国民经济行业分类 门类).
 SECTIONS = {

@@ -77,8 +77,8 @@ TABLES: dict[str, tuple[str, str, list[Column]]] = {
         "flags",
         [
             Column("rule", "规则", "Rule"),
-            Column("rule_title", "规则名称", "Rule title", value=lambda r: translated("zh", _title(r["rule"]))),
-            Column("state", "状态", "State", value=lambda r: STATE_LABELS.get(r["state"], (r["state"],))[0]),
+            Column("rule_title", "规则名称", "Rule title"),
+            Column("state", "状态", "State", value=lambda r: r["state_label"]),
             Column("n", "数量", "Count"),
             Column("fen", "涉及金额（元）", "Amount (yuan)", value=_yuan("fen")),
         ],
@@ -193,6 +193,17 @@ async def dashboard_export(
     f = dash.Filters.of(policy, date_from, date_to, region)
     sheet, name, columns = TABLES[table]
     rows = (await tables(f))[table]
+    if table == "flags":  # the rule's title and the state in the reader's language, as the headers are
+        lang = lang_of(request)
+        en = 1 if lang == "en" else 0
+        rows = [
+            {
+                **r,
+                "rule_title": translated(lang, _title(r["rule"])),
+                "state_label": STATE_LABELS.get(r["state"], (r["state"], r["state"]))[en],
+            }
+            for r in rows
+        ]
     return export(request, format, f"dashboard-{name}", columns, _one(rows), sheet=sheet)
 
 
