@@ -35,45 +35,57 @@ async def notify_matches(
     version_id: int, *, actor: Actor, queue: ArqRedis | None = None, subject_ids: list[str] | None = None
 ) -> int:
     """A notice for every stored match of a published version that has none yet (only those of ``subject_ids``
-    when given). Returns notices written."""
+    when given). Returns notices written.
+
+    Reads only the matches not yet marked handed on (eligibility.unnotified_matches, a partial index), a chunk at a
+    time, and marks each chunk after its notices are committed: the pass costs what is new, not what is stored. A
+    crash between the two leaves the chunk unmarked, so the next pass (the scheduled safety net) takes it again and
+    the notice key keeps every notice single."""
     version = await policies.get_version(version_id)
     base = get_settings().base_url.rstrip("/")
-    requests = []
-    only = set(subject_ids) if subject_ids is not None else None
     reading = await policies.reading_of(version_id)  # 政策解读 and 申兑指南, not only "you qualify"
-    for m in await eligibility.matches_for(version_id):
-        if only is not None and m.subject_id not in only:
-            continue
-        context: dict[str, Any] = {
-            "policy_title": version.title,
-            "policy_code": version.code,
-            "issuer": version.issuer,
-            "amount": format_yuan(m.amount_fen),
-            "recipient_name": m.name or "",
-            "clauses": [version.clause_titles.get(c, c) for c in m.clauses],
-            "link": f"{base}/portal/policies/{version_id}",
-            "guide_link": f"{base}/library/{version.code}",
-            **reading,
-        }
-        if version.mode == "auto" and getattr(m, "bank_account", None):
-            context["account"] = mask_account(m.bank_account)
-        requests.append(
-            NoticeRequest(
-                recipient_kind=m.subject_kind,
-                subject_id=m.subject_id,
-                kind="matched_auto" if version.mode == "auto" else "matched_apply",
-                key=match_notice_key(version_id, m.subject_id),
-                context=context,
+    written = 0
+    while True:
+        chunk = await eligibility.unnotified_matches(version_id, subject_ids=subject_ids, limit=_NOTICE_CHUNK)
+        if not chunk:
+            return written
+        requests = []
+        for m in chunk:
+            context: dict[str, Any] = {
+                "policy_title": version.title,
+                "policy_code": version.code,
+                "issuer": version.issuer,
+                "amount": format_yuan(m.amount_fen),
+                "recipient_name": m.name or "",
+                "clauses": [version.clause_titles.get(c, c) for c in m.clauses],
+                "link": f"{base}/portal/policies/{version_id}",
+                "guide_link": f"{base}/library/{version.code}",
+                **reading,
+            }
+            if version.mode == "auto" and getattr(m, "bank_account", None):
+                context["account"] = mask_account(m.bank_account)
+            requests.append(
+                NoticeRequest(
+                    recipient_kind=m.subject_kind,
+                    subject_id=m.subject_id,
+                    kind="matched_auto" if version.mode == "auto" else "matched_apply",
+                    key=match_notice_key(version_id, m.subject_id),
+                    context=context,
+                )
             )
-        )
-    if not requests:
-        return 0
-    result = await notifications.notify_many(requests, actor=actor, queue=queue)
-    return len(result.created)
+        result = await notifications.notify_many(requests, actor=actor, queue=queue)
+        written += len(result.created)
+        await eligibility.mark_notified([m.id for m in chunk])
+        if len(chunk) < _NOTICE_CHUNK:
+            return written
+
+
+_NOTICE_CHUNK = 2000
 
 
 async def notify_all_published(*, actor: Actor, queue: ArqRedis | None = None) -> int:
-    """notify_matches for every published version (the worker runs this on a schedule)."""
+    """notify_matches for every published version (the worker runs this on a schedule): the matches a crash left
+    without their notice are caught here; matches already handed on are not read again."""
     total = 0
     for v in await policies.list_published():
         total += await notify_matches(v.id, actor=actor, queue=queue)

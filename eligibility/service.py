@@ -176,6 +176,39 @@ async def match_chunks(version_id: int) -> AsyncIterator[list[StoredMatch]]:
         yield await _with_profiles(rows)
 
 
+async def unnotified_matches(
+    version_id: int, *, subject_ids: list[str] | None = None, limit: int = 2000
+) -> list[StoredMatch]:
+    """Up to ``limit`` current matches of a policy version not yet marked handed on (``mark_notified``), in id order,
+    with their profiles' names and accounts; only those of ``subject_ids`` when given. Read through the partial index
+    eligibility_match_unnotified, so the cost follows the matches still waiting, not every stored match."""
+    if subject_ids is not None and not subject_ids:
+        return []
+    # The state is written as a literal: a planner uses a partial index only when the query's WHERE implies the
+    # index's, and a bound parameter implies nothing.
+    sql = (
+        "SELECT * FROM eligibility_match WHERE version_id = {} AND notified_at IS NULL "
+        f"AND state = '{MatchState.CURRENT.value}'"
+    )
+    args: list = [version_id]
+    if subject_ids is not None:
+        cond, more = db.in_list(sorted(set(subject_ids)))
+        sql += f" AND subject_id {cond}"
+        args += more
+    rows = await db.raw(sql + f" ORDER BY id LIMIT {int(limit)}", *args)
+    return await _with_profiles(rows)
+
+
+async def mark_notified(match_ids: list[int], *, now: dt.datetime | None = None) -> None:
+    """Mark matches as handed on to their notices: ``unnotified_matches`` no longer returns them. The caller marks a
+    match only after its notice is committed, so a crash in between leaves it unmarked and the next pass takes it
+    again (the notice key keeps the notice single)."""
+    at = now or dt.datetime.now(dt.UTC)
+    for i in range(0, len(match_ids), 500):
+        cond, args = db.in_list(list(match_ids[i : i + 500]))
+        await db.raw(f"UPDATE eligibility_match SET notified_at = {{}} WHERE id {cond}", at, *args)
+
+
 async def withdrawn_matches(version_id: int, subject_ids: list[str] | None = None) -> list[StoredMatch]:
     """The matches of a policy version withdrawn because the subject no longer qualifies (with the failing
     conditions), of subjects with no current match of it; optionally only of these subjects."""

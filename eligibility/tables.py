@@ -123,6 +123,10 @@ class Match(Table, tablename="eligibility_match"):
     state = Varchar(length=12, default="current")
     withdrawn_reason = Text(default="")
     withdrawn_at = Timestamptz(null=True, default=None)
+    # When the match was handed on to its notice (app.flows.notify_matches marks it after the notice is committed);
+    # NULL while it waits. A partial index (version_id, id) WHERE notified_at IS NULL AND state = 'current' (migration
+    # 2026-12-03T15:00:01) keeps the notice pass proportional to the matches still waiting.
+    notified_at = Timestamptz(null=True, default=None)
 
     match_identity = Unique(["ruleset_key", "subject_id", "match_digest"])
 

@@ -79,6 +79,57 @@ async def test_publishing_matches_and_notifies_each_subject_once(fresh_db):
         assert len(await notifications.inbox("talent", sid)) == 1
 
 
+async def test_notice_pass_reads_only_waiting_matches_and_catches_a_crashed_one(fresh_db):
+    """The scheduled notice pass reads only the matches not yet handed on to their notice (not every stored match),
+    and still catches a match whose notice step never ran (a re-match stored it, then the process died) and a chunk
+    whose notices were committed but not marked (the pass died between the two: nothing is written twice)."""
+    from eligibility import incremental
+    from eligibility import service as eligibility
+    from kit import db
+    from notifications import service as notifications
+    from policies import service as policies
+
+    await ensure_user("flow_officer", "policy_officer")
+    await ensure_user("flow_reviewer", "policy_reviewer")
+    talents = _talents()
+    feed = AuditActor("feed", "system")
+    for row in talents.values():
+        await eligibility.upsert_profile("talent", row, actor=feed)
+    version_id = (await policies.load_pack_text(PACK, AuditActor("flow_officer", "policy_officer")))[0][0].id
+    async with asgi_client() as client:
+        await alogin(client, "flow_reviewer")
+        r = await client.post(f"/api/policies/versions/{version_id}/publish", json={}, headers=acsrf(client))
+        assert r.status_code == 200, r.text
+    await jobs.drain()
+    doctors = {sid for sid, row in talents.items() if row["education"] == "doctor"}
+    assert {m.subject_id for m in await eligibility.matches_for(version_id)} == doctors
+    assert await eligibility.unnotified_matches(version_id) == []  # handed on: the next pass reads none of them
+
+    # The master becomes a doctor; the feed's re-match stores the match, and the notice step never runs (a crash).
+    [master] = [sid for sid in talents if sid not in doctors]
+    await eligibility.upsert_profile("talent", {**talents[master], "education": "doctor"}, actor=feed)
+    assert await incremental.rematch_subjects("talent", [master], china_today(), actor=feed) == 1
+    assert await notifications.inbox("talent", master) == []
+    waiting = await eligibility.unnotified_matches(version_id)
+    assert [m.subject_id for m in waiting] == [master]  # what the pass reads: the one waiting match, not all three
+
+    await jobs.enqueue("app.notify_all_matches")  # the scheduled safety net, later
+    await jobs.drain()
+    assert len(await notifications.inbox("talent", master)) == 1
+    assert await eligibility.unnotified_matches(version_id) == []
+
+    # Notices committed, marks lost (the pass died in between, or matches stored before the mark existed): the next
+    # pass reads them again, writes nothing twice, and marks them.
+    await db.raw("UPDATE eligibility_match SET notified_at = NULL")
+    assert len(await eligibility.unnotified_matches(version_id)) == 3
+    from app.flows import notify_all_published
+
+    assert await notify_all_published(actor=AuditActor("system", "admin")) == 0
+    assert await eligibility.unnotified_matches(version_id) == []
+    for sid in talents:
+        assert len(await notifications.inbox("talent", sid)) == 1
+
+
 async def test_the_publication_notice_carries_the_plain_reading_and_the_guide_once(fresh_db):
     """政策解读 pushed: with the publication, each matched subject's one notice holds the summary in plain words and
     the 申兑指南 (who, materials, working days, where, contact, the library link), not only "you qualify"."""
