@@ -36,6 +36,7 @@ from app.controllers import (
     core,
     dashboard,
     eligibility,
+    hotline,
     identity,
     library,
     notifications,
@@ -78,6 +79,7 @@ ROUTE_MODULES = (
     dashboard,
     oversight,
     publicity,
+    hotline,
 )
 
 
