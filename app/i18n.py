@@ -42,6 +42,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     Role.FINANCE_CHECKER: ("财政复核员", "Finance checker"),
     Role.AUDITOR: ("审计员", "Auditor"),
     Role.ADMIN: ("系统管理员", "Administrator"),
+    Role.HOTLINE: ("12345热线坐席", "Hotline agent"),
     Role.ENTERPRISE: ("企业", "Enterprise"),
     Role.TALENT: ("人才", "Talent"),
     "system": ("系统", "System"),  # the platform's own jobs, not a role anyone holds

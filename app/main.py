@@ -37,6 +37,7 @@ from app.controllers import (
     core,
     dashboard,
     eligibility,
+    hotline,
     identity,
     library,
     notifications,
@@ -82,6 +83,7 @@ ROUTE_MODULES = (
     cockpit,
     oversight,
     publicity,
+    hotline,
 )
 
 

@@ -103,3 +103,27 @@ class IdentityLink(Table, tablename="app_identity_link"):
     requested_at = Timestamptz()
     decided_by = Varchar(length=64, null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
+
+
+class HotlineConsent(Table, tablename="app_hotline_consent"):
+    """A consent code a subject read out to a 12345 agent (app/hotline.py): the code's keyed digest, never the code;
+    valid ``CODE_MINUTES``, used once, at most ``CODE_TRIES`` wrong codes; issuing a new one voids the older ones."""
+
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=18, index=True)
+    code_hash = Varchar(length=64)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)  # used by a grant, or voided by a newer code
+    failures = Integer(default=0)
+
+
+class HotlineGrant(Table, tablename="app_hotline_grant"):
+    """A 12345 agent's access to one caller, opened with the caller's consent code, until ``expires_at``."""
+
+    agent = Varchar(length=64, index=True)
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=18, index=True)
+    consent_id = Integer()
+    created_at = Timestamptz()
+    expires_at = Timestamptz()

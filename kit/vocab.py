@@ -16,12 +16,15 @@ class Role(StrEnum):
     FINANCE_CHECKER = "finance_checker"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    HOTLINE = "hotline"  # a 12345 agent: sees one caller at a time, with the caller's consent code
     ENTERPRISE = "enterprise"
     TALENT = "talent"
 
 
 SUBJECT_ROLES: tuple[Role, ...] = (Role.ENTERPRISE, Role.TALENT)
 STAFF_ROLES: tuple[Role, ...] = tuple(r for r in Role if r not in SUBJECT_ROLES)
+# Staff who may read any subject's records: every staff role but the hotline, which reads only a caller who consented.
+OFFICE_ROLES: tuple[Role, ...] = tuple(r for r in STAFF_ROLES if r != Role.HOTLINE)
 
 
 class SubjectKind(StrEnum):

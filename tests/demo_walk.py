@@ -20,7 +20,7 @@ import httpx
 from tests.web import live_server
 
 DEMO_PASSWORD = "Zhida-demo-2025"
-_ACCOUNT = re.compile(r"^\s{2}(\S+)\s+(enterprise|talent|policy_\w+|finance_\w+|auditor|admin)\b", re.M)
+_ACCOUNT = re.compile(r"^\s{2}(\S+)\s+(enterprise|talent|policy_\w+|finance_\w+|auditor|admin|hotline)\b", re.M)
 _HREF = re.compile(r'href="([^"#]+)"')
 # Not pages: downloads, the language switch, logout, the API.
 _SKIP = re.compile(r"^/(api/|lang/|logout|static/|schema|healthz|readyz|metrics)|\.pdf$|\.zip$|\.csv$|\.xlsx$")

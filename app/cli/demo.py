@@ -51,6 +51,7 @@ DEMO_STAFF = [
     ("checker2", Role.FINANCE_CHECKER, "钱财务（复核）"),
     ("auditor", Role.AUDITOR, "孙审计"),
     ("admin", Role.ADMIN, "系统管理员"),
+    ("hotline", Role.HOTLINE, "周热线（12345坐席）"),
 ]
 # The bundled packs model the 2025 policy year; the demo evaluates eligibility on a date inside it.
 DEMO_AS_OF = dt.date(2025, 6, 30)

@@ -64,8 +64,17 @@ ROLE_LINKS: dict[Role, list[tuple[str, str, str]]] = {
         ("/admin/users", "用户管理", "Users"),
         ("/audit", "审计日志", "Audit trail"),
     ],
-    Role.ENTERPRISE: [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
-    Role.TALENT: [("/portal", "我的政策", "My policies"), ("/portal/inbox", "消息", "Inbox")],
+    Role.HOTLINE: [("/hotline", "12345热线", "Hotline")],
+    Role.ENTERPRISE: [
+        ("/portal", "我的政策", "My policies"),
+        ("/portal/inbox", "消息", "Inbox"),
+        ("/portal/hotline", "热线授权码", "Hotline code"),
+    ],
+    Role.TALENT: [
+        ("/portal", "我的政策", "My policies"),
+        ("/portal/inbox", "消息", "Inbox"),
+        ("/portal/hotline", "热线授权码", "Hotline code"),
+    ],
 }
 
 

@@ -32,7 +32,7 @@ from kit.i18n import _l
 from kit.masking import mask_account, mask_id_number
 from kit.metrics import FEED_ROWS
 from kit.time import china_today
-from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role, SubjectKind
+from kit.vocab import OFFICE_ROLES, SUBJECT_ROLES, Role, SubjectKind
 from policies.service import published_ruleset
 
 SUBJECT_KINDS = tuple(SubjectKind)
@@ -119,7 +119,7 @@ async def _queue_rematch(kind: str, subject_ids: list[str]) -> None:
         await jobs.enqueue("eligibility.rematch_subject", kind, profile_id, today)
 
 
-@get("/api/profiles/{kind:str}/{subject_id:str}", guards=[requires(*STAFF_ROLES)], responses=errors(404))
+@get("/api/profiles/{kind:str}/{subject_id:str}", guards=[requires(*OFFICE_ROLES)], responses=errors(404))
 async def profile_read(kind: str, subject_id: str, request: Request) -> ProfileRead:
     """A stored profile (account and ID numbers masked except for finance staff)."""
     if kind not in SUBJECT_KINDS:
@@ -142,7 +142,7 @@ async def my_profile(request: Request) -> ProfileRead:
 
 @get(
     "/api/explain/{code:str}/{subject_id:str}",
-    guards=[requires(*STAFF_ROLES, *SUBJECT_ROLES)],
+    guards=[requires(*OFFICE_ROLES, *SUBJECT_ROLES)],
     responses=errors(404, 409, 422),
 )
 async def explain_read(

@@ -14,6 +14,7 @@ from litestar.params import Body, JSONBody
 from litestar.response import File, Redirect, Template
 
 from app import todo
+from app.audit import AuditActor
 from app.auth.guards import current_user, own_subject, requires
 from app.config import get_settings
 from app.controllers.applications import (
@@ -151,11 +152,11 @@ async def api_entitlement(request: Request, entitlement_id: int) -> PortalEntitl
     return PortalEntitlementRead(entitlement=ent, status=status)
 
 
-@post("/api/portal/objections", guards=[SUBJECTS], tags=["portal"], responses=errors(404, 409, 422))
-async def api_object(request: Request, data: JSONBody[ObjectionCreate]) -> ObjectionRead:
-    """Object to a decision on one of my applications or entitlements, or to a non-match (target ``policy``: a
-    published policy of my kind I believe I qualify for); officers answer within 15 working days."""
-    kind, subject_id = own_subject(request)
+async def file_objection(
+    kind: str, subject_id: str, data: ObjectionCreate, *, actor: AuditActor, origin: str = "subject", contact: str = ""
+) -> ObjectionRead:
+    """An objection of this subject's, checked as the portal checks it: the subject's own entitlement or
+    application, or a published policy of its kind it was not matched to (the portal and the 12345 hotline)."""
     ent = await own_entitlement(data.target_id, kind, subject_id) if data.target == "entitlement" else None
     policy = None
     if data.target == "policy":  # a non-match: a published policy of my kind I was not matched to
@@ -166,11 +167,19 @@ async def api_object(request: Request, data: JSONBody[ObjectionCreate]) -> Objec
             raise InvalidState(_l("you are matched to this policy: object to its decision instead / 您已匹配该政策"))
         policy = (version.code, version.title)
     made = await service.raise_objection(
-        kind, subject_id, data, actor=actor_of(request), entitlement=ent, policy=policy
+        kind, subject_id, data, actor=actor, entitlement=ent, policy=policy, origin=origin, contact=contact
     )
     if ent is not None:  # during its 公示 an objection holds the entitlement out of every batch until decided
-        await publicity.hold_if_in_publicity(ent.id, made.id, actor_of(request))
+        await publicity.hold_if_in_publicity(ent.id, made.id, actor)
     return made
+
+
+@post("/api/portal/objections", guards=[SUBJECTS], tags=["portal"], responses=errors(404, 409, 422))
+async def api_object(request: Request, data: JSONBody[ObjectionCreate]) -> ObjectionRead:
+    """Object to a decision on one of my applications or entitlements, or to a non-match (target ``policy``: a
+    published policy of my kind I believe I qualify for); officers answer within 15 working days."""
+    kind, subject_id = own_subject(request)
+    return await file_objection(kind, subject_id, data, actor=actor_of(request))
 
 
 @get("/api/portal/objections", guards=[SUBJECTS], tags=["portal"], responses=errors())

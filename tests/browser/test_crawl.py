@@ -50,6 +50,7 @@ STAFF = {
     "finance_checker": "checker",
     "auditor": "auditor",
     "admin": "admin",
+    "hotline": "hotline",
 }
 WIDTHS = {1366: 900, 768: 1024, 390: 844}  # a desk, a tablet (staff only: the portal is phone-first), a phone
 TABLET = 768
@@ -86,6 +87,7 @@ PRESS_ORDER = (
     "policy_reviewer",
     "policy_officer",
     "auditor",
+    "hotline",
     "admin",
 )
 # What the presses must have pressed (the crawl's seed, tests/browser/crawl_seed.py, makes the work they act on).
@@ -120,6 +122,7 @@ DOC_PAGES = {
     "finance_checker": "/finance/reconciliation",
     "auditor": "/audit",
     "admin": "/admin/users",
+    "hotline": "/hotline",
     "enterprise": "/portal",
     "talent": "/portal",
 }
