@@ -17,13 +17,14 @@ import app.worker
 from app.auth.guards import own_subject
 from app.controllers.portal import FORM, SUBJECTS, _actor, _html
 from app.flash import flash
-from app.i18n import lang_of, render
+from app.i18n import error_text, lang_of, render
 from app.schemas.errors import errors
 from kit.i18n import _l
 from notifications import contacts
 from notifications import service as notifications
 from notifications.channels.base import DeliveryConfig
-from notifications.errors import RecipientInvalid
+from kit.errors import AppError
+from notifications.errors import ChannelError, RecipientInvalid
 from notifications.schemas import CHANNELS, RecipientRead
 
 
@@ -91,16 +92,34 @@ class _CodeForm(BaseModel):
     code: str = Field(default="", max_length=12)
 
 
+def _refused(request: Request, channel: str, reason: object) -> Redirect:
+    """A refusal on the page (a message above the form), not an error page: the API answers it as 4xx/502."""
+    lang = lang_of(request)
+    text = error_text(lang, reason) if isinstance(reason, BaseException) else render(lang, str(reason))
+    flash(request, text, "error")
+    return Redirect(f"/portal/contacts#{channel if channel in CHANNELS else ''}")
+
+
 @post("/portal/contacts/{channel:str}/code", guards=[SUBJECTS], include_in_schema=False)
 async def send_code_form(request: Request, channel: str, data: Annotated[_AddressForm, FORM]) -> Redirect:
-    p = await api_send_code.fn(request, channel, ContactCodeRequest(address=data.address))
+    try:
+        p = await api_send_code.fn(request, channel, ContactCodeRequest(address=data.address))
+    except ChannelError:  # the channel could not carry the code (not configured, or its provider refused): say so here
+        return _refused(
+            request, channel, _l("This channel cannot send a code right now. Try another channel or later.")
+        )
+    except AppError as e:
+        return _refused(request, channel, e)
     flash(request, render(lang_of(request), _l("A code was sent to {address}."), {"address": p.address_masked}))
     return Redirect(f"/portal/contacts#{channel}")
 
 
 @post("/portal/contacts/{channel:str}/verify", guards=[SUBJECTS], include_in_schema=False)
 async def verify_form(request: Request, channel: str, data: Annotated[_CodeForm, FORM]) -> Redirect:
-    await api_verify.fn(request, channel, ContactVerify(code=data.code))
+    try:
+        await api_verify.fn(request, channel, ContactVerify(code=data.code))
+    except AppError as e:
+        return _refused(request, channel, e)
     flash(request, render(lang_of(request), _l("Verified: notices can now reach this contact point.")))
     return Redirect(f"/portal/contacts#{channel}")
 
@@ -108,7 +127,10 @@ async def verify_form(request: Request, channel: str, data: Annotated[_CodeForm,
 @post("/portal/contacts/{channel:str}/remove", guards=[SUBJECTS], include_in_schema=False)
 async def remove_form(request: Request, channel: str) -> Redirect:
     kind, subject_id = own_subject(request)
-    await contacts.remove(kind, subject_id, _channel(channel), actor=_actor(request))
+    try:
+        await contacts.remove(kind, subject_id, _channel(channel), actor=_actor(request))
+    except AppError as e:
+        return _refused(request, channel, e)
     flash(request, render(lang_of(request), _l("Removed.")))
     return Redirect(f"/portal/contacts#{channel}")
 

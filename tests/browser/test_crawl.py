@@ -39,7 +39,7 @@ pytestmark = pytest.mark.browser
 
 HERE = Path(__file__).resolve().parent
 SHOTS = Path(os.environ.get("ZHIDA_SCREENSHOTS") or HERE / "screenshots")
-MAX_PAGES = int(os.environ.get("ZHIDA_CRAWL_PAGES", "10"))  # per role, language and width
+MAX_PAGES = int(os.environ.get("ZHIDA_CRAWL_PAGES", "12"))  # per role, language and width
 NAV_TIMEOUT_MS = 90_000  # CI machines are shared: a slow page is slow, not broken (a 5xx still fails)
 PER_PATTERN = 2  # /finance/batches/1 and /finance/batches/2, not all of them
 DEMO_PASSWORD = "Zhida-demo-2025"  # app/cli/demo.py
@@ -214,6 +214,7 @@ FILL_JS = """(form, t) => {
     if (el.type === 'date') el.value = '2025-06-30';
     else if (el.type === 'number') el.value = el.min || '1';
     else if (el.type === 'email') el.value = 'crawl@example.gov.cn';
+    else if (el.type === 'url') el.value = 'http://127.0.0.1:9/crawl-hook';  // refused at once: the page must say so
     else if (el.type === 'password') el.value = 'Crawl-pass-2025!';
     else if (name.includes('account') || el.inputMode === 'numeric') el.value = t.account;
     else if (el.inputMode === 'decimal') el.value = '100000';
