@@ -112,12 +112,18 @@ def _shown(lang: str, key: str, value: Any) -> Any:
         return STATE_LABELS.get(value, (value, value))[0]
     if isinstance(value, Msg):
         return one_language(lang, gettext(lang, value))
+    if lang != "en" and isinstance(value, str) and (key in MESSAGE_PARAMS or key.endswith("_type")):
+        return shown(lang, value)  # a message within the message (a type's words, a reason), stored as its English
     if lang != "en" and isinstance(value, str) and key == "channel":
         return CHANNEL_LABELS.get(value, value)
     if isinstance(value, str) and key in PERSON_PARAMS:
         return mask_username(value)  # a portal account's user name is its ID number or USCC: never whole
     return value
 
+
+# Parameters whose value is itself a catalog message, filled in English (a rule problem's ``{type}``, "this value",
+# a refused pattern's ``{problem}``, a subject ``{kind}``): shown through ``shown``, read back into its msgid.
+MESSAGE_PARAMS = frozenset({"type", "what", "problem", "kind"})
 
 # A notice's delivery channels, as the notice page names them.
 CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "sms": "短信", "webhook": "Webhook"}

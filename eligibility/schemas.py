@@ -61,6 +61,35 @@ class RuleProblem(BaseModel):
     position: int | None = None
     message: str
     hint: str | None = None
+    # The catalog's msgids and their parameters (kit.i18n._l): a page shows the problem in the reader's language;
+    # ``message`` and ``hint`` are the English text filled in (the CLI and the API read those).
+    template: str | None = None
+    params: dict[str, str] = {}
+    hint_template: str | None = None
+    hint_params: dict[str, str] = {}
+
+    @classmethod
+    def of(
+        cls,
+        message: str,
+        params: dict[str, Any] | None = None,
+        *,
+        hint: str | None = None,
+        hint_params: dict[str, Any] | None = None,
+        **where: Any,
+    ) -> RuleProblem:
+        """A problem from a catalog message (``_l("unknown field '{field}'")``) and its parameters."""
+        shown = {k: str(v) for k, v in (params or {}).items()}
+        hint_shown = {k: str(v) for k, v in (hint_params or {}).items()}
+        return cls(
+            message=message.format(**shown) if shown else message,
+            hint=(hint.format(**hint_shown) if hint_shown else hint) if hint is not None else None,
+            template=message,
+            params=shown,
+            hint_template=hint,
+            hint_params=hint_shown,
+            **where,
+        )
 
 
 class Evaluation(BaseModel):

@@ -14,6 +14,7 @@ from eligibility.fields import BOOL, DATE, ENUM, INT, LIST, MONEY, STRING, Field
 from eligibility.rules.language import literal_text, parse, parse_untyped
 from eligibility.rules.limits import DEPTH_HINT, REGEX_HINT, regex_problem, text_problem, tree_problem
 from eligibility.schemas import RuleProblem, RuleSet
+from kit.i18n import _l
 
 # Types our checker reasons with: number, string, bool, date, list, null, any.
 _FIELD_TYPE = {
@@ -25,15 +26,17 @@ _FIELD_TYPE = {
     DATE: "date",
     LIST: "list",
 }
+# The words of a type, as a message parameter named ``type`` or ``*_type`` (app/i18n.py shows it in the reader's words).
 _TYPE_WORDS = {
-    "number": "a number",
-    "string": "text",
-    "bool": "true/false",
-    "date": 'a date (d"YYYY-MM-DD")',
-    "list": "a list",
-    "null": "null",
-    "any": "a value",
+    "number": _l("a number"),
+    "string": _l("text"),
+    "bool": _l("true/false"),
+    "date": _l('a date (d"YYYY-MM-DD")'),
+    "list": _l("a list"),
+    "null": _l("null"),
+    "any": _l("a value"),
 }
+_THIS_VALUE = _l("this value")
 _FUNCTIONS = {"min", "max", "abs", "sum", "round", "floor", "ceiling"}
 _ORDERED = {"ge", "gt", "le", "lt"}
 
@@ -48,7 +51,15 @@ class _Checker:
         self.problems: list[RuleProblem] = []
         self.inferred: dict[int, tuple[str, Field | None, Any]] = {}
 
-    def problem(self, message: str, hint: str | None = None, needle: str | None = None) -> None:
+    def problem(
+        self,
+        message: str,
+        params: dict[str, Any] | None = None,
+        hint: str | None = None,
+        hint_params: dict[str, Any] | None = None,
+        needle: str | None = None,
+    ) -> None:
+        """A problem from catalog msgids (``message``, ``hint``) and their parameters."""
         position = None
         if needle:
             m = (
@@ -59,13 +70,15 @@ class _Checker:
             idx = m.start() if m else self.text.find(needle)
             position = idx if idx >= 0 else None
         self.problems.append(
-            RuleProblem(
+            RuleProblem.of(
+                message,
+                params,
+                hint=hint,
+                hint_params=hint_params,
                 clause_code=self.clause,
                 part=self.part,
                 expression=self.text,
                 position=position,
-                message=message,
-                hint=hint,
             )
         )
 
@@ -82,17 +95,32 @@ class _Checker:
             if node.scope is not None:
                 if node.name not in _FUNCTIONS:
                     self.problem(
-                        f"unknown function '${node.name}'",
-                        f"use one of {', '.join('$' + f for f in sorted(_FUNCTIONS))}",
+                        _l("unknown function '${function}'"),
+                        {"function": node.name},
+                        _l("use one of {functions}"),
+                        {"functions": ", ".join("$" + f for f in sorted(_FUNCTIONS))},
                         "$" + node.name,
                     )
                 return "function", None, None
             f = self.fields.get(node.name)
             if f is None:
                 close = difflib.get_close_matches(node.name, list(self.fields), n=1, cutoff=0.6)
-                hint = f"did you mean '{close[0]}'?" if close else f"fields of a {self.kind}: {', '.join(self.fields)}"
-                msg = f"unknown field '{node.name}'" + (f" — did you mean '{close[0]}'?" if close else "")
-                self.problem(msg, hint, node.name)
+                if close:
+                    self.problem(
+                        _l("unknown field '{field}' — did you mean '{close}'?"),
+                        {"field": node.name, "close": close[0]},
+                        _l("did you mean '{close}'?"),
+                        {"close": close[0]},
+                        node.name,
+                    )
+                else:
+                    self.problem(
+                        _l("unknown field '{field}'"),
+                        {"field": node.name},
+                        _l("fields of a {kind}: {fields}"),
+                        {"kind": self.kind, "fields": ", ".join(self.fields)},
+                        node.name,
+                    )
                 return "any", None, None
             return _FIELD_TYPE[f.type], f, None
         if isinstance(node, (rast.ArrayExpression, rast.SetExpression)):
@@ -102,7 +130,13 @@ class _Checker:
         if isinstance(node, rast.FloatExpression):
             if not node.value.is_finite():  # rule-engine reads `nan` and `inf` as numbers; no amount or bound is one
                 word = "nan" if node.value.is_nan() else "inf"
-                self.problem(f"'{word}' is not a number a rule can use", "write a finite number", word)
+                self.problem(
+                    _l("'{word}' is not a number a rule can use"),
+                    {"word": word},
+                    _l("write a finite number"),
+                    None,
+                    word,
+                )
             return "number", None, node.value
         if isinstance(node, rast.StringExpression):
             return "string", None, node.value
@@ -123,26 +157,31 @@ class _Checker:
                 self.expect_bool(t, f, node.right)
                 return "bool", None, None
             if t not in ("number", "any"):
-                self.problem(f"minus applies to a number, not {_TYPE_WORDS.get(t, t)}")
+                self.problem(_l("minus applies to a number, not {type}"), {"type": _TYPE_WORDS.get(t, t)})
             return "number", None, None
         if isinstance(node, rast.FuzzyComparisonExpression):
             lt, lf, _ = self.infer(node.left)
             rt, _, rv = self.infer(node.right)
             if lt not in ("string", "any"):
                 self.problem(
-                    f"a regular expression match (=~) needs text on the left, "
-                    f"{self.describe(lf, lt)} is {_TYPE_WORDS.get(lt, lt)}",
-                    None,
-                    lf.name if lf else None,
+                    _l("a regular expression match (=~) needs text on the left, {what} is {type}"),
+                    {"what": self.describe(lf, lt), "type": _TYPE_WORDS.get(lt, lt)},
+                    needle=lf.name if lf else None,
                 )
             if not isinstance(node.right, rast.StringExpression):
                 # A pattern taken from profile data would be a regular expression nobody checked.
-                self.problem('the pattern of =~ must be text written in the rule, e.g. "^3601"')
+                self.problem(_l('the pattern of =~ must be text written in the rule, e.g. "^3601"'))
             elif (why := regex_problem(node.right.value)) is not None:
                 raw, pattern = node.right.value, literal_text(node.right.value)
                 # Where the pattern is written: its escapes in the rule text may differ from literal_text's.
                 needle = next((n for n in (pattern, f'"{raw}"', f"'{raw}'") if n in self.text), None)
-                self.problem(f"the regular expression {needle or pattern} is refused: {why}", REGEX_HINT, needle)
+                self.problem(
+                    _l("the regular expression {pattern} is refused: {problem}"),
+                    {"pattern": needle or pattern, "problem": why},
+                    REGEX_HINT,
+                    None,
+                    needle,
+                )
             return "bool", None, None
         if isinstance(node, rast.ComparisonExpression):
             return self.comparison(node)
@@ -156,9 +195,9 @@ class _Checker:
             for t, f, side in ((lt, lf, node.left), (rt, rf, node.right)):
                 if t not in ("number", "any"):
                     self.problem(
-                        f"arithmetic needs numbers: {self.describe(f, t, side)} is {_TYPE_WORDS.get(t, t)}",
-                        None,
-                        f.name if f else None,
+                        _l("arithmetic needs numbers: {what} is {type}"),
+                        {"what": self.describe(f, t, side), "type": _TYPE_WORDS.get(t, t)},
+                        needle=f.name if f else None,
                     )
             return "number", None, None
         if isinstance(node, rast.TernaryExpression):
@@ -170,7 +209,8 @@ class _Checker:
                 return "any", None, None
             if at != bt:
                 self.problem(
-                    f"both branches of ? : must have the same type ({_TYPE_WORDS.get(at, at)} vs {_TYPE_WORDS.get(bt, bt)})"
+                    _l("both branches of ? : must have the same type ({left_type} vs {right_type})"),
+                    {"left_type": _TYPE_WORDS.get(at, at), "right_type": _TYPE_WORDS.get(bt, bt)},
                 )
             return at, None, None
         if isinstance(node, rast.FunctionCallExpression):
@@ -178,21 +218,25 @@ class _Checker:
             for a in node.arguments:
                 t, _, lit = self.infer(a)
                 if t != "list":
-                    self.problem(
-                        f"{node.function.name if hasattr(node.function, 'name') else 'a function'} takes a list: "
-                        f"write $min([a, b])"
-                    )
+                    if hasattr(node.function, "name"):
+                        self.problem(
+                            _l("{function} takes a list: write $min([a, b])"), {"function": node.function.name}
+                        )
+                    else:
+                        self.problem(_l("a function takes a list: write $min([a, b])"))
                 elif lit is not None:
                     for m in lit.value:
                         mt, mf, _ = self.infer(m)
                         if mt not in ("number", "any"):
                             self.problem(
-                                f"{self.describe(mf, mt, m)} is {_TYPE_WORDS.get(mt, mt)}, a number is needed here",
-                                None,
-                                mf.name if mf else None,
+                                _l("{what} is {type}, a number is needed here"),
+                                {"what": self.describe(mf, mt, m), "type": _TYPE_WORDS.get(mt, mt)},
+                                needle=mf.name if mf else None,
                             )
             return "number", None, None
-        self.problem(f"this construct is not supported in a policy rule: {type(node).__name__}")
+        self.problem(
+            _l("this construct is not supported in a policy rule: {construct}"), {"construct": type(node).__name__}
+        )
         return "any", None, None
 
     def describe(self, f: Field | None, t: str, node: Any = None) -> str:
@@ -200,17 +244,16 @@ class _Checker:
             return f"'{f.name}'"
         if node is not None and isinstance(node, rast.LiteralExpressionBase):
             return literal_text(node.value)
-        return "this value"
+        return _THIS_VALUE
 
     def expect_bool(self, t: str, f: Field | None, node: Any) -> None:
         if t not in ("bool", "any"):
-            what = (
-                f"'{f.name}' is {_TYPE_WORDS.get(t, t)}"
-                if f
-                else f"{self.describe(f, t, node)} is {_TYPE_WORDS.get(t, t)}"
-            )
             self.problem(
-                f"a condition must be true/false, but {what}", "compare it, e.g. employees >= 10", f.name if f else None
+                _l("a condition must be true/false, but {what} is {type}"),
+                {"what": self.describe(f, t, node), "type": _TYPE_WORDS.get(t, t)},
+                _l("compare it, e.g. employees >= 10"),
+                None,
+                f.name if f else None,
             )
 
     def comparison(self, node: Any) -> tuple[str, None, None]:
@@ -218,8 +261,9 @@ class _Checker:
         rt, rf, rv = self.infer(node.right)
         if "null" in (lt, rt):
             self.problem(
-                "comparing with null never holds: a missing value never satisfies a comparison",
-                "leave the condition out, or compare with a real value",
+                _l("comparing with null never holds: a missing value never satisfies a comparison"),
+                None,
+                _l("leave the condition out, or compare with a real value"),
             )
             return "bool", None, None
         if "any" not in (lt, rt) and lt != rt:
@@ -227,20 +271,40 @@ class _Checker:
             other_t = rt if lf else lt
             other_node = node.right if lf else node.left
             if f is not None:
+                hint, hint_params = self.type_hint(f)
                 self.problem(
-                    f"'{f.name}' is {_TYPE_WORDS[lt if lf else rt]} and cannot be compared with "
-                    f"{self.describe(None, other_t, other_node)} ({_TYPE_WORDS.get(other_t, other_t)})",
-                    self.type_hint(f),
+                    _l("'{field}' is {type} and cannot be compared with {what} ({other_type})"),
+                    {
+                        "field": f.name,
+                        "type": _TYPE_WORDS[lt if lf else rt],
+                        "what": self.describe(None, other_t, other_node),
+                        "other_type": _TYPE_WORDS.get(other_t, other_t),
+                    },
+                    hint,
+                    hint_params,
                     f.name,
                 )
             else:
-                self.problem(f"cannot compare {_TYPE_WORDS.get(lt, lt)} with {_TYPE_WORDS.get(rt, rt)}")
+                self.problem(
+                    _l("cannot compare {left_type} with {right_type}"),
+                    {"left_type": _TYPE_WORDS.get(lt, lt), "right_type": _TYPE_WORDS.get(rt, rt)},
+                )
             return "bool", None, None
         if node.type in _ORDERED and lt in ("bool", "list"):
-            self.problem(f"{_TYPE_WORDS[lt]} has no order: use == or !=", None, (lf or rf).name if (lf or rf) else None)
+            self.problem(
+                _l("{type} has no order: use == or !="),
+                {"type": _TYPE_WORDS[lt]},
+                needle=(lf or rf).name if (lf or rf) else None,  # type: ignore[union-attr]
+            )
         for f, v in ((lf, rv), (rf, lv)):
             if f is not None and f.type == ENUM and isinstance(v, str) and v not in f.choices:
-                self.problem(f"'{v}' is not a value of '{f.name}'", f"allowed values: {', '.join(f.choices)}", f'"{v}"')
+                self.problem(
+                    _l("'{value}' is not a value of '{field}'"),
+                    {"value": v, "field": f.name},
+                    _l("allowed values: {choices}"),
+                    {"choices": ", ".join(f.choices)},
+                    f'"{v}"',
+                )
         return "bool", None, None
 
     def contains(self, node: Any) -> tuple[str, None, None]:
@@ -251,10 +315,14 @@ class _Checker:
                 t = _literal_type(m)
                 if mt not in ("any",) and t not in ("any", mt):
                     self.problem(
-                        f"{self.describe(mf, mt, node.member)} is {_TYPE_WORDS.get(mt, mt)} but the list holds "
-                        f"{literal_text(getattr(m, 'value', None))} ({_TYPE_WORDS.get(t, t)})",
-                        None,
-                        mf.name if mf else None,
+                        _l("{what} is {type} but the list holds {value} ({other_type})"),
+                        {
+                            "what": self.describe(mf, mt, node.member),
+                            "type": _TYPE_WORDS.get(mt, mt),
+                            "value": literal_text(getattr(m, "value", None)),
+                            "other_type": _TYPE_WORDS.get(t, t),
+                        },
+                        needle=mf.name if mf else None,
                     )
                 if (
                     mf is not None
@@ -263,43 +331,47 @@ class _Checker:
                     and m.value not in mf.choices
                 ):
                     self.problem(
-                        f"'{m.value}' is not a value of '{mf.name}'",
-                        f"allowed values: {', '.join(mf.choices)}",
+                        _l("'{value}' is not a value of '{field}'"),
+                        {"value": m.value, "field": mf.name},
+                        _l("allowed values: {choices}"),
+                        {"choices": ", ".join(mf.choices)},
                         f'"{m.value}"',
                     )
         elif ct == "list":
             if mt not in ("string", "any"):
                 self.problem(
-                    f"'{cf.name if cf else 'the list'}' holds text; {self.describe(mf, mt, node.member)} is "
-                    f"{_TYPE_WORDS.get(mt, mt)}",
-                    'e.g. "外贸" in tags',
+                    _l("'{field}' holds text; {what} is {type}") if cf else _l("the list holds text; {what} is {type}"),
+                    {"what": self.describe(mf, mt, node.member), "type": _TYPE_WORDS.get(mt, mt)}
+                    | ({"field": cf.name} if cf else {}),
+                    _l('e.g. "外贸" in tags'),
+                    None,
                     mf.name if mf else None,
                 )
         elif ct == "string":
             if mt not in ("string", "any"):
                 self.problem(
-                    f"only text can be found in text; {self.describe(mf, mt, node.member)} is {_TYPE_WORDS.get(mt, mt)}"
+                    _l("only text can be found in text; {what} is {type}"),
+                    {"what": self.describe(mf, mt, node.member), "type": _TYPE_WORDS.get(mt, mt)},
                 )
         elif ct != "any":
             self.problem(
-                f"'in' needs a list or text on the right, {self.describe(cf, ct, node.container)} is "
-                f"{_TYPE_WORDS.get(ct, ct)}",
-                None,
-                cf.name if cf else None,
+                _l("'in' needs a list or text on the right, {what} is {type}"),
+                {"what": self.describe(cf, ct, node.container), "type": _TYPE_WORDS.get(ct, ct)},
+                needle=cf.name if cf else None,
             )
         return "bool", None, None
 
     @staticmethod
-    def type_hint(f: Field) -> str:
+    def type_hint(f: Field) -> tuple[str, dict[str, Any]]:
         if f.type == ENUM:
-            return f"'{f.name}' takes one of: {', '.join(f.choices)} (quoted)"
+            return _l("'{field}' takes one of: {choices} (quoted)"), {"field": f.name, "choices": ", ".join(f.choices)}
         if f.type == DATE:
-            return 'write a date as d"2025-01-01"'
+            return _l('write a date as d"2025-01-01"'), {}
         if f.type in (INT, MONEY):
-            return f"'{f.name}' is a number: write it without quotes, e.g. {f.name} >= 100"
+            return _l("'{field}' is a number: write it without quotes, e.g. {field} >= 100"), {"field": f.name}
         if f.type == BOOL:
-            return f"'{f.name}' is true/false: write {f.name} or not {f.name}"
-        return f"'{f.name}' is text: quote the value"
+            return _l("'{field}' is true/false: write {field} or not {field}"), {"field": f.name}
+        return _l("'{field}' is text: quote the value"), {"field": f.name}
 
 
 def _literal_type(node: Any) -> str:
@@ -327,13 +399,14 @@ def _check_text(kind: str, text: str, part: str) -> tuple[RuleProblem, ...]:
 
 
 def _check(kind: str, text: str, part: str) -> list[RuleProblem]:
-    base = dict(clause_code=None, part=part, expression=text)
+    base: dict[str, Any] = dict(clause_code=None, part=part, expression=text)
     if not text:
-        return [RuleProblem(**base, message=f"the {part} expression is empty")]
+        message = _l("the when expression is empty") if part == "when" else _l("the amount expression is empty")
+        return [RuleProblem.of(message, **base)]
     bounds = text_problem(text)
     if bounds is not None:
-        message, hint, position = bounds
-        return [RuleProblem(**base, position=position, message=message, hint=hint)]
+        message, params, hint, position = bounds
+        return [RuleProblem.of(message, params, hint=hint, position=position, **base)]
     try:
         tree = parse_untyped(text)
     except rerrors.RuleSyntaxError as exc:
@@ -345,30 +418,37 @@ def _check(kind: str, text: str, part: str) -> list[RuleProblem]:
             pos = exc.token.lexpos
         elif "EOF" in (exc.message or ""):
             pos = len(text)
-        hint = 'a date is written d"2025-01-01"; lists as ["a", "b"]; functions as $min([a, b])'
-        return [RuleProblem(**base, position=pos, message=f"the rule does not parse ({exc.message})", hint=hint)]
+        hint = _l('a date is written d"2025-01-01"; lists as ["a", "b"]; functions as $min([a, b])')
+        return [
+            RuleProblem.of(
+                _l("the rule does not parse ({error})"), {"error": exc.message}, hint=hint, position=pos, **base
+            )
+        ]
     except rerrors.RegexSyntaxError as exc:
-        return [RuleProblem(**base, message=f"invalid regular expression: {exc.error}")]
+        return [RuleProblem.of(_l("invalid regular expression: {error}"), {"error": exc.error}, **base)]
     except rerrors.EngineError as exc:
-        return [RuleProblem(**base, message=f"the rule does not parse: {exc.message}")]
+        return [RuleProblem.of(_l("the rule does not parse: {error}"), {"error": exc.message}, **base)]
     except RecursionError:
-        return [RuleProblem(**base, message="the rule nests too deeply to be read", hint=DEPTH_HINT)]
+        return [RuleProblem.of(_l("the rule nests too deeply to be read"), hint=DEPTH_HINT, **base)]
     except Exception as exc:  # noqa: BLE001 - rule-engine fails on some input ({{7*7}}: TypeError): a problem, not a 500
-        return [RuleProblem(**base, message=f"the rule does not parse ({type(exc).__name__}: {exc})")]
+        error = f"{type(exc).__name__}: {exc}"
+        return [RuleProblem.of(_l("the rule does not parse ({error})"), {"error": error}, **base)]
     too_big = tree_problem(tree)
     if too_big is not None:
-        return [RuleProblem(**base, message=too_big[0], hint=too_big[1])]
+        return [RuleProblem.of(too_big[0], too_big[1], hint=too_big[2], **base)]
     checker = _Checker(kind, text, None, part)
     t, f, _ = checker.infer(tree)
     if part == "when" and t not in ("bool", "any"):
         checker.problem(
-            f"a condition must be true/false, but this is {_TYPE_WORDS.get(t, t)}",
-            "compare it, e.g. revenue >= 20000000",
+            _l("a condition must be true/false, but this is {type}"),
+            {"type": _TYPE_WORDS.get(t, t)},
+            _l("compare it, e.g. revenue >= 20000000"),
         )
     if part == "amount" and t not in ("number", "any"):
         checker.problem(
-            f"the amount is not a number (it is {_TYPE_WORDS.get(t, t)})",
-            "an amount is yuan, e.g. 10000 or tax_paid * 0.015",
+            _l("the amount is not a number (it is {type})"),
+            {"type": _TYPE_WORDS.get(t, t)},
+            _l("an amount is yuan, e.g. 10000 or tax_paid * 0.015"),
         )
     if checker.problems:
         return checker.problems
@@ -377,16 +457,25 @@ def _check(kind: str, text: str, part: str) -> list[RuleProblem]:
         parse(kind, text)
     except rerrors.SymbolResolutionError as exc:
         return [
-            RuleProblem(
+            RuleProblem.of(
+                _l("unknown field '{field}'"),
+                {"field": exc.symbol_name},
+                hint=_l("did you mean '{close}'?") if exc.suggestion else None,
+                hint_params={"close": exc.suggestion} if exc.suggestion else None,
                 **base,
-                message=f"unknown field '{exc.symbol_name}'",
-                hint=f"did you mean '{exc.suggestion}'?" if exc.suggestion else None,
             )
         ]
     except rerrors.EngineError as exc:
-        return [RuleProblem(**base, message=f"the rule is not valid for a {kind}: {exc.message}")]
+        return [
+            RuleProblem.of(
+                _l("the rule is not valid for a {kind}: {error}"), {"kind": kind, "error": exc.message}, **base
+            )
+        ]
     except Exception as exc:  # noqa: BLE001 - as above: whatever rule-engine raises on odd input is a problem
-        return [RuleProblem(**base, message=f"the rule is not valid for a {kind} ({type(exc).__name__}: {exc})")]
+        error = f"{type(exc).__name__}: {exc}"
+        return [
+            RuleProblem.of(_l("the rule is not valid for a {kind} ({error})"), {"kind": kind, "error": error}, **base)
+        ]
     return []
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from rule_engine import ast as rast
 
 from eligibility.rules.language import children
+from kit.i18n import _l
 
 MAX_EXPRESSION_CHARS = 4000
 # The SQL push-down nests the rule's parts, and SQLite's parser has a fixed stack: a clause's amount (compiled inside
@@ -22,23 +23,30 @@ MAX_PATTERN_CHARS = 256
 # Each repeat of variable length multiplies the ways a match can be tried: `\w*\w*\w*!` over a 300-character name
 # takes 1.6 s in `re`, `\w*\w*!` 18 ms.
 MAX_VARIABLE_REPEATS = 2
-DEPTH_HINT = (
+DEPTH_HINT = _l(
     "write a list of values as `field in [a, b, …]` instead of a chain of `or`, "
     "or move the conditions every clause shares into the policy's `when`"
 )
-REGEX_HINT = 'a pattern is a prefix or a simple shape, e.g. "^3601" or "^C[0-9]+3$"'
+REGEX_HINT = _l('a pattern is a prefix or a simple shape, e.g. "^3601" or "^C[0-9]+3$"')
 
 
-def text_problem(text: str) -> tuple[str, str, int] | None:
-    """(message, hint, position) when the text itself is out of bounds: too long, or holding a NUL character."""
+def text_problem(text: str) -> tuple[str, dict[str, Any], str, int] | None:
+    """(message, its params, hint, position) when the text itself is out of bounds: too long, or holding a NUL
+    character (the message and hint are catalog msgids)."""
     if len(text) > MAX_EXPRESSION_CHARS:
         return (
-            f"the rule is {len(text)} characters long; at most {MAX_EXPRESSION_CHARS} are allowed",
+            _l("the rule is {length} characters long; at most {max} are allowed"),
+            {"length": len(text), "max": MAX_EXPRESSION_CHARS},
             DEPTH_HINT,
             MAX_EXPRESSION_CHARS,
         )
     if "\x00" in text:
-        return "the rule holds a NUL character (\\x00)", "remove the invisible character", text.index("\x00")
+        return (
+            _l("the rule holds a NUL character (\\x00)"),
+            {},
+            _l("remove the invisible character"),
+            text.index("\x00"),
+        )
     return None
 
 
@@ -57,8 +65,8 @@ def _weight(parent: Any, child: Any, index: int) -> int:
     return 1
 
 
-def tree_problem(tree: Any) -> tuple[str, str] | None:
-    """(message, hint) when the parsed rule nests too deeply (in _weight's units), has too many parts, or has a text
+def tree_problem(tree: Any) -> tuple[str, dict[str, Any], str] | None:
+    """(message, its params, hint) when the parsed rule nests too deeply (in _weight's units), has too many parts, or has a text
     literal with a NUL character. Iterative, so a tree of any shape is measured without recursion."""
     nodes = 0
     stack = [(tree, 1)]
@@ -67,14 +75,17 @@ def tree_problem(tree: Any) -> tuple[str, str] | None:
         nodes += 1
         if depth > MAX_DEPTH:
             return (
-                f"the rule nests too deeply for the database: more than {MAX_DEPTH} levels, where a `? :` counts "
-                "6, a $function, an `in` or a parenthesised right-hand side 3, and `not` 2",
+                _l(
+                    "the rule nests too deeply for the database: more than {max} levels, where a `? :` counts "
+                    "6, a $function, an `in` or a parenthesised right-hand side 3, and `not` 2"
+                ),
+                {"max": MAX_DEPTH},
                 DEPTH_HINT,
             )
         if nodes > MAX_NODES:
-            return f"the rule has more than {MAX_NODES} parts", DEPTH_HINT
+            return _l("the rule has more than {max} parts"), {"max": MAX_NODES}, DEPTH_HINT
         if isinstance(node, rast.StringExpression) and "\x00" in node.value:
-            return "a text in the rule holds a NUL character (\\x00)", "remove the invisible character"
+            return _l("a text in the rule holds a NUL character (\\x00)"), {}, _l("remove the invisible character")
         stack.extend((child, depth + _weight(node, child, i)) for i, child in enumerate(children(node)))
     return None
 
@@ -84,7 +95,9 @@ def regex_problem(pattern: str) -> str | None:
     variable repeat inside a repeat, no alternation under a repeat, no back-reference, at most MAX_VARIABLE_REPEATS
     variable repeats, and a bounded length. Checked on the tree `re` compiles (`(a|b)+` is a character set there, safe)."""
     if len(pattern) > MAX_PATTERN_CHARS:
-        return f"the pattern is {len(pattern)} characters long; at most {MAX_PATTERN_CHARS} are allowed"
+        return _l("the pattern is {length} characters long; at most {max} are allowed").format(
+            length=len(pattern), max=MAX_PATTERN_CHARS
+        )
     try:
         tree = sre.parse(pattern)
     except RegexError:
@@ -98,15 +111,15 @@ def regex_problem(pattern: str) -> str | None:
                 low, high, body = av
                 if low != high:
                     if repeated:
-                        return "a repeat inside a repeat (like (a+)+ or (a?)*) can take exponential time"
+                        return _l("a repeat inside a repeat (like (a+)+ or (a?)*) can take exponential time")
                     variable += 1
                 stack.append((body, repeated or high > 1))
             elif op is sre.BRANCH:
                 if repeated:
-                    return "an alternation inside a repeat (like (a|ab)+) can take exponential time"
+                    return _l("an alternation inside a repeat (like (a|ab)+) can take exponential time")
                 stack.extend((branch, repeated) for branch in av[1])
             elif op in (sre.GROUPREF, sre.GROUPREF_EXISTS):
-                return "a back-reference (\\1) can take exponential time"
+                return _l("a back-reference (\\1) can take exponential time")
             elif op is sre.SUBPATTERN:
                 stack.append((av[3], repeated))
             elif op in (sre.ASSERT, sre.ASSERT_NOT):
@@ -114,8 +127,8 @@ def regex_problem(pattern: str) -> str | None:
             elif op is sre.ATOMIC_GROUP:
                 stack.append((av, repeated))
     if variable > MAX_VARIABLE_REPEATS:
-        return (
-            f"the pattern has {variable} repeats of variable length (*, +, ?, {{m,n}}); at most "
-            f"{MAX_VARIABLE_REPEATS} keep its matching time bounded"
-        )
+        return _l(
+            "the pattern has {count} repeats of variable length (*, +, ?, {{m,n}}); at most "
+            "{max} keep its matching time bounded"
+        ).format(count=variable, max=MAX_VARIABLE_REPEATS)
     return None

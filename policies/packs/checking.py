@@ -53,6 +53,10 @@ def check_rules(content: PolicyContent, loc: _Located | None = None) -> list[Pac
                 line=loc.line(*path),
                 message=rp.message,
                 hint=rp.hint,
+                template=rp.template,
+                params=rp.params,
+                hint_template=rp.hint_template,
+                hint_params=rp.hint_params,
             )
         )
     return out

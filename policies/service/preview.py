@@ -9,6 +9,7 @@ from decimal import Decimal
 from eligibility.fields import DERIVED_PERSONAL, IDENTIFYING, PERSONAL
 from eligibility.matcher import match_ruleset
 from eligibility.rules import check_ruleset
+from kit.i18n import _l
 from eligibility.rules.language import parse, symbols
 from eligibility.schemas import RuleClause, RuleSet
 from eligibility.service import regions_of
@@ -299,7 +300,14 @@ async def check_expression(
     if not expression:
         return {
             "ok": False,
-            "problems": [{"message": "the expression is empty", "hint": None, "position": None}],
+            "problems": [
+                {
+                    "message": "the expression is empty",
+                    "hint": None,
+                    "position": None,
+                    "template": _l("the expression is empty"),
+                }
+            ],
             "matched": None,
         }
     when, amount = (expression, "0") if part == "when" else ("true", expression)
@@ -318,7 +326,16 @@ async def check_expression(
             "ok": False,
             "matched": None,
             "problems": [
-                {"message": p.message, "hint": p.hint, "position": p.position, "expression": p.expression}
+                {
+                    "message": p.message,
+                    "hint": p.hint,
+                    "position": p.position,
+                    "expression": p.expression,
+                    "template": p.template,
+                    "params": p.params,
+                    "hint_template": p.hint_template,
+                    "hint_params": p.hint_params,
+                }
                 for p in problems
             ],
         }

@@ -234,7 +234,7 @@ async def test_officer_form_shows_problems_then_saves_and_the_reviewer_page_publ
         "  as_of: 2025-06-30\n  expect: {eligible: true, clauses: [b], amount: 1000}\n",
     }
     r = await officer.post("/policies/save", data=form, headers=csrf_headers(officer))
-    assert r.status_code == 422 and "did you mean &#39;education&#39;" in r.text
+    assert r.status_code == 422 and "是否要写“education”" in r.text and "did you mean" not in r.text
     form["clause_when"] = ['education == "doctor"', 'education == "master"']
     r = await officer.post("/policies/save", data=form, headers=csrf_headers(officer), follow_redirects=False)
     assert r.status_code in (302, 303), r.text[:500]
@@ -414,3 +414,18 @@ async def test_api_draft_takes_once_and_top_up_and_refuses_bad_ones(app_):
     assert r.status_code == 422
     fields = {p["field"]: p["message"] for p in r.json()["detail"]}
     assert "lifetime, per_year, per_version" in fields["once"] and "true or false" in fields["top_up"]
+
+
+async def test_live_check_speaks_the_editors_language(app_):
+    """The rule editor's check answers in the page's language: Chinese for zh, the English msgid for en."""
+    officer = await app_("officer")
+    body = {"subject": "talent", "expression": "agee > 3"}
+    zh = await officer.post(
+        "/api/policies/check", json=body, headers={**csrf_headers(officer), "accept-language": "zh-CN"}
+    )
+    en = await officer.post(
+        "/api/policies/check", json=body, headers={**csrf_headers(officer), "accept-language": "en"}
+    )
+    zh_text = " ".join(p["message"] + (p["hint"] or "") for p in zh.json()["problems"])
+    assert "未知字段“agee”" in zh_text and "unknown" not in zh_text and "did you mean" not in zh_text
+    assert en.json()["problems"][0]["message"] == "unknown field 'agee' — did you mean 'age'?"

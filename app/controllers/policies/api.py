@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app import publication
 from app.auth.guards import requires
+from app.i18n import api_lang_of, render
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, SUBJECT_KINDS, actor_of, as_of_date
 from app.paging import API_SIZE, paged_json, paging
 from app.schemas.errors import errors
@@ -101,7 +102,7 @@ async def api_load_pack(request: Request) -> list[PackLoadRead]:
     status_code=HTTP_200_OK,
     responses=errors(),
 )
-async def api_check(data: JSONBody[dict[str, Any]]) -> ExpressionCheckRead:
+async def api_check(request: Request, data: JSONBody[dict[str, Any]]) -> ExpressionCheckRead:
     """The rule editor's live check: problems of one expression and, for a condition, the live match count."""
     subject = str(data["subject"]) if data.get("subject") in SUBJECT_KINDS else SubjectKind.TALENT
     expression, part, policy_when = (
@@ -120,6 +121,13 @@ async def api_check(data: JSONBody[dict[str, Any]]) -> ExpressionCheckRead:
         as_of=as_of_date(data.get("as_of")),
         count=bool(data.get("count", True)),
     )
+    # The problems in the reader's language (the editor's page sends its own): English unless Chinese is asked for.
+    lang = api_lang_of(request)
+    for p in checked.get("problems", []):
+        if p.get("template"):
+            p["message"] = render(lang, p["template"], p.get("params"))
+        if p.get("hint_template"):
+            p["hint"] = render(lang, p["hint_template"], p.get("hint_params"))
     return ExpressionCheckRead.model_validate(checked)
 
 
