@@ -19,11 +19,11 @@ from app.controllers.portal import FORM, SUBJECTS, _actor, _html
 from app.flash import flash
 from app.i18n import error_text, lang_of, render
 from app.schemas.errors import errors
+from kit.errors import AppError
 from kit.i18n import _l
 from notifications import contacts
 from notifications import service as notifications
 from notifications.channels.base import DeliveryConfig
-from kit.errors import AppError
 from notifications.errors import ChannelError, RecipientInvalid
 from notifications.schemas import CHANNELS, RecipientRead
 

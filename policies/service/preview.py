@@ -9,10 +9,10 @@ from decimal import Decimal
 from eligibility.fields import DERIVED_PERSONAL, IDENTIFYING, PERSONAL
 from eligibility.matcher import match_ruleset
 from eligibility.rules import check_ruleset
-from kit.i18n import _l
 from eligibility.rules.language import parse, symbols
 from eligibility.schemas import RuleClause, RuleSet
 from eligibility.service import regions_of
+from kit.i18n import _l
 from kit.masking import mask_id_number, mask_name
 from kit.money import FEN
 from kit.time import china_today

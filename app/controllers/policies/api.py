@@ -11,8 +11,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app import publication
 from app.auth.guards import requires
-from app.i18n import api_lang_of, render
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, SUBJECT_KINDS, actor_of, as_of_date
+from app.i18n import api_lang_of, render
 from app.paging import API_SIZE, paged_json, paging
 from app.schemas.errors import errors
 from app.schemas.policies import (
