@@ -159,7 +159,7 @@ async def api_open_grant(request: Request, data: JSONBody[GrantOpen]) -> GrantRe
     return _grant_read(g)
 
 
-@get("/api/hotline/grants/{grant_id:int}", guards=[AGENTS], tags=["hotline"], responses=errors(403))
+@get("/api/hotline/grants/{grant_id:int}", guards=[AGENTS], tags=["hotline"], responses=errors(403, 404))
 async def api_caller(request: Request, grant_id: int) -> CallerRead:
     """The caller's policies and where each stands, and the answers to the common questions."""
     g = await _grant(request, grant_id)

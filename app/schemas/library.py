@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class LibraryClauseRead(BaseModel):
@@ -48,9 +49,17 @@ class LibraryPolicyDetail(LibraryPolicyRead):
 
 
 class CalculatorRequest(BaseModel):
-    kind: str = Field(description="enterprise | talent")
+    kind: Literal["enterprise", "talent"] = Field(description="enterprise | talent")
     facts: dict[str, object] = Field(default_factory=dict, description="profile fields (contracts/profiles.md)")
     as_of: dt.date | None = Field(None, description="the date judged (default: today, China time)")
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _a_date_is_text(cls, v: object) -> object:
+        """A date is written YYYY-MM-DD: a number (0 would be 1970-01-01 to pydantic) is refused, as the schema says."""
+        if v is not None and not isinstance(v, str | dt.date):
+            raise ValueError("as_of is a date written YYYY-MM-DD")
+        return v
 
 
 class CalculatorVerdict(BaseModel):
