@@ -97,6 +97,7 @@ def test_the_cockpit_and_the_funnel_render_without_console_errors(world):
             page.goto(base + "/oversight/cockpit")
             year = page.get_attribute("[data-k=year]", "data-fen")
             assert int(year) == world["paid_year_fen"]
-            assert page.get_attribute("input[name=date_from]", "placeholder") == "年-月-日"  # the zh-CN page: YYYY-MM-DD
+            # The zh-CN page's placeholder for a date written YYYY-MM-DD.
+            assert page.get_attribute("input[name=date_from]", "placeholder") == "年-月-日"
             assert problems == [], (width, problems)
             context.close()
