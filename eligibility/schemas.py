@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from kit.i18n import problem_fields
+
 # The wire form of kit.vocab.SubjectKind: pydantic keeps a plain str, which every serialiser (YAML too) writes as is.
 SubjectKind = Literal["enterprise", "talent"]
 
@@ -79,17 +81,7 @@ class RuleProblem(BaseModel):
         **where: Any,
     ) -> RuleProblem:
         """A problem from a catalog message (``_l("unknown field '{field}'")``) and its parameters."""
-        shown = {k: str(v) for k, v in (params or {}).items()}
-        hint_shown = {k: str(v) for k, v in (hint_params or {}).items()}
-        return cls(
-            message=message.format(**shown) if shown else message,
-            hint=(hint.format(**hint_shown) if hint_shown else hint) if hint is not None else None,
-            template=message,
-            params=shown,
-            hint_template=hint,
-            hint_params=hint_shown,
-            **where,
-        )
+        return cls(**problem_fields(message, params, hint=hint, hint_params=hint_params), **where)
 
 
 class Evaluation(BaseModel):

@@ -7,6 +7,8 @@ a person (app/i18n.py, per request) knows it is a catalog entry to look up. kit/
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Msg(str):
     """An English msgid of the catalog (a ``str``): rendered as is in English, looked up in the catalog otherwise."""
@@ -17,6 +19,28 @@ class Msg(str):
 def _l(message: str) -> Msg:
     """Mark ``message`` for the catalog; placeholders are ``str.format`` fields (``{name}``), filled in after lookup."""
     return Msg(message)
+
+
+def problem_fields(
+    message: str,
+    params: dict[str, Any] | None = None,
+    *,
+    hint: str | None = None,
+    hint_params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The fields of a problem built from a catalog message and its parameters (RuleProblem.of, PackProblem.of): the
+    English text filled in (``message``, ``hint``, what the CLI and the API read) and the msgids with their values
+    as text (``template``, ``params``, ``hint_template``, ``hint_params``, what a page renders per language)."""
+    shown = {k: str(v) for k, v in (params or {}).items()}
+    hint_shown = {k: str(v) for k, v in (hint_params or {}).items()}
+    return {
+        "message": message.format(**shown) if shown else message,
+        "hint": (hint.format(**hint_shown) if hint_shown else hint) if hint is not None else None,
+        "template": message,
+        "params": shown,
+        "hint_template": hint,
+        "hint_params": hint_shown,
+    }
 
 
 class AnyOf(tuple):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from kit.i18n import problem_fields
 from kit.vocab import VersionStatus
 
 # How often one subject may be paid under a policy (code): policy-pack.md `once`.
@@ -43,17 +44,7 @@ class PackProblem(BaseModel):
         **where: Any,
     ) -> PackProblem:
         """A problem from a catalog message (``_l("'{key}' is required")``) and its parameters."""
-        shown = {k: str(v) for k, v in (params or {}).items()}
-        hint_shown = {k: str(v) for k, v in (hint_params or {}).items()}
-        return cls(
-            message=message.format(**shown) if shown else message,
-            hint=(hint.format(**hint_shown) if hint_shown else hint) if hint is not None else None,
-            template=message,
-            params=shown,
-            hint_template=hint,
-            hint_params=hint_shown,
-            **where,
-        )
+        return cls(**problem_fields(message, params, hint=hint, hint_params=hint_params), **where)
 
     def describe(self) -> str:
         where = []

@@ -5,7 +5,6 @@ Excel. The figures are app/dashboard.py's SQL aggregates; the page shows them, t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, get
@@ -14,7 +13,7 @@ from litestar.response import Stream, Template
 from app import dashboard as dash
 from app.auth.guards import requires
 from app.controllers.oversight import STATE_LABELS
-from app.exports import Column, export
+from app.exports import Column, export, one_chunk
 from app.i18n import gettext as translated
 from app.i18n import lang_of
 from eligibility.plain import REGIONS
@@ -173,10 +172,6 @@ def _query(f: dash.Filters) -> dict[str, str]:
     return {"policy": f.policy, "date_from": f.date_from, "date_to": f.date_to, "region": f.region}
 
 
-async def _one(rows: list[dict[str, Any]]) -> AsyncIterator[list[dict[str, Any]]]:
-    yield rows
-
-
 @get("/oversight/dashboard/export", guards=[VIEWERS], include_in_schema=False)
 async def dashboard_export(
     request: Request,
@@ -204,7 +199,7 @@ async def dashboard_export(
             }
             for r in rows
         ]
-    return export(request, format, f"dashboard-{name}", columns, _one(rows), sheet=sheet)
+    return export(request, format, f"dashboard-{name}", columns, one_chunk(rows), sheet=sheet)
 
 
 route_handlers = [dashboard_page, dashboard_export]
