@@ -123,7 +123,7 @@ def _shown(lang: str, key: str, value: Any) -> Any:
 
 # Parameters whose value is itself a catalog message, filled in English (a rule problem's ``{type}``, "this value",
 # a refused pattern's ``{problem}``, a subject ``{kind}``): shown through ``shown``, read back into its msgid.
-MESSAGE_PARAMS = frozenset({"type", "what", "problem", "kind"})
+MESSAGE_PARAMS = frozenset({"type", "what", "problem", "kind", "new_kind", "yaml_context"})
 
 # A notice's delivery channels, as the notice page names them.
 CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "sms": "短信", "webhook": "Webhook"}
@@ -152,6 +152,14 @@ def render(lang: str, message: str, params: dict[str, Any] | None = None) -> str
 
 def error_text(lang: str, exc: BaseException) -> str:
     """What a person reads for a refusal: an AppError's message in ``lang`` (``str(exc)`` stays English)."""
+    problems = getattr(exc, "problems", None)
+    if isinstance(exc, AppError) and problems and all(hasattr(p, "hint_template") for p in problems):
+        # A refused pack or form (policies.errors.PackRefused): its head and each problem, as describe() writes them.
+        head = render(lang, _l("refused, {n} problem(s) (nothing was stored):"), {"n": len(problems)})
+        source = getattr(exc, "source", "")
+        lines = [f"{source}: {head}" if source else head]
+        lines += ["  " + problem_text(lang, p).replace("\n", "\n  ") for p in problems]
+        return "\n".join(lines)
     if isinstance(exc, AppError):
         return render(lang, exc.template, exc.params)
     return str(exc)

@@ -220,7 +220,7 @@ async def change_role(username: str, role: str, actor: Actor) -> dict:
 
 async def edit_account(username: str, display_name: str, actor: Actor) -> dict:
     """An admin corrects an account's display name (the role and the password are not edited here)."""
-    _require_admin(actor, "修改账户 / edit accounts")
+    _require_admin(actor, _l("修改账户 / edit accounts"))
     name = display_name.strip()
     if not name or len(name) > 128:
         raise AppError("姓名须为 1-128 个字符 / a display name is 1-128 characters")

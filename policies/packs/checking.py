@@ -312,5 +312,5 @@ def read_pack(path: str | Path) -> list[PolicyContent]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PackRefused([PackProblem(message=f"cannot read the file: {exc}")], str(path)) from None
+        raise PackRefused([PackProblem.of(_l("cannot read the file: {error}"), {"error": exc})], str(path)) from None
     return read_pack_text(text, str(path))

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from kit.i18n import _l
 from policies.schemas import PackProblem
 
 MAX_PACK_BYTES = 1024 * 1024
@@ -16,7 +17,7 @@ MAX_NODES = 50_000  # 100,000 took 2.2 s and 90 MB to compose; a pack of 200 pol
 MAX_CLAUSES = 100  # SQL joins a policy's clauses with OR: SQLite refuses an expression 1,000 levels deep
 MAX_TESTS = 200
 MAX_YUAN = Decimal("1e15")  # an amount in fen then fits a 64-bit integer column with room to add
-NUL_HINT = "remove the invisible character (a NUL, \\x00, or a YAML escape \\0 that stands for one)"
+NUL_HINT = _l("remove the invisible character (a NUL, \\x00, or a YAML escape \\0 that stands for one)")
 
 
 class PackLimit(Exception):
@@ -27,8 +28,9 @@ class PackLimit(Exception):
         self.problem = problem
 
     @classmethod
-    def at(cls, line: int | None, message: str, hint: str) -> PackLimit:
-        return cls(PackProblem(line=line, message=message, hint=hint))
+    def at(cls, line: int | None, message: str, hint: str, **params: Any) -> PackLimit:
+        """A problem from a catalog message (kit.i18n._l) and its parameters."""
+        return cls(PackProblem.of(message, params, hint=hint, line=line))
 
 
 def check_text(text: str) -> None:
@@ -36,11 +38,15 @@ def check_text(text: str) -> None:
     size = len(text.encode("utf-8", errors="replace"))
     if size > MAX_PACK_BYTES:
         raise PackLimit.at(
-            None, f"the pack is {size:,} bytes; at most {MAX_PACK_BYTES:,} are accepted", "split it into several packs"
+            None,
+            _l("the pack is {size} bytes; at most {max} are accepted"),
+            _l("split it into several packs"),
+            size=f"{size:,}",
+            max=f"{MAX_PACK_BYTES:,}",
         )
     if "\x00" in text:
         at = text.index("\x00")
-        raise PackLimit.at(text.count("\n", 0, at) + 1, "the pack holds a NUL character", NUL_HINT)
+        raise PackLimit.at(text.count("\n", 0, at) + 1, _l("the pack holds a NUL character"), NUL_HINT)
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -58,18 +64,21 @@ class _BoundedLoader(yaml.SafeLoader):
         if getattr(event, "anchor", None) is not None:
             raise PackLimit.at(
                 line,
-                "YAML anchors and aliases (&name, *name, <<:) are not accepted in a pack",
-                "write the value out where it is used",
+                _l("YAML anchors and aliases (&name, *name, <<:) are not accepted in a pack"),
+                _l("write the value out where it is used"),
             )
         self._nodes += 1
         if self._nodes > MAX_NODES:
-            raise PackLimit.at(line, f"the pack has more than {MAX_NODES:,} values", "split it into several packs")
+            raise PackLimit.at(
+                line, _l("the pack has more than {max} values"), _l("split it into several packs"), max=f"{MAX_NODES:,}"
+            )
         self._depth += 1
         if self._depth > MAX_DEPTH:
             raise PackLimit.at(
                 line,
-                f"the YAML nests more than {MAX_DEPTH} levels deep",
-                "a pack nests policies, clauses and tests a few levels deep; check the indentation",
+                _l("the YAML nests more than {max} levels deep"),
+                _l("a pack nests policies, clauses and tests a few levels deep; check the indentation"),
+                max=MAX_DEPTH,
             )
         try:
             return super().compose_node(parent, index)
@@ -102,8 +111,8 @@ def safe_load(text: str) -> Any:
     return construct(node) if node is not None else None
 
 
-def data_problem(data: Any) -> tuple[tuple, str, str] | None:
-    """(path, message, hint) of the first bound a policy's data breaks (posted as JSON it was not composed here):
+def data_problem(data: Any) -> tuple[tuple, str, dict[str, Any], str] | None:
+    """(path, message, its parameters, hint) of the first bound a policy's data breaks (posted as JSON it was not composed here):
     nesting, size, a NUL character in a key or a text. Iterative: data of any depth is measured without recursion."""
     nodes = 0
     stack: list[tuple[Any, tuple]] = [(data, ())]
@@ -111,15 +120,25 @@ def data_problem(data: Any) -> tuple[tuple, str, str] | None:
         value, path = stack.pop()
         nodes += 1
         if len(path) >= MAX_DEPTH:
-            return path[:MAX_DEPTH], f"the policy nests more than {MAX_DEPTH} levels deep", "check the nesting"
+            return (
+                path[:MAX_DEPTH],
+                _l("the policy nests more than {max} levels deep"),
+                {"max": MAX_DEPTH},
+                _l("check the nesting"),
+            )
         if nodes > MAX_NODES:
-            return (), f"the policy has more than {MAX_NODES:,} values", "split it into several policies"
+            return (
+                (),
+                _l("the policy has more than {max} values"),
+                {"max": f"{MAX_NODES:,}"},
+                _l("split it into several policies"),
+            )
         if isinstance(value, str) and "\x00" in value:
-            return path, "a text holds a NUL character", NUL_HINT
+            return path, _l("a text holds a NUL character"), {}, NUL_HINT
         if isinstance(value, dict):
             for k, v in value.items():
                 if isinstance(k, str) and "\x00" in k:
-                    return path, "a key holds a NUL character", NUL_HINT
+                    return path, _l("a key holds a NUL character"), {}, NUL_HINT
                 stack.append((v, path + (k,)))
         elif isinstance(value, list):
             stack.extend((v, path + (i,)) for i, v in enumerate(value))

@@ -40,9 +40,28 @@ CHOICES = {
 }
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _FEN = Decimal("0.01")
-QUOTE_HINT = (
+QUOTE_HINT = _l(
     "an expression that starts with a quote must be quoted whole or written as a block scalar: "
     "`when: >-` and the rule on the next line"
+)
+# PyYAML's own words for the usual mistakes, so a page shows them in the reader's language (app/i18n.py ``shown``).
+YAML_WORDS = (
+    _l("mapping values are not allowed here"),
+    _l("could not find expected ':'"),
+    _l("did not find expected key"),
+    _l("did not find expected '-' indicator"),
+    _l("found character '\\t' that cannot start any token"),
+    _l("found unexpected end of stream"),
+    _l("expected a single document in the stream"),
+    _l("but found another document"),
+    _l("while scanning a simple key"),
+    _l("while scanning a quoted scalar"),
+    _l("while scanning a plain scalar"),
+    _l("while parsing a block mapping"),
+    _l("while parsing a block collection"),
+    _l("while parsing a flow mapping"),
+    _l("while parsing a flow sequence"),
+    _l("expected {expected}, but found {found}"),
 )
 
 
@@ -92,23 +111,30 @@ def parse_pack_text(text: str) -> list[tuple[Any, _Located]]:
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
-        message = f"YAML error: {problem}" + (f" ({context})" if context else "")
         bad_line = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
         hint = (
             QUOTE_HINT
             if re.search(r":\s*[\"'][^\"']*[\"']\s+\S", bad_line)
-            else "check the indentation and the quoting on this line and the one before"
+            else _l("check the indentation and the quoting on this line and the one before")
         )
         raise PackRefused(
-            [PackProblem(line=line, message=message, hint=hint, expression=bad_line.strip() or None)]
+            [
+                PackProblem.of(
+                    _l("YAML error: {problem} ({yaml_context})") if context else _l("YAML error: {problem}"),
+                    {"problem": problem, "yaml_context": context} if context else {"problem": problem},
+                    hint=hint,
+                    line=line,
+                    expression=bad_line.strip() or None,
+                )
+            ]
         ) from None
     if node is None:
         raise PackRefused(
             [
-                PackProblem(
+                PackProblem.of(
+                    _l("the file is empty"),
+                    hint=_l("a pack holds one policy (code, title, …) or a list of them under `policies:`"),
                     line=1,
-                    message="the file is empty",
-                    hint="a pack holds one policy (code, title, …) or a list of them under `policies:`",
                 )
             ]
         )
@@ -119,12 +145,13 @@ def parse_pack_text(text: str) -> list[tuple[Any, _Located]]:
         if extra or not isinstance(data["policies"], list):
             raise PackRefused(
                 [
-                    PackProblem(
-                        line=loc.line(),
-                        message="a pack with `policies:` holds only that list",
-                        hint=f"move {', '.join(map(str, extra))} into a policy"
+                    PackProblem.of(
+                        _l("a pack with `policies:` holds only that list"),
+                        hint=_l("move {keys} into a policy")
                         if extra
-                        else "write `policies:` followed by `- code: …` entries",
+                        else _l("write `policies:` followed by `- code: …` entries"),
+                        hint_params={"keys": ", ".join(map(str, extra))} if extra else None,
+                        line=loc.line(),
                     )
                 ]
             )
@@ -232,8 +259,8 @@ def validate_structure(
 
     bad = limits.data_problem(data)
     if bad is not None:
-        path, message, hint = bad
-        problem(message, *path, hint=hint)
+        path, message, params, hint = bad
+        problem(message, *path, params=params, hint=hint)
         return None, probs
     if not isinstance(data, dict):
         problem(_l("a policy is a mapping of keys (code, title, issuer, …)"))
@@ -295,9 +322,10 @@ def validate_structure(
             out["publicity_days"] = v
         else:
             problem(
-                f"'publicity_days' must be a whole number of working days from 0 to 60, not {v!r}",
+                _l("'publicity_days' must be a whole number of working days from 0 to 60, not {value}"),
                 "publicity_days",
-                hint="publicity_days: 5 shows the payees publicly for 5 working days before paying",
+                params={"value": repr(v)},
+                hint=_l("publicity_days: 5 shows the payees publicly for 5 working days before paying"),
             )
     for k in ("effective_from", "effective_to"):
         v = data.get(k)
@@ -351,7 +379,7 @@ def validate_structure(
     try:
         return PolicyContent(**out), probs
     except Exception as exc:  # noqa: BLE001 - any residual type error becomes a problem, not a traceback
-        problem(f"invalid policy: {exc}")
+        problem(_l("invalid policy: {error}"), params={"error": exc})
         return None, probs
 
 
@@ -448,7 +476,11 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
         problem(_l("'clauses' must be a non-empty list of clauses (code, title, when, amount)"), "clauses")
         return []
     if len(value) > limits.MAX_CLAUSES:
-        problem(f"a policy has at most {limits.MAX_CLAUSES} clauses, not {len(value)}", "clauses")
+        problem(
+            _l("a policy has at most {max} clauses, not {n}"),
+            "clauses",
+            params={"max": limits.MAX_CLAUSES, "n": len(value)},
+        )
         return []
     out, seen = [], {}
     for i, c in enumerate(value):
@@ -475,22 +507,25 @@ def _clauses(value: Any, loc: _Located, problem) -> list[ClauseContent]:
             ok = True
             if cc in seen:
                 problem(
-                    f"duplicate clause code '{cc}' (clause {seen[cc] + 1} and clause {i + 1})",
+                    _l("duplicate clause code '{code}' (clause {first} and clause {second})"),
                     "clauses",
                     i,
                     "code",
                     clause=cc,
-                    hint="every clause of a policy needs its own code",
+                    params={"code": cc, "first": seen[cc] + 1, "second": i + 1},
+                    hint=_l("every clause of a policy needs its own code"),
                 )
             seen.setdefault(cc, i)
         exprs = {}
         for part in ("when", "amount"):
             if c.get(part) is None:
-                problem(f"a clause needs '{part}'", "clauses", i, part, clause=cc)
+                problem(_l("a clause needs '{key}'"), "clauses", i, part, clause=cc, params={"key": part})
                 continue
             e = _expression(c[part], loc.raw.get(("clauses", i, part)))
             if not e:
-                problem(f"'{part}' must be a rule expression (text)", "clauses", i, part, clause=cc)
+                problem(
+                    _l("'{key}' must be a rule expression (text)"), "clauses", i, part, clause=cc, params={"key": part}
+                )
             exprs[part] = e
         title = c.get("title", "")
         if ok and len(exprs) == 2 and all(exprs.values()):
@@ -507,7 +542,9 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
         problem(_l("'tests' must be a list of tests (name, profile, as_of, expect)"), "tests")
         return []
     if len(value) > limits.MAX_TESTS:
-        problem(f"a policy has at most {limits.MAX_TESTS} tests, not {len(value)}", "tests")
+        problem(
+            _l("a policy has at most {max} tests, not {n}"), "tests", params={"max": limits.MAX_TESTS, "n": len(value)}
+        )
         return []
     out = []
     for i, t in enumerate(value):
@@ -527,7 +564,13 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
         name = str(t.get("name") or f"test {i + 1}")
         profile = t.get("profile")
         if not isinstance(profile, dict):
-            problem(f"test '{name}' needs a profile (a mapping of profile fields)", "tests", i, "profile")
+            problem(
+                _l("test '{name}' needs a profile (a mapping of profile fields)"),
+                "tests",
+                i,
+                "profile",
+                params={"name": name},
+            )
             continue
         unknown = [k for k in profile if subject and k not in _profile_keys(subject)]
         for k in unknown:
@@ -546,34 +589,57 @@ def _tests(value: Any, loc: _Located, problem, subject: str | None) -> list[Poli
         if t.get("as_of") is not None:
             as_of = _date(t["as_of"])
             if as_of is None:
-                problem(f"test '{name}': 'as_of' must be a date YYYY-MM-DD", "tests", i, "as_of")
+                problem(
+                    _l("test '{name}': 'as_of' must be a date YYYY-MM-DD"), "tests", i, "as_of", params={"name": name}
+                )
                 continue
         expect = t.get("expect")
         if not isinstance(expect, dict) or not isinstance(expect.get("eligible"), bool):
-            problem(f"test '{name}' needs expect: {{eligible: true|false, …}}", "tests", i, "expect")
+            problem(
+                _l("test '{name}' needs expect: {{eligible: true|false, …}}"),
+                "tests",
+                i,
+                "expect",
+                params={"name": name},
+            )
             continue
         bad = [k for k in expect if k not in EXPECT_KEYS]
         for k in bad:
             problem(
-                f"unknown key '{k}' in the expectation of test '{name}'",
+                _l("unknown key '{key}' in the expectation of test '{name}'"),
                 "tests",
                 i,
                 "expect",
                 k,
+                params={"key": k, "name": name},
                 hint=_did_you_mean(k, EXPECT_KEYS),
             )
         amount = None
         if expect.get("amount") is not None:
             amount = _money(expect["amount"], loc.raw.get(("tests", i, "expect", "amount")))
             if amount is None or abs(amount) >= limits.MAX_YUAN:
-                problem(f"test '{name}': expected amount must be a number of yuan", "tests", i, "expect", "amount")
+                problem(
+                    _l("test '{name}': expected amount must be a number of yuan"),
+                    "tests",
+                    i,
+                    "expect",
+                    "amount",
+                    params={"name": name},
+                )
                 continue
             amount = amount.quantize(_FEN, ROUND_HALF_UP)
         clauses = expect.get("clauses")
         if clauses is not None and (
             not isinstance(clauses, list) or not all(isinstance(c, (str, int)) for c in clauses)
         ):
-            problem(f"test '{name}': expected clauses must be a list of clause codes", "tests", i, "expect", "clauses")
+            problem(
+                _l("test '{name}': expected clauses must be a list of clause codes"),
+                "tests",
+                i,
+                "expect",
+                "clauses",
+                params={"name": name},
+            )
             continue
         if bad:
             continue

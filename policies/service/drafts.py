@@ -111,12 +111,12 @@ async def _store(content: PolicyContent, actor: Actor) -> tuple[VersionRead, str
         if policy["subject"] != content.subject:
             raise PackRefused(
                 [
-                    PackProblem(
+                    PackProblem.of(
+                        _l("policy {code} is for {kind} subjects; its subject cannot change to {new_kind}"),
+                        {"code": content.code, "kind": policy["subject"], "new_kind": content.subject},
+                        hint=_l("use a new policy code for another subject kind"),
                         policy_code=content.code,
                         field="subject",
-                        message=f"policy {content.code} is for {policy['subject']} subjects; "
-                        f"its subject cannot change to {content.subject}",
-                        hint="use a new policy code for another subject kind",
                     )
                 ]
             )
@@ -170,7 +170,7 @@ async def save_draft(data: Any, actor: Actor, *, require_tests: bool = False) ->
 
     Refuses with every problem when it does not check; a new version is made when the latest one left draft.
     """
-    _require_role(actor, AUTHOR_ROLES, "writing a policy draft")
+    _require_role(actor, AUTHOR_ROLES, _l("writing a policy draft"))
     if isinstance(data, PolicyContent):
         data = packs.content_to_dict(data)
     content, problems = packs.check_policy(data, require_tests=require_tests)
@@ -183,7 +183,7 @@ async def save_draft(data: Any, actor: Actor, *, require_tests: bool = False) ->
 
 async def update_draft(version_id: int, data: Any, actor: Actor) -> VersionRead:
     """Change the content of draft ``version_id``; refused for any version that left draft."""
-    _require_role(actor, AUTHOR_ROLES, "editing a policy draft")
+    _require_role(actor, AUTHOR_ROLES, _l("editing a policy draft"))
     row = await _version_row(version_id)
     _ensure_draft(row)
     if isinstance(data, PolicyContent):
@@ -194,10 +194,11 @@ async def update_draft(version_id: int, data: Any, actor: Actor) -> VersionRead:
     if content.code != row["code"]:
         raise PackRefused(
             [
-                PackProblem(
+                PackProblem.of(
+                    _l("this draft belongs to policy {code}; the code cannot change"),
+                    {"code": row["code"]},
                     policy_code=content.code,
                     field="code",
-                    message=f"this draft belongs to policy {row['code']}; the code cannot change",
                 )
             ]
         )
@@ -239,13 +240,13 @@ def _ensure_draft(row: dict) -> None:
 
 async def load_pack(path: str | Path, actor: Actor) -> list[tuple[VersionRead, str]]:
     """`zhida policies load`: check every policy of the file, then store them all as drafts, or nothing."""
-    _require_role(actor, AUTHOR_ROLES, "loading policy packs")
+    _require_role(actor, AUTHOR_ROLES, _l("loading policy packs"))
     contents = packs.read_pack(path)
     return await store_contents(contents, actor)
 
 
 async def load_pack_text(text: str, actor: Actor, source: str = "pack") -> list[tuple[VersionRead, str]]:
-    _require_role(actor, AUTHOR_ROLES, "loading policy packs")
+    _require_role(actor, AUTHOR_ROLES, _l("loading policy packs"))
     return await store_contents(packs.read_pack_text(text, source), actor)
 
 
@@ -269,7 +270,7 @@ async def store_contents(contents: list[PolicyContent], actor: Actor) -> list[tu
 
 async def new_draft_from(version_id: int, actor: Actor) -> VersionRead:
     """Start a new draft from a version (the way to change a published policy)."""
-    _require_role(actor, AUTHOR_ROLES, "writing a policy draft")
+    _require_role(actor, AUTHOR_ROLES, _l("writing a policy draft"))
     row = await _version_row(version_id)
     if row["status"] == VersionStatus.DRAFT:
         return await _read(row)

@@ -121,7 +121,7 @@ async def missing_tests(version_id: int) -> list[PackProblem]:
 
 async def submit(version_id: int, actor: Actor) -> VersionRead:
     """The author hands a draft to review (its own tests must pass)."""
-    _require_role(actor, AUTHOR_ROLES, "submitting a policy for review")
+    _require_role(actor, AUTHOR_ROLES, _l("submitting a policy for review"))
     row = await _version_row(version_id)
     if row["status"] != VersionStatus.DRAFT:
         raise LifecycleError(
@@ -138,7 +138,7 @@ async def submit(version_id: int, actor: Actor) -> VersionRead:
 
 async def reject(version_id: int, actor: Actor, reason: str) -> VersionRead:
     """The reviewer sends a version in review back to its author as a draft, with the reason."""
-    _require_role(actor, (REVIEWER,), "rejecting a policy")
+    _require_role(actor, (REVIEWER,), _l("rejecting a policy"))
     if not (reason or "").strip():
         raise PolicyError(_l("a rejection needs a reason the author can act on"))
     row = await _version_row(version_id)
@@ -235,7 +235,7 @@ async def publish_version(
     (``activate_due``), the published version staying in effect until that day.
     Matching, notices and entitlements are the caller's (app/publication.py queues them).
     """
-    _require_role(actor, (REVIEWER,), "publishing a policy")
+    _require_role(actor, (REVIEWER,), _l("publishing a policy"))
     today = today or china_today()
     row = await _version_row(version_id)
     if content_hash is not None and row["content_hash"] != content_hash:
@@ -409,7 +409,7 @@ async def _live_row(code: str, statuses: tuple[str, ...]) -> dict:
 
 async def suspend(code: str, actor: Actor, reason: str) -> VersionRead:
     """Stop the published version of CODE from matching (暂停), keeping it for a later resume."""
-    _require_role(actor, (REVIEWER,), "suspending a policy")
+    _require_role(actor, (REVIEWER,), _l("suspending a policy"))
     if not (reason or "").strip():
         raise PolicyError(_l("a suspension needs a reason"))
     row = await _live_row(code, (VersionStatus.PUBLISHED,))
@@ -420,7 +420,7 @@ async def suspend(code: str, actor: Actor, reason: str) -> VersionRead:
 
 
 async def resume(code: str, actor: Actor, reason: str = "") -> VersionRead:
-    _require_role(actor, (REVIEWER,), "resuming a policy")
+    _require_role(actor, (REVIEWER,), _l("resuming a policy"))
     row = await _live_row(code, (VersionStatus.SUSPENDED,))
     async with _db().transaction():
         await _transition(row, VersionStatus.PUBLISHED, actor, "policy.resume", reason.strip())
@@ -430,7 +430,7 @@ async def resume(code: str, actor: Actor, reason: str = "") -> VersionRead:
 
 async def retire(code: str, actor: Actor, reason: str) -> VersionRead:
     """End a policy (废止): its published or suspended version is retired for good."""
-    _require_role(actor, (REVIEWER,), "retiring a policy")
+    _require_role(actor, (REVIEWER,), _l("retiring a policy"))
     if not (reason or "").strip():
         raise PolicyError(_l("retiring a policy needs a reason"))
     row = await _live_row(code, LIVE)

@@ -266,7 +266,8 @@ async def test_odd_input_over_http_is_a_4xx_with_a_reason(app_):  # noqa: F811 -
         data={**form, "clause_amount": "1", "tests_yaml": alias_bomb(7)},
         headers=csrf_headers(officer),
     )
-    assert r.status_code == 422 and "anchors and aliases" in r.text  # the form's tests are YAML too
+    # the form's tests are YAML too; the page reads in Chinese (issue 17)
+    assert r.status_code == 422 and "不接受 YAML 锚点和别名" in r.text
     r = await officer.post("/api/policies", json=policy(when=chain(100)), headers=csrf_headers(officer))
     assert r.status_code == 422 and "nests too deeply" in r.text
     assert (await officer.get("/api/policies")).json() == []

@@ -1,0 +1,129 @@
+"""A refused pack, a refused draft and a role refusal in the reader's language (issue 17): the YAML reader's errors,
+its bounds, a duplicate clause, a test without a profile, a subject that cannot change and the step a role may not
+take read in Chinese through the API (Accept-Language: zh-CN) and the pages, and stay English for the CLI's API."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from tests.policies.test_form_problems_i18n import _problems
+from tests.policies.test_officer_tools import FORM
+from tests.web import acsrf, alogin, asgi_client, ensure_user
+
+ZH = {"accept-language": "zh-CN,zh;q=0.9"}
+HTML = {"accept": "text/html"}
+# English words of the messages fixed here: none of them is left in a Chinese answer.
+ENGLISH = re.compile(
+    r"\b(YAML error|mapping values|allowed|refused|problem|duplicate|clause|needs|profile|policy|subject|"
+    r"cannot|change|hint|line|the|is|bytes|rejecting|role)\b"
+)
+POLICY = """code: I18N-PACK
+title: 语言测试政策
+issuer: 测试局
+subject: talent
+mode: auto
+effective_from: 2025-01-01
+budget: 100000
+clauses:
+  - {code: a, title: 甲, when: "true", amount: "1"}
+  - {code: a, title: 乙, when: "true", amount: "2"}
+tests:
+  - name: 无档案
+    expect: {eligible: true}
+"""
+
+
+def _chinese(text: str) -> bool:
+    return bool(re.search(r"[\u4e00-\u9fff]", text))
+
+
+async def test_a_yaml_error_reads_in_chinese_through_the_api_and_english_without_asking(fresh_db):
+    await ensure_user("pm_officer", "policy_officer")
+    async with asgi_client() as client:
+        await alogin(client, "pm_officer")
+        bad = "code: X\ntitle: a: b\n"
+        r = await client.post("/api/policies/packs", content=bad, headers={**acsrf(client), **ZH})
+        assert r.status_code == 422
+        zh = r.json()["error"]
+        assert "YAML 格式错误：此处不能出现键值对" in zh and "第 2 行" in zh, zh
+        assert "请检查本行及上一行的缩进和引号" in zh, zh
+        assert not ENGLISH.search(zh.replace("title: a: b", "")), zh
+        r = await client.post("/api/policies/packs", content=bad, headers=acsrf(client))
+        en = r.json()["error"]
+        assert "YAML error: mapping values are not allowed here" in en and not _chinese(en), en
+
+        r = await client.post("/api/policies/packs", content="x: &a 1\ny: *a\n", headers={**acsrf(client), **ZH})
+        zh = r.json()["error"]
+        assert "政策包中不接受 YAML 锚点和别名" in zh and "请在用到的地方直接写出该值" in zh, zh
+        r = await client.post("/api/policies/packs", content="a: 1\n\x00", headers={**acsrf(client), **ZH})
+        zh = r.json()["error"]
+        assert "政策包含有 NUL 字符" in zh and "请删除不可见字符" in zh and not ENGLISH.search(zh), zh
+
+
+async def test_a_duplicate_clause_and_a_test_without_profile_read_in_chinese(fresh_db):
+    await ensure_user("pm_officer", "policy_officer")
+    async with asgi_client() as client:
+        await alogin(client, "pm_officer")
+        r = await client.post("/api/policies/packs", content=POLICY, headers={**acsrf(client), **ZH})
+        assert r.status_code == 422
+        zh = r.json()["error"]
+        assert "条款编号“a”重复（第 1 项和第 2 项条款）" in zh, zh
+        assert "一项政策的每项条款须有各自的编号" in zh, zh
+        assert "测试“无档案”须有档案（档案字段的键值对）" in zh, zh
+        assert "被拒绝" in zh or "未保存" in zh, zh
+        assert not ENGLISH.search(re.sub(r"I18N-PACK", "", zh)), zh
+        r = await client.post("/api/policies/packs", content=POLICY, headers=acsrf(client))
+        en = r.json()["error"]
+        assert "duplicate clause code 'a' (clause 1 and clause 2)" in en
+        assert "test '无档案' needs a profile" in en
+
+
+async def test_a_subject_that_cannot_change_reads_in_chinese_on_the_form(fresh_db):
+    await ensure_user("pm_officer", "policy_officer")
+    async with asgi_client() as client:
+        await alogin(client, "pm_officer")
+        form = {**FORM, "code": "I18N-SUBJ"}
+        r = await client.post("/policies/save", data=form, headers=acsrf(client), follow_redirects=False)
+        assert r.status_code in (302, 303), r.text[:500]
+        changed = {
+            **form,
+            "subject": "enterprise",
+            "when": "employees >= 1",
+            "clause_when": ["employees >= 10"],
+            "tests_yaml": "",
+            "test_name": [""],
+            "test_as_of": [""],
+            "test_eligible": ["true"],
+            "test_clauses": [""],
+            "test_amount": [""],
+            "p_test": [],
+            "p_field": [],
+            "p_value": [],
+        }
+        r = await client.post("/policies/save", data=changed, headers=acsrf(client), follow_redirects=False)
+        assert r.status_code == 422, r.text[:500]
+        zh = _problems(r.text)
+        assert any("政策 I18N-SUBJ 的享受对象是人才，不能改为企业" in p for p in zh), zh
+        assert any("其他享受对象请使用新的政策编号" in p for p in zh), zh
+        assert all(not ENGLISH.search(html.unescape(p).replace("I18N-SUBJ", "")) for p in zh), zh
+
+
+async def test_the_step_a_role_may_not_take_is_named_in_chinese(fresh_db):
+    await ensure_user("pm_officer", "policy_officer")
+    async with asgi_client() as client:
+        await alogin(client, "pm_officer")
+        r = await client.post(
+            "/policies/save", data={**FORM, "code": "I18N-ROLE"}, headers=acsrf(client), follow_redirects=False
+        )
+        vid = int(re.search(r"v=(\d+)", r.headers["location"]).group(1))
+        r = await client.post(
+            f"/policies/versions/{vid}/reject", data={"reason": "x"}, headers={**HTML, **acsrf(client)}
+        )
+        assert "退回政策需要政策审核员角色" in r.text, r.text[:3000]
+        assert "rejecting a policy" not in r.text
+        client.cookies.set("lang", "en")
+        r = await client.post(
+            f"/policies/versions/{vid}/reject", data={"reason": "x"}, headers={**HTML, **acsrf(client)}
+        )
+        assert "rejecting a policy needs the role Policy reviewer" in r.text and "退回政策" not in r.text
