@@ -23,6 +23,7 @@ from app import hotline
 from app.audit import AuditActor
 from app.auth.guards import current_user, own_subject, requires
 from app.controllers.core import client_source
+from app.controllers.policies.tests_form import field_options
 from app.controllers.portal_pages import file_objection
 from app.controllers.portal_standing import policy_view, subject_overview
 from app.errors import AppError
@@ -180,7 +181,11 @@ async def _file(request: Request, g: hotline.Grant, data: HotlineObjection) -> O
     if data.kind == "correction":
         if not data.field.strip() or not data.value.strip():
             raise AppError(_l("a data correction names the field and its right value"))
-        text = f"【数据更正 / data correction】{data.field.strip()} → {data.value.strip()}\n{text}"
+        # The field by the label people read (学历, not the profile key): the form's own choices.
+        labels = {o["name"]: o["zh"] for o in field_options().get(str(g.subject_kind), [])}
+        if data.field.strip() not in labels:
+            raise AppError(_l("{field} is not a field of the caller's record"), field=data.field.strip())
+        text = f"【数据更正 / data correction】{labels[data.field.strip()]} → {data.value.strip()}\n{text}"
     made = await file_objection(
         g.subject_kind,
         g.subject_id,
@@ -274,6 +279,7 @@ async def caller_page(request: Request, grant_id: int) -> Template:
         notices=await notifications.inbox(g.subject_kind, g.subject_id, limit=10, locale=lang),
         objections=await applications.objections_of_subject(g.subject_kind, g.subject_id),
         targets=targets,
+        fields=field_options().get(str(g.subject_kind), []),
     )
 
 

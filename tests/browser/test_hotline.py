@@ -64,6 +64,16 @@ def test_hotline_agent_helps_a_consenting_caller():
             assert desk.locator("[data-testid=stage]").first.inner_text()
             _fits(desk, width)
             desk.screenshot(path=str(SHOTS / f"hotline-caller-{width}.png"), full_page=True)
+            # Each radio button sits on its label's line (a block-level radio put it on a line of its own at 390 px).
+            for radio in desk.locator("input[name=kind]").all():
+                box = radio.bounding_box()
+                label = radio.evaluate_handle("r => r.closest('label')").as_element().bounding_box()
+                line = desk.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 24")
+                assert box["width"] < 40 and label["height"] < 2.2 * line, (width, box, label, line)
+            # The correction names the field by its label (参保职工人数), not the profile key (employees).
+            options = desk.locator("[data-testid=field] option").all_inner_texts()
+            assert "参保职工人数" in options or "学历" in options, options
+            assert not any(o.isascii() and "_" in o or o in ("employees", "education") for o in options), options
             if width == 1366:  # filed once: a second objection to the same decision waits for the first's answer
                 assert desk.locator("[data-testid=objection-form]").count(), "the demo caller has a decision"
                 desk.fill("[data-testid=text]", TEXT)

@@ -128,7 +128,7 @@ async def test_agent_files_objections_for_the_caller_audited_as_the_agent(client
     )
     assert r.status_code in (200, 201), r.text
     made = r.json()
-    assert "employees → 120" in made["text"]
+    assert "参保职工人数 → 120" in made["text"] and "employees" not in made["text"]  # the field by its label
     # The caller sees it in the portal as its own objection.
     mine = (await ent.get("/api/portal/objections")).json()
     assert [o["id"] for o in mine] == [made["id"]]
