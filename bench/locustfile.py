@@ -1,6 +1,10 @@
 """Locust users for bench/web_load.py (issue 19): subjects on the portal, the public library and its API, staff on
 their lists. Run by web_load.py against a `zhida serve` it started on 127.0.0.1; the accounts come from the demo it
-seeded, through ZHIDA_LOAD_PORTAL (comma-separated subject ids) and ZHIDA_LOAD_PASSWORD.
+seeded, through ZHIDA_LOAD_PORTAL (comma-separated subject ids; web_load.py makes one per simulated subject, so none is
+shared) and ZHIDA_LOAD_PASSWORD; ZHIDA_LOAD_HOSTS (comma-separated base URLs) spreads the users over several
+`zhida serve` processes, round robin.
+
+A login that fails is one failure and that user stops: it does not go on to fail every page with 401.
 
     locust -f bench/locustfile.py --headless -u 64 -r 16 -t 60s --host http://127.0.0.1:PORT
 """
@@ -12,14 +16,23 @@ import os
 import re
 
 from locust import HttpUser, between, task
+from locust.exception import StopUser
 
 PASSWORD = os.environ.get("ZHIDA_LOAD_PASSWORD", "Zhida-demo-2025")
 PORTAL = [s for s in os.environ.get("ZHIDA_LOAD_PORTAL", "").split(",") if s]
 STAFF = ["officer", "reviewer", "maker", "checker", "auditor"]
 _portal = itertools.cycle(PORTAL or ["-"])
 _staff = itertools.cycle(STAFF)
+_hosts = itertools.cycle([h for h in os.environ.get("ZHIDA_LOAD_HOSTS", "").split(",") if h] or [""])
 _POLICY_LINK = re.compile(r'href="/portal/policies/(\d+)"')
 _LIBRARY_LINK = re.compile(r'href="/library/([A-Z0-9-]+)"')
+
+
+def _spread(user: HttpUser) -> None:
+    """The next `zhida serve` process for this user (round robin over ZHIDA_LOAD_HOSTS), else locust's --host."""
+    host = next(_hosts)
+    if host:
+        user.client.base_url = host
 
 
 def _login(user: HttpUser, name: str) -> None:
@@ -34,7 +47,8 @@ def _login(user: HttpUser, name: str) -> None:
         catch_response=True,
     ) as r:
         if r.status_code != 302:
-            r.failure(f"login as {name}: {r.status_code}")
+            r.failure(f"login as {name}: {r.status_code} {r.text[:120]!r}")
+            raise StopUser()
 
 
 class Subject(HttpUser):
@@ -44,6 +58,7 @@ class Subject(HttpUser):
     wait_time = between(0.05, 0.2)
 
     def on_start(self) -> None:
+        _spread(self)
         _login(self, next(_portal))
         r = self.client.get("/portal", name="/portal")
         self.policies = _POLICY_LINK.findall(r.text) or []
@@ -73,6 +88,7 @@ class Public(HttpUser):
     wait_time = between(0.05, 0.2)
 
     def on_start(self) -> None:
+        _spread(self)
         r = self.client.get("/library", name="/library")
         self.codes = _LIBRARY_LINK.findall(r.text) or []
 
@@ -97,6 +113,7 @@ class Staff(HttpUser):
     wait_time = between(0.1, 0.3)
 
     def on_start(self) -> None:
+        _spread(self)
         self.name = next(_staff)
         _login(self, self.name)
         self.pages = {

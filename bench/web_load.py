@@ -55,6 +55,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process (/proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_ready(url: str, seconds: float = 60) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -64,6 +70,43 @@ def wait_ready(url: str, seconds: float = 60) -> None:
                     return
         time.sleep(0.3)
     raise SystemExit(f"zhida serve did not answer on {url}/healthz")
+
+
+ACCOUNTS = """
+import asyncio, sys
+from app.auth.service import create_user, get_user
+from app.cli.common import run
+from app.cli.demo import DEMO_PASSWORD
+from eligibility import service as eligibility
+from policies import service as policies
+
+async def accounts(n):
+    made = []
+    for v in await policies.list_published():
+        for m in await eligibility.matches_for(v.id):
+            if len(made) >= n:
+                return made
+            if any(m.subject_id == a for a in made):
+                continue
+            if await get_user(m.subject_id) is None:
+                await create_user(m.subject_id, m.subject_kind, DEMO_PASSWORD, display_name=m.name or m.subject_id)
+            made.append(m.subject_id)
+    return made
+
+print(",".join(run(accounts, int(sys.argv[1]))))
+"""
+
+
+def portal_accounts(n: int, env: dict[str, str]) -> list[str]:
+    """``n`` portal accounts (matched subjects of the published policies, the demo password), so that no two simulated
+    subjects share one: concurrent logins to one name from one address are counted before their passwords are checked
+    (app/auth/throttle.py), and more than ``login_max_failures`` at once are refused with 429 by design."""
+    out = subprocess.run(
+        [sys.executable, "-c", ACCOUNTS, str(n)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"portal accounts failed:\n{out.stderr[-2000:]}")
+    return [a for a in out.stdout.strip().splitlines()[-1].split(",") if a]
 
 
 def run(args, env: dict[str, str], work: Path) -> None:
@@ -82,17 +125,33 @@ def run(args, env: dict[str, str], work: Path) -> None:
     log(
         f"  demo of {args.profiles:,} profiles seeded in {time.perf_counter() - t0:,.1f} s; portal accounts: {len(accounts)}"
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [*ZHIDA, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    if args.shared_accounts:
+        log(
+            "  --shared-accounts: the simulated subjects share the demo's accounts (logins beyond the throttle get 429)"
+        )
+    else:
+        accounts = portal_accounts(args.users, env)  # at least one per simulated subject: none shares an account
+        log(f"  portal accounts for the load: {len(accounts)} (one per simulated subject)")
+    urls, servers, logs = [], [], []
+    for i in range(args.processes):
+        port = free_port()
+        urls.append(f"http://127.0.0.1:{port}")
+        logs.append(work / f"serve-{i}.log")
+        # stderr to a file, never an unread pipe: a full pipe would block the server on its next log line.
+        with open(logs[-1], "wb") as err:
+            servers.append(
+                subprocess.Popen(
+                    [*ZHIDA, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
+            )
+    url = urls[0]
     try:
-        wait_ready(url)
+        for u in urls:
+            wait_ready(u)
         locust = shutil.which("locust", path=str(Path(sys.executable).parent)) or "locust"
         stats = work / "locust"
         cmd = [
@@ -114,18 +173,30 @@ def run(args, env: dict[str, str], work: Path) -> None:
             "--loglevel",
             "WARNING",
         ]
-        log(f"  locust: {args.users} users (spawn {args.spawn_rate}/s), {args.seconds} s, {url} ({load()})")
-        lenv = {**env, "ZHIDA_LOAD_PORTAL": ",".join(accounts)}
+        log(
+            f"  locust: {args.users} users (spawn {args.spawn_rate}/s), {args.seconds} s, "
+            f"{len(urls)} zhida serve process(es) {' '.join(urls)} ({load()})"
+        )
+        lenv = {**env, "ZHIDA_LOAD_PORTAL": ",".join(accounts), "ZHIDA_LOAD_HOSTS": ",".join(urls)}
+        t1 = time.perf_counter()
         subprocess.run(cmd, env=lenv, cwd=ROOT, capture_output=True, text=True, timeout=args.seconds + 120)
+        busy = ", ".join(f"{cpu_seconds(p.pid):,.1f} s" for p in servers)
+        log(f"  locust ran {time.perf_counter() - t1:,.1f} s; CPU of the serve process(es) since start: {busy}")
         report(stats.with_name("locust_stats.csv"))
+        failures(stats.with_name("locust_failures.csv"))
         log(f"  after: {load()}")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        for path in logs:
+            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+            log(f"  {path.name}: {len(lines)} lines on stderr" + "".join(f"\n    {ln[:200]}" for ln in lines[-5:]))
 
 
 def report(path: Path) -> None:
@@ -142,6 +213,17 @@ def report(path: Path) -> None:
         )
 
 
+def failures(path: Path) -> None:
+    """Locust's failure table (method, name, error, occurrences): each failure is accounted for, not just counted."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    log(f"  failures: {sum(int(r['Occurrences']) for r in rows)}")
+    for r in rows:
+        log(f"    {int(r['Occurrences']):>5} {r['Method']} {r['Name']}: {r['Error'][:160]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profiles", type=int, default=10000)
@@ -149,6 +231,12 @@ def main() -> None:
     ap.add_argument("--spawn-rate", type=int, default=16)
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--processes", type=int, default=1, help="zhida serve processes (each its own port; users spread)")
+    ap.add_argument(
+        "--shared-accounts",
+        action="store_true",
+        help="the old way: the simulated subjects share the demo's 4 accounts (shows the throttle's 429s)",
+    )
     args = ap.parse_args()
     log(f"machine: {machine()}; {load()}")
     work = Path(tempfile.mkdtemp(prefix="zhida-webload-"))
