@@ -50,6 +50,7 @@ from app.controllers import (
     progress,
     publicity,
     receipts,
+    unpaid,
 )
 from app.controllers.core import login_redirect
 from app.db import close_database, open_database
@@ -81,6 +82,7 @@ ROUTE_MODULES = (
     library,
     dashboard,
     cockpit,
+    unpaid,
     oversight,
     publicity,
     hotline,
