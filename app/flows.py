@@ -10,15 +10,19 @@ subject is told.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from arq import ArqRedis
 
 from app.config import get_settings
 from eligibility import service as eligibility
+from eligibility.explain import explain_profile, near_miss
 from kit.audit import Actor
 from kit.masking import mask_account
 from kit.money import format_yuan
+from kit.time import china_today
+from kit.vocab import VersionStatus
 from notifications import service as notifications
 from notifications.schemas import NoticeRequest
 from payments import service as payments
@@ -133,3 +137,62 @@ async def correct_by_objection(
     if done.withdrawn:
         await matches_withdrawn(done.withdrawn, actor=actor, queue=queue)
     return done.objection
+
+
+def reading_notice_key(version_id: int, subject_id: str) -> str:
+    return f"reading:{version_id}:{subject_id}"
+
+
+async def notify_near_misses(
+    version_id: int, *, actor: Actor, queue: ArqRedis | None = None, as_of: dt.date | None = None
+) -> int:
+    """政策解读 for near misses (opt-in): after a publication, every subject of the version's kind that opted in
+    (notifications.reading_subscribers) and is a near miss of it (eligibility.explain.near_miss: not qualified,
+    at most NEAR_MISS_MAX conditions short on its nearest way) gets a ``policy_reading`` notice saying it does not
+    qualify yet and what is still needed, with the reading and the 申兑指南. Keyed ``reading:<version>:<subject>``,
+    so once per version whatever re-runs; delivered like every notice (verified points, opt-outs, quiet hours).
+    The cost is one explanation per opted-in subject. Returns notices written."""
+    version = await policies.get_version(version_id)
+    if version.status != VersionStatus.PUBLISHED:
+        return 0
+    ruleset = await policies.ruleset_of(version_id)
+    subscribers = await notifications.reading_subscribers(str(ruleset.subject))
+    if not subscribers:
+        return 0
+    day = as_of or china_today()
+    base = get_settings().base_url.rstrip("/")
+    reading = await policies.reading_of(version_id)
+    recipients = await notifications.recipients_by_key(
+        notifications.recipient_key(str(ruleset.subject), s) for s in subscribers
+    )
+    requests = []
+    for subject_id in subscribers:
+        profile = await eligibility.get_profile(str(ruleset.subject), subject_id)
+        if profile is None:
+            continue
+        row = recipients.get(notifications.recipient_key(str(ruleset.subject), subject_id)) or {}
+        lang = "en" if row.get("locale") == "en" else "zh"
+        missing = near_miss(explain_profile(ruleset, subject_id, profile, day, lang))
+        if not missing:
+            continue
+        requests.append(
+            NoticeRequest(
+                recipient_kind=ruleset.subject,
+                subject_id=subject_id,
+                kind="policy_reading",
+                key=reading_notice_key(version_id, subject_id),
+                context={
+                    "policy_title": version.title,
+                    "policy_code": version.code,
+                    "issuer": version.issuer,
+                    "missing": missing,
+                    "link": f"{base}/portal/policies/{version_id}",
+                    "guide_link": f"{base}/library/{version.code}",
+                    **reading,
+                },
+            )
+        )
+    if not requests:
+        return 0
+    result = await notifications.notify_many(requests, actor=actor, queue=queue)
+    return len(result.created)

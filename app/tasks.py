@@ -13,7 +13,7 @@ from arq.worker import func
 
 from app import audit
 from app.audit import SYSTEM
-from app.flows import notify_all_published
+from app.flows import notify_all_published, notify_near_misses
 from app.flows import notify_matches as notify
 from eligibility.errors import NotInEffect
 from eligibility.matcher import match_ruleset
@@ -58,6 +58,8 @@ async def match_published(ctx: dict[str, Any], version_id: int, as_of: str | Non
     if run.withdrawn:  # matched before: those who no longer qualify lose their payable entitlement (资格复核)
         await payments.withdraw_unqualified(version_id, actor=SYSTEM)
     written = await notify(version_id, actor=SYSTEM, queue=ctx["redis"])
+    # 政策解读 to near misses who opted in (once per version and subject, by notice key)
+    written += await notify_near_misses(version_id, actor=SYSTEM, queue=ctx["redis"], as_of=day)
     await payments.refresh_entitlements(version.code, actor=SYSTEM)
     return written
 

@@ -316,3 +316,27 @@ def render_text(ex: Explanation, lang: str = "zh") -> str:
                 lines.append(f"        → {c.distance}")
     lines.append(f"{'金额' if zh else 'amount'}: {money_text(ex.amount)}{' 元' if zh else ' yuan'}")
     return "\n".join(lines)
+
+
+NEAR_MISS_MAX = 2  # a near miss fails at most this many conditions on its nearest way to qualify
+
+
+def near_miss(ex: Explanation, max_gaps: int = NEAR_MISS_MAX) -> list[str]:
+    """The "还差 …" lines of a near miss, or [] when ``ex`` is not one.
+
+    A near miss is a subject that does not qualify for a policy in effect, whose nearest way to qualify fails at
+    least one and at most ``max_gaps`` conditions: the unmet (or unknown) conditions of the policy-level ``when``
+    plus those of the clause with the fewest unmet ones (a policy without clauses: the ``when`` alone). The lines
+    are the explanation's own plain words, as the calculator shows them."""
+    if ex.eligible or not ex.in_effect:
+        return []
+    gaps = [c.plain or c.text for c in (ex.policy.conditions if ex.policy else []) if c.met is not True]
+    if ex.clauses:
+        nearest = min(
+            ([] if cl.met else [c.plain or c.text for c in cl.conditions if c.met is not True] for cl in ex.clauses),
+            key=len,
+        )
+        gaps += nearest
+    if not 0 < len(gaps) <= max_gaps:
+        return []
+    return list(dict.fromkeys(gaps))

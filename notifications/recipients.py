@@ -43,6 +43,7 @@ def _recipient_state(row: dict) -> dict:
             "email_enabled",
             "sms_enabled",
             "webhook_enabled",
+            "readings_enabled",
         )
     } | {"webhook_secret_set": bool(row.get("webhook_secret"))}
 
@@ -85,6 +86,8 @@ async def upsert_recipient(data: RecipientUpsert, *, actor: Actor, now: dt.datet
             sms_enabled=data.preferences.sms,
             webhook_enabled=data.preferences.webhook,
         )
+    if data.readings is not None:
+        changes["readings_enabled"] = data.readings
     async with Recipient._meta.db.transaction():
         before = await Recipient.select().where(Recipient.recipient_key == key).first()
         if before is None:
@@ -101,6 +104,7 @@ async def upsert_recipient(data: RecipientUpsert, *, actor: Actor, now: dt.datet
                 "email_enabled": True,
                 "sms_enabled": True,
                 "webhook_enabled": True,
+                "readings_enabled": False,
             } | changes
             await Recipient.insert(Recipient(**row, updated_at=now)).on_conflict(
                 target=Recipient.recipient_key, action="DO NOTHING"
@@ -178,6 +182,28 @@ async def set_preferences(
     return await upsert_recipient(
         RecipientUpsert(kind=kind, subject_id=subject_id, preferences=preferences), actor=actor, now=now
     )
+
+
+async def set_readings(
+    kind: str, subject_id: str, enabled: bool, *, actor: Actor, now: dt.datetime | None = None
+) -> RecipientRead:
+    """Opt in to (or out of) 政策解读 of new policies the subject does not yet meet (near misses); audited as
+    ``recipient.upsert`` with ``changed: ["readings_enabled"]``. Default off."""
+    return await upsert_recipient(
+        RecipientUpsert(kind=kind, subject_id=subject_id, readings=enabled), actor=actor, now=now
+    )
+
+
+async def reading_subscribers(kind: str) -> list[str]:
+    """Subject ids of this kind that opted in to 政策解读 for near misses, in order."""
+    rows = (
+        await Recipient.select(Recipient.subject_id)
+        .where(
+            (Recipient.kind == kind) & (Recipient.readings_enabled == True)  # noqa: E712
+        )
+        .order_by(Recipient.subject_id)
+    )
+    return [r["subject_id"] for r in rows]
 
 
 async def recipients_by_key(keys: Iterable[str]) -> dict[str, dict]:

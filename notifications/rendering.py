@@ -39,6 +39,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "payment_returned": ("policy_title", "amount", "reason", "account", "link"),
     "objection_answered": ("policy_title", "answer", "link"),
     "entitlement_withdrawn": ("policy_title", "amount", "reason", "link"),
+    # 政策解读 to a near miss that opted in: "you do NOT qualify yet; still needed: …"
+    "policy_reading": ("policy_title", "missing", "link"),
 }
 
 _SECTION = re.compile(r"^--- (title|body|sms)\s*$", re.MULTILINE)

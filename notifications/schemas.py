@@ -50,6 +50,7 @@ class RecipientUpsert(BaseModel):
     webhook_url: str | None = Field(default=None, max_length=2000)
     webhook_secret: str | None = Field(default=None, max_length=200)
     preferences: ChannelPreferences | None = None
+    readings: bool | None = None  # the 政策解读 opt-in for near misses; None leaves it as stored
 
     @field_validator("email")
     @classmethod
@@ -89,6 +90,7 @@ class RecipientRead(BaseModel):
     webhook_url: str | None
     has_webhook_secret: bool
     preferences: ChannelPreferences
+    readings: bool = Field(False, description="opted in to 政策解读 of new policies not yet met (near misses)")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RecipientRead:
@@ -101,6 +103,7 @@ class RecipientRead(BaseModel):
             preferences=ChannelPreferences(
                 email=bool(row["email_enabled"]), sms=bool(row["sms_enabled"]), webhook=bool(row["webhook_enabled"])
             ),
+            readings=bool(row.get("readings_enabled")),
         )
 
 

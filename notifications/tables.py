@@ -25,6 +25,8 @@ class Recipient(Table, tablename="notifications_recipient"):
     email_enabled = Boolean(default=True)
     sms_enabled = Boolean(default=True)
     webhook_enabled = Boolean(default=True)
+    # opted in to 政策解读 of a new policy the subject does not yet meet (a near miss); off unless the subject asks
+    readings_enabled = Boolean(default=False)
     updated_at = Timestamptz()
 
 

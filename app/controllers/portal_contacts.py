@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from litestar import Request, get, post
+from litestar import Request, get, post, put
 from litestar.params import JSONBody
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
@@ -135,4 +135,43 @@ async def remove_form(request: Request, channel: str) -> Redirect:
     return Redirect(f"/portal/contacts#{channel}")
 
 
-route_handlers = [api_send_code, api_verify, contacts_page, send_code_form, verify_form, remove_form]
+class ReadingsOptIn(BaseModel):
+    enabled: bool = Field(description="receive 政策解读 of new policies you do not yet meet (near misses)")
+
+
+@put("/api/portal/readings", guards=[SUBJECTS], tags=["portal"], responses=errors(422))
+async def api_set_readings(request: Request, data: JSONBody[ReadingsOptIn]) -> RecipientRead:
+    """Opt in to (or out of) 政策解读 for near misses: when a new policy is published that you miss by at most two
+    conditions, a notice says what is still needed. Default off; audited."""
+    kind, subject_id = own_subject(request)
+    return await notifications.set_readings(kind, subject_id, data.enabled, actor=_actor(request))
+
+
+class _ReadingsForm(BaseModel):
+    readings: str = Field(default="", max_length=8)
+
+
+@post("/portal/contacts/readings", guards=[SUBJECTS], include_in_schema=False)
+async def readings_form(request: Request, data: Annotated[_ReadingsForm, FORM]) -> Redirect:
+    enabled = data.readings == "on"
+    await api_set_readings.fn(request, ReadingsOptIn(enabled=enabled))
+    flash(
+        request,
+        render(
+            lang_of(request),
+            _l("Policy readings switched on.") if enabled else _l("Policy readings switched off."),
+        ),
+    )
+    return Redirect("/portal/contacts#readings")
+
+
+route_handlers = [
+    api_send_code,
+    api_verify,
+    contacts_page,
+    send_code_form,
+    verify_form,
+    remove_form,
+    api_set_readings,
+    readings_form,
+]

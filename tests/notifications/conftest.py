@@ -121,6 +121,7 @@ CTX = {
     "application_no": "SQ-2026-000123",
     "answer": "经复核，维持原决定。",
     "receipt_link": "http://127.0.0.1:8000/receipts/42.pdf",
+    "missing": ["还差：研发费用 ≥ 100万元，当前 80万元"],
 }
 
 
