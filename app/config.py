@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     webhook_secret_setting: str | None = _secret_field(
         "webhook_secret", "signs webhooks of recipients that registered no secret of their own (ZHIDA_WEBHOOK_SECRET)"
     )
+    webhook_allow_hosts: str = Field(
+        default="",
+        description="host names, addresses or networks (comma-separated, e.g. 127.0.0.1,10.8.0.0/16) a subject's "
+        "webhook may target although they are internal; empty in production (docs/security.md, SSRF)",
+    )
     # 统一身份认证: login through the province's OpenID Connect provider (app/auth/oidc.py), on when the issuer, the
     # client id and its secret are set. The claims named here carry the subject's USCC or ID number.
     oidc_issuer: str | None = Field(default=None, description="the provider's issuer URL (discovery is read below it)")

@@ -21,6 +21,7 @@ from kit.audit import Actor
 from kit.errors import Conflict, Invalid
 from kit.i18n import _l
 from kit.masking import mask_phone
+from notifications.channels import urlguard
 from notifications.channels.base import DeliveryConfig, OutgoingMessage
 from notifications.channels.email import send_email
 from notifications.channels.sms import send_sms
@@ -137,6 +138,8 @@ async def start(
         raise RecipientInvalid(_l("unknown channel {channel}"), channel=channel)
     now = as_utc(now)
     address = normalise_address(channel, address)
+    if channel == "webhook":
+        await urlguard.check_url(address, config.webhook_allow)  # no internal address (SSRF); again at each send
     key = recipient_key(kind, subject_id)
     recent = await ContactCode.select(ContactCode.created_at).where(
         (ContactCode.recipient_key == key)

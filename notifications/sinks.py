@@ -181,5 +181,6 @@ def start_demo_sinks(
         "sms_url": f"{http.url}/sms",
         "sms_secret": sms_secret,
         "webhook_secret": webhook_secret,
+        "webhook_allow_hosts": "127.0.0.1",  # the sinks listen on loopback, which webhooks may not target otherwise
     }
     return DemoSinks(smtp=smtp, http=http, outbox=outbox, settings_overrides=overrides)

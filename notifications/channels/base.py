@@ -34,6 +34,14 @@ def _parse_hours(text: str | None) -> tuple[dt.time, dt.time] | None:
     return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
 
 
+def _allow_list(value: Any) -> tuple[str, ...]:
+    """ "127.0.0.1, localhost" (or a list) → ("127.0.0.1", "localhost")."""
+    if not value:
+        return ()
+    items = value.replace(";", ",").split(",") if isinstance(value, str) else list(value)
+    return tuple(str(i).strip() for i in items if str(i).strip())
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
     """How deliveries go out. Built from the platform settings (any object with these attribute names);
@@ -49,6 +57,8 @@ class DeliveryConfig:
     # No published defaults: the platform's settings always hand over its own (configured or generated) secrets.
     sms_secret: str = ""
     webhook_secret: str = ""
+    # Hosts, addresses or networks a webhook may target although they are internal (urlguard): tests, the demo.
+    webhook_allow: tuple[str, ...] = ()
     http_timeout_seconds: float = 10.0
     # Attempts per delivery (first try included) and the backoff between them: base × 4^(n-1) seconds.
     max_attempts: int = 4
@@ -77,6 +87,7 @@ class DeliveryConfig:
             sms_url=getattr(settings, "sms_url", None) or None,
             sms_secret=get("sms_secret", d.sms_secret),
             webhook_secret=get("webhook_secret", d.webhook_secret),
+            webhook_allow=_allow_list(getattr(settings, "webhook_allow_hosts", None)),
             http_timeout_seconds=float(get("notify_http_timeout_seconds", d.http_timeout_seconds)),
             max_attempts=max(1, int(get("notify_max_attempts", d.max_attempts))),
             retry_base_seconds=float(get("notify_retry_base_seconds", d.retry_base_seconds)),

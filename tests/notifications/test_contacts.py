@@ -106,7 +106,7 @@ async def test_the_contacts_page_verifies_an_email_address_and_keeps_the_opt_out
 
 async def test_a_webhook_code_expires_and_wrong_codes_run_out(fresh_db, http_sink):
     actor = AuditActor(A, "enterprise")
-    config = DeliveryConfig(webhook_secret="test-webhook-secret", sms_secret=SMS_SECRET)
+    config = DeliveryConfig(webhook_secret="test-webhook-secret", sms_secret=SMS_SECRET, webhook_allow=("127.0.0.1",))
     t0 = dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC)
     url = f"{http_sink.url}/hook"
     await contacts.start("enterprise", A, "webhook", url, actor=actor, config=config, now=t0)

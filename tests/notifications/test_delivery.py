@@ -142,4 +142,4 @@ async def test_a_malformed_webhook_url_fails_with_a_reason_instead_of_hanging(qu
     n = await notify("enterprise", ENT, "matched_auto", "bad-url", CTX, actor=actor, queue=queue)
     await drain()
     hook = by_channel(await deliveries(n.id))["webhook"]
-    assert hook.status == "failed" and hook.attempts == 3
+    assert hook.status == "failed" and hook.attempts == 1  # refused for good (urlguard), not retried
