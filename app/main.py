@@ -50,6 +50,7 @@ from app.controllers import (
     progress,
     publicity,
     receipts,
+    staff_inbox,
 )
 from app.controllers.core import login_redirect
 from app.db import close_database, open_database
@@ -84,6 +85,7 @@ ROUTE_MODULES = (
     oversight,
     publicity,
     hotline,
+    staff_inbox,
 )
 
 
