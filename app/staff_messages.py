@@ -61,7 +61,9 @@ class StaffMessageRead:
 def _read(row: dict, lang: str) -> StaffMessageRead:
     params = json.loads(row["params"] or "{}")
     due = params.get("due_at")
-    shown = {**params, "due": beijing_text(dt.datetime.fromisoformat(due), lang) if due else ""}
+    # due_at is the end of the due day (00:00 of the next): shown as that day's last minute, 23:59
+    last = dt.datetime.fromisoformat(due) - dt.timedelta(minutes=1) if due else None
+    shown = {**params, "due": beijing_text(last, lang) if last else ""}
     return StaffMessageRead(
         id=row["id"],
         kind=row["kind"],
