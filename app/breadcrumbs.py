@@ -17,6 +17,7 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "applications": ("/applications", "申请审核", "Applications"),
     "audit": ("/audit", "审计日志", "Audit trail"),
     "admin": ("/admin/users", "用户管理", "Users"),
+    "staff": ("/staff/inbox", "消息", "Messages"),
 }
 SUBPAGES: dict[tuple[str, str], tuple[str, str]] = {
     ("policies", "new"): ("新建政策", "New policy"),
@@ -43,7 +44,7 @@ def breadcrumbs(path: str) -> list[Crumb]:
     section = "finance" if parts[:2] == ["applications", "accounts"] else parts[0]
     href, zh, en = SECTIONS[section]
     trail: list[Crumb] = [("/", "首页", "Home"), (href, zh, en)]
-    if parts[0] == "admin":
+    if parts[0] in ("admin", "staff"):
         return trail
     if len(parts) >= 2:
         sub = (parts[0], parts[1])

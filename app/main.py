@@ -50,6 +50,7 @@ from app.controllers import (
     progress,
     publicity,
     receipts,
+    staff_inbox,
     unpaid,
 )
 from app.controllers.core import login_redirect
@@ -86,6 +87,7 @@ ROUTE_MODULES = (
     oversight,
     publicity,
     hotline,
+    staff_inbox,
 )
 
 

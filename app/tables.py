@@ -127,3 +127,19 @@ class HotlineGrant(Table, tablename="app_hotline_grant"):
     consent_id = Integer()
     created_at = Timestamptz()
     expires_at = Timestamptz()
+
+
+class StaffMessage(Table, tablename="app_staff_message"):
+    """A message to one staff user in the staff inbox (/staff/inbox): a deadline reminder or an escalation. ``key``
+    (unique) makes it once per item, kind and user; the text is rendered in the reader's language from ``kind`` and
+    ``params`` (JSON)."""
+
+    key = Varchar(length=200, unique=True, index=True)
+    username = Varchar(length=64, index=True)
+    kind = Varchar(length=32)  # objection_reminder | objection_escalation
+    entity = Varchar(length=32)
+    entity_id = Varchar(length=64)
+    params = Text(default="{}")
+    link = Text(default="")
+    created_at = Timestamptz()
+    read_at = Timestamptz(null=True, default=None)

@@ -11,7 +11,7 @@ from arq import ArqRedis
 from arq.cron import cron
 from arq.worker import func
 
-from app import audit
+from app import audit, staff_messages
 from app.audit import SYSTEM
 from app.flows import notify_all_published, notify_near_misses
 from app.flows import notify_matches as notify
@@ -21,7 +21,6 @@ from kit.time import china_today
 from kit.vocab import VersionStatus
 from payments import service as payments
 from policies import service as policies
-from policies.applications import service as applications
 
 log = logging.getLogger("zhida")
 
@@ -92,9 +91,10 @@ async def risk_scan(ctx: dict[str, Any]) -> int:
 
 
 async def objection_deadlines(ctx: dict[str, Any]) -> dict[str, int]:
-    """Hourly: objections due within three working days are marked reminded, overdue ones escalated to a reviewer
-    (policies.applications.objections.sweep_deadlines; each once, audited)."""
-    return await applications.sweep_deadlines(actor=SYSTEM)
+    """Hourly: objections due within three working days are marked reminded and the officers get a message in the
+    staff inbox; overdue ones are escalated with a message to the reviewers (app.staff_messages; each once per item,
+    kind and user, audited, also under concurrent runs)."""
+    return await staff_messages.deadline_messages(actor=SYSTEM)
 
 
 async def enqueue_match_published(queue: ArqRedis, version_id: int, as_of: dt.date | None = None) -> None:

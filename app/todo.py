@@ -14,10 +14,18 @@ from dataclasses import dataclass
 from piccolo.columns.combination import Or
 
 from app.auth.throttle import ANY_SOURCE
-from app.tables import AuditEntry, LoginThrottle, RoleGrant, User
+from app.tables import AuditEntry, LoginThrottle, RoleGrant, StaffMessage, User
 from kit import workdays
 from kit.time import now
-from kit.vocab import BatchStatus, EntitlementState, PaymentException, PaymentStatus, Role, VersionStatus
+from kit.vocab import (
+    STAFF_ROLES,
+    BatchStatus,
+    EntitlementState,
+    PaymentException,
+    PaymentStatus,
+    Role,
+    VersionStatus,
+)
 from notifications.recipients import recipient_key
 from notifications.tables import Notice
 from payments.tables import Batch, Entitlement, Payment
@@ -193,6 +201,9 @@ async def cards_for(username: str, role: str) -> list[Card]:
     """The to-do cards of ``role`` as ``username`` sees them (four-eyes: never one's own work to check)."""
     at = now()
     cards: list[Card] = []
+    if role in STAFF_ROLES:  # the staff inbox: deadline reminders and escalations addressed to this user
+        unread = await StaffMessage.count().where((StaffMessage.username == username) & StaffMessage.read_at.is_null())
+        cards.append(Card("staff_messages", unread, "未读消息", "Unread messages", "/staff/inbox", True))
     if role == Role.POLICY_OFFICER:
         cards += await _officer_drafts(username)
     if role == Role.POLICY_REVIEWER:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from kit import workdays
 from kit.audit import Actor
@@ -258,18 +260,44 @@ def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-async def sweep_deadlines(*, actor: Actor, now: dt.datetime | None = None) -> dict[str, int]:
-    """The scheduled deadline watch (app.objection_deadlines): an open objection due within REMIND_DAYS working
-    days is marked reminded (the officers' page shows it amber, "due soon"), one past its due date escalated to a
-    reviewer (red, "overdue, escalated"; listed in the SLA report); each once, audited. Returns the counts."""
+@dataclass(frozen=True)
+class DeadlineEvent:
+    """An objection this sweep marked reminded or escalated (the caller tells staff, in the same transaction)."""
+
+    kind: str  # "reminder" (due within REMIND_DAYS working days) | "escalation" (overdue)
+    objection_id: int
+    policy_code: str
+    policy_title: str
+    due_at: dt.datetime
+    workdays_left: int
+
+
+async def _claim(objection_id: int, column: Any, now: dt.datetime) -> bool:
+    """Mark one objection reminded/escalated if no run has yet: a conditional UPDATE, so of two concurrent sweeps
+    only one claims it (PostgreSQL re-checks the row after the other's commit; SQLite serialises writers)."""
+    done = (
+        await Objection.update({column: now})
+        .where((Objection.id == objection_id) & column.is_null() & (Objection.status == "open"))
+        .returning(Objection.id)
+    )
+    return bool(done)
+
+
+async def sweep_deadline_events(*, actor: Actor, now: dt.datetime | None = None) -> list[DeadlineEvent]:
+    """The scheduled deadline watch: an open objection due within REMIND_DAYS working days is marked reminded (the
+    officers' page shows it amber, "due soon"), one past its due date escalated to a reviewer (red, "overdue,
+    escalated"; listed in the SLA report); each once — also under concurrent runs — and audited. Returns what this
+    run marked. Joins the caller's transaction when there is one (app.staff_messages sends the messages in it)."""
     now = now or _now()
-    counts = {"reminded": 0, "escalated": 0}
+    events: list[DeadlineEvent] = []
+    fields = (Objection.id, Objection.due_at, Objection.policy_code, Objection.policy_title)
     async with Objection._meta.db.transaction():
-        overdue = await Objection.select(Objection.id, Objection.due_at).where(
+        overdue = await Objection.select(*fields).where(
             (Objection.status == "open") & (Objection.due_at < now) & (Objection.escalated_at.is_null())
         )
         for r in overdue:
-            await Objection.update({Objection.escalated_at: now}).where(Objection.id == r["id"])
+            if not await _claim(r["id"], Objection.escalated_at, now):
+                continue
             await actor.record(
                 "objection.escalate",
                 "objection",
@@ -278,10 +306,12 @@ async def sweep_deadlines(*, actor: Actor, now: dt.datetime | None = None) -> di
                 {"escalated_at": now.isoformat()},
                 {"due_at": _aware(r["due_at"]).isoformat(), "to": "policy_reviewer"},
             )
-            counts["escalated"] += 1
+            events.append(
+                DeadlineEvent("escalation", r["id"], r["policy_code"], r["policy_title"], _aware(r["due_at"]), 0)
+            )
         # a candidate is due within REMIND_DAYS working days: at most that many plus the longest holiday (国庆, 8
         # days) in calendar days ahead; the exact count is taken in working days
-        soon = await Objection.select(Objection.id, Objection.due_at).where(
+        soon = await Objection.select(*fields).where(
             (Objection.status == "open")
             & (Objection.due_at >= now)
             & (Objection.due_at < now + dt.timedelta(days=REMIND_DAYS + 12))
@@ -289,9 +319,8 @@ async def sweep_deadlines(*, actor: Actor, now: dt.datetime | None = None) -> di
         )
         for r in soon:
             left = workdays.workdays_left(now, _aware(r["due_at"]))
-            if left > REMIND_DAYS:
+            if left > REMIND_DAYS or not await _claim(r["id"], Objection.reminded_at, now):
                 continue
-            await Objection.update({Objection.reminded_at: now}).where(Objection.id == r["id"])
             await actor.record(
                 "objection.remind",
                 "objection",
@@ -300,8 +329,22 @@ async def sweep_deadlines(*, actor: Actor, now: dt.datetime | None = None) -> di
                 {"reminded_at": now.isoformat()},
                 {"workdays_left": left},
             )
-            counts["reminded"] += 1
-    return counts
+            events.append(
+                DeadlineEvent("reminder", r["id"], r["policy_code"], r["policy_title"], _aware(r["due_at"]), left)
+            )
+    return events
+
+
+def deadline_counts(events: list[DeadlineEvent]) -> dict[str, int]:
+    return {
+        "reminded": sum(e.kind == "reminder" for e in events),
+        "escalated": sum(e.kind == "escalation" for e in events),
+    }
+
+
+async def sweep_deadlines(*, actor: Actor, now: dt.datetime | None = None) -> dict[str, int]:
+    """``sweep_deadline_events`` as counts: {"reminded": n, "escalated": m}."""
+    return deadline_counts(await sweep_deadline_events(actor=actor, now=now))
 
 
 _SLA_SUMS = (

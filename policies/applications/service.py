@@ -36,7 +36,9 @@ from policies.applications.errors import InvalidState, NotAllowed, NotEligible, 
 from policies.applications.notices import deliver_after_commit, notice
 from policies.applications.objections import (  # noqa: F401
     OBJECTION_SORTS,
+    DeadlineEvent,
     answer_objection,
+    deadline_counts,
     get_objection,
     list_objections,
     objection_of_subject,
@@ -44,6 +46,7 @@ from policies.applications.objections import (  # noqa: F401
     objections_of_subject,
     raise_objection,
     sla_report,
+    sweep_deadline_events,
     sweep_deadlines,
 )
 from policies.applications.schemas import OFFICER_ROLES, ApplicationRead, AttachmentRead
