@@ -127,3 +127,50 @@ async def test_the_step_a_role_may_not_take_is_named_in_chinese(fresh_db):
             f"/policies/versions/{vid}/reject", data={"reason": "x"}, headers={**HTML, **acsrf(client)}
         )
         assert "rejecting a policy needs the role Policy reviewer" in r.text and "退回政策" not in r.text
+
+
+BAD_PROFILE_TESTS = "- name: 月数写错\n  profile: {social_insurance_months: abc, arrived_on: '2025-13-01'}\n  expect: {eligible: false}\n"
+
+
+async def test_an_invalid_test_profile_names_its_fields_and_reasons_in_chinese(fresh_db):
+    await ensure_user("pm_officer", "policy_officer")
+    async with asgi_client() as client:
+        await alogin(client, "pm_officer")
+        form = {**FORM, "code": "I18N-PROF", "tests_yaml": BAD_PROFILE_TESTS}
+        r = await client.post("/policies/save", data=form, headers=acsrf(client), follow_redirects=False)
+        assert r.status_code in (302, 303), r.text[:500]
+        vid = int(re.search(r"v=(\d+)", r.headers["location"]).group(1))
+        r = await client.post(f"/policies/versions/{vid}/tests", headers={**HTML, **acsrf(client)})
+        row = re.search(r"<tr><td>✗</td><td>月数写错</td><td>(.*?)</td></tr>", r.text, re.S)
+        assert row, r.text[-3000:]
+        zh = html.unescape(row.group(1))
+        assert "测试档案无效" in zh, zh
+        assert "本市连续参保月数：须为用数字 0-9 书写的整数，当前为 'abc'" in zh, zh
+        assert "首次在本市参保日期：须为 YYYY-MM-DD 格式的日期，当前为 '2025-13-01'" in zh, zh
+        assert not ENGLISH.search(zh), zh
+        assert not re.search(r"must be|social_insurance_months|arrived_on", zh), zh
+
+        # An unquoted date that is no date (YAML reads 2025-13-01 as one) was a 500; now a problem in Chinese.
+        unquoted = {**form, "tests_yaml": BAD_PROFILE_TESTS.replace("'2025-13-01'", "2025-13-01")}
+        r = await client.post("/policies/save", data=unquoted, headers=acsrf(client), follow_redirects=False)
+        assert r.status_code == 422 and any("不是真实的日期" in p for p in _problems(r.text)), r.text[:500]
+
+        client.cookies.set("lang", "en")
+        r = await client.post(f"/policies/versions/{vid}/tests", headers={**HTML, **acsrf(client)})
+        en = html.unescape(re.search(r"<tr><td>✗</td><td>月数写错</td><td>(.*?)</td></tr>", r.text, re.S).group(1))
+        assert "the test profile is invalid" in en and "months of social insurance here: must be a whole number" in en
+        assert not _chinese(en), en
+
+
+def test_a_refused_profile_reads_in_chinese_as_an_error():
+    from app.i18n import error_text
+    from eligibility.errors import ProfileInvalid
+    from eligibility.profiles import normalize_profile
+
+    try:
+        normalize_profile("talent", {"social_insurance_months": "-3"}, partial=True)
+    except ProfileInvalid as exc:
+        assert str(exc) == "invalid profile: social_insurance_months: must be >= 0"  # the CLI's and API's English
+        assert error_text("zh", exc) == "档案无效：本市连续参保月数：不能为负数"
+    else:
+        raise AssertionError("a negative month count was accepted")
