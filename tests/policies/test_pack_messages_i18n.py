@@ -174,3 +174,29 @@ def test_a_refused_profile_reads_in_chinese_as_an_error():
         assert error_text("zh", exc) == "档案无效：本市连续参保月数：不能为负数"
     else:
         raise AssertionError("a negative month count was accepted")
+
+
+async def test_refusals_found_in_the_sweep_read_in_one_language(fresh_db):
+    # /audit's date filter was a bilingual f-string; the admin's role refusal an English f-string.
+    await ensure_user("pm_auditor", "auditor")
+    async with asgi_client() as client:
+        await alogin(client, "pm_auditor")
+        r = await client.get("/audit?since=2026-13-40", headers=HTML)
+        assert r.status_code == 400 and "开始日期须为日期（年-月-日），“2026-13-40”不是日期" in r.text
+        assert "is a date" not in r.text
+        client.cookies.set("lang", "en")
+        r = await client.get("/audit?until=x", headers=HTML)
+        assert "the end date is a date YYYY-MM-DD, not “x”" in r.text and "不是日期" not in r.text
+
+    from app.auth.accounts import _check_new
+    from app.i18n import error_text
+    from kit.errors import AppError
+
+    try:
+        _check_new("someone", "boss")
+    except AppError as exc:
+        assert str(exc).startswith("unknown role 'boss'; the roles are policy_officer or ")
+        zh = error_text("zh", exc)
+        assert zh.startswith("未知角色 'boss'；可选角色为政策专员或政策审核员") and "policy_officer" not in zh, zh
+    else:
+        raise AssertionError("an unknown role was accepted")
