@@ -304,10 +304,11 @@ def read_pack_text(text: str, source: str = "") -> list[PolicyContent]:
         if content is not None:
             if content.code in seen:
                 problems.append(
-                    PackProblem(
+                    PackProblem.of(
+                        _l("policy {code} appears twice in this pack"),
+                        {"code": content.code},
                         policy_code=content.code,
                         line=loc.line(),
-                        message=f"policy {content.code} appears twice in this pack",
                     )
                 )
             seen[content.code] = True

@@ -76,6 +76,15 @@ async def test_a_duplicate_clause_and_a_test_without_profile_read_in_chinese(fre
         r = await client.post("/api/policies/packs", content=POLICY, headers=acsrf(client))
         en = r.json()["error"]
         assert "duplicate clause code 'a' (clause 1 and clause 2)" in en
+        twice = "policies:\n" + "".join(
+            (
+                "  - {code: I18N-TWICE, title: t, issuer: i, subject: talent, mode: auto, effective_from: 2025-01-01,"
+                " budget: 1, clauses: [{code: a, when: 'true', amount: '1'}]}\n"
+            )
+            for _ in range(2)
+        )
+        r = await client.post("/api/policies/packs", content=twice, headers={**acsrf(client), **ZH})
+        assert "政策 I18N-TWICE 在此政策包中出现了两次" in r.json()["error"], r.json()["error"]
         assert "test '无档案' needs a profile" in en
 
 
