@@ -25,7 +25,7 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from kit.errors import AppError
-from kit.i18n import AnyOf, Msg, _l
+from kit.i18n import AnyOf, FieldReasons, Msg, _l
 from kit.masking import mask_id_number, mask_username
 from kit.money import format_cny, round_yuan_to_fen
 from kit.time import beijing_text
@@ -104,6 +104,11 @@ def register_states(labels: dict[str, tuple[str, str]]) -> None:
 def _shown(lang: str, key: str, value: Any) -> Any:
     """A parameter as the reader sees it: a role by its name (a ``Role``, or a parameter named ``role``/``*_role``),
     a state by its label in Chinese (``state``/``*_state``), a marked message translated, alternatives joined."""
+    if isinstance(value, FieldReasons):
+        return field_reasons(lang, value)
+    if key == "problems" and isinstance(value, str) and ": " in value:
+        # FieldReasons kept as its English text (a pack problem's params are text): read back into its pairs
+        return field_reasons(lang, [tuple(p.split(": ", 1)) for p in value.split("; ")])
     if isinstance(value, AnyOf):
         return (" or " if lang == "en" else "或").join(str(_shown(lang, key, v)) for v in value)
     if isinstance(value, Role) or (isinstance(value, str) and (key == "role" or key.endswith("_role"))):
@@ -148,6 +153,23 @@ def render(lang: str, message: str, params: dict[str, Any] | None = None) -> str
     """``message`` (an English msgid) in ``lang``, its ``str.format`` fields filled with ``params``."""
     text = one_language(lang, gettext(lang, message))
     return text.format(**{k: _shown(lang, k, v) for k, v in params.items()}) if params else text
+
+
+def field_reasons(lang: str, problems: Any, kind: str | None = None) -> str:
+    """A refused profile's (field, reason) pairs in ``lang``: each field by its label (eligibility.fields), each reason
+    from the catalog (a stored English sentence read back into its msgid)."""
+    from eligibility.fields import FIELDS
+
+    def label(name: str) -> str:
+        kinds = [kind] if kind in FIELDS else list(FIELDS)
+        for k in kinds:
+            for f in FIELDS[k]:
+                if f.name == name:
+                    return f.label_en if lang == "en" else f.label_zh
+        return name
+
+    sep, colon = ("; ", ": ") if lang == "en" else ("；", "：")
+    return sep.join(f"{label(str(f))}{colon}{shown(lang, r)}" for f, r in problems)
 
 
 def error_text(lang: str, exc: BaseException) -> str:
@@ -346,6 +368,7 @@ def register(env: Environment) -> None:
     translations("zh")  # read the catalog now: a broken .po stops the start, not the first page
     env.globals.update(tr=tr, role_label=role_label, error_text=_per_request(error_text), shown=_per_request(shown))
     env.globals["problem_text"] = _per_request(problem_text)
+    env.globals["field_reasons"] = _per_request(field_reasons)
     env.filters["beijing"] = beijing
     env.filters["cny"] = cny
     env.globals["lang_of"] = lang_of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kit import errors
 from kit.errors import AppError
+from kit.i18n import FieldReasons, _l
 
 
 class EligibilityError(AppError):
@@ -15,8 +16,11 @@ class ProfileInvalid(EligibilityError, errors.Invalid):
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
-        text = "; ".join(f"{f}: {r}" for f, r in problems)
-        super().__init__(f"invalid profile: {text}", detail=[{"field": f, "reason": r} for f, r in problems])
+        super().__init__(
+            _l("invalid profile: {problems}"),
+            detail=[{"field": f, "reason": r} for f, r in problems],
+            problems=FieldReasons((str(f), str(r)) for f, r in problems),
+        )
 
 
 class RuleInvalid(EligibilityError, errors.Invalid):

@@ -14,6 +14,7 @@ from typing import Any
 from eligibility.errors import ProfileInvalid
 from eligibility.fields import BOOL, DATE, ENUM, FIELDS, INT, LIST, MONEY, SUBJECT_ID, TAGS_MAX, Field, rule_fields
 from eligibility.store import columns, from_row, to_row
+from kit.i18n import _l
 from kit.money import format_yuan, yuan_to_fen
 from kit.time import china_today
 from kit.vocab import SubjectKind
@@ -63,13 +64,13 @@ def uscc_problem(value: str) -> str | None:
         ):
             return None
     if len(value) != 18:
-        return f"must be 18 characters, got {len(value)}"
+        return _l("must be 18 characters, got {n}").format(n=len(value))
     if not _USCC_SET.issuperset(value):
         bad = [c for c in value if c not in _USCC_VALUE]
-        return f"character {bad[0]!r} is not allowed in a USCC (GB 32100-2015)"
+        return _l("character {char} is not allowed in a USCC (GB 32100-2015)").format(char=repr(bad[0]))
     want = uscc_check_char(value[:17])
     if value[17] != want:
-        return f"check character is {value[17]!r}, should be {want!r}"
+        return _l("check character is {got}, should be {want}").format(got=repr(value[17]), want=repr(want))
     return None
 
 
@@ -84,18 +85,18 @@ def birth_date_of(id_number: str) -> dt.date:
 def id_number_problem(value: str) -> str | None:
     """Why ``value`` is not a valid resident ID number (GB 11643), or None."""
     if len(value) != 18:
-        return f"must be 18 characters, got {len(value)}"
+        return _l("must be 18 characters, got {n}").format(n=len(value))
     if not value[:17].isdigit() or not value[:17].isascii() or value[17] not in "0123456789X":
-        return "must be 17 digits and a digit or X"
+        return _l("must be 17 digits and a digit or X")
     try:
         born = birth_date_of(value)
     except ValueError:
-        return f"birth date {value[6:14]} is not a valid date"
+        return _l("birth date {date} is not a valid date").format(date=value[6:14])
     if born.year < 1900:
-        return f"birth date {born.isoformat()} is before 1900"
+        return _l("birth date {date} is before 1900").format(date=born.isoformat())
     want = id_check_char(value[:17])
     if value[17] != want:
-        return f"check character is {value[17]!r}, should be {want!r}"
+        return _l("check character is {got}, should be {want}").format(got=repr(value[17]), want=repr(want))
     return None
 
 
@@ -111,14 +112,24 @@ def _shown(s: str) -> str:
 def _bad_text(s: str, limit: int) -> str | None:
     """Why free text ``s`` cannot be stored as a one-line value, or None."""
     if limit and len(s) > limit:
-        return f"is {len(s):,} characters long, at most {limit} are allowed"
+        return _l("is {n} characters long, at most {max} are allowed").format(n=f"{len(s):,}", max=limit)
     bad = _BAD_TEXT.search(s)
     if bad is not None:
         c = bad.group()
-        what = "a line break" if c in "\r\n\u2028\u2029" else "a NUL byte" if c == "\x00" else f"U+{ord(c):04X}"
-        if c == "\ufffd":
-            what += " (a character lost to a wrong encoding)"
-        return f"contains {what} at character {bad.start() + 1}: a one-line text of printable characters is expected"
+        if c in "\r\n\u2028\u2029":
+            message = _l("contains a line break at character {at}: a one-line text of printable characters is expected")
+        elif c == "\x00":
+            message = _l("contains a NUL byte at character {at}: a one-line text of printable characters is expected")
+        elif c == "\ufffd":
+            message = _l(
+                "contains U+FFFD (a character lost to a wrong encoding) at character {at}: "
+                "a one-line text of printable characters is expected"
+            )
+        else:
+            message = _l(
+                "contains the character {code} at character {at}: a one-line text of printable characters is expected"
+            )
+        return message.format(at=bad.start() + 1, code=f"U+{ord(c):04X}")
     return None
 
 
@@ -127,33 +138,33 @@ def _text(v: Any) -> str:
         return v.strip()
     if isinstance(v, (int, Decimal)) and not isinstance(v, bool):
         return str(v)
-    raise _Bad(f"must be text, got {type(v).__name__}")
+    raise _Bad(_l("must be text, got {type_name}").format(type_name=type(v).__name__))
 
 
 # Whole numbers and fen are stored as 64-bit integers (BIGINT): a larger value is refused here with a reason,
 # instead of failing the whole import when the database cannot store it.
 STORED_MAX = 2**63 - 1
-_TOO_LARGE_INT = f"is too large to store (at most {STORED_MAX:,})"
-_TOO_LARGE_MONEY = f"is too large to store (at most {format_yuan(STORED_MAX)} yuan)"
+_TOO_LARGE_INT = _l("is too large to store (at most {max})").format(max=f"{STORED_MAX:,}")
+_TOO_LARGE_MONEY = _l("is too large to store (at most {max} yuan)").format(max=format_yuan(STORED_MAX))
 
 
 def _parse_int(v: Any) -> int:
     if type(v) is str and v.isascii() and v.isdigit() and len(v) < 19:
         return int(v)
     if isinstance(v, bool):
-        raise _Bad("must be a whole number")
+        raise _Bad(_l("must be a whole number"))
     if isinstance(v, int):
         n = v
     else:
         s = _text(v)
         digits = s[1:] if s.startswith("-") else s
         if not (digits.isdigit() and digits.isascii()):
-            raise _Bad(f"must be a whole number in digits 0-9, got {_shown(s)}")
+            raise _Bad(_l("must be a whole number in digits 0-9, got {value}").format(value=_shown(s)))
         if len(s.lstrip("-").lstrip("0")) > 19:  # beyond any stored value (and Python's int-from-text limit)
-            raise _Bad("must be >= 0" if s.startswith("-") else _TOO_LARGE_INT)
+            raise _Bad(_l("must be >= 0") if s.startswith("-") else _TOO_LARGE_INT)
         n = int(s)
     if n < 0:
-        raise _Bad("must be >= 0")
+        raise _Bad(_l("must be >= 0"))
     if n > STORED_MAX:
         raise _Bad(_TOO_LARGE_INT)
     return n
@@ -171,7 +182,7 @@ def _parse_money(v: Any) -> Decimal:
     if type(v) is str and _MONEY.fullmatch(v):
         return _storable(Decimal(v)).quantize(_CENT)
     if isinstance(v, bool):
-        raise _Bad("must be an amount in yuan")
+        raise _Bad(_l("must be an amount in yuan"))
     if isinstance(v, float):
         v = repr(v)  # YAML/JSON numbers: their shortest text, never the binary value
     if isinstance(v, int):
@@ -179,16 +190,16 @@ def _parse_money(v: Any) -> Decimal:
     elif isinstance(v, Decimal):
         d = v
         if not d.is_finite() or (d.adjusted() <= 16 and d != d.quantize(_CENT)):
-            raise _Bad("must be decimal yuan with at most 2 decimals")
+            raise _Bad(_l("must be decimal yuan with at most 2 decimals"))
     else:
         s = _text(v)
         if not _MONEY.fullmatch(s):
             if s.startswith("-"):
-                raise _Bad("must be >= 0")
-            raise _Bad(f"must be decimal yuan with at most 2 decimals, got {_shown(s)}")
+                raise _Bad(_l("must be >= 0"))
+            raise _Bad(_l("must be decimal yuan with at most 2 decimals, got {value}").format(value=_shown(s)))
         d = Decimal(s)
     if d < 0:
-        raise _Bad("must be >= 0")
+        raise _Bad(_l("must be >= 0"))
     return _storable(d).quantize(_CENT)
 
 
@@ -207,7 +218,7 @@ def _parse_bool(v: Any) -> bool:
         return True
     if s in _FALSE:
         return False
-    raise _Bad(f"must be true/false, 1/0 or 是/否, got {_shown(s)}")
+    raise _Bad(_l("must be true/false, 1/0 or 是/否, got {value}").format(value=_shown(s)))
 
 
 def _parse_date(v: Any) -> dt.date:
@@ -226,7 +237,7 @@ def _parse_date(v: Any) -> dt.date:
             raise ValueError
         return dt.date.fromisoformat(s)
     except ValueError:
-        raise _Bad(f"must be a date YYYY-MM-DD, got {_shown(s)}") from None
+        raise _Bad(_l("must be a date YYYY-MM-DD, got {value}").format(value=_shown(s))) from None
 
 
 def _parse_list(v: Any, limit: int = 0) -> tuple[str, ...] | None:
@@ -236,13 +247,13 @@ def _parse_list(v: Any, limit: int = 0) -> tuple[str, ...] | None:
         items = _text(v).split(";")
     items = [x.strip() for x in items if x.strip()]
     if len(items) > TAGS_MAX:
-        raise _Bad(f"has {len(items):,} tags, at most {TAGS_MAX} are allowed")
+        raise _Bad(_l("has {n} tags, at most {max} are allowed").format(n=f"{len(items):,}", max=TAGS_MAX))
     for i, x in enumerate(items, 1):
         if ";" in x:
-            raise _Bad("a tag cannot contain ';'")
+            raise _Bad(_l("a tag cannot contain ';'"))
         problem = _bad_text(x, limit)
         if problem:
-            raise _Bad(f"tag {i} {problem}")
+            raise _Bad(_l("tag {i} {problem}").format(i=i, problem=problem))
     return tuple(items) if items else None
 
 
@@ -261,7 +272,7 @@ def _parser(f: Field) -> Callable[[Any], Any]:
                 return v
             s = _text(v)
             if s not in choices:
-                raise _Bad(f"must be one of {listed}, got {_shown(s)}")
+                raise _Bad(_l("must be one of {choices}, got {value}").format(choices=listed, value=_shown(s)))
             return s
 
         return enum
@@ -269,9 +280,13 @@ def _parser(f: Field) -> Callable[[Any], Any]:
         "uscc": uscc_problem,
         "employer_uscc": uscc_problem,
         "id_number": id_number_problem,
-        "region_code": lambda s: None if _REGION.fullmatch(s) else f"must be 6 digits, got {_shown(s)}",
+        "region_code": lambda s: (
+            None if _REGION.fullmatch(s) else _l("must be 6 digits, got {value}").format(value=_shown(s))
+        ),
         "industry_code": lambda s: (
-            None if _INDUSTRY.fullmatch(s) else f"must be a section letter and 0-4 digits (GB/T 4754), got {_shown(s)}"
+            None
+            if _INDUSTRY.fullmatch(s)
+            else _l("must be a section letter and 0-4 digits (GB/T 4754), got {value}").format(value=_shown(s))
         ),
     }
     if f.name == "bank_account":
@@ -282,7 +297,7 @@ def _parser(f: Field) -> Callable[[Any], Any]:
     def string(v: Any) -> str:
         s = v.strip() if type(v) is str else _text(v)
         if not s:
-            raise _Bad("must not be empty")
+            raise _Bad(_l("must not be empty"))
         problem = check(s) if check is not None else _bad_text(s, limit)
         if problem:
             raise _Bad(problem)
@@ -298,13 +313,17 @@ def _account(v: Any) -> str:
     if s.isdigit() and s.isascii() and 8 <= len(s) <= 32:
         return s
     if not s:
-        raise _Bad("must not be empty")
+        raise _Bad(_l("must not be empty"))
     odd = next((c for c in s if not "0" <= c <= "9"), None)
     if odd is None:
-        raise _Bad(f"must be 8-32 digits, got {len(s):,}")
+        raise _Bad(_l("must be 8-32 digits, got {n}").format(n=f"{len(s):,}"))
     if odd.isdigit():
-        raise _Bad(f"must be 8-32 digits 0-9 (ASCII): {odd!r} (U+{ord(odd):04X}) is a full-width or other digit")
-    raise _Bad(f"must be 8-32 digits, got the character {odd!r}")
+        raise _Bad(
+            _l("must be 8-32 digits 0-9 (ASCII): {char} ({code}) is a full-width or other digit").format(
+                char=repr(odd), code=f"U+{ord(odd):04X}"
+            )
+        )
+    raise _Bad(_l("must be 8-32 digits, got the character {char}").format(char=repr(odd)))
 
 
 def _money_fen(v: Any) -> int:
@@ -383,7 +402,7 @@ def validate_row(kind: str, raw: dict, *, partial: bool = False, today: dt.date 
     ``store.columns(kind)``; talents end with the birth date). Raises ProfileInvalid with every problem."""
     parsers = _PARSERS.get(kind)
     if parsers is None:
-        raise ProfileInvalid([("kind", f"must be enterprise or talent, got {kind!r}")])
+        raise ProfileInvalid([("kind", _l("must be enterprise or talent, got {value}").format(value=repr(kind)))])
     get = raw.get
     return validate_values(kind, [get(name) for name, _, _ in parsers], partial=partial, today=today)
 
@@ -406,7 +425,7 @@ def validate_values(kind: str, values, *, partial: bool = False, today: dt.date 
                     continue
         # missing: absent, null, or an empty (or blank) cell
         if required and not partial:
-            problems.append((name, "required value is missing"))
+            problems.append((name, _l("required value is missing")))
         append(None)
     if kind == SubjectKind.ENTERPRISE:
         founded = out[5]
@@ -416,7 +435,9 @@ def validate_values(kind: str, values, *, partial: bool = False, today: dt.date 
                 problems.append(
                     (
                         "founded_on",
-                        f"{founded // 10000:04d}-{founded // 100 % 100:02d}-{founded % 100:02d} is in the future",
+                        _l("{date} is in the future").format(
+                            date=f"{founded // 10000:04d}-{founded // 100 % 100:02d}-{founded % 100:02d}"
+                        ),
                     )
                 )
     else:

@@ -43,6 +43,19 @@ def problem_fields(
     }
 
 
+class FieldReasons(tuple):
+    """(field, reason) pairs as a message parameter: ``field: reason; …`` in English; app/i18n.py names each field by
+    its label and each reason (a catalog message, filled in English) in the reader's words."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {r}" for f, r in self)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 class AnyOf(tuple):
     """Alternatives as a message parameter: ``a or b`` in English; app/i18n.py joins them in the reader's words."""
 

@@ -137,6 +137,8 @@ class TestOutcome(BaseModel):
     clauses: list[str] = []
     amount: Decimal | None = None
     message: str = ""
+    # A test whose profile is refused: (field, reason), each reason a catalog message filled in English.
+    profile_problems: list[tuple[str, str]] = []
     # A failing test's conditions not met, each with the profile's value (eligibility.explain), in zh and en.
     why_zh: list[str] = []
     why_en: list[str] = []

@@ -34,7 +34,7 @@ from app.tables import RoleGrant, User
 from eligibility.profiles import id_number_problem, uscc_problem
 from kit.audit import Actor
 from kit.errors import Forbidden, NotFound
-from kit.i18n import _l
+from kit.i18n import AnyOf, _l
 from kit.masking import mask_username
 from kit.time import now
 from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role
@@ -96,7 +96,7 @@ def check_separation(current: str | None, new: str) -> None:
 
 def _check_new(username: str, role: str) -> None:
     if role not in ROLES:
-        raise AppError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
+        raise AppError(_l("unknown role {got}; the roles are {role}"), got=repr(role), role=AnyOf(ROLES))
     if not _NAME.match(username):
         raise AppError(_l("a user name is 2-64 letters, digits, '.', '_' or '-'"))
     # A portal account is named by its subject id, which must be a real one (eligibility's own checksums).
@@ -203,7 +203,7 @@ async def change_role(username: str, role: str, actor: Actor) -> dict:
     """An admin changes a staff account's role: to a policy, finance or admin role only with a second admin."""
     _require_admin(actor, _l("变更角色 / change roles"))
     if role not in STAFF_ROLES:
-        raise AppError(f"a staff account's role is one of: {', '.join(STAFF_ROLES)}")
+        raise AppError(_l("a staff account's role is {role}"), role=AnyOf(STAFF_ROLES))
     async with User._meta.db.transaction():
         row = await _user(username)
         if row["role"] in SUBJECT_ROLES:
@@ -223,7 +223,7 @@ async def edit_account(username: str, display_name: str, actor: Actor) -> dict:
     _require_admin(actor, _l("修改账户 / edit accounts"))
     name = display_name.strip()
     if not name or len(name) > 128:
-        raise AppError("姓名须为 1-128 个字符 / a display name is 1-128 characters")
+        raise AppError(_l("姓名须为 1-128 个字符 / a display name is 1-128 characters"))
     row = await _user(username)
     await User.update({User.display_name: name}).where(User.username == username)
     await actor.record("user.edit", "user", username, {"display_name": row["display_name"]}, {"display_name": name})

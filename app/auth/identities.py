@@ -38,7 +38,7 @@ def _key(issuer: str, subject: str) -> str:
 
 def _issuer(settings: Settings) -> str:
     if not settings.oidc_issuer:
-        raise AppError("统一身份认证未启用 / unified-identity login is not configured (ZHIDA_OIDC_ISSUER)")
+        raise AppError(_l("统一身份认证未启用 / unified-identity login is not configured (ZHIDA_OIDC_ISSUER)"))
     return settings.oidc_issuer.rstrip("/")
 
 
@@ -127,13 +127,13 @@ async def link_identity(username: str, subject: str, actor: Actor, settings: Set
     issuer = _issuer(settings or get_settings())
     subject = subject.strip()
     if not subject or len(subject) > 255:
-        raise AppError("the provider's subject (sub) is 1-255 characters")
+        raise AppError(_l("the provider's subject (sub) is 1-255 characters"))
     async with User._meta.db.transaction():
         row = await User.select().where(User.username == username).first()
         if row is None:
             raise NotFound(_l("no user named {username!r}"), username=username)
         if row["role"] not in STAFF_ROLES or not row["active"]:
-            raise AppError("只有在用的工作人员账户可以关联 / only an active staff account is linked to an identity")
+            raise AppError(_l("只有在用的工作人员账户可以关联 / only an active staff account is linked to an identity"))
         if await IdentityLink.exists().where(IdentityLink.subject_key == _key(issuer, subject)):
             raise Conflict("这个统一身份已关联一个账户 / this identity is linked to an account already")
         if await IdentityLink.exists().where(IdentityLink.username == username):

@@ -25,6 +25,7 @@ from joserfc.jwk import KeySet
 from app.auth.guards import PENDING_LOGIN_KEY
 from app.config import Settings, get_settings
 from app.errors import AppError
+from kit.i18n import _l
 
 with warnings.catch_warnings():
     # authlib 1.9 warns that it prefers the httpx2 fork; the client works on httpx, which the project uses throughout.
@@ -62,7 +63,7 @@ def logout_return_url(settings: Settings) -> str:
 
 def _issuer(settings: Settings) -> str:
     if not settings.oidc_enabled:
-        raise AppError("统一身份认证未启用 / unified-identity login is not configured", status=404)
+        raise AppError(_l("统一身份认证未启用 / unified-identity login is not configured"), status=404)
     return (settings.oidc_issuer or "").rstrip("/")
 
 

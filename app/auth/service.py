@@ -16,7 +16,7 @@ from app.auth.sessions import revoke_sessions
 from app.errors import AppError, Conflict
 from app.tables import User
 from kit.audit import Actor
-from kit.i18n import _l
+from kit.i18n import AnyOf, _l
 from kit.time import now
 from kit.vocab import STAFF_ROLES, SUBJECT_ROLES, Role
 
@@ -42,7 +42,7 @@ async def create_user(
 ) -> dict:
     """A staff user by name, or an enterprise/talent user named by its subject id."""
     if role not in ROLES:
-        raise AppError(f"unknown role {role!r}; roles are: {', '.join(ROLES)}")
+        raise AppError(_l("unknown role {got}; the roles are {role}"), got=repr(role), role=AnyOf(ROLES))
     if not _NAME.match(username):
         raise AppError(_l("a user name is 2-64 letters, digits, '.', '_' or '-'"))
     check_password(password, username=username, role=role)

@@ -21,6 +21,7 @@ from app.paging import pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.platform import AuditEntryRead, AuditVerifyRead
 from app.tables import AuditEntry
+from kit.i18n import _l
 from kit.masking import masker_for, scrub_text
 from kit.paging import PageRequest, Sorts, chunks, fetch_page
 from kit.time import CHINA
@@ -81,7 +82,8 @@ def _date(name: str, value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise AppError(f"“{value[:20]}”不是日期（年-月-日）/ {name} is a date YYYY-MM-DD") from None
+        what = {"since": _l("the start date"), "until": _l("the end date")}.get(name, name)
+        raise AppError(_l("{what} is a date YYYY-MM-DD, not “{value}”"), what=what, value=value[:20]) from None
 
 
 def _form_filter(

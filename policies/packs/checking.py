@@ -12,7 +12,7 @@ from eligibility.explain import explain_profile
 from eligibility.profiles import normalize_profile
 from eligibility.rules import check_ruleset, evaluate
 from eligibility.schemas import RuleClause, RuleSet
-from kit.i18n import _l
+from kit.i18n import FieldReasons, _l
 from policies.errors import PackRefused
 from policies.packs.reading import _FEN, _Located, parse_pack_text, validate_structure
 from policies.schemas import ClauseContent, PackProblem, PolicyContent, TestOutcome
@@ -76,6 +76,7 @@ def run_tests(content: PolicyContent) -> list[TestOutcome]:
                     passed=False,
                     expected=t.expect,
                     message="the test profile is invalid: " + _problems_text(exc),
+                    profile_problems=[(str(f), str(r)) for f, r in getattr(exc, "problems", [])],
                 )
             )
             continue
@@ -193,6 +194,15 @@ def test_problems(content: PolicyContent, loc: _Located | None = None) -> list[P
         if not o.passed:
             out.append(
                 PackProblem.of(
+                    _l("own test '{name}' fails: the test profile is invalid: {problems}"),
+                    {"name": o.name, "problems": FieldReasons(o.profile_problems)},
+                    hint=_l("fix the rule or the test's expectation; a policy whose tests fail is not stored"),
+                    policy_code=content.code,
+                    field=f"tests[{i}]",
+                    line=loc.line("tests", i),
+                )
+                if o.profile_problems
+                else PackProblem.of(
                     _l("own test '{name}' fails: {why}"),
                     {"name": o.name, "why": o.message},
                     hint=_l("fix the rule or the test's expectation; a policy whose tests fail is not stored"),
@@ -294,10 +304,11 @@ def read_pack_text(text: str, source: str = "") -> list[PolicyContent]:
         if content is not None:
             if content.code in seen:
                 problems.append(
-                    PackProblem(
+                    PackProblem.of(
+                        _l("policy {code} appears twice in this pack"),
+                        {"code": content.code},
                         policy_code=content.code,
                         line=loc.line(),
-                        message=f"policy {content.code} appears twice in this pack",
                     )
                 )
             seen[content.code] = True

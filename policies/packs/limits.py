@@ -100,6 +100,13 @@ def construct(node: yaml.Node) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_document(node)
+    except (ValueError, OverflowError) as exc:  # an unquoted date such as 2025-13-01: YAML reads it as a date
+        raise PackLimit.at(
+            None,
+            _l("a date in the YAML is not a real date ({error})"),
+            _l("write dates as YYYY-MM-DD with a real month and day"),
+            error=exc,
+        ) from None
     finally:
         loader.dispose()
 

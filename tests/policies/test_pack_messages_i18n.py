@@ -76,6 +76,15 @@ async def test_a_duplicate_clause_and_a_test_without_profile_read_in_chinese(fre
         r = await client.post("/api/policies/packs", content=POLICY, headers=acsrf(client))
         en = r.json()["error"]
         assert "duplicate clause code 'a' (clause 1 and clause 2)" in en
+        twice = "policies:\n" + "".join(
+            (
+                "  - {code: I18N-TWICE, title: t, issuer: i, subject: talent, mode: auto, effective_from: 2025-01-01,"
+                " budget: 1, clauses: [{code: a, when: 'true', amount: '1'}]}\n"
+            )
+            for _ in range(2)
+        )
+        r = await client.post("/api/policies/packs", content=twice, headers={**acsrf(client), **ZH})
+        assert "政策 I18N-TWICE 在此政策包中出现了两次" in r.json()["error"], r.json()["error"]
         assert "test '无档案' needs a profile" in en
 
 
@@ -127,3 +136,76 @@ async def test_the_step_a_role_may_not_take_is_named_in_chinese(fresh_db):
             f"/policies/versions/{vid}/reject", data={"reason": "x"}, headers={**HTML, **acsrf(client)}
         )
         assert "rejecting a policy needs the role Policy reviewer" in r.text and "退回政策" not in r.text
+
+
+BAD_PROFILE_TESTS = "- name: 月数写错\n  profile: {social_insurance_months: abc, arrived_on: '2025-13-01'}\n  expect: {eligible: false}\n"
+
+
+async def test_an_invalid_test_profile_names_its_fields_and_reasons_in_chinese(fresh_db):
+    await ensure_user("pm_officer", "policy_officer")
+    async with asgi_client() as client:
+        await alogin(client, "pm_officer")
+        form = {**FORM, "code": "I18N-PROF", "tests_yaml": BAD_PROFILE_TESTS}
+        r = await client.post("/policies/save", data=form, headers=acsrf(client), follow_redirects=False)
+        assert r.status_code in (302, 303), r.text[:500]
+        vid = int(re.search(r"v=(\d+)", r.headers["location"]).group(1))
+        r = await client.post(f"/policies/versions/{vid}/tests", headers={**HTML, **acsrf(client)})
+        row = re.search(r"<tr><td>✗</td><td>月数写错</td><td>(.*?)</td></tr>", r.text, re.S)
+        assert row, r.text[-3000:]
+        zh = html.unescape(row.group(1))
+        assert "测试档案无效" in zh, zh
+        assert "本市连续参保月数：须为用数字 0-9 书写的整数，当前为 'abc'" in zh, zh
+        assert "首次在本市参保日期：须为 YYYY-MM-DD 格式的日期，当前为 '2025-13-01'" in zh, zh
+        assert not ENGLISH.search(zh), zh
+        assert not re.search(r"must be|social_insurance_months|arrived_on", zh), zh
+
+        # An unquoted date that is no date (YAML reads 2025-13-01 as one) was a 500; now a problem in Chinese.
+        unquoted = {**form, "tests_yaml": BAD_PROFILE_TESTS.replace("'2025-13-01'", "2025-13-01")}
+        r = await client.post("/policies/save", data=unquoted, headers=acsrf(client), follow_redirects=False)
+        assert r.status_code == 422 and any("不是真实的日期" in p for p in _problems(r.text)), r.text[:500]
+
+        client.cookies.set("lang", "en")
+        r = await client.post(f"/policies/versions/{vid}/tests", headers={**HTML, **acsrf(client)})
+        en = html.unescape(re.search(r"<tr><td>✗</td><td>月数写错</td><td>(.*?)</td></tr>", r.text, re.S).group(1))
+        assert "the test profile is invalid" in en and "months of social insurance here: must be a whole number" in en
+        assert not _chinese(en), en
+
+
+def test_a_refused_profile_reads_in_chinese_as_an_error():
+    from app.i18n import error_text
+    from eligibility.errors import ProfileInvalid
+    from eligibility.profiles import normalize_profile
+
+    try:
+        normalize_profile("talent", {"social_insurance_months": "-3"}, partial=True)
+    except ProfileInvalid as exc:
+        assert str(exc) == "invalid profile: social_insurance_months: must be >= 0"  # the CLI's and API's English
+        assert error_text("zh", exc) == "档案无效：本市连续参保月数：不能为负数"
+    else:
+        raise AssertionError("a negative month count was accepted")
+
+
+async def test_refusals_found_in_the_sweep_read_in_one_language(fresh_db):
+    # /audit's date filter was a bilingual f-string; the admin's role refusal an English f-string.
+    await ensure_user("pm_auditor", "auditor")
+    async with asgi_client() as client:
+        await alogin(client, "pm_auditor")
+        r = await client.get("/audit?since=2026-13-40", headers=HTML)
+        assert r.status_code == 400 and "开始日期须为日期（年-月-日），“2026-13-40”不是日期" in r.text
+        assert "is a date" not in r.text
+        client.cookies.set("lang", "en")
+        r = await client.get("/audit?until=x", headers=HTML)
+        assert "the end date is a date YYYY-MM-DD, not “x”" in r.text and "不是日期" not in r.text
+
+    from app.auth.accounts import _check_new
+    from app.i18n import error_text
+    from kit.errors import AppError
+
+    try:
+        _check_new("someone", "boss")
+    except AppError as exc:
+        assert str(exc).startswith("unknown role 'boss'; the roles are policy_officer or ")
+        zh = error_text("zh", exc)
+        assert zh.startswith("未知角色 'boss'；可选角色为政策专员或政策审核员") and "policy_officer" not in zh, zh
+    else:
+        raise AssertionError("an unknown role was accepted")
