@@ -141,3 +141,26 @@ async def test_the_feeds_refusal_answers_the_objection_with_its_reason(fresh_db)
     assert any("该学位证书编号不存在" in n.body for n in inbox)
     assert (await eligibility.get_profile("talent", sid))["education"] == "master"
     assert await payments.entitlements_of_subject("talent", sid) == []
+
+
+async def test_the_cli_import_of_the_feed_settles_the_request_and_lists_it(fresh_db, tmp_dir):
+    from tests.conftest import zhida
+
+    version, sid, key, made, decided = await _objection_with_request()
+    pending = zhida("profiles", "corrections", "list", "--status", "pending", check=True).stdout
+    assert [(r["field"], r["proposed_value"]) for r in csv.DictReader(io.StringIO(pending))] == [
+        ("education", "doctor")
+    ]
+    delivery = tmp_dir / "edu.ndjson"
+    delivery.write_text(f'{{"id_number": "{sid}", "education": "doctor"}}\n', encoding="utf-8")
+    run = zhida("profiles", "import", str(delivery), "--kind", "talent", "--feed", FEED_NAME, check=True)
+    assert "correction requests accepted (delivered by feed edu_feed): 1" in run.stdout
+    ents = await payments.entitlements_of_subject("talent", sid)
+    assert [(e.policy_code, int(e.amount)) for e in ents] == [(version.code, 30_000)]
+    assert (await objections.get_objection(made.id)).outcome == "corrected"
+    out = tmp_dir / "requests.csv"
+    zhida("profiles", "corrections", "list", "--out", str(out), check=True)
+    [row] = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert row["status"] == "accepted" and row["objection_id"] == str(made.id)
+    late = zhida("profiles", "corrections", "refuse", row["id"], "--reason", "太晚了")
+    assert late.returncode != 0 and "already accepted" in (late.stderr + late.stdout)
