@@ -70,7 +70,7 @@ async def test_an_owned_field_becomes_a_request_and_the_feeds_delivery_brings_th
             "doctor",
         )
         assert req["objection_id"] == made.id and req["officer"] == "corr_officer" and req["status"] == "pending"
-        exported = await client.get("/api/applications/corrections?format=csv")
+        exported = await client.get("/api/applications/corrections.csv")
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
         assert [(r["subject_id"], r["field"], r["proposed_value"], r["status"]) for r in rows] == [
