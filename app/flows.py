@@ -196,3 +196,26 @@ async def notify_near_misses(
         return 0
     result = await notifications.notify_many(requests, actor=actor, queue=queue)
     return len(result.created)
+
+
+async def settle_corrections(feed: str | None, *, actor: Actor, queue: ArqRedis | None = None) -> int:
+    """After an import of ``feed`` (API upsert or `zhida profiles import --feed`): the correction requests whose value
+    the feed now delivered are accepted and their subjects re-evaluated (payments.service.corrections); then, as
+    after any correction, the match notices (keyed, once) and the withdrawals'. Returns requests accepted."""
+    if not feed:
+        return 0
+    settled = await data_corrections.settle_delivered(feed, actor=actor, base_url=get_settings().base_url)
+    for s in settled:
+        for version_id in s.matched:
+            await notify_matches(version_id, actor=actor, queue=queue, subject_ids=[s.subject_id])
+        if s.withdrawn:
+            await matches_withdrawn(s.withdrawn, actor=actor, queue=queue)
+    return sum(len(s.accepted) for s in settled)
+
+
+async def refuse_correction(request_id: int, reason: str, *, actor: Actor, queue: ArqRedis | None = None) -> dict:
+    """The feed refused correction request ``request_id`` (recorded by an operator or an officer for it): rejected
+    with the reason, the objection answered again with it (payments.service.corrections.refuse_request)."""
+    return await data_corrections.refuse_request(
+        request_id, reason, actor=actor, base_url=get_settings().base_url, queue=queue
+    )

@@ -141,3 +141,23 @@ class Feed(Table, tablename="eligibility_feed"):
     created_at = Timestamptz()
     # The fields this feed owns, ';'-joined (its rows change only these); NULL: a full-record feed.
     fields = Text(null=True, default=None)
+
+
+class CorrectionRequest(Table, tablename="eligibility_correction_request"):
+    """A data correction asked of the feed that owns the field (an objection upheld with a correction,
+    payments.service.corrections): pending until the feed's import delivers the proposed value (accepted) or the
+    feed's refusal is recorded (rejected, with its reason). The profile is never changed by the request itself."""
+
+    feed = Varchar(length=64, index=True)
+    subject_kind = Varchar(length=16)
+    subject_id = Varchar(length=40, index=True)
+    field = Varchar(length=64)
+    old_value = Text(null=True, default=None)
+    proposed_value = Text(null=True, default=None)
+    objection_id = Integer(index=True)
+    officer = Varchar(length=64)
+    status = Varchar(length=16, default="pending", index=True)  # pending | accepted | rejected
+    reason = Text(default="")  # the feed's reason for a rejection
+    created_at = Timestamptz()
+    decided_at = Timestamptz(null=True, default=None)
+    decided_by = Varchar(length=64, default="")

@@ -99,8 +99,20 @@ def profiles_import(
                 feed=feed,
             )
 
+    async def _run_and_settle():
+        report = await _run()
+        if feed and (report.inserted or report.updated):  # a correction asked of this feed may have arrived
+            from app import flows
+
+            accepted = await flows.settle_corrections(feed, actor=cli_operator())
+            if accepted:
+                click.echo(f"correction requests accepted (delivered by feed {feed}): {accepted}")
+            if jobs.embedded():
+                await jobs.drain()
+        return report
+
     try:
-        report = run(_run)
+        report = run(_run_and_settle)
     finally:
         if rej_file:
             rej_file.close()
@@ -177,6 +189,39 @@ def profiles_feed_fields(name: str, owns: str | None, full_record: bool) -> None
         raise click.UsageError("give either --owns FIELDS or --full-record")
     fields = run(set_feed_fields, name, _field_list(owns), actor=cli_operator())
     click.echo(f"feed {name} owns {', '.join(fields)}" if fields else f"feed {name} sends full records")
+
+
+@profiles_group.group("corrections")
+def corrections_group() -> None:
+    """Correction requests to the feeds that own fields (objections upheld with a data correction)."""
+
+
+@corrections_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "accepted", "rejected"]), help="default: every status")
+@click.option("--feed", help="only the requests addressed to this feed")
+@click.option("--out", type=click.Path(dir_okay=False), help="write the CSV here (for the data exchange)")
+def corrections_list(status: str | None, feed: str | None, out: str | None) -> None:
+    """The requests as CSV (id, feed, subject, field, old and proposed value, objection, officer, status, reason)."""
+    from eligibility import corrections
+
+    rows = run(corrections.requests, status, feed=feed)
+    text = corrections.csv_text(rows)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"{len(rows)} correction requests written to {out}")
+    else:
+        click.echo(text, nl=False)
+
+
+@corrections_group.command("refuse")
+@click.argument("request_id", type=int)
+@click.option("--reason", required=True, help="the feed's reason, shown to the subject")
+def corrections_refuse(request_id: int, reason: str) -> None:
+    """Record that the feed refused correction request REQUEST_ID: the objection is answered with its reason."""
+    from app import flows
+
+    r = run(flows.refuse_correction, request_id, reason, actor=cli_operator())
+    click.echo(f"correction request {r['id']} rejected; objection {r['objection_id']} answered with the feed's reason")
 
 
 def _day(as_of: dt.datetime | None) -> dt.date:

@@ -242,6 +242,70 @@ async def api_answer(request: Request, objection_id: int, data: JSONBody[Objecti
     )
 
 
+class CorrectionRequestRead(BaseModel):
+    id: int
+    feed: str
+    subject_kind: str
+    subject_id: str
+    field: str
+    old_value: str | None
+    proposed_value: str | None
+    objection_id: int
+    officer: str
+    status: str
+    reason: str
+
+
+class FeedRefusal(BaseModel):
+    reason: str
+
+
+def _request_read(r: dict) -> CorrectionRequestRead:
+    return CorrectionRequestRead(**{k: r[k] for k in CorrectionRequestRead.model_fields})
+
+
+@get("/api/applications/corrections", guards=[OFFICERS], tags=["applications"], responses=errors(422))
+async def api_corrections(status: str | None = None) -> list[CorrectionRequestRead]:
+    """Correction requests to the feeds that own fields (objections upheld with a data correction): pending until
+    the feed's import delivers the value, or rejected with the feed's reason; the oldest first."""
+    from eligibility import corrections
+
+    return [_request_read(r) for r in await corrections.requests(status or None)]
+
+
+@get(
+    "/api/applications/corrections.csv",
+    guards=[OFFICERS],
+    tags=["applications"],
+    responses=errors(422),
+    media_type="text/csv; charset=utf-8",
+)
+async def api_corrections_csv(status: str | None = None) -> Response[str]:
+    """The correction requests as CSV for the data exchange (the whole subject id: the feed needs it)."""
+    from eligibility import corrections
+
+    return Response(
+        "\ufeff" + corrections.csv_text(await corrections.requests(status or None)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="correction-requests.csv"'},
+    )
+
+
+@post(
+    "/api/applications/corrections/{request_id:int}/refuse",
+    guards=[OFFICERS],
+    tags=["applications"],
+    status_code=200,
+    responses=errors(404, 409),
+)
+async def api_refuse_correction(
+    request: Request, request_id: int, data: JSONBody[FeedRefusal]
+) -> CorrectionRequestRead:
+    """Record the feed's refusal of a correction request: the objection is answered again with the feed's reason."""
+    r = await flows.refuse_correction(request_id, data.reason, actor=actor_of(request), queue=await queue_or_none())
+    return _request_read(r)
+
+
 @get("/api/applications/accounts", guards=[VERIFIERS], tags=["applications"], responses=errors())
 async def api_accounts() -> list[AccountToVerifyRead]:
     """Corrected receiving accounts awaiting verification, with the whole number (finance needs it)."""
@@ -470,6 +534,9 @@ route_handlers = [
     api_attachment,
     api_objections,
     api_answer,
+    api_corrections,
+    api_corrections_csv,
+    api_refuse_correction,
     api_accounts,
     api_verify_account,
     api_reject_account,

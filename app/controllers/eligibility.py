@@ -10,7 +10,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from app import jobs
+from app import flows, jobs
 from app.audit import AuditActor
 from app.auth.guards import current_user, own_subject, requires
 from app.schemas.eligibility import (
@@ -99,6 +99,8 @@ async def exchange_upsert(kind: str, request: Request) -> ExchangeUpsertRead:
         if outcome != "unchanged":
             changed.append(sid)
     await _queue_rematch(kind, changed)
+    if changed:  # a correction asked of this feed may have arrived (eligibility.corrections)
+        await flows.settle_corrections(feed, actor=actor, queue=await jobs.get_queue())
     counts = {o: sum(1 for r in results if r.outcome == o) for o in ("inserted", "updated", "unchanged")}
     rejected.sort(key=lambda r: r.index)
     refused = len({r.index for r in rejected})

@@ -187,7 +187,10 @@ async def objection_page(request: PageRequest, status: str | None = "open") -> P
     return page.map(lambda r: _read(r, now))
 
 
-OUTCOMES = ("", "dismissed", "revoked", "corrected")
+# corrected: the profile corrected directly (a field no feed owns) or the feed delivered the correction;
+# correcting: upheld, the correction asked of the feed that owns the field (eligibility.corrections), not yet
+# delivered; feed_refused: that feed refused it, the objection answered with the feed's reason.
+OUTCOMES = ("", "dismissed", "revoked", "corrected", "correcting")
 
 
 async def answer_objection(
@@ -249,6 +252,42 @@ async def answer_objection(
         )
     await deliver_after_commit(queue, [n.id])
     return await get_objection(objection_id)
+
+
+async def correction_settled(
+    objection_id: int, *, accepted: bool, actor: Actor, base_url: str, answer: str = ""
+) -> tuple[dict, int | None]:
+    """An objection upheld with a correction asked of a feed (outcome ``correcting``): the feed delivered it
+    (``accepted``: outcome corrected) or refused it (outcome feed_refused; ``answer``, the feed's reason, is added
+    to the answer and sent to the subject as a new answer notice). Runs in the caller's transaction; returns the
+    objection's row as it was and the notice id to deliver after the commit (None when accepted, or when the
+    objection was no longer waiting for the feed: nothing changes then)."""
+    r = await Objection.select().where(Objection.id == objection_id).first()
+    if r is None:
+        raise NotFound(_l("objection {objection_id} does not exist"), objection_id=objection_id)
+    if r["outcome"] != "correcting":
+        return r, None
+    outcome = "corrected" if accepted else "feed_refused"
+    text = r["answer"] if accepted else f"{r['answer']}\n\n{answer}".strip()[:4000]
+    await Objection.update({Objection.outcome: outcome, Objection.answer: text}).where(Objection.id == objection_id)
+    await actor.record(
+        "objection.correction_settled",
+        "objection",
+        str(objection_id),
+        {"outcome": "correcting"},
+        {"outcome": outcome},
+        {"feed_answer": answer[:1000]} if answer else None,
+    )
+    if accepted:
+        return r, None
+    n = await notice(
+        "objection_answered",
+        r,
+        f"objection:{objection_id}:feed_refused",
+        {"policy_title": r["policy_title"], "answer": text[:1000], "link": _link(base_url, r)},
+        actor=actor,
+    )
+    return r, n.id
 
 
 # ---------------------------------------------------------------------------------- deadlines and the SLA report

@@ -102,7 +102,11 @@ class ObjectionRead(BaseModel):
     created_at: dt.datetime
     seconds_left: int = Field(description="until due_at when read; negative once overdue")
     origin: str = Field("subject", description="subject (portal) | public (the 公示 page) | api")
-    outcome: str = Field("", description="dismissed | revoked | corrected once decided; '' otherwise")
+    outcome: str = Field(
+        "",
+        description="dismissed | revoked | corrected once decided; correcting while the correction waits for the "
+        "feed that owns the field, feed_refused when that feed refused it; '' otherwise",
+    )
     reminded_at: dt.datetime | None = Field(None, description="reminded: due within 3 working days")
     escalated_at: dt.datetime | None = Field(None, description="overdue: escalated to a reviewer")
 

@@ -64,7 +64,9 @@ class Objection(Table, tablename="policies_objection"):
     origin = Varchar(length=16, default="subject")  # subject | public | api
     contact = Varchar(length=200, default="")
     # how it ended: dismissed (hold released) | revoked (entitlement revoked, never paid) | corrected (a data
-    # correction to the feed that owns the field, then a re-evaluation); "" while open or for a plain answer
+    # correction to the feed that owns the field, then a re-evaluation) | correcting (the correction asked of the
+    # feed that owns the field, not delivered yet) | feed_refused (that feed refused it, with its reason); "" while
+    # open or for a plain answer
     outcome = Varchar(length=16, default="")
     reminded_at = Timestamptz(null=True, default=None)  # the reminder three working days before due_at
     escalated_at = Timestamptz(null=True, default=None)  # overdue: escalated to a reviewer
