@@ -44,17 +44,25 @@ async def notify_matches(
     Reads only the matches not yet marked handed on (eligibility.unnotified_matches, a partial index), a chunk at a
     time, and marks each chunk after its notices are committed: the pass costs what is new, not what is stored. A
     crash between the two leaves the chunk unmarked, so the next pass (the scheduled safety net) takes it again and
-    the notice key keeps every notice single."""
+    the notice key keeps every notice single. The keys are checked before any profile is read: a feed rewrites the
+    match rows of subjects told long ago (a changed profile is a new row), and those cost one key lookup, not a
+    profile load."""
     version = await policies.get_version(version_id)
     base = get_settings().base_url.rstrip("/")
     reading = await policies.reading_of(version_id)  # 政策解读 and 申兑指南, not only "you qualify"
     written = 0
     while True:
-        chunk = await eligibility.unnotified_matches(version_id, subject_ids=subject_ids, limit=_NOTICE_CHUNK)
+        chunk = await eligibility.unnotified_matches(
+            version_id, subject_ids=subject_ids, limit=_NOTICE_CHUNK, profiles=False
+        )
         if not chunk:
             return written
+        used = await notifications.used_keys([match_notice_key(version_id, m.subject_id) for m in chunk])
+        fresh = await eligibility.with_profiles(
+            [m for m in chunk if match_notice_key(version_id, m.subject_id) not in used]
+        )
         requests = []
-        for m in chunk:
+        for m in fresh:
             context: dict[str, Any] = {
                 "policy_title": version.title,
                 "policy_code": version.code,
@@ -77,8 +85,9 @@ async def notify_matches(
                     context=context,
                 )
             )
-        result = await notifications.notify_many(requests, actor=actor, queue=queue)
-        written += len(result.created)
+        if requests:
+            result = await notifications.notify_many(requests, actor=actor, queue=queue)
+            written += len(result.created)
         await eligibility.mark_notified([m.id for m in chunk])
         if len(chunk) < _NOTICE_CHUNK:
             return written

@@ -47,7 +47,8 @@ def _login(user: HttpUser, name: str) -> None:
         catch_response=True,
     ) as r:
         if r.status_code != 302:
-            r.failure(f"login as {name}: {r.status_code} {r.text[:120]!r}")
+            said = re.search(r"(too many[^<.]*|this account is locked[^<.]*|wrong user name[^<.]*)", r.text, re.I)
+            r.failure(f"login as {name}: {r.status_code} {said.group(1) if said else r.text[:120]!r}")
             raise StopUser()
 
 

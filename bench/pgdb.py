@@ -35,6 +35,6 @@ def throwaway_secrets(env: dict[str, str]) -> dict[str, str]:
     configured every process refuses to start without them (app.config)."""
     import secrets
 
-    for var in ("ZHIDA_AUDIT_KEY", "ZHIDA_SECRET_KEY"):
+    for var in ("ZHIDA_AUDIT_KEY", "ZHIDA_SECRET_KEY", "ZHIDA_WEBHOOK_SECRET"):
         env.setdefault(var, secrets.token_urlsafe(32))
     return env

@@ -131,11 +131,11 @@ def _stored(row: dict, profile: dict | None = None) -> StoredMatch:
     )
 
 
-async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
-    out = []
+async def _profiles_of(pairs: list[tuple[str, str]]) -> dict[str, dict[str, dict]]:
+    """The profiles of (subject_kind, subject_id) pairs, by kind then subject id, 500 ids a statement."""
     by_kind: dict[str, dict[str, dict]] = {}
-    for kind in {r["subject_kind"] for r in rows}:
-        ids = sorted({r["subject_id"] for r in rows if r["subject_kind"] == kind})
+    for kind in {k for k, _ in pairs}:
+        ids = sorted({sid for k, sid in pairs if k == kind})
         table = store.TABLES[kind]
         got: dict[str, dict] = {}
         for i in range(0, len(ids), 500):
@@ -144,8 +144,22 @@ async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
             for r in await db.raw(f"SELECT * FROM {table._meta.tablename} WHERE subject_id {cond}", *args):
                 got[r["subject_id"]] = store.from_row(kind, r)
         by_kind[kind] = got
-    for r in rows:
-        out.append(_stored(r, by_kind.get(r["subject_kind"], {}).get(r["subject_id"])))
+    return by_kind
+
+
+async def _with_profiles(rows: list[dict]) -> list[StoredMatch]:
+    by_kind = await _profiles_of([(r["subject_kind"], r["subject_id"]) for r in rows])
+    return [_stored(r, by_kind.get(r["subject_kind"], {}).get(r["subject_id"])) for r in rows]
+
+
+async def with_profiles(matches: list[StoredMatch]) -> list[StoredMatch]:
+    """``matches`` (read with ``profiles=False``) with their profiles' names and bank details filled in."""
+    by_kind = await _profiles_of([(str(m.subject_kind), m.subject_id) for m in matches])
+    out = []
+    for m in matches:
+        profile = by_kind.get(str(m.subject_kind), {}).get(m.subject_id) or {}
+        fields = {k: profile.get(k) for k in ("name", "bank_name", "bank_account")}
+        out.append(m.model_copy(update=fields))
     return out
 
 
@@ -177,11 +191,12 @@ async def match_chunks(version_id: int) -> AsyncIterator[list[StoredMatch]]:
 
 
 async def unnotified_matches(
-    version_id: int, *, subject_ids: list[str] | None = None, limit: int = 2000
+    version_id: int, *, subject_ids: list[str] | None = None, limit: int = 2000, profiles: bool = True
 ) -> list[StoredMatch]:
     """Up to ``limit`` current matches of a policy version not yet marked handed on (``mark_notified``), in id order,
-    with their profiles' names and accounts; only those of ``subject_ids`` when given. Read through the partial index
-    eligibility_match_unnotified, so the cost follows the matches still waiting, not every stored match."""
+    with their profiles' names and accounts (without, when ``profiles=False``: a caller that can drop most of them
+    first loads the rest with ``with_profiles``); only those of ``subject_ids`` when given. Read through the partial
+    index eligibility_match_unnotified, so the cost follows the matches still waiting, not every stored match."""
     if subject_ids is not None and not subject_ids:
         return []
     # The state is written as a literal: a planner uses a partial index only when the query's WHERE implies the
@@ -196,7 +211,7 @@ async def unnotified_matches(
         sql += f" AND subject_id {cond}"
         args += more
     rows = await db.raw(sql + f" ORDER BY id LIMIT {int(limit)}", *args)
-    return await _with_profiles(rows)
+    return await _with_profiles(rows) if profiles else [_stored(r) for r in rows]
 
 
 async def mark_notified(match_ids: list[int], *, now: dt.datetime | None = None) -> None:

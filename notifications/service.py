@@ -57,6 +57,11 @@ async def _used_keys(keys: list[str]) -> set[str]:
     return used
 
 
+async def used_keys(keys: list[str]) -> set[str]:
+    """Which of ``keys`` a notice has already (``notify_many`` would skip those)."""
+    return await _used_keys(list(keys))
+
+
 # ---------------------------------------------------------------------------------------------- notify
 
 

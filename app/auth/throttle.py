@@ -59,14 +59,18 @@ async def reserve_attempt(source: str, username: str) -> Refusal | None:
     # Numbers are ours (ints), written into the statement; only the names are parameters.
     stale = at - STALE_SECONDS
     n = f"(CASE WHEN app_login_throttle.last_at < {stale} THEN 1 ELSE app_login_throttle.failures + 1 END)"
-    first_block = at + (base if free <= 1 else 0)
+    first_block = at + base if free <= 1 else 0
     # One statement takes the attempt's number and sets the wait it causes: concurrent attempts queue on the row,
-    # and each sees the block the one before it set (ON CONFLICT … WHERE re-reads the row on PostgreSQL).
+    # and each sees the block the one before it set (ON CONFLICT … WHERE re-reads the row on PostgreSQL). An attempt
+    # that causes no wait leaves no block (0, not its own time): ``at`` is read before the statement runs, so a
+    # concurrent attempt whose statement comes later may carry an earlier second, and a block of "until now" would
+    # refuse it though nobody must wait (issue 19: simultaneous right logins of one account were refused with 429).
+    backoff = _backoff_sql(n, free, base, cap)
     taken = await LoginThrottle.raw(
         "INSERT INTO app_login_throttle (slot, username, source, failures, blocked_until, last_at) "
         f"VALUES ({{}}, {{}}, {{}}, 1, {first_block}, {at}) "
         f"ON CONFLICT (slot) DO UPDATE SET failures = {n}, "
-        f"blocked_until = {at} + {_backoff_sql(n, free, base, cap)}, last_at = {at} "
+        f"blocked_until = CASE WHEN {backoff} = 0 THEN 0 ELSE {at} + {backoff} END, last_at = {at} "
         f"WHERE app_login_throttle.blocked_until <= {at} "
         "RETURNING failures",
         _slot(source, username),

@@ -165,3 +165,57 @@ async def test_the_publication_notice_carries_the_plain_reading_and_the_guide_on
         (en,) = await notifications.inbox("talent", sid, locale="en")
         assert "Application guide:" in en.body and "20 working days" in en.body
     assert await notify_matches(version_id, actor=AuditActor("flow", "system")) == 0  # keyed: it comes once
+
+
+async def test_notice_pass_loads_no_profile_for_a_rewritten_match_already_told(fresh_db, monkeypatch):
+    """A feed changes the profiles of subjects told long ago: the re-match writes their match rows anew (a changed
+    profile digest is a new row, not yet marked handed on). The notice pass finds their notice keys used before it
+    reads any profile: the rewritten matches are marked with no profile loaded and no second notice, and only the
+    subject who is new gets a notice (with the profile's name in it)."""
+    from eligibility import incremental, store
+    from eligibility import service as eligibility
+    from notifications import service as notifications
+    from policies import service as policies
+
+    await ensure_user("flow_officer", "policy_officer")
+    await ensure_user("flow_reviewer", "policy_reviewer")
+    talents = _talents()
+    feed = AuditActor("feed", "system")
+    for row in talents.values():
+        await eligibility.upsert_profile("talent", row, actor=feed)
+    version_id = (await policies.load_pack_text(PACK, AuditActor("flow_officer", "policy_officer")))[0][0].id
+    async with asgi_client() as client:
+        await alogin(client, "flow_reviewer")
+        r = await client.post(f"/api/policies/versions/{version_id}/publish", json={}, headers=acsrf(client))
+        assert r.status_code == 200, r.text
+    await jobs.drain()
+    doctors = sorted(sid for sid, row in talents.items() if row["education"] == "doctor")
+    [master] = [sid for sid in talents if sid not in doctors]
+
+    # The feed: both doctors' profiles change (still doctors), the master becomes one.
+    changed = {sid: {**talents[sid], "name": talents[sid]["name"] + "改"} for sid in doctors}
+    changed[master] = {**talents[master], "education": "doctor"}
+    for row in changed.values():
+        await eligibility.upsert_profile("talent", row, actor=feed)
+    await incremental.rematch_subjects("talent", sorted(changed), china_today(), actor=feed)
+    waiting = await eligibility.unnotified_matches(version_id)
+    assert sorted(m.subject_id for m in waiting) == sorted(changed)  # the rewritten rows wait too
+
+    loaded: list[str] = []
+    from_row = store.from_row
+
+    def counting(kind, row):
+        loaded.append(row["subject_id"])
+        return from_row(kind, row)
+
+    monkeypatch.setattr(store, "from_row", counting)
+    from app.flows import notify_all_published
+
+    assert await notify_all_published(actor=AuditActor("system", "admin")) == 1
+    monkeypatch.undo()
+    assert loaded == [master]  # the one profile the new notice needs; none for the subjects told before
+    assert await eligibility.unnotified_matches(version_id) == []
+    for sid in talents:
+        assert len(await notifications.inbox("talent", sid)) == 1
+    [notice] = await notifications.inbox("talent", master)
+    assert "30,000.00" in notice.title

@@ -78,3 +78,25 @@ async def test_concurrent_logins_beyond_the_limit_from_one_address_are_throttled
     finally:
         for cm in clients:
             await cm.__aexit__(None, None, None)
+
+
+async def test_a_login_whose_clock_reading_is_a_second_older_than_the_last_attempt_is_not_refused(monkeypatch):
+    """Two right logins of one account at once, the first of which reads the clock (second 100) but reaches the
+    database after the second one (second 101, its statement ran first): neither must wait, as neither is past the
+    limit. Before the fix, an attempt that caused no wait still set a block "until now" (101), and the late one,
+    carrying 100, was refused with "try again in 1 seconds" (the web-load bench's 429 on a staff login shared by two
+    or three simulated users)."""
+    from app.auth import throttle
+
+    await ensure_user("u_two_browsers", "finance_checker")
+    clock = {"now": 1_900_000_101.2}
+    monkeypatch.setattr(throttle.time, "time", lambda: clock["now"])
+    assert await throttle.reserve_attempt("10.0.0.77", "u_two_browsers") is None  # browser two, second 101
+    clock["now"] = 1_900_000_100.9  # browser one's reading, taken before browser two's, its statement after
+    assert await throttle.reserve_attempt("10.0.0.77", "u_two_browsers") is None
+    # Past the limit the back-off still applies, whatever second each attempt read.
+    for _ in range(get_settings().login_max_failures - 2):
+        clock["now"] += 0.1
+        assert await throttle.reserve_attempt("10.0.0.77", "u_two_browsers") is None
+    refusal = await throttle.reserve_attempt("10.0.0.77", "u_two_browsers")
+    assert refusal is not None and refusal.seconds >= 1
