@@ -22,14 +22,14 @@ from tests.web import alogin, asgi_client, ensure_user
 RD_FEN = 100_000_000  # 1,000,000 yuan
 
 
-async def _world() -> None:
+async def _world(start: int = 1) -> None:
     rng = random.Random(18)
-    for i in range(1, 81):
+    for i in range(start, start + 80):
         await d.enterprise(i, employees=rng.randint(10, 40))
         rd = None if i % 9 == 0 else rng.randint(70_000_000, 120_000_000)
         await raw("UPDATE eligibility_enterprise SET rd_expense_fen = {} WHERE subject_id = {}", rd, d.uscc(i))
     # exactly on the edges: 10 % below the threshold (in), one fen more below (out); 18 employees (in), 17 (out)
-    for i, (emp, rd) in enumerate(((25, 90_000_000), (25, 89_999_999), (18, RD_FEN), (17, RD_FEN)), start=101):
+    for i, (emp, rd) in enumerate(((25, 90_000_000), (25, 89_999_999), (18, RD_FEN), (17, RD_FEN)), start=start + 100):
         await d.enterprise(i, employees=emp)
         await raw("UPDATE eligibility_enterprise SET rd_expense_fen = {} WHERE subject_id = {}", rd, d.uscc(i))
     await activate_ruleset(
