@@ -105,7 +105,7 @@ async def near_misses(ruleset: RuleSet, within_pct: Decimal, as_of: dt.date, lan
                 key = (cl.code or "", c.expression)
                 nm = found.get(key)
                 if nm is None:
-                    nm = found[key] = NearMiss(cl.code or "", cl.title, c.expression, c.text, want)
+                    nm = found[key] = NearMiss(cl.code or "", cl.title, c.expression, c.requirement or c.text, want)
                 nm.only_this += 1
                 if want != 0 and abs(want - have) * 100 <= abs(want) * within_pct:
                     nm.within += 1
