@@ -247,38 +247,86 @@ async def policies_live(f: Filters) -> int:
 # Each stage counts subjects (and their amounts, fen) under a policy code, with the policy and district filters:
 # - matched: current matches (``eligibility_match``, state current) of the code's rule sets; amount = the match's;
 # - notified: those of them with the match notice (key ``matched:<version>:<subject>``) in the inbox;
+# - read: those whose match notice was read (``read_at`` set);
+# - applied / approved (依申请 only): applications (``policies_application``, any status: submitted, first
+#   approved, approved, rejected) and the approved ones; amount = the application's. A code is 依申请 when its latest
+#   policy version's mode is ``apply`` or it has applications; for a 免申即享 code both are None (shown "—");
 # - entitled: entitlements that may be paid (waiting for an account, payable, amount changed, in a batch, paid);
 # - in batch: entitlements in a batch or paid; paid: entitlements paid. Amounts are the entitlements'.
+# The date filter (Beijing days, inclusive) applies to every stage, each on its own event's time: matched on the
+# match's ``created_at``, notified on the notice's ``created_at``, read on its ``read_at``, applied on the
+# application's ``created_at``, approved on its ``decided_at``, entitled on the entitlement's ``created_at``, in a
+# batch on the day one of its payments was made (``pay_payment.created_at``), paid on the settlement day of a
+# settled payment (``settled_on``). So a stage counts what happened in the range, not a cohort.
 LIVE_STATES = ("waiting_account", "payable", "amount_changed", "batched", "paid")
-STAGES = ("matched", "notified", "entitled", "batched", "paid")
+STAGES = ("matched", "notified", "read", "applied", "approved", "entitled", "batched", "paid")
+APPLY_STAGES = ("applied", "approved")
+
+
+def bj_day(column: str) -> str:
+    """The Beijing day (YYYY-MM-DD) of a timestamp column."""
+    if is_postgres():
+        return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
+    return f"date({column}, '+8 hours')"
+
+
+def in_range(day: str, f: Filters) -> str:
+    """``day`` (a YYYY-MM-DD expression) within the date filter; "1 = 1" without one. The bounds are inlined: Filters
+    holds only dates that ``date.fromisoformat`` accepted, written back by ``isoformat`` (digits and dashes)."""
+    parts = [f"{day} >= '{f.date_from}'" if f.date_from else "", f"{day} <= '{f.date_to}'" if f.date_to else ""]
+    return " AND ".join(p for p in parts if p) or "1 = 1"
+
+
+def _count(cond: str, fen: str, i: int) -> str:
+    return f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS n{i}, SUM(CASE WHEN {cond} THEN {fen} ELSE 0 END) AS f{i}"
 
 
 async def funnel(f: Filters) -> list[dict[str, Any]]:
-    """One row per policy code: n and fen at each stage of the funnel."""
+    """One row per policy code: n and fen at each stage of the funnel (None for applied / approved of 免申即享)."""
     m_parts, m_args = _policy_region(Filters(region=f.region), "m")
     if f.policy:
         m_parts.append("m.code = {}")
         m_args.append(f.policy)
     m_where = " AND ".join(["m.state = 'current'", *m_parts])
+    notice = (
+        "EXISTS (SELECT 1 FROM notifications_notice nn WHERE nn.key = "
+        "'matched:' || CAST(m.version_id AS VARCHAR(20)) || ':' || m.subject_id AND {})"
+    )
+    notified = notice.format(in_range(bj_day("nn.created_at"), f))
+    read = notice.format(f"nn.read_at IS NOT NULL AND {in_range(bj_day('nn.read_at'), f)}")
+    cols = [_count(c, "m.amount_fen", i) for i, c in enumerate((in_range(bj_day("m.created_at"), f), notified, read))]
     matched = await raw(
-        "SELECT m.code AS k, COUNT(*) AS n, SUM(m.amount_fen) AS fen, "
-        "SUM(CASE WHEN EXISTS (SELECT 1 FROM notifications_notice nn WHERE nn.key = "
-        "'matched:' || CAST(m.version_id AS VARCHAR(20)) || ':' || m.subject_id) THEN 1 ELSE 0 END) AS nn, "
-        "SUM(CASE WHEN EXISTS (SELECT 1 FROM notifications_notice nn WHERE nn.key = "
-        "'matched:' || CAST(m.version_id AS VARCHAR(20)) || ':' || m.subject_id) THEN m.amount_fen ELSE 0 END) AS nfen "
-        f"FROM eligibility_match m {_profiles_of('m')}WHERE {m_where} GROUP BY m.code",
+        f"SELECT m.code AS k, {', '.join(cols)} FROM eligibility_match m {_profiles_of('m')}WHERE {m_where} "
+        "GROUP BY m.code",
         *m_args,
     )
+    a_parts, a_args = _policy_region(f, "a")
+    approved = f"a.status = 'approved' AND {in_range(bj_day('a.decided_at'), f)}"
+    a_cols = [_count(c, "a.amount_fen", i) for i, c in enumerate((in_range(bj_day("a.created_at"), f), approved))]
+    applied = await raw(
+        f"SELECT a.policy_code AS k, {', '.join(a_cols)} FROM policies_application a {_profiles_of('a')}"
+        f"{('WHERE ' + ' AND '.join(a_parts)) if a_parts else ''} GROUP BY a.policy_code",
+        *a_args,
+    )
+    modes = await raw(
+        "SELECT v.code AS k, v.mode AS mode FROM policies_version v WHERE v.number = "
+        "(SELECT MAX(v2.number) FROM policies_version v2 WHERE v2.code = v.code)"
+    )
+    apply_codes = {r["k"] for r in modes if r["mode"] == "apply"} | {r["k"] for r in applied}
     e_parts, e_args = _policy_region(f, "x")
     states = ", ".join(f"'{s}'" for s in LIVE_STATES)
     e_where = " AND ".join([f"x.state IN ({states})", *e_parts])
+    pay = "EXISTS (SELECT 1 FROM pay_payment pp WHERE pp.entitlement_id = x.id AND {})"
+    batched = "x.state IN ('batched', 'paid')" + (
+        f" AND {pay.format(in_range(bj_day('pp.created_at'), f))}" if f.date_from or f.date_to else ""
+    )
+    settled = "pp.status = 'settled' AND " + in_range("pp.settled_on", f)
+    paid = "x.state = 'paid'" + (f" AND {pay.format(settled)}" if f.date_from or f.date_to else "")
+    e_conds = (in_range(bj_day("x.created_at"), f), batched, paid)
+    e_cols = [_count(c, "x.amount_fen", i) for i, c in enumerate(e_conds)]
     entitled = await raw(
-        "SELECT x.policy_code AS k, COUNT(*) AS n, SUM(x.amount_fen) AS fen, "
-        "SUM(CASE WHEN x.state IN ('batched', 'paid') THEN 1 ELSE 0 END) AS bn, "
-        "SUM(CASE WHEN x.state IN ('batched', 'paid') THEN x.amount_fen ELSE 0 END) AS bfen, "
-        "SUM(CASE WHEN x.state = 'paid' THEN 1 ELSE 0 END) AS pn, "
-        "SUM(CASE WHEN x.state = 'paid' THEN x.amount_fen ELSE 0 END) AS pfen "
-        f"FROM pay_entitlement x {_profiles_of('x')}WHERE {e_where} GROUP BY x.policy_code",
+        f"SELECT x.policy_code AS k, {', '.join(e_cols)} FROM pay_entitlement x {_profiles_of('x')}WHERE {e_where} "
+        "GROUP BY x.policy_code",
         *e_args,
     )
     out: dict[str, dict[str, Any]] = {}
@@ -286,23 +334,49 @@ async def funnel(f: Filters) -> list[dict[str, Any]]:
     def row(k: str) -> dict[str, Any]:
         return out.setdefault(k, {"key": k, **{f"{s}_{u}": 0 for s in STAGES for u in ("n", "fen")}})
 
+    def put(k: str, stages: tuple[str, ...], r: dict[str, Any]) -> None:
+        x = row(k)
+        for i, s in enumerate(stages):
+            x[f"{s}_n"], x[f"{s}_fen"] = int(r[f"n{i}"] or 0), int(r[f"f{i}"] or 0)
+
     for r in matched:
-        x = row(r["k"])
-        x.update(matched_n=int(r["n"]), matched_fen=int(r["fen"] or 0), notified_n=int(r["nn"] or 0))
-        x["notified_fen"] = int(r["nfen"] or 0)
+        put(r["k"], ("matched", "notified", "read"), r)
+    for r in applied:
+        put(r["k"], APPLY_STAGES, r)
     for r in entitled:
-        x = row(r["k"])
-        x.update(entitled_n=int(r["n"]), entitled_fen=int(r["fen"] or 0), batched_n=int(r["bn"] or 0))
-        x.update(batched_fen=int(r["bfen"] or 0), paid_n=int(r["pn"] or 0), paid_fen=int(r["pfen"] or 0))
-    for x in out.values():
+        put(r["k"], ("entitled", "batched", "paid"), r)
+    for k, x in out.items():
+        if k not in apply_codes:
+            x.update({f"{s}_{u}": None for s in APPLY_STAGES for u in ("n", "fen")})
+        x["applies"] = k in apply_codes
         x["conversion"] = round(100 * x["paid_n"] / x["matched_n"], 1) if x["matched_n"] else None
     return [out[k] for k in sorted(out)]
 
 
-async def projection(f: Filters) -> list[dict[str, Any]]:
+RATE_DAYS = 30
+HORIZON_DAYS = 36_500  # beyond a hundred years the rate is as good as 0: "will not run out"
+
+
+def run_out(remaining_fen: int, recent_fen: int, today: dt.date) -> tuple[str, dt.date | None]:
+    """When the fund runs out at the last RATE_DAYS days' linear rate (recent_fen / RATE_DAYS fen a day): ("exhausted",
+    None) when nothing remains, ("never", None) when the rate is 0 (or negative: money came back), else ("on", today +
+    ceil(remaining ÷ daily rate) days) — today being day 0, the fund is used up in the course of that day; "never"
+    too beyond HORIZON_DAYS."""
+    if remaining_fen <= 0:
+        return "exhausted", None
+    days = -(-remaining_fen * RATE_DAYS // recent_fen) if recent_fen > 0 else None  # ceil, in integers
+    if days is None or days > HORIZON_DAYS:
+        return "never", None
+    return "on", today + dt.timedelta(days=days)
+
+
+async def projection(f: Filters, at: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Each fund (policy filter only): cap, paid, in transit, committed (reserved), used = their sum, remaining; the
     pipeline (entitled, not yet in a batch: waiting for an account, payable, amount changed) and what would remain
-    once it is paid too (negative: the fund does not cover it)."""
+    once it is paid too (negative: the fund does not cover it). The run-out date: what the fund's used (paid + in
+    transit + committed) grew by over the last RATE_DAYS days before ``at`` (now) — the net taken from the fund,
+    ``-SUM(budget account)`` of the ledger entries made since, commitments less reversals — as a linear daily rate;
+    see run_out. Dates in Beijing time."""
     where, args = ("AND b.policy_code = {}", [f.policy]) if f.policy else ("", [])
     funds = await raw(
         "SELECT b.policy_code AS k, b.budget_fen AS cap FROM pay_budget b WHERE b.policy_version = "
@@ -319,6 +393,14 @@ async def projection(f: Filters) -> list[dict[str, Any]]:
         "SELECT policy_code AS k, SUM(COALESCE(pending_amount_fen, amount_fen)) AS fen FROM pay_entitlement "
         "WHERE state IN ('waiting_account', 'payable', 'amount_changed') GROUP BY policy_code"
     )
+    at = at or dt.datetime.now(dt.UTC)
+    recent = await raw(
+        "SELECT b.policy_code AS k, -SUM(l.amount_fen) AS fen FROM pay_ledger_entry l JOIN pay_budget b "
+        "ON b.version_id = l.version_id WHERE l.account = 'budget' AND l.created_at >= {} GROUP BY b.policy_code",
+        at - dt.timedelta(days=RATE_DAYS),
+    )
+    rate = {r["k"]: int(r["fen"] or 0) for r in recent}
+    today = (at + dt.timedelta(hours=8)).date()  # Beijing (UTC+8, no daylight saving)
     balances = {(r["k"], r["account"]): int(r["fen"] or 0) for r in bal}
     pipeline = {r["k"]: int(r["fen"] or 0) for r in pipe}
     out = []
@@ -327,11 +409,14 @@ async def projection(f: Filters) -> list[dict[str, Any]]:
         paid, transit, committed = (balances.get((k, a), 0) for a in ("paid", "in_transit", "committed"))
         used = paid + transit + committed
         p = pipeline.get(k, 0)
+        state, on = run_out(cap - used, rate.get(k, 0), today)
         out.append(
             {
                 "key": k, "cap_fen": cap, "paid_fen": paid, "in_transit_fen": transit, "committed_fen": committed,
                 "used_fen": used, "remaining_fen": cap - used, "pipeline_fen": p, "after_fen": cap - used - p,
-                "pct": round(100 * used / cap, 1) if cap else 0.0,
+                "pct": round(100 * used / cap, 1) if cap else 0.0, "recent_fen": rate.get(k, 0),
+                "daily_fen": round(rate.get(k, 0) / RATE_DAYS), "run_out": state,
+                "run_out_on": on.isoformat() if on else "",
             }
         )  # fmt: skip
     return out

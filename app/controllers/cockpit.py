@@ -41,6 +41,20 @@ def seconds_text(s: float | None, lang: str = "zh") -> str:
     return f"{s / 3600:.1f} h" if en else f"{s / 3600:.1f} 小时"
 
 
+def _or_dash(key: str, show: Any = None) -> Any:
+    """A funnel cell: "—" where the stage does not apply (applied / approved of a 免申即享 policy)."""
+    return lambda r: "—" if r[key] is None else (show(r) if show else r[key])
+
+
+def run_out_text(r: dict[str, Any], lang: str = "zh") -> str:
+    en = lang == "en"
+    if r["run_out"] == "exhausted":
+        return "Already used up" if en else "已用完"
+    if r["run_out"] == "never":
+        return "Will not run out at the current rate" if en else "按当前速度不会用完"
+    return str(r["run_out_on"])
+
+
 _REACH = [
     Column("paid_fen", "已拨付（元）", "Paid (yuan)", value=_yuan("paid_fen")),
     Column("paid_n", "已拨付笔数", "Paid (payments)"),
@@ -49,6 +63,9 @@ _REACH = [
 _STAGE_HEAD = {
     "matched": ("匹配", "Matched"),
     "notified": ("已通知", "Notified"),
+    "read": ("已阅读", "Read"),
+    "applied": ("已申请", "Applied"),
+    "approved": ("已审核通过", "Approved"),
     "entitled": ("已确认享受", "Entitled"),
     "batched": ("已入批次", "In a batch"),
     "paid": ("已拨付", "Paid"),
@@ -76,8 +93,8 @@ TABLES: dict[str, tuple[str, str, list[Column]]] = {
                 c
                 for s, (zh, en) in _STAGE_HEAD.items()
                 for c in (
-                    Column(f"{s}_n", f"{zh}（个）", f"{en} (subjects)"),
-                    Column(f"{s}_fen", f"{zh}（元）", f"{en} (yuan)", value=_yuan(f"{s}_fen")),
+                    Column(f"{s}_n", f"{zh}（个）", f"{en} (subjects)", value=_or_dash(f"{s}_n")),
+                    Column(f"{s}_fen", f"{zh}（元）", f"{en} (yuan)", value=_or_dash(f"{s}_fen", _yuan(f"{s}_fen"))),
                 )
             ],
             Column("conversion", "匹配→拨付转化率（%）", "Matched → paid (%)", value=lambda r: r["conversion"] or ""),
@@ -96,6 +113,13 @@ TABLES: dict[str, tuple[str, str, list[Column]]] = {
             Column("remaining_fen", "剩余（元）", "Remaining (yuan)", value=_yuan("remaining_fen")),
             Column("pipeline_fen", "待入批次（元）", "Not yet batched (yuan)", value=_yuan("pipeline_fen")),
             Column("after_fen", "全部拨付后剩余（元）", "Left once all paid (yuan)", value=_yuan("after_fen")),
+            Column("daily_fen", "近30日日均使用（元）", "Used a day, last 30 days (yuan)", value=_yuan("daily_fen")),
+            Column(
+                "run_out_on",
+                "预计用完日期（北京时间）",
+                "Runs out on (Beijing time)",
+                value=lambda r: r["run_out_label"],
+            ),
         ],
     ),
 }
@@ -115,7 +139,7 @@ async def _rows(table: str, f: dash.Filters, lang: str) -> list[dict[str, Any]]:
     if table == "funnel":
         return await dash.funnel(f)
     if table == "projection":
-        return await dash.projection(f)
+        return [{**r, "run_out_label": run_out_text(r, lang)} for r in await dash.projection(f)]
     return (await cockpit_tables(f, lang))[table]
 
 
@@ -200,14 +224,26 @@ def _names(lang: str) -> dict[str, str]:
 
 
 @get("/oversight/funnel", guards=[VIEWERS], include_in_schema=False)
-async def funnel_page(request: Request, policy: str | None = None, region: str | None = None) -> Template:
-    f = dash.Filters.of(policy, None, None, region)
+async def funnel_page(
+    request: Request,
+    policy: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    region: str | None = None,
+) -> Template:
+    f = dash.Filters.of(policy, date_from, date_to, region)
     lang = lang_of(request)
     rows = await dash.funnel(f)
     proj = await dash.projection(f)
-    total = {f"{s}_{u}": sum(r[f"{s}_{u}"] for r in rows) for s in dash.STAGES for u in ("n", "fen")}
+    total = {
+        f"{s}_{u}": sum(r[f"{s}_{u}"] for r in rows if r[f"{s}_{u}"] is not None)
+        for s in dash.STAGES
+        for u in ("n", "fen")
+    }
+    # the chart's applied / approved add up the 依申请 policies only; without one they are left out
+    shown = [s for s in dash.STAGES if s not in dash.APPLY_STAGES or any(r["applies"] for r in rows)]
     charts = {
-        "funnel": {"stages": list(dash.STAGES), "n": [total[f"{s}_n"] for s in dash.STAGES]},
+        "funnel": {"stages": shown, "n": [total[f"{s}_n"] for s in shown]},
         "projection": {
             "labels": [r["key"] for r in proj],
             "cap": [_y(r["cap_fen"]) for r in proj],
@@ -231,8 +267,9 @@ async def funnel_page(request: Request, policy: str | None = None, region: str |
             "choices": await dash.choices(),
             "region_name": lambda c: region_name(c, lang),
             "yuan": format_yuan,
-            "query": "&".join(f"{k}={v}" for k, v in (("policy", f.policy), ("region", f.region)) if v),
+            "query": "&".join(f"{k}={v}" for k, v in _query(f).items() if v),
             "export_base": "/oversight/cockpit/export",
+            "run_out": lambda r: run_out_text(r, lang),
         },
     )
 

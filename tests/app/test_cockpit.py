@@ -26,6 +26,8 @@ from tests.web import alogin, asgi_client, ensure_user
 
 LIVE = {"waiting_account", "payable", "amount_changed", "batched", "paid"}
 COUNTED = {"settled", "returned", "created", "submitted", "accepted", "unknown"}
+STAGES = ("matched", "notified", "read", "applied", "approved", "entitled", "batched", "paid")
+APPLY = ("applied", "approved")
 
 
 def _ts(v) -> dt.datetime:
@@ -85,7 +87,7 @@ async def _cockpit(policy: str = "", date_from: str = "", date_to: str = "", reg
 
 async def _funnel(policy: str = "", region: str = "") -> dict:
     prof = await _profiles()
-    notices = {r["key"] for r in await raw("SELECT key FROM notifications_notice")}
+    notices = {r["key"]: r["read_at"] for r in await raw("SELECT key, read_at FROM notifications_notice")}
     out = defaultdict(lambda: defaultdict(int))
     for m in await raw("SELECT * FROM eligibility_match"):
         reg = prof.get((m["subject_kind"], m["subject_id"]), ("", ""))[0]
@@ -96,6 +98,9 @@ async def _funnel(policy: str = "", region: str = "") -> dict:
         if f"matched:{m['version_id']}:{m['subject_id']}" in notices:
             out[m["code"]]["notified_n"] += 1
             out[m["code"]]["notified_fen"] += int(m["amount_fen"])
+            if notices[f"matched:{m['version_id']}:{m['subject_id']}"] is not None:
+                out[m["code"]]["read_n"] += 1
+                out[m["code"]]["read_fen"] += int(m["amount_fen"])
     for e in await raw("SELECT * FROM pay_entitlement"):
         reg = prof.get((e["subject_kind"], e["subject_id"]), ("", ""))[0]
         if e["state"] not in LIVE or (policy and e["policy_code"] != policy) or (region and reg != region):
@@ -192,16 +197,19 @@ def _check_cockpit(html: str, exp: dict) -> None:
 def _check_funnel(html: str, exp: dict, proj: dict) -> None:
     shown = _attrs(html, "funnel", "data-n")
     fen = _attrs(html, "funnel", "data-fen")
-    stages = ("matched", "notified", "entitled", "batched", "paid")
+    stages = STAGES
     assert set(shown) == set(exp)
     for k in exp:
-        assert shown[k] == [exp[k].get(f"{s}_n", 0) for s in stages], k
-        assert fen[k] == [exp[k].get(f"{s}_fen", 0) for s in stages], k
+        # no application under these codes: 免申即享, applied / approved are "—" (no figure)
+        assert shown[k] == [exp[k].get(f"{s}_n", 0) for s in stages if s not in APPLY], k
+        assert fen[k] == [exp[k].get(f"{s}_fen", 0) for s in stages if s not in APPLY], k
+        assert re.search(rf'<tr data-key="{re.escape(k)}">(?:(?!</tr>).)*data-n="na"', html, re.S), k
     got = _attrs(html, "projection", "data-fen")
     keys = ("cap_fen", "paid_fen", "in_transit_fen", "committed_fen", "remaining_fen", "pipeline_fen", "after_fen")
     assert got == {k: [v[x] for x in keys] for k, v in proj.items()}
     charts = json.loads(htmlmod.unescape(re.search(r'id="dash-data">(.*?)</script>', html, re.S).group(1)))
-    assert charts["funnel"]["n"] == [sum(v.get(f"{s}_n", 0) for v in exp.values()) for s in stages]
+    assert charts["funnel"]["stages"] == [s for s in stages if s not in APPLY]
+    assert charts["funnel"]["n"] == [sum(v.get(f"{s}_n", 0) for v in exp.values()) for s in stages if s not in APPLY]
 
 
 async def test_the_cockpit_and_the_funnel_show_what_independent_sums_give(fresh_db, tmp_dir):
@@ -256,9 +264,8 @@ async def test_the_cockpit_and_the_funnel_show_what_independent_sums_give(fresh_
         }
         x = await client.get("/oversight/cockpit/export", params={"table": "funnel", "format": "xlsx"})
         ws = openpyxl.load_workbook(io.BytesIO(x.content)).active
-        got = {r[0]: r[1:11:2] for r in ws.iter_rows(min_row=2, values_only=True)}
-        stages = ("matched", "notified", "entitled", "batched", "paid")
-        assert got == {k: tuple(v.get(f"{s}_n", 0) for s in stages) for k, v in fun.items()}
+        got = {r[0]: r[1:17:2] for r in ws.iter_rows(min_row=2, values_only=True)}
+        assert got == {k: tuple("—" if s in APPLY else v.get(f"{s}_n", 0) for s in STAGES) for k, v in fun.items()}
         x = await client.get("/oversight/cockpit/export", params={"table": "projection", "format": "csv"})
         rows = list(csv.reader(io.StringIO(x.text.lstrip("\ufeff"))))
         assert {r[0]: r[6] for r in rows[1:]} == {k: _yuan(v["remaining_fen"]) for k, v in proj.items()}

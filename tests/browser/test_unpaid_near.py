@@ -43,6 +43,13 @@ def test_unpaid_and_near_misses_render(world):
             cell = page.locator('[data-testid="t-unpaid-summary"] tr[data-key="all"] td[data-n]')
             assert int(cell.get_attribute("data-n")) == total
             assert page.locator('[data-testid="t-unpaid-list"] tbody tr').count() == len(world["held"])
+            # the list scrolls inside its card, not the page; the chosen reason's row is marked and highlighted
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, width
+            chosen = page.locator('[data-testid="t-unpaid-summary"] tr[data-key="held"]')
+            assert chosen.get_attribute("aria-current") == "true"
+            other = page.locator('[data-testid="t-unpaid-summary"] tr[data-key="all"] td').first
+            bg = chosen.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
+            assert bg != other.evaluate("e => getComputedStyle(e).backgroundColor"), bg
             page.screenshot(path=str(SHOTS / f"unpaid-{width}.png"), full_page=True)
             page.goto(base + "/oversight/near")
             assert page.locator('[data-testid="t-near"] tbody tr[data-key]').count() == 2
