@@ -44,3 +44,36 @@ def test_correction_requests_page_at_both_widths(ready):
                 assert "数据源不予更正" in page.inner_text("[data-testid=objections-table]")
                 page.screenshot(path=str(UI / "corrections-objection-outcome-390.png"), full_page=True)
             ctx.close()
+
+
+@pytest.fixture
+async def unmatched(fresh_db):
+    from policies import service as policies
+    from tests.app.test_objection_correction import _published_master
+    from tests.web import ensure_user
+
+    version_id, sid = await _published_master()
+    await ensure_user(sid, "talent")
+    return (await policies.get_version(version_id)).code, sid
+
+
+def test_a_subject_objects_to_a_non_match_from_the_library_on_a_phone(unmatched):
+    code, sid = unmatched
+    with live_server() as base, chromium() as browser:
+        ctx = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+        page = ctx.new_page()
+        browser_login(page, base, sid)
+        page.goto(base + f"/library/{code}")
+        page.click("[data-testid=object-nonmatch]")
+        page.wait_for_load_state("networkidle")
+        assert page.url.endswith("#nonmatch-objection")
+        page.click("[data-testid=nonmatch-objection] summary")
+        page.fill("[data-testid=nonmatch-objection] textarea", "我是博士，档案中的学历有误")
+        page.screenshot(path=str(UI / "nonmatch-objection-from-library-390.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.click("[data-testid=nonmatch-objection] button")
+        page.wait_for_load_state("networkidle")
+        page.goto(base + "/portal")
+        assert "我是博士，档案中的学历有误" in page.inner_text("#objections")
+        assert "待答复" in page.inner_text("#objections")
+        ctx.close()
