@@ -25,6 +25,7 @@ SUBPAGES: dict[tuple[str, str], tuple[str, str]] = {
     ("finance", "exceptions"): ("异常处理", "Exceptions"),
     ("finance", "reconciliation"): ("对账", "Reconciliation"),
     ("applications", "objections"): ("异议处理", "Objections"),
+    ("applications", "corrections"): ("数据更正请求", "Correction requests"),
     ("applications", "accounts"): ("账户核验", "Account verification"),
 }
 # /section/<kind>/<id>: what the id is.

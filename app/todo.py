@@ -15,6 +15,7 @@ from piccolo.columns.combination import Or
 
 from app.auth.throttle import ANY_SOURCE
 from app.tables import AuditEntry, LoginThrottle, RoleGrant, StaffMessage, User
+from eligibility.tables import CorrectionRequest
 from kit import workdays
 from kit.time import now
 from kit.vocab import (
@@ -97,6 +98,13 @@ async def _applications(me: str, at: dt.datetime) -> list[Card]:
             "Objections due within 3 working days",
             "/applications/objections",
             True,
+        ),
+        Card(
+            "corrections_pending",
+            await CorrectionRequest.count().where(CorrectionRequest.status == "pending"),
+            "待数据源处理的更正请求",
+            "Correction requests awaiting the data feed",
+            "/applications/corrections?status=pending",
         ),
     ]
 

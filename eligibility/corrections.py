@@ -25,6 +25,7 @@ from eligibility.profiles import normalize_profile
 from eligibility.tables import CorrectionRequest, Feed
 from kit.audit import Actor
 from kit.i18n import _l
+from kit.paging import Page, PageRequest, Sorts, fetch_page, search
 
 STATUSES = ("pending", "accepted", "rejected")
 CSV_COLUMNS = (
@@ -41,6 +42,12 @@ CSV_COLUMNS = (
     "reason",
     "created_at",
     "decided_at",
+)
+
+
+REQUEST_SORTS = Sorts(
+    {"id": CorrectionRequest.id, "feed": CorrectionRequest.feed, "field": CorrectionRequest.field},
+    default="-id",
 )
 
 
@@ -135,6 +142,18 @@ async def requests(
         if w is not None:
             q = q.where(w)
     return await q.order_by(CorrectionRequest.id).limit(limit)
+
+
+async def request_page(request: PageRequest, status: str | None = None) -> Page[dict[str, Any]]:
+    """One page of the officers' list of requests, the newest first unless sorted otherwise, searched in the feed,
+    the field and the subject id; counted and limited by the database."""
+    if status and status not in STATUSES:
+        raise EligibilityError(_l("status is one of {statuses}"), statuses=", ".join(STATUSES))
+    where = [
+        CorrectionRequest.status == status if status else None,
+        search(request.q, CorrectionRequest.feed, CorrectionRequest.field, CorrectionRequest.subject_id),
+    ]
+    return await fetch_page(CorrectionRequest, where, request, REQUEST_SORTS)
 
 
 async def decide(request_id: int, status: str, *, actor: Actor, reason: str = "", now: dt.datetime) -> dict:

@@ -23,6 +23,8 @@ from app.exports import Column, export, subject_columns
 from app.paging import API_SIZE, paged_json, pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.portal import AccountToVerifyRead
+from eligibility import corrections
+from eligibility.fields import label, rule_fields
 from kit.audit import Actor
 from kit.money import yuan_to_fen
 from kit.paging import PageRequest
@@ -268,7 +270,6 @@ def _request_read(r: dict) -> CorrectionRequestRead:
 async def api_corrections(status: str | None = None) -> list[CorrectionRequestRead]:
     """Correction requests to the feeds that own fields (objections upheld with a data correction): pending until
     the feed's import delivers the value, or rejected with the feed's reason; the oldest first."""
-    from eligibility import corrections
 
     return [_request_read(r) for r in await corrections.requests(status or None)]
 
@@ -282,7 +283,6 @@ async def api_corrections(status: str | None = None) -> list[CorrectionRequestRe
 )
 async def api_corrections_csv(status: str | None = None) -> Response[str]:
     """The correction requests as CSV for the data exchange (the whole subject id: the feed needs it)."""
-    from eligibility import corrections
 
     return Response(
         "\ufeff" + corrections.csv_text(await corrections.requests(status or None)),
@@ -436,8 +436,11 @@ async def attachment_page(attachment_id: int) -> File:
     include_in_schema=False,
     dependencies={"paging": paging(service.OBJECTION_SORTS)},
 )
-async def objections_page(request: Request, paging: PageRequest, status: str | None = "open") -> Template:
-    page = await service.objection_page(paging, status or None)
+async def objections_page(
+    request: Request, paging: PageRequest, status: str | None = "open", id: int | None = None
+) -> Template:
+    # ?id=N: that one objection, whatever its status (a correction request or a message links to it).
+    page = await service.objection_page(paging, None if id is not None else status or None, objection_id=id)
     rows = page.items
     # An objection to an entitlement carries the policy's code where its title belongs: name the policy.
     unnamed = [o for o in rows if o.policy_title in ("", o.policy_code)]
@@ -451,7 +454,7 @@ async def objections_page(request: Request, paging: PageRequest, status: str | N
         rows=rows,
         status=status or "",
         q=paging.q,
-        pager=pager_of(request, page, ("件", "objections"), q=paging.q, status=status or ""),
+        pager=pager_of(request, page, ("件", "objections"), q=paging.q, status=status or "", id=id or ""),
     )
 
 
@@ -505,6 +508,64 @@ async def answer_form(request: Request, objection_id: int, data: Annotated[_Answ
     return Redirect("/applications/objections")
 
 
+# What a correction request's status reads as (the objection's outcome reads through _objection.html's table).
+REQUEST_STATUS = {
+    "pending": ("待数据源处理", "awaiting the data source"),
+    "accepted": ("数据源已更正", "corrected by the data source"),
+    "rejected": ("数据源不予更正", "refused by the data source"),
+}
+
+
+@get(
+    "/applications/corrections",
+    guards=[OFFICERS],
+    include_in_schema=False,
+    dependencies={"paging": paging(corrections.REQUEST_SORTS)},
+)
+async def corrections_page(
+    request: Request, paging: PageRequest, status: str | None = "pending", msg: str = ""
+) -> Template:
+    """The correction requests to the feeds that own fields, with the feed's refusal form for a pending one (the
+    same service as POST /api/applications/corrections/{id}/refuse) and the CSV of GET .../corrections.csv."""
+    page = await corrections.request_page(paging, status or None)
+
+    def shown(r: dict, value: str | None, lang: str) -> str:
+        f = rule_fields(r["subject_kind"]).get(r["field"])
+        if value is None:
+            return "—"
+        return f.choice_label(value, lang) if f is not None and f.choice_labels else value
+
+    rows = [
+        {
+            **r,
+            "field_zh": label(r["subject_kind"], r["field"], "zh"),
+            "field_en": label(r["subject_kind"], r["field"], "en"),
+            "old_zh": shown(r, r["old_value"], "zh"),
+            "old_en": shown(r, r["old_value"], "en"),
+            "new_zh": shown(r, r["proposed_value"], "zh"),
+            "new_en": shown(r, r["proposed_value"], "en"),
+            "status_zh": REQUEST_STATUS.get(r["status"], (r["status"], r["status"]))[0],
+            "status_en": REQUEST_STATUS.get(r["status"], (r["status"], r["status"]))[1],
+        }
+        for r in page.items
+    ]
+    return _html(
+        "applications/corrections.html",
+        rows=rows,
+        status=status or "",
+        q=paging.q,
+        msg=msg,
+        csv_link="/api/applications/corrections.csv" + (f"?status={status}" if status else ""),
+        pager=pager_of(request, page, ("条", "correction requests"), q=paging.q, status=status or ""),
+    )
+
+
+@post("/applications/corrections/{request_id:int}/refuse", guards=[OFFICERS], include_in_schema=False)
+async def refuse_correction_form(request: Request, request_id: int, data: Annotated[FeedRefusal, FORM]) -> Redirect:
+    await api_refuse_correction.fn(request, request_id, data)
+    return Redirect("/applications/corrections?status=pending&msg=refused")
+
+
 @get("/applications/accounts", guards=[VERIFIERS], include_in_schema=False)
 async def accounts_page(request: Request, msg: str = "") -> Template:
     return _html("applications/accounts.html", rows=await service.unverified_accounts(), msg=msg)
@@ -550,6 +611,8 @@ route_handlers = [
     sla_page,
     sla_export,
     answer_form,
+    corrections_page,
+    refuse_correction_form,
     accounts_page,
     verify_form,
 ]

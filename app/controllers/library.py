@@ -236,7 +236,9 @@ async def calculator_page(request: Request, kind: str = "enterprise") -> Templat
     return Template("library/calculator.html", context=_calculator_context(request, kind, {}, None, None))
 
 
-def _calculator_context(request: Request, kind: str, facts: dict, results: Any, as_of: dt.date | None) -> dict:
+def _calculator_context(
+    request: Request, kind: str, facts: dict, results: Any, as_of: dt.date | None, used_own: bool = False
+) -> dict:
     user = current_user(request)
     return {
         "kind": kind,
@@ -245,6 +247,7 @@ def _calculator_context(request: Request, kind: str, facts: dict, results: Any, 
         "results": results,
         "as_of": (as_of or china_today()).isoformat(),
         "own": bool(user and user.get("subject_id")),
+        "used_own": used_own,
         **_choices(lang_of(request)),
     }
 
@@ -270,12 +273,20 @@ async def calculator_submit(request: Request) -> Template:
         ]
     else:
         results = await _calculate(kind, facts, as_of, lang_of(request))
-    return Template("library/calculator.html", context=_calculator_context(request, kind, facts, results, as_of))
+    used_own = bool(form.get("own") and user and user.get("subject_id"))
+    return Template(
+        "library/calculator.html", context=_calculator_context(request, kind, facts, results, as_of, used_own)
+    )
 
 
 @get("/library/{code:str}", opt={PUBLIC: True}, include_in_schema=False)
 async def library_policy_page(request: Request, code: str) -> Template:
-    return Template("library/policy.html", context={"p": await _detail(code, lang_of(request))})
+    user = current_user(request)
+    # a logged-in subject may object to not being matched: the way to its own page of the policy
+    subject_kind = user.get("subject_kind") if user and user.get("subject_id") else None
+    return Template(
+        "library/policy.html", context={"p": await _detail(code, lang_of(request)), "subject_kind": subject_kind}
+    )
 
 
 route_handlers = [

@@ -30,6 +30,7 @@ from app.flash import flash
 from app.i18n import lang_of
 from app.schemas.errors import errors
 from app.schemas.portal import PortalEntitlementRead, PortalOverviewRead, PortalPolicyRead
+from kit.errors import NotFound
 from kit.i18n import _l
 from kit.time import china_today, in_china
 from kit.vocab import SUBJECT_ROLES, VersionStatus
@@ -39,6 +40,7 @@ from policies.applications import attachments as attachment_rules
 from policies.applications import service
 from policies.applications.errors import InvalidState
 from policies.applications.schemas import AccountConfirm, AccountRead, ApplicationRead, ObjectionCreate, ObjectionRead
+from policies.service import library
 
 SUBJECTS = requires(*SUBJECT_ROLES)
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -228,6 +230,16 @@ async def policy_page(request: Request, version_id: int, saved: str | None = Non
     )
 
 
+@get("/portal/policies/code/{code:str}", guards=[SUBJECTS], include_in_schema=False)
+async def policy_by_code(request: Request, code: str) -> Redirect:
+    """The library's and the calculator's way into the subject's own page of a published policy (where a subject
+    not matched to it may object to the non-match): its published version's page."""
+    row = await library.library_policy(code)
+    if row is None:
+        raise NotFound(_l("no published policy {code}"), code=code)
+    return Redirect(f"/portal/policies/{int(row['id'])}#nonmatch-objection")
+
+
 class _AccountForm(AccountConfirm):
     next: str = "/portal"
 
@@ -302,6 +314,7 @@ route_handlers = [
     api_objection,
     home_page,
     policy_page,
+    policy_by_code,
     account_form,
     apply_form,
     application_page,

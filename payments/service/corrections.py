@@ -29,7 +29,7 @@ from eligibility import corrections as requests_store
 from eligibility import incremental
 from eligibility import service as eligibility
 from eligibility.errors import ProfileInvalid
-from eligibility.fields import IDENTIFYING
+from eligibility.fields import IDENTIFYING, label
 from eligibility.profiles import field_names, normalize_profile
 from eligibility.standing import Withdrawal
 from kit.audit import Actor
@@ -236,9 +236,10 @@ async def refuse_request(
     r = await requests_store.get_request(request_id)
     if r["status"] != "pending":
         raise InvalidState(_l("correction request {id} is already {state}"), id=request_id, state=r["status"])
+    field_zh, field_en = (label(r["subject_kind"], r["field"], lang) for lang in ("zh", "en"))
     text = (
-        f"数据提供方（{r['feed']}）未予更正“{r['field']}”：{reason}\n"
-        f"The data feed {r['feed']} did not correct {r['field']}: {reason}"
+        f"数据提供方（{r['feed']}）未予更正“{field_zh}”：{reason}\n"
+        f"The data feed {r['feed']} did not correct the {field_en}: {reason}"
     )
     notice_id = None
     async with requests_store.transaction():

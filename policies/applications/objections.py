@@ -171,11 +171,14 @@ async def list_objections(status: str | None = "open") -> list[ObjectionRead]:
 OBJECTION_SORTS = Sorts({"due": Objection.due_at, "id": Objection.id, "policy": Objection.policy_code}, default="due")
 
 
-async def objection_page(request: PageRequest, status: str | None = "open") -> Page[ObjectionRead]:
+async def objection_page(
+    request: PageRequest, status: str | None = "open", *, objection_id: int | None = None
+) -> Page[ObjectionRead]:
     """One page of the officers' queue, the nearest deadline first unless sorted otherwise, searched in the policy
-    and the subject's text; counted and limited by the database."""
+    and the subject's text (or the one objection ``objection_id``); counted and limited by the database."""
     now = _now()
     where = [
+        Objection.id == objection_id if objection_id is not None else None,
         (Objection.status == "open") & (Objection.due_at < now)
         if status == "overdue"
         else Objection.status == status

@@ -183,6 +183,9 @@ async def _expected(username: str) -> dict[str, int]:
         "objections_due": await n(
             "SELECT COUNT(*) AS n FROM policies_objection WHERE status = 'open' AND due_at <= {}", soon
         ),
+        "corrections_pending": await n(
+            "SELECT COUNT(*) AS n FROM eligibility_correction_request WHERE status = 'pending'"
+        ),
     }
     accounts = {"accounts": await n("SELECT COUNT(*) AS n FROM policies_subject_account WHERE status = 'unverified'")}
     role = STAFF[username]
@@ -265,7 +268,13 @@ async def test_the_counts_are_what_the_seed_says(fresh_db):
     """The independent queries themselves, pinned to the seed (so a wrong query on both sides cannot agree)."""
     await _seed()
     got = {u: _shown_expected for u in STAFF for _shown_expected in [await _expected(u)]}
-    assert got["h_officer"] == {"drafts": 2, "tests_failing": 1, "applications": 4, "objections_due": 2}
+    assert got["h_officer"] == {
+        "drafts": 2,
+        "tests_failing": 1,
+        "applications": 4,
+        "objections_due": 2,
+        "corrections_pending": 0,
+    }
     assert got["h_reviewer"]["to_review"] == 2 and got["h_reviewer"]["applications"] == 3
     assert got["h_maker"] == {"payable": 2, "exceptions": 2, "amount_changed": 1, "accounts": 2}
     assert got["h_checker"]["to_approve"] == 2  # not its own batch, not one it checked first

@@ -384,8 +384,12 @@ def _admin(sql: str) -> None:
 
 
 def _accounts(url: str) -> dict[str, tuple[str, list[str]]]:
-    """Each role's login and any page it reaches from outside its home (a receipt's QR code: the verify page)."""
+    """Each role's login and any page it reaches from outside its home (a receipt's QR code: the verify page; the
+    officer's correction requests)."""
     accounts: dict[str, tuple[str, list[str]]] = {role: (name, []) for role, name in STAFF.items()}
+    # the correction requests to the feeds (linked from the objections page and a home card the walk may not reach
+    # within its bound): walked directly, every status
+    accounts["policy_officer"][1].append("/applications/corrections?status=")
     applied = {r[0] for r in _rows(url, "SELECT subject_id FROM policies_application")}
     paid = dict(_rows(url, "SELECT subject_id, code FROM pay_receipt"))
     for kind in ("enterprise", "talent"):
