@@ -162,16 +162,27 @@ def field_reasons(lang: str, problems: Any, kind: str | None = None) -> str:
     from the catalog (a stored English sentence read back into its msgid)."""
     from eligibility.fields import FIELDS
 
-    def label(name: str) -> str:
+    def field(name: str) -> Any:
         kinds = [kind] if kind in FIELDS else list(FIELDS)
-        for k in kinds:
-            for f in FIELDS[k]:
-                if f.name == name:
-                    return f.label_en if lang == "en" else f.label_zh
-        return name
+        return next((f for k in kinds for f in FIELDS[k] if f.name == name), None)
+
+    def label(name: str) -> str:
+        f = field(name)
+        return name if f is None else f.label_en if lang == "en" else f.label_zh
+
+    def reason(name: str, text: str) -> str:
+        f, parsed = field(name), stored_message(str(text))
+        if f is not None and f.choice_labels and parsed is not None and parsed[0] == _ONE_OF:
+            # An enum's choices by their labels in the reader's words (eligibility.fields), not the stored codes.
+            listed = ("、" if lang != "en" else ", ").join(f.choice_label(v, lang) for v, _zh, _en in f.choice_labels)
+            return render(lang, _ONE_OF, {"choices": listed, "value": parsed[1]["value"]})
+        return shown(lang, text)
 
     sep, colon = ("; ", ": ") if lang == "en" else ("；", "：")
-    return sep.join(f"{label(str(f))}{colon}{shown(lang, r)}" for f, r in problems)
+    return sep.join(f"{label(str(f))}{colon}{reason(str(f), r)}" for f, r in problems)
+
+
+_ONE_OF = _l("must be one of {choices}, got {value}")
 
 
 # Pydantic's own messages for a refused request body (its error types' templates, English), in the catalog.

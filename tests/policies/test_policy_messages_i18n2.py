@@ -1,0 +1,42 @@
+"""More of a policy's messages in the reader's language (issue 17): an enum's choices in a refused profile by their
+labels (eligibility.fields), and a test the rule engine could not evaluate."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from tests.policies.test_officer_tools import FORM
+from tests.web import acsrf, alogin, asgi_client, ensure_user
+
+HTML = {"accept": "text/html"}
+ENUM_TESTS = "- name: 学历写错\n  profile: {education: phd}\n  expect: {eligible: false}\n"
+
+
+def _row(text: str, name: str) -> str:
+    row = re.search(rf"<tr><td>✗</td><td>{name}</td><td>(.*?)</td></tr>", text, re.S)
+    assert row, text[-3000:]
+    return html.unescape(row.group(1))
+
+
+async def test_an_enum_profile_value_lists_its_choices_by_label(fresh_db):
+    await ensure_user("pm_officer", "policy_officer")
+    async with asgi_client() as client:
+        await alogin(client, "pm_officer")
+        form = {**FORM, "code": "I18N-ENUM", "tests_yaml": ENUM_TESTS}
+        r = await client.post("/policies/save", data=form, headers=acsrf(client), follow_redirects=False)
+        assert r.status_code in (302, 303), r.text[:500]
+        vid = int(re.search(r"v=(\d+)", r.headers["location"]).group(1))
+        r = await client.post(f"/policies/versions/{vid}/tests", headers={**HTML, **acsrf(client)})
+        zh = _row(r.text, "学历写错")
+        assert "学历：须为 博士研究生、硕士研究生、大学本科、大学专科、其他学历 之一，当前为 'phd'" in zh, zh
+        assert not re.search(r"\b(doctor|master|bachelor|college)\b", zh), zh
+
+        client.cookies.set("lang", "en")
+        r = await client.post(f"/policies/versions/{vid}/tests", headers={**HTML, **acsrf(client)})
+        en = _row(r.text, "学历写错")
+        assert "must be one of doctorate, master's degree, bachelor's degree, college diploma, other, got 'phd'" in en
+        # The API's and CLI's English keeps the codes a pack is written with.
+        client.cookies.delete("lang")
+        r = await client.post(f"/api/policies/versions/{vid}/tests", headers=acsrf(client))
+        assert "must be one of doctor, master, bachelor, college, other, got 'phd'" in r.text, r.text[:800]
