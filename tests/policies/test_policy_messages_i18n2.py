@@ -40,3 +40,22 @@ async def test_an_enum_profile_value_lists_its_choices_by_label(fresh_db):
         client.cookies.delete("lang")
         r = await client.post(f"/api/policies/versions/{vid}/tests", headers=acsrf(client))
         assert "must be one of doctor, master, bachelor, college, other, got 'phd'" in r.text, r.text[:800]
+
+
+async def test_a_pack_that_is_not_utf8_is_refused_in_the_readers_language(fresh_db):
+    await ensure_user("pm_officer", "policy_officer")
+    gbk = "code: X\ntitle: 人才政策\n".encode("gbk")
+    async with asgi_client() as client:
+        await alogin(client, "pm_officer")
+        zh_headers = {**acsrf(client), "accept-language": "zh-CN"}
+        r = await client.post("/api/policies/packs", content=gbk, headers=zh_headers)
+        assert r.status_code == 422, r.text
+        zh = r.json()["error"]
+        assert "第 2 行" in zh and "提交的内容不是 UTF-8 编码的文本" in zh and "请另存为 UTF-8 编码后重试" in zh, zh
+        assert not re.search(r"\b(is not|line|save it|the request body|bytes)\b", zh), zh
+        r = await client.post("/api/policies/packs", content=gbk, headers=acsrf(client))
+        en = r.json()["error"]
+        assert "the request body is not UTF-8 text: line 2 has the bytes" in en, en
+        assert "(a GBK or GB18030 export?); save it as UTF-8 and try again" in en and not re.search(
+            r"[\u4e00-\u9fff]", en
+        )
