@@ -59,3 +59,24 @@ async def test_a_pack_that_is_not_utf8_is_refused_in_the_readers_language(fresh_
         assert "(a GBK or GB18030 export?); save it as UTF-8 and try again" in en and not re.search(
             r"[\u4e00-\u9fff]", en
         )
+
+
+def test_a_failed_evaluation_and_an_invalid_policy_read_as_a_chinese_sentence_with_the_raw_text_as_detail():
+    # Neither is reachable from a pack today (the evaluator catches the rule engine's errors, the reader checks every
+    # field before PolicyContent): what a page shows for them when they are is rendered by app/i18n as here.
+    from app.i18n import problem_text, shown
+    from policies.schemas import PackProblem
+
+    raw = "data type mismatch (integer vs string)"
+    message = f"evaluation failed: {raw}"  # policies.packs.checking's English, the API's and CLI's text
+    assert shown("en", message) == message
+    zh = shown("zh", message)
+    assert zh == f"用该测试档案测算时出错，请检查档案的取值和政策条件（详情：{raw}）", zh
+    # Our own message inside reads in Chinese too.
+    assert shown("zh", "evaluation failed: say what you object to").endswith("（详情：请写明异议理由）")
+
+    problem = PackProblem.of("invalid policy: {error}", params={"error": "1 validation error for PolicyContent"})
+    assert problem.message == "invalid policy: 1 validation error for PolicyContent"
+    zh = problem_text("zh", problem)
+    assert "政策内容有不符合政策包格式的值" in zh and "（详情：1 validation error for PolicyContent）" in zh, zh
+    assert problem_text("en", problem).endswith("invalid policy: 1 validation error for PolicyContent")
