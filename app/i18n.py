@@ -25,7 +25,7 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from kit.errors import AppError
-from kit.i18n import AnyOf, FieldReasons, Msg, _l
+from kit.i18n import AnyOf, FieldReasons, Msg, RequestProblems, _l
 from kit.masking import mask_id_number, mask_username
 from kit.money import format_cny, round_yuan_to_fen
 from kit.time import beijing_text
@@ -104,6 +104,8 @@ def register_states(labels: dict[str, tuple[str, str]]) -> None:
 def _shown(lang: str, key: str, value: Any) -> Any:
     """A parameter as the reader sees it: a role by its name (a ``Role``, or a parameter named ``role``/``*_role``),
     a state by its label in Chinese (``state``/``*_state``), a marked message translated, alternatives joined."""
+    if isinstance(value, RequestProblems):
+        return request_problems(lang, value)
     if isinstance(value, FieldReasons):
         return field_reasons(lang, value)
     if key == "problems" and isinstance(value, str) and ": " in value:
@@ -160,16 +162,62 @@ def field_reasons(lang: str, problems: Any, kind: str | None = None) -> str:
     from the catalog (a stored English sentence read back into its msgid)."""
     from eligibility.fields import FIELDS
 
-    def label(name: str) -> str:
+    def field(name: str) -> Any:
         kinds = [kind] if kind in FIELDS else list(FIELDS)
-        for k in kinds:
-            for f in FIELDS[k]:
-                if f.name == name:
-                    return f.label_en if lang == "en" else f.label_zh
-        return name
+        return next((f for k in kinds for f in FIELDS[k] if f.name == name), None)
+
+    def label(name: str) -> str:
+        f = field(name)
+        return name if f is None else f.label_en if lang == "en" else f.label_zh
+
+    def reason(name: str, text: str) -> str:
+        f, parsed = field(name), stored_message(str(text))
+        if f is not None and f.choice_labels and parsed is not None and parsed[0] == _ONE_OF:
+            # An enum's choices by their labels in the reader's words (eligibility.fields), not the stored codes.
+            listed = ("、" if lang != "en" else ", ").join(f.choice_label(v, lang) for v, _zh, _en in f.choice_labels)
+            return render(lang, _ONE_OF, {"choices": listed, "value": parsed[1]["value"]})
+        return shown(lang, text)
 
     sep, colon = ("; ", ": ") if lang == "en" else ("；", "：")
-    return sep.join(f"{label(str(f))}{colon}{shown(lang, r)}" for f, r in problems)
+    return sep.join(f"{label(str(f))}{colon}{reason(str(f), r)}" for f, r in problems)
+
+
+_ONE_OF = _l("must be one of {choices}, got {value}")
+
+
+# Pydantic's own messages for a refused request body (its error types' templates, English), in the catalog.
+PYDANTIC_MESSAGES = (
+    _l("Field required"),
+    _l("Input should be a valid integer"),
+    _l("Input should be a valid integer, unable to parse string as an integer"),
+    _l("Input should be a valid boolean"),
+    _l("Input should be a valid string"),
+    _l("Input should be a valid number, unable to parse string as a number"),
+    _l("Input should be a valid dictionary"),
+    _l("Input should be a valid list"),
+    _l("Input should be {expected}"),
+    _l("String should have at least {min_length} character"),
+    _l("String should have at least {min_length} characters"),
+    _l("String should have at most {max_length} characters"),
+    _l("Input should be greater than or equal to {ge}"),
+    _l("Input should be less than or equal to {le}"),
+)
+
+
+def _catalogued(text: str) -> bool:
+    return translations("zh").gettext(text) != text or stored_message(text) is not None
+
+
+def request_problems(lang: str, problems: Any) -> str:
+    """A refused request body's (field, message) pairs in ``lang``: each validator's message from the catalog (it
+    names what is wrong in words); a message the catalog does not hold (a library's) says which field is refused."""
+    if lang == "en":
+        return "; ".join(f"{f}: {r}" if f else str(r) for f, r in problems)
+    shown_ = [
+        shown(lang, r) if _catalogued(str(r)) else render(lang, _l("the value of {key} is not accepted"), {"key": f})
+        for f, r in problems
+    ]
+    return "；".join(shown_)
 
 
 def error_text(lang: str, exc: BaseException) -> str:

@@ -59,7 +59,7 @@ from app.db import close_database, open_database
 from app.flash import back_to_form, flash, pop_flashes, refusal_text
 from app.security_headers import CspNonceMiddleware, csp_nonce, security_headers
 from kit.errors import AppError, Invalid
-from kit.i18n import _l
+from kit.i18n import RequestProblems, _l
 from kit.masking import install_log_masking, scrub_text
 
 HERE = Path(__file__).parent
@@ -151,13 +151,27 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
         return login_redirect(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     detail = getattr(exc, "extra", None)
     if isinstance(exc, ValidationException):
-        invalid = Invalid(_l("the request is not valid: {problem}"), problem=str(exc.detail))
-        return _error_response(request, exc.status_code, invalid.message, detail, exc=invalid)
+        # The API's English stays Litestar's sentence (the validators' messages are in ``detail``); a person reads
+        # each validator's message (a catalog msgid, app/i18n.request_problems) in their language.
+        english = Invalid(_l("the request is not valid: {problem}"), problem=str(exc.detail)).message
+        invalid = Invalid(_l("the request is not valid: {problem}"), problem=_request_problems(detail, exc))
+        invalid.message = english
+        return _error_response(request, exc.status_code, english, detail, exc=invalid)
     message = str(exc.detail)
     if _wants_html(request) and exc.status_code in _STATUS_SENTENCES and message == HTTPStatus(exc.status_code).phrase:
         message = _STATUS_SENTENCES[exc.status_code]
     # Litestar's own headers stay (a 405's Allow, RFC 9110).
     return _error_response(request, exc.status_code, message, detail or None, headers=exc.headers or None)
+
+
+def _request_problems(detail: Any, exc: HTTPException) -> RequestProblems | str:
+    """Litestar's validation ``extra`` (``[{"key": …, "message": "Value error, …"}]``) as (field, message) pairs."""
+    pairs = []
+    for item in detail if isinstance(detail, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("message"), str):
+            message = item["message"].removeprefix("Value error, ")
+            pairs.append((str(item.get("key") or ""), message))
+    return RequestProblems(pairs) if pairs else str(exc.detail)
 
 
 def app_error_handler(request: Request, exc: AppError) -> Response:

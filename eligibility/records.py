@@ -17,7 +17,7 @@ from eligibility.errors import EligibilityError, ProfileInvalid
 from eligibility.fields import SUBJECT_ID
 from eligibility.profiles import field_names, unknown_fields
 from kit.i18n import _l
-from kit.text import NotUtf8, Utf8Check, decode_utf8
+from kit.text import THE_REQUEST_BODY, NotUtf8, Utf8Check, decode_utf8
 
 Records = Iterator[tuple[int, tuple | None, str | None]]
 
@@ -252,7 +252,7 @@ def exchange_rows(kind: str, body: bytes, max_rows: int) -> tuple[list[tuple[int
     """A data-exchange request body (one JSON object or an array of them), read as strictly as a file: (index,
     object) of each profile to upsert, and the rejects (index, field, reason) of the others. A body that is not
     UTF-8 JSON, or holds no profile, is refused (4xx) as a whole."""
-    value, problem = parse_json(decode_utf8(body, "the request body"))
+    value, problem = parse_json(decode_utf8(body, THE_REQUEST_BODY))
     if problem is not None:
         raise EligibilityError(_l("the request body is {problem}"), problem=problem, status=400)
     if not isinstance(value, (list, dict)):

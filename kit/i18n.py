@@ -66,3 +66,10 @@ class AnyOf(tuple):
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+class RequestProblems(FieldReasons):
+    """A refused request body's (field, validator message) pairs: ``field: message; …`` in English; app/i18n.py shows
+    each message (a catalog msgid raised by a validator, filled in English) in the reader's words."""
+
+    __slots__ = ()

@@ -5,6 +5,11 @@ from __future__ import annotations
 import codecs
 
 from kit.errors import AppError
+from kit.i18n import _l
+
+# What the bytes were, as a refusal names it (a catalog message: app/i18n shows it in the reader's words).
+THE_FILE = _l("the file")
+THE_REQUEST_BODY = _l("the request body")
 
 
 class NotUtf8(AppError):
@@ -12,18 +17,23 @@ class NotUtf8(AppError):
 
     status = 400
 
-    def __init__(self, line: int, bad: bytes, what: str = "the file") -> None:
+    def __init__(self, line: int, bad: bytes, what: str = THE_FILE) -> None:
         self.line = line
         super().__init__(
-            f"{what} is not UTF-8 text: line {line} has the bytes {bad[:4].hex(' ')}, which are not UTF-8 "
-            "(a GBK or GB18030 export?); save it as UTF-8 and try again"
+            _l(
+                "{what} is not UTF-8 text: line {line} has the bytes {bytes}, which are not UTF-8 "
+                "(a GBK or GB18030 export?); save it as UTF-8 and try again"
+            ),
+            what=what,
+            line=line,
+            bytes=bad[:4].hex(" "),
         )
 
 
 class Utf8Check:
     """Checks a byte stream chunk by chunk (a character may span two chunks) and counts its lines."""
 
-    def __init__(self, what: str = "the file", *, cut_off_end: bool = False) -> None:
+    def __init__(self, what: str = THE_FILE, *, cut_off_end: bool = False) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._newlines = 0
         self._what = what
@@ -44,7 +54,7 @@ class Utf8Check:
         self._newlines += data.count(b"\n")
 
 
-def decode_utf8(data: bytes, what: str = "the request body") -> str:
+def decode_utf8(data: bytes, what: str = THE_REQUEST_BODY) -> str:
     """``data`` as text (a leading BOM dropped), or NotUtf8 naming the first line that is not UTF-8."""
     try:
         text = data.decode("utf-8")

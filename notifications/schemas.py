@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kit.db import from_row
+from kit.i18n import _l
 from kit.masking import mask_phone
 
 RecipientKind = Literal["enterprise", "talent"]
@@ -32,7 +33,7 @@ class ChannelPreferences(BaseModel):
     def _true_or_false(cls, value: object) -> object:
         # A field validator, not StrictBool: Litestar validates bodies with strict=False, which overrides StrictBool.
         if not isinstance(value, bool):
-            raise ValueError("true or false")
+            raise ValueError(_l("true or false"))
         return value
 
 
@@ -56,7 +57,7 @@ class RecipientUpsert(BaseModel):
     @classmethod
     def _email(cls, v: str | None) -> str | None:
         if v and ("@" not in v or v.startswith("@") or v.endswith("@") or " " in v):
-            raise ValueError("not an e-mail address")
+            raise ValueError(_l("not an e-mail address"))
         return v
 
     @field_validator("phone")
@@ -67,14 +68,14 @@ class RecipientUpsert(BaseModel):
             if digits.startswith("+"):
                 digits = digits[1:]
             if not digits.isdigit() or not 5 <= len(digits) <= 15:
-                raise ValueError("not a phone number")
+                raise ValueError(_l("not a phone number"))
         return v
 
     @field_validator("webhook_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v and not v.startswith(("http://", "https://")):
-            raise ValueError("a webhook URL starts with http:// or https://")
+            raise ValueError(_l("a webhook URL starts with http:// or https://"))
         return v
 
 

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from kit.db import RowId
+from kit.i18n import _l
 from kit.masking import mask_account  # noqa: F401 - the one account rule, used by accounts.py
 
 OFFICER_ROLES = ("policy_officer", "policy_reviewer")
@@ -64,7 +65,7 @@ class ObjectionCreate(BaseModel):
     @classmethod
     def _not_blank(cls, v: str) -> str:
         if not v.strip():
-            raise ValueError("say what you object to / 请写明异议理由")
+            raise ValueError(_l("say what you object to"))
         return v.strip()
 
 
@@ -126,14 +127,14 @@ class AccountConfirm(BaseModel):
     def _digits(cls, v: str) -> str:
         v = v.replace(" ", "")
         if not v.isdigit() or not 8 <= len(v) <= 32:
-            raise ValueError("an account number is 8-32 digits / 账号应为8-32位数字")
+            raise ValueError(_l("an account number is 8-32 digits"))
         return v
 
     @field_validator("bank_name")
     @classmethod
     def _bank(cls, v: str) -> str:
         if not v.strip():
-            raise ValueError("name the bank / 请填写开户行")
+            raise ValueError(_l("name the bank"))
         return v.strip()
 
 

@@ -89,7 +89,9 @@ def run_tests(content: PolicyContent) -> list[TestOutcome]:
                     name=t.name,
                     passed=False,
                     expected=t.expect,
-                    message=f"evaluation failed: {getattr(exc, 'message', exc)}",
+                    # A page reads it back (app/i18n.shown): a general sentence, the inner text (ours: from the
+                    # catalog; the rule engine's: as it is) its detail.
+                    message=_l("evaluation failed: {error}").format(error=getattr(exc, "message", exc)),
                 )
             )
             continue
