@@ -31,6 +31,7 @@ from app.flash import flash
 from app.i18n import error_text, lang_of
 from app.schemas.errors import errors
 from eligibility.errors import EligibilityError
+from kit.db import ROW_ID_MAX, RowId
 from kit.i18n import _l
 from kit.time import in_china
 from kit.vocab import SUBJECT_ROLES, Role
@@ -89,7 +90,7 @@ class HotlineObjection(BaseModel):
     right value, which the officer answering it may write back with "correct the data and re-evaluate"."""
 
     target: Literal["application", "entitlement", "policy"]
-    target_id: int
+    target_id: RowId
     text: str = Field(min_length=1, max_length=3500)
     kind: Literal["objection", "correction"] = "objection"
     field: str = Field("", max_length=64)
@@ -178,6 +179,8 @@ async def api_caller(request: Request, grant_id: int) -> CallerRead:
 async def _file(request: Request, g: hotline.Grant, data: HotlineObjection) -> ObjectionRead:
     agent = _actor(request)
     text = data.text.strip()
+    if not text:  # the objection service refuses it too, but as a validation error of its own body: say it here
+        raise AppError(_l("say what you object to"))
     if data.kind == "correction":
         if not data.field.strip() or not data.value.strip():
             raise AppError(_l("a data correction names the field and its right value"))
@@ -285,17 +288,17 @@ async def caller_page(request: Request, grant_id: int) -> Template:
 
 class _ObjectionForm(BaseModel):
     target: str = ""
-    text: str = ""
+    text: str = Field("", max_length=3500)
     kind: Literal["objection", "correction"] = "objection"
-    field: str = ""
-    value: str = ""
+    field: str = Field("", max_length=64)
+    value: str = Field("", max_length=200)
 
 
 @post("/hotline/grants/{grant_id:int}/objections", guards=[AGENTS], include_in_schema=False)
 async def file_form(request: Request, grant_id: int, data: Annotated[_ObjectionForm, FORM]) -> Redirect:
     g = await _grant(request, grant_id)
     target, _, target_id = data.target.partition(":")
-    if target not in ("application", "entitlement") or not target_id.isdigit():
+    if target not in ("application", "entitlement") or not target_id.isdigit() or not 1 <= int(target_id) <= ROW_ID_MAX:
         raise AppError(_l("choose what the caller objects to"))
     made = await _file(
         request,

@@ -169,3 +169,26 @@ async def test_common_answers_name_only_stored_amounts(client_as):
         for a in seen["why_not_paid"]:
             assert a["stage"] == by_version[a["version_id"]]["stage"]
             assert by_version[a["version_id"]]["title"] in a["text"]
+
+
+async def test_a_blank_objection_or_a_bad_target_from_the_desk_is_refused_in_words_not_a_500(client_as):
+    """The desk's own body checks let through what the objection service refuses (blank text after trimming, a
+    target id out of range): that refusal reaches the agent as a 400 in the agent's language."""
+    ent = await client_as(ENT_A)
+    agent = await _agent(client_as)
+    gid = (await _grant(agent, ENT_A, await _code(ent))).json()["id"]
+    seen = (await agent.get(f"/api/hotline/grants/{gid}")).json()
+    ent_id = next(p["entitlement_id"] for p in seen["policies"] if p["entitlement_id"])
+    for body in (
+        {"target": "entitlement", "target_id": ent_id, "text": "   "},
+        {"target": "entitlement", "target_id": 0, "text": "来电称金额有误"},
+        {"target": "entitlement", "target_id": 2**63, "text": "来电称金额有误"},
+    ):
+        r = await agent.post(
+            f"/api/hotline/grants/{gid}/objections",
+            json=body,
+            headers={**csrf(agent), "Accept-Language": "zh-CN"},
+        )
+        assert r.status_code == 400, (body, r.status_code, r.text)
+        assert re.search(r"[\u4e00-\u9fff]", r.json()["detail"] if isinstance(r.json()["detail"], str) else r.text)
+    assert (await ent.get("/api/portal/objections")).json() == []
