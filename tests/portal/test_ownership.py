@@ -33,6 +33,8 @@ PUBLIC_WITH_PARAMS = {
 NOT_AN_ID = {
     "channel": "a channel name (email, sms, webhook) among the caller's own contact points; whose points they are "
     "comes from the session, never from the path",
+    "code": "a published policy's code: public (the library lists every one); /portal/policies/code/{code} only "
+    "redirects to the caller's own page of that policy",
 }
 PARAM = re.compile(r"\{(\w+):\w+\}")
 USER_ROLES = {r.value for r in Role}
