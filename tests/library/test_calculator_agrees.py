@@ -74,6 +74,9 @@ async def test_the_calculator_agrees_with_the_matcher_on_10000_random_profiles(f
             matched[(code, r.subject_id)] = r.amount
     assert checked_codes == set(codes) and len(codes) == 12
     assert matched  # some subjects qualify …
+    ours = {p["uscc" if kind == "enterprise" else "id_number"] for kind, rows in profiles.items() for p in rows}
+    strangers = sorted({s for _, s in matched if s not in ours})
+    assert not strangers, ("matched subjects this test never stored", len(strangers), [s[:6] for s in strangers[:10]])
     disagreements = []
     eligible = near = 0
     for kind, rows in profiles.items():
