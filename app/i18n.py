@@ -214,10 +214,26 @@ def request_problems(lang: str, problems: Any) -> str:
     if lang == "en":
         return "; ".join(f"{f}: {r}" if f else str(r) for f, r in problems)
     shown_ = [
-        shown(lang, r) if _catalogued(str(r)) else render(lang, _l("the value of {key} is not accepted"), {"key": f})
+        _one_of(lang, str(r))
+        or (shown(lang, r) if _catalogued(str(r)) else render(lang, _l("the value of {key} is not accepted"), {"key": f}))
         for f, r in problems
     ]
     return "；".join(shown_)
+
+
+_INPUT_SHOULD_BE = "Input should be {expected}"
+_QUOTED_CHOICES = re.compile(r"'[^']*'(?:(?:, | or )'[^']*')*")
+
+
+def _one_of(lang: str, text: str) -> str | None:
+    """Pydantic's "Input should be 'a', 'b' or 'c'" (a literal's choices) with its list joined the reader's way:
+    'a'、'b' 或 'c' — the choices are the API's own codes, the words around them the reader's."""
+    parsed = stored_message(text)
+    if parsed is None or parsed[0] != _INPUT_SHOULD_BE or not _QUOTED_CHOICES.fullmatch(parsed[1]["expected"]):
+        return None  # not a literal's choices ("Input should be a valid integer" is a message of its own)
+    *head, last = re.split(r", | or ", parsed[1]["expected"])
+    listed = f"{'、'.join(head)} 或 {last}" if head else last
+    return render(lang, _INPUT_SHOULD_BE, {"expected": listed})
 
 
 def error_text(lang: str, exc: BaseException) -> str:

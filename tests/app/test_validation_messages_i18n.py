@@ -65,6 +65,13 @@ async def test_validator_messages_read_in_chinese_and_the_default_api_stays_engl
         )
         zh = r.json()["error"]
         assert "须为整数" in zh and "此项必填" in zh and "Input should" not in zh, zh
+        # A literal's choices: the API's codes, joined with 、 and 或 for a Chinese reader, not an English "or".
+        r = await c.post(
+            "/api/portal/objections", json={"target": "zzz", "target_id": 1, "text": "异议"}, headers={**acsrf(c), **ZH}
+        )
+        zh = r.json()["error"]
+        assert r.status_code == 400 and "须为以下之一" in zh and " 或 " in zh and " or " not in zh, zh
+        assert re.search(r"'\w+'、'\w+'", zh) or zh.count("'") == 4, zh
 
 
 async def test_a_refused_form_shows_the_validator_message_in_the_page_language(fresh_db):
