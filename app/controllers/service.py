@@ -44,9 +44,9 @@ CHANNEL_LABELS = {
 STATE_LABELS = {
     "sent": ("已送达", "Sent"),
     "failed": ("失败", "Failed"),
-    "deferred": ("延后（免打扰时段 / 每日上限）", "Deferred (quiet hours / daily limit)"),
+    "deferred": ("延后", "Deferred"),
     "in_progress": ("发送中", "In progress"),
-    "skipped": ("未发送（退订 / 未配置）", "Skipped (opted out / not configured)"),
+    "skipped": ("未发送", "Skipped"),
     "read": ("已读", "Read"),
 }
 BAND_LABELS = {
@@ -132,16 +132,23 @@ async def service_tables(f: svc.ServiceFilters, lang: str) -> dict[str, list[dic
 
 def _charts(t: dict[str, list[dict[str, Any]]], lang: str) -> dict[str, Any]:
     """What service.js draws: the tables' figures (a state that does not apply is 0 in a chart, "—" in the table)."""
-    states = ("sent", "failed", "deferred", "in_progress", "skipped", "read")
     bands = ("overdue", "due_soon", "later", "no_deadline")
+    rows = t["channels"]
+    # a bar per channel as long as what it carries: the inbox's notices as unread + read, an outside channel's
+    # deliveries by state (read is part of the inbox's sent, so stacking both would count a notice twice)
+    series = [
+        {
+            "key": s,
+            "name": _label(STATE_LABELS, s, lang),
+            "data": [0 if r["key"] == "inbox" else r[s] or 0 for r in rows],
+        }
+        for s in ("sent", "failed", "deferred", "in_progress", "skipped")
+    ]
+    unread = [r["sent"] - r["read"] if r["key"] == "inbox" else 0 for r in rows]
+    series.append({"key": "unread", "name": "Unread" if lang == "en" else "未读", "data": unread})
+    series.append({"key": "read", "name": _label(STATE_LABELS, "read", lang), "data": [r["read"] or 0 for r in rows]})
     return {
-        "channels": {
-            "labels": [r["label"] for r in t["channels"]],
-            "series": [
-                {"key": s, "name": _label(STATE_LABELS, s, lang), "data": [r[s] or 0 for r in t["channels"]]}
-                for s in states
-            ],
-        },
+        "channels": {"labels": [r["label"] for r in rows], "series": series},
         "deadlines": {
             "labels": [r["label"] for r in t["deadlines"]],
             "series": [

@@ -7,7 +7,7 @@
   var charts = [];
   var narrow = function () { return window.innerWidth < 600; };
   var COLORS = {
-    sent: "#2f7d4f", failed: "#c0392b", deferred: "#d9a21b", in_progress: "#1f5fa8", skipped: "#9aa5b1", read: "#8e6bbf",
+    sent: "#2f7d4f", failed: "#c0392b", deferred: "#d9a21b", in_progress: "#1f5fa8", skipped: "#9aa5b1", unread: "#c9b8e3", read: "#8e6bbf",
     overdue: "#c0392b", due_soon: "#d9a21b", later: "#2f7d4f", no_deadline: "#9aa5b1",
   };
   var base = function () {
@@ -25,10 +25,11 @@
     chart.setOption(option);
     charts.push(chart);
   }
+  // categories top-down in the tables' order (a category axis runs bottom-up by default)
   function stacked(id, d) {
     var o = base();
     o.xAxis = { type: "value", minInterval: 1 };
-    o.yAxis = { type: "category", data: d.labels, axisLabel: { width: narrow() ? 80 : 160, overflow: "truncate" } };
+    o.yAxis = { type: "category", inverse: true, data: d.labels, axisLabel: { width: narrow() ? 80 : 160, overflow: "truncate" } };
     o.series = d.series.map(function (s) {
       return { name: s.name, type: "bar", stack: "s", barMaxWidth: 28, data: s.data, itemStyle: { color: COLORS[s.key] } };
     });

@@ -47,6 +47,7 @@ DELIVERIES = [
 ]
 APP_DAYS = (0.5, 1.25, 3.0, 7.5, 12.0)  # decided applications: submitted → decided, calendar days
 OBJ_DAYS = (2.0, 4.5, 14.0)  # answered objections
+FINAL = ("sent", "failed", "skipped")
 
 
 async def _version(code: str, number: int, issuer: str, mode: str = "apply") -> int:
@@ -135,12 +136,15 @@ async def plant() -> dict:
             )
         )  # fmt: skip
         nid = int(row[0]["id"])
+        # a delivery not final waits for a time to come (quiet hours' end, a retry): a server's worker leaves it be
+        waits = at + dt.timedelta(days=1)
         for channel, status in zip(("email", "sms", "webhook"), DELIVERIES[n], strict=True):
             if status:
                 await Delivery.insert(
                     Delivery(
                         notice=nid, recipient_key=f"{kind}:{sid}", channel=channel, status=status,
-                        due_at=made, updated_at=made, sent_at=made if status == "sent" else None,
+                        due_at=made if status in FINAL else waits, updated_at=made,
+                        sent_at=made if status == "sent" else None,
                     )
                 )  # fmt: skip
     return {"versions": {"a1": a1, "a2": a2, "b1": b1}, "subjects": subjects, "enterprise": ent}
@@ -317,6 +321,9 @@ def check(html: str, exp: dict) -> None:
     assert charts["trend"]["labels"] == sorted(exp["trend"])
     assert charts["trend"]["failed"] == [exp["trend"][k]["failed"] for k in sorted(exp["trend"])]
     series = {s["key"]: s["data"] for s in charts["channels"]["series"]}
+    assert (
+        series["unread"][0] + series["read"][0] == inbox["sent"] and series["sent"][0] == 0
+    )  # a bar = what it carries
     assert series["failed"] == [0] + [exp["channels"][ch].get("failed", 0) for ch in ("email", "sms", "webhook")]
     assert {s["key"]: s["data"] for s in charts["deadlines"]["series"]}["overdue"] == [0, ob["overdue"]]
 
