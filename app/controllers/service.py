@@ -20,6 +20,7 @@ from app.controllers.dashboard import MONEY_ROLES, UnknownTable, region_name
 from app.exports import Column, export, one_chunk
 from app.i18n import lang_of
 from kit.vocab import Role
+from policies.applications.schemas import OFFICER_ROLES
 
 SERVICE_ROLES = (Role.AUDITOR, Role.POLICY_OFFICER, Role.POLICY_REVIEWER, Role.ADMIN)
 SERVICE_VIEWERS = requires(*SERVICE_ROLES)
@@ -39,7 +40,7 @@ CHANNEL_LABELS = {
     "inbox": ("站内信", "Inbox"),
     "email": ("电子邮件", "Email"),
     "sms": ("短信", "SMS"),
-    "webhook": ("Webhook 推送", "Webhook"),
+    "webhook": ("网络回调", "Webhook"),
 }
 STATE_LABELS = {
     "sent": ("已送达", "Sent"),
@@ -216,6 +217,8 @@ async def service_page(
             "export_base": "/oversight/service/export",
             "states": [(s, _label(STATE_LABELS, s, lang)) for s in STATE_LABELS],
             "bands": [(b, _label(BAND_LABELS, b, lang)) for b in BAND_LABELS],
+            # the review queues open to officers and reviewers only: no link that would answer 403
+            "case_links": (current_user(request) or {}).get("role") in OFFICER_ROLES,
         },
     )
 

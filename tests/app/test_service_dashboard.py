@@ -351,13 +351,19 @@ async def test_the_service_dashboard_shows_what_independent_counts_give(fresh_db
     for who in ("svc_auditor", "svc_reviewer", "svc_admin"):
         async with asgi_client() as client:
             await alogin(client, who)
-            assert (await client.get("/oversight/service")).status_code == 200, who
+            html = (await client.get("/oversight/service")).text
+            assert 'data-testid="t-channels"' in html, who
+            # no link this role may not follow: the review queues are the officers' and reviewers'
+            assert ('href="/applications/objections"' in html) == (who == "svc_reviewer"), who
+            nav = re.findall(r'href="([^"]+)"', re.search(r'class="dash-nav"[^>]*>(.*?)</nav>', html, re.S).group(1))
+            assert "/oversight/service" in nav and ("/oversight/cockpit" in nav) == (who != "svc_reviewer"), who
     async with asgi_client() as client:
         await alogin(client, "svc_officer")
         r = await client.get("/oversight/service")
         assert r.status_code == 200
         check(r.text, exp)
         assert "/static/vendor/echarts/echarts.min.js" in r.text and "/static/service.js" in r.text
+        assert 'href="/applications"' in r.text and 'href="/applications/objections"' in r.text
         # the shared nav offers only what this role may open; the home page links the dashboard; breadcrumbs
         nav = re.search(r'class="dash-nav"[^>]*>(.*?)</nav>', r.text, re.S).group(1)
         assert re.findall(r'href="([^"]+)"', nav) == ["/oversight/service"]
@@ -414,6 +420,10 @@ async def test_the_service_dashboard_shows_what_independent_counts_give(fresh_db
         }
         assert (await client.get("/oversight/service/export?table=nope")).status_code == 400
         client.cookies.set("lang", "en")
+        html = (await client.get("/oversight/service")).text
+        for name in ("channels", "deadlines", "processing", "trend"):  # English labels, no Chinese (no data shown there)
+            table = re.search(rf'data-testid="t-{name}">(.*?)</table>', html, re.S).group(1)
+            assert not re.search(r"[\u4e00-\u9fff]", table), (name, table)
         x = await client.get("/oversight/service/export", params={"table": "channels", "format": "csv"})
         assert list(csv.reader(io.StringIO(x.text.lstrip("\ufeff"))))[0][:2] == ["Channel", "Sent"]
     assert world["versions"]["a2"] > world["versions"]["a1"]
