@@ -421,7 +421,8 @@ async def test_the_service_dashboard_shows_what_independent_counts_give(fresh_db
         assert (await client.get("/oversight/service/export?table=nope")).status_code == 400
         client.cookies.set("lang", "en")
         html = (await client.get("/oversight/service")).text
-        for name in ("channels", "deadlines", "processing", "trend"):  # English labels, no Chinese (no data shown there)
+        # English labels, no Chinese (no data is shown in these tables)
+        for name in ("channels", "deadlines", "processing", "trend"):
             table = re.search(rf'data-testid="t-{name}">(.*?)</table>', html, re.S).group(1)
             assert not re.search(r"[\u4e00-\u9fff]", table), (name, table)
         x = await client.get("/oversight/service/export", params={"table": "channels", "format": "csv"})
