@@ -28,6 +28,16 @@ SUBPAGES: dict[tuple[str, str], tuple[str, str]] = {
     ("applications", "corrections"): ("数据更正请求", "Correction requests"),
     ("applications", "accounts"): ("账户核验", "Account verification"),
 }
+# The dashboards (/oversight/<name>): each is a page of its own under the home page (their shared nav links them;
+# no section page, since who may open which differs by role).
+DASHBOARDS: dict[str, tuple[str, str]] = {
+    "cockpit": ("驾驶舱", "Leaders' overview"),
+    "funnel": ("政策漏斗", "Policy funnel"),
+    "dashboard": ("资金监管看板", "Funds dashboard"),
+    "unpaid": ("应享未享", "Eligible but unpaid"),
+    "near": ("差一点符合", "Near misses"),
+    "service": ("服务看板", "Service dashboard"),
+}
 # /section/<kind>/<id>: what the id is.
 OBJECTS: dict[tuple[str, str], tuple[str, str]] = {
     ("finance", "batches"): ("批次", "Batch"),
@@ -38,6 +48,8 @@ OBJECTS: dict[tuple[str, str], tuple[str, str]] = {
 def breadcrumbs(path: str) -> list[Crumb]:
     """The trail from the home page to ``path`` (empty on the home page and outside the staff sections)."""
     parts = [p for p in path.split("/") if p]
+    if len(parts) == 2 and parts[0] == "oversight" and parts[1] in DASHBOARDS:
+        return [("/", "首页", "Home"), (path, *DASHBOARDS[parts[1]])]
     if not parts or parts[0] not in SECTIONS:
         return []
     # Account verification lives under /applications but is finance's page (its verifiers are finance roles, who do

@@ -51,6 +51,7 @@ from app.controllers import (
     progress,
     publicity,
     receipts,
+    service,
     staff_inbox,
     unpaid,
 )
@@ -86,6 +87,7 @@ ROUTE_MODULES = (
     cockpit,
     unpaid,
     near,
+    service,
     oversight,
     publicity,
     hotline,
@@ -223,6 +225,7 @@ def create_app() -> Litestar:
         engine.engine.globals["breadcrumbs"] = page_breadcrumbs
         engine.engine.globals["pop_flashes"] = pop_flashes
         engine.engine.globals["person"] = people.person  # a staff member by display name (app/people.py)
+        engine.engine.globals["dashboards_of"] = service.dashboards_of  # the dashboards' shared nav, by role
         engine.engine.globals["csp_nonce"] = jinja2.pass_context(lambda ctx: csp_nonce(ctx.get("request")))
 
     async def _before_request(request: Request) -> None:

@@ -29,12 +29,14 @@ ROLE_LINKS: dict[Role, list[tuple[str, str, str]]] = {
         ("/policies/new", "新建政策", "New policy"),
         ("/applications", "申请审核", "Applications"),
         ("/applications/objections", "异议处理", "Objections"),
+        ("/oversight/service", "服务看板", "Service dashboard"),
     ],
     Role.POLICY_REVIEWER: [
         ("/policies", "政策管理", "Policies"),
         ("/policies?status=in_review", "待审核", "Awaiting review"),
         ("/applications", "申请审核", "Applications"),
         ("/applications/objections", "异议处理", "Objections"),
+        ("/oversight/service", "服务看板", "Service dashboard"),
     ],
     Role.FINANCE_MAKER: [
         ("/finance", "资金拨付", "Disbursement"),
@@ -57,12 +59,14 @@ ROLE_LINKS: dict[Role, list[tuple[str, str, str]]] = {
         ("/oversight/cockpit", "驾驶舱", "Leaders' overview"),
         ("/oversight/funnel", "政策漏斗", "Policy funnel"),
         ("/oversight/dashboard", "资金监管看板", "Funds dashboard"),
+        ("/oversight/service", "服务看板", "Service dashboard"),
         ("/audit", "审计日志", "Audit trail"),
         ("/finance", "资金拨付", "Disbursement"),
     ],
     Role.ADMIN: [
         ("/admin/users", "用户管理", "Users"),
         ("/audit", "审计日志", "Audit trail"),
+        ("/oversight/service", "服务看板", "Service dashboard"),
     ],
     Role.HOTLINE: [("/hotline", "12345热线", "Hotline")],
     Role.ENTERPRISE: [

@@ -22,7 +22,8 @@ from kit.money import format_yuan
 from kit.vocab import Role
 from payments.service.risk import RULE_BY_CODE
 
-VIEWERS = requires(Role.AUDITOR, Role.FINANCE_MAKER, Role.FINANCE_CHECKER, Role.ADMIN)
+MONEY_ROLES = (Role.AUDITOR, Role.FINANCE_MAKER, Role.FINANCE_CHECKER, Role.ADMIN)
+VIEWERS = requires(*MONEY_ROLES)
 
 
 class UnknownTable(AppError):
