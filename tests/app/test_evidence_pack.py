@@ -100,12 +100,16 @@ def _csv(archive: zipfile.ZipFile, name: str, manifest: dict) -> list[dict[str, 
 def _check_manifest(archive: zipfile.ZipFile) -> dict:
     manifest = json.loads(archive.read("manifest.json"))
     listed = {f["name"] for f in manifest["files"]}
-    assert listed == set(archive.namelist()) - {"manifest.json"} == {
-        "matches.csv",
-        "payments.csv",
-        "receipts.csv",
-        "audit.csv",
-    }
+    assert (
+        listed
+        == set(archive.namelist()) - {"manifest.json"}
+        == {
+            "matches.csv",
+            "payments.csv",
+            "receipts.csv",
+            "audit.csv",
+        }
+    )
     for f in manifest["files"]:
         content = archive.read(f["name"])
         assert f["sha256"] == hashlib.sha256(content).hexdigest(), f["name"]
@@ -155,9 +159,7 @@ def _got_rows(archive: zipfile.ZipFile, manifest: dict) -> tuple[set, set, set]:
         (r["id"], r["subject_id"], r["code"], r["version_id"], r["version_number"], r["profile_digest"])
         for r in _csv(archive, "matches.csv", manifest)
     }
-    pays = {
-        (r["id"], r["amount"], r["status"], r["bank_transfer_id"]) for r in _csv(archive, "payments.csv", manifest)
-    }
+    pays = {(r["id"], r["amount"], r["status"], r["bank_transfer_id"]) for r in _csv(archive, "payments.csv", manifest)}
     receipts = {(r["code"], r["payment_id"]) for r in _csv(archive, "receipts.csv", manifest)}
     return matches, pays, receipts
 
