@@ -14,6 +14,8 @@ import json
 import re
 import zipfile
 
+import pytest
+
 from app import jobs
 from app.audit import AuditActor
 from eligibility.tables import Match
@@ -29,6 +31,23 @@ from tests.payments.factories import CHECKER, MAKER, SYSTEM, THRESHOLD_FEN, bank
 from tests.web import acsrf, alogin, asgi_client, ensure_user
 
 AUDITOR2 = AuditActor("auditor2", "auditor")
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def queue(request, monkeypatch):
+    """The job runs through app.jobs in-process (the embedded default) and on the real Redis (production)."""
+    if request.param == "redis":
+        from app.config import get_settings
+
+        monkeypatch.setenv("ZHIDA_REDIS_URL", request.getfixturevalue("redis_url"))
+        get_settings.cache_clear()
+        jobs._pools.clear()
+        yield request.param
+        monkeypatch.delenv("ZHIDA_REDIS_URL")
+        get_settings.cache_clear()
+        jobs._pools.clear()
+    else:
+        yield request.param
 
 
 async def _policy(code: str, version_id: int) -> None:
@@ -205,7 +224,10 @@ async def _entries(action: str, key: str) -> list[dict]:
     )
 
 
-async def test_an_auditor_prepares_builds_and_downloads_the_evidence_pack_of_a_flag_and_of_a_policy(fresh_db, tmp_dir):
+async def test_an_auditor_prepares_builds_and_downloads_the_evidence_pack_of_a_flag_and_of_a_policy(
+    fresh_db, tmp_dir, queue
+):
+    assert jobs.embedded() == (queue == "embedded")
     w = await _world(tmp_dir)
     for name, role in (
         ("auditor1", "auditor"),
