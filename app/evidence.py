@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -443,8 +444,10 @@ async def build(scope: Scope, requested_by: str) -> Path:
             after={"fingerprint": digest, "sha256": await asyncio.to_thread(file_sha256, path)},
             detail={"requested_by": requested_by, "rows": {f["name"]: f["rows"] for f in files}},
         )
+    # Only this scope's own files: policy A's prefix "policy-A-" also starts policy A-B's names.
+    mine = re.compile(re.escape(f"{scope.kind}-{scope.ref}-") + r"[0-9a-f]{16}\.zip")
     for old in path.parent.glob(f"{scope.kind}-{scope.ref}-*.zip"):
-        if old != path:
+        if old != path and mine.fullmatch(old.name):
             old.unlink(missing_ok=True)
     return path
 

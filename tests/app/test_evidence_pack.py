@@ -335,3 +335,20 @@ def _nothing_whole(archive: zipfile.ZipFile, *id_numbers: str) -> None:
         assert mask_id_number(sid) in text
     for i in (1, 2, 3, 100):
         assert d.account("talent", i) not in text
+
+
+async def test_a_new_pack_replaces_only_its_own_older_file(fresh_db):
+    """Building policy P's pack again (its rows changed) removes P's older file, never policy P-X's, whose file names
+    start with P's prefix too."""
+    from app import evidence
+
+    for code in ("EVPK", "EVPK-X"):
+        await _policy(code, {"EVPK": 501, "EVPK-X": 502}[code])
+    other = await evidence.build(await evidence.scope_of("policy", "EVPK-X"), "auditor1")
+    first = await evidence.build(await evidence.scope_of("policy", "EVPK"), "auditor1")
+    assert (await evidence.build(await evidence.scope_of("policy", "EVPK"), "auditor1")) == first  # unchanged: kept
+    await _match("EVPK", 501, "talent", d.id_number(5), 100, "t5")
+    second = await evidence.build(await evidence.scope_of("policy", "EVPK"), "auditor1")
+    assert second != first and second.exists() and not first.exists()
+    assert other.exists()
+    assert evidence.read_manifest(second)["files"][0]["rows"] == 1
