@@ -132,7 +132,7 @@ def format_of(value: str) -> str:
     return fmt
 
 
-async def _csv(columns: list[Column], chunks: AsyncIterator[list[Any]], lang: str) -> AsyncIterator[bytes]:
+async def csv_body(columns: list[Column], chunks: AsyncIterator[list[Any]], lang: str) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([c.en if lang == "en" else c.zh for c in columns])
@@ -194,7 +194,7 @@ def export(
     """The download of ``chunks`` as ``fmt`` (csv | xlsx), named ``name`` + the extension (ASCII)."""
     fmt = format_of(fmt)
     cols, lang = list(columns), lang_of(request)
-    body = _csv(cols, chunks, lang) if fmt == "csv" else _xlsx(cols, chunks, lang, sheet)
+    body = csv_body(cols, chunks, lang) if fmt == "csv" else _xlsx(cols, chunks, lang, sheet)
     return Stream(
         body,
         media_type=FORMATS[fmt],

@@ -1,5 +1,6 @@
 """Jobs owned by app/ itself: the ping that checks the queue; after a publication, matching, notices and entitlements;
-and the scheduled switch that makes a version published ahead of its effective_from take effect on that day."""
+the auditor's evidence pack (app/evidence.py); and the scheduled switch that makes a version published ahead of its
+effective_from take effect on that day."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from arq import ArqRedis
 from arq.cron import cron
 from arq.worker import func
 
-from app import audit, staff_messages
+from app import audit, evidence, staff_messages
 from app.audit import SYSTEM
 from app.flows import notify_all_published, notify_near_misses
 from app.flows import notify_matches as notify
@@ -114,6 +115,7 @@ functions = [
     func(verify_audit, name="app.verify_audit"),
     func(risk_scan, name="app.risk_scan"),
     func(objection_deadlines, name="app.objection_deadlines"),
+    *evidence.functions,
 ]
 # Idempotent jobs that a drain of the in-process queue runs too: a command in the embedded mode has no long-running
 # worker whose cron would run them (app/jobs.py).

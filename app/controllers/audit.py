@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,16 +12,15 @@ from litestar.di import Provide
 from litestar.response import Stream, Template
 
 from app.audit import verify
+from app.audit_view import AUDIT_COLUMNS, masked_entry
 from app.auth.guards import requires
 from app.errors import AppError
-from app.exports import Column, export
-from app.i18n import ROLE_LABELS
+from app.exports import export
 from app.paging import pager_of, paging
 from app.schemas.errors import errors
 from app.schemas.platform import AuditEntryRead, AuditVerifyRead
 from app.tables import AuditEntry
 from kit.i18n import _l
-from kit.masking import masker_for, scrub_text
 from kit.paging import PageRequest, Sorts, chunks, fetch_page
 from kit.time import CHINA
 from kit.vocab import Role
@@ -110,41 +108,7 @@ async def _query(f: AuditFilter) -> list[dict]:
     where = [w for w in f.where() if w is not None]
     if where:
         q = q.where(*where)
-    return [_masked(r) for r in await q]
-
-
-def _mask_value(key: str, value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _mask_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_value(key, v) for v in value]
-    if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
-        fn = masker_for(key)
-        if fn is not None:
-            return fn(str(value))
-        return scrub_text(value) if isinstance(value, str) else value
-    return value
-
-
-def _masked_detail(detail: str) -> str:
-    """The detail with personal numbers masked: by key where it is JSON (an account under "payee_account"), and any
-    long number in its text."""
-    try:
-        data = json.loads(detail)
-    except ValueError:
-        return scrub_text(detail)
-    if not isinstance(data, (dict, list)):
-        return scrub_text(detail)
-    return json.dumps(_mask_value("", data), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def _masked(row: dict) -> dict:
-    return {
-        **row,
-        "actor": scrub_text(row["actor"]),
-        "entity_id": scrub_text(row["entity_id"]),
-        "detail": _masked_detail(row["detail"] or ""),
-    }
+    return [masked_entry(r) for r in await q]
 
 
 @get("/api/audit", guards=[READERS], tags=["audit"], responses=errors())
@@ -182,7 +146,7 @@ FORM_FILTER = Provide(_form_filter, sync_to_thread=False)
 )
 async def audit_page(request: Request, paging: PageRequest, f: AuditFilter) -> Template:
     """The trail, newest first, a page at a time with its total; the form's empty fields filter nothing."""
-    page = (await fetch_page(AuditEntry, f.where(), paging, AUDIT_SORTS)).map(_masked)
+    page = (await fetch_page(AuditEntry, f.where(), paging, AUDIT_SORTS)).map(masked_entry)
     return Template(
         "audit.html",
         context={
@@ -193,25 +157,9 @@ async def audit_page(request: Request, paging: PageRequest, f: AuditFilter) -> T
     )
 
 
-AUDIT_COLUMNS = [
-    Column("seq", "序号", "Seq"),
-    Column("at", "时间（北京时间）", "Time (Beijing time)"),
-    Column("actor", "操作人", "Actor"),
-    Column("role", "角色", "Role", value=lambda r: ROLE_LABELS.get(r["role"], (r["role"],))[0]),
-    Column("action", "动作", "Action"),
-    Column("entity", "对象类型", "Entity"),
-    Column("entity_id", "对象编号", "Entity id"),
-    Column("detail", "详情", "Detail"),
-    Column("before_digest", "变更前摘要", "Before (digest)"),
-    Column("after_digest", "变更后摘要", "After (digest)"),
-    Column("prev_hash", "前一条哈希", "Previous hash"),
-    Column("hash", "哈希", "Hash"),
-]
-
-
 async def _masked_chunks(f: AuditFilter) -> AsyncIterator[list[dict]]:
     async for rows in chunks(AuditEntry, f.where()):
-        yield [_masked(r) for r in rows]
+        yield [masked_entry(r) for r in rows]
 
 
 @get("/audit/export", guards=[READERS], include_in_schema=False, dependencies={"f": FORM_FILTER})

@@ -14,9 +14,11 @@ from litestar.params import Parameter
 from litestar.response import Redirect, Stream, Template
 
 from app import oversight
+from app.audit_view import _mask_value
 from app.auth.guards import current_user, requires
-from app.controllers.audit import _mask_value
+from app.controllers.evidence import pack_read
 from app.controllers.payments.common import actor_of
+from app.evidence import FLAG
 from app.exports import Column, export, subject_columns
 from app.i18n import api_lang_of
 from app.i18n import gettext as translated
@@ -161,6 +163,7 @@ async def flag_page(request: Request, flag_id: int, msg: str = "") -> Template:
     user = current_user(request)
     history = await oversight.subject_history(f["subject_kind"], f["subject_id"])
     history["flags"] = [{**r, "flag_state": r["state"]} for r in history["flags"]]
+    pack = await pack_read(FLAG, flag_id) if user["role"] == Role.AUDITOR else None
     return Template(
         "oversight/flag.html",
         context={
@@ -175,6 +178,9 @@ async def flag_page(request: Request, flag_id: int, msg: str = "") -> Template:
             "mask_account": mask_account,
             "state_labels": STATE_LABELS,
             "msg": msg,
+            "pack": pack,
+            "pack_api": f"/api/oversight/flags/{flag_id}/evidence-pack",
+            "pack_form": f"/oversight/flags/{flag_id}/evidence-pack",
         },
     )
 

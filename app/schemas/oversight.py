@@ -29,3 +29,20 @@ class RiskFlagRead(BaseModel):
     reason: str = ""
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class EvidencePackRead(BaseModel):
+    """An evidence pack (证据包) of a risk flag or a policy, built by a job (app.build_evidence_pack): ``preparing``
+    until it is written, then ``ready`` with its download link; ``absent`` when none is built for the rows as they
+    stand (POST to prepare). ``fraction`` and ``done`` are what the pages' progress bar polls."""
+
+    kind: str = Field(description="flag | policy")
+    ref: str = Field(description="the flag's id or the policy's code")
+    status: str = Field(description="absent, preparing or ready")
+    fingerprint: str = Field(description="digest of the rows the pack covers; it changes when they do")
+    download: str | None = Field(None, description="the ZIP's link once ready")
+    built_at: str | None = Field(None, description="when it was built, Beijing time (ISO 8601, +08:00)")
+    built_by: str | None = Field(None, description="the auditor it was first prepared for")
+    files: dict[str, int] = Field(default_factory=dict, description="rows per CSV file, once ready")
+    fraction: float = 0.0
+    done: bool = True

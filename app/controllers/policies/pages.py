@@ -12,8 +12,10 @@ from litestar.status_codes import HTTP_200_OK
 
 from app import publication
 from app.auth.guards import current_user, requires
+from app.controllers.evidence import pack_read
 from app.controllers.policies.common import AUTHORS, REVIEWERS, STAFF, STATUS_LABELS, actor_of, as_of_date
 from app.controllers.policies.tests_form import field_options, form_tests, tests_from_form
+from app.evidence import POLICY
 from app.exports import Column, export, one_chunk, subject_columns
 from app.i18n import error_text, lang_of
 from app.paging import pager_of, paging
@@ -23,7 +25,7 @@ from kit.i18n import _l
 from kit.money import fen_to_yuan
 from kit.paging import PageRequest
 from kit.time import china_today
-from kit.vocab import SubjectKind
+from kit.vocab import Role, SubjectKind
 from policies import packs, service
 from policies.errors import PackRefused, PolicyError
 from policies.schemas import ImpactPreview, PackProblem, PolicyContent, VersionRead
@@ -192,10 +194,14 @@ async def detail_page(request: Request, code: str, v: int | None = None, msg: st
     impact = await service.stored_impact(version.id) if version.status != "draft" else None
     preview, error = await _review_preview(request, version, as_of)
     matching = await publication_progress(version.id, as_of or None)
+    auditor = current_user(request)["role"] == Role.AUDITOR
     return Template(
         "policies/detail.html",
         context=_ctx(
             request,
+            pack=await pack_read(POLICY, version.code) if auditor else None,
+            pack_api=f"/api/oversight/policies/{version.code}/evidence-pack",
+            pack_form=f"/oversight/policies/{version.code}/evidence-pack",
             version=version,
             versions=versions,
             msg=msg,
