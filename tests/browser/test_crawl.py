@@ -387,9 +387,12 @@ def _accounts(url: str) -> dict[str, tuple[str, list[str]]]:
     """Each role's login and any page it reaches from outside its home (a receipt's QR code: the verify page; the
     officer's correction requests)."""
     accounts: dict[str, tuple[str, list[str]]] = {role: (name, []) for role, name in STAFF.items()}
-    # (The officer's correction requests are reached from the home card 待数据源处理的更正请求: walked from there, not
-    # as an outside link, whose page and its status tabs took three of the officer's 12 pages before the home's own
-    # links and pushed the drafts, two levels down, out of reach: "policies submit" was never pressed.)
+    # The seeded draft not yet submitted (officer2's, so not under the officer's 我的草稿), two levels below the home
+    # (政策管理 → the policy): its page is walked directly, so that new home links cannot push its "submit for review"
+    # out of the walk's bound again (CI's crawl never pressed "policies submit" once the home gained more cards). The
+    # officer's correction requests are reached from their home card 待数据源处理的更正请求.
+    for (code,) in _rows(url, "SELECT code FROM policies_version WHERE status = 'draft' ORDER BY code"):
+        accounts["policy_officer"][1].append(f"/policies/{code}")
     applied = {r[0] for r in _rows(url, "SELECT subject_id FROM policies_application")}
     paid = dict(_rows(url, "SELECT subject_id, code FROM pay_receipt"))
     for kind in ("enterprise", "talent"):
