@@ -4,7 +4,8 @@ A path or query int is a row id, a page or an offset. Row ids are SERIAL columns
 64 bits): a larger value (2147483648 on PostgreSQL, 9223372036854775808 on SQLite) made the driver raise
 (asyncpg's DataError, OverflowError) and the request a 500. Paging
 parameters have tighter bounds (an offset the page multiplies, a negative LIMIT PostgreSQL refuses). One check for
-all operations (app.main passes it as ``before_request``), so a new route is covered without touching it.
+all operations (app.main passes it as ``before_request``), so a new route is covered without touching it. The same
+hook refuses a NUL character in any path or query text, which PostgreSQL cannot store or compare.
 """
 
 from __future__ import annotations
@@ -45,15 +46,27 @@ def _check(name: str, value: Any) -> None:
         _refuse(name, value, low, high)
 
 
+def _no_nul(name: str, value: Any) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationException(
+            f"{name} contains a NUL character",
+            extra=[{"key": name, "message": "must not contain a NUL character", "source": "parameter"}],
+        )
+
+
 def check_bounded(name: str, value: Any) -> None:
     """The same check for a parameter a dependency reads (app/paging.py's page and size)."""
     _check(name, value)
 
 
 def bounded_integers(request: Request) -> None:
-    """Refuse (400, naming the parameter) an int path or query parameter outside what the database holds."""
+    """Refuse (400, naming the parameter) an int path or query parameter outside what the database holds, and any
+    path or query text with a NUL character (PostgreSQL's text holds none: the driver raised, a 500)."""
     for name, value in request.path_params.items():
         _check(name, value)
+        _no_nul(name, value)
+    for name, value in request.query_params.multi_items():
+        _no_nul(name, value)
     handler = request.scope.get("route_handler")
     if handler is None:
         return

@@ -49,7 +49,7 @@ def _fen(value: str | None, name: str) -> int | None:
         yuan = Decimal(str(value).strip())
     except InvalidOperation:
         raise Invalid(_l("{name} must be an amount in yuan"), name=name) from None
-    if yuan < 0 or yuan > Decimal("1e12"):
+    if not yuan.is_finite() or yuan < 0 or yuan > Decimal("1e12"):  # NaN compares by raising: a 500 before
         raise Invalid(_l("{name} must be an amount in yuan"), name=name)
     return yuan_to_fen(yuan)
 
