@@ -11,7 +11,7 @@ from typing import Annotated
 from litestar import Request, get, post, put
 from litestar.params import JSONBody
 from litestar.response import Redirect, Template
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 import app.worker
 from app.auth.guards import own_subject
@@ -137,6 +137,14 @@ async def remove_form(request: Request, channel: str) -> Redirect:
 
 class ReadingsOptIn(BaseModel):
     enabled: bool = Field(description="receive 政策解读 of new policies you do not yet meet (near misses)")
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        # As ChannelPreferences: true or false only (0 was read as false; schemathesis found the schema violation).
+        if not isinstance(value, bool):
+            raise ValueError(_l("true or false"))
+        return value
 
 
 @put("/api/portal/readings", guards=[SUBJECTS], tags=["portal"], responses=errors(422))
