@@ -395,7 +395,7 @@ async def approve_application(
             )
         elif row["status"] in ("submitted", "first_approved"):
             if row["status"] == "first_approved" and row["first_approver"] == actor.name:
-                raise NotAllowed(_l("the second approval must come from another officer (四眼原则)"))
+                raise NotAllowed(_l("the second approval must come from another officer (four-eyes rule)"))
             update = {
                 "status": "approved",
                 "decided_by": actor.name,
