@@ -88,8 +88,8 @@
       if (!d.labels.length) { return; }
       var o = base();
       o.xAxis = [
-        { type: "value", name: n.yuan, axisLabel: { formatter: short } },
-        { type: "value", name: n.people, minInterval: 1, position: "top", splitLine: { show: false } },
+        { type: "value", name: n.yuan, splitNumber: narrow() ? 2 : 4, axisLabel: { formatter: short, hideOverlap: true } },
+        { type: "value", name: n.people, minInterval: 1, position: "top", splitLine: { show: false }, axisLabel: { hideOverlap: true } },
       ];
       o.yAxis = { type: "category", data: d.labels, inverse: true, axisLabel: { width: narrow() ? 80 : 130, overflow: "truncate" } };
       o.grid.top = 56;
