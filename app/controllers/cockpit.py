@@ -11,10 +11,12 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Stream, Template
 
+from app import beneficiaries as ben
 from app import dashboard as dash
 from app.controllers.dashboard import VIEWERS, UnknownTable, _query, _yuan, region_name
 from app.exports import Column, export, one_chunk
 from app.i18n import lang_of
+from eligibility.fields import EDUCATIONS, SCALES
 from eligibility.plain import SECTIONS
 from kit.money import format_yuan
 from kit.time import in_china
@@ -125,6 +127,72 @@ TABLES: dict[str, tuple[str, str, list[Column]]] = {
 }
 
 
+BANDS = {
+    "lt3": ("成立不满3年", "under 3 years"),
+    "3to10": ("3年至不满10年", "3 to under 10 years"),
+    "ge10": ("10年及以上", "10 years or more"),
+    "lt30": ("30岁以下", "under 30"),
+    "30to35": ("30岁至不满35岁", "30 to under 35"),
+    "35to45": ("35岁至不满45岁", "35 to under 45"),
+    "ge45": ("45岁及以上", "45 or over"),
+}
+_ENUMS = {v: (zh, en) for v, zh, en in (*SCALES, *EDUCATIONS)}
+
+
+def profile_label(dimension: str, key: str, lang: str = "zh") -> str:
+    """How a group of the beneficiary tables reads: a clause code, a district, an industry section, a scale, an
+    education or an age band; "" is 未登记 (no profile, or no value)."""
+    en = lang == "en"
+    if dimension == "region":
+        return region_name(key, lang)
+    if dimension == "enterprise_industry":
+        return industry_name(key, lang)
+    if not key:
+        return "not recorded" if en else "未登记"
+    if dimension == "clause":
+        return key
+    zh, eng = BANDS.get(key) or _ENUMS.get(key) or (key, key)
+    return eng if en else zh
+
+
+_MONEY_BY = [
+    Column("matched_n", "匹配（个）", "Matched (subjects)"),
+    Column("matched_fen", "匹配金额（元）", "Matched (yuan)", value=_yuan("matched_fen")),
+    Column("entitled_n", "已确认享受（个）", "Entitled (subjects)"),
+    Column("entitled_fen", "应享金额（元）", "Entitled (yuan)", value=_yuan("entitled_fen")),
+    Column("paid_n", "已拨付（个）", "Paid (subjects)"),
+    Column("paid_fen", "已拨付金额（元）", "Paid (yuan)", value=_yuan("paid_fen")),
+]
+_PROFILE = [
+    Column("n", "受益对象（个）", "Beneficiaries"),
+    Column("paid_n", "其中已拨付（个）", "Of them paid"),
+    Column("entitled_fen", "应享金额（元）", "Entitled (yuan)", value=_yuan("entitled_fen")),
+    Column("paid_fen", "已拨付金额（元）", "Paid (yuan)", value=_yuan("paid_fen")),
+]
+# the tables of the beneficiary section of /oversight/funnel: name → (sheet, file name, dimension, first column)
+PROFILE_TABLES = {
+    "by_clause": ("按条款", "by-clause", "clause", ("条款", "Clause")),
+    "by_region": ("按区县", "by-district", "region", ("区县", "District")),
+    "ent_scale": ("企业画像-规模", "enterprises-by-scale", "enterprise_scale", ("企业规模", "Scale")),
+    "ent_industry": ("企业画像-行业", "enterprises-by-industry", "enterprise_industry", ("行业", "Industry")),
+    "ent_age": ("企业画像-成立年限", "enterprises-by-age", "enterprise_age", ("成立年限", "Years since founded")),
+    "tal_education": ("人才画像-学历", "talents-by-education", "talent_education", ("学历", "Education")),
+    "tal_age": ("人才画像-年龄", "talents-by-age", "talent_age", ("年龄", "Age")),
+}
+for _name, (_sheet, _file, _dim, (_zh, _en)) in PROFILE_TABLES.items():
+    _first = Column("key", _zh, _en, value=lambda r: r["label"])
+    TABLES[_name] = (_sheet, f"policy-{_file}", [_first, *(_MONEY_BY if _dim in ("clause", "region") else _PROFILE)])
+
+
+async def profile_tables(f: dash.Filters, lang: str) -> dict[str, list[dict[str, Any]]]:
+    """The beneficiary section's tables (empty without a policy), each row with its label."""
+    out = {}
+    for name, (_s, _f, dim, _h) in PROFILE_TABLES.items():
+        rows = await (ben.money_by(dim, f) if dim in ("clause", "region") else ben.profile_by(dim, f))
+        out[name] = [{**r, "label": profile_label(dim, r["key"], lang)} for r in rows]
+    return out
+
+
 async def cockpit_tables(f: dash.Filters, lang: str) -> dict[str, list[dict[str, Any]]]:
     industry = await dash.reach_by("industry", f)
     district = await dash.reach_by("region", f)
@@ -140,6 +208,8 @@ async def _rows(table: str, f: dash.Filters, lang: str) -> list[dict[str, Any]]:
         return await dash.funnel(f)
     if table == "projection":
         return [{**r, "run_out_label": run_out_text(r, lang)} for r in await dash.projection(f)]
+    if table in PROFILE_TABLES:
+        return (await profile_tables(f, lang))[table]
     return (await cockpit_tables(f, lang))[table]
 
 
@@ -220,6 +290,8 @@ def _names(lang: str) -> dict[str, str]:
         "committed": "Committed" if en else "已占用",
         "pipeline": "Not yet batched" if en else "待入批次",
         "remaining": "Remaining" if en else "剩余",
+        "entitled_f": "Entitled" if en else "应享",
+        "people": "Subjects" if en else "对象数",
     }
 
 
@@ -255,6 +327,16 @@ async def funnel_page(
         },
         "names": _names(lang),
     }
+    who = await profile_tables(f, lang)
+    charts["who"] = {
+        name: {
+            "labels": [r["label"] for r in rows],
+            "entitled": [_y(r["entitled_fen"]) for r in rows],
+            "paid": [_y(r["paid_fen"]) for r in rows],
+            "n": [r["entitled_n"] if "entitled_n" in r else r["n"] for r in rows],
+        }
+        for name, rows in who.items()
+    }
     return Template(
         "oversight/funnel.html",
         context={
@@ -270,6 +352,8 @@ async def funnel_page(
             "query": "&".join(f"{k}={v}" for k, v in _query(f).items() if v),
             "export_base": "/oversight/cockpit/export",
             "run_out": lambda r: run_out_text(r, lang),
+            "benef": who,
+            "as_of": ben.as_of(f).isoformat(),
         },
     )
 

@@ -82,6 +82,24 @@
       ];
       draw("chart-projection", b);
     }
+    // who the chosen policy reaches: entitled and paid (yuan) by group, the subjects on the top axis
+    Object.keys(data.who || {}).forEach(function (name) {
+      var d = data.who[name];
+      if (!d.labels.length) { return; }
+      var o = base();
+      o.xAxis = [
+        { type: "value", name: n.yuan, splitNumber: narrow() ? 2 : 4, axisLabel: { formatter: short, hideOverlap: true } },
+        { type: "value", name: n.people, minInterval: 1, position: "top", splitLine: { show: false }, axisLabel: { hideOverlap: true } },
+      ];
+      o.yAxis = { type: "category", data: d.labels, inverse: true, axisLabel: { width: narrow() ? 80 : 130, overflow: "truncate" } };
+      o.grid.top = 56;
+      o.series = [
+        { name: n.entitled_f, type: "bar", barMaxWidth: 16, data: d.entitled, itemStyle: { color: "#1f5fa8" }, tooltip: { valueFormatter: money } },
+        { name: n.paid_f, type: "bar", barMaxWidth: 16, data: d.paid, itemStyle: { color: "#2f7d4f" }, tooltip: { valueFormatter: money } },
+        { name: n.people, type: "scatter", xAxisIndex: 1, data: d.n, symbolSize: 9, itemStyle: { color: "#d9a21b" } },
+      ];
+      draw("chart-" + name, o);
+    });
     window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
     document.documentElement.setAttribute("data-charts", String(charts.length));
   }
