@@ -215,7 +215,11 @@ def request_problems(lang: str, problems: Any) -> str:
         return "; ".join(f"{f}: {r}" if f else str(r) for f, r in problems)
     shown_ = [
         _one_of(lang, str(r))
-        or (shown(lang, r) if _catalogued(str(r)) else render(lang, _l("the value of {key} is not accepted"), {"key": f}))
+        or (
+            shown(lang, r)
+            if _catalogued(str(r))
+            else render(lang, _l("the value of {key} is not accepted"), {"key": f})
+        )
         for f, r in problems
     ]
     return "；".join(shown_)
