@@ -5,6 +5,7 @@ Both sides come from the preview's own evaluation (``preview._matches``: eligibi
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -32,23 +33,26 @@ def _difference(before: Decimal | None, after: Decimal | None) -> Decimal:
     return (after or Decimal("0.00")) - (before or Decimal("0.00"))
 
 
+def _order(x: Line) -> tuple[Decimal, str]:
+    return -abs(_difference(x[1], x[2])), x[0]
+
+
 def split(mine: dict[str, Decimal], theirs: dict[str, Decimal]) -> tuple[dict[str, list[Line]], int]:
-    """({group: [(subject id, before, after)], largest difference first}, how many are unchanged)."""
+    """({group: [(subject id, before, after)], in no order}, how many are unchanged)."""
+    both = mine.keys() & theirs.keys()
     groups: dict[str, list[Line]] = {
         "winners": [(s, None, mine[s]) for s in mine.keys() - theirs.keys()],
         "losers": [(s, theirs[s], None) for s in theirs.keys() - mine.keys()],
-        "changed": [(s, theirs[s], mine[s]) for s in mine.keys() & theirs.keys() if mine[s] != theirs[s]],
+        "changed": [(s, theirs[s], mine[s]) for s in both if mine[s] != theirs[s]],
     }
-    for lines in groups.values():
-        lines.sort(key=lambda x: (-abs(_difference(x[1], x[2])), x[0]))
-    unchanged = sum(1 for s in mine.keys() & theirs.keys() if mine[s] == theirs[s])
-    return groups, unchanged
+    return groups, len(both) - len(groups["changed"])
 
 
 async def winners_losers(kind: str, mine: dict[str, Decimal], theirs: dict[str, Decimal]) -> WinnersLosers:
-    """The comparison the page shows: each group's count and totals, and its first SHOWN_PER_GROUP subjects masked."""
+    """The comparison the page shows: each group's count and totals, and its first SHOWN_PER_GROUP subjects (largest
+    difference first, then by id) masked."""
     groups, unchanged = split(mine, theirs)
-    first = {g: lines[:SHOWN_PER_GROUP] for g, lines in groups.items()}
+    first = {g: heapq.nsmallest(SHOWN_PER_GROUP, lines, key=_order) for g, lines in groups.items()}
     named = await regions_of(kind, sorted({s for lines in first.values() for s, _, _ in lines}))
     out = {}
     for g, lines in groups.items():
@@ -78,11 +82,11 @@ async def winners_losers(kind: str, mine: dict[str, Decimal], theirs: dict[str, 
 async def winners_losers_chunks(
     kind: str, mine: dict[str, Decimal], theirs: dict[str, Decimal], size: int = 1000
 ) -> AsyncIterator[list[dict]]:
-    """Every winner, loser and changed amount, ``size`` at a time with its region and name (read per chunk), for an
+    """Every winner, loser and changed amount (in the page's order), ``size`` at a time with its region and name (read per chunk), for an
     export: ids and names are raw here, the export's columns mask them (app/exports.MASKED)."""
     groups, _ = split(mine, theirs)
     for g in GROUPS:
-        lines = groups[g]
+        lines = sorted(groups[g], key=_order)
         for i in range(0, len(lines), size):
             part = lines[i : i + size]
             named = await regions_of(kind, [s for s, _, _ in part])
