@@ -209,6 +209,39 @@ class ImpactSubject(BaseModel):
     amount: Decimal
 
 
+class WinnerLoser(BaseModel):
+    """One subject whose payment the new version changes: a winner (newly eligible), a loser (no longer eligible) or
+    a changed amount; masked as the preview's subject list is."""
+
+    subject_id: str = Field(description="a talent's ID number masked; an enterprise's credit code whole")
+    name: str = Field(description="a talent's name masked")
+    region_code: str
+    before: Decimal | None = Field(description="what the published version pays (None: a winner)")
+    after: Decimal | None = Field(description="what the new version would pay (None: a loser)")
+    difference: Decimal
+
+
+class WinnerLoserGroup(BaseModel):
+    """Winners, losers or changed amounts: how many, what they were paid and would be paid, and the first few."""
+
+    count: int = 0
+    total_before: Decimal = Decimal("0.00")
+    total_after: Decimal = Decimal("0.00")
+    difference: Decimal = Decimal("0.00")
+    subjects: list[WinnerLoser] = Field([], description="the first subjects (largest difference first)")
+
+
+class WinnersLosers(BaseModel):
+    """The new version against the published one on the same date (the same shadow run as the preview): who gains,
+    who loses, whose amount changes, and the net change of the total."""
+
+    winners: WinnerLoserGroup = Field(description="newly eligible: not matched by the published version")
+    losers: WinnerLoserGroup = Field(description="matched by the published version, no longer eligible")
+    changed: WinnerLoserGroup = Field(description="eligible under both, for a different amount")
+    unchanged: int = Field(description="eligible under both for the same amount")
+    net_change: Decimal = Field(description="the new total minus the published total (the groups' differences)")
+
+
 class PriorPayments(BaseModel):
     """What the policy (code) already paid the subjects a new version matches, and what that version would add on
     top (once / top_up): told to the reviewer at publication. Filled in by payments through app/'s wiring."""
@@ -259,6 +292,9 @@ class ImpactPreview(BaseModel):
     by_region: list[ImpactGroup] = Field([], description="matches and amounts per region code")
     subjects: list[ImpactSubject] = Field([], description="the first matched subjects (masked), by amount")
     subjects_total: int = 0
+    winners_losers: WinnersLosers | None = Field(
+        None, description="against the published version on the same date (a new version of a published code)"
+    )
 
 
 # A policy's own keys (not its clauses or tests), in the contract's order: what a pack reads and writes, and what the

@@ -32,6 +32,7 @@ from policies.service.preview import (
     run_version_tests,
     set_prior_lookup,
     stored_impact,
+    winners_losers_export,
 )
 from policies.service.reading import (
     POLICY_SORTS,
@@ -102,4 +103,5 @@ __all__ = [
     "suspend",
     "update_draft",
     "versions_of",
+    "winners_losers_export",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
 from eligibility.fields import DERIVED_PERSONAL, IDENTIFYING, PERSONAL
@@ -13,10 +13,8 @@ from eligibility.rules.language import parse, symbols
 from eligibility.schemas import RuleClause, RuleSet
 from eligibility.service import regions_of
 from kit.i18n import _l
-from kit.masking import mask_id_number, mask_name
 from kit.money import FEN
 from kit.time import china_today
-from kit.vocab import SubjectKind
 from policies import packs
 from policies.errors import PackRefused
 from policies.schemas import (
@@ -32,6 +30,8 @@ from policies.schemas import (
 )
 from policies.service.common import LIVE, _content, _key, _version_row, _yuan
 from policies.service.reading import _published_row
+from policies.service.winners import shown_id as _shown
+from policies.service.winners import shown_name, winners_losers, winners_losers_chunks
 
 
 async def run_version_tests(version_id: int) -> list[TestOutcome]:
@@ -111,11 +111,6 @@ def _pinned(read: list[str], today: dt.date) -> str:
     )
 
 
-def _shown(kind: str, subject_id: str) -> str:
-    """A subject id as the policy tools show it: a talent's ID number masked, an enterprise's credit code whole."""
-    return mask_id_number(subject_id) if kind == SubjectKind.TALENT else subject_id
-
-
 async def _match_amounts(ruleset, as_of: dt.date) -> dict[str, Decimal]:
     return {s: a for s, (a, _) in (await _matches(ruleset, as_of)).items()}
 
@@ -152,7 +147,7 @@ async def _breakdown(preview: ImpactPreview, content, rows: dict[str, tuple[Deci
     preview.subjects = [
         ImpactSubject(
             subject_id=_shown(kind, s),
-            name=mask_name(regions.get(s, ("", ""))[1]) if kind == SubjectKind.TALENT else regions.get(s, ("", ""))[1],
+            name=shown_name(kind, regions.get(s, ("", ""))[1]),
             region_code=regions.get(s, ("", ""))[0],
             clauses=clauses,
             amount=amount,
@@ -174,12 +169,32 @@ def set_prior_lookup(lookup: PriorLookup | None) -> None:
 
 
 async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small_counts: bool = False) -> ImpactPreview:
-    """Shadow run: who the version would match on ``as_of``, for how much, and what changes from the published one.
+    """Shadow run: who the version would match on ``as_of``, for how much, and what changes from the published one
+    (``winners_losers``: who gains, loses or is paid differently, against the published version on the same date).
 
     What the author controls is bounded (item 7 of the security review): no count for rules reading identifying
     fields; rules reading a field derived from one (age) are counted as of today whatever ``as_of`` says; and a draft
     matching fewer than MIN_SHOWN_COUNT subjects shows no count. ``small_counts``: the reviewer's publication (stored
     for the auditor) keeps a small count, since the version then pays those subjects anyway."""
+    return (await _impact(version_id, as_of, small_counts=small_counts))[0]
+
+
+async def winners_losers_export(
+    version_id: int, as_of: dt.date | None = None, *, small_counts: bool = False
+) -> tuple[ImpactPreview, AsyncIterator[list[dict]] | None]:
+    """The preview (the same bounds) and every winner, loser and changed amount in chunks (raw ids: the export masks
+    them); None when there is nothing to compare (no published version, or the preview counts nothing)."""
+    preview, sides = await _impact(version_id, as_of, small_counts=small_counts, prior=False)
+    if sides is None:
+        return preview, None
+    kind, mine, theirs = sides
+    return preview, winners_losers_chunks(kind, mine, theirs)
+
+
+async def _impact(
+    version_id: int, as_of: dt.date | None, *, small_counts: bool, prior: bool = True
+) -> tuple[ImpactPreview, tuple[str, dict[str, Decimal], dict[str, Decimal]] | None]:
+    """(the preview, (subject kind, this version's amounts, the published version's) when the two are compared)."""
     row = await _version_row(version_id)
     content = await _content(row)
     problems = packs.check_rules(content)
@@ -221,7 +236,7 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small
         )
 
     if identifying:
-        return withheld(_withheld(read))
+        return withheld(_withheld(read)), None
     rows = await _matches(ruleset, as_of)
     mine = {s: a for s, (a, _) in rows.items()}
     draft = row["status"] not in LIVE
@@ -235,7 +250,7 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small
             few.published_matched = len(theirs)
             few.published_total_amount = sum(theirs.values(), Decimal("0.00"))
             few.budget_delta = budget - _yuan(pub["budget_fen"])
-        return few
+        return few, None
     total = sum(mine.values(), Decimal("0.00"))
     preview = ImpactPreview(
         code=row["code"],
@@ -249,6 +264,7 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small
         as_of_pinned=note,
     )
     await _breakdown(preview, content, rows)
+    sides = None
     if pub is not None and pub["id"] != row["id"]:
         theirs = await _match_amounts(pub_ruleset, as_of) if pub_ruleset is not None else {}
         ptotal = sum(theirs.values(), Decimal("0.00"))
@@ -266,7 +282,9 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small
         ]
         preview.budget_delta = budget - _yuan(pub["budget_fen"])
         preview.total_delta = total - ptotal
-    if _prior_lookup is not None:
+        preview.winners_losers = await winners_losers(kind, mine, theirs)
+        sides = (kind, mine, theirs)
+    if prior and _prior_lookup is not None:
         preview.prior = await _prior_lookup(
             row["code"],
             content.subject,
@@ -276,7 +294,7 @@ async def impact_preview(version_id: int, as_of: dt.date | None = None, *, small
             as_of,
             {s: int(a * 100) for s, a in mine.items()},
         )
-    return preview
+    return preview, sides
 
 
 async def stored_impact(version_id: int) -> ImpactPreview | None:

@@ -27,7 +27,7 @@ from kit.paging import PageRequest
 from kit.time import china_today
 from kit.vocab import Role, SubjectKind
 from policies import packs, service
-from policies.errors import PackRefused, PolicyError
+from policies.errors import PackRefused, PolicyError, PolicyNotFound
 from policies.schemas import ImpactPreview, PackProblem, PolicyContent, VersionRead
 
 
@@ -377,6 +377,36 @@ def _impact_rows(p: ImpactPreview, en: bool) -> list[dict[str, Any]]:
     return lines
 
 
+WINNER_GROUPS = {"winners": ("新增受益", "Winner"), "losers": ("不再受益", "Loser"), "changed": ("金额变化", "Changed")}
+
+
+def _winner_columns(en: bool) -> list[Column]:
+    return [
+        Column("group", "分组", "Group", value=lambda r: WINNER_GROUPS[r["group"]][en]),
+        *subject_columns(),
+        Column("name", "名称", "Name", datum="subject_name"),
+        Column("region_code", "行政区划", "Region code"),
+        Column("before", "已发布版本金额（元）", "Published version (yuan)"),
+        Column("after", "本版本金额（元）", "This version (yuan)"),
+        Column("difference", "差额（元）", "Difference (yuan)"),
+    ]
+
+
+@get("/policies/versions/{version_id:int}/winners-losers/export", guards=[requires(*STAFF)], include_in_schema=False)
+async def winners_losers_export(request: Request, version_id: int, format: str = "csv", as_of: str = "") -> Stream:
+    """Every winner, loser and changed amount of the page's comparison (the same bounds as its preview), CSV or Excel,
+    masked by the export's columns."""
+    v = await service.read_version(version_id)
+    small = v.status == "in_review" and current_user(request)["role"] in REVIEWERS  # as the page (_review_preview)
+    _, chunks = await service.winners_losers_export(version_id, as_of_date(as_of.strip() or None), small_counts=small)
+    if chunks is None:
+        raise PolicyNotFound(
+            _l("there is nothing to compare: the code has no other published version, or the preview counts nothing")
+        )
+    name = f"{v.code}-v{v.number}-winners-losers"
+    return export(request, format, name, _winner_columns(lang_of(request) == "en"), chunks, sheet="受益变化")
+
+
 @get("/policies/versions/{version_id:int}/impact/export", guards=[requires(*STAFF)], include_in_schema=False)
 async def impact_export(request: Request, version_id: int, format: str = "csv", as_of: str = "") -> Stream:
     """The impact preview the page shows (the same bounds on counts), CSV or Excel."""
@@ -388,6 +418,7 @@ async def impact_export(request: Request, version_id: int, format: str = "csv", 
 
 route_handlers = [
     matches_export,
+    winners_losers_export,
     impact_export,
     list_page,
     new_page,
