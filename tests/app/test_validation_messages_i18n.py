@@ -30,7 +30,13 @@ async def test_validator_messages_read_in_chinese_and_the_default_api_stays_engl
                 "须为“是”或“否”",
                 "true or false",
             ),
-            ("put", "/api/portal/readings", {"enabled": 0}, "须为“是”或“否”", "true or false"),  # schemathesis: 0 was read
+            (
+                "put",
+                "/api/portal/readings",
+                {"enabled": 0},
+                "须为“是”或“否”",
+                "true or false",
+            ),  # schemathesis: 0 was read
             (
                 "post",
                 "/api/portal/objections",
