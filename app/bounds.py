@@ -100,4 +100,17 @@ def declare_bounds(app: Any) -> Any:
             for parameter in (operation.parameters or []) if operation is not None else []:
                 if getattr(parameter, "param_in", None) in ("path", "query"):
                     _bound_schema(parameter.name, parameter.schema)
+            for response in (operation.responses or {}).values() if operation is not None else []:
+                _http_date_headers(response)
     return schema
+
+
+def _http_date_headers(response: Any) -> None:
+    """A file's Last-Modified is an HTTP date (RFC 2822: "Fri, 04 Dec 2026 19:34:17 GMT"); Litestar documents it as
+    a JSON-schema date-time, which it never is (schemathesis: the response header does not conform). Stated as what
+    it is: a string, the format in words."""
+    for name, header in (getattr(response, "headers", None) or {}).items():
+        header_schema = getattr(header, "schema", None)
+        if name.lower() == "last-modified" and getattr(header_schema, "format", None) is not None:
+            header_schema.format = None
+            header.description = "Last modified, an HTTP date (RFC 2822, GMT)"

@@ -89,3 +89,24 @@ def test_statuses_an_operation_can_answer_are_documented(spec):
     assert {"404", "409"} <= set(paths["/api/finance/batches/{batch_id}/approve"]["post"]["responses"])
     assert {"409", "422"} <= set(paths["/api/policies"]["post"]["responses"])
     assert "401" not in paths["/api/receipts/{filename}"]["get"]["responses"]  # public: the code is the key
+
+
+def test_a_files_last_modified_is_documented_as_the_http_date_it_is():
+    """Schemathesis: a downloaded file's Last-Modified ("Fri, 04 Dec 2026 19:34:17 GMT") did not conform to the
+    date-time format Litestar documents for it. The schema the server states (app.bounds.declare_bounds, at start-up)
+    says a string, an HTTP date."""
+    from app.bounds import declare_bounds
+    from app.main import create_app
+
+    served = declare_bounds(create_app()).to_schema()
+    headers = [
+        (f"{method.upper()} {path}", header)
+        for path, item in served["paths"].items()
+        for method, op in item.items()
+        for response in op.get("responses", {}).values()
+        for name, header in (response.get("headers") or {}).items()
+        if name.lower() == "last-modified"
+    ]
+    assert len(headers) >= 6  # receipts, attachments, the receipts ZIP, the evidence packs
+    for where, header in headers:
+        assert header["schema"] == {"type": "string"} and "HTTP date" in header["description"], (where, header)
