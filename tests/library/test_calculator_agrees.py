@@ -79,10 +79,12 @@ async def test_the_calculator_agrees_with_the_matcher_on_10000_random_profiles(f
     assert not strangers, ("matched subjects this test never stored", len(strangers), [s[:6] for s in strangers[:10]])
     disagreements = []
     eligible = near = 0
+    visited: set[tuple[str, str]] = set()
     for kind, rows in profiles.items():
         key = "uscc" if kind == "enterprise" else "id_number"
         for p in rows:
             for _, ex in await library.calculate(kind, _facts(kind, p), AS_OF, "zh"):
+                visited.add((ex.code, p[key]))
                 want = matched.get((ex.code, p[key]))
                 got = ex.amount if ex.eligible else None
                 eligible += ex.eligible
@@ -90,5 +92,7 @@ async def test_the_calculator_agrees_with_the_matcher_on_10000_random_profiles(f
                 if (want is None) != (got is None) or (want is not None and Decimal(want) != Decimal(got)):
                     disagreements.append((ex.code, p[key][:6], str(want), str(got)))
     assert not disagreements, (len(disagreements), disagreements[:20])
+    unvisited = sorted(set(matched) - visited)  # a match the calculator never judged: which policy, whose
+    assert not unvisited, (len(unvisited), [(c, s[:6], s in ours) for c, s in unvisited[:10]])
     assert eligible == len(matched)  # … and the calculator finds each one, with its amount
     assert near > 0
