@@ -190,13 +190,17 @@ async def conditions_in_words(version_id: int, kind: str, lang: str) -> Explanat
     return explain_profile(ruleset, "", {}, ruleset.effective_from, lang)
 
 
-_RULESETS: dict[int, RuleSet] = {}  # a published version's content never changes: its rule set is read once
+# A published version's content never changes: its rule set is read once, kept under its id AND its content hash. An
+# id alone is not enough: a database emptied and refilled (a restore, the test suite's RESTART IDENTITY) gives the
+# same id to another policy, and the calculator judged a visitor by the rules of a policy no longer there.
+_RULESETS: dict[tuple[int, str], RuleSet] = {}
 
 
-async def _ruleset(version_id: int) -> RuleSet:
-    if version_id not in _RULESETS:
-        _RULESETS[version_id] = await ruleset_of(version_id)
-    return _RULESETS[version_id]
+async def _ruleset(version_id: int, content_hash: str) -> RuleSet:
+    key = (version_id, content_hash)
+    if key not in _RULESETS:
+        _RULESETS[key] = await ruleset_of(version_id)
+    return _RULESETS[key]
 
 
 def facts_profile(kind: str, facts: dict) -> dict:
@@ -222,8 +226,11 @@ async def calculate(
     subject's own stored profile when ``stored``. Nothing is written."""
     profile = facts if stored else facts_profile(kind, facts)
     rows = await raw(
-        "SELECT id, title FROM policies_version WHERE status = {} AND subject = {} ORDER BY code",
+        "SELECT id, title, content_hash FROM policies_version WHERE status = {} AND subject = {} ORDER BY code",
         VersionStatus.PUBLISHED.value,
         kind,
     )
-    return [(r["title"], explain_profile(await _ruleset(int(r["id"])), "", profile, as_of, lang)) for r in rows]
+    return [
+        (r["title"], explain_profile(await _ruleset(int(r["id"]), r["content_hash"]), "", profile, as_of, lang))
+        for r in rows
+    ]

@@ -143,3 +143,25 @@ async def test_odd_filter_values_are_refused_or_find_nothing_never_a_server_erro
                 assert r.json()["error"], (query, r.text)
             r = await c.get(f"/library?{query}")
             assert r.status_code == 200 or 400 <= r.status_code < 500, (query, r.status_code, r.text[:300])
+
+
+async def test_the_calculator_judges_by_the_policy_a_version_id_holds_now(fresh_db):
+    """CI found the calculator judging by a stale rule set: its cache was keyed by version id alone, and a database
+    emptied and refilled (the suite's truncation; a restore) gives the same id to another policy. Publish the bundled
+    packs, calculate, empty the database, publish them in the reverse order (same ids, other policies), calculate:
+    each verdict is the policy of its row now."""
+    from tests.conftest import truncate_all
+
+    facts = {"region_code": "360102", "employees": "50"}
+    await publish_bundled()
+    before = {ex.code for _, ex in await library.calculate("enterprise", facts, AS_OF, "zh")}
+    await truncate_all()
+    code_of_title = {}
+    for path in reversed(packs.bundled_pack_paths()):
+        for v, _ in await policies.load_pack(path, OFFICER):
+            await policies.publish(v.code, REVIEWER, as_of=AS_OF, today=TODAY, accept_shortfall=True)
+            code_of_title[(await policies.read_version(v.id)).content.title] = v.code
+    after = await library.calculate("enterprise", facts, AS_OF, "zh")
+    assert {ex.code for _, ex in after} == before
+    for title, ex in after:
+        assert ex.code == code_of_title[title], (title, ex.code)
