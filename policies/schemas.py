@@ -221,13 +221,18 @@ class WinnerLoser(BaseModel):
     difference: Decimal
 
 
+def _yuan_zero() -> Decimal:
+    """0.00 yuan as a default factory, not a stated default: the OpenAPI schema is JSON, which has no Decimal."""
+    return Decimal("0.00")
+
+
 class WinnerLoserGroup(BaseModel):
     """Winners, losers or changed amounts: how many, what they were paid and would be paid, and the first few."""
 
     count: int = 0
-    total_before: Decimal = Decimal("0.00")
-    total_after: Decimal = Decimal("0.00")
-    difference: Decimal = Decimal("0.00")
+    total_before: Decimal = Field(default_factory=_yuan_zero)
+    total_after: Decimal = Field(default_factory=_yuan_zero)
+    difference: Decimal = Field(default_factory=_yuan_zero)
     subjects: list[WinnerLoser] = Field([], description="the first subjects (largest difference first)")
 
 
